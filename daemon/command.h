@@ -1,0 +1,116 @@
+/* command.h - the one command vocabulary, whichever way a command comes in
+ * (control socket, MQTT, spool drop file). Parsing and validation live here
+ * only, so every way in gives the same error text for the same mistake. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+enum command_kind {
+        CMD_TRIGGER,
+        CMD_REPLY,
+        CMD_RESOLVE,
+        CMD_CASE_OPEN,
+        CMD_CASE_CHECKIN,
+        CMD_CASE_LEVEL,
+        CMD_CASE_CLOSE,
+        CMD_STATUS,
+        CMD_LIST,
+        CMD_SHOW,
+        CMD_REPORT,
+        _CMD_MAX,
+};
+
+/* "trigger", "case.open", ...; NULL when out of range. */
+const char *command_name(enum command_kind k);
+/* The kind named NAME, or -1. */
+int command_from_name(const char *name);
+/* Commands that only read state and are accepted on the control socket only. */
+bool command_is_read_only(enum command_kind k);
+
+enum answer {
+        ANSWER_NONE = 0,
+        ANSWER_YES,
+        ANSWER_NO,
+};
+
+enum outcome {
+        OUTCOME_NONE = 0,
+        OUTCOME_NO_NEEDS,
+        OUTCOME_NEEDS,
+        OUTCOME_WORSE,
+        OUTCOME_BETTER,
+        OUTCOME_UNREACHED,
+};
+const char *outcome_name(enum outcome o);
+
+/* Vulnerability factors (DOMAIN.md, table 1 of the follow-up guidance). */
+enum factor {
+        FACTOR_VIOLENCE,
+        FACTOR_MENTAL_ILLNESS,
+        FACTOR_SUBSTANCE_ABUSE,
+        FACTOR_LONELINESS,
+        FACTOR_REFUGEE,
+        FACTOR_SEVERE_ILLNESS,
+        FACTOR_HEALTH_PERSONNEL,
+        FACTOR_QUARANTINE,
+        FACTOR_ELDERLY,
+        FACTOR_PHYSICAL_ILLNESS,
+        FACTOR_RELATIVE_BURDEN,
+        _FACTOR_MAX,
+};
+const char *factor_name(enum factor f);
+int factor_from_name(const char *name);
+
+#define COMMAND_MAX_LINE    (64 * 1024) /* longest command accepted on any way in */
+#define COMMAND_MAX_MESSAGE 1000        /* characters of a trigger message */
+#define COMMAND_MAX_ID      64          /* ids, case refs, person ids */
+
+struct command {
+        enum command_kind kind;
+        char *request_id; /* optional "id": echoed in the reply */
+
+        char *chain;   /* trigger */
+        char *message; /* trigger */
+        char *by;      /* trigger, resolve, case.checkin, case.close: person id */
+        bool drill;    /* trigger */
+
+        char *activation; /* reply, resolve, show, report: activation id */
+        char *code;       /* reply: short reply code */
+        char *person;     /* reply: person id */
+        char *phone;      /* reply: sender's phone, instead of person */
+        char *email;      /* reply: sender's e-mail, instead of person */
+        enum answer answer;
+
+        char *case_ref;   /* case.*, show */
+        char *contacts[2];
+        size_t n_contacts;
+        int level;          /* case.open (0 = default 1), case.level */
+        uint32_t factors;   /* bit set of enum factor */
+        bool has_due;
+        struct ymd due;     /* case.open: first due date */
+        bool children;      /* case.open */
+        enum outcome outcome;
+        bool has_next;
+        struct ymd next;    /* case.checkin: explicit next due date */
+        uint64_t next_in;   /* case.checkin: "in": duration until next (0 = unset) */
+        int postpone_days;  /* case.checkin by reply "UTSETT code N" */
+};
+
+/* Parse one JSON object (LEN bytes, not necessarily NUL-terminated) into CMD.
+ * Structural checks only: types, required fields, lengths, formats, safe ids.
+ * Returns 0, or -EINVAL with a message naming the field in ERR. */
+int command_parse(const char *json, size_t len, struct command *cmd, char *err, size_t errlen);
+
+/* Check CMD against the configuration: chain, people, levels exist.
+ * Returns 0, or -EINVAL / -ENOENT with a message naming the field in ERR. */
+int command_validate(const struct command *cmd, const struct config *cfg, char *err, size_t errlen);
+
+void command_done(struct command *cmd);
+
+/* True when S is a safe identifier: 1..COMMAND_MAX_ID of [A-Za-z0-9._-],
+ * not starting with '.' or '-' (never a path). */
+bool id_is_safe(const char *s);

@@ -1,0 +1,274 @@
+/* config.h - beredd's configuration: libconfig file -> typed, validated structs.
+ *
+ * config_load() reads and validates a whole file. It never stops at the first
+ * problem: every error is collected as "FILE:LINE: message" so that
+ * `beredd --check-config` can print all of them at once. A configuration that
+ * loaded without errors is internally consistent: every reference (person,
+ * role, roster, gateway, level, coordinator) resolves, and every chain can
+ * reach its quorum.
+ *
+ * Times: durations are microseconds (uint64_t, like sd-event's usec_t).
+ * Dates are civil dates (no time zone): struct ymd.
+ * Weekdays use struct tm's convention: 0 = Sunday ... 6 = Saturday.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define USEC_PER_SEC  UINT64_C(1000000)
+#define USEC_PER_MIN  (UINT64_C(60) * USEC_PER_SEC)
+#define USEC_PER_HOUR (UINT64_C(60) * USEC_PER_MIN)
+#define USEC_PER_DAY  (UINT64_C(24) * USEC_PER_HOUR)
+
+/* A list of formatted error lines ("FILE:LINE: message"). */
+struct errlist {
+        char **v;
+        size_t n;
+};
+void errlist_add(struct errlist *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void errlist_free(struct errlist *e);
+
+struct ymd {
+        int y, m, d;
+};
+
+enum channel {
+        CHANNEL_SMS = 1 << 0,
+        CHANNEL_EMAIL = 1 << 1,
+        CHANNEL_ANY = CHANNEL_SMS | CHANNEL_EMAIL,
+};
+const char *channel_name(enum channel c); /* "sms", "email", "any" */
+
+enum lang {
+        LANG_NB = 0, /* Norwegian bokmål: the default */
+        LANG_EN,
+};
+
+struct heightened {
+        struct ymd from, to; /* inclusive */
+        char *name;
+        int line;
+};
+
+struct calendar_conf {
+        /* Office hours per weekday (tm_wday index), minutes since local
+         * midnight; open_min[d] < 0 means closed all day. */
+        int open_min[7];
+        int close_min[7];
+        bool holidays_no; /* built-in Norwegian public holidays */
+        struct ymd *closed;
+        size_t n_closed;
+        struct heightened *heightened;
+        size_t n_heightened;
+};
+
+struct person {
+        char *id;
+        char *name;
+        char *phone; /* E.164, "+4791234567"; NULL if none */
+        char *email; /* NULL if none */
+        char **roles;
+        size_t n_roles;
+        enum lang lang; /* language of messages to this person */
+        int line;
+};
+
+enum rotation {
+        ROTATION_WEEKLY,
+        ROTATION_DAILY,
+};
+
+struct roster {
+        char *id;
+        enum rotation rotation;
+        int handoff_wday; /* weekly: weekday of hand-off; daily: -1 */
+        int handoff_min;  /* minutes since local midnight */
+        struct ymd start; /* first day of members[0]'s first shift ("start"; default 2026-01-05) */
+        char **members;   /* person ids, in rotation order */
+        size_t n_members;
+        int line;
+};
+
+enum gateway_type {
+        GATEWAY_FILE,         /* writes each message to spool/outbox */
+        GATEWAY_SMTP,         /* e-mail over SMTP (libcurl) */
+        GATEWAY_HTTP,         /* generic HTTP SMS gateway with templates */
+        GATEWAY_TWILIO,       /* Twilio Messages API */
+        GATEWAY_LINKMOBILITY, /* Link Mobility SMS REST API */
+};
+const char *gateway_type_name(enum gateway_type t);
+
+struct header_kv {
+        char *name;
+        char *value;
+};
+
+struct gateway {
+        char *id;
+        enum channel channel;
+        enum gateway_type type;
+        char *url;          /* smtp/http/twilio/linkmobility (profiles have defaults) */
+        char *from;         /* e-mail sender, or SMS sender id */
+        char *account;      /* twilio account SID; linkmobility platform id */
+        char *username;     /* smtp/http basic auth user */
+        char *password;     /* secret, read from password_file / token_file */
+        char *method;       /* http: "POST" (default) or "GET" */
+        char *body;         /* http: body template */
+        char *content_type; /* http: body content type */
+        struct header_kv *headers;
+        size_t n_headers;
+        int success_min, success_max; /* http: HTTP status range counted as success (200-299) */
+        char *success_match;          /* http: optional substring the response must contain */
+        uint64_t timeout;             /* per-request timeout (default 10s) */
+        int retries;                  /* attempts before failover (default 3) */
+        bool starttls;                /* smtp: require STARTTLS (default true unless smtps:// or localhost) */
+        int line;
+};
+
+enum target_kind {
+        TARGET_PERSON,
+        TARGET_ROLE,
+        TARGET_ROSTER,
+};
+
+struct target {
+        enum target_kind kind;
+        char *ref; /* person id, role name or roster id (without "role:" / "roster:") */
+};
+
+enum step_mode {
+        STEP_PARALLEL,
+        STEP_SEQUENTIAL,
+};
+
+enum step_when {
+        WHEN_ALWAYS,
+        WHEN_OFFICE,
+        WHEN_OUTSIDE_OFFICE,
+};
+
+struct step {
+        struct target *targets;
+        size_t n_targets;
+        unsigned via; /* bit set of enum channel; default CHANNEL_SMS */
+        uint64_t wait;
+        enum step_mode mode;
+        enum step_when when;
+        bool final;
+        char *template; /* built-in template name; NULL = default ("activation", or "unreachable" for final) */
+        int line;
+};
+
+struct role_need {
+        char *role;
+        int n;
+};
+
+struct chain {
+        char *id;
+        char *name; /* human name used in messages; default id */
+        struct target *may_trigger;
+        size_t n_may_trigger;
+        int need_total;
+        struct role_need *need_roles;
+        size_t n_need_roles;
+        struct step *steps;
+        size_t n_steps;
+        int repeat; /* extra runs of the non-final steps before giving up (default 0) */
+        int line;
+};
+
+struct level {
+        int level;
+        char *name;
+        uint64_t every;
+};
+
+enum remind_mode {
+        REMIND_OFFICE_HOURS, /* at the start of office hours on the due day */
+        REMIND_MORNING,      /* at 08:00 local on the due day, every day */
+};
+
+struct followup_conf {
+        bool enabled; /* false when the section is absent */
+        struct level *levels; /* sorted by level, contiguous from 1 */
+        size_t n_levels;
+        enum remind_mode remind;
+        uint64_t overdue_after;
+        uint64_t escalate_after;
+        char *coordinator; /* person id */
+        uint64_t retention;
+        double heightened_factor; /* 0 < f <= 1, default 1 */
+        int unreached_max;        /* unreached check-ins in a row before the coordinator is told (default 3) */
+        int line;
+};
+
+struct mqtt_conf {
+        bool enabled; /* false when the section is absent */
+        char *host;
+        int port;
+        char *base;      /* default "beredd/<site>" */
+        char *client_id; /* default "beredd-<site>" */
+        int qos;
+        bool tls;
+        char *cafile;
+        char *certfile;
+        char *keyfile;
+        char *username;
+        char *password; /* secret, from password_file */
+        int keepalive;  /* seconds, default 30 */
+        unsigned commands;  /* bit set of (1 << enum command_kind); names as in the command vocabulary */
+        size_t queue_size;  /* events kept while disconnected (default 1000) */
+        bool homeassistant;
+        char *trigger_identity; /* person id or "role:x" identity MQTT triggers act as; NULL = none */
+        int line;
+};
+
+struct config {
+        char *path; /* the file this was loaded from */
+        char *site;
+        char *timezone;
+        char *spool;
+        enum lang lang;
+        struct calendar_conf calendar;
+        struct person *people;
+        size_t n_people;
+        struct roster *rosters;
+        size_t n_rosters;
+        struct gateway *gateways;
+        size_t n_gateways;
+        struct chain *chains;
+        size_t n_chains;
+        struct followup_conf followup;
+        struct mqtt_conf mqtt;
+};
+
+/* Load and validate PATH. On success returns the configuration and leaves ERRS
+ * empty. On failure returns NULL with every problem in ERRS as
+ * "FILE:LINE: message" (FILE as given; LINE 0 only when libconfig cannot say). */
+struct config *config_load(const char *path, struct errlist *errs);
+void config_free(struct config *c);
+
+/* Parse a duration: one or more <number><unit> groups, unit s, m, h, d or w
+ * ("90s", "5m", "1h30m", "14d"). Returns 0, or -EINVAL. */
+int config_parse_duration(const char *s, uint64_t *ret_usec);
+
+/* Parse "YYYY-MM-DD" into a valid civil date. Returns 0, or -EINVAL. */
+int config_parse_date(const char *s, struct ymd *ret);
+
+/* Read a secret named by a *_file key: an absolute path as is, otherwise
+ * $CREDENTIALS_DIRECTORY/NAME first, then the config file's folder. The file
+ * must not be readable or writable by others. Trailing newlines are stripped.
+ * Returns 0, or -errno with a reason in ERRBUF. */
+int config_read_secret(const char *config_path, const char *name, char **ret, char *errbuf, size_t errlen);
+
+/* Lookups; NULL when absent. */
+const struct person *config_person(const struct config *c, const char *id);
+const struct chain *config_chain(const struct config *c, const char *id);
+const struct gateway *config_gateway(const struct config *c, const char *id);
+const struct roster *config_roster(const struct config *c, const char *id);
+/* Find the configured person whose phone (any Norwegian form) or e-mail matches. */
+const struct person *config_person_by_contact(const struct config *c, const char *phone_or_email);
+bool person_has_role(const struct person *p, const char *role);

@@ -1,0 +1,39 @@
+/* log.h - one log call for the journal (structured fields) and stderr.
+ *
+ * In foreground mode (-f) lines also go to stderr; under systemd (JOURNAL_STREAM
+ * or NOTIFY_SOCKET set) they go to the journal only, with extra fields such as
+ * BEREDD_ACTIVATION=... and a MESSAGE_ID for key events.
+ * Never pass a secret, a name, a phone number or an e-mail address. */
+#pragma once
+
+#include <stdbool.h>
+#include <syslog.h>
+
+/* MESSAGE_IDs of key events (128-bit ids, `journalctl MESSAGE_ID=...`). */
+#define MSGID_STARTED        "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d01"
+#define MSGID_STOPPED        "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d02"
+#define MSGID_RELOADED       "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d03"
+#define MSGID_RELOAD_FAILED  "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d04"
+#define MSGID_INPUT_REJECTED "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d05"
+#define MSGID_ACTIVATION     "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d06"
+#define MSGID_SPOOL_ERROR    "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d07"
+#define MSGID_REFUSED        "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d08"
+#define MSGID_FOLLOWUP       "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d09"
+
+void log_setup(bool to_stderr, int max_level);
+int log_max_level(void);
+
+/* Log at LEVEL. Returns -abs(ERR) so callers can `return log_errno(...)`;
+ * ERR (a positive or negative errno, or 0) is also rendered for "%m". */
+int log_full(int level, int err, const char *msgid, const char *fields[], const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+
+#define log_debug(...)   log_full(LOG_DEBUG, 0, NULL, NULL, __VA_ARGS__)
+#define log_info(...)    log_full(LOG_INFO, 0, NULL, NULL, __VA_ARGS__)
+#define log_notice(...)  log_full(LOG_NOTICE, 0, NULL, NULL, __VA_ARGS__)
+#define log_warning(...) log_full(LOG_WARNING, 0, NULL, NULL, __VA_ARGS__)
+#define log_error(...)   log_full(LOG_ERR, 0, NULL, NULL, __VA_ARGS__)
+#define log_error_errno(err, ...)   log_full(LOG_ERR, (err), NULL, NULL, __VA_ARGS__)
+#define log_warning_errno(err, ...) log_full(LOG_WARNING, (err), NULL, NULL, __VA_ARGS__)
+/* With a MESSAGE_ID and extra "KEY=value" fields (NULL-terminated array or NULL). */
+#define log_event(level, msgid, fields, ...) log_full((level), 0, (msgid), (fields), __VA_ARGS__)

@@ -1,0 +1,84 @@
+/* store.h - the spool: beredd's only durable state.
+ *
+ * Layout under the spool root (DESIGN.md):
+ *   incoming/     drop folder; files are renamed in, processed, then removed
+ *   activations/  one append-only JSON Lines log per activation: <id>.log
+ *   cases/ab/     one JSON file per follow-up case, 256 hashed subfolders
+ *   failed/       rejected input, each with <name>.reason
+ *   outbox/       messages written by the file gateway
+ *   tmp/          temporary files (same file system), never data
+ *
+ * Every whole-file write is: create in tmp/ with O_EXCL, write, fsync, rename
+ * into place, fsync the folder. Folders are 0750, files 0640. Nothing is ever
+ * deleted except by an explicit rule (processed incoming files, stale tmp/
+ * files at open, purge of closed cases after retention).
+ *
+ * Functions return 0 (or a non-negative value) on success and -errno on
+ * failure; they do not log. -ENOSPC and -EDQUOT are temporary: the caller
+ * refuses new input and keeps what it has.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_dir {
+        STORE_INCOMING,
+        STORE_ACTIVATIONS,
+        STORE_CASES,
+        STORE_FAILED,
+        STORE_OUTBOX,
+        STORE_TMP,
+        _STORE_DIR_MAX,
+};
+const char *store_dir_name(enum store_dir d);
+
+struct store;
+
+/* Open the spool at ROOT: create ROOT and every folder (0750) if missing,
+ * and remove stale files from tmp/ (they are incomplete writes, never data;
+ * the count removed is returned in *RET_STALE when not NULL). */
+int store_open(const char *root, struct store **ret, unsigned *ret_stale);
+void store_free(struct store *s);
+
+const char *store_root(const struct store *s);
+/* An O_DIRECTORY fd for folder D, owned by the store. */
+int store_dirfd(const struct store *s, enum store_dir d);
+
+/* Atomically and durably replace DIR/NAME with DATA: tmp/ + O_EXCL, write,
+ * fsync, renameat, fsync DIR. NAME must be a plain file name (no '/').
+ * Returns 0 or -errno. */
+int store_write_atomic(struct store *s, enum store_dir dir, const char *name, const void *data, size_t len);
+
+/* Like store_write_atomic, but fail with -EEXIST if DIR/NAME exists
+ * (linkat/renameat2 RENAME_NOREPLACE). */
+int store_create_atomic(struct store *s, enum store_dir dir, const char *name, const void *data, size_t len);
+
+/* Read DIR/NAME whole into a NUL-terminated buffer of at most MAX bytes
+ * (-EFBIG if larger). Caller frees *RET. */
+int store_read(const struct store *s, enum store_dir dir, const char *name, size_t max, char **ret, size_t *ret_len);
+
+/* Two lowercase hex digits naming the case folder of REF ("ab"), from a
+ * stable hash of REF. BUF must hold 3 bytes. */
+void store_case_bucket(const char *ref, char buf[static 3]);
+/* "ab/REF.json" relative to cases/; creates the bucket folder if missing.
+ * Returns 0 or -errno (-ENAMETOOLONG). */
+int store_case_relpath(struct store *s, const char *ref, char *buf, size_t len);
+
+/* Move incoming/NAME to failed/NAME (failed/NAME.1, .2 ... if taken) and
+ * write failed/<that name>.reason containing REASON and a newline, both
+ * durably. Returns 0 or -errno. */
+int store_reject(struct store *s, const char *name, const char *reason);
+
+/* Remove incoming/NAME once processed, and fsync incoming/. */
+int store_consume(struct store *s, const char *name);
+
+/* The regular files in incoming/ in arrival order (ctime, then name),
+ * skipping names that start with '.' (temporary names of writers).
+ * Caller frees with store_names_free. */
+int store_list_incoming(const struct store *s, char ***ret, size_t *ret_n);
+void store_names_free(char **v, size_t n);
+
+/* Free bytes available to beredd on the spool's file system, or -errno. */
+int64_t store_free_bytes(const struct store *s);
