@@ -1,0 +1,454 @@
+/* command.c - parse and validate the JSON command vocabulary (DESIGN.md).
+ *
+ * Every way in (control socket, MQTT, drop file) calls command_parse() and
+ * command_validate(), so the same mistake gets the same words everywhere.
+ * Errors name the field first: "chain: missing", "answer: must be ...". */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "command.h"
+#include "macro.h"
+
+static const char *const command_names[_CMD_MAX] = {
+        [CMD_TRIGGER] = "trigger",
+        [CMD_REPLY] = "reply",
+        [CMD_RESOLVE] = "resolve",
+        [CMD_CASE_OPEN] = "case.open",
+        [CMD_CASE_CHECKIN] = "case.checkin",
+        [CMD_CASE_LEVEL] = "case.level",
+        [CMD_CASE_CLOSE] = "case.close",
+        [CMD_STATUS] = "status",
+        [CMD_LIST] = "list",
+        [CMD_SHOW] = "show",
+        [CMD_REPORT] = "report",
+};
+
+const char *command_name(enum command_kind k) {
+        return (unsigned) k < _CMD_MAX ? command_names[k] : NULL;
+}
+
+int command_from_name(const char *name) {
+        for (int i = 0; name && i < _CMD_MAX; i++)
+                if (streq(command_names[i], name))
+                        return i;
+        return -1;
+}
+
+bool command_is_read_only(enum command_kind k) {
+        return k == CMD_STATUS || k == CMD_LIST || k == CMD_SHOW || k == CMD_REPORT;
+}
+
+static const char *const outcome_names[] = {
+        [OUTCOME_NONE] = "none",
+        [OUTCOME_NO_NEEDS] = "no-needs",
+        [OUTCOME_NEEDS] = "needs",
+        [OUTCOME_WORSE] = "worse",
+        [OUTCOME_BETTER] = "better",
+        [OUTCOME_UNREACHED] = "unreached",
+};
+
+const char *outcome_name(enum outcome o) {
+        return (unsigned) o < ELEMENTSOF(outcome_names) ? outcome_names[o] : NULL;
+}
+
+static const char *const factor_names[_FACTOR_MAX] = {
+        [FACTOR_VIOLENCE] = "violence",
+        [FACTOR_MENTAL_ILLNESS] = "mental-illness",
+        [FACTOR_SUBSTANCE_ABUSE] = "substance-abuse",
+        [FACTOR_LONELINESS] = "loneliness",
+        [FACTOR_REFUGEE] = "refugee",
+        [FACTOR_SEVERE_ILLNESS] = "severe-illness",
+        [FACTOR_HEALTH_PERSONNEL] = "health-personnel",
+        [FACTOR_QUARANTINE] = "quarantine",
+        [FACTOR_ELDERLY] = "elderly",
+        [FACTOR_PHYSICAL_ILLNESS] = "physical-illness",
+        [FACTOR_RELATIVE_BURDEN] = "relative-burden",
+};
+
+const char *factor_name(enum factor f) {
+        return (unsigned) f < _FACTOR_MAX ? factor_names[f] : NULL;
+}
+
+int factor_from_name(const char *name) {
+        for (int i = 0; name && i < _FACTOR_MAX; i++)
+                if (streq(factor_names[i], name))
+                        return i;
+        return -1;
+}
+
+bool id_is_safe(const char *s) {
+        size_t n = s ? strlen(s) : 0;
+        if (n == 0 || n > COMMAND_MAX_ID || s[0] == '.' || s[0] == '-')
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-'))
+                        return false;
+        }
+        return true;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+/* Field kinds a command may carry; each command lists the ones it allows. */
+enum field {
+        F_CMD, F_ID, F_CHAIN, F_MESSAGE, F_BY, F_DRILL, F_ACTIVATION, F_CODE, F_PERSON,
+        F_PHONE, F_EMAIL, F_ANSWER, F_CASE, F_CONTACTS, F_LEVEL, F_FACTORS, F_DUE,
+        F_CHILDREN, F_OUTCOME, F_NEXT, F_IN, F_POSTPONE, _F_MAX,
+};
+
+static const char *const field_names[_F_MAX] = {
+        [F_CMD] = "cmd", [F_ID] = "id", [F_CHAIN] = "chain", [F_MESSAGE] = "message",
+        [F_BY] = "by", [F_DRILL] = "drill", [F_ACTIVATION] = "activation", [F_CODE] = "code",
+        [F_PERSON] = "person", [F_PHONE] = "phone", [F_EMAIL] = "email", [F_ANSWER] = "answer",
+        [F_CASE] = "case", [F_CONTACTS] = "contacts", [F_LEVEL] = "level", [F_FACTORS] = "factors",
+        [F_DUE] = "due", [F_CHILDREN] = "children", [F_OUTCOME] = "outcome", [F_NEXT] = "next",
+        [F_IN] = "in", [F_POSTPONE] = "postpone",
+};
+
+#define B(f) (1u << (f))
+static const unsigned allowed_fields[_CMD_MAX] = {
+        [CMD_TRIGGER] = B(F_CHAIN) | B(F_MESSAGE) | B(F_BY) | B(F_DRILL),
+        [CMD_REPLY] = B(F_ACTIVATION) | B(F_CODE) | B(F_PERSON) | B(F_PHONE) | B(F_EMAIL) | B(F_ANSWER),
+        [CMD_RESOLVE] = B(F_ACTIVATION) | B(F_BY),
+        [CMD_CASE_OPEN] = B(F_CASE) | B(F_CONTACTS) | B(F_LEVEL) | B(F_FACTORS) | B(F_DUE) | B(F_CHILDREN),
+        [CMD_CASE_CHECKIN] = B(F_CASE) | B(F_BY) | B(F_OUTCOME) | B(F_NEXT) | B(F_IN) | B(F_POSTPONE),
+        [CMD_CASE_LEVEL] = B(F_CASE) | B(F_LEVEL),
+        [CMD_CASE_CLOSE] = B(F_CASE) | B(F_BY),
+        [CMD_STATUS] = 0,
+        [CMD_LIST] = 0,
+        [CMD_SHOW] = B(F_ACTIVATION) | B(F_CASE),
+        [CMD_REPORT] = B(F_ACTIVATION),
+};
+static const unsigned required_fields[_CMD_MAX] = {
+        [CMD_TRIGGER] = B(F_CHAIN) | B(F_BY),
+        [CMD_REPLY] = B(F_ANSWER),
+        [CMD_RESOLVE] = B(F_ACTIVATION) | B(F_BY),
+        [CMD_CASE_OPEN] = B(F_CASE) | B(F_CONTACTS),
+        [CMD_CASE_CHECKIN] = B(F_CASE) | B(F_BY) | B(F_OUTCOME),
+        [CMD_CASE_LEVEL] = B(F_CASE) | B(F_LEVEL),
+        [CMD_CASE_CLOSE] = B(F_CASE) | B(F_BY),
+        [CMD_REPORT] = B(F_ACTIVATION),
+};
+
+static int field_from_name(const char *name) {
+        for (int i = 0; i < _F_MAX; i++)
+                if (streq(field_names[i], name))
+                        return i;
+        return -1;
+}
+
+/* A string field: non-empty, at most MAX bytes, and free of control
+ * characters (CR/LF would reach e-mail headers and SMS text). */
+static int get_string(json_t *v, const char *name, size_t max, bool allow_newline, char **ret, char *err,
+                      size_t errlen) {
+        if (!json_is_string(v))
+                return fail(err, errlen, "%s: expected a string", name);
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v);
+        if (n == 0)
+                return fail(err, errlen, "%s: must not be empty", name);
+        if (n > max)
+                return fail(err, errlen, "%s: too long (%zu bytes, at most %zu)", name, n, max);
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) s[i];
+                if ((c < 0x20 && !(allow_newline && c == '\n')) || c == 0x7f)
+                        return fail(err, errlen, "%s: control characters are not allowed", name);
+        }
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int get_id(json_t *v, const char *name, char **ret, char *err, size_t errlen) {
+        int r = get_string(v, name, COMMAND_MAX_ID, false, ret, err, errlen);
+        if (r < 0)
+                return r;
+        if (!id_is_safe(*ret)) {
+                free(*ret);
+                *ret = NULL;
+                return fail(err, errlen, "%s: must be 1-%d letters, digits, '.', '_' or '-' (not starting with '.' or '-')",
+                            name, COMMAND_MAX_ID);
+        }
+        return 0;
+}
+
+static int get_int(json_t *v, const char *name, int min, int max, int *ret, char *err, size_t errlen) {
+        if (!json_is_integer(v))
+                return fail(err, errlen, "%s: expected an integer", name);
+        json_int_t i = json_integer_value(v);
+        if (i < min || i > max)
+                return fail(err, errlen, "%s: must be between %d and %d", name, min, max);
+        *ret = (int) i;
+        return 0;
+}
+
+static int get_date(json_t *v, const char *name, struct ymd *ret, char *err, size_t errlen) {
+        if (!json_is_string(v) || config_parse_date(json_string_value(v), ret) < 0)
+                return fail(err, errlen, "%s: expected a date \"YYYY-MM-DD\"", name);
+        return 0;
+}
+
+static int parse_field(struct command *c, enum field f, json_t *v, char *err, size_t errlen) {
+        const char *name = field_names[f];
+        int r;
+
+        switch (f) {
+        case F_CHAIN:
+                return get_id(v, name, &c->chain, err, errlen);
+        case F_MESSAGE:
+                r = get_string(v, name, COMMAND_MAX_MESSAGE * 4, true, &c->message, err, errlen);
+                if (r < 0)
+                        return r;
+                size_t chars = 0;
+                for (const unsigned char *p = (const unsigned char *) c->message; *p; p++)
+                        chars += (*p & 0xC0) != 0x80;
+                if (chars > COMMAND_MAX_MESSAGE)
+                        return fail(err, errlen, "message: too long (%zu characters, at most %d)", chars,
+                                    COMMAND_MAX_MESSAGE);
+                return 0;
+        case F_BY:
+                return get_id(v, name, &c->by, err, errlen);
+        case F_DRILL:
+                if (!json_is_boolean(v))
+                        return fail(err, errlen, "drill: expected true or false");
+                c->drill = json_is_true(v);
+                return 0;
+        case F_ACTIVATION:
+                return get_id(v, name, &c->activation, err, errlen);
+        case F_CODE:
+                r = get_string(v, name, 8, false, &c->code, err, errlen);
+                if (r < 0)
+                        return r;
+                for (const char *p = c->code; *p; p++)
+                        if (*p < '0' || *p > '9')
+                                return fail(err, errlen, "code: must be digits");
+                return 0;
+        case F_PERSON:
+                return get_id(v, name, &c->person, err, errlen);
+        case F_PHONE:
+                r = get_string(v, name, 32, false, &c->phone, err, errlen);
+                if (r < 0)
+                        return r;
+                for (const char *p = c->phone; *p; p++)
+                        if (!((*p >= '0' && *p <= '9') || *p == '+' || *p == ' '))
+                                return fail(err, errlen, "phone: expected a phone number such as \"+4791234567\"");
+                return 0;
+        case F_EMAIL:
+                r = get_string(v, name, 254, false, &c->email, err, errlen);
+                if (r < 0)
+                        return r;
+                if (!strchr(c->email, '@') || strchr(c->email, ' '))
+                        return fail(err, errlen, "email: expected an e-mail address");
+                return 0;
+        case F_ANSWER: {
+                const char *s = json_string_value(v);
+                if (s && (streq(s, "yes") || streq(s, "ja")))
+                        c->answer = ANSWER_YES;
+                else if (s && (streq(s, "no") || streq(s, "nei")))
+                        c->answer = ANSWER_NO;
+                else
+                        return fail(err, errlen, "answer: must be \"yes\" or \"no\"");
+                return 0;
+        }
+        case F_CASE:
+                return get_id(v, name, &c->case_ref, err, errlen);
+        case F_CONTACTS: {
+                if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 2)
+                        return fail(err, errlen, "contacts: expected a list of one or two person ids");
+                for (size_t i = 0; i < json_array_size(v); i++) {
+                        r = get_id(json_array_get(v, i), "contacts", &c->contacts[i], err, errlen);
+                        if (r < 0)
+                                return r;
+                        c->n_contacts = i + 1;
+                }
+                if (c->n_contacts == 2 && streq(c->contacts[0], c->contacts[1]))
+                        return fail(err, errlen, "contacts: the same person twice");
+                return 0;
+        }
+        case F_LEVEL:
+                return get_int(v, name, 1, 9, &c->level, err, errlen);
+        case F_FACTORS:
+                if (!json_is_array(v))
+                        return fail(err, errlen, "factors: expected a list");
+                for (size_t i = 0; i < json_array_size(v); i++) {
+                        const char *s = json_string_value(json_array_get(v, i));
+                        int k = factor_from_name(s);
+                        if (k < 0)
+                                return fail(err, errlen, "factors: unknown factor \"%.64s\"", s ? s : "(not a string)");
+                        c->factors |= 1u << k;
+                }
+                return 0;
+        case F_DUE:
+                c->has_due = true;
+                return get_date(v, name, &c->due, err, errlen);
+        case F_CHILDREN:
+                if (!json_is_boolean(v))
+                        return fail(err, errlen, "children: expected true or false");
+                c->children = json_is_true(v);
+                return 0;
+        case F_OUTCOME: {
+                const char *s = json_string_value(v);
+                for (int o = OUTCOME_NO_NEEDS; s && o <= OUTCOME_UNREACHED; o++)
+                        if (streq(s, outcome_names[o])) {
+                                c->outcome = o;
+                                return 0;
+                        }
+                return fail(err, errlen, "outcome: must be one of no-needs, needs, worse, better, unreached");
+        }
+        case F_NEXT:
+                c->has_next = true;
+                return get_date(v, name, &c->next, err, errlen);
+        case F_IN:
+                if (!json_is_string(v) || config_parse_duration(json_string_value(v), &c->next_in) < 0 ||
+                    c->next_in == 0)
+                        return fail(err, errlen, "in: expected a duration such as \"5d\"");
+                return 0;
+        case F_POSTPONE:
+                return get_int(v, name, 1, 365, &c->postpone_days, err, errlen);
+        default:
+                return fail(err, errlen, "%s: not allowed here", name);
+        }
+}
+
+int command_parse(const char *json, size_t len, struct command *c, char *err, size_t errlen) {
+        json_error_t jerr;
+        int r;
+
+        *c = (struct command) {};
+        if (len > COMMAND_MAX_LINE)
+                return fail(err, errlen, "command too long (%zu bytes, at most %d)", len, COMMAND_MAX_LINE);
+
+        /* jansson refuses invalid UTF-8, NUL bytes (\u0000) and trailing data. */
+        json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!root)
+                return fail(err, errlen, "not valid JSON: %s (at character %d)", jerr.text, jerr.position);
+        if (!json_is_object(root)) {
+                json_decref(root);
+                return fail(err, errlen, "expected a JSON object");
+        }
+
+        json_t *cmd = json_object_get(root, "cmd");
+        if (!cmd) {
+                r = fail(err, errlen, "cmd: missing");
+                goto out;
+        }
+        if (!json_is_string(cmd)) {
+                r = fail(err, errlen, "cmd: expected a string");
+                goto out;
+        }
+        int k = command_from_name(json_string_value(cmd));
+        if (k < 0) {
+                r = fail(err, errlen, "cmd: unknown command \"%.40s\"", json_string_value(cmd));
+                goto out;
+        }
+        c->kind = k;
+
+        json_t *id = json_object_get(root, "id");
+        if (id) {
+                r = get_id(id, "id", &c->request_id, err, errlen);
+                if (r < 0)
+                        goto out;
+        }
+
+        unsigned seen = 0;
+        const char *key;
+        json_t *v;
+        json_object_foreach(root, key, v) {
+                int f = field_from_name(key);
+                if (f == F_CMD || f == F_ID)
+                        continue;
+                if (f < 0 || !(allowed_fields[k] & B(f))) {
+                        r = fail(err, errlen, "%.40s: unknown field for %s", key, command_names[k]);
+                        goto out;
+                }
+                r = parse_field(c, f, v, err, errlen);
+                if (r < 0)
+                        goto out;
+                seen |= B(f);
+        }
+
+        for (int f = 0; f < _F_MAX; f++)
+                if ((required_fields[k] & B(f)) && !(seen & B(f))) {
+                        r = fail(err, errlen, "%s: missing", field_names[f]);
+                        goto out;
+                }
+
+        /* Rules that span fields. */
+        if (k == CMD_REPLY) {
+                if (!(seen & (B(F_ACTIVATION) | B(F_CODE)))) {
+                        r = fail(err, errlen, "code: missing (give the reply code or the activation)");
+                        goto out;
+                }
+                int who = !!(seen & B(F_PERSON)) + !!(seen & B(F_PHONE)) + !!(seen & B(F_EMAIL));
+                if (who != 1) {
+                        r = fail(err, errlen, "person: give exactly one of person, phone or email");
+                        goto out;
+                }
+        }
+        if (k == CMD_CASE_CHECKIN) {
+                int n = !!(seen & B(F_NEXT)) + !!(seen & B(F_IN)) + !!(seen & B(F_POSTPONE));
+                if (n > 1) {
+                        r = fail(err, errlen, "next: give at most one of next, in or postpone");
+                        goto out;
+                }
+        }
+        if (k == CMD_SHOW && !!(seen & B(F_ACTIVATION)) + !!(seen & B(F_CASE)) != 1) {
+                r = fail(err, errlen, "activation: give exactly one of activation or case");
+                goto out;
+        }
+        r = 0;
+out:
+        json_decref(root);
+        if (r < 0)
+                command_done(c);
+        return r;
+}
+
+int command_validate(const struct command *c, const struct config *cfg, char *err, size_t errlen) {
+        if (c->chain && !config_chain(cfg, c->chain))
+                return fail(err, errlen, "chain: no chain \"%s\" in the configuration", c->chain);
+        if (c->by && !config_person(cfg, c->by))
+                return fail(err, errlen, "by: no person \"%s\" in the configuration", c->by);
+        if (c->person && !config_person(cfg, c->person))
+                return fail(err, errlen, "person: no person \"%s\" in the configuration", c->person);
+        /* A phone or e-mail that matches nobody is not an error here: the
+         * reply path answers "unknown sender" and changes nothing. */
+        for (size_t i = 0; i < c->n_contacts; i++)
+                if (!config_person(cfg, c->contacts[i]))
+                        return fail(err, errlen, "contacts: no person \"%s\" in the configuration", c->contacts[i]);
+        if (c->kind >= CMD_CASE_OPEN && c->kind <= CMD_CASE_CLOSE) {
+                if (!cfg->followup.enabled)
+                        return fail(err, errlen, "cmd: follow-up is not configured (no followup section)");
+                if (c->level > (int) cfg->followup.n_levels)
+                        return fail(err, errlen, "level: must be between 1 and %zu", cfg->followup.n_levels);
+        }
+        return 0;
+}
+
+void command_done(struct command *c) {
+        free(c->request_id);
+        free(c->chain);
+        free(c->message);
+        free(c->by);
+        free(c->activation);
+        free(c->code);
+        free(c->person);
+        free(c->phone);
+        free(c->email);
+        free(c->case_ref);
+        for (size_t i = 0; i < ELEMENTSOF(c->contacts); i++)
+                free(c->contacts[i]);
+        *c = (struct command) {};
+}

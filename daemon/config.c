@@ -1,0 +1,2104 @@
+/* config.c - load and validate beredd.conf (libconfig) into struct config.
+ *
+ * The loader walks the libconfig tree once, section by section, and fills the
+ * structs best-effort: an element with a mistake is still kept when it has an
+ * id, so that one typo does not turn into a cascade of "unknown person" errors
+ * further down. Whether the file is good is decided only by the error list.
+ *
+ * Every message is "FILE:LINE: PATH: text", where PATH is rebuilt from the
+ * libconfig tree ("chains[0].steps[1].wait") so messages and the file agree. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "command.h"
+#include "config.h"
+#include "macro.h"
+
+#define SECRET_MAX (64 * 1024)
+#define ID_MAX 64
+
+/* ---- error list ---- */
+
+void errlist_add(struct errlist *e, const char *fmt, ...) {
+        char *s = NULL, **v;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return;
+
+        v = reallocarray(e->v, e->n + 1, sizeof(char *));
+        if (!v) {
+                free(s);
+                return;
+        }
+        e->v = v;
+        e->v[e->n++] = s;
+}
+
+void errlist_free(struct errlist *e) {
+        if (!e)
+                return;
+        for (size_t i = 0; i < e->n; i++)
+                free(e->v[i]);
+        free(e->v);
+        e->v = NULL;
+        e->n = 0;
+}
+
+/* ---- names ---- */
+
+const char *channel_name(enum channel c) {
+        switch (c) {
+        case CHANNEL_SMS:
+                return "sms";
+        case CHANNEL_EMAIL:
+                return "email";
+        case CHANNEL_ANY:
+                return "any";
+        }
+        return NULL;
+}
+
+static const char *const gateway_type_names[] = {
+        [GATEWAY_FILE] = "file",
+        [GATEWAY_SMTP] = "smtp",
+        [GATEWAY_HTTP] = "http",
+        [GATEWAY_TWILIO] = "twilio",
+        [GATEWAY_LINKMOBILITY] = "linkmobility",
+};
+
+const char *gateway_type_name(enum gateway_type t) {
+        if ((size_t) t >= ELEMENTSOF(gateway_type_names))
+                return NULL;
+        return gateway_type_names[t];
+}
+
+static const char *const step_templates[] = { "activation", "unreachable", "standdown", "resolved" };
+
+/* Returns the index of S in the NULL-free array V of N names, or -1. */
+static int name_index(const char *const *v, size_t n, const char *s) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(v[i], s))
+                        return (int) i;
+        return -1;
+}
+
+/* ---- pure parsers ---- */
+
+int config_parse_duration(const char *s, uint64_t *ret_usec) {
+        uint64_t total = 0;
+
+        if (!s || !*s)
+                return -EINVAL;
+
+        while (*s) {
+                uint64_t n = 0, unit;
+
+                /* Each group is digits then exactly one unit: "5" alone, "-1m"
+                 * and "m5" are refused rather than guessed at. */
+                if (!isdigit((unsigned char) *s))
+                        return -EINVAL;
+                for (; isdigit((unsigned char) *s); s++) {
+                        if (n > (UINT64_MAX - 9) / 10)
+                                return -EINVAL;
+                        n = n * 10 + (uint64_t) (*s - '0');
+                }
+                switch (*s) {
+                case 's':
+                        unit = USEC_PER_SEC;
+                        break;
+                case 'm':
+                        unit = USEC_PER_MIN;
+                        break;
+                case 'h':
+                        unit = USEC_PER_HOUR;
+                        break;
+                case 'd':
+                        unit = USEC_PER_DAY;
+                        break;
+                case 'w':
+                        unit = 7 * USEC_PER_DAY;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+                s++;
+                if (n > UINT64_MAX / unit || total > UINT64_MAX - n * unit)
+                        return -EINVAL;
+                total += n * unit;
+        }
+
+        *ret_usec = total;
+        return 0;
+}
+
+static bool is_leap(int y) {
+        return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int y, int m) {
+        static const int dim[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+        return m == 2 && is_leap(y) ? 29 : dim[m - 1];
+}
+
+int config_parse_date(const char *s, struct ymd *ret) {
+        struct ymd d;
+
+        if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+                return -EINVAL;
+        for (int i = 0; i < 10; i++)
+                if (i != 4 && i != 7 && !isdigit((unsigned char) s[i]))
+                        return -EINVAL;
+
+        d.y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+        d.m = (s[5] - '0') * 10 + (s[6] - '0');
+        d.d = (s[8] - '0') * 10 + (s[9] - '0');
+        if (d.y < 1970 || d.m < 1 || d.m > 12 || d.d < 1 || d.d > days_in_month(d.y, d.m))
+                return -EINVAL;
+
+        *ret = d;
+        return 0;
+}
+
+static int ymd_cmp(const struct ymd *a, const struct ymd *b) {
+        if (a->y != b->y)
+                return a->y < b->y ? -1 : 1;
+        if (a->m != b->m)
+                return a->m < b->m ? -1 : 1;
+        if (a->d != b->d)
+                return a->d < b->d ? -1 : 1;
+        return 0;
+}
+
+/* "HH:MM" at *P (exactly five characters); 24:00 is allowed as an end of day.
+ * Advances *P. Returns minutes since midnight, or -1. */
+static int parse_hhmm(const char **p) {
+        const char *s = *p;
+        int h, m;
+
+        if (!isdigit((unsigned char) s[0]) || !isdigit((unsigned char) s[1]) || s[2] != ':' ||
+            !isdigit((unsigned char) s[3]) || !isdigit((unsigned char) s[4]))
+                return -1;
+        h = (s[0] - '0') * 10 + (s[1] - '0');
+        m = (s[3] - '0') * 10 + (s[4] - '0');
+        if (m > 59 || h > 24 || (h == 24 && m != 0))
+                return -1;
+        *p = s + 5;
+        return h * 60 + m;
+}
+
+/* Day names in the order people write ranges in: Monday first. */
+static const char *const day_names[] = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun" };
+
+/* Monday-first index 0..6 -> tm_wday (0 = Sunday). */
+static int mon0_to_wday(int i) {
+        return (i + 1) % 7;
+}
+
+static int parse_day(const char **p) {
+        for (size_t i = 0; i < ELEMENTSOF(day_names); i++)
+                if (strncmp(*p, day_names[i], 3) == 0) {
+                        *p += 3;
+                        return (int) i;
+                }
+        return -1;
+}
+
+static void skip_spaces(const char **p) {
+        while (**p == ' ')
+                (*p)++;
+}
+
+/* "Mon-Fri 08:00-15:30, Sat 10:00-14:00", or "none". Days not named are closed. */
+static int parse_office_hours(const char *s, int open_min[7], int close_min[7]) {
+        const char *p = s;
+
+        for (int d = 0; d < 7; d++)
+                open_min[d] = close_min[d] = -1;
+        if (streq(s, "none"))
+                return 0;
+
+        for (;;) {
+                int from, to, o, c;
+
+                skip_spaces(&p);
+                from = parse_day(&p);
+                if (from < 0)
+                        return -EINVAL;
+                to = from;
+                if (*p == '-') {
+                        p++;
+                        to = parse_day(&p);
+                        if (to < from) /* also catches to < 0; no wrapping past Sunday */
+                                return -EINVAL;
+                }
+                if (*p != ' ')
+                        return -EINVAL;
+                skip_spaces(&p);
+                o = parse_hhmm(&p);
+                if (o < 0 || *p++ != '-')
+                        return -EINVAL;
+                c = parse_hhmm(&p);
+                if (c < 0 || o >= c)
+                        return -EINVAL;
+                for (int d = from; d <= to; d++) {
+                        int w = mon0_to_wday(d);
+                        if (open_min[w] >= 0) /* the same day twice is a mistake */
+                                return -EINVAL;
+                        open_min[w] = o;
+                        close_min[w] = c;
+                }
+                skip_spaces(&p);
+                if (*p == '\0')
+                        return 0;
+                if (*p++ != ',')
+                        return -EINVAL;
+        }
+}
+
+/* Normalise a phone number to E.164. Accepts "+4791234567", "004791234567",
+ * "91234567" (eight digits are Norwegian) and spaces anywhere. Returns a new
+ * string, or NULL (errno EINVAL or ENOMEM). */
+static char *phone_normalise(const char *s) {
+        char digits[32];
+        size_t n = 0;
+        bool plus = false;
+        char *r;
+        int k;
+
+        for (const char *p = s; *p; p++) {
+                if (*p == ' ')
+                        continue;
+                if (*p == '+' && n == 0 && !plus) {
+                        plus = true;
+                        continue;
+                }
+                if (!isdigit((unsigned char) *p) || n >= sizeof(digits) - 1)
+                        goto invalid;
+                digits[n++] = *p;
+        }
+        digits[n] = '\0';
+
+        if (!plus && n == 8)
+                k = asprintf(&r, "+47%s", digits);
+        else if (!plus && n > 2 && digits[0] == '0' && digits[1] == '0')
+                k = asprintf(&r, "+%s", digits + 2);
+        else if (plus)
+                k = asprintf(&r, "+%s", digits);
+        else
+                goto invalid;
+        if (k < 0) {
+                errno = ENOMEM;
+                return NULL;
+        }
+
+        /* E.164: a country code and at most 15 digits in all; Norway (+47)
+         * numbers are exactly eight digits after the country code. */
+        n = strlen(r + 1);
+        if (r[1] == '0' || n < 8 || n > 15 || (strncmp(r, "+47", 3) == 0 && n != 10)) {
+                free(r);
+                goto invalid;
+        }
+        return r;
+
+invalid:
+        errno = EINVAL;
+        return NULL;
+}
+
+static bool email_is_valid(const char *s) {
+        const char *at = strchr(s, '@');
+
+        if (!at || at == s || at[1] == '\0' || strchr(at + 1, '@'))
+                return false;
+        for (const char *p = s; *p; p++)
+                if (isspace((unsigned char) *p) || iscntrl((unsigned char) *p))
+                        return false;
+        return true;
+}
+
+/* Person ids, role names, roster/gateway/chain ids: the same rule as the
+ * command vocabulary, so every configured id can also be named in a command. */
+static bool config_id_is_safe(const char *s) {
+        return id_is_safe(s);
+}
+
+/* The site id ends up in unit instance names and MQTT topics: keep it plain. */
+static bool site_is_safe(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > ID_MAX || s[0] == '-')
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!(islower((unsigned char) *p) || isdigit((unsigned char) *p) || *p == '-'))
+                        return false;
+        return true;
+}
+
+static bool has_ctrl(const char *s) {
+        for (const char *p = s; *p; p++)
+                if (iscntrl((unsigned char) *p))
+                        return true;
+        return false;
+}
+
+static bool has_prefix(const char *s, const char *prefix) {
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* ---- secrets ---- */
+
+static int read_secret_file(const char *path, const char *name, char **ret, char *errbuf, size_t errlen) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t n = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                int r = negative_errno();
+                snprintf(errbuf, errlen, "\"%s\": cannot open %s: %s", name, path, strerror(-r));
+                return r;
+        }
+        if (fstat(fd, &st) < 0) {
+                int r = negative_errno();
+                snprintf(errbuf, errlen, "\"%s\": cannot stat %s: %s", name, path, strerror(-r));
+                return r;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                snprintf(errbuf, errlen, "\"%s\": %s is not a regular file", name, path);
+                return -EINVAL;
+        }
+        /* A secret others can read is already leaked; one they can write lets
+         * them redirect our messages. Refuse both rather than warn. */
+        if (st.st_mode & 0007) {
+                snprintf(errbuf, errlen, "\"%s\" is readable by others (mode %04o); chmod %04o", name,
+                         (unsigned) (st.st_mode & 07777), (unsigned) (st.st_mode & 07770));
+                return -EPERM;
+        }
+        if (st.st_size > SECRET_MAX) {
+                snprintf(errbuf, errlen, "\"%s\" is larger than 64 KiB", name);
+                return -EFBIG;
+        }
+
+        buf = malloc(SECRET_MAX + 1);
+        if (!buf) {
+                snprintf(errbuf, errlen, "\"%s\": out of memory", name);
+                return -ENOMEM;
+        }
+        for (;;) {
+                ssize_t k = read(fd, buf + n, SECRET_MAX + 1 - n);
+                if (k < 0) {
+                        int r;
+                        if (errno == EINTR)
+                                continue;
+                        r = negative_errno();
+                        snprintf(errbuf, errlen, "\"%s\": cannot read %s: %s", name, path, strerror(-r));
+                        return r;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > SECRET_MAX) {
+                        snprintf(errbuf, errlen, "\"%s\" is larger than 64 KiB", name);
+                        return -EFBIG;
+                }
+        }
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+                n--;
+        buf[n] = '\0';
+        if (n == 0) {
+                snprintf(errbuf, errlen, "\"%s\" is empty", name);
+                return -EINVAL;
+        }
+        if (strlen(buf) != n) {
+                snprintf(errbuf, errlen, "\"%s\" contains a NUL byte", name);
+                return -EINVAL;
+        }
+
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int config_read_secret(const char *config_path, const char *name, char **ret, char *errbuf, size_t errlen) {
+        _cleanup_free_ char *path = NULL;
+        const char *creds, *slash;
+
+        if (!name || !*name || streq(name, ".") || streq(name, "..") || has_ctrl(name)) {
+                snprintf(errbuf, errlen, "bad secret file name");
+                return -EINVAL;
+        }
+        if (name[0] == '/')
+                return read_secret_file(name, name, ret, errbuf, errlen);
+        /* A relative name is a credential name, not a path: "../x" or "a/b"
+         * would escape the credentials folder. */
+        if (strchr(name, '/')) {
+                snprintf(errbuf, errlen, "\"%s\": a relative secret name must not contain '/'", name);
+                return -EINVAL;
+        }
+
+        creds = getenv("CREDENTIALS_DIRECTORY");
+        if (creds && *creds) {
+                if (asprintf(&path, "%s/%s", creds, name) < 0) {
+                        path = NULL;
+                        snprintf(errbuf, errlen, "\"%s\": out of memory", name);
+                        return -ENOMEM;
+                }
+                if (access(path, F_OK) == 0)
+                        return read_secret_file(path, name, ret, errbuf, errlen);
+                free(path);
+                path = NULL;
+        }
+
+        slash = config_path ? strrchr(config_path, '/') : NULL;
+        if (slash) {
+                if (asprintf(&path, "%.*s/%s", (int) (slash - config_path), config_path, name) < 0)
+                        path = NULL;
+        } else
+                path = strdup(name); /* the config file is in the working folder */
+        if (!path) {
+                snprintf(errbuf, errlen, "\"%s\": out of memory", name);
+                return -ENOMEM;
+        }
+        if (access(path, F_OK) < 0 && errno == ENOENT) {
+                if (creds && *creds)
+                        snprintf(errbuf, errlen, "\"%s\" not found in %s nor as %s", name, creds, path);
+                else
+                        snprintf(errbuf, errlen, "\"%s\" not found (looked for %s)", name, path);
+                return -ENOENT;
+        }
+        return read_secret_file(path, name, ret, errbuf, errlen);
+}
+
+/* ---- the loader: tree walking and error reporting ---- */
+
+struct loader {
+        const char *path; /* as given by the caller */
+        struct errlist *errs;
+        struct config *c;
+        size_t n_errors; /* errors we meant to add; errs->n lags only on OOM */
+        bool oom;
+};
+
+static int setting_line(const config_setting_t *s) {
+        for (; s; s = config_setting_parent(s))
+                if (config_setting_source_line(s) > 0)
+                        return (int) config_setting_source_line(s);
+        return 0;
+}
+
+static const char *setting_file(const struct loader *l, const config_setting_t *s) {
+        /* Differs from l->path only for settings that came from an @include. */
+        for (; s; s = config_setting_parent(s))
+                if (config_setting_source_file(s))
+                        return config_setting_source_file(s);
+        return l->path;
+}
+
+/* "chains[0].steps[1].wait", rebuilt from the tree; "" for the root. */
+static void setting_path(const config_setting_t *s, char *buf, size_t len) {
+        const config_setting_t *chain[32];
+        size_t depth = 0, k = 0;
+
+        buf[0] = '\0';
+        for (; s && !config_setting_is_root(s) && depth < ELEMENTSOF(chain); s = config_setting_parent(s))
+                chain[depth++] = s;
+
+        while (depth > 0 && k < len) {
+                const config_setting_t *e = chain[--depth];
+                int r;
+
+                if (config_setting_name(e))
+                        r = snprintf(buf + k, len - k, "%s%s", k > 0 ? "." : "", config_setting_name(e));
+                else
+                        r = snprintf(buf + k, len - k, "[%d]", config_setting_index(e));
+                if (r < 0)
+                        break;
+                k += (size_t) r;
+        }
+}
+
+/* PATH_S names the setting (NULL: no path prefix), LINE_S gives the line. */
+static void loader_add(struct loader *l, const config_setting_t *path_s, const config_setting_t *line_s,
+                       const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+static void loader_add(struct loader *l, const config_setting_t *path_s, const config_setting_t *line_s,
+                       const char *fmt, va_list ap) {
+        char path[256], msg[1024];
+
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        path[0] = '\0';
+        if (path_s)
+                setting_path(path_s, path, sizeof path);
+        l->n_errors++;
+        errlist_add(l->errs, "%s:%d: %s%s%s", setting_file(l, line_s), setting_line(line_s), path,
+                    path[0] ? ": " : "", msg);
+}
+
+/* An error about setting S: "FILE:LINE: PATH: message". */
+static void fail(struct loader *l, const config_setting_t *s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct loader *l, const config_setting_t *s, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        loader_add(l, s, s, fmt, ap);
+        va_end(ap);
+}
+
+/* An error named after list S but placed at the line of its element E:
+ * "chains[0].steps[0].notify: unknown person "per"" on the line of "per". */
+static void fail_elem(struct loader *l, const config_setting_t *s, const config_setting_t *e, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static void fail_elem(struct loader *l, const config_setting_t *s, const config_setting_t *e, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        loader_add(l, s, e, fmt, ap);
+        va_end(ap);
+}
+
+/* The same, without the path prefix (the message names the place itself). */
+static void fail_raw(struct loader *l, const config_setting_t *s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail_raw(struct loader *l, const config_setting_t *s, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        loader_add(l, NULL, s, fmt, ap);
+        va_end(ap);
+}
+
+static char *ldup(struct loader *l, const char *s) {
+        char *r;
+
+        if (!s)
+                return NULL;
+        r = strdup(s);
+        if (!r)
+                l->oom = true;
+        return r;
+}
+
+static void *alloc_array(struct loader *l, size_t n, size_t size) {
+        void *p;
+
+        if (n == 0)
+                return NULL;
+        p = calloc(n, size);
+        if (!p)
+                l->oom = true;
+        return p;
+}
+
+/* Unknown keys are errors everywhere: a misspelt "phnoe" must not silently
+ * leave a person without a phone. */
+static void check_keys(struct loader *l, const config_setting_t *g, const char *const *allowed) {
+        char path[256];
+        int n = config_setting_length(g);
+
+        setting_path(g, path, sizeof path);
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *m = config_setting_get_elem(g, (unsigned) i);
+                const char *name = config_setting_name(m);
+                bool ok = false;
+
+                for (const char *const *a = allowed; *a; a++)
+                        if (name && streq(name, *a)) {
+                                ok = true;
+                                break;
+                        }
+                if (ok)
+                        continue;
+                if (path[0])
+                        fail_raw(l, m, "unknown setting \"%s\" in %s", name ? name : "", path);
+                else
+                        fail_raw(l, m, "unknown setting \"%s\"", name ? name : "");
+        }
+}
+
+/* Member KEY of group G; reports a missing required one at G's line. */
+static config_setting_t *member(struct loader *l, const config_setting_t *g, const char *key, bool required) {
+        config_setting_t *s = g ? config_setting_get_member(g, key) : NULL;
+
+        if (!s && g && required)
+                fail(l, g, "missing required setting \"%s\"", key);
+        return s;
+}
+
+static const char *get_string(struct loader *l, const config_setting_t *g, const char *key, bool required,
+                              config_setting_t **ret_s) {
+        config_setting_t *s = member(l, g, key, required);
+
+        if (ret_s)
+                *ret_s = s;
+        if (!s)
+                return NULL;
+        if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+                fail(l, s, "expected a string");
+                return NULL;
+        }
+        return config_setting_get_string(s);
+}
+
+/* A string with no control characters (CR/LF would let a value forge a
+ * header or a second line in a message). */
+static const char *get_text(struct loader *l, const config_setting_t *g, const char *key, bool required,
+                            config_setting_t **ret_s) {
+        config_setting_t *s;
+        const char *v = get_string(l, g, key, required, &s);
+
+        if (ret_s)
+                *ret_s = s;
+        if (v && (!*v || has_ctrl(v))) {
+                fail(l, s, "%s", *v ? "must not contain control characters (CR, LF, ...)" : "must not be empty");
+                return NULL;
+        }
+        return v;
+}
+
+static bool setting_is_int(const config_setting_t *s) {
+        return config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64;
+}
+
+static long long get_int(struct loader *l, const config_setting_t *g, const char *key, bool required, long long min,
+                         long long max, long long def, config_setting_t **ret_s) {
+        config_setting_t *s = member(l, g, key, required);
+        long long v;
+
+        if (ret_s)
+                *ret_s = s;
+        if (!s)
+                return def;
+        if (!setting_is_int(s)) {
+                fail(l, s, "expected an integer");
+                return def;
+        }
+        v = config_setting_get_int64(s);
+        if (v < min || v > max) {
+                if (max == LLONG_MAX)
+                        fail(l, s, "%lld is out of range (at least %lld)", v, min);
+                else
+                        fail(l, s, "%lld is out of range (%lld..%lld)", v, min, max);
+                return def;
+        }
+        return v;
+}
+
+static bool get_bool(struct loader *l, const config_setting_t *g, const char *key, bool def, config_setting_t **ret_s) {
+        config_setting_t *s = member(l, g, key, false);
+
+        if (ret_s)
+                *ret_s = s;
+        if (!s)
+                return def;
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+                fail(l, s, "expected true or false");
+                return def;
+        }
+        return config_setting_get_bool(s);
+}
+
+static uint64_t get_duration(struct loader *l, const config_setting_t *g, const char *key, bool required,
+                             uint64_t def, bool nonzero, config_setting_t **ret_s) {
+        config_setting_t *s;
+        const char *v = get_string(l, g, key, required, &s);
+        uint64_t u;
+
+        if (ret_s)
+                *ret_s = s;
+        if (!v)
+                return def;
+        if (config_parse_duration(v, &u) < 0) {
+                fail(l, s, "bad duration \"%s\" (use e.g. \"90s\", \"5m\", \"1h30m\", \"14d\")", v);
+                return def;
+        }
+        if (nonzero && u == 0) {
+                fail(l, s, "must be longer than 0");
+                return def;
+        }
+        return u;
+}
+
+static bool get_date(struct loader *l, const config_setting_t *s, struct ymd *ret) {
+        const char *v;
+
+        if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+                fail(l, s, "expected a string");
+                return false;
+        }
+        v = config_setting_get_string(s);
+        if (config_parse_date(v, ret) < 0) {
+                fail(l, s, "bad date \"%s\" (use YYYY-MM-DD, e.g. \"2026-12-24\")", v);
+                return false;
+        }
+        return true;
+}
+
+/* A list of strings: [ "a", "b" ] (array) or ( "a", "b" ) (list). Returns
+ * the setting or NULL (absent or wrong type, reported). */
+static config_setting_t *get_string_list(struct loader *l, const config_setting_t *g, const char *key, bool required) {
+        config_setting_t *s = member(l, g, key, required);
+        bool ok = true;
+
+        if (!s)
+                return NULL;
+        if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST) {
+                fail(l, s, "expected a list of strings, e.g. [ \"a\", \"b\" ]");
+                return NULL;
+        }
+        for (int i = 0; i < config_setting_length(s); i++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+                if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+                        fail(l, e, "expected a string");
+                        ok = false;
+                }
+        }
+        return ok ? s : NULL;
+}
+
+/* A list of groups: ( { ... }, { ... } ). An empty [] is accepted too. */
+static config_setting_t *get_group_list(struct loader *l, const config_setting_t *g, const char *key, bool required) {
+        config_setting_t *s = member(l, g, key, required);
+
+        if (!s)
+                return NULL;
+        if (config_setting_type(s) == CONFIG_TYPE_ARRAY && config_setting_length(s) == 0)
+                return s;
+        if (config_setting_type(s) != CONFIG_TYPE_LIST) {
+                fail(l, s, "expected a list of groups, e.g. ( { ... }, { ... } )");
+                return NULL;
+        }
+        return s;
+}
+
+/* Element I of a group list, or NULL when it is not a group (reported). */
+static config_setting_t *group_elem(struct loader *l, const config_setting_t *list, int i) {
+        config_setting_t *e = config_setting_get_elem(list, (unsigned) i);
+
+        if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+                fail(l, e, "expected a group { ... }");
+                return NULL;
+        }
+        return e;
+}
+
+static config_setting_t *get_group(struct loader *l, const config_setting_t *g, const char *key, bool required) {
+        config_setting_t *s = member(l, g, key, required);
+
+        if (s && config_setting_type(s) != CONFIG_TYPE_GROUP) {
+                fail(l, s, "expected a group { ... }");
+                return NULL;
+        }
+        return s;
+}
+
+static const char *string_elem(const config_setting_t *list, int i) {
+        return config_setting_get_string(config_setting_get_elem(list, (unsigned) i));
+}
+
+/* A string that must be one of NAMES; returns its index, or DEF. */
+static int get_enum(struct loader *l, const config_setting_t *g, const char *key, bool required,
+                    const char *const *names, size_t n, int def, config_setting_t **ret_s) {
+        config_setting_t *s;
+        const char *v = get_string(l, g, key, required, &s);
+        char choices[256];
+        size_t k = 0;
+        int i;
+
+        if (ret_s)
+                *ret_s = s;
+        if (!v)
+                return def;
+        i = name_index(names, n, v);
+        if (i >= 0)
+                return i;
+
+        choices[0] = '\0';
+        for (size_t j = 0; j < n && k < sizeof choices; j++) {
+                int r = snprintf(choices + k, sizeof choices - k, "%s\"%s\"", j == 0 ? "" : j + 1 == n ? " or " : ", ",
+                                 names[j]);
+                if (r < 0)
+                        break;
+                k += (size_t) r;
+        }
+        fail(l, s, "unknown value \"%s\" (use %s)", v, choices);
+        return def;
+}
+
+static bool id_setting(struct loader *l, const config_setting_t *g, const char **ret, config_setting_t **ret_s) {
+        config_setting_t *s;
+        const char *v = get_string(l, g, "id", true, &s);
+
+        *ret_s = s;
+        *ret = NULL;
+        if (!v)
+                return false;
+        if (!config_id_is_safe(v)) {
+                fail(l, s, "bad id \"%s\" (use up to 64 letters, digits, '.', '_' and '-')", v);
+                return false;
+        }
+        *ret = v;
+        return true;
+}
+
+static void load_secret(struct loader *l, const config_setting_t *s, const char *name, char **ret) {
+        char err[512];
+
+        if (config_read_secret(l->path, name, ret, err, sizeof err) < 0)
+                fail(l, s, "%s", err);
+}
+
+/* ---- top level and calendar ---- */
+
+static const char *const lang_names[] = { [LANG_NB] = "nb", [LANG_EN] = "en" };
+
+static void load_top(struct loader *l, const config_setting_t *root) {
+        struct config *c = l->c;
+        config_setting_t *s;
+        const char *v;
+
+        v = get_string(l, root, "site", true, &s);
+        if (v && !site_is_safe(v))
+                fail(l, s, "bad site id \"%s\" (use lowercase letters, digits and '-')", v);
+        else
+                c->site = ldup(l, v);
+
+        c->lang = (enum lang) get_enum(l, root, "language", false, lang_names, ELEMENTSOF(lang_names), LANG_NB, NULL);
+
+        v = get_string(l, root, "timezone", false, &s);
+        if (v) {
+                _cleanup_free_ char *zpath = NULL;
+                struct stat st;
+
+                /* The name becomes a path below /usr/share/zoneinfo: no escaping it. */
+                if (!*v || v[0] == '/' || strstr(v, "..") || has_ctrl(v))
+                        fail(l, s, "bad time zone \"%s\" (use e.g. \"Europe/Oslo\")", v);
+                else if (asprintf(&zpath, "/usr/share/zoneinfo/%s", v) < 0) {
+                        zpath = NULL;
+                        l->oom = true;
+                } else if (stat(zpath, &st) < 0 || !S_ISREG(st.st_mode))
+                        fail(l, s, "unknown time zone \"%s\" (no %s)", v, zpath);
+                else
+                        c->timezone = ldup(l, v);
+        } else
+                c->timezone = ldup(l, "Europe/Oslo");
+
+        v = get_string(l, root, "spool", false, &s);
+        if (v) {
+                if (v[0] != '/' || has_ctrl(v))
+                        fail(l, s, "\"%s\" is not an absolute path", v);
+                else
+                        c->spool = ldup(l, v);
+        } else
+                c->spool = ldup(l, "/var/spool/beredd");
+}
+
+static void load_calendar(struct loader *l, const config_setting_t *root) {
+        static const char *const keys[] = { "office_hours", "holidays", "closed", "heightened", NULL };
+        static const char *const holidays[] = { "no", "none" };
+        static const char *const hkeys[] = { "from", "to", "name", NULL };
+        struct calendar_conf *cal = &l->c->calendar;
+        config_setting_t *g, *s, *list;
+        const char *v;
+
+        (void) parse_office_hours("Mon-Fri 08:00-15:30", cal->open_min, cal->close_min);
+        cal->holidays_no = true;
+
+        g = get_group(l, root, "calendar", false);
+        if (!g)
+                return;
+        check_keys(l, g, keys);
+
+        v = get_string(l, g, "office_hours", false, &s);
+        if (v && parse_office_hours(v, cal->open_min, cal->close_min) < 0) {
+                fail(l, s, "bad office hours \"%s\" (use e.g. \"Mon-Fri 08:00-15:30\" or \"Mon-Thu 08:00-15:30, Fri 08:00-15:00\")", v);
+                (void) parse_office_hours("Mon-Fri 08:00-15:30", cal->open_min, cal->close_min);
+        }
+
+        cal->holidays_no = get_enum(l, g, "holidays", false, holidays, ELEMENTSOF(holidays), 0, NULL) == 0;
+
+        list = get_string_list(l, g, "closed", false);
+        if (list) {
+                int n = config_setting_length(list);
+                cal->closed = alloc_array(l, (size_t) n, sizeof(struct ymd));
+                for (int i = 0; i < n && cal->closed; i++)
+                        if (get_date(l, config_setting_get_elem(list, (unsigned) i), &cal->closed[cal->n_closed]))
+                                cal->n_closed++;
+        }
+
+        list = get_group_list(l, g, "heightened", false);
+        if (list) {
+                int n = config_setting_length(list);
+                cal->heightened = alloc_array(l, (size_t) n, sizeof(struct heightened));
+                for (int i = 0; i < n && cal->heightened; i++) {
+                        config_setting_t *e = group_elem(l, list, i), *sf, *st;
+                        struct heightened *h = &cal->heightened[cal->n_heightened];
+                        bool ok = true;
+
+                        if (!e)
+                                continue;
+                        check_keys(l, e, hkeys);
+                        sf = member(l, e, "from", true);
+                        st = member(l, e, "to", true);
+                        ok = sf && get_date(l, sf, &h->from);
+                        ok = (st && get_date(l, st, &h->to)) && ok;
+                        v = get_text(l, e, "name", true, NULL);
+                        if (ok && ymd_cmp(&h->from, &h->to) > 0) {
+                                fail(l, st, "\"%s\" is before from", config_setting_get_string(st));
+                                ok = false;
+                        }
+                        if (!ok || !v)
+                                continue;
+                        h->name = ldup(l, v);
+                        h->line = setting_line(e);
+                        cal->n_heightened++;
+                }
+        }
+}
+
+/* ---- people ---- */
+
+static void load_people(struct loader *l, const config_setting_t *root) {
+        static const char *const keys[] = { "id", "name", "phone", "email", "roles", "lang", NULL };
+        struct config *c = l->c;
+        config_setting_t *list;
+        int n;
+
+        list = get_group_list(l, root, "people", false);
+        if (!list)
+                return;
+        n = config_setting_length(list);
+        c->people = alloc_array(l, (size_t) n, sizeof(struct person));
+        if (!c->people)
+                return;
+
+        for (int i = 0; i < n; i++) {
+                config_setting_t *e = group_elem(l, list, i), *sid, *s, *roles;
+                struct person *p = &c->people[c->n_people];
+                const struct person *other;
+                const char *id, *v;
+
+                if (!e)
+                        continue;
+                check_keys(l, e, keys);
+                if (!id_setting(l, e, &id, &sid))
+                        id = NULL;
+                else if ((other = config_person(c, id))) {
+                        fail(l, sid, "duplicate id \"%s\" (first defined at line %d)", id, other->line);
+                        id = NULL;
+                }
+
+                v = get_text(l, e, "name", true, NULL);
+                p->name = ldup(l, v);
+
+                v = get_string(l, e, "phone", false, &s);
+                if (v) {
+                        p->phone = phone_normalise(v);
+                        if (!p->phone && errno == ENOMEM)
+                                l->oom = true;
+                        else if (!p->phone)
+                                fail(l, s, "bad phone number \"%s\" (use \"+4791234567\", \"004791234567\" or 8 digits)", v);
+                        else
+                                for (size_t j = 0; j < c->n_people; j++)
+                                        if (c->people[j].phone && streq(c->people[j].phone, p->phone)) {
+                                                /* A reply from this number could not be told apart. */
+                                                fail(l, s, "\"%s\" is also the phone of \"%s\"", p->phone, c->people[j].id);
+                                                break;
+                                        }
+                }
+
+                v = get_string(l, e, "email", false, &s);
+                if (v) {
+                        if (!email_is_valid(v))
+                                fail(l, s, "bad e-mail address \"%s\"", v);
+                        else {
+                                p->email = ldup(l, v);
+                                for (size_t j = 0; j < c->n_people; j++)
+                                        if (c->people[j].email && strcasecmp(c->people[j].email, v) == 0) {
+                                                fail(l, s, "\"%s\" is also the e-mail of \"%s\"", v, c->people[j].id);
+                                                break;
+                                        }
+                        }
+                }
+                if (!member(l, e, "phone", false) && !member(l, e, "email", false))
+                        fail(l, e, "needs a phone or an email");
+
+                roles = get_string_list(l, e, "roles", false);
+                if (roles) {
+                        int k = config_setting_length(roles);
+                        p->roles = alloc_array(l, (size_t) k, sizeof(char *));
+                        for (int j = 0; j < k && p->roles; j++) {
+                                v = string_elem(roles, j);
+                                if (!config_id_is_safe(v))
+                                        fail(l, config_setting_get_elem(roles, (unsigned) j),
+                                             "bad role \"%s\" (use letters, digits, '.', '_' and '-')", v);
+                                else
+                                        p->roles[p->n_roles++] = ldup(l, v);
+                        }
+                }
+
+                p->lang = (enum lang) get_enum(l, e, "lang", false, lang_names, ELEMENTSOF(lang_names), (int) c->lang, NULL);
+                p->line = sid ? setting_line(sid) : setting_line(e);
+
+                /* Keep the person only with a usable id; the rest of the
+                 * element's mistakes are already reported. */
+                if (id) {
+                        p->id = ldup(l, id);
+                        c->n_people++;
+                } else {
+                        free(p->name);
+                        free(p->phone);
+                        free(p->email);
+                        for (size_t j = 0; j < p->n_roles; j++)
+                                free(p->roles[j]);
+                        free(p->roles);
+                        *p = (struct person) {};
+                }
+        }
+}
+
+static bool role_exists(const struct config *c, const char *role) {
+        for (size_t i = 0; i < c->n_people; i++)
+                if (person_has_role(&c->people[i], role))
+                        return true;
+        return false;
+}
+
+/* ---- rosters ---- */
+
+static int parse_handoff(const char *s, enum rotation rot, int *ret_wday, int *ret_min) {
+        const char *p = s;
+        int wday = -1, m;
+
+        if (rot == ROTATION_WEEKLY) {
+                int d = parse_day(&p);
+                if (d < 0 || *p++ != ' ')
+                        return -EINVAL;
+                wday = mon0_to_wday(d);
+        }
+        m = parse_hhmm(&p);
+        if (m < 0 || m >= 24 * 60 || *p)
+                return -EINVAL;
+        *ret_wday = wday;
+        *ret_min = m;
+        return 0;
+}
+
+static void load_rosters(struct loader *l, const config_setting_t *root) {
+        static const char *const keys[] = { "id", "rotation", "handoff", "members", "start", NULL };
+        static const char *const rotations[] = { [ROTATION_WEEKLY] = "weekly", [ROTATION_DAILY] = "daily" };
+        struct config *c = l->c;
+        config_setting_t *list;
+        int n;
+
+        list = get_group_list(l, root, "rosters", false);
+        if (!list)
+                return;
+        n = config_setting_length(list);
+        c->rosters = alloc_array(l, (size_t) n, sizeof(struct roster));
+        if (!c->rosters)
+                return;
+
+        for (int i = 0; i < n; i++) {
+                config_setting_t *e = group_elem(l, list, i), *sid, *s, *members;
+                struct roster *r = &c->rosters[c->n_rosters];
+                const struct roster *other;
+                const char *id, *v;
+
+                if (!e)
+                        continue;
+                check_keys(l, e, keys);
+                if (!id_setting(l, e, &id, &sid))
+                        id = NULL;
+                else if ((other = config_roster(c, id))) {
+                        fail(l, sid, "duplicate id \"%s\" (first defined at line %d)", id, other->line);
+                        id = NULL;
+                }
+
+                r->rotation = (enum rotation) get_enum(l, e, "rotation", true, rotations, ELEMENTSOF(rotations),
+                                                       ROTATION_WEEKLY, NULL);
+                v = get_string(l, e, "handoff", true, &s);
+                if (v && parse_handoff(v, r->rotation, &r->handoff_wday, &r->handoff_min) < 0)
+                        fail(l, s, "bad hand-off \"%s\" (%s)", v,
+                             r->rotation == ROTATION_WEEKLY ? "weekly rosters use e.g. \"Mon 08:00\"" : "daily rosters use e.g. \"08:00\"");
+
+                r->start = (struct ymd) { 2026, 1, 5 };
+                s = member(l, e, "start", false);
+                if (s)
+                        (void) get_date(l, s, &r->start);
+
+                members = get_string_list(l, e, "members", true);
+                if (members && config_setting_length(members) == 0)
+                        fail(l, members, "needs at least one member");
+                else if (members) {
+                        int k = config_setting_length(members);
+                        r->members = alloc_array(l, (size_t) k, sizeof(char *));
+                        for (int j = 0; j < k && r->members; j++) {
+                                v = string_elem(members, j);
+                                if (!config_person(c, v))
+                                        fail_elem(l, members, config_setting_get_elem(members, (unsigned) j),
+                                                  "unknown person \"%s\"", v);
+                                else
+                                        r->members[r->n_members++] = ldup(l, v);
+                        }
+                }
+
+                r->line = sid ? setting_line(sid) : setting_line(e);
+                if (id) {
+                        r->id = ldup(l, id);
+                        c->n_rosters++;
+                } else {
+                        for (size_t j = 0; j < r->n_members; j++)
+                                free(r->members[j]);
+                        free(r->members);
+                        *r = (struct roster) {};
+                }
+        }
+}
+
+/* ---- gateways ---- */
+
+static bool url_ok(const char *url, const char *const *schemes) {
+        for (; *schemes; schemes++)
+                if (has_prefix(url, *schemes) && url[strlen(*schemes)] != '\0')
+                        break;
+        if (!*schemes)
+                return false;
+        for (const char *p = url; *p; p++)
+                if (isspace((unsigned char) *p) || iscntrl((unsigned char) *p))
+                        return false;
+        return true;
+}
+
+/* STARTTLS is required by default: only smtps:// (already TLS) and a local
+ * relay on the same host may go without it. */
+static bool smtp_default_starttls(const char *url) {
+        static const char *const local[] = { "smtp://localhost", "smtp://127.0.0.1", "smtp://[::1]" };
+
+        if (!url || has_prefix(url, "smtps://"))
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(local); i++) {
+                size_t k = strlen(local[i]);
+                if (strncmp(url, local[i], k) == 0 && (url[k] == '\0' || url[k] == ':' || url[k] == '/'))
+                        return false;
+        }
+        return true;
+}
+
+static int parse_status_range(const char *s, int *ret_min, int *ret_max) {
+        int a, b, k = 0;
+
+        if (sscanf(s, "%3d-%3d%n", &a, &b, &k) == 2 && s[k] == '\0')
+                ;
+        else if (k = 0, sscanf(s, "%3d%n", &a, &k) == 1 && s[k] == '\0')
+                b = a;
+        else
+                return -EINVAL;
+        if (!isdigit((unsigned char) s[0]) || a < 100 || b > 599 || a > b)
+                return -EINVAL;
+        *ret_min = a;
+        *ret_max = b;
+        return 0;
+}
+
+static void load_headers(struct loader *l, struct gateway *gw, const config_setting_t *list) {
+        int n = config_setting_length(list);
+
+        gw->headers = alloc_array(l, (size_t) n, sizeof(struct header_kv));
+        for (int i = 0; i < n && gw->headers; i++) {
+                const config_setting_t *e = config_setting_get_elem(list, (unsigned) i);
+                const char *v = config_setting_get_string(e), *colon = strchr(v, ':'), *val;
+                bool ok = colon && colon > v && !has_ctrl(v);
+
+                /* A header name is an RFC 9110 token. */
+                for (const char *p = v; ok && p < colon; p++)
+                        if (!isalnum((unsigned char) *p) && !strchr("!#$%&'*+-.^_`|~", *p))
+                                ok = false;
+                if (!ok) {
+                        fail(l, e, "bad header \"%s\" (use \"Name: value\", no CR/LF)", v);
+                        continue;
+                }
+                for (val = colon + 1; *val == ' ' || *val == '\t'; val++)
+                        ;
+                gw->headers[gw->n_headers].name = strndup(v, (size_t) (colon - v));
+                gw->headers[gw->n_headers].value = ldup(l, val);
+                if (!gw->headers[gw->n_headers].name)
+                        l->oom = true;
+                gw->n_headers++;
+        }
+}
+
+static void gateway_done(struct gateway *gw) {
+        free(gw->id);
+        free(gw->url);
+        free(gw->from);
+        free(gw->account);
+        free(gw->username);
+        if (gw->password) {
+                explicit_bzero(gw->password, strlen(gw->password));
+                free(gw->password);
+        }
+        free(gw->method);
+        free(gw->body);
+        free(gw->content_type);
+        for (size_t i = 0; i < gw->n_headers; i++) {
+                free(gw->headers[i].name);
+                free(gw->headers[i].value);
+        }
+        free(gw->headers);
+        free(gw->success_match);
+}
+
+static void load_gateways(struct loader *l, const config_setting_t *root) {
+        static const char *const keys[] = { "id", "channel", "type", "url", "from", "account", "username",
+                                            "password_file", "token_file", "method", "body", "content_type",
+                                            "headers", "success", "success_match", "timeout", "retries",
+                                            "starttls", NULL };
+        /* Index i is the enum channel value i + 1. */
+        static const char *const channels[] = { "sms", "email", "any" };
+        static const char *const methods[] = { "POST", "GET", "PUT" };
+        static const char *const smtp_schemes[] = { "smtp://", "smtps://", NULL };
+        static const char *const http_schemes[] = { "http://", "https://", NULL };
+        struct config *c = l->c;
+        config_setting_t *list;
+        int n;
+
+        list = get_group_list(l, root, "gateways", false);
+        if (!list)
+                return;
+        n = config_setting_length(list);
+        c->gateways = alloc_array(l, (size_t) n, sizeof(struct gateway));
+        if (!c->gateways)
+                return;
+
+        for (int i = 0; i < n; i++) {
+                config_setting_t *e = group_elem(l, list, i), *sid, *s, *stype, *schan, *surl, *spw, *stok, *hdrs;
+                struct gateway *gw = &c->gateways[c->n_gateways];
+                const struct gateway *other;
+                const char *id, *v, *url, *secret_name = NULL;
+                const config_setting_t *secret_s = NULL;
+                int t, ch;
+
+                if (!e)
+                        continue;
+                check_keys(l, e, keys);
+                if (!id_setting(l, e, &id, &sid))
+                        id = NULL;
+                else if ((other = config_gateway(c, id))) {
+                        fail(l, sid, "duplicate id \"%s\" (first defined at line %d)", id, other->line);
+                        id = NULL;
+                }
+
+                t = get_enum(l, e, "type", true, gateway_type_names, ELEMENTSOF(gateway_type_names), -1, &stype);
+                gw->type = t < 0 ? GATEWAY_FILE : (enum gateway_type) t;
+
+                /* Each profile can only carry one kind of message; the channel
+                 * defaults to it, and a contradicting one is a mistake. */
+                ch = get_enum(l, e, "channel", false, channels, ELEMENTSOF(channels), -1, &schan);
+                if (ch >= 0)
+                        gw->channel = (enum channel) (ch + 1);
+                else
+                        gw->channel = gw->type == GATEWAY_FILE ? CHANNEL_ANY : gw->type == GATEWAY_SMTP ? CHANNEL_EMAIL : CHANNEL_SMS;
+                if (t >= 0 && ch >= 0 && gw->type != GATEWAY_FILE) {
+                        enum channel want = gw->type == GATEWAY_SMTP ? CHANNEL_EMAIL : CHANNEL_SMS;
+                        if (gw->channel != want)
+                                fail(l, schan, "a %s gateway sends %s only; use channel \"%s\"", gateway_type_name(gw->type),
+                                     want == CHANNEL_EMAIL ? "e-mail" : "SMS", channel_name(want));
+                }
+
+                url = get_text(l, e, "url", false, &surl);
+                gw->from = ldup(l, get_text(l, e, "from", false, NULL));
+                gw->account = ldup(l, get_text(l, e, "account", false, NULL));
+                gw->username = ldup(l, get_text(l, e, "username", false, NULL));
+                gw->body = ldup(l, get_string(l, e, "body", false, NULL));
+                gw->content_type = ldup(l, get_text(l, e, "content_type", false, NULL));
+                gw->success_match = ldup(l, get_string(l, e, "success_match", false, NULL));
+                gw->method = ldup(l, methods[get_enum(l, e, "method", false, methods, ELEMENTSOF(methods), 0, NULL)]);
+                gw->timeout = get_duration(l, e, "timeout", false, 10 * USEC_PER_SEC, true, NULL);
+                gw->retries = (int) get_int(l, e, "retries", false, 1, 10, 3, NULL);
+
+                gw->success_min = 200;
+                gw->success_max = 299;
+                s = member(l, e, "success", false);
+                if (s && setting_is_int(s)) {
+                        long long k = config_setting_get_int64(s);
+                        if (k < 100 || k > 599)
+                                fail(l, s, "bad HTTP status %lld (use e.g. 200 or \"200-299\")", k);
+                        else
+                                gw->success_min = gw->success_max = (int) k;
+                } else if (s && config_setting_type(s) == CONFIG_TYPE_STRING) {
+                        v = config_setting_get_string(s);
+                        if (parse_status_range(v, &gw->success_min, &gw->success_max) < 0)
+                                fail(l, s, "bad HTTP status range \"%s\" (use e.g. \"200-299\" or \"202\")", v);
+                } else if (s)
+                        fail(l, s, "expected a string like \"200-299\" or an integer");
+
+                hdrs = get_string_list(l, e, "headers", false);
+                if (hdrs)
+                        load_headers(l, gw, hdrs);
+
+                v = get_text(l, e, "password_file", false, &spw);
+                if (v) {
+                        secret_name = v;
+                        secret_s = spw;
+                }
+                v = get_text(l, e, "token_file", false, &stok);
+                if (v && secret_name)
+                        fail(l, stok, "set either password_file or token_file, not both");
+                else if (v) {
+                        secret_name = v;
+                        secret_s = stok;
+                }
+
+                switch (t) {
+                case GATEWAY_FILE:
+                        break;
+                case GATEWAY_SMTP:
+                        if (!url)
+                                fail(l, e, "missing required setting \"url\" (smtp:// or smtps://)");
+                        else if (!url_ok(url, smtp_schemes))
+                                fail(l, surl, "bad URL \"%s\" (an smtp gateway needs smtp:// or smtps://)", url);
+                        if (!member(l, e, "from", false))
+                                fail(l, e, "missing required setting \"from\"");
+                        else if (gw->from && !email_is_valid(gw->from))
+                                fail(l, member(l, e, "from", false), "bad e-mail address \"%s\"", gw->from);
+                        break;
+                case GATEWAY_HTTP:
+                        if (!url)
+                                fail(l, e, "missing required setting \"url\" (http:// or https://)");
+                        else if (!url_ok(url, http_schemes))
+                                fail(l, surl, "bad URL \"%s\" (an http gateway needs http:// or https://)", url);
+                        if (!member(l, e, "body", false))
+                                fail(l, e, "missing required setting \"body\"");
+                        if (!gw->content_type)
+                                gw->content_type = ldup(l, "application/x-www-form-urlencoded");
+                        break;
+                case GATEWAY_TWILIO:
+                case GATEWAY_LINKMOBILITY:
+                        if (!url)
+                                url = t == GATEWAY_TWILIO ? "https://api.twilio.com" : "https://n-eu.linkmobility.io";
+                        else if (!url_ok(url, http_schemes))
+                                fail(l, surl, "bad URL \"%s\" (use https://)", url);
+                        if (!member(l, e, "account", false))
+                                fail(l, e, "missing required setting \"account\"%s",
+                                     t == GATEWAY_TWILIO ? " (the account SID)" : " (the platform id)");
+                        if (t == GATEWAY_TWILIO && !member(l, e, "token_file", false))
+                                fail(l, e, "missing required setting \"token_file\"");
+                        if (t == GATEWAY_LINKMOBILITY && !member(l, e, "username", false))
+                                fail(l, e, "missing required setting \"username\"");
+                        if (t == GATEWAY_LINKMOBILITY && !member(l, e, "password_file", false))
+                                fail(l, e, "missing required setting \"password_file\"");
+                        break;
+                default:
+                        break;
+                }
+                gw->url = ldup(l, url);
+                gw->starttls = get_bool(l, e, "starttls", gw->type == GATEWAY_SMTP && smtp_default_starttls(url), NULL);
+
+                if (secret_name)
+                        load_secret(l, secret_s, secret_name, &gw->password);
+
+                gw->line = sid ? setting_line(sid) : setting_line(e);
+                if (id) {
+                        gw->id = ldup(l, id);
+                        c->n_gateways++;
+                } else {
+                        gateway_done(gw);
+                        *gw = (struct gateway) {};
+                }
+        }
+}
+
+static bool gateway_serves(const struct config *c, enum channel ch) {
+        for (size_t i = 0; i < c->n_gateways; i++)
+                if (c->gateways[i].channel & ch)
+                        return true;
+        return false;
+}
+
+/* ---- chains ---- */
+
+/* Parse one "person", "role:X" or "roster:Y" reference of list S, element
+ * I. Returns true when it resolves; reports and returns false otherwise. */
+static bool parse_target(struct loader *l, const config_setting_t *s, int i, bool allow_roster, struct target *t) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+        const char *v = config_setting_get_string(e);
+
+        if (has_prefix(v, "role:")) {
+                t->kind = TARGET_ROLE;
+                v += 5;
+                if (!role_exists(l->c, v)) {
+                        fail_elem(l, s, e, "unknown role \"%s\"", v);
+                        return false;
+                }
+        } else if (has_prefix(v, "roster:")) {
+                t->kind = TARGET_ROSTER;
+                v += 7;
+                if (!allow_roster) {
+                        fail_elem(l, s, e, "\"roster:%s\": use a person id or \"role:NAME\" here", v);
+                        return false;
+                }
+                if (!config_roster(l->c, v)) {
+                        fail_elem(l, s, e, "unknown roster \"%s\"", v);
+                        return false;
+                }
+        } else {
+                t->kind = TARGET_PERSON;
+                if (!config_person(l->c, v)) {
+                        fail_elem(l, s, e, "unknown person \"%s\"", v);
+                        return false;
+                }
+        }
+        t->ref = ldup(l, v);
+        return true;
+}
+
+/* Targets of list S into *RET; returns false if any did not resolve. */
+static bool load_targets(struct loader *l, const config_setting_t *s, bool allow_roster, struct target **ret, size_t *ret_n) {
+        int n = config_setting_length(s);
+        bool ok = true;
+
+        *ret = alloc_array(l, (size_t) n, sizeof(struct target));
+        for (int i = 0; i < n && *ret; i++) {
+                if (parse_target(l, s, i, allow_roster, &(*ret)[*ret_n]))
+                        (*ret_n)++;
+                else
+                        ok = false;
+        }
+        return ok;
+}
+
+static void targets_free(struct target *t, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(t[i].ref);
+        free(t);
+}
+
+static void mark_reachable(const struct config *c, const struct target *t, bool *reach) {
+        for (size_t i = 0; i < c->n_people; i++) {
+                const struct person *p = &c->people[i];
+                switch (t->kind) {
+                case TARGET_PERSON:
+                        if (streq(p->id, t->ref))
+                                reach[i] = true;
+                        break;
+                case TARGET_ROLE:
+                        if (person_has_role(p, t->ref))
+                                reach[i] = true;
+                        break;
+                case TARGET_ROSTER: {
+                        const struct roster *r = config_roster(c, t->ref);
+                        for (size_t j = 0; r && j < r->n_members; j++)
+                                if (streq(p->id, r->members[j]))
+                                        reach[i] = true;
+                        break;
+                }
+                }
+        }
+}
+
+/* A chain whose steps cannot reach its quorum would escalate to the end on
+ * every activation: refuse it now instead of at 03:00 during a crisis. */
+static void check_quorum(struct loader *l, const struct chain *ch, const config_setting_t *need_s,
+                         const config_setting_t *const *role_s) {
+        const struct config *c = l->c;
+        _cleanup_free_ bool *reach = NULL;
+        size_t total = 0;
+
+        if (c->n_people == 0)
+                return;
+        reach = calloc(c->n_people, sizeof(bool));
+        if (!reach) {
+                l->oom = true;
+                return;
+        }
+        for (size_t i = 0; i < ch->n_steps; i++)
+                if (!ch->steps[i].final)
+                        for (size_t j = 0; j < ch->steps[i].n_targets; j++)
+                                mark_reachable(c, &ch->steps[i].targets[j], reach);
+        for (size_t i = 0; i < c->n_people; i++)
+                total += reach[i];
+
+        if ((size_t) ch->need_total > total)
+                fail(l, need_s, "quorum cannot be reached: total = %d but the chain's steps reach only %zu %s",
+                     ch->need_total, total, total == 1 ? "person" : "people");
+
+        for (size_t k = 0; k < ch->n_need_roles; k++) {
+                size_t n = 0;
+                for (size_t i = 0; i < c->n_people; i++)
+                        if (reach[i] && person_has_role(&c->people[i], ch->need_roles[k].role))
+                                n++;
+                if ((size_t) ch->need_roles[k].n > n)
+                        fail_elem(l, need_s, role_s[k],
+                                  "quorum cannot be reached: need.roles.%s = %d but only %zu %s with role \"%s\" %s reachable",
+                                  ch->need_roles[k].role, ch->need_roles[k].n, n, n == 1 ? "person" : "people",
+                                  ch->need_roles[k].role, n == 1 ? "is" : "are");
+        }
+}
+
+static bool load_step(struct loader *l, const config_setting_t *e, bool last, struct step *st) {
+        static const char *const keys[] = { "notify", "via", "wait", "mode", "when", "final", "template", NULL };
+        static const char *const modes[] = { [STEP_PARALLEL] = "parallel", [STEP_SEQUENTIAL] = "sequential" };
+        static const char *const whens[] = { [WHEN_ALWAYS] = "always", [WHEN_OFFICE] = "office",
+                                             [WHEN_OUTSIDE_OFFICE] = "outside-office" };
+        config_setting_t *s, *sfinal;
+        bool ok = true;
+        int t;
+
+        check_keys(l, e, keys);
+        st->line = setting_line(e);
+
+        s = get_string_list(l, e, "notify", true);
+        if (s && config_setting_length(s) == 0)
+                fail(l, s, "must name at least one person, role or roster");
+        else if (s)
+                ok = load_targets(l, s, true, &st->targets, &st->n_targets);
+        else
+                ok = false;
+
+        st->via = CHANNEL_SMS;
+        s = get_string_list(l, e, "via", false);
+        if (s && config_setting_length(s) == 0)
+                fail(l, s, "must name at least one channel (\"sms\", \"email\")");
+        else if (s) {
+                st->via = 0;
+                for (int i = 0; i < config_setting_length(s); i++) {
+                        const char *v = string_elem(s, i);
+                        if (streq(v, "sms"))
+                                st->via |= CHANNEL_SMS;
+                        else if (streq(v, "email"))
+                                st->via |= CHANNEL_EMAIL;
+                        else
+                                fail_elem(l, s, config_setting_get_elem(s, (unsigned) i),
+                                          "unknown channel \"%s\" (use \"sms\" or \"email\")", v);
+                }
+        }
+        for (enum channel ch = CHANNEL_SMS; ch <= CHANNEL_EMAIL; ch <<= 1)
+                if ((st->via & ch) && !gateway_serves(l->c, ch))
+                        fail(l, s ? s : e, "no gateway for channel \"%s\"", channel_name(ch));
+
+        st->mode = (enum step_mode) get_enum(l, e, "mode", false, modes, ELEMENTSOF(modes), STEP_PARALLEL, NULL);
+        st->when = (enum step_when) get_enum(l, e, "when", false, whens, ELEMENTSOF(whens), WHEN_ALWAYS, NULL);
+        st->final = get_bool(l, e, "final", false, &sfinal);
+        if (st->final && !last)
+                fail(l, sfinal, "the final step must be the last step");
+
+        /* The final step hands over to the fallback service and does not
+         * wait for anything; every other step must say how long it waits. */
+        st->wait = get_duration(l, e, "wait", !st->final, 0, false, NULL);
+
+        t = get_enum(l, e, "template", false, step_templates, ELEMENTSOF(step_templates), -1, NULL);
+        if (t >= 0)
+                st->template = ldup(l, step_templates[t]);
+        return ok;
+}
+
+static void chain_done(struct chain *ch) {
+        free(ch->id);
+        free(ch->name);
+        targets_free(ch->may_trigger, ch->n_may_trigger);
+        for (size_t i = 0; i < ch->n_need_roles; i++)
+                free(ch->need_roles[i].role);
+        free(ch->need_roles);
+        for (size_t i = 0; i < ch->n_steps; i++) {
+                targets_free(ch->steps[i].targets, ch->steps[i].n_targets);
+                free(ch->steps[i].template);
+        }
+        free(ch->steps);
+}
+
+static void load_chains(struct loader *l, const config_setting_t *root) {
+        static const char *const keys[] = { "id", "name", "may_trigger", "need", "steps", "repeat", NULL };
+        static const char *const need_keys[] = { "total", "roles", NULL };
+        struct config *c = l->c;
+        config_setting_t *list;
+        int n;
+
+        list = get_group_list(l, root, "chains", false);
+        if (!list)
+                return;
+        n = config_setting_length(list);
+        c->chains = alloc_array(l, (size_t) n, sizeof(struct chain));
+        if (!c->chains)
+                return;
+
+        for (int i = 0; i < n; i++) {
+                config_setting_t *e = group_elem(l, list, i), *sid, *s, *need, *steps;
+                _cleanup_free_ const config_setting_t **role_s = NULL;
+                struct chain *ch = &c->chains[c->n_chains];
+                const struct chain *other;
+                const char *id;
+                bool refs_ok = true;
+
+                if (!e)
+                        continue;
+                check_keys(l, e, keys);
+                if (!id_setting(l, e, &id, &sid))
+                        id = NULL;
+                else if ((other = config_chain(c, id))) {
+                        fail(l, sid, "duplicate id \"%s\" (first defined at line %d)", id, other->line);
+                        id = NULL;
+                }
+                ch->name = ldup(l, get_text(l, e, "name", false, NULL) ?: id);
+
+                s = get_string_list(l, e, "may_trigger", false);
+                if (s)
+                        (void) load_targets(l, s, false, &ch->may_trigger, &ch->n_may_trigger);
+
+                ch->need_total = 1;
+                need = get_group(l, e, "need", false);
+                if (need) {
+                        check_keys(l, need, need_keys);
+                        ch->need_total = (int) get_int(l, need, "total", false, 1, 10000, 1, NULL);
+                        s = get_group(l, need, "roles", false);
+                        if (s) {
+                                int k = config_setting_length(s);
+                                ch->need_roles = alloc_array(l, (size_t) k, sizeof(struct role_need));
+                                role_s = alloc_array(l, (size_t) k, sizeof(config_setting_t *));
+                                for (int j = 0; j < k && ch->need_roles && role_s; j++) {
+                                        config_setting_t *r = config_setting_get_elem(s, (unsigned) j);
+                                        const char *role = config_setting_name(r);
+                                        long long v;
+
+                                        if (!setting_is_int(r)) {
+                                                fail(l, r, "expected an integer");
+                                                continue;
+                                        }
+                                        v = config_setting_get_int64(r);
+                                        if (v < 1 || v > 10000) {
+                                                fail(l, r, "%lld is out of range (1..10000)", v);
+                                                continue;
+                                        }
+                                        if (!role_exists(c, role)) {
+                                                fail(l, r, "unknown role \"%s\"", role);
+                                                refs_ok = false;
+                                                continue;
+                                        }
+                                        role_s[ch->n_need_roles] = r;
+                                        ch->need_roles[ch->n_need_roles].role = ldup(l, role);
+                                        ch->need_roles[ch->n_need_roles++].n = (int) v;
+                                }
+                        }
+                }
+
+                steps = get_group_list(l, e, "steps", true);
+                if (steps && config_setting_length(steps) == 0) {
+                        fail(l, steps, "needs at least one step");
+                        refs_ok = false;
+                } else if (steps) {
+                        int k = config_setting_length(steps);
+                        ch->steps = alloc_array(l, (size_t) k, sizeof(struct step));
+                        for (int j = 0; j < k && ch->steps; j++) {
+                                config_setting_t *se = group_elem(l, steps, j);
+                                if (!se) {
+                                        refs_ok = false;
+                                        continue;
+                                }
+                                if (!load_step(l, se, j == k - 1, &ch->steps[ch->n_steps++]))
+                                        refs_ok = false;
+                        }
+                } else
+                        refs_ok = false;
+
+                ch->repeat = (int) get_int(l, e, "repeat", false, 0, 100, 0, NULL);
+                ch->line = sid ? setting_line(sid) : setting_line(e);
+
+                /* With an unresolved reference the count would be wrong and
+                 * the quorum error only an echo of the first one. */
+                if (refs_ok)
+                        check_quorum(l, ch, need ? need : e, role_s);
+
+                if (id) {
+                        ch->id = ldup(l, id);
+                        c->n_chains++;
+                } else {
+                        chain_done(ch);
+                        *ch = (struct chain) {};
+                }
+        }
+}
+
+/* ---- followup ---- */
+
+static void load_followup(struct loader *l, const config_setting_t *root) {
+        static const char *const keys[] = { "levels", "remind", "overdue_after", "escalate_after", "coordinator",
+                                            "retention", "heightened_factor", "unreached_max", NULL };
+        static const char *const level_keys[] = { "level", "name", "every", NULL };
+        static const char *const reminds[] = { [REMIND_OFFICE_HOURS] = "office-hours", [REMIND_MORNING] = "morning" };
+        struct followup_conf *f = &l->c->followup;
+        config_setting_t *g, *list, *s, *sesc, *sover;
+        const char *v;
+
+        f->heightened_factor = 1.0;
+        f->unreached_max = 3;
+        f->overdue_after = USEC_PER_DAY;
+        f->escalate_after = 2 * USEC_PER_DAY;
+        f->retention = 90 * USEC_PER_DAY;
+
+        g = get_group(l, root, "followup", false);
+        if (!g)
+                return;
+        f->enabled = true;
+        f->line = setting_line(g);
+        check_keys(l, g, keys);
+
+        list = get_group_list(l, g, "levels", true);
+        if (list && config_setting_length(list) == 0)
+                fail(l, list, "needs at least one level");
+        else if (list) {
+                int n = config_setting_length(list);
+                f->levels = alloc_array(l, (size_t) n, sizeof(struct level));
+                for (int i = 0; i < n && f->levels; i++) {
+                        config_setting_t *e = group_elem(l, list, i), *sl;
+                        struct level *lv = &f->levels[f->n_levels];
+
+                        if (!e)
+                                continue;
+                        check_keys(l, e, level_keys);
+                        lv->level = (int) get_int(l, e, "level", true, 1, 100, 0, &sl);
+                        /* Levels are stepped up and down by one (LEON), so
+                         * they must be 1, 2, 3... with no gaps. */
+                        if (sl && lv->level > 0 && lv->level != i + 1)
+                                fail(l, sl, "levels must be numbered 1, 2, 3... in order: expected %d, got %d", i + 1,
+                                     lv->level);
+                        lv->name = ldup(l, get_text(l, e, "name", true, NULL));
+                        lv->every = get_duration(l, e, "every", true, 0, true, NULL);
+                        f->n_levels++;
+                }
+        }
+
+        f->remind = (enum remind_mode) get_enum(l, g, "remind", false, reminds, ELEMENTSOF(reminds), REMIND_OFFICE_HOURS, NULL);
+        f->overdue_after = get_duration(l, g, "overdue_after", false, USEC_PER_DAY, true, &sover);
+        f->escalate_after = get_duration(l, g, "escalate_after", false, 2 * USEC_PER_DAY, true, &sesc);
+        /* Overdue first (a second reminder), then escalation to the coordinator. */
+        if (f->escalate_after <= f->overdue_after) {
+                if (sesc)
+                        fail(l, sesc, "must be longer than overdue_after");
+                else
+                        fail(l, sover, "must be shorter than escalate_after (default \"2d\")");
+        }
+        f->retention = get_duration(l, g, "retention", false, 90 * USEC_PER_DAY, true, NULL);
+
+        v = get_string(l, g, "coordinator", true, &s);
+        if (v && !config_person(l->c, v))
+                fail(l, s, "unknown person \"%s\"", v);
+        else
+                f->coordinator = ldup(l, v);
+
+        s = member(l, g, "heightened_factor", false);
+        if (s) {
+                double d = config_setting_type(s) == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
+                           : setting_is_int(s)                         ? (double) config_setting_get_int64(s)
+                                                                       : -1.0;
+                if (config_setting_type(s) != CONFIG_TYPE_FLOAT && !setting_is_int(s))
+                        fail(l, s, "expected a number");
+                else if (!(d > 0.0 && d <= 1.0))
+                        fail(l, s, "%g is out of range (0 < factor <= 1)", d);
+                else
+                        f->heightened_factor = d;
+        }
+        f->unreached_max = (int) get_int(l, g, "unreached_max", false, 1, 100, 3, NULL);
+}
+
+/* ---- mqtt ---- */
+
+/* A person id or "role:x" that names someone who exists. */
+static bool identity_resolves(const struct config *c, const char *v) {
+        if (has_prefix(v, "role:"))
+                return role_exists(c, v + 5);
+        return config_person(c, v);
+}
+
+static void load_mqtt(struct loader *l, const config_setting_t *root) {
+        static const char *const keys[] = { "host", "port", "base", "client_id", "qos", "tls", "cafile",
+                                            "certfile", "keyfile", "username", "password_file", "keepalive",
+                                            "commands", "queue_size", "homeassistant", "trigger_identity", NULL };
+        static const char *const files[] = { "cafile", "certfile", "keyfile" };
+        struct config *c = l->c;
+        struct mqtt_conf *m = &c->mqtt;
+        config_setting_t *g, *s;
+        const char *v;
+
+        g = get_group(l, root, "mqtt", false);
+        if (!g)
+                return;
+        m->enabled = true;
+        m->line = setting_line(g);
+        check_keys(l, g, keys);
+
+        v = get_text(l, g, "host", false, &s);
+        if (v && strpbrk(v, " /"))
+                fail(l, s, "bad host name \"%s\"", v);
+        else
+                m->host = ldup(l, v ?: "localhost");
+
+        m->tls = get_bool(l, g, "tls", false, NULL);
+        m->port = (int) get_int(l, g, "port", false, 1, 65535, m->tls ? 8883 : 1883, NULL);
+
+        v = get_text(l, g, "base", false, &s);
+        if (v) {
+                /* Wildcards would make our own subscriptions match other
+                 * tenants; empty levels make topics nobody expects. */
+                if (strpbrk(v, "+#") || v[0] == '/' || v[strlen(v) - 1] == '/' || strstr(v, "//"))
+                        fail(l, s, "bad topic base \"%s\" (no '+' or '#', no leading, trailing or double '/')", v);
+                else
+                        m->base = ldup(l, v);
+        } else if (c->site && asprintf(&m->base, "beredd/%s", c->site) < 0) {
+                m->base = NULL;
+                l->oom = true;
+        }
+
+        v = get_text(l, g, "client_id", false, NULL);
+        if (v)
+                m->client_id = ldup(l, v);
+        else if (c->site && asprintf(&m->client_id, "beredd-%s", c->site) < 0) {
+                m->client_id = NULL;
+                l->oom = true;
+        }
+
+        m->qos = (int) get_int(l, g, "qos", false, 0, 2, 1, NULL);
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                char **dst = i == 0 ? &m->cafile : i == 1 ? &m->certfile : &m->keyfile;
+                v = get_text(l, g, files[i], false, &s);
+                if (!v)
+                        continue;
+                if (v[0] != '/')
+                        fail(l, s, "\"%s\" is not an absolute path", v);
+                else if (!m->tls)
+                        fail(l, s, "set, but tls is false");
+                else
+                        *dst = ldup(l, v);
+        }
+        if (!member(l, g, "certfile", false) != !member(l, g, "keyfile", false))
+                fail(l, g, "certfile and keyfile go together");
+
+        m->username = ldup(l, get_text(l, g, "username", false, NULL));
+        v = get_text(l, g, "password_file", false, &s);
+        if (v)
+                load_secret(l, s, v, &m->password);
+        m->keepalive = (int) get_int(l, g, "keepalive", false, 5, 65535, 30, NULL);
+
+        s = get_string_list(l, g, "commands", false);
+        if (s) {
+                m->commands = 0;
+                for (int i = 0; i < config_setting_length(s); i++) {
+                        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+                        const char *name = config_setting_get_string(e);
+                        int k = command_from_name(name);
+
+                        if (k < 0)
+                                fail_elem(l, s, e, "unknown command \"%s\"", name);
+                        else if (command_is_read_only((enum command_kind) k))
+                                /* Reads answer on the control socket; MQTT only carries actions. */
+                                fail_elem(l, s, e, "\"%s\" is read-only and accepted on the control socket only", name);
+                        else
+                                m->commands |= 1u << k;
+                }
+        } else
+                m->commands = (1u << CMD_TRIGGER) | (1u << CMD_REPLY);
+
+        m->queue_size = (size_t) get_int(l, g, "queue_size", false, 1, 1000000, 1000, NULL);
+        m->homeassistant = get_bool(l, g, "homeassistant", false, NULL);
+
+        v = get_text(l, g, "trigger_identity", false, &s);
+        if (v && !identity_resolves(c, v))
+                fail(l, s, "unknown %s \"%s\"", has_prefix(v, "role:") ? "role" : "person",
+                     has_prefix(v, "role:") ? v + 5 : v);
+        else
+                m->trigger_identity = ldup(l, v);
+}
+
+/* ---- life cycle ---- */
+
+struct config *config_load(const char *path, struct errlist *errs) {
+        static const char *const keys[] = { "site", "timezone", "spool", "language", "calendar", "people",
+                                             "rosters", "gateways", "chains", "followup", "mqtt", NULL };
+        struct loader l = { .path = path, .errs = errs };
+        config_t cf;
+        config_setting_t *root;
+        struct config *c;
+
+        c = calloc(1, sizeof *c);
+        if (!c) {
+                errno = ENOMEM;
+                return NULL;
+        }
+        c->path = strdup(path);
+        if (!c->path) {
+                free(c);
+                errno = ENOMEM;
+                return NULL;
+        }
+        l.c = c;
+
+        config_init(&cf);
+        if (!config_read_file(&cf, path)) {
+                if (config_error_type(&cf) == CONFIG_ERR_FILE_IO) {
+                        /* libconfig only says "file I/O error"; ask again for the reason. */
+                        FILE *f = fopen(path, "re");
+                        int r = f ? EIO : errno;
+                        if (f)
+                                fclose(f);
+                        errlist_add(errs, "%s:0: cannot read: %s", path, strerror(r));
+                } else
+                        errlist_add(errs, "%s:%d: %s", config_error_file(&cf) ?: path, config_error_line(&cf),
+                                    config_error_text(&cf));
+                config_destroy(&cf);
+                config_free(c);
+                errno = EINVAL;
+                return NULL;
+        }
+
+        root = config_root_setting(&cf);
+        check_keys(&l, root, keys);
+        load_top(&l, root);
+        load_calendar(&l, root);
+        load_people(&l, root);
+        load_rosters(&l, root);
+        load_gateways(&l, root);
+        load_chains(&l, root);
+        load_followup(&l, root);
+        load_mqtt(&l, root);
+        config_destroy(&cf);
+
+        if (l.n_errors > 0 || l.oom) {
+                config_free(c);
+                errno = l.oom ? ENOMEM : EINVAL;
+                return NULL;
+        }
+        return c;
+}
+
+static void strv_free(char **v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+void config_free(struct config *c) {
+        if (!c)
+                return;
+
+        free(c->path);
+        free(c->site);
+        free(c->timezone);
+        free(c->spool);
+
+        free(c->calendar.closed);
+        for (size_t i = 0; i < c->calendar.n_heightened; i++)
+                free(c->calendar.heightened[i].name);
+        free(c->calendar.heightened);
+
+        for (size_t i = 0; i < c->n_people; i++) {
+                free(c->people[i].id);
+                free(c->people[i].name);
+                free(c->people[i].phone);
+                free(c->people[i].email);
+                strv_free(c->people[i].roles, c->people[i].n_roles);
+        }
+        free(c->people);
+
+        for (size_t i = 0; i < c->n_rosters; i++) {
+                free(c->rosters[i].id);
+                strv_free(c->rosters[i].members, c->rosters[i].n_members);
+        }
+        free(c->rosters);
+
+        for (size_t i = 0; i < c->n_gateways; i++)
+                gateway_done(&c->gateways[i]);
+        free(c->gateways);
+
+        for (size_t i = 0; i < c->n_chains; i++)
+                chain_done(&c->chains[i]);
+        free(c->chains);
+
+        for (size_t i = 0; i < c->followup.n_levels; i++)
+                free(c->followup.levels[i].name);
+        free(c->followup.levels);
+        free(c->followup.coordinator);
+
+        free(c->mqtt.host);
+        free(c->mqtt.base);
+        free(c->mqtt.client_id);
+        free(c->mqtt.cafile);
+        free(c->mqtt.certfile);
+        free(c->mqtt.keyfile);
+        free(c->mqtt.username);
+        if (c->mqtt.password) {
+                explicit_bzero(c->mqtt.password, strlen(c->mqtt.password));
+                free(c->mqtt.password);
+        }
+        free(c->mqtt.trigger_identity);
+
+        free(c);
+}
+
+/* ---- lookups ---- */
+
+const struct person *config_person(const struct config *c, const char *id) {
+        for (size_t i = 0; c && id && i < c->n_people; i++)
+                if (c->people[i].id && streq(c->people[i].id, id))
+                        return &c->people[i];
+        return NULL;
+}
+
+const struct chain *config_chain(const struct config *c, const char *id) {
+        for (size_t i = 0; c && id && i < c->n_chains; i++)
+                if (c->chains[i].id && streq(c->chains[i].id, id))
+                        return &c->chains[i];
+        return NULL;
+}
+
+const struct gateway *config_gateway(const struct config *c, const char *id) {
+        for (size_t i = 0; c && id && i < c->n_gateways; i++)
+                if (c->gateways[i].id && streq(c->gateways[i].id, id))
+                        return &c->gateways[i];
+        return NULL;
+}
+
+const struct roster *config_roster(const struct config *c, const char *id) {
+        for (size_t i = 0; c && id && i < c->n_rosters; i++)
+                if (c->rosters[i].id && streq(c->rosters[i].id, id))
+                        return &c->rosters[i];
+        return NULL;
+}
+
+const struct person *config_person_by_contact(const struct config *c, const char *phone_or_email) {
+        _cleanup_free_ char *phone = NULL;
+
+        if (!c || !phone_or_email)
+                return NULL;
+        if (strchr(phone_or_email, '@')) {
+                for (size_t i = 0; i < c->n_people; i++)
+                        if (c->people[i].email && strcasecmp(c->people[i].email, phone_or_email) == 0)
+                                return &c->people[i];
+                return NULL;
+        }
+        phone = phone_normalise(phone_or_email);
+        if (!phone)
+                return NULL;
+        for (size_t i = 0; i < c->n_people; i++)
+                if (c->people[i].phone && streq(c->people[i].phone, phone))
+                        return &c->people[i];
+        return NULL;
+}
+
+bool person_has_role(const struct person *p, const char *role) {
+        for (size_t i = 0; p && role && i < p->n_roles; i++)
+                if (streq(p->roles[i], role))
+                        return true;
+        return false;
+}

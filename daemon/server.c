@@ -1,0 +1,511 @@
+/* server.c - the daemon's one event loop and the one place commands run.
+ *
+ * Inputs (control socket, incoming/ drop folder, later MQTT) all end in
+ * server_execute(). The disk is the truth: inotify only wakes us; a scan at
+ * start-up and after IN_Q_OVERFLOW finds every file that is there. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "command.h"
+#include "config.h"
+#include "ctl.h"
+#include "log.h"
+#include "macro.h"
+#include "mqtt.h"
+#include "server.h"
+#include "store.h"
+
+/* How long to wait before retrying input that could not be persisted. */
+#define RETRY_USEC (5 * USEC_PER_SEC)
+
+struct server {
+        sd_event *event;
+        char *config_path;
+        char *socket_path;
+        bool foreground;
+        struct config *config;
+        struct store *store;
+        struct ctl *ctl;
+        struct mqtt *mqtt; /* NULL when not configured */
+
+        sd_event_source *sig_term, *sig_int, *sig_hup;
+        sd_event_source *inotify;
+        sd_event_source *rescan; /* defer: full scan of incoming/ */
+        sd_event_source *retry;  /* timer: retry after a temporary spool error */
+
+        uint64_t started_usec; /* CLOCK_REALTIME */
+        uint64_t n_accepted, n_rejected, n_reloads;
+        bool spool_error; /* the spool could not take a write (e.g. full) */
+        char spool_error_text[128];
+};
+
+static void server_update_status(struct server *s) {
+        char buf[256];
+        if (s->spool_error)
+                snprintf(buf, sizeof(buf), "STATUS=site %s: SPOOL ERROR (%s); refusing new input", s->config->site,
+                         s->spool_error_text);
+        else
+                snprintf(buf, sizeof(buf), "STATUS=site %s: running; drop files %" PRIu64 " accepted, %" PRIu64
+                         " rejected", s->config->site, s->n_accepted, s->n_rejected);
+        sd_notify(0, buf);
+}
+
+/* A write failed with -errno R: remember it for status and STATUS=, once. */
+static void server_spool_failed(struct server *s, int r, const char *what) {
+        if (!s->spool_error)
+                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Spool %s: %s failed: %s; refusing new input until it can be written",
+                          store_root(s->store), what, strerror(-r));
+        s->spool_error = true;
+        snprintf(s->spool_error_text, sizeof(s->spool_error_text), "%s: %s", what, strerror(-r));
+        server_update_status(s);
+}
+
+static void server_spool_ok(struct server *s) {
+        if (!s->spool_error)
+                return;
+        s->spool_error = false;
+        log_notice("Spool %s is writable again", store_root(s->store));
+        server_update_status(s);
+}
+
+/* ---- replies ---- */
+
+static char *reply_json(json_t *o) {
+        char *r = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        return r;
+}
+
+static char *reply_error(const struct command *cmd, const char *msg) {
+        json_t *o = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+        if (cmd && cmd->request_id)
+                json_object_set_new(o, "id", json_string(cmd->request_id));
+        return reply_json(o);
+}
+
+static json_t *reply_ok(const struct command *cmd) {
+        json_t *o = json_pack("{s:b}", "ok", 1);
+        if (cmd && cmd->request_id)
+                json_object_set_new(o, "id", json_string(cmd->request_id));
+        return o;
+}
+
+static char *execute_status(struct server *s, const struct command *cmd) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        int64_t free_bytes = store_free_bytes(s->store);
+
+        json_t *o = reply_ok(cmd);
+        json_object_set_new(o, "site", json_string(s->config->site));
+        json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
+        json_object_set_new(o, "state", json_string(s->spool_error ? "spool-error" : "running"));
+        if (s->spool_error)
+                json_object_set_new(o, "spool_error", json_string(s->spool_error_text));
+        json_object_set_new(o, "uptime_seconds", json_integer((json_int_t) ((now - s->started_usec) / USEC_PER_SEC)));
+        json_object_set_new(o, "config", json_string(s->config_path));
+        json_object_set_new(o, "spool", json_string(store_root(s->store)));
+        if (free_bytes >= 0)
+                json_object_set_new(o, "spool_free_bytes", json_integer(free_bytes));
+        json_object_set_new(o, "timezone", json_string(s->config->timezone));
+        json_object_set_new(o, "people", json_integer((json_int_t) s->config->n_people));
+        json_object_set_new(o, "chains", json_integer((json_int_t) s->config->n_chains));
+        json_object_set_new(o, "gateways", json_integer((json_int_t) s->config->n_gateways));
+        json_object_set_new(o, "reloads", json_integer((json_int_t) s->n_reloads));
+        json_object_set_new(o, "incoming", json_pack("{s:I, s:I}", "accepted", (json_int_t) s->n_accepted,
+                                                     "rejected", (json_int_t) s->n_rejected));
+        json_object_set_new(o, "mqtt", json_string(!s->mqtt ? "off" : mqtt_connected(s->mqtt) ? "connected" : "disconnected"));
+        json_object_set_new(o, "followup", json_string(s->config->followup.enabled ? "configured" : "off"));
+        json_object_set_new(o, "control_clients", json_integer((json_int_t) ctl_clients(s->ctl)));
+        return reply_json(o);
+}
+
+char *server_execute(struct server *s, const struct command *cmd, enum source src) {
+        char err[256];
+
+        if (command_is_read_only(cmd->kind) && src != SOURCE_SOCKET)
+                return reply_error(cmd, "cmd: read-only commands are accepted on the control socket only");
+        if (command_validate(cmd, s->config, err, sizeof(err)) < 0)
+                return reply_error(cmd, err);
+        if (!command_is_read_only(cmd->kind) && s->spool_error) {
+                snprintf(err, sizeof(err), "spool: cannot persist new input (%s); try again later", s->spool_error_text);
+                return reply_error(cmd, err);
+        }
+
+        switch (cmd->kind) {
+        case CMD_STATUS:
+                return execute_status(s, cmd);
+        default:
+                /* The engines for these commands are separate issues (activation:
+                 * #3, follow-up: #4). Refuse clearly rather than pretend. */
+                snprintf(err, sizeof(err), "cmd: \"%s\" is not supported by this version of beredd",
+                         command_name(cmd->kind));
+                return reply_error(cmd, err);
+        }
+}
+
+/* ---- control socket ---- */
+
+static void on_ctl_line(void *userdata, const char *line, size_t len, uid_t uid, char **reply) {
+        struct server *s = userdata;
+        struct command cmd;
+        char err[256];
+
+        if (command_parse(line, len, &cmd, err, sizeof(err)) < 0) {
+                *reply = reply_error(NULL, err);
+                return;
+        }
+        *reply = server_execute(s, &cmd, SOURCE_SOCKET);
+        command_done(&cmd);
+}
+
+/* ---- incoming/ ---- */
+
+/* Returns true when the file is done with (accepted, rejected or gone), false
+ * when it must stay for a retry (a temporary spool error). */
+static bool process_incoming(struct server *s, const char *name) {
+        _cleanup_free_ char *data = NULL;
+        struct command cmd;
+        char err[256], reason[300];
+        size_t len;
+        const char *fields[] = { NULL, NULL };
+        char field[300];
+        int r;
+
+        if (name[0] == '.')
+                return true; /* a writer's temporary name: wait for the rename */
+
+        r = store_read(s->store, STORE_INCOMING, name, COMMAND_MAX_LINE, &data, &len);
+        if (r == -ENOENT)
+                return true; /* already processed (start-up scan and inotify both saw it) */
+        if (r == -EISDIR || r == -ELOOP || r == -EBADFD)
+                return true; /* not a regular file: not data, left alone */
+        if (r == -EFBIG)
+                snprintf(reason, sizeof(reason), "file too large (more than %d bytes)", COMMAND_MAX_LINE);
+        else if (r < 0) {
+                log_warning_errno(r, "incoming/%s: cannot read: %m, will retry", name);
+                return false;
+        } else if (command_parse(data, len, &cmd, err, sizeof(err)) < 0) {
+                snprintf(reason, sizeof(reason), "%s", err);
+        } else {
+                _cleanup_free_ char *reply = server_execute(s, &cmd, SOURCE_INCOMING);
+                json_t *j = reply ? json_loads(reply, 0, NULL) : NULL;
+                bool ok = j && json_is_true(json_object_get(j, "ok"));
+                if (!ok)
+                        snprintf(reason, sizeof(reason), "%s",
+                                 j ? json_string_value(json_object_get(j, "error")) : "out of memory");
+                json_decref(j);
+                command_done(&cmd);
+                if (ok) {
+                        r = store_consume(s->store, name);
+                        if (r < 0)
+                                log_warning_errno(r, "incoming/%s: accepted but cannot remove it: %m", name);
+                        s->n_accepted++;
+                        snprintf(field, sizeof(field), "BEREDD_FILE=%s", name);
+                        fields[0] = field;
+                        log_event(LOG_INFO, NULL, fields, "incoming/%s: accepted", name);
+                        server_update_status(s);
+                        return true;
+                }
+                if (s->spool_error && strncmp(reason, "spool:", 6) == 0)
+                        return false; /* keep it: it is good input we cannot persist yet */
+        }
+
+        r = store_reject(s->store, name, reason);
+        if (r < 0) {
+                server_spool_failed(s, r, "moving a rejected file to failed/");
+                return false;
+        }
+        s->n_rejected++;
+        snprintf(field, sizeof(field), "BEREDD_FILE=%s", name);
+        fields[0] = field;
+        log_event(LOG_WARNING, MSGID_INPUT_REJECTED, fields, "incoming/%s: rejected, moved to failed/: %s", name, reason);
+        server_update_status(s);
+        return true;
+}
+
+static void arm_retry(struct server *s);
+
+static int scan_incoming(struct server *s) {
+        char **names = NULL;
+        size_t n = 0;
+        bool pending = false;
+
+        int r = store_list_incoming(s->store, &names, &n);
+        if (r < 0)
+                return log_error_errno(r, "Cannot list %s/incoming: %m", store_root(s->store));
+        for (size_t i = 0; i < n; i++)
+                if (!process_incoming(s, names[i]))
+                        pending = true;
+        store_names_free(names, n);
+        if (pending)
+                arm_retry(s);
+        return 0;
+}
+
+static int on_rescan(sd_event_source *es, void *userdata) {
+        struct server *s = userdata;
+        sd_event_source_set_enabled(es, SD_EVENT_OFF);
+        scan_incoming(s);
+        return 0;
+}
+
+static void schedule_rescan(struct server *s) {
+        sd_event_source_set_enabled(s->rescan, SD_EVENT_ONESHOT);
+}
+
+static int on_retry(sd_event_source *es, uint64_t usec, void *userdata) {
+        struct server *s = userdata;
+        /* Probe: if a small durable write works again, the spool is back. */
+        int r = store_write_atomic(s->store, STORE_TMP, ".probe", "", 0);
+        if (r < 0) {
+                arm_retry(s);
+                return 0;
+        }
+        (void) unlinkat(store_dirfd(s->store, STORE_TMP), ".probe", 0);
+        server_spool_ok(s);
+        schedule_rescan(s);
+        return 0;
+}
+
+static void arm_retry(struct server *s) {
+        uint64_t now;
+        sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        sd_event_source_set_time(s->retry, now + RETRY_USEC);
+        sd_event_source_set_enabled(s->retry, SD_EVENT_ONESHOT);
+}
+
+static int on_inotify(sd_event_source *es, const struct inotify_event *ev, void *userdata) {
+        struct server *s = userdata;
+
+        if (ev->mask & IN_Q_OVERFLOW) {
+                log_warning("incoming/: inotify queue overflowed, rescanning the folder");
+                schedule_rescan(s);
+                return 0;
+        }
+        if (ev->len == 0 || (ev->mask & IN_ISDIR))
+                return 0;
+        if (s->spool_error) {
+                arm_retry(s); /* processed in order once the spool is back */
+                return 0;
+        }
+        if (!process_incoming(s, ev->name))
+                arm_retry(s);
+        return 0;
+}
+
+/* ---- signals, reload ---- */
+
+static int on_terminate(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata) {
+        struct server *s = userdata;
+        sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+        log_event(LOG_INFO, MSGID_STOPPED, NULL, "Received %s, stopping", strsignal((int) si->ssi_signo));
+        sd_event_exit(s->event, 0);
+        return 0;
+}
+
+static uint64_t now_monotonic(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static bool str_same(const char *a, const char *b) {
+        return a == b || (a && b && streq(a, b));
+}
+
+/* The broker connection cannot move on a reload. */
+static bool mqtt_conf_same(const struct mqtt_conf *a, const struct mqtt_conf *b) {
+        return a->enabled == b->enabled && a->port == b->port && a->tls == b->tls && str_same(a->host, b->host) &&
+               str_same(a->base, b->base) && str_same(a->client_id, b->client_id) &&
+               str_same(a->username, b->username) && str_same(a->password, b->password);
+}
+
+static void server_reload(struct server *s) {
+        struct errlist errs = {};
+        char buf[96];
+
+        snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_monotonic());
+        sd_notify(0, buf);
+        struct config *c = config_load(s->config_path, &errs);
+        if (!c) {
+                for (size_t i = 0; i < errs.n; i++)
+                        log_error("%s", errs.v[i]);
+                log_event(LOG_ERR, MSGID_RELOAD_FAILED, NULL,
+                          "Reload of %s failed with %zu error(s); keeping the running configuration", s->config_path,
+                          errs.n);
+                errlist_free(&errs);
+        } else if (!streq(c->spool, s->config->spool) || !streq(c->site, s->config->site) ||
+                   !mqtt_conf_same(&c->mqtt, &s->config->mqtt)) {
+                log_event(LOG_ERR, MSGID_RELOAD_FAILED, NULL,
+                          "Reload of %s: site, spool or MQTT broker changed; that needs a restart. "
+                          "Keeping the running configuration", s->config_path);
+                config_free(c);
+        } else {
+                mqtt_set_config(s->mqtt, c);
+                config_free(s->config);
+                s->config = c;
+                s->n_reloads++;
+                log_event(LOG_INFO, MSGID_RELOADED, NULL, "Reloaded %s", s->config_path);
+        }
+        sd_notify(0, "READY=1");
+        server_update_status(s);
+}
+
+static int on_hup(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata) {
+        server_reload(userdata);
+        return 0;
+}
+
+/* ---- life cycle ---- */
+
+int server_new(const struct server_options *o, struct server **ret) {
+        struct errlist errs = {};
+        unsigned stale = 0;
+        int r;
+
+        struct server *s = calloc(1, sizeof(*s));
+        if (!s)
+                return log_error_errno(ENOMEM, "Out of memory");
+        s->foreground = o->foreground;
+        s->config_path = strdup(o->config_path);
+        s->socket_path = strdup(o->socket_path);
+        if (!s->config_path || !s->socket_path) {
+                r = log_error_errno(ENOMEM, "Out of memory");
+                goto fail;
+        }
+
+        s->config = config_load(s->config_path, &errs);
+        if (!s->config) {
+                for (size_t i = 0; i < errs.n; i++)
+                        log_error("%s", errs.v[i]);
+                r = log_error_errno(EINVAL, "Configuration %s has %zu error(s), not starting", s->config_path, errs.n);
+                errlist_free(&errs);
+                goto fail;
+        }
+
+        r = store_open(s->config->spool, &s->store, &stale);
+        if (r < 0) {
+                log_error_errno(r, "Cannot open spool %s: %s", s->config->spool,
+                                r == -EBUSY ? "another beredd is already using it" : strerror(-r));
+                goto fail;
+        }
+        if (stale > 0)
+                log_notice("Spool: removed %u unfinished temporary file(s) from tmp/", stale);
+
+        r = sd_event_default(&s->event);
+        if (r < 0) {
+                log_error_errno(r, "Cannot create the event loop: %m");
+                goto fail;
+        }
+
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        if ((r = sd_event_add_signal(s->event, &s->sig_term, SIGTERM, on_terminate, s)) < 0 ||
+            (r = sd_event_add_signal(s->event, &s->sig_int, SIGINT, on_terminate, s)) < 0 ||
+            (r = sd_event_add_signal(s->event, &s->sig_hup, SIGHUP, on_hup, s)) < 0) {
+                log_error_errno(r, "Cannot watch signals: %m");
+                goto fail;
+        }
+        r = sd_event_set_watchdog(s->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Cannot enable the watchdog: %m, ignoring");
+
+        r = ctl_new(s->event, s->socket_path, on_ctl_line, s, &s->ctl);
+        if (r < 0) {
+                log_error_errno(r, "Cannot listen on control socket %s: %m%s", s->socket_path,
+                                r == -ENOENT ? " (does its folder exist? use --socket)" : "");
+                goto fail;
+        }
+
+        if (s->config->mqtt.enabled) {
+                r = mqtt_new(s->event, s->config, &s->mqtt);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot set up MQTT: %m");
+                        goto fail;
+                }
+        }
+
+        char incoming[4096];
+        snprintf(incoming, sizeof(incoming), "%s/incoming", store_root(s->store));
+        r = sd_event_add_inotify(s->event, &s->inotify, incoming, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR,
+                                 on_inotify, s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot watch %s: %m", incoming);
+                goto fail;
+        }
+        if ((r = sd_event_add_defer(s->event, &s->rescan, on_rescan, s)) < 0 ||
+            (r = sd_event_add_time(s->event, &s->retry, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC, on_retry, s)) < 0) {
+                log_error_errno(r, "Cannot add event sources: %m");
+                goto fail;
+        }
+        sd_event_source_set_enabled(s->rescan, SD_EVENT_OFF);
+        sd_event_source_set_enabled(s->retry, SD_EVENT_OFF);
+
+        sd_event_source_set_description(s->sig_term, "sigterm");
+        sd_event_source_set_description(s->sig_int, "sigint");
+        sd_event_source_set_description(s->sig_hup, "sighup");
+        sd_event_source_set_description(s->inotify, "incoming-inotify");
+        sd_event_source_set_description(s->rescan, "incoming-rescan");
+        sd_event_source_set_description(s->retry, "spool-retry");
+
+        *ret = s;
+        return 0;
+fail:
+        server_free(s);
+        return r;
+}
+
+int server_run(struct server *s) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s->started_usec = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+
+        /* Files that arrived while we were down, in arrival order, before
+         * READY=1: the inotify watch is already in place, so nothing falls
+         * between the scan and the watch. */
+        scan_incoming(s);
+
+        log_event(LOG_INFO, MSGID_STARTED, NULL, "beredd %s started: site %s, spool %s, control socket %s",
+                  PACKAGE_VERSION, s->config->site, store_root(s->store), s->socket_path);
+        sd_notify(0, "READY=1");
+        server_update_status(s);
+
+        int r = sd_event_loop(s->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return r;
+}
+
+void server_free(struct server *s) {
+        if (!s)
+                return;
+        ctl_free(s->ctl);
+        mqtt_free(s->mqtt);
+        sd_event_source_disable_unref(s->inotify);
+        sd_event_source_disable_unref(s->rescan);
+        sd_event_source_disable_unref(s->retry);
+        sd_event_source_disable_unref(s->sig_term);
+        sd_event_source_disable_unref(s->sig_int);
+        sd_event_source_disable_unref(s->sig_hup);
+        sd_event_unref(s->event);
+        store_free(s->store);
+        config_free(s->config);
+        free(s->config_path);
+        free(s->socket_path);
+        free(s);
+}

@@ -38,7 +38,8 @@ struct store;
 
 /* Open the spool at ROOT: create ROOT and every folder (0750) if missing,
  * and remove stale files from tmp/ (they are incomplete writes, never data;
- * the count removed is returned in *RET_STALE when not NULL). */
+ * the count removed is returned in *RET_STALE when not NULL). Takes an
+ * exclusive lock on ROOT: -EBUSY when another process has the spool open. */
 int store_open(const char *root, struct store **ret, unsigned *ret_stale);
 void store_free(struct store *s);
 
@@ -65,6 +66,19 @@ void store_case_bucket(const char *ref, char buf[static 3]);
 /* "ab/REF.json" relative to cases/; creates the bucket folder if missing.
  * Returns 0 or -errno (-ENAMETOOLONG). */
 int store_case_relpath(struct store *s, const char *ref, char *buf, size_t len);
+
+/* Where a function takes a NAME in STORE_CASES, the "ab/REF.json" form made
+ * by store_case_relpath() is accepted as well (the bucket must exist). */
+
+/* Append DATA to DIR/NAME and fdatasync it: the write-ahead log primitive for
+ * activations/<id>.log. A missing file is created whole as with
+ * store_create_atomic. A failed write is truncated away again; should a crash
+ * still leave a torn record, readers drop a last line without '\n'.
+ * Returns 0 or -errno. */
+int store_append(struct store *s, enum store_dir dir, const char *name, const void *data, size_t len);
+
+/* Remove DIR/NAME and fsync DIR (e.g. purge of a closed case). Returns 0 or -errno. */
+int store_remove(struct store *s, enum store_dir dir, const char *name);
 
 /* Move incoming/NAME to failed/NAME (failed/NAME.1, .2 ... if taken) and
  * write failed/<that name>.reason containing REASON and a newline, both

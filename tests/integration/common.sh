@@ -1,0 +1,154 @@
+# common.sh - shared helpers for beredd's integration tests (sourced).
+#
+# Each test gets its own folder $T (spool, control socket, logs) and its own
+# free loopback ports; every process it starts is stopped by PID on exit.
+# Set BEREDD_WRAPPER (e.g. "valgrind --error-exitcode=99 --leak-check=full")
+# to run the daemon under a tool.
+set -eu
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+BEREDD="$top_builddir/beredd"
+BEREDCTL="$top_builddir/beredctl"
+TESTNAME=$(basename "$0" .sh)
+T=$(mktemp -d "/tmp/beredd-$TESTNAME.XXXXXX")
+PIDS=""
+BEREDD_PID=""
+
+cleanup() {
+        rc=$?
+        for p in $BEREDD_PID $PIDS; do kill -KILL "$p" 2>/dev/null || true; done
+        wait 2>/dev/null || true
+        if [ "$rc" -eq 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "# test files kept in $T"; fi
+}
+trap cleanup EXIT
+
+say() { echo "# $*"; }
+fail() {
+        echo "FAIL: $*" >&2
+        if [ -f "$T/beredd.log" ]; then echo "--- beredd.log (last 40 lines)" >&2; tail -n 40 "$T/beredd.log" >&2; fi
+        exit 1
+}
+skip() { echo "SKIP: $*"; exit 77; }
+
+# wait_until SECONDS COMMAND... : poll COMMAND every 50 ms until it succeeds.
+wait_until() {
+        local limit=$1; shift
+        local end=$(( $(date +%s%N) + limit * 1000000000 ))
+        until "$@" >/dev/null 2>&1; do
+                [ "$(date +%s%N)" -lt "$end" ] || return 1
+                sleep 0.05
+        done
+}
+
+free_port() {
+        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_open() { python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1"; }
+
+assert_grep() { # FILE PATTERN [MESSAGE]
+        grep -q -- "$2" "$1" || fail "${3:-expected /$2/ in $1}"
+}
+assert_no_grep() {
+        ! grep -q -- "$2" "$1" || fail "${3:-did not expect /$2/ in $1}"
+}
+assert_eq() { [ "$1" = "$2" ] || fail "${3:-expected '$2', got '$1'}"; }
+
+# json_get FILE EXPR: print a value from a JSON file, e.g. json_get f '["incoming"]["accepted"]'
+json_get() { python3 -c "import json,sys; v=json.load(open(sys.argv[1]))$2; print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)" "$1"; }
+
+# ---- mosquitto ----
+start_mosquitto() { # PORT
+        command -v mosquitto >/dev/null || skip "mosquitto is not installed"
+        local port=$1
+        cat > "$T/mosquitto.conf" <<EOC
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest file $T/mosquitto.log
+EOC
+        mosquitto -c "$T/mosquitto.conf" >/dev/null 2>&1 &
+        MOSQUITTO_PID=$!
+        PIDS="$PIDS $MOSQUITTO_PID"
+        wait_until 10 port_open "$port" || fail "mosquitto did not start on port $port"
+}
+stop_mosquitto() { kill -TERM "$MOSQUITTO_PID" 2>/dev/null || true; wait "$MOSQUITTO_PID" 2>/dev/null || true; }
+
+# ---- configuration ----
+# write_config FILE [MQTT_PORT]: a small valid configuration with a file gateway.
+write_config() {
+        local file=$1 mqtt_port=${2:-}
+        cat > "$file" <<EOC
+site = "test";
+timezone = "Europe/Oslo";
+spool = "$T/spool";
+people = (
+  { id = "kari"; name = "Kari Nordmann"; phone = "+4791234567"; email = "kari@kommune.example"; roles = ["leader"]; },
+  { id = "ola"; name = "Ola Nordmann"; phone = "+4791234568"; roles = ["member"]; },
+  { id = "legevakt"; name = "Legevakten"; phone = "+4773000000"; roles = ["fallback"]; }
+);
+gateways = ( { id = "outbox"; channel = "any"; type = "file"; } );
+chains = (
+  { id = "kriseteam";
+    may_trigger = [ "kari", "role:fallback" ];
+    need = { total = 2; roles = { leader = 1; }; };
+    steps = (
+      { notify = [ "role:leader" ]; via = [ "sms", "email" ]; wait = "5s"; },
+      { notify = [ "role:member" ]; via = [ "sms" ]; wait = "5s"; },
+      { notify = [ "legevakt" ]; via = [ "sms" ]; final = true; }
+    );
+  }
+);
+EOC
+        if [ -n "$mqtt_port" ]; then
+                cat >> "$file" <<EOC
+mqtt: { host = "127.0.0.1"; port = $mqtt_port; base = "beredd/test"; qos = 1; };
+EOC
+        fi
+}
+
+# ---- the daemon ----
+# start_beredd CONFIG [ARGS...]: start in the foreground with a private notify
+# socket and wait for READY=1.
+start_beredd() {
+        local conf=$1; shift
+        NOTIFY_LOG="$T/notify.log"
+        if [ -z "${NOTIFY_PID:-}" ]; then
+                : > "$NOTIFY_LOG"
+                python3 "$top_srcdir/tests/integration/notify-listen.py" "$T/notify.sock" "$NOTIFY_LOG" &
+                NOTIFY_PID=$!
+                PIDS="$PIDS $NOTIFY_PID"
+                wait_until 5 grep -q LISTENING "$NOTIFY_LOG" || fail "notify listener did not start"
+        fi
+        local ready_before
+        ready_before=$(grep -c 'READY=1' "$NOTIFY_LOG" || true)
+        NOTIFY_SOCKET="$T/notify.sock" ${BEREDD_WRAPPER:-} "$BEREDD" -f -c "$conf" -s "$T/control" "$@" >>"$T/beredd.log" 2>&1 &
+        BEREDD_PID=$!
+        wait_until "${READY_TIMEOUT:-20}" ready_count_above "$ready_before" || fail "beredd did not report READY=1"
+}
+ready_count_above() { [ "$(grep -c 'READY=1' "$NOTIFY_LOG" || true)" -gt "$1" ]; }
+
+# stop_beredd [SIGNAL]: stop and require a clean exit (status 0).
+stop_beredd() {
+        local sig=${1:-TERM} rc=0
+        kill -"$sig" "$BEREDD_PID"
+        wait "$BEREDD_PID" || rc=$?
+        BEREDD_PID=""
+        [ "$rc" -eq 0 ] || fail "beredd exited with status $rc after SIG$sig"
+}
+
+# kill_beredd: SIGKILL, as a crash would.
+kill_beredd() {
+        kill -KILL "$BEREDD_PID"
+        wait "$BEREDD_PID" 2>/dev/null || true
+        BEREDD_PID=""
+}
+
+ctl() { "$BEREDCTL" -s "$T/control" "$@"; }
+
+# drop FILE-NAME JSON: write JSON to a temporary name in incoming/, then rename in.
+drop() {
+        printf '%s' "$2" > "$T/spool/incoming/.$1.tmp"
+        mv "$T/spool/incoming/.$1.tmp" "$T/spool/incoming/$1"
+}

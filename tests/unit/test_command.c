@@ -1,0 +1,241 @@
+/* Unit tests for command.c: the one parser every way in shares. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "command.h"
+
+static char err[256];
+
+static int parse(const char *json, struct command *c) {
+        err[0] = '\0';
+        return command_parse(json, strlen(json), c, err, sizeof(err));
+}
+
+/* Parse JSON, expect failure with exactly MSG. */
+static void expect_error(const char *json, const char *msg) {
+        struct command c;
+        assert_int_equal(parse(json, &c), -EINVAL);
+        assert_string_equal(err, msg);
+}
+
+static void test_names(void **state) {
+        for (int k = 0; k < _CMD_MAX; k++)
+                assert_int_equal(command_from_name(command_name(k)), k);
+        assert_int_equal(command_from_name("trgger"), -1);
+        assert_int_equal(command_from_name(NULL), -1);
+        assert_true(command_is_read_only(CMD_STATUS));
+        assert_false(command_is_read_only(CMD_TRIGGER));
+        assert_int_equal(factor_from_name("mental-illness"), FACTOR_MENTAL_ILLNESS);
+        assert_int_equal(factor_from_name("unknown"), -1);
+}
+
+static void test_trigger_ok(void **state) {
+        struct command c;
+        assert_int_equal(parse("{\"cmd\":\"trigger\",\"chain\":\"kriseteam\",\"by\":\"kari\","
+                               "\"message\":\"Brann på skolen.\\nMøt på rådhuset.\",\"drill\":true,\"id\":\"r-1\"}", &c), 0);
+        assert_int_equal(c.kind, CMD_TRIGGER);
+        assert_string_equal(c.chain, "kriseteam");
+        assert_string_equal(c.by, "kari");
+        assert_string_equal(c.message, "Brann på skolen.\nMøt på rådhuset.");
+        assert_true(c.drill);
+        assert_string_equal(c.request_id, "r-1");
+        command_done(&c);
+        assert_null(c.chain);
+}
+
+static void test_structure_errors(void **state) {
+        expect_error("", "not valid JSON: '[' or '{' expected near end of file (at character 0)");
+        expect_error("[1]", "expected a JSON object");
+        expect_error("{}", "cmd: missing");
+        expect_error("{\"cmd\":1}", "cmd: expected a string");
+        expect_error("{\"cmd\":\"trgger\"}", "cmd: unknown command \"trgger\"");
+        expect_error("{\"cmd\":\"trigger\",\"by\":\"kari\"}", "chain: missing");
+        expect_error("{\"cmd\":\"trigger\",\"chain\":\"k\",\"by\":\"kari\",\"colour\":1}",
+                     "colour: unknown field for trigger");
+        expect_error("{\"cmd\":\"trigger\",\"chain\":5,\"by\":\"kari\"}", "chain: expected a string");
+        expect_error("{\"cmd\":\"trigger\",\"chain\":\"\",\"by\":\"kari\"}", "chain: must not be empty");
+        expect_error("{\"cmd\":\"trigger\",\"chain\":\"k\",\"by\":\"kari\",\"drill\":\"yes\"}",
+                     "drill: expected true or false");
+        expect_error("{\"cmd\":\"status\",\"cmd\":\"status\"}",
+                     "not valid JSON: duplicate object key near '\"cmd\"' (at character 29)");
+        expect_error("{\"cmd\":\"status\"} x", "not valid JSON: end of file expected near 'x' (at character 18)");
+}
+
+static void test_hostile_input(void **state) {
+        /* Path traversal in ids. */
+        expect_error("{\"cmd\":\"case.close\",\"case\":\"../../etc/passwd\",\"by\":\"kari\"}",
+                     "case: must be 1-64 letters, digits, '.', '_' or '-' (not starting with '.' or '-')");
+        expect_error("{\"cmd\":\"case.close\",\"case\":\"..\",\"by\":\"kari\"}",
+                     "case: must be 1-64 letters, digits, '.', '_' or '-' (not starting with '.' or '-')");
+        /* CR/LF that could reach an e-mail header or an SMS. */
+        expect_error("{\"cmd\":\"trigger\",\"chain\":\"k\",\"by\":\"kari\",\"message\":\"a\\r\\nBcc: x@y\"}",
+                     "message: control characters are not allowed");
+        expect_error("{\"cmd\":\"reply\",\"code\":\"4821\",\"email\":\"a@b\\r\\nX: y\",\"answer\":\"yes\"}",
+                     "email: control characters are not allowed");
+        /* NUL bytes and invalid UTF-8 never get past the JSON parser. */
+        struct command c;
+        assert_int_equal(parse("{\"cmd\":\"trigger\",\"chain\":\"k\\u0000x\",\"by\":\"kari\"}", &c), -EINVAL);
+        assert_non_null(strstr(err, "not valid JSON"));
+        const char bad_utf8[] = "{\"cmd\":\"trigger\",\"chain\":\"k\",\"by\":\"kari\",\"message\":\"\xc3\x28\"}";
+        assert_int_equal(parse(bad_utf8, &c), -EINVAL);
+        assert_non_null(strstr(err, "not valid JSON"));
+        /* Deep nesting is refused by the parser, not by our stack. */
+        char deep[5000];
+        size_t n = 0;
+        n += (size_t) snprintf(deep, sizeof(deep), "{\"cmd\":\"status\",\"x\":");
+        for (int i = 0; i < 2100; i++)
+                deep[n++] = '[';
+        deep[n] = '\0';
+        assert_int_equal(parse(deep, &c), -EINVAL);
+        /* Oversize. */
+        size_t big = COMMAND_MAX_LINE + 10;
+        char *huge = malloc(big + 1);
+        assert_non_null(huge);
+        memset(huge, ' ', big);
+        huge[big] = '\0';
+        assert_int_equal(command_parse(huge, big, &c, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "command too long (65546 bytes, at most 65536)");
+        free(huge);
+        /* A message of 1,001 characters (æ is 2 bytes: count characters, not bytes). */
+        char msg[4200] = "{\"cmd\":\"trigger\",\"chain\":\"k\",\"by\":\"kari\",\"message\":\"";
+        for (int i = 0; i < 1001; i++)
+                strcat(msg, "æ");
+        strcat(msg, "\"}");
+        expect_error(msg, "message: too long (1001 characters, at most 1000)");
+}
+
+static void test_reply(void **state) {
+        struct command c;
+        assert_int_equal(parse("{\"cmd\":\"reply\",\"code\":\"4821\",\"person\":\"kari\",\"answer\":\"ja\"}", &c), 0);
+        assert_int_equal(c.answer, ANSWER_YES);
+        assert_string_equal(c.code, "4821");
+        command_done(&c);
+        assert_int_equal(parse("{\"cmd\":\"reply\",\"activation\":\"a1\",\"phone\":\"+47 912 34 567\",\"answer\":\"no\"}", &c), 0);
+        assert_int_equal(c.answer, ANSWER_NO);
+        command_done(&c);
+        expect_error("{\"cmd\":\"reply\",\"person\":\"kari\",\"answer\":\"yes\"}",
+                     "code: missing (give the reply code or the activation)");
+        expect_error("{\"cmd\":\"reply\",\"code\":\"4821\",\"answer\":\"yes\"}",
+                     "person: give exactly one of person, phone or email");
+        expect_error("{\"cmd\":\"reply\",\"code\":\"4821\",\"person\":\"kari\",\"email\":\"k@x.no\",\"answer\":\"yes\"}",
+                     "person: give exactly one of person, phone or email");
+        expect_error("{\"cmd\":\"reply\",\"code\":\"48a1\",\"person\":\"kari\",\"answer\":\"yes\"}", "code: must be digits");
+        expect_error("{\"cmd\":\"reply\",\"code\":\"4821\",\"person\":\"kari\",\"answer\":\"kanskje\"}",
+                     "answer: must be \"yes\" or \"no\"");
+        expect_error("{\"cmd\":\"reply\",\"code\":\"4821\",\"phone\":\"ring meg\",\"answer\":\"yes\"}",
+                     "phone: expected a phone number such as \"+4791234567\"");
+}
+
+static void test_case_commands(void **state) {
+        struct command c;
+        assert_int_equal(parse("{\"cmd\":\"case.open\",\"case\":\"K-2041\",\"contacts\":[\"kari\",\"ola\"],\"level\":2,"
+                               "\"factors\":[\"loneliness\",\"elderly\"],\"due\":\"2026-12-01\",\"children\":true}", &c), 0);
+        assert_int_equal(c.n_contacts, 2);
+        assert_string_equal(c.contacts[1], "ola");
+        assert_int_equal(c.level, 2);
+        assert_int_equal(c.factors, (1u << FACTOR_LONELINESS) | (1u << FACTOR_ELDERLY));
+        assert_true(c.has_due);
+        assert_int_equal(c.due.y, 2026);
+        assert_int_equal(c.due.m, 12);
+        assert_int_equal(c.due.d, 1);
+        assert_true(c.children);
+        command_done(&c);
+
+        expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[]}",
+                     "contacts: expected a list of one or two person ids");
+        expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\",\"b\",\"c\"]}",
+                     "contacts: expected a list of one or two person ids");
+        expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\",\"a\"]}", "contacts: the same person twice");
+        expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"factors\":[\"diagnosis\"]}",
+                     "factors: unknown factor \"diagnosis\"");
+        expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"due\":\"2027-02-29\"}",
+                     "due: expected a date \"YYYY-MM-DD\"");
+        expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"level\":0}", "level: must be between 1 and 9");
+
+        assert_int_equal(parse("{\"cmd\":\"case.checkin\",\"case\":\"K-1\",\"by\":\"kari\",\"outcome\":\"no-needs\",\"in\":\"5d\"}", &c), 0);
+        assert_int_equal(c.outcome, OUTCOME_NO_NEEDS);
+        assert_true(c.next_in == 5 * USEC_PER_DAY);
+        command_done(&c);
+        expect_error("{\"cmd\":\"case.checkin\",\"case\":\"K-1\",\"by\":\"kari\",\"outcome\":\"fine\"}",
+                     "outcome: must be one of no-needs, needs, worse, better, unreached");
+        expect_error("{\"cmd\":\"case.checkin\",\"case\":\"K-1\",\"by\":\"kari\",\"outcome\":\"needs\",\"in\":\"5d\",\"next\":\"2026-12-01\"}",
+                     "next: give at most one of next, in or postpone");
+        expect_error("{\"cmd\":\"case.checkin\",\"case\":\"K-1\",\"by\":\"kari\",\"outcome\":\"needs\",\"in\":\"soon\"}",
+                     "in: expected a duration such as \"5d\"");
+        expect_error("{\"cmd\":\"show\"}", "activation: give exactly one of activation or case");
+}
+
+static void test_validate(void **state) {
+        struct person people[] = {
+                { .id = "kari", .name = "Kari Nordmann", .phone = "+4791234567" },
+                { .id = "ola", .name = "Ola Nordmann", .email = "ola@kommune.no" },
+        };
+        struct chain chains[] = { { .id = "kriseteam" } };
+        struct level levels[] = { { .level = 1 }, { .level = 2 } };
+        struct config cfg = {
+                .site = "test", .people = people, .n_people = 2, .chains = chains, .n_chains = 1,
+                .followup = { .enabled = true, .levels = levels, .n_levels = 2 },
+        };
+        struct command c;
+
+        assert_int_equal(parse("{\"cmd\":\"trigger\",\"chain\":\"kriseteam\",\"by\":\"kari\"}", &c), 0);
+        assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), 0);
+        command_done(&c);
+
+        assert_int_equal(parse("{\"cmd\":\"trigger\",\"chain\":\"brann\",\"by\":\"kari\"}", &c), 0);
+        assert_true(command_validate(&c, &cfg, err, sizeof(err)) < 0);
+        assert_string_equal(err, "chain: no chain \"brann\" in the configuration");
+        command_done(&c);
+
+        assert_int_equal(parse("{\"cmd\":\"trigger\",\"chain\":\"kriseteam\",\"by\":\"per\"}", &c), 0);
+        assert_true(command_validate(&c, &cfg, err, sizeof(err)) < 0);
+        assert_string_equal(err, "by: no person \"per\" in the configuration");
+        command_done(&c);
+
+        assert_int_equal(parse("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"kari\"],\"level\":3}", &c), 0);
+        assert_true(command_validate(&c, &cfg, err, sizeof(err)) < 0);
+        assert_string_equal(err, "level: must be between 1 and 2");
+        command_done(&c);
+
+        cfg.followup.enabled = false;
+        assert_int_equal(parse("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"kari\"]}", &c), 0);
+        assert_true(command_validate(&c, &cfg, err, sizeof(err)) < 0);
+        assert_string_equal(err, "cmd: follow-up is not configured (no followup section)");
+        command_done(&c);
+}
+
+static void test_id_is_safe(void **state) {
+        assert_true(id_is_safe("K-2041"));
+        assert_true(id_is_safe("kari.nordmann_2"));
+        assert_false(id_is_safe(""));
+        assert_false(id_is_safe(NULL));
+        assert_false(id_is_safe(".hidden"));
+        assert_false(id_is_safe("-rf"));
+        assert_false(id_is_safe("a/b"));
+        assert_false(id_is_safe("æøå"));
+        char long_id[70];
+        memset(long_id, 'a', 65);
+        long_id[65] = '\0';
+        assert_false(id_is_safe(long_id));
+        long_id[64] = '\0';
+        assert_true(id_is_safe(long_id));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_names),
+                cmocka_unit_test(test_trigger_ok),
+                cmocka_unit_test(test_structure_errors),
+                cmocka_unit_test(test_hostile_input),
+                cmocka_unit_test(test_reply),
+                cmocka_unit_test(test_case_commands),
+                cmocka_unit_test(test_validate),
+                cmocka_unit_test(test_id_is_safe),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

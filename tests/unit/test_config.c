@@ -1,0 +1,555 @@
+/* test_config.c - the configuration loader: good files load with the right
+ * values, every kind of mistake gives exactly the expected "FILE:LINE: ..."
+ * lines, and the small parsers behave at their edges. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "command.h"
+#include "config.h"
+#include "macro.h"
+
+static char tmpdir[] = "/tmp/beredd-test-config-XXXXXX";
+
+/* Write TEXT to TMPDIR/NAME with MODE; returns the path (caller frees). */
+static char *write_file(const char *dir, const char *name, const char *text, mode_t mode) {
+        char *path;
+        FILE *f;
+
+        assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        assert_int_equal(fputs(text, f) >= 0, 1);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(chmod(path, mode), 0);
+        return path;
+}
+
+/* Load TEXT and assert that the errors are exactly EXPECTED (NULL-terminated,
+ * each without the leading "FILE:"). */
+static void expect_errors(const char *text, const char *const *expected) {
+        _cleanup_free_ char *path = write_file(tmpdir, "t.conf", text, 0644);
+        struct errlist errs = {};
+        struct config *c;
+        size_t n = 0;
+
+        while (expected[n])
+                n++;
+        c = config_load(path, &errs);
+        for (size_t i = 0; i < errs.n && i < n; i++) {
+                _cleanup_free_ char *want = NULL;
+                assert_true(asprintf(&want, "%s:%s", path, expected[i]) > 0);
+                assert_string_equal(errs.v[i], want);
+        }
+        if (errs.n != n)
+                for (size_t i = 0; i < errs.n; i++)
+                        print_message("got: %s\n", errs.v[i]);
+        assert_int_equal(errs.n, n);
+        if (n > 0)
+                assert_null(c);
+        else
+                assert_non_null(c);
+        config_free(c);
+        errlist_free(&errs);
+}
+#define EXPECT(text, ...) expect_errors((text), (const char *const[]) { __VA_ARGS__, NULL })
+#define EXPECT_OK(text) expect_errors((text), (const char *const[]) { NULL })
+
+/* Loads TEXT, which must be free of errors. */
+static struct config *load_ok(const char *text) {
+        _cleanup_free_ char *path = write_file(tmpdir, "ok.conf", text, 0644);
+        struct errlist errs = {};
+        struct config *c = config_load(path, &errs);
+
+        for (size_t i = 0; i < errs.n; i++)
+                print_message("unexpected: %s\n", errs.v[i]);
+        assert_int_equal(errs.n, 0);
+        assert_non_null(c);
+        errlist_free(&errs);
+        return c;
+}
+
+/* Six lines every small test starts with; chains and the rest follow from line 7. */
+#define BASE                                                                                                        \
+        "site = \"t\";\n"                                                                                           \
+        "people = (\n"                                                                                              \
+        "  { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; email = \"kari@example.org\"; roles = [ \"leader\" ]; },\n" \
+        "  { id = \"ola\"; name = \"Ola\"; phone = \"92345678\"; roles = [ \"member\" ]; }\n"                       \
+        ");\n"                                                                                                      \
+        "gateways = ( { id = \"out\"; type = \"file\"; } );\n"
+
+#define CHAIN_OK                                                                                   \
+        "chains = ( { id = \"k\"; need = { total = 2; };\n"                                        \
+        "  steps = ( { notify = [ \"kari\", \"role:member\" ]; via = [ \"sms\" ]; wait = \"5m\"; },\n" \
+        "            { notify = [ \"ola\" ]; final = true; } ); } );\n"
+
+static const char *srcdir(void) {
+        static char buf[4096];
+        const char *e = getenv("top_srcdir"), *f = __FILE__, *tail = "tests/unit/test_config.c";
+        size_t n = strlen(f), k = strlen(tail);
+
+        if (e && *e)
+                return e;
+        /* automake compiles us as $(srcdir)/tests/unit/test_config.c */
+        assert_true(n >= k && streq(f + n - k, tail));
+        snprintf(buf, sizeof buf, "%.*s", (int) (n - k), f);
+        if (!buf[0])
+                strcpy(buf, ".");
+        return buf;
+}
+
+/* ---- good files ---- */
+
+static void test_base_loads(void **state) {
+        struct config *c = load_ok(BASE CHAIN_OK);
+
+        assert_string_equal(c->site, "t");
+        /* defaults */
+        assert_string_equal(c->timezone, "Europe/Oslo");
+        assert_string_equal(c->spool, "/var/spool/beredd");
+        assert_int_equal(c->lang, LANG_NB);
+        assert_true(c->calendar.holidays_no);
+        assert_int_equal(c->calendar.open_min[1], 8 * 60);
+        assert_int_equal(c->calendar.close_min[5], 15 * 60 + 30);
+        assert_int_equal(c->calendar.open_min[0], -1);
+        assert_int_equal(c->calendar.open_min[6], -1);
+        assert_false(c->followup.enabled);
+        assert_false(c->mqtt.enabled);
+        /* "92345678" is Norwegian */
+        assert_string_equal(config_person(c, "ola")->phone, "+4792345678");
+        assert_int_equal(config_gateway(c, "out")->channel, CHANNEL_ANY);
+        assert_int_equal(config_chain(c, "k")->steps[1].via, CHANNEL_SMS);
+        assert_string_equal(config_chain(c, "k")->name, "k");
+        config_free(c);
+}
+
+static const char full_conf[] =
+        "site = \"full\";\n"
+        "timezone = \"Europe/Oslo\";\n"
+        "spool = \"/srv/beredd\";\n"
+        "language = \"en\";\n"
+        "calendar: {\n"
+        "  office_hours = \"Mon-Thu 08:00-15:30, Fri 08:00-15:00, Sat 10:00-12:00\";\n"
+        "  holidays = \"none\";\n"
+        "  closed = [ \"2026-12-24\", \"2028-02-29\" ];\n"
+        "  heightened = ( { from = \"2026-12-18\"; to = \"2027-01-03\"; name = \"Jul\"; } );\n"
+        "};\n"
+        "people = (\n"
+        "  { id = \"kari\"; name = \"Kari\"; phone = \"0047 912 34 567\"; email = \"Kari@Kommune.example\"; roles = [ \"leader\", \"member\" ]; lang = \"nb\"; },\n"
+        "  { id = \"ola\"; name = \"Ola\"; phone = \"+46701234567\"; roles = [ \"member\" ]; },\n"
+        "  { id = \"per\"; name = \"Per\"; email = \"per@kommune.example\"; roles = [ \"member\" ]; },\n"
+        "  { id = \"lv\"; name = \"Legevakt\"; phone = \"73000000\"; roles = [ \"fallback\" ]; }\n"
+        ");\n"
+        "rosters = (\n"
+        "  { id = \"vakt\"; rotation = \"weekly\"; handoff = \"Wed 07:30\"; members = [ \"ola\", \"per\" ]; },\n"
+        "  { id = \"natt\"; rotation = \"daily\"; handoff = \"20:00\"; start = \"2026-03-01\"; members = [ \"kari\" ]; }\n"
+        ");\n"
+        "gateways = (\n"
+        "  { id = \"sms\"; type = \"http\"; url = \"https://sms.example/send\"; body = \"to={{to}}\";\n"
+        "    headers = [ \"X-Api:  abc\", \"Accept: */*\" ]; success = \"200-202\"; timeout = \"30s\"; retries = 5; method = \"GET\"; },\n"
+        "  { id = \"mail\"; type = \"smtp\"; url = \"smtp://relay.example:587\"; from = \"team@kommune.example\"; },\n"
+        "  { id = \"local\"; type = \"smtp\"; channel = \"email\"; url = \"smtp://localhost\"; from = \"team@localhost\"; }\n"
+        ");\n"
+        "chains = (\n"
+        "  { id = \"kriseteam\"; name = \"Kriseteamet\"; may_trigger = [ \"kari\", \"role:fallback\" ];\n"
+        "    need = { total = 3; roles = { leader = 1; member = 2; }; };\n"
+        "    steps = (\n"
+        "      { notify = [ \"role:leader\" ]; via = [ \"sms\", \"email\" ]; wait = \"1h30m\"; },\n"
+        "      { notify = [ \"roster:vakt\", \"per\" ]; mode = \"sequential\"; wait = \"90s\"; when = \"outside-office\"; },\n"
+        "      { notify = [ \"lv\" ]; final = true; template = \"unreachable\"; }\n"
+        "    );\n"
+        "    repeat = 2; }\n"
+        ");\n"
+        "followup: {\n"
+        "  levels = ( { level = 1; name = \"lav\"; every = \"2w\"; }, { level = 2; name = \"hoy\"; every = \"2d\"; } );\n"
+        "  remind = \"morning\"; overdue_after = \"12h\"; escalate_after = \"1d\"; coordinator = \"kari\";\n"
+        "  heightened_factor = 0.5; unreached_max = 2;\n"
+        "};\n"
+        "mqtt: { tls = true; username = \"u\"; commands = [ \"trigger\", \"case.checkin\" ]; queue_size = 10;\n"
+        "  homeassistant = true; trigger_identity = \"role:fallback\"; qos = 2; keepalive = 60; };\n";
+
+static void test_full_config(void **state) {
+        struct config *c = load_ok(full_conf);
+        const struct person *p;
+        const struct roster *r;
+        const struct gateway *g;
+        const struct chain *ch;
+
+        assert_string_equal(c->spool, "/srv/beredd");
+        assert_int_equal(c->lang, LANG_EN);
+
+        /* calendar */
+        assert_false(c->calendar.holidays_no);
+        assert_int_equal(c->calendar.open_min[4], 480);  /* Thu */
+        assert_int_equal(c->calendar.close_min[4], 930);
+        assert_int_equal(c->calendar.close_min[5], 900); /* Fri */
+        assert_int_equal(c->calendar.open_min[6], 600);  /* Sat */
+        assert_int_equal(c->calendar.close_min[6], 720);
+        assert_int_equal(c->calendar.open_min[0], -1);   /* Sun */
+        assert_int_equal(c->calendar.n_closed, 2);
+        assert_int_equal(c->calendar.closed[1].y, 2028);
+        assert_int_equal(c->calendar.closed[1].m, 2);
+        assert_int_equal(c->calendar.closed[1].d, 29);
+        assert_int_equal(c->calendar.n_heightened, 1);
+        assert_string_equal(c->calendar.heightened[0].name, "Jul");
+        assert_int_equal(c->calendar.heightened[0].to.y, 2027);
+        assert_int_equal(c->calendar.heightened[0].line, 9);
+
+        /* people */
+        assert_int_equal(c->n_people, 4);
+        p = config_person(c, "kari");
+        assert_string_equal(p->phone, "+4791234567");
+        assert_int_equal(p->lang, LANG_NB);
+        assert_int_equal(p->n_roles, 2);
+        assert_true(person_has_role(p, "member"));
+        assert_false(person_has_role(p, "fallback"));
+        assert_int_equal(p->line, 12);
+        assert_string_equal(config_person(c, "ola")->phone, "+46701234567");
+        assert_int_equal(config_person(c, "ola")->lang, LANG_EN); /* the top-level language */
+        assert_null(config_person(c, "per")->phone);
+        assert_string_equal(config_person(c, "lv")->phone, "+4773000000");
+        assert_null(config_person(c, "nobody"));
+
+        /* rosters */
+        r = config_roster(c, "vakt");
+        assert_int_equal(r->rotation, ROTATION_WEEKLY);
+        assert_int_equal(r->handoff_wday, 3);
+        assert_int_equal(r->handoff_min, 7 * 60 + 30);
+        assert_int_equal(r->n_members, 2);
+        assert_string_equal(r->members[1], "per");
+        assert_int_equal(r->start.y, 2026);
+        assert_int_equal(r->start.m, 1);
+        assert_int_equal(r->start.d, 5);
+        r = config_roster(c, "natt");
+        assert_int_equal(r->rotation, ROTATION_DAILY);
+        assert_int_equal(r->handoff_wday, -1);
+        assert_int_equal(r->handoff_min, 20 * 60);
+        assert_int_equal(r->start.m, 3);
+
+        /* gateways */
+        g = config_gateway(c, "sms");
+        assert_int_equal(g->type, GATEWAY_HTTP);
+        assert_int_equal(g->channel, CHANNEL_SMS);
+        assert_string_equal(g->method, "GET");
+        assert_string_equal(g->content_type, "application/x-www-form-urlencoded");
+        assert_int_equal(g->n_headers, 2);
+        assert_string_equal(g->headers[0].name, "X-Api");
+        assert_string_equal(g->headers[0].value, "abc");
+        assert_string_equal(g->headers[1].value, "*/*");
+        assert_int_equal(g->success_min, 200);
+        assert_int_equal(g->success_max, 202);
+        assert_int_equal(g->timeout, 30 * USEC_PER_SEC);
+        assert_int_equal(g->retries, 5);
+        assert_null(g->password);
+        g = config_gateway(c, "mail");
+        assert_int_equal(g->channel, CHANNEL_EMAIL);
+        assert_true(g->starttls);
+        assert_int_equal(g->timeout, 10 * USEC_PER_SEC);
+        assert_int_equal(g->retries, 3);
+        assert_false(config_gateway(c, "local")->starttls);
+        assert_string_equal(gateway_type_name(g->type), "smtp");
+
+        /* chains */
+        ch = config_chain(c, "kriseteam");
+        assert_string_equal(ch->name, "Kriseteamet");
+        assert_int_equal(ch->n_may_trigger, 2);
+        assert_int_equal(ch->may_trigger[1].kind, TARGET_ROLE);
+        assert_string_equal(ch->may_trigger[1].ref, "fallback");
+        assert_int_equal(ch->need_total, 3);
+        assert_int_equal(ch->n_need_roles, 2);
+        assert_string_equal(ch->need_roles[1].role, "member");
+        assert_int_equal(ch->need_roles[1].n, 2);
+        assert_int_equal(ch->n_steps, 3);
+        assert_int_equal(ch->steps[0].via, CHANNEL_SMS | CHANNEL_EMAIL);
+        assert_int_equal(ch->steps[0].wait, USEC_PER_HOUR + 30 * USEC_PER_MIN);
+        assert_int_equal(ch->steps[0].mode, STEP_PARALLEL);
+        assert_null(ch->steps[0].template);
+        assert_int_equal(ch->steps[1].targets[0].kind, TARGET_ROSTER);
+        assert_string_equal(ch->steps[1].targets[0].ref, "vakt");
+        assert_int_equal(ch->steps[1].targets[1].kind, TARGET_PERSON);
+        assert_int_equal(ch->steps[1].mode, STEP_SEQUENTIAL);
+        assert_int_equal(ch->steps[1].when, WHEN_OUTSIDE_OFFICE);
+        assert_int_equal(ch->steps[1].wait, 90 * USEC_PER_SEC);
+        assert_true(ch->steps[2].final);
+        assert_string_equal(ch->steps[2].template, "unreachable");
+        assert_int_equal(ch->repeat, 2);
+        assert_int_equal(ch->line, 28);
+
+        /* followup */
+        assert_true(c->followup.enabled);
+        assert_int_equal(c->followup.n_levels, 2);
+        assert_int_equal(c->followup.levels[0].every, 14 * USEC_PER_DAY);
+        assert_string_equal(c->followup.levels[1].name, "hoy");
+        assert_int_equal(c->followup.remind, REMIND_MORNING);
+        assert_int_equal(c->followup.overdue_after, 12 * USEC_PER_HOUR);
+        assert_int_equal(c->followup.escalate_after, USEC_PER_DAY);
+        assert_int_equal(c->followup.retention, 90 * USEC_PER_DAY);
+        assert_string_equal(c->followup.coordinator, "kari");
+        assert_true(c->followup.heightened_factor == 0.5);
+        assert_int_equal(c->followup.unreached_max, 2);
+
+        /* mqtt: defaults derived from the site and tls */
+        assert_true(c->mqtt.enabled);
+        assert_string_equal(c->mqtt.host, "localhost");
+        assert_int_equal(c->mqtt.port, 8883);
+        assert_string_equal(c->mqtt.base, "beredd/full");
+        assert_string_equal(c->mqtt.client_id, "beredd-full");
+        assert_int_equal(c->mqtt.qos, 2);
+        assert_int_equal(c->mqtt.keepalive, 60);
+        assert_int_equal(c->mqtt.commands, (1u << CMD_TRIGGER) | (1u << CMD_CASE_CHECKIN));
+        assert_int_equal(c->mqtt.queue_size, 10);
+        assert_true(c->mqtt.homeassistant);
+        assert_string_equal(c->mqtt.trigger_identity, "role:fallback");
+        assert_null(c->mqtt.password);
+
+        /* contacts: any Norwegian form of the number, e-mail in any case */
+        assert_ptr_equal(config_person_by_contact(c, "91234567"), config_person(c, "kari"));
+        assert_ptr_equal(config_person_by_contact(c, "+47 912 34 567"), config_person(c, "kari"));
+        assert_ptr_equal(config_person_by_contact(c, "004791234567"), config_person(c, "kari"));
+        assert_ptr_equal(config_person_by_contact(c, "kari@KOMMUNE.example"), config_person(c, "kari"));
+        assert_ptr_equal(config_person_by_contact(c, "PER@kommune.example"), config_person(c, "per"));
+        assert_null(config_person_by_contact(c, "99999999"));
+        assert_null(config_person_by_contact(c, "not a number"));
+        assert_null(config_person_by_contact(c, "x@kommune.example"));
+        config_free(c);
+}
+
+static void test_mqtt_defaults(void **state) {
+        struct config *c = load_ok(BASE CHAIN_OK "mqtt: { };\n");
+
+        assert_true(c->mqtt.enabled);
+        assert_string_equal(c->mqtt.host, "localhost");
+        assert_int_equal(c->mqtt.port, 1883);
+        assert_int_equal(c->mqtt.qos, 1);
+        assert_int_equal(c->mqtt.keepalive, 30);
+        assert_int_equal(c->mqtt.queue_size, 1000);
+        assert_int_equal(c->mqtt.commands, (1u << CMD_TRIGGER) | (1u << CMD_REPLY));
+        assert_false(c->mqtt.tls);
+        assert_null(c->mqtt.trigger_identity);
+        config_free(c);
+}
+
+static void test_demo_conf(void **state) {
+        _cleanup_free_ char *path = NULL;
+        struct errlist errs = {};
+        struct config *c;
+        const struct chain *ch;
+
+        assert_true(asprintf(&path, "%s/conf/demo.conf", srcdir()) > 0);
+        c = config_load(path, &errs);
+        for (size_t i = 0; i < errs.n; i++)
+                print_message("%s\n", errs.v[i]);
+        assert_int_equal(errs.n, 0);
+        assert_non_null(c);
+
+        assert_string_equal(c->site, "demo");
+        assert_string_equal(c->spool, "/var/tmp/beredd-demo");
+        assert_int_equal(c->n_gateways, 1);
+        assert_int_equal(c->gateways[0].type, GATEWAY_FILE);
+        assert_int_equal(c->gateways[0].channel, CHANNEL_ANY);
+        assert_true(c->n_people >= 4 && c->n_people <= 5);
+        ch = config_chain(c, "kriseteam");
+        assert_non_null(ch);
+        assert_int_equal(ch->n_steps, 3);
+        assert_int_equal(ch->steps[0].via, CHANNEL_SMS | CHANNEL_EMAIL);
+        assert_int_equal(ch->steps[0].mode, STEP_PARALLEL);
+        assert_int_equal(ch->steps[0].wait, 20 * USEC_PER_SEC);
+        assert_int_equal(ch->steps[1].mode, STEP_SEQUENTIAL);
+        assert_int_equal(ch->steps[1].wait, 10 * USEC_PER_SEC);
+        assert_true(ch->steps[2].final);
+        assert_true(c->followup.enabled);
+        assert_true(c->mqtt.enabled);
+        assert_string_equal(c->mqtt.host, "localhost");
+        assert_int_equal(c->mqtt.port, 18830);
+        assert_string_equal(c->mqtt.base, "beredd/demo");
+        for (size_t i = 0; i < c->n_people; i++)
+                assert_true(!c->people[i].email || strstr(c->people[i].email, "@example.org"));
+        config_free(c);
+        errlist_free(&errs);
+}
+
+static void test_example_conf_with_credentials(void **state) {
+        static const char *const secrets[] = { "sms-main.token", "sms-backup.password", "mail.password", "mqtt.password" };
+        char creds[] = "/tmp/beredd-test-creds-XXXXXX";
+        _cleanup_free_ char *path = NULL;
+        struct errlist errs = {};
+        struct config *c;
+
+        assert_non_null(mkdtemp(creds));
+        for (size_t i = 0; i < ELEMENTSOF(secrets); i++)
+                free(write_file(creds, secrets[i], "dummy-secret\n", 0600));
+        assert_int_equal(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
+
+        assert_true(asprintf(&path, "%s/conf/beredd.conf", srcdir()) > 0);
+        c = config_load(path, &errs);
+        for (size_t i = 0; i < errs.n; i++)
+                print_message("%s\n", errs.v[i]);
+        assert_int_equal(errs.n, 0);
+        assert_non_null(c);
+        assert_string_equal(c->site, "trondheim");
+        assert_string_equal(config_gateway(c, "sms-main")->password, "dummy-secret");
+        assert_string_equal(config_gateway(c, "sms-main")->url, "https://api.twilio.com");
+        assert_string_equal(config_gateway(c, "mail")->password, "dummy-secret");
+        assert_string_equal(c->mqtt.password, "dummy-secret");
+        assert_string_equal(config_person(c, "kari")->phone, "+4791234567");
+        assert_non_null(config_roster(c, "vakt"));
+        assert_true(config_chain(c, "kriseteam")->steps[config_chain(c, "kriseteam")->n_steps - 1].final);
+        config_free(c);
+        errlist_free(&errs);
+
+        assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+        for (size_t i = 0; i < ELEMENTSOF(secrets); i++) {
+                _cleanup_free_ char *p = NULL;
+                assert_true(asprintf(&p, "%s/%s", creds, secrets[i]) > 0);
+                assert_int_equal(unlink(p), 0);
+        }
+        assert_int_equal(rmdir(creds), 0);
+}
+
+/* ---- one kind of mistake at a time ---- */
+
+static void test_unknown_keys(void **state) {
+        EXPECT(BASE CHAIN_OK "colour = \"blue\";\n",
+               "10: unknown setting \"colour\"");
+        EXPECT(BASE CHAIN_OK "calendar: { office_hours = \"Mon-Fri 08:00-15:30\"; holiday = \"no\"; };\n",
+               "10: unknown setting \"holiday\" in calendar");
+        EXPECT("site = \"t\";\n"
+               "people = (\n"
+               "  { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; },\n"
+               "  { id = \"ola\"; name = \"Ola\";\n"
+               "    phnoe = \"92345678\"; email = \"ola@example.org\"; }\n"
+               ");\n",
+               "5: unknown setting \"phnoe\" in people[1]");
+        EXPECT(BASE
+               "chains = ( { id = \"k\";\n"
+               "  steps = ( { notify = [ \"kari\" ]; wiat = \"5m\"; wait = \"5m\"; } ); } );\n",
+               "8: unknown setting \"wiat\" in chains[0].steps[0]");
+}
+
+static void test_wrong_types(void **state) {
+        EXPECT("site = 5;\n", "1: site: expected a string");
+        EXPECT(BASE CHAIN_OK "mqtt: { port = \"1883\"; tls = \"yes\"; };\n",
+               "10: mqtt.port: expected an integer",
+               "10: mqtt.tls: expected true or false");
+        EXPECT(BASE CHAIN_OK "calendar = \"Mon-Fri\";\n",
+               "10: calendar: expected a group { ... }");
+        EXPECT("site = \"t\";\n"
+               "people = ( { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; roles = \"leader\"; } );\n",
+               "2: people[0].roles: expected a list of strings, e.g. [ \"a\", \"b\" ]");
+}
+
+static void test_missing_required(void **state) {
+        EXPECT("site = \"t\";\n"
+               "people = (\n"
+               "  { name = \"Kari\"; phone = \"+4791234567\"; }\n"
+               ");\n",
+               "3: people[0]: missing required setting \"id\"");
+        EXPECT("site = \"t\";\n"
+               "people = ( { id = \"kari\"; name = \"Kari\"; } );\n",
+               "2: people[0]: needs a phone or an email");
+        EXPECT("people = ( );\n", "0: missing required setting \"site\"");
+        EXPECT(BASE
+               "chains = ( { id = \"k\";\n"
+               "  steps = ( { notify = [ \"kari\" ]; },\n"
+               "            { notify = [ \"ola\" ]; final = true; } ); } );\n",
+               "8: chains[0].steps[0]: missing required setting \"wait\"");
+}
+
+static void test_bad_duration(void **state) {
+        EXPECT(BASE
+               "chains = ( { id = \"k\";\n"
+               "  steps = ( { notify = [ \"kari\" ]; wait = \"5m\"; },\n"
+               "            { notify = [ \"ola\" ];\n"
+               "              wait = \"5 minutes\"; } ); } );\n",
+               "10: chains[0].steps[1].wait: bad duration \"5 minutes\" (use e.g. \"90s\", \"5m\", \"1h30m\", \"14d\")");
+}
+
+static void test_duplicate_id(void **state) {
+        EXPECT("site = \"t\";\n"
+               "people = (\n"
+               "  { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; },\n"
+               "  { id = \"ola\"; name = \"Ola\"; phone = \"92345678\"; },\n"
+               "  { name = \"Kari 2\"; phone = \"93456789\";\n"
+               "    id = \"kari\"; }\n"
+               ");\n",
+               "6: people[2].id: duplicate id \"kari\" (first defined at line 3)");
+}
+
+static void test_unknown_references(void **state) {
+        EXPECT(BASE
+               "rosters = ( { id = \"vakt\"; rotation = \"weekly\"; handoff = \"Mon 08:00\"; members = [ \"kari\", \"per\" ]; } );\n"
+               "chains = ( { id = \"k\"; may_trigger = [ \"role:police\" ];\n"
+               "  steps = ( { notify = [ \"kari\", \"per\", \"role:prest\", \"roster:vakt2\" ]; wait = \"5m\"; } ); } );\n"
+               "followup: { levels = ( { level = 1; name = \"lav\"; every = \"14d\"; } ); coordinator = \"per\"; };\n"
+               "mqtt: { trigger_identity = \"nobody\"; };\n",
+               "7: rosters[0].members: unknown person \"per\"",
+               "8: chains[0].may_trigger: unknown role \"police\"",
+               "9: chains[0].steps[0].notify: unknown person \"per\"",
+               "9: chains[0].steps[0].notify: unknown role \"prest\"",
+               "9: chains[0].steps[0].notify: unknown roster \"vakt2\"",
+               "10: followup.coordinator: unknown person \"per\"",
+               "11: mqtt.trigger_identity: unknown person \"nobody\"");
+}
+
+static void test_unreachable_quorum(void **state) {
+        EXPECT(BASE
+               "chains = ( { id = \"k\";\n"
+               "  need = { total = 5; };\n"
+               "  steps = ( { notify = [ \"kari\", \"role:member\" ]; wait = \"5m\"; },\n"
+               "            { notify = [ \"ola\", \"kari\" ]; final = true; } ); } );\n",
+               "8: chains[0].need: quorum cannot be reached: total = 5 but the chain's steps reach only 2 people");
+        /* The final step does not count: it hands over, it does not mobilise. */
+        EXPECT(BASE
+               "chains = ( { id = \"k\";\n"
+               "  need = { total = 1;\n"
+               "    roles = { leader = 1; member = 1; }; };\n"
+               "  steps = ( { notify = [ \"kari\" ]; wait = \"5m\"; },\n"
+               "            { notify = [ \"ola\" ]; final = true; } ); } );\n",
+               "9: chains[0].need: quorum cannot be reached: need.roles.member = 1 but only 0 people with role \"member\" are reachable");
+        EXPECT(BASE
+               "chains = ( { id = \"k\";\n"
+               "  need = { roles = { leader = 2; }; };\n"
+               "  steps = ( { notify = [ \"kari\", \"ola\" ]; wait = \"5m\"; } ); } );\n",
+               "8: chains[0].need: quorum cannot be reached: need.roles.leader = 2 but only 1 person with role \"leader\" is reachable");
+        /* roster members are reachable too */
+        EXPECT_OK(BASE
+                  "rosters = ( { id = \"v\"; rotation = \"daily\"; handoff = \"08:00\"; members = [ \"ola\" ]; } );\n"
+                  "chains = ( { id = \"k\"; need = { total = 2; };\n"
+                  "  steps = ( { notify = [ \"kari\" ]; wait = \"5m\"; }, { notify = [ \"roster:v\" ]; wait = \"5m\"; } ); } );\n");
+}
+
+static void test_bad_phone_and_email(void **state) {
+        EXPECT("site = \"t\";\n"
+               "people = (\n"
+               "  { id = \"kari\"; name = \"Kari\"; phone = \"1234567\"; },\n"
+               "  { id = \"ola\"; name = \"Ola\"; phone = \"+47 9123 456\"; },\n"
+               "  { id = \"per\"; name = \"Per\"; phone = \"91-23-45-67\"; },\n"
+               "  { id = \"ida\"; name = \"Ida\"; email = \"ida@a@b\"; },\n"
+               "  { id = \"ane\"; name = \"Ane\"; email = \"ane @b.no\"; }\n"
+               ");\n",
+               "3: people[0].phone: bad phone number \"1234567\" (use \"+4791234567\", \"004791234567\" or 8 digits)",
+               "4: people[1].phone: bad phone number \"+47 9123 456\" (use \"+4791234567\", \"004791234567\" or 8 digits)",
+               "5: people[2].phone: bad phone number \"91-23-45-67\" (use \"+4791234567\", \"004791234567\" or 8 digits)",
+               "6: people[3].email: bad e-mail address \"ida@a@b\"",
+               "7: people[4].email: bad e-mail address \"ane @b.no\"");
+        EXPECT("site = \"t\";\n"
+               "people = (\n"
+               "  { id = \"kari\"; name = \"Kari\"; phone = \"91234567\"; },\n"
+               "  { id = \"ola\"; name = \"Ola\"; phone = \"+4791234567\"; }\n"
+               ");\n",
+               "4: people[1].phone: \"+4791234567\" is also the phone of \"kari\"");
+}
+
+static void test_via_without_gateway(void **state) {
+        EXPECT(BASE_NO_GW_PEOPLE_ONLY_PLACEHOLDER);
+}

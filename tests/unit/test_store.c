@@ -1,0 +1,631 @@
+/* test_store.c - the spool store against a real file system.
+ *
+ * Every test gets a fresh mkdtemp() folder; nothing is mocked, because what
+ * matters here (modes, renames, fsync, ENOSPC) is what the kernel does.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "store.h"
+
+struct fixture {
+        char dir[PATH_MAX / 2]; /* the mkdtemp() folder */
+        char root[PATH_MAX];    /* the spool root inside it */
+        bool mounted;           /* a tmpfs is mounted on root */
+        mode_t old_umask;
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st;
+        (void) ftw;
+        return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static int setup(void **state) {
+        struct fixture *f = calloc(1, sizeof(*f));
+        const char *t = getenv("TMPDIR");
+
+        assert_non_null(f);
+        snprintf(f->dir, sizeof(f->dir), "%s/test-store.XXXXXX", t && *t ? t : "/tmp");
+        assert_non_null(mkdtemp(f->dir));
+        snprintf(f->root, sizeof(f->root), "%s/spool", f->dir);
+        f->old_umask = umask(022);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct fixture *f = *state;
+
+        if (f->mounted)
+                (void) umount2(f->root, MNT_DETACH);
+        umask(f->old_umask);
+        (void) nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(f);
+        return 0;
+}
+
+static struct store *open_store(struct fixture *f, unsigned *stale) {
+        struct store *s = NULL;
+
+        assert_int_equal(store_open(f->root, &s, stale), 0);
+        assert_non_null(s);
+        return s;
+}
+
+static char *path_of(const struct fixture *f, const char *rel) {
+        char *p;
+
+        assert_true(asprintf(&p, "%s/%s", f->root, rel) > 0);
+        return p;
+}
+
+static mode_t mode_of(const struct fixture *f, const char *rel) {
+        _cleanup_free_ char *p = path_of(f, rel);
+        struct stat st;
+
+        assert_int_equal(lstat(p, &st), 0);
+        return st.st_mode & 07777;
+}
+
+static bool exists(const struct fixture *f, const char *rel) {
+        _cleanup_free_ char *p = path_of(f, rel);
+        struct stat st;
+
+        return lstat(p, &st) == 0;
+}
+
+/* Entries in ROOT/REL, without . and .. */
+static unsigned count_entries(const struct fixture *f, const char *rel) {
+        _cleanup_free_ char *p = path_of(f, rel);
+        struct dirent *de;
+        unsigned n = 0;
+        DIR *d;
+
+        d = opendir(p);
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        n++;
+        closedir(d);
+        return n;
+}
+
+static void put_file(const struct fixture *f, const char *rel, const char *content) {
+        _cleanup_free_ char *p = path_of(f, rel);
+        _cleanup_close_ int fd = -1;
+
+        fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, content, strlen(content)), (ssize_t) strlen(content));
+}
+
+static void assert_content(struct store *s, enum store_dir d, const char *name, const char *want) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len = SIZE_MAX;
+
+        assert_int_equal(store_read(s, d, name, 1 << 20, &buf, &len), 0);
+        assert_int_equal(len, strlen(want));
+        assert_string_equal(buf, want);
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static const char *const folders[] = { "incoming", "activations", "cases", "failed", "outbox", "tmp" };
+
+/* Layout and modes must not depend on the umask the daemon inherits. */
+static void check_layout_modes(void **state, mode_t mask) {
+        struct fixture *f = *state;
+        struct store *s;
+        char rel[64];
+        unsigned stale = 99;
+
+        /* A nested root, so that mkdir -p has ancestors to make. */
+        snprintf(f->root, sizeof(f->root), "%s/var/spool/beredd", f->dir);
+        umask(mask);
+        s = open_store(f, &stale);
+        assert_int_equal(stale, 0);
+
+        assert_string_equal(store_root(s), f->root);
+        assert_int_equal(mode_of(f, ""), 0750);
+        assert_int_equal(mode_of(f, ".."), 0750); /* created by mkdir -p */
+        for (size_t i = 0; i < ELEMENTSOF(folders); i++) {
+                struct stat st;
+
+                assert_string_equal(store_dir_name((enum store_dir) i), folders[i]);
+                assert_int_equal(mode_of(f, folders[i]), 0750);
+                assert_true(store_dirfd(s, (enum store_dir) i) >= 0);
+                assert_int_equal(fstat(store_dirfd(s, (enum store_dir) i), &st), 0);
+                assert_true(S_ISDIR(st.st_mode));
+        }
+        assert_null(store_dir_name(_STORE_DIR_MAX));
+        assert_int_equal(store_dirfd(s, _STORE_DIR_MAX), -EINVAL);
+
+        assert_int_equal(store_write_atomic(s, STORE_OUTBOX, "w.txt", "x", 1), 0);
+        assert_int_equal(mode_of(f, "outbox/w.txt"), 0640);
+        assert_int_equal(store_create_atomic(s, STORE_ACTIVATIONS, "c.log", "x", 1), 0);
+        assert_int_equal(mode_of(f, "activations/c.log"), 0640);
+        assert_int_equal(store_append(s, STORE_ACTIVATIONS, "a.log", "x\n", 2), 0);
+        assert_int_equal(mode_of(f, "activations/a.log"), 0640);
+
+        assert_int_equal(store_case_relpath(s, "K-2041", rel, sizeof(rel)), 0);
+        assert_int_equal(mode_of(f, "cases/00"), 0750);
+        assert_int_equal(store_write_atomic(s, STORE_CASES, rel, "{}", 2), 0);
+        assert_int_equal(mode_of(f, "cases/00/K-2041.json"), 0640);
+
+        put_file(f, "incoming/bad.json", "nope");
+        assert_int_equal(store_reject(s, "bad.json", "not JSON"), 0);
+        assert_int_equal(mode_of(f, "failed/bad.json.reason"), 0640);
+
+        store_free(s);
+
+        /* Reopening an existing spool changes nothing. */
+        s = open_store(f, &stale);
+        assert_int_equal(stale, 0);
+        assert_int_equal(mode_of(f, "incoming"), 0750);
+        store_free(s);
+}
+
+static void test_layout_modes_umask022(void **state) {
+        check_layout_modes(state, 022);
+}
+
+static void test_layout_modes_umask077(void **state) {
+        check_layout_modes(state, 077);
+}
+
+static void test_stale_tmp_removed(void **state) {
+        struct fixture *f = *state;
+        _cleanup_free_ char *link = NULL;
+        struct store *s;
+        unsigned stale = 99;
+
+        s = open_store(f, &stale);
+        assert_int_equal(stale, 0);
+        /* A write into tmp/ (the daemon's "is the spool writable again"
+         * probe) is allowed, and is stale at the next open like the rest. */
+        assert_int_equal(store_write_atomic(s, STORE_TMP, ".probe", "", 0), 0);
+        store_free(s);
+
+        put_file(f, "tmp/123.4.00ff00ff00ff00ff", "half a wri");
+        put_file(f, "tmp/.hidden", "x");
+        link = path_of(f, "tmp/dangling");
+        assert_int_equal(symlink("/nonexistent", link), 0);
+        {
+                _cleanup_free_ char *d = path_of(f, "tmp/somedir");
+                assert_int_equal(mkdir(d, 0700), 0);
+        }
+
+        s = open_store(f, &stale);
+        assert_int_equal(stale, 4);
+        /* Folders are never ours to remove. */
+        assert_int_equal(count_entries(f, "tmp"), 1);
+        assert_true(exists(f, "tmp/somedir"));
+        store_free(s);
+
+        /* NULL is fine when the count is not wanted. */
+        assert_int_equal(store_open(f->root, &s, NULL), 0);
+        store_free(s);
+}
+
+static void test_write_atomic_replaces(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+
+        assert_int_equal(store_write_atomic(s, STORE_OUTBOX, "m", "one", 3), 0);
+        assert_content(s, STORE_OUTBOX, "m", "one");
+        assert_int_equal(store_write_atomic(s, STORE_OUTBOX, "m", "second", 6), 0);
+        assert_content(s, STORE_OUTBOX, "m", "second");
+        assert_int_equal(store_write_atomic(s, STORE_OUTBOX, "empty", NULL, 0), 0);
+        assert_content(s, STORE_OUTBOX, "empty", "");
+        assert_int_equal(store_write_atomic(s, STORE_OUTBOX, "m", NULL, 5), -EINVAL);
+
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        assert_int_equal(count_entries(f, "outbox"), 2);
+        store_free(s);
+}
+
+static void test_create_atomic_refuses_existing(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+
+        assert_int_equal(store_create_atomic(s, STORE_ACTIVATIONS, "a1.log", "first\n", 6), 0);
+        assert_int_equal(store_create_atomic(s, STORE_ACTIVATIONS, "a1.log", "second\n", 7), -EEXIST);
+        assert_content(s, STORE_ACTIVATIONS, "a1.log", "first\n");
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        store_free(s);
+}
+
+static void test_append(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+
+        assert_int_equal(store_append(s, STORE_ACTIVATIONS, "x.log", "{\"e\":1}\n", 8), 0);
+        assert_int_equal(store_append(s, STORE_ACTIVATIONS, "x.log", "{\"e\":2}\n", 8), 0);
+        assert_content(s, STORE_ACTIVATIONS, "x.log", "{\"e\":1}\n{\"e\":2}\n");
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        assert_int_equal(store_append(s, STORE_ACTIVATIONS, "../x.log", "y", 1), -EINVAL);
+        store_free(s);
+}
+
+static void test_read(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+        _cleanup_free_ char *buf = NULL, *target = NULL, *link = NULL, *d = NULL;
+        size_t len = 0;
+
+        assert_int_equal(store_write_atomic(s, STORE_OUTBOX, "ten", "0123456789", 10), 0);
+
+        assert_int_equal(store_read(s, STORE_OUTBOX, "ten", 9, &buf, &len), -EFBIG);
+        assert_null(buf);
+        assert_int_equal(store_read(s, STORE_OUTBOX, "ten", 10, &buf, &len), 0);
+        assert_int_equal(len, 10);
+        assert_int_equal(buf[10], '\0');
+        assert_string_equal(buf, "0123456789");
+        free(TAKE_PTR(buf));
+
+        /* ret_len is optional. */
+        assert_int_equal(store_read(s, STORE_OUTBOX, "ten", 100, &buf, NULL), 0);
+        assert_string_equal(buf, "0123456789");
+        free(TAKE_PTR(buf));
+
+        assert_int_equal(store_read(s, STORE_OUTBOX, "missing", 100, &buf, &len), -ENOENT);
+
+        /* Data is never a symlink or a folder. */
+        target = path_of(f, "outbox/ten");
+        link = path_of(f, "outbox/link");
+        assert_int_equal(symlink(target, link), 0);
+        assert_int_equal(store_read(s, STORE_OUTBOX, "link", 100, &buf, &len), -ELOOP);
+        d = path_of(f, "outbox/dir");
+        assert_int_equal(mkdir(d, 0700), 0);
+        assert_int_equal(store_read(s, STORE_OUTBOX, "dir", 100, &buf, &len), -EISDIR);
+        assert_null(buf);
+        store_free(s);
+}
+
+static void test_case_bucket(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+        char b[3], rel[64];
+
+        /* FNV-1a 32: offset basis 0x811c9dc5, prime 0x01000193, per byte
+         * h ^= byte; h *= prime. "" leaves the basis: low byte c5.
+         * "K-2041": K 0xce0c068a, - 0x03ee78e5, 2 0x07683a75,
+         *           0 0xee13ba9f, 4 0x740edb31, 1 0xb362c100: low byte 00.
+         * These values are the on-disk format; they must never change. */
+        store_case_bucket("K-2041", b);
+        assert_string_equal(b, "00");
+        store_case_bucket("", b);
+        assert_string_equal(b, "c5");
+        store_case_bucket("a", b); /* 0xe40c292c */
+        assert_string_equal(b, "2c");
+
+        assert_false(exists(f, "cases/00"));
+        assert_int_equal(store_case_relpath(s, "K-2041", rel, sizeof(rel)), 0);
+        assert_string_equal(rel, "00/K-2041.json");
+        assert_true(exists(f, "cases/00"));
+        /* Again, with the bucket there. */
+        assert_int_equal(store_case_relpath(s, "K-2041", rel, sizeof(rel)), 0);
+        assert_string_equal(rel, "00/K-2041.json");
+
+        /* The relpath is a NAME in cases/. */
+        assert_int_equal(store_create_atomic(s, STORE_CASES, rel, "{\"v\":1}", 7), 0);
+        assert_int_equal(store_write_atomic(s, STORE_CASES, rel, "{\"v\":2}", 7), 0);
+        assert_content(s, STORE_CASES, rel, "{\"v\":2}");
+        assert_true(exists(f, "cases/00/K-2041.json"));
+        assert_int_equal(store_remove(s, STORE_CASES, rel), 0);
+        assert_false(exists(f, "cases/00/K-2041.json"));
+        assert_int_equal(store_remove(s, STORE_CASES, rel), -ENOENT);
+
+        /* A bucket not made by store_case_relpath is not made implicitly. */
+        assert_int_equal(store_write_atomic(s, STORE_CASES, "7f/x.json", "{}", 2), -ENOENT);
+
+        /* Too small a buffer. */
+        assert_int_equal(store_case_relpath(s, "K-2041", rel, 14), -ENAMETOOLONG);
+        assert_int_equal(store_case_relpath(s, "K-2041", rel, 15), 0);
+        store_free(s);
+}
+
+static void test_reject(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+
+        put_file(f, "incoming/bad.json", "{oops");
+        assert_int_equal(store_reject(s, "bad.json", "line 1: not JSON"), 0);
+        assert_false(exists(f, "incoming/bad.json"));
+        assert_content(s, STORE_FAILED, "bad.json", "{oops");
+        assert_content(s, STORE_FAILED, "bad.json.reason", "line 1: not JSON\n");
+
+        /* Same name again: kept beside the first, not over it. */
+        put_file(f, "incoming/bad.json", "{oops again");
+        assert_int_equal(store_reject(s, "bad.json", "again"), 0);
+        assert_content(s, STORE_FAILED, "bad.json", "{oops");
+        assert_content(s, STORE_FAILED, "bad.json.1", "{oops again");
+        assert_content(s, STORE_FAILED, "bad.json.1.reason", "again\n");
+
+        /* An input called "x.reason" rejected first must not be overwritten
+         * by the reason of a later input called "x". */
+        put_file(f, "incoming/x.reason", "data, not a reason");
+        assert_int_equal(store_reject(s, "x.reason", "r1"), 0);
+        put_file(f, "incoming/x", "x data");
+        assert_int_equal(store_reject(s, "x", "r2"), 0);
+        assert_content(s, STORE_FAILED, "x.reason", "data, not a reason");
+        assert_content(s, STORE_FAILED, "x.1", "x data");
+        assert_content(s, STORE_FAILED, "x.1.reason", "r2\n");
+
+        assert_int_equal(store_reject(s, "missing.json", "r"), -ENOENT);
+        assert_int_equal(count_entries(f, "incoming"), 0);
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        store_free(s);
+}
+
+static void test_reject_long_name(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+        char name[NAME_MAX + 1], rel[NAME_MAX + 16];
+
+        memset(name, 'n', NAME_MAX);
+        name[NAME_MAX] = '\0';
+        snprintf(rel, sizeof(rel), "incoming/%s", name);
+        put_file(f, rel, "long");
+        assert_int_equal(store_reject(s, name, "too long a name"), 0);
+        assert_int_equal(count_entries(f, "incoming"), 0);
+        /* Shortened to leave room for ".1000.reason"; data and reason kept. */
+        assert_int_equal(count_entries(f, "failed"), 2);
+        name[NAME_MAX - 12] = '\0';
+        assert_content(s, STORE_FAILED, name, "long");
+        store_free(s);
+}
+
+static void test_consume(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+
+        put_file(f, "incoming/ok.json", "{}");
+        assert_int_equal(store_consume(s, "ok.json"), 0);
+        assert_false(exists(f, "incoming/ok.json"));
+        assert_int_equal(store_consume(s, "ok.json"), -ENOENT);
+        store_free(s);
+}
+
+static void test_list_incoming(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+        _cleanup_free_ char *staging = NULL;
+        const char *arrival[] = { "c.json", "a.json", "b.json" };
+        char **v = NULL;
+        size_t n = 99;
+
+        assert_int_equal(store_list_incoming(s, &v, &n), 0);
+        assert_int_equal(n, 0);
+        assert_non_null(v);
+        assert_null(v[0]);
+        store_names_free(v, n);
+
+        /* Writers stage elsewhere on the same file system and rename in; the
+         * rename sets the ctime, which is arrival order. mtimes are set to
+         * disagree with it, and names sort differently too. */
+        assert_true(asprintf(&staging, "%s/staging", f->dir) > 0);
+        assert_int_equal(mkdir(staging, 0700), 0);
+        for (size_t i = 0; i < ELEMENTSOF(arrival); i++) {
+                _cleanup_free_ char *from = NULL, *to = NULL;
+                struct timespec times[2] = { { .tv_sec = 0, .tv_nsec = UTIME_OMIT },
+                                             { .tv_sec = (time_t) (2000000000 - 1000 * (long) i) } };
+
+                assert_true(asprintf(&from, "%s/%s", staging, arrival[i]) > 0);
+                assert_true(asprintf(&to, "%s/incoming/%s", f->root, arrival[i]) > 0);
+                {
+                        _cleanup_close_ int fd = open(from, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+                        assert_true(fd >= 0);
+                        assert_int_equal(write(fd, "{}", 2), 2);
+                }
+                assert_int_equal(utimensat(AT_FDCWD, from, times, 0), 0);
+                sleep_ms(20);
+                assert_int_equal(rename(from, to), 0);
+                sleep_ms(20);
+        }
+
+        /* Not data: a writer's dot-name, a folder, symlinks, a FIFO. */
+        put_file(f, "incoming/.d.json.tmp", "{");
+        {
+                _cleanup_free_ char *d = path_of(f, "incoming/sub.json"), *l = path_of(f, "incoming/link.json"),
+                                    *l2 = path_of(f, "incoming/dangling.json"),
+                                    *t = path_of(f, "incoming/a.json"), *p = path_of(f, "incoming/fifo.json");
+                assert_int_equal(mkdir(d, 0700), 0);
+                assert_int_equal(symlink(t, l), 0);
+                assert_int_equal(symlink("/nonexistent", l2), 0);
+                assert_int_equal(mkfifo(p, 0600), 0);
+        }
+
+        assert_int_equal(store_list_incoming(s, &v, &n), 0);
+        assert_int_equal(n, 3);
+        for (size_t i = 0; i < n; i++)
+                assert_string_equal(v[i], arrival[i]);
+        assert_null(v[n]);
+        store_names_free(v, n);
+
+        /* Skipped entries are left alone. */
+        assert_int_equal(count_entries(f, "incoming"), 3 + 5);
+
+        /* Listing twice gives the same answer (no shared directory offset). */
+        assert_int_equal(store_list_incoming(s, &v, &n), 0);
+        assert_int_equal(n, 3);
+        store_names_free(v, n);
+        store_names_free(NULL, 0);
+        store_free(s);
+}
+
+static void test_bad_names(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+        const char *bad[] = { "", ".", "..", "a/b", "/abs", "../x", "x/" };
+        const char *bad_cases[] = { "ab/", "ab/..", "ab/.", "ab/x/y", "AB/x", "zz/x", "a/x", "abc/x" };
+        char rel[64], *buf = NULL;
+        char **v = NULL;
+        size_t n;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                const char *b = bad[i];
+
+                assert_int_equal(store_write_atomic(s, STORE_OUTBOX, b, "x", 1), -EINVAL);
+                assert_int_equal(store_create_atomic(s, STORE_OUTBOX, b, "x", 1), -EINVAL);
+                assert_int_equal(store_append(s, STORE_ACTIVATIONS, b, "x", 1), -EINVAL);
+                assert_int_equal(store_read(s, STORE_OUTBOX, b, 10, &buf, NULL), -EINVAL);
+                assert_int_equal(store_remove(s, STORE_OUTBOX, b), -EINVAL);
+                assert_int_equal(store_reject(s, b, "r"), -EINVAL);
+                assert_int_equal(store_consume(s, b), -EINVAL);
+                assert_int_equal(store_case_relpath(s, b, rel, sizeof(rel)), -EINVAL);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad_cases); i++) {
+                assert_int_equal(store_write_atomic(s, STORE_CASES, bad_cases[i], "x", 1), -EINVAL);
+                assert_int_equal(store_read(s, STORE_CASES, bad_cases[i], 10, &buf, NULL), -EINVAL);
+        }
+        /* The bucket form belongs to cases/ only. */
+        assert_int_equal(store_case_relpath(s, "r", rel, sizeof(rel)), 0);
+        assert_int_equal(store_write_atomic(s, STORE_OUTBOX, rel, "x", 1), -EINVAL);
+
+        assert_int_equal(store_write_atomic(s, STORE_OUTBOX, NULL, "x", 1), -EINVAL);
+        assert_int_equal(store_reject(s, NULL, "r"), -EINVAL);
+        assert_int_equal(store_reject(s, "ok", NULL), -EINVAL);
+        /* The folder must be one of ours. */
+        assert_int_equal(store_write_atomic(s, _STORE_DIR_MAX, "x", "x", 1), -EINVAL);
+        assert_int_equal(store_write_atomic(s, (enum store_dir) -1, "x", "x", 1), -EINVAL);
+        assert_int_equal(store_list_incoming(s, &v, NULL), -EINVAL);
+        assert_int_equal(store_list_incoming(s, NULL, &n), -EINVAL);
+        assert_null(buf);
+
+        assert_int_equal(store_open("", &s, NULL), -EINVAL);
+        assert_int_equal(store_open(NULL, &s, NULL), -EINVAL);
+        assert_int_equal(count_entries(f, "outbox"), 0);
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        store_free(s);
+        store_free(NULL);
+}
+
+static void test_open_refuses_file_as_root(void **state) {
+        struct fixture *f = *state;
+        struct store *s = NULL;
+
+        _cleanup_close_ int fd = open(f->root, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+        assert_true(fd >= 0);
+        assert_int_equal(store_open(f->root, &s, NULL), -ENOTDIR);
+        assert_null(s);
+}
+
+static void test_free_bytes(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+
+        assert_true(store_free_bytes(s) > 0);
+        store_free(s);
+}
+
+/* ENOSPC is temporary: the write fails cleanly and what was there survives. */
+static void test_enospc(void **state) {
+        struct fixture *f = *state;
+        const size_t big = 1 << 20;
+        _cleanup_free_ char *data = NULL;
+        struct store *s;
+        struct stat st;
+        int64_t avail;
+
+        if (geteuid() != 0)
+                skip();
+        assert_int_equal(mkdir(f->root, 0750), 0);
+        if (mount("tmpfs", f->root, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k") < 0)
+                skip(); /* no CAP_SYS_ADMIN here (container, user namespace) */
+        f->mounted = true;
+
+        s = open_store(f, NULL);
+        avail = store_free_bytes(s);
+        assert_true(avail > 0 && avail <= 64 * 1024);
+
+        data = malloc(big);
+        assert_non_null(data);
+        memset(data, 'z', big);
+
+        assert_int_equal(store_write_atomic(s, STORE_OUTBOX, "m", "old", 3), 0);
+        assert_int_equal(store_write_atomic(s, STORE_OUTBOX, "m", data, big), -ENOSPC);
+        assert_content(s, STORE_OUTBOX, "m", "old");
+        assert_int_equal(store_create_atomic(s, STORE_OUTBOX, "n", data, big), -ENOSPC);
+        assert_false(exists(f, "outbox/n"));
+        assert_int_equal(count_entries(f, "tmp"), 0);
+
+        /* A failed append is cut off again: the log ends on a record. */
+        assert_int_equal(store_append(s, STORE_ACTIVATIONS, "a.log", "rec1\n", 5), 0);
+        assert_int_equal(store_append(s, STORE_ACTIVATIONS, "a.log", data, big), -ENOSPC);
+        assert_content(s, STORE_ACTIVATIONS, "a.log", "rec1\n");
+        assert_int_equal(fstatat(store_dirfd(s, STORE_ACTIVATIONS), "a.log", &st, 0), 0);
+        assert_int_equal(st.st_size, 5);
+
+        /* And the space is back for small writes. */
+        assert_int_equal(store_write_atomic(s, STORE_OUTBOX, "m", "new", 3), 0);
+        assert_content(s, STORE_OUTBOX, "m", "new");
+        store_free(s);
+}
+
+/* A second store on the same spool is refused while the first is open, and
+ * allowed once it is closed (flock is per open file description, so this
+ * works within one process too). */
+static void test_one_daemon_per_spool(void **state) {
+        struct fixture *f = *state;
+        struct store *a = NULL, *b = NULL;
+
+        assert_int_equal(store_open(f->root, &a, NULL), 0);
+        assert_int_equal(store_open(f->root, &b, NULL), -EBUSY);
+        assert_null(b);
+        store_free(a);
+        assert_int_equal(store_open(f->root, &b, NULL), 0);
+        store_free(b);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_layout_modes_umask022, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_layout_modes_umask077, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stale_tmp_removed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_write_atomic_replaces, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_create_atomic_refuses_existing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_append, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_read, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_case_bucket, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reject, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reject_long_name, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_consume, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_list_incoming, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bad_names, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_refuses_file_as_root, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_free_bytes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_one_daemon_per_spool, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

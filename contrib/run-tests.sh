@@ -1,0 +1,43 @@
+#!/bin/sh
+# run-tests.sh - the whole test suite on a fresh Debian 12 machine:
+# installs what is missing, builds with -Werror, runs unit and integration
+# tests, runs them again under ASan+UBSan and the integration tests under
+# valgrind, and checks `make distcheck`. Build trees go to build-*/.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+. contrib/deps.sh
+beredd_install_deps $BEREDD_BUILD_DEPS $BEREDD_TEST_DEPS
+# mosquitto's package starts a broker on port 1883; the tests start their own.
+
+jobs=$(nproc 2>/dev/null || echo 2)
+[ -x configure ] && [ configure -nt configure.ac ] && [ Makefile.in -nt Makefile.am ] || ./autogen.sh >/dev/null
+
+run_suite() { # NAME CONFIGURE-ARGS... (env CHECK_ENV passed to make check)
+        name=$1; shift
+        echo "=== $name"
+        mkdir -p "build-$name"
+        (cd "build-$name" && "$top/configure" --enable-werror "$@" >/dev/null &&
+                make -j"$jobs" >/dev/null &&
+                if ! env ${CHECK_ENV:-} make -j"$jobs" check; then
+                        for f in $(find . -name '*.log' ! -name config.log ! -name test-suite.log); do
+                                grep -q '^:test-result: FAIL' "${f%.log}.trs" 2>/dev/null && { echo "--- $f"; tail -n 60 "$f"; }
+                        done
+                        exit 1
+                fi)
+}
+
+run_suite gcc CC=gcc
+run_suite clang-asan CC=clang --enable-sanitizers
+CHECK_ENV="BEREDD_WRAPPER=valgrind_--quiet_--error-exitcode=99_--leak-check=full_--errors-for-leak-kinds=definite READY_TIMEOUT=60" \
+        run_suite valgrind CC=gcc
+
+echo "=== distcheck"
+(cd build-gcc && make -j"$jobs" distcheck >/dev/null)
+
+# One summary line for CI: count every test across the three runs.
+pass=$(cat build-*/test-suite.log | grep -c '^PASS: ' || true)
+fail=$(cat build-*/test-suite.log | grep -c '^FAIL: ' || true)
+skipped=$(cat build-*/test-suite.log | grep -c '^SKIP: ' || true)
+echo "$pass passed, $fail failed, $skipped skipped"
+[ "$fail" -eq 0 ]
