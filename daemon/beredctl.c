@@ -67,6 +67,10 @@ static int call(json_t *req, json_t **ret) {
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
+                        /* The daemon may have refused us and closed already:
+                         * its answer, if any, is still there to read. */
+                        if (errno == EPIPE || errno == ECONNRESET)
+                                break;
                         fprintf(stderr, "beredctl: sending to beredd failed: %s\n", strerror(errno));
                         free(line);
                         close(fd);

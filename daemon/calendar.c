@@ -676,7 +676,7 @@ static int read_file(const char *path, uint8_t **ret, size_t *ret_len) {
 int calendar_tz_load(const char *name, struct calendar_tz **ret) {
         _cleanup_free_ uint8_t *data = NULL;
         _cleanup_free_ char *path = NULL;
-        size_t len;
+        size_t len = 0;
         int r;
 
         if (!name)

@@ -8,7 +8,8 @@
  *
  * Instants are uint64_t usec since 1970-01-01 UTC; instants before 1970 are
  * not representable and results that would fall before it are clamped to 0.
- * Civil dates are struct ymd (proleptic Gregorian; years within +-1 billion). Weekdays: 0 = Sunday ... 6 = Saturday (struct tm).
+ * Civil dates are struct ymd (proleptic Gregorian; years within +-1 billion).
+ * Weekdays: 0 = Sunday ... 6 = Saturday (struct tm).
  * "Local" always means the wall clock of the calendar's time zone.
  *
  * Local -> UTC is made deterministic at DST changes: a local time that does not

@@ -1199,15 +1199,20 @@ static bool smtp_default_starttls(const char *url) {
 }
 
 static int parse_status_range(const char *s, int *ret_min, int *ret_max) {
-        int a, b, k = 0;
+        int a, b;
 
-        if (sscanf(s, "%3d-%3d%n", &a, &b, &k) == 2 && s[k] == '\0')
-                ;
-        else if (k = 0, sscanf(s, "%3d%n", &a, &k) == 1 && s[k] == '\0')
-                b = a;
-        else
+        /* "NNN" or "NNN-NNN", digits only. */
+        if (strlen(s) == 3)
+                a = b = atoi(s);
+        else if (strlen(s) == 7 && s[3] == '-') {
+                a = atoi(s);
+                b = atoi(s + 4);
+        } else
                 return -EINVAL;
-        if (!isdigit((unsigned char) s[0]) || a < 100 || b > 599 || a > b)
+        for (size_t i = 0; s[i]; i++)
+                if (i != 3 && !isdigit((unsigned char) s[i]))
+                        return -EINVAL;
+        if (a < 100 || b > 599 || a > b)
                 return -EINVAL;
         *ret_min = a;
         *ret_max = b;

@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "command.h"
@@ -62,7 +65,7 @@ static void test_structure_errors(void **state) {
         expect_error("{\"cmd\":\"trigger\",\"chain\":\"k\",\"by\":\"kari\",\"drill\":\"yes\"}",
                      "drill: expected true or false");
         expect_error("{\"cmd\":\"status\",\"cmd\":\"status\"}",
-                     "not valid JSON: duplicate object key near '\"cmd\"' (at character 29)");
+                     "not valid JSON: duplicate object key near '\"cmd\"' (at character 21)");
         expect_error("{\"cmd\":\"status\"} x", "not valid JSON: end of file expected near 'x' (at character 18)");
 }
 

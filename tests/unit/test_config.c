@@ -110,7 +110,7 @@ static const char *srcdir(void) {
 
 /* ---- good files ---- */
 
-static void test_base_loads(void **state) {
+static void test_base_loads(_unused_ void **state) {
         struct config *c = load_ok(BASE CHAIN_OK);
 
         assert_string_equal(c->site, "t");
@@ -178,7 +178,7 @@ static const char full_conf[] =
         "mqtt: { tls = true; username = \"u\"; commands = [ \"trigger\", \"case.checkin\" ]; queue_size = 10;\n"
         "  homeassistant = true; trigger_identity = \"role:fallback\"; qos = 2; keepalive = 60; };\n";
 
-static void test_full_config(void **state) {
+static void test_full_config(_unused_ void **state) {
         struct config *c = load_ok(full_conf);
         const struct person *p;
         const struct roster *r;
@@ -324,7 +324,7 @@ static void test_full_config(void **state) {
         config_free(c);
 }
 
-static void test_mqtt_defaults(void **state) {
+static void test_mqtt_defaults(_unused_ void **state) {
         struct config *c = load_ok(BASE CHAIN_OK "mqtt: { };\n");
 
         assert_true(c->mqtt.enabled);
@@ -339,7 +339,7 @@ static void test_mqtt_defaults(void **state) {
         config_free(c);
 }
 
-static void test_demo_conf(void **state) {
+static void test_demo_conf(_unused_ void **state) {
         _cleanup_free_ char *path = NULL;
         struct errlist errs = {};
         struct config *c;
@@ -378,7 +378,7 @@ static void test_demo_conf(void **state) {
         errlist_free(&errs);
 }
 
-static void test_example_conf_with_credentials(void **state) {
+static void test_example_conf_with_credentials(_unused_ void **state) {
         static const char *const secrets[] = { "sms-main.token", "sms-backup.password", "mail.password", "mqtt.password" };
         char creds[] = "/tmp/beredd-test-creds-XXXXXX";
         _cleanup_free_ char *path = NULL;
@@ -418,7 +418,7 @@ static void test_example_conf_with_credentials(void **state) {
 
 /* ---- one kind of mistake at a time ---- */
 
-static void test_unknown_keys(void **state) {
+static void test_unknown_keys(_unused_ void **state) {
         EXPECT(BASE CHAIN_OK "colour = \"blue\";\n",
                "10: unknown setting \"colour\"");
         EXPECT(BASE CHAIN_OK "calendar: { office_hours = \"Mon-Fri 08:00-15:30\"; holiday = \"no\"; };\n",
@@ -436,11 +436,11 @@ static void test_unknown_keys(void **state) {
                "8: unknown setting \"wiat\" in chains[0].steps[0]");
 }
 
-static void test_wrong_types(void **state) {
+static void test_wrong_types(_unused_ void **state) {
         EXPECT("site = 5;\n", "1: site: expected a string");
         EXPECT(BASE CHAIN_OK "mqtt: { port = \"1883\"; tls = \"yes\"; };\n",
-               "10: mqtt.port: expected an integer",
-               "10: mqtt.tls: expected true or false");
+               "10: mqtt.tls: expected true or false",
+               "10: mqtt.port: expected an integer");
         EXPECT(BASE CHAIN_OK "calendar = \"Mon-Fri\";\n",
                "10: calendar: expected a group { ... }");
         EXPECT("site = \"t\";\n"
@@ -448,7 +448,7 @@ static void test_wrong_types(void **state) {
                "2: people[0].roles: expected a list of strings, e.g. [ \"a\", \"b\" ]");
 }
 
-static void test_missing_required(void **state) {
+static void test_missing_required(_unused_ void **state) {
         EXPECT("site = \"t\";\n"
                "people = (\n"
                "  { name = \"Kari\"; phone = \"+4791234567\"; }\n"
@@ -465,7 +465,7 @@ static void test_missing_required(void **state) {
                "8: chains[0].steps[0]: missing required setting \"wait\"");
 }
 
-static void test_bad_duration(void **state) {
+static void test_bad_duration(_unused_ void **state) {
         EXPECT(BASE
                "chains = ( { id = \"k\";\n"
                "  steps = ( { notify = [ \"kari\" ]; wait = \"5m\"; },\n"
@@ -474,7 +474,7 @@ static void test_bad_duration(void **state) {
                "10: chains[0].steps[1].wait: bad duration \"5 minutes\" (use e.g. \"90s\", \"5m\", \"1h30m\", \"14d\")");
 }
 
-static void test_duplicate_id(void **state) {
+static void test_duplicate_id(_unused_ void **state) {
         EXPECT("site = \"t\";\n"
                "people = (\n"
                "  { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; },\n"
@@ -485,7 +485,7 @@ static void test_duplicate_id(void **state) {
                "6: people[2].id: duplicate id \"kari\" (first defined at line 3)");
 }
 
-static void test_unknown_references(void **state) {
+static void test_unknown_references(_unused_ void **state) {
         EXPECT(BASE
                "rosters = ( { id = \"vakt\"; rotation = \"weekly\"; handoff = \"Mon 08:00\"; members = [ \"kari\", \"per\" ]; } );\n"
                "chains = ( { id = \"k\"; may_trigger = [ \"role:police\" ];\n"
@@ -501,7 +501,7 @@ static void test_unknown_references(void **state) {
                "11: mqtt.trigger_identity: unknown person \"nobody\"");
 }
 
-static void test_unreachable_quorum(void **state) {
+static void test_unreachable_quorum(_unused_ void **state) {
         EXPECT(BASE
                "chains = ( { id = \"k\";\n"
                "  need = { total = 5; };\n"
@@ -528,7 +528,7 @@ static void test_unreachable_quorum(void **state) {
                   "  steps = ( { notify = [ \"kari\" ]; wait = \"5m\"; }, { notify = [ \"roster:v\" ]; wait = \"5m\"; } ); } );\n");
 }
 
-static void test_bad_phone_and_email(void **state) {
+static void test_bad_phone_and_email(_unused_ void **state) {
         EXPECT("site = \"t\";\n"
                "people = (\n"
                "  { id = \"kari\"; name = \"Kari\"; phone = \"1234567\"; },\n"
@@ -550,6 +550,377 @@ static void test_bad_phone_and_email(void **state) {
                "4: people[1].phone: \"+4791234567\" is also the phone of \"kari\"");
 }
 
-static void test_via_without_gateway(void **state) {
-        EXPECT(BASE_NO_GW_PEOPLE_ONLY_PLACEHOLDER);
+static void test_via_without_gateway(_unused_ void **state) {
+        EXPECT("site = \"t\";\n"
+               "people = ( { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; email = \"kari@example.org\"; } );\n"
+               "gateways = ( { id = \"sms\"; type = \"http\"; url = \"https://sms.example/\"; body = \"b\"; } );\n"
+               "chains = ( { id = \"k\";\n"
+               "  steps = ( { notify = [ \"kari\" ]; wait = \"5m\"; },\n"
+               "            { notify = [ \"kari\" ]; via = [ \"sms\", \"email\" ]; wait = \"5m\"; } ); } );\n",
+               "6: chains[0].steps[1].via: no gateway for channel \"email\"");
+        /* the default via is sms */
+        EXPECT("site = \"t\";\n"
+               "people = ( { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; } );\n"
+               "chains = ( { id = \"k\";\n"
+               "  steps = ( { notify = [ \"kari\" ]; wait = \"5m\"; } ); } );\n",
+               "4: chains[0].steps[0]: no gateway for channel \"sms\"");
+}
+
+static void test_final_step_not_last(_unused_ void **state) {
+        EXPECT(BASE
+               "chains = ( { id = \"k\";\n"
+               "  steps = ( { notify = [ \"ola\" ]; final = true; },\n"
+               "            { notify = [ \"kari\" ]; wait = \"5m\"; } ); } );\n",
+               "8: chains[0].steps[0].final: the final step must be the last step");
+}
+
+static void test_syntax_error(_unused_ void **state) {
+        EXPECT("site = \"t\";\n"
+               "people = (\n"
+               "  { id = \"a\";; }\n"
+               ");\n",
+               "3: syntax error");
+}
+
+static void test_missing_file(_unused_ void **state) {
+        struct errlist errs = {};
+
+        assert_null(config_load("/nonexistent/beredd.conf", &errs));
+        assert_int_equal(errs.n, 1);
+        assert_string_equal(errs.v[0], "/nonexistent/beredd.conf:0: cannot read: No such file or directory");
+        errlist_free(&errs);
+}
+
+static void test_five_mistakes(_unused_ void **state) {
+        EXPECT("site = \"t\";\n"
+               "timezone = \"Mars/Olympus\";\n"
+               "people = (\n"
+               "  { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; roles = [ \"leader\" ]; },\n"
+               "  { id = \"ola\"; name = \"Ola\"; phone = \"12\"; roles = [ \"member\" ]; }\n"
+               ");\n"
+               "gateways = ( { id = \"out\"; type = \"file\"; retries = 11; } );\n"
+               "chains = ( { id = \"k\";\n"
+               "  steps = ( { notify = [ \"kari\", \"ola\" ]; wait = \"5\"; } ); } );\n"
+               "mqtt: { qos = 1; colour = \"red\"; };\n",
+               "2: timezone: unknown time zone \"Mars/Olympus\" (no /usr/share/zoneinfo/Mars/Olympus)",
+               "5: people[1].phone: bad phone number \"12\" (use \"+4791234567\", \"004791234567\" or 8 digits)",
+               "7: gateways[0].retries: 11 is out of range (1..10)",
+               "9: chains[0].steps[0].wait: bad duration \"5\" (use e.g. \"90s\", \"5m\", \"1h30m\", \"14d\")",
+               "10: unknown setting \"colour\" in mqtt");
+}
+
+static void test_more_rules(_unused_ void **state) {
+        /* gateway profiles */
+        EXPECT("site = \"t\";\n"
+               "gateways = (\n"
+               "  { id = \"m\"; type = \"smtp\"; url = \"http://x\"; from = \"nobody\"; },\n"
+               "  { id = \"h\"; type = \"http\"; channel = \"email\"; url = \"https://x\"; },\n"
+               "  { id = \"l\"; type = \"linkmobility\"; account = \"1\"; },\n"
+               "  { id = \"f\"; type = \"fax\"; }\n"
+               ");\n",
+               "3: gateways[0].url: bad URL \"http://x\" (an smtp gateway needs smtp:// or smtps://)",
+               "3: gateways[0].from: bad e-mail address \"nobody\"",
+               "4: gateways[1].channel: a http gateway sends SMS only; use channel \"sms\"",
+               "4: gateways[1]: missing required setting \"body\"",
+               "5: gateways[2]: missing required setting \"username\"",
+               "5: gateways[2]: missing required setting \"password_file\"",
+               "6: gateways[3].type: unknown value \"fax\" (use \"file\", \"smtp\", \"http\", \"twilio\" or \"linkmobility\")");
+        /* headers cannot smuggle a second line */
+        EXPECT("site = \"t\";\n"
+               "gateways = ( { id = \"h\"; type = \"http\"; url = \"https://x\"; body = \"b\";\n"
+               "  headers = [ \"X-A: 1\\r\\nX-B: 2\", \"no colon\" ]; success = \"99\"; } );\n",
+               "3: gateways[0].success: bad HTTP status range \"99\" (use e.g. \"200-299\" or \"202\")",
+               "3: gateways[0].headers[0]: bad header \"X-A: 1\r\nX-B: 2\" (use \"Name: value\", no CR/LF)",
+               "3: gateways[0].headers[1]: bad header \"no colon\" (use \"Name: value\", no CR/LF)");
+        /* calendar */
+        EXPECT("site = \"t\";\n"
+               "calendar: {\n"
+               "  office_hours = \"Mon-Fri 15:30-08:00\";\n"
+               "  closed = [ \"2027-02-29\" ];\n"
+               "  heightened = ( { from = \"2027-01-03\"; to = \"2026-12-18\"; name = \"Jul\"; } );\n"
+               "  holidays = \"se\";\n"
+               "};\n",
+               "3: calendar.office_hours: bad office hours \"Mon-Fri 15:30-08:00\" (use e.g. \"Mon-Fri 08:00-15:30\" or \"Mon-Thu 08:00-15:30, Fri 08:00-15:00\")",
+               "6: calendar.holidays: unknown value \"se\" (use \"no\" or \"none\")",
+               "4: calendar.closed[0]: bad date \"2027-02-29\" (use YYYY-MM-DD, e.g. \"2026-12-24\")",
+               "5: calendar.heightened[0].to: \"2026-12-18\" is before from");
+        /* follow-up and mqtt */
+        EXPECT(BASE
+               "followup: {\n"
+               "  levels = ( { level = 1; name = \"lav\"; every = \"14d\"; },\n"
+               "             { level = 3; name = \"hoy\"; every = \"2d\"; } );\n"
+               "  overdue_after = \"2d\"; escalate_after = \"1d\"; coordinator = \"kari\"; heightened_factor = 0;\n"
+               "};\n"
+               "mqtt: { base = \"/beredd/+\"; commands = [ \"status\", \"case.open\", \"fly\" ]; qos = 3; };\n",
+               "9: followup.levels[1].level: levels must be numbered 1, 2, 3... in order: expected 2, got 3",
+               "10: followup.escalate_after: must be longer than overdue_after",
+               "10: followup.heightened_factor: 0 is out of range (0 < factor <= 1)",
+               "12: mqtt.base: bad topic base \"/beredd/+\" (no '+' or '#', no leading, trailing or double '/')",
+               "12: mqtt.qos: 3 is out of range (0..2)",
+               "12: mqtt.commands: \"status\" is read-only and accepted on the control socket only",
+               "12: mqtt.commands: unknown command \"fly\"");
+        /* site, spool, language */
+        EXPECT("site = \"Trond heim\";\n"
+               "spool = \"var/spool\";\n"
+               "language = \"de\";\n"
+               "timezone = \"../etc/passwd\";\n",
+               "1: site: bad site id \"Trond heim\" (use lowercase letters, digits and '-')",
+               "3: language: unknown value \"de\" (use \"nb\" or \"en\")",
+               "4: timezone: bad time zone \"../etc/passwd\" (use e.g. \"Europe/Oslo\")",
+               "2: spool: \"var/spool\" is not an absolute path");
+        /* roster hand-off forms */
+        EXPECT(BASE
+               "rosters = ( { id = \"a\"; rotation = \"daily\"; handoff = \"Mon 08:00\"; members = [ \"kari\" ]; },\n"
+               "            { id = \"b\"; rotation = \"weekly\"; handoff = \"Mon 25:00\"; members = [ ]; } );\n",
+               "7: rosters[0].handoff: bad hand-off \"Mon 08:00\" (daily rosters use e.g. \"08:00\")",
+               "8: rosters[1].handoff: bad hand-off \"Mon 25:00\" (weekly rosters use e.g. \"Mon 08:00\")",
+               "8: rosters[1].members: needs at least one member");
+}
+
+/* ---- parsers ---- */
+
+static void test_durations(_unused_ void **state) {
+        static const struct {
+                const char *s;
+                uint64_t usec;
+        } good[] = {
+                { "90s", 90 * USEC_PER_SEC },
+                { "5m", 5 * USEC_PER_MIN },
+                { "1h30m", USEC_PER_HOUR + 30 * USEC_PER_MIN },
+                { "14d", 14 * USEC_PER_DAY },
+                { "2w", 14 * USEC_PER_DAY },
+                { "0s", 0 },
+                { "1d2h3m4s", USEC_PER_DAY + 2 * USEC_PER_HOUR + 3 * USEC_PER_MIN + 4 * USEC_PER_SEC },
+        };
+        static const char *const bad[] = {
+                "", "5", "5x", "m5", "-1m", "1h30", "5 m", " 5m", "5m ", "1.5h", "+5m",
+                "99999999999999999999s",    /* the number overflows */
+                "18446744073709551615s",    /* the number fits, the microseconds do not */
+                "40000000w", "10000000000000s10000000000000s" /* each fits, the sum does not */,
+        };
+        uint64_t u;
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                u = 1;
+                assert_int_equal(config_parse_duration(good[i].s, &u), 0);
+                assert_int_equal(u, good[i].usec);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                u = 12345;
+                if (config_parse_duration(bad[i], &u) != -EINVAL)
+                        fail_msg("\"%s\" was accepted", bad[i]);
+                assert_int_equal(u, 12345); /* untouched on failure */
+        }
+        assert_int_equal(config_parse_duration(NULL, &u), -EINVAL);
+}
+
+static void test_dates(_unused_ void **state) {
+        struct ymd d = {};
+
+        assert_int_equal(config_parse_date("2028-02-29", &d), 0);
+        assert_int_equal(d.y, 2028);
+        assert_int_equal(d.m, 2);
+        assert_int_equal(d.d, 29);
+        assert_int_equal(config_parse_date("2000-02-29", &d), 0); /* divisible by 400 */
+        assert_int_equal(config_parse_date("2026-12-31", &d), 0);
+        assert_int_equal(config_parse_date("2027-02-29", &d), -EINVAL);
+        assert_int_equal(config_parse_date("2100-02-29", &d), -EINVAL); /* divisible by 100 */
+        assert_int_equal(config_parse_date("2026-04-31", &d), -EINVAL);
+        assert_int_equal(config_parse_date("2026-13-01", &d), -EINVAL);
+        assert_int_equal(config_parse_date("2026-00-10", &d), -EINVAL);
+        assert_int_equal(config_parse_date("2026-01-00", &d), -EINVAL);
+        assert_int_equal(config_parse_date("2026-1-5", &d), -EINVAL);
+        assert_int_equal(config_parse_date("2026-01-05x", &d), -EINVAL);
+        assert_int_equal(config_parse_date("26-01-05", &d), -EINVAL);
+        assert_int_equal(config_parse_date("", &d), -EINVAL);
+        assert_int_equal(d.y, 2026); /* the last good parse */
+}
+
+static void test_names_and_errlist(_unused_ void **state) {
+        struct errlist e = {};
+
+        assert_string_equal(channel_name(CHANNEL_SMS), "sms");
+        assert_string_equal(channel_name(CHANNEL_EMAIL), "email");
+        assert_string_equal(channel_name(CHANNEL_ANY), "any");
+        assert_string_equal(gateway_type_name(GATEWAY_LINKMOBILITY), "linkmobility");
+        assert_null(gateway_type_name((enum gateway_type) 99));
+
+        errlist_add(&e, "%s:%d: %s", "f", 3, "x");
+        errlist_add(&e, "second");
+        assert_int_equal(e.n, 2);
+        assert_string_equal(e.v[0], "f:3: x");
+        assert_string_equal(e.v[1], "second");
+        errlist_free(&e);
+        assert_int_equal(e.n, 0);
+        assert_null(e.v);
+        errlist_free(&e); /* twice is harmless */
+}
+
+/* ---- secrets ---- */
+
+static void test_secret_world_readable(_unused_ void **state) {
+        _cleanup_free_ char *path = write_file(tmpdir, "open.secret", "TOPSECRET\n", 0644);
+        _cleanup_free_ char *want = NULL;
+        char err[512] = "";
+        char *v = NULL;
+
+        assert_int_equal(config_read_secret("/etc/beredd/beredd.conf", path, &v, err, sizeof err), -EPERM);
+        assert_null(v);
+        assert_true(asprintf(&want, "\"%s\" is readable by others (mode 0644); chmod 0640", path) > 0);
+        assert_string_equal(err, want);
+        assert_null(strstr(err, "TOPSECRET"));
+
+        /* world-writable is refused as well */
+        assert_int_equal(chmod(path, 0602), 0);
+        assert_int_equal(config_read_secret("/etc/beredd/beredd.conf", path, &v, err, sizeof err), -EPERM);
+        assert_int_equal(unlink(path), 0);
+}
+
+static void test_secret_in_config(_unused_ void **state) {
+        _cleanup_free_ char *tok = write_file(tmpdir, "sms.token", "TOPSECRET\r\n", 0644);
+        static const char conf[] =
+                "site = \"t\";\n"
+                "people = ( { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; } );\n"
+                "gateways = ( { id = \"a\"; type = \"file\"; },\n"
+                "  { id = \"tw\"; type = \"twilio\"; account = \"AC1\"; token_file = \"sms.token\"; } );\n";
+        _cleanup_free_ char *want = NULL;
+        struct config *c;
+
+        assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+        EXPECT(conf, "4: gateways[1].token_file: \"sms.token\" is readable by others (mode 0644); chmod 0640");
+
+        assert_int_equal(chmod(tok, 0640), 0);
+        c = load_ok(conf);
+        assert_string_equal(config_gateway(c, "tw")->password, "TOPSECRET");
+        config_free(c);
+
+        assert_int_equal(unlink(tok), 0);
+        assert_true(asprintf(&want, "4: gateways[1].token_file: \"sms.token\" not found (looked for %s/sms.token)", tmpdir) > 0);
+        EXPECT(conf, want);
+}
+
+static void test_secret_lookup_order(_unused_ void **state) {
+        char creds[] = "/tmp/beredd-test-creds-XXXXXX";
+        _cleanup_free_ char *conf = NULL, *in_conf = NULL, *in_creds = NULL, *only_conf = NULL;
+        char err[512] = "";
+        char *v = NULL;
+
+        assert_non_null(mkdtemp(creds));
+        assert_true(asprintf(&conf, "%s/beredd.conf", tmpdir) > 0);
+        in_conf = write_file(tmpdir, "tok", "from-config-folder\n", 0600);
+        in_creds = write_file(creds, "tok", "from-credentials\n\n", 0400);
+        only_conf = write_file(tmpdir, "other", "abc\r\n", 0640);
+
+        /* $CREDENTIALS_DIRECTORY first ... */
+        assert_int_equal(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
+        assert_int_equal(config_read_secret(conf, "tok", &v, err, sizeof err), 0);
+        assert_string_equal(v, "from-credentials");
+        free(v);
+        /* ... then the config file's folder, trailing CR/LF stripped */
+        assert_int_equal(config_read_secret(conf, "other", &v, err, sizeof err), 0);
+        assert_string_equal(v, "abc");
+        free(v);
+        /* without $CREDENTIALS_DIRECTORY, the folder */
+        assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+        assert_int_equal(config_read_secret(conf, "tok", &v, err, sizeof err), 0);
+        assert_string_equal(v, "from-config-folder");
+        free(v);
+        /* an absolute path is taken as is */
+        assert_int_equal(config_read_secret("/nonexistent/x.conf", in_creds, &v, err, sizeof err), 0);
+        assert_string_equal(v, "from-credentials");
+        free(v);
+
+        /* a relative name must not wander off */
+        v = NULL;
+        assert_int_equal(config_read_secret(conf, "../tok", &v, err, sizeof err), -EINVAL);
+        assert_string_equal(err, "\"../tok\": a relative secret name must not contain '/'");
+        assert_int_equal(config_read_secret(conf, "..", &v, err, sizeof err), -EINVAL);
+        assert_int_equal(config_read_secret(conf, "missing", &v, err, sizeof err), -ENOENT);
+        assert_null(v);
+
+        assert_int_equal(unlink(in_conf), 0);
+        assert_int_equal(unlink(in_creds), 0);
+        assert_int_equal(unlink(only_conf), 0);
+        assert_int_equal(rmdir(creds), 0);
+}
+
+static void test_secret_limits(_unused_ void **state) {
+        _cleanup_free_ char *big = NULL, *path = NULL, *empty = NULL;
+        char err[512] = "";
+        char *v = NULL;
+
+        /* The limit is on the file: 64 KiB with its newline is fine, one byte more is not. */
+        big = malloc(64 * 1024 + 2);
+        assert_non_null(big);
+        memset(big, 'x', 64 * 1024 + 1);
+        big[64 * 1024 + 1] = '\0';
+        path = write_file(tmpdir, "big", big, 0600);
+        assert_int_equal(config_read_secret(NULL, path, &v, err, sizeof err), -EFBIG);
+        assert_string_equal(strstr(err, "is larger than 64 KiB"), "is larger than 64 KiB");
+        big[64 * 1024 - 1] = '\n';
+        big[64 * 1024] = '\0';
+        assert_int_equal(unlink(path), 0);
+        free(path);
+        path = write_file(tmpdir, "big", big, 0600);
+        assert_int_equal(config_read_secret(NULL, path, &v, err, sizeof err), 0);
+        assert_int_equal(strlen(v), 64 * 1024 - 1);
+        free(v);
+        assert_int_equal(unlink(path), 0);
+
+        empty = write_file(tmpdir, "empty", "\n", 0600);
+        v = NULL;
+        assert_int_equal(config_read_secret(NULL, empty, &v, err, sizeof err), -EINVAL);
+        assert_null(v);
+        assert_int_equal(unlink(empty), 0);
+}
+
+static int group_setup(_unused_ void **state) {
+        if (!mkdtemp(tmpdir))
+                return -1;
+        unsetenv("CREDENTIALS_DIRECTORY");
+        return 0;
+}
+
+static int group_teardown(_unused_ void **state) {
+        static const char *const names[] = { "t.conf", "ok.conf" };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                char path[256];
+                snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);
+                (void) unlink(path);
+        }
+        return rmdir(tmpdir) < 0 ? -1 : 0;
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_base_loads),
+                cmocka_unit_test(test_full_config),
+                cmocka_unit_test(test_mqtt_defaults),
+                cmocka_unit_test(test_demo_conf),
+                cmocka_unit_test(test_example_conf_with_credentials),
+                cmocka_unit_test(test_unknown_keys),
+                cmocka_unit_test(test_wrong_types),
+                cmocka_unit_test(test_missing_required),
+                cmocka_unit_test(test_bad_duration),
+                cmocka_unit_test(test_duplicate_id),
+                cmocka_unit_test(test_unknown_references),
+                cmocka_unit_test(test_unreachable_quorum),
+                cmocka_unit_test(test_bad_phone_and_email),
+                cmocka_unit_test(test_via_without_gateway),
+                cmocka_unit_test(test_final_step_not_last),
+                cmocka_unit_test(test_syntax_error),
+                cmocka_unit_test(test_missing_file),
+                cmocka_unit_test(test_five_mistakes),
+                cmocka_unit_test(test_more_rules),
+                cmocka_unit_test(test_durations),
+                cmocka_unit_test(test_dates),
+                cmocka_unit_test(test_names_and_errlist),
+                cmocka_unit_test(test_secret_world_readable),
+                cmocka_unit_test(test_secret_in_config),
+                cmocka_unit_test(test_secret_lookup_order),
+                cmocka_unit_test(test_secret_limits),
+        };
+
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,67 @@
+/* gateway.h - sending one message to one person over one channel.
+ *
+ * Every gateway runs on the daemon's sd-event loop: HTTP SMS providers and
+ * SMTP through one libcurl multi handle (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION
+ * mapped to sd_event io/time sources, finished transfers drained from a defer
+ * source), the file gateway by an atomic write into spool/outbox/. Nothing
+ * here blocks the loop.
+ *
+ * For a channel, the configured gateways serving it (channel equal, or "any")
+ * are tried in configuration order: each gets `retries` attempts with
+ * exponential backoff and jitter on timeouts, connection errors, 5xx and 429
+ * (honouring Retry-After); then the next gateway (failover). A permanent
+ * refusal (4xx other than 408/429, an invalid number) ends it at once: the
+ * person is unreachable on that channel.
+ *
+ * The caller logs "sending" durably before gateway_send() and "sent"/"failed"
+ * from the callback (write-ahead). The idempotency KEY travels to providers
+ * that take a client reference (Link Mobility refId, the generic {ref}), and
+ * names the outbox file, so a resend after a crash is recognisable. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "store.h"
+
+struct gateways;
+
+struct gw_message {
+        const char *key;     /* idempotency key, safe id ([A-Za-z0-9._-]) */
+        enum channel channel; /* CHANNEL_SMS or CHANNEL_EMAIL */
+        const char *person;  /* person id (for logs; never the name or address) */
+        const char *to;      /* E.164 phone, or e-mail address */
+        const char *subject; /* e-mail subject (UTF-8), NULL for SMS */
+        const char *text;    /* body, UTF-8 */
+        uint64_t validity;   /* SMS validity in usec where the provider allows (0 = provider default) */
+};
+
+enum gw_result {
+        GW_SENT,        /* a gateway accepted the message */
+        GW_FAILED,      /* every gateway for the channel failed (temporary errors exhausted) */
+        GW_UNREACHABLE, /* permanently refused (bad number/address): unreachable on this channel */
+};
+
+/* Called once per gateway_send(), always from the event loop (never from
+ * inside gateway_send). GATEWAY_ID is the gateway that sent it (or the last
+ * one tried); ERROR a short reason without personal data, NULL on success;
+ * PROVIDER_REF the provider's message id when it returned one. */
+typedef void (*gw_done_t)(void *userdata, const char *key, enum gw_result result, const char *gateway_id,
+                          const char *error, const char *provider_ref);
+
+int gateways_new(sd_event *e, struct store *store, const struct config *cfg, struct gateways **ret);
+/* Cancel transfers in flight (their callbacks are not called) and free. */
+void gateways_free(struct gateways *g);
+/* After a reload: new transfers use CFG; transfers in flight finish with the
+ * gateway they started on (it is copied). */
+void gateways_set_config(struct gateways *g, const struct config *cfg);
+
+/* Queue M (copied) for delivery; DONE is called later with USERDATA.
+ * Returns 0, or -errno (-ENOENT: no gateway serves the channel). */
+int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done, void *userdata);
+
+/* Messages queued or in flight. */
+unsigned gateways_in_flight(const struct gateways *g);

@@ -1,0 +1,62 @@
+/* fuzz_reply.c - libFuzzer target for the text code that sees untrusted
+ * bytes: SMS replies from the gateways, and the texts we count and fit.
+ *
+ *   clang -g -fsanitize=fuzzer,address,undefined -I daemon \
+ *         daemon/text.c tests/fuzz/fuzz_reply.c -o fuzz_reply
+ *   ./fuzz_reply -max_total_time=60 tests/fuzz/corpus/reply
+ *
+ * Besides memory safety it checks the contracts callers rely on. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        const char *s = (const char *) data;
+        struct text_reply r;
+        struct text_sms_info info;
+        enum text_reply_kind k;
+        int c;
+
+        /* the reply parser: a code is 4-6 digits or empty, days only for UTSETT */
+        k = text_parse_reply(s, size, &r);
+        if (k != r.kind || (unsigned) k > TEXT_REPLY_HELP)
+                abort();
+        size_t cl = strnlen(r.code, sizeof r.code);
+        if (cl == sizeof r.code || (cl != 0 && (cl < TEXT_REPLY_CODE_MIN || cl > TEXT_REPLY_CODE_MAX)))
+                abort();
+        if (k == TEXT_REPLY_UNKNOWN && (cl != 0 || r.days != 0))
+                abort();
+        if (r.days != 0 && (k != TEXT_REPLY_POSTPONE || r.days > 999))
+                abort();
+
+        /* segment counting: succeeds exactly on valid UTF-8 */
+        c = text_sms_count(s, size, &info);
+        if ((c == 0) != text_utf8_valid(s, size))
+                abort();
+        if (c == 0 && (info.segments == 0 || info.units < info.chars || info.chars > size))
+                abort();
+
+        /* compose (needs a C string): the result is one SMS and keeps the suffix */
+        if (c == 0 && size < 4096) {
+                static const char suffix[] = " Svar JA 4821 eller NEI 4821";
+                char *z = malloc(size + 1), out[8192];
+                struct text_sms_info o;
+
+                if (!z)
+                        return 0;
+                memcpy(z, data, size);
+                z[size] = 0;
+                c = text_sms_compose("Kriseteam: ", z, suffix, out, sizeof out);
+                if (c < 0 || text_sms_count(out, strlen(out), &o) < 0 || o.segments != 1 ||
+                    strcmp(out + strlen(out) - strlen(suffix), suffix) != 0)
+                        abort();
+                /* and the same bytes as a reply prefix and suffix may not fit: never crash */
+                (void) text_sms_compose(z, "x", z, out, sizeof out);
+                free(z);
+        }
+        return 0;
+}
