@@ -2,7 +2,9 @@
 # demo.sh - see beredd run on its embedded default, conf/demo.conf: installs
 # what is missing, builds, starts a private mosquitto on 127.0.0.1:18830 and
 # beredd in the foreground, shows `beredctl status` and the retained MQTT
-# status, and stops both cleanly (Ctrl-C, or at once when not on a terminal).
+# status, runs a drill (trigger, answers, quorum, stand-down, resolve,
+# report) through the file gateway, and stops both cleanly (Ctrl-C, or at
+# once when not on a terminal).
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -54,6 +56,40 @@ build-demo/beredctl -s "$SOCK" status
 echo; echo "--- what a dashboard sees on MQTT (retained beredd/demo/status)"
 sleep 0.5
 mosquitto_sub -h 127.0.0.1 -p 18830 -t 'beredd/demo/status' -C 1 -W 3 -v || echo "(no message yet)"
+
+ctl() { build-demo/beredctl -s "$SOCK" "$@"; }
+OUT=/var/tmp/beredd-demo/outbox
+show_outbox() { # print the messages that arrived since the marker
+        for f in $(ls -tr "$OUT" 2>/dev/null); do
+                [ "$f" -nt "$run/marker" ] || continue
+                python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print('  %-6s til %-9s %s' % (m['channel'], m['person'], m['text'].splitlines()[0]))" "$OUT/$f"
+        done
+        touch "$run/marker"
+}
+touch "$run/marker"
+
+echo; echo "--- a drill: the team leader convenes the crisis team"
+echo "\$ beredctl trigger kriseteam --drill --by leder -m \"Øvelse: trafikkulykke på E6 ved Heimdal\""
+ctl trigger kriseteam --drill --by leder -m "Øvelse: trafikkulykke på E6 ved Heimdal" --json > "$run/trig.json"
+ID=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['activation'])" "$run/trig.json")
+CODE=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['code'])" "$run/trig.json")
+sleep 0.5
+echo "Messages written by the file gateway to $OUT:"; show_outbox
+
+echo; echo "--- the leader answers yes; after 20 s without a quorum the sequential step starts"
+ctl reply "$CODE" yes --person leder
+sleep 0.5; show_outbox
+echo "--- prest and psyk answer yes: the quorum (3, one leader) is met, the rest are stood down"
+ctl reply "$CODE" yes --person prest
+ctl reply "$CODE" ja --phone "400 00 003"
+sleep 0.5; show_outbox
+
+echo; echo "--- beredctl show $ID"
+ctl show "$ID"
+echo; echo "--- beredctl resolve $ID, then the after-action report"
+ctl resolve "$ID" --by leder
+sleep 0.5; show_outbox
+ctl report "$ID" | tail -n 25
 
 echo; echo "--- a bad drop file goes to failed/ with its reason"
 printf '{"cmd":"trigger","chain":"brannvesen","by":"leder"}' > /var/tmp/beredd-demo/incoming/.demo.tmp

@@ -2,7 +2,8 @@
 # run-tests.sh - the whole test suite on a fresh Debian 12 machine:
 # installs what is missing, builds with -Werror, runs unit and integration
 # tests, runs them again under ASan+UBSan and the integration tests under
-# valgrind, and checks `make distcheck`. Build trees go to build-*/.
+# valgrind, checks `make distcheck`, and runs each fuzz target for a
+# minute. Build trees go to build-*/.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -29,11 +30,14 @@ run_suite() { # NAME CONFIGURE-ARGS... (env CHECK_ENV passed to make check)
 
 run_suite gcc CC=gcc
 run_suite clang-asan CC=clang --enable-sanitizers
-CHECK_ENV="BEREDD_WRAPPER=valgrind_--quiet_--error-exitcode=99_--leak-check=full_--errors-for-leak-kinds=definite READY_TIMEOUT=60" \
-        run_suite valgrind CC=gcc
+CHECK_ENV="BEREDD_VALGRIND=1 READY_TIMEOUT=60" run_suite valgrind CC=gcc
 
 echo "=== distcheck"
 (cd build-gcc && make -j"$jobs" distcheck >/dev/null)
+
+# Every fuzz target for ${FUZZ_SECONDS:-60} s from its seed corpus; a crash fails the run.
+echo "=== fuzz"
+(cd build-gcc && make fuzz-run FUZZ_SECONDS="${FUZZ_SECONDS:-60}")
 
 # One summary line for CI: count every test across the three runs.
 pass=$(cat build-*/test-suite.log | grep -c '^PASS: ' || true)

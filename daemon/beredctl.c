@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,21 @@ static bool json_output;
 static void help(void) {
         printf("Usage: beredctl [-s SOCKET] [--json] COMMAND [ARGS]\n\n"
                "Commands:\n"
-               "  status            the daemon's state\n\n"
+               "  status                               the daemon's state\n"
+               "  trigger CHAIN [-m TEXT] [--drill] [--by PERSON]\n"
+               "                                       start an activation of CHAIN\n"
+               "  reply CODE|ID yes|no (--person P | --phone N | --email A)\n"
+               "                                       record an answer\n"
+               "  resolve ID [--by PERSON]             stand an activation down\n"
+               "  verify CHAIN [--window 1h] [--by PERSON]\n"
+               "                                       ask everyone on CHAIN to answer OK; lists who did not\n"
+               "  roster show ROSTER                   who is on duty now, and swaps\n"
+               "  roster override ROSTER PERSON --from 'YYYY-MM-DD HH:MM' --to 'YYYY-MM-DD HH:MM'\n"
+               "                                       put PERSON on duty instead (a swap)\n"
+               "  list                                 activations, newest first\n"
+               "  show ID                              one activation and its people\n"
+               "  report ID [--csv]                    the timeline of an activation\n\n"
+               "PERSON defaults to $BEREDD_PERSON, then to your login name.\n\n"
                "Options:\n"
                "  -s, --socket PATH control socket (default $BEREDD_SOCKET or " DEFAULT_SOCKET ")\n"
                "  -j, --json        print the daemon's JSON reply\n"
@@ -180,6 +195,284 @@ static int cmd_status(int argc, char **argv) {
         return r == EXIT_OK ? finish(reply, print_status) : r;
 }
 
+/* Who is acting: --by, else $BEREDD_PERSON, else the (sudo) login name. */
+static const char *default_person(void) {
+        const char *p = getenv("BEREDD_PERSON");
+        if (p && *p)
+                return p;
+        p = getenv("SUDO_USER");
+        if (p && *p)
+                return p;
+        struct passwd *pw = getpwuid(getuid());
+        return pw ? pw->pw_name : "root";
+}
+
+static int run(json_t *req, void (*print)(json_t *)) {
+        json_t *reply;
+        int r = call(req, &reply);
+        json_decref(req);
+        return r == EXIT_OK ? finish(reply, print) : r;
+}
+
+static const char *jstr(json_t *o, const char *k) {
+        const char *s = json_string_value(json_object_get(o, k));
+        return s ? s : "-";
+}
+
+static void print_accepted(json_t *o) {
+        if (json_is_true(json_object_get(o, "verify"))) {
+                json_t *miss = json_object_get(o, "missing"), *m;
+                size_t i;
+                printf("Contact-list check %s of %s: %s (reply code %s), %" JSON_INTEGER_FORMAT " asked, %zu not answered%s",
+                       jstr(o, "activation"), jstr(o, "chain"), jstr(o, "state"), jstr(o, "code"),
+                       json_integer_value(json_object_get(o, "asked")), json_array_size(miss),
+                       json_array_size(miss) ? ":" : "");
+                json_array_foreach(miss, i, m)
+                        printf(" %s", json_string_value(m));
+                printf("\n");
+                return;
+        }
+        printf("Activation %s of %s: %s%s (reply code %s), %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
+               " confirmed\n",
+               jstr(o, "activation"), jstr(o, "chain"), jstr(o, "state"),
+               json_is_true(json_object_get(o, "drill")) ? ", drill" : "", jstr(o, "code"),
+               json_integer_value(json_object_get(o, "confirmed")), json_integer_value(json_object_get(o, "needed")));
+        if (json_object_get(o, "note"))
+                printf("(%s)\n", jstr(o, "note"));
+}
+
+static void print_list(json_t *o) {
+        json_t *arr = json_object_get(o, "activations"), *a;
+        size_t i;
+        printf("%-20s %-12s %-10s %-5s %-9s %s\n", "ID", "CHAIN", "STATE", "DRILL", "CONFIRMED", "CODE");
+        json_array_foreach(arr, i, a)
+                printf("%-20s %-12s %-10s %-5s %4" JSON_INTEGER_FORMAT "/%-4" JSON_INTEGER_FORMAT " %s\n",
+                       jstr(a, "activation"), jstr(a, "chain"), jstr(a, "state"),
+                       json_is_true(json_object_get(a, "drill")) ? "yes" : "no",
+                       json_integer_value(json_object_get(a, "confirmed")),
+                       json_integer_value(json_object_get(a, "needed")), jstr(a, "code"));
+        if (json_array_size(arr) == 0)
+                printf("(no activations)\n");
+}
+
+static void print_people(json_t *o) {
+        json_t *arr = json_object_get(o, "people"), *p;
+        size_t i;
+        printf("%-16s %-7s %-12s %-12s %s\n", "PERSON", "ANSWER", "NOTIFIED(s)", "ANSWERED(s)", "NOTIFICATIONS");
+        json_array_foreach(arr, i, p) {
+                char nb[32] = "-", ab[32] = "-", chans[256] = "";
+                json_t *v;
+                if ((v = json_object_get(p, "notified_after_s")))
+                        snprintf(nb, sizeof(nb), "%.1f", json_number_value(v));
+                if ((v = json_object_get(p, "answered_after_s")))
+                        snprintf(ab, sizeof(ab), "%.1f", json_number_value(v));
+                json_t *ns = json_object_get(p, "notifications"), *n;
+                size_t k;
+                json_array_foreach(ns, k, n) {
+                        size_t l = strlen(chans);
+                        snprintf(chans + l, sizeof(chans) - l, "%s%s/%s:%s", l ? " " : "", jstr(n, "kind"),
+                                 jstr(n, "channel"), jstr(n, "state"));
+                }
+                printf("%-16s %-7s %-12s %-12s %s\n", jstr(p, "person"), jstr(p, "answer"), nb, ab, chans);
+        }
+}
+
+static void print_show(json_t *o) {
+        print_accepted(o);
+        printf("Triggered by %s", jstr(o, "by"));
+        if (json_object_get(o, "message"))
+                printf(": %s", jstr(o, "message"));
+        printf("\n");
+        if (json_object_get(o, "next_step_in_s"))
+                printf("Next step in %.0f s\n", json_number_value(json_object_get(o, "next_step_in_s")));
+        printf("\n");
+        print_people(o);
+}
+
+static void print_roster(json_t *o) {
+        if (json_object_get(o, "on_duty")) {
+                printf("Roster %s: %s is on duty (shift %s to %s", jstr(o, "roster"), jstr(o, "on_duty"),
+                       jstr(o, "shift_start"), jstr(o, "shift_end"));
+                if (strcmp(jstr(o, "on_duty"), jstr(o, "scheduled")))
+                        printf("; the rotation names %s", jstr(o, "scheduled"));
+                printf(")\n");
+                json_t *sw = json_object_get(o, "swaps"), *w;
+                size_t i;
+                json_array_foreach(sw, i, w)
+                        printf("  swap: %s from %s to %s\n", jstr(w, "person"), jstr(w, "from"), jstr(w, "to"));
+        } else {
+                printf("Roster %s: %s is on duty from %s to %s\n", jstr(o, "roster"), jstr(o, "person"), jstr(o, "from"),
+                       jstr(o, "to"));
+        }
+}
+
+static bool report_csv;
+
+static void print_report(json_t *o) {
+        json_t *tl = json_object_get(o, "timeline"), *e;
+        size_t i;
+        if (report_csv) {
+                printf("after_s,event,step,person,channel,detail\n");
+                json_array_foreach(tl, i, e) {
+                        const char *t = jstr(e, "t");
+                        const char *detail = json_object_get(e, "answer")  ? jstr(e, "answer")
+                                             : json_object_get(e, "state") ? jstr(e, "state")
+                                             : json_object_get(e, "kind")  ? jstr(e, "kind")
+                                             : json_object_get(e, "error") ? jstr(e, "error")
+                                                                           : "";
+                        json_t *st = json_object_get(e, "step");
+                        printf("%.3f,%s,%s%" JSON_INTEGER_FORMAT ",%s,%s,%s\n",
+                               json_number_value(json_object_get(e, "after_s")), t, st ? "" : "",
+                               st ? json_integer_value(st) : (json_int_t) -1,
+                               json_object_get(e, "person") ? jstr(e, "person") : "",
+                               json_object_get(e, "ch") ? jstr(e, "ch") : "", detail);
+                }
+                return;
+        }
+        print_accepted(o);
+        if (json_object_get(o, "time_to_quorum_s"))
+                printf("Time to quorum: %.1f s\n", json_number_value(json_object_get(o, "time_to_quorum_s")));
+        printf("\n");
+        print_people(o);
+        printf("\n%-9s %-10s %-5s %-16s %-6s %s\n", "AFTER(s)", "EVENT", "STEP", "PERSON", "CH", "DETAIL");
+        json_array_foreach(tl, i, e) {
+                json_t *st = json_object_get(e, "step");
+                char sb[16] = "";
+                if (st)
+                        snprintf(sb, sizeof(sb), "%" JSON_INTEGER_FORMAT, json_integer_value(st));
+                const char *detail = json_object_get(e, "answer")  ? jstr(e, "answer")
+                                     : json_object_get(e, "state") ? jstr(e, "state")
+                                     : json_object_get(e, "kind")  ? jstr(e, "kind")
+                                     : json_object_get(e, "error") ? jstr(e, "error")
+                                     : json_object_get(e, "reason") ? jstr(e, "reason")
+                                                                    : "";
+                printf("%9.1f %-10s %-5s %-16s %-6s %s\n", json_number_value(json_object_get(e, "after_s")),
+                       jstr(e, "t"), sb, json_object_get(e, "person") ? jstr(e, "person") : "",
+                       json_object_get(e, "ch") ? jstr(e, "ch") : "", detail);
+        }
+}
+
+static int usage(const char *msg) {
+        fprintf(stderr, "beredctl: %s. Try 'beredctl --help'.\n", msg);
+        return EXIT_USAGE;
+}
+
+/* Parse "--opt VALUE" / "-o VALUE" pairs and positional words of a subcommand. */
+struct opts {
+        const char *pos[4];
+        int n_pos;
+        const char *message, *by, *person, *phone, *email, *window, *from, *to;
+        bool drill, csv;
+};
+
+static int parse_opts(int argc, char **argv, struct opts *o) {
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                const char **dst = NULL;
+                if (!strcmp(a, "-m") || !strcmp(a, "--message"))
+                        dst = &o->message;
+                else if (!strcmp(a, "--by"))
+                        dst = &o->by;
+                else if (!strcmp(a, "--person"))
+                        dst = &o->person;
+                else if (!strcmp(a, "--phone"))
+                        dst = &o->phone;
+                else if (!strcmp(a, "--email"))
+                        dst = &o->email;
+                else if (!strcmp(a, "--window"))
+                        dst = &o->window;
+                else if (!strcmp(a, "--from"))
+                        dst = &o->from;
+                else if (!strcmp(a, "--to"))
+                        dst = &o->to;
+                else if (!strcmp(a, "--drill"))
+                        o->drill = true;
+                else if (!strcmp(a, "--csv"))
+                        o->csv = true;
+                else if (a[0] == '-' && a[1])
+                        return usage("unknown option");
+                else if (o->n_pos < 4)
+                        o->pos[o->n_pos++] = a;
+                else
+                        return usage("too many arguments");
+                if (dst) {
+                        if (++i >= argc)
+                                return usage("an option needs a value");
+                        *dst = argv[i];
+                }
+        }
+        return 0;
+}
+
+static int cmd_activation(int argc, char **argv) {
+        struct opts o = {};
+        const char *c = argv[0];
+        if (parse_opts(argc, argv, &o) < 0)
+                return EXIT_USAGE;
+        if (!strcmp(c, "trigger")) {
+                if (o.n_pos != 1)
+                        return usage("trigger needs a chain");
+                json_t *req = json_pack("{s:s, s:s, s:s, s:b}", "cmd", "trigger", "chain", o.pos[0], "by",
+                                        o.by ? o.by : default_person(), "drill", o.drill);
+                if (o.message)
+                        json_object_set_new(req, "message", json_string(o.message));
+                return run(req, print_accepted);
+        }
+        if (!strcmp(c, "reply")) {
+                if (o.n_pos != 2)
+                        return usage("reply needs a code (or activation id) and yes or no");
+                bool is_code = strspn(o.pos[0], "0123456789") == strlen(o.pos[0]);
+                json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "reply", is_code ? "code" : "activation", o.pos[0],
+                                        "answer", o.pos[1]);
+                if (o.phone)
+                        json_object_set_new(req, "phone", json_string(o.phone));
+                else if (o.email)
+                        json_object_set_new(req, "email", json_string(o.email));
+                else
+                        json_object_set_new(req, "person", json_string(o.person ? o.person : default_person()));
+                return run(req, print_accepted);
+        }
+        if (!strcmp(c, "resolve")) {
+                if (o.n_pos != 1)
+                        return usage("resolve needs an activation id");
+                return run(json_pack("{s:s, s:s, s:s}", "cmd", "resolve", "activation", o.pos[0], "by",
+                                     o.by ? o.by : default_person()),
+                           print_accepted);
+        }
+        if (!strcmp(c, "verify")) {
+                if (o.n_pos != 1)
+                        return usage("verify needs a chain");
+                json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "verify", "chain", o.pos[0], "by",
+                                        o.by ? o.by : default_person());
+                if (o.window)
+                        json_object_set_new(req, "window", json_string(o.window));
+                return run(req, print_accepted);
+        }
+        if (!strcmp(c, "roster")) {
+                if (o.n_pos == 2 && !strcmp(o.pos[0], "show"))
+                        return run(json_pack("{s:s, s:s}", "cmd", "roster.show", "roster", o.pos[1]), print_roster);
+                if (o.n_pos != 3 || strcmp(o.pos[0], "override") || !o.from || !o.to)
+                        return usage("use: roster show ROSTER, or roster override ROSTER PERSON --from TIME --to TIME");
+                return run(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "cmd", "roster.override", "roster", o.pos[1],
+                                     "person", o.pos[2], "from", o.from, "to", o.to, "by",
+                                     o.by ? o.by : default_person()),
+                           print_roster);
+        }
+        if (!strcmp(c, "list")) {
+                if (o.n_pos != 0)
+                        return usage("list takes no arguments");
+                return run(json_pack("{s:s}", "cmd", "list"), print_list);
+        }
+        if (!strcmp(c, "show") || !strcmp(c, "report")) {
+                if (o.n_pos != 1)
+                        return usage("an activation id is needed");
+                report_csv = o.csv;
+                return run(json_pack("{s:s, s:s}", "cmd", c, "activation", o.pos[0]),
+                           !strcmp(c, "show") ? print_show : print_report);
+        }
+        return -1;
+}
+
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -230,6 +523,9 @@ int main(int argc, char *argv[]) {
 
         if (strcmp(cargv[0], "status") == 0)
                 return cmd_status(cargc, cargv);
+        int r = cmd_activation(cargc, cargv);
+        if (r >= 0)
+                return r;
         fprintf(stderr, "beredctl: unknown command '%s'. Try 'beredctl --help'.\n", cargv[0]);
         return EXIT_USAGE;
 }

@@ -25,6 +25,11 @@ static const char *const command_names[_CMD_MAX] = {
         [CMD_LIST] = "list",
         [CMD_SHOW] = "show",
         [CMD_REPORT] = "report",
+        [CMD_VERIFY] = "verify",
+        [CMD_ROSTER_OVERRIDE] = "roster.override",
+        [CMD_ROSTER_SHOW] = "roster.show",
+        [CMD_DUE] = "due",
+        [CMD_FOLLOWUP_SUMMARY] = "followup.summary",
 };
 
 const char *command_name(enum command_kind k) {
@@ -39,7 +44,8 @@ int command_from_name(const char *name) {
 }
 
 bool command_is_read_only(enum command_kind k) {
-        return k == CMD_STATUS || k == CMD_LIST || k == CMD_SHOW || k == CMD_REPORT;
+        return k == CMD_STATUS || k == CMD_LIST || k == CMD_SHOW || k == CMD_REPORT || k == CMD_ROSTER_SHOW ||
+               k == CMD_DUE || k == CMD_FOLLOWUP_SUMMARY;
 }
 
 static const char *const outcome_names[] = {
@@ -106,7 +112,8 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) {
 enum field {
         F_CMD, F_ID, F_CHAIN, F_MESSAGE, F_BY, F_DRILL, F_ACTIVATION, F_CODE, F_PERSON,
         F_PHONE, F_EMAIL, F_ANSWER, F_CASE, F_CONTACTS, F_LEVEL, F_FACTORS, F_DUE,
-        F_CHILDREN, F_OUTCOME, F_NEXT, F_IN, F_POSTPONE, _F_MAX,
+        F_CHILDREN, F_OUTCOME, F_NEXT, F_IN, F_POSTPONE, F_WINDOW, F_ROSTER, F_FROM, F_TO,
+        F_OVERDUE, F_CONTACT, _F_MAX,
 };
 
 static const char *const field_names[_F_MAX] = {
@@ -115,7 +122,9 @@ static const char *const field_names[_F_MAX] = {
         [F_PERSON] = "person", [F_PHONE] = "phone", [F_EMAIL] = "email", [F_ANSWER] = "answer",
         [F_CASE] = "case", [F_CONTACTS] = "contacts", [F_LEVEL] = "level", [F_FACTORS] = "factors",
         [F_DUE] = "due", [F_CHILDREN] = "children", [F_OUTCOME] = "outcome", [F_NEXT] = "next",
-        [F_IN] = "in", [F_POSTPONE] = "postpone",
+        [F_IN] = "in", [F_POSTPONE] = "postpone", [F_WINDOW] = "window",
+        [F_ROSTER] = "roster", [F_FROM] = "from", [F_TO] = "to",
+        [F_OVERDUE] = "overdue", [F_CONTACT] = "contact",
 };
 
 #define B(f) (1u << (f))
@@ -131,6 +140,11 @@ static const unsigned allowed_fields[_CMD_MAX] = {
         [CMD_LIST] = 0,
         [CMD_SHOW] = B(F_ACTIVATION) | B(F_CASE),
         [CMD_REPORT] = B(F_ACTIVATION),
+        [CMD_VERIFY] = B(F_CHAIN) | B(F_BY) | B(F_WINDOW),
+        [CMD_ROSTER_OVERRIDE] = B(F_ROSTER) | B(F_PERSON) | B(F_FROM) | B(F_TO) | B(F_BY),
+        [CMD_ROSTER_SHOW] = B(F_ROSTER),
+        [CMD_DUE] = B(F_OVERDUE) | B(F_CONTACT),
+        [CMD_FOLLOWUP_SUMMARY] = 0,
 };
 static const unsigned required_fields[_CMD_MAX] = {
         [CMD_TRIGGER] = B(F_CHAIN) | B(F_BY),
@@ -141,6 +155,9 @@ static const unsigned required_fields[_CMD_MAX] = {
         [CMD_CASE_LEVEL] = B(F_CASE) | B(F_LEVEL),
         [CMD_CASE_CLOSE] = B(F_CASE) | B(F_BY),
         [CMD_REPORT] = B(F_ACTIVATION),
+        [CMD_VERIFY] = B(F_CHAIN) | B(F_BY),
+        [CMD_ROSTER_OVERRIDE] = B(F_ROSTER) | B(F_PERSON) | B(F_FROM) | B(F_TO) | B(F_BY),
+        [CMD_ROSTER_SHOW] = B(F_ROSTER),
 };
 
 static int field_from_name(const char *name) {
@@ -317,6 +334,28 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                 return 0;
         case F_POSTPONE:
                 return get_int(v, name, 1, 365, &c->postpone_days, err, errlen);
+        case F_ROSTER:
+                return get_id(v, name, &c->roster, err, errlen);
+        case F_FROM:
+        case F_TO:
+                r = get_string(v, name, 16, false, f == F_FROM ? &c->from : &c->to, err, errlen);
+                if (r < 0)
+                        return r;
+                if (strlen(f == F_FROM ? c->from : c->to) != 16)
+                        return fail(err, errlen, "%s: expected local time \"YYYY-MM-DD HH:MM\"", name);
+                return 0;
+        case F_WINDOW:
+                if (!json_is_string(v) || config_parse_duration(json_string_value(v), &c->window) < 0 ||
+                    c->window < 5 * USEC_PER_SEC || c->window > 7 * USEC_PER_DAY)
+                        return fail(err, errlen, "window: expected a duration from \"5s\" to \"7d\", such as \"2h\"");
+                return 0;
+        case F_OVERDUE:
+                if (!json_is_boolean(v))
+                        return fail(err, errlen, "overdue: expected true or false");
+                c->overdue = json_is_true(v);
+                return 0;
+        case F_CONTACT:
+                return get_id(v, name, &c->contact, err, errlen);
         default:
                 return fail(err, errlen, "%s: not allowed here", name);
         }
@@ -428,6 +467,10 @@ int command_validate(const struct command *c, const struct config *cfg, char *er
         for (size_t i = 0; i < c->n_contacts; i++)
                 if (!config_person(cfg, c->contacts[i]))
                         return fail(err, errlen, "contacts: no person \"%s\" in the configuration", c->contacts[i]);
+        if (c->contact && !config_person(cfg, c->contact))
+                return fail(err, errlen, "contact: no person \"%s\" in the configuration", c->contact);
+        if ((c->kind == CMD_DUE || c->kind == CMD_FOLLOWUP_SUMMARY) && !cfg->followup.enabled)
+                return fail(err, errlen, "cmd: follow-up is not configured (no followup section)");
         if (c->kind >= CMD_CASE_OPEN && c->kind <= CMD_CASE_CLOSE) {
                 if (!cfg->followup.enabled)
                         return fail(err, errlen, "cmd: follow-up is not configured (no followup section)");
@@ -448,6 +491,10 @@ void command_done(struct command *c) {
         free(c->phone);
         free(c->email);
         free(c->case_ref);
+        free(c->roster);
+        free(c->from);
+        free(c->to);
+        free(c->contact);
         for (size_t i = 0; i < ELEMENTSOF(c->contacts); i++)
                 free(c->contacts[i]);
         *c = (struct command) {};

@@ -21,6 +21,11 @@ enum command_kind {
         CMD_LIST,
         CMD_SHOW,
         CMD_REPORT,
+        CMD_VERIFY,
+        CMD_ROSTER_OVERRIDE,
+        CMD_ROSTER_SHOW,
+        CMD_DUE,              /* "due": today's follow-up work list (read-only) */
+        CMD_FOLLOWUP_SUMMARY, /* "followup.summary": counts without refs (read-only) */
         _CMD_MAX,
 };
 
@@ -98,6 +103,11 @@ struct command {
         struct ymd next;    /* case.checkin: explicit next due date */
         uint64_t next_in;   /* case.checkin: "in": duration until next (0 = unset) */
         int postpone_days;  /* case.checkin by reply "UTSETT code N" */
+        uint64_t window;    /* verify: how long people have to answer (0 = default) */
+        char *roster;       /* roster.override, roster.show */
+        char *from, *to;    /* roster.override: "YYYY-MM-DD HH:MM" local time */
+        bool overdue;       /* due: only cases reminded twice or escalated */
+        char *contact;      /* due: only cases this person is a contact person of */
 };
 
 /* Parse one JSON object (LEN bytes, not necessarily NUL-terminated) into CMD.

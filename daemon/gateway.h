@@ -65,3 +65,8 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
 
 /* Messages queued or in flight. */
 unsigned gateways_in_flight(const struct gateways *g);
+
+/* Base of the retry backoff (default 1 s, or $BEREDD_GW_BACKOFF_MS read by
+ * gateways_new): attempt n waits a random time in [0, min(30 x base,
+ * base x 2^(n-1))] (full jitter), unless the server sent Retry-After. For tests. */
+void gateways_set_backoff(struct gateways *g, uint64_t base_usec);

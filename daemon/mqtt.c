@@ -4,36 +4,129 @@
  * mosquitto_want_write()), call loop_read/loop_write on events and loop_misc
  * from a one-second timer that also drives reconnects with backoff. The
  * socket changes on every reconnect, so the io source is re-created then.
- * Hazard: mosquitto_connect_async resolves the host name synchronously; use
- * an address or a name in /etc/hosts for the broker (documented). */
+ * No library thread: every callback below runs inside loop_read/loop_write
+ * on our loop.
+ *
+ * Name resolution never blocks the loop: libmosquitto's own connect calls
+ * getaddrinfo() synchronously, so we hand it an address. An IP literal is
+ * used as is; a host name is resolved with getaddrinfo_a() (SIGEV_NONE,
+ * polled from a short timer; glibc runs the lookup on a helper thread of its
+ * own that never touches our state) and the first address is connected to.
+ * Hazard: with tls = true the name itself must go to libmosquitto (it is
+ * what the certificate is checked against and what SNI sends), so its own
+ * lookup runs once more, right after ours, normally from the resolver's
+ * cache; use an IP literal with a certificate for that address, or an
+ * /etc/hosts entry, where even that must not happen.
+ *
+ * MQTT v5 first, v3.1.1 when the broker refuses v5 in its CONNACK (logged
+ * once). v5 gives us content type, message expiry, response topic and
+ * correlation data, and needs a session expiry interval for the session to
+ * outlive the connection. Hazard: libmosquitto 2.0 takes CONNECT properties
+ * only through the blocking mosquitto_connect_bind_v5(); it keeps them for
+ * every later (asynchronous) connect. We store them with a call that fails
+ * on purpose before any network I/O (port -1). 090-mqtt-commands.sh checks
+ * that a command sent while we were away still arrives, so a library that
+ * stops keeping them fails a test rather than silently losing commands. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 
 #include "log.h"
 #include "macro.h"
 #include "mqtt.h"
 
+#ifndef USEC_PER_MSEC
+#define USEC_PER_MSEC UINT64_C(1000)
+#endif
 #define BACKOFF_MIN_USEC (1 * USEC_PER_SEC)
 #define BACKOFF_MAX_USEC (60 * USEC_PER_SEC)
+#define RESOLVE_POLL_USEC (20 * USEC_PER_MSEC)
+#define RESOLVE_TIMEOUT_USEC (30 * USEC_PER_SEC)
+/* v5 session expiry: commands published while we are down wait this long in
+ * the broker. Not longer: a trigger that waited days is no longer wanted
+ * (publishers should set a message expiry on commands as well). */
+#define SESSION_EXPIRY_SEC 86400
+/* v5 message expiry on events: a dashboard that subscribes later (with a
+ * persistent session) is not fed events older than this. */
+#define EVENT_EXPIRY_SEC 3600
+/* Request ids of recent commands and their replies: a QoS 1 redelivery of a
+ * command we already ran gets the same reply and does not run again. */
+#define SEEN_MAX 64
+#define REQUEST_ID_MAX 64
+
+static const char content_type[] = "application/json";
+static const char offline_payload[] = "{\"state\":\"offline\"}";
+
+/* What we know of one activation from its retained state, for <base>/summary. */
+struct act_entry {
+        char *id;
+        char *chain;
+        char *state; /* "resolved" once cleared */
+        bool drill;
+        json_int_t confirmed, needed, step, created;
+        uint64_t seq; /* order first seen, for ties */
+};
+
+struct seen {
+        char *key; /* "<cmd> <request id>" */
+        char *reply;
+};
+
+/* A name lookup in progress. Allocated on its own: if it cannot be cancelled
+ * when we are freed, it is left to glibc rather than freed under it. */
+struct lookup {
+        struct gaicb cb;
+        struct gaicb *list[1];
+        struct addrinfo hints;
+        char host[256];
+        char port[8];
+        uint64_t started;
+};
 
 struct mqtt {
         sd_event *event;
+        struct mqtt_hooks hooks;
         const struct config *cfg;
         struct mosquitto *mosq;
         sd_event_source *io;
         int io_fd;
         sd_event_source *tick;
+        sd_event_source *resolve_poll;
+        sd_event_source *summary_defer;
+        struct lookup *lookup;
         bool connected;
         bool connecting;
-        bool started; /* connect_async was called once; later, reconnect_async */
+        bool v5;
+        bool warned_down; /* one warning per outage, not one per attempt */
+        bool in_republish;
         uint64_t next_attempt; /* CLOCK_MONOTONIC */
         uint64_t backoff;
-        char status_topic[256];
+        char *status_topic, *event_topic, *cmd_filter, *cmd_prefix;
+
+        /* Events waiting for the broker: a ring of at most queue_size. */
+        char **queue;
+        size_t q_cap, q_head, q_len;
+        uint64_t dropped;
+
+        /* Retained clears that could not be sent: sent first on reconnect. */
+        char **clears;
+        size_t n_clears;
+
+        struct act_entry *acts;
+        size_t n_acts;
+        uint64_t act_seq;
+
+        struct seen seen[SEEN_MAX];
+        size_t seen_next;
+        unsigned long request_seq;
 };
 
 static void mqtt_update_io(struct mqtt *m);
@@ -44,38 +137,557 @@ static uint64_t now_mono(struct mqtt *m) {
         return t;
 }
 
+static json_int_t now_unix(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (json_int_t) ts.tv_sec;
+}
+
+static void bump_backoff(struct mqtt *m) {
+        m->backoff = m->backoff * 2 > BACKOFF_MAX_USEC ? BACKOFF_MAX_USEC : m->backoff * 2;
+}
+
+static void schedule_retry(struct mqtt *m) {
+        m->next_attempt = now_mono(m) + m->backoff;
+        bump_backoff(m);
+}
+
+/* ---- publishing ---- */
+
+/* Publish PAYLOAD (LEN bytes; JSON, or empty to clear a retained topic) on
+ * TOPIC. With v5 every non-empty payload says it is JSON; EXPIRY (seconds,
+ * 0 = none) and CORRELATION go along when given. */
+static int publish_raw(struct mqtt *m, const char *topic, const char *payload, size_t len, int qos, bool retain,
+                       uint32_t expiry, const void *correlation, uint16_t correlation_len) {
+        mosquitto_property *props = NULL;
+        int rc = MOSQ_ERR_SUCCESS;
+
+        if (m->v5) {
+                if (len > 0)
+                        rc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, content_type);
+                if (rc == MOSQ_ERR_SUCCESS && expiry > 0)
+                        rc = mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, expiry);
+                if (rc == MOSQ_ERR_SUCCESS && correlation)
+                        rc = mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, correlation,
+                                                           correlation_len);
+        }
+        if (rc == MOSQ_ERR_SUCCESS)
+                rc = mosquitto_publish_v5(m->mosq, NULL, topic, (int) len, len ? payload : NULL, qos, retain, props);
+        mosquitto_property_free_all(&props);
+        if (rc != MOSQ_ERR_SUCCESS) {
+                log_debug("MQTT: cannot publish on %s: %s", topic, mosquitto_strerror(rc));
+                return rc == MOSQ_ERR_NOMEM ? -ENOMEM : -EIO;
+        }
+        return 0;
+}
+
+static int publish_sub(struct mqtt *m, const char *subtopic, const char *payload, bool retain, uint32_t expiry) {
+        char topic[512];
+        int n = snprintf(topic, sizeof(topic), "%s/%s", m->cfg->mqtt.base, subtopic);
+        if (n < 0 || (size_t) n >= sizeof(topic))
+                return -ENAMETOOLONG;
+        return publish_raw(m, topic, payload, payload ? strlen(payload) : 0, m->cfg->mqtt.qos, retain, expiry, NULL, 0);
+}
+
 static void publish_online(struct mqtt *m) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "state", "online", "site", m->cfg->site, "version", PACKAGE_VERSION);
-        char *s = json_dumps(o, JSON_COMPACT);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "state", "online", "site", m->cfg->site, "version",
+                              PACKAGE_VERSION, "protocol", m->v5 ? "5" : "3.1.1", "ts", now_unix());
+        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(o);
         if (s)
-                mosquitto_publish(m->mosq, NULL, m->status_topic, (int) strlen(s), s, 1, true);
+                publish_raw(m, m->status_topic, s, strlen(s), 1, true, 0, NULL, 0);
         free(s);
 }
 
-static void on_connect(struct mosquitto *mosq, void *userdata, int rc) {
+static int publish_event(struct mqtt *m, const char *json) {
+        return publish_raw(m, m->event_topic, json, strlen(json), m->cfg->mqtt.qos, false, EVENT_EXPIRY_SEC, NULL, 0);
+}
+
+/* ---- the event queue ---- */
+
+static void queue_push(struct mqtt *m, const char *json) {
+        char *copy = strdup(json);
+        if (!copy) {
+                m->dropped++;
+                return;
+        }
+        if (m->q_len == m->q_cap) {
+                free(m->queue[m->q_head]);
+                m->q_head = (m->q_head + 1) % m->q_cap;
+                m->q_len--;
+                m->dropped++;
+        }
+        m->queue[(m->q_head + m->q_len) % m->q_cap] = copy;
+        m->q_len++;
+}
+
+/* Resize to CAP, keeping the newest events. */
+static int queue_resize(struct mqtt *m, size_t cap) {
+        char **q = calloc(cap, sizeof(char *));
+        if (!q)
+                return -ENOMEM;
+        size_t keep = m->q_len < cap ? m->q_len : cap, skip = m->q_len - keep;
+        for (size_t i = 0; i < m->q_len; i++) {
+                char *e = m->queue[(m->q_head + i) % m->q_cap];
+                if (i < skip) {
+                        free(e);
+                        m->dropped++;
+                } else
+                        q[i - skip] = e;
+        }
+        free(m->queue);
+        m->queue = q;
+        m->q_cap = cap;
+        m->q_head = 0;
+        m->q_len = keep;
+        return 0;
+}
+
+/* Connected again: say how many were lost, then the rest in order. */
+static void queue_flush(struct mqtt *m) {
+        if (m->dropped > 0) {
+                char buf[128];
+                snprintf(buf, sizeof(buf), "{\"type\":\"dropped\",\"count\":%llu,\"ts\":%lld}",
+                         (unsigned long long) m->dropped, (long long) now_unix());
+                if (publish_event(m, buf) < 0)
+                        return;
+                log_warning("MQTT: %llu event(s) were dropped while the broker was unreachable (mqtt.queue_size = %zu)",
+                            (unsigned long long) m->dropped, m->q_cap);
+                m->dropped = 0;
+        }
+        while (m->q_len > 0 && m->connected) {
+                if (publish_event(m, m->queue[m->q_head]) < 0)
+                        return;
+                free(m->queue[m->q_head]);
+                m->queue[m->q_head] = NULL;
+                m->q_head = (m->q_head + 1) % m->q_cap;
+                m->q_len--;
+        }
+}
+
+/* ---- <base>/summary, derived from the retained activation states ---- */
+
+static bool state_is_open(const char *s) {
+        return s && (streq(s, "mobilising") || streq(s, "mobilised") || streq(s, "short"));
+}
+
+static void act_entry_free(struct act_entry *a) {
+        free(a->id);
+        free(a->chain);
+        free(a->state);
+}
+
+/* Newer: created later, or (same second or unknown) first seen later. */
+static bool act_newer(const struct act_entry *a, const struct act_entry *b) {
+        if (a->created != b->created)
+                return a->created > b->created;
+        int c = strcmp(a->id, b->id);
+        if (c != 0)
+                return c > 0;
+        return a->seq > b->seq;
+}
+
+static const struct act_entry *act_latest(const struct mqtt *m) {
+        const struct act_entry *best = NULL;
+        for (size_t i = 0; i < m->n_acts; i++)
+                if (!best || act_newer(&m->acts[i], best))
+                        best = &m->acts[i];
+        return best;
+}
+
+static void publish_summary(struct mqtt *m) {
+        json_int_t open = 0, mobilising = 0, mobilised = 0, shrt = 0, drills = 0;
+        for (size_t i = 0; i < m->n_acts; i++) {
+                const struct act_entry *a = &m->acts[i];
+                if (!state_is_open(a->state))
+                        continue;
+                open++;
+                drills += a->drill;
+                mobilising += streq(a->state, "mobilising");
+                mobilised += streq(a->state, "mobilised");
+                shrt += streq(a->state, "short");
+        }
+        const struct act_entry *l = act_latest(m);
+        json_t *latest = l ? json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I}", "activation", l->id, "chain",
+                                       l->chain ? l->chain : "", "state", l->state, "drill", l->drill, "confirmed",
+                                       l->confirmed, "needed", l->needed, "step", l->step)
+                           : json_null();
+        json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:I}", "open_activations", open, "mobilising", mobilising,
+                              "mobilised", mobilised, "short", shrt, "drills", drills, "latest", latest, "ts",
+                              now_unix());
+        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(o);
+        if (s)
+                publish_sub(m, "summary", s, true, 0);
+        free(s);
+}
+
+static int on_summary(sd_event_source *s, void *userdata) {
         struct mqtt *m = userdata;
+        if (m->connected)
+                publish_summary(m);
+        mqtt_update_io(m);
+        return 0;
+}
+
+static void summary_changed(struct mqtt *m) {
+        if (!m->in_republish)
+                sd_event_source_set_enabled(m->summary_defer, SD_EVENT_ONESHOT);
+}
+
+static struct act_entry *act_find(struct mqtt *m, const char *id) {
+        for (size_t i = 0; i < m->n_acts; i++)
+                if (streq(m->acts[i].id, id))
+                        return &m->acts[i];
+        return NULL;
+}
+
+static void act_remove(struct mqtt *m, size_t i) {
+        act_entry_free(&m->acts[i]);
+        m->acts[i] = m->acts[--m->n_acts];
+}
+
+/* Keep what the summary needs from a retained activation/<id> (JSON NULL:
+ * cleared, i.e. resolved). Of resolved ones only the latest is kept. */
+static void act_track(struct mqtt *m, const char *id, const char *payload) {
+        struct act_entry *a = act_find(m, id);
+
+        if (!payload) {
+                if (!a)
+                        return;
+                free(a->state);
+                a->state = strdup("resolved");
+        } else {
+                json_t *o = json_loads(payload, 0, NULL);
+                if (!json_is_object(o)) {
+                        json_decref(o);
+                        return;
+                }
+                if (!a) {
+                        struct act_entry *v = realloc(m->acts, (m->n_acts + 1) * sizeof(*v));
+                        if (!v) {
+                                json_decref(o);
+                                return;
+                        }
+                        m->acts = v;
+                        a = &v[m->n_acts];
+                        *a = (struct act_entry) { .id = strdup(id), .seq = ++m->act_seq };
+                        if (!a->id) {
+                                json_decref(o);
+                                return;
+                        }
+                        m->n_acts++;
+                }
+                const char *chain = json_string_value(json_object_get(o, "chain"));
+                const char *state = json_string_value(json_object_get(o, "state"));
+                free(a->chain);
+                a->chain = chain ? strdup(chain) : NULL;
+                free(a->state);
+                a->state = strdup(state ? state : "unknown");
+                a->drill = json_is_true(json_object_get(o, "drill"));
+                a->confirmed = json_integer_value(json_object_get(o, "confirmed"));
+                a->needed = json_integer_value(json_object_get(o, "needed"));
+                a->step = json_integer_value(json_object_get(o, "step"));
+                if (json_is_integer(json_object_get(o, "created")))
+                        a->created = json_integer_value(json_object_get(o, "created"));
+                json_decref(o);
+        }
+        if (!a->state) { /* out of memory: forget it rather than guess */
+                act_remove(m, (size_t) (a - m->acts));
+                summary_changed(m);
+                return;
+        }
+        const struct act_entry *latest = act_latest(m);
+        for (size_t i = m->n_acts; i-- > 0;)
+                if (!state_is_open(m->acts[i].state) && &m->acts[i] != latest)
+                        act_remove(m, i);
+        summary_changed(m);
+}
+
+/* ---- Home Assistant discovery ---- */
+
+static void ha_sensor(struct mqtt *m, const char *site, const char *key, const char *name, const char *state_sub,
+                      const char *value_template, const char *icon, const char *unit, bool attributes) {
+        const struct mqtt_conf *c = &m->cfg->mqtt;
+        char uid[160], topic[256], state_topic[512], device_name[160], ident[160];
+
+        snprintf(uid, sizeof(uid), "beredd_%s_%s", site, key);
+        snprintf(ident, sizeof(ident), "beredd_%s", site);
+        snprintf(topic, sizeof(topic), "homeassistant/sensor/%s/config", uid);
+        snprintf(state_topic, sizeof(state_topic), "%s/%s", c->base, state_sub);
+        snprintf(device_name, sizeof(device_name), "Kriseteam %s", m->cfg->site);
+
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:[s], s:s, s:s, s:s, s:s}}",
+                              "name", name, "unique_id", uid, "object_id", uid, "state_topic", state_topic,
+                              "value_template", value_template, "icon", icon, "availability_topic", m->status_topic,
+                              "availability_template", "{{ value_json.state }}", "payload_available", "online",
+                              "payload_not_available", "offline", "origin_note",
+                              "published by beredd; values are counts and states only", "device", "identifiers",
+                              ident, "name", device_name, "manufacturer", "beredd", "model", "beredd",
+                              "sw_version", PACKAGE_VERSION);
+        if (!o)
+                return;
+        json_object_del(o, "origin_note");
+        if (unit) {
+                json_object_set_new(o, "unit_of_measurement", json_string(unit));
+                json_object_set_new(o, "state_class", json_string("measurement"));
+        }
+        if (attributes) {
+                json_object_set_new(o, "json_attributes_topic", json_string(state_topic));
+                json_object_set_new(o, "json_attributes_template",
+                                    json_string("{{ (value_json.latest or {}) | tojson }}"));
+        }
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        if (s)
+                publish_raw(m, topic, s, strlen(s), 1, true, 0, NULL, 0);
+        free(s);
+}
+
+static void publish_discovery(struct mqtt *m) {
+        char site[64];
+        size_t i;
+        /* Home Assistant object ids: [a-zA-Z0-9_-] only. */
+        for (i = 0; m->cfg->site[i] && i < sizeof(site) - 1; i++) {
+                char ch = m->cfg->site[i];
+                site[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-'
+                                  ? ch
+                                  : '_';
+        }
+        site[i] = 0;
+        ha_sensor(m, site, "open_activations", "Åpne aktiveringer", "summary", "{{ value_json.open_activations }}",
+                  "mdi:account-group", "aktiveringer", false);
+        ha_sensor(m, site, "latest_state", "Siste aktivering", "summary",
+                  "{{ value_json.latest.state if value_json.latest else 'ingen' }}", "mdi:alarm-light", NULL, true);
+        ha_sensor(m, site, "overdue_followups", "Forfalte oppfølginger", "followup/summary",
+                  "{{ value_json.overdue }}", "mdi:calendar-alert", "saker", false);
+}
+
+/* ---- commands ---- */
+
+static bool request_id_ok(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > REQUEST_ID_MAX || s[0] == '.' || s[0] == '-')
+                return false;
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' ||
+                      *s == '_' || *s == '-'))
+                        return false;
+        return true;
+}
+
+static const char *seen_find(struct mqtt *m, const char *key) {
+        for (size_t i = 0; i < SEEN_MAX; i++)
+                if (m->seen[i].key && streq(m->seen[i].key, key))
+                        return m->seen[i].reply;
+        return NULL;
+}
+
+static void seen_add(struct mqtt *m, const char *key, const char *reply) {
+        struct seen *s = &m->seen[m->seen_next];
+        free(s->key);
+        free(s->reply);
+        s->key = strdup(key);
+        s->reply = strdup(reply);
+        if (!s->key || !s->reply) {
+                free(s->key);
+                free(s->reply);
+                s->key = s->reply = NULL;
+        }
+        m->seen_next = (m->seen_next + 1) % SEEN_MAX;
+}
+
+/* The reply carries the request id, also when the command could not be
+ * parsed far enough for the server to know it. */
+static char *reply_with_id(char *reply, const char *request_id) {
+        json_t *o = json_loads(reply, 0, NULL);
+        if (!json_is_object(o) || json_object_get(o, "id")) {
+                json_decref(o);
+                return reply;
+        }
+        json_object_set_new(o, "id", json_string(request_id));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        if (!s)
+                return reply;
+        free(reply);
+        return s;
+}
+
+static void on_message(struct mosquitto *mosq, void *userdata, const struct mosquitto_message *msg,
+                       const mosquitto_property *props) {
+        struct mqtt *m = userdata;
+        size_t plen = strlen(m->cmd_prefix);
+        char request_id[REQUEST_ID_MAX + 1] = "", key[256], *response_topic = NULL, *reply = NULL;
+        void *correlation = NULL;
+        uint16_t correlation_len = 0;
+
+        if (!m->hooks.execute || strncmp(msg->topic, m->cmd_prefix, plen) != 0 || !msg->topic[plen] ||
+            strchr(msg->topic + plen, '/')) {
+                /* A subscription left in the persistent session from an
+                 * older configuration, say. */
+                log_debug("MQTT: ignoring a message on %s", msg->topic);
+                return;
+        }
+        const char *name = msg->topic + plen;
+        if (msg->retain) {
+                /* A retained command would run again on every reconnect. */
+                log_warning("MQTT: ignoring a retained command on %s", msg->topic);
+                return;
+        }
+
+        json_t *o = json_loadb(msg->payload ? msg->payload : "", (size_t) msg->payloadlen, 0, NULL);
+        const char *id = json_string_value(json_object_get(o, "id"));
+        bool client_id = id && request_id_ok(id);
+        if (client_id)
+                snprintf(request_id, sizeof(request_id), "%s", id);
+        else
+                snprintf(request_id, sizeof(request_id), "beredd-%lld-%lu", (long long) now_unix(), ++m->request_seq);
+        json_decref(o);
+
+        if (m->v5) {
+                mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &response_topic, false);
+                mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA, &correlation, &correlation_len,
+                                               false);
+                if (response_topic && (!response_topic[0] || strpbrk(response_topic, "+#"))) {
+                        log_warning("MQTT: command on %s names an invalid response topic; replying on %s/reply/%s",
+                                    msg->topic, m->cfg->mqtt.base, request_id);
+                        free(response_topic);
+                        response_topic = NULL;
+                }
+        }
+
+        snprintf(key, sizeof(key), "%s %s", name, request_id);
+        const char *earlier = client_id ? seen_find(m, key) : NULL;
+        if (earlier) {
+                log_info("MQTT: command %s with id %s was already run; sending its reply again", name, request_id);
+                reply = strdup(earlier);
+        } else {
+                reply = m->hooks.execute(m->hooks.userdata, name, msg->payload ? msg->payload : "",
+                                         (size_t) msg->payloadlen);
+                if (!reply)
+                        reply = strdup("{\"ok\":false,\"error\":\"internal error (out of memory)\"}");
+                if (reply)
+                        reply = reply_with_id(reply, request_id);
+                if (reply && client_id)
+                        seen_add(m, key, reply);
+        }
+
+        if (reply) {
+                if (response_topic)
+                        publish_raw(m, response_topic, reply, strlen(reply), m->cfg->mqtt.qos, false, 0, correlation,
+                                    correlation_len);
+                else {
+                        char sub[REQUEST_ID_MAX + 16];
+                        snprintf(sub, sizeof(sub), "reply/%s", request_id);
+                        publish_sub(m, sub, reply, false, 0);
+                }
+        }
+        free(reply);
+        free(response_topic);
+        free(correlation);
+}
+
+/* ---- connection ---- */
+
+static void set_will(struct mqtt *m) {
+        mosquitto_property *props = NULL;
+        if (m->v5)
+                mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, content_type);
+        int rc = mosquitto_will_set_v5(m->mosq, m->status_topic, (int) strlen(offline_payload), offline_payload, 1,
+                                       true, props);
+        if (rc != MOSQ_ERR_SUCCESS) {
+                mosquitto_property_free_all(&props);
+                log_warning("MQTT: cannot set the last will: %s", mosquitto_strerror(rc));
+        }
+        /* On success the library owns PROPS. */
+}
+
+/* Store the v5 CONNECT properties (see the top of this file), or clear them
+ * for v3.1.1. The call fails on purpose (port -1) before any network I/O. */
+static int set_connect_properties(struct mqtt *m) {
+        mosquitto_property *props = NULL;
+        int rc = MOSQ_ERR_SUCCESS;
+        if (m->v5)
+                rc = mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, SESSION_EXPIRY_SEC);
+        if (rc == MOSQ_ERR_SUCCESS)
+                rc = mosquitto_connect_bind_v5(m->mosq, "0.0.0.0", -1, m->cfg->mqtt.keepalive, NULL, props);
+        mosquitto_property_free_all(&props);
+        return rc == MOSQ_ERR_INVAL ? 0 : -EINVAL;
+}
+
+static void fall_back_to_v311(struct mqtt *m) {
+        m->v5 = false;
+        mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+        set_connect_properties(m);
+        set_will(m);
+        log_notice("MQTT: broker %s:%d does not accept MQTT v5; using v3.1.1 (no content type, message expiry or "
+                   "response topics)", m->cfg->mqtt.host, m->cfg->mqtt.port);
+}
+
+static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags, const mosquitto_property *props) {
+        struct mqtt *m = userdata;
+        const struct mqtt_conf *c = &m->cfg->mqtt;
+
         m->connecting = false;
         if (rc != 0) {
-                log_warning("MQTT: broker %s:%d refused the connection: %s", m->cfg->mqtt.host, m->cfg->mqtt.port,
-                            mosquitto_connack_string(rc));
+                if (m->v5 && (rc == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION || rc == CONNACK_REFUSED_PROTOCOL_VERSION)) {
+                        fall_back_to_v311(m);
+                        m->next_attempt = now_mono(m); /* at once, on the next tick */
+                        return;
+                }
+                if (!m->warned_down)
+                        log_warning("MQTT: broker %s:%d refused the connection: %s", c->host, c->port,
+                                    m->v5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc));
+                m->warned_down = true;
+                schedule_retry(m);
                 return;
         }
         m->connected = true;
+        m->warned_down = false;
         m->backoff = BACKOFF_MIN_USEC;
-        log_info("MQTT: connected to %s:%d", m->cfg->mqtt.host, m->cfg->mqtt.port);
+        log_info("MQTT: connected to %s:%d (MQTT %s, session %s)", c->host, c->port, m->v5 ? "v5" : "v3.1.1",
+                 flags & 1 ? "resumed" : "new");
+
+        /* Commands: subscribed again on every connect, in case the broker
+         * lost the session. */
+        rc = mosquitto_subscribe_v5(m->mosq, NULL, m->cmd_filter, 1, 0, NULL);
+        if (rc != MOSQ_ERR_SUCCESS)
+                log_warning("MQTT: cannot subscribe to %s: %s", m->cmd_filter, mosquitto_strerror(rc));
+
         /* Retained state is republished on every connect, so a dashboard is
-         * right again as soon as the broker is back. */
+         * right again as soon as the broker is back. Clears we could not send
+         * go first: the republish may set the same topic again. */
         publish_online(m);
+        for (size_t i = 0; i < m->n_clears; i++) {
+                publish_sub(m, m->clears[i], NULL, true, 0);
+                free(m->clears[i]);
+        }
+        m->n_clears = 0;
+        m->in_republish = true;
+        if (m->hooks.republish)
+                m->hooks.republish(m->hooks.userdata);
+        m->in_republish = false;
+        publish_summary(m);
+        if (c->homeassistant)
+                publish_discovery(m);
+        queue_flush(m);
         mqtt_update_io(m);
 }
 
-static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc) {
+static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc, const mosquitto_property *props) {
         struct mqtt *m = userdata;
         if (m->connected && rc != 0)
                 log_warning("MQTT: lost the connection to %s:%d, reconnecting", m->cfg->mqtt.host, m->cfg->mqtt.port);
+        if (m->connected)
+                m->next_attempt = now_mono(m) + m->backoff;
         m->connected = false;
         m->connecting = false;
+}
+
+static void on_log(struct mosquitto *mosq, void *userdata, int level, const char *str) {
+        if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+                log_debug("MQTT (libmosquitto): %s", str);
 }
 
 static void drop_io(struct mqtt *m) {
@@ -94,10 +706,15 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         if (rc != MOSQ_ERR_SUCCESS) {
                 /* The library has closed the socket; the tick reconnects. */
                 if (m->connected || m->connecting)
-                        log_debug("MQTT: connection error: %s", mosquitto_strerror(rc));
+                        log_debug("MQTT: connection error: %s",
+                                  rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+                if (m->connected)
+                        log_warning("MQTT: lost the connection to %s:%d, reconnecting", m->cfg->mqtt.host,
+                                    m->cfg->mqtt.port);
+                if (m->connected || m->connecting)
+                        schedule_retry(m);
                 m->connected = m->connecting = false;
                 drop_io(m);
-                m->next_attempt = now_mono(m) + m->backoff;
                 return 0;
         }
         mqtt_update_io(m);
@@ -123,24 +740,104 @@ static void mqtt_update_io(struct mqtt *m) {
         }
 }
 
-static void try_connect(struct mqtt *m) {
+static void connect_to(struct mqtt *m, const char *host) {
         const struct mqtt_conf *c = &m->cfg->mqtt;
-        int rc;
-
         m->connecting = true;
-        rc = !m->started ? mosquitto_connect_async(m->mosq, c->host, c->port, c->keepalive)
-                         : mosquitto_reconnect_async(m->mosq);
-        if (rc == MOSQ_ERR_SUCCESS)
-                m->started = true;
+        int rc = mosquitto_connect_async(m->mosq, host, c->port, c->keepalive);
         if (rc != MOSQ_ERR_SUCCESS) {
                 m->connecting = false;
-                log_debug("MQTT: cannot connect to %s:%d: %s", c->host, c->port,
-                          rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
-                m->next_attempt = now_mono(m) + m->backoff;
-                m->backoff = m->backoff * 2 > BACKOFF_MAX_USEC ? BACKOFF_MAX_USEC : m->backoff * 2;
+                if (!m->warned_down)
+                        log_warning("MQTT: cannot connect to %s:%d: %s; retrying", c->host, c->port,
+                                    rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+                m->warned_down = true;
+                schedule_retry(m);
                 return;
         }
         mqtt_update_io(m);
+}
+
+static bool is_ip_literal(const char *h) {
+        unsigned char buf[sizeof(struct in6_addr)];
+        return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+}
+
+static void lookup_done(struct mqtt *m) {
+        const struct mqtt_conf *c = &m->cfg->mqtt;
+        struct lookup *l = m->lookup;
+        int r = gai_error(&l->cb);
+
+        if (r == EAI_INPROGRESS) {
+                if (now_mono(m) - l->started < RESOLVE_TIMEOUT_USEC)
+                        return;
+                if (gai_cancel(&l->cb) != EAI_CANCELED)
+                        return; /* cannot cancel: wait for it */
+                r = EAI_AGAIN;
+        }
+        sd_event_source_set_enabled(m->resolve_poll, SD_EVENT_OFF);
+        m->lookup = NULL;
+        char addr[INET6_ADDRSTRLEN] = "";
+        struct addrinfo *res = r == 0 ? l->cb.ar_result : NULL;
+        if (res && res->ai_family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *) res->ai_addr)->sin_addr, addr, sizeof(addr));
+        else if (res && res->ai_family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *) res->ai_addr)->sin6_addr, addr, sizeof(addr));
+        if (l->cb.ar_result)
+                freeaddrinfo(l->cb.ar_result);
+        free(l);
+
+        if (!addr[0]) {
+                m->connecting = false;
+                if (!m->warned_down)
+                        log_warning("MQTT: cannot resolve %s: %s; retrying", c->host,
+                                    r == 0 ? "no address" : gai_strerror(r));
+                m->warned_down = true;
+                schedule_retry(m);
+                return;
+        }
+        log_debug("MQTT: %s is %s", c->host, addr);
+        /* TLS checks the certificate against the name (see the top). */
+        connect_to(m, c->tls ? c->host : addr);
+}
+
+static int on_resolve_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct mqtt *m = userdata;
+        if (m->lookup)
+                lookup_done(m);
+        if (m->lookup)
+                sd_event_source_set_time(s, usec + RESOLVE_POLL_USEC);
+        return 0;
+}
+
+static void start_attempt(struct mqtt *m) {
+        const struct mqtt_conf *c = &m->cfg->mqtt;
+
+        if (is_ip_literal(c->host)) {
+                connect_to(m, c->host);
+                return;
+        }
+        struct lookup *l = calloc(1, sizeof(*l));
+        if (!l) {
+                schedule_retry(m);
+                return;
+        }
+        snprintf(l->host, sizeof(l->host), "%s", c->host);
+        snprintf(l->port, sizeof(l->port), "%d", c->port);
+        l->hints = (struct addrinfo) { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+        l->cb = (struct gaicb) { .ar_name = l->host, .ar_service = l->port, .ar_request = &l->hints };
+        l->list[0] = &l->cb;
+        l->started = now_mono(m);
+        struct sigevent sev = { .sigev_notify = SIGEV_NONE };
+        int r = getaddrinfo_a(GAI_NOWAIT, l->list, 1, &sev);
+        if (r != 0) {
+                free(l);
+                log_warning("MQTT: cannot start resolving %s: %s; retrying", c->host, gai_strerror(r));
+                schedule_retry(m);
+                return;
+        }
+        m->lookup = l;
+        m->connecting = true;
+        sd_event_source_set_time(m->resolve_poll, now_mono(m) + RESOLVE_POLL_USEC);
+        sd_event_source_set_enabled(m->resolve_poll, SD_EVENT_ON);
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -149,54 +846,96 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         if (m->io_fd >= 0)
                 mosquitto_loop_misc(m->mosq);
         if (!m->connected && !m->connecting && usec >= m->next_attempt)
-                try_connect(m);
-        else if (m->connecting && mosquitto_socket(m->mosq) < 0) {
+                start_attempt(m);
+        else if (m->connecting && !m->lookup && mosquitto_socket(m->mosq) < 0) {
                 m->connecting = false;
-                m->next_attempt = usec + m->backoff;
-                m->backoff = m->backoff * 2 > BACKOFF_MAX_USEC ? BACKOFF_MAX_USEC : m->backoff * 2;
+                schedule_retry(m);
         }
         mqtt_update_io(m);
         sd_event_source_set_time(s, usec + USEC_PER_SEC);
         return 0;
 }
 
-int mqtt_new(sd_event *e, const struct config *cfg, struct mqtt **ret) {
+/* ---- life cycle ---- */
+
+static char *topic_dup(const char *base, const char *sub) {
+        char *t;
+        return asprintf(&t, "%s/%s", base, sub) < 0 ? NULL : t;
+}
+
+int mqtt_new(sd_event *e, const struct config *cfg, const struct mqtt_hooks *hooks, struct mqtt **ret) {
         const struct mqtt_conf *c = &cfg->mqtt;
         int r;
 
         mosquitto_lib_init();
         struct mqtt *m = calloc(1, sizeof(*m));
-        if (!m)
+        if (!m) {
+                mosquitto_lib_cleanup();
                 return -ENOMEM;
-        *m = (struct mqtt) { .event = sd_event_ref(e), .cfg = cfg, .io_fd = -1, .backoff = BACKOFF_MIN_USEC };
-        snprintf(m->status_topic, sizeof(m->status_topic), "%s/status", c->base);
-
-        /* A persistent session (clean session off) keeps commands queued for us
-         * while we are down. */
-        m->mosq = mosquitto_new(c->client_id, false, m);
-        if (!m->mosq) {
-                r = -errno ? -errno : -ENOMEM;
+        }
+        *m = (struct mqtt) { .event = sd_event_ref(e), .cfg = cfg, .io_fd = -1, .backoff = BACKOFF_MIN_USEC,
+                             .v5 = true };
+        if (hooks)
+                m->hooks = *hooks;
+        m->status_topic = topic_dup(c->base, "status");
+        m->event_topic = topic_dup(c->base, "event");
+        m->cmd_filter = topic_dup(c->base, "cmd/+");
+        m->cmd_prefix = topic_dup(c->base, "cmd/");
+        if (!m->status_topic || !m->event_topic || !m->cmd_filter || !m->cmd_prefix) {
+                r = -ENOMEM;
                 goto fail;
         }
-        mosquitto_connect_callback_set(m->mosq, on_connect);
-        mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
-        static const char will[] = "{\"state\":\"offline\"}";
-        mosquitto_will_set(m->mosq, m->status_topic, (int) strlen(will), will, 1, true);
+        r = queue_resize(m, c->queue_size ? c->queue_size : 1);
+        if (r < 0)
+                goto fail;
+
+        /* A persistent session (clean start off; a session expiry with v5)
+         * keeps commands queued for us while we are down. */
+        m->mosq = mosquitto_new(c->client_id, false, m);
+        if (!m->mosq) {
+                r = errno > 0 ? -errno : -ENOMEM;
+                goto fail;
+        }
+        mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+        mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+        mosquitto_connect_v5_callback_set(m->mosq, on_connect);
+        mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
+        mosquitto_message_v5_callback_set(m->mosq, on_message);
+        mosquitto_log_callback_set(m->mosq, on_log);
+        if (set_connect_properties(m) < 0) {
+                r = -EINVAL;
+                goto fail;
+        }
+        set_will(m);
         if (c->username && mosquitto_username_pw_set(m->mosq, c->username, c->password) != MOSQ_ERR_SUCCESS) {
                 r = -EINVAL;
                 goto fail;
         }
-        if (c->tls && mosquitto_tls_set(m->mosq, c->cafile, NULL, c->certfile, c->keyfile, NULL) != MOSQ_ERR_SUCCESS) {
-                log_error("MQTT: cannot set up TLS with the configured files");
-                r = -EINVAL;
-                goto fail;
+        if (c->tls) {
+                int rc = mosquitto_tls_set(m->mosq, c->cafile, c->cafile ? NULL : "/etc/ssl/certs", c->certfile,
+                                           c->keyfile, NULL);
+                if (rc != MOSQ_ERR_SUCCESS) {
+                        log_error("MQTT: cannot set up TLS with the configured files: %s", mosquitto_strerror(rc));
+                        r = -EINVAL;
+                        goto fail;
+                }
         }
 
-        r = sd_event_add_time_relative(e, &m->tick, CLOCK_MONOTONIC, 0, 100 * 1000, on_tick, m);
+        r = sd_event_add_time_relative(e, &m->tick, CLOCK_MONOTONIC, 0, 100 * USEC_PER_MSEC, on_tick, m);
         if (r < 0)
                 goto fail;
         sd_event_source_set_enabled(m->tick, SD_EVENT_ON);
         sd_event_source_set_description(m->tick, "mqtt-tick");
+        r = sd_event_add_time(e, &m->resolve_poll, CLOCK_MONOTONIC, UINT64_MAX, 5 * USEC_PER_MSEC, on_resolve_poll, m);
+        if (r < 0)
+                goto fail;
+        sd_event_source_set_enabled(m->resolve_poll, SD_EVENT_OFF);
+        sd_event_source_set_description(m->resolve_poll, "mqtt-resolve");
+        r = sd_event_add_defer(e, &m->summary_defer, on_summary, m);
+        if (r < 0)
+                goto fail;
+        sd_event_source_set_enabled(m->summary_defer, SD_EVENT_OFF);
+        sd_event_source_set_description(m->summary_defer, "mqtt-summary");
         *ret = m;
         return 0;
 fail:
@@ -205,24 +944,52 @@ fail:
 }
 
 void mqtt_set_config(struct mqtt *m, const struct config *cfg) {
-        if (m)
-                m->cfg = cfg;
+        if (!m)
+                return;
+        m->cfg = cfg;
+        if (cfg->mqtt.queue_size && cfg->mqtt.queue_size != m->q_cap)
+                queue_resize(m, cfg->mqtt.queue_size);
 }
 
 bool mqtt_connected(const struct mqtt *m) {
         return m && m->connected;
 }
 
-int mqtt_publish(struct mqtt *m, const char *subtopic, const char *payload, bool retain) {
-        char topic[512];
-        if (!m->connected)
-                return -ENOTCONN;
-        snprintf(topic, sizeof(topic), "%s/%s", m->cfg->mqtt.base, subtopic);
-        int rc = mosquitto_publish(m->mosq, NULL, topic, (int) strlen(payload), payload, m->cfg->mqtt.qos, retain);
-        if (rc != MOSQ_ERR_SUCCESS)
-                return -EIO;
+void mqtt_event(struct mqtt *m, const char *json) {
+        if (!m || !json)
+                return;
+        /* Behind a queue that is still draining, or while away: in order. */
+        if (!m->connected || m->q_len > 0 || publish_event(m, json) < 0) {
+                queue_push(m, json);
+                return;
+        }
         mqtt_update_io(m);
-        return 0;
+}
+
+void mqtt_retain(struct mqtt *m, const char *subtopic, const char *json) {
+        if (!m || !subtopic)
+                return;
+        if (strncmp(subtopic, "activation/", 11) == 0)
+                act_track(m, subtopic + 11, json);
+        if (m->connected && publish_sub(m, subtopic, json, true, 0) == 0) {
+                mqtt_update_io(m);
+                return;
+        }
+        if (json)
+                return; /* the republish hook restores it */
+        /* A clear is not restored by the republish hook once the server has
+         * forgotten the activation: remember it (bounded, no duplicates). */
+        for (size_t i = 0; i < m->n_clears; i++)
+                if (streq(m->clears[i], subtopic))
+                        return;
+        if (m->n_clears >= m->q_cap)
+                return;
+        char **v = realloc(m->clears, (m->n_clears + 1) * sizeof(char *));
+        if (!v)
+                return;
+        m->clears = v;
+        if ((v[m->n_clears] = strdup(subtopic)))
+                m->n_clears++;
 }
 
 void mqtt_free(struct mqtt *m) {
@@ -231,18 +998,50 @@ void mqtt_free(struct mqtt *m) {
         if (m->connected) {
                 /* A clean stop says so itself; the will is for crashes. Flush
                  * the retained message (bounded) before disconnecting. */
-                static const char off[] = "{\"state\":\"offline\"}";
-                int mid = 0;
-                mosquitto_publish(m->mosq, &mid, m->status_topic, (int) strlen(off), off, 1, true);
+                publish_raw(m, m->status_topic, offline_payload, strlen(offline_payload), 1, true, 0, NULL, 0);
                 for (int i = 0; i < 20 && mosquitto_want_write(m->mosq); i++)
-                        mosquitto_loop_write(m->mosq, 1);
-                mosquitto_disconnect(m->mosq);
+                        if (mosquitto_loop_write(m->mosq, 1) != MOSQ_ERR_SUCCESS)
+                                break;
+                mosquitto_disconnect_v5(m->mosq, 0, NULL);
                 mosquitto_loop_write(m->mosq, 1);
+        }
+        if (m->lookup && gai_cancel(&m->lookup->cb) != EAI_ALLDONE) {
+                /* Give glibc a moment; if the lookup still runs, leave it
+                 * its memory rather than free it under it. */
+                const struct gaicb *list[1] = { &m->lookup->cb };
+                struct timespec t = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
+                gai_suspend(list, 1, &t);
+                if (gai_error(&m->lookup->cb) == EAI_INPROGRESS)
+                        m->lookup = NULL;
+        }
+        if (m->lookup) {
+                if (m->lookup->cb.ar_result)
+                        freeaddrinfo(m->lookup->cb.ar_result);
+                free(m->lookup);
         }
         drop_io(m);
         sd_event_source_disable_unref(m->tick);
+        sd_event_source_disable_unref(m->resolve_poll);
+        sd_event_source_disable_unref(m->summary_defer);
         if (m->mosq)
                 mosquitto_destroy(m->mosq);
+        for (size_t i = 0; i < m->q_len; i++)
+                free(m->queue[(m->q_head + i) % m->q_cap]);
+        free(m->queue);
+        for (size_t i = 0; i < m->n_clears; i++)
+                free(m->clears[i]);
+        free(m->clears);
+        for (size_t i = 0; i < m->n_acts; i++)
+                act_entry_free(&m->acts[i]);
+        free(m->acts);
+        for (size_t i = 0; i < SEEN_MAX; i++) {
+                free(m->seen[i].key);
+                free(m->seen[i].reply);
+        }
+        free(m->status_topic);
+        free(m->event_topic);
+        free(m->cmd_filter);
+        free(m->cmd_prefix);
         sd_event_unref(m->event);
         free(m);
         mosquitto_lib_cleanup();

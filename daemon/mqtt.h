@@ -1,13 +1,16 @@
 /* mqtt.h - beredd's MQTT client on the sd-event loop (libmosquitto, no
- * library thread). Alerting never waits for it: publishing is fire-and-forget
- * into libmosquitto's queue, and a broker outage only delays dashboards.
+ * library thread). Alerting never waits for it: publishing only queues, and
+ * a broker outage delays dashboards, nothing else.
  *
- * Today: connect with a retained last will ({"state":"offline"} on
- * <base>/status), publish a retained {"state":"online",...} on every
- * (re)connect, reconnect with backoff, and publish "offline" on a clean stop. */
+ * Topics under <base> (DESIGN.md): status (retained, last will "offline"),
+ * activation/<id> (retained while open; cleared later), event (stream),
+ * followup/summary (retained), cmd/<cmd> in, reply/<request-id> out.
+ * No payload ever carries a name, phone number, e-mail address or case
+ * reference: the server builds payloads from ids, states and counts only. */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <systemd/sd-event.h>
 
@@ -15,15 +18,33 @@
 
 struct mqtt;
 
-/* Start connecting to the broker in CONF (which must outlive the client or be
- * replaced with mqtt_set_config). Returns 0 or -errno; a broker that is down
- * is not an error (we keep trying). */
-int mqtt_new(sd_event *e, const struct config *cfg, struct mqtt **ret);
-/* Publish the retained offline status, disconnect and free. */
+struct mqtt_hooks {
+        /* A command arrived on <base>/cmd/CMD with PAYLOAD (LEN bytes, not
+         * NUL-terminated; a JSON object, "cmd" optional). Returns the reply
+         * line (malloc'd JSON), which the client publishes on
+         * <base>/reply/<request-id> or the v5 response topic. */
+        char *(*execute)(void *userdata, const char *cmd, const char *payload, size_t len);
+        /* (Re)connected: publish every retained state again (the client calls
+         * this after republishing status). */
+        void (*republish)(void *userdata);
+        void *userdata;
+};
+
+/* Start connecting to the broker in CFG (CFG must outlive the client or be
+ * replaced with mqtt_set_config). A broker that is down is not an error. */
+int mqtt_new(sd_event *e, const struct config *cfg, const struct mqtt_hooks *hooks, struct mqtt **ret);
+/* Publish the retained offline status, flush (bounded), disconnect, free. */
 void mqtt_free(struct mqtt *m);
 /* The configuration was reloaded; CFG replaces the old one (same broker). */
 void mqtt_set_config(struct mqtt *m, const struct config *cfg);
 bool mqtt_connected(const struct mqtt *m);
-/* Publish PAYLOAD on <base>/SUBTOPIC (QoS from config). Returns 0 or -errno;
- * -ENOTCONN while the broker is away. */
-int mqtt_publish(struct mqtt *m, const char *subtopic, const char *payload, bool retain);
+
+/* Publish an event (JSON object text) on <base>/event: QoS from config, MQTT
+ * v5 message expiry. While disconnected, events wait in a bounded queue
+ * (mqtt.queue_size) and go out in order on reconnect; on overflow the oldest
+ * are dropped and one {"type":"dropped","count":N} event says so. */
+void mqtt_event(struct mqtt *m, const char *json);
+/* Publish retained state on <base>/SUBTOPIC ("activation/<id>",
+ * "followup/summary"); JSON NULL clears it (empty retained message). While
+ * disconnected nothing is queued: the republish hook restores all state. */
+void mqtt_retain(struct mqtt *m, const char *subtopic, const char *json);

@@ -9,16 +9,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "activation.h"
+#include "calendar.h"
 #include "command.h"
 #include "config.h"
 #include "ctl.h"
+#include "duty.h"
+#include "gateway.h"
 #include "log.h"
 #include "macro.h"
 #include "mqtt.h"
@@ -37,6 +43,18 @@ struct server {
         struct store *store;
         struct ctl *ctl;
         struct mqtt *mqtt; /* NULL when not configured */
+        struct calendar *cal;
+        struct gateways *gw;
+        struct duty *duty;
+        struct activations *acts;
+
+        /* MQTT output waits here until the loop iteration's durable writes
+         * are done (write-ahead): libmosquitto writes to its socket at once. */
+        sd_event_source *mqtt_flush;
+        char **mq_events;
+        size_t n_mq_events;
+        char **mq_activations; /* ids whose retained state is to be published */
+        size_t n_mq_activations;
 
         sd_event_source *sig_term, *sig_int, *sig_hup;
         sd_event_source *inotify;
@@ -55,8 +73,9 @@ static void server_update_status(struct server *s) {
                 snprintf(buf, sizeof(buf), "STATUS=site %s: SPOOL ERROR (%s); refusing new input", s->config->site,
                          s->spool_error_text);
         else
-                snprintf(buf, sizeof(buf), "STATUS=site %s: running; drop files %" PRIu64 " accepted, %" PRIu64
-                         " rejected", s->config->site, s->n_accepted, s->n_rejected);
+                snprintf(buf, sizeof(buf), "STATUS=site %s: running; %u open activation(s); drop files %" PRIu64
+                         " accepted, %" PRIu64 " rejected", s->config->site, s->acts ? activations_open(s->acts) : 0,
+                         s->n_accepted, s->n_rejected);
         sd_notify(0, buf);
 }
 
@@ -122,6 +141,9 @@ static char *execute_status(struct server *s, const struct command *cmd) {
         json_object_set_new(o, "chains", json_integer((json_int_t) s->config->n_chains));
         json_object_set_new(o, "gateways", json_integer((json_int_t) s->config->n_gateways));
         json_object_set_new(o, "reloads", json_integer((json_int_t) s->n_reloads));
+        json_object_set_new(o, "activations", json_pack("{s:i, s:i}", "open", (int) activations_open(s->acts), "total",
+                                                        (int) activations_total(s->acts)));
+        json_object_set_new(o, "notifications_in_flight", json_integer((json_int_t) gateways_in_flight(s->gw)));
         json_object_set_new(o, "incoming", json_pack("{s:I, s:I}", "accepted", (json_int_t) s->n_accepted,
                                                      "rejected", (json_int_t) s->n_rejected));
         json_object_set_new(o, "mqtt", json_string(!s->mqtt ? "off" : mqtt_connected(s->mqtt) ? "connected" : "disconnected"));
@@ -130,8 +152,23 @@ static char *execute_status(struct server *s, const struct command *cmd) {
         return reply_json(o);
 }
 
-char *server_execute(struct server *s, const struct command *cmd, enum source src) {
-        char err[256];
+/* Merge an engine's reply fields into {"ok":true}, or make the error reply. */
+static char *engine_reply(const struct command *cmd, int r, json_t *fields, const char *err) {
+        if (r < 0) {
+                json_decref(fields);
+                return reply_error(cmd, err[0] ? err : strerror(-r));
+        }
+        json_t *o = reply_ok(cmd);
+        if (fields)
+                json_object_update(o, fields);
+        json_decref(fields);
+        return reply_json(o);
+}
+
+char *server_execute(struct server *s, const struct command *cmd, enum source src, const char *origin) {
+        char err[256] = "";
+        json_t *fields = NULL;
+        int r;
 
         if (command_is_read_only(cmd->kind) && src != SOURCE_SOCKET)
                 return reply_error(cmd, "cmd: read-only commands are accepted on the control socket only");
@@ -145,12 +182,231 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
         switch (cmd->kind) {
         case CMD_STATUS:
                 return execute_status(s, cmd);
+        case CMD_TRIGGER:
+                r = activations_trigger(s->acts, cmd, src, origin, &fields, err, sizeof(err));
+                break;
+        case CMD_REPLY:
+                r = activations_reply(s->acts, cmd, src, &fields, err, sizeof(err));
+                break;
+        case CMD_RESOLVE:
+                r = activations_resolve(s->acts, cmd, &fields, err, sizeof(err));
+                break;
+        case CMD_VERIFY:
+                r = activations_verify(s->acts, cmd, &fields, err, sizeof(err));
+                break;
+        case CMD_ROSTER_OVERRIDE:
+                r = duty_override(s->duty, s->config, s->cal, cmd->roster, cmd->person, cmd->from, cmd->to, cmd->by,
+                                  &fields, err, sizeof(err));
+                if (r >= 0)
+                        log_info("Roster %s: %s on duty from %s to %s (set by %s)", cmd->roster, cmd->person, cmd->from,
+                                 cmd->to, cmd->by);
+                break;
+        case CMD_ROSTER_SHOW:
+                r = duty_show(s->duty, s->config, s->cal, cmd->roster, beredd_now(), &fields, err, sizeof(err));
+                break;
+        case CMD_LIST:
+                r = activations_list(s->acts, &fields);
+                break;
+        case CMD_SHOW:
+                if (!cmd->activation)
+                        goto unsupported;
+                r = activations_show(s->acts, cmd->activation, &fields, err, sizeof(err));
+                break;
+        case CMD_REPORT:
+                r = activations_report(s->acts, cmd->activation, &fields, err, sizeof(err));
+                break;
         default:
-                /* The engines for these commands are separate issues (activation:
-                 * #3, follow-up: #4). Refuse clearly rather than pretend. */
-                snprintf(err, sizeof(err), "cmd: \"%s\" is not supported by this version of beredd",
-                         command_name(cmd->kind));
-                return reply_error(cmd, err);
+                goto unsupported;
+        }
+        if (r == -ENOSPC || r == -EDQUOT || r == -EIO)
+                server_spool_failed(s, r, "writing an activation log");
+        server_update_status(s);
+        return engine_reply(cmd, r, fields, err);
+
+unsupported:
+        /* The follow-up engine is issue #4. Refuse clearly rather than pretend. */
+        snprintf(err, sizeof(err), "cmd: \"%s\" is not supported by this version of beredd", command_name(cmd->kind));
+        return reply_error(cmd, err);
+}
+
+/* The retained <base>/activation/<id> payload: states and counts only (no
+ * reply code, no message text, no people). Resolved ones are cleared. */
+static void publish_activation(struct server *s, const char *id) {
+        json_t *sum;
+        char topic[128];
+        if (!s->mqtt || activations_summary(s->acts, id, &sum) < 0)
+                return;
+        snprintf(topic, sizeof(topic), "activation/%s", id);
+        const char *state = json_string_value(json_object_get(sum, "state"));
+        if (state && streq(state, "resolved")) {
+                mqtt_retain(s->mqtt, topic, NULL);
+        } else {
+                json_t *o = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O}", "activation", id, "chain",
+                                      json_object_get(sum, "chain"), "state", json_object_get(sum, "state"), "confirmed",
+                                      json_object_get(sum, "confirmed"), "needed", json_object_get(sum, "needed"),
+                                      "step", json_object_get(sum, "step"), "drill", json_object_get(sum, "drill"));
+                char *p = json_dumps(o, JSON_COMPACT);
+                json_decref(o);
+                if (p)
+                        mqtt_retain(s->mqtt, topic, p);
+                free(p);
+        }
+        json_decref(sum);
+}
+
+static void on_mqtt_republish(void *userdata) {
+        struct server *s = userdata;
+        json_t *list, *a;
+        size_t i;
+        if (activations_list(s->acts, &list) < 0)
+                return;
+        json_array_foreach(json_object_get(list, "activations"), i, a)
+                publish_activation(s, json_string_value(json_object_get(a, "activation")));
+        json_decref(list);
+}
+
+/* A command from <base>/cmd/<name>: the topic names the command; the same
+ * parser and validation as every other way in. Triggers act as the
+ * configured mqtt.trigger_identity, never as whoever the payload claims. */
+static char *on_mqtt_command(void *userdata, const char *name, const char *payload, size_t len) {
+        struct server *s = userdata;
+        const struct mqtt_conf *mc = &s->config->mqtt;
+        struct command cmd;
+        char err[256];
+        int k = command_from_name(name);
+
+        if (k < 0) {
+                snprintf(err, sizeof(err), "cmd: unknown command \"%.40s\"", name);
+                return reply_error(NULL, err);
+        }
+        if (!(mc->commands & (1u << k))) {
+                snprintf(err, sizeof(err), "cmd: \"%s\" is not allowed over MQTT (see mqtt.commands)", name);
+                return reply_error(NULL, err);
+        }
+        json_error_t jerr;
+        json_t *o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!o || !json_is_object(o)) {
+                snprintf(err, sizeof(err), "not valid JSON: %s", o ? "expected a JSON object" : jerr.text);
+                json_decref(o);
+                return reply_error(NULL, err);
+        }
+        const char *c = json_string_value(json_object_get(o, "cmd"));
+        if (c && !streq(c, name)) {
+                json_decref(o);
+                return reply_error(NULL, "cmd: differs from the topic");
+        }
+        json_object_set_new(o, "cmd", json_string(name));
+        if (k == CMD_TRIGGER || k == CMD_RESOLVE) {
+                const char *by = json_string_value(json_object_get(o, "by"));
+                const char *id = mc->trigger_identity;
+                if (!id) {
+                        json_decref(o);
+                        return reply_error(NULL, "by: MQTT has no identity to act as (set mqtt.trigger_identity)");
+                }
+                if (strncmp(id, "role:", 5) != 0) {
+                        if (by && !streq(by, id)) {
+                                json_decref(o);
+                                snprintf(err, sizeof(err), "by: MQTT commands act as \"%s\"", id);
+                                return reply_error(NULL, err);
+                        }
+                        json_object_set_new(o, "by", json_string(id));
+                } else {
+                        const struct person *p = by ? config_person(s->config, by) : NULL;
+                        if (!p || !person_has_role(p, id + 5)) {
+                                json_decref(o);
+                                snprintf(err, sizeof(err), "by: must be a person with role \"%s\"", id + 5);
+                                return reply_error(NULL, err);
+                        }
+                }
+        }
+        char *text = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        if (!text)
+                return reply_error(NULL, "out of memory");
+        int r = command_parse(text, strlen(text), &cmd, err, sizeof(err));
+        free(text);
+        if (r < 0)
+                return reply_error(NULL, err);
+        char *reply = server_execute(s, &cmd, SOURCE_MQTT, NULL);
+        command_done(&cmd);
+        return reply;
+}
+
+/* Runs after the activation logs' commit (a post source of lower priority),
+ * so nothing reaches the broker before it is on disk. */
+static int on_mqtt_flush(sd_event_source *es, void *userdata) {
+        struct server *s = userdata;
+        for (size_t i = 0; i < s->n_mq_events; i++) {
+                mqtt_event(s->mqtt, s->mq_events[i]);
+                free(s->mq_events[i]);
+        }
+        s->n_mq_events = 0;
+        for (size_t i = 0; i < s->n_mq_activations; i++) {
+                publish_activation(s, s->mq_activations[i]);
+                free(s->mq_activations[i]);
+        }
+        s->n_mq_activations = 0;
+        sd_event_source_set_enabled(es, SD_EVENT_OFF);
+        return 0;
+}
+
+/* Every activation event goes to the journal with structured fields, and to
+ * MQTT's event stream when connected. Person ids only, never contact data. */
+static void on_activation_event(void *userdata, const struct act_event *ev) {
+        struct server *s = userdata;
+        char f_act[96], f_type[64], f_person[96], f_ch[32], f_step[32];
+        const char *fields[6] = {};
+        size_t n = 0;
+        snprintf(f_act, sizeof(f_act), "BEREDD_ACTIVATION=%s", ev->activation);
+        snprintf(f_type, sizeof(f_type), "BEREDD_EVENT=%s", ev->type);
+        fields[n++] = f_act;
+        fields[n++] = f_type;
+        if (ev->person) {
+                snprintf(f_person, sizeof(f_person), "BEREDD_PERSON=%s", ev->person);
+                fields[n++] = f_person;
+        }
+        if (ev->channel) {
+                snprintf(f_ch, sizeof(f_ch), "BEREDD_CHANNEL=%s", ev->channel);
+                fields[n++] = f_ch;
+        }
+        if (ev->step >= 0) {
+                snprintf(f_step, sizeof(f_step), "BEREDD_STEP=%d", ev->step);
+                fields[n++] = f_step;
+        }
+        log_event(LOG_INFO, NULL, fields, "Activation %s: %s%s%s%s%s%s%s", ev->activation, ev->type,
+                  ev->person ? " person=" : "", ev->person ? ev->person : "", ev->channel ? " channel=" : "",
+                  ev->channel ? ev->channel : "", ev->detail ? " " : "", ev->detail ? ev->detail : "");
+
+        if (s->mqtt) {
+                json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:I}", "type", ev->type, "activation", ev->activation,
+                                      "chain", ev->chain, "drill", ev->drill, "ts", (json_int_t) (ev->ts / USEC_PER_SEC));
+                if (ev->step >= 0)
+                        json_object_set_new(o, "step", json_integer(ev->step));
+                if (ev->person)
+                        json_object_set_new(o, "person", json_string(ev->person));
+                if (ev->channel)
+                        json_object_set_new(o, "channel", json_string(ev->channel));
+                char *p = json_dumps(o, JSON_COMPACT);
+                json_decref(o);
+                char **v = p ? realloc(s->mq_events, (s->n_mq_events + 1) * sizeof(char *)) : NULL;
+                if (v) {
+                        s->mq_events = v;
+                        v[s->n_mq_events++] = p;
+                } else {
+                        free(p);
+                }
+                if (!streq(ev->type, "notify") && !streq(ev->type, "sent") && !streq(ev->type, "failed")) {
+                        bool have = false;
+                        for (size_t i = 0; i < s->n_mq_activations; i++)
+                                have = have || streq(s->mq_activations[i], ev->activation);
+                        char **w = have ? NULL : realloc(s->mq_activations, (s->n_mq_activations + 1) * sizeof(char *));
+                        if (w) {
+                                s->mq_activations = w;
+                                if ((w[s->n_mq_activations] = strdup(ev->activation)))
+                                        s->n_mq_activations++;
+                        }
+                }
+                sd_event_source_set_enabled(s->mqtt_flush, SD_EVENT_ON);
         }
 }
 
@@ -165,7 +421,7 @@ static void on_ctl_line(void *userdata, const char *line, size_t len, uid_t uid,
                 *reply = reply_error(NULL, err);
                 return;
         }
-        *reply = server_execute(s, &cmd, SOURCE_SOCKET);
+        *reply = server_execute(s, &cmd, SOURCE_SOCKET, NULL);
         command_done(&cmd);
 }
 
@@ -198,7 +454,15 @@ static bool process_incoming(struct server *s, const char *name) {
         } else if (command_parse(data, len, &cmd, err, sizeof(err)) < 0) {
                 snprintf(reason, sizeof(reason), "%s", err);
         } else {
-                _cleanup_free_ char *reply = server_execute(s, &cmd, SOURCE_INCOMING);
+                /* The file's identity: if we crash after acting on it but before
+                 * removing it, processing it again finds the same activation. */
+                char origin[400];
+                struct stat st;
+                if (fstatat(store_dirfd(s->store, STORE_INCOMING), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        st = (struct stat) {};
+                snprintf(origin, sizeof(origin), "incoming/%s@%ju.%ld.%ju", name, (uintmax_t) st.st_ctim.tv_sec,
+                         st.st_ctim.tv_nsec, (uintmax_t) st.st_ino);
+                _cleanup_free_ char *reply = server_execute(s, &cmd, SOURCE_INCOMING, origin);
                 json_t *j = reply ? json_loads(reply, 0, NULL) : NULL;
                 bool ok = j && json_is_true(json_object_get(j, "ok"));
                 if (!ok)
@@ -352,12 +616,26 @@ static void server_reload(struct server *s) {
                           "Keeping the running configuration", s->config_path);
                 config_free(c);
         } else {
+                struct calendar *cal = NULL;
+                int r = calendar_new(&c->calendar, c->timezone, &cal);
+                if (r < 0) {
+                        log_event(LOG_ERR, MSGID_RELOAD_FAILED, NULL,
+                                  "Reload of %s: cannot load time zone %s: %s; keeping the running configuration",
+                                  s->config_path, c->timezone, strerror(-r));
+                        config_free(c);
+                        goto done;
+                }
                 mqtt_set_config(s->mqtt, c);
+                gateways_set_config(s->gw, c);
+                activations_set_config(s->acts, c, cal);
+                calendar_free(s->cal);
+                s->cal = cal;
                 config_free(s->config);
                 s->config = c;
                 s->n_reloads++;
                 log_event(LOG_INFO, MSGID_RELOADED, NULL, "Reloaded %s", s->config_path);
         }
+done:
         sd_notify(0, "READY=1");
         server_update_status(s);
 }
@@ -432,12 +710,44 @@ int server_new(const struct server_options *o, struct server **ret) {
                 goto fail;
         }
 
+        r = calendar_new(&s->config->calendar, s->config->timezone, &s->cal);
+        if (r < 0) {
+                log_error_errno(r, "Cannot load time zone %s: %m", s->config->timezone);
+                goto fail;
+        }
+        r = gateways_new(s->event, s->store, s->config, &s->gw);
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up the gateways: %m");
+                goto fail;
+        }
+        /* Open activations continue from their logs before anything new
+         * comes in. */
+        r = duty_new(s->store, &s->duty);
+        if (r < 0) {
+                log_error_errno(r, "Cannot read %s/rosters/overrides.json: %m", store_root(s->store));
+                goto fail;
+        }
+        r = activations_new(s->event, s->store, s->gw, s->duty, s->config, s->cal, on_activation_event, s, &s->acts);
+        if (r < 0) {
+                log_error_errno(r, "Cannot load the activations: %m");
+                goto fail;
+        }
+
         if (s->config->mqtt.enabled) {
-                r = mqtt_new(s->event, s->config, &s->mqtt);
+                const struct mqtt_hooks hooks = { .execute = on_mqtt_command, .republish = on_mqtt_republish, .userdata = s };
+                r = mqtt_new(s->event, s->config, &hooks, &s->mqtt);
                 if (r < 0) {
                         log_error_errno(r, "Cannot set up MQTT: %m");
                         goto fail;
                 }
+                r = sd_event_add_post(s->event, &s->mqtt_flush, on_mqtt_flush, s);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot add event sources: %m");
+                        goto fail;
+                }
+                sd_event_source_set_enabled(s->mqtt_flush, SD_EVENT_OFF);
+                sd_event_source_set_priority(s->mqtt_flush, SD_EVENT_PRIORITY_IDLE);
+                sd_event_source_set_description(s->mqtt_flush, "mqtt-flush");
         }
 
         char incoming[4096];
@@ -495,6 +805,17 @@ void server_free(struct server *s) {
         if (!s)
                 return;
         ctl_free(s->ctl);
+        activations_free(s->acts);
+        duty_free(s->duty);
+        gateways_free(s->gw);
+        sd_event_source_disable_unref(s->mqtt_flush);
+        for (size_t i = 0; i < s->n_mq_events; i++)
+                free(s->mq_events[i]);
+        free(s->mq_events);
+        for (size_t i = 0; i < s->n_mq_activations; i++)
+                free(s->mq_activations[i]);
+        free(s->mq_activations);
+        calendar_free(s->cal);
         mqtt_free(s->mqtt);
         sd_event_source_disable_unref(s->inotify);
         sd_event_source_disable_unref(s->rescan);

@@ -30,5 +30,6 @@ int server_run(struct server *s);
 void server_free(struct server *s);
 
 /* Carry out a parsed command from SRC and return its JSON reply (malloc'd,
- * one line): {"ok":true,...} or {"ok":false,"error":"..."}. */
-char *server_execute(struct server *s, const struct command *cmd, enum source src);
+ * one line): {"ok":true,...} or {"ok":false,"error":"..."}. ORIGIN names a
+ * drop file (so a second processing after a crash is recognised), or NULL. */
+char *server_execute(struct server *s, const struct command *cmd, enum source src, const char *origin);

@@ -64,6 +64,7 @@ static const char *const dir_names[_STORE_DIR_MAX] = {
         [STORE_FAILED] = "failed",
         [STORE_OUTBOX] = "outbox",
         [STORE_TMP] = "tmp",
+        [STORE_ROSTERS] = "rosters",
 };
 
 const char *store_dir_name(enum store_dir d) {

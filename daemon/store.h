@@ -7,6 +7,7 @@
  *   failed/       rejected input, each with <name>.reason
  *   outbox/       messages written by the file gateway
  *   tmp/          temporary files (same file system), never data
+ *   rosters/      duty swaps (beredctl roster override): overrides.json
  *
  * Every whole-file write is: create in tmp/ with O_EXCL, write, fsync, rename
  * into place, fsync the folder. Folders are 0750, files 0640. Nothing is ever
@@ -30,6 +31,7 @@ enum store_dir {
         STORE_FAILED,
         STORE_OUTBOX,
         STORE_TMP,
+        STORE_ROSTERS,
         _STORE_DIR_MAX,
 };
 const char *store_dir_name(enum store_dir d);

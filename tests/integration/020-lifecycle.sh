@@ -8,7 +8,7 @@ start_beredd "$T/beredd.conf"
 assert_grep "$NOTIFY_LOG" "STATUS=site test: running"
 
 say "the spool layout exists with safe modes"
-for d in incoming activations cases failed outbox tmp; do
+for d in incoming activations cases failed outbox tmp rosters; do
         [ -d "$T/spool/$d" ] || fail "spool/$d missing"
         assert_eq "$(stat -c %a "$T/spool/$d")" 750 "spool/$d has mode $(stat -c %a "$T/spool/$d")"
 done

@@ -2,8 +2,9 @@
 #
 # Each test gets its own folder $T (spool, control socket, logs) and its own
 # free loopback ports; every process it starts is stopped by PID on exit.
-# Set BEREDD_WRAPPER (e.g. "valgrind --error-exitcode=99 --leak-check=full")
-# to run the daemon under a tool.
+# BEREDD_VALGRIND=1 runs the daemon under valgrind memcheck: any error, or a
+# leak definitely lost at exit, makes a clean stop fail. BEREDD_WRAPPER runs
+# it under another tool.
 set -eu
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -14,6 +15,9 @@ TESTNAME=$(basename "$0" .sh)
 T=$(mktemp -d "/tmp/beredd-$TESTNAME.XXXXXX")
 PIDS=""
 BEREDD_PID=""
+if [ "${BEREDD_VALGRIND:-}" = 1 ]; then
+        BEREDD_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
+fi
 
 cleanup() {
         rc=$?
@@ -151,4 +155,33 @@ ctl() { "$BEREDCTL" -s "$T/control" "$@"; }
 drop() {
         printf '%s' "$2" > "$T/spool/incoming/.$1.tmp"
         mv "$T/spool/incoming/.$1.tmp" "$T/spool/incoming/$1"
+}
+
+# ---- more brokers (MQTT tests) ----
+# start_mosquitto_conf PORT [EXTRA]: like start_mosquitto, with EXTRA
+# configuration lines after the plain listener on PORT (more listeners:
+# TLS, websockets; or "persistence true" with a persistence_location).
+# Waits for every listener named in EXTRA too.
+start_mosquitto_conf() {
+        command -v mosquitto >/dev/null || skip "mosquitto is not installed"
+        local port=$1 extra=${2:-} p
+        # "user": as root, mosquitto would otherwise switch to its own user,
+        # which cannot read the test's files; as anyone else it is ignored.
+        printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser %s\nlog_dest file %s/mosquitto.log\n%s\n' \
+                "$port" "$(id -un)" "$T" "$extra" > "$T/mosquitto.conf"
+        mosquitto -c "$T/mosquitto.conf" >>"$T/mosquitto.out" 2>&1 &
+        MOSQUITTO_PID=$!
+        PIDS="$PIDS $MOSQUITTO_PID"
+        for p in $port $(printf '%s\n' "$extra" | sed -n 's/^listener \([0-9]*\).*/\1/p'); do
+                wait_until 10 port_open "$p" || fail "mosquitto did not start on port $p"
+        done
+}
+
+# mqtt_sub_bg FILE ARGS...: a background mosquitto_sub (topic and payload per
+# line) that is stopped with the test; its PID in SUB_PID.
+mqtt_sub_bg() {
+        local file=$1; shift
+        mosquitto_sub "$@" >>"$file" 2>>"$T/mosquitto_sub.err" &
+        SUB_PID=$!
+        PIDS="$PIDS $SUB_PID"
 }

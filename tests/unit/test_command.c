@@ -229,6 +229,54 @@ static void test_id_is_safe(void **state) {
         assert_true(id_is_safe(long_id));
 }
 
+static void test_followup_reads(void **state) {
+        struct person people[] = { { .id = "kari", .name = "Kari Nordmann", .phone = "+4791234567" } };
+        struct level levels[] = { { .level = 1 } };
+        struct config cfg = {
+                .site = "test", .people = people, .n_people = 1,
+                .followup = { .enabled = true, .levels = levels, .n_levels = 1 },
+        };
+        struct command c;
+
+        assert_int_equal(command_from_name("due"), CMD_DUE);
+        assert_int_equal(command_from_name("followup.summary"), CMD_FOLLOWUP_SUMMARY);
+        assert_true(command_is_read_only(CMD_DUE));
+        assert_true(command_is_read_only(CMD_FOLLOWUP_SUMMARY));
+
+        assert_int_equal(parse("{\"cmd\":\"due\"}", &c), 0);
+        assert_int_equal(c.kind, CMD_DUE);
+        assert_false(c.overdue);
+        assert_null(c.contact);
+        assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), 0);
+        command_done(&c);
+
+        assert_int_equal(parse("{\"cmd\":\"due\",\"overdue\":true,\"contact\":\"kari\",\"id\":\"q1\"}", &c), 0);
+        assert_true(c.overdue);
+        assert_string_equal(c.contact, "kari");
+        assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), 0);
+        command_done(&c);
+        assert_null(c.contact);
+
+        assert_int_equal(parse("{\"cmd\":\"due\",\"contact\":\"per\"}", &c), 0);
+        assert_true(command_validate(&c, &cfg, err, sizeof(err)) < 0);
+        assert_string_equal(err, "contact: no person \"per\" in the configuration");
+        command_done(&c);
+
+        expect_error("{\"cmd\":\"due\",\"overdue\":\"yes\"}", "overdue: expected true or false");
+        expect_error("{\"cmd\":\"due\",\"contact\":\"../x\"}",
+                     "contact: must be 1-64 letters, digits, '.', '_' or '-' (not starting with '.' or '-')");
+        expect_error("{\"cmd\":\"due\",\"case\":\"K-1\"}", "case: unknown field for due");
+        expect_error("{\"cmd\":\"followup.summary\",\"overdue\":true}", "overdue: unknown field for followup.summary");
+
+        assert_int_equal(parse("{\"cmd\":\"followup.summary\"}", &c), 0);
+        assert_int_equal(c.kind, CMD_FOLLOWUP_SUMMARY);
+        assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), 0);
+        cfg.followup.enabled = false;
+        assert_true(command_validate(&c, &cfg, err, sizeof(err)) < 0);
+        assert_string_equal(err, "cmd: follow-up is not configured (no followup section)");
+        command_done(&c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_names),
@@ -239,6 +287,7 @@ int main(void) {
                 cmocka_unit_test(test_case_commands),
                 cmocka_unit_test(test_validate),
                 cmocka_unit_test(test_id_is_safe),
+                cmocka_unit_test(test_followup_reads),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,1552 @@
+/* activation.c - the escalation engine (see activation.h).
+ *
+ * Life of an activation:
+ *   trigger -> step 0 ... step n-1 (each: parallel or sequential, a wait)
+ *           -> quorum met at any point: mobilised (stand-down to the rest)
+ *           -> steps exhausted (after `repeat` extra runs): short, the final
+ *              step (e.g. legevakt) is told
+ *   resolve -> resolved (those who said yes are thanked, the rest stood down)
+ *
+ * Write-ahead: decisions are appended to the activation's log buffer; the
+ * buffer is written and fdatasync'ed (commit) before any notification the
+ * decision causes is handed to a gateway (dispatch). Outcomes that cause
+ * nothing outside ("sent", "failed") are committed from a post source, once
+ * per loop iteration for all of them. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "activation.h"
+#include "log.h"
+#include "macro.h"
+#include "text.h"
+
+#define LOG_MAX_SIZE (16 * 1024 * 1024)
+#define COMMIT_RETRY_USEC (5 * USEC_PER_SEC)
+
+enum act_state {
+        ACT_MOBILISING,
+        ACT_MOBILISED,
+        ACT_SHORT,
+        ACT_RESOLVED,
+        ACT_VERIFYING, /* a contact-list check, waiting for answers */
+        ACT_VERIFIED,  /* a contact-list check whose window has ended */
+};
+static const char *const act_state_names[] = { "mobilising", "mobilised", "short", "resolved", "verifying", "verified" };
+
+enum nstate {
+        N_QUEUED,  /* logged "sending", waiting for the commit */
+        N_SENDING, /* handed to a gateway */
+        N_SENT,
+        N_FAILED,
+        N_UNREACHABLE,
+};
+static const char *const nstate_names[] = { "queued", "sending", "sent", "failed", "unreachable" };
+
+struct notif {
+        char *key;
+        char *person;
+        enum channel ch;
+        char *kind; /* "callout", "standdown", "resolved", "unreachable", "verify" */
+        int step;
+        enum nstate state;
+        uint64_t ts_sending, ts_done;
+        char *gateway;
+};
+
+struct member {
+        char *person;
+        enum answer answer;
+        uint64_t answered;
+        uint64_t first_notified;
+        int notified_run;      /* run of the last call-out, -1 never */
+        unsigned channels;     /* channels with a call-out */
+        unsigned dead;         /* of those, channels that failed for good */
+        bool stood_down;
+        bool thanked;
+};
+
+struct activation {
+        struct activations *mgr;
+        char *id, *code, *chain, *message, *by, *origin, *src;
+        bool drill;
+        bool verify; /* a contact-list check (beredctl verify), not a call-out */
+        uint64_t window;
+        uint64_t created;
+        enum act_state state;
+        uint64_t state_ts;
+        int run;
+        int step; /* index of the current (non-final) step, -1 before the first */
+        bool parallel;
+        char **people; /* the current step's people, in order */
+        size_t n_people;
+        size_t seq_pos;
+        uint64_t deadline; /* end of the current wait; 0 = none */
+        struct member *members;
+        size_t n_members;
+        struct notif *notifs;
+        size_t n_notifs;
+        unsigned seq;
+        uint64_t mobilised_at;
+        sd_event_source *timer;
+
+        char *buf; /* log lines not yet committed */
+        size_t buf_len, buf_cap;
+        bool dirty;
+        bool broken; /* the log could not be read whole: shown, not driven */
+        struct activation *next;
+};
+
+struct activations {
+        sd_event *event;
+        struct store *store;
+        struct gateways *gw;
+        struct duty *duty;
+        const struct config *cfg;
+        const struct calendar *cal;
+        act_event_cb cb;
+        void *userdata;
+        struct activation *list;
+        sd_event_source *post; /* group commit */
+        sd_event_source *retry;
+};
+
+static int64_t time_offset_usec = INT64_MIN;
+
+/* BEREDD_TEST_TIME_OFFSET, in usec (0 in production). */
+static int64_t time_offset(void) {
+        if (time_offset_usec == INT64_MIN) {
+                const char *e = getenv("BEREDD_TEST_TIME_OFFSET");
+                time_offset_usec = e ? strtoll(e, NULL, 10) * (int64_t) USEC_PER_SEC : 0;
+        }
+        return time_offset_usec;
+}
+
+uint64_t beredd_now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ((int64_t) ts.tv_sec * (int64_t) USEC_PER_SEC + ts.tv_nsec / 1000 + time_offset());
+}
+
+/* ---- small helpers ---- */
+
+static const struct chain *act_chain(const struct activation *a) {
+        return config_chain(a->mgr->cfg, a->chain);
+}
+
+static size_t chain_n_regular(const struct chain *c) {
+        return c->n_steps > 0 && c->steps[c->n_steps - 1].final ? c->n_steps - 1 : c->n_steps;
+}
+
+static struct activation *find_activation(struct activations *m, const char *id) {
+        for (struct activation *a = m->list; a; a = a->next)
+                if (streq(a->id, id))
+                        return a;
+        return NULL;
+}
+
+static struct member *find_member(struct activation *a, const char *person, bool create) {
+        for (size_t i = 0; i < a->n_members; i++)
+                if (streq(a->members[i].person, person))
+                        return &a->members[i];
+        if (!create)
+                return NULL;
+        struct member *v = realloc(a->members, (a->n_members + 1) * sizeof(*v));
+        if (!v)
+                return NULL;
+        a->members = v;
+        v[a->n_members] = (struct member) { .person = strdup(person), .notified_run = -1 };
+        if (!v[a->n_members].person)
+                return NULL;
+        return &v[a->n_members++];
+}
+
+static struct notif *find_notif(struct activation *a, const char *key) {
+        for (size_t i = a->n_notifs; i > 0; i--)
+                if (streq(a->notifs[i - 1].key, key))
+                        return &a->notifs[i - 1];
+        return NULL;
+}
+
+static void emit(struct activation *a, const char *type, int step, const char *person, const char *channel,
+                 const char *detail) {
+        struct act_event ev = {
+                .type = type, .activation = a->id, .chain = a->chain, .step = step, .person = person,
+                .channel = channel, .detail = detail, .drill = a->drill, .ts = beredd_now(),
+        };
+        if (a->mgr->cb)
+                a->mgr->cb(a->mgr->userdata, &ev);
+}
+
+/* Quorum: enough distinct yes, and enough of each required role. */
+static void count_yes(const struct activation *a, const struct chain *c, int *yes, bool *roles_ok) {
+        *yes = 0;
+        *roles_ok = true;
+        for (size_t i = 0; i < a->n_members; i++)
+                *yes += a->members[i].answer == ANSWER_YES;
+        for (size_t r = 0; c && r < c->n_need_roles; r++) {
+                int n = 0;
+                for (size_t i = 0; i < a->n_members; i++) {
+                        const struct person *p = config_person(a->mgr->cfg, a->members[i].person);
+                        if (a->members[i].answer == ANSWER_YES && p && person_has_role(p, c->need_roles[r].role))
+                                n++;
+                }
+                if (n < c->need_roles[r].n)
+                        *roles_ok = false;
+        }
+}
+
+static bool quorum_met(const struct activation *a) {
+        const struct chain *c = act_chain(a);
+        int yes;
+        bool roles_ok;
+        if (!c)
+                return false;
+        count_yes(a, c, &yes, &roles_ok);
+        return yes >= c->need_total && roles_ok;
+}
+
+/* ---- the log ---- */
+
+static void mark_dirty(struct activation *a) {
+        a->dirty = true;
+        sd_event_source_set_enabled(a->mgr->post, SD_EVENT_ON);
+}
+
+/* Append one event (O gets "ts" and is consumed) to the log buffer. */
+static void act_log(struct activation *a, json_t *o, uint64_t ts) {
+        json_object_set_new(o, "ts", json_integer((json_int_t) ts));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+        json_decref(o);
+        if (!s) {
+                log_error("Activation %s: out of memory writing the log", a->id);
+                return;
+        }
+        size_t n = strlen(s);
+        if (a->buf_len + n + 1 > a->buf_cap) {
+                size_t cap = (a->buf_len + n + 1) * 2;
+                char *b = realloc(a->buf, cap);
+                if (!b) {
+                        free(s);
+                        log_error("Activation %s: out of memory writing the log", a->id);
+                        return;
+                }
+                a->buf = b;
+                a->buf_cap = cap;
+        }
+        memcpy(a->buf + a->buf_len, s, n);
+        a->buf[a->buf_len + n] = '\n';
+        a->buf_len += n + 1;
+        free(s);
+        mark_dirty(a);
+}
+
+static int commit(struct activation *a) {
+        if (a->buf_len == 0)
+                return 0;
+        char name[128];
+        snprintf(name, sizeof(name), "%s.log", a->id);
+        int r = store_append(a->mgr->store, STORE_ACTIVATIONS, name, a->buf, a->buf_len);
+        if (r < 0)
+                return r;
+        a->buf_len = 0;
+        return 0;
+}
+
+static void on_gateway_done(void *userdata, const char *key, enum gw_result result, const char *gateway_id,
+                            const char *error, const char *provider_ref);
+
+/* Compose the text of notification N. */
+static void compose(struct activation *a, const struct notif *n, const struct person *p, char *subject, size_t slen,
+                    char *text, size_t tlen) {
+        const struct chain *c = act_chain(a);
+        bool en = p && p->lang == LANG_EN;
+        const char *chain_name = c && c->name ? c->name : a->chain;
+        const char *drill = a->drill ? (en ? "ØVELSE/DRILL: " : "ØVELSE: ") : "";
+        char prefix[256], suffix[128];
+        int yes = 0;
+        bool roles_ok = true;
+        count_yes(a, c, &yes, &roles_ok);
+        int need = c ? c->need_total : 0;
+
+        if (streq(n->kind, "callout")) {
+                snprintf(prefix, sizeof(prefix), en ? "%s%s call-out: " : "%s%s kalles inn: ", drill, chain_name);
+                snprintf(suffix, sizeof(suffix), en ? " Reply YES %s or NO %s" : " Svar JA %s eller NEI %s", a->code,
+                         a->code);
+                snprintf(subject, slen, en ? "%s%s call-out" : "%s%s kalles inn", drill, chain_name);
+        } else if (streq(n->kind, "standdown")) {
+                snprintf(prefix, sizeof(prefix), en ? "%sThe team is complete - you need not come. " :
+                                                      "%sTeamet er fulltallig - du trenger ikke møte. ", drill);
+                snprintf(suffix, sizeof(suffix), "(%s)", a->code);
+                snprintf(subject, slen, en ? "%s%s: stand down" : "%s%s: du trenger ikke møte", drill, chain_name);
+        } else if (streq(n->kind, "resolved")) {
+                snprintf(prefix, sizeof(prefix), en ? "%s%s is stood down. Thank you! " :
+                                                      "%s%s er avsluttet. Takk for innsatsen! ", drill, chain_name);
+                snprintf(suffix, sizeof(suffix), "(%s)", a->code);
+                snprintf(subject, slen, en ? "%s%s: stood down" : "%s%s: avsluttet", drill, chain_name);
+        } else if (streq(n->kind, "verify")) {
+                unsigned mins = (unsigned) (a->window / USEC_PER_MIN);
+                char w[32];
+                if (mins >= 120 && mins % 60 == 0)
+                        snprintf(w, sizeof(w), en ? "%u hours" : "%u timer", mins / 60);
+                else
+                        snprintf(w, sizeof(w), en ? "%u minutes" : "%u minutter", mins ? mins : 1);
+                snprintf(prefix, sizeof(prefix),
+                         en ? "Contact list check for %s: this is NOT a call-out. " :
+                              "Kontroll av varslingslisten for %s: dette er IKKE en utkalling. ",
+                         chain_name);
+                snprintf(suffix, sizeof(suffix), en ? "Reply OK %s within %s." : "Svar OK %s innen %s.", a->code, w);
+                snprintf(subject, slen, en ? "%s: contact list check" : "%s: kontroll av varslingslisten", chain_name);
+        } else { /* unreachable: the final step */
+                snprintf(prefix, sizeof(prefix),
+                         en ? "%s%s could NOT be mobilised: %d of %d confirmed, %d missing%s. Please give immediate support. " :
+                              "%s%s kunne IKKE mobiliseres: %d av %d bekreftet, %d mangler%s. Gi umiddelbar støtte. ",
+                         drill, chain_name, yes, need, need > yes ? need - yes : 0,
+                         roles_ok ? "" : (en ? ", required role missing" : ", påkrevd rolle mangler"));
+                suffix[0] = '\0';
+                snprintf(subject, slen, en ? "%s%s could not be mobilised" : "%s%s kunne ikke mobiliseres", drill,
+                         chain_name);
+        }
+
+        const char *free_text = streq(n->kind, "callout") || streq(n->kind, "unreachable") ? a->message : "";
+        if (!free_text)
+                free_text = en ? "Can you come?" : "Kan du møte?";
+        if (n->ch == CHANNEL_SMS) {
+                if (text_sms_compose(prefix, free_text, suffix, text, tlen) < 0)
+                        snprintf(text, tlen, "%s%s", prefix, suffix);
+        } else {
+                snprintf(text, tlen, "%s%s\n\n%s\n\n-- \nberedd (%s)\n", prefix, free_text, suffix,
+                         a->mgr->cfg->site);
+        }
+}
+
+/* Hand every committed, queued notification to its gateway. */
+static void dispatch(struct activation *a) {
+        for (size_t i = 0; i < a->n_notifs; i++) {
+                struct notif *n = &a->notifs[i];
+                if (n->state != N_QUEUED)
+                        continue;
+                const struct person *p = config_person(a->mgr->cfg, n->person);
+                char subject[256], text[2048];
+                compose(a, n, p, subject, sizeof(subject), text, sizeof(text));
+                struct gw_message m = {
+                        .key = n->key,
+                        .channel = n->ch,
+                        .person = n->person,
+                        .to = !p ? NULL : n->ch == CHANNEL_SMS ? p->phone : p->email,
+                        .subject = n->ch == CHANNEL_EMAIL ? subject : NULL,
+                        .text = text,
+                };
+                const struct chain *c = act_chain(a);
+                if (c && n->step >= 0 && (size_t) n->step < c->n_steps)
+                        m.validity = c->steps[n->step].wait;
+                n->state = N_SENDING;
+                int r = m.to ? gateway_send(a->mgr->gw, &m, on_gateway_done, a->mgr) : -ENOENT;
+                if (r < 0) {
+                        /* Reported like any failure, from the loop, so state
+                         * changes happen in one place. */
+                        n->state = N_FAILED;
+                        act_log(a, json_pack("{s:s, s:s, s:s, s:b}", "t", "failed", "key", n->key, "error",
+                                             r == -ENOENT ? "no gateway or address for the channel" : strerror(-r),
+                                             "unreachable", 1),
+                                beredd_now());
+                        emit(a, "failed", n->step, n->person, channel_name(n->ch), "no gateway or address");
+                }
+        }
+}
+
+static void arm_timer(struct activation *a);
+
+/* Commit A's log and release its notifications. On a spool error nothing is
+ * released: the decision is retried when the spool takes writes again. */
+static int commit_and_dispatch(struct activation *a) {
+        int r = commit(a);
+        if (r < 0) {
+                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Activation %s: cannot write its log: %s; holding its messages",
+                          a->id, strerror(-r));
+                sd_event_source_set_enabled(a->mgr->retry, SD_EVENT_ONESHOT);
+                return r;
+        }
+        dispatch(a);
+        /* dispatch may have logged failures: they cause nothing outside. */
+        return 0;
+}
+
+/* ---- decisions ---- */
+
+/* Kinds that ask for an answer. */
+static bool is_ask(const char *kind) {
+        return streq(kind, "callout") || streq(kind, "verify");
+}
+
+static int add_notif(struct activation *a, const char *person, enum channel ch, const char *kind, int step,
+                     uint64_t now) {
+        struct notif *v = realloc(a->notifs, (a->n_notifs + 1) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        a->notifs = v;
+        char key[128];
+        snprintf(key, sizeof(key), "%s.%u", a->id, a->seq++);
+        v[a->n_notifs] = (struct notif) {
+                .key = strdup(key), .person = strdup(person), .ch = ch, .kind = strdup(kind), .step = step,
+                .state = N_QUEUED, .ts_sending = now,
+        };
+        if (!v[a->n_notifs].key || !v[a->n_notifs].person || !v[a->n_notifs].kind)
+                return -ENOMEM;
+        a->n_notifs++;
+        act_log(a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "t", "sending", "key", key, "person", person, "ch",
+                             channel_name(ch), "kind", kind, "step", step),
+                now);
+        emit(a, "notify", step, person, channel_name(ch), kind);
+        return 0;
+}
+
+/* Notify PERSON of KIND on CHANNELS (those the person has an address for). */
+static void notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
+                   uint64_t now) {
+        const struct person *p = config_person(a->mgr->cfg, person);
+        struct member *mb = find_member(a, person, true);
+        if (!mb)
+                return;
+        unsigned sent = 0;
+        for (unsigned ch = CHANNEL_SMS; ch <= CHANNEL_EMAIL; ch <<= 1) {
+                if (!(channels & ch) || !p)
+                        continue;
+                if ((ch == CHANNEL_SMS && !p->phone) || (ch == CHANNEL_EMAIL && !p->email))
+                        continue;
+                if (add_notif(a, person, ch, kind, step, now) == 0)
+                        sent |= ch;
+        }
+        if (is_ask(kind)) {
+                mb->channels |= sent;
+                mb->notified_run = a->run;
+                if (!mb->first_notified)
+                        mb->first_notified = now;
+                if (!sent)
+                        mb->dead = mb->channels = CHANNEL_ANY; /* nothing to reach them by */
+        } else if (streq(kind, "standdown")) {
+                mb->stood_down = true;
+        } else if (streq(kind, "resolved")) {
+                mb->thanked = true;
+        }
+}
+
+static bool member_done(const struct activation *a, const char *person) {
+        for (size_t i = 0; i < a->n_members; i++) {
+                const struct member *m = &a->members[i];
+                if (streq(m->person, person))
+                        return m->answer != ANSWER_NONE || (m->channels && (m->dead & m->channels) == m->channels);
+        }
+        return false;
+}
+
+static bool when_ok(const struct activation *a, const struct step *s, uint64_t now) {
+        if (s->when == WHEN_ALWAYS)
+                return true;
+        bool office = calendar_is_office(a->mgr->cal, now);
+        return s->when == WHEN_OFFICE ? office : !office;
+}
+
+/* Add ID to the set V (kept in order); returns its index, or -ENOMEM. */
+static int add_person(char ***v, size_t *n, const char *id) {
+        for (size_t i = 0; i < *n; i++)
+                if (streq((*v)[i], id))
+                        return (int) i;
+        char **nv = realloc(*v, (*n + 1) * sizeof(char *));
+        if (!nv)
+                return -ENOMEM;
+        *v = nv;
+        nv[*n] = strdup(id);
+        if (!nv[*n])
+                return -ENOMEM;
+        return (int) (*n)++;
+}
+
+static void free_people(struct activation *a) {
+        for (size_t i = 0; i < a->n_people; i++)
+                free(a->people[i]);
+        free(a->people);
+        a->people = NULL;
+        a->n_people = 0;
+}
+
+/* The people a step reaches now, in order, without those who have answered
+ * or already got this run's call-out. */
+static void resolve_targets(struct activation *a, const struct step *s, uint64_t now, char ***ret, size_t *ret_n) {
+        const struct config *cfg = a->mgr->cfg;
+        char **v = NULL;
+        size_t n = 0;
+        for (size_t t = 0; t < s->n_targets; t++) {
+                const struct target *tg = &s->targets[t];
+                if (tg->kind == TARGET_PERSON) {
+                        add_person(&v, &n, tg->ref);
+                } else if (tg->kind == TARGET_ROLE) {
+                        for (size_t i = 0; i < cfg->n_people; i++)
+                                if (person_has_role(&cfg->people[i], tg->ref))
+                                        add_person(&v, &n, cfg->people[i].id);
+                } else {
+                        const struct roster *r = config_roster(cfg, tg->ref);
+                        const char *who = r ? duty_on_duty(a->mgr->duty, a->mgr->cal, r, now) : NULL;
+                        if (who)
+                                add_person(&v, &n, who);
+                }
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                struct member *m = find_member(a, v[i], false);
+                if (m && (m->answer != ANSWER_NONE || m->notified_run == a->run))
+                        free(v[i]);
+                else
+                        v[k++] = v[i];
+        }
+        *ret = v;
+        *ret_n = k;
+}
+
+static void set_state(struct activation *a, enum act_state st, const char *by, uint64_t now) {
+        a->state = st;
+        a->state_ts = now;
+        a->deadline = 0;
+        json_t *o = json_pack("{s:s, s:s}", "t", "state", "state", act_state_names[st]);
+        if (by)
+                json_object_set_new(o, "by", json_string(by));
+        act_log(a, o, now);
+        emit(a, act_state_names[st], a->step, by, NULL, NULL);
+        log_event(st == ACT_SHORT ? LOG_WARNING : LOG_NOTICE, MSGID_ACTIVATION, NULL, "Activation %s (%s%s): %s",
+                  a->id, a->chain, a->drill ? ", drill" : "", act_state_names[st]);
+}
+
+static void mobilise(struct activation *a, uint64_t now) {
+        a->mobilised_at = now;
+        set_state(a, ACT_MOBILISED, NULL, now);
+        for (size_t i = 0; i < a->n_members; i++) {
+                struct member *m = &a->members[i];
+                if (m->answer == ANSWER_NONE && m->channels && !m->stood_down)
+                        notify(a, m->person, "standdown", m->channels & ~m->dead, -1, now);
+        }
+}
+
+static void exhausted(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        set_state(a, ACT_SHORT, NULL, now);
+        if (!c || c->n_steps == 0 || !c->steps[c->n_steps - 1].final)
+                return;
+        const struct step *f = &c->steps[c->n_steps - 1];
+        char **people = NULL;
+        size_t n = 0;
+        int saved_run = a->run;
+        a->run = -2; /* the final step is told even if they were asked before */
+        resolve_targets(a, f, now, &people, &n);
+        a->run = saved_run;
+        for (size_t i = 0; i < n; i++) {
+                notify(a, people[i], "unreachable", f->via, (int) (c->n_steps - 1), now);
+                free(people[i]);
+        }
+        free(people);
+}
+
+/* Start step IDX (or the first one after it that applies). */
+static void enter_step(struct activation *a, int idx, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        if (!c) {
+                log_error("Activation %s: chain \"%s\" is no longer configured; it stays open until resolved", a->id,
+                          a->chain);
+                a->deadline = 0;
+                return;
+        }
+        size_t nreg = chain_n_regular(c);
+        for (;;) {
+                if ((size_t) idx >= nreg) {
+                        if (a->run < c->repeat) {
+                                a->run++;
+                                idx = 0;
+                                act_log(a, json_pack("{s:s, s:i}", "t", "repeat", "run", a->run), now);
+                                emit(a, "repeat", -1, NULL, NULL, NULL);
+                                continue;
+                        }
+                        a->step = idx;
+                        exhausted(a, now);
+                        return;
+                }
+                const struct step *s = &c->steps[idx];
+                if (!when_ok(a, s, now)) {
+                        act_log(a, json_pack("{s:s, s:i, s:i, s:s}", "t", "skip", "step", idx, "run", a->run, "reason",
+                                             s->when == WHEN_OFFICE ? "outside office hours" : "within office hours"),
+                                now);
+                        emit(a, "skip", idx, NULL, NULL, "when");
+                        idx++;
+                        continue;
+                }
+                char **people;
+                size_t n;
+                resolve_targets(a, s, now, &people, &n);
+                if (n == 0) {
+                        free(people);
+                        act_log(a, json_pack("{s:s, s:i, s:i, s:s}", "t", "skip", "step", idx, "run", a->run, "reason",
+                                             "nobody left to ask"),
+                                now);
+                        emit(a, "skip", idx, NULL, NULL, "nobody");
+                        idx++;
+                        continue;
+                }
+                free_people(a);
+                a->people = people;
+                a->n_people = n;
+                a->step = idx;
+                a->parallel = s->mode == STEP_PARALLEL;
+                a->seq_pos = 0;
+                a->deadline = now + s->wait;
+                json_t *pl = json_array();
+                for (size_t i = 0; i < n; i++)
+                        json_array_append_new(pl, json_string(people[i]));
+                act_log(a, json_pack("{s:s, s:i, s:i, s:b, s:o, s:I}", "t", "step", "step", idx, "run", a->run,
+                                     "parallel", a->parallel, "people", pl, "deadline", (json_int_t) a->deadline),
+                        now);
+                emit(a, "step", idx, NULL, NULL, a->parallel ? "parallel" : "sequential");
+                if (a->parallel)
+                        for (size_t i = 0; i < n; i++)
+                                notify(a, people[i], "callout", s->via, idx, now);
+                else
+                        notify(a, people[0], "callout", s->via, idx, now);
+                return;
+        }
+}
+
+/* Move a sequential step to its next person, or the chain to its next step. */
+static void advance(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        if (!a->parallel && c) {
+                while (++a->seq_pos < a->n_people)
+                        if (!member_done(a, a->people[a->seq_pos]))
+                                break;
+                if (a->seq_pos < a->n_people) {
+                        const struct step *s = &c->steps[a->step];
+                        a->deadline = now + s->wait;
+                        act_log(a, json_pack("{s:s, s:i, s:i, s:I}", "t", "next", "step", a->step, "pos",
+                                             (int) a->seq_pos, "deadline", (json_int_t) a->deadline),
+                                now);
+                        notify(a, a->people[a->seq_pos], "callout", s->via, a->step, now);
+                        return;
+                }
+        }
+        enter_step(a, a->step + 1, now);
+}
+
+/* Someone answered or became unreachable: may the chain move on now? */
+static void maybe_move_on(struct activation *a, const char *person, uint64_t now) {
+        if (a->verify) {
+                if (a->state != ACT_VERIFYING)
+                        return;
+                for (size_t i = 0; i < a->n_people; i++)
+                        if (!member_done(a, a->people[i]))
+                                return;
+                set_state(a, ACT_VERIFIED, NULL, now);
+                return;
+        }
+        if (a->state != ACT_MOBILISING || a->step < 0 || a->n_people == 0)
+                return;
+        if (!a->parallel) {
+                if (a->seq_pos < a->n_people && streq(a->people[a->seq_pos], person) && member_done(a, person))
+                        advance(a, now);
+                return;
+        }
+        for (size_t i = 0; i < a->n_people; i++)
+                if (!member_done(a, a->people[i]))
+                        return;
+        enter_step(a, a->step + 1, now);
+}
+
+/* ---- timers ---- */
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct activation *a = userdata;
+        uint64_t now = beredd_now();
+        if ((a->state != ACT_MOBILISING && a->state != ACT_VERIFYING) || !a->deadline)
+                return 0;
+        if (now < a->deadline) { /* the clock moved: wait on */
+                arm_timer(a);
+                return 0;
+        }
+        if (a->verify) {
+                set_state(a, ACT_VERIFIED, NULL, now);
+                commit_and_dispatch(a);
+                return 0;
+        }
+        act_log(a, json_pack("{s:s, s:i}", "t", "timeout", "step", a->step), now);
+        advance(a, now);
+        if (commit_and_dispatch(a) >= 0)
+                arm_timer(a);
+        return 0;
+}
+
+static void arm_timer(struct activation *a) {
+        if ((a->state != ACT_MOBILISING && a->state != ACT_VERIFYING) || !a->deadline) {
+                if (a->timer)
+                        sd_event_source_set_enabled(a->timer, SD_EVENT_OFF);
+                return;
+        }
+        /* Deadlines are in beredd's time; the timer runs on the real clock. */
+        uint64_t when = (uint64_t) ((int64_t) a->deadline - time_offset());
+        if (!a->timer) {
+                if (sd_event_add_time(a->mgr->event, &a->timer, CLOCK_REALTIME, when, 1000, on_timer, a) < 0) {
+                        log_error("Activation %s: cannot arm its timer", a->id);
+                        return;
+                }
+                sd_event_source_set_description(a->timer, "activation-timer");
+        } else {
+                sd_event_source_set_time(a->timer, when);
+        }
+        sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
+}
+
+/* ---- gateway results ---- */
+
+static void on_gateway_done(void *userdata, const char *key, enum gw_result result, const char *gateway_id,
+                            const char *error, const char *provider_ref) {
+        struct activations *m = userdata;
+        char id[96];
+        const char *dot = strrchr(key, '.');
+        if (!dot || (size_t) (dot - key) >= sizeof(id))
+                return;
+        memcpy(id, key, (size_t) (dot - key));
+        id[dot - key] = '\0';
+        struct activation *a = find_activation(m, id);
+        struct notif *n = a ? find_notif(a, key) : NULL;
+        if (!n)
+                return;
+        uint64_t now = beredd_now();
+        n->ts_done = now;
+        free(n->gateway);
+        n->gateway = gateway_id ? strdup(gateway_id) : NULL;
+        if (result == GW_SENT) {
+                n->state = N_SENT;
+                json_t *o = json_pack("{s:s, s:s}", "t", "sent", "key", key);
+                if (gateway_id)
+                        json_object_set_new(o, "gw", json_string(gateway_id));
+                if (provider_ref)
+                        json_object_set_new(o, "ref", json_string(provider_ref));
+                act_log(a, o, now);
+                emit(a, "sent", n->step, n->person, channel_name(n->ch), n->kind);
+                return;
+        }
+        n->state = result == GW_UNREACHABLE ? N_UNREACHABLE : N_FAILED;
+        act_log(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "t", "failed", "key", key, "gw", gateway_id ? gateway_id : "",
+                             "error", error ? error : "", "unreachable", result == GW_UNREACHABLE),
+                now);
+        emit(a, "failed", n->step, n->person, channel_name(n->ch), error);
+        log_warning("Activation %s: %s to %s over %s failed: %s", a->id, n->kind, n->person, channel_name(n->ch),
+                    error ? error : "?");
+        if (is_ask(n->kind)) {
+                struct member *mb = find_member(a, n->person, false);
+                if (mb)
+                        mb->dead |= n->ch;
+                maybe_move_on(a, n->person, now);
+                if (commit_and_dispatch(a) >= 0)
+                        arm_timer(a);
+        }
+}
+
+/* Group commit: every log with events still buffered, once per iteration. */
+static int on_post(sd_event_source *s, void *userdata) {
+        struct activations *m = userdata;
+        for (struct activation *a = m->list; a; a = a->next)
+                if (a->dirty) {
+                        a->dirty = false;
+                        if (a->buf_len && commit(a) < 0)
+                                sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
+                }
+        sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        return 0;
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct activations *m = userdata;
+        bool again = false;
+        for (struct activation *a = m->list; a; a = a->next)
+                if (a->buf_len) {
+                        if (commit_and_dispatch(a) < 0)
+                                again = true;
+                        else
+                                arm_timer(a);
+                }
+        if (again) {
+                sd_event_source_set_time_relative(s, COMMIT_RETRY_USEC);
+                sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        }
+        return 0;
+}
+
+/* ---- replay ---- */
+
+static void activation_free(struct activation *a) {
+        if (!a)
+                return;
+        sd_event_source_disable_unref(a->timer);
+        for (size_t i = 0; i < a->n_notifs; i++) {
+                free(a->notifs[i].key);
+                free(a->notifs[i].person);
+                free(a->notifs[i].kind);
+                free(a->notifs[i].gateway);
+        }
+        free(a->notifs);
+        for (size_t i = 0; i < a->n_members; i++)
+                free(a->members[i].person);
+        free(a->members);
+        free_people(a);
+        free(a->id);
+        free(a->code);
+        free(a->chain);
+        free(a->message);
+        free(a->by);
+        free(a->origin);
+        free(a->src);
+        free(a->buf);
+        free(a);
+}
+
+static char *jstrdup(json_t *o, const char *k) {
+        const char *s = json_string_value(json_object_get(o, k));
+        return s ? strdup(s) : NULL;
+}
+
+static uint64_t jts(json_t *o) {
+        return (uint64_t) json_integer_value(json_object_get(o, "ts"));
+}
+
+static enum channel channel_from(const char *s) {
+        return s && streq(s, "email") ? CHANNEL_EMAIL : CHANNEL_SMS;
+}
+
+/* Apply one logged event to A (replay). Returns -EINVAL for an event that
+ * does not fit. */
+static int replay_event(struct activation *a, json_t *o) {
+        const char *t = json_string_value(json_object_get(o, "t"));
+        uint64_t ts = jts(o);
+        if (!t)
+                return -EINVAL;
+        if (streq(t, "created")) {
+                a->code = jstrdup(o, "code");
+                a->chain = jstrdup(o, "chain");
+                a->message = jstrdup(o, "message");
+                a->by = jstrdup(o, "by");
+                a->origin = jstrdup(o, "origin");
+                a->src = jstrdup(o, "src");
+                a->drill = json_is_true(json_object_get(o, "drill"));
+                a->verify = json_is_true(json_object_get(o, "verify"));
+                a->window = (uint64_t) json_integer_value(json_object_get(o, "window"));
+                if (a->verify)
+                        a->state = ACT_VERIFYING;
+                a->created = ts;
+                return a->code && a->chain ? 0 : -EINVAL;
+        }
+        if (!a->chain)
+                return -EINVAL; /* everything else comes after "created" */
+        if (streq(t, "step")) {
+                json_t *pl = json_object_get(o, "people");
+                free_people(a);
+                for (size_t i = 0; i < json_array_size(pl); i++) {
+                        const char *p = json_string_value(json_array_get(pl, i));
+                        if (p)
+                                add_person(&a->people, &a->n_people, p);
+                }
+                a->step = (int) json_integer_value(json_object_get(o, "step"));
+                a->run = (int) json_integer_value(json_object_get(o, "run"));
+                a->parallel = json_is_true(json_object_get(o, "parallel"));
+                a->seq_pos = 0;
+                a->deadline = (uint64_t) json_integer_value(json_object_get(o, "deadline"));
+        } else if (streq(t, "next")) {
+                a->seq_pos = (size_t) json_integer_value(json_object_get(o, "pos"));
+                a->deadline = (uint64_t) json_integer_value(json_object_get(o, "deadline"));
+        } else if (streq(t, "repeat")) {
+                a->run = (int) json_integer_value(json_object_get(o, "run"));
+        } else if (streq(t, "sending")) {
+                const char *key = json_string_value(json_object_get(o, "key"));
+                const char *person = json_string_value(json_object_get(o, "person"));
+                const char *kind = json_string_value(json_object_get(o, "kind"));
+                if (!key || !person || !kind)
+                        return -EINVAL;
+                struct notif *v = realloc(a->notifs, (a->n_notifs + 1) * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                a->notifs = v;
+                v[a->n_notifs++] = (struct notif) {
+                        .key = strdup(key), .person = strdup(person), .kind = strdup(kind),
+                        .ch = channel_from(json_string_value(json_object_get(o, "ch"))),
+                        .step = (int) json_integer_value(json_object_get(o, "step")), .state = N_SENDING,
+                        .ts_sending = ts,
+                };
+                const char *dot = strrchr(key, '.');
+                if (dot && (unsigned) atoi(dot + 1) >= a->seq)
+                        a->seq = (unsigned) atoi(dot + 1) + 1;
+                struct member *mb = find_member(a, person, true);
+                if (mb && is_ask(kind)) {
+                        mb->channels |= v[a->n_notifs - 1].ch;
+                        mb->notified_run = a->run;
+                        if (!mb->first_notified)
+                                mb->first_notified = ts;
+                } else if (mb && streq(kind, "standdown")) {
+                        mb->stood_down = true;
+                } else if (mb && streq(kind, "resolved")) {
+                        mb->thanked = true;
+                }
+        } else if (streq(t, "sent") || streq(t, "failed")) {
+                struct notif *n = find_notif(a, json_string_value(json_object_get(o, "key")) ?: "");
+                if (!n)
+                        return -EINVAL;
+                n->ts_done = ts;
+                free(n->gateway);
+                n->gateway = jstrdup(o, "gw");
+                if (streq(t, "sent")) {
+                        n->state = N_SENT;
+                } else {
+                        n->state = json_is_true(json_object_get(o, "unreachable")) ? N_UNREACHABLE : N_FAILED;
+                        struct member *mb = find_member(a, n->person, false);
+                        if (mb && is_ask(n->kind))
+                                mb->dead |= n->ch;
+                }
+        } else if (streq(t, "reply")) {
+                const char *person = json_string_value(json_object_get(o, "person"));
+                const char *ans = json_string_value(json_object_get(o, "answer"));
+                struct member *mb = person ? find_member(a, person, true) : NULL;
+                if (!mb || !ans)
+                        return -EINVAL;
+                mb->answer = streq(ans, "yes") ? ANSWER_YES : ANSWER_NO;
+                mb->answered = ts;
+        } else if (streq(t, "state")) {
+                const char *st = json_string_value(json_object_get(o, "state"));
+                for (size_t i = 0; st && i < ELEMENTSOF(act_state_names); i++)
+                        if (streq(st, act_state_names[i])) {
+                                a->state = (enum act_state) i;
+                                a->state_ts = ts;
+                                a->deadline = 0;
+                                if (i == ACT_MOBILISED)
+                                        a->mobilised_at = ts;
+                        }
+        }
+        /* "skip", "timeout" and unknown future events change nothing. */
+        return 0;
+}
+
+static int load_one(struct activations *m, const char *name) {
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        int r = store_read(m->store, STORE_ACTIVATIONS, name, LOG_MAX_SIZE, &data, &len);
+        if (r < 0)
+                return log_error_errno(r, "activations/%s: cannot read: %m; skipped", name);
+
+        struct activation *a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a->mgr = m;
+        a->step = -1;
+        a->id = strndup(name, strlen(name) - 4);
+        if (!a->id) {
+                free(a);
+                return -ENOMEM;
+        }
+        char *line = data;
+        unsigned lineno = 0;
+        while (line < data + len) {
+                char *nl = memchr(line, '\n', (size_t) (data + len - line));
+                lineno++;
+                if (!nl) {
+                        /* A torn last record from a crash mid-write: never committed. */
+                        log_warning("activations/%s: ignoring an incomplete last line", name);
+                        break;
+                }
+                json_error_t jerr;
+                json_t *o = json_loadb(line, (size_t) (nl - line), 0, &jerr);
+                if (!o || replay_event(a, o) < 0) {
+                        log_error("activations/%s:%u: unreadable event; the activation is shown but no longer driven",
+                                  name, lineno);
+                        a->broken = true;
+                        json_decref(o);
+                        break;
+                }
+                json_decref(o);
+                line = nl + 1;
+        }
+        if (!a->chain) {
+                log_error("activations/%s: no \"created\" event; skipped", name);
+                activation_free(a);
+                return -EINVAL;
+        }
+        a->next = m->list;
+        m->list = a;
+        return 0;
+}
+
+static int cmp_names(const void *x, const void *y) {
+        return strcmp(*(char *const *) x, *(char *const *) y);
+}
+
+static int load_all(struct activations *m) {
+        int dfd = dup(store_dirfd(m->store, STORE_ACTIVATIONS));
+        if (dfd < 0)
+                return -errno;
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                close(dfd);
+                return -errno;
+        }
+        char **names = NULL;
+        size_t n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                size_t l = strlen(de->d_name);
+                if (l < 5 || strcmp(de->d_name + l - 4, ".log") != 0 || de->d_name[0] == '.')
+                        continue;
+                char **v = realloc(names, (n + 1) * sizeof(*v));
+                if (!v)
+                        break;
+                names = v;
+                names[n] = strdup(de->d_name);
+                if (names[n])
+                        n++;
+        }
+        closedir(d);
+        qsort(names, n, sizeof(*names), cmp_names);
+        /* Newest first in the list: load oldest first and prepend. */
+        for (size_t i = 0; i < n; i++) {
+                load_one(m, names[i]);
+                free(names[i]);
+        }
+        free(names);
+
+        unsigned resumed = 0, resent = 0;
+        uint64_t now = beredd_now();
+        for (struct activation *a = m->list; a; a = a->next) {
+                if (a->broken)
+                        continue;
+                /* In flight at the crash: send again, with the same key. */
+                for (size_t i = 0; i < a->n_notifs; i++)
+                        if (a->notifs[i].state == N_SENDING) {
+                                a->notifs[i].state = N_QUEUED;
+                                resent++;
+                        }
+                if (a->state == ACT_VERIFYING) {
+                        commit_and_dispatch(a);
+                        arm_timer(a);
+                } else if (a->state == ACT_MOBILISING) {
+                        resumed++;
+                        if (a->step < 0) /* crashed between "created" and the first step */
+                                enter_step(a, 0, now);
+                        else if (quorum_met(a))
+                                mobilise(a, now);
+                        commit_and_dispatch(a);
+                        arm_timer(a);
+                } else {
+                        commit_and_dispatch(a);
+                }
+        }
+        if (resumed || resent)
+                log_notice("Resumed %u open activation(s); resending %u notification(s) that were in flight", resumed,
+                           resent);
+        return 0;
+}
+
+/* ---- commands ---- */
+
+static bool may_trigger(const struct config *cfg, const struct chain *c, const char *by) {
+        const struct person *p = config_person(cfg, by);
+        for (size_t i = 0; i < c->n_may_trigger; i++) {
+                const struct target *t = &c->may_trigger[i];
+                if (t->kind == TARGET_PERSON && streq(t->ref, by))
+                        return true;
+                if (t->kind == TARGET_ROLE && p && person_has_role(p, t->ref))
+                        return true;
+        }
+        return false;
+}
+
+static void make_id(struct activations *m, char *id, size_t len) {
+        struct calendar_local l;
+        for (;;) {
+                uint16_t rnd = 0;
+                if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+                        rnd = (uint16_t) rand();
+                calendar_local(m->cal, beredd_now(), &l);
+                snprintf(id, len, "%04d%02d%02d-%02d%02d-%04x", l.date.y, l.date.m, l.date.d, l.hour, l.minute, rnd);
+                char name[128];
+                snprintf(name, sizeof(name), "%s.log", id);
+                if (!find_activation(m, id) && faccessat(store_dirfd(m->store, STORE_ACTIVATIONS), name, F_OK, 0) < 0)
+                        return;
+        }
+}
+
+static void make_code(struct activations *m, char *code, size_t len) {
+        for (;;) {
+                uint32_t rnd = 0;
+                if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+                        rnd = (uint32_t) rand();
+                snprintf(code, len, "%04u", 1000 + rnd % 9000);
+                bool taken = false;
+                for (struct activation *a = m->list; a; a = a->next)
+                        if (a->state != ACT_RESOLVED && a->state != ACT_VERIFIED && a->code && streq(a->code, code))
+                                taken = true;
+                if (!taken)
+                        return;
+        }
+}
+
+static void summary(struct activation *a, json_t *o) {
+        const struct chain *c = act_chain(a);
+        int yes;
+        bool roles_ok;
+        count_yes(a, c, &yes, &roles_ok);
+        json_object_set_new(o, "activation", json_string(a->id));
+        json_object_set_new(o, "code", json_string(a->code));
+        json_object_set_new(o, "chain", json_string(a->chain));
+        json_object_set_new(o, "state", json_string(act_state_names[a->state]));
+        json_object_set_new(o, "drill", json_boolean(a->drill));
+        json_object_set_new(o, "confirmed", json_integer(yes));
+        json_object_set_new(o, "needed", json_integer(c ? c->need_total : 0));
+        json_object_set_new(o, "step", json_integer(a->step));
+        json_object_set_new(o, "created", json_integer((json_int_t) (a->created / USEC_PER_SEC)));
+        if (a->verify) {
+                json_t *missing = json_array();
+                for (size_t i = 0; i < a->n_people; i++) {
+                        struct member *mb = find_member(a, a->people[i], false);
+                        if (!mb || mb->answer == ANSWER_NONE)
+                                json_array_append_new(missing, json_string(a->people[i]));
+                }
+                json_object_set_new(o, "verify", json_true());
+                json_object_set_new(o, "asked", json_integer((json_int_t) a->n_people));
+                json_object_set_new(o, "missing", missing);
+        }
+}
+
+int activations_trigger(struct activations *m, const struct command *cmd, enum source src, const char *origin,
+                        json_t **reply, char *err, size_t errlen) {
+        const struct chain *c = config_chain(m->cfg, cmd->chain);
+        if (!c) {
+                snprintf(err, errlen, "chain: no chain \"%s\" in the configuration", cmd->chain);
+                return -ENOENT;
+        }
+        if (!may_trigger(m->cfg, c, cmd->by)) {
+                log_event(LOG_WARNING, MSGID_REFUSED, NULL, "Trigger of chain %s by %s refused: not in may_trigger",
+                          c->id, cmd->by);
+                snprintf(err, errlen, "by: \"%s\" may not trigger chain \"%s\"", cmd->by, c->id);
+                return -EPERM;
+        }
+        if (origin)
+                for (struct activation *a = m->list; a; a = a->next)
+                        if (a->origin && streq(a->origin, origin)) {
+                                /* Processed before a crash: the same activation, not a second one. */
+                                *reply = json_object();
+                                summary(a, *reply);
+                                return 0;
+                        }
+
+        struct activation *a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        char id[64], code[8];
+        make_id(m, id, sizeof(id));
+        make_code(m, code, sizeof(code));
+        static const char *const src_names[] = { "socket", "mqtt", "incoming" };
+        *a = (struct activation) {
+                .mgr = m, .id = strdup(id), .code = strdup(code), .chain = strdup(c->id),
+                .message = cmd->message ? strdup(cmd->message) : NULL, .by = strdup(cmd->by),
+                .origin = origin ? strdup(origin) : NULL, .src = strdup(src_names[src]), .drill = cmd->drill,
+                .created = beredd_now(), .step = -1,
+        };
+        uint64_t now = a->created;
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "t", "created", "id", id, "code", code, "chain", c->id,
+                              "drill", cmd->drill, "by", cmd->by);
+        json_object_set_new(o, "src", json_string(src_names[src]));
+        if (cmd->message)
+                json_object_set_new(o, "message", json_string(cmd->message));
+        if (origin)
+                json_object_set_new(o, "origin", json_string(origin));
+        act_log(a, o, now);
+        a->next = m->list;
+        m->list = a;
+        emit(a, "triggered", -1, cmd->by, NULL, NULL);
+        enter_step(a, 0, now);
+
+        /* The trigger and its first notifications are on disk before the
+         * first message leaves and before the caller hears "accepted". */
+        int r = commit(a);
+        if (r < 0) {
+                snprintf(err, errlen, "spool: cannot persist the activation (%s); not started", strerror(-r));
+                m->list = a->next;
+                activation_free(a);
+                return r;
+        }
+        dispatch(a);
+        arm_timer(a);
+        log_event(LOG_NOTICE, MSGID_ACTIVATION, NULL, "Activation %s of chain %s%s triggered by %s", a->id, a->chain,
+                  a->drill ? " (drill)" : "", a->by);
+        *reply = json_object();
+        summary(a, *reply);
+        return 0;
+}
+
+int activations_verify(struct activations *m, const struct command *cmd, json_t **reply, char *err, size_t errlen) {
+        const struct chain *c = config_chain(m->cfg, cmd->chain);
+        if (!c) {
+                snprintf(err, errlen, "chain: no chain \"%s\" in the configuration", cmd->chain);
+                return -ENOENT;
+        }
+        if (!may_trigger(m->cfg, c, cmd->by)) {
+                snprintf(err, errlen, "by: \"%s\" may not trigger chain \"%s\"", cmd->by, c->id);
+                return -EPERM;
+        }
+        struct activation *a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        char id[64], code[8];
+        make_id(m, id, sizeof(id));
+        make_code(m, code, sizeof(code));
+        uint64_t now = beredd_now();
+        *a = (struct activation) {
+                .mgr = m, .id = strdup(id), .code = strdup(code), .chain = strdup(c->id), .by = strdup(cmd->by),
+                .src = strdup("socket"), .verify = true, .window = cmd->window ? cmd->window : USEC_PER_HOUR,
+                .created = now, .state = ACT_VERIFYING, .step = -1, .parallel = true,
+        };
+        act_log(a, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:b, s:I}", "t", "created", "id", id, "code", code, "chain",
+                             c->id, "drill", 0, "by", cmd->by, "verify", 1, "window", (json_int_t) a->window),
+                now);
+        a->next = m->list;
+        m->list = a;
+
+        /* Everyone the chain can reach, whoever is on duty (rosters whole),
+         * on the union of the channels of every step that names them. */
+        const struct config *cfg = m->cfg;
+        unsigned via[1024] = {};
+        for (size_t k = 0; k < c->n_steps; k++) {
+                const struct step *st = &c->steps[k];
+                for (size_t t = 0; t < st->n_targets; t++) {
+                        const struct target *tg = &st->targets[t];
+                        const struct roster *ro = tg->kind == TARGET_ROSTER ? config_roster(cfg, tg->ref) : NULL;
+                        size_t n = tg->kind == TARGET_PERSON ? 1 : tg->kind == TARGET_ROLE ? cfg->n_people
+                                                                                            : (ro ? ro->n_members : 0);
+                        for (size_t i = 0; i < n; i++) {
+                                const char *who = tg->kind == TARGET_PERSON ? tg->ref
+                                               : tg->kind == TARGET_ROLE
+                                                       ? (person_has_role(&cfg->people[i], tg->ref) ? cfg->people[i].id
+                                                                                                    : NULL)
+                                                       : ro->members[i];
+                                int idx = who ? add_person(&a->people, &a->n_people, who) : -1;
+                                if (idx >= 0 && (size_t) idx < ELEMENTSOF(via))
+                                        via[idx] |= st->via;
+                        }
+                }
+        }
+        a->deadline = now + a->window;
+        json_t *pl = json_array();
+        for (size_t i = 0; i < a->n_people; i++)
+                json_array_append_new(pl, json_string(a->people[i]));
+        act_log(a, json_pack("{s:s, s:i, s:i, s:b, s:o, s:I}", "t", "step", "step", -1, "run", 0, "parallel", 1,
+                             "people", pl, "deadline", (json_int_t) a->deadline),
+                now);
+        emit(a, "verify", -1, cmd->by, NULL, NULL);
+        for (size_t i = 0; i < a->n_people; i++)
+                notify(a, a->people[i], "verify", i < ELEMENTSOF(via) ? via[i] : CHANNEL_SMS, -1, now);
+
+        int r = commit(a);
+        if (r < 0) {
+                snprintf(err, errlen, "spool: cannot persist the check (%s); not started", strerror(-r));
+                m->list = a->next;
+                activation_free(a);
+                return r;
+        }
+        dispatch(a);
+        arm_timer(a);
+        *reply = json_object();
+        summary(a, *reply);
+        return 0;
+}
+
+static struct activation *find_for_reply(struct activations *m, const struct command *cmd) {
+        if (cmd->activation)
+                return find_activation(m, cmd->activation);
+        /* Codes are unique among unresolved activations; prefer those. */
+        struct activation *resolved = NULL;
+        for (struct activation *a = m->list; a; a = a->next)
+                if (a->code && streq(a->code, cmd->code)) {
+                        if (a->state != ACT_RESOLVED)
+                                return a;
+                        if (!resolved)
+                                resolved = a;
+                }
+        return resolved;
+}
+
+int activations_reply(struct activations *m, const struct command *cmd, enum source src, json_t **reply, char *err,
+                      size_t errlen) {
+        const struct person *p = cmd->person ? config_person(m->cfg, cmd->person)
+                                             : config_person_by_contact(m->cfg, cmd->phone ? cmd->phone : cmd->email);
+        if (!p) {
+                snprintf(err, errlen, "person: the sender is not a configured person; nothing changed");
+                return -ENOENT;
+        }
+        struct activation *a = find_for_reply(m, cmd);
+        if (!a) {
+                snprintf(err, errlen, "code: no activation with %s \"%s\"; nothing changed",
+                         cmd->activation ? "id" : "reply code", cmd->activation ? cmd->activation : cmd->code);
+                return -ENOENT;
+        }
+        if (a->state == ACT_RESOLVED) {
+                snprintf(err, errlen, "activation %s is already resolved; nothing changed", a->id);
+                return -ESTALE;
+        }
+        if (a->broken) {
+                snprintf(err, errlen, "activation %s cannot be changed: its log is damaged", a->id);
+                return -EIO;
+        }
+        struct member *mb = find_member(a, p->id, true);
+        if (!mb)
+                return -ENOMEM;
+        if (a->state == ACT_VERIFIED) {
+                snprintf(err, errlen, "activation %s: the contact-list check has ended; nothing changed", a->id);
+                return -ESTALE;
+        }
+        uint64_t now = beredd_now();
+        bool changed = mb->answer != cmd->answer;
+        if (changed) {
+                mb->answer = cmd->answer;
+                mb->answered = now;
+                static const char *const src_names[] = { "socket", "mqtt", "incoming" };
+                act_log(a, json_pack("{s:s, s:s, s:s, s:s}", "t", "reply", "person", p->id, "answer",
+                                     cmd->answer == ANSWER_YES ? "yes" : "no", "via", src_names[src]),
+                        now);
+                emit(a, "reply", a->step, p->id, NULL, cmd->answer == ANSWER_YES ? "yes" : "no");
+                if (!a->verify && (a->state == ACT_MOBILISING || a->state == ACT_SHORT) && cmd->answer == ANSWER_YES &&
+                    quorum_met(a))
+                        mobilise(a, now);
+                else
+                        maybe_move_on(a, p->id, now);
+                int r = commit(a);
+                if (r < 0) {
+                        /* Keep the buffered record: it is retried. The answer is
+                         * not lost, but we say so honestly. */
+                        sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
+                        snprintf(err, errlen, "spool: cannot persist the reply (%s); try again", strerror(-r));
+                        return r;
+                }
+                dispatch(a);
+                arm_timer(a);
+        }
+        *reply = json_object();
+        summary(a, *reply);
+        json_object_set_new(*reply, "person", json_string(p->id));
+        json_object_set_new(*reply, "answer", json_string(cmd->answer == ANSWER_YES ? "yes" : "no"));
+        if (!changed)
+                json_object_set_new(*reply, "note", json_string("answer already recorded"));
+        return 0;
+}
+
+int activations_resolve(struct activations *m, const struct command *cmd, json_t **reply, char *err, size_t errlen) {
+        struct activation *a = find_activation(m, cmd->activation);
+        if (!a) {
+                snprintf(err, errlen, "activation: no activation \"%s\"", cmd->activation);
+                return -ENOENT;
+        }
+        if (a->state == ACT_RESOLVED) {
+                snprintf(err, errlen, "activation %s is already resolved; nothing changed", a->id);
+                return -ESTALE;
+        }
+        uint64_t now = beredd_now();
+        if (a->verify) {
+                snprintf(err, errlen, "activation %s is a contact-list check; it ends by itself", a->id);
+                return -EINVAL;
+        }
+        set_state(a, ACT_RESOLVED, cmd->by, now);
+        for (size_t i = 0; i < a->n_members; i++) {
+                struct member *mb = &a->members[i];
+                if (!mb->channels)
+                        continue;
+                if (mb->answer == ANSWER_YES && !mb->thanked)
+                        notify(a, mb->person, "resolved", mb->channels & ~mb->dead, -1, now);
+                else if (mb->answer == ANSWER_NONE && !mb->stood_down)
+                        notify(a, mb->person, "standdown", mb->channels & ~mb->dead, -1, now);
+        }
+        int r = commit(a);
+        if (r < 0) {
+                sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
+                snprintf(err, errlen, "spool: cannot persist the resolve (%s); try again", strerror(-r));
+                return r;
+        }
+        dispatch(a);
+        arm_timer(a);
+        *reply = json_object();
+        summary(a, *reply);
+        return 0;
+}
+
+int activations_list(struct activations *m, json_t **reply) {
+        json_t *arr = json_array();
+        for (struct activation *a = m->list; a; a = a->next) {
+                json_t *o = json_object();
+                summary(a, o);
+                json_array_append_new(arr, o);
+        }
+        *reply = json_pack("{s:o}", "activations", arr);
+        return 0;
+}
+
+static json_t *people_json(struct activation *a) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < a->n_members; i++) {
+                struct member *mb = &a->members[i];
+                json_t *o = json_pack("{s:s, s:s}", "person", mb->person, "answer",
+                                      mb->answer == ANSWER_YES ? "yes" : mb->answer == ANSWER_NO ? "no" : "none");
+                if (mb->first_notified)
+                        json_object_set_new(o, "notified_after_s",
+                                            json_real((double) (mb->first_notified - a->created) / 1e6));
+                if (mb->answered)
+                        json_object_set_new(o, "answered_after_s", json_real((double) (mb->answered - a->created) / 1e6));
+                json_t *ch = json_array();
+                for (size_t k = 0; k < a->n_notifs; k++) {
+                        struct notif *n = &a->notifs[k];
+                        if (!streq(n->person, mb->person))
+                                continue;
+                        json_array_append_new(ch, json_pack("{s:s, s:s, s:s, s:f}", "kind", n->kind, "channel",
+                                                            channel_name(n->ch), "state", nstate_names[n->state],
+                                                            "after_s", (double) (n->ts_sending - a->created) / 1e6));
+                }
+                json_object_set_new(o, "notifications", ch);
+                json_array_append_new(arr, o);
+        }
+        return arr;
+}
+
+int activations_show(struct activations *m, const char *id, json_t **reply, char *err, size_t errlen) {
+        struct activation *a = find_activation(m, id);
+        if (!a) {
+                snprintf(err, errlen, "activation: no activation \"%s\"", id);
+                return -ENOENT;
+        }
+        *reply = json_object();
+        summary(a, *reply);
+        json_object_set_new(*reply, "by", json_string(a->by));
+        if (a->message)
+                json_object_set_new(*reply, "message", json_string(a->message));
+        json_object_set_new(*reply, "people", people_json(a));
+        if (a->deadline && a->state == ACT_MOBILISING)
+                json_object_set_new(*reply, "next_step_in_s",
+                                    json_real((double) ((int64_t) a->deadline - (int64_t) beredd_now()) / 1e6));
+        return 0;
+}
+
+int activations_report(struct activations *m, const char *id, json_t **reply, char *err, size_t errlen) {
+        struct activation *a = find_activation(m, id);
+        if (!a) {
+                snprintf(err, errlen, "activation: no activation \"%s\"", id);
+                return -ENOENT;
+        }
+        /* The timeline is the log itself, read back from disk. */
+        char name[128];
+        snprintf(name, sizeof(name), "%s.log", a->id);
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        commit(a);
+        int r = store_read(m->store, STORE_ACTIVATIONS, name, LOG_MAX_SIZE, &data, &len);
+        if (r < 0) {
+                snprintf(err, errlen, "activation %s: cannot read its log: %s", a->id, strerror(-r));
+                return r;
+        }
+        json_t *timeline = json_array();
+        for (char *line = data, *nl; line < data + len && (nl = memchr(line, '\n', (size_t) (data + len - line)));
+             line = nl + 1) {
+                json_t *o = json_loadb(line, (size_t) (nl - line), 0, NULL);
+                if (!o)
+                        continue;
+                uint64_t ts = jts(o);
+                json_object_del(o, "ts");
+                json_object_del(o, "message");
+                json_object_set_new(o, "after_s", json_real((double) ((int64_t) ts - (int64_t) a->created) / 1e6));
+                json_array_append_new(timeline, o);
+        }
+        *reply = json_object();
+        summary(a, *reply);
+        json_object_set_new(*reply, "by", json_string(a->by));
+        if (a->mobilised_at)
+                json_object_set_new(*reply, "time_to_quorum_s", json_real((double) (a->mobilised_at - a->created) / 1e6));
+        json_object_set_new(*reply, "people", people_json(a));
+        json_object_set_new(*reply, "timeline", timeline);
+        return 0;
+}
+
+int activations_summary(struct activations *m, const char *id, json_t **reply) {
+        struct activation *a = find_activation(m, id);
+        if (!a)
+                return -ENOENT;
+        *reply = json_object();
+        summary(a, *reply);
+        return 0;
+}
+
+unsigned activations_open(const struct activations *m) {
+        unsigned n = 0;
+        for (const struct activation *a = m->list; a; a = a->next)
+                n += !a->verify && (a->state == ACT_MOBILISING || a->state == ACT_MOBILISED || a->state == ACT_SHORT);
+        return n;
+}
+
+unsigned activations_total(const struct activations *m) {
+        unsigned n = 0;
+        for (const struct activation *a = m->list; a; a = a->next)
+                n++;
+        return n;
+}
+
+/* ---- life cycle ---- */
+
+int activations_new(sd_event *e, struct store *store, struct gateways *gw, struct duty *duty, const struct config *cfg,
+                    const struct calendar *cal, act_event_cb cb, void *userdata, struct activations **ret) {
+        struct activations *m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        *m = (struct activations) { .event = sd_event_ref(e), .store = store, .gw = gw, .duty = duty, .cfg = cfg, .cal = cal,
+                                    .cb = cb, .userdata = userdata };
+        int r = sd_event_add_post(e, &m->post, on_post, m);
+        if (r >= 0)
+                r = sd_event_add_time_relative(e, &m->retry, CLOCK_MONOTONIC, COMMIT_RETRY_USEC, USEC_PER_SEC, on_retry,
+                                               m);
+        if (r < 0) {
+                activations_free(m);
+                return r;
+        }
+        sd_event_source_set_enabled(m->post, SD_EVENT_OFF);
+        sd_event_source_set_enabled(m->retry, SD_EVENT_OFF);
+        /* Commit before anything else that runs after this iteration (MQTT). */
+        sd_event_source_set_priority(m->post, SD_EVENT_PRIORITY_IMPORTANT);
+        sd_event_source_set_description(m->post, "activation-commit");
+        sd_event_source_set_description(m->retry, "activation-retry");
+        r = load_all(m);
+        if (r < 0) {
+                activations_free(m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+void activations_set_config(struct activations *m, const struct config *cfg, const struct calendar *cal) {
+        m->cfg = cfg;
+        m->cal = cal;
+}
+
+void activations_free(struct activations *m) {
+        if (!m)
+                return;
+        /* Whatever is buffered goes to disk before we go. */
+        for (struct activation *a = m->list; a; a = a->next)
+                commit(a);
+        while (m->list) {
+                struct activation *a = m->list;
+                m->list = a->next;
+                activation_free(a);
+        }
+        sd_event_source_disable_unref(m->post);
+        sd_event_source_disable_unref(m->retry);
+        sd_event_unref(m->event);
+        free(m);
+}

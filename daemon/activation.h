@@ -1,0 +1,82 @@
+/* activation.h - crisis team activations: alerting chains that escalate step
+ * by step over SMS and e-mail until the chain's quorum has said yes.
+ *
+ * Each activation is an append-only JSON Lines log, activations/<id>.log;
+ * its state is the replay of that log. Every decision (which step started,
+ * who was asked, what they answered) is logged, so a restart continues from
+ * the log without recomputing rosters or calendars. A notification is logged
+ * "sending" and made durable before it goes to a gateway, and "sent" or
+ * "failed" after: after a crash only the in-flight ones are sent again, with
+ * the same idempotency key.
+ *
+ * Events that leave no trace outside (a notification was sent, a reply was
+ * recorded) are group-committed: one fdatasync per log per loop iteration. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <systemd/sd-event.h>
+
+#include "calendar.h"
+#include "command.h"
+#include "config.h"
+#include "duty.h"
+#include "gateway.h"
+#include "server.h"
+#include "store.h"
+
+struct activations;
+
+/* One event, as handed to the journal and (later) MQTT. No names, phone
+ * numbers or e-mail addresses: person ids only. */
+struct act_event {
+        const char *type;       /* "triggered", "step", "notify", "sent", "failed", "reply", "mobilised", ... */
+        const char *activation; /* id */
+        const char *chain;
+        int step;               /* -1 when not tied to a step */
+        const char *person;     /* person id or NULL */
+        const char *channel;    /* "sms", "email" or NULL */
+        const char *detail;     /* "yes"/"no", a reason, ...; never personal data */
+        bool drill;
+        uint64_t ts;            /* usec, realtime */
+};
+typedef void (*act_event_cb)(void *userdata, const struct act_event *ev);
+
+/* Load every log in activations/, replay it, re-arm timers and resend
+ * notifications that were in flight. Returns 0 or -errno (logged). */
+int activations_new(sd_event *e, struct store *store, struct gateways *gw, struct duty *duty, const struct config *cfg,
+                    const struct calendar *cal, act_event_cb cb, void *userdata, struct activations **ret);
+void activations_free(struct activations *a);
+void activations_set_config(struct activations *a, const struct config *cfg, const struct calendar *cal);
+
+/* Commands. Each returns 0 and sets *REPLY to the reply object's extra
+ * fields, or -errno with a message in ERR. ORIGIN identifies a drop file so
+ * that processing it again after a crash does not start a second activation
+ * (NULL otherwise). */
+int activations_trigger(struct activations *a, const struct command *cmd, enum source src, const char *origin,
+                        json_t **reply, char *err, size_t errlen);
+int activations_reply(struct activations *a, const struct command *cmd, enum source src, json_t **reply, char *err,
+                      size_t errlen);
+int activations_resolve(struct activations *a, const struct command *cmd, json_t **reply, char *err, size_t errlen);
+/* Contact-list check ("beredctl verify CHAIN"): ask everyone the chain can
+ * reach (rosters whole) to answer within cmd->window (default 1 h); the
+ * summary lists who has not answered ("missing"). */
+int activations_verify(struct activations *a, const struct command *cmd, json_t **reply, char *err, size_t errlen);
+int activations_list(struct activations *a, json_t **reply);
+int activations_show(struct activations *a, const char *id, json_t **reply, char *err, size_t errlen);
+int activations_report(struct activations *a, const char *id, json_t **reply, char *err, size_t errlen);
+
+/* The short summary of activation ID (id, code, chain, state, drill,
+ * confirmed, needed, step, created), or -ENOENT. */
+int activations_summary(struct activations *a, const char *id, json_t **reply);
+
+/* Counts for status. */
+unsigned activations_open(const struct activations *a);
+unsigned activations_total(const struct activations *a);
+
+/* The current time as beredd sees it (usec, realtime). Tests may shift it
+ * with BEREDD_TEST_TIME_OFFSET=<seconds> to put "now" in or out of office
+ * hours; timers are shifted alike. */
+uint64_t beredd_now(void);

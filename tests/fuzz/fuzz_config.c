@@ -1,0 +1,36 @@
+/* fuzz_config.c - libFuzzer target for the configuration loader: any bytes
+ * as a config file must give a configuration or a list of FILE:LINE errors,
+ * never a crash or a leak. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        static char path[64];
+        if (!path[0]) {
+                snprintf(path, sizeof(path), "/tmp/beredd-fuzz-config.%d", (int) getpid());
+                /* secrets named by the input resolve nowhere useful */
+                setenv("CREDENTIALS_DIRECTORY", "/nonexistent", 1);
+        }
+        FILE *f = fopen(path, "we");
+        if (!f)
+                return 0;
+        fwrite(data, 1, size, f);
+        fclose(f);
+        struct errlist errs = {};
+        struct config *c = config_load(path, &errs);
+        if (c && errs.n)
+                abort();
+        for (size_t i = 0; i < errs.n; i++)
+                if (strncmp(errs.v[i], path, strlen(path)) != 0) /* every error names the file */
+                        abort();
+        config_free(c);
+        errlist_free(&errs);
+        return 0;
+}

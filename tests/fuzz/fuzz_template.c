@@ -1,0 +1,44 @@
+/* fuzz_template.c - libFuzzer target for the SMS template engine and
+ * segment fitting: the first byte picks the escaping, the rest is split into
+ * a template and a value. Output is always NUL-terminated on success, and a
+ * composed SMS is always one segment. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        if (size < 2)
+                return 0;
+        enum text_escape esc = (enum text_escape) (data[0] % 3);
+        const char *sep = memchr(data + 1, '\n', size - 1);
+        size_t tl = sep ? (size_t) (sep - (const char *) data - 1) : size - 1;
+        char *tmpl = strndup((const char *) data + 1, tl);
+        char *val = sep ? strndup(sep + 1, size - 1 - tl - 1) : strdup("");
+        if (!tmpl || !val)
+                goto out;
+        char out[512], err[128];
+        if (text_utf8_valid(val, strlen(val))) {
+                const struct text_var vars[] = { { "to", "+4791234567" }, { "text", val }, { "ref", "k.1" } };
+                int r = text_template_render(tmpl, esc, vars, 3, out, sizeof(out), err, sizeof(err));
+                if (r >= 0 && memchr(out, '\0', sizeof(out)) == NULL)
+                        abort();
+                char sms[1024];
+                r = text_sms_compose("Kriseteamet kalles inn: ", val, " Svar JA 4821 eller NEI 4821", sms, sizeof(sms));
+                if (r >= 0) {
+                        struct text_sms_info info;
+                        if (text_sms_count(sms, strlen(sms), &info) < 0 || info.segments != 1)
+                                abort();
+                        if (!strstr(sms, " Svar JA 4821 eller NEI 4821"))
+                                abort();
+                }
+        }
+out:
+        free(tmpl);
+        free(val);
+        return 0;
+}

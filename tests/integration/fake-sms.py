@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""fake-sms.py - a loopback HTTP server speaking beredd's SMS gateway profiles.
+
+Python 3 standard library only. It answers:
+  * Twilio:        POST /2010-04-01/Accounts/<sid>/Messages.json (form body,
+                   basic auth <sid>:<token>) -> 201 {"sid": "SM...", ...}
+  * Link Mobility: POST /sms/send (JSON body, basic auth) -> 202 {"messageId": ...}
+  * generic:       any other method and path -> 200 (body: --reply, default
+                   {"status":"ok","id":N})
+
+Every request is appended as one JSON line to --log: n (1-based request
+number), method, path, query, headers, body, form (decoded
+x-www-form-urlencoded fields), json (decoded JSON body), auth ([user, pass]
+from basic auth), status (what was answered), time.
+
+Fault injection (all requests count, whatever their path):
+  --hang-first N         the first N requests sleep --hang-seconds (default 5)
+                         before answering: longer than the client's timeout
+  --fail-first N         the next N requests get --status (default 500);
+                         N = -1 fails every request
+  --status S             the status for injected failures (500, 429, 400, ...)
+  --retry-after SECS     add "Retry-After: SECS" to injected failures
+  --twilio-code C        injected failures carry a Twilio error body with code C
+The same settings can be changed while running through --control FILE: a JSON
+object with the long option names as keys (fail_first, status, ...), re-read
+when its mtime changes; counters restart then.
+
+--port 0 picks a free port; the port is written to --port-file. --pidfile is
+written at start and removed on exit. SIGTERM stops the server.
+"""
+
+import argparse
+import base64
+import http.server
+import json
+import os
+import re
+import signal
+import socketserver
+import sys
+import threading
+import time
+import urllib.parse
+
+TWILIO_RE = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
+
+
+class State:
+    def __init__(self, args):
+        self.lock = threading.Lock()
+        self.args = args
+        self.n = 0
+        self.hung = 0
+        self.failed = 0
+        self.ctl_mtime = None
+        self.settings = {
+            "hang_first": args.hang_first,
+            "hang_seconds": args.hang_seconds,
+            "fail_first": args.fail_first,
+            "status": args.status,
+            "retry_after": args.retry_after,
+            "twilio_code": args.twilio_code,
+        }
+
+    def reload_control(self):
+        path = self.args.control
+        if not path:
+            return
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            return
+        if mtime == self.ctl_mtime:
+            return
+        self.ctl_mtime = mtime
+        try:
+            with open(path, encoding="utf-8") as f:
+                new = json.load(f)
+        except (OSError, ValueError):
+            return
+        for k, v in new.items():
+            if k in self.settings:
+                self.settings[k] = v
+        self.hung = 0
+        self.failed = 0
+
+    def decide(self):
+        """Returns (n, fault) where fault is None, "hang" or "fail"."""
+        with self.lock:
+            self.reload_control()
+            self.n += 1
+            s = self.settings
+            if self.hung < (s["hang_first"] or 0):
+                self.hung += 1
+                return self.n, "hang", dict(s)
+            ff = s["fail_first"] or 0
+            if ff < 0 or self.failed < ff:
+                self.failed += 1
+                return self.n, "fail", dict(s)
+            return self.n, None, dict(s)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as real providers do
+    server_version = "fake-sms/1"
+
+    def log_message(self, fmt, *args):  # quiet: the JSON log is the record
+        pass
+
+    def _auth(self):
+        h = self.headers.get("Authorization", "")
+        if not h.startswith("Basic "):
+            return None
+        try:
+            user, _, pw = base64.b64decode(h[6:]).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return [user, pw]
+
+    def _reply(self, status, body, ctype="application/json", extra=None):
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _handle(self):
+        st = self.server.state
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length > 0 else b""
+        body = raw.decode("utf-8", errors="replace")
+        url = urllib.parse.urlsplit(self.path)
+        ctype = self.headers.get("Content-Type", "")
+        rec = {
+            "method": self.command,
+            "path": url.path,
+            "query": dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True)),
+            "headers": {k: v for k, v in self.headers.items()},
+            "body": body,
+            "auth": self._auth(),
+        }
+        if "x-www-form-urlencoded" in ctype:
+            rec["form"] = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+        if "json" in ctype:
+            try:
+                rec["json"] = json.loads(body)
+            except ValueError:
+                rec["json"] = None
+        n, fault, s = st.decide()
+        rec["n"] = n
+        rec["time"] = time.time()
+
+        status, reply, extra = self._answer(rec, url.path, fault, s)
+        rec["status"] = status if fault != "hang" else "hang"
+        self._log(rec)
+        if fault == "hang":
+            time.sleep(float(s["hang_seconds"]))
+        self._reply(status, reply, extra=extra)
+
+    def _answer(self, rec, path, fault, s):
+        args = self.server.args
+        m = TWILIO_RE.match(path)
+        if fault == "fail":
+            extra = {}
+            if s["retry_after"] is not None:
+                extra["Retry-After"] = str(s["retry_after"])
+            if s["twilio_code"]:
+                return s["status"], json.dumps({"code": int(s["twilio_code"]), "message": "injected",
+                                                "status": s["status"]}), extra
+            return s["status"], json.dumps({"error": "injected", "status": s["status"]}), extra
+        if m and self.command == "POST":
+            sid = m.group(1)
+            if args.twilio_token is not None and rec["auth"] != [sid, args.twilio_token]:
+                return 401, json.dumps({"code": 20003, "message": "Authenticate", "status": 401}), None
+            form = rec.get("form") or {}
+            if not form.get("To") or not (form.get("From") or form.get("MessagingServiceSid")) or "Body" not in form:
+                return 400, json.dumps({"code": 21604, "message": "missing parameter", "status": 400}), None
+            return 201, json.dumps({"sid": "SM%032x" % rec["n"], "status": "queued", "account_sid": sid}), None
+        if path == "/sms/send" and self.command == "POST":
+            if args.lm_user is not None and rec["auth"] != [args.lm_user, args.lm_password]:
+                return 401, json.dumps({"description": "Unauthorized", "resultCode": 401}), None
+            j = rec.get("json")
+            need = ("source", "destination", "userData", "platformId", "platformPartnerId")
+            if not isinstance(j, dict) or any(k not in j for k in need):
+                return 400, json.dumps({"description": "missing field", "resultCode": 106}), None
+            return 202, json.dumps({"messageId": "lm-%d" % rec["n"], "resultCode": 1005,
+                                    "description": "Queued"}), None
+        reply = args.reply if args.reply is not None else json.dumps({"status": "ok", "id": rec["n"]})
+        return 200, reply, None
+
+    def _log(self, rec):
+        line = json.dumps(rec, ensure_ascii=False) + "\n"
+        with self.server.log_lock:
+            with open(self.server.args.log, "a", encoding="utf-8") as f:
+                f.write(line)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port-file")
+    p.add_argument("--pidfile")
+    p.add_argument("--log", required=True)
+    p.add_argument("--control")
+    p.add_argument("--fail-first", type=int, default=0)
+    p.add_argument("--status", type=int, default=500)
+    p.add_argument("--retry-after")
+    p.add_argument("--twilio-code", type=int)
+    p.add_argument("--hang-first", type=int, default=0)
+    p.add_argument("--hang-seconds", type=float, default=5.0)
+    p.add_argument("--twilio-token", help="require basic auth <sid>:TOKEN on Twilio requests")
+    p.add_argument("--lm-user", help="require basic auth on Link Mobility requests")
+    p.add_argument("--lm-password", default="")
+    p.add_argument("--reply", help="body of generic answers")
+    args = p.parse_args()
+
+    srv = Server(("127.0.0.1", args.port), Handler)
+    srv.args = args
+    srv.state = State(args)
+    srv.log_lock = threading.Lock()
+    open(args.log, "a").close()
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    if args.pidfile:
+        with open(args.pidfile, "w") as f:
+            f.write("%d\n" % os.getpid())
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % srv.server_address[1])
+        os.rename(tmp, args.port_file)
+    try:
+        srv.serve_forever(poll_interval=0.1)
+    except (SystemExit, KeyboardInterrupt):
+        pass
+    finally:
+        srv.server_close()
+        if args.pidfile:
+            try:
+                os.unlink(args.pidfile)
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""fake-smtp.py - a loopback SMTP server that records every message.
+
+Python 3 standard library only (aiosmtpd is not in Debian's base, smtpd is
+gone from Python 3.12). It speaks enough ESMTP for libcurl: EHLO/HELO, AUTH
+PLAIN and LOGIN (when --auth USER:PASS is given; then MAIL requires it),
+MAIL, RCPT, DATA (dot-unstuffed), RSET, NOOP, QUIT. STARTTLS is answered 454.
+
+Each accepted message is appended to --log as one JSON line:
+  {"mail_from": ..., "rcpt": [...], "auth": user or null,
+   "data": raw message (UTF-8, undecodable bytes replaced), "time": ...}
+
+Fault injection:
+  --reject-rcpt SUBSTR   RCPT TO containing SUBSTR gets 550 (repeatable)
+  --tempfail-first N     the first N RCPT commands get 451
+
+--port 0 picks a free port, written to --port-file; --pidfile; SIGTERM stops.
+"""
+
+import argparse
+import base64
+import json
+import os
+import signal
+import socketserver
+import sys
+import threading
+import time
+
+
+class Handler(socketserver.StreamRequestHandler):
+    def send(self, line):
+        self.wfile.write((line + "\r\n").encode("ascii"))
+        self.wfile.flush()
+
+    def readline(self):
+        line = self.rfile.readline(65536)
+        if not line:
+            raise EOFError
+        return line.rstrip(b"\r\n")
+
+    def handle(self):
+        srv = self.server
+        args = srv.args
+        self.send("220 fake-smtp ESMTP ready")
+        mail_from, rcpt, user = None, [], None
+        try:
+            while True:
+                raw = self.readline()
+                line = raw.decode("utf-8", errors="replace")
+                verb = line.split(" ", 1)[0].upper()
+                if verb == "EHLO":
+                    ext = ["fake-smtp", "8BITMIME", "SIZE 10485760", "ENHANCEDSTATUSCODES"]
+                    if args.auth:
+                        ext.append("AUTH PLAIN LOGIN")
+                    for e in ext[:-1]:
+                        self.send("250-" + e)
+                    self.send("250 " + ext[-1])
+                elif verb == "HELO":
+                    self.send("250 fake-smtp")
+                elif verb == "STARTTLS":
+                    self.send("454 4.7.0 TLS not available")
+                elif verb == "AUTH":
+                    user = self.auth(line)
+                    if user is None:
+                        self.send("535 5.7.8 authentication failed")
+                    else:
+                        self.send("235 2.7.0 authenticated")
+                elif verb == "MAIL":
+                    if args.auth and user is None:
+                        self.send("530 5.7.0 authentication required")
+                        continue
+                    mail_from, rcpt = line[5:].strip()[5:].split(" ")[0].strip("<>"), []
+                    self.send("250 2.1.0 ok")
+                elif verb == "RCPT":
+                    addr = line[5:].strip()[3:].split(" ")[0].strip("<>")
+                    with srv.lock:
+                        srv.rcpt_seen += 1
+                        temp = srv.rcpt_seen <= args.tempfail_first
+                    if temp:
+                        self.send("451 4.3.0 try again later")
+                    elif any(s in addr for s in args.reject_rcpt):
+                        self.send("550 5.1.1 no such user")
+                    else:
+                        rcpt.append(addr)
+                        self.send("250 2.1.5 ok")
+                elif verb == "DATA":
+                    if mail_from is None or not rcpt:
+                        self.send("503 5.5.1 need MAIL and RCPT")
+                        continue
+                    self.send("354 end with <CRLF>.<CRLF>")
+                    lines = []
+                    while True:
+                        d = self.rfile.readline(1 << 20)
+                        if not d:
+                            raise EOFError
+                        if d in (b".\r\n", b".\n"):
+                            break
+                        if d.startswith(b"."):
+                            d = d[1:]
+                        lines.append(d)
+                    data = b"".join(lines)
+                    rec = {"mail_from": mail_from, "rcpt": rcpt, "auth": user,
+                           "data": data.decode("utf-8", errors="replace"), "time": time.time()}
+                    with srv.lock:
+                        with open(args.log, "a", encoding="utf-8") as f:
+                            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                    mail_from, rcpt = None, []
+                    self.send("250 2.0.0 ok queued")
+                elif verb == "RSET":
+                    mail_from, rcpt = None, []
+                    self.send("250 2.0.0 ok")
+                elif verb == "NOOP":
+                    self.send("250 2.0.0 ok")
+                elif verb == "QUIT":
+                    self.send("221 2.0.0 bye")
+                    return
+                else:
+                    self.send("502 5.5.2 command not implemented")
+        except (EOFError, ConnectionResetError, BrokenPipeError):
+            return
+
+    def auth(self, line):
+        want_user, _, want_pw = self.server.args.auth.partition(":")
+        parts = line.split()
+        mech = parts[1].upper() if len(parts) > 1 else ""
+        try:
+            if mech == "PLAIN":
+                if len(parts) > 2:
+                    resp = parts[2]
+                else:
+                    self.send("334 ")
+                    resp = self.readline().decode("ascii")
+                _, user, pw = base64.b64decode(resp).decode("utf-8").split("\0")
+            elif mech == "LOGIN":
+                if len(parts) > 2:
+                    user = base64.b64decode(parts[2]).decode("utf-8")
+                else:
+                    self.send("334 VXNlcm5hbWU6")
+                    user = base64.b64decode(self.readline()).decode("utf-8")
+                self.send("334 UGFzc3dvcmQ6")
+                pw = base64.b64decode(self.readline()).decode("utf-8")
+            else:
+                return None
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return user if (user, pw) == (want_user, want_pw) else None
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--port-file")
+    p.add_argument("--pidfile")
+    p.add_argument("--log", required=True)
+    p.add_argument("--auth", help="USER:PASS required before MAIL")
+    p.add_argument("--reject-rcpt", action="append", default=[])
+    p.add_argument("--tempfail-first", type=int, default=0)
+    args = p.parse_args()
+
+    srv = Server(("127.0.0.1", args.port), Handler)
+    srv.args = args
+    srv.lock = threading.Lock()
+    srv.rcpt_seen = 0
+    open(args.log, "a").close()
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    if args.pidfile:
+        with open(args.pidfile, "w") as f:
+            f.write("%d\n" % os.getpid())
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % srv.server_address[1])
+        os.rename(tmp, args.port_file)
+    try:
+        srv.serve_forever(poll_interval=0.1)
+    except (SystemExit, KeyboardInterrupt):
+        pass
+    finally:
+        srv.server_close()
+        if args.pidfile:
+            try:
+                os.unlink(args.pidfile)
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

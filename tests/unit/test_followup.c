@@ -1,0 +1,842 @@
+/* test_followup.c - the follow-up rules with a fake clock: when reminders,
+ * second reminders, escalations and purges fall (office hours, weekends,
+ * Ascension Day, the DST weekend, heightened periods), what each check-in
+ * outcome does to level and due date, the texts; then the engine itself on a
+ * real spool and sd-event loop with a recording gateway: reminders once,
+ * write-ahead re-sends with the same key after a "crash", reply codes,
+ * duplicates, summary counts. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "activation.h"
+#include "calendar.h"
+#include "config.h"
+#include "followup.h"
+#include "macro.h"
+#include "store.h"
+#include "text.h"
+
+/* UTC instant from the C library, independent of the code under test. */
+static uint64_t U(int y, int mo, int d, int h, int mi) {
+        struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi };
+        return (uint64_t) timegm(&tm) * USEC_PER_SEC;
+}
+
+static struct ymd D(int y, int m, int d) {
+        return (struct ymd) { .y = y, .m = m, .d = d };
+}
+
+#define assert_ymd(got, yy, mm, dd)                                                                          \
+        do {                                                                                                 \
+                struct ymd g_ = (got);                                                                       \
+                if (g_.y != (yy) || g_.m != (mm) || g_.d != (dd)) {                                          \
+                        print_error("date %04d-%02d-%02d, expected %04d-%02d-%02d\n", g_.y, g_.m, g_.d, yy, mm, \
+                                    dd);                                                                     \
+                        fail();                                                                              \
+                }                                                                                            \
+        } while (0)
+
+#define assert_instant(got, want)                                                                            \
+        do {                                                                                                 \
+                uint64_t g_ = (got), w_ = (want);                                                            \
+                if (g_ != w_) {                                                                              \
+                        print_error("instant %" PRIu64 " (%+.2f h off)\n", g_, ((double) g_ - (double) w_) / 3.6e9); \
+                        fail();                                                                              \
+                }                                                                                            \
+        } while (0)
+
+static char tmpdir[] = "/tmp/beredd-test-followup-XXXXXX";
+
+static const char config_text[] =
+        "site = \"test\";\n"
+        "timezone = \"Europe/Oslo\";\n"
+        "spool = \"%s/spool\";\n"
+        "calendar: { office_hours = \"Mon-Fri 08:00-15:30\"; holidays = \"no\";\n"
+        "  heightened = ( { from = \"2026-12-18\"; to = \"2027-01-03\"; name = \"Jul og nyttår\"; } ); };\n"
+        "people = (\n"
+        "  { id = \"kari\"; name = \"Kari Nordmann\"; phone = \"+4791234567\"; email = \"kari@kommune.example\"; roles = [\"leader\"]; },\n"
+        "  { id = \"ola\"; name = \"Ola Nordmann\"; phone = \"+4791234568\"; roles = [\"member\"]; },\n"
+        "  { id = \"ann\"; name = \"Ann Smith\"; email = \"ann@kommune.example\"; lang = \"en\"; roles = [\"member\"]; }\n"
+        ");\n"
+        "gateways = ( { id = \"outbox\"; channel = \"any\"; type = \"file\"; } );\n"
+        "followup: {\n"
+        "  levels = ( { level = 1; name = \"lav\"; every = \"14d\"; },\n"
+        "             { level = 2; name = \"middels\"; every = \"7d\"; },\n"
+        "             { level = 3; name = \"intensiv\"; every = \"2d\"; } );\n"
+        "  remind = \"%s\"; overdue_after = \"1d\"; escalate_after = \"2d\";\n"
+        "  coordinator = \"kari\"; retention = \"90d\"; heightened_factor = 0.5; unreached_max = 3;\n"
+        "};\n";
+
+struct world {
+        struct config *cfg;
+        struct calendar *cal;
+};
+
+static void world_load(struct world *w, const char *remind) {
+        char path[256], *text;
+        snprintf(path, sizeof(path), "%s/%s.conf", tmpdir, remind);
+        assert_true(asprintf(&text, config_text, tmpdir, remind) > 0);
+        FILE *fp = fopen(path, "we");
+        assert_non_null(fp);
+        fputs(text, fp);
+        fclose(fp);
+        free(text);
+        struct errlist errs = {};
+        w->cfg = config_load(path, &errs);
+        for (size_t i = 0; i < errs.n; i++)
+                print_error("%s\n", errs.v[i]);
+        assert_non_null(w->cfg);
+        errlist_free(&errs);
+        struct calendar_tz *tz = NULL;
+        /* The rule alone, so the test does not need tzdata. */
+        assert_int_equal(calendar_tz_from_posix("CET-1CEST,M3.5.0,M10.5.0/3", &tz), 0);
+        assert_int_equal(calendar_new_with_tz(&w->cfg->calendar, tz, &w->cal), 0);
+}
+
+static void world_free(struct world *w) {
+        calendar_free(w->cal);
+        config_free(w->cfg);
+}
+
+static int setup_office(void **state) {
+        struct world *w = calloc(1, sizeof(*w));
+        world_load(w, "office-hours");
+        *state = w;
+        return 0;
+}
+
+static int setup_morning(void **state) {
+        struct world *w = calloc(1, sizeof(*w));
+        world_load(w, "morning");
+        *state = w;
+        return 0;
+}
+
+static int teardown(void **state) {
+        world_free(*state);
+        free(*state);
+        return 0;
+}
+
+static uint64_t next_of(struct world *w, struct fu_sched s, enum fu_action want) {
+        enum fu_action a;
+        uint64_t t = followup_next_action(&w->cfg->followup, w->cal, &s, &a);
+        assert_int_equal(a, want);
+        return t;
+}
+
+static uint64_t first_for(struct world *w, struct ymd due) {
+        return next_of(w, (struct fu_sched) { .state = FU_OPEN, .stage = FU_STAGE_NONE, .due = due }, FU_ACT_REMIND);
+}
+
+/* ---- when reminders fall ---- */
+
+static void test_first_reminder(void **state) {
+        struct world *w = *state;
+        /* Monday 2 March 2026: 08:00 CET = 07:00 UTC. */
+        assert_instant(first_for(w, D(2026, 3, 2)), U(2026, 3, 2, 7, 0));
+        /* Saturday 7 March -> Monday 9 March 08:00. */
+        assert_instant(first_for(w, D(2026, 3, 7)), U(2026, 3, 9, 7, 0));
+        assert_instant(first_for(w, D(2026, 3, 8)), U(2026, 3, 9, 7, 0));
+        /* Ascension Day, Thursday 14 May 2026 -> Friday 15 May 08:00 CEST = 06:00 UTC. */
+        assert_instant(first_for(w, D(2026, 5, 14)), U(2026, 5, 15, 6, 0));
+        /* Easter 2026: Maundy Thursday 2 April .. Easter Monday 6 April -> Tuesday 7 April. */
+        assert_instant(first_for(w, D(2026, 4, 2)), U(2026, 4, 7, 6, 0));
+        /* DST weekend: Friday 27 March is CET, the Monday after is CEST. */
+        assert_instant(first_for(w, D(2026, 3, 27)), U(2026, 3, 27, 7, 0));
+        assert_instant(first_for(w, D(2026, 3, 28)), U(2026, 3, 30, 6, 0));
+        assert_instant(first_for(w, D(2026, 3, 29)), U(2026, 3, 30, 6, 0));
+        /* The autumn change: Sunday 25 October 2026 -> Monday 26 October 08:00 CET. */
+        assert_instant(first_for(w, D(2026, 10, 25)), U(2026, 10, 26, 7, 0));
+}
+
+static void test_first_reminder_morning(void **state) {
+        struct world *w = *state;
+        /* remind = "morning": 08:00 on the due day, weekends too. */
+        assert_instant(first_for(w, D(2026, 3, 7)), U(2026, 3, 7, 7, 0));
+        assert_instant(first_for(w, D(2026, 3, 29)), U(2026, 3, 29, 6, 0));
+        assert_instant(first_for(w, D(2026, 5, 14)), U(2026, 5, 14, 6, 0));
+}
+
+static void test_second_and_escalation(void **state) {
+        struct world *w = *state;
+        struct fu_sched s = { .state = FU_OPEN, .stage = FU_STAGE_FIRST, .due = D(2026, 3, 2),
+                              .reminded = U(2026, 3, 2, 7, 0) };
+        /* overdue_after = 1d: Tuesday 08:00. */
+        assert_instant(next_of(w, s, FU_ACT_SECOND), U(2026, 3, 3, 7, 0));
+        /* escalate_after = 2d after the first: Wednesday 08:00. */
+        s.stage = FU_STAGE_SECOND;
+        s.second = U(2026, 3, 3, 7, 0);
+        assert_instant(next_of(w, s, FU_ACT_ESCALATE), U(2026, 3, 4, 7, 0));
+        /* Escalated: nothing more until a check-in. */
+        s.stage = FU_STAGE_ESCALATED;
+        s.state = FU_ESCALATED;
+        assert_true(next_of(w, s, FU_ACT_NONE) == UINT64_MAX);
+
+        /* First reminder on a Friday: Saturday is outside office hours, the
+         * second reminder waits for Monday 08:00; the escalation (Sunday)
+         * never comes with or before the second: Tuesday 08:00. */
+        s = (struct fu_sched) { .state = FU_OPEN, .stage = FU_STAGE_FIRST, .due = D(2026, 3, 6),
+                                .reminded = U(2026, 3, 6, 7, 0) };
+        assert_instant(next_of(w, s, FU_ACT_SECOND), U(2026, 3, 9, 7, 0));
+        s.stage = FU_STAGE_SECOND;
+        s.second = U(2026, 3, 9, 7, 0);
+        assert_instant(next_of(w, s, FU_ACT_ESCALATE), U(2026, 3, 10, 7, 0));
+
+        /* A reminder at 10:30 (sent late, e.g. after a restart): whole days
+         * keep the time of day, and 10:30 is within office hours. */
+        s = (struct fu_sched) { .state = FU_OPEN, .stage = FU_STAGE_FIRST, .due = D(2026, 3, 2),
+                                .reminded = U(2026, 3, 2, 9, 30) };
+        assert_instant(next_of(w, s, FU_ACT_SECOND), U(2026, 3, 3, 9, 30));
+
+        /* Down over the second reminder: sent at start on Thursday 12:00, the
+         * escalation still waits escalate_after - overdue_after (1d). */
+        s = (struct fu_sched) { .state = FU_OPEN, .stage = FU_STAGE_SECOND, .due = D(2026, 3, 2),
+                                .reminded = U(2026, 3, 2, 7, 0), .second = U(2026, 3, 5, 11, 0) };
+        assert_instant(next_of(w, s, FU_ACT_ESCALATE), U(2026, 3, 6, 11, 0));
+}
+
+static void test_dst_weekend(void **state) {
+        struct world *w = *state;
+        /* First reminder Friday 27 March 08:00 CET; the second falls on
+         * Saturday, so Monday 30 March 08:00 CEST (06:00 UTC). */
+        struct fu_sched s = { .state = FU_OPEN, .stage = FU_STAGE_FIRST, .due = D(2026, 3, 27),
+                              .reminded = U(2026, 3, 27, 7, 0) };
+        assert_instant(next_of(w, s, FU_ACT_SECOND), U(2026, 3, 30, 6, 0));
+}
+
+static void test_dst_weekend_morning(void **state) {
+        struct world *w = *state;
+        /* Morning mode: Saturday 28 March 08:00 CET + 1d = Sunday 08:00 CEST,
+         * 23 hours later: a day is a civil day, not 24 hours. */
+        struct fu_sched s = { .state = FU_OPEN, .stage = FU_STAGE_FIRST, .due = D(2026, 3, 28),
+                              .reminded = U(2026, 3, 28, 7, 0) };
+        assert_instant(next_of(w, s, FU_ACT_SECOND), U(2026, 3, 29, 6, 0));
+        s.stage = FU_STAGE_SECOND;
+        s.second = U(2026, 3, 29, 6, 0);
+        assert_instant(next_of(w, s, FU_ACT_ESCALATE), U(2026, 3, 30, 6, 0));
+}
+
+static void test_heightened(void **state) {
+        struct world *w = *state;
+        /* Christmas period, factor 0.5: overdue_after 1d -> 12 h after Monday
+         * 21 December 08:00 is 20:00, outside office hours -> Tuesday 08:00. */
+        struct fu_sched s = { .state = FU_OPEN, .stage = FU_STAGE_FIRST, .due = D(2026, 12, 21),
+                              .reminded = U(2026, 12, 21, 7, 0) };
+        assert_instant(next_of(w, s, FU_ACT_SECOND), U(2026, 12, 22, 7, 0));
+        /* Level 2 (7d) is 3.5 days, rounded to 4. */
+        assert_true(followup_interval(&w->cfg->followup, w->cal, 2, D(2026, 12, 21)) == 84 * USEC_PER_HOUR);
+        assert_true(followup_interval(&w->cfg->followup, w->cal, 2, D(2026, 12, 17)) == 7 * USEC_PER_DAY);
+        struct fu_checkin_state st = { .level = 2 };
+        struct fu_plan p;
+        char err[128];
+        assert_int_equal(followup_plan_checkin(&w->cfg->followup, w->cal, &st, OUTCOME_NO_NEEDS, NULL, 0, 0,
+                                               U(2026, 12, 21, 9, 0), &p, err, sizeof(err)), 0);
+        assert_ymd(p.due, 2026, 12, 25);
+        /* ... which is Christmas Day: reminded Monday 28 December. */
+        assert_instant(first_for(w, p.due), U(2026, 12, 28, 7, 0));
+}
+
+static void test_purge(void **state) {
+        struct world *w = *state;
+        /* Closed Monday 2 March 10:00; 90 days later is 31 May; the daily
+         * sweep at 03:00 on 1 June (CEST) purges it. */
+        struct fu_sched s = { .state = FU_CLOSED, .closed = U(2026, 3, 2, 9, 0) };
+        assert_instant(next_of(w, s, FU_ACT_PURGE), U(2026, 6, 1, 1, 0));
+}
+
+/* ---- check-ins ---- */
+
+static struct fu_plan plan(struct world *w, struct fu_checkin_state st, enum outcome o, uint64_t now) {
+        struct fu_plan p;
+        char err[128] = "";
+        int r = followup_plan_checkin(&w->cfg->followup, w->cal, &st, o, NULL, 0, 0, now, &p, err, sizeof(err));
+        if (r < 0)
+                print_error("%s\n", err);
+        assert_int_equal(r, 0);
+        return p;
+}
+
+static void test_outcomes(void **state) {
+        struct world *w = *state;
+        uint64_t mon = U(2026, 3, 2, 9, 0); /* Monday 10:00 local */
+        struct fu_checkin_state l2 = { .level = 2, .unreached_in_row = 2, .task = true };
+        struct fu_plan p;
+
+        p = plan(w, l2, OUTCOME_NO_NEEDS, mon); /* the level's interval: 7d */
+        assert_int_equal(p.level, 2);
+        assert_ymd(p.due, 2026, 3, 9);
+        assert_int_equal(p.unreached_in_row, 0);
+        assert_false(p.task);
+        assert_false(p.tell_children || p.tell_unreached);
+
+        p = plan(w, l2, OUTCOME_NEEDS, mon); /* one step up, the new level's 2d */
+        assert_int_equal(p.level, 3);
+        assert_ymd(p.due, 2026, 3, 4);
+        assert_false(p.tell_children);
+
+        p = plan(w, l2, OUTCOME_WORSE, mon); /* no children: no task */
+        assert_int_equal(p.level, 3);
+        assert_ymd(p.due, 2026, 3, 4);
+        assert_false(p.tell_children);
+
+        struct fu_checkin_state l3 = { .level = 3 };
+        p = plan(w, l3, OUTCOME_NEEDS, mon); /* capped at the highest level */
+        assert_int_equal(p.level, 3);
+        assert_ymd(p.due, 2026, 3, 4);
+
+        p = plan(w, l2, OUTCOME_BETTER, mon); /* one step down: 14d */
+        assert_int_equal(p.level, 1);
+        assert_ymd(p.due, 2026, 3, 16);
+        struct fu_checkin_state l1 = { .level = 1 };
+        p = plan(w, l1, OUTCOME_BETTER, mon);
+        assert_int_equal(p.level, 1);
+}
+
+static void test_children_task(void **state) {
+        struct world *w = *state;
+        uint64_t mon = U(2026, 3, 2, 9, 0);
+        struct fu_checkin_state st = { .level = 2, .children = true };
+        struct fu_plan p = plan(w, st, OUTCOME_WORSE, mon);
+        assert_int_equal(p.level, 3);
+        assert_true(p.task);
+        assert_true(p.tell_children);
+        /* The task stays on the reminders while the person is unreached ... */
+        st = (struct fu_checkin_state) { .level = 3, .children = true, .task = true };
+        p = plan(w, st, OUTCOME_UNREACHED, mon);
+        assert_true(p.task);
+        assert_false(p.tell_children);
+        /* ... and goes with the next real check-in. */
+        p = plan(w, st, OUTCOME_NO_NEEDS, mon);
+        assert_false(p.task);
+
+        char subject[256], text[512];
+        const char *contacts[] = { "kari", "ola" };
+        struct fu_text_args a = { .kind = FU_TEXT_REMIND, .ch = CHANNEL_SMS, .ref = "K-2041", .code = "48213",
+                                  .task = true, .today = true, .contacts = contacts, .n_contacts = 2 };
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_non_null(strstr(text, "Sjekk omsorgssituasjonen for barna."));
+        assert_non_null(strstr(text, "OK 48213"));
+        struct text_sms_info info;
+        assert_int_equal(text_sms_count(text, strlen(text), &info), 0);
+        assert_int_equal(info.segments, 1);
+        a.kind = FU_TEXT_CHILDREN;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "K-2041: forverring registrert. Sjekk omsorgssituasjonen for barna. "
+                                  "Kontaktpersoner: kari, ola.");
+}
+
+static void test_unreached(void **state) {
+        struct world *w = *state;
+        struct fu_checkin_state st = { .level = 2 };
+        /* Monday -> Tuesday; three in a row tell the coordinator, then every third. */
+        uint64_t days[] = { U(2026, 3, 2, 9, 0), U(2026, 3, 3, 9, 0), U(2026, 3, 4, 9, 0),
+                            U(2026, 3, 5, 9, 0), U(2026, 3, 6, 9, 0), U(2026, 3, 9, 9, 0) };
+        bool tell[] = { false, false, true, false, false, true };
+        for (size_t i = 0; i < ELEMENTSOF(days); i++) {
+                struct fu_plan p = plan(w, st, OUTCOME_UNREACHED, days[i]);
+                assert_int_equal(p.unreached_in_row, (int) i + 1);
+                assert_int_equal(p.tell_unreached, tell[i]);
+                assert_int_equal(p.level, 2);
+                st.unreached_in_row = p.unreached_in_row;
+                if (i == 4) /* Friday -> the next working day is Monday */
+                        assert_ymd(p.due, 2026, 3, 9);
+                else if (i == 0)
+                        assert_ymd(p.due, 2026, 3, 3);
+        }
+        /* The day before Ascension Day -> Friday. */
+        st.unreached_in_row = 0;
+        assert_ymd(plan(w, st, OUTCOME_UNREACHED, U(2026, 5, 13, 9, 0)).due, 2026, 5, 15);
+        /* Reached again: the count starts over. */
+        st.unreached_in_row = 5;
+        assert_int_equal(plan(w, st, OUTCOME_NEEDS, U(2026, 3, 2, 9, 0)).unreached_in_row, 0);
+}
+
+static void test_overrides(void **state) {
+        struct world *w = *state;
+        const struct followup_conf *fc = &w->cfg->followup;
+        uint64_t mon = U(2026, 3, 2, 9, 0);
+        struct fu_checkin_state st = { .level = 2, .unreached_in_row = 1 };
+        struct fu_plan p;
+        char err[128] = "";
+        struct ymd next = D(2026, 4, 1);
+
+        assert_int_equal(followup_plan_checkin(fc, w->cal, &st, OUTCOME_NEEDS, &next, 0, 0, mon, &p, err, sizeof(err)), 0);
+        assert_int_equal(p.level, 3);
+        assert_ymd(p.due, 2026, 4, 1);
+        next = D(2026, 3, 2); /* today is allowed */
+        assert_int_equal(followup_plan_checkin(fc, w->cal, &st, OUTCOME_NO_NEEDS, &next, 0, 0, mon, &p, err, sizeof(err)), 0);
+        next = D(2026, 3, 1);
+        assert_int_equal(followup_plan_checkin(fc, w->cal, &st, OUTCOME_NO_NEEDS, &next, 0, 0, mon, &p, err, sizeof(err)),
+                         -EINVAL);
+        assert_string_equal(err, "next: 2026-03-01 is in the past");
+
+        assert_int_equal(followup_plan_checkin(fc, w->cal, &st, OUTCOME_NO_NEEDS, NULL, 5 * USEC_PER_DAY, 0, mon, &p,
+                                               err, sizeof(err)), 0);
+        assert_ymd(p.due, 2026, 3, 7);
+        assert_int_equal(followup_plan_checkin(fc, w->cal, &st, OUTCOME_NO_NEEDS, NULL, 12 * USEC_PER_HOUR, 0, mon, &p,
+                                               err, sizeof(err)), 0);
+        assert_ymd(p.due, 2026, 3, 2);
+        /* UTSETT 3: no outcome, the level and the unreached count unchanged. */
+        assert_int_equal(followup_plan_checkin(fc, w->cal, &st, OUTCOME_NONE, NULL, 0, 3, mon, &p, err, sizeof(err)), 0);
+        assert_ymd(p.due, 2026, 3, 5);
+        assert_int_equal(p.level, 2);
+        assert_int_equal(p.unreached_in_row, 1);
+        assert_int_equal(followup_plan_checkin(fc, w->cal, &st, OUTCOME_NONE, NULL, 0, 0, mon, &p, err, sizeof(err)),
+                         -EINVAL);
+}
+
+/* ---- texts ---- */
+
+static void test_texts(void **state) {
+        (void) state;
+        char subject[256], text[512];
+        const char *contacts[] = { "kari", "ola" };
+        struct fu_text_args a = { .kind = FU_TEXT_REMIND, .ch = CHANNEL_SMS, .ref = "K-2041", .code = "48213",
+                                  .today = true, .contacts = contacts, .n_contacts = 2 };
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "Påminnelse: oppfølging av K-2041 er forfalt i dag. Svar OK 48213 (ingen behov), "
+                                  "HJELP 48213 (behov) eller UTSETT 48213 3 (utsett 3 dager).");
+        struct text_sms_info info;
+        assert_int_equal(text_sms_count(text, strlen(text), &info), 0);
+        assert_int_equal(info.encoding, TEXT_SMS_GSM7);
+        assert_int_equal(info.segments, 1);
+
+        a.today = false;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_non_null(strstr(text, "er forfalt. Svar OK 48213"));
+
+        a.kind = FU_TEXT_SECOND;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_non_null(strstr(text, "Påminnelse 2: oppfølging av K-2041 er ikke registrert."));
+        assert_int_equal(text_sms_count(text, strlen(text), &info), 0);
+        assert_int_equal(info.segments, 1);
+
+        a.kind = FU_TEXT_ESCALATE;
+        a.n = 2;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "K-2041: oppfølging ikke registrert etter 2 dager. Kontaktpersoner: kari, ola.");
+        a.n = 1;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "K-2041: oppfølging ikke registrert etter 1 dag. Kontaktpersoner: kari, ola.");
+
+        a.kind = FU_TEXT_UNREACHED;
+        a.n = 3;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "K-2041: ikke nådd 3 ganger på rad. Kontaktpersoner: kari, ola.");
+
+        a = (struct fu_text_args) { .kind = FU_TEXT_REMIND, .lang = LANG_EN, .ch = CHANNEL_EMAIL, .ref = "K-2041",
+                                    .code = "48213", .today = true };
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(subject, "Follow-up of K-2041 is due");
+        assert_string_equal(text, "Reminder: follow-up of K-2041 is due today. Reply OK 48213 (no needs), HELP 48213 "
+                                  "(needs) or UTSETT 48213 3 (postpone 3 days).");
+
+        /* A long reference: the short reply instruction keeps one segment. */
+        a = (struct fu_text_args) { .kind = FU_TEXT_REMIND, .ch = CHANNEL_SMS, .ref = "KOMMUNE-TRONDHEIM-OPPFOLGING-2026-000123",
+                                    .code = "48213", .today = true };
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_int_equal(text_sms_count(text, strlen(text), &info), 0);
+        assert_int_equal(info.segments, 1);
+        assert_null(strstr(text, "utsett 3 dager"));
+
+        assert_true(followup_is_code("48213"));
+        assert_false(followup_is_code("4821"));  /* an activation code */
+        assert_false(followup_is_code("04821"));
+        assert_false(followup_is_code("482131"));
+        assert_false(followup_is_code("4821a"));
+        assert_false(followup_is_code(NULL));
+        assert_string_equal(fu_stage_name(FU_STAGE_SECOND), "second");
+        assert_string_equal(fu_state_name(FU_ESCALATED), "escalated");
+}
+
+/* ---- the engine, with a recording gateway ---- */
+
+struct sent {
+        char key[160], person[64], text[512];
+        enum channel ch;
+        gw_done_t done;
+        void *userdata;
+        bool delivered;
+};
+static struct sent outbox[64];
+static size_t n_outbox;
+
+int gateways_new(sd_event *e, struct store *store, const struct config *cfg, struct gateways **ret) {
+        (void) e, (void) store, (void) cfg;
+        *ret = NULL;
+        return 0;
+}
+void gateways_free(struct gateways *g) {
+        (void) g;
+}
+void gateways_set_config(struct gateways *g, const struct config *cfg) {
+        (void) g, (void) cfg;
+}
+unsigned gateways_in_flight(const struct gateways *g) {
+        (void) g;
+        return 0;
+}
+int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done, void *userdata) {
+        (void) g;
+        assert_true(n_outbox < ELEMENTSOF(outbox));
+        struct sent *s = &outbox[n_outbox++];
+        *s = (struct sent) { .ch = m->channel, .done = done, .userdata = userdata };
+        snprintf(s->key, sizeof(s->key), "%s", m->key);
+        snprintf(s->person, sizeof(s->person), "%s", m->person);
+        snprintf(s->text, sizeof(s->text), "%s", m->text);
+        assert_true(id_is_safe(m->key) || strlen(m->key) > COMMAND_MAX_ID);
+        return 0;
+}
+
+/* The gateway reports everything handed to it as sent. */
+static void deliver_all(void) {
+        for (size_t i = 0; i < n_outbox; i++)
+                if (!outbox[i].delivered) {
+                        outbox[i].delivered = true;
+                        outbox[i].done(outbox[i].userdata, outbox[i].key, GW_SENT, "outbox", NULL, NULL);
+                }
+}
+
+static size_t count_sent(const char *person, const char *pattern) {
+        size_t n = 0;
+        for (size_t i = 0; i < n_outbox; i++)
+                if ((!person || streq(outbox[i].person, person)) && (!pattern || strstr(outbox[i].text, pattern)))
+                        n++;
+        return n;
+}
+
+static void spin(sd_event *e) {
+        for (int i = 0; i < 20; i++)
+                assert_true(sd_event_run(e, 1000) >= 0);
+}
+
+static struct command cmd_parse(const char *json) {
+        struct command c;
+        char err[256];
+        int r = command_parse(json, strlen(json), &c, err, sizeof(err));
+        if (r < 0)
+                print_error("%s\n", err);
+        assert_int_equal(r, 0);
+        return c;
+}
+
+static json_t *run(struct followup *f, const char *json, const char *origin, int expect, char *err, size_t errlen) {
+        struct command c = cmd_parse(json);
+        json_t *reply = NULL;
+        int r = -EINVAL;
+        err[0] = '\0';
+        switch (c.kind) {
+        case CMD_CASE_OPEN:
+                r = followup_open(f, &c, origin, &reply, err, errlen);
+                break;
+        case CMD_CASE_CHECKIN:
+                r = followup_checkin(f, &c, &reply, err, errlen);
+                break;
+        case CMD_CASE_LEVEL:
+                r = followup_level(f, &c, &reply, err, errlen);
+                break;
+        case CMD_CASE_CLOSE:
+                r = followup_close(f, &c, &reply, err, errlen);
+                break;
+        default:
+                fail();
+        }
+        if (r != expect)
+                print_error("r=%d: %s\n", r, err);
+        assert_int_equal(r, expect);
+        command_done(&c);
+        return reply;
+}
+
+static json_t *summary(struct followup *f) {
+        json_t *s = NULL;
+        assert_int_equal(followup_summary(f, &s), 0);
+        return s;
+}
+
+static json_int_t sget(json_t *s, const char *k) {
+        return json_integer_value(json_object_get(s, k));
+}
+
+static void test_engine(void **state) {
+        struct world *w = *state;
+        char root[300], err[256];
+        snprintf(root, sizeof(root), "%s/spool", tmpdir);
+        struct store *store = NULL;
+        assert_int_equal(store_open(root, &store, NULL), 0);
+        sd_event *e = NULL;
+        assert_int_equal(sd_event_new(&e), 0);
+        struct followup *f = NULL;
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        n_outbox = 0;
+
+        /* "Now" is Monday 2 March 2026 10:00 local (BEREDD_TEST_TIME_OFFSET,
+         * set in main). A case due today is reminded at once (08:00 passed). */
+        json_t *r = run(f, "{\"cmd\":\"case.open\",\"case\":\"K-2041\",\"contacts\":[\"kari\",\"ola\"],\"level\":2,"
+                           "\"factors\":[\"loneliness\",\"elderly\"],\"children\":true,\"due\":\"2026-03-02\"}",
+                        "incoming/k2041.json@1.2.3", 0, err, sizeof(err));
+        assert_string_equal(json_string_value(json_object_get(r, "due")), "2026-03-02");
+        json_decref(r);
+        r = run(f, "{\"cmd\":\"case.open\",\"case\":\"K-2042\",\"contacts\":[\"ann\"]}", NULL, 0, err, sizeof(err));
+        assert_string_equal(json_string_value(json_object_get(r, "due")), "2026-03-16"); /* level 1: 14d */
+        json_decref(r);
+
+        /* Duplicates: refused, unless it is the same drop file again. */
+        r = run(f, "{\"cmd\":\"case.open\",\"case\":\"K-2041\",\"contacts\":[\"ola\"]}", "incoming/other.json@4.5.6",
+                -EEXIST, err, sizeof(err));
+        assert_string_equal(err, "case: K-2041 exists already; not overwritten");
+        r = run(f, "{\"cmd\":\"case.open\",\"case\":\"K-2041\",\"contacts\":[\"kari\",\"ola\"]}",
+                "incoming/k2041.json@1.2.3", 0, err, sizeof(err));
+        assert_true(json_is_true(json_object_get(r, "already")));
+        json_decref(r);
+
+        json_t *s = summary(f);
+        assert_int_equal(sget(s, "open"), 2);
+        assert_int_equal(sget(s, "due_today"), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(s, "by_factor"), "loneliness")), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(s, "by_level"), "2")), 1);
+        char *dump = json_dumps(s, 0);
+        assert_null(strstr(dump, "K-204"));
+        free(dump);
+        json_decref(s);
+
+        spin(e);
+        assert_int_equal(count_sent("kari", "Påminnelse: oppfølging av K-2041 er forfalt i dag."), 1);
+        assert_int_equal(count_sent("ola", "Påminnelse: oppfølging av K-2041"), 1);
+        assert_int_equal(count_sent(NULL, "K-2042"), 0);
+        assert_null(strstr(outbox[0].text, "loneliness"));
+        assert_null(strstr(outbox[0].text, "middels"));
+        json_t *show = NULL;
+        assert_int_equal(followup_show(f, "K-2041", &show, err, sizeof(err)), 0);
+        assert_string_equal(json_string_value(json_object_get(show, "stage")), "first");
+        const char *code_s = json_string_value(json_object_get(show, "code"));
+        assert_non_null(code_s);
+        char code[8];
+        snprintf(code, sizeof(code), "%s", code_s);
+        assert_true(followup_is_code(code));
+        assert_non_null(strstr(outbox[0].text, code));
+        json_t *nt = json_object_get(show, "notify");
+        assert_int_equal(json_array_size(nt), 2);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(nt, 0), "state")), "sending");
+        json_decref(show);
+
+        /* A crash before the gateway reported: the messages go again at
+         * start, with the same keys; the stage is not repeated. */
+        char key0[160];
+        snprintf(key0, sizeof(key0), "%s", outbox[0].key);
+        followup_free(f);
+        n_outbox = 0;
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        assert_int_equal(n_outbox, 2);
+        assert_true(streq(outbox[0].key, key0) || streq(outbox[1].key, key0));
+        deliver_all();
+        spin(e);
+        assert_int_equal(followup_show(f, "K-2041", &show, err, sizeof(err)), 0);
+        nt = json_object_get(show, "notify");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(nt, 0), "state")), "sent");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(nt, 1), "state")), "sent");
+        json_decref(show);
+
+        /* A clean restart: nothing is sent again. */
+        followup_free(f);
+        n_outbox = 0;
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        spin(e);
+        assert_int_equal(n_outbox, 0);
+
+        /* The work list. */
+        json_t *due = NULL;
+        assert_int_equal(followup_due(f, false, NULL, &due), 0);
+        assert_int_equal(json_integer_value(json_object_get(due, "count")), 1);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(due, "cases"), 0), "case")),
+                            "K-2041");
+        json_decref(due);
+        assert_int_equal(followup_due(f, false, "ann", &due), 0);
+        assert_int_equal(json_integer_value(json_object_get(due, "count")), 0);
+        json_decref(due);
+        assert_int_equal(followup_due(f, true, NULL, &due), 0);
+        assert_int_equal(json_integer_value(json_object_get(due, "count")), 0);
+        json_decref(due);
+
+        /* Reply codes: an activation code is not ours; someone else's reply
+         * is refused; JA is not a follow-up answer; HJELP from ola is. */
+        json_t *reply = NULL;
+        assert_int_equal(followup_reply(f, "4821", "ola", TEXT_REPLY_OK, 0, &reply, err, sizeof(err)), -ENOENT);
+        assert_int_equal(followup_reply(f, code, "ann", TEXT_REPLY_OK, 0, &reply, err, sizeof(err)), -EPERM);
+        assert_int_equal(followup_reply(f, code, "ola", TEXT_REPLY_YES, 0, &reply, err, sizeof(err)), -EINVAL);
+        assert_int_equal(followup_reply(f, code, "ola", TEXT_REPLY_HELP, 0, &reply, err, sizeof(err)), 0);
+        assert_int_equal(json_integer_value(json_object_get(reply, "level")), 3);
+        assert_string_equal(json_string_value(json_object_get(reply, "due")), "2026-03-04");
+        assert_string_equal(json_string_value(json_object_get(reply, "stage")), "none");
+        json_decref(reply);
+        /* The code is released with the check-in. */
+        assert_int_equal(followup_reply(f, code, "ola", TEXT_REPLY_OK, 0, &reply, err, sizeof(err)), -ENOENT);
+
+        /* worse with children: the coordinator is told at once. */
+        n_outbox = 0;
+        r = run(f, "{\"cmd\":\"case.checkin\",\"case\":\"K-2041\",\"by\":\"ola\",\"outcome\":\"worse\"}", NULL, 0, err,
+                sizeof(err));
+        assert_true(json_is_true(json_object_get(r, "task")));
+        assert_true(json_is_true(json_object_get(r, "coordinator_told")));
+        json_decref(r);
+        assert_int_equal(count_sent("kari", "Sjekk omsorgssituasjonen for barna"), 1);
+        assert_int_equal(count_sent("ola", NULL), 0);
+        deliver_all();
+        spin(e);
+
+        /* Errors name the field. */
+        r = run(f, "{\"cmd\":\"case.checkin\",\"case\":\"K-9999\",\"by\":\"ola\",\"outcome\":\"worse\"}", NULL, -ENOENT,
+                err, sizeof(err));
+        assert_string_equal(err, "case: no case \"K-9999\"");
+        r = run(f, "{\"cmd\":\"case.checkin\",\"case\":\"K-2041\",\"by\":\"ola\",\"outcome\":\"needs\",\"next\":\"2026-01-01\"}",
+                NULL, -EINVAL, err, sizeof(err));
+        assert_string_equal(err, "next: 2026-01-01 is in the past");
+
+        /* A level change to 1 keeps the due date; close; the summary follows. */
+        r = run(f, "{\"cmd\":\"case.level\",\"case\":\"K-2042\",\"level\":3}", NULL, 0, err, sizeof(err));
+        assert_string_equal(json_string_value(json_object_get(r, "due")), "2026-03-04"); /* sooner at level 3 */
+        json_decref(r);
+        r = run(f, "{\"cmd\":\"case.close\",\"case\":\"K-2042\",\"by\":\"kari\"}", NULL, 0, err, sizeof(err));
+        assert_string_equal(json_string_value(json_object_get(r, "state")), "closed");
+        json_decref(r);
+        r = run(f, "{\"cmd\":\"case.close\",\"case\":\"K-2042\",\"by\":\"kari\"}", NULL, 0, err, sizeof(err));
+        assert_true(json_is_true(json_object_get(r, "already")));
+        json_decref(r);
+        r = run(f, "{\"cmd\":\"case.checkin\",\"case\":\"K-2042\",\"by\":\"ola\",\"outcome\":\"worse\"}", NULL, -ESTALE,
+                err, sizeof(err));
+        assert_string_equal(err, "case: K-2042 is closed; nothing changed");
+        s = summary(f);
+        assert_int_equal(sget(s, "open"), 1);
+        assert_int_equal(sget(s, "closed"), 1);
+        assert_int_equal(sget(s, "due_today"), 0);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(s, "by_level"), "3")), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(s, "by_factor"), "loneliness")), 1);
+        json_decref(s);
+
+        /* The counts after a restart are the same as kept incrementally. */
+        followup_free(f);
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        s = summary(f);
+        assert_int_equal(sget(s, "open"), 1);
+        assert_int_equal(sget(s, "closed"), 1);
+        json_decref(s);
+
+        /* A damaged case file is reported, never overwritten. */
+        char bucket[3], path[512];
+        store_case_bucket("K-BAD", bucket);
+        snprintf(path, sizeof(path), "%s/cases/%s", root, bucket);
+        mkdir(path, 0750);
+        snprintf(path, sizeof(path), "%s/cases/%s/K-BAD.json", root, bucket);
+        FILE *fp = fopen(path, "we");
+        fputs("{not json", fp);
+        fclose(fp);
+        followup_free(f);
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        s = summary(f);
+        assert_int_equal(sget(s, "damaged"), 1);
+        json_decref(s);
+        r = run(f, "{\"cmd\":\"case.open\",\"case\":\"K-BAD\",\"contacts\":[\"ola\"]}", NULL, -EEXIST, err, sizeof(err));
+
+        followup_free(f);
+        sd_event_unref(e);
+        store_free(store);
+}
+
+/* Many cases: the index and heap stay consistent through opens, check-ins
+ * and closes in random order. */
+static void test_many(void **state) {
+        struct world *w = *state;
+        char root[300], err[256], json[256];
+        snprintf(root, sizeof(root), "%s/spool-many", tmpdir);
+        struct store *store = NULL;
+        assert_int_equal(store_open(root, &store, NULL), 0);
+        sd_event *e = NULL;
+        assert_int_equal(sd_event_new(&e), 0);
+        struct followup *f = NULL;
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        n_outbox = 0;
+        enum { N = 300 };
+        for (int i = 0; i < N; i++) {
+                snprintf(json, sizeof(json),
+                         "{\"cmd\":\"case.open\",\"case\":\"M-%d\",\"contacts\":[\"ann\"],\"level\":%d,\"due\":\"2026-%02d-%02d\"}",
+                         i, 1 + i % 3, 4 + i % 6, 1 + (i * 7) % 28);
+                json_decref(run(f, json, NULL, 0, err, sizeof(err)));
+        }
+        for (int i = 0; i < N; i += 3) {
+                snprintf(json, sizeof(json), "{\"cmd\":\"case.close\",\"case\":\"M-%d\",\"by\":\"kari\"}", i);
+                json_decref(run(f, json, NULL, 0, err, sizeof(err)));
+        }
+        for (int i = 1; i < N; i += 3) {
+                snprintf(json, sizeof(json),
+                         "{\"cmd\":\"case.checkin\",\"case\":\"M-%d\",\"by\":\"kari\",\"outcome\":\"better\"}", i);
+                json_decref(run(f, json, NULL, 0, err, sizeof(err)));
+        }
+        json_t *s = summary(f);
+        assert_int_equal(sget(s, "open"), N - N / 3);
+        assert_int_equal(sget(s, "closed"), N / 3);
+        json_decref(s);
+        spin(e);
+        assert_int_equal(n_outbox, 0); /* nothing due before April */
+        followup_free(f);
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        s = summary(f);
+        assert_int_equal(sget(s, "open"), N - N / 3);
+        assert_int_equal(sget(s, "closed"), N / 3);
+        json_decref(s);
+        followup_free(f);
+        sd_event_unref(e);
+        store_free(store);
+}
+
+static int setup_group(void **state) {
+        (void) state;
+        assert_non_null(mkdtemp(tmpdir));
+        /* Now = Monday 2 March 2026 10:00 Europe/Oslo (09:00 UTC). */
+        char off[32];
+        snprintf(off, sizeof(off), "%lld", (long long) (U(2026, 3, 2, 9, 0) / USEC_PER_SEC) - (long long) time(NULL));
+        setenv("BEREDD_TEST_TIME_OFFSET", off, 1);
+        return 0;
+}
+
+static int teardown_group(void **state) {
+        (void) state;
+        char cmd[400];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_first_reminder, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_first_reminder_morning, setup_morning, teardown),
+                cmocka_unit_test_setup_teardown(test_second_and_escalation, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_dst_weekend, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_dst_weekend_morning, setup_morning, teardown),
+                cmocka_unit_test_setup_teardown(test_heightened, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_purge, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_outcomes, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_children_task, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_unreached, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_overrides, setup_office, teardown),
+                cmocka_unit_test(test_texts),
+                cmocka_unit_test_setup_teardown(test_engine, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_many, setup_office, teardown),
+        };
+        return cmocka_run_group_tests(tests, setup_group, teardown_group);
+}
