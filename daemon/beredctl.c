@@ -34,6 +34,12 @@ static void help(void) {
                "  resolve ID [--by PERSON]             stand an activation down\n"
                "  verify CHAIN [--window 1h] [--by PERSON]\n"
                "                                       ask everyone on CHAIN to answer OK; lists who did not\n"
+               "  case open REF --contact P [--contact P2] [--level N] [--factor F]... [--due DATE] [--children]\n"
+               "  case checkin REF --outcome no-needs|needs|worse|better|unreached [--next DATE|--in 5d] [--by P]\n"
+               "  case level REF N | case close REF [--by P] | case show REF\n"
+               "                                       watchful-waiting follow-up cases\n"
+               "  due [--overdue] [--contact P]        today's follow-up work list\n"
+               "  followup summary                     counts by state, level and factor\n"
                "  roster show ROSTER                   who is on duty now, and swaps\n"
                "  roster override ROSTER PERSON --from 'YYYY-MM-DD HH:MM' --to 'YYYY-MM-DD HH:MM'\n"
                "                                       put PERSON on duty instead (a swap)\n"
@@ -473,6 +479,159 @@ static int cmd_activation(int argc, char **argv) {
         return -1;
 }
 
+/* ---- follow-up ---- */
+
+static void print_case(json_t *o) {
+        printf("Case %s: %s, level %" JSON_INTEGER_FORMAT ", due %s, reminders: %s", jstr(o, "case"), jstr(o, "state"),
+               json_integer_value(json_object_get(o, "level")), jstr(o, "due"), jstr(o, "stage"));
+        if (json_is_string(json_object_get(o, "code")))
+                printf(" (reply code %s)", jstr(o, "code"));
+        printf("\n");
+        if (json_is_string(json_object_get(o, "next_action")))
+                printf("Next: %s at %s\n", json_object_get(o, "next_action_kind") ? jstr(o, "next_action_kind") : "action",
+                       jstr(o, "next_action"));
+        if (json_is_true(json_object_get(o, "task")))
+                printf("Task: check the care situation of the children\n");
+        json_t *h = json_object_get(o, "history"), *e;
+        size_t i;
+        if (json_array_size(h))
+                printf("\n%-20s %-10s %-10s %-12s %s\n", "WHEN", "BY", "OUTCOME", "NEXT", "LEVEL");
+        json_array_foreach(h, i, e) {
+                json_t *ts = json_object_get(e, "ts");
+                printf("%-20s %-10s %-10s %-12s %" JSON_INTEGER_FORMAT " -> %" JSON_INTEGER_FORMAT "\n",
+                       json_is_string(ts) ? json_string_value(ts) : "-", jstr(e, "by"), jstr(e, "outcome"),
+                       jstr(e, "next"), json_integer_value(json_object_get(e, "level_before")),
+                       json_integer_value(json_object_get(e, "level_after")));
+        }
+}
+
+static void print_due(json_t *o) {
+        json_t *arr = json_object_get(o, "cases"), *c;
+        size_t i;
+        printf("Work list for %s: %" JSON_INTEGER_FORMAT " case(s)\n", jstr(o, "date"),
+               json_integer_value(json_object_get(o, "count")));
+        if (json_array_size(arr))
+                printf("%-14s %-10s %-5s %-11s %-10s %s\n", "CASE", "STATE", "LEVEL", "DUE", "STAGE", "CONTACTS");
+        json_array_foreach(arr, i, c) {
+                char contacts[160] = "";
+                json_t *ct = json_object_get(c, "contacts"), *p;
+                size_t k;
+                json_array_foreach(ct, k, p) {
+                        size_t l = strlen(contacts);
+                        snprintf(contacts + l, sizeof(contacts) - l, "%s%s", l ? "," : "", json_string_value(p));
+                }
+                printf("%-14s %-10s %-5" JSON_INTEGER_FORMAT " %-11s %-10s %s%s\n", jstr(c, "case"), jstr(c, "state"),
+                       json_integer_value(json_object_get(c, "level")), jstr(c, "due"), jstr(c, "stage"), contacts,
+                       json_is_true(json_object_get(c, "overdue")) ? "  OVERDUE" : "");
+        }
+}
+
+static void print_summary(json_t *o) {
+        static const char *const keys[] = { "open", "due_today", "overdue", "escalated", "closed" };
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                if (json_object_get(o, keys[i]))
+                        printf("%-10s %" JSON_INTEGER_FORMAT "\n", keys[i], json_integer_value(json_object_get(o, keys[i])));
+        const char *k;
+        json_t *v;
+        printf("by level: ");
+        json_object_foreach(json_object_get(o, "by_level"), k, v)
+                printf(" %s=%" JSON_INTEGER_FORMAT, k, json_integer_value(v));
+        printf("\nby factor:");
+        json_object_foreach(json_object_get(o, "by_factor"), k, v)
+                printf(" %s=%" JSON_INTEGER_FORMAT, k, json_integer_value(v));
+        printf("\n");
+}
+
+/* beredctl case open|checkin|level|close|show REF ..., due, followup summary */
+static int cmd_followup(int argc, char **argv) {
+        const char *c = argv[0];
+        if (!strcmp(c, "due")) {
+                json_t *req = json_pack("{s:s}", "cmd", "due");
+                for (int i = 1; i < argc; i++) {
+                        if (!strcmp(argv[i], "--overdue"))
+                                json_object_set_new(req, "overdue", json_true());
+                        else if (!strcmp(argv[i], "--contact") && i + 1 < argc)
+                                json_object_set_new(req, "contact", json_string(argv[++i]));
+                        else {
+                                json_decref(req);
+                                return usage("due takes --overdue and --contact ID");
+                        }
+                }
+                return run(req, print_due);
+        }
+        if (!strcmp(c, "followup")) {
+                if (argc != 2 || strcmp(argv[1], "summary"))
+                        return usage("use: followup summary");
+                return run(json_pack("{s:s}", "cmd", "followup.summary"), print_summary);
+        }
+        if (strcmp(c, "case"))
+                return -1;
+        if (argc < 3)
+                return usage("use: case open|checkin|level|close|show REF ...");
+        const char *sub = argv[1], *ref = argv[2];
+        json_t *req = json_pack("{s:s}", "case", ref);
+        const char *by = NULL;
+        json_t *contacts = json_array(), *factors = json_array();
+        int level_pos = 0;
+        for (int i = 3; i < argc; i++) {
+                const char *a = argv[i];
+                const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+                if (!strcmp(a, "--contact") && v)
+                        json_array_append_new(contacts, json_string(v)), i++;
+                else if (!strcmp(a, "--factor") && v)
+                        json_array_append_new(factors, json_string(v)), i++;
+                else if (!strcmp(a, "--level") && v)
+                        json_object_set_new(req, "level", json_integer(atoi(v))), i++;
+                else if (!strcmp(a, "--due") && v)
+                        json_object_set_new(req, "due", json_string(v)), i++;
+                else if (!strcmp(a, "--children"))
+                        json_object_set_new(req, "children", json_true());
+                else if (!strcmp(a, "--outcome") && v)
+                        json_object_set_new(req, "outcome", json_string(v)), i++;
+                else if (!strcmp(a, "--next") && v)
+                        json_object_set_new(req, "next", json_string(v)), i++;
+                else if (!strcmp(a, "--in") && v)
+                        json_object_set_new(req, "in", json_string(v)), i++;
+                else if (!strcmp(a, "--postpone") && v)
+                        json_object_set_new(req, "postpone", json_integer(atoi(v))), i++;
+                else if (!strcmp(a, "--by") && v)
+                        by = v, i++;
+                else if (!strcmp(sub, "level") && a[0] != '-' && !level_pos)
+                        json_object_set_new(req, "level", json_integer(atoi(a))), level_pos = 1;
+                else {
+                        json_decref(req);
+                        json_decref(contacts);
+                        json_decref(factors);
+                        return usage("unknown or incomplete option for case");
+                }
+        }
+        if (!strcmp(sub, "open")) {
+                json_object_set_new(req, "contacts", contacts);
+                if (json_array_size(factors))
+                        json_object_set_new(req, "factors", factors);
+                else
+                        json_decref(factors);
+        } else {
+                json_decref(contacts);
+                json_decref(factors);
+        }
+        static const char *const subs[][2] = { { "open", "case.open" },   { "checkin", "case.checkin" },
+                                               { "level", "case.level" }, { "close", "case.close" },
+                                               { "show", "show" } };
+        const char *cmd = NULL;
+        for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+                if (!strcmp(sub, subs[i][0]))
+                        cmd = subs[i][1];
+        if (!cmd) {
+                json_decref(req);
+                return usage("use: case open|checkin|level|close|show REF ...");
+        }
+        json_object_set_new(req, "cmd", json_string(cmd));
+        if (!strcmp(sub, "checkin") || !strcmp(sub, "close"))
+                json_object_set_new(req, "by", json_string(by ? by : default_person()));
+        return run(req, print_case);
+}
+
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -524,6 +683,8 @@ int main(int argc, char *argv[]) {
         if (strcmp(cargv[0], "status") == 0)
                 return cmd_status(cargc, cargv);
         int r = cmd_activation(cargc, cargv);
+        if (r < 0)
+                r = cmd_followup(cargc, cargv);
         if (r >= 0)
                 return r;
         fprintf(stderr, "beredctl: unknown command '%s'. Try 'beredctl --help'.\n", cargv[0]);

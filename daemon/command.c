@@ -130,7 +130,7 @@ static const char *const field_names[_F_MAX] = {
 #define B(f) (1u << (f))
 static const unsigned allowed_fields[_CMD_MAX] = {
         [CMD_TRIGGER] = B(F_CHAIN) | B(F_MESSAGE) | B(F_BY) | B(F_DRILL),
-        [CMD_REPLY] = B(F_ACTIVATION) | B(F_CODE) | B(F_PERSON) | B(F_PHONE) | B(F_EMAIL) | B(F_ANSWER),
+        [CMD_REPLY] = B(F_ACTIVATION) | B(F_CODE) | B(F_PERSON) | B(F_PHONE) | B(F_EMAIL) | B(F_ANSWER) | B(F_POSTPONE),
         [CMD_RESOLVE] = B(F_ACTIVATION) | B(F_BY),
         [CMD_CASE_OPEN] = B(F_CASE) | B(F_CONTACTS) | B(F_LEVEL) | B(F_FACTORS) | B(F_DUE) | B(F_CHILDREN),
         [CMD_CASE_CHECKIN] = B(F_CASE) | B(F_BY) | B(F_OUTCOME) | B(F_NEXT) | B(F_IN) | B(F_POSTPONE),
@@ -148,7 +148,7 @@ static const unsigned allowed_fields[_CMD_MAX] = {
 };
 static const unsigned required_fields[_CMD_MAX] = {
         [CMD_TRIGGER] = B(F_CHAIN) | B(F_BY),
-        [CMD_REPLY] = B(F_ANSWER),
+        [CMD_REPLY] = 0, /* answer, or postpone (follow-up reminders): checked below */
         [CMD_RESOLVE] = B(F_ACTIVATION) | B(F_BY),
         [CMD_CASE_OPEN] = B(F_CASE) | B(F_CONTACTS),
         [CMD_CASE_CHECKIN] = B(F_CASE) | B(F_BY) | B(F_OUTCOME),
@@ -428,6 +428,14 @@ int command_parse(const char *json, size_t len, struct command *c, char *err, si
         if (k == CMD_REPLY) {
                 if (!(seen & (B(F_ACTIVATION) | B(F_CODE)))) {
                         r = fail(err, errlen, "code: missing (give the reply code or the activation)");
+                        goto out;
+                }
+                if (!(seen & (B(F_ANSWER) | B(F_POSTPONE)))) {
+                        r = fail(err, errlen, "answer: missing");
+                        goto out;
+                }
+                if ((seen & B(F_POSTPONE)) && (seen & B(F_ANSWER))) {
+                        r = fail(err, errlen, "postpone: give either answer or postpone");
                         goto out;
                 }
                 int who = !!(seen & B(F_PERSON)) + !!(seen & B(F_PHONE)) + !!(seen & B(F_EMAIL));

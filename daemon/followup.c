@@ -2013,6 +2013,8 @@ int followup_summary(struct followup *f, json_t **reply) {
 
 int followup_reply(struct followup *f, const char *code, const char *person, enum text_reply_kind kind, int days,
                    json_t **reply, char *err, size_t errlen) {
+        snprintf(err, errlen, "code: no follow-up case holds reply code \"%s\" (recorded or closed already?); "
+                 "nothing changed", code ? code : "");
         if (!followup_is_code(code))
                 return -ENOENT;
         unsigned n = (unsigned) atoi(code);
@@ -2027,6 +2029,7 @@ int followup_reply(struct followup *f, const char *code, const char *person, enu
                 case_done(&c);
                 return -ENOENT;
         }
+        err[0] = '\0';
         bool allowed = person && who_of(f) && streq(person, who_of(f));
         for (size_t k = 0; person && k < c.n_contacts; k++)
                 allowed = allowed || streq(c.contacts[k], person);

@@ -89,8 +89,9 @@ int followup_summary(struct followup *f, json_t **reply);
 
 /* A reply to a reminder ("OK 48213", "HJELP 48213", "UTSETT 48213 3") from
  * PERSON: OK = no-needs, HELP = needs, POSTPONE = due again in DAYS days
- * (1 if 0). Returns -ENOENT (ERR untouched) when CODE is not a follow-up code
- * held by a case, so the caller tries activations next; -EPERM when PERSON is
+ * (1 if 0). Returns -ENOENT (with a message in ERR) when CODE is not a
+ * follow-up code held by an open case: a caller that has not checked
+ * followup_is_code() tries activations next; -EPERM when PERSON is
  * neither a contact person of the case nor the coordinator; -EINVAL for a
  * kind that is not a follow-up answer (JA/NEI). */
 int followup_reply(struct followup *f, const char *code, const char *person, enum text_reply_kind kind, int days,

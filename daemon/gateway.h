@@ -48,7 +48,8 @@ enum gw_result {
 /* Called once per gateway_send(), always from the event loop (never from
  * inside gateway_send). GATEWAY_ID is the gateway that sent it (or the last
  * one tried); ERROR a short reason without personal data, NULL on success;
- * PROVIDER_REF the provider's message id when it returned one. */
+ * PROVIDER_REF the provider's message id when it returned one. The callback
+ * may call gateway_send() again, but must not call gateways_free(). */
 typedef void (*gw_done_t)(void *userdata, const char *key, enum gw_result result, const char *gateway_id,
                           const char *error, const char *provider_ref);
 

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "duty.h"
+#include "followup.h"
 #include "gateway.h"
 #include "log.h"
 #include "macro.h"
@@ -47,6 +48,8 @@ struct server {
         struct gateways *gw;
         struct duty *duty;
         struct activations *acts;
+        struct followup *fu;
+        bool mq_summary; /* followup/summary to be published */
 
         /* MQTT output waits here until the loop iteration's durable writes
          * are done (write-ahead): libmosquitto writes to its socket at once. */
@@ -147,7 +150,11 @@ static char *execute_status(struct server *s, const struct command *cmd) {
         json_object_set_new(o, "incoming", json_pack("{s:I, s:I}", "accepted", (json_int_t) s->n_accepted,
                                                      "rejected", (json_int_t) s->n_rejected));
         json_object_set_new(o, "mqtt", json_string(!s->mqtt ? "off" : mqtt_connected(s->mqtt) ? "connected" : "disconnected"));
-        json_object_set_new(o, "followup", json_string(s->config->followup.enabled ? "configured" : "off"));
+        json_t *sum = NULL;
+        if (s->config->followup.enabled && followup_summary(s->fu, &sum) >= 0)
+                json_object_set_new(o, "followup", sum);
+        else
+                json_object_set_new(o, "followup", json_string("off"));
         json_object_set_new(o, "control_clients", json_integer((json_int_t) ctl_clients(s->ctl)));
         return reply_json(o);
 }
@@ -163,6 +170,22 @@ static char *engine_reply(const struct command *cmd, int r, json_t *fields, cons
                 json_object_update(o, fields);
         json_decref(fields);
         return reply_json(o);
+}
+
+/* A reply to a follow-up reminder: yes = no needs (OK), no = needs (HJELP),
+ * postpone = UTSETT N days. The sender is a person id, phone or e-mail. */
+static int followup_reply_command(struct server *s, const struct command *cmd, json_t **fields, char *err,
+                                  size_t errlen) {
+        const struct person *p = cmd->person ? config_person(s->config, cmd->person)
+                                             : config_person_by_contact(s->config, cmd->phone ? cmd->phone : cmd->email);
+        if (!p) {
+                snprintf(err, errlen, "person: the sender is not a configured person; nothing changed");
+                return -ENOENT;
+        }
+        enum text_reply_kind k = cmd->postpone_days ? TEXT_REPLY_POSTPONE
+                                 : cmd->answer == ANSWER_NO ? TEXT_REPLY_HELP
+                                                            : TEXT_REPLY_OK;
+        return followup_reply(s->fu, cmd->code, p->id, k, cmd->postpone_days, fields, err, errlen);
 }
 
 char *server_execute(struct server *s, const struct command *cmd, enum source src, const char *origin) {
@@ -186,7 +209,11 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
                 r = activations_trigger(s->acts, cmd, src, origin, &fields, err, sizeof(err));
                 break;
         case CMD_REPLY:
-                r = activations_reply(s->acts, cmd, src, &fields, err, sizeof(err));
+                /* Follow-up reminder codes have 5 digits, activation codes 4. */
+                if (cmd->code && followup_is_code(cmd->code))
+                        r = followup_reply_command(s, cmd, &fields, err, sizeof(err));
+                else
+                        r = activations_reply(s->acts, cmd, src, &fields, err, sizeof(err));
                 break;
         case CMD_RESOLVE:
                 r = activations_resolve(s->acts, cmd, &fields, err, sizeof(err));
@@ -208,25 +235,44 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
                 r = activations_list(s->acts, &fields);
                 break;
         case CMD_SHOW:
-                if (!cmd->activation)
-                        goto unsupported;
-                r = activations_show(s->acts, cmd->activation, &fields, err, sizeof(err));
+                if (cmd->case_ref)
+                        r = followup_show(s->fu, cmd->case_ref, &fields, err, sizeof(err));
+                else
+                        r = activations_show(s->acts, cmd->activation, &fields, err, sizeof(err));
+                break;
+        case CMD_CASE_OPEN:
+                r = followup_open(s->fu, cmd, origin, &fields, err, sizeof(err));
+                break;
+        case CMD_CASE_CHECKIN:
+                r = followup_checkin(s->fu, cmd, &fields, err, sizeof(err));
+                break;
+        case CMD_CASE_LEVEL:
+                r = followup_level(s->fu, cmd, &fields, err, sizeof(err));
+                break;
+        case CMD_CASE_CLOSE:
+                r = followup_close(s->fu, cmd, &fields, err, sizeof(err));
+                break;
+        case CMD_DUE:
+                r = s->config->followup.enabled ? followup_due(s->fu, cmd->overdue, cmd->contact, &fields) : -ENOTSUP;
+                if (r == -ENOTSUP)
+                        snprintf(err, sizeof(err), "cmd: follow-up is not configured (no followup section)");
+                break;
+        case CMD_FOLLOWUP_SUMMARY:
+                r = s->config->followup.enabled ? followup_summary(s->fu, &fields) : -ENOTSUP;
+                if (r == -ENOTSUP)
+                        snprintf(err, sizeof(err), "cmd: follow-up is not configured (no followup section)");
                 break;
         case CMD_REPORT:
                 r = activations_report(s->acts, cmd->activation, &fields, err, sizeof(err));
                 break;
         default:
-                goto unsupported;
+                snprintf(err, sizeof(err), "cmd: \"%s\" is not supported by this version of beredd", command_name(cmd->kind));
+                return reply_error(cmd, err);
         }
         if (r == -ENOSPC || r == -EDQUOT || r == -EIO)
                 server_spool_failed(s, r, "writing an activation log");
         server_update_status(s);
         return engine_reply(cmd, r, fields, err);
-
-unsupported:
-        /* The follow-up engine is issue #4. Refuse clearly rather than pretend. */
-        snprintf(err, sizeof(err), "cmd: \"%s\" is not supported by this version of beredd", command_name(cmd->kind));
-        return reply_error(cmd, err);
 }
 
 /* The retained <base>/activation/<id> payload: states and counts only (no
@@ -254,6 +300,17 @@ static void publish_activation(struct server *s, const char *id) {
         json_decref(sum);
 }
 
+static void publish_followup_summary(struct server *s) {
+        json_t *sum;
+        if (!s->mqtt || !s->config->followup.enabled || followup_summary(s->fu, &sum) < 0)
+                return;
+        char *p = json_dumps(sum, JSON_COMPACT);
+        json_decref(sum);
+        if (p)
+                mqtt_retain(s->mqtt, "followup/summary", p);
+        free(p);
+}
+
 static void on_mqtt_republish(void *userdata) {
         struct server *s = userdata;
         json_t *list, *a;
@@ -263,6 +320,7 @@ static void on_mqtt_republish(void *userdata) {
         json_array_foreach(json_object_get(list, "activations"), i, a)
                 publish_activation(s, json_string_value(json_object_get(a, "activation")));
         json_decref(list);
+        publish_followup_summary(s);
 }
 
 /* A command from <base>/cmd/<name>: the topic names the command; the same
@@ -332,6 +390,32 @@ static char *on_mqtt_command(void *userdata, const char *name, const char *paylo
         return reply;
 }
 
+/* Follow-up events: journal, and MQTT without any case reference. */
+static void on_followup_event(void *userdata, const struct fu_event *ev) {
+        struct server *s = userdata;
+        char f_type[64];
+        const char *fields[] = { f_type, NULL };
+        snprintf(f_type, sizeof(f_type), "BEREDD_EVENT=%s", ev->type);
+        log_event(LOG_INFO, MSGID_FOLLOWUP, fields, "Follow-up: %s%s%s", ev->type, ev->detail ? " " : "",
+                  ev->detail ? ev->detail : "");
+        if (!s->mqtt)
+                return;
+        json_t *o = json_pack("{s:s, s:I}", "type", ev->type, "ts", (json_int_t) (ev->ts / USEC_PER_SEC));
+        if (ev->level > 0)
+                json_object_set_new(o, "level", json_integer(ev->level));
+        char *p = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        char **v = p ? realloc(s->mq_events, (s->n_mq_events + 1) * sizeof(char *)) : NULL;
+        if (v) {
+                s->mq_events = v;
+                v[s->n_mq_events++] = p;
+        } else {
+                free(p);
+        }
+        s->mq_summary = true;
+        sd_event_source_set_enabled(s->mqtt_flush, SD_EVENT_ON);
+}
+
 /* Runs after the activation logs' commit (a post source of lower priority),
  * so nothing reaches the broker before it is on disk. */
 static int on_mqtt_flush(sd_event_source *es, void *userdata) {
@@ -346,6 +430,9 @@ static int on_mqtt_flush(sd_event_source *es, void *userdata) {
                 free(s->mq_activations[i]);
         }
         s->n_mq_activations = 0;
+        if (s->mq_summary)
+                publish_followup_summary(s);
+        s->mq_summary = false;
         sd_event_source_set_enabled(es, SD_EVENT_OFF);
         return 0;
 }
@@ -628,6 +715,7 @@ static void server_reload(struct server *s) {
                 mqtt_set_config(s->mqtt, c);
                 gateways_set_config(s->gw, c);
                 activations_set_config(s->acts, c, cal);
+                followup_set_config(s->fu, c, cal);
                 calendar_free(s->cal);
                 s->cal = cal;
                 config_free(s->config);
@@ -733,6 +821,12 @@ int server_new(const struct server_options *o, struct server **ret) {
                 goto fail;
         }
 
+        r = followup_new(s->event, s->store, s->gw, s->config, s->cal, on_followup_event, s, &s->fu);
+        if (r < 0) {
+                log_error_errno(r, "Cannot load the follow-up cases: %m");
+                goto fail;
+        }
+
         if (s->config->mqtt.enabled) {
                 const struct mqtt_hooks hooks = { .execute = on_mqtt_command, .republish = on_mqtt_republish, .userdata = s };
                 r = mqtt_new(s->event, s->config, &hooks, &s->mqtt);
@@ -805,6 +899,7 @@ void server_free(struct server *s) {
         if (!s)
                 return;
         ctl_free(s->ctl);
+        followup_free(s->fu);
         activations_free(s->acts);
         duty_free(s->duty);
         gateways_free(s->gw);
