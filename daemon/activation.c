@@ -1009,7 +1009,8 @@ static int load_all(struct activations *m) {
                         n++;
         }
         closedir(d);
-        qsort(names, n, sizeof(*names), cmp_names);
+        if (n > 1)
+                qsort(names, n, sizeof(*names), cmp_names);
         /* Newest first in the list: load oldest first and prepend. */
         for (size_t i = 0; i < n; i++) {
                 load_one(m, names[i]);

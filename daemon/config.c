@@ -26,6 +26,7 @@
 
 #include "command.h"
 #include "config.h"
+#include "text.h"
 #include "macro.h"
 
 #define SECRET_MAX (64 * 1024)
@@ -90,6 +91,8 @@ const char *gateway_type_name(enum gateway_type t) {
                 return NULL;
         return gateway_type_names[t];
 }
+
+const char *const gateway_template_names[3] = { "username", "password", "to_digits" };
 
 static const char *const step_templates[] = { "activation", "unreachable", "standdown", "resolved" };
 
@@ -1390,6 +1393,14 @@ static void load_gateways(struct loader *l, const config_setting_t *root) {
                                 fail(l, e, "missing required setting \"body\"");
                         if (!gw->content_type)
                                 gw->content_type = ldup(l, "application/x-www-form-urlencoded");
+                        /* A template mistake must show now, not when the team is
+                         * being called out. */
+                        for (int k = 0; k < 2; k++) {
+                                const char *tmpl = k == 0 ? url : gw->body;
+                                char terr[160];
+                                if (tmpl && text_template_check(tmpl, gateway_template_names, 3, terr, sizeof(terr)) < 0)
+                                        fail(l, k == 0 ? surl : member(l, e, "body", false), "%s", terr);
+                        }
                         break;
                 case GATEWAY_TWILIO:
                 case GATEWAY_LINKMOBILITY:
@@ -1909,6 +1920,10 @@ static void load_mqtt(struct loader *l, const config_setting_t *root) {
                         else if (command_is_read_only((enum command_kind) k))
                                 /* Reads answer on the control socket; MQTT only carries actions. */
                                 fail_elem(l, s, e, "\"%s\" is read-only and accepted on the control socket only", name);
+                        else if (k >= CMD_CASE_OPEN && k <= CMD_CASE_CLOSE)
+                                /* A case command's reply names the case: never on a broker. */
+                                fail_elem(l, s, e, "\"%s\" cannot go over MQTT: its reply would carry a case reference "
+                                                   "(use the drop folder or the control socket)", name);
                         else
                                 m->commands |= 1u << k;
                 }

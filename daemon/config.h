@@ -100,6 +100,11 @@ enum gateway_type {
 };
 const char *gateway_type_name(enum gateway_type t);
 
+/* Placeholders a generic http gateway's url and body may use besides
+ * {to} {from} {text} {ref} {validity}: {username}, {password} (the secret)
+ * and {to_digits} (the number without "+", e.g. 4791234567). */
+extern const char *const gateway_template_names[3];
+
 struct header_kv {
         char *name;
         char *value;

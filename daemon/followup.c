@@ -1052,7 +1052,8 @@ static int on_post(sd_event_source *s, void *userdata) {
         struct fu_result *v = f->results;
         f->results = NULL;
         f->n_results = f->cap_results = 0;
-        qsort(v, n, sizeof(*v), cmp_results);
+        if (n > 1)
+                qsort(v, n, sizeof(*v), cmp_results);
 
         for (size_t i = 0; i < n;) {
                 char ref[COMMAND_MAX_ID + 1];

@@ -643,7 +643,8 @@ static int build_http(struct msg *x, char *err, size_t errlen) {
         snprintf(validity, sizeof(validity), "%" PRIu64, x->validity > 0 ? validity_seconds(x) : (uint64_t) DEFAULT_VALIDITY);
         const struct text_var vars[] = {
                 { "to", x->to }, { "from", gw->from ? gw->from : "" }, { "text", x->text },
-                { "ref", x->key }, { "validity", validity },
+                { "ref", x->key }, { "validity", validity }, { "username", gw->username ? gw->username : "" },
+                { "password", gw->password ? gw->password : "" }, { "to_digits", x->to[0] == '+' ? x->to + 1 : x->to },
         };
 
         if (!gw->url) {

@@ -270,7 +270,7 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
                 return reply_error(cmd, err);
         }
         if (r == -ENOSPC || r == -EDQUOT || r == -EIO)
-                server_spool_failed(s, r, "writing an activation log");
+                server_spool_failed(s, r, "writing to the spool");
         server_update_status(s);
         return engine_reply(cmd, r, fields, err);
 }
@@ -337,7 +337,7 @@ static char *on_mqtt_command(void *userdata, const char *name, const char *paylo
                 snprintf(err, sizeof(err), "cmd: unknown command \"%.40s\"", name);
                 return reply_error(NULL, err);
         }
-        if (!(mc->commands & (1u << k))) {
+        if (!(mc->commands & (1u << k)) || (k >= CMD_CASE_OPEN && k <= CMD_CASE_CLOSE)) {
                 snprintf(err, sizeof(err), "cmd: \"%s\" is not allowed over MQTT (see mqtt.commands)", name);
                 return reply_error(NULL, err);
         }

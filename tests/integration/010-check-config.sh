@@ -15,6 +15,26 @@ done
 CREDENTIALS_DIRECTORY="$T/creds" "$BEREDD" --check-config -c "$top_srcdir/conf/beredd.conf" > "$T/out" 2>&1 \
         || { cat "$T/out"; fail "beredd.conf does not validate"; }
 
+say "the SMS provider examples (conf/examples/) are valid given their credentials"
+for f in "$top_srcdir"/conf/examples/*.conf; do
+        for c in $(grep -o '[a-z_]*_file *= *"[^"]*"' "$f" | sed 's/.*"\(.*\)"/\1/'); do
+                echo "dummy-secret" > "$T/creds/$c"; chmod 0600 "$T/creds/$c"
+        done
+        CREDENTIALS_DIRECTORY="$T/creds" "$BEREDD" --check-config -c "$f" > "$T/out" 2>&1 || { cat "$T/out"; fail "$f does not validate"; }
+done
+
+say "a gateway template mistake is caught at load, not at call-out"
+cat > "$T/tmpl.conf" <<EOC
+site = "test";
+spool = "$T/spool";
+people = ( { id = "kari"; name = "Kari"; phone = "+4791234567"; } );
+gateways = ( { id = "sms"; channel = "sms"; type = "http"; url = "http://127.0.0.1:9/send?to={to}";
+               body = "{{\\"to\\":\\"{to}\\",\\"msg\\":\\"{mesage}\\"}"; content_type = "application/json"; } );
+EOC
+rc=0; "$BEREDD" --check-config -c "$T/tmpl.conf" > "$T/out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "a bad body template was accepted"
+assert_grep "$T/out" "^$T/tmpl.conf:5: gateways\\[0\\].body: unknown placeholder {mesage}"
+
 say "a test configuration is valid"
 write_config "$T/good.conf"
 "$BEREDD" --check-config -c "$T/good.conf" > "$T/out" 2>&1 || { cat "$T/out"; fail "good.conf does not validate"; }
