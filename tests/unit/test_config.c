@@ -175,7 +175,7 @@ static const char full_conf[] =
         "  remind = \"morning\"; overdue_after = \"12h\"; escalate_after = \"1d\"; coordinator = \"kari\";\n"
         "  heightened_factor = 0.5; unreached_max = 2;\n"
         "};\n"
-        "mqtt: { tls = true; username = \"u\"; commands = [ \"trigger\", \"case.checkin\" ]; queue_size = 10;\n"
+        "mqtt: { tls = true; username = \"u\"; commands = [ \"trigger\", \"resolve\" ]; queue_size = 10;\n"
         "  homeassistant = true; trigger_identity = \"role:fallback\"; qos = 2; keepalive = 60; };\n";
 
 static void test_full_config(_unused_ void **state) {
@@ -306,7 +306,7 @@ static void test_full_config(_unused_ void **state) {
         assert_string_equal(c->mqtt.client_id, "beredd-full");
         assert_int_equal(c->mqtt.qos, 2);
         assert_int_equal(c->mqtt.keepalive, 60);
-        assert_int_equal(c->mqtt.commands, (1u << CMD_TRIGGER) | (1u << CMD_CASE_CHECKIN));
+        assert_int_equal(c->mqtt.commands, (1u << CMD_TRIGGER) | (1u << CMD_RESOLVE));
         assert_int_equal(c->mqtt.queue_size, 10);
         assert_true(c->mqtt.homeassistant);
         assert_string_equal(c->mqtt.trigger_identity, "role:fallback");
@@ -658,6 +658,8 @@ static void test_more_rules(_unused_ void **state) {
                "12: mqtt.base: bad topic base \"/beredd/+\" (no '+' or '#', no leading, trailing or double '/')",
                "12: mqtt.qos: 3 is out of range (0..2)",
                "12: mqtt.commands: \"status\" is read-only and accepted on the control socket only",
+               "12: mqtt.commands: \"case.open\" cannot go over MQTT: its reply would carry a case reference "
+               "(use the drop folder or the control socket)",
                "12: mqtt.commands: unknown command \"fly\"");
         /* site, spool, language */
         EXPECT("site = \"Trond heim\";\n"
