@@ -59,14 +59,21 @@ mosquitto_sub -h 127.0.0.1 -p 18830 -t 'beredd/demo/status' -C 1 -W 3 -v || echo
 
 ctl() { build-demo/beredctl -s "$SOCK" "$@"; }
 OUT=/var/tmp/beredd-demo/outbox
-show_outbox() { # print the messages that arrived since the marker
-        for f in $(ls -tr "$OUT" 2>/dev/null); do
-                [ "$f" -nt "$run/marker" ] || continue
-                python3 -c "import json,sys; m=json.load(open(sys.argv[1])); print('  %-6s til %-9s %s' % (m['channel'], m['person'], m['text'].splitlines()[0]))" "$OUT/$f"
-        done
-        touch "$run/marker"
+show_outbox() { # print the messages that arrived since the last call
+        python3 - "$OUT" "$run/marker" <<'EOP'
+import json, os, sys
+out, marker = sys.argv[1], sys.argv[2]
+since = float(open(marker).read() or 0) if os.path.exists(marker) else 0.0
+files = sorted((os.stat(os.path.join(out, f)).st_mtime_ns, f) for f in os.listdir(out) if f.endswith(".json"))
+for ns, f in files:
+    if ns / 1e9 > since:
+        m = json.load(open(os.path.join(out, f)))
+        print("  %-6s til %-7s %s" % (m["channel"], m["person"], m["text"].splitlines()[0]))
+if files:
+    open(marker, "w").write(str(files[-1][0] / 1e9))
+EOP
 }
-touch "$run/marker"
+echo 0 > "$run/marker"
 
 echo; echo "--- a drill: the team leader convenes the crisis team"
 echo "\$ beredctl trigger kriseteam --drill --by leder -m \"Øvelse: trafikkulykke på E6 ved Heimdal\""

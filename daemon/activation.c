@@ -1459,6 +1459,14 @@ int activations_report(struct activations *m, const char *id, json_t **reply, ch
                 json_t *o = json_loadb(line, (size_t) (nl - line), 0, NULL);
                 if (!o)
                         continue;
+                /* "sent"/"failed" name only the key: add whom and how. */
+                const char *key = json_string_value(json_object_get(o, "key"));
+                struct notif *n = key && !json_object_get(o, "person") ? find_notif(a, key) : NULL;
+                if (n) {
+                        json_object_set_new(o, "person", json_string(n->person));
+                        json_object_set_new(o, "ch", json_string(channel_name(n->ch)));
+                        json_object_set_new(o, "kind", json_string(n->kind));
+                }
                 uint64_t ts = jts(o);
                 json_object_del(o, "ts");
                 json_object_del(o, "message");
