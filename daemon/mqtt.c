@@ -9,9 +9,10 @@
  *
  * Name resolution never blocks the loop: libmosquitto's own connect calls
  * getaddrinfo() synchronously, so we hand it an address. An IP literal is
- * used as is; a host name is resolved with getaddrinfo_a() (SIGEV_NONE,
- * polled from a short timer; glibc runs the lookup on a helper thread of its
- * own that never touches our state) and the first address is connected to.
+ * used as is; a host name is resolved in a short-lived child process (fork,
+ * getaddrinfo, the first address written to a pipe that the loop watches,
+ * _exit), and that address is connected to. Not getaddrinfo_a(): it runs
+ * threads in our process, and its glibc clean-up upsets valgrind.
  * Hazard: with tls = true the name itself must go to libmosquitto (it is
  * what the certificate is checked against and what SNI sends), so its own
  * lookup runs once more, right after ours, normally from the resolver's
@@ -29,11 +30,15 @@
  * stops keeping them fails a test rather than silently losing commands. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <mosquitto.h>
@@ -48,7 +53,6 @@
 #endif
 #define BACKOFF_MIN_USEC (1 * USEC_PER_SEC)
 #define BACKOFF_MAX_USEC (60 * USEC_PER_SEC)
-#define RESOLVE_POLL_USEC (20 * USEC_PER_MSEC)
 #define RESOLVE_TIMEOUT_USEC (30 * USEC_PER_SEC)
 /* v5 session expiry: commands published while we are down wait this long in
  * the broker. Not longer: a trigger that waited days is no longer wanted
@@ -80,14 +84,13 @@ struct seen {
         char *reply;
 };
 
-/* A name lookup in progress. Allocated on its own: if it cannot be cancelled
- * when we are freed, it is left to glibc rather than freed under it. */
+/* A name lookup in progress: the child and the read end of its pipe. */
 struct lookup {
-        struct gaicb cb;
-        struct gaicb *list[1];
-        struct addrinfo hints;
-        char host[256];
-        char port[8];
+        pid_t pid;
+        int fd;
+        sd_event_source *io;
+        char buf[INET6_ADDRSTRLEN + 128];
+        size_t n;
         uint64_t started;
 };
 
@@ -761,35 +764,38 @@ static bool is_ip_literal(const char *h) {
         return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
 }
 
-static void lookup_done(struct mqtt *m) {
-        const struct mqtt_conf *c = &m->cfg->mqtt;
-        struct lookup *l = m->lookup;
-        int r = gai_error(&l->cb);
-
-        if (r == EAI_INPROGRESS) {
-                if (now_mono(m) - l->started < RESOLVE_TIMEOUT_USEC)
-                        return;
-                if (gai_cancel(&l->cb) != EAI_CANCELED)
-                        return; /* cannot cancel: wait for it */
-                r = EAI_AGAIN;
+static void lookup_free(struct lookup *l) {
+        if (!l)
+                return;
+        sd_event_source_disable_unref(l->io);
+        if (l->fd >= 0)
+                close(l->fd);
+        if (l->pid > 0) {
+                kill(l->pid, SIGKILL);
+                while (waitpid(l->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
         }
-        sd_event_source_set_enabled(m->resolve_poll, SD_EVENT_OFF);
-        m->lookup = NULL;
-        char addr[INET6_ADDRSTRLEN] = "";
-        struct addrinfo *res = r == 0 ? l->cb.ar_result : NULL;
-        if (res && res->ai_family == AF_INET)
-                inet_ntop(AF_INET, &((struct sockaddr_in *) res->ai_addr)->sin_addr, addr, sizeof(addr));
-        else if (res && res->ai_family == AF_INET6)
-                inet_ntop(AF_INET6, &((struct sockaddr_in6 *) res->ai_addr)->sin6_addr, addr, sizeof(addr));
-        if (l->cb.ar_result)
-                freeaddrinfo(l->cb.ar_result);
         free(l);
+}
 
+/* The child wrote "ADDRESS" or "-REASON" and exited (or timed out: NULL). */
+static void lookup_finish(struct mqtt *m, const char *result) {
+        const struct mqtt_conf *c = &m->cfg->mqtt;
+        char addr[INET6_ADDRSTRLEN] = "", why[128] = "timed out";
+
+        if (result && result[0] == '-')
+                snprintf(why, sizeof(why), "%s", result + 1);
+        else if (result && is_ip_literal(result))
+                snprintf(addr, sizeof(addr), "%s", result);
+        else if (result)
+                snprintf(why, sizeof(why), "no address");
+        sd_event_source_set_enabled(m->resolve_poll, SD_EVENT_OFF);
+        lookup_free(m->lookup);
+        m->lookup = NULL;
         if (!addr[0]) {
                 m->connecting = false;
                 if (!m->warned_down)
-                        log_warning("MQTT: cannot resolve %s: %s; retrying", c->host,
-                                    r == 0 ? "no address" : gai_strerror(r));
+                        log_warning("MQTT: cannot resolve %s: %s; retrying", c->host, why);
                 m->warned_down = true;
                 schedule_retry(m);
                 return;
@@ -799,45 +805,90 @@ static void lookup_done(struct mqtt *m) {
         connect_to(m, c->tls ? c->host : addr);
 }
 
+static int on_lookup_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct mqtt *m = userdata;
+        struct lookup *l = m->lookup;
+        ssize_t r = read(fd, l->buf + l->n, sizeof(l->buf) - 1 - l->n);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (r > 0 && l->n + (size_t) r < sizeof(l->buf) - 1) {
+                l->n += (size_t) r;
+                return 0;
+        }
+        /* EOF: the child has written everything and is exiting. */
+        while (waitpid(l->pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        l->pid = 0;
+        l->buf[l->n] = 0;
+        char result[sizeof(l->buf)];
+        snprintf(result, sizeof(result), "%s", l->buf);
+        lookup_finish(m, result);
+        return 0;
+}
+
 static int on_resolve_poll(sd_event_source *s, uint64_t usec, void *userdata) {
         struct mqtt *m = userdata;
         if (m->lookup)
-                lookup_done(m);
-        if (m->lookup)
-                sd_event_source_set_time(s, usec + RESOLVE_POLL_USEC);
+                lookup_finish(m, NULL);
         return 0;
+}
+
+/* In the child: no sd-event, no libmosquitto, just the lookup. */
+_Noreturn static void lookup_child(int fd, const char *host, int port) {
+        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+        struct addrinfo *res = NULL;
+        char portstr[8], out[INET6_ADDRSTRLEN + 128] = "-no address";
+        snprintf(portstr, sizeof(portstr), "%d", port);
+        int r = getaddrinfo(host, portstr, &hints, &res);
+        if (r != 0)
+                snprintf(out, sizeof(out), "-%s", gai_strerror(r));
+        else if (res->ai_family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *) res->ai_addr)->sin_addr, out, sizeof(out));
+        else if (res->ai_family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *) res->ai_addr)->sin6_addr, out, sizeof(out));
+        size_t n = strlen(out);
+        if (write(fd, out, n) != (ssize_t) n)
+                _exit(1);
+        _exit(0);
 }
 
 static void start_attempt(struct mqtt *m) {
         const struct mqtt_conf *c = &m->cfg->mqtt;
+        int p[2];
 
         if (is_ip_literal(c->host)) {
                 connect_to(m, c->host);
                 return;
         }
         struct lookup *l = calloc(1, sizeof(*l));
-        if (!l) {
-                schedule_retry(m);
-                return;
-        }
-        snprintf(l->host, sizeof(l->host), "%s", c->host);
-        snprintf(l->port, sizeof(l->port), "%d", c->port);
-        l->hints = (struct addrinfo) { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
-        l->cb = (struct gaicb) { .ar_name = l->host, .ar_service = l->port, .ar_request = &l->hints };
-        l->list[0] = &l->cb;
-        l->started = now_mono(m);
-        struct sigevent sev = { .sigev_notify = SIGEV_NONE };
-        int r = getaddrinfo_a(GAI_NOWAIT, l->list, 1, &sev);
-        if (r != 0) {
+        if (!l || pipe2(p, O_CLOEXEC) < 0) {
                 free(l);
-                log_warning("MQTT: cannot start resolving %s: %s; retrying", c->host, gai_strerror(r));
                 schedule_retry(m);
                 return;
         }
+        fflush(NULL);
+        l->pid = fork();
+        if (l->pid == 0) {
+                close(p[0]);
+                lookup_child(p[1], c->host, c->port);
+        }
+        close(p[1]);
+        l->fd = p[0];
+        if (l->pid < 0 || fcntl(l->fd, F_SETFL, O_NONBLOCK) < 0 ||
+            sd_event_add_io(m->event, &l->io, l->fd, EPOLLIN, on_lookup_io, m) < 0) {
+                log_warning("MQTT: cannot start resolving %s: %s; retrying", c->host, strerror(errno));
+                if (l->pid < 0)
+                        l->pid = 0;
+                lookup_free(l);
+                schedule_retry(m);
+                return;
+        }
+        sd_event_source_set_description(l->io, "mqtt-resolve-io");
+        l->started = now_mono(m);
         m->lookup = l;
         m->connecting = true;
-        sd_event_source_set_time(m->resolve_poll, now_mono(m) + RESOLVE_POLL_USEC);
-        sd_event_source_set_enabled(m->resolve_poll, SD_EVENT_ON);
+        sd_event_source_set_time(m->resolve_poll, l->started + RESOLVE_TIMEOUT_USEC);
+        sd_event_source_set_enabled(m->resolve_poll, SD_EVENT_ONESHOT);
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -1005,20 +1056,7 @@ void mqtt_free(struct mqtt *m) {
                 mosquitto_disconnect_v5(m->mosq, 0, NULL);
                 mosquitto_loop_write(m->mosq, 1);
         }
-        if (m->lookup && gai_cancel(&m->lookup->cb) != EAI_ALLDONE) {
-                /* Give glibc a moment; if the lookup still runs, leave it
-                 * its memory rather than free it under it. */
-                const struct gaicb *list[1] = { &m->lookup->cb };
-                struct timespec t = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
-                gai_suspend(list, 1, &t);
-                if (gai_error(&m->lookup->cb) == EAI_INPROGRESS)
-                        m->lookup = NULL;
-        }
-        if (m->lookup) {
-                if (m->lookup->cb.ar_result)
-                        freeaddrinfo(m->lookup->cb.ar_result);
-                free(m->lookup);
-        }
+        lookup_free(m->lookup);
         drop_io(m);
         sd_event_source_disable_unref(m->tick);
         sd_event_source_disable_unref(m->resolve_poll);

@@ -287,10 +287,11 @@ static void publish_activation(struct server *s, const char *id) {
         if (state && streq(state, "resolved")) {
                 mqtt_retain(s->mqtt, topic, NULL);
         } else {
-                json_t *o = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O}", "activation", id, "chain",
+                json_t *o = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "activation", id, "chain",
                                       json_object_get(sum, "chain"), "state", json_object_get(sum, "state"), "confirmed",
                                       json_object_get(sum, "confirmed"), "needed", json_object_get(sum, "needed"),
-                                      "step", json_object_get(sum, "step"), "drill", json_object_get(sum, "drill"));
+                                      "step", json_object_get(sum, "step"), "drill", json_object_get(sum, "drill"),
+                                      "created", json_object_get(sum, "created"));
                 char *p = json_dumps(o, JSON_COMPACT);
                 json_decref(o);
                 if (p)

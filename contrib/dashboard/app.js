@@ -1,0 +1,140 @@
+/* beredd dashboard: subscribes to one site's topics over MQTT-over-WebSockets
+ * and shows them. Settings come from the address:
+ *   index.html?url=ws://broker:9001&base=beredd/trondheim
+ * (url defaults to ws://<this host>:9001, base to beredd/demo).
+ * Every value is put on the page with textContent, never as HTML. The
+ * payloads carry ids, states and counts only; person ids in events are
+ * deliberately not shown. */
+(function () {
+  "use strict";
+  var params = new URLSearchParams(window.location.search);
+  var url = params.get("url") || "ws://" + (window.location.hostname || "localhost") + ":9001";
+  var base = (params.get("base") || "beredd/demo").replace(/\/+$/, "");
+  var MAX_EVENTS = 50;
+
+  var STATES = { mobilising: "Mobiliserer", mobilised: "Mobilisert", short: "Mangler folk", resolved: "Avsluttet",
+                 verifying: "Kontroll av lister", verified: "Kontroll ferdig" };
+  var EVENTS = { triggered: "Utløst", step: "Nytt trinn", notify: "Varsler", sent: "Varsel sendt", failed: "Varsel feilet",
+                 reply: "Svar mottatt", skip: "Trinn hoppet over", repeat: "Starter på nytt", mobilised: "Mobilisert",
+                 "short": "Mangler folk", resolved: "Avsluttet", dropped: "Hendelser tapt under brudd",
+                 verify: "Kontroll av lister", "case.opened": "Oppfølging startet", reminder: "Påminnelse",
+                 overdue: "Oppfølging forfalt", escalated: "Eskalert", checkin: "Oppfølging registrert",
+                 level: "Nivå endret", closed: "Oppfølging avsluttet", purged: "Saker slettet" };
+  var CHANNELS = { sms: "SMS", email: "e-post" };
+
+  var activations = {};
+  var $ = function (id) { return document.getElementById(id); };
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = String(text);
+    return e;
+  }
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function hms(d) { return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()); }
+  function parse(buf) {
+    if (!buf || buf.length === 0) return null;
+    try { return JSON.parse(new TextDecoder("utf-8").decode(buf)); } catch (e) { return undefined; }
+  }
+
+  $("site").textContent = base.split("/").pop();
+  function tick() { $("clock").textContent = hms(new Date()); }
+  tick();
+  setInterval(tick, 1000);
+
+  function renderActivations() {
+    var box = $("activations");
+    box.textContent = "";
+    var ids = Object.keys(activations).sort().reverse();
+    $("open-count").textContent = ids.length;
+    if (!ids.length) { box.appendChild(el("p", "empty", "Ingen åpne aktiveringer.")); return; }
+    ids.forEach(function (id) {
+      var a = activations[id];
+      var card = el("div", "card " + (a.state || ""));
+      card.setAttribute("data-activation", id);
+      var top = el("div", "top");
+      var left = el("span", "chain", a.chain || "–");
+      if (a.drill) { left.appendChild(document.createTextNode(" ")); left.appendChild(el("span", "badge", "ØVELSE")); }
+      top.appendChild(left);
+      top.appendChild(el("span", "state", STATES[a.state] || a.state || "–"));
+      card.appendChild(top);
+      var nums = el("div", "numbers");
+      var c = el("span", "confirmed", a.confirmed == null ? "–" : a.confirmed);
+      nums.appendChild(c);
+      nums.appendChild(document.createTextNode(" / "));
+      nums.appendChild(el("span", "needed", a.needed == null ? "–" : a.needed));
+      nums.appendChild(el("small", null, " bekreftet"));
+      card.appendChild(nums);
+      var bar = el("div", "bar"), fill = el("div");
+      var pct = a.needed > 0 ? Math.min(100, Math.round(100 * (a.confirmed || 0) / a.needed)) : 0;
+      fill.style.width = pct + "%";
+      bar.appendChild(fill);
+      card.appendChild(bar);
+      var step = typeof a.step === "number" && a.step >= 0 ? "Trinn " + (a.step + 1) : "Starter";
+      card.appendChild(el("div", "meta", step + " · " + id));
+      box.appendChild(card);
+    });
+  }
+
+  function addEvent(e) {
+    var li = el("li");
+    var when = typeof e.ts === "number" ? new Date(e.ts * 1000) : new Date();
+    li.appendChild(el("time", null, hms(when)));
+    var text = EVENTS[e.type] || e.type || "hendelse";
+    if (e.type === "dropped" && typeof e.count === "number") text += " (" + e.count + ")";
+    if (e.channel) text += " · " + (CHANNELS[e.channel] || e.channel);
+    if (typeof e.step === "number" && e.step >= 0) text += " · trinn " + (e.step + 1);
+    if (e.drill) text += " · øvelse";
+    li.appendChild(el("span", "what", text));
+    if (e.activation) li.appendChild(el("span", "meta", e.activation));
+    var list = $("events");
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > MAX_EVENTS) list.removeChild(list.lastChild);
+  }
+
+  function setFollowup(s) {
+    var dds = document.querySelectorAll("#followup dd");
+    for (var i = 0; i < dds.length; i++) {
+      var v = s ? s[dds[i].getAttribute("data-key")] : null;
+      dds[i].textContent = typeof v === "number" ? v : "–";
+    }
+    $("followup-note").style.display = s ? "none" : "";
+  }
+
+  function setPill(id, on, text) {
+    var p = $(id);
+    p.className = "pill " + (on ? "on" : "off");
+    p.textContent = text;
+  }
+
+  var client = mqtt.connect(url, { clean: true, reconnectPeriod: 3000, connectTimeout: 10000,
+                                   clientId: "beredd-dashboard-" + Math.random().toString(16).slice(2, 10) });
+  client.on("connect", function () {
+    setPill("broker", true, "Tilkoblet");
+    /* Retained state arrives again on every subscribe. */
+    activations = {};
+    renderActivations();
+    client.subscribe([base + "/status", base + "/activation/+", base + "/event", base + "/followup/summary"], { qos: 1 });
+  });
+  client.on("reconnect", function () { setPill("broker", false, "Kobler til …"); });
+  client.on("offline", function () { setPill("broker", false, "Frakoblet"); });
+  client.on("error", function () { setPill("broker", false, "Feil mot megler"); });
+  client.on("message", function (topic, payload) {
+    var v = parse(payload);
+    if (v === undefined) return;
+    var sub = topic.slice(base.length + 1);
+    if (sub === "status") {
+      var online = v && v.state === "online";
+      setPill("status", online, online ? "beredd: i drift" : "beredd: NEDE");
+    } else if (sub.indexOf("activation/") === 0) {
+      var id = sub.slice("activation/".length);
+      if (v && v.state && v.state !== "resolved" && v.state !== "verifying" && v.state !== "verified") activations[id] = v;
+      else delete activations[id];
+      renderActivations();
+    } else if (sub === "event") {
+      if (v) addEvent(v);
+    } else if (sub === "followup/summary") {
+      setFollowup(v);
+    }
+  });
+})();
