@@ -20,6 +20,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <openssl/sha.h>
+
 #include "activation.h"
 #include "log.h"
 #include "macro.h"
@@ -44,8 +46,13 @@ enum nstate {
         N_SENT,
         N_FAILED,
         N_UNREACHABLE,
+        N_DELIVERED,     /* a receipt says it reached the phone */
+        N_UNDELIVERABLE, /* a receipt says it never will */
 };
-static const char *const nstate_names[] = { "queued", "sending", "sent", "failed", "unreachable" };
+static const char *const nstate_names[] = { "queued", "sending", "sent", "failed", "unreachable", "delivered",
+                                            "undeliverable" };
+
+#define TOKEN_BYTES 16 /* 128 bits: e-mail answer links */
 
 struct notif {
         char *key;
@@ -56,6 +63,8 @@ struct notif {
         enum nstate state;
         uint64_t ts_sending, ts_done;
         char *gateway;
+        char *provider_ref; /* the provider's message id, for receipts */
+        char token[2 * TOKEN_BYTES + 1]; /* e-mail answer link token (memory only; its hash is logged) */
 };
 
 struct member {
@@ -68,6 +77,8 @@ struct member {
         unsigned dead;         /* of those, channels that failed for good */
         bool stood_down;
         bool thanked;
+        char (*tokens)[2 * SHA256_DIGEST_LENGTH + 1]; /* hashes of this person's answer-link tokens */
+        size_t n_tokens;
 };
 
 struct activation {
@@ -98,6 +109,7 @@ struct activation {
         size_t buf_len, buf_cap;
         bool dirty;
         bool broken; /* the log could not be read whole: shown, not driven */
+        const struct notif *last_done; /* for the latency of the next sent/failed event */
         struct activation *next;
 };
 
@@ -113,6 +125,7 @@ struct activations {
         struct activation *list;
         sd_event_source *post; /* group commit */
         sd_event_source *retry;
+        char *public_url; /* e-mail answer links: <public_url>/a/<token>/yes|no; NULL = none */
 };
 
 static int64_t time_offset_usec = INT64_MIN;
@@ -176,8 +189,13 @@ static void emit(struct activation *a, const char *type, int step, const char *p
                  const char *detail) {
         struct act_event ev = {
                 .type = type, .activation = a->id, .chain = a->chain, .step = step, .person = person,
-                .channel = channel, .detail = detail, .drill = a->drill, .ts = beredd_now(),
+                .channel = channel, .detail = detail, .drill = a->drill, .ts = beredd_now(), .latency = -1,
         };
+        /* Set by on_gateway_done for the one event it emits next; a pointer
+         * into notifs, so never kept beyond that. */
+        if ((streq(type, "sent") || streq(type, "failed")) && a->last_done && a->last_done->ts_done)
+                ev.latency = (double) (a->last_done->ts_done - a->last_done->ts_sending) / 1e6;
+        a->last_done = NULL;
         if (a->mgr->cb)
                 a->mgr->cb(a->mgr->userdata, &ev);
 }
@@ -319,7 +337,13 @@ static void compose(struct activation *a, const struct notif *n, const struct pe
                 if (text_sms_compose(prefix, free_text, suffix, text, tlen) < 0)
                         snprintf(text, tlen, "%s%s", prefix, suffix);
         } else {
-                snprintf(text, tlen, "%s%s\n\n%s\n\n-- \nberedd (%s)\n", prefix, free_text, suffix,
+                char links[512] = "";
+                if (n->token[0] && a->mgr->public_url)
+                        snprintf(links, sizeof(links),
+                                 en ? "\n\nAnswer with one tap:\n  YES: %s/a/%s/yes\n  NO:  %s/a/%s/no" :
+                                      "\n\nSvar med ett trykk:\n  JA:  %s/a/%s/yes\n  NEI: %s/a/%s/no",
+                                 a->mgr->public_url, n->token, a->mgr->public_url, n->token);
+                snprintf(text, tlen, "%s%s\n\n%s%s\n\n-- \nberedd (%s)\n", prefix, free_text, suffix, links,
                          a->mgr->cfg->site);
         }
 }
@@ -378,6 +402,48 @@ static int commit_and_dispatch(struct activation *a) {
 
 /* ---- decisions ---- */
 
+static void hex(const unsigned char *b, size_t n, char *out) {
+        static const char digits[] = "0123456789abcdef";
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = digits[b[i] >> 4];
+                out[2 * i + 1] = digits[b[i] & 15];
+        }
+        out[2 * n] = '\0';
+}
+
+static void token_hash(const char *token, char out[static 2 * SHA256_DIGEST_LENGTH + 1]) {
+        unsigned char d[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *) token, strlen(token), d);
+        hex(d, sizeof(d), out);
+}
+
+static int member_add_token(struct member *mb, const char *hash) {
+        void *v = realloc(mb->tokens, (mb->n_tokens + 1) * sizeof(*mb->tokens));
+        if (!v)
+                return -ENOMEM;
+        mb->tokens = v;
+        snprintf(mb->tokens[mb->n_tokens++], sizeof(mb->tokens[0]), "%s", hash);
+        return 0;
+}
+
+/* A fresh answer-link token for notification N: random, only its hash is
+ * logged (so the log never holds a usable link), logged before the e-mail
+ * that carries it is released. */
+static void make_token(struct activation *a, struct notif *n, uint64_t now) {
+        unsigned char b[TOKEN_BYTES];
+        char h[2 * SHA256_DIGEST_LENGTH + 1];
+        struct member *mb = find_member(a, n->person, true);
+        if (!mb || getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b))
+                return;
+        hex(b, sizeof(b), n->token);
+        token_hash(n->token, h);
+        if (member_add_token(mb, h) < 0) {
+                n->token[0] = '\0';
+                return;
+        }
+        act_log(a, json_pack("{s:s, s:s, s:s}", "t", "token", "person", n->person, "hash", h), now);
+}
+
 /* Kinds that ask for an answer. */
 static bool is_ask(const char *kind) {
         return streq(kind, "callout") || streq(kind, "verify");
@@ -401,6 +467,8 @@ static int add_notif(struct activation *a, const char *person, enum channel ch, 
         act_log(a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "t", "sending", "key", key, "person", person, "ch",
                              channel_name(ch), "kind", kind, "step", step),
                 now);
+        if (ch == CHANNEL_EMAIL && is_ask(kind) && a->mgr->public_url)
+                make_token(a, &a->notifs[a->n_notifs - 1], now);
         emit(a, "notify", step, person, channel_name(ch), kind);
         return 0;
 }
@@ -720,8 +788,11 @@ static void on_gateway_done(void *userdata, const char *key, enum gw_result resu
                 return;
         uint64_t now = beredd_now();
         n->ts_done = now;
+        a->last_done = n;
         free(n->gateway);
         n->gateway = gateway_id ? strdup(gateway_id) : NULL;
+        free(n->provider_ref);
+        n->provider_ref = provider_ref ? strdup(provider_ref) : NULL;
         if (result == GW_SENT) {
                 n->state = N_SENT;
                 json_t *o = json_pack("{s:s, s:s}", "t", "sent", "key", key);
@@ -791,10 +862,13 @@ static void activation_free(struct activation *a) {
                 free(a->notifs[i].person);
                 free(a->notifs[i].kind);
                 free(a->notifs[i].gateway);
+                free(a->notifs[i].provider_ref);
         }
         free(a->notifs);
-        for (size_t i = 0; i < a->n_members; i++)
+        for (size_t i = 0; i < a->n_members; i++) {
                 free(a->members[i].person);
+                free(a->members[i].tokens);
+        }
         free(a->members);
         free_people(a);
         free(a->id);
@@ -900,6 +974,8 @@ static int replay_event(struct activation *a, json_t *o) {
                 n->ts_done = ts;
                 free(n->gateway);
                 n->gateway = jstrdup(o, "gw");
+                free(n->provider_ref);
+                n->provider_ref = jstrdup(o, "ref");
                 if (streq(t, "sent")) {
                         n->state = N_SENT;
                 } else {
@@ -908,6 +984,22 @@ static int replay_event(struct activation *a, json_t *o) {
                         if (mb && is_ask(n->kind))
                                 mb->dead |= n->ch;
                 }
+        } else if (streq(t, "token")) {
+                const char *person = json_string_value(json_object_get(o, "person"));
+                const char *h = json_string_value(json_object_get(o, "hash"));
+                struct member *mb = person ? find_member(a, person, true) : NULL;
+                if (!mb || !h || strlen(h) != 2 * SHA256_DIGEST_LENGTH)
+                        return -EINVAL;
+                member_add_token(mb, h);
+        } else if (streq(t, "receipt")) {
+                struct notif *n = find_notif(a, json_string_value(json_object_get(o, "key")) ?: "");
+                if (!n)
+                        return -EINVAL;
+                bool delivered = json_is_true(json_object_get(o, "delivered"));
+                n->state = delivered ? N_DELIVERED : N_UNDELIVERABLE;
+                struct member *mb = find_member(a, n->person, false);
+                if (!delivered && mb && is_ask(n->kind))
+                        mb->dead |= n->ch;
         } else if (streq(t, "reply")) {
                 const char *person = json_string_value(json_object_get(o, "person"));
                 const char *ans = json_string_value(json_object_get(o, "answer"));
@@ -1028,6 +1120,8 @@ static int load_all(struct activations *m) {
                         if (a->notifs[i].state == N_SENDING) {
                                 a->notifs[i].state = N_QUEUED;
                                 resent++;
+                                if (a->notifs[i].ch == CHANNEL_EMAIL && is_ask(a->notifs[i].kind) && m->public_url)
+                                        make_token(a, &a->notifs[i], now);
                         }
                 if (a->state == ACT_VERIFYING) {
                         commit_and_dispatch(a);
@@ -1149,7 +1243,7 @@ int activations_trigger(struct activations *m, const struct command *cmd, enum s
         char id[64], code[8];
         make_id(m, id, sizeof(id));
         make_code(m, code, sizeof(code));
-        static const char *const src_names[] = { "socket", "mqtt", "incoming" };
+        static const char *const src_names[] = { "socket", "mqtt", "incoming", "sms", "email" };
         *a = (struct activation) {
                 .mgr = m, .id = strdup(id), .code = strdup(code), .chain = strdup(c->id),
                 .message = cmd->message ? strdup(cmd->message) : NULL, .by = strdup(cmd->by),
@@ -1313,7 +1407,7 @@ int activations_reply(struct activations *m, const struct command *cmd, enum sou
         if (changed) {
                 mb->answer = cmd->answer;
                 mb->answered = now;
-                static const char *const src_names[] = { "socket", "mqtt", "incoming" };
+                static const char *const src_names[] = { "socket", "mqtt", "incoming", "sms", "email" };
                 act_log(a, json_pack("{s:s, s:s, s:s, s:s}", "t", "reply", "person", p->id, "answer",
                                      cmd->answer == ANSWER_YES ? "yes" : "no", "via", src_names[src]),
                         now);
@@ -1483,6 +1577,100 @@ int activations_report(struct activations *m, const char *id, json_t **reply, ch
         return 0;
 }
 
+static bool is_open(const struct activation *a) {
+        return a->state == ACT_MOBILISING || a->state == ACT_MOBILISED || a->state == ACT_SHORT ||
+               a->state == ACT_VERIFYING;
+}
+
+int activations_receipt(struct activations *m, const char *ref, bool delivered, const char *detail) {
+        for (struct activation *a = m->list; a; a = a->next)
+                for (size_t i = 0; i < a->n_notifs; i++) {
+                        struct notif *n = &a->notifs[i];
+                        if (!streq(n->key, ref) && !(n->provider_ref && streq(n->provider_ref, ref)))
+                                continue;
+                        if (n->state == N_DELIVERED || n->state == N_UNDELIVERABLE)
+                                return 0; /* a repeated receipt */
+                        uint64_t now = beredd_now();
+                        n->state = delivered ? N_DELIVERED : N_UNDELIVERABLE;
+                        json_t *o = json_pack("{s:s, s:s, s:b}", "t", "receipt", "key", n->key, "delivered", delivered);
+                        if (detail)
+                                json_object_set_new(o, "detail", json_string(detail));
+                        act_log(a, o, now);
+                        emit(a, delivered ? "delivered" : "undeliverable", n->step, n->person, channel_name(n->ch),
+                             detail);
+                        if (!delivered && is_ask(n->kind)) {
+                                struct member *mb = find_member(a, n->person, false);
+                                if (mb)
+                                        mb->dead |= n->ch;
+                                maybe_move_on(a, n->person, now);
+                                if (commit_and_dispatch(a) >= 0)
+                                        arm_timer(a);
+                        }
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+/* The activation and person an answer-link token belongs to. */
+static struct activation *find_token(struct activations *m, const char *token, const char **person) {
+        char h[2 * SHA256_DIGEST_LENGTH + 1];
+        token_hash(token, h);
+        for (struct activation *a = m->list; a; a = a->next)
+                for (size_t i = 0; i < a->n_members; i++)
+                        for (size_t k = 0; k < a->members[i].n_tokens; k++)
+                                if (streq(a->members[i].tokens[k], h)) {
+                                        *person = a->members[i].person;
+                                        return a;
+                                }
+        return NULL;
+}
+
+int activations_token(struct activations *m, const char *token, json_t **info, const char **activation,
+                      const char **person) {
+        const char *p = NULL;
+        struct activation *a = find_token(m, token, &p);
+        if (!a)
+                return -ENOENT;
+        struct member *mb = find_member(a, p, false);
+        if (info) {
+                *info = json_object();
+                summary(a, *info);
+                json_object_del(*info, "code");
+                json_object_set_new(*info, "person", json_string(p));
+                json_object_set_new(*info, "answer", json_string(!mb || mb->answer == ANSWER_NONE ? "none" :
+                                                                 mb->answer == ANSWER_YES     ? "yes"
+                                                                                              : "no"));
+                json_object_set_new(*info, "valid", json_boolean(is_open(a) && a->state != ACT_VERIFYING));
+        }
+        if (activation)
+                *activation = a->id;
+        if (person)
+                *person = p;
+        return is_open(a) ? 0 : -ESTALE;
+}
+
+unsigned activations_open_for(struct activations *m, const char *person, const char **only_id) {
+        unsigned n = 0;
+        for (struct activation *a = m->list; a; a = a->next) {
+                struct member *mb = is_open(a) ? find_member(a, person, false) : NULL;
+                if (mb && mb->channels) {
+                        n++;
+                        if (only_id)
+                                *only_id = a->id;
+                }
+        }
+        return n;
+}
+
+void activations_set_public_url(struct activations *m, const char *url) {
+        free(m->public_url);
+        m->public_url = url && *url ? strdup(url) : NULL;
+        /* no trailing slash: links are <url>/a/<token>/yes */
+        size_t l = m->public_url ? strlen(m->public_url) : 0;
+        while (l > 0 && m->public_url[l - 1] == '/')
+                m->public_url[--l] = '\0';
+}
+
 int activations_summary(struct activations *m, const char *id, json_t **reply) {
         struct activation *a = find_activation(m, id);
         if (!a)
@@ -1557,5 +1745,6 @@ void activations_free(struct activations *m) {
         sd_event_source_disable_unref(m->post);
         sd_event_source_disable_unref(m->retry);
         sd_event_unref(m->event);
+        free(m->public_url);
         free(m);
 }

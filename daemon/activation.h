@@ -41,6 +41,7 @@ struct act_event {
         const char *detail;     /* "yes"/"no", a reason, ...; never personal data */
         bool drill;
         uint64_t ts;            /* usec, realtime */
+        double latency;         /* sent/failed: seconds from handing it to a gateway to the answer; else -1 */
 };
 typedef void (*act_event_cb)(void *userdata, const struct act_event *ev);
 
@@ -71,6 +72,20 @@ int activations_report(struct activations *a, const char *id, json_t **reply, ch
 /* The short summary of activation ID (id, code, chain, state, drill,
  * confirmed, needed, step, created), or -ENOENT. */
 int activations_summary(struct activations *a, const char *id, json_t **reply);
+
+/* A delivery receipt for REF (the provider's message id, or our key):
+ * delivered, or undeliverable (unreachable on that channel: the chain moves
+ * on). -ENOENT when no notification has that reference. */
+int activations_receipt(struct activations *a, const char *ref, bool delivered, const char *detail);
+/* The activation and person an e-mail answer-link TOKEN belongs to, with a
+ * summary for the confirmation page in *INFO (when not NULL). 0 while the
+ * activation is open, -ESTALE when it has ended, -ENOENT for no such token. */
+int activations_token(struct activations *a, const char *token, json_t **info, const char **activation,
+                      const char **person);
+/* Open activations that asked PERSON; *ONLY_ID is one of them. */
+unsigned activations_open_for(struct activations *a, const char *person, const char **only_id);
+/* Base URL for e-mail answer links (NULL: no links). */
+void activations_set_public_url(struct activations *a, const char *url);
 
 /* Counts for status. */
 unsigned activations_open(const struct activations *a);

@@ -31,6 +31,7 @@
 #include "mqtt.h"
 #include "server.h"
 #include "store.h"
+#include "text.h"
 
 /* How long to wait before retrying input that could not be persisted. */
 #define RETRY_USEC (5 * USEC_PER_SEC)
@@ -65,6 +66,12 @@ struct server {
         sd_event_source *retry;  /* timer: retry after a temporary spool error */
 
         uint64_t started_usec; /* CLOCK_REALTIME */
+        /* metrics: notifications by channel (sms, email) and result */
+        uint64_t n_notif[2][5]; /* sent, failed, delivered, undeliverable, unreachable */
+        uint64_t latency_bucket[10]; /* gateway latency histogram (cumulative at export) */
+        double latency_sum;
+        uint64_t latency_count;
+        unsigned n_back; /* texts sent back to SMS senders (keys) */
         uint64_t n_accepted, n_rejected, n_reloads;
         bool spool_error; /* the spool could not take a write (e.g. full) */
         char spool_error_text[128];
@@ -440,8 +447,30 @@ static int on_mqtt_flush(sd_event_source *es, void *userdata) {
 
 /* Every activation event goes to the journal with structured fields, and to
  * MQTT's event stream when connected. Person ids only, never contact data. */
+static const double latency_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10 };
+
+static void count_event(struct server *s, const struct act_event *ev) {
+        static const char *const results[] = { "sent", "failed", "delivered", "undeliverable" };
+        if (!ev->channel)
+                return;
+        int ch = streq(ev->channel, "email");
+        for (int r = 0; r < 4; r++)
+                if (streq(ev->type, results[r]))
+                        s->n_notif[ch][r]++;
+        if ((streq(ev->type, "sent") || streq(ev->type, "failed")) && ev->latency >= 0) {
+                s->latency_sum += ev->latency;
+                s->latency_count++;
+                for (size_t i = 0; i < ELEMENTSOF(latency_bounds); i++)
+                        if (ev->latency <= latency_bounds[i]) {
+                                s->latency_bucket[i]++;
+                                break;
+                        }
+        }
+}
+
 static void on_activation_event(void *userdata, const struct act_event *ev) {
         struct server *s = userdata;
+        count_event(s, ev);
         char f_act[96], f_type[64], f_person[96], f_ch[32], f_step[32];
         const char *fields[6] = {};
         size_t n = 0;
@@ -654,6 +683,189 @@ static int on_inotify(sd_event_source *es, const struct inotify_event *ev, void 
         if (!process_incoming(s, ev->name))
                 arm_retry(s);
         return 0;
+}
+
+/* ---- for the HTTP listener ---- */
+
+static void on_back_done(void *userdata, const char *key, enum gw_result result, const char *gateway_id,
+                         const char *error, const char *provider_ref) {
+        if (result != GW_SENT)
+                log_warning("A text back to an SMS sender (%s) could not be sent: %s", key, error ? error : "?");
+}
+
+/* Send TEXT to PERSON by SMS, outside any activation (answers to answers). */
+static void sms_back_send(struct server *s, const struct person *p, const char *text) {
+        char key[64];
+        if (!p->phone)
+                return;
+        snprintf(key, sizeof(key), "back.%" PRIu64 ".%u", beredd_now() / USEC_PER_SEC, s->n_back++);
+        struct gw_message m = { .key = key, .channel = CHANNEL_SMS, .person = p->id, .to = p->phone, .text = text };
+        int r = gateway_send(s->gw, &m, on_back_done, s);
+        if (r < 0)
+                log_warning_errno(r, "A text back to an SMS sender could not be queued: %m");
+}
+
+int server_sms_inbound(struct server *s, const char *from, const char *text, char **sms_back) {
+        const struct person *p = config_person_by_contact(s->config, from);
+        struct text_reply rp;
+        char err[256] = "", back[200] = "";
+        json_t *fields = NULL;
+        int r;
+
+        if (sms_back)
+                *sms_back = NULL;
+        if (!p) {
+                /* No number in the log: it is someone's personal data. */
+                log_notice("An SMS from a number that is not in the configuration was ignored");
+                return -ENOENT;
+        }
+        bool en = p->lang == LANG_EN;
+        text_parse_reply(text, strlen(text), &rp);
+        if (rp.kind == TEXT_REPLY_UNKNOWN) {
+                snprintf(back, sizeof(back), en ? "beredd: the answer was not understood. Reply YES or NO and the code, e.g. YES 4821." :
+                                                  "beredd: svaret ble ikke forstått. Svar JA eller NEI og koden, f.eks. JA 4821.");
+                r = -EINVAL;
+                goto answer_back;
+        }
+        if (rp.code[0] && followup_is_code(rp.code)) {
+                r = followup_reply(s->fu, rp.code, p->id, rp.kind, rp.days, &fields, err, sizeof(err));
+                log_info("SMS answer from %s to a follow-up reminder: %s", p->id, r >= 0 ? "recorded" : err);
+        } else {
+                struct command cmd = { .kind = CMD_REPLY, .person = (char *) p->id,
+                                       .answer = rp.kind == TEXT_REPLY_NO ? ANSWER_NO : ANSWER_YES };
+                if (rp.kind == TEXT_REPLY_POSTPONE || rp.kind == TEXT_REPLY_HELP) {
+                        snprintf(back, sizeof(back), en ? "beredd: give the code from the reminder, e.g. OK 48213." :
+                                                          "beredd: oppgi koden fra påminnelsen, f.eks. OK 48213.");
+                        r = -EINVAL;
+                        goto answer_back;
+                }
+                if (rp.code[0]) {
+                        cmd.code = rp.code;
+                } else {
+                        const char *only = NULL;
+                        unsigned n = activations_open_for(s->acts, p->id, &only);
+                        if (n != 1) {
+                                snprintf(back, sizeof(back), n == 0 ?
+                                         (en ? "beredd: no open call-out is waiting for your answer." :
+                                               "beredd: ingen åpen utkalling venter på svar fra deg.") :
+                                         (en ? "beredd: several call-outs are open. Reply with the code, e.g. YES 4821." :
+                                               "beredd: flere utkallinger er åpne. Svar med koden, f.eks. JA 4821."));
+                                r = -EAGAIN;
+                                goto answer_back;
+                        }
+                        cmd.activation = (char *) only;
+                }
+                r = activations_reply(s->acts, &cmd, SOURCE_SMS, &fields, err, sizeof(err));
+                log_info("SMS answer from %s: %s", p->id, r >= 0 ? "recorded" : err);
+        }
+        json_decref(fields);
+        if (r < 0 && r != -ESTALE) {
+                snprintf(back, sizeof(back), "beredd: %s", err);
+                goto answer_back;
+        }
+        server_update_status(s);
+        return r;
+
+answer_back:
+        if (sms_back)
+                *sms_back = strdup(back);
+        else
+                sms_back_send(s, p, back);
+        return r;
+}
+
+int server_receipt(struct server *s, const char *ref, bool delivered, const char *detail) {
+        int r = activations_receipt(s->acts, ref, delivered, detail);
+        if (r == -ENOENT && strncmp(ref, "fu.", 3) == 0)
+                return 0; /* follow-up reminders: their delivery is not tracked */
+        return r;
+}
+
+int server_token_lookup(struct server *s, const char *token, json_t **info) {
+        return activations_token(s->acts, token, info, NULL, NULL);
+}
+
+int server_token_answer(struct server *s, const char *token, enum answer answer, json_t **reply, char *err,
+                        size_t errlen) {
+        const char *id = NULL, *person = NULL;
+        int r = activations_token(s->acts, token, NULL, &id, &person);
+        if (r == -ENOENT) {
+                snprintf(err, errlen, "no such answer link");
+                return r;
+        }
+        if (r == -ESTALE) {
+                snprintf(err, errlen, "this call-out has ended; nothing changed");
+                return r;
+        }
+        struct command cmd = { .kind = CMD_REPLY, .activation = (char *) id, .person = (char *) person, .answer = answer };
+        r = activations_reply(s->acts, &cmd, SOURCE_EMAIL, reply, err, errlen);
+        server_update_status(s);
+        return r;
+}
+
+bool server_healthy(struct server *s) {
+        return !s->spool_error;
+}
+
+char *server_metrics(struct server *s) {
+        static const char *const results[] = { "sent", "failed", "delivered", "undeliverable" };
+        static const char *const chans[] = { "sms", "email" };
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        json_t *list = NULL, *a;
+        size_t i;
+        if (!f)
+                return NULL;
+        fprintf(f, "# HELP beredd_up 1 while the daemon runs.\n# TYPE beredd_up gauge\nberedd_up 1\n");
+        fprintf(f, "# HELP beredd_spool_ok 1 when the spool takes writes.\n# TYPE beredd_spool_ok gauge\n"
+                   "beredd_spool_ok %d\n", !s->spool_error);
+        fprintf(f, "# HELP beredd_mqtt_connected 1 while connected to the MQTT broker.\n"
+                   "# TYPE beredd_mqtt_connected gauge\nberedd_mqtt_connected %d\n", mqtt_connected(s->mqtt));
+
+        unsigned by_state[6] = {};
+        static const char *const states[] = { "mobilising", "mobilised", "short", "resolved", "verifying", "verified" };
+        if (activations_list(s->acts, &list) >= 0)
+                json_array_foreach(json_object_get(list, "activations"), i, a) {
+                        const char *st = json_string_value(json_object_get(a, "state"));
+                        for (size_t k = 0; st && k < ELEMENTSOF(states); k++)
+                                by_state[k] += streq(st, states[k]);
+                }
+        json_decref(list);
+        fprintf(f, "# HELP beredd_activations Activations by state.\n# TYPE beredd_activations gauge\n");
+        for (size_t k = 0; k < ELEMENTSOF(states); k++)
+                fprintf(f, "beredd_activations{state=\"%s\"} %u\n", states[k], by_state[k]);
+
+        fprintf(f, "# HELP beredd_notifications_total Notifications by channel and result.\n"
+                   "# TYPE beredd_notifications_total counter\n");
+        for (int c = 0; c < 2; c++)
+                for (int r = 0; r < 4; r++)
+                        fprintf(f, "beredd_notifications_total{channel=\"%s\",result=\"%s\"} %" PRIu64 "\n", chans[c],
+                                results[r], s->n_notif[c][r]);
+
+        fprintf(f, "# HELP beredd_gateway_latency_seconds From handing a message to a gateway to its answer.\n"
+                   "# TYPE beredd_gateway_latency_seconds histogram\n");
+        uint64_t cum = 0;
+        for (size_t k = 0; k < ELEMENTSOF(latency_bounds); k++) {
+                cum += s->latency_bucket[k];
+                fprintf(f, "beredd_gateway_latency_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", latency_bounds[k], cum);
+        }
+        fprintf(f, "beredd_gateway_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", s->latency_count);
+        fprintf(f, "beredd_gateway_latency_seconds_sum %.6f\nberedd_gateway_latency_seconds_count %" PRIu64 "\n",
+                s->latency_sum, s->latency_count);
+
+        json_t *sum = NULL;
+        if (s->config->followup.enabled && followup_summary(s->fu, &sum) >= 0) {
+                static const char *const keys[] = { "open", "due_today", "overdue", "escalated", "closed" };
+                fprintf(f, "# HELP beredd_followup_cases Follow-up cases (no references).\n"
+                           "# TYPE beredd_followup_cases gauge\n");
+                for (size_t k = 0; k < ELEMENTSOF(keys); k++)
+                        fprintf(f, "beredd_followup_cases{state=\"%s\"} %" JSON_INTEGER_FORMAT "\n", keys[k],
+                                json_integer_value(json_object_get(sum, keys[k])));
+                json_decref(sum);
+        }
+        fclose(f);
+        return buf;
 }
 
 /* ---- signals, reload ---- */

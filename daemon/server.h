@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "command.h"
 
 struct server;
@@ -14,6 +16,8 @@ enum source {
         SOURCE_SOCKET,
         SOURCE_MQTT,
         SOURCE_INCOMING,
+        SOURCE_SMS,   /* an SMS answer through a gateway webhook */
+        SOURCE_EMAIL, /* a one-tap answer link in an e-mail */
 };
 
 struct server_options {
@@ -33,3 +37,39 @@ void server_free(struct server *s);
  * one line): {"ok":true,...} or {"ok":false,"error":"..."}. ORIGIN names a
  * drop file (so a second processing after a crash is recognised), or NULL. */
 char *server_execute(struct server *s, const struct command *cmd, enum source src, const char *origin);
+
+/* ---- for the HTTP listener (issue 6) ---- */
+
+/* An SMS arrived at a gateway webhook. FROM is the sender's number in any
+ * common form ("+4791234567", "004791234567", "91234567"); TEXT is what they
+ * typed ("JA 4821", "ja", "OK 48213", "UTSETT 48213 3", ...). The sender is
+ * looked up among the configured people (unknown senders: logged, ignored,
+ * -ENOENT). Returns 0 when it was taken as an answer. Some answers need a
+ * word back to the sender (asking for the code when the answer could belong
+ * to several activations, or was not understood): when SMS_BACK is not NULL
+ * that text is returned there (malloc'd) for the caller to put in the
+ * webhook's response (Twilio TwiML); when SMS_BACK is NULL the server sends
+ * it through the SMS gateways itself. */
+int server_sms_inbound(struct server *s, const char *from, const char *text, char **sms_back);
+
+/* A delivery receipt from a gateway: REF is the provider's message id (as
+ * returned when it accepted the message) or beredd's own key (Link Mobility
+ * refId, {ref}); DELIVERED false means undeliverable (counts as unreachable
+ * on that channel, so the chain does not wait for that person). Returns 0,
+ * or -ENOENT when no notification has that reference. */
+int server_receipt(struct server *s, const char *ref, bool delivered, const char *detail);
+
+/* One-tap e-mail answers. TOKEN is the token from the link. _lookup fills
+ * *INFO with {"activation","chain","state","drill","person","answer","valid"}
+ * for the confirmation page (GET); _answer records yes/no (POST). A token
+ * is valid while its activation is open; -ENOENT for an unknown or forged
+ * token, -ESTALE when the activation has ended. */
+int server_token_lookup(struct server *s, const char *token, json_t **info);
+int server_token_answer(struct server *s, const char *token, enum answer answer, json_t **reply, char *err, size_t errlen);
+
+/* Health: true when the loop runs and the spool takes writes. */
+bool server_healthy(struct server *s);
+/* Prometheus text exposition (malloc'd): activations by state,
+ * notifications by channel and result, gateway latency histogram,
+ * follow-up counts, mqtt connected. */
+char *server_metrics(struct server *s);
