@@ -1215,19 +1215,83 @@ static void summary(struct activation *a, json_t *o) {
         }
 }
 
-int activations_trigger(struct activations *m, const struct command *cmd, enum source src, const char *origin,
-                        json_t **reply, char *err, size_t errlen) {
+static const char *const src_names[] = { "socket", "mqtt", "incoming", "sms", "email" };
+
+/* Check the chain and the caller, then create the activation (or the
+ * contact-list check) with its "created" event buffered. NULL with ERR set
+ * when refused. */
+static struct activation *activation_create(struct activations *m, const struct command *cmd, enum source src,
+                                            const char *origin, bool verify, int *ret, char *err, size_t errlen) {
         const struct chain *c = config_chain(m->cfg, cmd->chain);
         if (!c) {
                 snprintf(err, errlen, "chain: no chain \"%s\" in the configuration", cmd->chain);
-                return -ENOENT;
+                *ret = -ENOENT;
+                return NULL;
         }
         if (!may_trigger(m->cfg, c, cmd->by)) {
-                log_event(LOG_WARNING, MSGID_REFUSED, NULL, "Trigger of chain %s by %s refused: not in may_trigger",
-                          c->id, cmd->by);
+                log_event(LOG_WARNING, MSGID_REFUSED, NULL, "%s of chain %s by %s refused: not in may_trigger",
+                          verify ? "Verify" : "Trigger", c->id, cmd->by);
                 snprintf(err, errlen, "by: \"%s\" may not trigger chain \"%s\"", cmd->by, c->id);
-                return -EPERM;
+                *ret = -EPERM;
+                return NULL;
         }
+        struct activation *a = calloc(1, sizeof(*a));
+        if (!a) {
+                *ret = -ENOMEM;
+                return NULL;
+        }
+        char id[64], code[8];
+        make_id(m, id, sizeof(id));
+        make_code(m, code, sizeof(code));
+        *a = (struct activation) {
+                .mgr = m, .id = strdup(id), .code = strdup(code), .chain = strdup(c->id),
+                .message = cmd->message ? strdup(cmd->message) : NULL, .by = strdup(cmd->by),
+                .origin = origin ? strdup(origin) : NULL, .src = strdup(src_names[src]), .drill = cmd->drill,
+                .verify = verify, .created = beredd_now(), .step = -1,
+        };
+        if (verify) {
+                a->window = cmd->window ? cmd->window : USEC_PER_HOUR;
+                a->state = ACT_VERIFYING;
+                a->parallel = true;
+        }
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s}", "t", "created", "id", id, "code", code, "chain",
+                              c->id, "drill", cmd->drill, "by", cmd->by, "src", src_names[src]);
+        if (cmd->message)
+                json_object_set_new(o, "message", json_string(cmd->message));
+        if (origin)
+                json_object_set_new(o, "origin", json_string(origin));
+        if (verify) {
+                json_object_set_new(o, "verify", json_true());
+                json_object_set_new(o, "window", json_integer((json_int_t) a->window));
+        }
+        act_log(a, o, a->created);
+        a->next = m->list;
+        m->list = a;
+        return a;
+}
+
+/* The new activation and its first notifications go to disk before the
+ * first message leaves and before the caller hears "accepted". */
+static int activation_start(struct activations *m, struct activation *a, json_t **reply, char *err, size_t errlen) {
+        int r = commit(a);
+        if (r < 0) {
+                snprintf(err, errlen, "spool: cannot persist the %s (%s); not started",
+                         a->verify ? "check" : "activation", strerror(-r));
+                m->list = a->next;
+                activation_free(a);
+                return r;
+        }
+        dispatch(a);
+        arm_timer(a);
+        log_event(LOG_NOTICE, MSGID_ACTIVATION, NULL, "%s %s of chain %s%s started by %s",
+                  a->verify ? "Contact-list check" : "Activation", a->id, a->chain, a->drill ? " (drill)" : "", a->by);
+        *reply = json_object();
+        summary(a, *reply);
+        return 0;
+}
+
+int activations_trigger(struct activations *m, const struct command *cmd, enum source src, const char *origin,
+                        json_t **reply, char *err, size_t errlen) {
         if (origin)
                 for (struct activation *a = m->list; a; a = a->next)
                         if (a->origin && streq(a->origin, origin)) {
@@ -1236,79 +1300,22 @@ int activations_trigger(struct activations *m, const struct command *cmd, enum s
                                 summary(a, *reply);
                                 return 0;
                         }
-
-        struct activation *a = calloc(1, sizeof(*a));
+        int r;
+        struct activation *a = activation_create(m, cmd, src, origin, false, &r, err, errlen);
         if (!a)
-                return -ENOMEM;
-        char id[64], code[8];
-        make_id(m, id, sizeof(id));
-        make_code(m, code, sizeof(code));
-        static const char *const src_names[] = { "socket", "mqtt", "incoming", "sms", "email" };
-        *a = (struct activation) {
-                .mgr = m, .id = strdup(id), .code = strdup(code), .chain = strdup(c->id),
-                .message = cmd->message ? strdup(cmd->message) : NULL, .by = strdup(cmd->by),
-                .origin = origin ? strdup(origin) : NULL, .src = strdup(src_names[src]), .drill = cmd->drill,
-                .created = beredd_now(), .step = -1,
-        };
-        uint64_t now = a->created;
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "t", "created", "id", id, "code", code, "chain", c->id,
-                              "drill", cmd->drill, "by", cmd->by);
-        json_object_set_new(o, "src", json_string(src_names[src]));
-        if (cmd->message)
-                json_object_set_new(o, "message", json_string(cmd->message));
-        if (origin)
-                json_object_set_new(o, "origin", json_string(origin));
-        act_log(a, o, now);
-        a->next = m->list;
-        m->list = a;
-        emit(a, "triggered", -1, cmd->by, NULL, NULL);
-        enter_step(a, 0, now);
-
-        /* The trigger and its first notifications are on disk before the
-         * first message leaves and before the caller hears "accepted". */
-        int r = commit(a);
-        if (r < 0) {
-                snprintf(err, errlen, "spool: cannot persist the activation (%s); not started", strerror(-r));
-                m->list = a->next;
-                activation_free(a);
                 return r;
-        }
-        dispatch(a);
-        arm_timer(a);
-        log_event(LOG_NOTICE, MSGID_ACTIVATION, NULL, "Activation %s of chain %s%s triggered by %s", a->id, a->chain,
-                  a->drill ? " (drill)" : "", a->by);
-        *reply = json_object();
-        summary(a, *reply);
-        return 0;
+        emit(a, "triggered", -1, cmd->by, NULL, NULL);
+        enter_step(a, 0, a->created);
+        return activation_start(m, a, reply, err, errlen);
 }
 
 int activations_verify(struct activations *m, const struct command *cmd, json_t **reply, char *err, size_t errlen) {
-        const struct chain *c = config_chain(m->cfg, cmd->chain);
-        if (!c) {
-                snprintf(err, errlen, "chain: no chain \"%s\" in the configuration", cmd->chain);
-                return -ENOENT;
-        }
-        if (!may_trigger(m->cfg, c, cmd->by)) {
-                snprintf(err, errlen, "by: \"%s\" may not trigger chain \"%s\"", cmd->by, c->id);
-                return -EPERM;
-        }
-        struct activation *a = calloc(1, sizeof(*a));
+        int r;
+        struct activation *a = activation_create(m, cmd, SOURCE_SOCKET, NULL, true, &r, err, errlen);
         if (!a)
-                return -ENOMEM;
-        char id[64], code[8];
-        make_id(m, id, sizeof(id));
-        make_code(m, code, sizeof(code));
-        uint64_t now = beredd_now();
-        *a = (struct activation) {
-                .mgr = m, .id = strdup(id), .code = strdup(code), .chain = strdup(c->id), .by = strdup(cmd->by),
-                .src = strdup("socket"), .verify = true, .window = cmd->window ? cmd->window : USEC_PER_HOUR,
-                .created = now, .state = ACT_VERIFYING, .step = -1, .parallel = true,
-        };
-        act_log(a, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:b, s:I}", "t", "created", "id", id, "code", code, "chain",
-                             c->id, "drill", 0, "by", cmd->by, "verify", 1, "window", (json_int_t) a->window),
-                now);
-        a->next = m->list;
-        m->list = a;
+                return r;
+        const struct chain *c = act_chain(a);
+        uint64_t now = a->created;
 
         /* Everyone the chain can reach, whoever is on duty (rosters whole),
          * on the union of the channels of every step that names them. */
@@ -1343,19 +1350,7 @@ int activations_verify(struct activations *m, const struct command *cmd, json_t 
         emit(a, "verify", -1, cmd->by, NULL, NULL);
         for (size_t i = 0; i < a->n_people; i++)
                 notify(a, a->people[i], "verify", i < ELEMENTSOF(via) ? via[i] : CHANNEL_SMS, -1, now);
-
-        int r = commit(a);
-        if (r < 0) {
-                snprintf(err, errlen, "spool: cannot persist the check (%s); not started", strerror(-r));
-                m->list = a->next;
-                activation_free(a);
-                return r;
-        }
-        dispatch(a);
-        arm_timer(a);
-        *reply = json_object();
-        summary(a, *reply);
-        return 0;
+        return activation_start(m, a, reply, err, errlen);
 }
 
 static struct activation *find_for_reply(struct activations *m, const struct command *cmd) {
@@ -1407,7 +1402,6 @@ int activations_reply(struct activations *m, const struct command *cmd, enum sou
         if (changed) {
                 mb->answer = cmd->answer;
                 mb->answered = now;
-                static const char *const src_names[] = { "socket", "mqtt", "incoming", "sms", "email" };
                 act_log(a, json_pack("{s:s, s:s, s:s, s:s}", "t", "reply", "person", p->id, "answer",
                                      cmd->answer == ANSWER_YES ? "yes" : "no", "via", src_names[src]),
                         now);
@@ -1697,7 +1691,8 @@ unsigned activations_total(const struct activations *m) {
 /* ---- life cycle ---- */
 
 int activations_new(sd_event *e, struct store *store, struct gateways *gw, struct duty *duty, const struct config *cfg,
-                    const struct calendar *cal, act_event_cb cb, void *userdata, struct activations **ret) {
+                    const struct calendar *cal, const char *public_url, act_event_cb cb, void *userdata,
+                    struct activations **ret) {
         struct activations *m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
@@ -1716,6 +1711,7 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
         /* Commit before anything else that runs after this iteration (MQTT). */
         sd_event_source_set_priority(m->post, SD_EVENT_PRIORITY_IMPORTANT);
         sd_event_source_set_description(m->post, "activation-commit");
+        activations_set_public_url(m, public_url); /* before load_all: resent e-mails get links too */
         sd_event_source_set_description(m->retry, "activation-retry");
         r = load_all(m);
         if (r < 0) {

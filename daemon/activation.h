@@ -48,7 +48,8 @@ typedef void (*act_event_cb)(void *userdata, const struct act_event *ev);
 /* Load every log in activations/, replay it, re-arm timers and resend
  * notifications that were in flight. Returns 0 or -errno (logged). */
 int activations_new(sd_event *e, struct store *store, struct gateways *gw, struct duty *duty, const struct config *cfg,
-                    const struct calendar *cal, act_event_cb cb, void *userdata, struct activations **ret);
+                    const struct calendar *cal, const char *public_url, act_event_cb cb, void *userdata,
+                    struct activations **ret);
 void activations_free(struct activations *a);
 void activations_set_config(struct activations *a, const struct config *cfg, const struct calendar *cal);
 

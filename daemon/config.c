@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1249,7 +1250,7 @@ static void load_headers(struct loader *l, struct gateway *gw, const config_sett
         }
 }
 
-static void gateway_done(struct gateway *gw) {
+void gateway_conf_done(struct gateway *gw) {
         free(gw->id);
         free(gw->url);
         free(gw->from);
@@ -1268,13 +1269,65 @@ static void gateway_done(struct gateway *gw) {
         }
         free(gw->headers);
         free(gw->success_match);
+        free(gw->inbound_from);
+        free(gw->inbound_text);
+        free(gw->inbound_ref);
+        free(gw->inbound_status);
+        if (gw->inbound_token) {
+                explicit_bzero(gw->inbound_token, strlen(gw->inbound_token));
+                free(gw->inbound_token);
+        }
+}
+
+/* A webhook field name: letters, digits, '_', '-', and '.' between JSON
+ * object names ("message.from"). */
+static bool field_name_ok(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > ID_MAX || s[0] == '.' || s[n - 1] == '.' || strstr(s, ".."))
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("_-.", *p))
+                        return false;
+        return true;
+}
+
+/* The inbound_* settings of gateway GW (element E): the field names only
+ * the generic http profile has, and the shared webhook secret. */
+static void load_gateway_inbound(struct loader *l, const config_setting_t *e, struct gateway *gw, int t) {
+        static const char *const names[] = { "inbound_from", "inbound_text", "inbound_ref", "inbound_status" };
+        static const char *const defaults[] = { "from", "text", "ref", "status" };
+        char **dst[] = { &gw->inbound_from, &gw->inbound_text, &gw->inbound_ref, &gw->inbound_status };
+        config_setting_t *s;
+        const char *v;
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                v = get_text(l, e, names[i], false, &s);
+                if (v && t >= 0 && t != GATEWAY_HTTP)
+                        fail(l, s, "only a gateway of type \"http\" has configurable webhook fields "
+                                   "(%s webhooks have a fixed format)", gateway_type_name((enum gateway_type) t));
+                else if (v && !field_name_ok(v))
+                        fail(l, s, "bad field name \"%s\" (letters, digits, '_', '-'; '.' between JSON object names)", v);
+                else if (t == GATEWAY_HTTP)
+                        *dst[i] = ldup(l, v ?: defaults[i]);
+        }
+
+        v = get_text(l, e, "inbound_token_file", false, &s);
+        if (!v)
+                return;
+        if (t >= 0 && t != GATEWAY_HTTP && t != GATEWAY_LINKMOBILITY)
+                fail(l, s, "only http and linkmobility gateways take a webhook token%s",
+                     t == GATEWAY_TWILIO ? " (Twilio webhooks are checked by their signature)" : "");
+        else
+                load_secret(l, s, v, &gw->inbound_token);
 }
 
 static void load_gateways(struct loader *l, const config_setting_t *root) {
         static const char *const keys[] = { "id", "channel", "type", "url", "from", "account", "username",
                                             "password_file", "token_file", "method", "body", "content_type",
                                             "headers", "success", "success_match", "timeout", "retries",
-                                            "starttls", NULL };
+                                            "starttls", "inbound_from", "inbound_text", "inbound_ref",
+                                            "inbound_status", "inbound_token_file", NULL };
         /* Index i is the enum channel value i + 1. */
         static const char *const channels[] = { "sms", "email", "any" };
         static const char *const methods[] = { "POST", "GET", "PUT" };
@@ -1426,13 +1479,14 @@ static void load_gateways(struct loader *l, const config_setting_t *root) {
 
                 if (secret_name)
                         load_secret(l, secret_s, secret_name, &gw->password);
+                load_gateway_inbound(l, e, gw, t);
 
                 gw->line = sid ? setting_line(sid) : setting_line(e);
                 if (id) {
                         gw->id = ldup(l, id);
                         c->n_gateways++;
                 } else {
-                        gateway_done(gw);
+                        gateway_conf_done(gw);
                         *gw = (struct gateway) {};
                 }
         }
@@ -1941,11 +1995,118 @@ static void load_mqtt(struct loader *l, const config_setting_t *root) {
                 m->trigger_identity = ldup(l, v);
 }
 
+/* ---- http ---- */
+
+/* "HOST:PORT" with a numeric IPv4 HOST, or "[IPv6]:PORT". Returns 0 and the
+ * address (malloc'd, without brackets) and port, or -EINVAL. */
+static int parse_listen(const char *s, char **ret_host, int *ret_port) {
+        const char *colon, *h, *he;
+        unsigned char buf[sizeof(struct in6_addr)];
+        char host[INET6_ADDRSTRLEN + 1], *end;
+        bool v6 = s[0] == '[';
+        long port;
+
+        if (v6) {
+                h = s + 1;
+                he = strchr(h, ']');
+                if (!he || he[1] != ':')
+                        return -EINVAL;
+                colon = he + 1;
+        } else {
+                h = s;
+                colon = strrchr(s, ':');
+                if (!colon)
+                        return -EINVAL;
+                he = colon;
+        }
+        if (he <= h || (size_t) (he - h) >= sizeof(host))
+                return -EINVAL;
+        memcpy(host, h, (size_t) (he - h));
+        host[he - h] = '\0';
+        if (inet_pton(v6 ? AF_INET6 : AF_INET, host, buf) != 1)
+                return -EINVAL;
+        if (!isdigit((unsigned char) colon[1]))
+                return -EINVAL;
+        errno = 0;
+        port = strtol(colon + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || port < 1 || port > 65535)
+                return -EINVAL;
+        *ret_host = strdup(host);
+        if (!*ret_host)
+                return -ENOMEM;
+        *ret_port = (int) port;
+        return 0;
+}
+
+static void load_http(struct loader *l, const config_setting_t *root) {
+        static const char *const keys[] = { "listen", "public_url", "heartbeat", NULL };
+        static const char *const hkeys[] = { "url", "every", NULL };
+        static const char *const http_schemes[] = { "http://", "https://", NULL };
+        struct config *c = l->c;
+        struct http_conf *h = &c->http;
+        config_setting_t *g, *hb, *s;
+        const char *v;
+
+        g = get_group(l, root, "http", false);
+        if (!g)
+                return;
+        h->enabled = true;
+        h->line = setting_line(g);
+        check_keys(l, g, keys);
+
+        v = get_text(l, g, "listen", false, &s);
+        if (v) {
+                int r = parse_listen(v, &h->listen_host, &h->listen_port);
+                if (r == -ENOMEM)
+                        l->oom = true;
+                else if (r < 0)
+                        fail(l, s, "bad address \"%s\" (use a numeric address and a port, e.g. \"127.0.0.1:8470\" or \"[::1]:8470\")", v);
+                else
+                        h->listen = ldup(l, v);
+        }
+
+        v = get_text(l, g, "public_url", false, &s);
+        if (v) {
+                size_t n = strlen(v);
+                /* Links and signatures are built as <public_url><path>: a query
+                 * or fragment would end up in the middle. */
+                if (!url_ok(v, http_schemes) || strpbrk(v, "?#"))
+                        fail(l, s, "bad URL \"%s\" (use e.g. \"https://beredd.kommune.no\", no ? or #)", v);
+                else {
+                        while (n > 0 && v[n - 1] == '/')
+                                n--;
+                        h->public_url = strndup(v, n);
+                        if (!h->public_url)
+                                l->oom = true;
+                }
+        }
+
+        hb = get_group(l, g, "heartbeat", false);
+        if (hb) {
+                check_keys(l, hb, hkeys);
+                v = get_text(l, hb, "url", true, &s);
+                if (v && !url_ok(v, http_schemes))
+                        fail(l, s, "bad URL \"%s\" (use http:// or https://)", v);
+                else
+                        h->heartbeat_url = ldup(l, v);
+                h->heartbeat_every = get_duration(l, hb, "every", false, 5 * USEC_PER_MIN, true, NULL);
+        }
+
+        /* Twilio signs <public URL><path>: without it every webhook would be
+         * refused as forged. */
+        for (size_t i = 0; h->listen && !h->public_url && i < c->n_gateways; i++)
+                if (c->gateways[i].type == GATEWAY_TWILIO) {
+                        fail(l, g, "missing setting \"public_url\": Twilio webhooks (gateway \"%s\") are signed over it",
+                             c->gateways[i].id);
+                        break;
+                }
+}
+
 /* ---- life cycle ---- */
 
 struct config *config_load(const char *path, struct errlist *errs) {
         static const char *const keys[] = { "site", "timezone", "spool", "language", "calendar", "people",
-                                             "rosters", "gateways", "chains", "followup", "mqtt", NULL };
+                                             "rosters", "gateways", "chains", "followup", "mqtt", "http", NULL };
         struct loader l = { .path = path, .errs = errs };
         config_t cf;
         config_setting_t *root;
@@ -1992,6 +2153,7 @@ struct config *config_load(const char *path, struct errlist *errs) {
         load_chains(&l, root);
         load_followup(&l, root);
         load_mqtt(&l, root);
+        load_http(&l, root);
         config_destroy(&cf);
 
         if (l.n_errors > 0 || l.oom) {
@@ -2038,7 +2200,7 @@ void config_free(struct config *c) {
         free(c->rosters);
 
         for (size_t i = 0; i < c->n_gateways; i++)
-                gateway_done(&c->gateways[i]);
+                gateway_conf_done(&c->gateways[i]);
         free(c->gateways);
 
         for (size_t i = 0; i < c->n_chains; i++)
@@ -2062,6 +2224,11 @@ void config_free(struct config *c) {
                 free(c->mqtt.password);
         }
         free(c->mqtt.trigger_identity);
+
+        free(c->http.listen);
+        free(c->http.listen_host);
+        free(c->http.public_url);
+        free(c->http.heartbeat_url);
 
         free(c);
 }

@@ -129,6 +129,16 @@ struct gateway {
         uint64_t timeout;             /* per-request timeout (default 10s) */
         int retries;                  /* attempts before failover (default 3) */
         bool starttls;                /* smtp: require STARTTLS (default true unless smtps:// or localhost) */
+        /* Inbound webhooks (the HTTP listener): the generic http profile's
+         * field names for the sender and the text (defaults "from", "text"),
+         * and for receipts the reference and status (defaults "ref",
+         * "status"); a shared secret expected in ?token= or the header
+         * X-Beredd-Token (http and linkmobility; NULL = none). */
+        char *inbound_from;
+        char *inbound_text;
+        char *inbound_ref;
+        char *inbound_status;
+        char *inbound_token; /* secret, read from inbound_token_file */
         int line;
 };
 
@@ -231,6 +241,19 @@ struct mqtt_conf {
         int line;
 };
 
+/* The HTTP listener (webhooks, e-mail answer links, /healthz, /metrics)
+ * and the outgoing heartbeat: the "http" section. */
+struct http_conf {
+        bool enabled;       /* false when the section is absent */
+        char *listen;       /* "127.0.0.1:8470", "[::1]:8470"; NULL = no listener */
+        char *listen_host;  /* the numeric address of listen, without brackets */
+        int listen_port;
+        char *public_url;   /* as seen from outside, without a trailing '/'; NULL = none */
+        char *heartbeat_url;      /* NULL = no heartbeat */
+        uint64_t heartbeat_every; /* default 5m */
+        int line;
+};
+
 struct config {
         char *path; /* the file this was loaded from */
         char *site;
@@ -248,6 +271,7 @@ struct config {
         size_t n_chains;
         struct followup_conf followup;
         struct mqtt_conf mqtt;
+        struct http_conf http;
 };
 
 /* Load and validate PATH. On success returns the configuration and leaves ERRS
@@ -255,6 +279,9 @@ struct config {
  * "FILE:LINE: message" (FILE as given; LINE 0 only when libconfig cannot say). */
 struct config *config_load(const char *path, struct errlist *errs);
 void config_free(struct config *c);
+/* Free what a struct gateway owns (the secret is wiped first), not GW itself:
+ * for copies such as the gateways module keeps for transfers in flight. */
+void gateway_conf_done(struct gateway *gw);
 
 /* Parse a duration: one or more <number><unit> groups, unit s, m, h, d or w
  * ("90s", "5m", "1h30m", "14d"). Returns 0, or -EINVAL. */

@@ -135,24 +135,7 @@ static char *xstrdup0(const char *s) {
 static void gateway_copy_free(struct gateway *gw) {
         if (!gw)
                 return;
-        free(gw->id);
-        free(gw->url);
-        free(gw->from);
-        free(gw->account);
-        free(gw->username);
-        if (gw->password) {
-                explicit_bzero(gw->password, strlen(gw->password));
-                free(gw->password);
-        }
-        free(gw->method);
-        free(gw->body);
-        free(gw->content_type);
-        for (size_t i = 0; i < gw->n_headers; i++) {
-                free(gw->headers[i].name);
-                free(gw->headers[i].value);
-        }
-        free(gw->headers);
-        free(gw->success_match);
+        gateway_conf_done(gw);
         free(gw);
 }
 

@@ -928,6 +928,7 @@ static void server_reload(struct server *s) {
                 mqtt_set_config(s->mqtt, c);
                 gateways_set_config(s->gw, c);
                 activations_set_config(s->acts, c, cal);
+                activations_set_public_url(s->acts, c->http.public_url);
                 followup_set_config(s->fu, c, cal);
                 calendar_free(s->cal);
                 s->cal = cal;
@@ -1028,7 +1029,8 @@ int server_new(const struct server_options *o, struct server **ret) {
                 log_error_errno(r, "Cannot read %s/rosters/overrides.json: %m", store_root(s->store));
                 goto fail;
         }
-        r = activations_new(s->event, s->store, s->gw, s->duty, s->config, s->cal, on_activation_event, s, &s->acts);
+        r = activations_new(s->event, s->store, s->gw, s->duty, s->config, s->cal, s->config->http.public_url,
+                            on_activation_event, s, &s->acts);
         if (r < 0) {
                 log_error_errno(r, "Cannot load the activations: %m");
                 goto fail;
