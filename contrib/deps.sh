@@ -2,8 +2,8 @@
 # (sourced by demo.sh and run-tests.sh). Installs only what is missing, so a
 # machine that has everything needs no network.
 # shellcheck shell=sh
-BEREDD_BUILD_DEPS="gcc make autoconf automake libtool pkg-config libsystemd-dev libcurl4-openssl-dev libconfig-dev libmosquitto-dev libjansson-dev libssl-dev"
-BEREDD_TEST_DEPS="libcmocka-dev mosquitto mosquitto-clients python3 python3-aiosmtpd systemd clang valgrind util-linux groff-base man-db openssl chromium"
+BEREDD_BUILD_DEPS="gcc make autoconf automake libtool pkg-config libsystemd-dev libcurl4-openssl-dev libconfig-dev libmosquitto-dev libjansson-dev libssl-dev libmicrohttpd-dev"
+BEREDD_TEST_DEPS="libcmocka-dev mosquitto mosquitto-clients python3 python3-aiosmtpd systemd clang valgrind util-linux groff-base man-db openssl chromium prometheus"
 
 beredd_install_deps() {
         missing=""

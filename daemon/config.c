@@ -1273,6 +1273,7 @@ void gateway_conf_done(struct gateway *gw) {
         free(gw->inbound_text);
         free(gw->inbound_ref);
         free(gw->inbound_status);
+        free(gw->receipt_gate);
         if (gw->inbound_token) {
                 explicit_bzero(gw->inbound_token, strlen(gw->inbound_token));
                 free(gw->inbound_token);
@@ -1298,12 +1299,15 @@ static void load_gateway_inbound(struct loader *l, const config_setting_t *e, st
         static const char *const names[] = { "inbound_from", "inbound_text", "inbound_ref", "inbound_status" };
         static const char *const defaults[] = { "from", "text", "ref", "status" };
         char **dst[] = { &gw->inbound_from, &gw->inbound_text, &gw->inbound_ref, &gw->inbound_status };
+        bool webhooks = t == GATEWAY_HTTP || t == GATEWAY_TWILIO || t == GATEWAY_LINKMOBILITY;
         config_setting_t *s;
         const char *v;
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 v = get_text(l, e, names[i], false, &s);
-                if (v && t >= 0 && t != GATEWAY_HTTP)
+                if (v && t >= 0 && !webhooks)
+                        fail(l, s, "a %s gateway takes no webhooks", gateway_type_name((enum gateway_type) t));
+                else if (v && t >= 0 && t != GATEWAY_HTTP)
                         fail(l, s, "only a gateway of type \"http\" has configurable webhook fields "
                                    "(%s webhooks have a fixed format)", gateway_type_name((enum gateway_type) t));
                 else if (v && !field_name_ok(v))
@@ -1312,12 +1316,21 @@ static void load_gateway_inbound(struct loader *l, const config_setting_t *e, st
                         *dst[i] = ldup(l, v ?: defaults[i]);
         }
 
+        v = get_text(l, e, "receipt_gate", false, &s);
+        if (v && t >= 0 && t != GATEWAY_LINKMOBILITY)
+                fail(l, s, "only a linkmobility gateway has a receipt_gate (the gate id its delivery reports go to)");
+        else if (v && !field_name_ok(v))
+                fail(l, s, "bad gate id \"%s\"", v);
+        else if (v)
+                gw->receipt_gate = ldup(l, v);
+
         v = get_text(l, e, "inbound_token_file", false, &s);
         if (!v)
                 return;
-        if (t >= 0 && t != GATEWAY_HTTP && t != GATEWAY_LINKMOBILITY)
-                fail(l, s, "only http and linkmobility gateways take a webhook token%s",
-                     t == GATEWAY_TWILIO ? " (Twilio webhooks are checked by their signature)" : "");
+        if (t >= 0 && !webhooks)
+                fail(l, s, "a %s gateway takes no webhooks", gateway_type_name((enum gateway_type) t));
+        else if (t == GATEWAY_TWILIO)
+                fail(l, s, "a twilio gateway takes no webhook token: its webhooks are checked by their signature");
         else
                 load_secret(l, s, v, &gw->inbound_token);
 }
@@ -1327,7 +1340,7 @@ static void load_gateways(struct loader *l, const config_setting_t *root) {
                                             "password_file", "token_file", "method", "body", "content_type",
                                             "headers", "success", "success_match", "timeout", "retries",
                                             "starttls", "inbound_from", "inbound_text", "inbound_ref",
-                                            "inbound_status", "inbound_token_file", NULL };
+                                            "inbound_status", "inbound_token_file", "receipt_gate", NULL };
         /* Index i is the enum channel value i + 1. */
         static const char *const channels[] = { "sms", "email", "any" };
         static const char *const methods[] = { "POST", "GET", "PUT" };

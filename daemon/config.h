@@ -139,6 +139,7 @@ struct gateway {
         char *inbound_ref;
         char *inbound_status;
         char *inbound_token; /* secret, read from inbound_token_file */
+        char *receipt_gate;  /* linkmobility: the gate delivery reports go to (NULL = none asked for) */
         int line;
 };
 

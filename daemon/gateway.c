@@ -166,6 +166,7 @@ static struct gateway *gateway_copy(const struct gateway *src) {
         DUP(body);
         DUP(content_type);
         DUP(success_match);
+        DUP(receipt_gate);
 #undef DUP
         if (src->n_headers > 0) {
                 gw->headers = calloc(src->n_headers, sizeof(struct header_kv));
@@ -690,7 +691,9 @@ static char *url_join(const char *base, const char *path) {
 
 /* Twilio Messages API: POST {url}/2010-04-01/Accounts/{sid}/Messages.json,
  * form fields To, From (or MessagingServiceSid when "from" is an MG... SID),
- * Body, ValidityPeriod; basic auth SID:token. */
+ * Body, ValidityPeriod, and StatusCallback (the listener's receipt webhook,
+ * {public_url}/sms/{id}/receipt) when the http section has a listener and a
+ * public_url; basic auth SID:token. */
 static int build_twilio(struct msg *x, char *err, size_t errlen) {
         const struct gateway *gw = x->gw;
         _cleanup_free_ char *sid = NULL, *path = NULL, *url = NULL, *to = NULL, *from = NULL, *body = NULL;
@@ -728,6 +731,23 @@ static int build_twilio(struct msg *x, char *err, size_t errlen) {
                 x->req = s;
                 x->req_len = (size_t) r;
         }
+        const struct config *cfg = x->g->cfg;
+        if (cfg && cfg->http.listen && cfg->http.public_url) {
+                _cleanup_free_ char *cb = NULL, *cb_esc = NULL;
+                char *s;
+                if (asprintf(&cb, "%s/sms/%s/receipt", cfg->http.public_url, gw->id) < 0) {
+                        cb = NULL;
+                        return -ENOMEM;
+                }
+                if (escape_alloc(TEXT_ESCAPE_URL, cb, &cb_esc) < 0)
+                        return -ENOMEM;
+                r = asprintf(&s, "%s&StatusCallback=%s", x->req, cb_esc);
+                if (r < 0)
+                        return -ENOMEM;
+                free(x->req);
+                x->req = s;
+                x->req_len = (size_t) r;
+        }
         r = easy_common(x, url);
         if (r >= 0)
                 r = set_post_body(x, "POST");
@@ -756,7 +776,9 @@ static int build_twilio(struct msg *x, char *err, size_t errlen) {
  *   refId             the idempotency key: the client reference that comes
  *                     back in delivery reports, so a resend is recognisable
  *   relativeValidityTime  the validity in milliseconds, when the caller set one
- *   useDeliveryReport false: beredd has no delivery report endpoint (yet)
+ *   useDeliveryReport true when the gateway names a receipt_gate, and
+ *   deliveryReportGates [receipt_gate]: the gate (set up with Link Mobility
+ *                     to POST to beredd's /sms/<id>/receipt) reports go to
  * The answer carries "messageId" (our provider_ref), "resultCode" and
  * "description". */
 static int build_linkmobility(struct msg *x, char *err, size_t errlen) {
@@ -784,11 +806,14 @@ static int build_linkmobility(struct msg *x, char *err, size_t errlen) {
                 ton = "SHORTNUMBER";
 
         o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "source", gw->from, "sourceTON", ton, "destination", x->to,
-                      "userData", x->text, "platformId", platform, "refId", x->key, "useDeliveryReport", 0);
+                      "userData", x->text, "platformId", platform, "refId", x->key, "useDeliveryReport",
+                      gw->receipt_gate != NULL);
         if (!o)
                 return -ENOMEM;
         if (partner && *partner)
                 json_object_set_new(o, "platformPartnerId", json_string(partner));
+        if (gw->receipt_gate)
+                json_object_set_new(o, "deliveryReportGates", json_pack("[s]", gw->receipt_gate));
         if (x->validity > 0)
                 json_object_set_new(o, "relativeValidityTime", json_integer((json_int_t) (x->validity / 1000)));
         x->req = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

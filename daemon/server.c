@@ -26,6 +26,7 @@
 #include "duty.h"
 #include "followup.h"
 #include "gateway.h"
+#include "http.h"
 #include "log.h"
 #include "macro.h"
 #include "mqtt.h"
@@ -47,6 +48,7 @@ struct server {
         struct mqtt *mqtt; /* NULL when not configured */
         struct calendar *cal;
         struct gateways *gw;
+        struct http *http;
         struct duty *duty;
         struct activations *acts;
         struct followup *fu;
@@ -929,6 +931,7 @@ static void server_reload(struct server *s) {
                 gateways_set_config(s->gw, c);
                 activations_set_config(s->acts, c, cal);
                 activations_set_public_url(s->acts, c->http.public_url);
+                http_set_config(s->http, c);
                 followup_set_config(s->fu, c, cal);
                 calendar_free(s->cal);
                 s->cal = cal;
@@ -1041,6 +1044,9 @@ int server_new(const struct server_options *o, struct server **ret) {
                 log_error_errno(r, "Cannot load the follow-up cases: %m");
                 goto fail;
         }
+        r = http_new(s->event, s->config, s, &s->http);
+        if (r < 0)
+                goto fail;
 
         if (s->config->mqtt.enabled) {
                 const struct mqtt_hooks hooks = { .execute = on_mqtt_command, .republish = on_mqtt_republish, .userdata = s };
@@ -1114,6 +1120,7 @@ void server_free(struct server *s) {
         if (!s)
                 return;
         ctl_free(s->ctl);
+        http_free(s->http);
         followup_free(s->fu);
         activations_free(s->acts);
         duty_free(s->duty);

@@ -876,6 +876,133 @@ static void test_secret_limits(_unused_ void **state) {
         assert_int_equal(unlink(empty), 0);
 }
 
+/* ---- http (issue 6) ---- */
+
+static void test_http_section(_unused_ void **state) {
+        struct config *c;
+
+        c = load_ok(BASE CHAIN_OK);
+        assert_false(c->http.enabled);
+        assert_null(c->http.listen);
+        assert_null(c->http.public_url);
+        config_free(c);
+
+        c = load_ok(BASE CHAIN_OK
+                    "http = { listen = \"127.0.0.1:8470\"; public_url = \"https://beredd.kommune.no//\";\n"
+                    "  heartbeat = { url = \"https://hc.example/ping/x\"; }; };\n");
+        assert_true(c->http.enabled);
+        assert_string_equal(c->http.listen, "127.0.0.1:8470");
+        assert_string_equal(c->http.listen_host, "127.0.0.1");
+        assert_int_equal(c->http.listen_port, 8470);
+        assert_string_equal(c->http.public_url, "https://beredd.kommune.no"); /* no trailing '/' */
+        assert_string_equal(c->http.heartbeat_url, "https://hc.example/ping/x");
+        assert_int_equal(c->http.heartbeat_every, 5 * USEC_PER_MIN);
+        assert_int_equal(c->http.line, 10);
+        config_free(c);
+
+        c = load_ok(BASE CHAIN_OK "http = { listen = \"[::1]:80\"; heartbeat = { url = \"http://h.example/\"; every = \"30s\"; }; };\n");
+        assert_string_equal(c->http.listen_host, "::1");
+        assert_int_equal(c->http.listen_port, 80);
+        assert_null(c->http.public_url);
+        assert_int_equal(c->http.heartbeat_every, 30 * USEC_PER_SEC);
+        config_free(c);
+
+        /* a heartbeat alone, without a listener */
+        c = load_ok(BASE CHAIN_OK "http = { heartbeat = { url = \"http://h.example/\"; }; };\n");
+        assert_true(c->http.enabled);
+        assert_null(c->http.listen);
+        config_free(c);
+}
+
+static void test_http_errors(_unused_ void **state) {
+        EXPECT(BASE CHAIN_OK
+               "http = { listen = \"localhost:8470\"; public_url = \"https://x.example/?a=1\"; port = 1;\n"
+               "  heartbeat = { every = \"5\"; }; };\n",
+               "10: unknown setting \"port\" in http",
+               "10: http.listen: bad address \"localhost:8470\" (use a numeric address and a port, e.g. \"127.0.0.1:8470\" or \"[::1]:8470\")",
+               "10: http.public_url: bad URL \"https://x.example/?a=1\" (use e.g. \"https://beredd.kommune.no\", no ? or #)",
+               "11: http.heartbeat: missing required setting \"url\"",
+               "11: http.heartbeat.every: bad duration \"5\" (use e.g. \"90s\", \"5m\", \"1h30m\", \"14d\")");
+
+        static const char *const bad[] = { "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:80x", "1.2.3:80",
+                                           "[::1]8470", "::1:8470", "[::1:8470", "127.0.0.1:", ":8470", "[127.0.0.1]:80" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *text = NULL, *want = NULL;
+                assert_true(asprintf(&text, BASE CHAIN_OK "http = { listen = \"%s\"; };\n", bad[i]) > 0);
+                assert_true(asprintf(&want, "10: http.listen: bad address \"%s\" (use a numeric address and a port, "
+                                            "e.g. \"127.0.0.1:8470\" or \"[::1]:8470\")", bad[i]) > 0);
+                EXPECT(text, want);
+        }
+        EXPECT(BASE CHAIN_OK "http = { public_url = \"ftp://x.example\"; heartbeat = { url = \"smtp://x\"; every = \"0s\"; }; };\n",
+               "10: http.public_url: bad URL \"ftp://x.example\" (use e.g. \"https://beredd.kommune.no\", no ? or #)",
+               "10: http.heartbeat.url: bad URL \"smtp://x\" (use http:// or https://)",
+               "10: http.heartbeat.every: must be longer than 0");
+        EXPECT(BASE CHAIN_OK "http = \"on\";\n", "10: http: expected a group { ... }");
+}
+
+static void test_http_gateway_inbound(_unused_ void **state) {
+        _cleanup_free_ char *tok = write_file(tmpdir, "in.token", "s3cret\n", 0600);
+        _cleanup_free_ char *conf = NULL;
+        struct config *c;
+        const struct gateway *gw;
+
+        assert_true(asprintf(&conf,
+                             "site = \"t\";\n"
+                             "people = ( { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; } );\n"
+                             "gateways = (\n"
+                             "  { id = \"gen\"; type = \"http\"; url = \"https://sms.example/send\"; body = \"to={to}\"; },\n"
+                             "  { id = \"gen2\"; type = \"http\"; url = \"https://sms.example/send\"; body = \"to={to}\";\n"
+                             "    inbound_from = \"message.from\"; inbound_text = \"msg\"; inbound_ref = \"id\"; inbound_status = \"dlr-status\";\n"
+                             "    inbound_token_file = \"%s\"; },\n"
+                             "  { id = \"lm\"; type = \"linkmobility\"; account = \"1:2\"; username = \"u\"; password_file = \"%s\";\n"
+                             "    inbound_token_file = \"%s\"; },\n"
+                             "  { id = \"tw\"; type = \"twilio\"; account = \"AC1\"; token_file = \"%s\"; }\n"
+                             ");\n"
+                             "http = { listen = \"127.0.0.1:8470\"; public_url = \"https://b.example\"; };\n",
+                             tok, tok, tok, tok) > 0);
+        c = load_ok(conf);
+        gw = config_gateway(c, "gen");
+        assert_string_equal(gw->inbound_from, "from");
+        assert_string_equal(gw->inbound_text, "text");
+        assert_string_equal(gw->inbound_ref, "ref");
+        assert_string_equal(gw->inbound_status, "status");
+        assert_null(gw->inbound_token);
+        gw = config_gateway(c, "gen2");
+        assert_string_equal(gw->inbound_from, "message.from");
+        assert_string_equal(gw->inbound_text, "msg");
+        assert_string_equal(gw->inbound_ref, "id");
+        assert_string_equal(gw->inbound_status, "dlr-status");
+        assert_string_equal(gw->inbound_token, "s3cret");
+        gw = config_gateway(c, "lm");
+        assert_null(gw->inbound_from);
+        assert_string_equal(gw->inbound_token, "s3cret");
+        assert_null(config_gateway(c, "tw")->inbound_from);
+        config_free(c);
+
+        free(conf);
+        assert_true(asprintf(&conf,
+                             "site = \"t\";\n"
+                             "people = ( { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; } );\n"
+                             "gateways = (\n"
+                             "  { id = \"tw\"; type = \"twilio\"; account = \"AC1\"; token_file = \"%s\"; inbound_from = \"From\";\n"
+                             "    inbound_token_file = \"%s\"; },\n"
+                             "  { id = \"gen\"; type = \"http\"; url = \"https://s.example/\"; body = \"x\"; inbound_text = \"a b\"; inbound_ref = \".x\"; },\n"
+                             "  { id = \"f\"; type = \"file\"; inbound_status = \"s\"; inbound_token_file = \"%s\"; receipt_gate = \"G1\"; }\n"
+                             ");\n"
+                             "http = { listen = \"127.0.0.1:8470\"; };\n",
+                             tok, tok, tok) > 0);
+        EXPECT(conf,
+               "4: gateways[0].inbound_from: only a gateway of type \"http\" has configurable webhook fields (twilio webhooks have a fixed format)",
+               "5: gateways[0].inbound_token_file: a twilio gateway takes no webhook token: its webhooks are checked by their signature",
+               "6: gateways[1].inbound_text: bad field name \"a b\" (letters, digits, '_', '-'; '.' between JSON object names)",
+               "6: gateways[1].inbound_ref: bad field name \".x\" (letters, digits, '_', '-'; '.' between JSON object names)",
+               "7: gateways[2].inbound_status: a file gateway takes no webhooks",
+               "7: gateways[2].receipt_gate: only a linkmobility gateway has a receipt_gate (the gate id its delivery reports go to)",
+               "7: gateways[2].inbound_token_file: a file gateway takes no webhooks",
+               "9: http: missing setting \"public_url\": Twilio webhooks (gateway \"tw\") are signed over it");
+        assert_int_equal(unlink(tok), 0);
+}
+
 static int group_setup(_unused_ void **state) {
         if (!mkdtemp(tmpdir))
                 return -1;
@@ -922,6 +1049,9 @@ int main(void) {
                 cmocka_unit_test(test_secret_in_config),
                 cmocka_unit_test(test_secret_lookup_order),
                 cmocka_unit_test(test_secret_limits),
+                cmocka_unit_test(test_http_section),
+                cmocka_unit_test(test_http_errors),
+                cmocka_unit_test(test_http_gateway_inbound),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

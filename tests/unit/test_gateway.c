@@ -574,6 +574,7 @@ static void test_linkmobility(void **state) {
         gw->username = (char *) "lmuser";
         gw->password = (char *) "lmpass";
         gw->from = (char *) "Kriseteam";
+        gw->receipt_gate = (char *) "BEREDD01";
         start_gateways(f);
         send_msg(f, "a7.k1", CHANNEL_SMS, "+4791234567", NULL, TEXT_NO, 5 * USEC_PER_MIN);
         run_until(f, 1, 10);
@@ -592,6 +593,9 @@ static void test_linkmobility(void **state) {
         assert_string_equal(jstr(r, "json.platformId"), "COMMON_API");
         assert_string_equal(jstr(r, "json.platformPartnerId"), "4242");
         assert_string_equal(jstr(r, "json.refId"), "a7.k1");
+        assert_true(json_is_true(json_object_get(json_object_get(r, "json"), "useDeliveryReport")));
+        assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(r, "json"), "deliveryReportGates"), 0)),
+                            "BEREDD01");
         assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "json"), "relativeValidityTime")), 300000);
         assert_int_equal(json_integer_value(json_object_get(r, "status")), 202);
         json_decref(a);
