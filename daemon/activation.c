@@ -903,6 +903,8 @@ static int replay_event(struct activation *a, json_t *o) {
         if (!t)
                 return -EINVAL;
         if (streq(t, "created")) {
+                if (a->code || a->chain || a->message || a->by || a->origin || a->src)
+                        return -EINVAL; /* created twice: not a log this engine wrote */
                 a->code = jstrdup(o, "code");
                 a->chain = jstrdup(o, "chain");
                 a->message = jstrdup(o, "message");
@@ -1023,6 +1025,53 @@ static int replay_event(struct activation *a, json_t *o) {
         return 0;
 }
 
+/* Replay the log text DATA[0..LEN) into A, as read from activations/NAME.
+ * A torn last line (no '\n') is ignored; an unreadable event stops the
+ * replay and marks A broken. Returns the events applied. */
+static unsigned replay_log(struct activation *a, const char *data, size_t len, const char *name) {
+        const char *line = data;
+        unsigned lineno = 0;
+        while (line < data + len) {
+                const char *nl = memchr(line, '\n', (size_t) (data + len - line));
+                lineno++;
+                if (!nl) {
+                        /* A torn last record from a crash mid-write: never committed. */
+                        log_warning("activations/%s: ignoring an incomplete last line", name);
+                        return lineno - 1;
+                }
+                json_error_t jerr;
+                json_t *o = json_loadb(line, (size_t) (nl - line), 0, &jerr);
+                if (!o || replay_event(a, o) < 0) {
+                        log_error("activations/%s:%u: unreadable event; the activation is shown but no longer driven",
+                                  name, lineno);
+                        a->broken = true;
+                        json_decref(o);
+                        return lineno - 1;
+                }
+                json_decref(o);
+                line = nl + 1;
+        }
+        return lineno;
+}
+
+int activation_log_check(const char *data, size_t len, bool *ret_broken) {
+        struct activation *a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a->step = -1;
+        a->id = strdup("fuzz");
+        if (!a->id) {
+                free(a);
+                return -ENOMEM;
+        }
+        int n = (int) replay_log(a, data, len, "fuzz.log");
+        bool ok = a->chain != NULL;
+        if (ret_broken)
+                *ret_broken = a->broken;
+        activation_free(a);
+        return ok ? n : -EINVAL;
+}
+
 static int load_one(struct activations *m, const char *name) {
         _cleanup_free_ char *data = NULL;
         size_t len;
@@ -1040,28 +1089,7 @@ static int load_one(struct activations *m, const char *name) {
                 free(a);
                 return -ENOMEM;
         }
-        char *line = data;
-        unsigned lineno = 0;
-        while (line < data + len) {
-                char *nl = memchr(line, '\n', (size_t) (data + len - line));
-                lineno++;
-                if (!nl) {
-                        /* A torn last record from a crash mid-write: never committed. */
-                        log_warning("activations/%s: ignoring an incomplete last line", name);
-                        break;
-                }
-                json_error_t jerr;
-                json_t *o = json_loadb(line, (size_t) (nl - line), 0, &jerr);
-                if (!o || replay_event(a, o) < 0) {
-                        log_error("activations/%s:%u: unreadable event; the activation is shown but no longer driven",
-                                  name, lineno);
-                        a->broken = true;
-                        json_decref(o);
-                        break;
-                }
-                json_decref(o);
-                line = nl + 1;
-        }
+        replay_log(a, data, len, name);
         if (!a->chain) {
                 log_error("activations/%s: no \"created\" event; skipped", name);
                 activation_free(a);

@@ -88,6 +88,12 @@ unsigned activations_open_for(struct activations *a, const char *person, const c
 /* Base URL for e-mail answer links (NULL: no links). */
 void activations_set_public_url(struct activations *a, const char *url);
 
+/* For the fuzz target and tests: replay an activation log's text DATA as a
+ * restart would, into a throwaway activation. Returns the events applied
+ * (*RET_BROKEN: an unreadable event stopped the replay), or -EINVAL when the
+ * log has no "created" event. */
+int activation_log_check(const char *data, size_t len, bool *ret_broken);
+
 /* Counts for status. */
 unsigned activations_open(const struct activations *a);
 unsigned activations_total(const struct activations *a);

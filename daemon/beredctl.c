@@ -413,8 +413,15 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
 static int cmd_activation(int argc, char **argv) {
         struct opts o = {};
         const char *c = argv[0];
-        if (parse_opts(argc, argv, &o) < 0)
-                return EXIT_USAGE;
+        static const char *const mine[] = { "trigger", "reply", "resolve", "verify", "roster", "list", "show", "report" };
+        bool found = false;
+        for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++)
+                found = found || !strcmp(c, mine[i]);
+        if (!found)
+                return -1;
+        int r = parse_opts(argc, argv, &o);
+        if (r != 0)
+                return r;
         if (!strcmp(c, "trigger")) {
                 if (o.n_pos != 1)
                         return usage("trigger needs a chain");

@@ -909,12 +909,8 @@ static json_t *case_json(const struct fu_case *c) {
         return o;
 }
 
-/* Write C (CREATE: refuse to replace an existing file). */
-static int case_write(struct followup *f, const struct fu_case *c, bool create) {
-        char name[128];
-        int r = store_case_relpath(f->store, c->ref, name, sizeof(name));
-        if (r < 0)
-                return r;
+/* C as the bytes of its file (JSON and a newline), in *RET (caller frees). */
+static int case_serialize(const struct fu_case *c, char **ret, size_t *ret_len) {
         json_t *o = case_json(c);
         if (!o)
                 return -ENOMEM;
@@ -924,8 +920,24 @@ static int case_write(struct followup *f, const struct fu_case *c, bool create) 
                 return -ENOMEM;
         size_t n = strlen(s);
         s[n] = '\n'; /* replaces the NUL: the buffer is not a C string from here */
-        r = create ? store_create_atomic(f->store, STORE_CASES, name, s, n + 1)
-                   : store_write_atomic(f->store, STORE_CASES, name, s, n + 1);
+        *ret = s;
+        *ret_len = n + 1;
+        return 0;
+}
+
+/* Write C (CREATE: refuse to replace an existing file). */
+static int case_write(struct followup *f, const struct fu_case *c, bool create) {
+        char name[128];
+        int r = store_case_relpath(f->store, c->ref, name, sizeof(name));
+        if (r < 0)
+                return r;
+        char *s;
+        size_t n;
+        r = case_serialize(c, &s, &n);
+        if (r < 0)
+                return r;
+        r = create ? store_create_atomic(f->store, STORE_CASES, name, s, n)
+                   : store_write_atomic(f->store, STORE_CASES, name, s, n);
         free(s);
         return r;
 }
@@ -1137,13 +1149,30 @@ static const char *who_of(const struct followup *f) {
         return f->cfg->followup.coordinator;
 }
 
-/* Carry out entry I's due action. Returns 1 for a purge, 0 otherwise. */
-static int act(struct followup *f, uint32_t i, uint64_t now) {
+/* A due action whose case file is written with others in one group commit
+ * (a burst of reminders at office start): prepared, committed, finished. */
+struct fu_staged {
+        struct fu_case c;
+        enum fu_action a;
+        char name[128];
+        char tmp[STORE_TMP_NAME_SIZE];
+        char *data;
+        size_t len;
+        int r;
+};
+
+static void act_finish(struct followup *f, struct fu_staged *st, uint64_t now);
+
+/* Prepare entry I's due action: the case with its new stage and message keys,
+ * serialized into ST, not yet on disk. Returns 1 for a purge (done here), 2
+ * when ST holds an action to commit, 0 otherwise. */
+static int act_prepare(struct followup *f, uint32_t i, uint64_t now, struct fu_staged *st) {
         const struct followup_conf *fc = &f->cfg->followup;
         char ref[COMMAND_MAX_ID + 1];
         struct fu_case c;
         int r;
 
+        *st = (struct fu_staged) {};
         snprintf(ref, sizeof(ref), "%s", eref(f, i));
         if (E_STATE(&f->e[i]) == FU_CLOSED) {
                 char name[128];
@@ -1182,7 +1211,6 @@ static int act(struct followup *f, uint32_t i, uint64_t now) {
                 return 0;
         }
 
-        const char *type = NULL;
         switch (a) {
         case FU_ACT_REMIND:
                 if (!c.code)
@@ -1191,14 +1219,12 @@ static int act(struct followup *f, uint32_t i, uint64_t now) {
                 c.reminded = now;
                 for (size_t k = 0; k < c.n_contacts; k++)
                         add_notify(f, &c, c.contacts[k], "reminder", now);
-                type = "reminder";
                 break;
         case FU_ACT_SECOND:
                 c.stage = FU_STAGE_SECOND;
                 c.second = now;
                 for (size_t k = 0; k < c.n_contacts; k++)
                         add_notify(f, &c, c.contacts[k], "second", now);
-                type = "overdue";
                 break;
         case FU_ACT_ESCALATE:
                 c.stage = FU_STAGE_ESCALATED;
@@ -1206,40 +1232,103 @@ static int act(struct followup *f, uint32_t i, uint64_t now) {
                 c.escalated_at = now;
                 if (who_of(f))
                         add_notify(f, &c, who_of(f), "escalation", now);
-                type = "escalated";
                 break;
         default:
                 break;
         }
         /* Write-ahead: the stage and its message keys are on disk before any
          * message leaves, so a crash never repeats a stage, and the in-flight
-         * messages go again with the same keys. */
-        r = case_write(f, &c, false);
+         * messages go again with the same keys. Until the commit says so, the
+         * entry waits as after a spool error. */
+        st->a = a;
+        st->c = c;
+        r = store_case_relpath(f->store, c.ref, st->name, sizeof(st->name));
+        if (r >= 0)
+                r = case_serialize(&c, &st->data, &st->len);
+        set_next(f, i, now + RETRY_USEC);
         if (r < 0) {
-                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Case %s: cannot write its file (%s); reminder held, will retry",
-                          ref, strerror(-r));
-                if (a == FU_ACT_REMIND)
-                        code_release(f, c.code, i);
-                set_next(f, i, now + RETRY_USEC);
-                case_done(&c);
+                st->r = r;
+                act_finish(f, st, now);
                 return 0;
         }
-        entry_set(f, i, &c);
-        s = sched_of(&c);
+        return 2;
+}
+
+/* After the commit (ST->r < 0: it failed): send, log and reschedule, or hold
+ * the action for a retry. Frees what ST holds. */
+static void act_finish(struct followup *f, struct fu_staged *st, uint64_t now) {
+        const struct followup_conf *fc = &f->cfg->followup;
+        struct fu_case *c = &st->c;
+        int32_t idx = lookup(f, c->ref);
+        enum fu_action a = st->a;
+
+        free(st->data);
+        st->data = NULL;
+        if (idx < 0) { /* cannot happen within one timer run; be safe */
+                case_done(c);
+                return;
+        }
+        uint32_t i = (uint32_t) idx;
+        if (st->r < 0) {
+                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Case %s: cannot write its file (%s); reminder held, will retry",
+                          c->ref, strerror(-st->r));
+                if (a == FU_ACT_REMIND)
+                        code_release(f, c->code, i);
+                set_next(f, i, now + RETRY_USEC);
+                case_done(c);
+                return;
+        }
+        entry_set(f, i, c);
+        struct fu_sched s = sched_of(c);
         set_next(f, i, followup_next_action(fc, f->cal, &s, NULL));
-        dispatch(f, &c, now);
+        dispatch(f, c, now);
         const char *fields[] = { NULL, NULL };
         char field[96];
-        snprintf(field, sizeof(field), "BEREDD_CASE=%s", ref);
+        snprintf(field, sizeof(field), "BEREDD_CASE=%s", c->ref);
         fields[0] = field;
-        log_event(a == FU_ACT_ESCALATE ? LOG_WARNING : LOG_INFO, MSGID_FOLLOWUP, fields, "Case %s: %s (%s)", ref,
+        log_event(a == FU_ACT_ESCALATE ? LOG_WARNING : LOG_INFO, MSGID_FOLLOWUP, fields, "Case %s: %s (%s)", c->ref,
                   a == FU_ACT_REMIND   ? "first reminder sent" :
                   a == FU_ACT_SECOND   ? "overdue, second reminder sent" :
                                          "not recorded in time, coordinator told",
-                  stage_names[c.stage]);
-        emit(f, type, c.level, stage_names[c.stage]);
-        case_done(&c);
-        return 0;
+                  stage_names[c->stage]);
+        emit(f, a == FU_ACT_REMIND ? "reminder" : a == FU_ACT_SECOND ? "overdue" : "escalated", c->level,
+             stage_names[c->stage]);
+        case_done(c);
+}
+
+/* Put every prepared case file of V[0..N) on disk: one durable write when
+ * alone; else all staged in tmp/, one sync, all renamed, one more sync. Each
+ * V[k].r says how its write went. */
+static void commit_staged(struct followup *f, struct fu_staged *v, size_t n) {
+        if (n == 1) {
+                v[0].r = store_write_atomic(f->store, STORE_CASES, v[0].name, v[0].data, v[0].len);
+                return;
+        }
+        int r = 0;
+        for (size_t k = 0; k < n; k++) {
+                v[k].r = store_stage(f->store, v[k].data, v[k].len, v[k].tmp);
+                if (v[k].r < 0)
+                        v[k].tmp[0] = '\0';
+        }
+        r = store_sync(f->store);
+        for (size_t k = 0; k < n; k++) {
+                if (v[k].r < 0)
+                        continue;
+                if (r < 0) {
+                        store_unstage(f->store, v[k].tmp);
+                        v[k].r = r;
+                } else if ((v[k].r = store_publish(f->store, v[k].tmp, STORE_CASES, v[k].name)) < 0)
+                        store_unstage(f->store, v[k].tmp);
+        }
+        if (r < 0)
+                return;
+        r = store_sync(f->store);
+        if (r < 0)
+                /* The new files are in place and the data under them is on
+                 * disk; only the renames may not be. Holding the messages back
+                 * would lose them (the files already say "sending"), so they go,
+                 * and a crash before the next sync would send them again. */
+                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Follow-up: the spool could not be synced (%s)", strerror(-r));
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -1249,11 +1338,26 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) s;
         (void) usec;
 
+        struct fu_staged *v = NULL;
+        size_t n = 0;
         while (f->n_heap > 0 && f->e[f->heap[0]].next <= now && done < BATCH) {
                 uint32_t i = f->heap[0];
-                purged += (unsigned) act(f, i, now);
+                if (!v && !(v = calloc(BATCH, sizeof(*v)))) {
+                        log_error("Follow-up: out of memory; due actions wait for the next run");
+                        break;
+                }
+                int r = act_prepare(f, i, now, &v[n]);
+                if (r == 1)
+                        purged++;
+                else if (r == 2)
+                        n++;
                 done++;
         }
+        if (n > 0)
+                commit_staged(f, v, n);
+        for (size_t k = 0; k < n; k++)
+                act_finish(f, &v[k], now);
+        free(v);
         if (purged) {
                 char d[32];
                 snprintf(d, sizeof(d), "%u", purged);
@@ -1373,10 +1477,14 @@ static bool keyis(const char *k, size_t n, const char *want) {
         return strlen(want) == n && memcmp(k, want, n) == 0;
 }
 
+static const char *const mini_keys[] = { "ref",  "level",    "state",  "stage",  "due",
+                                         "code", "factors", "reminded", "second", "closed" };
+
 static int mini_parse(const char *p, size_t len, struct mini *m) {
         const char *end = p + len, *k, *v;
         size_t kn, vn;
         uint64_t num;
+        unsigned keys = 0;
 
         *m = (struct mini) {};
         p = ws(p, end);
@@ -1392,6 +1500,14 @@ static int mini_parse(const char *p, size_t len, struct mini *m) {
                 if (p >= end || *p++ != ':')
                         return -1;
                 p = ws(p, end);
+                /* A key given twice: the full parser takes the last one; leave
+                 * such a file to it rather than guess. */
+                for (unsigned b = 0; b < ELEMENTSOF(mini_keys); b++)
+                        if (keyis(k, kn, mini_keys[b])) {
+                                if (keys & (1u << b))
+                                        return -1;
+                                keys |= 1u << b;
+                        }
                 if (keyis(k, kn, "ref") || keyis(k, kn, "state") || keyis(k, kn, "stage") || keyis(k, kn, "due") ||
                     (keyis(k, kn, "code") && p < end && *p == '"')) {
                         char buf[COMMAND_MAX_ID + 1];
@@ -1470,7 +1586,27 @@ static int mini_parse(const char *p, size_t len, struct mini *m) {
                         break;
                 return -1;
         }
+        if (ws(p + 1, end) != end) /* anything after the object: not a file we wrote */
+                return -1;
         return (m->seen & M_NEEDED) == M_NEEDED && id_is_safe(m->ref) ? 0 : -1;
+}
+
+int followup_case_check(const char *data, size_t len) {
+        struct mini m;
+        struct fu_case *c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        bool full = case_parse(data, len, c) >= 0, fast = mini_parse(data, len, &m) >= 0;
+        int r = full && fast ? 1 : full ? 0 : fast ? 2 : -EINVAL;
+        if (r == 1 && (!streq(m.ref, c->ref) || m.level != c->level || m.factors != c->factors ||
+                       m.state != (int) c->state || m.stage != (int) c->stage || calendar_ymd_cmp(m.due, c->due) != 0 ||
+                       m.reminded != c->reminded || m.second != c->second || m.closed != c->closed ||
+                       m.code != c->code))
+                r = -EBADMSG;
+        if (full)
+                case_done(c);
+        free(c);
+        return r;
 }
 
 static int load_file(struct followup *f, int dfd, const char *bucket, const char *name, struct fr_cache *fr,

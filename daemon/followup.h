@@ -197,6 +197,17 @@ struct fu_text_args {
         size_t n_contacts;
 };
 
+/* For the fuzz target and tests: parse a case file's bytes with both the
+ * fast scanner used at start (it reads the scheduling fields and checks the
+ * structure, not every value) and the full parser. Returns 1 when both accept
+ * it and agree, 0 when only the full parser does (the start falls back to
+ * it), 2 when only the scanner does (damage outside the scheduling fields:
+ * reported when the case is next read in full), -EINVAL when neither does (a
+ * damaged file, reported at start), -EBADMSG when both accept it but read the
+ * scheduling fields differently (a bug: a case would be scheduled from values
+ * its file does not hold). */
+int followup_case_check(const char *data, size_t len);
+
 /* Compose a message into SUBJECT (e-mail) and TEXT. An SMS reminder falls
  * back to a shorter reply instruction to stay one segment. Returns 0 or
  * -ENOBUFS. */

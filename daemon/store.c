@@ -42,7 +42,7 @@
 #define FILE_MODE 0640
 
 /* "<pid>.<counter>.<64 random bits in hex>" with room to spare. */
-#define TMP_NAME_SIZE 64
+#define TMP_NAME_SIZE STORE_TMP_NAME_SIZE
 /* A tmp name collides only with a leftover carrying the same pid, counter
  * and random bits; a few retries are plenty. */
 #define TMP_ATTEMPTS 16
@@ -364,7 +364,13 @@ static uint64_t tmp_random(void) {
 
 /* Write DATA to a new file in tmp/, fsync and close it; its name is returned
  * in NAME. On failure nothing is left in tmp/. */
+static int tmp_write_sync(struct store *s, const void *data, size_t len, char name[static TMP_NAME_SIZE], bool sync);
+
 static int tmp_write(struct store *s, const void *data, size_t len, char name[static TMP_NAME_SIZE]) {
+        return tmp_write_sync(s, data, len, name, true);
+}
+
+static int tmp_write_sync(struct store *s, const void *data, size_t len, char name[static TMP_NAME_SIZE], bool sync) {
         const int tfd = s->fds[STORE_TMP];
         _cleanup_close_ int fd = -1;
         int r;
@@ -387,7 +393,7 @@ static int tmp_write(struct store *s, const void *data, size_t len, char name[st
         /* fsync is where delayed allocation reports ENOSPC/EDQUOT and where
          * I/O errors surface; the rename must never publish a file whose data
          * is not on disk. */
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && sync && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && close(TAKE_FD(fd)) < 0 && errno != EINTR)
                 /* Linux closes the fd even on EINTR, and the data is already
@@ -860,4 +866,43 @@ int64_t store_free_bytes(const struct store *s) {
         if (sv.f_frsize > 0 && (uint64_t) sv.f_bavail > (uint64_t) INT64_MAX / sv.f_frsize)
                 return INT64_MAX;
         return (int64_t) ((uint64_t) sv.f_bavail * sv.f_frsize);
+}
+
+/* ---- group commit for whole-file writes ---- */
+
+int store_stage(struct store *s, const void *data, size_t len, char name[static STORE_TMP_NAME_SIZE]) {
+        if (!s || (!data && len > 0))
+                return -EINVAL;
+        return tmp_write_sync(s, data, len, name, false);
+}
+
+void store_unstage(struct store *s, const char *tmpname) {
+        if (s && tmpname && tmpname[0])
+                (void) unlinkat(s->fds[STORE_TMP], tmpname, 0);
+}
+
+int store_sync(struct store *s) {
+        if (!s)
+                return -EINVAL;
+        /* Since Linux 5.8 syncfs() reports writeback errors (ENOSPC from
+         * delayed allocation, EIO) that happened on the file system since the
+         * last call through this descriptor. */
+        if (syncfs(s->root_fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int store_publish(struct store *s, const char *tmpname, enum store_dir dir, const char *name) {
+        _cleanup_close_ int owned = -1;
+        const char *base;
+        int dfd, r;
+
+        if (!s || !tmpname || !name_is_plain(tmpname))
+                return -EINVAL;
+        r = target_resolve(s, dir, name, &dfd, &owned, &base);
+        if (r < 0)
+                return r;
+        if (renameat(s->fds[STORE_TMP], tmpname, dfd, base) < 0)
+                return negative_errno();
+        return 0;
 }

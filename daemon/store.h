@@ -98,3 +98,17 @@ void store_names_free(char **v, size_t n);
 
 /* Free bytes available to beredd on the spool's file system, or -errno. */
 int64_t store_free_bytes(const struct store *s);
+
+/* Group commit, for many whole-file replacements at once (a burst of
+ * follow-up reminders): store_stage() writes each new content to tmp/ without
+ * a sync, one store_sync() makes them all durable, store_publish() renames
+ * each into place, and a second store_sync() makes the renames durable. Only
+ * then may their effects leave the process. A crash anywhere leaves every
+ * target either old or new, never torn; staged files left in tmp/ are
+ * removed by the next store_open(). store_unstage() drops a staged file. */
+#define STORE_TMP_NAME_SIZE 64
+int store_stage(struct store *s, const void *data, size_t len, char name[static STORE_TMP_NAME_SIZE]);
+void store_unstage(struct store *s, const char *tmpname);
+int store_sync(struct store *s);
+/* Rename staged TMPNAME to DIR/NAME (replacing it), without a sync. */
+int store_publish(struct store *s, const char *tmpname, enum store_dir dir, const char *name);

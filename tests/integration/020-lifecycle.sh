@@ -91,6 +91,14 @@ assert_eq "$rc" 3
 assert_grep "$T/out" "cannot reach beredd"
 rc=0; "$BEREDCTL" bogus > "$T/out" 2>&1 || rc=$?
 assert_eq "$rc" 2 "usage error must exit 2"
+# a bad option is a usage error before anything is sent (exit 2, not 3)
+rc=0; ctl trigger kriseteam --bogus > "$T/out" 2>&1 || rc=$?
+assert_eq "$rc" 2 "an unknown option must stop the command"
+assert_grep "$T/out" "unknown option"
+# and a subcommand's own options are not called unknown
+rc=0; ctl case checkin K-1 --outcome needs > "$T/out" 2>&1 || rc=$?
+assert_eq "$rc" 3
+assert_no_grep "$T/out" "unknown option"
 
 say "SIGINT stops cleanly too"
 cp "$T/beredd.conf.good" "$T/beredd.conf"

@@ -251,6 +251,42 @@ static void test_write_atomic_replaces(void **state) {
         store_free(s);
 }
 
+static void test_group_commit(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+        char t1[STORE_TMP_NAME_SIZE], t2[STORE_TMP_NAME_SIZE], t3[STORE_TMP_NAME_SIZE], name[128];
+        unsigned stale = 0;
+
+        assert_int_equal(store_case_relpath(s, "K-1", name, sizeof(name)), 0);
+        assert_int_equal(store_write_atomic(s, STORE_CASES, name, "old", 3), 0);
+        assert_int_equal(store_stage(s, "new", 3, t1), 0);
+        assert_int_equal(store_stage(s, "two", 3, t2), 0);
+        assert_int_equal(store_stage(s, "dropped", 7, t3), 0);
+        assert_string_not_equal(t1, t2);
+        /* staged is not published: the old content stands */
+        assert_content(s, STORE_CASES, name, "old");
+        assert_int_equal(count_entries(f, "tmp"), 3);
+        assert_int_equal(store_sync(s), 0);
+        assert_int_equal(store_publish(s, t1, STORE_CASES, name), 0);
+        assert_int_equal(store_publish(s, t2, STORE_OUTBOX, "m"), 0);
+        assert_int_equal(store_publish(s, "../x", STORE_OUTBOX, "m"), -EINVAL);
+        assert_int_equal(store_publish(s, t2, STORE_OUTBOX, "../m"), -EINVAL);
+        assert_int_equal(store_sync(s), 0);
+        assert_content(s, STORE_CASES, name, "new");
+        assert_content(s, STORE_OUTBOX, "m", "two");
+        store_unstage(s, t3);
+        assert_int_equal(count_entries(f, "tmp"), 0);
+
+        /* a staged file never published (a crash) is gone at the next open */
+        assert_int_equal(store_stage(s, "lost", 4, t3), 0);
+        store_free(s);
+        s = open_store(f, &stale);
+        assert_int_equal(stale, 1);
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        assert_content(s, STORE_CASES, name, "new");
+        store_free(s);
+}
+
 static void test_create_atomic_refuses_existing(void **state) {
         struct fixture *f = *state;
         struct store *s = open_store(f, NULL);
@@ -613,6 +649,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stale_tmp_removed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_atomic_replaces, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_create_atomic_refuses_existing, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_append, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_read, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_case_bucket, setup, teardown),

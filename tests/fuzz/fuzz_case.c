@@ -1,0 +1,31 @@
+/* fuzz_case.c - libFuzzer target for the follow-up case file loaders: the
+ * fast index parser used when a million cases are loaded at start, and the
+ * full parser used for everything else (cases/<hash>/<ref>.json).
+ *
+ *   make fuzz && tests/fuzz/fuzz_case tests/fuzz/corpus/case
+ *
+ * Besides memory safety it checks that the two agree: the fast scanner may
+ * give up (the start then uses the full parser), and it does not check every
+ * value, but whatever both accept they must read the same way, or a case
+ * would be scheduled from values its file does not hold. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <syslog.h>
+
+#include "followup.h"
+#include "log.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        static bool quiet;
+        if (!quiet) {
+                log_setup(true, LOG_EMERG);
+                quiet = true;
+        }
+        if (followup_case_check((const char *) data, size) == -EBADMSG)
+                abort();
+        return 0;
+}
