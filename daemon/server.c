@@ -890,11 +890,13 @@ static bool str_same(const char *a, const char *b) {
         return a == b || (a && b && streq(a, b));
 }
 
-/* The broker connection cannot move on a reload. */
+/* The broker connection (address, identity, TLS files) cannot move on a reload. */
 static bool mqtt_conf_same(const struct mqtt_conf *a, const struct mqtt_conf *b) {
         return a->enabled == b->enabled && a->port == b->port && a->tls == b->tls && str_same(a->host, b->host) &&
                str_same(a->base, b->base) && str_same(a->client_id, b->client_id) &&
-               str_same(a->username, b->username) && str_same(a->password, b->password);
+               str_same(a->username, b->username) && str_same(a->password, b->password) &&
+               str_same(a->cafile, b->cafile) && str_same(a->certfile, b->certfile) &&
+               str_same(a->keyfile, b->keyfile) && a->keepalive == b->keepalive;
 }
 
 static void server_reload(struct server *s) {
