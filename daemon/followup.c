@@ -384,6 +384,7 @@ struct fu_notify {
         char kind[16];
         char state[16];
         uint64_t ts;
+        bool fresh; /* added since the file was read: not yet handed to a gateway (never stored) */
 };
 
 struct fu_case {
@@ -963,6 +964,7 @@ static int add_notify(struct followup *f, struct fu_case *c, const char *person,
         memcpy(n->person, who, sizeof(who));
         memcpy(n->kind, k, sizeof(k));
         snprintf(n->state, sizeof(n->state), "sending");
+        n->fresh = true;
         return 0;
 }
 
@@ -982,14 +984,18 @@ static void push_result(struct followup *f, const char *key, enum gw_result resu
         sd_event_source_set_enabled(f->post, SD_EVENT_ONESHOT);
 }
 
-/* Hand every notification of C still "sending" to a gateway. The file says
- * "sending" already (write-ahead); outcomes come back through on_gw_done. */
-static void dispatch(struct followup *f, const struct fu_case *c, uint64_t now) {
+/* Hand the notifications of C still "sending" to a gateway: only those added
+ * since C was read (FRESH_ONLY), or every one (at start: the ones in flight
+ * when the daemon stopped). Older "sending" ones of a running daemon are in
+ * a gateway's hands already; sending them again would be a duplicate. The
+ * file says "sending" already (write-ahead); outcomes come back through
+ * on_gw_done. */
+static void dispatch(struct followup *f, const struct fu_case *c, uint64_t now, bool fresh_only) {
         const char *contacts[2] = { c->contacts[0], c->contacts[1] };
         struct ymd today = today_of(f, now);
         for (size_t i = 0; i < c->n_notify; i++) {
                 const struct fu_notify *n = &c->notify[i];
-                if (!streq(n->state, "sending"))
+                if (!streq(n->state, "sending") || (fresh_only && !n->fresh))
                         continue;
                 const struct person *p = config_person(f->cfg, n->person);
                 enum fu_text kind = streq(n->kind, "reminder")     ? FU_TEXT_REMIND
@@ -1114,7 +1120,7 @@ static int on_post(sd_event_source *s, void *userdata) {
                         if (r < 0)
                                 log_error_errno(r, "Case %s: cannot record message outcomes: %m", c.ref);
                         else if (resend)
-                                dispatch(f, &c, now);
+                                dispatch(f, &c, now, true);
                 }
                 case_done(&c);
                 i = j;
@@ -1281,7 +1287,7 @@ static void act_finish(struct followup *f, struct fu_staged *st, uint64_t now) {
         entry_set(f, i, c);
         struct fu_sched s = sched_of(c);
         set_next(f, i, followup_next_action(fc, f->cal, &s, NULL));
-        dispatch(f, c, now);
+        dispatch(f, c, now, true);
         const char *fields[] = { NULL, NULL };
         char field[96];
         snprintf(field, sizeof(field), "BEREDD_CASE=%s", c->ref);
@@ -1746,7 +1752,7 @@ static int load_all(struct followup *f) {
         for (size_t k = 0; k < n_resend; k++) {
                 struct fu_case c;
                 if (case_read(f, eref(f, resend[k]), &c) >= 0) {
-                        dispatch(f, &c, now);
+                        dispatch(f, &c, now, false);
                         case_done(&c);
                 }
         }
@@ -1939,7 +1945,7 @@ static int do_checkin(struct followup *f, uint32_t i, struct fu_case *c, const c
         code_release(f, old_code, i);
         entry_set(f, i, c);
         reschedule(f, i, c);
-        dispatch(f, c, now);
+        dispatch(f, c, now, true);
         char d[16];
         format_date(c->due, d, sizeof(d));
         log_case(c->ref, "check-in recorded (%s), level %d, next due %s",

@@ -1,0 +1,538 @@
+#!/usr/bin/env python3
+"""torture.py - kill beredd with SIGKILL at random moments under a mixed load,
+restart it each time, and check from the outside that nothing was lost.
+
+The load: crisis-team triggers over the control socket and as drop files,
+yes/no answers, resolves, follow-up cases opened and checked in, and the
+simulated clock (BEREDD_TEST_TIME_OFFSET) moving forward over working days so
+reminders fall due while the daemon is being killed. SMS go to
+tests/integration/fake-sms.py speaking the Link Mobility profile, whose
+request log carries each notification's idempotency key (refId); e-mail goes
+to the file gateway.
+
+After the last kill the daemon runs undisturbed until every activation has
+reached a final state, and is then stopped with SIGTERM. The invariants:
+  1. every trigger that got an accepted reply exists (beredctl show);
+  2. every drop file was processed (an activation exists with that origin)
+     or rejected to failed/ with a .reason, and incoming/ is empty;
+  3. every activation is in a final state (mobilised, short or resolved);
+  4. no notification reached the gateway twice unless a kill came between
+     the two requests (in flight at a kill); those are counted and reported
+     (target: at most 0.1 % of notifications);
+  5. every case whose open was accepted has a complete, parsable file, and
+     every open case due on or before the last simulated day was reminded;
+     every message a case file records as sent reached the gateway;
+  6. no file is left in tmp/ after a clean start, every activation log line
+     but a torn last one parses, and the daemon never crashed by itself.
+
+usage: torture.py [--seed S] [--kills N] [--builddir DIR] [--srcdir DIR]
+                  [--keep] [--valgrind]
+Exit status 0 when every invariant holds, 1 otherwise, 2 on a setup error.
+"""
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PEOPLE = [  # id, phone, email, roles
+    ("kari", "+4791000001", "kari@kommune.example", ["leader"]),
+    ("ola", "+4791000002", None, ["member"]),
+    ("per", "+4791000003", "per@kommune.example", ["member"]),
+    ("lise", "+4791000004", None, ["member"]),
+    ("nils", "+4791000005", None, ["member"]),
+    ("anne", "+4791000006", "anne@kommune.example", ["member"]),
+    ("legevakt", "+4791000009", None, ["fallback"]),
+    ("koord", "+4791000010", None, ["coordinator"]),
+]
+CHAINS = ["kriseteam", "vakt"]
+OUTCOMES = ["no-needs", "needs", "worse", "better", "unreached"]
+FINAL = {"mobilised", "short", "resolved"}
+# fake-sms.py stamps a request when its handler thread runs, which under load
+# can be some milliseconds after the daemon sent it: a request stamped this
+# long after a kill may still have come from the daemon that was killed.
+SLACK = 0.1
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def working_days(n):
+    """The next N working days (Mon-Fri; no Norwegian public holiday falls on
+    a weekday between now and mid-December except none) as dates, starting
+    tomorrow. Holidays beyond that are avoided by capping N."""
+    d = datetime.date.today()
+    out = []
+    while len(out) < n:
+        d += datetime.timedelta(days=1)
+        if d.weekday() < 5 and not (d.month == 12 and d.day in (24, 25, 26, 31)) and not (
+                d.month == 1 and d.day == 1):
+            out.append(d)
+    return out
+
+
+def offset_for(day):
+    """BEREDD_TEST_TIME_OFFSET putting the daemon at 10:00 Europe/Oslo on DAY
+    (10:00 is after office start in winter and summer time alike: UTC+1/+2,
+    so 08:30 UTC is 09:30 or 10:30 local)."""
+    target = datetime.datetime(day.year, day.month, day.day, 8, 30, tzinfo=datetime.timezone.utc)
+    return int(target.timestamp() - time.time())
+
+
+class Daemon:
+    def __init__(self, t, beredd, valgrind):
+        self.t, self.beredd, self.valgrind = t, beredd, valgrind
+        self.proc = None
+        self.starts = 0
+
+    def start(self, offset):
+        env = dict(os.environ, BEREDD_TEST_TIME_OFFSET=str(offset), CREDENTIALS_DIRECTORY=self.t + "/creds",
+                   BEREDD_GW_BACKOFF_MS="20")
+        env.pop("NOTIFY_SOCKET", None)
+        cmd = [self.beredd, "-f", "-c", self.t + "/beredd.conf", "-s", self.t + "/control"]
+        if self.valgrind:
+            cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                   "--show-leak-kinds=definite"] + cmd
+        self.log = open(self.t + "/beredd.log", "ab")
+        self.log.write(("=== start %d offset %d\n" % (self.starts, offset)).encode())
+        self.log.flush()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=env)
+        self.starts += 1
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+        return None
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = -9
+        self.log.close()
+        return rc
+
+
+def request(path, obj, timeout=5.0):
+    """One command over the control socket: the reply object, or None when
+    the daemon was not there or went away mid-request."""
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall((json.dumps(obj) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        s.close()
+        return json.loads(buf)
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for(pred, timeout, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def write_config(t, sms_port):
+    ppl = []
+    for pid, phone, email, roles in PEOPLE:
+        e = '; email = "%s"' % email if email else ""
+        ppl.append('  { id = "%s"; name = "Person %s"; phone = "%s"%s; roles = [ %s ]; }'
+                   % (pid, pid.capitalize(), phone, e, ", ".join('"%s"' % r for r in roles)))
+    conf = """site = "torture";
+spool = "%(t)s/spool";
+timezone = "Europe/Oslo";
+people = (
+%(people)s
+);
+gateways = (
+  { id = "sms"; type = "linkmobility"; url = "http://127.0.0.1:%(port)d"; account = "1:2"; from = "Kriseteam";
+    username = "lm"; password_file = "lm.password"; timeout = "2s"; retries = 3; },
+  { id = "mail"; channel = "email"; type = "file"; }
+);
+chains = (
+  { id = "kriseteam"; name = "Kriseteamet"; may_trigger = [ "kari", "per" ]; need = { total = 3; roles = { leader = 1; }; };
+    steps = ( { notify = [ "kari", "ola", "per" ]; via = [ "sms", "email" ]; wait = "2s"; },
+              { notify = [ "lise", "nils", "anne" ]; via = [ "sms" ]; mode = "sequential"; wait = "1s"; },
+              { notify = [ "legevakt" ]; via = [ "sms" ]; final = true; } ); },
+  { id = "vakt"; name = "Vaktlaget"; may_trigger = [ "kari", "per" ]; need = { total = 2; };
+    steps = ( { notify = [ "ola", "lise" ]; via = [ "sms" ]; mode = "sequential"; wait = "1s"; },
+              { notify = [ "nils", "anne" ]; via = [ "sms" ]; wait = "2s"; },
+              { notify = [ "legevakt" ]; via = [ "sms" ]; final = true; } ); }
+);
+followup = {
+  levels = ( { level = 1; name = "lav"; every = "7d"; }, { level = 2; name = "middels"; every = "3d"; },
+             { level = 3; name = "intensiv"; every = "1d"; } );
+  overdue_after = "1d"; escalate_after = "2d"; coordinator = "koord"; retention = "90d";
+};
+""" % {"t": t, "port": sms_port, "people": ",\n".join(ppl)}
+    with open(t + "/beredd.conf", "w") as f:
+        f.write(conf)
+
+
+class Load:
+    """The mixed load, and what the outside world knows about it."""
+
+    def __init__(self, t, rng):
+        self.t, self.rng = t, rng
+        self.ctl = t + "/control"
+        self.accepted = {}      # activation id -> code, from accepted triggers
+        self.drops = []         # drop file names written
+        self.cases = {}         # ref -> contacts, from accepted case.open
+        self.n_case = 0
+        self.n_drop = 0
+        self.counts = {"trigger": 0, "drop": 0, "reply": 0, "resolve": 0, "case.open": 0, "case.checkin": 0,
+                       "no-answer": 0}
+
+    def act(self, today):
+        r = self.rng.random()
+        if r < 0.18:
+            self.trigger()
+        elif r < 0.26:
+            self.drop()
+        elif r < 0.62:
+            self.reply()
+        elif r < 0.67:
+            self.resolve()
+        elif r < 0.82:
+            self.case_open(today)
+        else:
+            self.checkin()
+
+    def send(self, obj):
+        rep = request(self.ctl, obj)
+        if rep is None:
+            self.counts["no-answer"] += 1
+        return rep
+
+    def trigger(self):
+        rep = self.send({"cmd": "trigger", "chain": self.rng.choice(CHAINS), "by": self.rng.choice(["kari", "per"]),
+                         "message": "Øvelse: samling på rådhuset", "drill": self.rng.random() < 0.5})
+        if rep and rep.get("ok") and rep.get("activation"):
+            self.accepted[rep["activation"]] = rep.get("code")
+            self.counts["trigger"] += 1
+
+    def drop(self):
+        self.n_drop += 1
+        name = "t%05d.json" % self.n_drop
+        tmp = "%s/spool/incoming/.%s" % (self.t, name)
+        with open(tmp, "w") as f:
+            json.dump({"cmd": "trigger", "chain": self.rng.choice(CHAINS), "by": "kari",
+                       "message": "Fra fagsystemet"}, f)
+        os.rename(tmp, "%s/spool/incoming/%s" % (self.t, name))
+        self.drops.append(name)
+        self.counts["drop"] += 1
+
+    def open_codes(self):
+        return [c for c in self.accepted.values() if c]
+
+    def reply(self):
+        codes = self.open_codes()
+        if not codes:
+            return
+        person = self.rng.choice([p[0] for p in PEOPLE[:6]])
+        rep = self.send({"cmd": "reply", "code": self.rng.choice(codes), "person": person,
+                         "answer": "yes" if self.rng.random() < 0.7 else "no"})
+        if rep and rep.get("ok"):
+            self.counts["reply"] += 1
+
+    def resolve(self):
+        if not self.accepted:
+            return
+        aid = self.rng.choice(list(self.accepted))
+        rep = self.send({"cmd": "resolve", "activation": aid, "by": "kari"})
+        if rep and rep.get("ok"):
+            self.counts["resolve"] += 1
+
+    def case_open(self, today):
+        self.n_case += 1
+        ref = "K-%d" % (1000 + self.n_case)
+        contacts = self.rng.sample(["ola", "lise", "nils", "anne"], self.rng.choice([1, 2]))
+        due = today + datetime.timedelta(days=self.rng.choice([0, 1, 1, 2, 3]))
+        rep = self.send({"cmd": "case.open", "case": ref, "contacts": contacts, "level": self.rng.choice([1, 2, 3]),
+                         "due": due.isoformat()})
+        if rep and rep.get("ok"):
+            self.cases[ref] = contacts
+            self.counts["case.open"] += 1
+
+    def checkin(self):
+        if not self.cases:
+            return
+        ref = self.rng.choice(list(self.cases))
+        rep = self.send({"cmd": "case.checkin", "case": ref, "outcome": self.rng.choice(OUTCOMES), "by": "ola"})
+        if rep and rep.get("ok"):
+            self.counts["case.checkin"] += 1
+
+
+def gateway_log(path):
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--kills", type=int, default=20)
+    ap.add_argument("--builddir", default=os.environ.get("top_builddir", "."))
+    ap.add_argument("--srcdir", default=os.environ.get("top_srcdir", "."))
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--valgrind", action="store_true", default=bool(os.environ.get("BEREDD_VALGRIND")))
+    ap.add_argument("--max-delay", type=float, default=0.6, help="longest run before a kill (s)")
+    args = ap.parse_args()
+
+    rng = random.Random(args.seed)
+    beredd = os.path.join(os.path.abspath(args.builddir), "beredd")
+    fake = os.path.join(os.path.abspath(args.srcdir), "tests/integration/fake-sms.py")
+    if not os.access(beredd, os.X_OK):
+        print("torture: no daemon at %s" % beredd, file=sys.stderr)
+        return 2
+    t = tempfile.mkdtemp(prefix="beredd-torture.")
+    os.makedirs(t + "/creds")
+    with open(t + "/creds/lm.password", "w") as f:
+        f.write("lm-secret\n")
+    os.chmod(t + "/creds/lm.password", 0o600)
+
+    sms_port = free_port()
+    sms_log = t + "/sms.log"
+    fake_p = subprocess.Popen([sys.executable, fake, "--port", str(sms_port), "--log", sms_log, "--lm-user", "lm",
+                               "--lm-password", "lm-secret"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    write_config(t, sms_port)
+    chk = subprocess.run([beredd, "--check-config", "-c", t + "/beredd.conf"], capture_output=True, text=True,
+                         env=dict(os.environ, CREDENTIALS_DIRECTORY=t + "/creds"))
+    if chk.returncode != 0:
+        print("torture: bad configuration:\n" + chk.stdout + chk.stderr, file=sys.stderr)
+        fake_p.kill()
+        return 2
+    d = Daemon(t, beredd, args.valgrind)
+    load = Load(t, rng)
+    days = working_days(12)
+    kill_times = []
+    crashes = []
+    started = time.time()
+    violations = []
+    ready_timeout = 60 if args.valgrind else 10
+    try:
+        if not wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", sms_port)) == 0, 10):
+            print("torture: fake-sms did not start", file=sys.stderr)
+            return 2
+        for k in range(args.kills):
+            day = days[min(len(days) - 1, k * len(days) // max(1, args.kills))]
+            d.start(offset_for(day))
+            # Kill at a random moment: a fifth of the time before the socket
+            # is even there (during start and replay), else while under load.
+            early = rng.random() < 0.2
+            if not early:
+                wait_for(lambda: os.path.exists(t + "/control") and request(t + "/control", {"cmd": "status"}),
+                         ready_timeout)
+            deadline = time.time() + rng.uniform(0, 0.05 if early else args.max_delay)
+            while time.time() < deadline and d.alive():
+                load.act(day)
+                time.sleep(rng.uniform(0, 0.02))
+            kill_times.append(time.time())
+            rc = d.kill()
+            if rc is not None:
+                crashes.append((k, rc))
+            try:
+                os.unlink(t + "/control")  # a killed daemon leaves its socket behind
+            except FileNotFoundError:
+                pass
+
+        # ---- settle: no more kills; let every activation finish ----
+        last = days[min(len(days) - 1, args.kills * len(days) // max(1, args.kills))]
+        d.start(offset_for(last))
+        if not wait_for(lambda: request(t + "/control", {"cmd": "status"}), ready_timeout):
+            violations.append("the daemon did not come up for the final run")
+            raise RuntimeError
+        wait_for(lambda: not os.listdir(t + "/spool/incoming"), 30)
+
+        def listing():
+            rep = request(t + "/control", {"cmd": "list"}) or {}
+            return rep.get("activations", [])
+
+        def all_final():
+            return all(a.get("state") in FINAL for a in listing())
+
+        wait_for(all_final, 120 if args.valgrind else 40, 0.2)
+        acts = listing()
+        # every case and every activation, read through the daemon
+        shown = {}
+        for ref in load.cases:
+            shown[ref] = request(t + "/control", {"cmd": "show", "case": ref})
+        time.sleep(0.5)  # outcomes of the last messages
+        rc = d.stop()
+        if rc != 0:
+            violations.append("the final run exited with status %s" % rc)
+    except RuntimeError:
+        pass
+    finally:
+        fake_p.send_signal(signal.SIGTERM)
+        try:
+            fake_p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            fake_p.kill()
+
+    # ---- invariants ----
+    if crashes:
+        violations.append("the daemon died by itself %d time(s): %s" % (len(crashes), crashes[:5]))
+    if "acts" not in locals():
+        acts, shown = [], {}
+    ids = {a["activation"] for a in acts}
+    # 1. accepted triggers exist
+    lost = [i for i in load.accepted if i not in ids]
+    if lost:
+        violations.append("%d accepted trigger(s) lost: %s" % (len(lost), lost[:5]))
+    # 2. drop files
+    origins = []  # from each activation log's "created" record
+    for path in glob.glob(t + "/spool/activations/*.log"):
+        with open(path, "rb") as f:
+            first = f.readline()
+        try:
+            origins.append(json.loads(first).get("origin") or "")
+        except ValueError:
+            pass
+    failed = set(os.listdir(t + "/spool/failed")) if os.path.isdir(t + "/spool/failed") else set()
+    left = os.listdir(t + "/spool/incoming") if os.path.isdir(t + "/spool/incoming") else []
+    if left:
+        violations.append("incoming/ not empty after the final run: %s" % left[:5])
+    unaccounted = []
+    for name in load.drops:
+        if any(o.startswith("incoming/%s@" % name) for o in origins):
+            continue
+        if name in failed and name + ".reason" in failed:
+            continue
+        unaccounted.append(name)
+    if unaccounted:
+        violations.append("%d drop file(s) neither started an activation nor were rejected: %s"
+                          % (len(unaccounted), unaccounted[:5]))
+    # 3. final states
+    open_ = [(a["activation"], a.get("state")) for a in acts if a.get("state") not in FINAL]
+    if open_:
+        violations.append("%d activation(s) not in a final state: %s" % (len(open_), open_[:5]))
+    # 4. duplicates at the gateway, by idempotency key
+    reqs = [r for r in gateway_log(sms_log) if r.get("path") == "/sms/send" and 200 <= r.get("status", 0) < 300]
+    by_key = {}
+    for r in reqs:
+        key = (r.get("json") or {}).get("refId")
+        by_key.setdefault(key, []).append(r["time"])
+    notifications = len(by_key)
+    explained, unexplained = 0, []
+    for key, times in by_key.items():
+        times.sort()
+        for a, b in zip(times, times[1:]):
+            if any(a - SLACK <= kt <= b for kt in kill_times):
+                explained += 1
+            else:
+                unexplained.append(key)
+    if unexplained:
+        violations.append("%d notification(s) sent twice without a kill in between: %s"
+                          % (len(unexplained), unexplained[:5]))
+    # 5. cases
+    last_day = locals().get("last") or days[-1]
+    bad_files = []
+    for path in glob.glob(t + "/spool/cases/*/*.json"):
+        try:
+            with open(path) as f:
+                json.load(f)
+        except ValueError:
+            bad_files.append(os.path.basename(path))
+    if bad_files:
+        violations.append("%d unparsable case file(s): %s" % (len(bad_files), bad_files[:5]))
+    unreminded, missing, unsent = [], [], []
+    for ref in load.cases:
+        c = shown.get(ref)
+        files = glob.glob("%s/spool/cases/*/%s.json" % (t, ref))
+        if not c or not c.get("ok") or not files:
+            missing.append(ref)
+            continue
+        with open(files[0]) as f:
+            data = json.load(f)
+        if data["state"] == "open" and data["stage"] == "none" and data["due"] <= last_day.isoformat():
+            unreminded.append(ref)
+        for n in data.get("notify", []):
+            if n.get("state") == "sent" and n.get("channel") == "sms" and n["key"] not in by_key:
+                unsent.append(n["key"])
+    if missing:
+        violations.append("%d accepted case(s) missing: %s" % (len(missing), missing[:5]))
+    if unreminded:
+        violations.append("%d case(s) due by %s never reminded: %s" % (len(unreminded), last_day, unreminded[:5]))
+    if unsent:
+        violations.append("%d reminder(s) recorded as sent never reached the gateway: %s" % (len(unsent), unsent[:5]))
+    # 6. spool hygiene
+    leftovers = os.listdir(t + "/spool/tmp")
+    if leftovers:
+        violations.append("tmp/ holds %d file(s) after a clean run" % len(leftovers))
+    torn = 0
+    for path in glob.glob(t + "/spool/activations/*.log"):
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+        for i, line in enumerate(lines[:-1]):
+            try:
+                json.loads(line)
+            except ValueError:
+                violations.append("%s:%d: unparsable committed line" % (os.path.basename(path), i + 1))
+        torn += lines[-1] != b""
+    reminders = sum(1 for k in by_key if k and k.startswith("fu."))
+
+    pct = 100.0 * explained / notifications if notifications else 0.0
+    print("torture: seed %d, %d kills in %.0f s, %d daemon starts" % (args.seed, args.kills, time.time() - started,
+                                                                     d.starts))
+    print("torture: load %s" % json.dumps(load.counts, sort_keys=True))
+    print("torture: %d activations (%d accepted by socket, %d drop files), %d cases" % (
+        len(acts), len(load.accepted), len(load.drops), len(load.cases)))
+    print("torture: %d notifications reached the SMS gateway (%d follow-up reminders), %d requests"
+          % (notifications, reminders, len(reqs)))
+    print("torture: duplicates in flight at a kill: %d (%.3f %% of notifications; target <= 0.1 %%)"
+          % (explained, pct))
+    print("torture: torn last lines in activation logs: %d" % torn)
+    print("torture: lost: %d" % (len(lost) + len(unaccounted) + len(missing) + len(unreminded) + len(unsent)))
+    for v in violations:
+        print("torture: VIOLATION: %s" % v)
+    if args.keep or violations:
+        print("torture: files kept in %s" % t)
+    else:
+        shutil.rmtree(t, ignore_errors=True)
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
