@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""bench_followup.py - watchful-waiting follow-up figures for beredd.
+
+1. Start at 1,000,000 cases: case files written straight into a spool in
+   the daemon's format (cases/<FNV-1a bucket>/<ref>.json, as a case opened
+   through the daemon looks, due dates spread over a year), then the time
+   from exec to READY=1 (sd_notify, received on our own NOTIFY_SOCKET) and
+   the resident memory after. Targets <= 10 s and <= 150 MB.
+2. Check-in cost at that size: the median round trip of a case.checkin over
+   the control socket (file rewritten atomically, case rescheduled).
+3. 10,000 cases due the same day, one contact each: the daemon is started
+   with its clock (BEREDD_TEST_TIME_OFFSET) two seconds before 08:00 local on
+   a working day; the figure is the time from 08:00 until the 10,000th
+   reminder request reached the gateway (tests/bench/sink.py). Target <= 5 s.
+
+usage: bench_followup.py [--builddir DIR] [--srcdir DIR] [--quick] [--cases N]
+Prints human lines and machine lines "name value unit".
+"""
+import argparse
+import datetime
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zoneinfo
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_activation import Sink, request, rss_mb  # noqa: E402
+
+
+def bucket(ref):
+    h = 2166136261
+    for b in ref.encode():
+        h ^= b
+        h = (h * 16777619) & 0xFFFFFFFF
+    return "%02x" % (h & 0xFF)
+
+
+def case_json(ref, due, opened):
+    return json.dumps({
+        "ref": ref, "contacts": ["p0"], "level": 1, "factors": ["loneliness"], "children": False, "task": False,
+        "state": "open", "due": due, "stage": "none", "reminded": 0, "second": 0, "escalated_at": 0, "code": None,
+        "unreached_in_row": 0, "opened": opened, "closed": 0, "closed_by": None, "origin": None, "seq": 0,
+        "notify": [], "history": []}, indent=1) + "\n"
+
+
+def write_cases(spool, n, due_of):
+    for b in range(256):
+        os.makedirs("%s/cases/%02x" % (spool, b), exist_ok=True)
+    opened = int(time.time() * 1e6)
+    for i in range(n):
+        ref = "B-%07d" % i
+        with open("%s/cases/%s/%s.json" % (spool, bucket(ref), ref), "w") as f:
+            f.write(case_json(ref, due_of(i), opened))
+
+
+CONF = """site = "bench";
+spool = "%(t)s/spool";
+timezone = "Europe/Oslo";
+people = ( { id = "p0"; name = "Kontakt"; phone = "+4790000000"; roles = [ "contact" ]; },
+           { id = "koord"; name = "Koordinator"; phone = "+4790000001"; } );
+gateways = ( { id = "sms"; type = "http"; url = "http://127.0.0.1:%(port)d/sms"; body = "to={to}&text={text}"; } );
+followup = {
+  levels = ( { level = 1; name = "lav"; every = "14d"; }, { level = 2; name = "middels"; every = "7d"; } );
+  overdue_after = "1d"; escalate_after = "2d"; coordinator = "koord"; retention = "90d";
+};
+"""
+
+
+def start(beredd, t, offset=0):
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = t + "/notify.sock"
+    if os.path.exists(path):
+        os.unlink(path)
+    ns.bind(path)
+    env = dict(os.environ, NOTIFY_SOCKET=path, BEREDD_TEST_TIME_OFFSET=str(offset))
+    t0 = time.monotonic()
+    p = subprocess.Popen([beredd, "-c", t + "/beredd.conf", "-s", t + "/control"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=open(t + "/beredd.log", "ab"))
+    ns.settimeout(120)
+    while True:
+        msg = ns.recv(4096).decode()
+        if "READY=1" in msg:
+            break
+    ready = time.monotonic() - t0
+    ns.close()
+    return p, ready
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    p.wait()
+
+
+def working_day_after(d, n):
+    while n > 0:
+        d += datetime.timedelta(days=1)
+        if d.weekday() < 5 and not (d.month == 12 and d.day in (24, 25, 26, 31)) and not (d.month == 1 and d.day == 1):
+            n -= 1
+    return d
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--builddir", default=os.environ.get("top_builddir", "."))
+    ap.add_argument("--srcdir", default=os.environ.get("top_srcdir", "."))
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--cases", type=int)
+    a = ap.parse_args()
+    beredd = os.path.join(os.path.abspath(a.builddir), "beredd")
+    n_big = a.cases or (50000 if a.quick else 1000000)
+    n_due = 1000 if a.quick else 10000
+    t = tempfile.mkdtemp(prefix="beredd-bench-fu.", dir=os.environ.get("BENCH_TMPDIR", "/var/tmp"))
+    sink = Sink(t, os.path.abspath(a.srcdir))
+    today = datetime.date.today()
+    try:
+        with open(t + "/beredd.conf", "w") as f:
+            f.write(CONF % {"t": t, "port": sink.port})
+        # ---- 1 and 2: start and check-ins at n_big cases ----
+        g0 = time.time()
+        write_cases(t + "/spool", n_big, lambda i: (today + datetime.timedelta(days=30 + i % 365)).isoformat())
+        gen = time.time() - g0
+        subprocess.run(["sync"])
+        p, ready = start(beredd, t)
+        rss = rss_mb(p.pid)
+        costs = []
+        for i in range(100 if a.quick else 300):
+            ref = "B-%07d" % ((i * 7919) % n_big)
+            c0 = time.monotonic()
+            r = request(t + "/control", {"cmd": "case.checkin", "case": ref, "outcome": "no-needs", "by": "p0"})
+            costs.append((time.monotonic() - c0) * 1000)
+            if not r.get("ok"):
+                raise SystemExit("bench: check-in refused: %s" % r)
+        stop(p)
+        shutil.rmtree(t + "/spool")
+        # ---- 3: n_due cases due at the same 08:00 ----
+        day = working_day_after(today, 2)
+        write_cases(t + "/spool", n_due, lambda i: day.isoformat())
+        eight = datetime.datetime(day.year, day.month, day.day, 8, 0, tzinfo=zoneinfo.ZoneInfo("Europe/Oslo"))
+        # daemon time = wall + offset; put it 2 s before 08:00 at the moment it starts
+        offset = int(eight.timestamp() - time.time() - 2)
+        wall_eight = eight.timestamp() - offset  # our wall clock when the daemon's clock says 08:00
+        p, _ = start(beredd, t, offset)
+        n0 = len(sink.lines)
+        if not sink.wait_count(n0 + n_due, 120):
+            raise SystemExit("bench: only %d of %d reminders arrived" % (len(sink.lines) - n0, n_due))
+        # sink stamps are monotonic; convert 08:00 (wall) to monotonic
+        mono_eight = time.monotonic_ns() - (time.time() - wall_eight) * 1e9
+        due_s = (sink.lines[n0 + n_due - 1] - mono_eight) / 1e9
+        stop(p)
+    finally:
+        sink.stop()
+        shutil.rmtree(t, ignore_errors=True)
+
+    print("%d cases written in %.0f s; start to READY=1 %.2f s (target <= 10), RSS %.0f MB (target <= 150)"
+          % (n_big, gen, ready, rss))
+    print("check-in at %d cases: median %.2f ms, p99 %.2f ms" % (n_big, statistics.median(costs),
+                                                              sorted(costs)[int(0.99 * (len(costs) - 1))]))
+    print("%d reminders due at 08:00: all at the gateway %.2f s after 08:00 (target <= 5)" % (n_due, due_s))
+    tag = "1m" if n_big == 1000000 else "%dk" % (n_big // 1000)
+    print("followup_start_%s_s %.2f s" % (tag, ready))
+    print("followup_rss_%s_mb %.0f MB" % (tag, rss))
+    print("followup_checkin_ms %.2f ms" % statistics.median(costs))
+    print("followup_%dk_due_s %.2f s" % (n_due // 1000, due_s))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+#!/bin/sh
+# run.sh - every benchmark in tests/bench/, BENCH_RUNS times each (default
+# 3), the median of each figure in one table (figure, target, measured,
+# unit) with the machine it ran on, to stdout and to tests/bench/RESULTS.md
+# in the source tree. Not a pass/fail test: it prints what it measures.
+# `make bench` runs it from the build tree; BENCH_QUICK=1 for small sizes.
+set -eu
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+runs=${BENCH_RUNS:-3}
+quick=${BENCH_QUICK:+--quick}
+out=$(mktemp -d /tmp/beredd-bench-run.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+
+for b in bench_activation bench_followup bench_mqtt; do
+        i=1
+        while [ "$i" -le "$runs" ]; do
+                echo "=== $b, run $i of $runs" >&2
+                python3 "$top_srcdir/tests/bench/$b.py" --builddir "$top_builddir" --srcdir "$top_srcdir" $quick \
+                        > "$out/$b.$i" 2>&1 || { echo "$b failed:" >&2; tail -n 20 "$out/$b.$i" >&2; }
+                grep -v '^[a-z0-9_]* [-0-9.]* ' "$out/$b.$i" >&2 || true
+                i=$((i + 1))
+        done
+done
+
+python3 - "$out" "$runs" "$top_srcdir/tests/bench/RESULTS.md" <<'EOF'
+import glob, os, platform, re, statistics, subprocess, sys, time
+out, runs, dest = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+TARGETS = [  # figure, target, what
+    ("trigger_socket_p50_ms", "<= 1.5", "trigger (socket) to first gateway request, p50"),
+    ("trigger_socket_p99_ms", "<= 5", "trigger (socket) to first gateway request, p99"),
+    ("trigger_dropfile_p50_ms", "<= 1.5", "trigger (drop file) to first gateway request, p50"),
+    ("trigger_dropfile_p99_ms", "<= 5", "trigger (drop file) to first gateway request, p99"),
+    ("fanout_per_second", ">= 5000", "one step to 10,000 people, notifications/s"),
+    ("rss_idle_mb", "<= 8", "resident memory, idle"),
+    ("rss_10k_open_mb", "<= 32", "resident memory, 10,000 open notifications"),
+    ("followup_start_1m_s", "<= 10", "start to READY=1 with 1,000,000 cases"),
+    ("followup_rss_1m_mb", "<= 150", "resident memory with 1,000,000 cases"),
+    ("followup_checkin_ms", "-", "check-in round trip at 1,000,000 cases (median)"),
+    ("followup_10k_due_s", "<= 5", "10,000 reminders due at 08:00, all at the gateway"),
+    ("mqtt_events_per_second", ">= 10000", "MQTT events published at QoS 1"),
+    ("mqtt_latency_p50_ms", "-", "trigger to retained activation/<id> at a subscriber, p50"),
+    ("mqtt_latency_p99_ms", "<= 10", "trigger to retained activation/<id> at a subscriber, p99"),
+]
+vals, units = {}, {}
+for f in glob.glob(os.path.join(out, "*")):
+    for line in open(f, errors="replace"):
+        m = re.match(r"^([a-z0-9_]+) (-?[0-9.]+) (\S+)", line)
+        if m:
+            vals.setdefault(m.group(1), []).append(float(m.group(2)))
+            units[m.group(1)] = m.group(3)
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "?"
+cpu = sh("sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1")
+mem = sh("awk '/MemTotal/ {printf \"%.1f GB\", $2/1048576}' /proc/meminfo")
+fs = sh("df -T /var/tmp | awk 'NR==2 {print $2}'")
+lines = ["# beredd benchmark results", "",
+         "Machine: %s, %d cores, %s RAM, Linux %s, /var/tmp on %s. %s." % (
+             cpu or "?", os.cpu_count() or 0, mem, platform.release(), fs, time.strftime("%Y-%m-%d")),
+         "Each figure is the median of %d run(s) (`make bench`, tests/bench/run.sh)." % runs, "",
+         "| figure | what | target | measured | unit | runs |", "|---|---|---|---|---|---|"]
+seen = set()
+for name, target, what in TARGETS + [(k, "-", "") for k in sorted(vals) if k not in dict((t[0], 1) for t in TARGETS)]:
+    if name in seen:
+        continue
+    seen.add(name)
+    v = vals.get(name)
+    meas = ("%.2f" % statistics.median(v)) if v else "not measured"
+    lines.append("| %s | %s | %s | %s | %s | %d |" % (name, what, target, meas, units.get(name, ""), len(v or [])))
+text = "\n".join(lines) + "\n"
+sys.stdout.write(text)
+open(dest, "w").write(text)
+EOF
