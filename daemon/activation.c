@@ -10,10 +10,15 @@
  * Write-ahead: decisions are appended to the activation's log buffer; the
  * buffer is written and fdatasync'ed (commit) before any notification the
  * decision causes is handed to a gateway (dispatch). Outcomes that cause
- * nothing outside ("sent", "failed") are committed from a post source, once
- * per loop iteration for all of them. */
+ * nothing outside ("sent", "failed") are committed together (group commit):
+ * when the loop has nothing else to do, or once LAZY_MAX_USEC has passed or
+ * LAZY_MAX_EVENTS are waiting, whichever comes first. Until then MQTT holds
+ * its events (activations_uncommitted), so nothing is published before it
+ * is on disk. A kill in that window means a message sent again, as a kill
+ * during the request itself does. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +30,13 @@
 #include "activation.h"
 #include "log.h"
 #include "macro.h"
+#include "strmap.h"
 #include "text.h"
 
 #define LOG_MAX_SIZE (16 * 1024 * 1024)
 #define COMMIT_RETRY_USEC (5 * USEC_PER_SEC)
+#define LAZY_MAX_USEC     (5 * USEC_PER_SEC / 1000) /* group commit of outcomes: at most this late */
+#define LAZY_MAX_EVENTS   512
 
 enum act_state {
         ACT_MOBILISING,
@@ -98,9 +106,10 @@ struct activation {
         size_t seq_pos;
         uint64_t deadline; /* end of the current wait; 0 = none */
         struct member *members;
-        size_t n_members;
+        size_t n_members, members_cap;
+        struct strmap member_map; /* person -> index into members */
         struct notif *notifs;
-        size_t n_notifs;
+        size_t n_notifs, notifs_cap;
         unsigned seq;
         uint64_t mobilised_at;
         sd_event_source *timer;
@@ -123,7 +132,11 @@ struct activations {
         act_event_cb cb;
         void *userdata;
         struct activation *list;
-        sd_event_source *post; /* group commit */
+        sd_event_source *post; /* group commit: bounded delay */
+        sd_event_source *idle; /* group commit: when nothing else is pending */
+        uint64_t lazy_since;   /* CLOCK_MONOTONIC of the oldest uncommitted event */
+        unsigned lazy_events;
+        unsigned n_dirty;      /* activations with uncommitted events */
         sd_event_source *retry;
         char *public_url; /* e-mail answer links: <public_url>/a/<token>/yes|no; NULL = none */
 };
@@ -162,23 +175,45 @@ static struct activation *find_activation(struct activations *m, const char *id)
         return NULL;
 }
 
+/* Room for one more element in *V (N used of *CAP, each SIZE bytes). */
+static int grow(void **v, size_t n, size_t *cap, size_t size) {
+        if (n < *cap)
+                return 0;
+        size_t c = *cap ? *cap * 2 : 8;
+        void *nv = reallocarray(*v, c, size);
+        if (!nv)
+                return -ENOMEM;
+        *v = nv;
+        *cap = c;
+        return 0;
+}
+
 static struct member *find_member(struct activation *a, const char *person, bool create) {
-        for (size_t i = 0; i < a->n_members; i++)
-                if (streq(a->members[i].person, person))
-                        return &a->members[i];
+        size_t i;
+        if (strmap_get(&a->member_map, person, &i))
+                return &a->members[i];
         if (!create)
                 return NULL;
-        struct member *v = realloc(a->members, (a->n_members + 1) * sizeof(*v));
-        if (!v)
+        if (grow((void **) &a->members, a->n_members, &a->members_cap, sizeof(*a->members)) < 0)
                 return NULL;
-        a->members = v;
-        v[a->n_members] = (struct member) { .person = strdup(person), .notified_run = -1 };
-        if (!v[a->n_members].person)
+        struct member *m = &a->members[a->n_members];
+        *m = (struct member) { .person = strdup(person), .notified_run = -1 };
+        if (!m->person || strmap_put(&a->member_map, m->person, a->n_members) < 0) {
+                free(m->person);
                 return NULL;
-        return &v[a->n_members++];
+        }
+        a->n_members++;
+        return m;
 }
 
 static struct notif *find_notif(struct activation *a, const char *key) {
+        /* Keys are "<id>.<seq>" and the seq is, as a rule, the index. */
+        const char *dot = strrchr(key, '.');
+        if (dot && dot[1] >= '0' && dot[1] <= '9') {
+                size_t i = (size_t) strtoul(dot + 1, NULL, 10);
+                if (i < a->n_notifs && streq(a->notifs[i].key, key))
+                        return &a->notifs[i];
+        }
         for (size_t i = a->n_notifs; i > 0; i--)
                 if (streq(a->notifs[i - 1].key, key))
                         return &a->notifs[i - 1];
@@ -231,8 +266,19 @@ static bool quorum_met(const struct activation *a) {
 /* ---- the log ---- */
 
 static void mark_dirty(struct activation *a) {
-        a->dirty = true;
-        sd_event_source_set_enabled(a->mgr->post, SD_EVENT_ON);
+        struct activations *m = a->mgr;
+        if (!a->dirty) {
+                a->dirty = true;
+                m->n_dirty++;
+        }
+        if (!m->lazy_since) {
+                uint64_t now = 0;
+                (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+                m->lazy_since = now ? now : 1;
+                sd_event_source_set_enabled(m->post, SD_EVENT_ON);
+                sd_event_source_set_enabled(m->idle, SD_EVENT_ON);
+        }
+        m->lazy_events++;
 }
 
 /* Append one event (O gets "ts" and is consumed) to the log buffer. */
@@ -263,15 +309,29 @@ static void act_log(struct activation *a, json_t *o, uint64_t ts) {
         mark_dirty(a);
 }
 
+static void clean(struct activation *a) {
+        struct activations *m = a->mgr;
+        if (!a->dirty)
+                return;
+        a->dirty = false;
+        if (--m->n_dirty == 0) {
+                m->lazy_since = 0;
+                m->lazy_events = 0;
+                sd_event_source_set_enabled(m->post, SD_EVENT_OFF);
+                sd_event_source_set_enabled(m->idle, SD_EVENT_OFF);
+        }
+}
+
 static int commit(struct activation *a) {
-        if (a->buf_len == 0)
-                return 0;
-        char name[128];
-        snprintf(name, sizeof(name), "%s.log", a->id);
-        int r = store_append(a->mgr->store, STORE_ACTIVATIONS, name, a->buf, a->buf_len);
-        if (r < 0)
-                return r;
-        a->buf_len = 0;
+        if (a->buf_len > 0) {
+                char name[128];
+                snprintf(name, sizeof(name), "%s.log", a->id);
+                int r = store_append(a->mgr->store, STORE_ACTIVATIONS, name, a->buf, a->buf_len);
+                if (r < 0)
+                        return r;
+                a->buf_len = 0;
+        }
+        clean(a);
         return 0;
 }
 
@@ -286,10 +346,6 @@ static void compose(struct activation *a, const struct notif *n, const struct pe
         const char *chain_name = c && c->name ? c->name : a->chain;
         const char *drill = a->drill ? (en ? "ØVELSE/DRILL: " : "ØVELSE: ") : "";
         char prefix[256], suffix[128];
-        int yes = 0;
-        bool roles_ok = true;
-        count_yes(a, c, &yes, &roles_ok);
-        int need = c ? c->need_total : 0;
 
         if (streq(n->kind, "callout")) {
                 snprintf(prefix, sizeof(prefix), en ? "%s%s call-out: " : "%s%s kalles inn: ", drill, chain_name);
@@ -320,6 +376,9 @@ static void compose(struct activation *a, const struct notif *n, const struct pe
                 snprintf(suffix, sizeof(suffix), en ? "Reply OK %s within %s." : "Svar OK %s innen %s.", a->code, w);
                 snprintf(subject, slen, en ? "%s: contact list check" : "%s: kontroll av varslingslisten", chain_name);
         } else { /* unreachable: the final step */
+                int yes = 0, need = c ? c->need_total : 0;
+                bool roles_ok = true;
+                count_yes(a, c, &yes, &roles_ok);
                 snprintf(prefix, sizeof(prefix),
                          en ? "%s%s could NOT be mobilised: %d of %d confirmed, %d missing%s. Please give immediate support. " :
                               "%s%s kunne IKKE mobiliseres: %d av %d bekreftet, %d mangler%s. Gi umiddelbar støtte. ",
@@ -451,10 +510,9 @@ static bool is_ask(const char *kind) {
 
 static int add_notif(struct activation *a, const char *person, enum channel ch, const char *kind, int step,
                      uint64_t now) {
-        struct notif *v = realloc(a->notifs, (a->n_notifs + 1) * sizeof(*v));
-        if (!v)
+        if (grow((void **) &a->notifs, a->n_notifs, &a->notifs_cap, sizeof(*a->notifs)) < 0)
                 return -ENOMEM;
-        a->notifs = v;
+        struct notif *v = a->notifs;
         char key[128];
         snprintf(key, sizeof(key), "%s.%u", a->id, a->seq++);
         v[a->n_notifs] = (struct notif) {
@@ -503,13 +561,9 @@ static void notify(struct activation *a, const char *person, const char *kind, u
         }
 }
 
-static bool member_done(const struct activation *a, const char *person) {
-        for (size_t i = 0; i < a->n_members; i++) {
-                const struct member *m = &a->members[i];
-                if (streq(m->person, person))
-                        return m->answer != ANSWER_NONE || (m->channels && (m->dead & m->channels) == m->channels);
-        }
-        return false;
+static bool member_done(struct activation *a, const char *person) {
+        const struct member *m = find_member(a, person, false);
+        return m && (m->answer != ANSWER_NONE || (m->channels && (m->dead & m->channels) == m->channels));
 }
 
 static bool when_ok(const struct activation *a, const struct step *s, uint64_t now) {
@@ -519,18 +573,20 @@ static bool when_ok(const struct activation *a, const struct step *s, uint64_t n
         return s->when == WHEN_OFFICE ? office : !office;
 }
 
-/* Add ID to the set V (kept in order); returns its index, or -ENOMEM. */
-static int add_person(char ***v, size_t *n, const char *id) {
-        for (size_t i = 0; i < *n; i++)
-                if (streq((*v)[i], id))
-                        return (int) i;
-        char **nv = realloc(*v, (*n + 1) * sizeof(char *));
-        if (!nv)
+/* Add ID to the set V (kept in order, with capacity *CAP and the index
+ * MAP); returns its index, or -ENOMEM. */
+static int add_person(char ***v, size_t *n, size_t *cap, struct strmap *map, const char *id) {
+        size_t i;
+        if (strmap_get(map, id, &i))
+                return (int) i;
+        if (*n >= INT_MAX || grow((void **) v, *n, cap, sizeof(char *)) < 0)
                 return -ENOMEM;
-        *v = nv;
-        nv[*n] = strdup(id);
-        if (!nv[*n])
+        char *d = strdup(id);
+        if (!d || strmap_put(map, d, *n) < 0) {
+                free(d);
                 return -ENOMEM;
+        }
+        (*v)[*n] = d;
         return (int) (*n)++;
 }
 
@@ -547,22 +603,24 @@ static void free_people(struct activation *a) {
 static void resolve_targets(struct activation *a, const struct step *s, uint64_t now, char ***ret, size_t *ret_n) {
         const struct config *cfg = a->mgr->cfg;
         char **v = NULL;
-        size_t n = 0;
+        size_t n = 0, cap = 0;
+        struct strmap map = {};
         for (size_t t = 0; t < s->n_targets; t++) {
                 const struct target *tg = &s->targets[t];
                 if (tg->kind == TARGET_PERSON) {
-                        add_person(&v, &n, tg->ref);
+                        add_person(&v, &n, &cap, &map, tg->ref);
                 } else if (tg->kind == TARGET_ROLE) {
                         for (size_t i = 0; i < cfg->n_people; i++)
                                 if (person_has_role(&cfg->people[i], tg->ref))
-                                        add_person(&v, &n, cfg->people[i].id);
+                                        add_person(&v, &n, &cap, &map, cfg->people[i].id);
                 } else {
                         const struct roster *r = config_roster(cfg, tg->ref);
                         const char *who = r ? duty_on_duty(a->mgr->duty, a->mgr->cal, r, now) : NULL;
                         if (who)
-                                add_person(&v, &n, who);
+                                add_person(&v, &n, &cap, &map, who);
                 }
         }
+        strmap_clear(&map);
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
                 struct member *m = find_member(a, v[i], false);
@@ -821,17 +879,35 @@ static void on_gateway_done(void *userdata, const char *key, enum gw_result resu
         }
 }
 
-/* Group commit: every log with events still buffered, once per iteration. */
+/* Group commit: every log with events still buffered. */
+static void commit_all(struct activations *m) {
+        for (struct activation *a = m->list; a && m->n_dirty; a = a->next)
+                if (a->dirty && commit(a) < 0) {
+                        /* The retry timer's now: MQTT is not held for it. */
+                        sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
+                        clean(a);
+                }
+}
+
+/* After every dispatch: commit when the oldest event has waited long enough. */
 static int on_post(sd_event_source *s, void *userdata) {
         struct activations *m = userdata;
-        for (struct activation *a = m->list; a; a = a->next)
-                if (a->dirty) {
-                        a->dirty = false;
-                        if (a->buf_len && commit(a) < 0)
-                                sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
-                }
-        sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        uint64_t now = 0;
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (m->lazy_since && m->lazy_events < LAZY_MAX_EVENTS && now < m->lazy_since + LAZY_MAX_USEC)
+                return 0;
+        commit_all(m);
         return 0;
+}
+
+/* Nothing else pending: commit now. */
+static int on_idle(sd_event_source *s, void *userdata) {
+        commit_all(userdata);
+        return 0;
+}
+
+bool activations_uncommitted(const struct activations *m) {
+        return m && m->n_dirty > 0;
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -856,6 +932,8 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 static void activation_free(struct activation *a) {
         if (!a)
                 return;
+        if (a->dirty && a->mgr)
+                clean(a);
         sd_event_source_disable_unref(a->timer);
         for (size_t i = 0; i < a->n_notifs; i++) {
                 free(a->notifs[i].key);
@@ -870,6 +948,7 @@ static void activation_free(struct activation *a) {
                 free(a->members[i].tokens);
         }
         free(a->members);
+        strmap_clear(&a->member_map);
         free_people(a);
         free(a->id);
         free(a->code);
@@ -923,12 +1002,15 @@ static int replay_event(struct activation *a, json_t *o) {
                 return -EINVAL; /* everything else comes after "created" */
         if (streq(t, "step")) {
                 json_t *pl = json_object_get(o, "people");
+                size_t cap = 0;
+                struct strmap map = {};
                 free_people(a);
                 for (size_t i = 0; i < json_array_size(pl); i++) {
                         const char *p = json_string_value(json_array_get(pl, i));
                         if (p)
-                                add_person(&a->people, &a->n_people, p);
+                                add_person(&a->people, &a->n_people, &cap, &map, p);
                 }
+                strmap_clear(&map);
                 a->step = (int) json_integer_value(json_object_get(o, "step"));
                 a->run = (int) json_integer_value(json_object_get(o, "run"));
                 a->parallel = json_is_true(json_object_get(o, "parallel"));
@@ -945,10 +1027,9 @@ static int replay_event(struct activation *a, json_t *o) {
                 const char *kind = json_string_value(json_object_get(o, "kind"));
                 if (!key || !person || !kind)
                         return -EINVAL;
-                struct notif *v = realloc(a->notifs, (a->n_notifs + 1) * sizeof(*v));
-                if (!v)
+                if (grow((void **) &a->notifs, a->n_notifs, &a->notifs_cap, sizeof(*a->notifs)) < 0)
                         return -ENOMEM;
-                a->notifs = v;
+                struct notif *v = a->notifs;
                 v[a->n_notifs++] = (struct notif) {
                         .key = strdup(key), .person = strdup(person), .kind = strdup(kind),
                         .ch = channel_from(json_string_value(json_object_get(o, "ch"))),
@@ -1349,6 +1430,8 @@ int activations_verify(struct activations *m, const struct command *cmd, json_t 
          * on the union of the channels of every step that names them. */
         const struct config *cfg = m->cfg;
         unsigned via[1024] = {};
+        size_t cap = 0;
+        struct strmap map = {};
         for (size_t k = 0; k < c->n_steps; k++) {
                 const struct step *st = &c->steps[k];
                 for (size_t t = 0; t < st->n_targets; t++) {
@@ -1362,12 +1445,13 @@ int activations_verify(struct activations *m, const struct command *cmd, json_t 
                                                        ? (person_has_role(&cfg->people[i], tg->ref) ? cfg->people[i].id
                                                                                                     : NULL)
                                                        : ro->members[i];
-                                int idx = who ? add_person(&a->people, &a->n_people, who) : -1;
+                                int idx = who ? add_person(&a->people, &a->n_people, &cap, &map, who) : -1;
                                 if (idx >= 0 && (size_t) idx < ELEMENTSOF(via))
                                         via[idx] |= st->via;
                         }
                 }
         }
+        strmap_clear(&map);
         a->deadline = now + a->window;
         json_t *pl = json_array();
         for (size_t i = 0; i < a->n_people; i++)
@@ -1728,6 +1812,8 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
                                     .cb = cb, .userdata = userdata };
         int r = sd_event_add_post(e, &m->post, on_post, m);
         if (r >= 0)
+                r = sd_event_add_defer(e, &m->idle, on_idle, m);
+        if (r >= 0)
                 r = sd_event_add_time_relative(e, &m->retry, CLOCK_MONOTONIC, COMMIT_RETRY_USEC, USEC_PER_SEC, on_retry,
                                                m);
         if (r < 0) {
@@ -1735,10 +1821,14 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
                 return r;
         }
         sd_event_source_set_enabled(m->post, SD_EVENT_OFF);
+        sd_event_source_set_enabled(m->idle, SD_EVENT_OFF);
         sd_event_source_set_enabled(m->retry, SD_EVENT_OFF);
         /* Commit before anything else that runs after this iteration (MQTT). */
         sd_event_source_set_priority(m->post, SD_EVENT_PRIORITY_IMPORTANT);
         sd_event_source_set_description(m->post, "activation-commit");
+        /* Below every I/O source: runs once the gateways' replies are read. */
+        sd_event_source_set_priority(m->idle, SD_EVENT_PRIORITY_IDLE);
+        sd_event_source_set_description(m->idle, "activation-commit-idle");
         activations_set_public_url(m, public_url); /* before load_all: resent e-mails get links too */
         sd_event_source_set_description(m->retry, "activation-retry");
         r = load_all(m);
@@ -1767,6 +1857,7 @@ void activations_free(struct activations *m) {
                 activation_free(a);
         }
         sd_event_source_disable_unref(m->post);
+        sd_event_source_disable_unref(m->idle);
         sd_event_source_disable_unref(m->retry);
         sd_event_unref(m->event);
         free(m->public_url);

@@ -97,6 +97,8 @@ int activation_log_check(const char *data, size_t len, bool *ret_broken);
 /* Counts for status. */
 unsigned activations_open(const struct activations *a);
 unsigned activations_total(const struct activations *a);
+/* Events are buffered that are not on disk yet: hold what would publish them. */
+bool activations_uncommitted(const struct activations *a);
 
 /* The current time as beredd sees it (usec, realtime). Tests may shift it
  * with BEREDD_TEST_TIME_OFFSET=<seconds> to put "now" in or out of office

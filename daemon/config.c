@@ -1061,6 +1061,8 @@ static void load_people(struct loader *l, const config_setting_t *root) {
                  * element's mistakes are already reported. */
                 if (id) {
                         p->id = ldup(l, id);
+                        if (p->id && strmap_put(&c->people_map, p->id, c->n_people) < 0)
+                                l->oom = true;
                         c->n_people++;
                 } else {
                         free(p->name);
@@ -2192,6 +2194,7 @@ void config_free(struct config *c) {
         free(c->timezone);
         free(c->spool);
 
+        strmap_clear(&c->people_map);
         free(c->calendar.closed);
         for (size_t i = 0; i < c->calendar.n_heightened; i++)
                 free(c->calendar.heightened[i].name);
@@ -2249,7 +2252,10 @@ void config_free(struct config *c) {
 /* ---- lookups ---- */
 
 const struct person *config_person(const struct config *c, const char *id) {
-        for (size_t i = 0; c && id && i < c->n_people; i++)
+        size_t i;
+        if (c && c->people_map.cap) /* a loaded configuration */
+                return strmap_get(&c->people_map, id, &i) ? &c->people[i] : NULL;
+        for (i = 0; c && id && i < c->n_people; i++)
                 if (c->people[i].id && streq(c->people[i].id, id))
                         return &c->people[i];
         return NULL;

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strmap.h"
+
 #define USEC_PER_SEC  UINT64_C(1000000)
 #define USEC_PER_MIN  (UINT64_C(60) * USEC_PER_SEC)
 #define USEC_PER_HOUR (UINT64_C(60) * USEC_PER_MIN)
@@ -264,6 +266,7 @@ struct config {
         struct calendar_conf calendar;
         struct person *people;
         size_t n_people;
+        struct strmap people_map; /* id -> index into people (config_person) */
         struct roster *rosters;
         size_t n_rosters;
         struct gateway *gateways;

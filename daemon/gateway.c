@@ -35,6 +35,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -65,8 +66,8 @@
 
 struct gsock {
         struct gateways *g;
-        sd_event_source *src;
         curl_socket_t fd;
+        uint32_t events; /* what it is watched for in g->epfd */
         struct gsock *prev, *next;
 };
 
@@ -116,8 +117,11 @@ struct gateways {
         const struct config *cfg;
         CURLM *multi;
         sd_event_source *curl_timer;
+        sd_event_source *curl_now; /* curl's "time out now": a defer, no timerfd re-arm */
         sd_event_source *defer;
         struct gsock *socks;
+        int epfd;                  /* curl's sockets, one io source for all of them */
+        sd_event_source *ep_src;
         struct msg *msgs;
         unsigned n_msgs;
         struct msg *start_q, *start_tail, *wait_q, *wait_tail, *done_q, *done_tail;
@@ -1271,7 +1275,8 @@ static void start_attempt(struct msg *x) {
 static void gsock_free(struct gsock *s) {
         struct gateways *g = s->g;
 
-        sd_event_source_disable_unref(s->src);
+        if (g->epfd >= 0)
+                (void) epoll_ctl(g->epfd, EPOLL_CTL_DEL, s->fd, NULL);
         if (s->prev)
                 s->prev->next = s->next;
         else
@@ -1281,18 +1286,32 @@ static void gsock_free(struct gsock *s) {
         free(s);
 }
 
-static int on_curl_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+/* curl's sockets live in an epoll set of their own, watched as one io
+ * source: a single dispatch serves every socket that is ready (sd-event
+ * dispatches one source per iteration, and with hundreds of transfers in
+ * flight, one iteration per socket spent its time re-reading the ready list).
+ * Entries carry the fd, not the gsock: handling one socket may make curl
+ * close another whose event is still in the batch; curl ignores an fd it no
+ * longer knows. */
+static int on_curl_epoll(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         struct gateways *g = userdata;
-        int action = 0, running;
+        struct epoll_event ev[256];
+        int n, running;
 
-        if (revents & EPOLLIN)
-                action |= CURL_CSELECT_IN;
-        if (revents & EPOLLOUT)
-                action |= CURL_CSELECT_OUT;
-        if (revents & (EPOLLERR | EPOLLHUP))
-                action |= CURL_CSELECT_ERR;
-        if (curl_multi_socket_action(g->multi, fd, action, &running) != CURLM_OK)
-                log_debug("curl_multi_socket_action failed on fd %d", fd);
+        n = epoll_wait(g->epfd, ev, (int) ELEMENTSOF(ev), 0);
+        if (n < 0 && errno != EINTR)
+                log_debug("epoll_wait on the gateway sockets failed: %m");
+        for (int i = 0; i < n; i++) {
+                int action = 0;
+                if (ev[i].events & EPOLLIN)
+                        action |= CURL_CSELECT_IN;
+                if (ev[i].events & EPOLLOUT)
+                        action |= CURL_CSELECT_OUT;
+                if (ev[i].events & (EPOLLERR | EPOLLHUP))
+                        action |= CURL_CSELECT_ERR;
+                if (curl_multi_socket_action(g->multi, ev[i].data.fd, action, &running) != CURLM_OK)
+                        log_debug("curl_multi_socket_action failed on fd %d", ev[i].data.fd);
+        }
         drain(g);
         return 0;
 }
@@ -1300,8 +1319,7 @@ static int on_curl_io(sd_event_source *src, int fd, uint32_t revents, void *user
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
         struct gateways *g = userp;
         struct gsock *s = socketp;
-        uint32_t events = 0;
-        int r;
+        struct epoll_event ev = { .data.fd = fd };
 
         if (what == CURL_POLL_REMOVE) {
                 /* curl tells us before it closes the socket. */
@@ -1310,31 +1328,29 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
                 return 0;
         }
         if (what & CURL_POLL_IN)
-                events |= EPOLLIN;
+                ev.events |= EPOLLIN;
         if (what & CURL_POLL_OUT)
-                events |= EPOLLOUT;
+                ev.events |= EPOLLOUT;
 
         if (s) {
-                r = sd_event_source_set_io_events(s->src, events);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(s->src, SD_EVENT_ON);
-                if (r < 0) {
-                        log_error_errno(r, "Cannot update the watch of a gateway socket: %m");
+                if (s->events == ev.events)
+                        return 0;
+                if (epoll_ctl(g->epfd, EPOLL_CTL_MOD, fd, &ev) < 0) {
+                        log_error_errno(-errno, "Cannot update the watch of a gateway socket: %m");
                         return -1;
                 }
+                s->events = ev.events;
                 return 0;
         }
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -1;
-        *s = (struct gsock) { .g = g, .fd = fd };
-        r = sd_event_add_io(g->event, &s->src, fd, events, on_curl_io, g);
-        if (r < 0) {
-                log_error_errno(r, "Cannot watch a gateway socket: %m");
+        *s = (struct gsock) { .g = g, .fd = fd, .events = ev.events };
+        if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                log_error_errno(-errno, "Cannot watch a gateway socket: %m");
                 free(s);
                 return -1;
         }
-        (void) sd_event_source_set_description(s->src, "gateway-curl-io");
         s->next = g->socks;
         if (g->socks)
                 g->socks->prev = s;
@@ -1356,26 +1372,48 @@ static int on_curl_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static int on_curl_now(sd_event_source *src, void *userdata) {
+        return on_curl_timer(src, 0, userdata);
+}
+
 static int on_curl_timer_change(CURLM *multi, long timeout_ms, void *userp) {
         struct gateways *g = userp;
-        uint64_t when;
+        uint64_t when, accuracy;
         int r;
 
-        if (timeout_ms < 0) {
-                if (g->curl_timer)
-                        (void) sd_event_source_set_enabled(g->curl_timer, SD_EVENT_OFF);
+        /* curl keeps one timeout: a new one replaces the old. A timer left
+         * armed only wakes curl early, which costs a call and no harm. */
+        if (timeout_ms < 0 && g->curl_timer)
+                (void) sd_event_source_set_enabled(g->curl_timer, SD_EVENT_OFF);
+        if (timeout_ms != 0 && g->curl_now)
+                (void) sd_event_source_set_enabled(g->curl_now, SD_EVENT_OFF);
+        if (timeout_ms < 0)
+                return 0;
+        /* 0 = "as soon as possible", which curl asks for with every new
+         * transfer: the next iteration of the loop, without re-arming a
+         * timerfd each time (that was a sixth of the CPU in a fan-out). */
+        if (timeout_ms == 0) {
+                if (!g->curl_now || sd_event_source_set_enabled(g->curl_now, SD_EVENT_ONESHOT) < 0) {
+                        log_error("Cannot arm the gateway timer");
+                        return -1;
+                }
                 return 0;
         }
-        /* 0 = "as soon as possible": a time already passed fires on the next
-         * iteration of the loop. Accuracy 1 us: the default (250 ms) would
-         * delay every request. */
+        /* Short waits (connection set-up, retries) to the microsecond: the
+         * default accuracy (250 ms) would delay every request. The request
+         * timeouts, seconds away and moving with every finished transfer,
+         * may fire up to 250 ms late; sd-event then re-arms its timerfd
+         * only when the 250 ms slot changes, not after every transfer. */
+        accuracy = timeout_ms >= 1000 ? 250 * 1000 : 1;
         when = now_usec(g->event, CLOCK_MONOTONIC) + (uint64_t) timeout_ms * 1000;
         if (g->curl_timer) {
                 r = sd_event_source_set_time(g->curl_timer, when);
                 if (r >= 0)
+                        r = sd_event_source_set_time_accuracy(g->curl_timer, accuracy);
+                if (r >= 0)
                         r = sd_event_source_set_enabled(g->curl_timer, SD_EVENT_ONESHOT);
         } else {
-                r = sd_event_add_time(g->event, &g->curl_timer, CLOCK_MONOTONIC, when, 1, on_curl_timer, g);
+                r = sd_event_add_time(g->event, &g->curl_timer, CLOCK_MONOTONIC, when, accuracy, on_curl_timer, g);
                 if (r >= 0)
                         (void) sd_event_source_set_description(g->curl_timer, "gateway-curl-timer");
         }
@@ -1436,7 +1474,8 @@ int gateways_new(sd_event *e, struct store *store, const struct config *cfg, str
                 curl_global_cleanup();
                 return -ENOMEM;
         }
-        *g = (struct gateways) { .event = sd_event_ref(e), .store = store, .cfg = cfg, .backoff_base = BACKOFF_BASE };
+        *g = (struct gateways) { .event = sd_event_ref(e), .store = store, .cfg = cfg, .backoff_base = BACKOFF_BASE,
+                                 .epfd = -1 };
         if (getrandom(&g->rnd, sizeof(g->rnd), GRND_NONBLOCK) != sizeof(g->rnd))
                 g->rnd = (uint64_t) time(NULL) ^ (uint64_t) (uintptr_t) g;
         g->rnd |= 1;
@@ -1471,6 +1510,20 @@ int gateways_new(sd_event *e, struct store *store, const struct config *cfg, str
                 goto fail;
         (void) sd_event_source_set_enabled(g->defer, SD_EVENT_OFF);
         (void) sd_event_source_set_description(g->defer, "gateway-dispatch");
+        g->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (g->epfd < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = sd_event_add_io(e, &g->ep_src, g->epfd, EPOLLIN, on_curl_epoll, g);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_description(g->ep_src, "gateway-curl-io");
+        r = sd_event_add_defer(e, &g->curl_now, on_curl_now, g);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_enabled(g->curl_now, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(g->curl_now, "gateway-curl-now");
         check_config(cfg);
         *ret = g;
         return 0;
@@ -1494,6 +1547,10 @@ void gateways_free(struct gateways *g) {
         while (g->socks)
                 gsock_free(g->socks);
         sd_event_source_disable_unref(g->curl_timer);
+        sd_event_source_disable_unref(g->curl_now);
+        sd_event_source_disable_unref(g->ep_src);
+        if (g->epfd >= 0)
+                close(g->epfd);
         sd_event_source_disable_unref(g->defer);
         sd_event_unref(g->event);
         free(g);

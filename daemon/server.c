@@ -430,6 +430,10 @@ static void on_followup_event(void *userdata, const struct fu_event *ev) {
  * so nothing reaches the broker before it is on disk. */
 static int on_mqtt_flush(sd_event_source *es, void *userdata) {
         struct server *s = userdata;
+        /* Nothing before it is on disk: "sent" outcomes wait for their
+         * group commit (at most a few ms); this runs again after it. */
+        if (activations_uncommitted(s->acts))
+                return 0;
         for (size_t i = 0; i < s->n_mq_events; i++) {
                 mqtt_event(s->mqtt, s->mq_events[i]);
                 free(s->mq_events[i]);
