@@ -1058,79 +1058,6 @@ static int cmp_results(const void *x, const void *y) {
         return strcmp(a->key, b->key);
 }
 
-/* Record gateway outcomes in the case files: one write per case per loop
- * iteration. A failed SMS is tried again by e-mail when the person has one;
- * a message nobody got is logged and reported, and the escalation to the
- * coordinator still follows if no check-in comes. */
-static int on_post(sd_event_source *s, void *userdata) {
-        struct followup *f = userdata;
-        uint64_t now = beredd_now();
-        (void) s; /* a oneshot: off until the next result */
-        size_t n = f->n_results;
-        struct fu_result *v = f->results;
-        f->results = NULL;
-        f->n_results = f->cap_results = 0;
-        if (n > 1)
-                qsort(v, n, sizeof(*v), cmp_results);
-
-        for (size_t i = 0; i < n;) {
-                char ref[COMMAND_MAX_ID + 1];
-                size_t j = i + 1;
-                if (!key_ref(v[i].key, ref, sizeof(ref))) {
-                        i = j;
-                        continue;
-                }
-                for (char r2[COMMAND_MAX_ID + 1]; j < n && key_ref(v[j].key, r2, sizeof(r2)) && streq(r2, ref);)
-                        j++;
-                struct fu_case c;
-                int32_t idx = lookup(f, ref);
-                if (idx < 0 || case_read(f, ref, &c) < 0) {
-                        i = j;
-                        continue;
-                }
-                bool changed = false, resend = false;
-                for (size_t k = i; k < j; k++)
-                        for (size_t m = 0; m < c.n_notify; m++) {
-                                struct fu_notify *nt = &c.notify[m];
-                                if (!streq(nt->key, v[k].key) || !streq(nt->state, "sending"))
-                                        continue;
-                                changed = true;
-                                nt->ts = now;
-                                if (v[k].result == GW_SENT) {
-                                        snprintf(nt->state, sizeof(nt->state), "sent");
-                                        continue;
-                                }
-                                snprintf(nt->state, sizeof(nt->state), "%s",
-                                         v[k].result == GW_UNREACHABLE ? "unreachable" : "failed");
-                                const struct person *p = config_person(f->cfg, nt->person);
-                                log_warning("Follow-up: a %s message could not be delivered over %s", nt->kind,
-                                            channel_name(nt->ch));
-                                emit(f, "failed", c.level, nt->kind);
-                                if (nt->ch == CHANNEL_SMS && p && p->email && c.state != FU_CLOSED) {
-                                        char person[COMMAND_MAX_ID + 1], kind[16];
-                                        snprintf(person, sizeof(person), "%s", nt->person);
-                                        snprintf(kind, sizeof(kind), "%s", nt->kind);
-                                        add_notify(f, &c, person, kind, now);
-                                        c.notify[c.n_notify - 1].ch = CHANNEL_EMAIL;
-                                        resend = true;
-                                }
-                        }
-                if (changed) {
-                        int r = case_write(f, &c, false);
-                        if (r < 0)
-                                log_error_errno(r, "Case %s: cannot record message outcomes: %m", c.ref);
-                        else if (resend)
-                                dispatch(f, &c, now, true);
-                }
-                case_done(&c);
-                i = j;
-        }
-        for (size_t i = 0; i < n; i++)
-                free(v[i].key);
-        free(v);
-        return 0;
-}
-
 /* ---- the timer ---- */
 
 static int64_t clock_offset(void) {
@@ -1335,6 +1262,101 @@ static void commit_staged(struct followup *f, struct fu_staged *v, size_t n) {
                  * would lose them (the files already say "sending"), so they go,
                  * and a crash before the next sync would send them again. */
                 log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Follow-up: the spool could not be synced (%s)", strerror(-r));
+}
+
+/* Record gateway outcomes in the case files: the cases an iteration's
+ * outcomes touch are written together, with one group commit. A failed SMS is tried again by e-mail when the person has one;
+ * a message nobody got is logged and reported, and the escalation to the
+ * coordinator still follows if no check-in comes. */
+static int on_post(sd_event_source *s, void *userdata) {
+        struct followup *f = userdata;
+        uint64_t now = beredd_now();
+        (void) s; /* a oneshot: off until the next result */
+        size_t n = f->n_results, n_results_all = n;
+        struct fu_result *v = f->results;
+        f->results = NULL;
+        f->n_results = f->cap_results = 0;
+        if (n > 1)
+                qsort(v, n, sizeof(*v), cmp_results);
+
+        struct fu_staged *st = NULL;
+        bool *resends = NULL;
+        size_t n_st = 0;
+        if (n > 0 && (!(st = calloc(n, sizeof(*st))) || !(resends = calloc(n, sizeof(*resends))))) {
+                log_error("Follow-up: out of memory recording message outcomes");
+                n = 0; /* the files keep saying "sending": sent again at the next start */
+        }
+        for (size_t i = 0; i < n;) {
+                char ref[COMMAND_MAX_ID + 1];
+                size_t j = i + 1;
+                if (!key_ref(v[i].key, ref, sizeof(ref))) {
+                        i = j;
+                        continue;
+                }
+                for (char r2[COMMAND_MAX_ID + 1]; j < n && key_ref(v[j].key, r2, sizeof(r2)) && streq(r2, ref);)
+                        j++;
+                struct fu_case c;
+                int32_t idx = lookup(f, ref);
+                if (idx < 0 || case_read(f, ref, &c) < 0) {
+                        i = j;
+                        continue;
+                }
+                bool changed = false, resend = false;
+                for (size_t k = i; k < j; k++)
+                        for (size_t m = 0; m < c.n_notify; m++) {
+                                struct fu_notify *nt = &c.notify[m];
+                                if (!streq(nt->key, v[k].key) || !streq(nt->state, "sending"))
+                                        continue;
+                                changed = true;
+                                nt->ts = now;
+                                if (v[k].result == GW_SENT) {
+                                        snprintf(nt->state, sizeof(nt->state), "sent");
+                                        continue;
+                                }
+                                snprintf(nt->state, sizeof(nt->state), "%s",
+                                         v[k].result == GW_UNREACHABLE ? "unreachable" : "failed");
+                                const struct person *p = config_person(f->cfg, nt->person);
+                                log_warning("Follow-up: a %s message could not be delivered over %s", nt->kind,
+                                            channel_name(nt->ch));
+                                emit(f, "failed", c.level, nt->kind);
+                                if (nt->ch == CHANNEL_SMS && p && p->email && c.state != FU_CLOSED) {
+                                        char person[COMMAND_MAX_ID + 1], kind[16];
+                                        snprintf(person, sizeof(person), "%s", nt->person);
+                                        snprintf(kind, sizeof(kind), "%s", nt->kind);
+                                        add_notify(f, &c, person, kind, now);
+                                        c.notify[c.n_notify - 1].ch = CHANNEL_EMAIL;
+                                        resend = true;
+                                }
+                        }
+                int r = changed ? store_case_relpath(f->store, c.ref, st[n_st].name, sizeof(st[n_st].name)) : 0;
+                if (r >= 0 && changed)
+                        r = case_serialize(&c, &st[n_st].data, &st[n_st].len);
+                if (r < 0)
+                        log_error_errno(r, "Case %s: cannot record message outcomes: %m", c.ref);
+                if (r < 0 || !changed) {
+                        case_done(&c);
+                } else {
+                        st[n_st].c = c;
+                        resends[n_st++] = resend;
+                }
+                i = j;
+        }
+        if (n_st > 0)
+                commit_staged(f, st, n_st);
+        for (size_t k = 0; k < n_st; k++) {
+                if (st[k].r < 0)
+                        log_error_errno(st[k].r, "Case %s: cannot record message outcomes: %m", st[k].c.ref);
+                else if (resends[k])
+                        dispatch(f, &st[k].c, now, true);
+                case_done(&st[k].c);
+                free(st[k].data);
+        }
+        free(st);
+        free(resends);
+        for (size_t i = 0; i < n_results_all; i++)
+                free(v[i].key);
+        free(v);
+        return 0;
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {

@@ -153,6 +153,11 @@ def main():
         # sink stamps are monotonic; convert 08:00 (wall) to monotonic
         mono_eight = time.monotonic_ns() - (time.time() - wall_eight) * 1e9
         due_s = (sink.lines[n0 + n_due - 1] - mono_eight) / 1e9
+        first_s = (sink.lines[n0] - mono_eight) / 1e9
+        with open("/proc/%d/stat" % p.pid) as f:
+            st = f.read().rsplit(")", 1)[1].split()
+        tck = os.sysconf("SC_CLK_TCK")
+        due_cpu = (int(st[11]) / tck, int(st[12]) / tck)
         stop(p)
     finally:
         sink.stop()
@@ -162,7 +167,8 @@ def main():
           % (n_big, gen, ready, rss))
     print("check-in at %d cases: median %.2f ms, p99 %.2f ms" % (n_big, statistics.median(costs),
                                                               sorted(costs)[int(0.99 * (len(costs) - 1))]))
-    print("%d reminders due at 08:00: all at the gateway %.2f s after 08:00 (target <= 5)" % (n_due, due_s))
+    print("%d reminders due at 08:00: all at the gateway %.2f s after 08:00 (target <= 5), the first at %.2f s;"
+          " daemon CPU since start: user %.2f s, system %.2f s" % (n_due, due_s, first_s, due_cpu[0], due_cpu[1]))
     tag = "1m" if n_big == 1000000 else "%dk" % (n_big // 1000)
     print("followup_start_%s_s %.2f s" % (tag, ready))
     print("followup_rss_%s_mb %.0f MB" % (tag, rss))
