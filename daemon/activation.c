@@ -37,6 +37,7 @@
 #define COMMIT_RETRY_USEC (5 * USEC_PER_SEC)
 #define LAZY_MAX_USEC     (5 * USEC_PER_SEC / 1000) /* group commit of outcomes: at most this late */
 #define LAZY_MAX_EVENTS   512
+#define KEEP_TRYING_USEC  (24 * USEC_PER_HOUR) /* a gateway outage: rounds while still_wanted() */
 
 enum act_state {
         ACT_MOBILISING,
@@ -407,6 +408,33 @@ static void compose(struct activation *a, const struct notif *n, const struct pe
         }
 }
 
+/* Asked by a gateway before it tries a message again after an outage: a
+ * call-out is worth sending only while the team is still being called in, a
+ * stand-down only while the team stands, the message to the final step only
+ * while the activation is short. Thanks are always worth it. */
+static bool still_wanted(void *userdata, const char *key) {
+        struct activations *m = userdata;
+        char id[96];
+        const char *dot = strrchr(key, '.');
+        if (!dot || (size_t) (dot - key) >= sizeof(id))
+                return false;
+        memcpy(id, key, (size_t) (dot - key));
+        id[dot - key] = '\0';
+        struct activation *a = find_activation(m, id);
+        const struct notif *n = a ? find_notif(a, key) : NULL;
+        if (!n)
+                return false;
+        if (streq(n->kind, "callout"))
+                return a->state == ACT_MOBILISING;
+        if (streq(n->kind, "verify"))
+                return a->state == ACT_VERIFYING;
+        if (streq(n->kind, "standdown"))
+                return a->state == ACT_MOBILISED;
+        if (streq(n->kind, "unreachable"))
+                return a->state == ACT_SHORT;
+        return true;
+}
+
 /* Hand every committed, queued notification to its gateway. */
 static void dispatch(struct activation *a) {
         for (size_t i = 0; i < a->n_notifs; i++) {
@@ -423,6 +451,8 @@ static void dispatch(struct activation *a) {
                         .to = !p ? NULL : n->ch == CHANNEL_SMS ? p->phone : p->email,
                         .subject = n->ch == CHANNEL_EMAIL ? subject : NULL,
                         .text = text,
+                        .keep_trying = KEEP_TRYING_USEC,
+                        .wanted = still_wanted,
                 };
                 const struct chain *c = act_chain(a);
                 if (c && n->step >= 0 && (size_t) n->step < c->n_steps)

@@ -37,6 +37,7 @@
 #define FU_CODE_MIN 10000u
 #define FU_CODE_N 90000u             /* 10000..99999 */
 #define CASE_MAX_SIZE (1024 * 1024)  /* a case file larger than this is damaged */
+#define KEEP_TRYING_USEC (24 * USEC_PER_HOUR) /* a gateway outage: rounds while still_wanted() */
 #define BATCH 200                    /* actions per timer run, so the loop stays responsive */
 #define RETRY_USEC (60 * USEC_PER_SEC) /* after a spool error */
 #define NIL UINT32_MAX
@@ -984,6 +985,19 @@ static void push_result(struct followup *f, const char *key, enum gw_result resu
         sd_event_source_set_enabled(f->post, SD_EVENT_ONESHOT);
 }
 
+static bool key_ref(const char *key, char *ref, size_t len);
+
+/* Asked by a gateway before it tries a reminder again after an outage: only
+ * while the case is still followed up. */
+static bool still_wanted(void *userdata, const char *key) {
+        struct followup *f = userdata;
+        char ref[COMMAND_MAX_ID + 1];
+        if (!key_ref(key, ref, sizeof(ref)))
+                return false;
+        int32_t idx = lookup(f, ref);
+        return idx >= 0 && E_STATE(&f->e[idx]) != FU_CLOSED;
+}
+
 /* Hand the notifications of C still "sending" to a gateway: only those added
  * since C was read (FRESH_ONLY), or every one (at start: the ones in flight
  * when the daemon stopped). Older "sending" ones of a running daemon are in
@@ -1018,6 +1032,7 @@ static void dispatch(struct followup *f, const struct fu_case *c, uint64_t now, 
                         .key = n->key, .channel = n->ch, .person = n->person,
                         .to = !p ? NULL : n->ch == CHANNEL_SMS ? p->phone : p->email,
                         .subject = n->ch == CHANNEL_EMAIL ? subject : NULL, .text = text,
+                        .keep_trying = KEEP_TRYING_USEC, .wanted = still_wanted,
                 };
                 if (r >= 0 && m.to)
                         r = gateway_send(f->gw, &m, on_gw_done, f);

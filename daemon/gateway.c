@@ -89,10 +89,15 @@ struct msg {
         uint64_t validity;
         gw_done_t done;
         void *userdata;
+        uint64_t give_up;  /* CLOCK_MONOTONIC: no new round after this (0 = none) */
+        bool (*wanted)(void *userdata, const char *key);
+        bool waiting;      /* every gateway has failed it at least once: counted in n_waiting until done */
+        bool parked;       /* x->timer starts the next round */
+        unsigned rounds;
 
         char **ids; /* gateways serving the channel, configuration order */
         size_t n_ids, i_id;
-        unsigned attempt;   /* attempts made on ids[i_id] */
+        unsigned attempt;   /* attempts made on ids[i_id] in this round */
         struct gateway *gw; /* copy of ids[i_id] for the current attempt */
 
         CURL *easy;
@@ -124,6 +129,9 @@ struct gateways {
         sd_event_source *ep_src;
         struct msg *msgs;
         unsigned n_msgs;
+        unsigned n_waiting; /* of those, x->waiting */
+        void (*waiting_hook)(void *userdata, unsigned waiting);
+        void *waiting_userdata;
         struct msg *start_q, *start_tail, *wait_q, *wait_tail, *done_q, *done_tail;
         unsigned active; /* easy handles in the multi */
         uint64_t backoff_base;
@@ -321,6 +329,10 @@ static void msg_unlink(struct msg *x) {
                 x->next->prev = x->prev;
         x->prev = x->next = NULL;
         g->n_msgs--;
+        if (x->waiting) {
+                x->waiting = false;
+                g->n_waiting--;
+        }
 }
 
 static void queue_push(struct msg **head, struct msg **tail, struct msg *x) {
@@ -359,8 +371,18 @@ static const char *cur_id(const struct msg *x) {
 }
 
 /* Record the final result; the callback runs from the defer source. */
+static void waiting_changed(struct gateways *g);
+
 static void complete(struct msg *x, enum gw_result result, const char *error, const char *ref) {
         transfer_free(x);
+        if (x->waiting) {
+                x->waiting = false;
+                x->g->n_waiting--;
+                if (result == GW_SENT)
+                        log_info("Message %s (person %s) sent through %s after %u failed round(s)", x->key, x->person,
+                                 cur_id(x), x->rounds);
+                waiting_changed(x->g);
+        }
         x->finished = true;
         x->result = result;
         snprintf(x->error, sizeof(x->error), "%s", error ? error : "");
@@ -371,6 +393,7 @@ static void complete(struct msg *x, enum gw_result result, const char *error, co
 }
 
 static void start_attempt(struct msg *x);
+static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
 static void failover(struct msg *x, const char *error) {
         x->i_id++;
@@ -378,6 +401,35 @@ static void failover(struct msg *x, const char *error) {
         if (x->i_id < x->n_ids) {
                 log_info("Message %s (person %s): failing over to gateway %s", x->key, x->person, x->ids[x->i_id]);
                 start_attempt(x);
+                return;
+        }
+        uint64_t now = now_usec(x->g->event, CLOCK_MONOTONIC), round = x->g->backoff_base * BACKOFF_CAP_MULT;
+        x->rounds++;
+        if (x->give_up && now + round <= x->give_up &&
+            sd_event_add_time(x->g->event, &x->timer, CLOCK_MONOTONIC, now + round, 1, on_retry_timer, x) >= 0) {
+                x->parked = true;
+                if (x->waiting) {
+                        log_info("Message %s (person %s): every %s gateway failed (round %u), last %s: %s; trying "
+                                 "again in %.1f s",
+                                 x->key, x->person, channel_name(x->channel), x->rounds, cur_id(x), error,
+                                 (double) round / USEC_PER_SEC);
+                        return;
+                }
+                /* Kept: a gateway outage must not lose a call-out. One
+                 * warning when the trouble starts (STATUS= counts the
+                 * messages), not one per message per round. */
+                if (x->g->n_waiting == 0)
+                        log_event(LOG_WARNING, MSGID_GATEWAY_DOWN, NULL,
+                                  "Gateways: every %s gateway failed for message %s, last %s: %s; messages are kept "
+                                  "and tried again every %.1f s",
+                                  channel_name(x->channel), x->key, cur_id(x), error, (double) round / USEC_PER_SEC);
+                log_info("Message %s (person %s): every %s gateway failed (round %u), last %s: %s; trying again in "
+                         "%.1f s",
+                         x->key, x->person, channel_name(x->channel), x->rounds, cur_id(x), error,
+                         (double) round / USEC_PER_SEC);
+                x->waiting = true;
+                x->g->n_waiting++;
+                waiting_changed(x->g);
                 return;
         }
         log_warning("Message %s (person %s): every %s gateway failed, last %s: %s", x->key, x->person,
@@ -389,6 +441,18 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct msg *x = userdata;
 
         x->timer = sd_event_source_disable_unref(x->timer);
+        if (x->parked) {
+                x->parked = false;
+                if (x->wanted && !x->wanted(x->userdata, x->key)) {
+                        log_info("Message %s (person %s): no longer needed; not tried again", x->key, x->person);
+                        complete(x, GW_FAILED, "no longer needed", NULL);
+                        return 0;
+                }
+                log_info("Message %s (person %s): trying the %s gateways again (round %u)", x->key, x->person,
+                         channel_name(x->channel), x->rounds + 1);
+                x->i_id = 0;
+                x->attempt = 0;
+        }
         start_attempt(x);
         return 0;
 }
@@ -420,8 +484,10 @@ static void handle_outcome(struct msg *x, enum outcome out, const char *error, c
 
         transfer_free(x);
         if ((int) x->attempt >= retries) {
-                log_warning("Gateway %s: message %s (person %s) failed %u times, last: %s", cur_id(x), x->key,
-                            x->person, x->attempt, error);
+                /* Once per message: in an outage the rounds repeat it. */
+                log_full(x->waiting ? LOG_INFO : LOG_WARNING, 0, NULL, NULL,
+                         "Gateway %s: message %s (person %s) failed %u times, last: %s",
+                         cur_id(x), x->key, x->person, x->attempt, error);
                 failover(x, error);
                 return;
         }
@@ -1586,6 +1652,8 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
                 .g = g, .channel = m->channel, .validity = m->validity, .done = done, .userdata = userdata,
                 .key = strdup(m->key), .person = strdup(m->person ? m->person : "-"), .to = strdup(m->to),
                 .subject = xstrdup0(m->subject), .text = strdup(m->text), .ids = calloc(n, sizeof(char *)),
+                .wanted = m->wanted,
+                .give_up = m->keep_trying ? now_usec(g->event, CLOCK_MONOTONIC) + m->keep_trying : 0,
         };
         if (!x->key || !x->person || !x->to || (m->subject && !x->subject) || !x->text || !x->ids) {
                 msg_free(x);
@@ -1629,4 +1697,20 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
 
 unsigned gateways_in_flight(const struct gateways *g) {
         return g ? g->n_msgs : 0;
+}
+
+unsigned gateways_waiting(const struct gateways *g) {
+        return g ? g->n_waiting : 0;
+}
+
+void gateways_set_waiting_hook(struct gateways *g, void (*hook)(void *userdata, unsigned waiting), void *userdata) {
+        g->waiting_hook = hook;
+        g->waiting_userdata = userdata;
+}
+
+static void waiting_changed(struct gateways *g) {
+        if (g->n_waiting == 0)
+                log_notice("Gateways: no message is waiting for a gateway any more");
+        if (g->waiting_hook)
+                g->waiting_hook(g->waiting_userdata, g->n_waiting);
 }

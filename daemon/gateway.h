@@ -37,6 +37,14 @@ struct gw_message {
         const char *subject; /* e-mail subject (UTF-8), NULL for SMS */
         const char *text;    /* body, UTF-8 */
         uint64_t validity;   /* SMS validity in usec where the provider allows (0 = provider default) */
+        /* When every gateway has failed for a reason that may pass (5xx,
+         * timeouts, refused connections, a gateway that cannot send), start
+         * over with the first gateway every round interval (30 x the backoff
+         * base: 30 s) until KEEP_TRYING usec after gateway_send() (0 = report
+         * GW_FAILED at once). Before each new round WANTED, when set, is
+         * asked: false ends it with GW_FAILED ("no longer needed"). */
+        uint64_t keep_trying;
+        bool (*wanted)(void *userdata, const char *key);
 };
 
 enum gw_result {
@@ -66,6 +74,10 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
 
 /* Messages queued or in flight. */
 unsigned gateways_in_flight(const struct gateways *g);
+/* Of those, messages every gateway has failed, waiting for the next round. */
+unsigned gateways_waiting(const struct gateways *g);
+/* HOOK(USERDATA, n) whenever gateways_waiting() changes (for STATUS=). */
+void gateways_set_waiting_hook(struct gateways *g, void (*hook)(void *userdata, unsigned waiting), void *userdata);
 
 /* Base of the retry backoff (default 1 s, or $BEREDD_GW_BACKOFF_MS read by
  * gateways_new): attempt n waits a random time in [0, min(30 x base,

@@ -84,6 +84,10 @@ static void server_update_status(struct server *s) {
         if (s->spool_error)
                 snprintf(buf, sizeof(buf), "STATUS=site %s: SPOOL ERROR (%s); refusing new input", s->config->site,
                          s->spool_error_text);
+        else if (gateways_waiting(s->gw) > 0)
+                snprintf(buf, sizeof(buf), "STATUS=site %s: GATEWAY TROUBLE: %u message(s) failed on every gateway, "
+                         "trying again; %u open activation(s)", s->config->site, gateways_waiting(s->gw),
+                         s->acts ? activations_open(s->acts) : 0);
         else
                 snprintf(buf, sizeof(buf), "STATUS=site %s: running; %u open activation(s); drop files %" PRIu64
                          " accepted, %" PRIu64 " rejected", s->config->site, s->acts ? activations_open(s->acts) : 0,
@@ -91,7 +95,14 @@ static void server_update_status(struct server *s) {
         sd_notify(0, buf);
 }
 
+static void on_gateways_waiting(void *userdata, unsigned waiting) {
+        (void) waiting;
+        server_update_status(userdata);
+}
+
 /* A write failed with -errno R: remember it for status and STATUS=, once. */
+static void arm_retry(struct server *s);
+
 static void server_spool_failed(struct server *s, int r, const char *what) {
         if (!s->spool_error)
                 log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Spool %s: %s failed: %s; refusing new input until it can be written",
@@ -99,6 +110,7 @@ static void server_spool_failed(struct server *s, int r, const char *what) {
         s->spool_error = true;
         snprintf(s->spool_error_text, sizeof(s->spool_error_text), "%s: %s", what, strerror(-r));
         server_update_status(s);
+        arm_retry(s); /* the probe notices when the spool takes writes again */
 }
 
 static void server_spool_ok(struct server *s) {
@@ -156,6 +168,7 @@ static char *execute_status(struct server *s, const struct command *cmd) {
         json_object_set_new(o, "activations", json_pack("{s:i, s:i}", "open", (int) activations_open(s->acts), "total",
                                                         (int) activations_total(s->acts)));
         json_object_set_new(o, "notifications_in_flight", json_integer((json_int_t) gateways_in_flight(s->gw)));
+        json_object_set_new(o, "notifications_waiting_for_gateway", json_integer((json_int_t) gateways_waiting(s->gw)));
         json_object_set_new(o, "incoming", json_pack("{s:I, s:I}", "accepted", (json_int_t) s->n_accepted,
                                                      "rejected", (json_int_t) s->n_rejected));
         json_object_set_new(o, "mqtt", json_string(!s->mqtt ? "off" : mqtt_connected(s->mqtt) ? "connected" : "disconnected"));
@@ -653,8 +666,10 @@ static void schedule_rescan(struct server *s) {
 
 static int on_retry(sd_event_source *es, uint64_t usec, void *userdata) {
         struct server *s = userdata;
-        /* Probe: if a small durable write works again, the spool is back. */
-        int r = store_write_atomic(s->store, STORE_TMP, ".probe", "", 0);
+        /* Probe: if a durable write of a block works again, the spool is
+         * back (an empty file can be made on a full file system). */
+        static const char block[4096];
+        int r = store_write_atomic(s->store, STORE_TMP, ".probe", block, sizeof(block));
         if (r < 0) {
                 arm_retry(s);
                 return 0;
@@ -1027,6 +1042,8 @@ int server_new(const struct server_options *o, struct server **ret) {
                 goto fail;
         }
         r = gateways_new(s->event, s->store, s->config, &s->gw);
+        if (r >= 0)
+                gateways_set_waiting_hook(s->gw, on_gateways_waiting, s);
         if (r < 0) {
                 log_error_errno(r, "Cannot set up the gateways: %m");
                 goto fail;

@@ -1,0 +1,487 @@
+#!/usr/bin/env python3
+"""catalogue.py - hostile input on every way into beredd, from one table.
+
+Each entry of INPUTS is sent on every way in that takes a command: the
+control socket (one line), the drop folder (one file) and MQTT (one message
+on <base>/cmd/<name>, when mosquitto is installed). Each must be answered with
+the expected clear error (or accepted, where that is the right answer) while
+the daemon keeps running; after the whole table, the data that was there
+before (an open activation, a followed-up case, the outbox) is checked to be
+untouched. Then:
+  * CR/LF in a trigger message must not reach an e-mail header;
+  * phone numbers in other formats find their person, others are refused;
+  * 10,000 drop files at once: every one accepted or rejected with a reason;
+  * CONFIGS: bad configuration files, each refused by --check-config with
+    FILE:LINE: and the expected message.
+
+usage: catalogue.py --builddir DIR [--srcdir DIR] [--keep]
+Exit status 0 when every entry behaved, 1 otherwise, 2 on a setup error.
+The HTTP listener's catalogue (oversize, bad form encoding, bad JSON, wrong
+content type, forged tokens and signatures) is tests/integration/110-http.sh.
+"""
+import argparse
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BIG = 70 * 1024  # past COMMAND_MAX_LINE (64 KiB)
+
+# (name, payload bytes, expected error regex or "ok") - "cmd" is added per way:
+# the socket and the drop folder read it from the payload, MQTT from the topic
+# (payloads given as bytes are sent as they are, on all three).
+INPUTS = [
+    ("not-json", b"this is not json", r"not valid JSON"),
+    ("empty-object", b"{}", r"cmd: missing|chain: missing"),
+    ("json-array", b'["trigger"]', r"must be a JSON object|not a JSON object|object"),
+    ("truncated", b'{"cmd":"trigger","chain":', r"not valid JSON"),
+    ("deep-nesting", b"[" * 100000, r"not valid JSON|too long|too large"),
+    ("deep-object", b'{"cmd":"trigger","chain":' + b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"}", r"not valid JSON|chain: must be"),
+    ("invalid-utf8", b'{"cmd":"trigger","chain":"kriseteam","by":"kari","message":"\xff\xfe brann"}',
+     r"not valid JSON|UTF-8"),
+    ("overlong-utf8", b'{"cmd":"trigger","chain":"kriseteam","by":"kari","message":"\xc0\xaf"}',
+     r"not valid JSON|UTF-8"),
+    ("nul-escape", b'{"cmd":"trigger","chain":"kriseteam","by":"kari","message":"a\\u0000b"}', r"not valid JSON|NUL"),
+    ("raw-nul", b'{"cmd":"trigger","chain":"krise\x00team","by":"kari"}', r"not valid JSON|NUL"),
+    ("duplicate-key", b'{"cmd":"trigger","chain":"kriseteam","chain":"annet","by":"kari"}', r"not valid JSON|duplicate"),
+    ("unknown-field", b'{"cmd":"trigger","chain":"kriseteam","by":"kari","priority":"high"}', r"unknown field|priority"),
+    ("wrong-type", b'{"cmd":"trigger","chain":"kriseteam","by":"kari","drill":"yes"}', r"drill: expected true or false"),
+    ("number-as-id", b'{"cmd":"trigger","chain":42,"by":"kari"}', r"chain: expected a string"),
+    ("huge-number", b'{"cmd":"case.open","case":"K-1","contacts":["kari"],"level":1e999}',
+     r"not valid JSON|level"),
+    ("long-message", ('{"cmd":"trigger","chain":"kriseteam","by":"kari","message":"%s"}' % ("x" * 1001)).encode(),
+     r"message: .*(long|1000)"),
+    ("long-id", ('{"cmd":"case.open","case":"%s","contacts":["kari"],"level":1}' % ("K" * 65)).encode(),
+     r"case: too long"),
+    ("traversal-case", b'{"cmd":"case.close","case":"../../etc/passwd","by":"kari"}', r"case: must be"),
+    ("traversal-chain", b'{"cmd":"trigger","chain":"../kriseteam","by":"kari"}', r"chain: "),
+    ("traversal-activation", b'{"cmd":"resolve","activation":"../../x","by":"kari"}', r"activation: "),
+    ("slash-in-id", b'{"cmd":"case.open","case":"K/2041","contacts":["kari"],"level":1}', r"case: must be"),
+    ("crlf-in-by", b'{"cmd":"trigger","chain":"kriseteam","by":"kari\\r\\nBcc: x@example.org"}', r"by: "),
+    ("crlf-in-case", b'{"cmd":"case.open","case":"K-1\\r\\nSubject: x","contacts":["kari"],"level":1}',
+     r"case: control characters"),
+    ("unknown-person", b'{"cmd":"trigger","chain":"kriseteam","by":"mallory"}', r"by: |may_trigger|not allowed|unknown"),
+    ("unknown-command", b'{"cmd":"rm -rf /"}', r"unknown command"),
+    ("bad-date", b'{"cmd":"case.open","case":"K-9","contacts":["kari"],"level":1,"due":"2026-02-30"}',
+     r"due: "),
+    ("bad-level", b'{"cmd":"case.open","case":"K-9","contacts":["kari"],"level":9}', r"level: "),
+    ("bad-answer", b'{"cmd":"reply","code":"1234","answer":"kanskje","person":"kari"}', r"answer: "),
+    ("oversize", ('{"cmd":"trigger","chain":"kriseteam","by":"kari","message":"%s"}' % ("y" * BIG)).encode(),
+     r"too long|too large"),
+]
+
+CONFIGS = [
+    ("unknown-key", 'site = "x";\nspool = "%(spool)s";\nsitename = "y";\n', 3, r"unknown (key|setting)"),
+    ("bad-duration", 'site = "x";\nspool = "%(spool)s";\npeople = ( { id = "kari"; name = "K"; phone = "+4791234567"; } );\n'
+     'gateways = ( { id = "o"; type = "file"; } );\n'
+     'chains = ( { id = "c"; may_trigger = [ "kari" ]; need = { total = 1; };\n'
+     '  steps = ( { notify = [ "kari" ]; via = [ "sms" ]; wait = "5 minutes"; } ); } );\n', 6, r"bad duration"),
+    ("unknown-person", 'site = "x";\nspool = "%(spool)s";\npeople = ( { id = "kari"; name = "K"; phone = "+4791234567"; } );\n'
+     'gateways = ( { id = "o"; type = "file"; } );\n'
+     'chains = ( { id = "c"; may_trigger = [ "kari" ]; need = { total = 1; };\n'
+     '  steps = ( { notify = [ "ola" ]; via = [ "sms" ]; wait = "5m"; } ); } );\n', 6, r"unknown person \"ola\""),
+    ("traversal-id", 'site = "x";\nspool = "%(spool)s";\npeople = ( { id = "../kari"; name = "K"; phone = "+4791234567"; } );\n',
+     3, r"id"),
+    ("bad-phone", 'site = "x";\nspool = "%(spool)s";\npeople = ( { id = "kari"; name = "K"; phone = "+47 call me"; } );\n',
+     3, r"phone"),
+    ("invalid-utf8", b'site = "x\xff";\nspool = "%(spool)s";\n', 1, r"UTF-8|site"),
+    ("syntax", 'site = "x"\nspool = ;\n', 2, r"syntax|parse|error"),
+    ("crlf-in-name", 'site = "x";\nspool = "%(spool)s";\npeople = ( { id = "kari"; name = "K\\r\\nBcc: x@example.org"; phone = "+4791234567"; } );\n',
+     3, r"name|control"),
+]
+
+
+# What the catalogue's MQTT allows (case.* never go over MQTT: their replies
+# would carry a case reference); other commands must be refused there.
+MQTT_CMDS = ["trigger", "reply", "resolve"]
+
+
+class Runner:
+    def __init__(self, a):
+        self.builddir = os.path.abspath(a.builddir)
+        self.srcdir = os.path.abspath(a.srcdir)
+        self.beredd = os.path.join(self.builddir, "beredd")
+        self.beredctl = os.path.join(self.builddir, "beredctl")
+        self.t = tempfile.mkdtemp(prefix="beredd-badinput.")
+        self.keep = a.keep
+        self.procs = []
+        self.failures = []
+        self.n_checks = 0
+
+    # ---- peers ----
+    def free_port(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        return p
+
+    def start_mosquitto(self):
+        if not shutil.which("mosquitto") or not shutil.which("mosquitto_sub") or not shutil.which("mosquitto_pub"):
+            return None
+        port = self.free_port()
+        with open(self.t + "/mosquitto.conf", "w") as f:
+            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % port)
+        p = subprocess.Popen(["mosquitto", "-c", self.t + "/mosquitto.conf"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        end = time.time() + 10
+        while time.time() < end:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                return port
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("badinput: mosquitto did not start")
+
+    def config(self, mqtt_port):
+        conf = """site = "badinput";
+timezone = "Europe/Oslo";
+spool = "%(t)s/spool";
+people = (
+  { id = "kari"; name = "Kari Nordmann"; phone = "+4791234567"; email = "kari@kommune.example"; roles = ["leader"]; },
+  { id = "ola";  name = "Ola Nordmann";  phone = "+4791234568"; roles = ["member"]; }
+);
+gateways = ( { id = "outbox"; channel = "any"; type = "file"; } );
+chains = ( { id = "kriseteam"; name = "Kriseteamet"; may_trigger = [ "kari" ]; need = { total = 2; };
+             steps = ( { notify = [ "kari", "ola" ]; via = [ "sms", "email" ]; wait = "1h"; } ); } );
+followup: {
+  levels = ( { level = 1; name = "lav"; every = "14d"; }, { level = 2; name = "middels"; every = "7d"; } );
+  overdue_after = "1d"; escalate_after = "2d"; coordinator = "kari"; retention = "90d";
+};
+""" % {"t": self.t}
+        if mqtt_port:
+            conf += ('mqtt: { host = "127.0.0.1"; port = %d; base = "beredd/bad"; qos = 1; trigger_identity = "kari";\n'
+                     '        commands = [ %s ]; };\n' % (mqtt_port, ", ".join('"%s"' % c for c in MQTT_CMDS)))
+        with open(self.t + "/beredd.conf", "w") as f:
+            f.write(conf)
+
+    def start_daemon(self):
+        self.log = open(self.t + "/beredd.log", "ab")
+        self.d = subprocess.Popen([self.beredd, "-f", "-c", self.t + "/beredd.conf", "-s", self.t + "/control"],
+                                  stdout=self.log, stderr=self.log)
+        end = time.time() + 20
+        while time.time() < end:
+            try:
+                self.sock({"cmd": "status"})
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("badinput: the daemon did not start; see %s/beredd.log" % self.t)
+
+    # ---- ways in ----
+    def sock_raw(self, data):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(self.t + "/control")
+        try:
+            s.sendall(data + b"\n")
+        except OSError:
+            pass
+        buf = b""
+        while b"\n" not in buf:
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                break
+            if not d:
+                break
+            buf += d
+        s.close()
+        return buf.decode("utf-8", "replace").strip()
+
+    def sock(self, obj):
+        r = self.sock_raw(json.dumps(obj).encode())
+        return json.loads(r)
+
+    def drop(self, name, data):
+        inc = self.t + "/spool/incoming/"
+        with open(inc + "." + name, "wb") as f:
+            f.write(data)
+        os.rename(inc + "." + name, inc + name)
+
+    def wait_processed(self, name, timeout=10):
+        end = time.time() + timeout
+        inc = self.t + "/spool/incoming/" + name
+        while time.time() < end:
+            if not os.path.exists(inc):
+                return True
+            time.sleep(0.01)
+        return False
+
+    def reason(self, name, wait=0.0):
+        # The input is moved to failed/ (durably) before its .reason is
+        # written: give the reason a moment to follow.
+        p = self.t + "/spool/failed/" + name + ".reason"
+        end = time.time() + wait
+        while not os.path.exists(p) and time.time() < end:
+            time.sleep(0.01)
+        return open(p, encoding="utf-8", errors="replace").read() if os.path.exists(p) else None
+
+    def mqtt_send(self, cmd, data):
+        n0 = self.mqtt_count()
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.mqtt_port), "-q", "1",
+                        "-t", "beredd/bad/cmd/" + cmd, "-s"], input=data, check=True)
+        end = time.time() + 10
+        while time.time() < end:
+            lines = self.mqtt_lines()
+            if len(lines) > n0:
+                return lines[n0]
+            time.sleep(0.02)
+        return None
+
+    def mqtt_lines(self):
+        try:
+            with open(self.t + "/replies.log", encoding="utf-8", errors="replace") as f:
+                return [l for l in f.read().split("\n") if l]
+        except FileNotFoundError:
+            return []
+
+    def mqtt_count(self):
+        return len(self.mqtt_lines())
+
+    # ---- checks ----
+    def check(self, what, cond, detail=""):
+        self.n_checks += 1
+        if not cond:
+            self.failures.append("%s: %s" % (what, detail))
+            print("FAIL %s: %s" % (what, detail))
+
+    def alive(self, what):
+        try:
+            ok = self.sock({"cmd": "status"}).get("ok") is True
+        except (OSError, ValueError) as e:
+            ok = False
+        self.check(what + ": the daemon still answers", ok and self.d.poll() is None)
+
+    def snapshot(self):
+        h = {}
+        for p in [self.case_file] + sorted(glob.glob(self.t + "/spool/outbox/*")):
+            with open(p, "rb") as f:
+                h[os.path.relpath(p, self.t)] = hashlib.sha256(f.read()).hexdigest()
+        act = self.sock({"cmd": "show", "activation": self.act_id})
+        h["activation-state"] = act.get("state")
+        h["activation-notifications"] = len(act.get("notifications", []))
+        return h
+
+    def run(self):
+        self.mqtt_port = self.start_mosquitto()
+        self.config(self.mqtt_port)
+        r = subprocess.run([self.beredd, "--check-config", "-c", self.t + "/beredd.conf"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit("badinput: the catalogue's own configuration is refused:\n" + r.stdout + r.stderr)
+        self.start_daemon()
+        sub = None
+        if self.mqtt_port:
+            sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.mqtt_port), "-q", "1",
+                                    "-t", "beredd/bad/reply/#"], stdout=open(self.t + "/replies.log", "wb"),
+                                   stderr=subprocess.DEVNULL)
+            self.procs.append(sub)
+            time.sleep(0.5)
+
+        # the data that must survive
+        r = self.sock({"cmd": "trigger", "chain": "kriseteam", "by": "kari", "message": "Øvelse", "drill": True})
+        if not r.get("ok"):
+            raise SystemExit("badinput: the sentinel trigger was refused: %s" % r)
+        self.act_id = r["activation"]
+        r = self.sock({"cmd": "case.open", "case": "K-2041", "contacts": ["kari"], "level": 1})
+        if not r.get("ok"):
+            raise SystemExit("badinput: the sentinel case was refused: %s" % r)
+        time.sleep(0.5)
+        self.case_file = [p for p in glob.glob(self.t + "/spool/cases/**/*", recursive=True)
+                          if os.path.isfile(p) and "K-2041" in os.path.basename(p)][0]
+        before = self.snapshot()
+
+        ways = ["socket", "drop"] + (["mqtt"] if self.mqtt_port else [])
+        for name, payload, expect in INPUTS:
+            for way in ways:
+                what = "%s over %s" % (name, way)
+                cmd = None
+                if way == "socket":
+                    if b"\n" in payload:
+                        continue
+                    got = self.sock_raw(payload)
+                    try:
+                        rep = json.loads(got)
+                        msg, ok = rep.get("error", ""), rep.get("ok")
+                    except ValueError:
+                        msg, ok = got, None
+                elif way == "drop":
+                    fn = "%s.json" % name
+                    self.drop(fn, payload)
+                    if not self.wait_processed(fn):
+                        self.check(what, False, "incoming/%s was not processed" % fn)
+                        continue
+                    msg = self.reason(fn, wait=3.0)
+                    ok = msg is None
+                    msg = msg or ""
+                else:
+                    m = re.search(rb'"cmd":"([^"]*)"', payload)
+                    cmd = m.group(1).decode("utf-8", "replace") if m else "trigger"
+                    if not re.fullmatch(r"[a-z.]+", cmd):
+                        cmd = "bogus"  # a topic level cannot hold it; an unknown command all the same
+                    body = re.sub(rb'"cmd":"[^"]*",?', b"", payload, count=1)
+                    got = self.mqtt_send(cmd, body)
+                    if got is None:
+                        self.check(what, False, "no reply on MQTT")
+                        continue
+                    try:
+                        rep = json.loads(got)
+                        msg, ok = rep.get("error", ""), rep.get("ok")
+                    except ValueError:
+                        msg, ok = got, None
+                want = expect
+                if way == "mqtt" and cmd not in MQTT_CMDS:
+                    want = r"not allowed over MQTT|unknown command"
+                if want == "ok":
+                    self.check(what, ok is True, "refused: %s" % msg)
+                else:
+                    self.check(what, ok is False and re.search(want, msg) is not None,
+                               "expected an error matching %r, got ok=%s %r" % (want, ok, msg[:200]))
+                print("%-34s %-7s %s" % (name, way, ("accepted" if ok else msg[:100])))
+            self.alive(name)
+
+        after = self.snapshot()
+        for k in sorted(before):
+            self.check("untouched: " + k, before[k] == after.get(k), "%s -> %s" % (before[k], after.get(k)))
+
+        self.crlf_in_email()
+        self.phone_formats()
+        self.many_drop_files()
+        self.configs()
+        self.d.send_signal(signal.SIGTERM)
+        rc = self.d.wait(30)
+        self.check("clean stop", rc == 0, "exit status %s" % rc)
+
+    def crlf_in_email(self):
+        r = self.sock({"cmd": "trigger", "chain": "kriseteam", "by": "kari", "drill": True,
+                       "message": "Brann\r\nBcc: mallory@example.org\r\n\r\nSubject: forged"})
+        print("%-34s %-7s %s" % ("crlf-in-message", "socket", "accepted" if r.get("ok") else r.get("error")))
+        if not r.get("ok"):
+            self.check("crlf-in-message", re.search(r"message: ", r.get("error", "")) is not None, str(r))
+            return
+        time.sleep(0.5)
+        mails = [p for p in glob.glob(self.t + "/spool/outbox/*") if r["activation"] in os.path.basename(p)]
+        n = 0
+        for p in mails:
+            data = open(p, "rb").read()
+            if b"Subject:" not in data and b"subject" not in data:
+                continue
+            n += 1
+            try:
+                obj = json.loads(data)
+                headers = "%s\n%s" % (obj.get("subject", ""), obj.get("to", ""))
+            except ValueError:
+                headers = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode("utf-8", "replace")
+            self.check("crlf-in-message: no injected header in %s" % os.path.basename(p),
+                       "mallory" not in headers and "forged" not in headers, headers[:200])
+        self.check("crlf-in-message: an e-mail was written", n > 0, "no e-mail in the outbox for %s" % r["activation"])
+        self.sock({"cmd": "resolve", "activation": r["activation"], "by": "kari"})
+
+    def phone_formats(self):
+        r = self.sock({"cmd": "trigger", "chain": "kriseteam", "by": "kari", "drill": True})
+        code = r["code"]
+        for phone, expect in [("+47 912 34 567", "ok"), ("0047 91234567", "ok"), ("912 34 567", "ok"),
+                              ("+4791234567", "ok"), ("(+47) 91-23-45-67", "ok|phone: "),
+                              ("12345", r"phone: |not a configured person"),
+                              ("+46 70 123 45 67", r"not a configured person"),
+                              ("912345678901234567890", r"phone: |not a configured person"), ("+47 912\u00a034 567", "ok|phone: "),
+                              ("'; DROP TABLE people; --", r"phone: ")]:
+            r = self.sock({"cmd": "reply", "code": code, "answer": "yes", "phone": phone})
+            ok = r.get("ok") is True
+            good = (ok and "ok" in expect.split("|")) or (not ok and re.search(expect, r.get("error", "")))
+            self.check("reply by phone %r" % phone, bool(good), "got %s" % r)
+            print("%-34s %-7s %s" % ("phone %r" % phone, "socket", "accepted" if ok else r.get("error")))
+        self.sock({"cmd": "resolve", "activation": r.get("activation") or self.act_id, "by": "kari"})
+
+    def many_drop_files(self, n=10000):
+        inc = self.t + "/spool/incoming/"
+        kinds = [
+            (b"not json at all", "not valid JSON"),
+            (b'{"cmd":"status"}', "read-only commands"),
+            (b'{"cmd":"case.close","case":"../x","by":"kari"}', "case: must be"),
+            (b'{"cmd":"trigger","chain":"kriseteam"}', "by: missing"),
+        ]
+        t0 = time.monotonic()
+        for i in range(n):
+            data = kinds[i % len(kinds)][0]
+            with open(inc + ".m%05d" % i, "wb") as f:
+                f.write(data)
+        for i in range(n):
+            os.rename(inc + ".m%05d" % i, inc + "m%05d.json" % i)
+        t1 = time.monotonic()
+        end = time.time() + 300
+        while time.time() < end:
+            left = [f for f in os.listdir(inc) if f.startswith("m")]
+            if not left:
+                break
+            time.sleep(0.2)
+        t2 = time.monotonic()
+        self.check("10,000 drop files: all processed", not left, "%d left in incoming/" % len(left))
+        bad = 0
+        for i in range(n):
+            rsn = self.reason("m%05d.json" % i, wait=1.0)
+            if rsn is None or kinds[i % len(kinds)][1] not in rsn:
+                bad += 1
+                if bad <= 3:
+                    self.check("drop file m%05d.json" % i, False, "reason %r" % rsn)
+        self.check("10,000 drop files: each with its reason", bad == 0, "%d without the expected reason" % bad)
+        st = self.sock({"cmd": "status"})
+        print("10,000 drop files renamed in %.2f s, all rejected with reasons %.2f s later; status %s"
+              % (t1 - t0, t2 - t1, st.get("incoming")))
+        self.alive("10,000 drop files")
+
+    def configs(self):
+        for name, text, line, expect in CONFIGS:
+            p = "%s/bad-%s.conf" % (self.t, name)
+            data = text if isinstance(text, bytes) else text.encode()
+            data = data.replace(b"%(spool)s", (self.t + "/spool-" + name).encode())
+            with open(p, "wb") as f:
+                f.write(data)
+            r = subprocess.run([self.beredd, "--check-config", "-c", p], capture_output=True)
+            out = (r.stdout + r.stderr).decode("utf-8", "replace")
+            want = "%s:%d: " % (p, line)
+            good = r.returncode != 0 and any(l.startswith(want) and re.search(expect, l) for l in out.splitlines())
+            self.check("config %s" % name, good, "expected %s...%s, got (%d) %r" % (want, expect, r.returncode, out[:300]))
+            print("%-34s %-7s %s" % (name, "config", out.strip().splitlines()[0] if out.strip() else "(nothing)"))
+
+    def stop(self):
+        if getattr(self, "d", None) and self.d.poll() is None:
+            self.d.kill()
+            self.d.wait()
+        for p in self.procs:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if self.failures or self.keep:
+            print("badinput: files kept in %s" % self.t)
+        else:
+            shutil.rmtree(self.t, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--builddir", default=os.environ.get("top_builddir", "."))
+    ap.add_argument("--srcdir", default=os.environ.get("top_srcdir", "."))
+    ap.add_argument("--keep", action="store_true")
+    r = Runner(ap.parse_args())
+    try:
+        r.run()
+    finally:
+        r.stop()
+    print("badinput: %d checks, %d failed" % (r.n_checks, len(r.failures)))
+    return 1 if r.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
