@@ -118,6 +118,7 @@ struct activation {
         char *buf; /* log lines not yet committed */
         size_t buf_len, buf_cap;
         bool dirty;
+        uint64_t dirty_seq; /* mgr->logged_seq of its oldest uncommitted event */
         bool broken; /* the log could not be read whole: shown, not driven */
         const struct notif *last_done; /* for the latency of the next sent/failed event */
         struct activation *next;
@@ -138,6 +139,7 @@ struct activations {
         uint64_t lazy_since;   /* CLOCK_MONOTONIC of the oldest uncommitted event */
         unsigned lazy_events;
         unsigned n_dirty;      /* activations with uncommitted events */
+        uint64_t logged_seq;   /* events logged since start (activations_logged_seq) */
         sd_event_source *retry;
         char *public_url; /* e-mail answer links: <public_url>/a/<token>/yes|no; NULL = none */
 };
@@ -270,6 +272,7 @@ static void mark_dirty(struct activation *a) {
         struct activations *m = a->mgr;
         if (!a->dirty) {
                 a->dirty = true;
+                a->dirty_seq = m->logged_seq;
                 m->n_dirty++;
         }
         if (!m->lazy_since) {
@@ -307,6 +310,7 @@ static void act_log(struct activation *a, json_t *o, uint64_t ts) {
         a->buf[a->buf_len + n] = '\n';
         a->buf_len += n + 1;
         free(s);
+        a->mgr->logged_seq++;
         mark_dirty(a);
 }
 
@@ -938,6 +942,25 @@ static int on_idle(sd_event_source *s, void *userdata) {
 
 bool activations_uncommitted(const struct activations *m) {
         return m && m->n_dirty > 0;
+}
+
+uint64_t activations_logged_seq(const struct activations *m) {
+        return m ? m->logged_seq : 0;
+}
+
+uint64_t activations_committed_seq(const struct activations *m) {
+        if (!m)
+                return UINT64_MAX;
+        uint64_t c = m->logged_seq;
+        for (const struct activation *a = m->list; a && m->n_dirty; a = a->next)
+                if (a->dirty && a->dirty_seq - 1 < c)
+                        c = a->dirty_seq - 1;
+        return c;
+}
+
+bool activations_dirty(struct activations *m, const char *id) {
+        const struct activation *a = m ? find_activation(m, id) : NULL;
+        return a && a->dirty;
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {

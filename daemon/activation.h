@@ -99,6 +99,13 @@ unsigned activations_open(const struct activations *a);
 unsigned activations_total(const struct activations *a);
 /* Events are buffered that are not on disk yet: hold what would publish them. */
 bool activations_uncommitted(const struct activations *a);
+/* Events logged so far (a sequence number), and the highest number up to
+ * which every event is on disk: an MQTT event tagged with the first may be
+ * published once the second has reached it. */
+uint64_t activations_logged_seq(const struct activations *a);
+uint64_t activations_committed_seq(const struct activations *a);
+/* Activation ID has events not on disk yet. */
+bool activations_dirty(struct activations *a, const char *id);
 
 /* The current time as beredd sees it (usec, realtime). Tests may shift it
  * with BEREDD_TEST_TIME_OFFSET=<seconds> to put "now" in or out of office

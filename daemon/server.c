@@ -58,6 +58,7 @@ struct server {
          * are done (write-ahead): libmosquitto writes to its socket at once. */
         sd_event_source *mqtt_flush;
         char **mq_events;
+        uint64_t *mq_seq; /* activations_logged_seq() when each was queued */
         size_t n_mq_events;
         char **mq_activations; /* ids whose retained state is to be published */
         size_t n_mq_activations;
@@ -414,6 +415,24 @@ static char *on_mqtt_command(void *userdata, const char *name, const char *paylo
 }
 
 /* Follow-up events: journal, and MQTT without any case reference. */
+/* Queue event P (consumed) for MQTT, tagged with the activation log's
+ * sequence now: published once everything logged up to here is on disk. */
+static void queue_event(struct server *s, char *p) {
+        if (!p)
+                return;
+        char **v = realloc(s->mq_events, (s->n_mq_events + 1) * sizeof(char *));
+        if (v)
+                s->mq_events = v;
+        uint64_t *q = v ? realloc(s->mq_seq, (s->n_mq_events + 1) * sizeof(uint64_t)) : NULL;
+        if (!q) {
+                free(p);
+                return;
+        }
+        s->mq_seq = q;
+        v[s->n_mq_events] = p;
+        q[s->n_mq_events++] = activations_logged_seq(s->acts);
+}
+
 static void on_followup_event(void *userdata, const struct fu_event *ev) {
         struct server *s = userdata;
         char f_type[64];
@@ -428,13 +447,7 @@ static void on_followup_event(void *userdata, const struct fu_event *ev) {
                 json_object_set_new(o, "level", json_integer(ev->level));
         char *p = json_dumps(o, JSON_COMPACT);
         json_decref(o);
-        char **v = p ? realloc(s->mq_events, (s->n_mq_events + 1) * sizeof(char *)) : NULL;
-        if (v) {
-                s->mq_events = v;
-                v[s->n_mq_events++] = p;
-        } else {
-                free(p);
-        }
+        queue_event(s, p);
         s->mq_summary = true;
         sd_event_source_set_enabled(s->mqtt_flush, SD_EVENT_ON);
 }
@@ -443,26 +456,38 @@ static void on_followup_event(void *userdata, const struct fu_event *ev) {
  * so nothing reaches the broker before it is on disk. */
 static int on_mqtt_flush(sd_event_source *es, void *userdata) {
         struct server *s = userdata;
-        /* Nothing before it is on disk: "sent" outcomes wait for their
-         * group commit (at most a few ms); this runs again after it. */
-        if (activations_uncommitted(s->acts))
-                return 0;
-        for (size_t i = 0; i < s->n_mq_events; i++) {
+        /* Nothing before it is on disk: events in order up to the last one
+         * committed; "sent" outcomes wait for their group commit (at most a
+         * few ms), and this runs again after it. */
+        uint64_t committed = activations_committed_seq(s->acts);
+        size_t i = 0, k = 0;
+        for (; i < s->n_mq_events && s->mq_seq[i] <= committed; i++) {
                 mqtt_event(s->mqtt, s->mq_events[i]);
                 free(s->mq_events[i]);
         }
-        s->n_mq_events = 0;
-        for (size_t i = 0; i < s->n_mq_activations; i++) {
+        for (; i < s->n_mq_events; i++, k++) {
+                s->mq_events[k] = s->mq_events[i];
+                s->mq_seq[k] = s->mq_seq[i];
+        }
+        s->n_mq_events = k;
+        k = 0;
+        for (i = 0; i < s->n_mq_activations; i++) {
+                if (activations_dirty(s->acts, s->mq_activations[i])) {
+                        s->mq_activations[k++] = s->mq_activations[i];
+                        continue;
+                }
                 publish_activation(s, s->mq_activations[i]);
                 free(s->mq_activations[i]);
         }
-        s->n_mq_activations = 0;
+        s->n_mq_activations = k;
         if (s->mq_summary)
                 publish_followup_summary(s);
         s->mq_summary = false;
-        sd_event_source_set_enabled(es, SD_EVENT_OFF);
+        if (s->n_mq_events == 0 && s->n_mq_activations == 0)
+                sd_event_source_set_enabled(es, SD_EVENT_OFF);
         return 0;
 }
+
 
 /* Every activation event goes to the journal with structured fields, and to
  * MQTT's event stream when connected. Person ids only, never contact data. */
@@ -524,13 +549,7 @@ static void on_activation_event(void *userdata, const struct act_event *ev) {
                         json_object_set_new(o, "channel", json_string(ev->channel));
                 char *p = json_dumps(o, JSON_COMPACT);
                 json_decref(o);
-                char **v = p ? realloc(s->mq_events, (s->n_mq_events + 1) * sizeof(char *)) : NULL;
-                if (v) {
-                        s->mq_events = v;
-                        v[s->n_mq_events++] = p;
-                } else {
-                        free(p);
-                }
+                queue_event(s, p);
                 if (!streq(ev->type, "notify") && !streq(ev->type, "sent") && !streq(ev->type, "failed")) {
                         bool have = false;
                         for (size_t i = 0; i < s->n_mq_activations; i++)
@@ -1152,6 +1171,7 @@ void server_free(struct server *s) {
         for (size_t i = 0; i < s->n_mq_events; i++)
                 free(s->mq_events[i]);
         free(s->mq_events);
+        free(s->mq_seq);
         for (size_t i = 0; i < s->n_mq_activations; i++)
                 free(s->mq_activations[i]);
         free(s->mq_activations);
