@@ -13,8 +13,8 @@
  * nothing outside ("sent", "failed") are committed together (group commit):
  * when the loop has nothing else to do, or once LAZY_MAX_USEC has passed or
  * LAZY_MAX_EVENTS are waiting, whichever comes first. Until then MQTT holds
- * its events (activations_uncommitted), so nothing is published before it
- * is on disk. A kill in that window means a message sent again, as a kill
+ * the events logged after the last commit (activations_committed_seq), so
+ * nothing is published before it is on disk. A kill in that window means a message sent again, as a kill
  * during the request itself does. */
 #include <dirent.h>
 #include <errno.h>
@@ -223,6 +223,20 @@ static struct notif *find_notif(struct activation *a, const char *key) {
         return NULL;
 }
 
+/* The notification with gateway key KEY ("<activation id>.<seq>") and, in
+ * *RET_A, its activation; NULL when either is gone. */
+static struct notif *notif_of_key(struct activations *m, const char *key, struct activation **ret_a) {
+        char id[96];
+        const char *dot = strrchr(key, '.');
+        if (!dot || (size_t) (dot - key) >= sizeof(id))
+                return NULL;
+        memcpy(id, key, (size_t) (dot - key));
+        id[dot - key] = '\0';
+        struct activation *a = find_activation(m, id);
+        *ret_a = a;
+        return a ? find_notif(a, key) : NULL;
+}
+
 static void emit(struct activation *a, const char *type, int step, const char *person, const char *channel,
                  const char *detail) {
         struct act_event ev = {
@@ -417,15 +431,8 @@ static void compose(struct activation *a, const struct notif *n, const struct pe
  * stand-down only while the team stands, the message to the final step only
  * while the activation is short. Thanks are always worth it. */
 static bool still_wanted(void *userdata, const char *key) {
-        struct activations *m = userdata;
-        char id[96];
-        const char *dot = strrchr(key, '.');
-        if (!dot || (size_t) (dot - key) >= sizeof(id))
-                return false;
-        memcpy(id, key, (size_t) (dot - key));
-        id[dot - key] = '\0';
-        struct activation *a = find_activation(m, id);
-        const struct notif *n = a ? find_notif(a, key) : NULL;
+        struct activation *a;
+        const struct notif *n = notif_of_key(userdata, key, &a);
         if (!n)
                 return false;
         if (streq(n->kind, "callout"))
@@ -607,21 +614,34 @@ static bool when_ok(const struct activation *a, const struct step *s, uint64_t n
         return s->when == WHEN_OFFICE ? office : !office;
 }
 
-/* Add ID to the set V (kept in order, with capacity *CAP and the index
- * MAP); returns its index, or -ENOMEM. */
-static int add_person(char ***v, size_t *n, size_t *cap, struct strmap *map, const char *id) {
+/* An ordered set of person ids being built (a step's people). */
+struct people_set {
+        char **v;
+        size_t n, cap;
+        struct strmap map;
+};
+
+/* Add ID to S; returns its index, or -ENOMEM. */
+static int add_person(struct people_set *s, const char *id) {
         size_t i;
-        if (strmap_get(map, id, &i))
+        if (strmap_get(&s->map, id, &i))
                 return (int) i;
-        if (*n >= INT_MAX || grow((void **) v, *n, cap, sizeof(char *)) < 0)
+        if (s->n >= INT_MAX || grow((void **) &s->v, s->n, &s->cap, sizeof(char *)) < 0)
                 return -ENOMEM;
         char *d = strdup(id);
-        if (!d || strmap_put(map, d, *n) < 0) {
+        if (!d || strmap_put(&s->map, d, s->n) < 0) {
                 free(d);
                 return -ENOMEM;
         }
-        (*v)[*n] = d;
-        return (int) (*n)++;
+        s->v[s->n] = d;
+        return (int) s->n++;
+}
+
+/* The ids of S, in order, go to *V and *N (the caller's now). */
+static void take_people(struct people_set *s, char ***v, size_t *n) {
+        strmap_clear(&s->map);
+        *v = s->v;
+        *n = s->n;
 }
 
 static void free_people(struct activation *a) {
@@ -636,25 +656,25 @@ static void free_people(struct activation *a) {
  * or already got this run's call-out. */
 static void resolve_targets(struct activation *a, const struct step *s, uint64_t now, char ***ret, size_t *ret_n) {
         const struct config *cfg = a->mgr->cfg;
-        char **v = NULL;
-        size_t n = 0, cap = 0;
-        struct strmap map = {};
+        struct people_set set = {};
+        char **v;
+        size_t n;
         for (size_t t = 0; t < s->n_targets; t++) {
                 const struct target *tg = &s->targets[t];
                 if (tg->kind == TARGET_PERSON) {
-                        add_person(&v, &n, &cap, &map, tg->ref);
+                        add_person(&set, tg->ref);
                 } else if (tg->kind == TARGET_ROLE) {
                         for (size_t i = 0; i < cfg->n_people; i++)
                                 if (person_has_role(&cfg->people[i], tg->ref))
-                                        add_person(&v, &n, &cap, &map, cfg->people[i].id);
+                                        add_person(&set, cfg->people[i].id);
                 } else {
                         const struct roster *r = config_roster(cfg, tg->ref);
                         const char *who = r ? duty_on_duty(a->mgr->duty, a->mgr->cal, r, now) : NULL;
                         if (who)
-                                add_person(&v, &n, &cap, &map, who);
+                                add_person(&set, who);
                 }
         }
-        strmap_clear(&map);
+        take_people(&set, &v, &n);
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
                 struct member *m = find_member(a, v[i], false);
@@ -867,15 +887,8 @@ static void arm_timer(struct activation *a) {
 
 static void on_gateway_done(void *userdata, const char *key, enum gw_result result, const char *gateway_id,
                             const char *error, const char *provider_ref) {
-        struct activations *m = userdata;
-        char id[96];
-        const char *dot = strrchr(key, '.');
-        if (!dot || (size_t) (dot - key) >= sizeof(id))
-                return;
-        memcpy(id, key, (size_t) (dot - key));
-        id[dot - key] = '\0';
-        struct activation *a = find_activation(m, id);
-        struct notif *n = a ? find_notif(a, key) : NULL;
+        struct activation *a;
+        struct notif *n = notif_of_key(userdata, key, &a);
         if (!n)
                 return;
         uint64_t now = beredd_now();
@@ -938,10 +951,6 @@ static int on_post(sd_event_source *s, void *userdata) {
 static int on_idle(sd_event_source *s, void *userdata) {
         commit_all(userdata);
         return 0;
-}
-
-bool activations_uncommitted(const struct activations *m) {
-        return m && m->n_dirty > 0;
 }
 
 uint64_t activations_logged_seq(const struct activations *m) {
@@ -1055,15 +1064,14 @@ static int replay_event(struct activation *a, json_t *o) {
                 return -EINVAL; /* everything else comes after "created" */
         if (streq(t, "step")) {
                 json_t *pl = json_object_get(o, "people");
-                size_t cap = 0;
-                struct strmap map = {};
+                struct people_set set = {};
                 free_people(a);
                 for (size_t i = 0; i < json_array_size(pl); i++) {
                         const char *p = json_string_value(json_array_get(pl, i));
                         if (p)
-                                add_person(&a->people, &a->n_people, &cap, &map, p);
+                                add_person(&set, p);
                 }
-                strmap_clear(&map);
+                take_people(&set, &a->people, &a->n_people);
                 a->step = (int) json_integer_value(json_object_get(o, "step"));
                 a->run = (int) json_integer_value(json_object_get(o, "run"));
                 a->parallel = json_is_true(json_object_get(o, "parallel"));
@@ -1483,8 +1491,8 @@ int activations_verify(struct activations *m, const struct command *cmd, json_t 
          * on the union of the channels of every step that names them. */
         const struct config *cfg = m->cfg;
         unsigned via[1024] = {};
-        size_t cap = 0;
-        struct strmap map = {};
+        struct people_set set = {};
+        free_people(a);
         for (size_t k = 0; k < c->n_steps; k++) {
                 const struct step *st = &c->steps[k];
                 for (size_t t = 0; t < st->n_targets; t++) {
@@ -1498,13 +1506,13 @@ int activations_verify(struct activations *m, const struct command *cmd, json_t 
                                                        ? (person_has_role(&cfg->people[i], tg->ref) ? cfg->people[i].id
                                                                                                     : NULL)
                                                        : ro->members[i];
-                                int idx = who ? add_person(&a->people, &a->n_people, &cap, &map, who) : -1;
+                                int idx = who ? add_person(&set, who) : -1;
                                 if (idx >= 0 && (size_t) idx < ELEMENTSOF(via))
                                         via[idx] |= st->via;
                         }
                 }
         }
-        strmap_clear(&map);
+        take_people(&set, &a->people, &a->n_people);
         a->deadline = now + a->window;
         json_t *pl = json_array();
         for (size_t i = 0; i < a->n_people; i++)

@@ -97,8 +97,6 @@ int activation_log_check(const char *data, size_t len, bool *ret_broken);
 /* Counts for status. */
 unsigned activations_open(const struct activations *a);
 unsigned activations_total(const struct activations *a);
-/* Events are buffered that are not on disk yet: hold what would publish them. */
-bool activations_uncommitted(const struct activations *a);
 /* Events logged so far (a sequence number), and the highest number up to
  * which every event is on disk: an MQTT event tagged with the first may be
  * published once the second has reached it. */

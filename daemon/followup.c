@@ -1111,6 +1111,12 @@ struct fu_staged {
 
 static void act_finish(struct followup *f, struct fu_staged *st, uint64_t now);
 
+/* C, serialized into ST under its file name: ready for commit_staged(). */
+static int stage_case(struct followup *f, const struct fu_case *c, struct fu_staged *st) {
+        int r = store_case_relpath(f->store, c->ref, st->name, sizeof(st->name));
+        return r < 0 ? r : case_serialize(c, &st->data, &st->len);
+}
+
 /* Prepare entry I's due action: the case with its new stage and message keys,
  * serialized into ST, not yet on disk. Returns 1 for a purge (done here), 2
  * when ST holds an action to commit, 0 otherwise. */
@@ -1190,9 +1196,7 @@ static int act_prepare(struct followup *f, uint32_t i, uint64_t now, struct fu_s
          * entry waits as after a spool error. */
         st->a = a;
         st->c = c;
-        r = store_case_relpath(f->store, c.ref, st->name, sizeof(st->name));
-        if (r >= 0)
-                r = case_serialize(&c, &st->data, &st->len);
+        r = stage_case(f, &c, st);
         set_next(f, i, now + RETRY_USEC);
         if (r < 0) {
                 st->r = r;
@@ -1280,28 +1284,28 @@ static void commit_staged(struct followup *f, struct fu_staged *v, size_t n) {
 }
 
 /* Record gateway outcomes in the case files: the cases an iteration's
- * outcomes touch are written together, with one group commit. A failed SMS is tried again by e-mail when the person has one;
- * a message nobody got is logged and reported, and the escalation to the
- * coordinator still follows if no check-in comes. */
+ * outcomes touch are written together, with one group commit. A failed SMS
+ * is tried again by e-mail when the person has one; a message nobody got is
+ * logged and reported, and the escalation to the coordinator still follows
+ * if no check-in comes. */
 static int on_post(sd_event_source *s, void *userdata) {
         struct followup *f = userdata;
         uint64_t now = beredd_now();
         (void) s; /* a oneshot: off until the next result */
-        size_t n = f->n_results, n_results_all = n;
+        size_t n = f->n_results;
         struct fu_result *v = f->results;
         f->results = NULL;
         f->n_results = f->cap_results = 0;
         if (n > 1)
                 qsort(v, n, sizeof(*v), cmp_results);
 
-        struct fu_staged *st = NULL;
-        bool *resends = NULL;
+        struct fu_staged *st = n > 0 ? calloc(n, sizeof(*st)) : NULL;
+        bool *resends = n > 0 ? calloc(n, sizeof(*resends)) : NULL;
         size_t n_st = 0;
-        if (n > 0 && (!(st = calloc(n, sizeof(*st))) || !(resends = calloc(n, sizeof(*resends))))) {
+        if (n > 0 && (!st || !resends))
+                /* The files keep saying "sending": sent again at the next start. */
                 log_error("Follow-up: out of memory recording message outcomes");
-                n = 0; /* the files keep saying "sending": sent again at the next start */
-        }
-        for (size_t i = 0; i < n;) {
+        for (size_t i = 0; st && resends && i < n;) {
                 char ref[COMMAND_MAX_ID + 1];
                 size_t j = i + 1;
                 if (!key_ref(v[i].key, ref, sizeof(ref))) {
@@ -1343,9 +1347,7 @@ static int on_post(sd_event_source *s, void *userdata) {
                                         resend = true;
                                 }
                         }
-                int r = changed ? store_case_relpath(f->store, c.ref, st[n_st].name, sizeof(st[n_st].name)) : 0;
-                if (r >= 0 && changed)
-                        r = case_serialize(&c, &st[n_st].data, &st[n_st].len);
+                int r = changed ? stage_case(f, &c, &st[n_st]) : 0;
                 if (r < 0)
                         log_error_errno(r, "Case %s: cannot record message outcomes: %m", c.ref);
                 if (r < 0 || !changed) {
@@ -1368,7 +1370,7 @@ static int on_post(sd_event_source *s, void *userdata) {
         }
         free(st);
         free(resends);
-        for (size_t i = 0; i < n_results_all; i++)
+        for (size_t i = 0; i < n; i++)
                 free(v[i].key);
         free(v);
         return 0;

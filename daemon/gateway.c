@@ -407,18 +407,11 @@ static void failover(struct msg *x, const char *error) {
         x->rounds++;
         if (x->give_up && now + round <= x->give_up &&
             sd_event_add_time(x->g->event, &x->timer, CLOCK_MONOTONIC, now + round, 1, on_retry_timer, x) >= 0) {
-                x->parked = true;
-                if (x->waiting) {
-                        log_info("Message %s (person %s): every %s gateway failed (round %u), last %s: %s; trying "
-                                 "again in %.1f s",
-                                 x->key, x->person, channel_name(x->channel), x->rounds, cur_id(x), error,
-                                 (double) round / USEC_PER_SEC);
-                        return;
-                }
                 /* Kept: a gateway outage must not lose a call-out. One
                  * warning when the trouble starts (STATUS= counts the
                  * messages), not one per message per round. */
-                if (x->g->n_waiting == 0)
+                x->parked = true;
+                if (!x->waiting && x->g->n_waiting == 0)
                         log_event(LOG_WARNING, MSGID_GATEWAY_DOWN, NULL,
                                   "Gateways: every %s gateway failed for message %s, last %s: %s; messages are kept "
                                   "and tried again every %.1f s",
@@ -427,9 +420,11 @@ static void failover(struct msg *x, const char *error) {
                          "%.1f s",
                          x->key, x->person, channel_name(x->channel), x->rounds, cur_id(x), error,
                          (double) round / USEC_PER_SEC);
-                x->waiting = true;
-                x->g->n_waiting++;
-                waiting_changed(x->g);
+                if (!x->waiting) {
+                        x->waiting = true;
+                        x->g->n_waiting++;
+                        waiting_changed(x->g);
+                }
                 return;
         }
         log_warning("Message %s (person %s): every %s gateway failed, last %s: %s", x->key, x->person,

@@ -57,8 +57,10 @@ struct server {
         /* MQTT output waits here until the loop iteration's durable writes
          * are done (write-ahead): libmosquitto writes to its socket at once. */
         sd_event_source *mqtt_flush;
-        char **mq_events;
-        uint64_t *mq_seq; /* activations_logged_seq() when each was queued */
+        struct mq_event {
+                char *payload;
+                uint64_t seq; /* activations_logged_seq() when it was queued */
+        } *mq_events;
         size_t n_mq_events;
         char **mq_activations; /* ids whose retained state is to be published */
         size_t n_mq_activations;
@@ -101,9 +103,9 @@ static void on_gateways_waiting(void *userdata, unsigned waiting) {
         server_update_status(userdata);
 }
 
-/* A write failed with -errno R: remember it for status and STATUS=, once. */
 static void arm_retry(struct server *s);
 
+/* A write failed with -errno R: remember it for status and STATUS=, once. */
 static void server_spool_failed(struct server *s, int r, const char *what) {
         if (!s->spool_error)
                 log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Spool %s: %s failed: %s; refusing new input until it can be written",
@@ -414,25 +416,19 @@ static char *on_mqtt_command(void *userdata, const char *name, const char *paylo
         return reply;
 }
 
-/* Follow-up events: journal, and MQTT without any case reference. */
 /* Queue event P (consumed) for MQTT, tagged with the activation log's
  * sequence now: published once everything logged up to here is on disk. */
 static void queue_event(struct server *s, char *p) {
-        if (!p)
-                return;
-        char **v = realloc(s->mq_events, (s->n_mq_events + 1) * sizeof(char *));
-        if (v)
-                s->mq_events = v;
-        uint64_t *q = v ? realloc(s->mq_seq, (s->n_mq_events + 1) * sizeof(uint64_t)) : NULL;
-        if (!q) {
+        struct mq_event *v = p ? realloc(s->mq_events, (s->n_mq_events + 1) * sizeof(*v)) : NULL;
+        if (!v) {
                 free(p);
                 return;
         }
-        s->mq_seq = q;
-        v[s->n_mq_events] = p;
-        q[s->n_mq_events++] = activations_logged_seq(s->acts);
+        s->mq_events = v;
+        v[s->n_mq_events++] = (struct mq_event) { .payload = p, .seq = activations_logged_seq(s->acts) };
 }
 
+/* Follow-up events: journal, and MQTT without any case reference. */
 static void on_followup_event(void *userdata, const struct fu_event *ev) {
         struct server *s = userdata;
         char f_type[64];
@@ -452,8 +448,8 @@ static void on_followup_event(void *userdata, const struct fu_event *ev) {
         sd_event_source_set_enabled(s->mqtt_flush, SD_EVENT_ON);
 }
 
-/* Runs after the activation logs' commit (a post source of lower priority),
- * so nothing reaches the broker before it is on disk. */
+/* A post source: runs after every dispatch, and publishes only what is on
+ * disk already. */
 static int on_mqtt_flush(sd_event_source *es, void *userdata) {
         struct server *s = userdata;
         /* Nothing before it is on disk: events in order up to the last one
@@ -461,16 +457,14 @@ static int on_mqtt_flush(sd_event_source *es, void *userdata) {
          * few ms), and this runs again after it. */
         uint64_t committed = activations_committed_seq(s->acts);
         size_t i = 0, k = 0;
-        for (; i < s->n_mq_events && s->mq_seq[i] <= committed; i++) {
-                mqtt_event(s->mqtt, s->mq_events[i]);
-                free(s->mq_events[i]);
+        for (; i < s->n_mq_events && s->mq_events[i].seq <= committed; i++) {
+                mqtt_event(s->mqtt, s->mq_events[i].payload);
+                free(s->mq_events[i].payload);
         }
-        for (; i < s->n_mq_events; i++, k++) {
-                s->mq_events[k] = s->mq_events[i];
-                s->mq_seq[k] = s->mq_seq[i];
+        if (i > 0) {
+                memmove(s->mq_events, s->mq_events + i, (s->n_mq_events - i) * sizeof(*s->mq_events));
+                s->n_mq_events -= i;
         }
-        s->n_mq_events = k;
-        k = 0;
         for (i = 0; i < s->n_mq_activations; i++) {
                 if (activations_dirty(s->acts, s->mq_activations[i])) {
                         s->mq_activations[k++] = s->mq_activations[i];
@@ -1169,9 +1163,8 @@ void server_free(struct server *s) {
         gateways_free(s->gw);
         sd_event_source_disable_unref(s->mqtt_flush);
         for (size_t i = 0; i < s->n_mq_events; i++)
-                free(s->mq_events[i]);
+                free(s->mq_events[i].payload);
         free(s->mq_events);
-        free(s->mq_seq);
         for (size_t i = 0; i < s->n_mq_activations; i++)
                 free(s->mq_activations[i]);
         free(s->mq_activations);
