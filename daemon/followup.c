@@ -33,6 +33,7 @@
 #include "followup.h"
 #include "log.h"
 #include "macro.h"
+#include "strmap.h"
 
 #define FU_CODE_MIN 10000u
 #define FU_CODE_N 90000u             /* 10000..99999 */
@@ -336,6 +337,14 @@ _Static_assert(sizeof(struct fu_entry) == 24, "keep the index compact");
 #define E_STATE(e) ((enum fu_state) ((e)->flags & 3))
 #define E_STAGE(e) ((enum fu_stage) (((e)->flags >> 2) & 3))
 
+/* A case's newest state while only the journal has it. */
+struct fu_dirty {
+        char *ref;
+        char *data; /* the case file's bytes */
+        size_t len;
+        uint32_t gen; /* the journal it is in */
+};
+
 struct fu_result {
         char *key;
         enum gw_result result;
@@ -376,6 +385,18 @@ struct followup {
         sd_event_source *post;
         struct fu_result *results;
         size_t n_results, cap_results;
+
+        /* The case journal (see "the case journal" below). */
+        struct fu_dirty *dirty;
+        size_t n_dirty, cap_dirty;
+        struct strmap dirty_map;  /* ref -> index in dirty */
+        uint32_t jgen;            /* appended to: cases/journal.<jgen> */
+        uint32_t jgen_first;      /* the oldest journal that may still be on disk */
+        uint32_t fold_gen;        /* a fold in progress covers journals up to this one */
+        size_t fold_n, fold_pos;  /* ... and dirty[0..fold_n), done up to fold_pos */
+        bool folding;
+        uint64_t first_dirty;     /* CLOCK_MONOTONIC of the oldest unfolded record; 0 = none */
+        sd_event_source *fold;
 };
 
 struct fu_notify {
@@ -857,22 +878,6 @@ out:
         return r;
 }
 
-static int case_read(struct followup *f, const char *ref, struct fu_case *c) {
-        char name[128];
-        _cleanup_free_ char *data = NULL;
-        size_t len;
-        case_name(ref, name, sizeof(name));
-        int r = store_read(f->store, STORE_CASES, name, CASE_MAX_SIZE, &data, &len);
-        if (r < 0)
-                return r;
-        r = case_parse(data, len, c);
-        if (r >= 0 && !streq(c->ref, ref)) {
-                case_done(c);
-                return -EBADMSG;
-        }
-        return r;
-}
-
 static json_t *jdate(struct ymd d) {
         char buf[16];
         format_date(d, buf, sizeof(buf));
@@ -927,21 +932,426 @@ static int case_serialize(const struct fu_case *c, char **ret, size_t *ret_len) 
         return 0;
 }
 
-/* Write C (CREATE: refuse to replace an existing file). */
-static int case_write(struct followup *f, const struct fu_case *c, bool create) {
+/* ---- the case journal ----
+ *
+ * Replacing a case file (tmp/, sync, rename over the old one, sync) costs a
+ * new inode, a freed one and, on a file system mounted with "discard", a
+ * synchronous discard: a burst of 10,000 reminders at office start spent most
+ * of its time there, twice per case (the reminder, then its outcome). So a
+ * case change is appended to cases/journal.<gen> instead (one write and one
+ * fdatasync per batch) and kept in memory, "dirty", until a fold writes it
+ * into its case file: once the journal has been quiet for FOLD_QUIET, at the
+ * latest FOLD_MAX_AGE after its oldest record, at once past FOLD_MAX_DIRTY
+ * cases. A journal record is the case file's own bytes: indented JSON whose
+ * strings are escaped, so "\n}\n" ends a record and nothing else. A fold
+ * starts a new journal, writes the dirty cases in group commits of
+ * FOLD_CHUNK files (a loop iteration each), then removes the journals it
+ * covered. Readers take the dirty copy over the file. At start the journals
+ * are read back (a record torn by a crash was never acted on and is
+ * dropped) and folded soon after; a clean stop folds everything, so a
+ * stopped daemon leaves plain case files. */
+#define FOLD_QUIET (1 * USEC_PER_SEC)
+#define FOLD_MAX_AGE (30 * USEC_PER_SEC)
+#define FOLD_MAX_DIRTY 50000
+#define FOLD_CHUNK 512
+#define JOURNAL_MAX_SIZE (1024u * 1024 * 1024)
+
+/* A change staged for the journal: the case's bytes under its ref. */
+struct fu_rec {
+        char ref[COMMAND_MAX_ID + 1];
+        char *data;
+        size_t len;
+        int r;
+};
+
+/* A due action whose case is written with others in one journal commit (a
+ * burst of reminders at office start): prepared, committed, finished. */
+struct fu_staged {
+        struct fu_case c;
+        enum fu_action a;
+        struct fu_rec rec;
+};
+
+static void journal_name(uint32_t gen, char *buf, size_t len) {
+        snprintf(buf, len, "journal.%" PRIu32, gen);
+}
+
+static struct fu_dirty *dirty_get(const struct followup *f, const char *ref) {
+        size_t k;
+        return f->n_dirty && strmap_get(&f->dirty_map, ref, &k) ? &f->dirty[k] : NULL;
+}
+
+/* Room for N more dirty cases, so that dirty_put() cannot fail for them. */
+static int dirty_reserve(struct followup *f, size_t n) {
+        if (f->n_dirty + n > f->cap_dirty) {
+                size_t cap = f->cap_dirty * 2 > f->n_dirty + n ? f->cap_dirty * 2 : f->n_dirty + n;
+                struct fu_dirty *v = realloc(f->dirty, cap * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                f->dirty = v;
+                f->cap_dirty = cap;
+        }
+        return strmap_reserve(&f->dirty_map, f->n_dirty + n);
+}
+
+/* DATA (malloc'd, taken) is the newest state of REF, in journal GEN. Only
+ * the copy of REF can fail (-ENOMEM); DATA is then still the caller's. */
+static int dirty_put(struct followup *f, const char *ref, char *data, size_t len, uint32_t gen) {
+        struct fu_dirty *d = dirty_get(f, ref);
+        if (!d) {
+                char *r = strdup(ref);
+                if (!r || dirty_reserve(f, 1) < 0) {
+                        free(r);
+                        return -ENOMEM;
+                }
+                d = &f->dirty[f->n_dirty];
+                *d = (struct fu_dirty) { .ref = r };
+                (void) strmap_put(&f->dirty_map, r, f->n_dirty++); /* reserved */
+        }
+        free(d->data);
+        *d = (struct fu_dirty) { .ref = d->ref, .data = data, .len = len, .gen = gen };
+        return 0;
+}
+
+static void fold_schedule(struct followup *f);
+
+/* Put the changes V[0..N) on disk: appended to the journal with one
+ * fdatasync, then kept as dirty. Each V[k].r says how it went; the data of
+ * each one written is taken. */
+static void journal_commit(struct followup *f, struct fu_rec *const *v, size_t n) {
+        size_t total = 0;
+        for (size_t k = 0; k < n; k++)
+                total += v[k]->len;
+        char *buf = dirty_reserve(f, n) >= 0 ? malloc(total ? total : 1) : NULL;
+        int r = -ENOMEM;
+        if (buf) {
+                char name[32];
+                size_t at = 0;
+                for (size_t k = 0; k < n; k++) {
+                        memcpy(buf + at, v[k]->data, v[k]->len);
+                        at += v[k]->len;
+                }
+                journal_name(f->jgen, name, sizeof(name));
+                r = store_append(f->store, STORE_CASES, name, buf, total);
+                free(buf);
+        }
+        for (size_t k = 0; k < n; k++) {
+                v[k]->r = r;
+                if (r < 0)
+                        continue;
+                if (dirty_put(f, v[k]->ref, v[k]->data, v[k]->len, f->jgen) >= 0) {
+                        v[k]->data = NULL;
+                        continue;
+                }
+                /* No memory to keep it: write it through, so that readers of
+                 * the file see what the journal says. */
+                char file[128];
+                v[k]->r = store_case_relpath(f->store, v[k]->ref, file, sizeof(file));
+                if (v[k]->r >= 0)
+                        v[k]->r = store_write_atomic(f->store, STORE_CASES, file, v[k]->data, v[k]->len);
+        }
+        if (r >= 0)
+                fold_schedule(f);
+}
+
+static void fold_schedule(struct followup *f) {
+        uint64_t now;
+        if (!f->fold || f->folding || f->n_dirty == 0)
+                return;
+        sd_event_now(f->event, CLOCK_MONOTONIC, &now);
+        if (!f->first_dirty)
+                f->first_dirty = now;
+        uint64_t when = now + FOLD_QUIET;
+        if (when > f->first_dirty + FOLD_MAX_AGE)
+                when = f->first_dirty + FOLD_MAX_AGE;
+        if (f->n_dirty >= FOLD_MAX_DIRTY)
+                when = 1;
+        sd_event_source_set_time(f->fold, when);
+        sd_event_source_set_enabled(f->fold, SD_EVENT_ONESHOT);
+}
+
+/* A case file to replace in a group commit. */
+struct fu_write {
         char name[128];
-        int r = store_case_relpath(f->store, c->ref, name, sizeof(name));
+        char tmp[STORE_TMP_NAME_SIZE];
+        const char *data;
+        size_t len;
+        int r;
+};
+
+/* Replace the case files of V[0..N): all staged in tmp/, one sync, all
+ * renamed, one more sync. Returns 0 or the first error. */
+static int files_commit(struct followup *f, struct fu_write *v, size_t n) {
+        int r = 0;
+        for (size_t k = 0; k < n; k++) {
+                v[k].r = store_stage(f->store, v[k].data, v[k].len, v[k].tmp);
+                if (v[k].r < 0) {
+                        v[k].tmp[0] = '\0';
+                        r = r < 0 ? r : v[k].r;
+                }
+        }
+        int rs = store_sync(f->store);
+        for (size_t k = 0; k < n; k++) {
+                if (v[k].r < 0)
+                        continue;
+                if (rs < 0 || (v[k].r = store_publish(f->store, v[k].tmp, STORE_CASES, v[k].name)) < 0) {
+                        store_unstage(f->store, v[k].tmp);
+                        v[k].r = rs < 0 ? rs : v[k].r;
+                        r = r < 0 ? r : v[k].r;
+                }
+        }
+        if (rs >= 0)
+                rs = store_sync(f->store);
+        return r < 0 ? r : rs;
+}
+
+/* One chunk of the fold: the next FOLD_CHUNK dirty cases into their files;
+ * after the last, the journals covered are removed and what the files now
+ * hold is no longer dirty. 1 while more is to do, 0 when done, or -errno
+ * (the fold is given up and starts over later; the journals keep all). */
+static int fold_step(struct followup *f) {
+        if (!f->folding) {
+                if (f->n_dirty == 0)
+                        return 0;
+                f->folding = true;
+                f->fold_gen = f->jgen++; /* new changes go to a new journal */
+                f->fold_n = f->n_dirty;
+                f->fold_pos = 0;
+        }
+        size_t n = f->fold_n - f->fold_pos < FOLD_CHUNK ? f->fold_n - f->fold_pos : FOLD_CHUNK;
+        if (n > 0) {
+                struct fu_write *v = calloc(n, sizeof(*v));
+                int r = v ? 0 : -ENOMEM;
+                for (size_t k = 0; k < n && r >= 0; k++) {
+                        const struct fu_dirty *d = &f->dirty[f->fold_pos + k];
+                        r = store_case_relpath(f->store, d->ref, v[k].name, sizeof(v[k].name));
+                        v[k].data = d->data;
+                        v[k].len = d->len;
+                }
+                if (r >= 0)
+                        r = files_commit(f, v, n);
+                free(v);
+                if (r < 0) {
+                        f->folding = false;
+                        return r;
+                }
+                f->fold_pos += n;
+                if (f->fold_pos < f->fold_n)
+                        return 1;
+        }
+        for (; f->jgen_first <= f->fold_gen; f->jgen_first++) {
+                char name[32];
+                journal_name(f->jgen_first, name, sizeof(name));
+                int r = store_remove(f->store, STORE_CASES, name);
+                if (r < 0 && r != -ENOENT) {
+                        f->folding = false;
+                        return r;
+                }
+        }
+        f->folding = false;
+        /* Keep what changed since the fold began. Without memory for a new
+         * map, all stays dirty: folded again next time, no harm done. */
+        size_t m = 0;
+        for (size_t k = 0; k < f->n_dirty; k++)
+                m += f->dirty[k].gen > f->fold_gen;
+        struct strmap map = {};
+        if (m > 0 && strmap_reserve(&map, m) < 0)
+                return 0;
+        m = 0;
+        for (size_t k = 0; k < f->n_dirty; k++) {
+                struct fu_dirty *d = &f->dirty[k];
+                if (d->gen > f->fold_gen) {
+                        f->dirty[m] = *d;
+                        (void) strmap_put(&map, d->ref, m++); /* reserved */
+                        continue;
+                }
+                free(d->ref);
+                free(d->data);
+        }
+        strmap_clear(&f->dirty_map);
+        f->dirty_map = map;
+        f->n_dirty = m;
+        return 0;
+}
+
+static int on_fold(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct followup *f = userdata;
+        (void) usec;
+        int r = fold_step(f);
+        if (r > 0) { /* the next chunk in the next loop iteration */
+                sd_event_source_set_time(s, 1);
+                sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        if (r < 0) {
+                uint64_t now;
+                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL,
+                          "Follow-up: cannot write the case journal into the case files (%s); the journal keeps "
+                          "every change, will retry", strerror(-r));
+                sd_event_now(f->event, CLOCK_MONOTONIC, &now);
+                sd_event_source_set_time(s, now + RETRY_USEC);
+                sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        f->first_dirty = 0;
+        fold_schedule(f);
+        return 0;
+}
+
+/* At a clean stop: every change into the case files. */
+static void fold_all(struct followup *f) {
+        int r;
+        while ((r = fold_step(f)) > 0)
+                ;
+        if (r >= 0 && f->n_dirty > 0) /* a fold had begun: the rest */
+                while ((r = fold_step(f)) > 0)
+                        ;
         if (r < 0)
+                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL,
+                          "Follow-up: cannot write the case journal into the case files (%s); it is read back at "
+                          "the next start", strerror(-r));
+}
+
+/* At start: every journal left by a crash (or a failed fold) read back into
+ * the dirty set, oldest first. */
+static int journal_recover(struct followup *f) {
+        _cleanup_free_ uint32_t *gens = NULL;
+        size_t n = 0, records = 0;
+        int cfd = openat(store_dirfd(f->store, STORE_CASES), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = cfd >= 0 ? fdopendir(cfd) : NULL;
+        if (!d) {
+                int r = negative_errno();
+                if (cfd >= 0)
+                        close(cfd);
                 return r;
-        char *s;
-        size_t n;
-        r = case_serialize(c, &s, &n);
-        if (r < 0)
-                return r;
-        r = create ? store_create_atomic(f->store, STORE_CASES, name, s, n)
-                   : store_write_atomic(f->store, STORE_CASES, name, s, n);
-        free(s);
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                const char *g = de->d_name + 8;
+                char *end;
+                if (strncmp(de->d_name, "journal.", 8) != 0)
+                        continue;
+                unsigned long v = *g >= '1' && *g <= '9' ? strtoul(g, &end, 10) : 0;
+                if (v == 0 || *end || v >= UINT32_MAX / 2) {
+                        log_warning("cases/%s: not a journal beredd writes; left alone", de->d_name);
+                        continue;
+                }
+                uint32_t *nv = realloc(gens, (n + 1) * sizeof(*nv));
+                if (!nv) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                gens = nv;
+                gens[n++] = (uint32_t) v;
+        }
+        closedir(d);
+        if (n == 0) {
+                f->jgen = f->jgen_first = 1;
+                return 0;
+        }
+        for (size_t i = 1; i < n; i++) /* a handful: insertion sort */
+                for (size_t j = i; j > 0 && gens[j - 1] > gens[j]; j--) {
+                        uint32_t t = gens[j];
+                        gens[j] = gens[j - 1];
+                        gens[j - 1] = t;
+                }
+        f->jgen_first = gens[0];
+        f->jgen = gens[n - 1] + 1;
+        for (size_t i = 0; i < n; i++) {
+                char name[32];
+                _cleanup_free_ char *data = NULL;
+                size_t len;
+                journal_name(gens[i], name, sizeof(name));
+                int r = store_read(f->store, STORE_CASES, name, JOURNAL_MAX_SIZE, &data, &len);
+                if (r < 0) {
+                        log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "cases/%s: cannot read it (%s); its changes are lost",
+                                  name, strerror(-r));
+                        continue;
+                }
+                for (const char *p = data, *end = data + len; p < end;) {
+                        const char *q = memmem(p, (size_t) (end - p), "\n}\n", 3);
+                        if (!q) {
+                                /* Torn by a crash in the write: never acted on. */
+                                log_warning("cases/%s: its last record is incomplete (a crash while it was written); "
+                                            "dropped, it was never acted on", name);
+                                break;
+                        }
+                        size_t rl = (size_t) (q + 3 - p);
+                        struct fu_case c;
+                        char *copy = NULL;
+                        if (case_parse(p, rl, &c) < 0) {
+                                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL,
+                                          "cases/%s: a damaged record at byte %zu skipped", name, (size_t) (p - data));
+                        } else if (!(copy = malloc(rl)) ) {
+                                case_done(&c);
+                                return -ENOMEM;
+                        } else {
+                                memcpy(copy, p, rl);
+                                if (dirty_put(f, c.ref, copy, rl, gens[i]) < 0) {
+                                        free(copy);
+                                        case_done(&c);
+                                        return -ENOMEM;
+                                }
+                                records++;
+                                case_done(&c);
+                        }
+                        p = q + 3;
+                }
+        }
+        log_info("Follow-up: %zu change(s) to %zu case(s) read back from the case journal", records, f->n_dirty);
+        return 0;
+}
+
+/* C as a change for the journal. */
+static int stage_rec(const struct fu_case *c, struct fu_rec *rec) {
+        snprintf(rec->ref, sizeof(rec->ref), "%s", c->ref);
+        return case_serialize(c, &rec->data, &rec->len);
+}
+
+static int case_read(struct followup *f, const char *ref, struct fu_case *c) {
+        const struct fu_dirty *d = dirty_get(f, ref);
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        int r;
+        if (d) {
+                r = case_parse(d->data, d->len, c);
+        } else {
+                char name[128];
+                case_name(ref, name, sizeof(name));
+                r = store_read(f->store, STORE_CASES, name, CASE_MAX_SIZE, &data, &len);
+                if (r < 0)
+                        return r;
+                r = case_parse(data, len, c);
+        }
+        if (r >= 0 && !streq(c->ref, ref)) {
+                case_done(c);
+                return -EBADMSG;
+        }
         return r;
+}
+
+/* Write C through the journal (CREATE: refuse when REF has a file already,
+ * damaged or not). */
+static int case_write(struct followup *f, const struct fu_case *c, bool create) {
+        struct fu_rec rec = {}, *v[1] = { &rec };
+        int r;
+        if (create) {
+                char name[128];
+                struct stat st;
+                if ((r = store_case_relpath(f->store, c->ref, name, sizeof(name))) < 0)
+                        return r;
+                if (dirty_get(f, c->ref))
+                        return -EEXIST;
+                if (fstatat(store_dirfd(f->store, STORE_CASES), name, &st, AT_SYMLINK_NOFOLLOW) >= 0)
+                        return -EEXIST;
+                if (errno != ENOENT)
+                        return negative_errno();
+        }
+        if ((r = stage_rec(c, &rec)) < 0)
+                return r;
+        journal_commit(f, v, 1);
+        free(rec.data);
+        return rec.r;
 }
 
 /* ---- messages ---- */
@@ -1097,25 +1507,20 @@ static const char *who_of(const struct followup *f) {
         return f->cfg->followup.coordinator;
 }
 
-/* A due action whose case file is written with others in one group commit
- * (a burst of reminders at office start): prepared, committed, finished. */
-struct fu_staged {
-        struct fu_case c;
-        enum fu_action a;
-        char name[128];
-        char tmp[STORE_TMP_NAME_SIZE];
-        char *data;
-        size_t len;
-        int r;
-};
+/* The changes of V[0..N) into the journal, in one commit. */
+static void staged_commit(struct followup *f, struct fu_staged *v, size_t n) {
+        struct fu_rec **p = n > 0 ? malloc(n * sizeof(*p)) : NULL;
+        for (size_t k = 0; k < n; k++)
+                if (p)
+                        p[k] = &v[k].rec;
+                else
+                        v[k].rec.r = -ENOMEM;
+        if (p)
+                journal_commit(f, p, n);
+        free(p);
+}
 
 static void act_finish(struct followup *f, struct fu_staged *st, uint64_t now);
-
-/* C, serialized into ST under its file name: ready for commit_staged(). */
-static int stage_case(struct followup *f, const struct fu_case *c, struct fu_staged *st) {
-        int r = store_case_relpath(f->store, c->ref, st->name, sizeof(st->name));
-        return r < 0 ? r : case_serialize(c, &st->data, &st->len);
-}
 
 /* Prepare entry I's due action: the case with its new stage and message keys,
  * serialized into ST, not yet on disk. Returns 1 for a purge (done here), 2
@@ -1130,6 +1535,10 @@ static int act_prepare(struct followup *f, uint32_t i, uint64_t now, struct fu_s
         snprintf(ref, sizeof(ref), "%s", eref(f, i));
         if (E_STATE(&f->e[i]) == FU_CLOSED) {
                 char name[128];
+                if (dirty_get(f, ref)) { /* its journal record would bring it back: after the fold */
+                        set_next(f, i, now + FOLD_MAX_AGE + USEC_PER_SEC);
+                        return 0;
+                }
                 case_name(ref, name, sizeof(name));
                 r = store_remove(f->store, STORE_CASES, name);
                 if (r < 0 && r != -ENOENT) {
@@ -1196,10 +1605,10 @@ static int act_prepare(struct followup *f, uint32_t i, uint64_t now, struct fu_s
          * entry waits as after a spool error. */
         st->a = a;
         st->c = c;
-        r = stage_case(f, &c, st);
+        r = stage_rec(&c, &st->rec);
         set_next(f, i, now + RETRY_USEC);
         if (r < 0) {
-                st->r = r;
+                st->rec.r = r;
                 act_finish(f, st, now);
                 return 0;
         }
@@ -1214,16 +1623,16 @@ static void act_finish(struct followup *f, struct fu_staged *st, uint64_t now) {
         int32_t idx = lookup(f, c->ref);
         enum fu_action a = st->a;
 
-        free(st->data);
-        st->data = NULL;
+        free(st->rec.data);
+        st->rec.data = NULL;
         if (idx < 0) { /* cannot happen within one timer run; be safe */
                 case_done(c);
                 return;
         }
         uint32_t i = (uint32_t) idx;
-        if (st->r < 0) {
+        if (st->rec.r < 0) {
                 log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Case %s: cannot write its file (%s); reminder held, will retry",
-                          c->ref, strerror(-st->r));
+                          c->ref, strerror(-st->rec.r));
                 if (a == FU_ACT_REMIND)
                         code_release(f, c->code, i);
                 set_next(f, i, now + RETRY_USEC);
@@ -1246,41 +1655,6 @@ static void act_finish(struct followup *f, struct fu_staged *st, uint64_t now) {
         emit(f, a == FU_ACT_REMIND ? "reminder" : a == FU_ACT_SECOND ? "overdue" : "escalated", c->level,
              stage_names[c->stage]);
         case_done(c);
-}
-
-/* Put every prepared case file of V[0..N) on disk: one durable write when
- * alone; else all staged in tmp/, one sync, all renamed, one more sync. Each
- * V[k].r says how its write went. */
-static void commit_staged(struct followup *f, struct fu_staged *v, size_t n) {
-        if (n == 1) {
-                v[0].r = store_write_atomic(f->store, STORE_CASES, v[0].name, v[0].data, v[0].len);
-                return;
-        }
-        int r = 0;
-        for (size_t k = 0; k < n; k++) {
-                v[k].r = store_stage(f->store, v[k].data, v[k].len, v[k].tmp);
-                if (v[k].r < 0)
-                        v[k].tmp[0] = '\0';
-        }
-        r = store_sync(f->store);
-        for (size_t k = 0; k < n; k++) {
-                if (v[k].r < 0)
-                        continue;
-                if (r < 0) {
-                        store_unstage(f->store, v[k].tmp);
-                        v[k].r = r;
-                } else if ((v[k].r = store_publish(f->store, v[k].tmp, STORE_CASES, v[k].name)) < 0)
-                        store_unstage(f->store, v[k].tmp);
-        }
-        if (r < 0)
-                return;
-        r = store_sync(f->store);
-        if (r < 0)
-                /* The new files are in place and the data under them is on
-                 * disk; only the renames may not be. Holding the messages back
-                 * would lose them (the files already say "sending"), so they go,
-                 * and a crash before the next sync would send them again. */
-                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Follow-up: the spool could not be synced (%s)", strerror(-r));
 }
 
 /* Record gateway outcomes in the case files: the cases an iteration's
@@ -1347,7 +1721,7 @@ static int on_post(sd_event_source *s, void *userdata) {
                                         resend = true;
                                 }
                         }
-                int r = changed ? stage_case(f, &c, &st[n_st]) : 0;
+                int r = changed ? stage_rec(&c, &st[n_st].rec) : 0;
                 if (r < 0)
                         log_error_errno(r, "Case %s: cannot record message outcomes: %m", c.ref);
                 if (r < 0 || !changed) {
@@ -1358,15 +1732,14 @@ static int on_post(sd_event_source *s, void *userdata) {
                 }
                 i = j;
         }
-        if (n_st > 0)
-                commit_staged(f, st, n_st);
+        staged_commit(f, st, n_st);
         for (size_t k = 0; k < n_st; k++) {
-                if (st[k].r < 0)
-                        log_error_errno(st[k].r, "Case %s: cannot record message outcomes: %m", st[k].c.ref);
+                if (st[k].rec.r < 0)
+                        log_error_errno(st[k].rec.r, "Case %s: cannot record message outcomes: %m", st[k].c.ref);
                 else if (resends[k])
                         dispatch(f, &st[k].c, now, true);
                 case_done(&st[k].c);
-                free(st[k].data);
+                free(st[k].rec.data);
         }
         free(st);
         free(resends);
@@ -1398,8 +1771,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                         n++;
                 done++;
         }
-        if (n > 0)
-                commit_staged(f, v, n);
+        staged_commit(f, v, n);
         for (size_t k = 0; k < n; k++)
                 act_finish(f, &v[k], now);
         free(v);
@@ -1654,12 +2026,22 @@ int followup_case_check(const char *data, size_t len) {
         return r;
 }
 
+static int load_data(struct followup *f, const char *bucket, const char *name, const char *data, size_t len,
+                     struct fr_cache *fr, uint32_t **resend, size_t *n_resend);
+
 static int load_file(struct followup *f, int dfd, const char *bucket, const char *name, struct fr_cache *fr,
                      char **buf, size_t *cap, uint32_t **resend, size_t *n_resend) {
+        char ref[COMMAND_MAX_ID + 1];
+        size_t nl = strlen(name) - 5; /* ".json" */
+        if (nl < sizeof(ref)) {
+                memcpy(ref, name, nl);
+                ref[nl] = '\0';
+                const struct fu_dirty *d = dirty_get(f, ref);
+                if (d) /* the journal has it newer */
+                        return load_data(f, bucket, name, d->data, d->len, fr, resend, n_resend);
+        }
         /* No fstat: O_NONBLOCK keeps a FIFO from blocking, a folder fails the read. */
         _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-        struct mini m;
-        bool sending = false;
         if (fd < 0)
                 goto damaged;
         size_t len = 0;
@@ -1681,11 +2063,24 @@ static int load_file(struct followup *f, int dfd, const char *bucket, const char
                         break;
                 len += (size_t) k;
         }
-        if (mini_parse(*buf, len, &m) < 0) {
+        return load_data(f, bucket, name, *buf, len, fr, resend, n_resend);
+damaged:
+        f->n_damaged++;
+        log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "cases/%s/%s: damaged or unreadable, not followed up; fix or remove it",
+                  bucket, name);
+        return 0;
+}
+
+/* Index the case of file cases/BUCKET/NAME, whose bytes are DATA. */
+static int load_data(struct followup *f, const char *bucket, const char *name, const char *data, size_t len,
+                     struct fr_cache *fr, uint32_t **resend, size_t *n_resend) {
+        struct mini m;
+        bool sending = false;
+        if (mini_parse(data, len, &m) < 0) {
                 struct fu_case *c = calloc(1, sizeof(*c)); /* the full parser, for the unusual file */
                 if (!c)
                         return -ENOMEM;
-                if (case_parse(*buf, len, c) < 0) {
+                if (case_parse(data, len, c) < 0) {
                         free(c);
                         goto damaged;
                 }
@@ -1745,6 +2140,11 @@ static int load_all(struct followup *f) {
 
         if (!fr)
                 return -ENOMEM;
+        r = journal_recover(f);
+        if (r < 0) {
+                free(fr);
+                return r;
+        }
         int cfd = openat(store_dirfd(f->store, STORE_CASES), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         DIR *top = cfd >= 0 ? fdopendir(cfd) : NULL;
         if (!top) {
@@ -1781,6 +2181,18 @@ static int load_all(struct followup *f) {
                 closedir(d);
         }
         closedir(top);
+        /* Cases opened since the last fold: only the journal has them. */
+        for (size_t k = 0; r >= 0 && k < f->n_dirty; k++) {
+                const struct fu_dirty *d = &f->dirty[k];
+                char b[3], name[COMMAND_MAX_ID + 8];
+                if (lookup(f, d->ref) >= 0)
+                        continue;
+                store_case_bucket(d->ref, b);
+                snprintf(name, sizeof(name), "%s.json", d->ref);
+                r = heap_reserve(f, f->n_heap + 1);
+                if (r >= 0)
+                        r = load_data(f, b, name, d->data, d->len, fr, &resend, &n_resend);
+        }
         free(fr);
         if (r < 0)
                 return r;
@@ -2258,6 +2670,8 @@ int followup_new(sd_event *e, struct store *store, struct gateways *gw, const st
                 r = sd_event_add_time(e, &f->timer, CLOCK_REALTIME, 1, 1000, on_timer, f);
         if (r >= 0)
                 r = sd_event_add_defer(e, &f->post, on_post, f);
+        if (r >= 0)
+                r = sd_event_add_time(e, &f->fold, CLOCK_MONOTONIC, 1, 10000, on_fold, f);
         if (r < 0) {
                 followup_free(f);
                 return r;
@@ -2266,6 +2680,9 @@ int followup_new(sd_event *e, struct store *store, struct gateways *gw, const st
         sd_event_source_set_enabled(f->post, SD_EVENT_OFF);
         sd_event_source_set_description(f->timer, "followup-timer");
         sd_event_source_set_description(f->post, "followup-outcomes");
+        sd_event_source_set_enabled(f->fold, SD_EVENT_OFF);
+        sd_event_source_set_priority(f->fold, SD_EVENT_PRIORITY_IDLE);
+        sd_event_source_set_description(f->fold, "followup-fold");
 
         r = load_all(f);
         if (r < 0) {
@@ -2280,6 +2697,7 @@ int followup_new(sd_event *e, struct store *store, struct gateways *gw, const st
                 log_warning("Follow-up: there are open cases but no followup section in the configuration; "
                             "reminders continue, check-ins are refused");
         arm_timer(f); /* cases due while we were down are handled at once */
+        fold_schedule(f); /* what the journal brought back */
         *ret = f;
         return 0;
 }
@@ -2308,6 +2726,15 @@ void followup_set_config(struct followup *f, const struct config *cfg, const str
 void followup_free(struct followup *f) {
         if (!f)
                 return;
+        if (f->fold)
+                fold_all(f);
+        for (size_t k = 0; k < f->n_dirty; k++) {
+                free(f->dirty[k].ref);
+                free(f->dirty[k].data);
+        }
+        free(f->dirty);
+        strmap_clear(&f->dirty_map);
+        sd_event_source_disable_unref(f->fold);
         sd_event_source_disable_unref(f->timer);
         sd_event_source_disable_unref(f->post);
         for (size_t i = 0; i < f->n_results; i++)

@@ -42,6 +42,13 @@ static int grow(struct strmap *m) {
         return 0;
 }
 
+int strmap_reserve(struct strmap *m, size_t n) {
+        while (n * 2 > m->cap)
+                if (grow(m) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
 int strmap_put(struct strmap *m, const char *key, size_t val) {
         if ((m->n + 1) * 2 > m->cap && grow(m) < 0) /* at most half full */
                 return -ENOMEM;

@@ -23,6 +23,8 @@ struct strmap {
 
 /* Set KEY to VAL (replacing a value it had). 0 or -ENOMEM. */
 int strmap_put(struct strmap *m, const char *key, size_t val);
+/* Room for N keys in all, so that puts up to that many cannot fail. 0 or -ENOMEM. */
+int strmap_reserve(struct strmap *m, size_t n);
 /* true and *RET (may be NULL) when KEY is in the map. */
 bool strmap_get(const struct strmap *m, const char *key, size_t *ret);
 void strmap_clear(struct strmap *m);

@@ -270,6 +270,7 @@ followup: {
         act = self.sock({"cmd": "show", "activation": self.act_id})
         h["activation-state"] = act.get("state")
         h["activation-notifications"] = len(act.get("notifications", []))
+        h["case"] = json.dumps(self.sock({"cmd": "show", "case": "K-2041"}), sort_keys=True)  # journal or file
         return h
 
     def run(self):
@@ -295,9 +296,15 @@ followup: {
         r = self.sock({"cmd": "case.open", "case": "K-2041", "contacts": ["kari"], "level": 1})
         if not r.get("ok"):
             raise SystemExit("badinput: the sentinel case was refused: %s" % r)
-        time.sleep(0.5)
-        self.case_file = [p for p in glob.glob(self.t + "/spool/cases/**/*", recursive=True)
-                          if os.path.isfile(p) and "K-2041" in os.path.basename(p)][0]
+        # the case reaches its own file at the journal's next fold (about a second)
+        for _ in range(100):
+            time.sleep(0.1)
+            found = [p for p in glob.glob(self.t + "/spool/cases/*/*.json") if "K-2041" in os.path.basename(p)]
+            if found and not glob.glob(self.t + "/spool/cases/journal.*"):
+                break
+        else:
+            raise SystemExit("badinput: the sentinel case never reached its file")
+        self.case_file = found[0]
         before = self.snapshot()
 
         ways = ["socket", "drop"] + (["mqtt"] if self.mqtt_port else [])

@@ -107,7 +107,9 @@ start_at 2027-01-11T07:59:53
 ok '{"cmd":"case.open","case":"K-2041","contacts":["kari","ola"],"level":1,"factors":["loneliness"],"children":true,"due":"2027-01-11"}'
 assert_eq "$(field "$R" '["due"]')" 2027-01-11
 assert_eq "$(field "$R" '["next_action"]')" "2027-01-11 08:00"
-[ -f "$(case_file K-2041)" ] || fail "no case file for K-2041"
+# Durable at once in the case journal; in its own file after the next fold.
+grep -q '"ref": "K-2041"' "$T"/spool/cases/journal.* || fail "K-2041 is not in the case journal"
+wait_until 3 test -f "$(case_file K-2041)" || fail "no case file for K-2041"
 sleep 1
 now=$(local_now)
 case "$now" in 07:59:*) ;; *) fail "the test was too slow: it is $now already" ;; esac
@@ -127,6 +129,8 @@ for bad in loneliness lav Nordmann 91234567; do
 done
 
 say "drop files: a malformed and a duplicate case.open go to failed/ with reasons; a good one is accepted"
+no_journal() { ! ls "$T"/spool/cases/journal.* >/dev/null 2>&1; }
+wait_until 5 no_journal || fail "the case journal was not folded into the case files"
 sum_before=$(md5sum < "$(case_file K-2041)")
 drop bad.json '{"cmd":"case.open","case":"K-7","contacts":[]}'
 drop dup.json '{"cmd":"case.open","case":"K-2041","contacts":["ann"],"level":3}'
@@ -136,7 +140,7 @@ wait_until 5 test -f "$T/spool/failed/dup.json.reason" || fail "dup.json not rej
 assert_grep "$T/spool/failed/bad.json.reason" "contacts: expected a list of one or two person ids"
 assert_grep "$T/spool/failed/dup.json.reason" "case: K-2041 exists already; not overwritten"
 wait_until 5 test ! -e "$T/spool/incoming/good.json" || fail "good.json not consumed"
-[ -f "$(case_file K-2050)" ] || fail "K-2050 not opened from its drop file"
+wait_until 5 test -f "$(case_file K-2050)" || fail "K-2050 not opened from its drop file"
 assert_eq "$(md5sum < "$(case_file K-2041)")" "$sum_before" "the duplicate changed K-2041"
 [ ! -f "$(case_file K-7)" ] || fail "the malformed drop file opened a case"
 
@@ -173,6 +177,14 @@ printf '%s' "$R" | grep -q 'K-' && fail "the summary names a case: $R"
 
 say "check-ins: needs steps up and schedules the new level's interval; history is kept"
 ok '{"cmd":"case.checkin","case":"K-2041","by":"kari","outcome":"needs"}'
+say "kill -9 right after the check-in: only the case journal has it, and it comes back"
+kill_beredd
+grep -q '"outcome": "needs"' "$T"/spool/cases/journal.* || fail "the check-in is not in the case journal"
+grep -q '"outcome": "needs"' "$(case_file K-2041)" && fail "the check-in is in the case file already"
+start_at 2027-01-12T09:10:00
+assert_grep "$T/beredd.log" "read back from the case journal"
+wait_until 5 no_journal || fail "the journal read back was not folded"
+grep -q '"outcome": "needs"' "$(case_file K-2041)" || fail "the check-in did not reach the case file"
 assert_eq "$(field "$R" '["level"]')" 2
 assert_eq "$(field "$R" '["due"]')" 2027-01-19
 assert_eq "$(field "$R" '["stage"]')" none

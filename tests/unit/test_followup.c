@@ -758,6 +758,124 @@ static void test_engine(void **state) {
         store_free(store);
 }
 
+static char *slurp(const char *path, size_t *len) {
+        FILE *fp = fopen(path, "re");
+        if (!fp)
+                return NULL;
+        char *buf = calloc(1, 1 << 20);
+        *len = fread(buf, 1, (1 << 20) - 1, fp);
+        fclose(fp);
+        return buf;
+}
+
+static void spit(const char *path, const char *mode, const char *data, size_t len) {
+        FILE *fp = fopen(path, mode);
+        assert_non_null(fp);
+        assert_int_equal(fwrite(data, 1, len, fp), len);
+        fclose(fp);
+}
+
+static json_t *show_case(struct followup *f, const char *ref, int expect) {
+        char err[256];
+        json_t *show = NULL;
+        assert_int_equal(followup_show(f, ref, &show, err, sizeof(err)), expect);
+        return show;
+}
+
+/* The case journal: changes are in cases/journal.<n> at once and in the case
+ * files after a fold; a crash image (the spool copied while the daemon runs)
+ * comes back whole; a torn last record is dropped, a damaged one skipped. */
+static void test_journal(void **state) {
+        struct world *w = *state;
+        char root[300], crash[300], path[700], cmd[700], err[256], bucket[3];
+        snprintf(root, sizeof(root), "%s/spool-journal", tmpdir);
+        snprintf(crash, sizeof(crash), "%s/spool-crash", tmpdir);
+        struct store *store = NULL;
+        assert_int_equal(store_open(root, &store, NULL), 0);
+        sd_event *e = NULL;
+        assert_int_equal(sd_event_new(&e), 0);
+        struct followup *f = NULL;
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        n_outbox = 0;
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"J-1\",\"contacts\":[\"ann\"],\"due\":\"2026-04-01\"}", NULL,
+                        0, err, sizeof(err)));
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"J-2\",\"contacts\":[\"ola\"],\"due\":\"2026-04-02\"}", NULL,
+                        0, err, sizeof(err)));
+        json_decref(run(f, "{\"cmd\":\"case.checkin\",\"case\":\"J-2\",\"by\":\"ola\",\"outcome\":\"needs\"}", NULL, 0,
+                        err, sizeof(err)));
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/cases/journal.1", root);
+        assert_int_equal(stat(path, &st), 0);
+        store_case_bucket("J-1", bucket);
+        snprintf(path, sizeof(path), "%s/cases/%s/J-1.json", root, bucket);
+        assert_int_equal(stat(path, &st), -1); /* not folded yet */
+        json_t *show = show_case(f, "J-2", 0);  /* read from the journal */
+        assert_int_equal(json_integer_value(json_object_get(show, "level")), 2);
+        json_decref(show);
+
+        /* A crash image, then a clean stop: everything folded, no journal. */
+        snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", root, crash);
+        assert_int_equal(system(cmd), 0);
+        followup_free(f);
+        assert_int_equal(stat(path, &st), 0);
+        snprintf(path, sizeof(path), "%s/cases/journal.1", root);
+        assert_int_equal(stat(path, &st), -1);
+        store_free(store);
+
+        /* The crash image, with a torn record at the end of its journal and a
+         * later journal holding a damaged record and then a good one. */
+        size_t len;
+        snprintf(path, sizeof(path), "%s/cases/journal.1", crash);
+        char *j = slurp(path, &len);
+        assert_non_null(j);
+        const char *rec = strstr(j, "{\n \"ref\": \"J-1\"");
+        assert_non_null(rec);
+        const char *rec_end = strstr(rec, "\n}\n");
+        assert_non_null(rec_end);
+        char *good = strndup(rec, (size_t) (rec_end + 3 - rec));
+        char *due = strstr(good, "\"due\": \"2026-04-01\"");
+        assert_non_null(due);
+        memcpy(due, "\"due\": \"2026-05-01\"", 19);
+        spit(path, "ae", "{\n \"ref\": \"J-9\",\n \"contacts\": [", 30);
+        snprintf(path, sizeof(path), "%s/cases/journal.7", crash);
+        spit(path, "we", "{\n \"ref\": 17\n}\n", 15);
+        spit(path, "ae", good, strlen(good));
+        free(good);
+        free(j);
+
+        assert_int_equal(store_open(crash, &store, NULL), 0);
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        show = show_case(f, "J-1", 0);
+        assert_string_equal(json_string_value(json_object_get(show, "due")), "2026-05-01"); /* journal.7 last */
+        json_decref(show);
+        show = show_case(f, "J-2", 0);
+        assert_int_equal(json_integer_value(json_object_get(show, "level")), 2);
+        assert_int_equal(json_array_size(json_object_get(show, "history")), 1);
+        json_decref(show);
+        show = show_case(f, "J-9", -ENOENT);
+        json_t *s = summary(f);
+        assert_int_equal(sget(s, "open"), 2);
+        json_decref(s);
+        /* New changes go to a journal after the ones read back. */
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"J-3\",\"contacts\":[\"ann\"]}", NULL, 0, err, sizeof(err)));
+        snprintf(path, sizeof(path), "%s/cases/journal.8", crash);
+        assert_int_equal(stat(path, &st), 0);
+        /* J-3, only in the journal so far, cannot be opened twice. */
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"J-3\",\"contacts\":[\"ann\"]}", NULL, -EEXIST, err,
+                        sizeof(err)));
+        followup_free(f);
+        for (int g = 1; g <= 8; g++) {
+                snprintf(path, sizeof(path), "%s/cases/journal.%d", crash, g);
+                assert_int_equal(stat(path, &st), -1);
+        }
+        store_case_bucket("J-3", bucket);
+        snprintf(path, sizeof(path), "%s/cases/%s/J-3.json", crash, bucket);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(n_outbox, 0);
+        sd_event_unref(e);
+        store_free(store);
+}
+
 /* Many cases: the index and heap stay consistent through opens, check-ins
  * and closes in random order. */
 static void test_many(void **state) {
@@ -837,6 +955,7 @@ int main(void) {
                 cmocka_unit_test(test_texts),
                 cmocka_unit_test_setup_teardown(test_engine, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_many, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_journal, setup_office, teardown),
         };
         return cmocka_run_group_tests(tests, setup_group, teardown_group);
 }
