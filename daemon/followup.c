@@ -330,12 +330,13 @@ struct fu_entry {
         int32_t due;      /* days since 1970-01-01 */
         uint16_t factors;
         uint8_t level;
-        uint8_t flags;    /* state | stage << 2 */
+        uint8_t flags;    /* state | stage << 2 | E_SENDING */
 };
 _Static_assert(sizeof(struct fu_entry) == 24, "keep the index compact");
 
 #define E_STATE(e) ((enum fu_state) ((e)->flags & 3))
 #define E_STAGE(e) ((enum fu_stage) (((e)->flags >> 2) & 3))
+#define E_SENDING 0x10 /* its file has a message "sending": handed to a gateway, outcome not yet recorded */
 
 /* A case's newest state while only the journal has it. */
 struct fu_dirty {
@@ -397,6 +398,9 @@ struct followup {
         bool folding;
         uint64_t first_dirty;     /* CLOCK_MONOTONIC of the oldest unfolded record; 0 = none */
         sd_event_source *fold;
+
+        bool loaded;               /* the index below may be written at the stop */
+        bool bucket_damaged[256];  /* has a damaged file: never in cases/index */
 };
 
 struct fu_notify {
@@ -724,16 +728,23 @@ static void entry_remove(struct followup *f, uint32_t i) {
 }
 
 static void entry_fill_raw(struct followup *f, uint32_t i, struct ymd due, uint32_t factors, int level,
-                           enum fu_state state, enum fu_stage stage) {
+                           enum fu_state state, enum fu_stage stage, bool sending) {
         struct fu_entry *e = &f->e[i];
         e->due = (int32_t) calendar_days_from_ymd(due);
         e->factors = (uint16_t) factors;
         e->level = (uint8_t) (level > 0 && level < 256 ? level : 0);
-        e->flags = (uint8_t) (state | stage << 2);
+        e->flags = (uint8_t) (state | stage << 2 | (sending ? E_SENDING : 0));
+}
+
+static bool case_sending(const struct fu_case *c) {
+        for (size_t k = 0; k < c->n_notify; k++)
+                if (streq(c->notify[k].state, "sending"))
+                        return true;
+        return false;
 }
 
 static void entry_fill(struct followup *f, uint32_t i, const struct fu_case *c) {
-        entry_fill_raw(f, i, c->due, c->factors, c->level, c->state, c->stage);
+        entry_fill_raw(f, i, c->due, c->factors, c->level, c->state, c->stage, case_sending(c));
 }
 
 /* A new entry I takes its index fields from C and counts in the summary. */
@@ -1734,9 +1745,13 @@ static int on_post(sd_event_source *s, void *userdata) {
         }
         staged_commit(f, st, n_st);
         for (size_t k = 0; k < n_st; k++) {
+                int32_t idx = lookup(f, st[k].c.ref);
                 if (st[k].rec.r < 0)
                         log_error_errno(st[k].rec.r, "Case %s: cannot record message outcomes: %m", st[k].c.ref);
-                else if (resends[k])
+                else if (idx >= 0)
+                        f->e[idx].flags = (uint8_t) ((f->e[idx].flags & ~E_SENDING) |
+                                                     (case_sending(&st[k].c) ? E_SENDING : 0));
+                if (st[k].rec.r >= 0 && resends[k])
                         dispatch(f, &st[k].c, now, true);
                 case_done(&st[k].c);
                 free(st[k].rec.data);
@@ -2029,6 +2044,16 @@ int followup_case_check(const char *data, size_t len) {
 static int load_data(struct followup *f, const char *bucket, const char *name, const char *data, size_t len,
                      struct fr_cache *fr, uint32_t **resend, size_t *n_resend);
 
+/* "ab" -> 0xab, or -1. */
+static int bucket_no(const char *b) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+                char c = b[k];
+                v = v * 16 + (c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1000);
+        }
+        return v >= 0 && b[2] == '\0' ? v : -1;
+}
+
 static int load_file(struct followup *f, int dfd, const char *bucket, const char *name, struct fr_cache *fr,
                      char **buf, size_t *cap, uint32_t **resend, size_t *n_resend) {
         char ref[COMMAND_MAX_ID + 1];
@@ -2056,16 +2081,21 @@ static int load_file(struct followup *f, int dfd, const char *bucket, const char
                         *buf = b;
                         *cap = ncap;
                 }
-                ssize_t k = read(fd, *buf + len, *cap - 1 - len);
+                size_t want = *cap - 1 - len;
+                ssize_t k = read(fd, *buf + len, want);
                 if (k < 0)
                         goto damaged;
-                if (k == 0)
-                        break;
                 len += (size_t) k;
+                /* Short: the end of a regular file (a million files: a
+                 * million read()s saved). Anything else is damaged anyway. */
+                if ((size_t) k < want)
+                        break;
         }
         return load_data(f, bucket, name, *buf, len, fr, resend, n_resend);
 damaged:
         f->n_damaged++;
+        if (bucket_no(bucket) >= 0)
+                f->bucket_damaged[bucket_no(bucket)] = true;
         log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "cases/%s/%s: damaged or unreadable, not followed up; fix or remove it",
                   bucket, name);
         return 0;
@@ -2088,8 +2118,7 @@ static int load_data(struct followup *f, const char *bucket, const char *name, c
                                     .due = c->due, .reminded = c->reminded, .second = c->second, .closed = c->closed,
                                     .code = c->code };
                 memcpy(m.ref, c->ref, sizeof(m.ref));
-                for (size_t k = 0; k < c->n_notify; k++)
-                        sending = sending || streq(c->notify[k].state, "sending");
+                sending = case_sending(c);
                 case_done(c);
                 free(c);
         }
@@ -2100,7 +2129,7 @@ static int load_data(struct followup *f, const char *bucket, const char *name, c
         int r = entry_add(f, m.ref, &i);
         if (r < 0)
                 return r;
-        entry_fill_raw(f, i, m.due, m.factors, m.level, (enum fu_state) m.state, (enum fu_stage) m.stage);
+        entry_fill_raw(f, i, m.due, m.factors, m.level, (enum fu_state) m.state, (enum fu_stage) m.stage, sending);
         account(f, i, +1);
         struct fu_sched sc = { .state = m.state, .stage = m.stage, .due = m.due, .reminded = m.reminded,
                                .second = m.second, .closed = m.closed };
@@ -2126,9 +2155,351 @@ static int load_data(struct followup *f, const char *bucket, const char *name, c
         return 0;
 damaged:
         f->n_damaged++;
+        if (bucket_no(bucket) >= 0)
+                f->bucket_damaged[bucket_no(bucket)] = true;
         log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "cases/%s/%s: damaged or unreadable, not followed up; fix or remove it",
                   bucket, name);
         return 0;
+}
+
+
+/* ---- cases/index: a start without reading a million files ----
+ *
+ * At a clean stop the index entries are written to cases/index, per bucket
+ * folder with the folder's inode and ctime. Any change to a folder's entries
+ * (a case written, opened, purged; by beredd or by anyone) moves its ctime,
+ * which no one can set back; a restored copy has new inodes. At start, a
+ * bucket whose folder is unchanged is taken from the index; every other one
+ * is read file by file. An open case waiting for its due day, with nothing
+ * in flight, is a plain line "ref due-day level factors"; any other case is
+ * listed by ref and its file read at start. Buckets with damaged files, or
+ * with cases in the journal, are always read. The index is a cache: remove
+ * it and every file is read. A case file edited in place (not replaced by a
+ * rename) while beredd is stopped is not noticed; remove cases/index after
+ * such an edit. */
+#define INDEX_NAME "index"
+#define INDEX_MAGIC "beredd case index 1\n"
+#define INDEX_MAX_SIZE (512u * 1024 * 1024)
+#define INDEX_MARGIN_NSEC 20000000 /* ctimes are stamped from a coarse clock */
+
+struct bucket_id {
+        uint64_t ino;
+        int64_t sec, nsec;
+};
+
+static int bucket_stat(struct followup *f, int b, struct bucket_id *ret) {
+        char name[3];
+        struct stat st;
+        snprintf(name, sizeof(name), "%02x", (unsigned) b);
+        if (fstatat(store_dirfd(f->store, STORE_CASES), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return negative_errno();
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        *ret = (struct bucket_id) { .ino = st.st_ino, .sec = st.st_ctim.tv_sec, .nsec = st.st_ctim.tv_nsec };
+        return 0;
+}
+
+struct outbuf {
+        char *p;
+        size_t n, cap;
+        bool oom;
+};
+
+static void out(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(struct outbuf *o, const char *fmt, ...) {
+        for (int tries = 0; tries < 2 && !o->oom; tries++) {
+                va_list ap;
+                va_start(ap, fmt);
+                int k = vsnprintf(o->p ? o->p + o->n : NULL, o->p ? o->cap - o->n : 0, fmt, ap);
+                va_end(ap);
+                if (k < 0) {
+                        o->oom = true;
+                        return;
+                }
+                if (o->p && o->n + (size_t) k < o->cap) {
+                        o->n += (size_t) k;
+                        return;
+                }
+                size_t cap = o->cap ? o->cap : 1 << 20;
+                while (cap < o->n + (size_t) k + 1)
+                        cap *= 2;
+                char *p = realloc(o->p, cap);
+                if (!p) {
+                        o->oom = true;
+                        return;
+                }
+                o->p = p;
+                o->cap = cap;
+        }
+}
+
+/* Whether folder B holds exactly N case files, each one of ours. */
+static bool bucket_matches(struct followup *f, int b, uint32_t n) {
+        char name[3];
+        snprintf(name, sizeof(name), "%02x", (unsigned) b);
+        int fd = openat(store_dirfd(f->store, STORE_CASES), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return false;
+        }
+        struct dirent *de;
+        uint32_t seen = 0;
+        bool ok = true;
+        while (ok && (de = readdir(d))) {
+                size_t l = strlen(de->d_name);
+                if (de->d_name[0] == '.' || l < 6 || !streq(de->d_name + l - 5, ".json"))
+                        continue;
+                char ref[COMMAND_MAX_ID + 1];
+                ok = l - 5 < sizeof(ref);
+                if (ok) {
+                        memcpy(ref, de->d_name, l - 5);
+                        ref[l - 5] = '\0';
+                        ok = lookup(f, ref) >= 0;
+                        seen++;
+                }
+        }
+        closedir(d);
+        return ok && seen == n;
+}
+
+/* At a clean stop, once everything is folded. */
+static void index_write(struct followup *f) {
+        struct timespec ts;
+        struct bucket_id id[256];
+        bool ok[256];
+        uint32_t *count = calloc(257, sizeof(uint32_t)), *order = calloc(f->n_e ? f->n_e : 1, sizeof(uint32_t));
+        uint8_t *bucket_of = calloc(f->n_e ? f->n_e : 1, 1), *coded = calloc(f->n_e ? f->n_e : 1, 1);
+        struct outbuf o = {};
+
+        if (!count || !order || !bucket_of || !coded)
+                goto out;
+        for (uint32_t c = 0; c < FU_CODE_N; c++)
+                if (f->codes[c])
+                        coded[f->codes[c] - 1] = 1;
+        for (uint32_t i = 0; i < f->n_e; i++) {
+                char b[3];
+                if (f->e[i].ref == NIL)
+                        continue;
+                store_case_bucket(eref(f, i), b);
+                bucket_of[i] = (uint8_t) bucket_no(b);
+                count[bucket_of[i] + 1]++;
+        }
+        for (int b = 0; b < 256; b++)
+                count[b + 1] += count[b];
+        for (uint32_t i = 0; i < f->n_e; i++)
+                if (f->e[i].ref != NIL)
+                        order[count[bucket_of[i]]++] = i; /* count[b] ends as the end of bucket b */
+        /* A folder changed within a tick of the write could change again
+         * with the same ctime: wait out the margin once, then leave out what
+         * still is that fresh. */
+        for (int pass = 0; pass < 2; pass++) {
+                bool fresh = false;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                int64_t now = (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+                for (int b = 0; b < 256; b++) {
+                        ok[b] = !f->bucket_damaged[b] && bucket_stat(f, b, &id[b]) >= 0;
+                        if (ok[b] && id[b].sec * 1000000000 + id[b].nsec > now - INDEX_MARGIN_NSEC) {
+                                ok[b] = false;
+                                fresh = true;
+                        }
+                }
+                if (!fresh)
+                        break;
+                if (pass == 0)
+                        nanosleep(&(struct timespec) { .tv_nsec = INDEX_MARGIN_NSEC + 5000000 }, NULL);
+        }
+        /* Files put into a folder behind our back (a case restored from a
+         * backup while we run) are in the ctime just taken: a folder whose
+         * case files are not exactly the ones we know is read at start. */
+        for (int b = 0; b < 256; b++)
+                if (ok[b])
+                        ok[b] = bucket_matches(f, b, count[b] - (b ? count[b - 1] : 0));
+        size_t n = 0;
+        out(&o, "%s", INDEX_MAGIC);
+        for (int b = 0; b < 256; b++) {
+                if (!ok[b])
+                        continue;
+                out(&o, "B %02x %" PRIu64 " %" PRId64 ".%09" PRId64 "\n", (unsigned) b, id[b].ino, id[b].sec, id[b].nsec);
+                for (uint32_t k = b ? count[b - 1] : 0; k < count[b]; k++, n++) {
+                        const struct fu_entry *e = &f->e[order[k]];
+                        if (E_STATE(e) == FU_OPEN && E_STAGE(e) == FU_STAGE_NONE && !(e->flags & E_SENDING) &&
+                            !coded[order[k]])
+                                out(&o, "%s %" PRId32 " %u %u\n", eref(f, order[k]), e->due, e->level, e->factors);
+                        else
+                                out(&o, "%s\n", eref(f, order[k]));
+                }
+        }
+        out(&o, "E %zu\n", n);
+        if (!o.oom) {
+                int r = store_write_atomic(f->store, STORE_CASES, INDEX_NAME, o.p, o.n);
+                if (r < 0)
+                        log_warning("Follow-up: cannot write cases/index (%s); the next start reads every case file",
+                                    strerror(-r));
+        }
+out:
+        if (!count || !order || !bucket_of || !coded || o.oom)
+                log_warning("Follow-up: out of memory writing cases/index; the next start reads every case file");
+        free(count);
+        free(order);
+        free(bucket_of);
+        free(coded);
+        free(o.p);
+}
+
+/* One index line "ref [due level factors]": its parts, or false. */
+static bool index_line(char *line, char **ref, bool *plain, int32_t *due, unsigned *level, unsigned *factors) {
+        char *sp = strchr(line, ' ');
+        *ref = line;
+        *plain = sp != NULL;
+        if (sp) {
+                unsigned long v[3];
+                char *p = sp + 1;
+                *sp = '\0';
+                for (int k = 0; k < 3; k++) {
+                        if (*p < '0' || *p > '9')
+                                return false;
+                        v[k] = strtoul(p, &p, 10);
+                        if (*p != (k < 2 ? ' ' : '\0'))
+                                return false;
+                        p += k < 2;
+                }
+                if (v[0] > 2932896 /* 9999-12-31 */ || v[1] > 255 || v[2] >= (1u << _FACTOR_MAX))
+                        return false;
+                *due = (int32_t) v[0];
+                *level = (unsigned) v[1];
+                *factors = (unsigned) v[2];
+        }
+        return id_is_safe(*ref) && strlen(*ref) <= COMMAND_MAX_ID;
+}
+
+/* The buckets cases/index may stand for (DONE[b] set), loaded. 0 also when
+ * there is no usable index; -errno only for what stops the start. */
+static int index_load(struct followup *f, struct fr_cache *fr, bool done[static 256], char **buf, size_t *cap,
+                      uint32_t **resend, size_t *n_resend) {
+        _cleanup_free_ char *data = NULL;
+        size_t len, lines = 0, from_index = 0;
+        int r = store_read(f->store, STORE_CASES, INDEX_NAME, INDEX_MAX_SIZE, &data, &len);
+        if (r == -ENOENT)
+                return 0;
+        const char *why = r < 0 ? strerror(-r) : NULL;
+        /* Check it whole first: the index is used entirely or not at all. */
+        if (!why && (len < strlen(INDEX_MAGIC) || memcmp(data, INDEX_MAGIC, strlen(INDEX_MAGIC)) != 0))
+                why = "not an index beredd wrote";
+        bool seen[256] = {};
+        int cur = -1;
+        size_t n = 0, expect = SIZE_MAX;
+        for (char *p = data + strlen(INDEX_MAGIC), *end = data + len; !why && p < end;) {
+                char *nl = memchr(p, '\n', (size_t) (end - p));
+                if (!nl) {
+                        why = "truncated";
+                        break;
+                }
+                lines++;
+                if (p[0] == 'B' && p[1] == ' ') {
+                        char b[3] = { p[2], p[3], '\0' };
+                        cur = p[4] == ' ' ? bucket_no(b) : -1;
+                        if (cur < 0 || seen[cur])
+                                why = "a bad bucket line";
+                        else
+                                seen[cur] = true;
+                } else if (p[0] == 'E' && p[1] == ' ') {
+                        char *e;
+                        expect = strtoul(p + 2, &e, 10);
+                        if (e != nl || nl + 1 != end)
+                                why = "a bad end line";
+                } else {
+                        char tmp[COMMAND_MAX_ID + 64], *ref, b[3];
+                        bool plain;
+                        int32_t due;
+                        unsigned level, factors;
+                        size_t l = (size_t) (nl - p);
+                        if (cur < 0 || l >= sizeof(tmp)) {
+                                why = "a bad case line";
+                                break;
+                        }
+                        memcpy(tmp, p, l);
+                        tmp[l] = '\0';
+                        if (!index_line(tmp, &ref, &plain, &due, &level, &factors)) {
+                                why = "a bad case line";
+                        } else {
+                                store_case_bucket(ref, b);
+                                if (bucket_no(b) != cur)
+                                        why = "a case in the wrong bucket";
+                        }
+                        n++;
+                }
+                p = nl + 1;
+        }
+        if (!why && expect != n)
+                why = "incomplete";
+        if (why) {
+                log_warning("Follow-up: cases/index is not usable (%s); reading every case file", why);
+                return 0;
+        }
+
+        bool skip[256] = {};
+        for (size_t k = 0; k < f->n_dirty; k++) {
+                char b[3];
+                store_case_bucket(f->dirty[k].ref, b);
+                skip[bucket_no(b)] = true;
+        }
+        int bfd = -1;
+        bool use = false;
+        for (char *p = data + strlen(INDEX_MAGIC), *end = data + len; r >= 0 && p < end;) {
+                char *nl = memchr(p, '\n', (size_t) (end - p));
+                *nl = '\0';
+                if (p[0] == 'B' && p[1] == ' ') {
+                        char b[3] = { p[2], p[3], '\0' };
+                        struct bucket_id now, was = {};
+                        cur = bucket_no(b);
+                        use = !skip[cur] &&
+                              sscanf(p + 5, "%" SCNu64 " %" SCNd64 ".%" SCNd64, &was.ino, &was.sec, &was.nsec) == 3 &&
+                              bucket_stat(f, cur, &now) >= 0 && now.ino == was.ino && now.sec == was.sec &&
+                              now.nsec == was.nsec;
+                        if (bfd >= 0)
+                                close(bfd);
+                        bfd = use ? openat(store_dirfd(f->store, STORE_CASES), b, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+                                                                                         O_NOFOLLOW)
+                                  : -1;
+                        use = use && bfd >= 0;
+                        done[cur] = use;
+                } else if (!(p[0] == 'E' && p[1] == ' ') && use) {
+                        char *ref, b[3], name[COMMAND_MAX_ID + 8];
+                        bool plain;
+                        int32_t due;
+                        unsigned level, factors;
+                        (void) index_line(p, &ref, &plain, &due, &level, &factors); /* checked above */
+                        snprintf(b, sizeof(b), "%02x", (unsigned) cur);
+                        r = heap_reserve(f, f->n_heap + 1);
+                        if (r >= 0 && !plain) {
+                                snprintf(name, sizeof(name), "%s.json", ref);
+                                r = load_file(f, bfd, b, name, fr, buf, cap, resend, n_resend);
+                        } else if (r >= 0 && lookup(f, ref) < 0) {
+                                uint32_t i;
+                                r = entry_add(f, ref, &i);
+                                if (r >= 0) {
+                                        struct ymd d = calendar_ymd_from_days(due);
+                                        struct fu_sched sc = { .state = FU_OPEN, .stage = FU_STAGE_NONE, .due = d };
+                                        entry_fill_raw(f, i, d, factors, (int) level, FU_OPEN, FU_STAGE_NONE, false);
+                                        account(f, i, +1);
+                                        f->e[i].next = next_cached(f, fr, &sc);
+                                        if (f->e[i].next != UINT64_MAX) {
+                                                f->e[i].heap = f->n_heap;
+                                                f->heap[f->n_heap++] = i;
+                                        }
+                                        from_index++;
+                                }
+                        }
+                }
+                p = nl + 1;
+        }
+        if (bfd >= 0)
+                close(bfd);
+        if (r >= 0)
+                log_info("Follow-up: %zu case(s) taken from cases/index without reading their files", from_index);
+        return r;
 }
 
 static int load_all(struct followup *f) {
@@ -2140,7 +2511,10 @@ static int load_all(struct followup *f) {
 
         if (!fr)
                 return -ENOMEM;
+        bool done[256] = {};
         r = journal_recover(f);
+        if (r >= 0)
+                r = index_load(f, fr, done, &buf, &cap, &resend, &n_resend);
         if (r < 0) {
                 free(fr);
                 return r;
@@ -2158,7 +2532,7 @@ static int load_all(struct followup *f) {
         while (r >= 0 && (de = readdir(top))) {
                 const char *b = de->d_name;
                 if (strlen(b) != 2 || !((b[0] >= '0' && b[0] <= '9') || (b[0] >= 'a' && b[0] <= 'f')) ||
-                    !((b[1] >= '0' && b[1] <= '9') || (b[1] >= 'a' && b[1] <= 'f')))
+                    !((b[1] >= '0' && b[1] <= '9') || (b[1] >= 'a' && b[1] <= 'f')) || done[bucket_no(b)])
                         continue;
                 int bfd = openat(dirfd(top), b, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
                 DIR *d = bfd >= 0 ? fdopendir(bfd) : NULL;
@@ -2698,6 +3072,7 @@ int followup_new(sd_event *e, struct store *store, struct gateways *gw, const st
                             "reminders continue, check-ins are refused");
         arm_timer(f); /* cases due while we were down are handled at once */
         fold_schedule(f); /* what the journal brought back */
+        f->loaded = true;
         *ret = f;
         return 0;
 }
@@ -2728,6 +3103,8 @@ void followup_free(struct followup *f) {
                 return;
         if (f->fold)
                 fold_all(f);
+        if (f->loaded && f->n_dirty == 0)
+                index_write(f);
         for (size_t k = 0; k < f->n_dirty; k++) {
                 free(f->dirty[k].ref);
                 free(f->dirty[k].data);

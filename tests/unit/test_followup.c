@@ -876,6 +876,106 @@ static void test_journal(void **state) {
         store_free(store);
 }
 
+/* cases/index: written at a clean stop; a start takes unchanged buckets from
+ * it (a file changed in place is not even read), reads changed buckets file
+ * by file, and ignores a damaged index. Refs starting with "B" and "E" must
+ * not be taken for the index's own lines. */
+static void test_index(void **state) {
+        struct world *w = *state;
+        char root[300], path[700], err[256], bucket[3];
+        snprintf(root, sizeof(root), "%s/spool-index", tmpdir);
+        struct store *store = NULL;
+        assert_int_equal(store_open(root, &store, NULL), 0);
+        sd_event *e = NULL;
+        assert_int_equal(sd_event_new(&e), 0);
+        struct followup *f = NULL;
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        n_outbox = 0;
+        /* Plain cases, one reminded today (its message in flight), one closed. */
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"B-1\",\"contacts\":[\"ann\"],\"due\":\"2026-04-01\"}", NULL,
+                        0, err, sizeof(err)));
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"E-2\",\"contacts\":[\"ann\"],\"level\":2,"
+                           "\"factors\":[\"elderly\"],\"due\":\"2026-04-02\"}", NULL, 0, err, sizeof(err)));
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"R-3\",\"contacts\":[\"ola\"],\"due\":\"2026-03-02\"}", NULL,
+                        0, err, sizeof(err)));
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"C-4\",\"contacts\":[\"ola\"]}", NULL, 0, err, sizeof(err)));
+        json_decref(run(f, "{\"cmd\":\"case.close\",\"case\":\"C-4\",\"by\":\"kari\"}", NULL, 0, err, sizeof(err)));
+        spin(e);
+        assert_int_equal(count_sent("ola", "R-3"), 1); /* not delivered: stays "sending" */
+        followup_free(f);
+
+        snprintf(path, sizeof(path), "%s/cases/index", root);
+        size_t len;
+        char *idx = slurp(path, &len);
+        assert_non_null(idx);
+        assert_non_null(strstr(idx, "\nB-1 "));     /* plain */
+        assert_non_null(strstr(idx, "\nE-2 "));
+        assert_non_null(strstr(idx, "\nR-3\n"));    /* in flight: its file is read */
+        assert_non_null(strstr(idx, "\nC-4\n"));    /* closed: its file is read */
+        free(idx);
+
+        /* A start from the index: the same cases, counts, and the message in
+         * flight goes again. B-1's file changed in place is not read. */
+        store_case_bucket("B-1", bucket);
+        snprintf(path, sizeof(path), "%s/cases/%s/B-1.json", root, bucket);
+        FILE *fp = fopen(path, "r+e");
+        assert_non_null(fp);
+        fputs("XXXX", fp);
+        fclose(fp);
+        n_outbox = 0;
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        assert_int_equal(count_sent("ola", "R-3"), 1);
+        json_t *s = summary(f);
+        assert_int_equal(sget(s, "open"), 3);
+        assert_int_equal(sget(s, "closed"), 1);
+        assert_int_equal(sget(s, "damaged"), 0);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(s, "by_level"), "2")), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(s, "by_factor"), "elderly")), 1);
+        json_decref(s);
+        json_t *due = NULL;
+        assert_int_equal(followup_due(f, false, NULL, &due), 0);
+        assert_int_equal(json_integer_value(json_object_get(due, "count")), 1); /* */
+        json_decref(due);
+        followup_free(f);
+
+        /* A file renamed into B-1's bucket changes the folder: read file by
+         * file, so the damage is seen, and the new case is found. */
+        char other[700];
+        snprintf(other, sizeof(other), "%s/cases/%s/.new", root, bucket);
+        fp = fopen(other, "we");
+        assert_non_null(fp);
+        fputs("{broken", fp);
+        fclose(fp);
+        snprintf(path, sizeof(path), "%s/cases/%s/X-9.json", root, bucket);
+        assert_int_equal(rename(other, path), 0);
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        s = summary(f);
+        assert_int_equal(sget(s, "damaged"), 2); /* B-1 and X-9 */
+        assert_int_equal(sget(s, "open"), 2);
+        json_decref(s);
+        followup_free(f);
+
+        /* A damaged index is not used: every file is read. */
+        assert_int_equal(unlink(path), 0);
+        store_case_bucket("B-1", bucket);
+        snprintf(path, sizeof(path), "%s/cases/%s/B-1.json", root, bucket);
+        assert_int_equal(unlink(path), 0);
+        snprintf(path, sizeof(path), "%s/cases/index", root);
+        spit(path, "we", "beredd case index 1\nB 00 1 2.3\nnot a line\n", 42);
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        s = summary(f);
+        assert_int_equal(sget(s, "open"), 2);
+        assert_int_equal(sget(s, "closed"), 1);
+        assert_int_equal(sget(s, "damaged"), 0);
+        json_decref(s);
+        json_t *show = show_case(f, "E-2", 0);
+        assert_int_equal(json_integer_value(json_object_get(show, "level")), 2);
+        json_decref(show);
+        followup_free(f);
+        sd_event_unref(e);
+        store_free(store);
+}
+
 /* Many cases: the index and heap stay consistent through opens, check-ins
  * and closes in random order. */
 static void test_many(void **state) {
@@ -936,6 +1036,8 @@ static int teardown_group(void **state) {
         (void) state;
         char cmd[400];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+        if (getenv("KEEP_TMP")) /* to look at the spools after a failure */
+                return 0;
         return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -956,6 +1058,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_engine, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_many, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_journal, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_index, setup_office, teardown),
         };
         return cmocka_run_group_tests(tests, setup_group, teardown_group);
 }
