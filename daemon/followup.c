@@ -1223,6 +1223,69 @@ static void fold_all(struct followup *f) {
                           "the next start", strerror(-r));
 }
 
+/* Each record of journal DATA (named NAME in messages), in order: CB with
+ * the parsed case and the record's bytes. A damaged record is skipped and a
+ * torn last one dropped, each with a message. 0, or CB's error. */
+static int journal_scan(const char *data, size_t len, const char *name,
+                        int (*cb)(void *u, const struct fu_case *c, const char *rec, size_t rl), void *u) {
+        for (const char *p = data, *end = data + len; p < end;) {
+                const char *q = memmem(p, (size_t) (end - p), "\n}\n", 3);
+                if (!q) {
+                        /* Torn by a crash in the write: never acted on. */
+                        log_warning("cases/%s: its last record is incomplete (a crash while it was written); "
+                                    "dropped, it was never acted on", name);
+                        return 0;
+                }
+                size_t rl = (size_t) (q + 3 - p);
+                struct fu_case c;
+                if (case_parse(p, rl, &c) < 0) {
+                        log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "cases/%s: a damaged record at byte %zu skipped",
+                                  name, (size_t) (p - data));
+                } else {
+                        int r = cb(u, &c, p, rl);
+                        case_done(&c);
+                        if (r < 0)
+                                return r;
+                }
+                p = q + 3;
+        }
+        return 0;
+}
+
+struct recover_ctx {
+        struct followup *f;
+        uint32_t gen;
+        size_t records;
+};
+
+static int recover_one(void *u, const struct fu_case *c, const char *rec, size_t rl) {
+        struct recover_ctx *ctx = u;
+        char *copy = malloc(rl);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, rec, rl);
+        if (dirty_put(ctx->f, c->ref, copy, rl, ctx->gen) < 0) {
+                free(copy);
+                return -ENOMEM;
+        }
+        ctx->records++;
+        return 0;
+}
+
+static int count_one(void *u, const struct fu_case *c, const char *rec, size_t rl) {
+        (void) c;
+        (void) rec;
+        (void) rl;
+        ++*(size_t *) u;
+        return 0;
+}
+
+int followup_journal_check(const char *data, size_t len) {
+        size_t n = 0;
+        int r = journal_scan(data, len, "journal", count_one, &n);
+        return r < 0 ? r : (int) (n > INT32_MAX ? INT32_MAX : n);
+}
+
 /* At start: every journal left by a crash (or a failed fold) read back into
  * the dirty set, oldest first. */
 static int journal_recover(struct followup *f) {
@@ -1279,35 +1342,11 @@ static int journal_recover(struct followup *f) {
                                   name, strerror(-r));
                         continue;
                 }
-                for (const char *p = data, *end = data + len; p < end;) {
-                        const char *q = memmem(p, (size_t) (end - p), "\n}\n", 3);
-                        if (!q) {
-                                /* Torn by a crash in the write: never acted on. */
-                                log_warning("cases/%s: its last record is incomplete (a crash while it was written); "
-                                            "dropped, it was never acted on", name);
-                                break;
-                        }
-                        size_t rl = (size_t) (q + 3 - p);
-                        struct fu_case c;
-                        char *copy = NULL;
-                        if (case_parse(p, rl, &c) < 0) {
-                                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL,
-                                          "cases/%s: a damaged record at byte %zu skipped", name, (size_t) (p - data));
-                        } else if (!(copy = malloc(rl)) ) {
-                                case_done(&c);
-                                return -ENOMEM;
-                        } else {
-                                memcpy(copy, p, rl);
-                                if (dirty_put(f, c.ref, copy, rl, gens[i]) < 0) {
-                                        free(copy);
-                                        case_done(&c);
-                                        return -ENOMEM;
-                                }
-                                records++;
-                                case_done(&c);
-                        }
-                        p = q + 3;
-                }
+                struct recover_ctx ctx = { .f = f, .gen = gens[i] };
+                r = journal_scan(data, len, name, recover_one, &ctx);
+                if (r < 0)
+                        return r;
+                records += ctx.records;
         }
         log_info("Follow-up: %zu change(s) to %zu case(s) read back from the case journal", records, f->n_dirty);
         return 0;
@@ -2374,32 +2413,24 @@ static bool index_line(char *line, char **ref, bool *plain, int32_t *due, unsign
         return id_is_safe(*ref) && strlen(*ref) <= COMMAND_MAX_ID;
 }
 
-/* The buckets cases/index may stand for (DONE[b] set), loaded. 0 also when
- * there is no usable index; -errno only for what stops the start. */
-static int index_load(struct followup *f, struct fr_cache *fr, bool done[static 256], char **buf, size_t *cap,
-                      uint32_t **resend, size_t *n_resend) {
-        _cleanup_free_ char *data = NULL;
-        size_t len, lines = 0, from_index = 0;
-        int r = store_read(f->store, STORE_CASES, INDEX_NAME, INDEX_MAX_SIZE, &data, &len);
-        if (r == -ENOENT)
-                return 0;
-        const char *why = r < 0 ? strerror(-r) : NULL;
-        /* Check it whole first: the index is used entirely or not at all. */
-        if (!why && (len < strlen(INDEX_MAGIC) || memcmp(data, INDEX_MAGIC, strlen(INDEX_MAGIC)) != 0))
+/* Why DATA is not a usable index, or NULL: it is used entirely or not at
+ * all, so it is checked whole before any of it is used. */
+static const char *index_check(const char *data, size_t len) {
+        const char *why = NULL;
+        if (len < strlen(INDEX_MAGIC) || memcmp(data, INDEX_MAGIC, strlen(INDEX_MAGIC)) != 0)
                 why = "not an index beredd wrote";
         bool seen[256] = {};
         int cur = -1;
         size_t n = 0, expect = SIZE_MAX;
-        for (char *p = data + strlen(INDEX_MAGIC), *end = data + len; !why && p < end;) {
-                char *nl = memchr(p, '\n', (size_t) (end - p));
+        for (const char *p = data + strlen(INDEX_MAGIC), *end = data + len; !why && p < end;) {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
                 if (!nl) {
                         why = "truncated";
                         break;
                 }
-                lines++;
                 if (p[0] == 'B' && p[1] == ' ') {
-                        char b[3] = { p[2], p[3], '\0' };
-                        cur = p[4] == ' ' ? bucket_no(b) : -1;
+                        char b[3] = { nl - p > 4 ? p[2] : 'x', nl - p > 4 ? p[3] : 'x', '\0' };
+                        cur = nl - p > 4 && p[4] == ' ' ? bucket_no(b) : -1;
                         if (cur < 0 || seen[cur])
                                 why = "a bad bucket line";
                         else
@@ -2434,6 +2465,23 @@ static int index_load(struct followup *f, struct fr_cache *fr, bool done[static 
         }
         if (!why && expect != n)
                 why = "incomplete";
+        return why;
+}
+
+int followup_index_check(const char *data, size_t len) {
+        return index_check(data, len) ? -EINVAL : 0;
+}
+
+/* The buckets cases/index may stand for (DONE[b] set), loaded. 0 also when
+ * there is no usable index; -errno only for what stops the start. */
+static int index_load(struct followup *f, struct fr_cache *fr, bool done[static 256], char **buf, size_t *cap,
+                      uint32_t **resend, size_t *n_resend) {
+        _cleanup_free_ char *data = NULL;
+        size_t len, from_index = 0;
+        int r = store_read(f->store, STORE_CASES, INDEX_NAME, INDEX_MAX_SIZE, &data, &len);
+        if (r == -ENOENT)
+                return 0;
+        const char *why = r < 0 ? strerror(-r) : index_check(data, len);
         if (why) {
                 log_warning("Follow-up: cases/index is not usable (%s); reading every case file", why);
                 return 0;
@@ -2445,7 +2493,7 @@ static int index_load(struct followup *f, struct fr_cache *fr, bool done[static 
                 store_case_bucket(f->dirty[k].ref, b);
                 skip[bucket_no(b)] = true;
         }
-        int bfd = -1;
+        int bfd = -1, cur = -1;
         bool use = false;
         for (char *p = data + strlen(INDEX_MAGIC), *end = data + len; r >= 0 && p < end;) {
                 char *nl = memchr(p, '\n', (size_t) (end - p));

@@ -207,6 +207,10 @@ struct fu_text_args {
  * scheduling fields differently (a bug: a case would be scheduled from values
  * its file does not hold). */
 int followup_case_check(const char *data, size_t len);
+/* For the fuzzer: whether DATA is a usable cases/index (0 or -EINVAL), and
+ * how many whole records the case journal DATA holds. */
+int followup_index_check(const char *data, size_t len);
+int followup_journal_check(const char *data, size_t len);
 
 /* Compose a message into SUBJECT (e-mail) and TEXT. An SMS reminder falls
  * back to a shorter reply instruction to stay one segment. Returns 0 or

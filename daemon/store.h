@@ -5,6 +5,7 @@
  *   activations/  one append-only JSON Lines log per activation: <id>.log
  *   cases/ab/     one JSON file per follow-up case, 256 hashed subfolders
  *   cases/journal.<n>  changes to cases not yet in their files (followup.c)
+ *   cases/index   the case index of the last clean stop, a cache (followup.c)
  *   failed/       rejected input, each with <name>.reason
  *   outbox/       messages written by the file gateway
  *   tmp/          temporary files (same file system), never data

@@ -1,6 +1,8 @@
 /* fuzz_case.c - libFuzzer target for the follow-up case file loaders: the
  * fast index parser used when a million cases are loaded at start, and the
- * full parser used for everything else (cases/<hash>/<ref>.json).
+ * full parser used for everything else (cases/<hash>/<ref>.json); and, on
+ * the same input, the readers of cases/index and of the case journal
+ * (cases/journal.<n>, records that are case files back to back).
  *
  *   make fuzz && tests/fuzz/fuzz_case tests/fuzz/corpus/case
  *
@@ -27,5 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         if (followup_case_check((const char *) data, size) == -EBADMSG)
                 abort();
+        (void) followup_index_check((const char *) data, size);
+        if (followup_journal_check((const char *) data, size) < 0)
+                abort(); /* only out of memory can fail it */
         return 0;
 }
