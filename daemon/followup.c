@@ -2093,6 +2093,16 @@ static int bucket_no(const char *b) {
         return v >= 0 && b[2] == '\0' ? v : -1;
 }
 
+/* Case file cases/BUCKET/NAME cannot be followed up: counted and said. */
+static int load_damaged(struct followup *f, const char *bucket, const char *name) {
+        f->n_damaged++;
+        if (bucket_no(bucket) >= 0)
+                f->bucket_damaged[bucket_no(bucket)] = true;
+        log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "cases/%s/%s: damaged or unreadable, not followed up; fix or remove it",
+                  bucket, name);
+        return 0;
+}
+
 static int load_file(struct followup *f, int dfd, const char *bucket, const char *name, struct fr_cache *fr,
                      char **buf, size_t *cap, uint32_t **resend, size_t *n_resend) {
         char ref[COMMAND_MAX_ID + 1];
@@ -2132,12 +2142,7 @@ static int load_file(struct followup *f, int dfd, const char *bucket, const char
         }
         return load_data(f, bucket, name, *buf, len, fr, resend, n_resend);
 damaged:
-        f->n_damaged++;
-        if (bucket_no(bucket) >= 0)
-                f->bucket_damaged[bucket_no(bucket)] = true;
-        log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "cases/%s/%s: damaged or unreadable, not followed up; fix or remove it",
-                  bucket, name);
-        return 0;
+        return load_damaged(f, bucket, name);
 }
 
 /* Index the case of file cases/BUCKET/NAME, whose bytes are DATA. */
@@ -2193,12 +2198,7 @@ static int load_data(struct followup *f, const char *bucket, const char *name, c
         }
         return 0;
 damaged:
-        f->n_damaged++;
-        if (bucket_no(bucket) >= 0)
-                f->bucket_damaged[bucket_no(bucket)] = true;
-        log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "cases/%s/%s: damaged or unreadable, not followed up; fix or remove it",
-                  bucket, name);
-        return 0;
+        return load_damaged(f, bucket, name);
 }
 
 

@@ -574,16 +574,22 @@ static json_int_t sget(json_t *s, const char *k) {
         return json_integer_value(json_object_get(s, k));
 }
 
+/* A spool at ROOT, an event loop and the engine on them. */
+static struct followup *engine_open(struct world *w, const char *root, struct store **store, sd_event **e) {
+        struct followup *f = NULL;
+        assert_int_equal(store_open(root, store, NULL), 0);
+        assert_int_equal(sd_event_new(e), 0);
+        assert_int_equal(followup_new(*e, *store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        return f;
+}
+
 static void test_engine(void **state) {
         struct world *w = *state;
         char root[300], err[256];
         snprintf(root, sizeof(root), "%s/spool", tmpdir);
         struct store *store = NULL;
-        assert_int_equal(store_open(root, &store, NULL), 0);
         sd_event *e = NULL;
-        assert_int_equal(sd_event_new(&e), 0);
-        struct followup *f = NULL;
-        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        struct followup *f = engine_open(w, root, &store, &e);
         n_outbox = 0;
 
         /* "Now" is Monday 2 March 2026 10:00 local (BEREDD_TEST_TIME_OFFSET,
@@ -791,11 +797,8 @@ static void test_journal(void **state) {
         snprintf(root, sizeof(root), "%s/spool-journal", tmpdir);
         snprintf(crash, sizeof(crash), "%s/spool-crash", tmpdir);
         struct store *store = NULL;
-        assert_int_equal(store_open(root, &store, NULL), 0);
         sd_event *e = NULL;
-        assert_int_equal(sd_event_new(&e), 0);
-        struct followup *f = NULL;
-        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        struct followup *f = engine_open(w, root, &store, &e);
         n_outbox = 0;
         json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"J-1\",\"contacts\":[\"ann\"],\"due\":\"2026-04-01\"}", NULL,
                         0, err, sizeof(err)));
@@ -885,11 +888,8 @@ static void test_index(void **state) {
         char root[300], path[700], err[256], bucket[3];
         snprintf(root, sizeof(root), "%s/spool-index", tmpdir);
         struct store *store = NULL;
-        assert_int_equal(store_open(root, &store, NULL), 0);
         sd_event *e = NULL;
-        assert_int_equal(sd_event_new(&e), 0);
-        struct followup *f = NULL;
-        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        struct followup *f = engine_open(w, root, &store, &e);
         n_outbox = 0;
         /* Plain cases, one reminded today (its message in flight), one closed. */
         json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"B-1\",\"contacts\":[\"ann\"],\"due\":\"2026-04-01\"}", NULL,
@@ -983,11 +983,8 @@ static void test_many(void **state) {
         char root[300], err[256], json[256];
         snprintf(root, sizeof(root), "%s/spool-many", tmpdir);
         struct store *store = NULL;
-        assert_int_equal(store_open(root, &store, NULL), 0);
         sd_event *e = NULL;
-        assert_int_equal(sd_event_new(&e), 0);
-        struct followup *f = NULL;
-        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        struct followup *f = engine_open(w, root, &store, &e);
         n_outbox = 0;
         enum { N = 300 };
         for (int i = 0; i < N; i++) {
