@@ -18,6 +18,7 @@
  * during the request itself does. */
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,10 @@ struct notif {
         uint64_t ts_sending, ts_done;
         char *gateway;
         char *provider_ref; /* the provider's message id, for receipts */
+        /* 64 random bits in hex, logged with "sending": the client reference
+         * sent to providers is "<key>.<nonce>", so a receipt for it cannot be
+         * forged from the activation id. "" in logs from before nonces. */
+        char nonce[17];
         char token[2 * TOKEN_BYTES + 1]; /* e-mail answer link token (memory only; its hash is logged) */
 };
 
@@ -455,8 +460,11 @@ static void dispatch(struct activation *a) {
                 const struct person *p = config_person(a->mgr->cfg, n->person);
                 char subject[256], text[2048];
                 compose(a, n, p, subject, sizeof(subject), text, sizeof(text));
+                char cref[160];
+                snprintf(cref, sizeof(cref), "%s.%s", n->key, n->nonce);
                 struct gw_message m = {
                         .key = n->key,
+                        .ref = n->nonce[0] ? cref : NULL,
                         .channel = n->ch,
                         .person = n->person,
                         .to = !p ? NULL : n->ch == CHANNEL_SMS ? p->phone : p->email,
@@ -562,10 +570,15 @@ static int add_notif(struct activation *a, const char *person, enum channel ch, 
         };
         if (!v[a->n_notifs].key || !v[a->n_notifs].person || !v[a->n_notifs].kind)
                 return -ENOMEM;
+        uint64_t rnd;
+        if (getrandom(&rnd, sizeof(rnd), 0) == (ssize_t) sizeof(rnd))
+                snprintf(v[a->n_notifs].nonce, sizeof(v[a->n_notifs].nonce), "%016" PRIx64, rnd);
         a->n_notifs++;
-        act_log(a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "t", "sending", "key", key, "person", person, "ch",
-                             channel_name(ch), "kind", kind, "step", step),
-                now);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "t", "sending", "key", key, "person", person, "ch",
+                              channel_name(ch), "kind", kind, "step", step);
+        if (o && v[a->n_notifs - 1].nonce[0])
+                json_object_set_new(o, "nonce", json_string(v[a->n_notifs - 1].nonce));
+        act_log(a, o, now);
         if (ch == CHANNEL_EMAIL && is_ask(kind) && a->mgr->public_url)
                 make_token(a, &a->notifs[a->n_notifs - 1], now);
         emit(a, "notify", step, person, channel_name(ch), kind);
@@ -1097,6 +1110,9 @@ static int replay_event(struct activation *a, json_t *o) {
                         .step = (int) json_integer_value(json_object_get(o, "step")), .state = N_SENDING,
                         .ts_sending = ts,
                 };
+                const char *nonce = json_string_value(json_object_get(o, "nonce"));
+                if (nonce && strlen(nonce) == 16 && strspn(nonce, "0123456789abcdef") == 16)
+                        memcpy(v[a->n_notifs - 1].nonce, nonce, 17);
                 const char *dot = strrchr(key, '.');
                 if (dot && (unsigned) atoi(dot + 1) >= a->seq)
                         a->seq = (unsigned) atoi(dot + 1) + 1;
@@ -1749,14 +1765,34 @@ static bool is_open(const struct activation *a) {
                a->state == ACT_VERIFYING;
 }
 
-int activations_receipt(struct activations *m, const char *ref, bool delivered, const char *detail) {
+/* REF names N: the provider's message id returned when it took N, or the
+ * client reference beredd sent with it ("<key>.<nonce>"). Never the bare
+ * key: that is derivable from the activation id. */
+static bool notif_has_ref(const struct notif *n, const char *ref) {
+        char cref[160];
+
+        if (n->provider_ref && streq(n->provider_ref, ref))
+                return true;
+        if (!n->nonce[0])
+                return false;
+        snprintf(cref, sizeof(cref), "%s.%s", n->key, n->nonce);
+        return streq(cref, ref);
+}
+
+int activations_receipt(struct activations *m, const char *gateway_id, const char *ref, bool delivered,
+                        const char *detail) {
+        if (!gateway_id || !ref || !*ref)
+                return -ENOENT;
         for (struct activation *a = m->list; a; a = a->next)
                 for (size_t i = 0; i < a->n_notifs; i++) {
                         struct notif *n = &a->notifs[i];
-                        if (!streq(n->key, ref) && !(n->provider_ref && streq(n->provider_ref, ref)))
+                        /* Only from the gateway that sent it. */
+                        if (!n->gateway || !streq(n->gateway, gateway_id) || !notif_has_ref(n, ref))
                                 continue;
                         if (n->state == N_DELIVERED || n->state == N_UNDELIVERABLE)
-                                return 0; /* a repeated receipt */
+                                return 0; /* a repeated or late receipt: the first final state stays */
+                        if (n->state != N_SENT)
+                                return -ENOENT; /* not (or no longer) out with that gateway */
                         uint64_t now = beredd_now();
                         n->state = delivered ? N_DELIVERED : N_UNDELIVERABLE;
                         json_t *o = json_pack("{s:s, s:s, s:b}", "t", "receipt", "key", n->key, "delivered", delivered);

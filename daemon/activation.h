@@ -74,10 +74,15 @@ int activations_report(struct activations *a, const char *id, json_t **reply, ch
  * confirmed, needed, step, created), or -ENOENT. */
 int activations_summary(struct activations *a, const char *id, json_t **reply);
 
-/* A delivery receipt for REF (the provider's message id, or our key):
- * delivered, or undeliverable (unreachable on that channel: the chain moves
- * on). -ENOENT when no notification has that reference. */
-int activations_receipt(struct activations *a, const char *ref, bool delivered, const char *detail);
+/* A delivery receipt that came through gateway GATEWAY_ID for REF (the
+ * provider's message id returned at send time, or the client reference
+ * "<key>.<nonce>" beredd sent; never the bare key): delivered, or
+ * undeliverable (unreachable on that channel: the chain moves on). Only a
+ * notification sent through GATEWAY_ID matches; the first final state stays
+ * (repeats and late receipts return 0 and change nothing). -ENOENT when no
+ * notification of that gateway has that reference. */
+int activations_receipt(struct activations *a, const char *gateway_id, const char *ref, bool delivered,
+                        const char *detail);
 /* The activation and person an e-mail answer-link TOKEN belongs to, with a
  * summary for the confirmation page in *INFO (when not NULL). 0 while the
  * activation is open, -ESTALE when it has ended, -ENOENT for no such token. */

@@ -1275,6 +1275,7 @@ void gateway_conf_done(struct gateway *gw) {
         free(gw->inbound_text);
         free(gw->inbound_ref);
         free(gw->inbound_status);
+        free(gw->inbound_id);
         free(gw->receipt_gate);
         if (gw->inbound_token) {
                 explicit_bzero(gw->inbound_token, strlen(gw->inbound_token));
@@ -1318,6 +1319,17 @@ static void load_gateway_inbound(struct loader *l, const config_setting_t *e, st
                         *dst[i] = ldup(l, v ?: defaults[i]);
         }
 
+        /* The provider's message id of an inbound SMS (replay protection);
+         * no default: none is read unless named. */
+        v = get_text(l, e, "inbound_id", false, &s);
+        if (v && t >= 0 && t != GATEWAY_HTTP)
+                fail(l, s, "only a gateway of type \"http\" has configurable webhook fields "
+                           "(%s webhooks have a fixed format)", gateway_type_name((enum gateway_type) t));
+        else if (v && !field_name_ok(v))
+                fail(l, s, "bad field name \"%s\" (letters, digits, '_', '-'; '.' between JSON object names)", v);
+        else if (v)
+                gw->inbound_id = ldup(l, v);
+
         v = get_text(l, e, "receipt_gate", false, &s);
         if (v && t >= 0 && t != GATEWAY_LINKMOBILITY)
                 fail(l, s, "only a linkmobility gateway has a receipt_gate (the gate id its delivery reports go to)");
@@ -1342,7 +1354,8 @@ static void load_gateways(struct loader *l, const config_setting_t *root) {
                                             "password_file", "token_file", "method", "body", "content_type",
                                             "headers", "success", "success_match", "timeout", "retries",
                                             "starttls", "inbound_from", "inbound_text", "inbound_ref",
-                                            "inbound_status", "inbound_token_file", "receipt_gate", NULL };
+                                            "inbound_status", "inbound_id", "inbound_token_file", "receipt_gate",
+                                            NULL };
         /* Index i is the enum channel value i + 1. */
         static const char *const channels[] = { "sms", "email", "any" };
         static const char *const methods[] = { "POST", "GET", "PUT" };

@@ -140,6 +140,7 @@ struct gateway {
         char *inbound_text;
         char *inbound_ref;
         char *inbound_status;
+        char *inbound_id;    /* http: the inbound SMS's message id field (replays), NULL = none */
         char *inbound_token; /* secret, read from inbound_token_file */
         char *receipt_gate;  /* linkmobility: the gate delivery reports go to (NULL = none asked for) */
         int line;

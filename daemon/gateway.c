@@ -85,6 +85,7 @@ struct msg {
         struct msg *q_next;      /* in g->start_q, g->wait_q or g->done_q */
 
         char *key, *person, *to, *subject, *text;
+        char *cref; /* client reference for providers ({ref}, refId): m->ref, or the key */
         enum channel channel;
         uint64_t validity;
         gw_done_t done;
@@ -307,6 +308,7 @@ static void msg_free(struct msg *x) {
                 free(x->ids[i]);
         free(x->ids);
         free(x->key);
+        free(x->cref);
         free(x->person);
         free(x->to);
         free(x->subject);
@@ -692,7 +694,7 @@ static int build_http(struct msg *x, char *err, size_t errlen) {
         snprintf(validity, sizeof(validity), "%" PRIu64, x->validity > 0 ? validity_seconds(x) : (uint64_t) DEFAULT_VALIDITY);
         const struct text_var vars[] = {
                 { "to", x->to }, { "from", gw->from ? gw->from : "" }, { "text", x->text },
-                { "ref", x->key }, { "validity", validity }, { "username", gw->username ? gw->username : "" },
+                { "ref", x->cref }, { "validity", validity }, { "username", gw->username ? gw->username : "" },
                 { "password", gw->password ? gw->password : "" }, { "to_digits", x->to[0] == '+' ? x->to + 1 : x->to },
         };
 
@@ -871,7 +873,7 @@ static int build_linkmobility(struct msg *x, char *err, size_t errlen) {
                 ton = "SHORTNUMBER";
 
         o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "source", gw->from, "sourceTON", ton, "destination", x->to,
-                      "userData", x->text, "platformId", platform, "refId", x->key, "useDeliveryReport",
+                      "userData", x->text, "platformId", platform, "refId", x->cref, "useDeliveryReport",
                       gw->receipt_gate != NULL);
         if (!o)
                 return -ENOMEM;
@@ -1629,7 +1631,7 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
         struct msg *x;
         size_t n = 0;
 
-        if (!g || !m || !key_safe(m->key) || !m->to || !m->text ||
+        if (!g || !m || !key_safe(m->key) || (m->ref && !key_safe(m->ref)) || !m->to || !m->text ||
             (m->channel != CHANNEL_SMS && m->channel != CHANNEL_EMAIL))
                 return -EINVAL;
         if (!text_utf8_valid(m->text, strlen(m->text)) || (m->subject && !text_utf8_valid(m->subject, strlen(m->subject))))
@@ -1645,12 +1647,13 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
                 return -ENOMEM;
         *x = (struct msg) {
                 .g = g, .channel = m->channel, .validity = m->validity, .done = done, .userdata = userdata,
-                .key = strdup(m->key), .person = strdup(m->person ? m->person : "-"), .to = strdup(m->to),
+                .key = strdup(m->key), .cref = strdup(m->ref ? m->ref : m->key),
+                .person = strdup(m->person ? m->person : "-"), .to = strdup(m->to),
                 .subject = xstrdup0(m->subject), .text = strdup(m->text), .ids = calloc(n, sizeof(char *)),
                 .wanted = m->wanted,
                 .give_up = m->keep_trying ? now_usec(g->event, CLOCK_MONOTONIC) + m->keep_trying : 0,
         };
-        if (!x->key || !x->person || !x->to || (m->subject && !x->subject) || !x->text || !x->ids) {
+        if (!x->key || !x->cref || !x->person || !x->to || (m->subject && !x->subject) || !x->text || !x->ids) {
                 msg_free(x);
                 return -ENOMEM;
         }

@@ -14,9 +14,11 @@
  * person is unreachable on that channel.
  *
  * The caller logs "sending" durably before gateway_send() and "sent"/"failed"
- * from the callback (write-ahead). The idempotency KEY travels to providers
- * that take a client reference (Link Mobility refId, the generic {ref}), and
- * names the outbox file, so a resend after a crash is recognisable. */
+ * from the callback (write-ahead). The idempotency KEY names the message in
+ * logs and the outbox file; the client reference (gw_message.ref, by
+ * default the key) travels to providers that take one (Link Mobility refId,
+ * the generic {ref}). Both are the same in a resend after a crash, so it is
+ * recognisable. */
 #pragma once
 
 #include <stdbool.h>
@@ -31,6 +33,12 @@ struct gateways;
 
 struct gw_message {
         const char *key;     /* idempotency key, safe id ([A-Za-z0-9._-]) */
+        /* The client reference sent to providers that take one (Link
+         * Mobility refId, the generic {ref}) and that comes back in their
+         * receipts: NULL = the key. Activations send the key plus a secret
+         * per-notification nonce, so that a receipt cannot be forged from
+         * the activation id alone; stable across a resend. */
+        const char *ref;
         enum channel channel; /* CHANNEL_SMS or CHANNEL_EMAIL */
         const char *person;  /* person id (for logs; never the name or address) */
         const char *to;      /* E.164 phone, or e-mail address */

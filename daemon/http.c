@@ -47,6 +47,7 @@
 #include "http.h"
 #include "log.h"
 #include "macro.h"
+#include "seen.h"
 #include "server.h"
 #include "text.h"
 
@@ -906,6 +907,7 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
         _cleanup_free_ char *from = NULL, *text = NULL, *back = NULL;
         struct http_form form = {};
         struct http_receipt rc = {};
+        char msg_id[SEEN_ID_MAX] = ""; /* the provider's id of an inbound SMS, for replays */
         enum MHD_Result ok;
         int r;
 
@@ -934,6 +936,15 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
                                     receipt ? "a receipt" : "an SMS", gw->id);
                         return respond_json(q, c, MHD_HTTP_FORBIDDEN, "bad signature", NULL);
                 }
+                /* Twilio names the account in every webhook (AccountSid):
+                 * when present it must be this gateway's. */
+                const char *acct = http_form_get(&form, "AccountSid");
+                if (acct && gw->account && !streq(acct, gw->account)) {
+                        http_form_done(&form);
+                        log_warning("Refused %s webhook for gateway %s: AccountSid is not the gateway's account",
+                                    receipt ? "a receipt" : "an SMS", gw->id);
+                        return respond_json(q, c, MHD_HTTP_FORBIDDEN, "wrong account", NULL);
+                }
                 if (receipt)
                         r = http_twilio_dlr(&form, &rc);
                 else {
@@ -941,6 +952,7 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
                         r = f && b ? 0 : -EINVAL;
                         if (r >= 0 && (!(from = strdup(f)) || !(text = strdup(b))))
                                 r = -ENOMEM;
+                        copy_ref(msg_id, sizeof(msg_id), http_form_get(&form, "MessageSid") ?: http_form_get(&form, "SmsSid"));
                 }
                 http_form_done(&form);
                 break;
@@ -954,10 +966,19 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
                 }
                 r = receipt ? http_linkmobility_dlr(q->body ?: "", q->len, &rc)
                             : http_linkmobility_mo(q->body ?: "", q->len, &from, &text);
+                if (r >= 0 && !receipt) {
+                        /* The MO's own id: "messageId" (older gates: "id"). */
+                        static const char *const idn[] = { "messageId", "id" };
+                        char *iv[2] = {};
+                        if (http_generic_fields(q->body ?: "", q->len, true, idn, 2, iv) >= 0)
+                                copy_ref(msg_id, sizeof(msg_id), iv[0] ?: iv[1]);
+                        free(iv[0]);
+                        free(iv[1]);
+                }
                 break;
         default: { /* GATEWAY_HTTP */
-                const char *names[2];
-                char *v[2] = {};
+                const char *names[3];
+                char *v[3] = {};
                 const char *src = q->body ?: "";
                 size_t len = q->len;
 
@@ -974,9 +995,10 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
                 }
                 names[0] = receipt ? gw->inbound_ref : gw->inbound_from;
                 names[1] = receipt ? gw->inbound_status : gw->inbound_text;
+                names[2] = receipt ? NULL : gw->inbound_id;
                 if (!names[0] || !names[1])
                         return respond_json(q, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "gateway not configured", NULL);
-                r = http_generic_fields(src, len, kind == BODY_JSON, names, 2, v);
+                r = http_generic_fields(src, len, kind == BODY_JSON, names, names[2] ? 3 : 2, v);
                 if (r >= 0 && (!v[0] || !v[1]))
                         r = -EINVAL;
                 if (r >= 0 && receipt) {
@@ -990,9 +1012,11 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
                 } else if (r >= 0) {
                         from = TAKE_PTR(v[0]);
                         text = TAKE_PTR(v[1]);
+                        copy_ref(msg_id, sizeof(msg_id), v[2]);
                 }
                 free(v[0]);
                 free(v[1]);
+                free(v[2]);
                 break;
         }
         }
@@ -1005,9 +1029,11 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
         if (receipt) {
                 if (rc.state == HTTP_DLR_PENDING)
                         return respond_json(q, c, MHD_HTTP_OK, NULL, "\"ignored\":true");
-                r = server_receipt(h->server, rc.ref, rc.state == HTTP_DLR_DELIVERED, rc.detail);
+                /* Only for a message this gateway sent, by the provider's
+                 * message id or the client reference with its nonce. */
+                r = server_receipt(h->server, gw->id, rc.ref, rc.state == HTTP_DLR_DELIVERED, rc.detail);
                 if (r == -ENOENT && rc.alt_ref[0])
-                        r = server_receipt(h->server, rc.alt_ref, rc.state == HTTP_DLR_DELIVERED, rc.detail);
+                        r = server_receipt(h->server, gw->id, rc.alt_ref, rc.state == HTTP_DLR_DELIVERED, rc.detail);
                 if (storage_error(r)) {
                         log_warning_errno(r, "A delivery receipt from gateway %s could not be recorded: %m", gw->id);
                         return respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
@@ -1025,8 +1051,25 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
         /* Twilio can carry the text back in its answer (TwiML), from the
          * number they wrote to; for the others the server sends it through
          * the SMS gateways. */
-        r = server_sms_inbound(h->server, number, text, gw->type == GATEWAY_TWILIO ? &back : NULL);
+        /* Replays: the provider's message id is recorded durably first,
+         * then the answer is acted on (durably, before the 200). A request
+         * whose id was seen is acknowledged and ignored. A crash between the
+         * two loses that one SMS (never acts on it twice): the person is
+         * still asked and can answer again. */
+        r = server_message_seen(h->server, gw->id, msg_id);
+        if (r > 0) {
+                log_info("SMS webhook from gateway %s: a message id already taken; ignored as a replay", gw->id);
+                return gw->type == GATEWAY_TWILIO ? respond_twiml(q, c, NULL)
+                                                  : respond_json(q, c, MHD_HTTP_OK, NULL, "\"taken\":false");
+        }
         if (storage_error(r)) {
+                log_warning_errno(r, "An SMS answer through gateway %s could not be recorded: %m", gw->id);
+                return respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
+        }
+        r = server_sms_inbound(h->server, gw->id, msg_id, number, text, gw->type == GATEWAY_TWILIO ? &back : NULL);
+        if (storage_error(r)) {
+                /* Not acted on: let the provider's retry through. */
+                server_message_forget(h->server, gw->id, msg_id);
                 log_warning_errno(r, "An SMS answer through gateway %s could not be recorded: %m", gw->id);
                 return respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
         }

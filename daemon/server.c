@@ -31,6 +31,7 @@
 #include "macro.h"
 #include "mqtt.h"
 #include "server.h"
+#include "seen.h"
 #include "store.h"
 #include "text.h"
 
@@ -44,6 +45,7 @@ struct server {
         bool foreground;
         struct config *config;
         struct store *store;
+        struct seen *seen; /* inbound SMS message ids already taken (replays) */
         struct ctl *ctl;
         struct mqtt *mqtt; /* NULL when not configured */
         struct calendar *cal;
@@ -739,7 +741,19 @@ static void sms_back_send(struct server *s, const struct person *p, const char *
                 log_warning_errno(r, "A text back to an SMS sender could not be queued: %m");
 }
 
-int server_sms_inbound(struct server *s, const char *from, const char *text, char **sms_back) {
+int server_message_seen(struct server *s, const char *gateway_id, const char *provider_msg_id) {
+        if (!s->seen || !provider_msg_id || !*provider_msg_id)
+                return 0;
+        return seen_add(s->seen, gateway_id, provider_msg_id, beredd_now());
+}
+
+void server_message_forget(struct server *s, const char *gateway_id, const char *provider_msg_id) {
+        if (s->seen && provider_msg_id && *provider_msg_id)
+                seen_forget(s->seen, gateway_id, provider_msg_id);
+}
+
+int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const char *provider_msg_id _unused_,
+                       const char *from, const char *text, char **sms_back) {
         const struct person *p = config_person_by_contact(s->config, from);
         struct text_reply rp;
         char err[256] = "", back[200] = "";
@@ -808,11 +822,10 @@ answer_back:
         return r;
 }
 
-int server_receipt(struct server *s, const char *ref, bool delivered, const char *detail) {
-        int r = activations_receipt(s->acts, ref, delivered, detail);
-        if (r == -ENOENT && strncmp(ref, "fu.", 3) == 0)
-                return 0; /* follow-up reminders: their delivery is not tracked */
-        return r;
+int server_receipt(struct server *s, const char *gateway_id, const char *ref, bool delivered, const char *detail) {
+        /* Follow-up reminders ("fu." keys) are not tracked: a receipt for
+         * one matches nothing and changes nothing (-ENOENT), forged or not. */
+        return activations_receipt(s->acts, gateway_id, ref, delivered, detail);
 }
 
 int server_token_lookup(struct server *s, const char *token, json_t **info) {
@@ -1020,6 +1033,12 @@ int server_new(const struct server_options *o, struct server **ret) {
         if (stale > 0)
                 log_notice("Spool: removed %u unfinished temporary file(s) from tmp/", stale);
 
+        r = seen_open(s->store, STORE_ACTIVATIONS, SEEN_FILE, SEEN_RETENTION_USEC, beredd_now(), &s->seen);
+        if (r < 0) {
+                log_error_errno(r, "Cannot read %s/activations/%s: %m", store_root(s->store), SEEN_FILE);
+                goto fail;
+        }
+
         r = sd_event_default(&s->event);
         if (r < 0) {
                 log_error_errno(r, "Cannot create the event loop: %m");
@@ -1177,6 +1196,7 @@ void server_free(struct server *s) {
         sd_event_source_disable_unref(s->sig_int);
         sd_event_source_disable_unref(s->sig_hup);
         sd_event_unref(s->event);
+        seen_free(s->seen);
         store_free(s->store);
         config_free(s->config);
         free(s->config_path);

@@ -50,14 +50,25 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
  * that text is returned there (malloc'd) for the caller to put in the
  * webhook's response (Twilio TwiML); when SMS_BACK is NULL the server sends
  * it through the SMS gateways itself. */
-int server_sms_inbound(struct server *s, const char *from, const char *text, char **sms_back);
+int server_sms_inbound(struct server *s, const char *gateway_id, const char *provider_msg_id, const char *from,
+                       const char *text, char **sms_back);
 
-/* A delivery receipt from a gateway: REF is the provider's message id (as
- * returned when it accepted the message) or beredd's own key (Link Mobility
- * refId, {ref}); DELIVERED false means undeliverable (counts as unreachable
- * on that channel, so the chain does not wait for that person). Returns 0,
- * or -ENOENT when no notification has that reference. */
-int server_receipt(struct server *s, const char *ref, bool delivered, const char *detail);
+/* Replay protection for inbound SMS (see seen.h): record the provider's
+ * message id PROVIDER_MSG_ID of a message through GATEWAY_ID durably before
+ * the message is acted on. 1 when it was seen before (acknowledge, ignore),
+ * 0 when recorded (or when there is no id), -errno when it could not be
+ * written (answer "try again"). _forget takes it back when acting failed. */
+int server_message_seen(struct server *s, const char *gateway_id, const char *provider_msg_id);
+void server_message_forget(struct server *s, const char *gateway_id, const char *provider_msg_id);
+
+/* A delivery receipt that came in through gateway GATEWAY_ID's route: REF is
+ * the provider's message id (as returned when it accepted the message) or
+ * the client reference beredd sent (Link Mobility refId, {ref}: key plus a
+ * secret nonce). Applies only to a notification sent through GATEWAY_ID.
+ * DELIVERED false means undeliverable (counts as unreachable on that
+ * channel, so the chain does not wait for that person). Returns 0, or
+ * -ENOENT when no notification of that gateway has that reference. */
+int server_receipt(struct server *s, const char *gateway_id, const char *ref, bool delivered, const char *detail);
 
 /* One-tap e-mail answers. TOKEN is the token from the link. _lookup fills
  * *INFO with {"activation","chain","state","drill","person","answer","valid"}
