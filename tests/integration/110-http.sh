@@ -255,9 +255,12 @@ expect 200 "$(tw /sms/sms-main/receipt twilio-secret MessageSid="$SID" MessageSt
 assert_grep "$T/last" '"known":true'
 wait_until 3 sms_to_above +4791234569 "$per_before" || fail "per was not asked after ola's SMS was undeliverable"
 notif_states "$ID3" ola | grep -q undeliverable || fail "ola's notification is not undeliverable: $(notif_states "$ID3" ola)"
-# per's SMS delivered, reported through the generic receipt webhook
+# per's SMS delivered: not through another gateway's receipt route (it was
+# sent by sms-main), only through the sending gateway's
 PSID=$(twilio_sid +4791234569)
 expect 200 "$(req -X POST -H "X-Beredd-Token: gen-secret" -d "ref=$PSID&status=DELIVRD" "$H/sms/sms-gen/receipt")" "generic receipt"
+assert_grep "$T/last" '"known":false'
+expect 200 "$(tw /sms/sms-main/receipt twilio-secret MessageSid="$PSID" MessageStatus=delivered)" "delivered"
 wait_until 3 sh -c "\"$BEREDCTL\" -s \"$T/control\" show $ID3 --json | grep -q '\"state\": \"delivered\"'" || fail "per's SMS is not delivered"
 # a Link Mobility report for a message we do not know: acknowledged
 expect 200 "$(lm /sms/sms-lm/receipt '{"refId":"nosuch.1","id":"abc$0","resultCode":1001}')" "unknown LM receipt"

@@ -23,12 +23,14 @@ control() { printf '%s' "$1" > "$T/sms.ctl.tmp"; mv "$T/sms.ctl.tmp" "$T/sms.ctl
 # requests KEY [STATUS]: how many requests carried KEY (answered STATUS)
 requests() {
         python3 - "$T/sms.log" "$1" "${2:-}" <<'EOP'
-import json, os, sys
+import json, os, re, sys
 n = 0
+# the reference sent is the key and the notification's secret nonce
+ref_re = re.compile(re.escape(sys.argv[2]) + r"\.[0-9a-f]{16}")
 if os.path.exists(sys.argv[1]):
     for line in open(sys.argv[1]):
         r = json.loads(line)
-        if (r.get("form") or {}).get("ref") == sys.argv[2] and (not sys.argv[3] or r["status"] == int(sys.argv[3])):
+        if ref_re.fullmatch((r.get("form") or {}).get("ref") or "") and (not sys.argv[3] or r["status"] == int(sys.argv[3])):
             n += 1
 print(n)
 EOP
