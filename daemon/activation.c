@@ -1747,6 +1747,7 @@ int activations_report(struct activations *m, const char *id, json_t **reply, ch
                 uint64_t ts = jts(o);
                 json_object_del(o, "ts");
                 json_object_del(o, "message");
+                json_object_del(o, "nonce"); /* the secret part of the receipt reference */
                 json_object_set_new(o, "after_s", json_real((double) ((int64_t) ts - (int64_t) a->created) / 1e6));
                 json_array_append_new(timeline, o);
         }
