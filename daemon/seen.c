@@ -25,6 +25,7 @@ struct seen {
         char *name;
         uint64_t retention;
         uint64_t compacted; /* when last compacted */
+        size_t max;         /* SEEN_MAX, or less (tests) */
         struct entry *v;
         size_t n, cap;
         struct strmap map; /* key -> index in v */
@@ -174,7 +175,7 @@ int seen_open(struct store *st, enum store_dir dir, const char *name, uint64_t r
 
         if (!s)
                 return -ENOMEM;
-        *s = (struct seen) { .st = st, .dir = dir, .name = strdup(name), .retention = retention };
+        *s = (struct seen) { .st = st, .dir = dir, .name = strdup(name), .retention = retention, .max = SEEN_MAX };
         if (!s->name) {
                 seen_free(s);
                 return -ENOMEM;
@@ -229,8 +230,8 @@ int seen_add(struct seen *s, const char *gateway, const char *id, uint64_t now) 
                 free(key);
                 return 1;
         }
-        if (s->n >= SEEN_MAX || now >= s->compacted + COMPACT_EVERY_USEC) {
-                r = compact(s, now, s->n >= SEEN_MAX ? SEEN_MAX / 2 : SEEN_MAX);
+        if (s->n >= s->max || now >= s->compacted + COMPACT_EVERY_USEC) {
+                r = compact(s, now, s->n >= s->max ? s->max / 2 : s->max);
                 if (r < 0)
                         log_warning_errno(r, "Replay protection: cannot compact %s: %m", s->name);
         }
@@ -258,6 +259,10 @@ void seen_forget(struct seen *s, const char *gateway, const char *id) {
         e->ts = 0;
         snprintf(line, sizeof(line), "- %s\n", key);
         (void) store_append(s->st, s->dir, s->name, line, strlen(line));
+}
+
+void seen_set_max(struct seen *s, size_t max) {
+        s->max = max > 1 ? max : 2;
 }
 
 size_t seen_count(const struct seen *s) {

@@ -45,5 +45,7 @@ int seen_add(struct seen *s, const char *gateway, const char *id, uint64_t now);
  * when acting on the message failed after seen_add(), so that the provider's
  * retry is taken. */
 void seen_forget(struct seen *s, const char *gateway, const char *id);
+/* Hold at most MAX entries instead of SEEN_MAX (for tests). */
+void seen_set_max(struct seen *s, size_t max);
 /* Entries held. */
 size_t seen_count(const struct seen *s);
