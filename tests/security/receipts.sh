@@ -242,7 +242,36 @@ assert_eq "$(answer_of "$ID3" per)" yes
 expect 200 "$(gen -d "msisdn=+4791234569&msg=NEI $CODE3&id=g-1" "$H/sms/sms-gen/inbound")" "the NEI replayed"
 assert_grep "$T/last" '"taken":false'
 assert_eq "$(answer_of "$ID3" per)" yes "a replayed generic NEI flipped the answer"
-# the same id through another gateway is another message
+ctl resolve "$ID3" --by kari > /dev/null
+stop_beredd
+
+say "Link Mobility sends: refId is the key and a nonce; a report by the bare key changes nothing"
+write_conf "$LM_GW" "$TWILIO_GW" "$GEN_GW"
+start_beredd "$T/beredd.conf"
+wait_until 10 port_open "$HTTP_PORT" || fail "the listener did not come back"
+set -- $(trigger seq); ID4=$1
+wait_until 5 states_are "$ID4" ola sent || fail "ola's SMS is not sent: $(notif_states "$ID4" ola)"
+python3 - "$T/sms.log" > "$T/lm.ref" <<'EOP'
+import json, sys
+last = None
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["path"] == "/sms/send" and (r.get("json") or {}).get("destination") == "+4791234568" and r["status"] < 300:
+        last = r
+print(last["json"]["refId"], "lm-%d" % last["n"])
+EOP
+read -r LMREF LMID < "$T/lm.ref"
+echo "$LMREF" | grep -Eqx "$ID4\.0\.[0-9a-f]{16}" || fail "the refId sent is not the key and a nonce: $LMREF"
+per_before=$(sms_to +4791234569)
+expect 200 "$(lm /sms/sms-lm/receipt "{\"refId\":\"$ID4.0\",\"id\":\"zz\$0\",\"resultCode\":1006}")" "LM report by the bare key"
+assert_grep "$T/last" '"known":false'
+expect 200 "$(gen -d "ref=$LMREF&status=failed" "$H/sms/sms-gen/receipt")" "the LM refId through the generic route"
+assert_grep "$T/last" '"known":false'
+states_are "$ID4" ola sent || fail "a forged report changed ola's SMS: $(notif_states "$ID4" ola)"
+expect 200 "$(lm /sms/sms-lm/receipt "{\"refId\":null,\"id\":\"$LMID\$0\",\"resultCode\":1006}")" "LM report by its messageId"
+assert_grep "$T/last" '"known":true'
+wait_until 5 states_are "$ID4" ola undeliverable || fail "ola's SMS is not undeliverable"
+wait_until 5 sms_to_above +4791234569 "$per_before" || fail "per was not asked"
 assert_no_grep "$T/beredd.log" "9123456" "a phone number reached the log"
 stop_beredd
 say "ok"
