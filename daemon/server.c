@@ -419,20 +419,21 @@ static char *mqtt_reply_filter(char *reply, const char *person, bool hide_by_err
 
 /* Checks only MQTT has: what opening a command allows (beredd-mqtt(7)).
  * Returns NULL to go on, or the error reply. */
-static char *mqtt_policy(struct server *s, int k, json_t *o) {
+static char *mqtt_policy(struct server *s, const struct command *cmd) {
         const struct mqtt_conf *mc = &s->config->mqtt;
         char err[256];
 
-        if (k == CMD_TRIGGER && mc->drill_only && !json_is_true(json_object_get(o, "drill")))
+        enum command_kind k = cmd->kind;
+
+        if (k == CMD_TRIGGER && mc->drill_only && !cmd->drill)
                 return reply_error(NULL, "drill: MQTT starts drills only (mqtt.drill_only); a real activation is "
                                          "started with beredctl or the drop folder");
         if (k == CMD_VERIFY && mc->drill_only)
                 return reply_error(NULL, "cmd: a contact-list check messages everyone; not over MQTT while "
                                          "mqtt.drill_only is on");
         if (k == CMD_RESOLVE && mc->drill_only) {
-                const char *id = json_string_value(json_object_get(o, "activation"));
                 json_t *sum = NULL;
-                if (id && activations_summary(s->acts, id, &sum) >= 0) {
+                if (cmd->activation && activations_summary(s->acts, cmd->activation, &sum) >= 0) {
                         bool drill = json_is_true(json_object_get(sum, "drill"));
                         json_decref(sum);
                         if (!drill)
@@ -442,12 +443,10 @@ static char *mqtt_policy(struct server *s, int k, json_t *o) {
         if (k != CMD_REPLY)
                 return NULL;
 
-        const char *code = json_string_value(json_object_get(o, "code"));
-        const char *act = json_string_value(json_object_get(o, "activation"));
+        const char *code = cmd->code, *act = cmd->activation;
         if (!code)
                 return reply_error(NULL, "code: an answer over MQTT needs the reply code");
-        if (!json_is_string(json_object_get(o, "person")) || json_object_get(o, "phone") ||
-            json_object_get(o, "email"))
+        if (!cmd->person)
                 return reply_error(NULL, "person: an answer over MQTT names the person by id (not phone or email)");
         if (followup_is_code(code))
                 return reply_error(NULL, "code: follow-up reminders are not answered over MQTT");
@@ -536,11 +535,6 @@ static char *on_mqtt_command(void *userdata, const char *name, const char *paylo
                         }
                 }
         }
-        char *refused = mqtt_policy(s, k, o);
-        if (refused) {
-                json_decref(o);
-                return refused;
-        }
         char *text = json_dumps(o, JSON_COMPACT);
         json_decref(o);
         if (!text)
@@ -549,7 +543,9 @@ static char *on_mqtt_command(void *userdata, const char *name, const char *paylo
         free(text);
         if (r < 0)
                 return reply_error(NULL, err);
-        char *reply = server_execute(s, &cmd, SOURCE_MQTT, NULL);
+        char *reply = mqtt_policy(s, &cmd);
+        if (!reply)
+                reply = server_execute(s, &cmd, SOURCE_MQTT, NULL);
         reply = mqtt_reply_filter(reply, cmd.kind == CMD_REPLY ? cmd.person : NULL, hide_by);
         command_done(&cmd);
         return reply;
