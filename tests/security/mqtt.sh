@@ -6,8 +6,8 @@
 # person id and answers drills only; wrong codes lock MQTT answers out;
 # replies carry no code, phone, e-mail or other person id; retained commands
 # never run (published live, left in the session while the daemon was down,
-# or across a restart) and are cleared; an empty retained message gets no
-# reply.
+# or across a restart; with MQTT v5, and with v3.1.1 through a proxy that
+# refuses v5) and are cleared; an empty retained message gets no reply.
 . "$top_srcdir/tests/integration/common.sh"
 command -v mosquitto_sub >/dev/null || skip "mosquitto-clients is not installed"
 
@@ -151,6 +151,38 @@ pub -r -t "$B/cmd/trigger" -n
 pub -r -t "$B/cmd/reply" -n
 marker m4
 assert_eq "$(replies)" "$((n + 1))" "an empty retained message got a reply"
+
+say "MQTT v3.1.1 (a broker that refuses v5, through a proxy): no command runs, retained ones neither"
+stop_beredd
+PPORT=$(free_port)
+python3 "$top_srcdir/tests/security/mqtt311-proxy.py" "$PPORT" "$PORT" > "$T/proxy.log" 2>&1 &
+PIDS="$PIDS $!"
+wait_until 5 grep -q LISTENING "$T/proxy.log" || fail "the v3.1.1 proxy did not start"
+sed "s/port = $PORT; base = \"beredd\/test\";/port = $PPORT; base = \"beredd\/test\"; client_id = \"beredd-t311\";/" \
+        "$T/beredd.conf" > "$T/beredd311.conf"
+grep -q "port = $PPORT;" "$T/beredd311.conf" || fail "could not write the v3.1.1 configuration"
+start_beredd "$T/beredd311.conf"
+wait_until 15 sh -c "mosquitto_sub -h 127.0.0.1 -p $PORT -t $B/status -C 1 -W 2 | grep -q '\"protocol\":\"3.1.1\"'" \
+        || fail "not connected with v3.1.1"
+pub -t "$B/cmd/trigger" -m '{"id":"v1","chain":"kriseteam","message":"x","drill":true}'
+wait_until 10 seen "$B/reply/v1" || fail "no reply on reply/v1"
+last "$B/reply/v1" | grep -q '"ok":false,"error":"cmd: commands need a broker that speaks MQTT v5' \
+        || fail "v3.1.1: a command was not refused: $(last "$B/reply/v1")"
+pub -r -t "$B/cmd/trigger" -m '{"id":"v2","chain":"kriseteam","message":"x","drill":true}'
+marker m5
+assert_eq "$(n_acts)" "$n0" "v3.1.1: a command was run"
+say "v3.1.1: after a restart the retained command is delivered as retained: cleared silently"
+stop_beredd
+n=$(replies)
+start_beredd "$T/beredd311.conf"
+wait_until 10 sh -c "[ -z \"\$(mosquitto_sub -h 127.0.0.1 -p $PORT -t $B/cmd/trigger -C 1 -W 1 2>/dev/null)\" ]" \
+        || fail "v3.1.1: the retained command was not cleared"
+pub -t "$B/cmd/reply" -n
+marker m6
+assert_eq "$(replies)" "$((n + 1))" "v3.1.1: a retained or empty message got a reply"
+assert_eq "$(n_acts)" "$n0" "v3.1.1: a retained command was run after a restart"
+stop_beredd
+start_beredd "$T/beredd.conf"
 
 say "wrong codes over MQTT: after 5, answers over MQTT are refused for a while"
 DC=$(ctl --json show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
