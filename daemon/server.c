@@ -546,7 +546,7 @@ static char *on_mqtt_command(void *userdata, const char *name, const char *paylo
         char *reply = mqtt_policy(s, &cmd);
         if (!reply)
                 reply = server_execute(s, &cmd, SOURCE_MQTT, NULL);
-        reply = mqtt_reply_filter(reply, cmd.kind == CMD_REPLY ? cmd.person : NULL, hide_by);
+        reply = mqtt_reply_filter(reply, cmd.person, hide_by);
         command_done(&cmd);
         return reply;
 }
