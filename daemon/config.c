@@ -1923,7 +1923,8 @@ static bool identity_resolves(const struct config *c, const char *v) {
 static void load_mqtt(struct loader *l, const config_setting_t *root) {
         static const char *const keys[] = { "host", "port", "base", "client_id", "qos", "tls", "cafile",
                                             "certfile", "keyfile", "username", "password_file", "keepalive",
-                                            "commands", "queue_size", "homeassistant", "trigger_identity", NULL };
+                                            "commands", "queue_size", "homeassistant", "trigger_identity",
+                                            "drill_only", NULL };
         static const char *const files[] = { "cafile", "certfile", "keyfile" };
         struct config *c = l->c;
         struct mqtt_conf *m = &c->mqtt;
@@ -2009,8 +2010,11 @@ static void load_mqtt(struct loader *l, const config_setting_t *root) {
                         else
                                 m->commands |= 1u << k;
                 }
-        } else
-                m->commands = (1u << CMD_TRIGGER) | (1u << CMD_REPLY);
+        }
+        /* Without a commands list MQTT is read-only (commands = 0): a
+         * broker's clients are not the people who may call the team in.
+         * Opened, MQTT touches drills only unless drill_only = false. */
+        m->drill_only = get_bool(l, g, "drill_only", true, NULL);
 
         m->queue_size = (size_t) get_int(l, g, "queue_size", false, 1, 1000000, 1000, NULL);
         m->homeassistant = get_bool(l, g, "homeassistant", false, NULL);
@@ -2021,6 +2025,8 @@ static void load_mqtt(struct loader *l, const config_setting_t *root) {
                      has_prefix(v, "role:") ? v + 5 : v);
         else
                 m->trigger_identity = ldup(l, v);
+        if (!v && (m->commands & ((1u << CMD_TRIGGER) | (1u << CMD_RESOLVE))))
+                fail(l, g, "commands: \"trigger\" and \"resolve\" need trigger_identity (who MQTT acts as)");
 }
 
 /* ---- http ---- */

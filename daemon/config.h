@@ -238,7 +238,8 @@ struct mqtt_conf {
         char *username;
         char *password; /* secret, from password_file */
         int keepalive;  /* seconds, default 30 */
-        unsigned commands;  /* bit set of (1 << enum command_kind); names as in the command vocabulary */
+        unsigned commands;  /* bit set of (1 << enum command_kind); names as in the command vocabulary; default none */
+        bool drill_only;    /* MQTT triggers, replies and resolves touch drills only (default true) */
         size_t queue_size;  /* events kept while disconnected (default 1000) */
         bool homeassistant;
         char *trigger_identity; /* person id or "role:x" identity MQTT triggers act as; NULL = none */

@@ -533,9 +533,19 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
                 return;
         }
         const char *name = msg->topic + plen;
+        if (msg->payloadlen == 0) {
+                /* Clearing a retained command (by us or anyone): silent. */
+                log_debug("MQTT: ignoring an empty message on %s", msg->topic);
+                return;
+        }
         if (msg->retain) {
-                /* A retained command would run again on every reconnect. */
-                log_warning("MQTT: ignoring a retained command on %s", msg->topic);
+                /* Never run: it would run again for every new session. We
+                 * subscribe with Retain-As-Published, so this is a retained
+                 * command published while we are connected, or one left in
+                 * our session; clear it (an empty retained message, which
+                 * no-local keeps from coming back to us). */
+                log_warning("MQTT: ignoring a retained command on %s; clearing it", msg->topic);
+                publish_raw(m, msg->topic, NULL, 0, 1, true, 0, NULL, 0);
                 return;
         }
 
@@ -562,7 +572,15 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
 
         snprintf(key, sizeof(key), "%s %s", name, request_id);
         const char *earlier = client_id ? seen_find(m, key) : NULL;
-        if (earlier) {
+        if (!m->v5) {
+                /* v3.1.1 forwards a retained message published while we are
+                 * subscribed with the retain flag cleared: a retained command
+                 * cannot be told from a live one, so none is run. */
+                reply = strdup("{\"ok\":false,\"error\":\"cmd: commands need a broker that speaks MQTT v5 "
+                               "(v3.1.1 cannot tell a retained command from a live one)\"}");
+                if (reply)
+                        reply = reply_with_id(reply, request_id);
+        } else if (earlier) {
                 log_info("MQTT: command %s with id %s was already run; sending its reply again", name, request_id);
                 reply = strdup(earlier);
         } else {
@@ -654,7 +672,14 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags
 
         /* Commands: subscribed again on every connect, in case the broker
          * lost the session. */
-        rc = mosquitto_subscribe_v5(m->mosq, NULL, m->cmd_filter, 1, 0, NULL);
+        /* v5: retained messages are not sent on subscribing, keep their
+         * retain flag when forwarded live (Retain-As-Published: on_message
+         * ignores them), and our own clears do not come back (no-local). */
+        rc = mosquitto_subscribe_v5(m->mosq, NULL, m->cmd_filter, 1,
+                                    m->v5 ? MQTT_SUB_OPT_RETAIN_AS_PUBLISHED | MQTT_SUB_OPT_SEND_RETAIN_NEVER |
+                                                    MQTT_SUB_OPT_NO_LOCAL
+                                          : 0,
+                                    NULL);
         if (rc != MOSQ_ERR_SUCCESS)
                 log_warning("MQTT: cannot subscribe to %s: %s", m->cmd_filter, mosquitto_strerror(rc));
 

@@ -55,6 +55,9 @@ struct server {
         struct activations *acts;
         struct followup *fu;
         bool mq_summary; /* followup/summary to be published */
+        /* wrong reply codes over MQTT (CLOCK_MONOTONIC) */
+        uint64_t mq_bad_since, mq_locked_until;
+        int n_mq_bad;
 
         /* MQTT output waits here until the loop iteration's durable writes
          * are done (write-ahead): libmosquitto writes to its socket at once. */
@@ -351,9 +354,137 @@ static void on_mqtt_republish(void *userdata) {
         publish_followup_summary(s);
 }
 
+static uint64_t now_monotonic(void);
+
+/* Wrong reply codes over MQTT: after MQTT_BAD_CODES within
+ * MQTT_BAD_WINDOW, answers over MQTT are refused for MQTT_LOCKOUT (every
+ * client of the broker is one sender to us). */
+#define MQTT_BAD_CODES 5
+#define MQTT_BAD_WINDOW (10 * USEC_PER_MIN)
+#define MQTT_LOCKOUT (15 * USEC_PER_MIN)
+
+/* The activation the reply code CODE names, as the engine picks it (an
+ * unresolved one first): its summary, or NULL. */
+static json_t *mqtt_code_target(struct server *s, const char *code) {
+        json_t *list, *a, *best = NULL;
+        size_t i;
+        if (activations_list(s->acts, &list) < 0)
+                return NULL;
+        json_array_foreach(json_object_get(list, "activations"), i, a) {
+                const char *c = json_string_value(json_object_get(a, "code"));
+                const char *st = json_string_value(json_object_get(a, "state"));
+                if (!c || !streq(c, code))
+                        continue;
+                if (!st || !streq(st, "resolved")) {
+                        best = a;
+                        break;
+                }
+                if (!best)
+                        best = a;
+        }
+        json_incref(best);
+        json_decref(list);
+        return best;
+}
+
+/* What a reply over MQTT may say: ids, states and counts, the person id only
+ * when the request named that person; never the reply code, a phone number,
+ * an e-mail address or anyone else's id (the broker's clients are not the
+ * team). REPLY is consumed. */
+static char *mqtt_reply_filter(char *reply, const char *person, bool hide_by_error) {
+        static const char *const keep[] = { "ok", "error", "id", "activation", "chain", "state", "drill",
+                                            "confirmed", "needed", "step", "created", "answer", "note",
+                                            "verify", "asked", "roster", "from", "to", NULL };
+        json_t *o = reply ? json_loads(reply, 0, NULL) : NULL;
+        free(reply);
+        if (!json_is_object(o)) {
+                json_decref(o);
+                return reply_error(NULL, "internal error (reply)");
+        }
+        const char *key;
+        json_t *v, *out = json_object();
+        json_object_foreach(o, key, v) {
+                bool ok = streq(key, "person") && person && json_is_string(v) && streq(json_string_value(v), person);
+                for (size_t i = 0; !ok && keep[i]; i++)
+                        ok = streq(key, keep[i]);
+                if (ok)
+                        json_object_set(out, key, v);
+        }
+        const char *e = json_string_value(json_object_get(out, "error"));
+        if (hide_by_error && e && strncmp(e, "by: ", 4) == 0)
+                /* It would name the trigger identity. */
+                json_object_set_new(out, "error",
+                                    json_string("by: mqtt.trigger_identity may not do this (see may_trigger)"));
+        json_decref(o);
+        return reply_json(out);
+}
+
+/* Checks only MQTT has: what opening a command allows (beredd-mqtt(7)).
+ * Returns NULL to go on, or the error reply. */
+static char *mqtt_policy(struct server *s, const struct command *cmd) {
+        const struct mqtt_conf *mc = &s->config->mqtt;
+        char err[256];
+
+        enum command_kind k = cmd->kind;
+
+        if (k == CMD_TRIGGER && mc->drill_only && !cmd->drill)
+                return reply_error(NULL, "drill: MQTT starts drills only (mqtt.drill_only); a real activation is "
+                                         "started with beredctl or the drop folder");
+        if (k == CMD_VERIFY && mc->drill_only)
+                return reply_error(NULL, "cmd: a contact-list check messages everyone; not over MQTT while "
+                                         "mqtt.drill_only is on");
+        if (k == CMD_RESOLVE && mc->drill_only) {
+                json_t *sum = NULL;
+                if (cmd->activation && activations_summary(s->acts, cmd->activation, &sum) >= 0) {
+                        bool drill = json_is_true(json_object_get(sum, "drill"));
+                        json_decref(sum);
+                        if (!drill)
+                                return reply_error(NULL, "activation: MQTT resolves drills only (mqtt.drill_only)");
+                }
+        }
+        if (k != CMD_REPLY)
+                return NULL;
+
+        const char *code = cmd->code, *act = cmd->activation;
+        if (!code)
+                return reply_error(NULL, "code: an answer over MQTT needs the reply code");
+        if (!cmd->person)
+                return reply_error(NULL, "person: an answer over MQTT names the person by id (not phone or email)");
+        if (followup_is_code(code))
+                return reply_error(NULL, "code: follow-up reminders are not answered over MQTT");
+        uint64_t now = now_monotonic();
+        if (now < s->mq_locked_until)
+                return reply_error(NULL, "code: too many wrong reply codes over MQTT; answers over MQTT are "
+                                         "refused for a while");
+        json_t *target = mqtt_code_target(s, code);
+        const char *tid = json_string_value(json_object_get(target, "activation"));
+        bool found = tid && (!act || streq(act, tid)) && (!mc->drill_only || json_is_true(json_object_get(target, "drill")));
+        json_decref(target);
+        if (found)
+                return NULL;
+        if (now - s->mq_bad_since > MQTT_BAD_WINDOW) {
+                s->mq_bad_since = now;
+                s->n_mq_bad = 0;
+        }
+        if (++s->n_mq_bad >= MQTT_BAD_CODES) {
+                s->mq_locked_until = now + MQTT_LOCKOUT;
+                s->n_mq_bad = 0;
+                log_event(LOG_WARNING, MSGID_REFUSED, NULL,
+                          "MQTT: %d wrong reply codes within %d minutes; answers over MQTT refused for %d minutes",
+                          MQTT_BAD_CODES, (int) (MQTT_BAD_WINDOW / USEC_PER_MIN),
+                          (int) (MQTT_LOCKOUT / USEC_PER_MIN));
+        }
+        /* The same words whether the code is unknown, another activation's
+         * or a real activation's while MQTT answers drills only. */
+        snprintf(err, sizeof(err), "code: no %s with reply code \"%s\"; nothing changed",
+                 mc->drill_only ? "drill" : "activation", code);
+        return reply_error(NULL, err);
+}
+
 /* A command from <base>/cmd/<name>: the topic names the command; the same
- * parser and validation as every other way in. Triggers act as the
- * configured mqtt.trigger_identity, never as whoever the payload claims. */
+ * parser and validation as every other way in, and mqtt_policy() on top.
+ * Triggers act as the configured mqtt.trigger_identity, never as whoever the
+ * payload claims. The reply goes through mqtt_reply_filter(). */
 static char *on_mqtt_command(void *userdata, const char *name, const char *payload, size_t len) {
         struct server *s = userdata;
         const struct mqtt_conf *mc = &s->config->mqtt;
@@ -382,8 +513,9 @@ static char *on_mqtt_command(void *userdata, const char *name, const char *paylo
                 return reply_error(NULL, "cmd: differs from the topic");
         }
         json_object_set_new(o, "cmd", json_string(name));
+        const char *by = json_string_value(json_object_get(o, "by"));
+        bool hide_by = false;
         if (k == CMD_TRIGGER || k == CMD_RESOLVE) {
-                const char *by = json_string_value(json_object_get(o, "by"));
                 const char *id = mc->trigger_identity;
                 if (!id) {
                         json_decref(o);
@@ -392,9 +524,9 @@ static char *on_mqtt_command(void *userdata, const char *name, const char *paylo
                 if (strncmp(id, "role:", 5) != 0) {
                         if (by && !streq(by, id)) {
                                 json_decref(o);
-                                snprintf(err, sizeof(err), "by: MQTT commands act as \"%s\"", id);
-                                return reply_error(NULL, err);
+                                return reply_error(NULL, "by: MQTT commands act as mqtt.trigger_identity; leave by out");
                         }
+                        hide_by = !by;
                         json_object_set_new(o, "by", json_string(id));
                 } else {
                         const struct person *p = by ? config_person(s->config, by) : NULL;
@@ -413,7 +545,10 @@ static char *on_mqtt_command(void *userdata, const char *name, const char *paylo
         free(text);
         if (r < 0)
                 return reply_error(NULL, err);
-        char *reply = server_execute(s, &cmd, SOURCE_MQTT, NULL);
+        char *reply = mqtt_policy(s, &cmd);
+        if (!reply)
+                reply = server_execute(s, &cmd, SOURCE_MQTT, NULL);
+        reply = mqtt_reply_filter(reply, cmd.person, hide_by);
         command_done(&cmd);
         return reply;
 }

@@ -160,7 +160,7 @@ followup: {
 """ % {"t": self.t}
         if mqtt_port:
             conf += ('mqtt: { host = "127.0.0.1"; port = %d; base = "beredd/bad"; qos = 1; trigger_identity = "kari";\n'
-                     '        commands = [ %s ]; };\n' % (mqtt_port, ", ".join('"%s"' % c for c in MQTT_CMDS)))
+                     '        drill_only = false; commands = [ %s ]; };\n' % (mqtt_port, ", ".join('"%s"' % c for c in MQTT_CMDS)))
         with open(self.t + "/beredd.conf", "w") as f:
             f.write(conf)
 

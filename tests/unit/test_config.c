@@ -333,7 +333,8 @@ static void test_mqtt_defaults(_unused_ void **state) {
         assert_int_equal(c->mqtt.qos, 1);
         assert_int_equal(c->mqtt.keepalive, 30);
         assert_int_equal(c->mqtt.queue_size, 1000);
-        assert_int_equal(c->mqtt.commands, (1u << CMD_TRIGGER) | (1u << CMD_REPLY));
+        assert_int_equal(c->mqtt.commands, 0); /* read-only unless opened */
+        assert_true(c->mqtt.drill_only);
         assert_false(c->mqtt.tls);
         assert_null(c->mqtt.trigger_identity);
         config_free(c);
