@@ -114,7 +114,7 @@ site = "test";
 timezone = "Europe/Oslo";
 spool = "$T/spool";
 people = (
-  { id = "leder1"; name = "Ingeborg Fjeldstad"; phone = "+47 912 34 567"; email = "ingeborg.fjeldstad@kommune.example";
+  { id = "leder1"; name = "Ingeborg Fjeldstad"; phone = "+47 934 71 258"; email = "ingeborg.fjeldstad@kommune.example";
     roles = ["leader"]; },
   { id = "medlem2"; name = "Torbjørn Skaugrud"; phone = "41592653"; email = "t.skaugrud@kriseteam.example";
     roles = ["member"]; },
@@ -229,7 +229,7 @@ for l in open(sys.argv[1]):
 EOP
 }
 
-L1=+4791234567 L2=+4741592653 L3=+4797531864 L4=+4746802468
+L1=+4793471258 L2=+4741592653 L3=+4797531864 L4=+4746802468
 
 say "Monday 2027-01-11 09:00 (Oslo): beredd starts with -v; online on MQTT"
 start_at 2027-01-11T09:00:00
@@ -344,6 +344,21 @@ stop_beredd
 say "Thursday 2027-01-14 10:00: the coordinator is told"
 start_at 2027-01-14T10:00:00
 wait_until "$W" has_text "$L1" "K-ZW9035" || fail "the coordinator was not told about K-ZW9035"
+say "reloads: a new phone number and e-mail address, then a file with a malformed phone number and e-mail address"
+count() { grep -c -- "$1" "$T/beredd.log" || true; }
+count_above() { [ "$(count "$1")" -gt "$2" ]; }
+n=$(count "Reloaded ")
+sed -e 's/"+4746802468"/"+4746802479"/' -e 's/gudbrand@legevakt.example/g.vinjevoll@legevakt.example/' "$CONF" > "$CONF.new"
+mv "$CONF.new" "$CONF"
+kill -HUP "$BEREDD_PID"
+wait_until "$W" count_above "Reloaded " "$n" || fail "the reload did not finish"
+cp "$CONF" "$X/good.conf"
+sed -e 's/"+4746802479"/"+47 4680 2X79"/' -e 's/solveig.haraldsrud@helse.example/solveig.haraldsrud.helse.example/' "$X/good.conf" > "$CONF"
+n=$(count "failed with")
+kill -HUP "$BEREDD_PID"
+wait_until "$W" count_above "failed with" "$n" || fail "no word on the bad configuration"
+cp "$X/good.conf" "$CONF"
+ctl status >/dev/null || fail "not running after a bad reload"
 curl -s -o "$T/metrics2" "$H/metrics" || fail "no /metrics"
 curl -s -o "$T/healthz2" "$H/healthz" || fail "no /healthz"
 stop_beredd
@@ -373,6 +388,9 @@ for m in re.finditer(r'id = "([^"]+)"; name = "([^"]+)"; phone = "([^"]+)"; emai
     add("e-mail address", pid, mail)
     add("e-mail local part", pid, mail.split("@")[0])
 add("phone number", "stranger", "+4799887766", "phone")
+add("phone number", "vakt4 (after the reload)", "+4746802479", "phone")
+add("phone number", "vakt4 (malformed)", "+47 4680 2X79")
+add("e-mail address", "vakt4 (after the reload)", "g.vinjevoll@legevakt.example")
 for label, secret in [("twilio token", "tw-7Qe2kLm9Zr4x"), ("inbound token", "gi-Hs5dPq0aWe3y"),
                       ("gateway password", "gp-Lk8vTn2mRb6u"), ("SMTP password", "sm-Vb3nH8qWc1"),
                       ("MQTT password", "mq-Jd4fGz7cXo9i"), ("heartbeat URL", "hb-Ye6sQa1Nf8wz")]:
