@@ -105,6 +105,8 @@ printf 'gi-Hs5dPq0aWe3y\n' > "$X/creds/gen.token"
 printf 'gp-Lk8vTn2mRb6u\n' > "$X/creds/gen.password"
 printf 'sm-Vb3nH8qWc1\n' > "$X/creds/mail.password"
 printf 'mq-Jd4fGz7cXo9i\n' > "$X/creds/mqtt.password"
+printf 'lp-Qw3eRt5yUi7o\n' > "$X/creds/lm.password"
+printf 'lt-Zx8cVb1nMa4s\n' > "$X/creds/lm.token"
 chmod 0600 "$X/creds/"*
 export CREDENTIALS_DIRECTORY="$X/creds" BEREDD_GW_BACKOFF_MS=20
 
@@ -129,6 +131,9 @@ gateways = (
   { id = "sms-gen"; channel = "sms"; type = "http"; url = "http://127.0.0.1:$SMS_PORT/generic";
     body = "to={to}&msg={text}&ref={ref}"; username = "kommunen"; password_file = "gen.password";
     inbound_from = "msisdn"; inbound_text = "msg"; inbound_token_file = "gen.token"; },
+  { id = "sms-lm"; channel = "sms"; type = "linkmobility"; url = "http://127.0.0.1:$SMS_PORT"; account = "1:2";
+    from = "Kriseteam"; username = "kommunen-lm"; password_file = "lm.password"; inbound_token_file = "lm.token";
+    receipt_gate = "BEREDD01"; },
   { id = "mail"; channel = "email"; type = "smtp"; url = "smtp://127.0.0.1:$SMTP_PORT";
     from = "kriseteam@kommune.example"; username = "beredd-mail"; password_file = "mail.password"; starttls = false; }
 );
@@ -264,7 +269,11 @@ expect 200 "$(gen "97 53 18 64" "NEI $CODE")" "NEI by the generic webhook"
 wait_until "$W" answer_is "$ID" medlem3 no || fail "the generic answer was not recorded"
 say "a stranger's SMS, a yes from a configured person who was not asked, a forged signature"
 expect 200 "$(sms +4799887766 "JA $CODE")" "a stranger"
-expect 200 "$(sms "$L4" "JA $CODE")" "a yes from someone not asked"
+expect 200 "$(req -X POST -H "Content-Type: application/json" \
+        --data-binary "{\"source\":\"$L4\",\"destination\":\"NO-2333\",\"content\":{\"type\":\"SMS\",\"userData\":\"JA $CODE\",\"encoding\":\"TEXT\"}}" \
+        "$H/sms/sms-lm/inbound?token=lt-Zx8cVb1nMa4s")" "a yes from someone not asked, by Link Mobility"
+expect 200 "$(req -X POST -H "Content-Type: application/json" --data-binary '{"refId":"nosuch.1","id":"lm-x1","resultCode":1001}' \
+        "$H/sms/sms-lm/receipt?token=lt-Zx8cVb1nMa4s")" "a Link Mobility receipt for a message beredd does not know"
 python3 -c 'import urllib.parse,sys; print(urllib.parse.urlencode({"From":sys.argv[1],"Body":"JA "+sys.argv[2]}), end="")' \
         "$L2" "$CODE" > "$X/forged.body"
 expect 403 "$(req -X POST -H "X-Twilio-Signature: bm90IGEgc2lnbmF0dXJl" --data-binary @"$X/forged.body" \
@@ -323,6 +332,8 @@ FCODE=$(texts "$L1" "K-QX4471" | sed -n 's/.*OK \([0-9]\{5\}\).*/\1/p' | head -n
 expect 200 "$(sms "$L1" "OK $FCODE")" "the check-in by SMS"
 checked_in() { ctl --json case show K-QX4471 | python3 -c "import json,sys; sys.exit(not json.load(sys.stdin).get('history'))"; }
 wait_until "$W" checked_in || fail "the SMS check-in was not recorded"
+say "a check-in with the code of a case the sender is not a contact of"
+expect 200 "$(gen "$L3" "OK $FCODE")" "someone else's code"
 say "drop files: a phone number where a person id belongs, a case that exists"
 drop wrong.json '{"cmd":"case.open","case":"K-QX4471","contacts":["+4741592653"],"level":1}'
 drop dup.json '{"cmd":"case.open","case":"K-QX4471","contacts":["medlem2"],"level":1}'
@@ -393,9 +404,11 @@ add("phone number", "vakt4 (malformed)", "+47 4680 2X79")
 add("e-mail address", "vakt4 (after the reload)", "g.vinjevoll@legevakt.example")
 for label, secret in [("twilio token", "tw-7Qe2kLm9Zr4x"), ("inbound token", "gi-Hs5dPq0aWe3y"),
                       ("gateway password", "gp-Lk8vTn2mRb6u"), ("SMTP password", "sm-Vb3nH8qWc1"),
-                      ("MQTT password", "mq-Jd4fGz7cXo9i"), ("heartbeat URL", "hb-Ye6sQa1Nf8wz")]:
+                      ("MQTT password", "mq-Jd4fGz7cXo9i"), ("heartbeat URL", "hb-Ye6sQa1Nf8wz"),
+                      ("Link Mobility password", "lp-Qw3eRt5yUi7o"), ("Link Mobility inbound token", "lt-Zx8cVb1nMa4s")]:
     add("secret", label, secret)
 for label, up in [("gateway basic auth", "kommunen:gp-Lk8vTn2mRb6u"), ("twilio basic auth", "AC0123:tw-7Qe2kLm9Zr4x"),
+                  ("Link Mobility basic auth", "kommunen-lm:lp-Qw3eRt5yUi7o"),
                   ("SMTP AUTH", "\0beredd-mail\0sm-Vb3nH8qWc1")]:
     add("secret", label, base64.b64encode(up.encode()).decode())
 for ref in ("K-QX4471", "K-ZW9035", "K-NOSUCH"):
