@@ -310,6 +310,26 @@ wait_until "$W" state_is "$ID" resolved || fail "not resolved"
 expect 410 "$(req "$H/a/$TOKEN/no")" "an answer link after the resolve"
 expect 404 "$(req -X POST "$H/a/${TOKEN%????}AAAA/yes")" "a forged answer link"
 
+say "malformed requests that carry an answer-link token, a phone number or a secret"
+status=$(req -H "X-Filler: $(head -c 40000 /dev/zero | tr '\0' 'x')" "$H/a/$TOKEN/yes")
+case $status in 4??) ;; *) fail "a 40 kB header got HTTP $status" ;; esac
+head -c 100000 /dev/zero | tr '\0' 'a' > "$X/big"
+printf 'msisdn=%s&msg=JA+%s&' "$L2" "$CODE" | cat - "$X/big" > "$X/big.body"
+expect 413 "$(req -X POST -H "X-Beredd-Token: gi-Hs5dPq0aWe3y" -H "Content-Type: application/x-www-form-urlencoded" \
+        --data-binary @"$X/big.body" "$H/sms/sms-gen/inbound")" "a 100 kB webhook body"
+expect 400 "$(req -X POST -H "X-Beredd-Token: gi-Hs5dPq0aWe3y" -d "msisdn=$L2&msg=%zzJA" "$H/sms/sms-gen/inbound")" "a bad form"
+expect 400 "$(req -X POST -H "X-Beredd-Token: gi-Hs5dPq0aWe3y" -H "Content-Type: application/json" \
+        -d "{\"msisdn\":\"$L2\"," "$H/sms/sms-gen/inbound")" "bad JSON"
+printf 'GET /a/%s/yes?to=%s HTTP/1.1 NONSENSE\r\n\r\n' "$TOKEN" "$L2" | python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+s.sendall(sys.stdin.buffer.read()); s.settimeout(5)
+try:
+    s.recv(100)
+except Exception:
+    pass' "$HTTP_PORT" || true
+expect 200 "$(req "$H/healthz")" "healthz after the malformed requests"
+
 say "a contact-list check, answered by SMS"
 OUT=$(ctl --json verify kriseteam --by leder1) || fail "verify refused"
 VID=$(printf '%s' "$OUT" | python3 -c "import json,sys; print(json.load(sys.stdin)['activation'])")
