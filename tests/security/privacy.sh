@@ -3,28 +3,37 @@
 # loopback, with debug logging (-v):
 #   - a real mosquitto, everything on '#' recorded (topics and payloads), MQTT
 #     commands on (a drill triggered, answered and resolved over MQTT);
-#   - SMS through tests/integration/fake-sms.py (a Twilio gateway, and a
-#     generic HTTP gateway with an inbound token), e-mail through a real SMTP
-#     server (fake-smtp.py, with a password), the HTTP listener on, a
-#     heartbeat with a secret URL;
+#   - SMS through tests/integration/fake-sms.py (Twilio, a generic HTTP
+#     gateway with a password and an inbound token, Link Mobility with its
+#     token in the query), e-mail through a real SMTP server (fake-smtp.py,
+#     AUTH with a password, one address refused), the HTTP listener on, a
+#     heartbeat with a secret URL, an MQTT password;
 #   - a call-out: answers by signed Twilio webhooks, by the generic webhook
 #     with its token, by an e-mail answer link (GET, then POST), a word beredd
 #     does not understand, an SMS from a stranger, a yes from a configured
-#     person who was not asked; delivery receipts; a resolve;
+#     person who was not asked, a forged signature and token, delivery
+#     receipts, a resolve, an ended and a forged answer link, malformed
+#     requests carrying a token, a number and a code;
+#   - wrong values where ids belong, over the control socket and in drop
+#     files (a name, a phone number, a case that exists);
 #   - a contact-list check (verify) answered by SMS;
-#   - follow-up cases with "now" put on a Monday and then on the Wednesday
-#     (BEREDD_TEST_TIME_OFFSET): first reminders, a check-in by SMS reply,
-#     second reminders and the coordinator's escalation; a drop file with a
-#     phone number where a person id belongs;
-# and then every MQTT topic and payload, every log line (stderr and every
-# field sent to the journal, caught by a preloaded sd_journal_sendv),
-# /metrics, /healthz, the sd_notify STATUS texts and every file outside the
-# spool (and the spool's failed/ reasons) are searched for every configured
-# name (each part of it too), phone number (every format), e-mail address,
-# secret (gateway tokens and passwords, SMTP and MQTT passwords, the
-# heartbeat URL, answer-link tokens and reply codes seen in the messages) and
-# case reference. Zero hits are required; each hit is printed with where it
-# was found and what kind of datum it is, never the value.
+#   - follow-up cases with "now" put on a Monday, Wednesday and Thursday
+#     (BEREDD_TEST_TIME_OFFSET): first reminders, a check-in by SMS reply, a
+#     code sent by someone not a contact of its case, second reminders while
+#     the SMS provider fails, the coordinator's escalation;
+#   - reloads: a changed phone number and e-mail address, then a file with a
+#     malformed phone number and e-mail address;
+# and then every MQTT topic and payload beredd published (and what the broker
+# still retains), every log line (stderr and every field sent to the journal,
+# caught by a preloaded sd_journal_sendv), /metrics, /healthz, the sd_notify
+# texts and every file outside the spool (and the spool's failed/ reasons)
+# are searched for every configured name (each part of it too), phone number
+# (every format), e-mail address, secret (gateway tokens and passwords, SMTP
+# and MQTT passwords, basic-auth headers, the heartbeat URL, answer-link
+# tokens seen in the e-mails, reply codes seen in the SMS) and case
+# reference. Zero hits are required; each hit is printed with where it was
+# found and what kind of datum it is, never the value
+# (tests/security/privacy-scan.py).
 . "$top_srcdir/tests/integration/common.sh"
 command -v curl >/dev/null || skip "curl is not installed"
 command -v mosquitto_sub >/dev/null || skip "mosquitto-clients is not installed"
