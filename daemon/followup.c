@@ -1604,13 +1604,18 @@ static int act_prepare(struct followup *f, uint32_t i, uint64_t now, struct fu_s
 
         r = case_read(f, ref, &c);
         if (r == -ENOENT) { /* removed behind our back: say so loudly, once */
-                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Case %s: its file is gone; no longer followed up", ref);
+                char bucket[3]; /* the folder, not the file: its name is the case reference */
+                store_case_bucket(ref, bucket);
+                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "A case file in cases/%s/ is gone; that case is no longer followed up",
+                          bucket);
                 account(f, i, -1);
                 entry_remove(f, i);
                 return 0;
         }
         if (r < 0) {
-                log_error_errno(r, "Case %s: cannot read its file: %m; will retry", ref);
+                char bucket[3];
+                store_case_bucket(ref, bucket);
+                log_error_errno(r, "Cannot read a case file in cases/%s/: %m; will retry", bucket);
                 set_next(f, i, now + RETRY_USEC);
                 return 0;
         }
@@ -1681,8 +1686,10 @@ static void act_finish(struct followup *f, struct fu_staged *st, uint64_t now) {
         }
         uint32_t i = (uint32_t) idx;
         if (st->rec.r < 0) {
-                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Case %s: cannot write its file (%s); reminder held, will retry",
-                          c->ref, strerror(-st->rec.r));
+                char bucket[3];
+                store_case_bucket(c->ref, bucket);
+                log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Cannot write a case file in cases/%s/ (%s); reminder held, will retry",
+                          bucket, strerror(-st->rec.r));
                 if (a == FU_ACT_REMIND)
                         code_release(f, c->code, i);
                 set_next(f, i, now + RETRY_USEC);
@@ -1693,11 +1700,10 @@ static void act_finish(struct followup *f, struct fu_staged *st, uint64_t now) {
         struct fu_sched s = sched_of(c);
         set_next(f, i, followup_next_action(fc, f->cal, &s, NULL));
         dispatch(f, c, now, true);
-        const char *fields[] = { NULL, NULL };
-        char field[96];
-        snprintf(field, sizeof(field), "BEREDD_CASE=%s", c->ref);
-        fields[0] = field;
-        log_event(a == FU_ACT_ESCALATE ? LOG_WARNING : LOG_INFO, MSGID_FOLLOWUP, fields, "Case %s: %s (%s)", c->ref,
+        /* No case reference in the journal: it is named in the spool and in
+         * beredctl's answers only. */
+        log_event(a == FU_ACT_ESCALATE ? LOG_WARNING : LOG_INFO, MSGID_FOLLOWUP, NULL, "Follow-up case at level %d: %s (%s)",
+                  c->level,
                   a == FU_ACT_REMIND   ? "first reminder sent" :
                   a == FU_ACT_SECOND   ? "overdue, second reminder sent" :
                                          "not recorded in time, coordinator told",
@@ -1773,7 +1779,7 @@ static int on_post(sd_event_source *s, void *userdata) {
                         }
                 int r = changed ? stage_rec(&c, &st[n_st].rec) : 0;
                 if (r < 0)
-                        log_error_errno(r, "Case %s: cannot record message outcomes: %m", c.ref);
+                        log_error_errno(r, "A follow-up case cannot record message outcomes: %m");
                 if (r < 0 || !changed) {
                         case_done(&c);
                 } else {
@@ -1786,7 +1792,7 @@ static int on_post(sd_event_source *s, void *userdata) {
         for (size_t k = 0; k < n_st; k++) {
                 int32_t idx = lookup(f, st[k].c.ref);
                 if (st[k].rec.r < 0)
-                        log_error_errno(st[k].rec.r, "Case %s: cannot record message outcomes: %m", st[k].c.ref);
+                        log_error_errno(st[k].rec.r, "A follow-up case cannot record message outcomes: %m");
                 else if (idx >= 0)
                         f->e[idx].flags = (uint8_t) ((f->e[idx].flags & ~E_SENDING) |
                                                      (case_sending(&st[k].c) ? E_SENDING : 0));
@@ -2187,7 +2193,7 @@ static int load_data(struct followup *f, const char *bucket, const char *name, c
                 if (!*slot)
                         *slot = i + 1;
                 else
-                        log_warning("Case %s: reply code already held by another case; replies by code go there", m.ref);
+                        log_warning("A follow-up case's reply code is already held by another case; replies by code go there");
         }
         if (sending) {
                 uint32_t *v = realloc(*resend, (*n_resend + 1) * sizeof(uint32_t));
@@ -2659,16 +2665,15 @@ static json_t *case_reply(struct followup *f, const struct fu_case *c) {
         return o;
 }
 
-static void log_case(const char *ref, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void log_case(const char *ref, const char *fmt, ...) {
-        char msg[256], field[96];
+/* The case reference stays out of the journal (spool and beredctl only). */
+static void log_case(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_case(const char *fmt, ...) {
+        char msg[256];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        snprintf(field, sizeof(field), "BEREDD_CASE=%s", ref);
-        const char *fields[] = { field, NULL };
-        log_event(LOG_INFO, MSGID_FOLLOWUP, fields, "Case %s: %s", ref, msg);
+        log_event(LOG_INFO, MSGID_FOLLOWUP, NULL, "Follow-up case: %s", msg);
 }
 
 static int spool_err(int r, const char *what, char *err, size_t errlen) {
@@ -2751,7 +2756,7 @@ int followup_open(struct followup *f, const struct command *cmd, const char *ori
         reschedule(f, i, &c);
         char d[16];
         format_date(c.due, d, sizeof(d));
-        log_case(c.ref, "opened at level %d, due %s", c.level, d);
+        log_case("opened at level %d, due %s", c.level, d);
         emit(f, "case.opened", c.level, NULL);
         *reply = case_reply(f, &c);
         case_done(&c);
@@ -2821,7 +2826,7 @@ static int do_checkin(struct followup *f, uint32_t i, struct fu_case *c, const c
         dispatch(f, c, now, true);
         char d[16];
         format_date(c->due, d, sizeof(d));
-        log_case(c->ref, "check-in recorded (%s), level %d, next due %s",
+        log_case("check-in recorded (%s), level %d, next due %s",
                  outcome == OUTCOME_NONE ? "postponed" : outcome_name(outcome), c->level, d);
         emit(f, "checkin", c->level, outcome == OUTCOME_NONE ? "postponed" : outcome_name(outcome));
         *reply = case_reply(f, c);
@@ -2873,7 +2878,7 @@ int followup_level(struct followup *f, const struct command *cmd, json_t **reply
         }
         entry_set(f, i, &c);
         reschedule(f, i, &c);
-        log_case(c.ref, "level %d -> %d", before, c.level);
+        log_case("level %d -> %d", before, c.level);
         emit(f, "level", c.level, NULL);
         *reply = case_reply(f, &c);
         json_object_set_new(*reply, "level_before", json_integer(before));
@@ -2909,7 +2914,7 @@ int followup_close(struct followup *f, const struct command *cmd, json_t **reply
         code_release(f, old_code, i);
         entry_set(f, i, &c);
         reschedule(f, i, &c);
-        log_case(c.ref, "closed");
+        log_case("closed");
         emit(f, "closed", c.level, NULL);
         *reply = case_reply(f, &c);
         json_object_set_new(*reply, "purge", local_time(f, f->e[i].next));

@@ -23,7 +23,8 @@
  * environment variable BEREDD_GW_BACKOFF_MS says otherwise when the gateways
  * are created, or gateways_set_backoff() is called: tests use 10 ms.
  *
- * Nothing personal is logged: person id and idempotency key only. Response
+ * Nothing personal is logged: person id and idempotency key only (a
+ * follow-up key without its case reference). Response
  * bodies are never logged (providers echo the number and the text). */
 #include <ctype.h>
 #include <errno.h>
@@ -86,6 +87,7 @@ struct msg {
 
         char *key, *person, *to, *subject, *text;
         char *cref; /* client reference for providers ({ref}, refId): m->ref, or the key */
+        char *lkey; /* the key as logged (log_key()) */
         enum channel channel;
         uint64_t validity;
         gw_done_t done;
@@ -298,6 +300,18 @@ static void transfer_free(struct msg *x) {
         x->errbuf[0] = '\0';
 }
 
+/* A follow-up reminder's key, "fu.<case>.<time>.<n>", names the case, which
+ * stays out of the journal: it is logged as "fu.-.<time>.<n>". */
+static char *log_key(const char *key) {
+        if (strncmp(key, "fu.", 3) != 0)
+                return strdup(key);
+        const char *p = strrchr(key, '.');
+        while (p > key + 2 && *--p != '.')
+                ;
+        char *s = NULL;
+        return asprintf(&s, "fu.-%s", p > key + 2 ? p : "") < 0 ? NULL : s;
+}
+
 static void msg_free(struct msg *x) {
         if (!x)
                 return;
@@ -309,6 +323,7 @@ static void msg_free(struct msg *x) {
         free(x->ids);
         free(x->key);
         free(x->cref);
+        free(x->lkey);
         free(x->person);
         free(x->to);
         free(x->subject);
@@ -381,7 +396,7 @@ static void complete(struct msg *x, enum gw_result result, const char *error, co
                 x->waiting = false;
                 x->g->n_waiting--;
                 if (result == GW_SENT)
-                        log_info("Message %s (person %s) sent through %s after %u failed round(s)", x->key, x->person,
+                        log_info("Message %s (person %s) sent through %s after %u failed round(s)", x->lkey, x->person,
                                  cur_id(x), x->rounds);
                 waiting_changed(x->g);
         }
@@ -401,7 +416,7 @@ static void failover(struct msg *x, const char *error) {
         x->i_id++;
         x->attempt = 0;
         if (x->i_id < x->n_ids) {
-                log_info("Message %s (person %s): failing over to gateway %s", x->key, x->person, x->ids[x->i_id]);
+                log_info("Message %s (person %s): failing over to gateway %s", x->lkey, x->person, x->ids[x->i_id]);
                 start_attempt(x);
                 return;
         }
@@ -417,10 +432,10 @@ static void failover(struct msg *x, const char *error) {
                         log_event(LOG_WARNING, MSGID_GATEWAY_DOWN, NULL,
                                   "Gateways: every %s gateway failed for message %s, last %s: %s; messages are kept "
                                   "and tried again every %.1f s",
-                                  channel_name(x->channel), x->key, cur_id(x), error, (double) round / USEC_PER_SEC);
+                                  channel_name(x->channel), x->lkey, cur_id(x), error, (double) round / USEC_PER_SEC);
                 log_info("Message %s (person %s): every %s gateway failed (round %u), last %s: %s; trying again in "
                          "%.1f s",
-                         x->key, x->person, channel_name(x->channel), x->rounds, cur_id(x), error,
+                         x->lkey, x->person, channel_name(x->channel), x->rounds, cur_id(x), error,
                          (double) round / USEC_PER_SEC);
                 if (!x->waiting) {
                         x->waiting = true;
@@ -429,7 +444,7 @@ static void failover(struct msg *x, const char *error) {
                 }
                 return;
         }
-        log_warning("Message %s (person %s): every %s gateway failed, last %s: %s", x->key, x->person,
+        log_warning("Message %s (person %s): every %s gateway failed, last %s: %s", x->lkey, x->person,
                     channel_name(x->channel), cur_id(x), error);
         complete(x, GW_FAILED, error, NULL);
 }
@@ -441,11 +456,11 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         if (x->parked) {
                 x->parked = false;
                 if (x->wanted && !x->wanted(x->userdata, x->key)) {
-                        log_info("Message %s (person %s): no longer needed; not tried again", x->key, x->person);
+                        log_info("Message %s (person %s): no longer needed; not tried again", x->lkey, x->person);
                         complete(x, GW_FAILED, "no longer needed", NULL);
                         return 0;
                 }
-                log_info("Message %s (person %s): trying the %s gateways again (round %u)", x->key, x->person,
+                log_info("Message %s (person %s): trying the %s gateways again (round %u)", x->lkey, x->person,
                          channel_name(x->channel), x->rounds + 1);
                 x->i_id = 0;
                 x->attempt = 0;
@@ -461,17 +476,17 @@ static void handle_outcome(struct msg *x, enum outcome out, const char *error, c
 
         switch (out) {
         case OUT_SENT:
-                log_debug("Message %s (person %s) sent through %s", x->key, x->person, cur_id(x));
+                log_debug("Message %s (person %s) sent through %s", x->lkey, x->person, cur_id(x));
                 complete(x, GW_SENT, NULL, ref);
                 return;
         case OUT_PERMANENT:
-                log_notice("Message %s (person %s) refused by gateway %s: %s; unreachable on %s", x->key, x->person,
+                log_notice("Message %s (person %s) refused by gateway %s: %s; unreachable on %s", x->lkey, x->person,
                            cur_id(x), error, channel_name(x->channel));
                 complete(x, GW_UNREACHABLE, error, NULL);
                 return;
         case OUT_GATEWAY:
                 log_error("Gateway %s cannot send (check its configuration): %s; message %s (person %s)", cur_id(x),
-                          error, x->key, x->person);
+                          error, x->lkey, x->person);
                 transfer_free(x);
                 failover(x, error);
                 return;
@@ -484,7 +499,7 @@ static void handle_outcome(struct msg *x, enum outcome out, const char *error, c
                 /* Once per message: in an outage the rounds repeat it. */
                 log_full(x->waiting ? LOG_INFO : LOG_WARNING, 0, NULL, NULL,
                          "Gateway %s: message %s (person %s) failed %u times, last: %s",
-                         cur_id(x), x->key, x->person, x->attempt, error);
+                         cur_id(x), x->lkey, x->person, x->attempt, error);
                 failover(x, error);
                 return;
         }
@@ -502,12 +517,12 @@ static void handle_outcome(struct msg *x, enum outcome out, const char *error, c
                 delay = ceil > 0 ? rnd_next(g) % (ceil + 1) : 0;
         }
         log_info("Gateway %s: message %s (person %s) attempt %u/%d failed: %s; retrying in %" PRIu64 " ms",
-                 cur_id(x), x->key, x->person, x->attempt, retries, error, delay / 1000);
+                 cur_id(x), x->lkey, x->person, x->attempt, retries, error, delay / 1000);
 
         int r = sd_event_add_time(g->event, &x->timer, CLOCK_MONOTONIC, now_usec(g->event, CLOCK_MONOTONIC) + delay,
                                   1, on_retry_timer, x);
         if (r < 0) {
-                log_error_errno(r, "Message %s: cannot arm the retry timer: %m", x->key);
+                log_error_errno(r, "Message %s: cannot arm the retry timer: %m", x->lkey);
                 failover(x, error);
                 return;
         }
@@ -563,7 +578,7 @@ static void file_send(struct msg *x) {
         free(data);
         if (r >= 0 || r == -EEXIST) {
                 if (r == -EEXIST)
-                        log_info("Message %s (person %s) was already in the outbox", x->key, x->person);
+                        log_info("Message %s (person %s) was already in the outbox", x->lkey, x->person);
                 handle_outcome(x, OUT_SENT, NULL, NULL, 0);
                 return;
         }
@@ -1647,13 +1662,14 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
                 return -ENOMEM;
         *x = (struct msg) {
                 .g = g, .channel = m->channel, .validity = m->validity, .done = done, .userdata = userdata,
-                .key = strdup(m->key), .cref = strdup(m->ref ? m->ref : m->key),
+                .key = strdup(m->key), .cref = strdup(m->ref ? m->ref : m->key), .lkey = log_key(m->key),
                 .person = strdup(m->person ? m->person : "-"), .to = strdup(m->to),
                 .subject = xstrdup0(m->subject), .text = strdup(m->text), .ids = calloc(n, sizeof(char *)),
                 .wanted = m->wanted,
                 .give_up = m->keep_trying ? now_usec(g->event, CLOCK_MONOTONIC) + m->keep_trying : 0,
         };
-        if (!x->key || !x->cref || !x->person || !x->to || (m->subject && !x->subject) || !x->text || !x->ids) {
+        if (!x->key || !x->cref || !x->lkey || !x->person || !x->to || (m->subject && !x->subject) || !x->text ||
+            !x->ids) {
                 msg_free(x);
                 return -ENOMEM;
         }
@@ -1670,7 +1686,7 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
         if (m->channel == CHANNEL_SMS) {
                 struct text_sms_info info = {};
                 if (text_sms_count(m->text, strlen(m->text), &info) >= 0 && info.segments > 1)
-                        log_warning("Message %s (person %s) needs %zu SMS segments (%s)", x->key, x->person,
+                        log_warning("Message %s (person %s) needs %zu SMS segments (%s)", x->lkey, x->person,
                                     info.segments, info.encoding == TEXT_SMS_GSM7 ? "GSM 7-bit" : "UCS-2");
         }
 
