@@ -191,10 +191,11 @@ EOP
         req -X POST -H "Content-Type: application/x-www-form-urlencoded" -H "X-Twilio-Signature: $(cat "$X/tw.sig")" \
                 --data-binary @"$X/tw.body" "$H$p"
 }
-N_SID=0
-# sms FROM TEXT: an SMS as Twilio posts it, with a fresh MessageSid
-sms() { N_SID=$((N_SID + 1)); tw /sms/sms-main/inbound From="$1" To=+4759440000 Body="$2" \
-        MessageSid="$(printf 'SMin%028d' "$N_SID")"; }
+# sms FROM TEXT: an SMS as Twilio posts it, with a fresh MessageSid (the
+# counter is a file: sms runs inside $(...), a subshell)
+echo 0 > "$X/sid.n"
+sms() { n=$(( $(cat "$X/sid.n") + 1 )); echo "$n" > "$X/sid.n"
+        tw /sms/sms-main/inbound From="$1" To=+4759440000 Body="$2" MessageSid="$(printf 'SMin%028d' "$n")"; }
 answer_of() { # ID PERSON
         ctl --json show "$1" | python3 -c "import json,sys; d=json.load(sys.stdin); print([p['answer'] for p in d['people'] if p['person']==sys.argv[1]][0])" "$2"
 }
