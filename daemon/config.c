@@ -1014,12 +1014,12 @@ static void load_people(struct loader *l, const config_setting_t *root) {
                         if (!p->phone && errno == ENOMEM)
                                 l->oom = true;
                         else if (!p->phone)
-                                fail(l, s, "bad phone number \"%s\" (use \"+4791234567\", \"004791234567\" or 8 digits)", v);
+                                fail(l, s, "bad phone number (use \"+4791234567\", \"004791234567\" or 8 digits)");
                         else
                                 for (size_t j = 0; j < c->n_people; j++)
                                         if (c->people[j].phone && streq(c->people[j].phone, p->phone)) {
                                                 /* A reply from this number could not be told apart. */
-                                                fail(l, s, "\"%s\" is also the phone of \"%s\"", p->phone, c->people[j].id);
+                                                fail(l, s, "the same number as the phone of \"%s\"", c->people[j].id);
                                                 break;
                                         }
                 }
@@ -1027,12 +1027,12 @@ static void load_people(struct loader *l, const config_setting_t *root) {
                 v = get_string(l, e, "email", false, &s);
                 if (v) {
                         if (!email_is_valid(v))
-                                fail(l, s, "bad e-mail address \"%s\"", v);
+                                fail(l, s, "bad e-mail address");
                         else {
                                 p->email = ldup(l, v);
                                 for (size_t j = 0; j < c->n_people; j++)
                                         if (c->people[j].email && strcasecmp(c->people[j].email, v) == 0) {
-                                                fail(l, s, "\"%s\" is also the e-mail of \"%s\"", v, c->people[j].id);
+                                                fail(l, s, "the same address as the e-mail of \"%s\"", c->people[j].id);
                                                 break;
                                         }
                         }

@@ -538,17 +538,17 @@ static void test_bad_phone_and_email(_unused_ void **state) {
                "  { id = \"ida\"; name = \"Ida\"; email = \"ida@a@b\"; },\n"
                "  { id = \"ane\"; name = \"Ane\"; email = \"ane @b.no\"; }\n"
                ");\n",
-               "3: people[0].phone: bad phone number \"1234567\" (use \"+4791234567\", \"004791234567\" or 8 digits)",
-               "4: people[1].phone: bad phone number \"+47 9123 456\" (use \"+4791234567\", \"004791234567\" or 8 digits)",
-               "5: people[2].phone: bad phone number \"91-23-45-67\" (use \"+4791234567\", \"004791234567\" or 8 digits)",
-               "6: people[3].email: bad e-mail address \"ida@a@b\"",
-               "7: people[4].email: bad e-mail address \"ane @b.no\"");
+               "3: people[0].phone: bad phone number (use \"+4791234567\", \"004791234567\" or 8 digits)",
+               "4: people[1].phone: bad phone number (use \"+4791234567\", \"004791234567\" or 8 digits)",
+               "5: people[2].phone: bad phone number (use \"+4791234567\", \"004791234567\" or 8 digits)",
+               "6: people[3].email: bad e-mail address",
+               "7: people[4].email: bad e-mail address");
         EXPECT("site = \"t\";\n"
                "people = (\n"
                "  { id = \"kari\"; name = \"Kari\"; phone = \"91234567\"; },\n"
                "  { id = \"ola\"; name = \"Ola\"; phone = \"+4791234567\"; }\n"
                ");\n",
-               "4: people[1].phone: \"+4791234567\" is also the phone of \"kari\"");
+               "4: people[1].phone: the same number as the phone of \"kari\"");
 }
 
 static void test_via_without_gateway(_unused_ void **state) {
@@ -604,7 +604,7 @@ static void test_five_mistakes(_unused_ void **state) {
                "  steps = ( { notify = [ \"kari\", \"ola\" ]; wait = \"5\"; } ); } );\n"
                "mqtt: { qos = 1; colour = \"red\"; };\n",
                "2: timezone: unknown time zone \"Mars/Olympus\" (no /usr/share/zoneinfo/Mars/Olympus)",
-               "5: people[1].phone: bad phone number \"12\" (use \"+4791234567\", \"004791234567\" or 8 digits)",
+               "5: people[1].phone: bad phone number (use \"+4791234567\", \"004791234567\" or 8 digits)",
                "7: gateways[0].retries: 11 is out of range (1..10)",
                "9: chains[0].steps[0].wait: bad duration \"5\" (use e.g. \"90s\", \"5m\", \"1h30m\", \"14d\")",
                "10: unknown setting \"colour\" in mqtt");
