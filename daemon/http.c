@@ -66,7 +66,7 @@
 #define CONN_RESERVE    4             /* slots kept free by cutting the oldest unfinished heads */
 #define HEAD_DEADLINE   (5 * USEC_PER_SEC)  /* connect (or last response) to the end of the request head */
 #define BODY_DEADLINE   (20 * USEC_PER_SEC) /* end of the head to the end of the response */
-#define EVICT_MIN_AGE   (1 * USEC_PER_SEC)  /* a head younger than this is never cut to make room */
+#define EVICT_MIN_AGE   (USEC_PER_SEC / 5)  /* a head younger than this is never cut to make room */
 #define TICK_USEC       (USEC_PER_SEC / 4) /* deadlines, the listening socket, stall check */
 #define STALL_USEC      (3 * USEC_PER_SEC)  /* connections waiting unaccepted this long: not accepting */
 #define PATH_MAX_LEN    512
