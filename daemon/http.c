@@ -1196,33 +1196,30 @@ static struct hconn *conn_of(struct MHD_Connection *c) {
         return ci ? ci->socket_context : NULL;
 }
 
+static bool parse_length(const char *p, unsigned long long *ret) {
+        unsigned long long n = 0;
+        size_t digits = 0;
+
+        while (*p == ' ' || *p == '\t')
+                p++;
+        for (; *p >= '0' && *p <= '9'; p++, digits++) {
+                if (n > (ULLONG_MAX - 9) / 10)
+                        return false;
+                n = n * 10 + (unsigned) (*p - '0');
+        }
+        while (*p == ' ' || *p == '\t')
+                p++;
+        *ret = n;
+        return digits > 0 && !*p;
+}
+
 bool http_content_length_conflict(const char *a, const char *b) {
         /* Equal numbers are one length written twice (leading zeros and
          * blanks aside); anything else, or a value that is no number, is a
          * conflict. */
-        unsigned long long x = 0, y = 0;
-        const char *p;
+        unsigned long long x, y;
 
-        for (const char *const *v = (const char *const[]) { a, b, NULL }; *v; v++) {
-                unsigned long long n = 0;
-                size_t digits = 0;
-                for (p = *v; *p == ' ' || *p == '\t'; p++)
-                        ;
-                for (; *p >= '0' && *p <= '9'; p++, digits++) {
-                        if (n > (ULLONG_MAX - 9) / 10)
-                                return true;
-                        n = n * 10 + (unsigned) (*p - '0');
-                }
-                while (*p == ' ' || *p == '\t')
-                        p++;
-                if (!digits || *p)
-                        return true;
-                if (v[0] == a)
-                        x = n;
-                else
-                        y = n;
-        }
-        return x != y;
+        return !parse_length(a, &x) || !parse_length(b, &y) || x != y;
 }
 
 struct cl_scan {
