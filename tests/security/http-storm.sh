@@ -224,6 +224,35 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Beredd-Token: gen-secret-012
 assert_eq "$code" 200 "sms-gen with its token answered $code, not 200"
 code=$(curl -s -o /dev/null -w '%{http_code}' --data-urlencode 'From=+4791234567' --data-urlencode 'Body=JA' "$H/sms/sms-tw/inbound")
 assert_eq "$code" 403 "unsigned Twilio webhook answered $code, not 403"
+
+# (f) accept failing (no file descriptors left): not healthy, and said so
+if [ -z "${BEREDD_WRAPPER:-}" ] && command -v prlimit >/dev/null; then
+        say "(f) accept failing: the journal says so, /healthz gives no 200, and it recovers"
+        hard=$(prlimit --pid "$BEREDD_PID" --nofile --noheadings --output HARD)
+        nfd=$(ls "/proc/$BEREDD_PID/fd" | wc -l)
+        prlimit --pid "$BEREDD_PID" --nofile=$((nfd + 2)):"$hard"
+        python3 - "$HTTP_PORT" "$T/hold.done" <<'EOP' &
+import os, socket, sys, time
+port = int(sys.argv[1]); ss = []
+for i in range(10):
+    s = socket.socket(); s.bind(("127.0.0.2", 0)); s.setblocking(False); s.connect_ex(("127.0.0.1", port)); ss.append(s)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.1)
+EOP
+        HOLD=$!
+        PIDS="$PIDS $HOLD"
+        wait_until 20 grep -q "HTTP listener on .* is not accepting connections" "$T/beredd.log" \
+                || fail "a listener that cannot accept was not reported"
+        code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$H/healthz" || true)
+        [ "$code" != 200 ] || fail "/healthz said 200 while the listener could not accept"
+        prlimit --pid "$BEREDD_PID" --nofile=1024:"$hard"
+        touch "$T/hold.done"
+        wait "$HOLD" || true
+        wait_until 10 grep -q "HTTP listener on .* is accepting connections again" "$T/beredd.log" \
+                || fail "the listener's recovery was not reported"
+        code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$H/healthz" || true)
+        assert_eq "$code" 200 "/healthz answered $code after the listener recovered"
+fi
 stop_beredd
 
 say "(e) --check-config: a webhook gateway without token, with http.listen"
