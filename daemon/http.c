@@ -63,10 +63,10 @@
 #define CONN_TIMEOUT    30            /* seconds of silence before a connection is closed */
 #define LISTEN_BACKLOG  64
 #define PER_IP_LIMIT    16            /* connections at once from one address */
-#define CONN_RESERVE    4             /* slots kept free by cutting the oldest unfinished heads */
+#define CONN_RESERVE    8             /* slots kept free by cutting the oldest unfinished heads */
 #define HEAD_DEADLINE   (5 * USEC_PER_SEC)  /* connect (or last response) to the end of the request head */
 #define BODY_DEADLINE   (20 * USEC_PER_SEC) /* end of the head to the end of the response */
-#define EVICT_MIN_AGE   (USEC_PER_SEC / 5)  /* a head younger than this is never cut to make room */
+#define EVICT_MIN_AGE   (USEC_PER_SEC / 10) /* a head younger than this is never cut to make room */
 #define TICK_USEC       (USEC_PER_SEC / 4) /* deadlines, the listening socket, stall check */
 #define STALL_USEC      (3 * USEC_PER_SEC)  /* connections waiting unaccepted this long: not accepting */
 #define PATH_MAX_LEN    512
