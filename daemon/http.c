@@ -8,6 +8,17 @@
  * buffered work left: its connection sockets are edge-triggered, so the
  * outer fd alone does not say that). MHD never starts a thread here.
  *
+ * MHD takes the listening socket out of its epoll set at CONN_LIMIT and
+ * puts it back only at the start of a later MHD_run(): mhd_step() runs
+ * again whenever a run closed connections, and a tick every TICK_USEC runs
+ * it anyway. We track every connection (MHD_OPTION_NOTIFY_CONNECTION) and
+ * shut down those past their deadline (HEAD_DEADLINE for a request head,
+ * which MHD's idle timeout cannot enforce: every byte resets it) and, near
+ * the limit, the oldest unfinished heads; MHD closes them on its next run.
+ * The tick also polls the listening socket: clients left waiting in its
+ * queue for STALL_USEC make the listener "not accepting" (journal,
+ * /healthz 503, /metrics, no heartbeat).
+ *
  * Requests are small and handled to the end inside the access handler: the
  * body is collected (at most BODY_MAX; 413 beyond), then routed. The raw
  * request target (path and query as sent) comes from the URI log callback,
