@@ -1447,7 +1447,7 @@ static unsigned conns_sweep(struct http *h) {
  * or the socket stays out until something else wakes us (that was the
  * wedge: every connection closed at once, nothing left to wake us). */
 static void mhd_step(struct http *h) {
-        for (unsigned i = 0; i < 8; i++) {
+        for (unsigned i = 0; i < 16; i++) {
                 unsigned before = h->n_conns;
                 (void) MHD_run(h->mhd);
                 if (conns_sweep(h) == 0 && h->n_conns >= before)
