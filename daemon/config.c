@@ -2134,6 +2134,31 @@ static void load_http(struct loader *l, const config_setting_t *root) {
                              c->gateways[i].id);
                         break;
                 }
+
+        /* An http or linkmobility gateway set up to take SMS or receipts
+         * needs a shared token: without one its routes answer 404 and
+         * answers sent there would be lost. */
+        const config_setting_t *gl = h->listen ? config_setting_get_member(root, "gateways") : NULL;
+        for (int i = 0; gl && config_setting_is_list(gl) && i < config_setting_length(gl); i++) {
+                static const char *const asks[] = { "inbound_from", "inbound_text", "inbound_ref", "inbound_status",
+                                                    "receipt_gate" };
+                const config_setting_t *e = config_setting_get_elem(gl, (unsigned) i);
+                const char *id = NULL;
+                const struct gateway *gw;
+
+                if (!e || !config_setting_lookup_string(e, "id", &id) || !(gw = config_gateway(c, id)))
+                        continue;
+                if ((gw->type != GATEWAY_HTTP && gw->type != GATEWAY_LINKMOBILITY) || gw->inbound_token)
+                        continue;
+                for (size_t k = 0; k < ELEMENTSOF(asks); k++) {
+                        config_setting_t *m = config_setting_get_member(e, asks[k]);
+                        if (m) {
+                                fail(l, m, "gateway \"%s\" takes webhooks but has no \"inbound_token_file\": "
+                                           "its /sms/%s/ routes would be open to anyone (they answer 404)", id, id);
+                                break;
+                        }
+                }
+        }
 }
 
 /* ---- life cycle ---- */

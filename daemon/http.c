@@ -8,6 +8,17 @@
  * buffered work left: its connection sockets are edge-triggered, so the
  * outer fd alone does not say that). MHD never starts a thread here.
  *
+ * MHD takes the listening socket out of its epoll set at CONN_LIMIT and
+ * puts it back only at the start of a later MHD_run(): mhd_step() runs
+ * again whenever a run closed connections, and a tick every TICK_USEC runs
+ * it anyway. We track every connection (MHD_OPTION_NOTIFY_CONNECTION) and
+ * shut down those past their deadline (HEAD_DEADLINE for a request head,
+ * which MHD's idle timeout cannot enforce: every byte resets it) and, near
+ * the limit, the oldest unfinished heads; MHD closes them on its next run.
+ * The tick also polls the listening socket: clients left waiting in its
+ * queue for STALL_USEC make the listener "not accepting" (journal,
+ * /healthz 503, /metrics, no heartbeat).
+ *
  * Requests are small and handled to the end inside the access handler: the
  * body is collected (at most BODY_MAX; 413 beyond), then routed. The raw
  * request target (path and query as sent) comes from the URI log callback,
@@ -32,6 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <limits.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -61,6 +74,13 @@
 #define CONN_MEMORY     (32 * 1024)   /* per connection: request line and headers must fit */
 #define CONN_TIMEOUT    30            /* seconds of silence before a connection is closed */
 #define LISTEN_BACKLOG  64
+#define PER_IP_LIMIT    16            /* connections at once from one address */
+#define CONN_RESERVE    8             /* slots kept free by cutting the oldest unfinished heads */
+#define HEAD_DEADLINE   (5 * USEC_PER_SEC)  /* connect (or last response) to the end of the request head */
+#define BODY_DEADLINE   (20 * USEC_PER_SEC) /* end of the head to the end of the response */
+#define EVICT_MIN_AGE   (USEC_PER_SEC / 10) /* a head younger than this is never cut to make room */
+#define TICK_USEC       (USEC_PER_SEC / 4) /* deadlines, the listening socket, stall check */
+#define STALL_USEC      (3 * USEC_PER_SEC)  /* connections waiting unaccepted this long: not accepting */
 #define PATH_MAX_LEN    512
 #define TOKEN_MIN       22            /* 128 bits in URL-safe base64; hex is 32 */
 #define TOKEN_MAX       128
@@ -76,13 +96,29 @@ struct hsock {
         struct hsock *prev, *next;
 };
 
+/* One TCP connection, from MHD's "started" to its "closed" notification. */
+struct hconn {
+        struct http *h;
+        int fd;
+        uint64_t since;  /* connect, or the end of the last response, or the end of the head */
+        bool in_request; /* head complete, response not yet sent */
+        bool cut;        /* shut down by us: MHD closes it on its next run */
+        struct hconn *prev, *next;
+};
+
 struct http {
         sd_event *event;
         const struct config *cfg;
         struct server *server;
 
         struct MHD_Daemon *mhd;
-        sd_event_source *mhd_io, *mhd_timer;
+        sd_event_source *mhd_io, *mhd_timer, *mhd_tick;
+        int listen_fd;
+        struct hconn *conns;
+        unsigned n_conns;
+        unsigned long long n_cut_deadline, n_cut_evicted;
+        uint64_t pending_since; /* when the listening socket was last seen with unaccepted connections (0: not) */
+        bool stalled;           /* ... for STALL_USEC: not accepting */
         char *listen; /* the address we listen on (a copy: the config may go) */
 
         unsigned long long n_code[ELEMENTSOF(counted_codes)], n_other;
@@ -820,14 +856,29 @@ static const char *target_query(const struct req *q) {
         return qm ? qm + 1 : "";
 }
 
-/* The shared webhook secret of GW, when it has one: ?token= or X-Beredd-Token. */
+bool http_webhook_authenticated(const struct gateway *gw, const char *public_url) {
+        if (!gw)
+                return false;
+        switch (gw->type) {
+        case GATEWAY_TWILIO:
+                return public_url && *public_url && gw->password && *gw->password;
+        case GATEWAY_HTTP:
+        case GATEWAY_LINKMOBILITY:
+                return gw->inbound_token && *gw->inbound_token;
+        default:
+                return false;
+        }
+}
+
+/* The shared webhook secret of GW: ?token= or X-Beredd-Token. A gateway
+ * without one never gets here (route_sms answers 404). */
 static bool webhook_token_ok(struct req *q, struct MHD_Connection *c, const struct gateway *gw) {
         struct http_form qf = {};
         const char *got;
         bool ok;
 
-        if (!gw->inbound_token)
-                return true;
+        if (!gw->inbound_token || !*gw->inbound_token)
+                return false;
         got = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Beredd-Token");
         if (!got && http_form_parse(target_query(q), strlen(target_query(q)), &qf) >= 0)
                 got = http_form_get(&qf, "token");
@@ -911,7 +962,9 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
         enum MHD_Result ok;
         int r;
 
-        if (!gw || (gw->type != GATEWAY_TWILIO && gw->type != GATEWAY_HTTP && gw->type != GATEWAY_LINKMOBILITY))
+        /* A route nobody can authenticate is no route: 404, as for an
+         * unknown gateway (http_webhook_authenticated()). */
+        if (!gw || !http_webhook_authenticated(gw, h->cfg->http.public_url))
                 return respond_json(q, c, MHD_HTTP_NOT_FOUND, "no such gateway", NULL);
         if (!streq(method, "POST"))
                 return respond_405(q, c, "POST");
@@ -1104,6 +1157,14 @@ static enum MHD_Result route_metrics(struct req *q, struct MHD_Connection *c) {
         for (size_t i = 0; i < ELEMENTSOF(counted_codes); i++)
                 fprintf(f, "beredd_http_responses_total{code=\"%u\"} %llu\n", counted_codes[i], h->n_code[i]);
         fprintf(f, "beredd_http_responses_total{code=\"other\"} %llu\n", h->n_other);
+        fprintf(f, "# HELP beredd_http_accepting 0 while the listener leaves connections unaccepted.\n"
+                   "# TYPE beredd_http_accepting gauge\nberedd_http_accepting %d\n", !h->stalled);
+        fprintf(f, "# HELP beredd_http_connections Open HTTP connections.\n"
+                   "# TYPE beredd_http_connections gauge\nberedd_http_connections %u\n", h->n_conns);
+        fprintf(f, "# HELP beredd_http_cut_total Connections cut by beredd, by reason.\n"
+                   "# TYPE beredd_http_cut_total counter\n"
+                   "beredd_http_cut_total{reason=\"deadline\"} %llu\nberedd_http_cut_total{reason=\"room\"} %llu\n",
+                h->n_cut_deadline, h->n_cut_evicted);
         if (h->hb_url) {
                 fprintf(f, "# HELP beredd_heartbeat_total Outgoing heartbeats by result.\n"
                            "# TYPE beredd_heartbeat_total counter\n"
@@ -1183,9 +1244,97 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
         return q;
 }
 
+/* Our record of connection C (NULL when MHD did not tell us of it). */
+static struct hconn *conn_of(struct MHD_Connection *c) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return ci ? ci->socket_context : NULL;
+}
+
+static bool parse_length(const char *p, unsigned long long *ret) {
+        unsigned long long n = 0;
+        size_t digits = 0;
+
+        while (*p == ' ' || *p == '\t')
+                p++;
+        for (; *p >= '0' && *p <= '9'; p++, digits++) {
+                if (n > (ULLONG_MAX - 9) / 10)
+                        return false;
+                n = n * 10 + (unsigned) (*p - '0');
+        }
+        while (*p == ' ' || *p == '\t')
+                p++;
+        *ret = n;
+        return digits > 0 && !*p;
+}
+
+bool http_content_length_conflict(const char *a, const char *b) {
+        /* Equal numbers are one length written twice (leading zeros and
+         * blanks aside); anything else, or a value that is no number, is a
+         * conflict. */
+        unsigned long long x, y;
+
+        return !parse_length(a, &x) || !parse_length(b, &y) || x != y;
+}
+
+struct cl_scan {
+        const char *first;
+        bool conflict;
+};
+
+static enum MHD_Result on_header_cl(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        struct cl_scan *scan = cls;
+
+        if (!key || strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+                return MHD_YES;
+        if (!scan->first)
+                scan->first = value ?: "";
+        else if (http_content_length_conflict(scan->first, value ?: ""))
+                scan->conflict = true;
+        return MHD_YES;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+        struct http *h = cls;
+        struct hconn *hc = *socket_context;
+
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+                hc = calloc(1, sizeof(*hc));
+                if (!hc)
+                        return; /* untracked: MHD's own idle timeout still closes it */
+                hc->h = h;
+                hc->fd = ci ? ci->connect_fd : -1;
+                hc->since = now_usec(h->event, CLOCK_MONOTONIC);
+                hc->next = h->conns;
+                if (h->conns)
+                        h->conns->prev = hc;
+                h->conns = hc;
+                h->n_conns++;
+                *socket_context = hc;
+                return;
+        }
+        if (!hc)
+                return;
+        if (hc->prev)
+                hc->prev->next = hc->next;
+        else
+                h->conns = hc->next;
+        if (hc->next)
+                hc->next->prev = hc->prev;
+        h->n_conns--;
+        free(hc);
+        *socket_context = NULL;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
         struct req *q = *con_cls;
+        struct hconn *hc = c ? conn_of(c) : NULL;
 
+        if (hc && hc->in_request) { /* kept alive: the next head has HEAD_DEADLINE again */
+                hc->in_request = false;
+                hc->since = now_usec(((struct http *) cls)->event, CLOCK_MONOTONIC);
+        }
         if (!q)
                 return;
         free(q->target);
@@ -1203,7 +1352,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
         if (!q->started) {
                 const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                struct cl_scan scan = {};
+                struct hconn *hc = conn_of(c);
                 q->started = true;
+                if (hc) { /* the head is in: the body deadline starts */
+                        hc->in_request = true;
+                        hc->since = now_usec(q->h->event, CLOCK_MONOTONIC);
+                }
+                /* MHD 0.9.75 keeps every Content-Length and reads the body
+                 * by the first: two that disagree are a smuggling attempt
+                 * (a proxy in front may have used the other). */
+                (void) MHD_get_connection_values(c, MHD_HEADER_KIND, on_header_cl, &scan);
+                if (scan.conflict)
+                        return respond_text(q, c, MHD_HTTP_BAD_REQUEST, "conflicting Content-Length\n");
                 /* A big declared body is refused before it is read (a client
                  * that sent "Expect: 100-continue" never sends it). */
                 if (cl && strlen(cl) > 7)
@@ -1278,20 +1439,116 @@ static void mhd_rearm(struct http *h) {
                 log_warning_errno(r, "Cannot arm the HTTP timer: %m");
 }
 
-static int on_mhd_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        struct http *h = userdata;
+bool http_conn_overdue(bool in_request, uint64_t since, uint64_t now) {
+        return now > since && now - since > (in_request ? BODY_DEADLINE : HEAD_DEADLINE);
+}
 
-        (void) MHD_run(h->mhd);
+static void conn_cut(struct hconn *hc) {
+        /* MHD owns the fd: shut it down, do not close it. MHD sees the
+         * hang-up on its next run and closes the connection itself. */
+        if (hc->fd >= 0)
+                (void) shutdown(hc->fd, SHUT_RDWR);
+        hc->cut = true;
+}
+
+/* Cut connections past their deadline, and when nearly every slot is
+ * taken the oldest ones still sending their head, so a client that
+ * arrives now gets in (slowloris from many addresses). */
+static unsigned conns_sweep(struct http *h) {
+        uint64_t now = now_usec(h->event, CLOCK_MONOTONIC);
+        unsigned live = 0, n = 0;
+
+        for (struct hconn *hc = h->conns; hc; hc = hc->next) {
+                if (hc->cut)
+                        continue;
+                if (http_conn_overdue(hc->in_request, hc->since, now)) {
+                        conn_cut(hc);
+                        h->n_cut_deadline++;
+                        n++;
+                } else
+                        live++;
+        }
+        while (live + CONN_RESERVE > CONN_LIMIT) {
+                struct hconn *oldest = NULL;
+                for (struct hconn *hc = h->conns; hc; hc = hc->next)
+                        if (!hc->cut && !hc->in_request && now - hc->since >= EVICT_MIN_AGE &&
+                            (!oldest || hc->since < oldest->since))
+                                oldest = hc;
+                if (!oldest)
+                        break;
+                conn_cut(oldest);
+                h->n_cut_evicted++;
+                live--;
+                n++;
+        }
+        return n;
+}
+
+/* One turn of MHD. It puts the listening socket back into its epoll set
+ * (taken out at CONN_LIMIT) only at the start of MHD_run() and frees
+ * closed connections at the end: after a run that closed any, run again,
+ * or the socket stays out until something else wakes us (that was the
+ * wedge: every connection closed at once, nothing left to wake us). */
+static void mhd_step(struct http *h) {
+        for (unsigned i = 0; i < 16; i++) {
+                unsigned before = h->n_conns;
+                (void) MHD_run(h->mhd);
+                if (conns_sweep(h) == 0 && h->n_conns >= before)
+                        break;
+        }
         mhd_rearm(h);
+}
+
+static int on_mhd_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        mhd_step(userdata);
         return 0;
 }
 
 static int on_mhd_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        struct http *h = userdata;
-
-        (void) MHD_run(h->mhd);
-        mhd_rearm(h);
+        mhd_step(userdata);
         return 0;
+}
+
+static bool listen_pending(struct http *h) {
+        struct pollfd p = { .fd = h->listen_fd, .events = POLLIN };
+        return h->listen_fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+/* Every TICK_USEC: deadlines, an MHD turn whatever MHD asked for, and a
+ * look at the listening socket: connections waiting in its queue after
+ * our own turn, for STALL_USEC, mean we are not accepting. /healthz says
+ * so (if it gets through at all), and so do the journal and /metrics. */
+static int on_mhd_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct http *h = userdata;
+        uint64_t now;
+
+        mhd_step(h);
+        now = now_usec(h->event, CLOCK_MONOTONIC);
+        if (!listen_pending(h))
+                h->pending_since = 0;
+        else if (!h->pending_since)
+                h->pending_since = now;
+        if (!h->stalled && h->pending_since && now - h->pending_since >= STALL_USEC) {
+                char n[32];
+                const char *fields[] = { n, NULL };
+                snprintf(n, sizeof(n), "BEREDD_HTTP_CONNECTIONS=%u", h->n_conns);
+                h->stalled = true;
+                log_event(LOG_ERR, MSGID_HTTP_STALLED, fields,
+                          "The HTTP listener on %s is not accepting connections: clients have waited %" PRIu64
+                          " s (%u of %u connections open%s); SMS answers and receipts are not coming in",
+                          h->listen ?: "?", (now - h->pending_since) / USEC_PER_SEC, h->n_conns, CONN_LIMIT,
+                          h->n_conns >= CONN_LIMIT ? ", at the limit" : ", accept is failing");
+        } else if (h->stalled && !h->pending_since) {
+                h->stalled = false;
+                log_event(LOG_NOTICE, MSGID_HTTP_STALLED, NULL, "The HTTP listener on %s is accepting connections again",
+                          h->listen ?: "?");
+        }
+        (void) sd_event_source_set_time(s, usec + TICK_USEC > now ? usec + TICK_USEC : now + TICK_USEC);
+        return 0;
+}
+
+bool http_accepting(const struct http *h) {
+        return !h || !h->stalled;
 }
 
 static int listen_socket(const char *host, int port) {
@@ -1342,19 +1599,22 @@ static int listener_start(struct http *h) {
         /* No MHD_USE_INTERNAL_POLLING_THREAD, no thread per connection:
          * MHD only does work inside MHD_run(), called from our loop. */
         h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, /* first: MHD may log while parsing the rest */
                                   MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned int) CONN_LIMIT,
+                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) PER_IP_LIMIT,
+                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONN_MEMORY,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) CONN_TIMEOUT,
                                   MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                                   MHD_OPTION_END);
         if (!h->mhd) {
                 /* MHD closes a socket handed to it only once it started. */
                 close(fd);
                 return log_error_errno(EIO, "Cannot start the HTTP listener on %s", hc->listen);
         }
+        h->listen_fd = fd;
         info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
         if (!info || info->epoll_fd < 0)
                 return log_error_errno(EIO, "The HTTP listener has no epoll fd");
@@ -1367,6 +1627,13 @@ static int listener_start(struct http *h) {
         if (r < 0)
                 return log_error_errno(r, "Cannot add the HTTP timer: %m");
         (void) sd_event_source_set_description(h->mhd_timer, "http-timer");
+        r = sd_event_add_time(h->event, &h->mhd_tick, CLOCK_MONOTONIC,
+                              now_usec(h->event, CLOCK_MONOTONIC) + TICK_USEC, 1, on_mhd_tick, h);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(h->mhd_tick, SD_EVENT_ON);
+        if (r < 0)
+                return log_error_errno(r, "Cannot add the HTTP tick: %m");
+        (void) sd_event_source_set_description(h->mhd_tick, "http-tick");
         mhd_rearm(h);
         h->listen = strdup(hc->listen);
         if (!h->listen)
@@ -1565,7 +1832,11 @@ static int on_hb_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         if (!h->hb_url)
                 return 0;
-        hb_start(h);
+        /* A beat says "all is well": not while answers cannot get in. */
+        if (h->stalled)
+                log_warning("Heartbeat skipped: the HTTP listener is not accepting connections");
+        else
+                hb_start(h);
         /* After a suspend, one beat now and the rhythm from here, not a
          * burst of the missed ones. */
         uint64_t now = now_usec(h->event, CLOCK_MONOTONIC);
@@ -1633,7 +1904,7 @@ int http_new(sd_event *e, const struct config *cfg, struct server *s, struct htt
         h = calloc(1, sizeof(*h));
         if (!h)
                 return -ENOMEM;
-        *h = (struct http) { .event = sd_event_ref(e), .cfg = cfg, .server = s };
+        *h = (struct http) { .event = sd_event_ref(e), .cfg = cfg, .server = s, .listen_fd = -1 };
 
         r = heartbeat_setup(h);
         if (r < 0) {
@@ -1661,6 +1932,7 @@ void http_free(struct http *h) {
                 MHD_stop_daemon(h->mhd);
         sd_event_source_disable_unref(h->mhd_io);
         sd_event_source_disable_unref(h->mhd_timer);
+        sd_event_source_disable_unref(h->mhd_tick);
         if (h->hb) {
                 curl_multi_remove_handle(h->multi, h->hb);
                 curl_easy_cleanup(h->hb);

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <systemd/sd-event.h>
 
@@ -52,6 +53,25 @@ struct http_form {
 };
 /* Parse LEN bytes of "a=1&b=x+y%21". -EINVAL on a bad %-escape, a NUL or
  * invalid UTF-8 in a name or value; -ENOMEM. */
+/* Whether the inbound and receipt routes of GW can be authenticated: a
+ * twilio gateway with its auth token and a public URL (the signature is
+ * over it), an http or linkmobility gateway with an inbound token. The
+ * routes of any other gateway answer 404. */
+/* False while the listener leaves connections unaccepted (see http.c);
+ * true when there is no listener. */
+bool http_accepting(const struct http *h);
+
+/* Whether two Content-Length values disagree (a request with such a pair
+ * is refused with 400; a value that is not a number counts as a conflict). */
+bool http_content_length_conflict(const char *a, const char *b);
+
+/* Whether a connection is past its deadline: its request head not in
+ * within 5 s of connect (or of its last response), or its response not
+ * sent within 20 s of the head. Times in usec, CLOCK_MONOTONIC. */
+bool http_conn_overdue(bool in_request, uint64_t since, uint64_t now);
+
+bool http_webhook_authenticated(const struct gateway *gw, const char *public_url);
+
 int http_form_parse(const char *s, size_t len, struct http_form *ret);
 /* The first value of NAME, or NULL. */
 const char *http_form_get(const struct http_form *f, const char *name);

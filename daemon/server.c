@@ -986,7 +986,7 @@ int server_token_answer(struct server *s, const char *token, enum answer answer,
 }
 
 bool server_healthy(struct server *s) {
-        return !s->spool_error;
+        return !s->spool_error && http_accepting(s->http);
 }
 
 char *server_metrics(struct server *s) {

@@ -380,7 +380,8 @@ static void test_demo_conf(_unused_ void **state) {
 }
 
 static void test_example_conf_with_credentials(_unused_ void **state) {
-        static const char *const secrets[] = { "sms-main.token", "sms-backup.password", "mail.password", "mqtt.password" };
+        static const char *const secrets[] = { "sms-main.token", "sms-backup.password", "sms-backup.inbound", "mail.password",
+                                                "mqtt.password" };
         char creds[] = "/tmp/beredd-test-creds-XXXXXX";
         _cleanup_free_ char *path = NULL;
         struct errlist errs = {};
@@ -1000,7 +1001,26 @@ static void test_http_gateway_inbound(_unused_ void **state) {
                "7: gateways[2].inbound_status: a file gateway takes no webhooks",
                "7: gateways[2].receipt_gate: only a linkmobility gateway has a receipt_gate (the gate id its delivery reports go to)",
                "7: gateways[2].inbound_token_file: a file gateway takes no webhooks",
-               "9: http: missing setting \"public_url\": Twilio webhooks (gateway \"tw\") are signed over it");
+               "9: http: missing setting \"public_url\": Twilio webhooks (gateway \"tw\") are signed over it",
+               "6: gateways[1].inbound_text: gateway \"gen\" takes webhooks but has no \"inbound_token_file\": "
+               "its /sms/gen/ routes would be open to anyone (they answer 404)");
+
+        /* a linkmobility gateway asking for receipts without a token: an
+         * error with a listener, fine without one (nothing listens) */
+        free(conf);
+        assert_true(asprintf(&conf,
+                             "site = \"t\";\n"
+                             "people = ( { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; } );\n"
+                             "gateways = (\n"
+                             "  { id = \"lm\"; type = \"linkmobility\"; account = \"1:2\"; username = \"u\"; password_file = \"%s\";\n"
+                             "    receipt_gate = \"G1\"; }\n"
+                             ");\n"
+                             "http = { listen = \"127.0.0.1:8470\"; };\n",
+                             tok) > 0);
+        EXPECT(conf, "5: gateways[0].receipt_gate: gateway \"lm\" takes webhooks but has no \"inbound_token_file\": "
+                     "its /sms/lm/ routes would be open to anyone (they answer 404)");
+        *strstr(conf, "http = ") = '\0';
+        EXPECT_OK(conf);
         assert_int_equal(unlink(tok), 0);
 }
 

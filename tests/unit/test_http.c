@@ -224,6 +224,59 @@ static void test_generic(_unused_ void **state) {
         assert_int_equal(http_dlr_from_word(NULL), HTTP_DLR_PENDING);
 }
 
+static void test_content_length_conflict(_unused_ void **state) {
+        assert_false(http_content_length_conflict("5", "5"));
+        assert_false(http_content_length_conflict("5", "005"));
+        assert_false(http_content_length_conflict(" 5", "5\t"));
+        assert_true(http_content_length_conflict("5", "40"));
+        assert_true(http_content_length_conflict("0", "1"));
+        assert_true(http_content_length_conflict("5", ""));
+        assert_true(http_content_length_conflict("5", "5,5"));
+        assert_true(http_content_length_conflict("5", "+5"));
+        assert_true(http_content_length_conflict("5", "-5"));
+        assert_true(http_content_length_conflict("99999999999999999999999", "99999999999999999999999"));
+}
+
+static void test_conn_overdue(_unused_ void **state) {
+        const uint64_t s = 1000000000ULL, sec = 1000000ULL;
+
+        /* the head: 5 s from connect (or the last response) */
+        assert_false(http_conn_overdue(false, s, s));
+        assert_false(http_conn_overdue(false, s, s + 5 * sec));
+        assert_true(http_conn_overdue(false, s, s + 5 * sec + 1));
+        /* head in: 20 s to the end of the response */
+        assert_false(http_conn_overdue(true, s, s + 19 * sec));
+        assert_true(http_conn_overdue(true, s, s + 20 * sec + 1));
+        /* a clock that seems to go back never cuts */
+        assert_false(http_conn_overdue(false, s, s - 1));
+}
+
+static void test_webhook_authenticated(_unused_ void **state) {
+        char tok[] = "secret", empty[] = "";
+        struct gateway g = { .type = GATEWAY_HTTP };
+
+        assert_false(http_webhook_authenticated(NULL, "https://x"));
+        assert_false(http_webhook_authenticated(&g, "https://x"));
+        g.inbound_token = empty;
+        assert_false(http_webhook_authenticated(&g, "https://x"));
+        g.inbound_token = tok;
+        assert_true(http_webhook_authenticated(&g, NULL));
+        g.type = GATEWAY_LINKMOBILITY;
+        assert_true(http_webhook_authenticated(&g, NULL));
+        g.inbound_token = NULL;
+        assert_false(http_webhook_authenticated(&g, "https://x"));
+        /* Twilio: the auth token and the public URL it signs over */
+        g = (struct gateway) { .type = GATEWAY_TWILIO, .password = tok };
+        assert_false(http_webhook_authenticated(&g, NULL));
+        assert_false(http_webhook_authenticated(&g, ""));
+        assert_true(http_webhook_authenticated(&g, "https://x"));
+        g.password = NULL;
+        assert_false(http_webhook_authenticated(&g, "https://x"));
+        /* no other type takes webhooks */
+        g = (struct gateway) { .type = GATEWAY_FILE, .inbound_token = tok };
+        assert_false(http_webhook_authenticated(&g, "https://x"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_form),
@@ -232,6 +285,9 @@ int main(void) {
                 cmocka_unit_test(test_linkmobility_dlr),
                 cmocka_unit_test(test_twilio_dlr),
                 cmocka_unit_test(test_generic),
+                cmocka_unit_test(test_content_length_conflict),
+                cmocka_unit_test(test_conn_overdue),
+                cmocka_unit_test(test_webhook_authenticated),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
