@@ -944,7 +944,10 @@ int server_sms_inbound(struct server *s, const char *from, const char *text, cha
                 }
                 r = activations_reply(s->acts, &cmd, SOURCE_SMS, &fields, err, sizeof(err));
                 log_info("SMS answer from %s: %s", p->id, r >= 0 ? "recorded" : r == -EPERM ? "not asked, not counted" : "not recorded");
-                if (r == -ENOENT && cmd.code)
+                /* A code that matches nothing, or an activation that did
+                 * not ask the sender: both count toward the lockout (it also
+                 * bounds the "unsolicited" records one sender can cause). */
+                if ((r == -ENOENT || r == -EPERM) && cmd.code)
                         code_wrong(s, p->id);
                 if (r == -EPERM) {
                         snprintf(back, sizeof(back), en ? "beredd: your answer was not counted: you were not asked in this call-out." :

@@ -50,11 +50,14 @@ chains = (
 );
 followup: {
   levels = ( { level = 1; name = "lav"; every = "14d"; } );
+  remind = "morning";
   coordinator = "kari";
 };
 http = { listen = "127.0.0.1:$HTTP_PORT"; };
 EOC
-start_beredd "$T/beredd.conf"
+# Wednesday 2027-01-13 10:00 in Oslo: a case due that day is reminded at once.
+OFFSET=$(python3 -c "import time,datetime,zoneinfo; t=datetime.datetime(2027,1,13,10,0,tzinfo=zoneinfo.ZoneInfo('Europe/Oslo')); print(int(t.timestamp()-time.time()))")
+BEREDD_TEST_TIME_OFFSET=$OFFSET start_beredd "$T/beredd.conf"
 wait_until 10 port_open "$HTTP_PORT" || fail "the listener did not open port $HTTP_PORT"
 
 req() { curl -s -o "$T/last" -w '%{http_code}' "$@"; }
@@ -137,15 +140,18 @@ sms +4791234567 "JA $CODE"
 assert_eq "$(answer_of "$ID" kari)" yes "JA CODE"
 
 say "item 3: a bare OK answers a contact-list check when only that is open"
-set -- $(ctl verify vakt --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['activation'], d['code'])")
+ctl verify vakt --by kari --json > "$T/verify.json" || fail "verify: $(cat "$T/verify.json")"
+set -- $(cat "$T/verify.json" | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['activation'], d['code'])")
 VID=$1; VCODE=$2
 wait_until 10 n_texts_above +4791234570 0 || fail "lise got no check"
 sms +4791234570 "OK"
 assert_eq "$(answer_of "$VID" lise)" yes "bare OK to a check"
 
 say "item 3: OK with a call-out and a reminder open is asked back"
-R=$(sock '{"cmd":"case.open","case":"K-7","contacts":["ola"],"level":1}')
+before=$(n_texts +4791234568)
+R=$(sock '{"cmd":"case.open","case":"K-7","contacts":["ola"],"level":1,"due":"2027-01-13"}')
 echo "$R" | grep -q '"ok":true' || fail "case.open: $R"
+wait_until 15 n_texts_above +4791234568 "$before" || fail "ola got no reminder"
 FCODE=$(sock '{"cmd":"show","case":"K-7"}' | python3 -c "import json,sys; print(json.load(sys.stdin).get('code') or '')")
 before=$(n_texts +4791234568)
 sms +4791234568 "OK"
@@ -153,18 +159,18 @@ wait_until 10 n_texts_above +4791234568 "$before" || fail "ola got no answer to 
 texts +4791234568 | tail -1 | grep -q "svar med koden" || fail "ola's bare OK: $(texts +4791234568 | tail -1)"
 assert_eq "$(answer_of "$ID" ola)" none "bare OK with a reminder open"
 
-say "item 8: the follow-up answer is the same for someone else's code and an unknown one"
+say "item 8: the follow-up answer is the same for someone else's code and an unknown one (lise: not a contact)"
 if [ -n "$FCODE" ]; then
         OTHER=$(( FCODE == 99999 ? 10000 : FCODE + 1 ))
-        b=$(n_texts +4791234567)
-        sms +4791234567 "OK $FCODE"
-        wait_until 10 n_texts_above +4791234567 "$b" || fail "no answer to someone else's code"
-        sms +4791234567 "OK $OTHER"
-        wait_until 10 n_texts_above +4791234567 $((b + 1)) || fail "no answer to an unknown code"
-        texts +4791234567 | tail -2 > "$T/two"
+        b=$(n_texts +4791234570)
+        sms +4791234570 "OK $FCODE"
+        wait_until 10 n_texts_above +4791234570 "$b" || fail "no answer to someone else's code"
+        sms +4791234570 "OK $OTHER"
+        wait_until 10 n_texts_above +4791234570 $((b + 1)) || fail "no answer to an unknown code"
+        texts +4791234570 | tail -2 > "$T/two"
         assert_eq "$(sort -u "$T/two" | wc -l)" 1 "two different answers: $(cat "$T/two")"
-        r1=$(sock "{\"cmd\":\"reply\",\"code\":\"$FCODE\",\"person\":\"kari\",\"answer\":\"yes\"}" | sed 's/"code":"[0-9]*"//')
-        r2=$(sock "{\"cmd\":\"reply\",\"code\":\"$OTHER\",\"person\":\"kari\",\"answer\":\"yes\"}" | sed 's/"code":"[0-9]*"//')
+        r1=$(sock "{\"cmd\":\"reply\",\"code\":\"$FCODE\",\"person\":\"lise\",\"answer\":\"yes\"}" | sed 's/"code":"[0-9]*"//')
+        r2=$(sock "{\"cmd\":\"reply\",\"code\":\"$OTHER\",\"person\":\"lise\",\"answer\":\"yes\"}" | sed 's/"code":"[0-9]*"//')
         assert_eq "$(echo "$r1" | sed "s/$FCODE/N/g")" "$(echo "$r2" | sed "s/$OTHER/N/g")" "socket answers differ"
 else
         fail "case K-7 has no reply code"
