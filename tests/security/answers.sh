@@ -146,6 +146,10 @@ VID=$1; VCODE=$2
 wait_until 10 n_texts_above +4791234570 0 || fail "lise got no check"
 sms +4791234570 "OK"
 assert_eq "$(answer_of "$VID" lise)" yes "bare OK to a check"
+say "... and OK <code of the check> from kari, who has a call-out open too, answers the check only"
+sms +4791234567 "OK $VCODE"
+assert_eq "$(answer_of "$VID" kari)" yes "OK VCODE to the check"
+assert_eq "$(answer_of "$ID" kari)" yes "kari's call-out answer"
 
 say "item 3: OK with a call-out and a reminder open is asked back"
 before=$(n_texts +4791234568)
