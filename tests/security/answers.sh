@@ -116,6 +116,7 @@ wait_until 10 sh -c "grep -q 'ikke spurt i denne utkallingen' '$T/sms.log'" || f
 show "$ID"
 assert_eq "$(json_get "$T/show.json" '["confirmed"]')" 0 "a yes from a step not reached counted"
 assert_eq "$(json_get "$T/show.json" '["unsolicited"]')" 2
+ctl show "$ID" | grep -q "not asked (not counted.*: 2" || fail "beredctl show does not tell the leader"
 ctl report "$ID" --json > "$T/report.json"
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); u=[e for e in d['timeline'] if e.get('t')=='unsolicited']; assert sorted(e['person'] for e in u)==['per','politi'], u" "$T/report.json" \
         || fail "report: no unsolicited events for per and politi"
