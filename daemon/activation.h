@@ -59,6 +59,10 @@ void activations_set_config(struct activations *a, const struct config *cfg, con
  * (NULL otherwise). */
 int activations_trigger(struct activations *a, const struct command *cmd, enum source src, const char *origin,
                         json_t **reply, char *err, size_t errlen);
+/* activations_reply: only a person the activation asked (a call-out or check
+ * sent to them, any channel) counts; anyone else's answer is logged as an
+ * "unsolicited" event (replayed, never counted; "unsolicited" in show) and
+ * -EPERM is returned with a message in ERR. */
 int activations_reply(struct activations *a, const struct command *cmd, enum source src, json_t **reply, char *err,
                       size_t errlen);
 int activations_resolve(struct activations *a, const struct command *cmd, json_t **reply, char *err, size_t errlen);
