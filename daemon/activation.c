@@ -100,6 +100,7 @@ struct activation {
         char *id, *code, *chain, *message, *by, *origin, *src;
         bool drill;
         bool verify; /* a contact-list check (beredctl verify), not a call-out */
+        unsigned n_unsolicited; /* answers from people not asked in it (not counted) */
         uint64_t window;
         uint64_t created;
         enum act_state state;
@@ -1168,6 +1169,9 @@ static int replay_event(struct activation *a, json_t *o) {
                         return -EINVAL;
                 mb->answer = streq(ans, "yes") ? ANSWER_YES : ANSWER_NO;
                 mb->answered = ts;
+        } else if (streq(t, "unsolicited")) {
+                /* An answer from someone not asked: shown, never counted. */
+                a->n_unsolicited++;
         } else if (streq(t, "state")) {
                 const char *st = json_string_value(json_object_get(o, "state"));
                 for (size_t i = 0; st && i < ELEMENTSOF(act_state_names); i++)
@@ -1579,14 +1583,28 @@ int activations_reply(struct activations *m, const struct command *cmd, enum sou
                 snprintf(err, errlen, "activation %s cannot be changed: its log is damaged", a->id);
                 return -EIO;
         }
-        struct member *mb = find_member(a, p->id, true);
-        if (!mb)
-                return -ENOMEM;
         if (a->state == ACT_VERIFIED) {
                 snprintf(err, errlen, "activation %s: the contact-list check has ended; nothing changed", a->id);
                 return -ESTALE;
         }
         uint64_t now = beredd_now();
+        /* Only the people asked in this activation count (any channel). */
+        struct member *mb = find_member(a, p->id, false);
+        if (!mb || !mb->channels) {
+                a->n_unsolicited++;
+                act_log(a, json_pack("{s:s, s:s, s:s, s:s}", "t", "unsolicited", "person", p->id, "answer",
+                                     cmd->answer == ANSWER_YES ? "yes" : "no", "via", src_names[src]),
+                        now);
+                emit(a, "unsolicited", a->step, p->id, NULL, cmd->answer == ANSWER_YES ? "yes" : "no");
+                int r = commit(a);
+                if (r < 0)
+                        sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
+                log_notice("Activation %s: an answer from %s, who was not asked in it, was recorded as unsolicited "
+                           "and not counted", a->id, p->id);
+                snprintf(err, errlen, "person: %s was not asked in activation %s; the answer was recorded as "
+                         "unsolicited and not counted", p->id, a->id);
+                return -EPERM;
+        }
         bool changed = mb->answer != cmd->answer;
         if (changed) {
                 mb->answer = cmd->answer;
@@ -1707,6 +1725,7 @@ int activations_show(struct activations *m, const char *id, json_t **reply, char
         if (a->message)
                 json_object_set_new(*reply, "message", json_string(a->message));
         json_object_set_new(*reply, "people", people_json(a));
+        json_object_set_new(*reply, "unsolicited", json_integer((json_int_t) a->n_unsolicited));
         if (a->deadline && a->state == ACT_MOBILISING)
                 json_object_set_new(*reply, "next_step_in_s",
                                     json_real((double) ((int64_t) a->deadline - (int64_t) beredd_now()) / 1e6));
@@ -1864,6 +1883,25 @@ unsigned activations_open_for(struct activations *m, const char *person, const c
                 }
         }
         return n;
+}
+
+unsigned activations_open_for_kind(struct activations *m, const char *person, bool verify, const char **only_id) {
+        unsigned n = 0;
+        for (struct activation *a = m->list; a; a = a->next) {
+                struct member *mb = is_open(a) && a->verify == verify ? find_member(a, person, false) : NULL;
+                if (mb && mb->channels) {
+                        n++;
+                        if (only_id)
+                                *only_id = a->id;
+                }
+        }
+        return n;
+}
+
+int activations_code_is_verify(struct activations *m, const char *code) {
+        struct command cmd = { .code = (char *) code };
+        struct activation *a = find_for_reply(m, &cmd);
+        return a ? a->verify : -ENOENT;
 }
 
 void activations_set_public_url(struct activations *m, const char *url) {

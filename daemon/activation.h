@@ -59,6 +59,10 @@ void activations_set_config(struct activations *a, const struct config *cfg, con
  * (NULL otherwise). */
 int activations_trigger(struct activations *a, const struct command *cmd, enum source src, const char *origin,
                         json_t **reply, char *err, size_t errlen);
+/* activations_reply: only a person the activation asked (a call-out or check
+ * sent to them, any channel) counts; anyone else's answer is logged as an
+ * "unsolicited" event (replayed, never counted; "unsolicited" in show) and
+ * -EPERM is returned with a message in ERR. */
 int activations_reply(struct activations *a, const struct command *cmd, enum source src, json_t **reply, char *err,
                       size_t errlen);
 int activations_resolve(struct activations *a, const struct command *cmd, json_t **reply, char *err, size_t errlen);
@@ -90,6 +94,10 @@ int activations_token(struct activations *a, const char *token, json_t **info, c
                       const char **person);
 /* Open activations that asked PERSON; *ONLY_ID is one of them. */
 unsigned activations_open_for(struct activations *a, const char *person, const char **only_id);
+/* The same, counting only contact-list checks (VERIFY) or only call-outs. */
+unsigned activations_open_for_kind(struct activations *a, const char *person, bool verify, const char **only_id);
+/* 1 if reply code CODE belongs to a contact-list check, 0 a call-out, -ENOENT none. */
+int activations_code_is_verify(struct activations *a, const char *code);
 /* Base URL for e-mail answer links (NULL: no links). */
 void activations_set_public_url(struct activations *a, const char *url);
 

@@ -291,6 +291,9 @@ static void print_show(json_t *o) {
         printf("\n");
         if (json_object_get(o, "next_step_in_s"))
                 printf("Next step in %.0f s\n", json_number_value(json_object_get(o, "next_step_in_s")));
+        if (json_integer_value(json_object_get(o, "unsolicited")) > 0)
+                printf("Answers from people not asked (not counted; who: beredctl report): %" JSON_INTEGER_FORMAT "\n",
+                       json_integer_value(json_object_get(o, "unsolicited")));
         printf("\n");
         print_people(o);
 }

@@ -3050,15 +3050,16 @@ int followup_reply(struct followup *f, const char *code, const char *person, enu
                 case_done(&c);
                 return -ENOENT;
         }
-        err[0] = '\0';
         bool allowed = person && who_of(f) && streq(person, who_of(f));
         for (size_t k = 0; person && k < c.n_contacts; k++)
                 allowed = allowed || streq(c.contacts[k], person);
         if (!allowed) {
-                snprintf(err, errlen, "person: not a contact person of the case with code %s; nothing changed", code);
+                /* Only the case's contacts may answer; and the same answer as
+                 * for a code no case holds, so that it is no oracle. */
                 case_done(&c);
-                return -EPERM;
+                return -ENOENT;
         }
+        err[0] = '\0';
         enum outcome o;
         int postpone = 0;
         switch (kind) {

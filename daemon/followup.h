@@ -91,8 +91,9 @@ int followup_summary(struct followup *f, json_t **reply);
  * PERSON: OK = no-needs, HELP = needs, POSTPONE = due again in DAYS days
  * (1 if 0). Returns -ENOENT (with a message in ERR) when CODE is not a
  * follow-up code held by an open case: a caller that has not checked
- * followup_is_code() tries activations next; -EPERM when PERSON is
- * neither a contact person of the case nor the coordinator; -EINVAL for a
+ * followup_is_code() tries activations next; the same -ENOENT and the same
+ * message when PERSON is neither a contact person of the case nor the
+ * coordinator (no oracle for live codes); -EINVAL for a
  * kind that is not a follow-up answer (JA/NEI). */
 int followup_reply(struct followup *f, const char *code, const char *person, enum text_reply_kind kind, int days,
                    json_t **reply, char *err, size_t errlen);

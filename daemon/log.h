@@ -21,6 +21,8 @@
 #define MSGID_FOLLOWUP       "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d09"
 #define MSGID_GATEWAY_DOWN   "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d0a"
 #define MSGID_HTTP_STALLED   "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d20" /* the HTTP listener is not accepting (and again) */
+#define MSGID_CODE_LOCKOUT   "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d21" /* too many wrong reply codes: ignored a while */
+#define MSGID_BACK_LIMIT     "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d22" /* texts back to one person: hourly limit reached */
 
 void log_setup(bool to_stderr, int max_level);
 int log_max_level(void);

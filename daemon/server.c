@@ -82,6 +82,8 @@ struct server {
         double latency_sum;
         uint64_t latency_count;
         unsigned n_back; /* texts sent back to SMS senders (keys) */
+        struct sender_limit *limits; /* per person: wrong codes, texts back (in memory) */
+        size_t n_limits;
         uint64_t n_accepted, n_rejected, n_reloads;
         bool spool_error; /* the spool could not take a write (e.g. full) */
         char spool_error_text[128];
@@ -864,6 +866,123 @@ static void on_back_done(void *userdata, const char *key, enum gw_result result,
                 log_warning("A text back to an SMS sender (%s) could not be sent: %s", key, error ? error : "?");
 }
 
+/* ---- per-sender limits (in memory: a restart resets them) ----
+ * Only configured people's numbers get this far, and at most LIMITS_MAX
+ * entries are kept (the least recently used one is reused), so an attacker
+ * cannot grow it. */
+#define WRONG_CODES_MAX     5u                      /* wrong reply codes ... */
+#define WRONG_CODES_WINDOW  (15u * 60u * USEC_PER_SEC) /* ... within 15 min ... */
+#define WRONG_CODES_LOCKOUT (30u * 60u * USEC_PER_SEC) /* ... ignore codes for 30 min */
+#define BACK_MAX            5u                      /* texts back to one person ... */
+#define BACK_WINDOW         (60u * 60u * USEC_PER_SEC) /* ... per hour */
+#define LIMITS_MAX          4096u
+
+struct sender_limit {
+        char *person;
+        uint64_t used;
+        uint64_t wrong_since, locked_until;
+        unsigned n_wrong;
+        uint64_t back_since;
+        unsigned n_back;
+        bool back_logged;
+};
+
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static struct sender_limit *limit_of(struct server *s, const char *person) {
+        uint64_t now = mono_usec();
+        struct sender_limit *oldest = NULL;
+        for (size_t i = 0; i < s->n_limits; i++) {
+                if (streq(s->limits[i].person, person)) {
+                        s->limits[i].used = now;
+                        return &s->limits[i];
+                }
+                if (!oldest || s->limits[i].used < oldest->used)
+                        oldest = &s->limits[i];
+        }
+        char *id = strdup(person);
+        if (!id)
+                return NULL;
+        if (s->n_limits < LIMITS_MAX) {
+                struct sender_limit *v = realloc(s->limits, (s->n_limits + 1) * sizeof(*v));
+                if (!v) {
+                        free(id);
+                        return NULL;
+                }
+                s->limits = v;
+                oldest = &v[s->n_limits++];
+        } else {
+                free(oldest->person);
+        }
+        *oldest = (struct sender_limit) { .person = id, .used = now };
+        return oldest;
+}
+
+/* Codes from PERSON are being ignored. */
+static bool codes_locked(struct server *s, const char *person) {
+        struct sender_limit *l = limit_of(s, person);
+        return l && l->locked_until > mono_usec();
+}
+
+/* PERSON sent a reply code that matches nothing. */
+static void code_wrong(struct server *s, const char *person) {
+        struct sender_limit *l = limit_of(s, person);
+        uint64_t now = mono_usec();
+        if (!l)
+                return;
+        if (!l->n_wrong || now - l->wrong_since > WRONG_CODES_WINDOW) {
+                l->n_wrong = 0;
+                l->wrong_since = now;
+        }
+        if (++l->n_wrong >= WRONG_CODES_MAX) {
+                l->n_wrong = 0;
+                l->locked_until = now + WRONG_CODES_LOCKOUT;
+                const char *fields[] = { "BEREDD_PERSON=", NULL, NULL };
+                _cleanup_free_ char *f = NULL;
+                if (asprintf(&f, "BEREDD_PERSON=%s", person) >= 0)
+                        fields[0] = f;
+                log_event(LOG_WARNING, MSGID_CODE_LOCKOUT, fields,
+                          "%u wrong reply codes from %s within %u min: codes from this person are ignored for %u min",
+                          WRONG_CODES_MAX, person, (unsigned) (WRONG_CODES_WINDOW / USEC_PER_SEC / 60),
+                          (unsigned) (WRONG_CODES_LOCKOUT / USEC_PER_SEC / 60));
+        }
+}
+
+/* May one more text go back to PERSON now? Counts it if so. */
+static bool back_allowed(struct server *s, const char *person) {
+        struct sender_limit *l = limit_of(s, person);
+        uint64_t now = mono_usec();
+        if (!l)
+                return false;
+        if (!l->back_since || now - l->back_since > BACK_WINDOW) {
+                l->back_since = now;
+                l->n_back = 0;
+                l->back_logged = false;
+        }
+        if (l->n_back >= BACK_MAX) {
+                if (!l->back_logged)
+                        log_event(LOG_NOTICE, MSGID_BACK_LIMIT, NULL,
+                                  "%u texts were sent back to %s within the hour: no more until the hour is over",
+                                  BACK_MAX, person);
+                l->back_logged = true;
+                return false;
+        }
+        l->n_back++;
+        return true;
+}
+
+static void limits_free(struct server *s) {
+        for (size_t i = 0; i < s->n_limits; i++)
+                free(s->limits[i].person);
+        free(s->limits);
+        s->limits = NULL;
+        s->n_limits = 0;
+}
+
 /* Send TEXT to PERSON by SMS, outside any activation (answers to answers). */
 static void sms_back_send(struct server *s, const struct person *p, const char *text) {
         char key[64];
@@ -904,6 +1023,11 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
         }
         bool en = p->lang == LANG_EN;
         text_parse_reply(text, strlen(text), &rp);
+        if (rp.code[0] && codes_locked(s, p->id)) {
+                /* Logged once when the lockout began; no text back. */
+                log_debug("SMS answer from %s ignored: too many wrong reply codes", p->id);
+                return -EACCES;
+        }
         if (rp.kind == TEXT_REPLY_UNKNOWN) {
                 snprintf(back, sizeof(back), en ? "beredd: the answer was not understood. Reply YES or NO and the code, e.g. YES 4821." :
                                                   "beredd: svaret ble ikke forstått. Svar JA eller NEI og koden, f.eks. JA 4821.");
@@ -912,7 +1036,15 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
         }
         if (rp.code[0] && followup_is_code(rp.code)) {
                 r = followup_reply(s->fu, rp.code, p->id, rp.kind, rp.days, &fields, err, sizeof(err));
-                log_info("SMS answer from %s to a follow-up reminder: %s", p->id, r >= 0 ? "recorded" : err);
+                log_info("SMS answer from %s to a follow-up reminder: %s", p->id, r >= 0 ? "recorded" : "not recorded");
+                if (r == -ENOENT) {
+                        /* The same text whether no case holds the code or
+                         * the sender is not one of its contacts. */
+                        code_wrong(s, p->id);
+                        snprintf(back, sizeof(back), en ? "beredd: no reminder of yours has that code; nothing changed." :
+                                                          "beredd: ingen påminnelse til deg har den koden; ingenting er endret.");
+                        goto answer_back;
+                }
         } else {
                 struct command cmd = { .kind = CMD_REPLY, .person = (char *) p->id,
                                        .answer = rp.kind == TEXT_REPLY_NO ? ANSWER_NO : ANSWER_YES };
@@ -922,8 +1054,29 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                         r = -EINVAL;
                         goto answer_back;
                 }
+                /* OK answers a contact-list check or a reminder, never a
+                 * call-out: only JA/YES are a yes to those. */
+                if (rp.kind == TEXT_REPLY_OK && rp.code[0] && activations_code_is_verify(s->acts, rp.code) == 0) {
+                        snprintf(back, sizeof(back), en ? "beredd: OK is not an answer to a call-out. Reply YES or NO and the code, e.g. YES 4821." :
+                                                          "beredd: OK er ikke et svar på en utkalling. Svar JA eller NEI og koden, f.eks. JA 4821.");
+                        r = -EINVAL;
+                        goto answer_back;
+                }
                 if (rp.code[0]) {
                         cmd.code = rp.code;
+                } else if (rp.kind == TEXT_REPLY_OK) {
+                        const char *only = NULL;
+                        unsigned n_call = activations_open_for_kind(s->acts, p->id, false, NULL);
+                        unsigned n_check = activations_open_for_kind(s->acts, p->id, true, &only);
+                        if (n_call > 0 || n_check != 1) {
+                                /* Could be a reminder, a check or (wrongly) a
+                                 * call-out: ask, never guess. */
+                                snprintf(back, sizeof(back), en ? "beredd: reply with the code: YES or NO and the code of a call-out (YES 4821), OK and the code of a reminder or check (OK 48213)." :
+                                                                  "beredd: svar med koden: JA eller NEI og koden for en utkalling (JA 4821), OK og koden for en påminnelse eller kontroll (OK 48213).");
+                                r = -EAGAIN;
+                                goto answer_back;
+                        }
+                        cmd.activation = (char *) only;
                 } else {
                         const char *only = NULL;
                         unsigned n = activations_open_for(s->acts, p->id, &only);
@@ -939,7 +1092,18 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                         cmd.activation = (char *) only;
                 }
                 r = activations_reply(s->acts, &cmd, SOURCE_SMS, &fields, err, sizeof(err));
-                log_info("SMS answer from %s: %s", p->id, r >= 0 ? "recorded" : err);
+                log_info("SMS answer from %s: %s", p->id, r >= 0 ? "recorded" : r == -EPERM ? "not asked, not counted" : "not recorded");
+                /* A code that matches nothing, or an activation that did
+                 * not ask the sender: both count toward the lockout (it also
+                 * bounds the "unsolicited" records one sender can cause). */
+                if ((r == -ENOENT || r == -EPERM) && cmd.code)
+                        code_wrong(s, p->id);
+                if (r == -EPERM) {
+                        snprintf(back, sizeof(back), en ? "beredd: your answer was not counted: you were not asked in this call-out." :
+                                                          "beredd: svaret ditt ble ikke telt: du ble ikke spurt i denne utkallingen.");
+                        json_decref(fields);
+                        goto answer_back;
+                }
         }
         json_decref(fields);
         if (r < 0 && r != -ESTALE) {
@@ -950,6 +1114,9 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
         return r;
 
 answer_back:
+        server_update_status(s);
+        if (!back_allowed(s, p->id))
+                return r;
         if (sms_back)
                 *sms_back = strdup(back);
         else
@@ -1313,6 +1480,7 @@ void server_free(struct server *s) {
         http_free(s->http);
         followup_free(s->fu);
         activations_free(s->acts);
+        limits_free(s);
         duty_free(s->duty);
         gateways_free(s->gw);
         sd_event_source_disable_unref(s->mqtt_flush);

@@ -168,7 +168,8 @@ OUT=$(ctl --json trigger kriseteam --by kari -m "$MSG" --drill) || fail "trigger
 A3=$(jget "$OUT" '["activation"]' "$OUT")
 CODE3=$(jget "$OUT" '["code"]' "$OUT")
 sleep 0.5
-ctl reply "$CODE3" yes --person ola >/dev/null || fail "reply refused while the broker is down"
+# issue 13: ola (a later step) is not asked yet and may not answer; kari is
+ctl reply "$CODE3" yes --person kari >/dev/null || fail "reply refused while the broker is down"
 sleep 0.5
 # The events since the broker went away, as the journal saw them, in order.
 tail -n +"$(($(cat "$T/loglines") + 1))" "$T/beredd.log" |
@@ -197,7 +198,9 @@ retained_has "$B/activation/$A2" '"state":"short"' || fail "activation/$A2 not r
 retained_has "$B/summary" '"open_activations":2' || fail "summary not republished"
 retained_has "homeassistant/sensor/beredd_test_latest_state/config" beredd_test || fail "discovery not republished"
 say "and commands work again (subscribed anew)"
-pub -t "$B/cmd/reply" -m "{\"id\":\"p1\",\"code\":\"$CODE3\",\"person\":\"kari\",\"answer\":\"yes\"}"
+# ola may answer once the members' step has asked him (issue 13)
+wait_until 20 grep -q "Activation $A3: notify person=ola" "$T/beredd.log" || fail "ola was never asked in $A3"
+pub -t "$B/cmd/reply" -m "{\"id\":\"p1\",\"code\":\"$CODE3\",\"person\":\"ola\",\"answer\":\"yes\"}"
 wait_until 10 seen "$B/reply/p1" || fail "no reply after the broker lost the session"
 last "$B/reply/p1" | grep -q '"ok":true' || fail "reply refused: $(last "$B/reply/p1")"
 wait_until 5 retained_has "$B/activation/$A3" '"state":"mobilised"' || fail "activation/$A3 not mobilised"

@@ -143,7 +143,8 @@ check "$(gen +4791234567 "JA")" yes "JA from +4791234567"
 check "$(gen 91234567 "NEI $CODE1")" no "NEI CODE from 91234567"
 check "$(gen 4791234567 "Ja!")" yes "Ja! from 4791234567"
 check "$(gen 004791234567 "nei")" no "nei from 004791234567"
-check "$(gen "+47 912 34 567" "OK")" yes "OK from +47 912 34 567"
+# issue 13: OK is not a yes to a call-out (it was counted as one); it is asked back
+check "$(gen "+47 912 34 567" "OK")" no "OK from +47 912 34 567 is not a yes"
 check "$(tw /sms/sms-main/inbound twilio-secret From=+4791234567 Body=no To=+4759440000 MessageSid=SMin1)" no "no by Twilio"
 assert_grep "$T/last" "<Response/>"
 check "$(lm /sms/sms-lm/inbound '{"source":"+4791234567","destination":"NO-2333","content":{"type":"SMS","userData":"yes","encoding":"TEXT"}}')" \
