@@ -567,9 +567,13 @@ static void on_ctl_line(void *userdata, const char *line, size_t len, uid_t uid,
         char err[256];
 
         if (command_parse(line, len, &cmd, err, sizeof(err)) < 0) {
+                log_info("Control socket: uid %u: request rejected: %s", (unsigned) uid, LOG_ESC(err));
                 *reply = reply_error(NULL, err);
                 return;
         }
+        /* Who asked: at info for what changes something, at debug for reads. */
+        log_full(command_is_read_only(cmd.kind) ? LOG_DEBUG : LOG_INFO, 0, NULL, NULL,
+                 "Control socket: uid %u: %s", (unsigned) uid, command_name(cmd.kind));
         *reply = server_execute(s, &cmd, SOURCE_SOCKET, NULL);
         command_done(&cmd);
 }
