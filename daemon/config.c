@@ -407,7 +407,11 @@ static int read_secret_file(const char *path, const char *name, char **ret, char
                 return -EPERM;
         }
         {
-                _cleanup_free_ char *dir = strdup(path);
+                /* The folder the file really is in: a symlink from a safe
+                 * folder into an unsafe one does not make it safe. */
+                _cleanup_free_ char *dir = realpath(path, NULL);
+                if (!dir)
+                        dir = strdup(path);
                 char *sl = dir ? strrchr(dir, '/') : NULL;
                 struct stat dst;
                 if (!dir) {
