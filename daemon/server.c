@@ -69,6 +69,12 @@ struct server {
         sd_event_source *inotify;
         sd_event_source *rescan; /* defer: full scan of incoming/ */
         sd_event_source *retry;  /* timer: retry after a temporary spool error */
+        /* Regular files that appeared (IN_CREATE) with one link: a writer's
+         * open(O_CREAT) is followed by IN_OPEN at once, a link(2) whose other
+         * name is already gone is not; what no IN_OPEN claimed is taken when
+         * the timer fires. */
+        char *created[32];
+        sd_event_source *created_timer;
 
         uint64_t started_usec; /* CLOCK_REALTIME */
         /* metrics: notifications by channel (sms, email) and result */
@@ -778,6 +784,51 @@ static void arm_retry(struct server *s) {
         sd_event_source_set_enabled(s->retry, SD_EVENT_ONESHOT);
 }
 
+#define CREATED_USEC (200 * 1000ULL)
+
+/* Forget NAME as just created; true if it was. */
+static bool created_drop(struct server *s, const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(s->created); i++)
+                if (s->created[i] && streq(s->created[i], name)) {
+                        free(s->created[i]);
+                        s->created[i] = NULL;
+                        return true;
+                }
+        return false;
+}
+
+static void created_add(struct server *s, const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(s->created); i++)
+                if (!s->created[i]) {
+                        s->created[i] = strdup(name);
+                        int on = SD_EVENT_OFF;
+                        if (s->created[i] && s->created_timer &&
+                            sd_event_source_get_enabled(s->created_timer, &on) >= 0 && on == SD_EVENT_OFF) {
+                                uint64_t now;
+                                sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+                                sd_event_source_set_time(s->created_timer, now + CREATED_USEC);
+                                sd_event_source_set_enabled(s->created_timer, SD_EVENT_ONESHOT);
+                        }
+                        return;
+                }
+        /* Full: IN_CLOSE_WRITE or the next scan still sees it. */
+}
+
+static int on_created(sd_event_source *es, uint64_t usec, void *userdata) {
+        struct server *s = userdata;
+        bool pending = false;
+        for (size_t i = 0; i < ELEMENTSOF(s->created); i++) {
+                _cleanup_free_ char *name = TAKE_PTR(s->created[i]);
+                if (name && !s->spool_error && !process_incoming(s, name))
+                        pending = true;
+                else if (name && s->spool_error)
+                        pending = true;
+        }
+        if (pending)
+                arm_retry(s);
+        return 0;
+}
+
 static int on_inotify(sd_event_source *es, const struct inotify_event *ev, void *userdata) {
         struct server *s = userdata;
 
@@ -797,9 +848,16 @@ static int on_inotify(sd_event_source *es, const struct inotify_event *ev, void 
                 struct stat st;
                 if (fstatat(store_dirfd(s->store, STORE_INCOMING), ev->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return 0;
-                if (S_ISREG(st.st_mode) && st.st_nlink < 2)
+                if (S_ISREG(st.st_mode) && st.st_nlink < 2) {
+                        if (ev->name[0] != '.')
+                                created_add(s, ev->name);
                         return 0;
-        }
+                }
+        } else if (ev->mask & IN_OPEN) {
+                (void) created_drop(s, ev->name); /* a writer: wait for IN_CLOSE_WRITE */
+                return 0;
+        } else
+                (void) created_drop(s, ev->name);
         if (s->spool_error) {
                 arm_retry(s); /* processed in order once the spool is back */
                 return 0;
@@ -1193,19 +1251,22 @@ int server_new(const struct server_options *o, struct server **ret) {
 
         char incoming[4096];
         snprintf(incoming, sizeof(incoming), "%s/incoming", store_root(s->store));
-        r = sd_event_add_inotify(s->event, &s->inotify, incoming, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_ONLYDIR,
+        r = sd_event_add_inotify(s->event, &s->inotify, incoming, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_OPEN | IN_ONLYDIR,
                                  on_inotify, s);
         if (r < 0) {
                 log_error_errno(r, "Cannot watch %s: %m", incoming);
                 goto fail;
         }
         if ((r = sd_event_add_defer(s->event, &s->rescan, on_rescan, s)) < 0 ||
-            (r = sd_event_add_time(s->event, &s->retry, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC, on_retry, s)) < 0) {
+            (r = sd_event_add_time(s->event, &s->retry, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC, on_retry, s)) < 0 ||
+            (r = sd_event_add_time(s->event, &s->created_timer, CLOCK_MONOTONIC, UINT64_MAX, 10 * 1000ULL,
+                                   on_created, s)) < 0) {
                 log_error_errno(r, "Cannot add event sources: %m");
                 goto fail;
         }
         sd_event_source_set_enabled(s->rescan, SD_EVENT_OFF);
         sd_event_source_set_enabled(s->retry, SD_EVENT_OFF);
+        sd_event_source_set_enabled(s->created_timer, SD_EVENT_OFF);
 
         sd_event_source_set_description(s->sig_term, "sigterm");
         sd_event_source_set_description(s->sig_int, "sigint");
@@ -1262,6 +1323,9 @@ void server_free(struct server *s) {
         mqtt_free(s->mqtt);
         sd_event_source_disable_unref(s->inotify);
         sd_event_source_disable_unref(s->rescan);
+        sd_event_source_disable_unref(s->created_timer);
+        for (size_t i = 0; i < ELEMENTSOF(s->created); i++)
+                free(s->created[i]);
         sd_event_source_disable_unref(s->retry);
         sd_event_source_disable_unref(s->sig_term);
         sd_event_source_disable_unref(s->sig_int);

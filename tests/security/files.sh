@@ -51,6 +51,11 @@ ln "$T/ready.json" "$IN/hardlink.json"
 wait_until 5 grep -q "incoming/hardlink.json: accepted" "$T/beredd.log" || fail "the hard link was not processed"
 [ ! -e "$IN/hardlink.json" ] || fail "the hard link stayed in incoming/"
 
+say "a hard link whose other name is removed at once is processed too"
+printf '%s' '{"cmd":"trigger","chain":"kriseteam","by":"kari","drill":true}' > "$T/ready2.json"
+ln "$T/ready2.json" "$IN/linkrm.json" && rm "$T/ready2.json"
+wait_until 5 grep -q "incoming/linkrm.json: accepted" "$T/beredd.log" || fail "the hard link (ln; rm) was not processed"
+
 say "a file still being written in place is not taken half-written"
 exec 3>"$IN/inplace.json"
 printf '{"cmd":"trigger",' >&3
