@@ -1641,7 +1641,7 @@ int activations_reply(struct activations *m, const struct command *cmd, enum sou
 int activations_resolve(struct activations *m, const struct command *cmd, json_t **reply, char *err, size_t errlen) {
         struct activation *a = find_activation(m, cmd->activation);
         if (!a) {
-                snprintf(err, errlen, "activation: no activation \"%s\"", cmd->activation);
+                snprintf(err, errlen, "activation: no such activation");
                 return -ENOENT;
         }
         if (a->state == ACT_RESOLVED) {
@@ -1716,7 +1716,7 @@ static json_t *people_json(struct activation *a) {
 int activations_show(struct activations *m, const char *id, json_t **reply, char *err, size_t errlen) {
         struct activation *a = find_activation(m, id);
         if (!a) {
-                snprintf(err, errlen, "activation: no activation \"%s\"", id);
+                snprintf(err, errlen, "activation: no such activation");
                 return -ENOENT;
         }
         *reply = json_object();
@@ -1735,7 +1735,7 @@ int activations_show(struct activations *m, const char *id, json_t **reply, char
 int activations_report(struct activations *m, const char *id, json_t **reply, char *err, size_t errlen) {
         struct activation *a = find_activation(m, id);
         if (!a) {
-                snprintf(err, errlen, "activation: no activation \"%s\"", id);
+                snprintf(err, errlen, "activation: no such activation");
                 return -ENOENT;
         }
         /* The timeline is the log itself, read back from disk. */

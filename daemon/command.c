@@ -303,7 +303,7 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                         const char *s = json_string_value(json_array_get(v, i));
                         int k = factor_from_name(s);
                         if (k < 0)
-                                return fail(err, errlen, "factors: unknown factor \"%.64s\"", s ? s : "(not a string)");
+                                return fail(err, errlen, "factors: %s", s ? "unknown factor" : "expected a list of strings");
                         c->factors |= 1u << k;
                 }
                 return 0;
@@ -372,7 +372,11 @@ int command_parse(const char *json, size_t len, struct command *c, char *err, si
         /* jansson refuses invalid UTF-8, NUL bytes (\u0000) and trailing data. */
         json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!root)
-                return fail(err, errlen, "not valid JSON: %s (at character %d)", jerr.text, jerr.position);
+                return fail(err, errlen, "not valid JSON%s%.*s (at character %d)", jerr.text[0] ? ": " : "",
+                            /* jansson ends some texts with "near '<input>'": not echoed */
+                            (int) (strstr(jerr.text, " near ") ? (size_t) (strstr(jerr.text, " near ") - jerr.text)
+                                                                : strlen(jerr.text)),
+                            jerr.text, jerr.position);
         if (!json_is_object(root)) {
                 json_decref(root);
                 return fail(err, errlen, "expected a JSON object");
@@ -389,7 +393,7 @@ int command_parse(const char *json, size_t len, struct command *c, char *err, si
         }
         int k = command_from_name(json_string_value(cmd));
         if (k < 0) {
-                r = fail(err, errlen, "cmd: unknown command \"%.40s\"", json_string_value(cmd));
+                r = fail(err, errlen, "cmd: unknown command");
                 goto out;
         }
         c->kind = k;
@@ -409,7 +413,12 @@ int command_parse(const char *json, size_t len, struct command *c, char *err, si
                 if (f == F_CMD || f == F_ID)
                         continue;
                 if (f < 0 || !(allowed_fields[k] & B(f))) {
-                        r = fail(err, errlen, "%.40s: unknown field for %s", key, command_names[k]);
+                        /* A known field name is named; anything else might
+                         * be a value typed where a name belongs. */
+                        if (f >= 0)
+                                r = fail(err, errlen, "%s: unknown field for %s", field_names[f], command_names[k]);
+                        else
+                                r = fail(err, errlen, "unknown field for %s", command_names[k]);
                         goto out;
                 }
                 r = parse_field(c, f, v, err, errlen);
@@ -465,18 +474,18 @@ out:
 
 int command_validate(const struct command *c, const struct config *cfg, char *err, size_t errlen) {
         if (c->chain && !config_chain(cfg, c->chain))
-                return fail(err, errlen, "chain: no chain \"%s\" in the configuration", c->chain);
+                return fail(err, errlen, "chain: no such chain in the configuration");
         if (c->by && !config_person(cfg, c->by))
-                return fail(err, errlen, "by: no person \"%s\" in the configuration", c->by);
+                return fail(err, errlen, "by: no such person in the configuration");
         if (c->person && !config_person(cfg, c->person))
-                return fail(err, errlen, "person: no person \"%s\" in the configuration", c->person);
+                return fail(err, errlen, "person: no such person in the configuration");
         /* A phone or e-mail that matches nobody is not an error here: the
          * reply path answers "unknown sender" and changes nothing. */
         for (size_t i = 0; i < c->n_contacts; i++)
                 if (!config_person(cfg, c->contacts[i]))
-                        return fail(err, errlen, "contacts: no person \"%s\" in the configuration", c->contacts[i]);
+                        return fail(err, errlen, "contacts: no such person in the configuration");
         if (c->contact && !config_person(cfg, c->contact))
-                return fail(err, errlen, "contact: no person \"%s\" in the configuration", c->contact);
+                return fail(err, errlen, "contact: no such person in the configuration");
         if ((c->kind == CMD_DUE || c->kind == CMD_FOLLOWUP_SUMMARY) && !cfg->followup.enabled)
                 return fail(err, errlen, "cmd: follow-up is not configured (no followup section)");
         if (c->kind >= CMD_CASE_OPEN && c->kind <= CMD_CASE_CLOSE) {

@@ -376,7 +376,7 @@ static int read_secret_file(const char *path, const char *name, char **ret, char
         struct stat st;
         size_t n = 0;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 int r = negative_errno();
                 snprintf(errbuf, errlen, "\"%s\": cannot open %s: %s", name, path, strerror(-r));
@@ -390,6 +390,57 @@ static int read_secret_file(const char *path, const char *name, char **ret, char
         if (!S_ISREG(st.st_mode)) {
                 snprintf(errbuf, errlen, "\"%s\": %s is not a regular file", name, path);
                 return -EINVAL;
+        }
+        /* Whoever can replace a secret can redirect our messages or answer
+         * for the team: the file must be root's or ours, writable by its
+         * owner only, in a folder that nobody else can write either (a
+         * sticky world-writable folder such as /tmp is refused too). */
+        if (st.st_uid != 0 && st.st_uid != geteuid()) {
+                snprintf(errbuf, errlen, "\"%s\": %s is owned by uid %u, not by root or beredd's user (uid %u); chown it",
+                         name, path, (unsigned) st.st_uid, (unsigned) geteuid());
+                return -EPERM;
+        }
+        if (st.st_mode & 0022) {
+                snprintf(errbuf, errlen, "\"%s\": %s is writable by %s (mode %04o); chmod %04o", name, path,
+                         st.st_mode & 0002 ? "others" : "its group", (unsigned) (st.st_mode & 07777),
+                         (unsigned) (st.st_mode & 07700));
+                return -EPERM;
+        }
+        {
+                /* The folder the file really is in: a symlink from a safe
+                 * folder into an unsafe one does not make it safe. */
+                _cleanup_free_ char *dir = realpath(path, NULL);
+                if (!dir)
+                        dir = strdup(path);
+                char *sl = dir ? strrchr(dir, '/') : NULL;
+                struct stat dst;
+                if (!dir) {
+                        snprintf(errbuf, errlen, "\"%s\": out of memory", name);
+                        return -ENOMEM;
+                }
+                if (!sl)
+                        strcpy(dir, ".");
+                else if (sl == dir)
+                        dir[1] = '\0';
+                else
+                        *sl = '\0';
+                if (stat(dir, &dst) < 0) {
+                        int r = negative_errno();
+                        snprintf(errbuf, errlen, "\"%s\": cannot stat the folder %s: %s", name, dir, strerror(-r));
+                        return r;
+                }
+                if (dst.st_uid != 0 && dst.st_uid != geteuid()) {
+                        snprintf(errbuf, errlen,
+                                 "\"%s\": the folder %s is owned by uid %u, not by root or beredd's user (uid %u)",
+                                 name, dir, (unsigned) dst.st_uid, (unsigned) geteuid());
+                        return -EPERM;
+                }
+                if (dst.st_mode & 0022) {
+                        snprintf(errbuf, errlen, "\"%s\": the folder %s is writable by %s (mode %04o); chmod go-w it",
+                                 name, dir, dst.st_mode & 0002 ? "others" : "its group",
+                                 (unsigned) (dst.st_mode & 07777));
+                        return -EPERM;
+                }
         }
         /* A secret others can read is already leaked; one they can write lets
          * them redirect our messages. Refuse both rather than warn. */

@@ -21,12 +21,18 @@
 
 #define CTL_MAX_CLIENTS 64
 #define CTL_MAX_OUT     (4 * 1024 * 1024)
+/* A client that neither sends nor takes a byte for this long is closed; when
+ * all slots are taken, the one idle longest makes room for a new caller, so
+ * idle connections can never lock out `beredctl status`. */
+#define CTL_IDLE_USEC   (10 * 1000000ULL)
 
 struct client {
         struct ctl *ctl;
         int fd;
         uid_t uid;
         sd_event_source *io;
+        sd_event_source *idle;
+        uint64_t last_active; /* CLOCK_MONOTONIC */
         char *in;
         size_t in_len;
         char *out;
@@ -55,6 +61,7 @@ static void client_free(struct client *cl) {
                 }
         c->n_clients--;
         sd_event_source_disable_unref(cl->io);
+        sd_event_source_disable_unref(cl->idle);
         close(cl->fd);
         free(cl->in);
         free(cl->out);
@@ -141,8 +148,25 @@ static int client_process(struct client *cl) {
         return 0;
 }
 
+static void client_touch(struct client *cl) {
+        uint64_t now = 0;
+        sd_event_now(cl->ctl->event, CLOCK_MONOTONIC, &now);
+        cl->last_active = now;
+        if (cl->idle)
+                sd_event_source_set_time(cl->idle, now + CTL_IDLE_USEC);
+}
+
+static int client_idle(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct client *cl = userdata;
+        log_debug("Control socket: closing a client of uid %u idle for %llu s", (unsigned) cl->uid,
+                  (unsigned long long) (CTL_IDLE_USEC / 1000000ULL));
+        client_free(cl);
+        return 0;
+}
+
 static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct client *cl = userdata;
+        size_t off_before = cl->out_off, len_before = cl->out_len;
         int r;
 
         if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !cl->closing) {
@@ -156,6 +180,7 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         cl->closing = true;
                 } else if (k > 0) {
                         cl->in_len += (size_t) k;
+                        client_touch(cl);
                 }
                 r = client_process(cl);
                 if (r < 0)
@@ -164,6 +189,8 @@ static int client_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
         r = client_flush(cl);
         if (r < 0)
                 goto gone;
+        if (cl->out_off != off_before || cl->out_len != len_before)
+                client_touch(cl);
         if (cl->closing && cl->out_len == 0)
                 goto gone;
         return 0;
@@ -192,10 +219,16 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 return 0;
         }
         if (c->n_clients >= CTL_MAX_CLIENTS) {
-                static const char msg[] = "{\"ok\":false,\"error\":\"too many clients\"}\n";
-                (void) !send(cfd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-                close(cfd);
-                return 0;
+                /* Make room: close the client idle the longest. */
+                struct client *oldest = NULL;
+                for (struct client *i = c->clients; i; i = i->next)
+                        if (!oldest || i->last_active <= oldest->last_active)
+                                oldest = i;
+                if (oldest) {
+                        log_debug("Control socket: %zu clients, closing the one idle longest (uid %u)",
+                                  c->n_clients, (unsigned) oldest->uid);
+                        client_free(oldest);
+                }
         }
         struct client *cl = calloc(1, sizeof(*cl));
         if (!cl) {
@@ -211,6 +244,9 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         sd_event_source_set_description(cl->io, "ctl-client");
         c->clients = cl;
         c->n_clients++;
+        if (sd_event_add_time(c->event, &cl->idle, CLOCK_MONOTONIC, 0, 0, client_idle, cl) >= 0)
+                sd_event_source_set_description(cl->idle, "ctl-client-idle");
+        client_touch(cl);
         return 0;
 }
 

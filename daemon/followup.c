@@ -2768,7 +2768,7 @@ static int open_case(struct followup *f, const char *ref, bool allow_closed, uin
                      char *err, size_t errlen) {
         int32_t idx = lookup(f, ref);
         if (idx < 0) {
-                snprintf(err, errlen, "case: no case \"%s\"", ref);
+                snprintf(err, errlen, "case: no such case");
                 return -ENOENT;
         }
         int r = case_read(f, ref, c);

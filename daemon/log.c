@@ -27,6 +27,52 @@ int log_max_level(void) {
         return log_level;
 }
 
+const char *log_escape(const char *s, char *buf, size_t size) {
+        size_t o = 0;
+
+        if (size == 0)
+                return buf;
+        if (!s)
+                s = "(null)";
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+                char e[16];
+                size_t k;
+                unsigned char c = *p;
+
+                if (c == '\n')
+                        k = (size_t) snprintf(e, sizeof(e), "\\n");
+                else if (c == '\r')
+                        k = (size_t) snprintf(e, sizeof(e), "\\r");
+                else if (c == '\t')
+                        k = (size_t) snprintf(e, sizeof(e), "\\t");
+                else if (c == '\\')
+                        k = (size_t) snprintf(e, sizeof(e), "\\\\");
+                else if (c < 0x20 || c == 0x7f)
+                        k = (size_t) snprintf(e, sizeof(e), "\\x%02x", c);
+                else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+                        /* U+0080..U+009F: C1 controls (CSI is U+009B). */
+                        k = (size_t) snprintf(e, sizeof(e), "\\xc2\\x%02x", p[1]);
+                        p++;
+                } else {
+                        e[0] = (char) c;
+                        e[1] = '\0';
+                        k = 1;
+                }
+                if (o + k + 4 > size) {
+                        if (size >= 4) {
+                                o = o + 4 > size ? size - 4 : o;
+                                memcpy(buf + o, "...", 3);
+                                o += 3;
+                        }
+                        break;
+                }
+                memcpy(buf + o, e, k);
+                o += k;
+        }
+        buf[o < size ? o : size - 1] = '\0';
+        return buf;
+}
+
 static const char *level_name(int level) {
         static const char *const names[] = {
                 [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",

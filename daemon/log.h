@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 /* MESSAGE_IDs of key events (128-bit ids, `journalctl MESSAGE_ID=...`). */
@@ -25,6 +26,15 @@
 #define MSGID_BACK_LIMIT     "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d22" /* texts back to one person: hourly limit reached */
 
 void log_setup(bool to_stderr, int max_level);
+
+/* Copy S into BUF (SIZE bytes) with every byte that could forge or colour a
+ * log line escaped: control characters as \n, \r, \t or \xHH (ESC is \x1b),
+ * DEL and C1 controls as \xHH, a backslash as \\. Cut with "..." when BUF
+ * is too small. Returns BUF. Use it for file names and every other string
+ * from outside that goes into a log line or a journal field. */
+const char *log_escape(const char *s, char *buf, size_t size);
+/* log_escape() into a buffer that lives until the end of the statement's block. */
+#define LOG_ESC(s) log_escape((s), (char[1024]) { 0 }, 1024)
 int log_max_level(void);
 
 /* Log at LEVEL. Returns -abs(ERR) so callers can `return log_errno(...)`;

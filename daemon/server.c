@@ -74,6 +74,12 @@ struct server {
         sd_event_source *inotify;
         sd_event_source *rescan; /* defer: full scan of incoming/ */
         sd_event_source *retry;  /* timer: retry after a temporary spool error */
+        /* Regular files that appeared (IN_CREATE) with one link: a writer's
+         * open(O_CREAT) is followed by IN_OPEN at once, a link(2) whose other
+         * name is already gone is not; what no IN_OPEN claimed is taken when
+         * the timer fires. */
+        char *created[32];
+        sd_event_source *created_timer;
 
         uint64_t started_usec; /* CLOCK_REALTIME */
         /* metrics: notifications by channel (sms, email) and result */
@@ -706,14 +712,71 @@ static void on_ctl_line(void *userdata, const char *line, size_t len, uid_t uid,
         char err[256];
 
         if (command_parse(line, len, &cmd, err, sizeof(err)) < 0) {
+                log_info("Control socket: uid %u: request rejected: %s", (unsigned) uid, LOG_ESC(err));
                 *reply = reply_error(NULL, err);
                 return;
         }
+        /* Who asked: at info for what changes something, at debug for reads. */
+        log_full(command_is_read_only(cmd.kind) ? LOG_DEBUG : LOG_INFO, 0, NULL, NULL,
+                 "Control socket: uid %u: %s", (unsigned) uid, command_name(cmd.kind));
         *reply = server_execute(s, &cmd, SOURCE_SOCKET, NULL);
         command_done(&cmd);
 }
 
 /* ---- incoming/ ---- */
+
+/* What an entry of incoming/ is when it is not a regular file, or NULL. */
+static const char *incoming_kind(mode_t m) {
+        if (S_ISREG(m))
+                return NULL;
+        if (S_ISLNK(m))
+                return "a symbolic link";
+        if (S_ISDIR(m))
+                return "a folder";
+        if (S_ISFIFO(m))
+                return "a FIFO";
+        if (S_ISSOCK(m))
+                return "a socket";
+        if (S_ISCHR(m))
+                return "a character device";
+        if (S_ISBLK(m))
+                return "a block device";
+        return "of an unknown type";
+}
+
+/* Something in incoming/ that is not data: to failed/ with REASON, or removed
+ * when it cannot be moved there; logged once either way. */
+static bool reject_odd(struct server *s, const char *name, const char *reason) {
+        const char *fields[] = { NULL, NULL };
+        char field[1100];
+        int r;
+
+        snprintf(field, sizeof(field), "BEREDD_FILE=%s", LOG_ESC(name));
+        fields[0] = field;
+        r = store_reject(s->store, name, reason);
+        if (r >= 0) {
+                s->n_rejected++;
+                log_event(LOG_WARNING, MSGID_INPUT_REJECTED, fields, "incoming/%s: rejected, moved to failed/: %s",
+                          LOG_ESC(name), reason);
+                server_update_status(s);
+                return true;
+        }
+        int dfd = store_dirfd(s->store, STORE_INCOMING);
+        if (unlinkat(dfd, name, 0) >= 0 || (errno == EISDIR && unlinkat(dfd, name, AT_REMOVEDIR) >= 0) ||
+            errno == ENOENT) {
+                (void) fsync(dfd);
+                s->n_rejected++;
+                log_event(LOG_WARNING, MSGID_INPUT_REJECTED, fields,
+                          "incoming/%s: rejected and removed (cannot be moved to failed/: %s): %s", LOG_ESC(name),
+                          strerror(-r), reason);
+                server_update_status(s);
+                return true;
+        }
+        log_event(LOG_WARNING, MSGID_INPUT_REJECTED, fields,
+                  "incoming/%s: %s, and it can neither be moved to failed/ (%s) nor removed (%m); remove it",
+                  LOG_ESC(name), reason, strerror(-r));
+        return true; /* no retry: it would only log the same again */
+}
 
 /* Returns true when the file is done with (accepted, rejected or gone), false
  * when it must stay for a retry (a temporary spool error). */
@@ -723,21 +786,41 @@ static bool process_incoming(struct server *s, const char *name) {
         char err[256], reason[300];
         size_t len;
         const char *fields[] = { NULL, NULL };
-        char field[300];
+        char field[1100];
         int r;
 
         if (name[0] == '.')
                 return true; /* a writer's temporary name: wait for the rename */
 
-        r = store_read(s->store, STORE_INCOMING, name, COMMAND_MAX_LINE, &data, &len);
+        /* Look before opening: opening a device node can have effects of its
+         * own, and a socket cannot be opened at all. store_read() checks
+         * again on the open file (O_NOFOLLOW|O_NONBLOCK, fstat). */
+        struct stat pre;
+        if (fstatat(store_dirfd(s->store, STORE_INCOMING), name, &pre, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno == ENOENT)
+                        return true;
+                pre = (struct stat) { .st_mode = S_IFREG };
+        }
+        const char *kind = incoming_kind(pre.st_mode);
+        if (kind)
+                r = -EBADFD;
+        else
+                r = store_read(s->store, STORE_INCOMING, name, COMMAND_MAX_LINE, &data, &len);
         if (r == -ENOENT)
                 return true; /* already processed (start-up scan and inotify both saw it) */
-        if (r == -EISDIR || r == -ELOOP || r == -EBADFD)
-                return true; /* not a regular file: not data, left alone */
+        if (r == -EISDIR || r == -ELOOP || r == -EBADFD || r == -ENXIO) {
+                /* Not data: moved aside with its reason, like bad input, so
+                 * that it is seen once and does not stay forever. */
+                if (!kind)
+                        kind = r == -EISDIR ? "a folder" : r == -ELOOP ? "a symbolic link" : "not a regular file";
+                snprintf(reason, sizeof(reason), "not a regular file (%s); write the file elsewhere in the same "
+                         "file system, then rename or link it into incoming/", kind);
+                return reject_odd(s, name, reason);
+        }
         if (r == -EFBIG)
                 snprintf(reason, sizeof(reason), "file too large (more than %d bytes)", COMMAND_MAX_LINE);
         else if (r < 0) {
-                log_warning_errno(r, "incoming/%s: cannot read: %m, will retry", name);
+                log_warning_errno(r, "incoming/%s: cannot read: %m, will retry", LOG_ESC(name));
                 return false;
         } else if (command_parse(data, len, &cmd, err, sizeof(err)) < 0) {
                 snprintf(reason, sizeof(reason), "%s", err);
@@ -761,11 +844,11 @@ static bool process_incoming(struct server *s, const char *name) {
                 if (ok) {
                         r = store_consume(s->store, name);
                         if (r < 0)
-                                log_warning_errno(r, "incoming/%s: accepted but cannot remove it: %m", name);
+                                log_warning_errno(r, "incoming/%s: accepted but cannot remove it: %m", LOG_ESC(name));
                         s->n_accepted++;
-                        snprintf(field, sizeof(field), "BEREDD_FILE=%s", name);
+                        snprintf(field, sizeof(field), "BEREDD_FILE=%s", LOG_ESC(name));
                         fields[0] = field;
-                        log_event(LOG_INFO, NULL, fields, "incoming/%s: accepted", name);
+                        log_event(LOG_INFO, NULL, fields, "incoming/%s: accepted", LOG_ESC(name));
                         server_update_status(s);
                         return true;
                 }
@@ -779,9 +862,10 @@ static bool process_incoming(struct server *s, const char *name) {
                 return false;
         }
         s->n_rejected++;
-        snprintf(field, sizeof(field), "BEREDD_FILE=%s", name);
+        snprintf(field, sizeof(field), "BEREDD_FILE=%s", LOG_ESC(name));
         fields[0] = field;
-        log_event(LOG_WARNING, MSGID_INPUT_REJECTED, fields, "incoming/%s: rejected, moved to failed/: %s", name, reason);
+        log_event(LOG_WARNING, MSGID_INPUT_REJECTED, fields, "incoming/%s: rejected, moved to failed/: %s",
+                  LOG_ESC(name), reason);
         server_update_status(s);
         return true;
 }
@@ -839,6 +923,51 @@ static void arm_retry(struct server *s) {
         sd_event_source_set_enabled(s->retry, SD_EVENT_ONESHOT);
 }
 
+#define CREATED_USEC (200 * 1000ULL)
+
+/* Forget NAME as just created; true if it was. */
+static bool created_drop(struct server *s, const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(s->created); i++)
+                if (s->created[i] && streq(s->created[i], name)) {
+                        free(s->created[i]);
+                        s->created[i] = NULL;
+                        return true;
+                }
+        return false;
+}
+
+static void created_add(struct server *s, const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(s->created); i++)
+                if (!s->created[i]) {
+                        s->created[i] = strdup(name);
+                        int on = SD_EVENT_OFF;
+                        if (s->created[i] && s->created_timer &&
+                            sd_event_source_get_enabled(s->created_timer, &on) >= 0 && on == SD_EVENT_OFF) {
+                                uint64_t now;
+                                sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+                                sd_event_source_set_time(s->created_timer, now + CREATED_USEC);
+                                sd_event_source_set_enabled(s->created_timer, SD_EVENT_ONESHOT);
+                        }
+                        return;
+                }
+        /* Full: IN_CLOSE_WRITE or the next scan still sees it. */
+}
+
+static int on_created(sd_event_source *es, uint64_t usec, void *userdata) {
+        struct server *s = userdata;
+        bool pending = false;
+        for (size_t i = 0; i < ELEMENTSOF(s->created); i++) {
+                _cleanup_free_ char *name = TAKE_PTR(s->created[i]);
+                if (name && !s->spool_error && !process_incoming(s, name))
+                        pending = true;
+                else if (name && s->spool_error)
+                        pending = true;
+        }
+        if (pending)
+                arm_retry(s);
+        return 0;
+}
+
 static int on_inotify(sd_event_source *es, const struct inotify_event *ev, void *userdata) {
         struct server *s = userdata;
 
@@ -847,8 +976,27 @@ static int on_inotify(sd_event_source *es, const struct inotify_event *ev, void 
                 schedule_rescan(s);
                 return 0;
         }
-        if (ev->len == 0 || (ev->mask & IN_ISDIR))
+        if (ev->len == 0)
                 return 0;
+        if (ev->mask & IN_CREATE) {
+                /* A new name. A regular file created here is still being
+                 * written: wait for IN_CLOSE_WRITE. Anything else (a hard link
+                 * of a finished file, st_nlink > 1; a symlink, FIFO, device,
+                 * socket or folder) is complete now and would send nothing
+                 * more. */
+                struct stat st;
+                if (fstatat(store_dirfd(s->store, STORE_INCOMING), ev->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return 0;
+                if (S_ISREG(st.st_mode) && st.st_nlink < 2) {
+                        if (ev->name[0] != '.')
+                                created_add(s, ev->name);
+                        return 0;
+                }
+        } else if (ev->mask & IN_OPEN) {
+                (void) created_drop(s, ev->name); /* a writer: wait for IN_CLOSE_WRITE */
+                return 0;
+        } else
+                (void) created_drop(s, ev->name);
         if (s->spool_error) {
                 arm_retry(s); /* processed in order once the spool is back */
                 return 0;
@@ -1424,19 +1572,22 @@ int server_new(const struct server_options *o, struct server **ret) {
 
         char incoming[4096];
         snprintf(incoming, sizeof(incoming), "%s/incoming", store_root(s->store));
-        r = sd_event_add_inotify(s->event, &s->inotify, incoming, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR,
+        r = sd_event_add_inotify(s->event, &s->inotify, incoming, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_OPEN | IN_ONLYDIR,
                                  on_inotify, s);
         if (r < 0) {
                 log_error_errno(r, "Cannot watch %s: %m", incoming);
                 goto fail;
         }
         if ((r = sd_event_add_defer(s->event, &s->rescan, on_rescan, s)) < 0 ||
-            (r = sd_event_add_time(s->event, &s->retry, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC, on_retry, s)) < 0) {
+            (r = sd_event_add_time(s->event, &s->retry, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC, on_retry, s)) < 0 ||
+            (r = sd_event_add_time(s->event, &s->created_timer, CLOCK_MONOTONIC, UINT64_MAX, 10 * 1000ULL,
+                                   on_created, s)) < 0) {
                 log_error_errno(r, "Cannot add event sources: %m");
                 goto fail;
         }
         sd_event_source_set_enabled(s->rescan, SD_EVENT_OFF);
         sd_event_source_set_enabled(s->retry, SD_EVENT_OFF);
+        sd_event_source_set_enabled(s->created_timer, SD_EVENT_OFF);
 
         sd_event_source_set_description(s->sig_term, "sigterm");
         sd_event_source_set_description(s->sig_int, "sigint");
@@ -1494,6 +1645,9 @@ void server_free(struct server *s) {
         mqtt_free(s->mqtt);
         sd_event_source_disable_unref(s->inotify);
         sd_event_source_disable_unref(s->rescan);
+        sd_event_source_disable_unref(s->created_timer);
+        for (size_t i = 0; i < ELEMENTSOF(s->created); i++)
+                free(s->created[i]);
         sd_event_source_disable_unref(s->retry);
         sd_event_source_disable_unref(s->sig_term);
         sd_event_source_disable_unref(s->sig_int);

@@ -796,15 +796,15 @@ int store_list_incoming(const struct store *s, char ***ret, size_t *ret_n) {
                 if (de->d_name[0] == '.')
                         continue;
                 /* No following: a symlink is not data we were given, and
-                 * following it could read anything. Skipped, left in place. */
+                 * following it could read anything. */
                 if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                         if (errno == ENOENT)
                                 continue; /* gone meanwhile */
                         r = negative_errno();
                         goto fail;
                 }
-                if (!S_ISREG(st.st_mode))
-                        continue;
+                /* Not regular files are listed too: the caller moves them
+                 * to failed/ rather than leaving them forever. */
 
                 if (n == cap) {
                         size_t ncap = cap ? cap * 2 : 16;

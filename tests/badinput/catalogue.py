@@ -74,9 +74,19 @@ INPUTS = [
      r"due: "),
     ("bad-level", b'{"cmd":"case.open","case":"K-9","contacts":["kari"],"level":9}', r"level: "),
     ("bad-answer", b'{"cmd":"reply","code":"1234","answer":"kanskje","person":"kari"}', r"answer: "),
+    # values in the wrong place: refused by field and reason, never echoed (see ECHO)
+    ("phone-as-chain", b'{"cmd":"trigger","chain":"4791234599","by":"kari"}', r"chain: no such chain"),
+    ("name-as-by", b'{"cmd":"trigger","chain":"kriseteam","by":"Kari Nordvik"}', r"by: "),
+    ("phone-as-key", b'{"cmd":"trigger","chain":"kriseteam","by":"kari","+4791234598":1}', r"unknown field"),
+    ("name-as-cmd", b'{"cmd":"Kari Nordvik 91234597"}', r"unknown command"),
+    ("phone-as-json", b'Kari Nordvik 91234596', r"not valid JSON"),
     ("oversize", ('{"cmd":"trigger","chain":"kriseteam","by":"kari","message":"%s"}' % ("y" * BIG)).encode(),
      r"too long|too large"),
 ]
+
+# Offending values from the inputs above that must appear in neither the log
+# nor a .reason (issue 13: logs name the field, not the value).
+ECHO = ["4791234599", "Kari Nordvik", "4791234598", "91234597", "91234596"]
 
 CONFIGS = [
     ("unknown-key", 'site = "x";\nspool = "%(spool)s";\nsitename = "y";\n', 3, r"unknown (key|setting)"),
@@ -355,6 +365,14 @@ followup: {
                                "expected an error matching %r, got ok=%s %r" % (want, ok, msg[:200]))
                 print("%-34s %-7s %s" % (name, way, ("accepted" if ok else msg[:100])))
             self.alive(name)
+
+        self.log.flush()
+        texts = [("the log", open(self.t + "/beredd.log", encoding="utf-8", errors="replace").read())]
+        for p in glob.glob(self.t + "/spool/failed/*.reason"):
+            texts.append((os.path.basename(p), open(p, encoding="utf-8", errors="replace").read()))
+        for v in ECHO:
+            hits = [w for w, text in texts if v in text]
+            self.check("not echoed: %s" % v, not hits, "found in %s" % ", ".join(hits[:5]))
 
         after = self.snapshot()
         for k in sorted(before):

@@ -21,7 +21,7 @@ for f in 01-garbage.json 02-unknown-chain.json 03-read-only.json; do
         [ -f "$T/spool/failed/$f.reason" ] || fail "failed/$f.reason missing"
 done
 assert_grep "$T/spool/failed/01-garbage.json.reason" "not valid JSON"
-assert_grep "$T/spool/failed/02-unknown-chain.json.reason" 'chain: no chain "brann" in the configuration'
+assert_grep "$T/spool/failed/02-unknown-chain.json.reason" 'chain: no such chain in the configuration'
 assert_grep "$T/spool/failed/03-read-only.json.reason" "read-only commands are accepted on the control socket only"
 assert_eq "$(cat "$T/spool/failed/01-garbage.json")" "this is not json" "the rejected file's content changed"
 order=$(grep -o 'incoming/0[123][a-z-]*\.json: rejected' "$T/beredd.log" | cut -c10-11 | tr -d '\n')

@@ -195,7 +195,7 @@ R=$(sock '{"cmd":"case.checkin","case":"K-2041","by":"kari","outcome":"no-needs"
 assert_eq "$(field "$R" '["ok"]')" false
 assert_eq "$(field "$R" '["error"]')" "next: 2027-01-01 is in the past"
 R=$(sock '{"cmd":"case.checkin","case":"K-9","by":"kari","outcome":"no-needs"}')
-assert_eq "$(field "$R" '["error"]')" 'case: no case "K-9"'
+assert_eq "$(field "$R" '["error"]')" 'case: no such case'
 stop_beredd
 
 say "Wednesday 2027-01-13 09:30: K-3000 is overdue, a second reminder (once)"

@@ -52,21 +52,21 @@ static void test_trigger_ok(void **state) {
 }
 
 static void test_structure_errors(void **state) {
-        expect_error("", "not valid JSON: '[' or '{' expected near end of file (at character 0)");
+        expect_error("", "not valid JSON: '[' or '{' expected (at character 0)");
         expect_error("[1]", "expected a JSON object");
         expect_error("{}", "cmd: missing");
         expect_error("{\"cmd\":1}", "cmd: expected a string");
-        expect_error("{\"cmd\":\"trgger\"}", "cmd: unknown command \"trgger\"");
+        expect_error("{\"cmd\":\"trgger\"}", "cmd: unknown command");
         expect_error("{\"cmd\":\"trigger\",\"by\":\"kari\"}", "chain: missing");
         expect_error("{\"cmd\":\"trigger\",\"chain\":\"k\",\"by\":\"kari\",\"colour\":1}",
-                     "colour: unknown field for trigger");
+                     "unknown field for trigger");
         expect_error("{\"cmd\":\"trigger\",\"chain\":5,\"by\":\"kari\"}", "chain: expected a string");
         expect_error("{\"cmd\":\"trigger\",\"chain\":\"\",\"by\":\"kari\"}", "chain: must not be empty");
         expect_error("{\"cmd\":\"trigger\",\"chain\":\"k\",\"by\":\"kari\",\"drill\":\"yes\"}",
                      "drill: expected true or false");
         expect_error("{\"cmd\":\"status\",\"cmd\":\"status\"}",
-                     "not valid JSON: duplicate object key near '\"cmd\"' (at character 21)");
-        expect_error("{\"cmd\":\"status\"} x", "not valid JSON: end of file expected near 'x' (at character 18)");
+                     "not valid JSON: duplicate object key (at character 21)");
+        expect_error("{\"cmd\":\"status\"} x", "not valid JSON: end of file expected (at character 18)");
 }
 
 static void test_hostile_input(void **state) {
@@ -155,7 +155,7 @@ static void test_case_commands(void **state) {
                      "contacts: expected a list of one or two person ids");
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\",\"a\"]}", "contacts: the same person twice");
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"factors\":[\"diagnosis\"]}",
-                     "factors: unknown factor \"diagnosis\"");
+                     "factors: unknown factor");
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"due\":\"2027-02-29\"}",
                      "due: expected a date \"YYYY-MM-DD\"");
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"level\":0}", "level: must be between 1 and 9");
@@ -192,12 +192,12 @@ static void test_validate(void **state) {
 
         assert_int_equal(parse("{\"cmd\":\"trigger\",\"chain\":\"brann\",\"by\":\"kari\"}", &c), 0);
         assert_true(command_validate(&c, &cfg, err, sizeof(err)) < 0);
-        assert_string_equal(err, "chain: no chain \"brann\" in the configuration");
+        assert_string_equal(err, "chain: no such chain in the configuration");
         command_done(&c);
 
         assert_int_equal(parse("{\"cmd\":\"trigger\",\"chain\":\"kriseteam\",\"by\":\"per\"}", &c), 0);
         assert_true(command_validate(&c, &cfg, err, sizeof(err)) < 0);
-        assert_string_equal(err, "by: no person \"per\" in the configuration");
+        assert_string_equal(err, "by: no such person in the configuration");
         command_done(&c);
 
         assert_int_equal(parse("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"kari\"],\"level\":3}", &c), 0);
@@ -259,7 +259,7 @@ static void test_followup_reads(void **state) {
 
         assert_int_equal(parse("{\"cmd\":\"due\",\"contact\":\"per\"}", &c), 0);
         assert_true(command_validate(&c, &cfg, err, sizeof(err)) < 0);
-        assert_string_equal(err, "contact: no person \"per\" in the configuration");
+        assert_string_equal(err, "contact: no such person in the configuration");
         command_done(&c);
 
         expect_error("{\"cmd\":\"due\",\"overdue\":\"yes\"}", "overdue: expected true or false");
