@@ -1414,7 +1414,7 @@ static struct activation *activation_create(struct activations *m, const struct 
                                             const char *origin, bool verify, int *ret, char *err, size_t errlen) {
         const struct chain *c = config_chain(m->cfg, cmd->chain);
         if (!c) {
-                snprintf(err, errlen, "chain: no chain \"%s\" in the configuration", cmd->chain);
+                snprintf(err, errlen, "chain: no such chain in the configuration");
                 *ret = -ENOENT;
                 return NULL;
         }
@@ -1571,8 +1571,8 @@ int activations_reply(struct activations *m, const struct command *cmd, enum sou
         }
         struct activation *a = find_for_reply(m, cmd);
         if (!a) {
-                snprintf(err, errlen, "code: no activation with %s \"%s\"; nothing changed",
-                         cmd->activation ? "id" : "reply code", cmd->activation ? cmd->activation : cmd->code);
+                snprintf(err, errlen, "%s: no activation with this %s; nothing changed", cmd->activation ? "activation" : "code",
+                         cmd->activation ? "id" : "reply code");
                 return -ENOENT;
         }
         if (a->state == ACT_RESOLVED) {

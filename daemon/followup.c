@@ -2703,7 +2703,7 @@ int followup_open(struct followup *f, const struct command *cmd, const char *ori
                         if (same)
                                 return 0;
                 }
-                snprintf(err, errlen, "case: %s exists already; not overwritten", cmd->case_ref);
+                snprintf(err, errlen, "case: a case with this reference exists already; not overwritten");
                 return -EEXIST;
         }
         if (fc->n_levels == 0) {
@@ -2717,7 +2717,7 @@ int followup_open(struct followup *f, const struct command *cmd, const char *ori
         }
         for (size_t k = 0; k < cmd->n_contacts; k++)
                 if (!config_person(f->cfg, cmd->contacts[k])) {
-                        snprintf(err, errlen, "contacts: no person \"%s\" in the configuration", cmd->contacts[k]);
+                        snprintf(err, errlen, "contacts: no such person in the configuration");
                         return -ENOENT;
                 }
 
@@ -2737,7 +2737,7 @@ int followup_open(struct followup *f, const struct command *cmd, const char *ori
         r = case_write(f, &c, true);
         if (r == -EEXIST) {
                 /* On disk but not in the index: a damaged file. Never overwrite it. */
-                snprintf(err, errlen, "case: %s exists already; not overwritten", cmd->case_ref);
+                snprintf(err, errlen, "case: a case with this reference exists already; not overwritten");
                 case_done(&c);
                 return r;
         }
@@ -2773,11 +2773,11 @@ static int open_case(struct followup *f, const char *ref, bool allow_closed, uin
         }
         int r = case_read(f, ref, c);
         if (r < 0) {
-                snprintf(err, errlen, "case: cannot read case %s (%s)", ref, strerror(-r));
+                snprintf(err, errlen, "case: cannot read the case (%s)", strerror(-r));
                 return r;
         }
         if (!allow_closed && c->state == FU_CLOSED) {
-                snprintf(err, errlen, "case: %s is closed; nothing changed", ref);
+                snprintf(err, errlen, "case: the case is closed; nothing changed");
                 case_done(c);
                 return -ESTALE;
         }
@@ -3034,8 +3034,8 @@ int followup_summary(struct followup *f, json_t **reply) {
 
 int followup_reply(struct followup *f, const char *code, const char *person, enum text_reply_kind kind, int days,
                    json_t **reply, char *err, size_t errlen) {
-        snprintf(err, errlen, "code: no follow-up case holds reply code \"%s\" (recorded or closed already?); "
-                 "nothing changed", code ? code : "");
+        snprintf(err, errlen, "code: no follow-up case holds this reply code (recorded or closed already?); "
+                 "nothing changed");
         if (!followup_is_code(code))
                 return -ENOENT;
         unsigned n = (unsigned) atoi(code);

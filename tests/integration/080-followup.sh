@@ -138,7 +138,7 @@ drop good.json '{"cmd":"case.open","case":"K-2050","contacts":["ann"],"level":2,
 wait_until 5 test -f "$T/spool/failed/bad.json.reason" || fail "bad.json not rejected"
 wait_until 5 test -f "$T/spool/failed/dup.json.reason" || fail "dup.json not rejected"
 assert_grep "$T/spool/failed/bad.json.reason" "contacts: expected a list of one or two person ids"
-assert_grep "$T/spool/failed/dup.json.reason" "case: K-2041 exists already; not overwritten"
+assert_grep "$T/spool/failed/dup.json.reason" "case: a case with this reference exists already; not overwritten"
 wait_until 5 test ! -e "$T/spool/incoming/good.json" || fail "good.json not consumed"
 wait_until 5 test -f "$(case_file K-2050)" || fail "K-2050 not opened from its drop file"
 assert_eq "$(md5sum < "$(case_file K-2041)")" "$sum_before" "the duplicate changed K-2041"
@@ -234,7 +234,7 @@ assert_eq "$(field "$R" '["level"]')" 3
 ok '{"cmd":"case.close","case":"K-2050","by":"kari"}'
 assert_eq "$(field "$R" '["state"]')" closed
 R=$(sock '{"cmd":"case.checkin","case":"K-2050","by":"kari","outcome":"needs"}')
-assert_eq "$(field "$R" '["error"]')" "case: K-2050 is closed; nothing changed"
+assert_eq "$(field "$R" '["error"]')" "case: the case is closed; nothing changed"
 R=$(sock '{"cmd":"followup.summary"}')
 assert_eq "$(field "$R" '["open"]')" 2
 assert_eq "$(field "$R" '["closed"]')" 1

@@ -606,7 +606,7 @@ static void test_engine(void **state) {
         /* Duplicates: refused, unless it is the same drop file again. */
         r = run(f, "{\"cmd\":\"case.open\",\"case\":\"K-2041\",\"contacts\":[\"ola\"]}", "incoming/other.json@4.5.6",
                 -EEXIST, err, sizeof(err));
-        assert_string_equal(err, "case: K-2041 exists already; not overwritten");
+        assert_string_equal(err, "case: a case with this reference exists already; not overwritten");
         r = run(f, "{\"cmd\":\"case.open\",\"case\":\"K-2041\",\"contacts\":[\"kari\",\"ola\"]}",
                 "incoming/k2041.json@1.2.3", 0, err, sizeof(err));
         assert_true(json_is_true(json_object_get(r, "already")));
@@ -733,7 +733,7 @@ static void test_engine(void **state) {
         json_decref(r);
         r = run(f, "{\"cmd\":\"case.checkin\",\"case\":\"K-2042\",\"by\":\"ola\",\"outcome\":\"worse\"}", NULL, -ESTALE,
                 err, sizeof(err));
-        assert_string_equal(err, "case: K-2042 is closed; nothing changed");
+        assert_string_equal(err, "case: the case is closed; nothing changed");
         s = summary(f);
         assert_int_equal(sget(s, "open"), 1);
         assert_int_equal(sget(s, "closed"), 1);
