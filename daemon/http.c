@@ -1417,7 +1417,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
                 return;
         vsnprintf(buf, sizeof(buf), fmt, ap);
         buf[strcspn(buf, "\n")] = '\0';
-        log_debug("libmicrohttpd: %s", buf);
+        log_debug("libmicrohttpd: %s", LOG_ESC(buf));
 }
 
 /* ---- the listener on the loop ---- */

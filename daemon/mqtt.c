@@ -529,13 +529,13 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
             strchr(msg->topic + plen, '/')) {
                 /* A subscription left in the persistent session from an
                  * older configuration, say. */
-                log_debug("MQTT: ignoring a message on %s", msg->topic);
+                log_debug("MQTT: ignoring a message on %s", LOG_ESC(msg->topic));
                 return;
         }
         const char *name = msg->topic + plen;
         if (msg->payloadlen == 0) {
                 /* Clearing a retained command (by us or anyone): silent. */
-                log_debug("MQTT: ignoring an empty message on %s", msg->topic);
+                log_debug("MQTT: ignoring an empty message on %s", LOG_ESC(msg->topic));
                 return;
         }
         if (msg->retain) {
@@ -544,7 +544,7 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
                  * command published while we are connected, or one left in
                  * our session; clear it (an empty retained message, which
                  * no-local keeps from coming back to us). */
-                log_warning("MQTT: ignoring a retained command on %s; clearing it", msg->topic);
+                log_warning("MQTT: ignoring a retained command on %s; clearing it", LOG_ESC(msg->topic));
                 publish_raw(m, msg->topic, NULL, 0, 1, true, 0, NULL, 0);
                 return;
         }
@@ -564,7 +564,7 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
                                                false);
                 if (response_topic && (!response_topic[0] || strpbrk(response_topic, "+#"))) {
                         log_warning("MQTT: command on %s names an invalid response topic; replying on %s/reply/%s",
-                                    msg->topic, m->cfg->mqtt.base, request_id);
+                                    LOG_ESC(msg->topic), m->cfg->mqtt.base, request_id);
                         free(response_topic);
                         response_topic = NULL;
                 }
@@ -581,7 +581,7 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
                 if (reply)
                         reply = reply_with_id(reply, request_id);
         } else if (earlier) {
-                log_info("MQTT: command %s with id %s was already run; sending its reply again", name, request_id);
+                log_info("MQTT: command %s with id %s was already run; sending its reply again", LOG_ESC(name), request_id);
                 reply = strdup(earlier);
         } else {
                 reply = m->hooks.execute(m->hooks.userdata, name, msg->payload ? msg->payload : "",
