@@ -1872,10 +1872,13 @@ int activations_token(struct activations *m, const char *token, json_t **info, c
         return is_open(a) ? 0 : -ESTALE;
 }
 
-unsigned activations_open_for(struct activations *m, const char *person, const char **only_id) {
+/* Open activations that asked PERSON: of any kind (KIND < 0), call-outs
+ * (0) or contact-list checks (1). */
+static unsigned open_for(struct activations *m, const char *person, int kind, const char **only_id) {
         unsigned n = 0;
         for (struct activation *a = m->list; a; a = a->next) {
-                struct member *mb = is_open(a) ? find_member(a, person, false) : NULL;
+                struct member *mb = is_open(a) && (kind < 0 || a->verify == (kind == 1)) ? find_member(a, person, false)
+                                                                                         : NULL;
                 if (mb && mb->channels) {
                         n++;
                         if (only_id)
@@ -1883,25 +1886,26 @@ unsigned activations_open_for(struct activations *m, const char *person, const c
                 }
         }
         return n;
+}
+
+unsigned activations_open_for(struct activations *m, const char *person, const char **only_id) {
+        return open_for(m, person, -1, only_id);
 }
 
 unsigned activations_open_for_kind(struct activations *m, const char *person, bool verify, const char **only_id) {
-        unsigned n = 0;
-        for (struct activation *a = m->list; a; a = a->next) {
-                struct member *mb = is_open(a) && a->verify == verify ? find_member(a, person, false) : NULL;
-                if (mb && mb->channels) {
-                        n++;
-                        if (only_id)
-                                *only_id = a->id;
-                }
-        }
-        return n;
+        return open_for(m, person, verify, only_id);
 }
 
-int activations_code_is_verify(struct activations *m, const char *code) {
+int activations_code_target(struct activations *m, const char *code, const char **id, bool *drill) {
         struct command cmd = { .code = (char *) code };
         struct activation *a = find_for_reply(m, &cmd);
-        return a ? a->verify : -ENOENT;
+        if (!a)
+                return -ENOENT;
+        if (id)
+                *id = a->id;
+        if (drill)
+                *drill = a->drill;
+        return a->verify;
 }
 
 void activations_set_public_url(struct activations *m, const char *url) {

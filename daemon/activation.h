@@ -96,8 +96,10 @@ int activations_token(struct activations *a, const char *token, json_t **info, c
 unsigned activations_open_for(struct activations *a, const char *person, const char **only_id);
 /* The same, counting only contact-list checks (VERIFY) or only call-outs. */
 unsigned activations_open_for_kind(struct activations *a, const char *person, bool verify, const char **only_id);
-/* 1 if reply code CODE belongs to a contact-list check, 0 a call-out, -ENOENT none. */
-int activations_code_is_verify(struct activations *a, const char *code);
+/* The activation reply code CODE answers, as a reply picks it (an unresolved
+ * one first): 1 when it is a contact-list check, 0 a call-out, -ENOENT none;
+ * *ID (valid until the activation is freed) and *DRILL when not NULL. */
+int activations_code_target(struct activations *a, const char *code, const char **id, bool *drill);
 /* Base URL for e-mail answer links (NULL: no links). */
 void activations_set_public_url(struct activations *a, const char *url);
 

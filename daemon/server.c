@@ -38,6 +38,30 @@
 /* How long to wait before retrying input that could not be persisted. */
 #define RETRY_USEC (5 * USEC_PER_SEC)
 
+/* Wrong reply codes from one sender (CLOCK_MONOTONIC usec): after MAX
+ * within WINDOW, codes are refused until LOCKED_UNTIL. */
+struct code_window {
+        uint64_t since, locked_until;
+        unsigned n;
+};
+
+static bool code_window_locked(const struct code_window *w, uint64_t now) {
+        return w->locked_until > now;
+}
+
+/* One more wrong code at NOW; true when it starts a lockout (log it then). */
+static bool code_window_wrong(struct code_window *w, uint64_t now, unsigned max, uint64_t window, uint64_t lockout) {
+        if (!w->n || now - w->since > window) {
+                w->n = 0;
+                w->since = now;
+        }
+        if (++w->n < max)
+                return false;
+        w->n = 0;
+        w->locked_until = now + lockout;
+        return true;
+}
+
 struct server {
         sd_event *event;
         char *config_path;
@@ -55,9 +79,7 @@ struct server {
         struct activations *acts;
         struct followup *fu;
         bool mq_summary; /* followup/summary to be published */
-        /* wrong reply codes over MQTT (CLOCK_MONOTONIC) */
-        uint64_t mq_bad_since, mq_locked_until;
-        int n_mq_bad;
+        struct code_window mq_codes; /* wrong reply codes over MQTT */
 
         /* MQTT output waits here until the loop iteration's durable writes
          * are done (write-ahead): libmosquitto writes to its socket at once. */
@@ -371,30 +393,6 @@ static uint64_t now_monotonic(void);
 #define MQTT_BAD_WINDOW (10 * USEC_PER_MIN)
 #define MQTT_LOCKOUT (15 * USEC_PER_MIN)
 
-/* The activation the reply code CODE names, as the engine picks it (an
- * unresolved one first): its summary, or NULL. */
-static json_t *mqtt_code_target(struct server *s, const char *code) {
-        json_t *list, *a, *best = NULL;
-        size_t i;
-        if (activations_list(s->acts, &list) < 0)
-                return NULL;
-        json_array_foreach(json_object_get(list, "activations"), i, a) {
-                const char *c = json_string_value(json_object_get(a, "code"));
-                const char *st = json_string_value(json_object_get(a, "state"));
-                if (!c || !streq(c, code))
-                        continue;
-                if (!st || !streq(st, "resolved")) {
-                        best = a;
-                        break;
-                }
-                if (!best)
-                        best = a;
-        }
-        json_incref(best);
-        json_decref(list);
-        return best;
-}
-
 /* What a reply over MQTT may say: ids, states and counts, the person id only
  * when the request named that person; never the reply code, a phone number,
  * an e-mail address or anyone else's id (the broker's clients are not the
@@ -461,27 +459,19 @@ static char *mqtt_policy(struct server *s, const struct command *cmd) {
         if (followup_is_code(code))
                 return reply_error(NULL, "code: follow-up reminders are not answered over MQTT");
         uint64_t now = now_monotonic();
-        if (now < s->mq_locked_until)
+        if (code_window_locked(&s->mq_codes, now))
                 return reply_error(NULL, "code: too many wrong reply codes over MQTT; answers over MQTT are "
                                          "refused for a while");
-        json_t *target = mqtt_code_target(s, code);
-        const char *tid = json_string_value(json_object_get(target, "activation"));
-        bool found = tid && (!act || streq(act, tid)) && (!mc->drill_only || json_is_true(json_object_get(target, "drill")));
-        json_decref(target);
-        if (found)
+        const char *tid = NULL;
+        bool drill = false;
+        if (activations_code_target(s->acts, code, &tid, &drill) >= 0 && (!act || streq(act, tid)) &&
+            (!mc->drill_only || drill))
                 return NULL;
-        if (now - s->mq_bad_since > MQTT_BAD_WINDOW) {
-                s->mq_bad_since = now;
-                s->n_mq_bad = 0;
-        }
-        if (++s->n_mq_bad >= MQTT_BAD_CODES) {
-                s->mq_locked_until = now + MQTT_LOCKOUT;
-                s->n_mq_bad = 0;
+        if (code_window_wrong(&s->mq_codes, now, MQTT_BAD_CODES, MQTT_BAD_WINDOW, MQTT_LOCKOUT))
                 log_event(LOG_WARNING, MSGID_REFUSED, NULL,
                           "MQTT: %d wrong reply codes within %d minutes; answers over MQTT refused for %d minutes",
                           MQTT_BAD_CODES, (int) (MQTT_BAD_WINDOW / USEC_PER_MIN),
                           (int) (MQTT_LOCKOUT / USEC_PER_MIN));
-        }
         /* The same words whether the code is unknown, another activation's
          * or a real activation's while MQTT answers drills only. */
         snprintf(err, sizeof(err), "code: no %s with reply code \"%s\"; nothing changed",
@@ -1028,21 +1018,14 @@ static void on_back_done(void *userdata, const char *key, enum gw_result result,
 struct sender_limit {
         char *person;
         uint64_t used;
-        uint64_t wrong_since, locked_until;
-        unsigned n_wrong;
+        struct code_window codes;
         uint64_t back_since;
         unsigned n_back;
         bool back_logged;
 };
 
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
 static struct sender_limit *limit_of(struct server *s, const char *person) {
-        uint64_t now = mono_usec();
+        uint64_t now = now_monotonic();
         struct sender_limit *oldest = NULL;
         for (size_t i = 0; i < s->n_limits; i++) {
                 if (streq(s->limits[i].person, person)) {
@@ -1073,37 +1056,29 @@ static struct sender_limit *limit_of(struct server *s, const char *person) {
 /* Codes from PERSON are being ignored. */
 static bool codes_locked(struct server *s, const char *person) {
         struct sender_limit *l = limit_of(s, person);
-        return l && l->locked_until > mono_usec();
+        return l && code_window_locked(&l->codes, now_monotonic());
 }
 
 /* PERSON sent a reply code that matches nothing. */
 static void code_wrong(struct server *s, const char *person) {
         struct sender_limit *l = limit_of(s, person);
-        uint64_t now = mono_usec();
-        if (!l)
+        uint64_t now = now_monotonic();
+        if (!l || !code_window_wrong(&l->codes, now, WRONG_CODES_MAX, WRONG_CODES_WINDOW, WRONG_CODES_LOCKOUT))
                 return;
-        if (!l->n_wrong || now - l->wrong_since > WRONG_CODES_WINDOW) {
-                l->n_wrong = 0;
-                l->wrong_since = now;
-        }
-        if (++l->n_wrong >= WRONG_CODES_MAX) {
-                l->n_wrong = 0;
-                l->locked_until = now + WRONG_CODES_LOCKOUT;
-                const char *fields[] = { "BEREDD_PERSON=", NULL, NULL };
-                _cleanup_free_ char *f = NULL;
-                if (asprintf(&f, "BEREDD_PERSON=%s", person) >= 0)
-                        fields[0] = f;
-                log_event(LOG_WARNING, MSGID_CODE_LOCKOUT, fields,
-                          "%u wrong reply codes from %s within %u min: codes from this person are ignored for %u min",
-                          WRONG_CODES_MAX, person, (unsigned) (WRONG_CODES_WINDOW / USEC_PER_SEC / 60),
-                          (unsigned) (WRONG_CODES_LOCKOUT / USEC_PER_SEC / 60));
-        }
+        const char *fields[] = { "BEREDD_PERSON=", NULL, NULL };
+        _cleanup_free_ char *f = NULL;
+        if (asprintf(&f, "BEREDD_PERSON=%s", person) >= 0)
+                fields[0] = f;
+        log_event(LOG_WARNING, MSGID_CODE_LOCKOUT, fields,
+                  "%u wrong reply codes from %s within %u min: codes from this person are ignored for %u min",
+                  WRONG_CODES_MAX, person, (unsigned) (WRONG_CODES_WINDOW / USEC_PER_SEC / 60),
+                  (unsigned) (WRONG_CODES_LOCKOUT / USEC_PER_SEC / 60));
 }
 
 /* May one more text go back to PERSON now? Counts it if so. */
 static bool back_allowed(struct server *s, const char *person) {
         struct sender_limit *l = limit_of(s, person);
-        uint64_t now = mono_usec();
+        uint64_t now = now_monotonic();
         if (!l)
                 return false;
         if (!l->back_since || now - l->back_since > BACK_WINDOW) {
@@ -1204,7 +1179,7 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                 }
                 /* OK answers a contact-list check or a reminder, never a
                  * call-out: only JA/YES are a yes to those. */
-                if (rp.kind == TEXT_REPLY_OK && rp.code[0] && activations_code_is_verify(s->acts, rp.code) == 0) {
+                if (rp.kind == TEXT_REPLY_OK && rp.code[0] && activations_code_target(s->acts, rp.code, NULL, NULL) == 0) {
                         snprintf(back, sizeof(back), en ? "beredd: OK is not an answer to a call-out. Reply YES or NO and the code, e.g. YES 4821." :
                                                           "beredd: OK er ikke et svar på en utkalling. Svar JA eller NEI og koden, f.eks. JA 4821.");
                         r = -EINVAL;
