@@ -86,28 +86,9 @@ EOP
 }
 # lm PATH JSON: a Link Mobility webhook with the gate's token in the query
 lm() { req -X POST -H "Content-Type: application/json" --data-binary "$2" "$H$1?token=lm-secret"; }
-answer_of() { # ID PERSON
-        ctl show "$1" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print([p['answer'] for p in d['people'] if p['person']==sys.argv[1]][0])" "$2"
-}
-notif_states() { # ID PERSON: the states of the person's notifications
-        ctl show "$1" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(' '.join(n['state'] for p in d['people'] if p['person']==sys.argv[1] for n in p['notifications']))" "$2"
-}
 trigger() { # CHAIN: prints "ID CODE"
         ctl trigger "$1" --by kari -m "Øvelse på rådhuset" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['activation'], d['code'])"
 }
-# sms_to NUMBER: how many SMS fake-sms was asked to send to NUMBER (any profile)
-sms_to() {
-        python3 - "$T/sms.log" "$1" <<'EOP'
-import json, sys
-n = 0
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    to = (r.get("form") or {}).get("To") or (r.get("form") or {}).get("to") or (r.get("json") or {}).get("destination")
-    n += to == sys.argv[2]
-print(n)
-EOP
-}
-sms_to_above() { [ "$(sms_to "$1")" -gt "$2" ]; }
 # twilio_sid NUMBER: the Twilio message id fake-sms gave the last SMS to NUMBER
 twilio_sid() {
         python3 - "$T/sms.log" "$1" <<'EOP'

@@ -151,6 +151,28 @@ kill_beredd() {
 
 ctl() { "$BEREDCTL" -s "$T/control" "$@"; }
 
+# ---- reading an activation and the fake SMS provider's log ----
+answer_of() { # ID PERSON: the person's answer in activation ID ("-" when not a member)
+        ctl show "$1" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(([p['answer'] for p in d['people'] if p['person']==sys.argv[1]] or ['-'])[0])" "$2"
+}
+notif_states() { # ID PERSON: the states of the person's notifications
+        ctl show "$1" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(' '.join(n['state'] for p in d['people'] if p['person']==sys.argv[1] for n in p['notifications']))" "$2"
+}
+# sms_to NUMBER: how many SMS fake-sms (log $SMS_LOG, default $T/sms.log) was
+# asked to send to NUMBER (any profile)
+sms_to() {
+        python3 - "${SMS_LOG:-$T/sms.log}" "$1" <<'EOP'
+import json, sys
+n = 0
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    to = (r.get("form") or {}).get("To") or (r.get("form") or {}).get("to") or (r.get("json") or {}).get("destination")
+    n += to == sys.argv[2]
+print(n)
+EOP
+}
+sms_to_above() { [ "$(sms_to "$1")" -gt "$2" ]; }
+
 # drop FILE-NAME JSON: write JSON to a temporary name in incoming/, then rename in.
 drop() {
         printf '%s' "$2" > "$T/spool/incoming/.$1.tmp"

@@ -64,9 +64,6 @@ req() { curl -s -o "$T/last" -w '%{http_code}' "$@"; }
 gen() { req -X POST -H "X-Beredd-Token: gen-secret" --data-urlencode "msisdn=$1" --data-urlencode "msg=$2" "$H/sms/sms-gen/inbound"; }
 sms() { [ "$(gen "$1" "$2")" = 200 ] || fail "webhook post refused: HTTP $(cat "$T/last")"; }
 show() { ctl show "$1" --json > "$T/show.json"; }
-answer_of() { # ID PERSON
-        ctl show "$1" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(([p['answer'] for p in d['people'] if p['person']==sys.argv[1]] or ['-'])[0])" "$2"
-}
 # texts NUMBER: the SMS texts fake-sms was asked to send to NUMBER, one a line
 texts() {
         python3 - "$T/sms.log" "$1" <<'EOP'

@@ -196,9 +196,6 @@ EOP
 echo 0 > "$X/sid.n"
 sms() { n=$(( $(cat "$X/sid.n") + 1 )); echo "$n" > "$X/sid.n"
         tw /sms/sms-main/inbound From="$1" To=+4759440000 Body="$2" MessageSid="$(printf 'SMin%028d' "$n")"; }
-answer_of() { # ID PERSON
-        ctl --json show "$1" | python3 -c "import json,sys; d=json.load(sys.stdin); print([p['answer'] for p in d['people'] if p['person']==sys.argv[1]][0])" "$2"
-}
 answer_is() { [ "$(answer_of "$1" "$2")" = "$3" ]; }
 state_is() { ctl --json show "$1" | python3 -c "import json,sys; sys.exit(json.load(sys.stdin)['state'] != sys.argv[1])" "$2"; }
 # texts NUMBER [PATTERN]: SMS bodies fake-sms was asked to send to NUMBER

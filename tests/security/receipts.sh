@@ -91,28 +91,10 @@ tw_send() {
 tw() { tw_sign "$@"; tw_send "$1"; }
 lm() { req -X POST -H "Content-Type: application/json" --data-binary "$2" "$H$1?token=lm-secret"; }
 gen() { req -X POST -H "X-Beredd-Token: gen-secret" "$@"; }
-answer_of() { # ID PERSON
-        ctl show "$1" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print([p['answer'] for p in d['people'] if p['person']==sys.argv[1]][0])" "$2"
-}
-notif_states() { # ID PERSON
-        ctl show "$1" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(' '.join(n['state'] for p in d['people'] if p['person']==sys.argv[1] for n in p['notifications']))" "$2"
-}
 states_are() { [ "$(notif_states "$1" "$2")" = "$3" ]; }
 trigger() { # CHAIN: prints "ID CODE"
         ctl trigger "$1" --by kari -m "Øvelse" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['activation'], d['code'])"
 }
-sms_to() {
-        python3 - "$T/sms.log" "$1" <<'EOP'
-import json, sys
-n = 0
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    to = (r.get("form") or {}).get("To") or (r.get("form") or {}).get("to") or (r.get("json") or {}).get("destination")
-    n += to == sys.argv[2]
-print(n)
-EOP
-}
-sms_to_above() { [ "$(sms_to "$1")" -gt "$2" ]; }
 # last_send NUMBER EXPR: EXPR of the last accepted send to NUMBER (r = the record)
 last_send() {
         python3 - "$T/sms.log" "$1" "$2" <<'EOP'
