@@ -73,14 +73,7 @@ gen() { req -X POST -H "X-Beredd-Token: gen-secret" --data-urlencode "msisdn=$1"
 # here in Python, independently of the daemon's C code)
 tw() {
         p=$1; tok=$2; shift 2
-        python3 - "$tok" "$PUBLIC$p" "$T/tw.body" "$@" > "$T/tw.sig" <<'EOP'
-import base64, hashlib, hmac, sys, urllib.parse
-tok, url, out = sys.argv[1:4]
-fields = [tuple(a.split("=", 1)) for a in sys.argv[4:]]
-open(out, "w").write(urllib.parse.urlencode(fields))
-data = url + "".join(k + v for k, v in sorted(fields))
-print(base64.b64encode(hmac.new(tok.encode(), data.encode(), hashlib.sha1).digest()).decode())
-EOP
+        twilio_sign "$PUBLIC$p" "$tok" "$T" "$@"
         req -X POST -H "Content-Type: application/x-www-form-urlencoded" -H "X-Twilio-Signature: $(cat "$T/tw.sig")" \
                 --data-binary @"$T/tw.body" "$H$p"
 }

@@ -172,6 +172,22 @@ print(n)
 EOP
 }
 sms_to_above() { [ "$(sms_to "$1")" -gt "$2" ]; }
+# twilio_sign URL TOKEN DIR FIELD=VALUE...: a Twilio webhook's form body in
+# DIR/tw.body and its X-Twilio-Signature in DIR/tw.sig: base64 HMAC-SHA1 with
+# TOKEN over the URL and the fields sorted by name (in Python, independently
+# of the daemon's C code)
+twilio_sign() {
+        local url=$1 tok=$2 dir=$3
+        shift 3
+        python3 - "$tok" "$url" "$dir/tw.body" "$@" > "$dir/tw.sig" <<'EOP'
+import base64, hashlib, hmac, sys, urllib.parse
+tok, url, out = sys.argv[1:4]
+fields = [tuple(a.split("=", 1)) for a in sys.argv[4:]]
+open(out, "w").write(urllib.parse.urlencode(fields))
+data = url + "".join(k + v for k, v in sorted(fields))
+print(base64.b64encode(hmac.new(tok.encode(), data.encode(), hashlib.sha1).digest()).decode())
+EOP
+}
 
 # drop FILE-NAME JSON: write JSON to a temporary name in incoming/, then rename in.
 drop() {

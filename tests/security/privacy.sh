@@ -180,14 +180,7 @@ gen() { req -X POST -H "X-Beredd-Token: gi-Hs5dPq0aWe3y" --data-urlencode "msisd
 # tw PATH FIELD=VALUE...: a Twilio webhook, signed as Twilio does (in Python)
 tw() {
         p=$1; shift
-        python3 - "tw-7Qe2kLm9Zr4x" "$PUBLIC$p" "$X/tw.body" "$@" > "$X/tw.sig" <<'EOP'
-import base64, hashlib, hmac, sys, urllib.parse
-tok, url, out = sys.argv[1:4]
-fields = [tuple(a.split("=", 1)) for a in sys.argv[4:]]
-open(out, "w").write(urllib.parse.urlencode(fields))
-data = url + "".join(k + v for k, v in sorted(fields))
-print(base64.b64encode(hmac.new(tok.encode(), data.encode(), hashlib.sha1).digest()).decode())
-EOP
+        twilio_sign "$PUBLIC$p" "tw-7Qe2kLm9Zr4x" "$X" "$@"
         req -X POST -H "Content-Type: application/x-www-form-urlencoded" -H "X-Twilio-Signature: $(cat "$X/tw.sig")" \
                 --data-binary @"$X/tw.body" "$H$p"
 }

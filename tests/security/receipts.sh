@@ -74,14 +74,7 @@ expect() { # WANT GOT WHAT
 # and $T/tw.sig (HMAC-SHA1 over the URL and the sorted fields, base64)
 tw_sign() {
         p=$1; tok=$2; shift 2
-        python3 - "$tok" "$PUBLIC$p" "$T/tw.body" "$@" > "$T/tw.sig" <<'EOP'
-import base64, hashlib, hmac, sys, urllib.parse
-tok, url, out = sys.argv[1:4]
-fields = [tuple(a.split("=", 1)) for a in sys.argv[4:]]
-open(out, "w").write(urllib.parse.urlencode(fields))
-data = url + "".join(k + v for k, v in sorted(fields))
-print(base64.b64encode(hmac.new(tok.encode(), data.encode(), hashlib.sha1).digest()).decode())
-EOP
+        twilio_sign "$PUBLIC$p" "$tok" "$T" "$@"
 }
 # tw_send PATH: post what tw_sign prepared (again: a replay)
 tw_send() {
