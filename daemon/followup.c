@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "activation.h" /* beredd_now() */
 #include "followup.h"
 #include "log.h"
@@ -1464,6 +1466,20 @@ static bool still_wanted(void *userdata, const char *key) {
  * a gateway's hands already; sending them again would be a duplicate. The
  * file says "sending" already (write-ahead); outcomes come back through
  * on_gw_done. */
+/* The client reference providers get for reminder KEY ("fu.<case>...",
+ * which names the case): "fu." and 32 hex digits of its SHA-256, the same in
+ * a resend. OUT holds 36 bytes. */
+static void client_ref(const char *key, char out[static 36]) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+
+        memcpy(out, "fu.", 4);
+        if (EVP_Digest(key, strlen(key), md, &len, EVP_sha256(), NULL) != 1 || len < 16)
+                return; /* "fu." alone: still no case reference */
+        for (unsigned i = 0; i < 16; i++)
+                snprintf(out + 3 + 2 * i, 3, "%02x", md[i]);
+}
+
 static void dispatch(struct followup *f, const struct fu_case *c, uint64_t now, bool fresh_only) {
         const char *contacts[2] = { c->contacts[0], c->contacts[1] };
         struct ymd today = today_of(f, now);
@@ -1488,8 +1504,10 @@ static void dispatch(struct followup *f, const struct fu_case *c, uint64_t now, 
                         .contacts = contacts, .n_contacts = c->n_contacts,
                 };
                 int r = followup_text(&a, subject, sizeof(subject), text, sizeof(text));
+                char cref[40];
+                client_ref(n->key, cref);
                 struct gw_message m = {
-                        .key = n->key, .channel = n->ch, .person = n->person,
+                        .key = n->key, .ref = cref, .channel = n->ch, .person = n->person,
                         .to = !p ? NULL : n->ch == CHANNEL_SMS ? p->phone : p->email,
                         .subject = n->ch == CHANNEL_EMAIL ? subject : NULL, .text = text,
                         .keep_trying = KEEP_TRYING_USEC, .wanted = still_wanted,

@@ -40,7 +40,6 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "gateway.h"
 #include "log.h"
@@ -311,27 +310,6 @@ static char *log_key(const char *key) {
                 ;
         char *s = NULL;
         return asprintf(&s, "fu.-%s", p > key + 2 ? p : "") < 0 ? NULL : s;
-}
-
-/* The client reference a provider gets when the caller gave none: the key,
- * except for a follow-up key, whose case reference must not leave beredd:
- * "fu." and 32 hex digits of its SHA-256 (the same in a resend). */
-static char *client_ref(const char *key) {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned len = 0;
-        char *s;
-
-        if (strncmp(key, "fu.", 3) != 0)
-                return strdup(key);
-        if (EVP_Digest(key, strlen(key), md, &len, EVP_sha256(), NULL) != 1 || len < 16)
-                return NULL;
-        s = malloc(3 + 32 + 1);
-        if (!s)
-                return NULL;
-        memcpy(s, "fu.", 3);
-        for (unsigned i = 0; i < 16; i++)
-                snprintf(s + 3 + 2 * i, 3, "%02x", md[i]);
-        return s;
 }
 
 static void msg_free(struct msg *x) {
@@ -1684,7 +1662,7 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
                 return -ENOMEM;
         *x = (struct msg) {
                 .g = g, .channel = m->channel, .validity = m->validity, .done = done, .userdata = userdata,
-                .key = strdup(m->key), .cref = m->ref ? strdup(m->ref) : client_ref(m->key), .lkey = log_key(m->key),
+                .key = strdup(m->key), .cref = strdup(m->ref ? m->ref : m->key), .lkey = log_key(m->key),
                 .person = strdup(m->person ? m->person : "-"), .to = strdup(m->to),
                 .subject = xstrdup0(m->subject), .text = strdup(m->text), .ids = calloc(n, sizeof(char *)),
                 .wanted = m->wanted,

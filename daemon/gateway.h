@@ -35,8 +35,8 @@ struct gw_message {
         const char *key;     /* idempotency key, safe id ([A-Za-z0-9._-]) */
         /* The client reference sent to providers that take one (Link
          * Mobility refId, the generic {ref}) and that comes back in their
-         * receipts: NULL = the key (a follow-up key "fu.<case>..." as "fu." and a
-         * hash: the case reference stays here). Activations send the key plus a secret
+         * receipts: NULL = the key. Follow-up reminders send "fu." and a hash
+         * of their key (which names the case). Activations send the key plus a secret
          * per-notification nonce, so that a receipt cannot be forged from
          * the activation id alone; stable across a resend. */
         const char *ref;
