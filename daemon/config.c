@@ -370,6 +370,39 @@ static bool has_prefix(const char *s, const char *prefix) {
 
 /* ---- secrets ---- */
 
+/* The folder secret file PATH really is in (a symlink from a safe folder
+ * into an unsafe one does not make it safe) must be root's or ours and not
+ * writable by group or others. 0, or -errno with the reason in ERRBUF. */
+static int secret_folder_ok(const char *path, const char *name, char *errbuf, size_t errlen) {
+        _cleanup_free_ char *dir = realpath(path, NULL);
+        struct stat dst;
+
+        if (!dir && !(dir = strdup(path))) {
+                snprintf(errbuf, errlen, "\"%s\": out of memory", name);
+                return -ENOMEM;
+        }
+        char *sl = strrchr(dir, '/');
+        const char *folder = !sl ? "." : sl == dir ? "/" : dir;
+        if (sl && sl != dir)
+                *sl = '\0';
+        if (stat(folder, &dst) < 0) {
+                int r = negative_errno();
+                snprintf(errbuf, errlen, "\"%s\": cannot stat the folder %s: %s", name, folder, strerror(-r));
+                return r;
+        }
+        if (dst.st_uid != 0 && dst.st_uid != geteuid()) {
+                snprintf(errbuf, errlen, "\"%s\": the folder %s is owned by uid %u, not by root or beredd's user (uid %u)",
+                         name, folder, (unsigned) dst.st_uid, (unsigned) geteuid());
+                return -EPERM;
+        }
+        if (dst.st_mode & 0022) {
+                snprintf(errbuf, errlen, "\"%s\": the folder %s is writable by %s (mode %04o); chmod go-w it", name,
+                         folder, dst.st_mode & 0002 ? "others" : "its group", (unsigned) (dst.st_mode & 07777));
+                return -EPERM;
+        }
+        return 0;
+}
+
 static int read_secret_file(const char *path, const char *name, char **ret, char *errbuf, size_t errlen) {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *buf = NULL;
@@ -406,42 +439,9 @@ static int read_secret_file(const char *path, const char *name, char **ret, char
                          (unsigned) (st.st_mode & 07700));
                 return -EPERM;
         }
-        {
-                /* The folder the file really is in: a symlink from a safe
-                 * folder into an unsafe one does not make it safe. */
-                _cleanup_free_ char *dir = realpath(path, NULL);
-                if (!dir)
-                        dir = strdup(path);
-                char *sl = dir ? strrchr(dir, '/') : NULL;
-                struct stat dst;
-                if (!dir) {
-                        snprintf(errbuf, errlen, "\"%s\": out of memory", name);
-                        return -ENOMEM;
-                }
-                if (!sl)
-                        strcpy(dir, ".");
-                else if (sl == dir)
-                        dir[1] = '\0';
-                else
-                        *sl = '\0';
-                if (stat(dir, &dst) < 0) {
-                        int r = negative_errno();
-                        snprintf(errbuf, errlen, "\"%s\": cannot stat the folder %s: %s", name, dir, strerror(-r));
-                        return r;
-                }
-                if (dst.st_uid != 0 && dst.st_uid != geteuid()) {
-                        snprintf(errbuf, errlen,
-                                 "\"%s\": the folder %s is owned by uid %u, not by root or beredd's user (uid %u)",
-                                 name, dir, (unsigned) dst.st_uid, (unsigned) geteuid());
-                        return -EPERM;
-                }
-                if (dst.st_mode & 0022) {
-                        snprintf(errbuf, errlen, "\"%s\": the folder %s is writable by %s (mode %04o); chmod go-w it",
-                                 name, dir, dst.st_mode & 0002 ? "others" : "its group",
-                                 (unsigned) (dst.st_mode & 07777));
-                        return -EPERM;
-                }
-        }
+        int fr = secret_folder_ok(path, name, errbuf, errlen);
+        if (fr < 0)
+                return fr;
         /* A secret others can read is already leaked; one they can write lets
          * them redirect our messages. Refuse both rather than warn. */
         if (st.st_mode & 0007) {
