@@ -16,6 +16,8 @@ odd_rejected() { # NAME WHAT
         wait_until 5 test -f "$FAILED/$1.reason" || fail "incoming/$1 ($2) not moved to failed/"
         [ ! -e "$IN/$1" ] && [ ! -L "$IN/$1" ] || fail "incoming/$1 ($2) still in incoming/"
         assert_grep "$FAILED/$1.reason" "not a regular file ($2)"
+        # the log line follows the move: wait for it, then count it
+        wait_until 5 grep -q "incoming/$1: rejected" "$T/beredd.log" || fail "incoming/$1 rejected without a log line"
         assert_eq "$(grep -c "incoming/$1: rejected" "$T/beredd.log")" 1 "incoming/$1 not logged exactly once"
 }
 
@@ -36,6 +38,9 @@ else
         say "(not root or no mknod: device node skipped)"
 fi
 ctl status >/dev/null || fail "the daemon stopped answering after the odd entries"
+for f in link fifo sock sub; do # still once each, after the daemon went on
+        assert_eq "$(grep -c "incoming/$f.json: rejected" "$T/beredd.log")" 1 "incoming/$f.json logged again later"
+done
 
 say "odd entries present at start are handled by the start-up scan"
 stop_beredd
