@@ -129,6 +129,8 @@ uint64_t followup_next_action(const struct followup_conf *fc, const struct calen
         } else if (s->stage == FU_STAGE_NONE) {
                 a = FU_ACT_REMIND;
                 t = first_reminder(fc, cal, s->due);
+                if (s->now && t < s->now)
+                        t = to_office(fc, cal, s->now);
         } else if (s->stage == FU_STAGE_FIRST) {
                 bool h = heightened(cal, s->reminded);
                 a = FU_ACT_SECOND;
@@ -250,7 +252,7 @@ static void join_contacts(const char *const *v, size_t n, char *buf, size_t len)
 
 int followup_text(const struct fu_text_args *a, char *subject, size_t slen, char *text, size_t tlen) {
         bool en = a->lang == LANG_EN;
-        char head[256], task[96], reply_long[192], reply_short[128], who[160];
+        char head[256], task[96], reply_long[192], reply_short[128], reply_min[128], who[160];
         int k;
 
         join_contacts(a->contacts, a->n_contacts, who, sizeof(who));
@@ -259,11 +261,14 @@ int followup_text(const struct fu_text_args *a, char *subject, size_t slen, char
         case FU_TEXT_SECOND:
                 if (a->kind == FU_TEXT_REMIND) {
                         snprintf(head, sizeof(head),
-                                 en ? (a->today ? "Reminder: follow-up of %s is due today. " : "Reminder: follow-up of %s is due. ")
-                                    : (a->today ? "Påminnelse: oppfølging av %s er forfalt i dag. "
+                                 en ? (a->today ? "Reminder: follow-up of %s is due today. " : "Reminder: follow-up of %s is overdue. ")
+                                    : (a->today ? "Påminnelse: oppfølging av %s forfaller i dag. "
                                                 : "Påminnelse: oppfølging av %s er forfalt. "),
                                  a->ref);
-                        snprintf(subject, slen, en ? "Follow-up of %s is due" : "Oppfølging av %s er forfalt", a->ref);
+                        snprintf(subject, slen,
+                                 en ? (a->today ? "Follow-up of %s is due today" : "Follow-up of %s is overdue")
+                                    : (a->today ? "Oppfølging av %s forfaller i dag" : "Oppfølging av %s er forfalt"),
+                                 a->ref);
                 } else {
                         snprintf(head, sizeof(head),
                                  en ? "Reminder 2: follow-up of %s has not been recorded. "
@@ -276,21 +281,29 @@ int followup_text(const struct fu_text_args *a, char *subject, size_t slen, char
                          !a->task ? "" : en ? "Check the care situation of the children. " : "Sjekk omsorgssituasjonen for barna. ");
                 if (a->code) {
                         snprintf(reply_long, sizeof(reply_long),
-                                 en ? "Reply OK %s (no needs), HELP %s (needs) or UTSETT %s 3 (postpone 3 days)."
-                                    : "Svar OK %s (ingen behov), HJELP %s (behov) eller UTSETT %s 3 (utsett 3 dager).",
+                                 en ? "Reply OK %s (no needs), HELP %s (needs follow-up) or UTSETT %s 3 (postpone 3 days)."
+                                    : "Svar OK %s (ingen behov), HJELP %s (trenger oppfølging) eller UTSETT %s 3 (utsett 3 dager).",
                                  a->code, a->code, a->code);
                         snprintf(reply_short, sizeof(reply_short),
-                                 en ? "Reply OK %s (no needs), HELP %s (needs) or UTSETT %s 3."
-                                    : "Svar OK %s (ingen behov), HJELP %s (behov) eller UTSETT %s 3.",
+                                 en ? "Reply OK %s (no needs), HELP %s (needs follow-up) or UTSETT %s 3."
+                                    : "Svar OK %s (ingen behov), HJELP %s (trenger oppfølging) eller UTSETT %s 3.",
                                  a->code, a->code, a->code);
+                        /* The last resort for one SMS: without UTSETT. */
+                        snprintf(reply_min, sizeof(reply_min),
+                                 en ? "Reply OK %s (no needs) or HELP %s (needs follow-up)."
+                                    : "Svar OK %s (ingen behov) eller HJELP %s (trenger oppfølging).",
+                                 a->code, a->code);
                 } else {
-                        reply_long[0] = reply_short[0] = '\0';
+                        reply_long[0] = reply_short[0] = reply_min[0] = '\0';
                 }
                 k = snprintf(text, tlen, "%s%s%s", head, task, reply_long);
-                if (k >= 0 && (size_t) k < tlen && a->ch == CHANNEL_SMS) {
+                /* By SMS the longest instruction that keeps one segment. */
+                const char *shorter[] = { reply_short, reply_min };
+                for (size_t v = 0; v < ELEMENTSOF(shorter) && k >= 0 && (size_t) k < tlen && a->ch == CHANNEL_SMS; v++) {
                         struct text_sms_info info;
-                        if (text_sms_count(text, (size_t) k, &info) >= 0 && info.segments > 1)
-                                k = snprintf(text, tlen, "%s%s%s", head, task, reply_short);
+                        if (text_sms_count(text, (size_t) k, &info) < 0 || info.segments <= 1)
+                                break;
+                        k = snprintf(text, tlen, "%s%s%s", head, task, shorter[v]);
                 }
                 break;
         case FU_TEXT_ESCALATE:
@@ -762,13 +775,13 @@ static void entry_set(struct followup *f, uint32_t i, const struct fu_case *c) {
         account(f, i, +1);
 }
 
-static struct fu_sched sched_of(const struct fu_case *c) {
+static struct fu_sched sched_of(const struct fu_case *c, uint64_t now) {
         return (struct fu_sched) { .state = c->state, .stage = c->stage, .due = c->due, .reminded = c->reminded,
-                                   .second = c->second, .closed = c->closed };
+                                   .second = c->second, .closed = c->closed, .now = now };
 }
 
 static void reschedule(struct followup *f, uint32_t i, const struct fu_case *c) {
-        struct fu_sched s = sched_of(c);
+        struct fu_sched s = sched_of(c, beredd_now());
         set_next(f, i, followup_next_action(&f->cfg->followup, f->cal, &s, NULL));
         arm_timer(f);
 }
@@ -1638,7 +1651,7 @@ static int act_prepare(struct followup *f, uint32_t i, uint64_t now, struct fu_s
                 return 0;
         }
         enum fu_action a;
-        struct fu_sched s = sched_of(&c);
+        struct fu_sched s = sched_of(&c, now);
         uint64_t when = followup_next_action(fc, f->cal, &s, &a);
         if (when > now || a == FU_ACT_NONE || a == FU_ACT_PURGE) { /* the index was behind the file */
                 entry_set(f, i, &c);
@@ -1715,7 +1728,7 @@ static void act_finish(struct followup *f, struct fu_staged *st, uint64_t now) {
                 return;
         }
         entry_set(f, i, c);
-        struct fu_sched s = sched_of(c);
+        struct fu_sched s = sched_of(c, now);
         set_next(f, i, followup_next_action(fc, f->cal, &s, NULL));
         dispatch(f, c, now, true);
         /* No case reference in the journal: it is named in the spool and in
@@ -1870,6 +1883,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 struct fr_cache {
         int32_t day[1024];
         uint64_t t[1024];
+        uint64_t now, now_t; /* the present and when a reminder already due goes (0: not yet known) */
 };
 
 static uint64_t next_cached(struct followup *f, struct fr_cache *fr, const struct fu_sched *sc) {
@@ -1880,9 +1894,19 @@ static uint64_t next_cached(struct followup *f, struct fr_cache *fr, const struc
                         fr->day[s] = d;
                         fr->t[s] = first_reminder(&f->cfg->followup, f->cal, sc->due);
                 }
-                return fr->t[s];
+                if (!fr->now)
+                        fr->now = beredd_now();
+                if (fr->t[s] >= fr->now)
+                        return fr->t[s];
+                /* Already due: now, or at the next opening (as followup_next_action). */
+                if (!fr->now_t)
+                        fr->now_t = to_office(&f->cfg->followup, f->cal, fr->now);
+                return fr->now_t;
         }
-        return followup_next_action(&f->cfg->followup, f->cal, sc, NULL);
+        struct fu_sched s = *sc;
+        if (!s.now)
+                s.now = fr->now ? fr->now : beredd_now();
+        return followup_next_action(&f->cfg->followup, f->cal, &s, NULL);
 }
 
 /* ---- a fast reader for start-up ----
@@ -2671,7 +2695,7 @@ static json_t *local_time(const struct followup *f, uint64_t t) {
 }
 
 static json_t *case_reply(struct followup *f, const struct fu_case *c) {
-        struct fu_sched s = sched_of(c);
+        struct fu_sched s = sched_of(c, beredd_now());
         char code[8];
         snprintf(code, sizeof(code), "%u", c->code);
         json_t *o = json_pack("{s:s, s:s, s:i, s:o, s:s}", "case", c->ref, "state", state_names[c->state], "level",
@@ -2957,7 +2981,7 @@ int followup_show(struct followup *f, const char *ref, json_t **reply, char *err
         const struct followup_conf *fc = &f->cfg->followup;
         if (c.level >= 1 && (size_t) c.level <= fc->n_levels && fc->levels[c.level - 1].name)
                 json_object_set_new(o, "level_name", json_string(fc->levels[c.level - 1].name));
-        struct fu_sched s = sched_of(&c);
+        struct fu_sched s = sched_of(&c, beredd_now());
         enum fu_action a;
         uint64_t t = followup_next_action(fc, f->cal, &s, &a);
         static const char *const act_names[] = { "none", "reminder", "second reminder", "escalation", "purge" };

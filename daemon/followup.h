@@ -131,11 +131,16 @@ struct fu_sched {
         uint64_t reminded; /* instant of the first reminder (stage >= first) */
         uint64_t second;   /* instant of the second reminder (stage >= second) */
         uint64_t closed;   /* instant the case was closed (state closed) */
+        uint64_t now;      /* the present (0: unknown, no lower bound) */
 };
 
 /* The next action of S and its instant (UINT64_MAX and FU_ACT_NONE when
  * there is none). First reminder: office-hours mode, the opening of the first
  * working day on or after the due date; morning mode, 08:00 on the due date.
+ * A first reminder whose instant has passed (a case opened, postponed or
+ * rescheduled late on its due day, or due while the daemon was stopped) is
+ * due at NOW in morning mode; in office-hours mode at NOW when NOW is within
+ * office hours, else at the next opening (never at night or on a closed day).
  * The second reminder overdue_after, the escalation escalate_after after the
  * first reminder (whole days keep the wall-clock time across DST; in
  * office-hours mode an instant outside office hours moves to the next

@@ -173,6 +173,50 @@ static void test_first_reminder_morning(void **state) {
         assert_instant(first_for(w, D(2026, 5, 14)), U(2026, 5, 14, 6, 0));
 }
 
+/* A first reminder whose time has passed when the case is opened, postponed
+ * or rescheduled: in office-hours mode at once within office hours, else at
+ * the next opening (next working day: weekends, holidays, closed days). */
+static void test_first_reminder_late(void **state) {
+        struct world *w = *state;
+        struct fu_sched s = { .state = FU_OPEN, .stage = FU_STAGE_NONE, .due = D(2026, 3, 2) };
+        /* Opened Monday 2 March 21:00 CET (20:00 UTC), due today: Tuesday 08:00, not at once. */
+        s.now = U(2026, 3, 2, 20, 0);
+        assert_instant(next_of(w, s, FU_ACT_REMIND), U(2026, 3, 3, 7, 0));
+        /* 21:16, the time of the report. */
+        s.now = U(2026, 3, 2, 20, 16);
+        assert_instant(next_of(w, s, FU_ACT_REMIND), U(2026, 3, 3, 7, 0));
+        /* Before the opening on the due day: the opening, as without NOW. */
+        s.now = U(2026, 3, 2, 5, 0);
+        assert_instant(next_of(w, s, FU_ACT_REMIND), U(2026, 3, 2, 7, 0));
+        /* Within office hours, after the opening: at once. */
+        s.now = U(2026, 3, 2, 12, 34);
+        assert_instant(next_of(w, s, FU_ACT_REMIND), s.now);
+        /* After closing on Friday 6 March (15:30 CET): Monday 9 March 08:00. */
+        s.due = D(2026, 3, 6);
+        s.now = U(2026, 3, 6, 14, 31);
+        assert_instant(next_of(w, s, FU_ACT_REMIND), U(2026, 3, 9, 7, 0));
+        /* Wednesday 13 May 21:00 CEST, before Ascension Day: Friday 15 May 08:00 CEST. */
+        s.due = D(2026, 5, 13);
+        s.now = U(2026, 5, 13, 19, 0);
+        assert_instant(next_of(w, s, FU_ACT_REMIND), U(2026, 5, 15, 6, 0));
+        /* Due long ago (the daemon was stopped), started on a Saturday night: Monday. */
+        s.due = D(2026, 2, 20);
+        s.now = U(2026, 3, 7, 22, 0);
+        assert_instant(next_of(w, s, FU_ACT_REMIND), U(2026, 3, 9, 7, 0));
+        /* A due date in the future is not moved by NOW. */
+        s.due = D(2026, 3, 10);
+        s.now = U(2026, 3, 2, 20, 0);
+        assert_instant(next_of(w, s, FU_ACT_REMIND), U(2026, 3, 10, 7, 0));
+}
+
+static void test_first_reminder_late_morning(void **state) {
+        struct world *w = *state;
+        /* remind = "morning" knows no office hours: at once, as before. */
+        struct fu_sched s = { .state = FU_OPEN, .stage = FU_STAGE_NONE, .due = D(2026, 3, 2),
+                              .now = U(2026, 3, 2, 20, 0) };
+        assert_instant(next_of(w, s, FU_ACT_REMIND), s.now);
+}
+
 static void test_second_and_escalation(void **state) {
         struct world *w = *state;
         struct fu_sched s = { .state = FU_OPEN, .stage = FU_STAGE_FIRST, .due = D(2026, 3, 2),
@@ -335,6 +379,7 @@ static void test_children_task(void **state) {
         struct text_sms_info info;
         assert_int_equal(text_sms_count(text, strlen(text), &info), 0);
         assert_int_equal(info.segments, 1);
+        assert_non_null(strstr(text, "Svar OK 48213 (ingen behov) eller HJELP 48213 (trenger oppfølging)."));
         a.kind = FU_TEXT_CHILDREN;
         assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
         assert_string_equal(text, "K-2041: forverring registrert. Sjekk omsorgssituasjonen for barna. "
@@ -410,8 +455,9 @@ static void test_texts(void **state) {
         struct fu_text_args a = { .kind = FU_TEXT_REMIND, .ch = CHANNEL_SMS, .ref = "K-2041", .code = "48213",
                                   .today = true, .contacts = contacts, .n_contacts = 2 };
         assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
-        assert_string_equal(text, "Påminnelse: oppfølging av K-2041 er forfalt i dag. Svar OK 48213 (ingen behov), "
-                                  "HJELP 48213 (behov) eller UTSETT 48213 3 (utsett 3 dager).");
+        assert_string_equal(text, "Påminnelse: oppfølging av K-2041 forfaller i dag. Svar OK 48213 (ingen behov), "
+                                  "HJELP 48213 (trenger oppfølging) eller UTSETT 48213 3 (utsett 3 dager).");
+        assert_string_equal(subject, "Oppfølging av K-2041 forfaller i dag");
         struct text_sms_info info;
         assert_int_equal(text_sms_count(text, strlen(text), &info), 0);
         assert_int_equal(info.encoding, TEXT_SMS_GSM7);
@@ -419,7 +465,8 @@ static void test_texts(void **state) {
 
         a.today = false;
         assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
-        assert_non_null(strstr(text, "er forfalt. Svar OK 48213"));
+        assert_non_null(strstr(text, "oppfølging av K-2041 er forfalt. Svar OK 48213"));
+        assert_string_equal(subject, "Oppfølging av K-2041 er forfalt");
 
         a.kind = FU_TEXT_SECOND;
         assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
@@ -443,17 +490,22 @@ static void test_texts(void **state) {
         a = (struct fu_text_args) { .kind = FU_TEXT_REMIND, .lang = LANG_EN, .ch = CHANNEL_EMAIL, .ref = "K-2041",
                                     .code = "48213", .today = true };
         assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
-        assert_string_equal(subject, "Follow-up of K-2041 is due");
+        assert_string_equal(subject, "Follow-up of K-2041 is due today");
         assert_string_equal(text, "Reminder: follow-up of K-2041 is due today. Reply OK 48213 (no needs), HELP 48213 "
-                                  "(needs) or UTSETT 48213 3 (postpone 3 days).");
+                                  "(needs follow-up) or UTSETT 48213 3 (postpone 3 days).");
+        a.today = false;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(subject, "Follow-up of K-2041 is overdue");
+        assert_non_null(strstr(text, "Reminder: follow-up of K-2041 is overdue. Reply OK 48213"));
 
         /* A long reference: the short reply instruction keeps one segment. */
-        a = (struct fu_text_args) { .kind = FU_TEXT_REMIND, .ch = CHANNEL_SMS, .ref = "KOMMUNE-TRONDHEIM-OPPFOLGING-2026-000123",
+        a = (struct fu_text_args) { .kind = FU_TEXT_REMIND, .ch = CHANNEL_SMS, .ref = "TRONDHEIM-OPPFOLGING-2026-000123",
                                     .code = "48213", .today = true };
         assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
         assert_int_equal(text_sms_count(text, strlen(text), &info), 0);
         assert_int_equal(info.segments, 1);
         assert_null(strstr(text, "utsett 3 dager"));
+        assert_non_null(strstr(text, "HJELP 48213 (trenger oppfølging) eller UTSETT 48213 3."));
 
         assert_true(followup_is_code("48213"));
         assert_false(followup_is_code("4821"));  /* an activation code */
@@ -623,7 +675,7 @@ static void test_engine(void **state) {
         json_decref(s);
 
         spin(e);
-        assert_int_equal(count_sent("kari", "Påminnelse: oppfølging av K-2041 er forfalt i dag."), 1);
+        assert_int_equal(count_sent("kari", "Påminnelse: oppfølging av K-2041 forfaller i dag."), 1);
         assert_int_equal(count_sent("ola", "Påminnelse: oppfølging av K-2041"), 1);
         assert_int_equal(count_sent(NULL, "K-2042"), 0);
         assert_null(strstr(outbox[0].text, "loneliness"));
@@ -1049,6 +1101,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_first_reminder, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_first_reminder_morning, setup_morning, teardown),
+                cmocka_unit_test_setup_teardown(test_first_reminder_late, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_first_reminder_late_morning, setup_morning, teardown),
                 cmocka_unit_test_setup_teardown(test_second_and_escalation, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_dst_weekend, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_dst_weekend_morning, setup_morning, teardown),
