@@ -422,7 +422,13 @@ static void compose(struct activation *a, const struct notif *n, const struct pe
                         snprintf(text, tlen, "%s%s", prefix, suffix);
         } else {
                 char links[512] = "";
-                if (n->token[0] && a->mgr->public_url)
+                if (n->token[0] && a->mgr->public_url && streq(n->kind, "verify"))
+                        /* A check asks for OK only: no JA/NEI here, ever. */
+                        snprintf(links, sizeof(links),
+                                 en ? "\n\nAnswer OK with one tap:\n  OK: %s/a/%s/ok" :
+                                      "\n\nSvar OK med ett trykk:\n  OK: %s/a/%s/ok",
+                                 a->mgr->public_url, n->token);
+                else if (n->token[0] && a->mgr->public_url)
                         snprintf(links, sizeof(links),
                                  en ? "\n\nAnswer with one tap:\n  YES: %s/a/%s/yes\n  NO:  %s/a/%s/no" :
                                       "\n\nSvar med ett trykk:\n  JA:  %s/a/%s/yes\n  NEI: %s/a/%s/no",
@@ -1863,7 +1869,11 @@ int activations_token(struct activations *m, const char *token, json_t **info, c
                 json_object_set_new(*info, "answer", json_string(!mb || mb->answer == ANSWER_NONE ? "none" :
                                                                  mb->answer == ANSWER_YES     ? "yes"
                                                                                               : "no"));
-                json_object_set_new(*info, "valid", json_boolean(is_open(a) && a->state != ACT_VERIFYING));
+                /* A check's link (OK) works while the check is open, like a
+                 * call-out's (JA/NEI) while the call-out is; "verify" (from
+                 * the summary) tells the two kinds apart. */
+                json_object_set_new(*info, "valid", json_boolean(is_open(a)));
+                json_object_set_new(*info, "verify", json_boolean(a->verify));
         }
         if (activation)
                 *activation = a->id;

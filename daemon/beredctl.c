@@ -29,8 +29,8 @@ static void help(void) {
                "  status                               the daemon's state\n"
                "  trigger CHAIN [-m TEXT] [--drill] [--by PERSON]\n"
                "                                       start an activation of CHAIN\n"
-               "  reply CODE|ID yes|no (--person P | --phone N | --email A)\n"
-               "                                       record an answer\n"
+               "  reply CODE|ID yes|no|ja|nei (--person P | --phone N | --email A)\n"
+               "                                       record an answer (any case: JA, Nei, YES ...)\n"
                "  resolve ID [--by PERSON]             stand an activation down\n"
                "  verify CHAIN [--window 1h] [--by PERSON]\n"
                "                                       ask everyone on CHAIN to answer OK; lists who did not\n"
@@ -44,8 +44,8 @@ static void help(void) {
                "  roster override ROSTER PERSON --from 'YYYY-MM-DD HH:MM' --to 'YYYY-MM-DD HH:MM'\n"
                "                                       put PERSON on duty instead (a swap)\n"
                "  list                                 activations, newest first\n"
-               "  show ID                              one activation and its people\n"
-               "  report ID [--csv]                    the timeline of an activation\n\n"
+               "  show ID|CODE                         one activation and its people\n"
+               "  report ID|CODE [--csv]               the timeline of an activation\n\n"
                "PERSON defaults to $BEREDD_PERSON, then to your login name.\n\n"
                "Options:\n"
                "  -s, --socket PATH control socket (default $BEREDD_SOCKET or " DEFAULT_SOCKET ")\n"
@@ -436,7 +436,7 @@ static int cmd_activation(int argc, char **argv) {
         }
         if (!strcmp(c, "reply")) {
                 if (o.n_pos != 2)
-                        return usage("reply needs a code (or activation id) and yes or no");
+                        return usage("reply needs a code (or activation id) and yes or no (ja or nei)");
                 bool is_code = strspn(o.pos[0], "0123456789") == strlen(o.pos[0]);
                 json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "reply", is_code ? "code" : "activation", o.pos[0],
                                         "answer", o.pos[1]);
@@ -481,9 +481,11 @@ static int cmd_activation(int argc, char **argv) {
         }
         if (!strcmp(c, "show") || !strcmp(c, "report")) {
                 if (o.n_pos != 1)
-                        return usage("an activation id is needed");
+                        return usage("an activation id or reply code is needed");
                 report_csv = o.csv;
-                return run(json_pack("{s:s, s:s}", "cmd", c, "activation", o.pos[0]),
+                /* Digits are a reply code, as for reply. */
+                bool is_code = strspn(o.pos[0], "0123456789") == strlen(o.pos[0]);
+                return run(json_pack("{s:s, s:s}", "cmd", c, is_code ? "code" : "activation", o.pos[0]),
                            !strcmp(c, "show") ? print_show : print_report);
         }
         return -1;

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -138,8 +139,8 @@ static const unsigned allowed_fields[_CMD_MAX] = {
         [CMD_CASE_CLOSE] = B(F_CASE) | B(F_BY),
         [CMD_STATUS] = 0,
         [CMD_LIST] = 0,
-        [CMD_SHOW] = B(F_ACTIVATION) | B(F_CASE),
-        [CMD_REPORT] = B(F_ACTIVATION),
+        [CMD_SHOW] = B(F_ACTIVATION) | B(F_CODE) | B(F_CASE),
+        [CMD_REPORT] = B(F_ACTIVATION) | B(F_CODE),
         [CMD_VERIFY] = B(F_CHAIN) | B(F_BY) | B(F_WINDOW),
         [CMD_ROSTER_OVERRIDE] = B(F_ROSTER) | B(F_PERSON) | B(F_FROM) | B(F_TO) | B(F_BY),
         [CMD_ROSTER_SHOW] = B(F_ROSTER),
@@ -154,7 +155,7 @@ static const unsigned required_fields[_CMD_MAX] = {
         [CMD_CASE_CHECKIN] = B(F_CASE) | B(F_BY) | B(F_OUTCOME),
         [CMD_CASE_LEVEL] = B(F_CASE) | B(F_LEVEL),
         [CMD_CASE_CLOSE] = B(F_CASE) | B(F_BY),
-        [CMD_REPORT] = B(F_ACTIVATION),
+        [CMD_REPORT] = 0, /* activation or code: checked below */
         [CMD_VERIFY] = B(F_CHAIN) | B(F_BY),
         [CMD_ROSTER_OVERRIDE] = B(F_ROSTER) | B(F_PERSON) | B(F_FROM) | B(F_TO) | B(F_BY),
         [CMD_ROSTER_SHOW] = B(F_ROSTER),
@@ -271,12 +272,13 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                 return 0;
         case F_ANSWER: {
                 const char *s = json_string_value(v);
-                if (s && (streq(s, "yes") || streq(s, "ja")))
+                /* Any case: JA, Ja, ja, YES, Yes ... as typed. */
+                if (s && (strcasecmp(s, "yes") == 0 || strcasecmp(s, "ja") == 0))
                         c->answer = ANSWER_YES;
-                else if (s && (streq(s, "no") || streq(s, "nei")))
+                else if (s && (strcasecmp(s, "no") == 0 || strcasecmp(s, "nei") == 0))
                         c->answer = ANSWER_NO;
                 else
-                        return fail(err, errlen, "answer: must be \"yes\" or \"no\"");
+                        return fail(err, errlen, "answer: must be \"yes\" or \"no\" (or \"ja\"/\"nei\", any case)");
                 return 0;
         }
         case F_CASE:
@@ -460,8 +462,12 @@ int command_parse(const char *json, size_t len, struct command *c, char *err, si
                         goto out;
                 }
         }
-        if (k == CMD_SHOW && !!(seen & B(F_ACTIVATION)) + !!(seen & B(F_CASE)) != 1) {
-                r = fail(err, errlen, "activation: give exactly one of activation or case");
+        if (k == CMD_SHOW && !!(seen & B(F_ACTIVATION)) + !!(seen & B(F_CODE)) + !!(seen & B(F_CASE)) != 1) {
+                r = fail(err, errlen, "activation: give exactly one of activation, code or case");
+                goto out;
+        }
+        if (k == CMD_REPORT && !!(seen & B(F_ACTIVATION)) + !!(seen & B(F_CODE)) != 1) {
+                r = fail(err, errlen, "activation: give exactly one of activation or code");
                 goto out;
         }
         r = 0;

@@ -673,10 +673,50 @@ static const struct page_text page_texts[2][6] = {
         },
 };
 
+/* The pages of a contact-list check's OK link (beredctl verify): nb and en
+ * side by side. A check is never a call-out, and its page says so. */
+static const struct page_text check_page_texts[2][6] = {
+        [LANG_NB] = {
+                [PAGE_CONFIRM] = { "Bekreft at du kan nås", "Dette er en kontroll av varslingslisten, IKKE en utkalling. Trykk på knappen for å svare OK. Ingenting er registrert ennå." },
+                [PAGE_THANKS] = { "Takk, OK er registrert", "Kontrollen viser at du kan nås. Du kan lukke denne siden." },
+                [PAGE_UNKNOWN] = { "Ukjent lenke", "Denne svarlenken finnes ikke. Svar OK på SMS-en, eller kontakt den som sendte kontrollen." },
+                [PAGE_ENDED] = { "Kontrollen er avsluttet", "Svaret ble ikke registrert: kontrollen av varslingslisten er ikke lenger åpen. Det var ikke en utkalling." },
+                [PAGE_FAILED] = { "Svaret ble ikke registrert", "Svar OK på SMS-en, eller kontakt den som sendte kontrollen." },
+                [PAGE_TRY_LATER] = { "Prøv igjen om litt", "Svaret kunne ikke lagres akkurat nå. Prøv igjen, eller svar OK på SMS-en." },
+        },
+        [LANG_EN] = {
+                [PAGE_CONFIRM] = { "Confirm that you can be reached", "This is a contact list check, NOT a call-out. Press the button to answer OK. Nothing has been recorded yet." },
+                [PAGE_THANKS] = { "Thank you, your OK is recorded", "The check shows that you can be reached. You can close this page." },
+                [PAGE_UNKNOWN] = { "Unknown link", "This answer link does not exist. Reply OK to the SMS, or contact whoever sent the check." },
+                [PAGE_ENDED] = { "The check has ended", "Your answer was not recorded: the contact list check is no longer open. It was not a call-out." },
+                [PAGE_FAILED] = { "Your answer was not recorded", "Reply OK to the SMS, or contact whoever sent the check." },
+                [PAGE_TRY_LATER] = { "Please try again shortly", "Your answer could not be saved just now. Try again, or reply OK to the SMS." },
+        },
+};
+
+/* The page of a check's OK link. */
+static void page_check_body(FILE *f, const struct config *cfg, bool en, enum page pg, const json_t *info) {
+        if (info && (pg == PAGE_CONFIRM || pg == PAGE_THANKS)) {
+                const char *chain_id = json_string_value(json_object_get(info, "chain"));
+                const struct chain *ch = config_chain(cfg, chain_id);
+                const char *prev = json_string_value(json_object_get(info, "answer"));
+
+                fprintf(f, "<dl><dt>%s</dt><dd>", en ? "Contact list check" : "Kontroll av varslingslisten");
+                html_escape(f, ch && ch->name ? ch->name : chain_id ? chain_id : "?");
+                fprintf(f, "</dd><dt>%s</dt><dd>OK</dd>", pg == PAGE_CONFIRM ? (en ? "Your answer" : "Svaret ditt")
+                                                                            : (en ? "Recorded" : "Registrert"));
+                if (pg == PAGE_CONFIRM && prev && streq(prev, "yes"))
+                        fprintf(f, "<dt>%s</dt><dd>OK</dd>", en ? "Answered so far" : "Svart så langt");
+                fputs("</dl>\n", f);
+        }
+}
+
 /* The page for a link. INFO (from server_token_lookup, may be NULL) gives
- * the chain and the drill flag; ANSWER is what the link records. */
-static char *page_render(const struct config *cfg, enum lang lang, enum page pg, const json_t *info, enum answer answer) {
-        const struct page_text *t = &page_texts[lang == LANG_EN ? LANG_EN : LANG_NB][pg];
+ * the chain and the drill flag; ANSWER is what the link records; CHECK: the
+ * OK link of a contact-list check. */
+static char *page_render(const struct config *cfg, enum lang lang, enum page pg, const json_t *info, enum answer answer,
+                         bool check) {
+        const struct page_text *t = &(check ? check_page_texts : page_texts)[lang == LANG_EN ? LANG_EN : LANG_NB][pg];
         bool en = lang == LANG_EN;
         const char *yes = en ? "YES" : "JA", *no = en ? "NO" : "NEI", *word = answer == ANSWER_NO ? no : yes;
         char *buf = NULL;
@@ -698,7 +738,9 @@ static char *page_render(const struct config *cfg, enum lang lang, enum page pg,
         html_escape(f, t->title);
         fputs("</h1>\n", f);
 
-        if (info && (pg == PAGE_CONFIRM || pg == PAGE_THANKS)) {
+        if (check)
+                page_check_body(f, cfg, en, pg, info);
+        else if (info && (pg == PAGE_CONFIRM || pg == PAGE_THANKS)) {
                 const char *chain_id = json_string_value(json_object_get(info, "chain"));
                 const struct chain *ch = config_chain(cfg, chain_id);
                 const char *prev = json_string_value(json_object_get(info, "answer"));
@@ -719,7 +761,10 @@ static char *page_render(const struct config *cfg, enum lang lang, enum page pg,
         fputs("<p>", f);
         html_escape(f, t->lead);
         fputs("</p>\n", f);
-        if (pg == PAGE_CONFIRM) {
+        if (pg == PAGE_CONFIRM && check) {
+                fprintf(f, "<form method=\"post\" action=\"ok\"><button type=\"submit\">%s OK</button></form>\n",
+                        en ? "Send answer:" : "Send svar:");
+        } else if (pg == PAGE_CONFIRM) {
                 /* Relative targets: the page may sit below a prefix of the
                  * reverse proxy that this daemon does not know about. */
                 fprintf(f, "<form method=\"post\" action=\"%s\"><button type=\"submit\"%s>%s %s</button></form>\n",
@@ -737,8 +782,8 @@ static char *page_render(const struct config *cfg, enum lang lang, enum page pg,
 }
 
 static enum MHD_Result respond_page(struct req *q, struct MHD_Connection *c, unsigned code, enum lang lang,
-                                    enum page pg, const json_t *info, enum answer answer) {
-        _cleanup_free_ char *html = page_render(q->h->cfg, lang, pg, info, answer);
+                                    enum page pg, const json_t *info, enum answer answer, bool check) {
+        _cleanup_free_ char *html = page_render(q->h->cfg, lang, pg, info, answer, check);
 
         if (!html)
                 return respond_text(q, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
@@ -767,8 +812,11 @@ static bool storage_error(int r) {
         return r == -ENOSPC || r == -EIO || r == -EROFS || r == -EDQUOT || r == -ENOMEM;
 }
 
+/* A link /a/TOKEN/yes|no (a call-out's, ANSWER) or /a/TOKEN/ok (CHECK: a
+ * contact-list check's; ANSWER is ANSWER_YES). A token on the other kind's
+ * link is no link: 404, nothing recorded. */
 static enum MHD_Result route_answer(struct req *q, struct MHD_Connection *c, const char *method, const char *token,
-                                    enum answer answer) {
+                                    enum answer answer, bool check) {
         struct http *h = q->h;
         bool post = streq(method, "POST");
         json_t *info = NULL;
@@ -779,49 +827,55 @@ static enum MHD_Result route_answer(struct req *q, struct MHD_Connection *c, con
                 return respond_405(q, c, "GET, HEAD, POST");
         /* The shape first: a lookup for garbage costs a hash and a scan. */
         if (!token_shape_ok(token))
-                return respond_page(q, c, MHD_HTTP_NOT_FOUND, h->cfg->lang, PAGE_UNKNOWN, NULL, answer);
+                return respond_page(q, c, MHD_HTTP_NOT_FOUND, h->cfg->lang, PAGE_UNKNOWN, NULL, answer, check);
 
         r = server_token_lookup(h->server, token, &info);
         if (r == -ENOENT) {
                 json_decref(info);
                 log_info("An e-mail answer link that does not exist was %s", post ? "used" : "opened");
-                return respond_page(q, c, MHD_HTTP_NOT_FOUND, h->cfg->lang, PAGE_UNKNOWN, NULL, answer);
+                return respond_page(q, c, MHD_HTTP_NOT_FOUND, h->cfg->lang, PAGE_UNKNOWN, NULL, answer, check);
         }
         enum lang lang = info ? token_lang(h->cfg, info) : h->cfg->lang;
+        if (info && json_is_true(json_object_get(info, "verify")) != check) {
+                json_decref(info);
+                log_info("An e-mail answer link was %s with the answer of the other kind (%s); nothing changed",
+                         post ? "used" : "opened", check ? "OK to a call-out" : "JA/NEI to a contact-list check");
+                return respond_page(q, c, MHD_HTTP_NOT_FOUND, lang, PAGE_UNKNOWN, NULL, answer, check);
+        }
         if (r == -ESTALE || (r >= 0 && info && json_is_false(json_object_get(info, "valid")))) {
-                ok = respond_page(q, c, MHD_HTTP_GONE, lang, PAGE_ENDED, info, answer);
+                ok = respond_page(q, c, MHD_HTTP_GONE, lang, PAGE_ENDED, info, answer, check);
                 json_decref(info);
                 return ok;
         }
         if (r < 0) {
                 json_decref(info);
                 log_warning_errno(r, "Looking up an e-mail answer link failed: %m");
-                return respond_page(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, lang, PAGE_TRY_LATER, NULL, answer);
+                return respond_page(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, lang, PAGE_TRY_LATER, NULL, answer, check);
         }
 
         if (!post) {
                 /* GET only shows: mail scanners open every link they see. */
-                ok = respond_page(q, c, MHD_HTTP_OK, lang, PAGE_CONFIRM, info, answer);
+                ok = respond_page(q, c, MHD_HTTP_OK, lang, PAGE_CONFIRM, info, answer, check);
                 json_decref(info);
                 return ok;
         }
 
         json_t *reply = NULL;
         char err[256] = "";
-        r = server_token_answer(h->server, token, answer, &reply, err, sizeof(err));
+        r = server_token_answer(h->server, token, check, check ? ANSWER_YES : answer, &reply, err, sizeof(err));
         json_decref(reply);
         if (r >= 0)
-                ok = respond_page(q, c, MHD_HTTP_OK, lang, PAGE_THANKS, info, answer);
+                ok = respond_page(q, c, MHD_HTTP_OK, lang, PAGE_THANKS, info, answer, check);
         else if (r == -ENOENT)
-                ok = respond_page(q, c, MHD_HTTP_NOT_FOUND, lang, PAGE_UNKNOWN, NULL, answer);
+                ok = respond_page(q, c, MHD_HTTP_NOT_FOUND, lang, PAGE_UNKNOWN, NULL, answer, check);
         else if (r == -ESTALE)
-                ok = respond_page(q, c, MHD_HTTP_GONE, lang, PAGE_ENDED, info, answer);
+                ok = respond_page(q, c, MHD_HTTP_GONE, lang, PAGE_ENDED, info, answer, check);
         else if (storage_error(r)) {
                 log_warning_errno(r, "An e-mail answer could not be recorded: %m");
-                ok = respond_page(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, lang, PAGE_TRY_LATER, NULL, answer);
+                ok = respond_page(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, lang, PAGE_TRY_LATER, NULL, answer, check);
         } else {
                 log_notice("An e-mail answer was refused: %s", err[0] ? err : strerror(-r));
-                ok = respond_page(q, c, MHD_HTTP_BAD_REQUEST, lang, PAGE_FAILED, NULL, answer);
+                ok = respond_page(q, c, MHD_HTTP_BAD_REQUEST, lang, PAGE_FAILED, NULL, answer, check);
         }
         json_decref(info);
         return ok;
@@ -1224,7 +1278,9 @@ static enum MHD_Result route(struct req *q, struct MHD_Connection *c, const char
         if (n == 3 && streq(seg[0], "sms") && (streq(seg[2], "inbound") || streq(seg[2], "receipt")))
                 return route_sms(q, c, method, seg[1], streq(seg[2], "receipt"));
         if (n == 3 && streq(seg[0], "a") && (streq(seg[2], "yes") || streq(seg[2], "no")))
-                return route_answer(q, c, method, seg[1], streq(seg[2], "yes") ? ANSWER_YES : ANSWER_NO);
+                return route_answer(q, c, method, seg[1], streq(seg[2], "yes") ? ANSWER_YES : ANSWER_NO, false);
+        if (n == 3 && streq(seg[0], "a") && streq(seg[2], "ok"))
+                return route_answer(q, c, method, seg[1], ANSWER_YES, true);
         return respond_text(q, c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

@@ -248,9 +248,23 @@ static int followup_reply_command(struct server *s, const struct command *cmd, j
         return followup_reply(s->fu, cmd->code, p->id, k, cmd->postpone_days, fields, err, errlen);
 }
 
+/* The activation a show or report names: its id, or its reply code found
+ * as a reply finds it (an open activation first). NULL with ERR set. */
+static const char *named_activation(struct server *s, const struct command *cmd, char *err, size_t errlen) {
+        const char *id = NULL;
+        if (!cmd->code)
+                return cmd->activation;
+        if (activations_code_target(s->acts, cmd->code, &id, NULL) < 0 || !id) {
+                snprintf(err, errlen, "code: no activation with this reply code");
+                return NULL;
+        }
+        return id;
+}
+
 char *server_execute(struct server *s, const struct command *cmd, enum source src, const char *origin) {
         char err[256] = "";
         json_t *fields = NULL;
+        const char *id;
         int r;
 
         if (command_is_read_only(cmd->kind) && src != SOURCE_SOCKET)
@@ -297,8 +311,10 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
         case CMD_SHOW:
                 if (cmd->case_ref)
                         r = followup_show(s->fu, cmd->case_ref, &fields, err, sizeof(err));
+                else if (!(id = named_activation(s, cmd, err, sizeof(err))))
+                        r = -ENOENT;
                 else
-                        r = activations_show(s->acts, cmd->activation, &fields, err, sizeof(err));
+                        r = activations_show(s->acts, id, &fields, err, sizeof(err));
                 break;
         case CMD_CASE_OPEN:
                 r = followup_open(s->fu, cmd, origin, &fields, err, sizeof(err));
@@ -323,7 +339,10 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
                         snprintf(err, sizeof(err), "cmd: follow-up is not configured (no followup section)");
                 break;
         case CMD_REPORT:
-                r = activations_report(s->acts, cmd->activation, &fields, err, sizeof(err));
+                if (!(id = named_activation(s, cmd, err, sizeof(err))))
+                        r = -ENOENT;
+                else
+                        r = activations_report(s->acts, id, &fields, err, sizeof(err));
                 break;
         default:
                 snprintf(err, sizeof(err), "cmd: \"%s\" is not supported by this version of beredd", command_name(cmd->kind));
@@ -1257,16 +1276,22 @@ int server_token_lookup(struct server *s, const char *token, json_t **info) {
         return activations_token(s->acts, token, info, NULL, NULL);
 }
 
-int server_token_answer(struct server *s, const char *token, enum answer answer, json_t **reply, char *err,
-                        size_t errlen) {
+int server_token_answer(struct server *s, const char *token, bool verify, enum answer answer, json_t **reply,
+                        char *err, size_t errlen) {
         const char *id = NULL, *person = NULL;
-        int r = activations_token(s->acts, token, NULL, &id, &person);
-        if (r == -ENOENT) {
+        json_t *info = NULL;
+        int r = activations_token(s->acts, token, &info, &id, &person);
+        bool is_check = json_is_true(json_object_get(info, "verify"));
+        json_decref(info);
+        if (r == -ENOENT || is_check != verify || (verify && answer != ANSWER_YES)) {
+                /* A check's OK is never a yes to a call-out, a call-out's
+                 * JA/NEI never an OK to a check. */
                 snprintf(err, errlen, "no such answer link");
-                return r;
+                return -ENOENT;
         }
         if (r == -ESTALE) {
-                snprintf(err, errlen, "this call-out has ended; nothing changed");
+                snprintf(err, errlen, is_check ? "this contact-list check has ended; nothing changed"
+                                               : "this call-out has ended; nothing changed");
                 return r;
         }
         struct command cmd = { .kind = CMD_REPLY, .activation = (char *) id, .person = (char *) person, .answer = answer };

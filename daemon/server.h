@@ -71,12 +71,17 @@ void server_message_forget(struct server *s, const char *gateway_id, const char 
 int server_receipt(struct server *s, const char *gateway_id, const char *ref, bool delivered, const char *detail);
 
 /* One-tap e-mail answers. TOKEN is the token from the link. _lookup fills
- * *INFO with {"activation","chain","state","drill","person","answer","valid"}
- * for the confirmation page (GET); _answer records yes/no (POST). A token
+ * *INFO with {"activation","chain","state","drill","person","answer","valid",
+ * "verify"} for the confirmation page (GET); _answer records yes/no, or a
+ * check's OK (POST). A token
  * is valid while its activation is open; -ENOENT for an unknown or forged
  * token, -ESTALE when the activation has ended. */
 int server_token_lookup(struct server *s, const char *token, json_t **info);
-int server_token_answer(struct server *s, const char *token, enum answer answer, json_t **reply, char *err, size_t errlen);
+/* VERIFY: the link is a contact-list check's OK link (ANSWER is then
+ * ANSWER_YES); a call-out's token on an OK link, or a check's token on a
+ * JA/NEI link, is no link (-ENOENT) and changes nothing. */
+int server_token_answer(struct server *s, const char *token, bool verify, enum answer answer, json_t **reply,
+                        char *err, size_t errlen);
 
 /* Health: true when the loop runs and the spool takes writes. */
 bool server_healthy(struct server *s);

@@ -129,7 +129,26 @@ static void test_reply(void **state) {
                      "person: give exactly one of person, phone or email");
         expect_error("{\"cmd\":\"reply\",\"code\":\"48a1\",\"person\":\"kari\",\"answer\":\"yes\"}", "code: must be digits");
         expect_error("{\"cmd\":\"reply\",\"code\":\"4821\",\"person\":\"kari\",\"answer\":\"kanskje\"}",
-                     "answer: must be \"yes\" or \"no\"");
+                     "answer: must be \"yes\" or \"no\" (or \"ja\"/\"nei\", any case)");
+        /* JA/NEI/yes/no in any case, as people type them. */
+        static const struct {
+                const char *word;
+                enum answer want;
+        } words[] = { { "JA", ANSWER_YES },  { "Ja", ANSWER_YES },   { "jA", ANSWER_YES }, { "YES", ANSWER_YES },
+                      { "Yes", ANSWER_YES }, { "NEI", ANSWER_NO },   { "Nei", ANSWER_NO }, { "NO", ANSWER_NO },
+                      { "No", ANSWER_NO },   { "nO", ANSWER_NO } };
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+                char line[128];
+                snprintf(line, sizeof(line), "{\"cmd\":\"reply\",\"code\":\"4821\",\"person\":\"kari\",\"answer\":\"%s\"}",
+                         words[i].word);
+                assert_int_equal(parse(line, &c), 0);
+                assert_int_equal(c.answer, words[i].want);
+                command_done(&c);
+        }
+        expect_error("{\"cmd\":\"reply\",\"code\":\"4821\",\"person\":\"kari\",\"answer\":\"jaa\"}",
+                     "answer: must be \"yes\" or \"no\" (or \"ja\"/\"nei\", any case)");
+        expect_error("{\"cmd\":\"reply\",\"code\":\"4821\",\"person\":\"kari\",\"answer\":\"\"}",
+                     "answer: must be \"yes\" or \"no\" (or \"ja\"/\"nei\", any case)");
         expect_error("{\"cmd\":\"reply\",\"code\":\"4821\",\"phone\":\"ring meg\",\"answer\":\"yes\"}",
                      "phone: expected a phone number such as \"+4791234567\"");
 }
@@ -170,7 +189,20 @@ static void test_case_commands(void **state) {
                      "next: give at most one of next, in or postpone");
         expect_error("{\"cmd\":\"case.checkin\",\"case\":\"K-1\",\"by\":\"kari\",\"outcome\":\"needs\",\"in\":\"soon\"}",
                      "in: expected a duration such as \"5d\"");
-        expect_error("{\"cmd\":\"show\"}", "activation: give exactly one of activation or case");
+        expect_error("{\"cmd\":\"show\"}", "activation: give exactly one of activation, code or case");
+        /* show and report take the reply code, as reply does. */
+        assert_int_equal(parse("{\"cmd\":\"show\",\"code\":\"4821\"}", &c), 0);
+        assert_string_equal(c.code, "4821");
+        command_done(&c);
+        assert_int_equal(parse("{\"cmd\":\"report\",\"code\":\"4821\"}", &c), 0);
+        assert_string_equal(c.code, "4821");
+        command_done(&c);
+        expect_error("{\"cmd\":\"show\",\"code\":\"4821\",\"activation\":\"a1\"}",
+                     "activation: give exactly one of activation, code or case");
+        expect_error("{\"cmd\":\"report\"}", "activation: give exactly one of activation or code");
+        expect_error("{\"cmd\":\"report\",\"code\":\"4821\",\"activation\":\"a1\"}",
+                     "activation: give exactly one of activation or code");
+        expect_error("{\"cmd\":\"report\",\"code\":\"48x1\"}", "code: must be digits");
 }
 
 static void test_validate(void **state) {
