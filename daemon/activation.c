@@ -392,8 +392,10 @@ static void compose(struct activation *a, const struct notif *n, const struct pe
                 char w[32];
                 if (mins >= 120 && mins % 60 == 0)
                         snprintf(w, sizeof(w), en ? "%u hours" : "%u timer", mins / 60);
+                else if (mins <= 1)
+                        snprintf(w, sizeof(w), en ? "1 minute" : "1 minutt");
                 else
-                        snprintf(w, sizeof(w), en ? "%u minutes" : "%u minutter", mins ? mins : 1);
+                        snprintf(w, sizeof(w), en ? "%u minutes" : "%u minutter", mins);
                 snprintf(prefix, sizeof(prefix),
                          en ? "Contact list check for %s: this is NOT a call-out. " :
                               "Kontroll av varslingslisten for %s: dette er IKKE en utkalling. ",
