@@ -1534,7 +1534,7 @@ static void reply_messages(const struct activation *a, json_t *reply, bool log) 
                         chars += (*p & 0xC0) != 0x80;
                 log_event(LOG_WARNING, MSGID_TEXT_SHORTENED, NULL,
                           "Activation %s of chain %s: the message (%zu characters) does not fit %u SMS segments; "
-                          "the SMS carries it shortened (%zu segments, %s), the e-mail whole",
+                          "the SMS carries it shortened (%zu segments, %s), an e-mail whole",
                           a->id, a->chain, chars, max, longest.segments,
                           longest.encoding == TEXT_SMS_GSM7 ? "GSM 7-bit" : "UCS-2");
         }

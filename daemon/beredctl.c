@@ -266,7 +266,7 @@ static void print_messages(json_t *o, bool full_email) {
                 return;
         if (json_is_true(json_object_get(o, "shortened")))
                 printf("SHORTENED: the message does not fit %" JSON_INTEGER_FORMAT
-                       " SMS segments; the SMS carries the text below, the e-mail the whole message.\n",
+                       " SMS segments; the SMS carries the text below, an e-mail the whole message.\n",
                        json_integer_value(json_object_get(o, "max_segments")));
         json_array_foreach(arr, i, m) {
                 json_t *sms = json_object_get(m, "sms"), *em = json_object_get(m, "email"), *p, *ch;
