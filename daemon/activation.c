@@ -363,9 +363,17 @@ static int commit(struct activation *a) {
 static void on_gateway_done(void *userdata, const char *key, enum gw_result result, const char *gateway_id,
                             const char *error, const char *provider_ref);
 
-/* Compose the text of notification N. */
-static void compose(struct activation *a, const struct notif *n, const struct person *p, char *subject, size_t slen,
-                    char *text, size_t tlen) {
+/* What compose() made of an SMS: its count as sent, and whether the
+ * operator's free text had to be shortened to fit max_segments. */
+struct composed {
+        struct text_sms_info sms;
+        bool shortened;
+};
+
+/* Compose the text of notification N (RES, when not NULL, says what the SMS
+ * became). */
+static void compose(const struct activation *a, const struct notif *n, const struct person *p, char *subject,
+                    size_t slen, char *text, size_t tlen, struct composed *res) {
         const struct chain *c = act_chain(a);
         bool en = p && p->lang == LANG_EN;
         const char *chain_name = c && c->name ? c->name : a->chain;
@@ -420,8 +428,22 @@ static void compose(struct activation *a, const struct notif *n, const struct pe
         if (!free_text)
                 free_text = en ? "Can you come?" : "Kan du møte?";
         if (n->ch == CHANNEL_SMS) {
-                if (text_sms_compose(prefix, free_text, suffix, text, tlen) < 0)
-                        snprintf(text, tlen, "%s%s", prefix, suffix);
+                struct composed c0 = {};
+                int k = text_sms_compose_n(prefix, free_text, suffix, config_sms_max_segments(a->mgr->cfg), text,
+                                           tlen, &c0.sms);
+                if (k < 0) {
+                        /* Not even the fixed parts fit (a very long chain
+                         * name): they go whole, without the free text. */
+                        char raw[512];
+                        snprintf(raw, sizeof(raw), "%s%s", prefix, suffix);
+                        if (text_sms_transliterate(raw, text, tlen) < 0)
+                                snprintf(text, tlen, "%s", raw);
+                        (void) text_sms_count(text, strlen(text), &c0.sms);
+                        c0.shortened = *free_text != '\0';
+                } else
+                        c0.shortened = k == 1;
+                if (res)
+                        *res = c0;
         } else {
                 char links[512] = "";
                 if (n->token[0] && a->mgr->public_url && streq(n->kind, "verify"))
@@ -467,8 +489,8 @@ static void dispatch(struct activation *a) {
                 if (n->state != N_QUEUED)
                         continue;
                 const struct person *p = config_person(a->mgr->cfg, n->person);
-                char subject[256], text[2048];
-                compose(a, n, p, subject, sizeof(subject), text, sizeof(text));
+                char subject[256], text[8192];
+                compose(a, n, p, subject, sizeof(subject), text, sizeof(text), NULL);
                 char cref[160];
                 snprintf(cref, sizeof(cref), "%s.%s", n->key, n->nonce);
                 struct gw_message m = {
@@ -1413,6 +1435,119 @@ static void summary(struct activation *a, json_t *o) {
         }
 }
 
+/* ---- what the call-out says (the trigger's reply, beredctl trigger --dry-run) ---- */
+
+/* The channels (a bit set of enum channel) on which the call-out steps of C
+ * can reach person P, whoever is on duty (rosters whole); 0 = not at all. */
+static unsigned chain_reaches(const struct config *cfg, const struct chain *c, const struct person *p) {
+        unsigned via = 0;
+        for (size_t k = 0; k < chain_n_regular(c); k++) {
+                const struct step *st = &c->steps[k];
+                for (size_t t = 0; t < st->n_targets; t++) {
+                        const struct target *tg = &st->targets[t];
+                        bool hit = false;
+                        if (tg->kind == TARGET_PERSON)
+                                hit = streq(tg->ref, p->id);
+                        else if (tg->kind == TARGET_ROLE)
+                                hit = person_has_role(p, tg->ref);
+                        else {
+                                const struct roster *ro = config_roster(cfg, tg->ref);
+                                for (size_t i = 0; ro && i < ro->n_members && !hit; i++)
+                                        hit = streq(ro->members[i], p->id);
+                        }
+                        if (hit)
+                                via |= st->via;
+                }
+        }
+        return via;
+}
+
+static const char *sms_encoding_name(enum text_sms_encoding e) {
+        return e == TEXT_SMS_GSM7 ? "gsm" : "ucs2";
+}
+
+/* The call-out of A exactly as each language used in its chain gets it: for
+ * each language the people (ids), the channels, the SMS text with its
+ * encoding and segment count, and the e-mail subject and text. Answer links
+ * show "<token>" for each person's own. *SHORTENED: the free text had to be
+ * cut to fit the SMS; *SMS_INFO gets the longest SMS. */
+static json_t *callout_messages(const struct activation *a, bool *shortened, struct text_sms_info *longest) {
+        const struct config *cfg = a->mgr->cfg;
+        const struct chain *c = act_chain(a);
+        static const char *const lang_names[] = { [LANG_NB] = "nb", [LANG_EN] = "en" };
+        json_t *arr = json_array();
+
+        *shortened = false;
+        *longest = (struct text_sms_info) {};
+        for (int lang = LANG_NB; c && lang <= LANG_EN; lang++) {
+                json_t *people = json_array();
+                unsigned via = 0;
+                for (size_t i = 0; i < cfg->n_people; i++) {
+                        const struct person *p = &cfg->people[i];
+                        unsigned v = p->lang == (enum lang) lang ? chain_reaches(cfg, c, p) : 0;
+                        if (v) {
+                                json_array_append_new(people, json_string(p->id));
+                                via |= v;
+                        }
+                }
+                if (json_array_size(people) == 0) {
+                        json_decref(people);
+                        continue;
+                }
+                struct person fake = { .lang = (enum lang) lang };
+                struct notif n = { .kind = (char *) "callout", .ch = CHANNEL_SMS, .step = 0 };
+                struct composed res = {};
+                char subject[256], text[8192];
+                json_t *o = json_pack("{s:s, s:o}", "lang", lang_names[lang], "people", people);
+                json_t *chans = json_array();
+                if (via & CHANNEL_SMS)
+                        json_array_append_new(chans, json_string("sms"));
+                if (via & CHANNEL_EMAIL)
+                        json_array_append_new(chans, json_string("email"));
+                json_object_set_new(o, "channels", chans);
+
+                compose(a, &n, &fake, subject, sizeof(subject), text, sizeof(text), &res);
+                json_object_set_new(o, "sms",
+                                    json_pack("{s:s, s:s, s:I, s:I, s:b}", "text", text, "encoding",
+                                              sms_encoding_name(res.sms.encoding), "segments",
+                                              (json_int_t) res.sms.segments, "characters", (json_int_t) res.sms.chars,
+                                              "shortened", res.shortened));
+                if (res.shortened)
+                        *shortened = true;
+                if (res.sms.segments > longest->segments)
+                        *longest = res.sms;
+
+                n.ch = CHANNEL_EMAIL;
+                snprintf(n.token, sizeof(n.token), "<token>");
+                compose(a, &n, &fake, subject, sizeof(subject), text, sizeof(text), NULL);
+                json_object_set_new(o, "email", json_pack("{s:s, s:s}", "subject", subject, "text", text));
+                json_array_append_new(arr, o);
+        }
+        return arr;
+}
+
+/* Add what the call-out says to REPLY; log when the free text was cut. */
+static void reply_messages(const struct activation *a, json_t *reply, bool log) {
+        bool shortened;
+        struct text_sms_info longest;
+        unsigned max = config_sms_max_segments(a->mgr->cfg);
+        json_t *msgs = callout_messages(a, &shortened, &longest);
+
+        json_object_set_new(reply, "messages", msgs);
+        json_object_set_new(reply, "max_segments", json_integer(max));
+        json_object_set_new(reply, "shortened", json_boolean(shortened));
+        if (shortened && log) {
+                size_t chars = 0;
+                for (const unsigned char *p = (const unsigned char *) (a->message ? a->message : ""); *p; p++)
+                        chars += (*p & 0xC0) != 0x80;
+                log_event(LOG_WARNING, MSGID_TEXT_SHORTENED, NULL,
+                          "Activation %s of chain %s: the message (%zu characters) does not fit %u SMS segments; "
+                          "the SMS carries it shortened (%zu segments, %s), an e-mail whole",
+                          a->id, a->chain, chars, max, longest.segments,
+                          longest.encoding == TEXT_SMS_GSM7 ? "GSM 7-bit" : "UCS-2");
+        }
+}
+
 static const char *const src_names[] = { "socket", "mqtt", "incoming", "sms", "email" };
 
 /* Check the chain and the caller, then create the activation (or the
@@ -1504,7 +1639,31 @@ int activations_trigger(struct activations *m, const struct command *cmd, enum s
                 return r;
         emit(a, "triggered", -1, cmd->by, NULL, NULL);
         enter_step(a, 0, a->created);
-        return activation_start(m, a, reply, err, errlen);
+        r = activation_start(m, a, reply, err, errlen);
+        if (r >= 0)
+                reply_messages(a, *reply, true);
+        return r;
+}
+
+int activations_preview(struct activations *m, const struct command *cmd, json_t **reply, char *err, size_t errlen) {
+        const struct chain *c = config_chain(m->cfg, cmd->chain);
+        if (!c) {
+                snprintf(err, errlen, "chain: no such chain in the configuration");
+                return -ENOENT;
+        }
+        if (cmd->by && !may_trigger(m->cfg, c, cmd->by)) {
+                snprintf(err, errlen, "by: \"%s\" may not trigger chain \"%s\"", cmd->by, c->id);
+                return -EPERM;
+        }
+        /* A throwaway activation that is never listed, logged or sent: the
+         * reply code is a placeholder of the same length as a real one. */
+        char code[] = "0000";
+        struct activation a = {
+                .mgr = m, .code = code, .chain = c->id, .message = cmd->message, .drill = cmd->drill, .step = -1,
+        };
+        *reply = json_pack("{s:s, s:b, s:b, s:s}", "chain", c->id, "drill", cmd->drill, "dry_run", 1, "code", code);
+        reply_messages(&a, *reply, false);
+        return 0;
 }
 
 int activations_verify(struct activations *m, const struct command *cmd, json_t **reply, char *err, size_t errlen) {

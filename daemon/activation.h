@@ -59,6 +59,13 @@ void activations_set_config(struct activations *a, const struct config *cfg, con
  * (NULL otherwise). */
 int activations_trigger(struct activations *a, const struct command *cmd, enum source src, const char *origin,
                         json_t **reply, char *err, size_t errlen);
+/* The trigger's reply also says what the call-out says, per language used
+ * in the chain: "messages" [{lang, people, channels, sms {text, encoding,
+ * segments, characters, shortened}, email {subject, text}}], "max_segments"
+ * and "shortened" (the free text was cut to fit the SMS; logged with
+ * MSGID_TEXT_SHORTENED). activations_preview gives the same without starting
+ * anything, sending or writing ("dry_run": true, the reply code "0000"). */
+int activations_preview(struct activations *a, const struct command *cmd, json_t **reply, char *err, size_t errlen);
 /* activations_reply: only a person the activation asked (a call-out or check
  * sent to them, any channel) counts; anyone else's answer is logged as an
  * "unsolicited" event (replayed, never counted; "unsolicited" in show) and

@@ -27,8 +27,12 @@ static void help(void) {
         printf("Usage: beredctl [-s SOCKET] [--json] COMMAND [ARGS]\n\n"
                "Commands:\n"
                "  status                               the daemon's state\n"
-               "  trigger CHAIN [-m TEXT] [--drill] [--by PERSON]\n"
-               "                                       start an activation of CHAIN\n"
+               "  trigger CHAIN [-m TEXT] [--drill] [--by PERSON] [--dry-run]\n"
+               "                                       start an activation of CHAIN; says what each\n"
+               "                                       language gets by SMS and e-mail\n"
+               "  preview CHAIN [-m TEXT] [--drill] [--by PERSON]\n"
+               "                                       the same as trigger --dry-run: the exact texts,\n"
+               "                                       nothing started or sent\n"
                "  reply CODE|ID yes|no|ja|nei (--person P | --phone N | --email A)\n"
                "                                       record an answer (any case: JA, Nei, YES ...)\n"
                "  resolve ID [--by PERSON]             stand an activation down\n"
@@ -225,6 +229,8 @@ static const char *jstr(json_t *o, const char *k) {
         return s ? s : "-";
 }
 
+static void print_messages(json_t *o, bool full_email);
+
 static void print_accepted(json_t *o) {
         if (json_is_true(json_object_get(o, "verify"))) {
                 json_t *miss = json_object_get(o, "missing"), *m;
@@ -245,6 +251,55 @@ static void print_accepted(json_t *o) {
                json_integer_value(json_object_get(o, "confirmed")), json_integer_value(json_object_get(o, "needed")));
         if (json_object_get(o, "note"))
                 printf("(%s)\n", jstr(o, "note"));
+        print_messages(o, false);
+}
+
+static const char *encoding_label(const char *e) {
+        return !strcmp(e, "gsm") ? "GSM 7-bit" : !strcmp(e, "ucs2") ? "UCS-2" : e;
+}
+
+/* What the call-out says, per language (trigger and preview replies). */
+static void print_messages(json_t *o, bool full_email) {
+        json_t *arr = json_object_get(o, "messages"), *m;
+        size_t i;
+        if (!arr)
+                return;
+        if (json_is_true(json_object_get(o, "shortened")))
+                printf("SHORTENED: the message does not fit %" JSON_INTEGER_FORMAT
+                       " SMS segments; the SMS carries the text below, an e-mail the whole message.\n",
+                       json_integer_value(json_object_get(o, "max_segments")));
+        json_array_foreach(arr, i, m) {
+                json_t *sms = json_object_get(m, "sms"), *em = json_object_get(m, "email"), *p, *ch;
+                size_t k;
+                char people[512] = "", chans[32] = "";
+                json_array_foreach(json_object_get(m, "people"), k, p) {
+                        size_t l = strlen(people);
+                        snprintf(people + l, sizeof(people) - l, "%s%s", l ? ", " : "", json_string_value(p));
+                }
+                json_array_foreach(json_object_get(m, "channels"), k, ch) {
+                        size_t l = strlen(chans);
+                        snprintf(chans + l, sizeof(chans) - l, "%s%s", l ? "+" : "", json_string_value(ch));
+                }
+                printf("\n[%s] %s (%s)\n", jstr(m, "lang"), people, chans);
+                if (sms) {
+                        json_int_t seg = json_integer_value(json_object_get(sms, "segments"));
+                        printf("SMS, %s, %" JSON_INTEGER_FORMAT " segment%s, %" JSON_INTEGER_FORMAT " characters%s:\n  %s\n",
+                               encoding_label(jstr(sms, "encoding")), seg, seg == 1 ? "" : "s",
+                               json_integer_value(json_object_get(sms, "characters")),
+                               json_is_true(json_object_get(sms, "shortened")) ? ", SHORTENED" : "", jstr(sms, "text"));
+                }
+                if (em) {
+                        printf("E-mail subject: %s\n", jstr(em, "subject"));
+                        if (full_email)
+                                printf("E-mail text:\n%s", jstr(em, "text"));
+                }
+        }
+}
+
+static void print_preview(json_t *o) {
+        printf("Dry run of %s%s: nothing started or sent (the reply code shows as %s)\n", jstr(o, "chain"),
+               json_is_true(json_object_get(o, "drill")) ? ", drill" : "", jstr(o, "code"));
+        print_messages(o, true);
 }
 
 static void print_list(json_t *o) {
@@ -371,7 +426,7 @@ struct opts {
         const char *pos[4];
         int n_pos;
         const char *message, *by, *person, *phone, *email, *window, *from, *to;
-        bool drill, csv;
+        bool drill, csv, dry_run;
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o) {
@@ -398,6 +453,8 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                         o->drill = true;
                 else if (!strcmp(a, "--csv"))
                         o->csv = true;
+                else if (!strcmp(a, "--dry-run") || !strcmp(a, "-n"))
+                        o->dry_run = true;
                 else if (a[0] == '-' && a[1])
                         return usage("unknown option");
                 else if (o->n_pos < 4)
@@ -416,7 +473,7 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
 static int cmd_activation(int argc, char **argv) {
         struct opts o = {};
         const char *c = argv[0];
-        static const char *const mine[] = { "trigger", "reply", "resolve", "verify", "roster", "list", "show", "report" };
+        static const char *const mine[] = { "trigger", "preview", "reply", "resolve", "verify", "roster", "list", "show", "report" };
         bool found = false;
         for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++)
                 found = found || !strcmp(c, mine[i]);
@@ -425,15 +482,18 @@ static int cmd_activation(int argc, char **argv) {
         int r = parse_opts(argc, argv, &o);
         if (r != 0)
                 return r;
-        if (!strcmp(c, "trigger")) {
+        if (!strcmp(c, "trigger") || !strcmp(c, "preview")) {
+                bool dry = o.dry_run || !strcmp(c, "preview");
                 if (o.n_pos != 1)
-                        return usage("trigger needs a chain");
-                json_t *req = json_pack("{s:s, s:s, s:s, s:b}", "cmd", "trigger", "chain", o.pos[0], "by",
-                                        o.by ? o.by : default_person(), "drill", o.drill);
+                        return usage(dry ? "preview needs a chain" : "trigger needs a chain");
+                json_t *req = json_pack("{s:s, s:s, s:s, s:b}", "cmd", dry ? "preview" : "trigger", "chain", o.pos[0],
+                                        "by", o.by ? o.by : default_person(), "drill", o.drill);
                 if (o.message)
                         json_object_set_new(req, "message", json_string(o.message));
-                return run(req, print_accepted);
+                return run(req, dry ? print_preview : print_accepted);
         }
+        if (o.dry_run)
+                return usage("--dry-run is for trigger");
         if (!strcmp(c, "reply")) {
                 if (o.n_pos != 2)
                         return usage("reply needs a code (or activation id) and yes or no (ja or nei)");

@@ -31,6 +31,7 @@ static const char *const command_names[_CMD_MAX] = {
         [CMD_ROSTER_SHOW] = "roster.show",
         [CMD_DUE] = "due",
         [CMD_FOLLOWUP_SUMMARY] = "followup.summary",
+        [CMD_PREVIEW] = "preview",
 };
 
 const char *command_name(enum command_kind k) {
@@ -46,7 +47,7 @@ int command_from_name(const char *name) {
 
 bool command_is_read_only(enum command_kind k) {
         return k == CMD_STATUS || k == CMD_LIST || k == CMD_SHOW || k == CMD_REPORT || k == CMD_ROSTER_SHOW ||
-               k == CMD_DUE || k == CMD_FOLLOWUP_SUMMARY;
+               k == CMD_DUE || k == CMD_FOLLOWUP_SUMMARY || k == CMD_PREVIEW;
 }
 
 static const char *const outcome_names[] = {
@@ -146,6 +147,7 @@ static const unsigned allowed_fields[_CMD_MAX] = {
         [CMD_ROSTER_SHOW] = B(F_ROSTER),
         [CMD_DUE] = B(F_OVERDUE) | B(F_CONTACT),
         [CMD_FOLLOWUP_SUMMARY] = 0,
+        [CMD_PREVIEW] = B(F_CHAIN) | B(F_MESSAGE) | B(F_BY) | B(F_DRILL),
 };
 static const unsigned required_fields[_CMD_MAX] = {
         [CMD_TRIGGER] = B(F_CHAIN) | B(F_BY),
@@ -159,6 +161,7 @@ static const unsigned required_fields[_CMD_MAX] = {
         [CMD_VERIFY] = B(F_CHAIN) | B(F_BY),
         [CMD_ROSTER_OVERRIDE] = B(F_ROSTER) | B(F_PERSON) | B(F_FROM) | B(F_TO) | B(F_BY),
         [CMD_ROSTER_SHOW] = B(F_ROSTER),
+        [CMD_PREVIEW] = B(F_CHAIN),
 };
 
 static int field_from_name(const char *name) {

@@ -26,6 +26,7 @@ enum command_kind {
         CMD_ROSTER_SHOW,
         CMD_DUE,              /* "due": today's follow-up work list (read-only) */
         CMD_FOLLOWUP_SUMMARY, /* "followup.summary": counts without refs (read-only) */
+        CMD_PREVIEW,          /* "preview": what a trigger would send, without starting it (read-only) */
         _CMD_MAX,
 };
 
@@ -78,10 +79,10 @@ struct command {
         enum command_kind kind;
         char *request_id; /* optional "id": echoed in the reply */
 
-        char *chain;   /* trigger */
-        char *message; /* trigger */
-        char *by;      /* trigger, resolve, case.checkin, case.close: person id */
-        bool drill;    /* trigger */
+        char *chain;   /* trigger, preview */
+        char *message; /* trigger, preview */
+        char *by;      /* trigger, resolve, case.checkin, case.close, preview (optional): person id */
+        bool drill;    /* trigger, preview */
 
         char *activation; /* reply, resolve, show, report: activation id */
         char *code;       /* reply: short reply code */

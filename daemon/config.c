@@ -1400,13 +1400,54 @@ static void load_gateway_inbound(struct loader *l, const config_setting_t *e, st
                 load_secret(l, s, v, &gw->inbound_token);
 }
 
+/* How many concatenated SMS parts one message may use, by what each profile
+ * is known to carry: Twilio recommends at most 10 segments; for Link Mobility
+ * and a generic HTTP provider (whose SMSC and routes are unknown) at most 6
+ * is allowed; the file gateway takes what the others do. */
+static unsigned max_segments_limit(enum gateway_type t) {
+        switch (t) {
+        case GATEWAY_TWILIO:
+        case GATEWAY_FILE:
+                return 10;
+        case GATEWAY_LINKMOBILITY:
+        case GATEWAY_HTTP:
+                return 6;
+        default:
+                return 0;
+        }
+}
+
+static void load_max_segments(struct loader *l, const config_setting_t *e, struct gateway *gw, int t) {
+        config_setting_t *s = member(l, e, "max_segments", false);
+
+        gw->max_segments = GATEWAY_MAX_SEGMENTS_DEFAULT;
+        if (!s || t < 0)
+                return;
+        unsigned lim = max_segments_limit((enum gateway_type) t);
+        if (lim == 0) {
+                fail(l, s, "a %s gateway sends e-mail; max_segments is for SMS gateways",
+                     gateway_type_name((enum gateway_type) t));
+                return;
+        }
+        if (!setting_is_int(s)) {
+                fail(l, s, "expected an integer");
+                return;
+        }
+        long long v = config_setting_get_int64(s);
+        if (v < 1 || v > (long long) lim)
+                fail(l, s, "%lld is out of range for a %s gateway (1..%u SMS segments)", v,
+                     gateway_type_name((enum gateway_type) t), lim);
+        else
+                gw->max_segments = (unsigned) v;
+}
+
 static void load_gateways(struct loader *l, const config_setting_t *root) {
         static const char *const keys[] = { "id", "channel", "type", "url", "from", "account", "username",
                                             "password_file", "token_file", "method", "body", "content_type",
                                             "headers", "success", "success_match", "timeout", "retries",
                                             "starttls", "inbound_from", "inbound_text", "inbound_ref",
                                             "inbound_status", "inbound_id", "inbound_token_file", "receipt_gate",
-                                            NULL };
+                                            "max_segments", NULL };
         /* Index i is the enum channel value i + 1. */
         static const char *const channels[] = { "sms", "email", "any" };
         static const char *const methods[] = { "POST", "GET", "PUT" };
@@ -1553,6 +1594,7 @@ static void load_gateways(struct loader *l, const config_setting_t *root) {
                 default:
                         break;
                 }
+                load_max_segments(l, e, gw, t);
                 gw->url = ldup(l, url);
                 gw->starttls = get_bool(l, e, "starttls", gw->type == GATEWAY_SMTP && smtp_default_starttls(url), NULL);
 
@@ -2361,6 +2403,16 @@ const struct chain *config_chain(const struct config *c, const char *id) {
                 if (c->chains[i].id && streq(c->chains[i].id, id))
                         return &c->chains[i];
         return NULL;
+}
+
+unsigned config_sms_max_segments(const struct config *c) {
+        unsigned n = 0;
+
+        for (size_t i = 0; c && i < c->n_gateways; i++)
+                if ((c->gateways[i].channel & CHANNEL_SMS) && c->gateways[i].max_segments > 0 &&
+                    (n == 0 || c->gateways[i].max_segments < n))
+                        n = c->gateways[i].max_segments;
+        return n ? n : GATEWAY_MAX_SEGMENTS_DEFAULT;
 }
 
 const struct gateway *config_gateway(const struct config *c, const char *id) {

@@ -107,6 +107,8 @@ const char *gateway_type_name(enum gateway_type t);
  * and {to_digits} (the number without "+", e.g. 4791234567). */
 extern const char *const gateway_template_names[3];
 
+#define GATEWAY_MAX_SEGMENTS_DEFAULT 3
+
 struct header_kv {
         char *name;
         char *value;
@@ -143,6 +145,9 @@ struct gateway {
         char *inbound_id;    /* http: the inbound SMS's message id field (replays), NULL = none */
         char *inbound_token; /* secret, read from inbound_token_file */
         char *receipt_gate;  /* linkmobility: the gate delivery reports go to (NULL = none asked for) */
+        /* SMS parts one message may use (default 3; twilio and file 1..10,
+         * linkmobility and http 1..6; none for smtp) */
+        unsigned max_segments;
         int line;
 };
 
@@ -306,6 +311,10 @@ int config_read_secret(const char *config_path, const char *name, char **ret, ch
 const struct person *config_person(const struct config *c, const char *id);
 const struct chain *config_chain(const struct config *c, const char *id);
 const struct gateway *config_gateway(const struct config *c, const char *id);
+/* The SMS parts a call-out may use: the smallest max_segments of the
+ * gateways serving SMS (any of them may carry it after a failover), or the
+ * default when none does. */
+unsigned config_sms_max_segments(const struct config *c);
 const struct roster *config_roster(const struct config *c, const char *id);
 /* Find the configured person whose phone (any Norwegian form) or e-mail matches. */
 const struct person *config_person_by_contact(const struct config *c, const char *phone_or_email);

@@ -1684,10 +1684,16 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
                 }
 
         if (m->channel == CHANNEL_SMS) {
+                /* Typographic characters go as their GSM equivalents
+                 * (text.h), whoever composed the text; never longer. */
                 struct text_sms_info info = {};
-                if (text_sms_count(m->text, strlen(m->text), &info) >= 0 && info.segments > 1)
-                        log_warning("Message %s (person %s) needs %zu SMS segments (%s)", x->lkey, x->person,
-                                    info.segments, info.encoding == TEXT_SMS_GSM7 ? "GSM 7-bit" : "UCS-2");
+                if (text_sms_transliterate(m->text, x->text, strlen(m->text) + 1) < 0)
+                        snprintf(x->text, strlen(m->text) + 1, "%s", m->text);
+                unsigned max = config_sms_max_segments(g->cfg);
+                if (text_sms_count(x->text, strlen(x->text), &info) >= 0 && info.segments > 1)
+                        log_full(info.segments > max ? LOG_WARNING : LOG_DEBUG, 0, NULL, NULL,
+                                 "Message %s (person %s) needs %zu SMS segments (%s; max_segments %u)", x->lkey,
+                                 x->person, info.segments, info.encoding == TEXT_SMS_GSM7 ? "GSM 7-bit" : "UCS-2", max);
         }
 
         x->next = g->msgs;

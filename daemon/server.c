@@ -344,6 +344,9 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
                 else
                         r = activations_report(s->acts, id, &fields, err, sizeof(err));
                 break;
+        case CMD_PREVIEW:
+                r = activations_preview(s->acts, cmd, &fields, err, sizeof(err));
+                break;
         default:
                 snprintf(err, sizeof(err), "cmd: \"%s\" is not supported by this version of beredd", command_name(cmd->kind));
                 return reply_error(cmd, err);

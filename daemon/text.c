@@ -192,54 +192,7 @@ int text_sms_count(const char *s, size_t len, struct text_sms_info *ret) {
         return 0;
 }
 
-/* Code points that must stay with the character before them. Not full
- * grapheme segmentation (UAX #29), but the cases an SMS realistically holds:
- * combining diacritics, ZWJ sequences, variation selectors, skin tones and
- * keycaps. */
-static bool is_extender(uint32_t cp) {
-        return (cp >= 0x0300 && cp <= 0x036F) || cp == 0x200D || (cp >= 0xFE00 && cp <= 0xFE0F) ||
-               (cp >= 0x1F3FB && cp <= 0x1F3FF) || cp == 0x20E3 || (cp >= 0xE0020 && cp <= 0xE007F);
-}
-
-static uint32_t cp_at(const char *s, size_t len, size_t i) {
-        uint32_t cp = 0;
-
-        (void) utf8_next((const unsigned char *) s, len, &i, &cp);
-        return cp;
-}
-
-/* Longest prefix of S (bytes) that fits in BUDGET units, counting with the
- * GSM table (GSM=true: stop at the first non-GSM character) or UTF-16 units.
- * *CHARS gets the code points kept. S is valid UTF-8. */
-static size_t fit_prefix(const char *s, size_t len, bool gsm, size_t budget, size_t *chars) {
-        size_t i = 0, used = 0, n = 0;
-
-        while (i < len) {
-                size_t j = i;
-                uint32_t cp;
-                unsigned w;
-
-                (void) utf8_next((const unsigned char *) s, len, &j, &cp);
-                w = gsm ? text_gsm7_septets(cp) : ucs2_units(cp);
-                if (w == 0 || used + w > budget)
-                        break;
-                used += w;
-                n++;
-                i = j;
-        }
-
-        /* Do not strand a base character's marks, nor end on a ZWJ. */
-        while (i > 0 && ((i < len && is_extender(cp_at(s, len, i))) || cp_at(s, len, utf8_prev(s, i)) == 0x200D)) {
-                i = utf8_prev(s, i);
-                n--;
-        }
-        while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t' || s[i - 1] == '\n' || s[i - 1] == '\r')) {
-                i--;
-                n--;
-        }
-        *chars = n;
-        return i;
-}
+/* ---- transliteration ---- */
 
 static int put(char *out, size_t outlen, size_t *pos, const char *s, size_t n) {
         if (n >= outlen - *pos)
@@ -250,11 +203,236 @@ static int put(char *out, size_t outlen, size_t *pos, const char *s, size_t n) {
         return 0;
 }
 
-int text_sms_compose(const char *prefix, const char *free_text, const char *suffix, char *out, size_t outlen) {
+
+/* Typographic characters outside GSM 03.38 that have an obvious equivalent
+ * in it, sorted by code point. Every replacement is ASCII in the GSM default
+ * alphabet (or "^" and "~" from its extension table) and never longer in
+ * bytes than the UTF-8 it replaces, so a transliterated text never grows. */
+static const struct {
+        uint32_t cp;
+        const char *to;
+} translit_table[] = {
+        { 0x0009, " " },   /* tab */
+        { 0x0060, "'" },   /* ` grave accent (not in GSM) */
+        { 0x00A0, " " },   /* no-break space */
+        { 0x00AB, "\"" },  /* « */
+        { 0x00AD, "" },    /* soft hyphen (invisible) */
+        { 0x00B4, "'" },   /* ´ acute accent */
+        { 0x00BB, "\"" },  /* » */
+        { 0x02B9, "'" },   /* ʹ modifier prime */
+        { 0x02BA, "\"" },  /* ʺ modifier double prime */
+        { 0x02BB, "'" },   /* ʻ turned comma */
+        { 0x02BC, "'" },   /* ʼ modifier apostrophe */
+        { 0x02C6, "^" },   /* ˆ modifier circumflex */
+        { 0x02C8, "'" },   /* ˈ vertical line */
+        { 0x02DC, "~" },   /* ˜ small tilde */
+        { 0x1680, " " },   /* ogham space mark */
+        { 0x2000, " " },   /* en quad */
+        { 0x2001, " " },   /* em quad */
+        { 0x2002, " " },   /* en space */
+        { 0x2003, " " },   /* em space */
+        { 0x2004, " " },   /* three-per-em space */
+        { 0x2005, " " },   /* four-per-em space */
+        { 0x2006, " " },   /* six-per-em space */
+        { 0x2007, " " },   /* figure space */
+        { 0x2008, " " },   /* punctuation space */
+        { 0x2009, " " },   /* thin space */
+        { 0x200A, " " },   /* hair space */
+        { 0x200B, "" },    /* zero width space */
+        { 0x2010, "-" },   /* ‐ hyphen */
+        { 0x2011, "-" },   /* ‑ non-breaking hyphen */
+        { 0x2012, "-" },   /* ‒ figure dash */
+        { 0x2013, "-" },   /* – en dash */
+        { 0x2014, "-" },   /* — em dash */
+        { 0x2015, "-" },   /* ― horizontal bar */
+        { 0x2018, "'" },   /* ‘ */
+        { 0x2019, "'" },   /* ’ (also the apostrophe) */
+        { 0x201A, "'" },   /* ‚ */
+        { 0x201B, "'" },   /* ‛ */
+        { 0x201C, "\"" },  /* “ */
+        { 0x201D, "\"" },  /* ” */
+        { 0x201E, "\"" },  /* „ */
+        { 0x201F, "\"" },  /* ‟ */
+        { 0x2024, "." },   /* ․ one dot leader */
+        { 0x2026, "..." }, /* … */
+        { 0x2028, "\n" },  /* line separator */
+        { 0x2029, "\n" },  /* paragraph separator */
+        { 0x202F, " " },   /* narrow no-break space */
+        { 0x2032, "'" },   /* ′ prime */
+        { 0x2033, "\"" },  /* ″ double prime */
+        { 0x2035, "'" },   /* ‵ reversed prime */
+        { 0x2036, "\"" },  /* ‶ reversed double prime */
+        { 0x2039, "'" },   /* ‹ */
+        { 0x203A, "'" },   /* › */
+        { 0x2043, "-" },   /* ⁃ hyphen bullet */
+        { 0x2044, "/" },   /* ⁄ fraction slash */
+        { 0x205F, " " },   /* medium mathematical space */
+        { 0x2060, "" },    /* word joiner */
+        { 0x2212, "-" },   /* − minus sign */
+        { 0x2215, "/" },   /* ∕ division slash */
+        { 0x3000, " " },   /* ideographic space */
+        { 0xFEFF, "" },    /* zero width no-break space (BOM) */
+        { 0xFF02, "\"" },  /* ＂ fullwidth quotation mark */
+        { 0xFF07, "'" },   /* ＇ fullwidth apostrophe */
+};
+
+const char *text_sms_transliteration(uint32_t cp) {
+        size_t lo = 0, hi = sizeof translit_table / sizeof translit_table[0];
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (translit_table[mid].cp == cp)
+                        return translit_table[mid].to;
+                if (translit_table[mid].cp < cp)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+/* Feed S[0..LEN) as it will be sent: transliterated. */
+static int sms_acc_feed_tr(struct sms_acc *a, const char *s, size_t len) {
+        uint32_t cp;
+
+        for (size_t i = 0; i < len;) {
+                if (utf8_next((const unsigned char *) s, len, &i, &cp) < 0 || cp == 0)
+                        return -EILSEQ;
+                const char *t = text_sms_transliteration(cp);
+                if (!t)
+                        sms_acc_add(a, cp);
+                else
+                        for (; *t; t++)
+                                sms_acc_add(a, (unsigned char) *t);
+        }
+        return 0;
+}
+
+/* Append S[0..N) (valid UTF-8) transliterated to OUT at *POS. */
+static int put_tr(char *out, size_t outlen, size_t *pos, const char *s, size_t n) {
+        uint32_t cp;
+        int r;
+
+        for (size_t i = 0; i < n;) {
+                size_t start = i;
+                if (utf8_next((const unsigned char *) s, n, &i, &cp) < 0)
+                        return -EILSEQ;
+                const char *t = text_sms_transliteration(cp);
+                r = t ? put(out, outlen, pos, t, strlen(t)) : put(out, outlen, pos, s + start, i - start);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int text_sms_transliterate(const char *in, char *out, size_t outlen) {
+        size_t len, pos = 0;
+        int r;
+
+        if (!in)
+                return -EINVAL;
+        if (!out || outlen == 0)
+                return -ENOBUFS;
+        out[0] = 0;
+        len = strlen(in);
+        if (!text_utf8_valid(in, len))
+                return -EILSEQ;
+        r = put_tr(out, outlen, &pos, in, len);
+        if (r < 0) {
+                out[0] = 0;
+                return r;
+        }
+        return pos > INT32_MAX ? -ENOBUFS : (int) pos;
+}
+
+/* ---- fitting ---- */
+
+/* Code points that must stay with the character before them. Not full
+ * grapheme segmentation (UAX #29), but the cases an SMS realistically holds:
+ * combining diacritics, ZWJ sequences, variation selectors, skin tones and
+ * keycaps. */
+static bool is_extender(uint32_t cp) {
+        return (cp >= 0x0300 && cp <= 0x036F) || cp == 0x200D || (cp >= 0xFE00 && cp <= 0xFE0F) ||
+               (cp >= 0x1F3FB && cp <= 0x1F3FF) || cp == 0x20E3 || (cp >= 0xE0020 && cp <= 0xE007F);
+}
+
+/* Whitespace as sent (after transliteration), or nothing at all. */
+static bool is_blank(uint32_t cp) {
+        const char *t = text_sms_transliteration(cp);
+        return cp == ' ' || cp == '\n' || cp == '\r' || (t && (!t[0] || ((t[0] == ' ' || t[0] == '\n') && !t[1])));
+}
+
+static uint32_t cp_at(const char *s, size_t len, size_t i) {
+        uint32_t cp = 0;
+
+        (void) utf8_next((const unsigned char *) s, len, &i, &cp);
+        return cp;
+}
+
+/* Move a cut at byte I of S back so that it does not strand a base
+ * character's marks, does not end on a ZWJ, and drops trailing whitespace. */
+static size_t adjust_cut(const char *s, size_t len, size_t i) {
+        while (i > 0 && ((i < len && is_extender(cp_at(s, len, i))) || cp_at(s, len, utf8_prev(s, i)) == 0x200D))
+                i = utf8_prev(s, i);
+        while (i > 0 && is_blank(cp_at(s, len, utf8_prev(s, i))))
+                i = utf8_prev(s, i);
+        return i;
+}
+
+static size_t count_cps(const char *s, size_t n) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++)
+                k += ((unsigned char) s[i] & 0xC0) != 0x80;
+        return k;
+}
+
+/* Segments of A counted in GSM 7-bit (GSM) or UCS-2. */
+static size_t acc_segments(const struct sms_acc *a, bool gsm) {
+        if (gsm)
+                return a->gsm_units <= TEXT_SMS_GSM7_SINGLE ? 1 : a->gsm_parts;
+        return a->ucs_units <= TEXT_SMS_UCS2_SINGLE ? 1 : a->ucs_parts;
+}
+
+/* Longest prefix of S[0..LEN) such that HEAD (the prefix, counted) + that
+ * prefix of S + ELL + SUFFIX is at most MAX segments, all in GSM 7-bit
+ * (GSM=true: S is cut before its first character outside GSM) or in UCS-2.
+ * Returns the cut (bytes) with *OK, or sets *OK false when even the fixed
+ * parts and the ellipsis do not fit. S and SUFFIX are valid UTF-8. */
+static size_t fit_prefix(const char *s, size_t len, const struct sms_acc *head, const char *ell, const char *suffix,
+                         size_t ls, bool gsm, size_t max, bool *ok) {
+        struct sms_acc a = *head;
+        size_t i = 0, best = 0;
+        size_t cap = max * (gsm ? TEXT_SMS_GSM7_SINGLE : TEXT_SMS_UCS2_SINGLE);
+
+        *ok = false;
+        for (;;) {
+                struct sms_acc t = a;
+                (void) sms_acc_feed(&t, ell, strlen(ell));
+                (void) sms_acc_feed_tr(&t, suffix, ls);
+                if (!(gsm && !t.gsm) && acc_segments(&t, gsm) <= max) {
+                        *ok = true;
+                        best = i;
+                }
+                if (i >= len || (gsm ? t.gsm_units : t.ucs_units) > cap)
+                        break;
+                size_t j = i;
+                uint32_t cp;
+                (void) utf8_next((const unsigned char *) s, len, &j, &cp);
+                (void) sms_acc_feed_tr(&a, s + i, j - i);
+                if (gsm && !a.gsm)
+                        break;
+                i = j;
+        }
+        return best;
+}
+
+int text_sms_compose_n(const char *prefix, const char *free_text, const char *suffix, unsigned max_segments,
+                       char *out, size_t outlen, struct text_sms_info *info) {
         static const char ell_gsm[] = "...", ell_ucs[] = "\xE2\x80\xA6"; /* U+2026 */
-        size_t lp, lf, ls, cut, pos = 0;
-        struct sms_acc a, fixed;
-        struct text_sms_info whole, fx;
+        size_t lp, lf, ls, cut, pos, max = max_segments ? max_segments : 1;
+        struct sms_acc head, whole;
+        struct text_sms_info res;
         const char *ell;
         int r;
 
@@ -266,39 +444,35 @@ int text_sms_compose(const char *prefix, const char *free_text, const char *suff
         ls = strlen(suffix);
         if (!out || outlen == 0)
                 return -ENOBUFS;
+        out[0] = 0;
 
-        sms_acc_init(&fixed);
-        r = sms_acc_feed(&fixed, prefix, lp);
+        sms_acc_init(&head);
+        r = sms_acc_feed_tr(&head, prefix, lp);
+        if (r < 0)
+                return r;
+        whole = head;
+        r = sms_acc_feed_tr(&whole, free_text, lf);
         if (r >= 0)
-                r = sms_acc_feed(&fixed, suffix, ls);
-        if (r < 0)
-                return r;
-        a = fixed;
-        r = sms_acc_feed(&a, free_text, lf);
+                r = sms_acc_feed_tr(&whole, suffix, ls);
         if (r < 0)
                 return r;
 
-        sms_acc_result(&a, &whole);
-        if (whole.segments == 1) {
+        sms_acc_result(&whole, &res);
+        if (res.segments <= max) {
                 cut = lf;
                 ell = "";
                 r = 0;
         } else {
-                size_t n_gsm = 0, n_ucs = 0, cut_gsm = 0, cut_ucs = 0;
-                bool ok_gsm = false, ok_ucs = false;
+                size_t cut_gsm, cut_ucs;
+                bool ok_gsm, ok_ucs;
 
-                sms_acc_result(&fixed, &fx);
-                /* Fixed parts in GSM: keep GSM, "..." costs 3 septets. */
-                if (fixed.gsm && fixed.gsm_units + 3 <= TEXT_SMS_GSM7_SINGLE) {
-                        ok_gsm = true;
-                        cut_gsm = fit_prefix(free_text, lf, true, TEXT_SMS_GSM7_SINGLE - fixed.gsm_units - 3, &n_gsm);
-                }
-                /* Or UCS-2, "…" costs 1 unit. */
-                if (fixed.ucs_units + 1 <= TEXT_SMS_UCS2_SINGLE) {
-                        ok_ucs = true;
-                        cut_ucs = fit_prefix(free_text, lf, false, TEXT_SMS_UCS2_SINGLE - fixed.ucs_units - 1, &n_ucs);
-                }
-                if (ok_gsm && (!ok_ucs || n_gsm >= n_ucs)) {
+                /* Keep GSM ("..." costs 3 septets) or go UCS-2 ("…" costs 1
+                 * unit): whichever keeps more of the free text. */
+                cut_gsm = fit_prefix(free_text, lf, &head, ell_gsm, suffix, ls, true, max, &ok_gsm);
+                cut_ucs = fit_prefix(free_text, lf, &head, ell_ucs, suffix, ls, false, max, &ok_ucs);
+                cut_gsm = adjust_cut(free_text, lf, cut_gsm);
+                cut_ucs = adjust_cut(free_text, lf, cut_ucs);
+                if (ok_gsm && (!ok_ucs || count_cps(free_text, cut_gsm) >= count_cps(free_text, cut_ucs))) {
                         cut = cut_gsm;
                         ell = ell_gsm;
                 } else if (ok_ucs) {
@@ -307,14 +481,34 @@ int text_sms_compose(const char *prefix, const char *free_text, const char *suff
                 } else
                         return -EMSGSIZE;
                 r = 1;
-                if (cut == lf)
-                        ell = ""; /* cannot happen (the whole did not fit), but never add a false ellipsis */
         }
 
-        if (put(out, outlen, &pos, prefix, lp) < 0 || put(out, outlen, &pos, free_text, cut) < 0 ||
-            put(out, outlen, &pos, ell, strlen(ell)) < 0 || put(out, outlen, &pos, suffix, ls) < 0)
-                return -ENOBUFS;
+        for (;;) {
+                pos = 0;
+                out[0] = 0;
+                if (put_tr(out, outlen, &pos, prefix, lp) < 0 || put_tr(out, outlen, &pos, free_text, cut) < 0 ||
+                    put(out, outlen, &pos, ell, strlen(ell)) < 0 || put_tr(out, outlen, &pos, suffix, ls) < 0) {
+                        out[0] = 0;
+                        return -ENOBUFS;
+                }
+                (void) text_sms_count(out, pos, &res);
+                /* A shorter cut never needs more segments; this only guards
+                 * the promise that the result fits. */
+                if (res.segments <= max || cut == 0)
+                        break;
+                cut = adjust_cut(free_text, lf, utf8_prev(free_text, cut));
+        }
+        if (res.segments > max) {
+                out[0] = 0;
+                return -EMSGSIZE;
+        }
+        if (info)
+                *info = res;
         return r;
+}
+
+int text_sms_compose(const char *prefix, const char *free_text, const char *suffix, char *out, size_t outlen) {
+        return text_sms_compose_n(prefix, free_text, suffix, 1, out, outlen, NULL);
 }
 
 /* ---- escaping and templates ---- */

@@ -8,7 +8,7 @@
  *             nothing above U+10FFFF, no NUL inside a counted string)
  *   -ENOBUFS  the result (with its NUL) would not fit in the caller's buffer;
  *             nothing is ever silently truncated
- *   -EMSGSIZE the fixed parts of an SMS do not fit in one segment
+ *   -EMSGSIZE the fixed parts of an SMS do not fit in the segments allowed
  *   -EINVAL   malformed input (template syntax, phone number, CR/LF in a header)
  *   -ENOENT   a template names a placeholder that has no value
  * Output buffers are always NUL-terminated when the call succeeds.
@@ -53,17 +53,42 @@ int text_sms_count(const char *s, size_t len, struct text_sms_info *ret);
  * table: FF ^ { } \ [ ~ ] | €), 0 (not representable). */
 unsigned text_gsm7_septets(uint32_t cp);
 
-/* Compose PREFIX FREE_TEXT SUFFIX (NULL = "") into OUT so that it is one SMS.
- * If the whole text is longer than one segment, FREE_TEXT alone is shortened
- * and ends with an ellipsis: "..." when the result stays GSM 7-bit (U+2026 is
- * not in GSM 03.38 and would force UCS-2 and halve the room), "…" when it is
- * UCS-2 anyway. Of the two ways to shorten (keep GSM and cut before the first
- * character outside it, or go UCS-2 at 70 units) the one keeping more of
- * FREE_TEXT wins. The cut never splits a UTF-8 sequence, never separates a
- * base character from a following combining mark, variation selector or ZWJ,
- * and drops whitespace before the ellipsis. PREFIX and SUFFIX (the reply-code
- * instruction) are never altered. Returns 0 (fits as is), 1 (shortened),
- * -EMSGSIZE (PREFIX+SUFFIX alone exceed one segment), -ENOBUFS, -EILSEQ. */
+/* Typographic characters with an obvious GSM 03.38 equivalent are sent as
+ * that equivalent, so that one of them does not force UCS-2 and halve the
+ * room: dashes and the minus (- for – — ‒ ― − ‐ ‑), double quotes (" for
+ * « » “ ” „ ‟ ″), single quotes and apostrophes (' for ‘ ’ ‚ ‛ ′ ‹ › ´ `),
+ * … as "...", no-break, narrow, thin and other Unicode spaces and the tab as
+ * a space, U+2028/2029 as a line break, ⁄ ∕ as "/"; invisible ones (soft
+ * hyphen, zero-width space, word joiner, BOM) are dropped. Letters are never
+ * changed (ç, á, č stay and force UCS-2), nor the ZWJ of emoji sequences.
+ * Only SMS text is transliterated; e-mail is UTF-8.
+ *
+ * The replacement of code point CP (ASCII, possibly ""), or NULL if it is
+ * sent as it is. */
+const char *text_sms_transliteration(uint32_t cp);
+
+/* Transliterate IN into OUT (never longer than IN). Returns the length
+ * written, -EINVAL (IN NULL), -EILSEQ, -ENOBUFS. */
+int text_sms_transliterate(const char *in, char *out, size_t outlen);
+
+/* Compose PREFIX FREE_TEXT SUFFIX (NULL = ""), transliterated, into OUT so
+ * that it is at most MAX_SEGMENTS SMS parts (0 counts as 1). FREE_TEXT is
+ * never altered while the whole fits. Only if it does not, FREE_TEXT alone
+ * is shortened and ends with an ellipsis: "..." when the result stays GSM
+ * 7-bit (U+2026 is not in GSM 03.38 and would force UCS-2 and halve the
+ * room), "…" when it is UCS-2 anyway. Of the two ways to shorten (keep GSM
+ * and cut before the first character outside it, or go UCS-2) the one
+ * keeping more of FREE_TEXT wins. The cut never splits a UTF-8 sequence,
+ * never separates a base character from a following combining mark,
+ * variation selector or ZWJ, and drops whitespace before the ellipsis.
+ * PREFIX and SUFFIX (the reply-code instruction) are never cut. INFO (may be
+ * NULL) gets the count of the result. Returns 0 (fits as is), 1 (shortened),
+ * -EMSGSIZE (PREFIX+SUFFIX and an ellipsis alone exceed MAX_SEGMENTS),
+ * -ENOBUFS, -EILSEQ. */
+int text_sms_compose_n(const char *prefix, const char *free_text, const char *suffix, unsigned max_segments,
+                       char *out, size_t outlen, struct text_sms_info *info);
+
+/* The same in one segment. */
 int text_sms_compose(const char *prefix, const char *free_text, const char *suffix, char *out, size_t outlen);
 
 /* ---- templates ----

@@ -54,8 +54,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (c < 0 || text_sms_count(out, strlen(out), &o) < 0 || o.segments != 1 ||
                     strcmp(out + strlen(out) - strlen(suffix), suffix) != 0)
                         abort();
+                /* in 1..10 segments: the result fits, keeps the suffix, is
+                 * the whole text transliterated when it says "fits", and
+                 * transliterating it again changes nothing */
+                for (unsigned max = 1; max <= 10; max += 3) {
+                        char tr[8192];
+                        c = text_sms_compose_n("Kriseteam: ", z, suffix, max, out, sizeof out, &o);
+                        if (c < 0 || o.segments > max || text_sms_count(out, strlen(out), &info) < 0 ||
+                            info.segments != o.segments || strcmp(out + strlen(out) - strlen(suffix), suffix) != 0)
+                                abort();
+                        if (text_sms_transliterate(out, tr, sizeof tr) < 0 ||
+                            (strcmp(tr, out) != 0 && o.encoding == TEXT_SMS_GSM7))
+                                abort();
+                        if (c == 0 && (text_sms_transliterate(z, tr, sizeof tr) < 0 ||
+                                       strncmp(out + strlen("Kriseteam: "), tr, strlen(tr)) != 0))
+                                abort();
+                }
                 /* and the same bytes as a reply prefix and suffix may not fit: never crash */
                 (void) text_sms_compose(z, "x", z, out, sizeof out);
+                (void) text_sms_compose_n(z, z, z, 3, out, sizeof out, NULL);
                 free(z);
         }
         return 0;

@@ -261,6 +261,22 @@ static void test_id_is_safe(void **state) {
         assert_true(id_is_safe(long_id));
 }
 
+static void test_preview(void **state) {
+        struct command c;
+
+        assert_int_equal(command_from_name("preview"), CMD_PREVIEW);
+        assert_true(command_is_read_only(CMD_PREVIEW)); /* control socket only, no spool */
+        assert_int_equal(parse("{\"cmd\":\"preview\",\"chain\":\"kriseteam\",\"message\":\"Møt – nå\",\"drill\":true}", &c), 0);
+        assert_int_equal(c.kind, CMD_PREVIEW);
+        assert_string_equal(c.chain, "kriseteam");
+        assert_string_equal(c.message, "Møt – nå");
+        assert_null(c.by); /* optional: when given, may_trigger is checked as for trigger */
+        assert_true(c.drill);
+        command_done(&c);
+        expect_error("{\"cmd\":\"preview\",\"message\":\"x\"}", "chain: missing");
+        expect_error("{\"cmd\":\"preview\",\"chain\":\"k\",\"code\":\"1234\"}", "code: unknown field for preview");
+}
+
 static void test_followup_reads(void **state) {
         struct person people[] = { { .id = "kari", .name = "Kari Nordmann", .phone = "+4791234567" } };
         struct level levels[] = { { .level = 1 } };
@@ -320,6 +336,7 @@ int main(void) {
                 cmocka_unit_test(test_validate),
                 cmocka_unit_test(test_id_is_safe),
                 cmocka_unit_test(test_followup_reads),
+                cmocka_unit_test(test_preview),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -611,6 +611,40 @@ static void test_five_mistakes(_unused_ void **state) {
                "10: unknown setting \"colour\" in mqtt");
 }
 
+static void test_max_segments(_unused_ void **state) {
+        struct config *c;
+
+        /* default 3; the smallest of the SMS gateways counts (failover) */
+        c = load_ok(BASE CHAIN_OK);
+        assert_int_equal(config_gateway(c, "out")->max_segments, 3);
+        assert_int_equal(config_sms_max_segments(c), 3);
+        config_free(c);
+        c = load_ok("site = \"t\";\n"
+                    "gateways = ( { id = \"a\"; type = \"file\"; max_segments = 10; },\n"
+                    "  { id = \"b\"; type = \"http\"; url = \"https://x/send\"; body = \"to={to}&msg={text}\"; max_segments = 6; },\n"
+                    "  { id = \"m\"; type = \"file\"; channel = \"email\"; max_segments = 1; },\n"
+                    "  { id = \"s\"; type = \"smtp\"; url = \"smtp://localhost\"; from = \"a@localhost\"; } );\n");
+        assert_int_equal(config_gateway(c, "a")->max_segments, 10);
+        assert_int_equal(config_gateway(c, "b")->max_segments, 6);
+        assert_int_equal(config_sms_max_segments(c), 6); /* the e-mail-only file gateway does not count */
+        config_free(c);
+        assert_int_equal(config_sms_max_segments(NULL), 3);
+
+        /* what each profile can carry */
+        EXPECT("site = \"t\";\n"
+               "gateways = ( { id = \"a\"; type = \"file\"; max_segments = 11; },\n"
+               "  { id = \"b\"; type = \"http\"; url = \"https://x/send\"; body = \"msg={text}\"; max_segments = 7; },\n"
+               "  { id = \"l\"; type = \"linkmobility\"; account = \"1\"; username = \"u\"; password_file = \"/nonexistent/pw\"; max_segments = 0; },\n"
+               "  { id = \"s\"; type = \"smtp\"; url = \"smtp://localhost\"; from = \"a@localhost\"; max_segments = 2; },\n"
+               "  { id = \"f\"; type = \"file\"; max_segments = \"3\"; } );\n",
+               "2: gateways[0].max_segments: 11 is out of range for a file gateway (1..10 SMS segments)",
+               "3: gateways[1].max_segments: 7 is out of range for a http gateway (1..6 SMS segments)",
+               "4: gateways[2].max_segments: 0 is out of range for a linkmobility gateway (1..6 SMS segments)",
+               "4: gateways[2].password_file: \"/nonexistent/pw\": cannot open /nonexistent/pw: No such file or directory",
+               "5: gateways[3].max_segments: a smtp gateway sends e-mail; max_segments is for SMS gateways",
+               "6: gateways[4].max_segments: expected an integer");
+}
+
 static void test_more_rules(_unused_ void **state) {
         /* gateway profiles */
         EXPECT("site = \"t\";\n"
@@ -1073,6 +1107,7 @@ int main(void) {
                 cmocka_unit_test(test_http_section),
                 cmocka_unit_test(test_http_errors),
                 cmocka_unit_test(test_http_gateway_inbound),
+                cmocka_unit_test(test_max_segments),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -317,6 +317,180 @@ static void test_compose_errors(void **state) {
         assert_string_equal(out + 150, "b... JA 42");
 }
 
+/* ---- transliteration and several segments ---- */
+
+static void test_transliterate_each(void **state) {
+        (void) state;
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                { "a\xE2\x80\x93" "b", "a-b" },   /* – en dash */
+                { "a\xE2\x80\x94" "b", "a-b" },   /* — em dash */
+                { "a\xE2\x80\x92" "b", "a-b" },   /* ‒ figure dash */
+                { "a\xE2\x80\x95" "b", "a-b" },   /* ― horizontal bar */
+                { "a\xE2\x88\x92" "b", "a-b" },   /* − minus */
+                { "a\xE2\x80\x90" "b", "a-b" },   /* ‐ hyphen */
+                { "a\xE2\x80\x91" "b", "a-b" },   /* ‑ non-breaking hyphen */
+                { "\xC2\xAB" "a\xC2\xBB", "\"a\"" },   /* « » */
+                { "\xE2\x80\x9C" "a\xE2\x80\x9D", "\"a\"" }, /* “ ” */
+                { "\xE2\x80\x9E" "a\xE2\x80\x9F", "\"a\"" }, /* „ ‟ */
+                { "\xE2\x80\x98" "a\xE2\x80\x99", "'a'" },   /* ‘ ’ */
+                { "\xE2\x80\x9A" "a\xE2\x80\x9B", "'a'" },   /* ‚ ‛ */
+                { "\xE2\x80\xB9" "a\xE2\x80\xBA", "'a'" },   /* ‹ › */
+                { "a\xE2\x80\xB2 b\xE2\x80\xB3", "a' b\"" }, /* ′ ″ */
+                { "`a\xC2\xB4", "'a'" },                     /* ` ´ */
+                { "vent\xE2\x80\xA6", "vent..." },           /* … */
+                { "kl\xC2\xA0" "23", "kl 23" },              /* NBSP */
+                { "kl\xE2\x80\xAF" "23", "kl 23" },          /* narrow NBSP */
+                { "kl\xE2\x80\x89" "23", "kl 23" },          /* thin space */
+                { "kl\xE2\x80\x82" "23\xE2\x80\x83" "x", "kl 23 x" }, /* en, em space */
+                { "kl\xE2\x80\x87" "2\xE3\x80\x80" "3", "kl 2 3" },   /* figure, ideographic space */
+                { "a\tb", "a b" },                           /* tab */
+                { "a\xE2\x80\xA8" "b\xE2\x80\xA9" "c", "a\nb\nc" }, /* line, paragraph separator */
+                { "fire\xC2\xAD" "vakt", "firevakt" },       /* soft hyphen */
+                { "a\xE2\x80\x8B" "b\xE2\x81\xA0" "c\xEF\xBB\xBF", "abc" }, /* ZWSP, WJ, BOM */
+                { "1\xE2\x81\x84" "2 1\xE2\x88\x95" "2", "1/2 1/2" },    /* ⁄ ∕ */
+                /* what has no equivalent stays: letters, the euro, emoji and their ZWJ */
+                { "Ærlig på Frøya, ç é \xE2\x82\xAC", "Ærlig på Frøya, ç é \xE2\x82\xAC" },
+                { "\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7", "\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7" },
+        };
+        char out[128];
+
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+                int r = text_sms_transliterate(cases[k].in, out, sizeof out);
+                assert_int_equal(r, (int) strlen(cases[k].out));
+                assert_string_equal(out, cases[k].out);
+                assert_true(strlen(out) <= strlen(cases[k].in));
+        }
+        assert_null(text_sms_transliteration('a'));
+        assert_null(text_sms_transliteration(0x00F8)); /* ø is GSM */
+        assert_string_equal(text_sms_transliteration(0x2013), "-");
+        assert_int_equal(text_sms_transliterate("a\xC3", out, sizeof out), -EILSEQ);
+        assert_int_equal(text_sms_transliterate("abc\xE2\x80\x93", out, 4), -ENOBUFS);
+        assert_int_equal(text_sms_transliterate(NULL, out, sizeof out), -EINVAL);
+}
+
+static void test_transliterate_keeps_gsm(void **state) {
+        (void) state;
+        /* the issue's message: one en dash used to force UCS-2 and a cut */
+        const char *m = "Brann i skolen \xE2\x80\x93 m\xC3\xB8t p\xC3\xA5 r\xC3\xA5" "dhuset kl 23";
+        char out[512];
+        struct text_sms_info i;
+
+        assert_int_equal(count(m).encoding, TEXT_SMS_UCS2);
+        assert_int_equal(text_sms_compose_n("kriseteam kalles inn: ", m, " Svar JA 6637 eller NEI 6637", 3, out,
+                                            sizeof out, &i),
+                         0);
+        assert_string_equal(out, "kriseteam kalles inn: Brann i skolen - møt på rådhuset kl 23 Svar JA 6637 eller NEI 6637");
+        assert_int_equal(i.encoding, TEXT_SMS_GSM7);
+        assert_int_equal(i.segments, 1);
+        /* transliterated quotes and ellipsis in the fixed parts count too */
+        assert_int_equal(text_sms_compose_n("\xC2\xAB" "K\xC2\xBB ", "x\xE2\x80\xA6", NULL, 1, out, sizeof out, &i), 0);
+        assert_string_equal(out, "\"K\" x...");
+        assert_int_equal(i.encoding, TEXT_SMS_GSM7);
+        assert_int_equal(i.units, 8);
+        /* an emoji still forces UCS-2; the dash next to it is still "-" */
+        assert_int_equal(text_sms_compose_n("K: ", "Brann \xE2\x80\x93 \xF0\x9F\x94\xA5", NULL, 3, out, sizeof out, &i), 0);
+        assert_string_equal(out, "K: Brann - \xF0\x9F\x94\xA5");
+        assert_int_equal(i.encoding, TEXT_SMS_UCS2);
+}
+
+/* Compose FREE_LEN copies of UNIT with PREFIX/SUFFIX into MAX segments. */
+static int compose_rep(const char *unit, size_t n, unsigned max, char *out, size_t outlen, struct text_sms_info *i) {
+        static char ft[8192];
+        repeat(ft, unit, n);
+        return text_sms_compose_n(PREFIX, ft, SUFFIX, max, out, outlen, i);
+}
+
+static void test_compose_segments(void **state) {
+        (void) state;
+        char out[8192], ft[8192];
+        struct text_sms_info i;
+        const size_t fixed = strlen(PREFIX) + strlen(SUFFIX); /* 52 septets */
+
+        for (unsigned max = 1; max <= 10; max++) {
+                size_t cap_gsm = max == 1 ? 160 : 153 * max, cap_ucs = max == 1 ? 70 : 67 * max;
+
+                /* GSM: exactly full fits untouched, one more is shortened */
+                assert_int_equal(compose_rep("a", cap_gsm - fixed, max, out, sizeof out, &i), 0);
+                assert_int_equal(i.segments, max);
+                assert_int_equal(i.units, cap_gsm);
+                assert_int_equal(compose_rep("a", cap_gsm - fixed + 1, max, out, sizeof out, &i), 1);
+                assert_int_equal(i.encoding, TEXT_SMS_GSM7);
+                assert_int_equal(i.segments, max);
+                assert_int_equal(i.units, cap_gsm); /* as much as fits, then "..." */
+                assert_string_equal(out + strlen(out) - strlen(SUFFIX) - 3, "..." " Svar JA 4821 eller NEI 4821");
+
+                /* UCS-2 (a Sámi č): exactly full fits, one more is shortened with "…" */
+                assert_int_equal(compose_rep("\xC4\x8D", cap_ucs - fixed, max, out, sizeof out, &i), 0);
+                assert_int_equal(i.encoding, TEXT_SMS_UCS2);
+                assert_int_equal(i.segments, max);
+                assert_int_equal(compose_rep("\xC4\x8D", cap_ucs - fixed + 1, max, out, sizeof out, &i), 1);
+                assert_int_equal(i.encoding, TEXT_SMS_UCS2);
+                assert_int_equal(i.segments, max);
+                assert_int_equal(i.units, cap_ucs);
+                assert_non_null(strstr(out, "\xE2\x80\xA6 Svar JA"));
+
+                /* extension characters (2 septets) never straddle parts: the
+                 * count of the result is what compose promised */
+                assert_true(compose_rep("\xE2\x82\xAC", 800, max, out, sizeof out, &i) == 1);
+                assert_int_equal(i.encoding, TEXT_SMS_GSM7);
+                assert_true(i.segments <= max);
+                struct text_sms_info j = count(out);
+                assert_int_equal(j.segments, i.segments);
+        }
+
+        /* the issue's 160-character case: a plain message that used to lose
+         * its last line now goes whole in two segments */
+        repeat(ft, "Brann i skolen. ", 8);
+        strcat(ft, "Oppmøte Frøya sykehjem kl 23:30");
+        assert_int_equal(text_sms_compose_n(PREFIX, ft, SUFFIX, 3, out, sizeof out, &i), 0);
+        assert_non_null(strstr(out, "Oppmøte Frøya sykehjem kl 23:30 Svar JA"));
+        assert_int_equal(i.segments, 2);
+        assert_int_equal(text_sms_compose(PREFIX, ft, SUFFIX, out, sizeof out), 1); /* one segment: cut */
+
+        /* max 0 counts as 1 */
+        assert_int_equal(compose_rep("a", 200, 0, out, sizeof out, &i), 1);
+        assert_int_equal(i.segments, 1);
+        /* fixed parts longer than max segments */
+        repeat(ft, "a", 500);
+        assert_int_equal(text_sms_compose_n(ft, "x", SUFFIX, 3, out, sizeof out, &i), -EMSGSIZE);
+        assert_int_equal(text_sms_compose_n(ft, "x", SUFFIX, 4, out, sizeof out, &i), 0);
+}
+
+static void test_compose_segments_cut_rules(void **state) {
+        (void) state;
+        char out[8192], ft[8192];
+        struct text_sms_info i;
+
+        /* a cut in a run of combining marks keeps each e with its accent */
+        repeat(ft, "e\xCC\x81", 400);
+        assert_int_equal(text_sms_compose_n("K:", ft, " JA 4821", 3, out, sizeof out, &i), 1);
+        assert_int_equal(i.encoding, TEXT_SMS_UCS2);
+        assert_true(i.segments <= 3);
+        size_t before = strlen(out) - strlen("\xE2\x80\xA6 JA 4821");
+        assert_memory_equal(out + before - 2, "\xCC\x81", 2);
+        /* whitespace (also a transliterated NBSP) is dropped before the ellipsis */
+        repeat(ft, "abcdefgh\xC2\xA0", 60);
+        assert_int_equal(text_sms_compose_n("K: ", ft, " JA 4821", 2, out, sizeof out, &i), 1);
+        assert_null(strstr(out, " ... JA"));
+        assert_null(strstr(out, "\xC2\xA0"));
+        assert_true(i.segments <= 2);
+        /* GSM wins over UCS-2 when it keeps more: an emoji late in the text */
+        repeat(ft, "abcdefghij", 40);
+        strcat(ft, "\xF0\x9F\x94\xA5");
+        assert_int_equal(text_sms_compose_n(PREFIX, ft, SUFFIX, 2, out, sizeof out, &i), 1);
+        assert_int_equal(i.encoding, TEXT_SMS_GSM7);
+        assert_int_equal(i.units, 306);
+        /* an emoji early: UCS-2 keeps more */
+        snprintf(ft, sizeof ft, "Brann \xF0\x9F\x94\xA5 ");
+        for (int k = 0; k < 30; k++)
+                strcat(ft, "p\xC3\xA5 skolen ");
+        assert_int_equal(text_sms_compose_n(PREFIX, ft, SUFFIX, 3, out, sizeof out, &i), 1);
+        assert_int_equal(i.encoding, TEXT_SMS_UCS2);
+        assert_true(i.units <= 201 && i.units >= 199);
+}
+
 /* ---- escaping ---- */
 
 static const char MEET[] = "Møt på rådhuset & ta med \"ID\"\n";
@@ -672,6 +846,10 @@ int main(void) {
                 cmocka_unit_test(test_compose_ucs2),
                 cmocka_unit_test(test_compose_keeps_clusters),
                 cmocka_unit_test(test_compose_errors),
+                cmocka_unit_test(test_transliterate_each),
+                cmocka_unit_test(test_transliterate_keeps_gsm),
+                cmocka_unit_test(test_compose_segments),
+                cmocka_unit_test(test_compose_segments_cut_rules),
                 cmocka_unit_test(test_escape_url),
                 cmocka_unit_test(test_escape_json),
                 cmocka_unit_test(test_template_url_and_json),
