@@ -107,8 +107,10 @@ start_at 2027-01-11T07:59:53
 ok '{"cmd":"case.open","case":"K-2041","contacts":["kari","ola"],"level":1,"factors":["loneliness"],"children":true,"due":"2027-01-11"}'
 assert_eq "$(field "$R" '["due"]')" 2027-01-11
 assert_eq "$(field "$R" '["next_action"]')" "2027-01-11 08:00"
-# Durable at once in the case journal; in its own file after the next fold.
-grep -q '"ref": "K-2041"' "$T"/spool/cases/journal.* || fail "K-2041 is not in the case journal"
+# Durable at once in the case journal; in its own file after the next fold
+# (which a slow machine may already have run by now).
+grep -q '"ref": "K-2041"' "$T"/spool/cases/journal.* 2>/dev/null || grep -q '"ref": "K-2041"' "$(case_file K-2041)" 2>/dev/null ||
+        fail "K-2041 is neither in the case journal nor in its case file"
 wait_until 3 test -f "$(case_file K-2041)" || fail "no case file for K-2041"
 sleep 1
 now=$(local_now)
@@ -179,10 +181,16 @@ say "check-ins: needs steps up and schedules the new level's interval; history i
 ok '{"cmd":"case.checkin","case":"K-2041","by":"kari","outcome":"needs"}'
 say "kill -9 right after the check-in: only the case journal has it, and it comes back"
 kill_beredd
-grep -q '"outcome": "needs"' "$T"/spool/cases/journal.* || fail "the check-in is not in the case journal"
-grep -q '"outcome": "needs"' "$(case_file K-2041)" && fail "the check-in is in the case file already"
+in_journal=
+if grep -q '"outcome": "needs"' "$T"/spool/cases/journal.* 2>/dev/null; then
+        in_journal=1
+        grep -q '"outcome": "needs"' "$(case_file K-2041)" && fail "the check-in is in the case file and the journal"
+else # the fold (a second later) beat the kill on a slow machine
+        grep -q '"outcome": "needs"' "$(case_file K-2041)" || fail "the check-in is neither in the case journal nor in the case file"
+        say "(the fold came before the kill: the journal read-back is not exercised in this run)"
+fi
 start_at 2027-01-12T09:10:00
-assert_grep "$T/beredd.log" "read back from the case journal"
+[ -z "$in_journal" ] || assert_grep "$T/beredd.log" "read back from the case journal"
 wait_until 5 no_journal || fail "the journal read back was not folded"
 grep -q '"outcome": "needs"' "$(case_file K-2041)" || fail "the check-in did not reach the case file"
 assert_eq "$(field "$R" '["level"]')" 2
