@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -182,21 +181,6 @@ static void print_status(json_t *o) {
         print_kv(o, "people", "People:");
         print_kv(o, "chains", "Chains:");
         print_kv(o, "gateways", "Gateways:");
-        json_t *t, *tr = json_object_get(o, "gateway_trouble");
-        size_t i;
-        json_array_foreach(tr, i, t) {
-                time_t since = (time_t) json_integer_value(json_object_get(t, "since"));
-                struct tm tm;
-                char when[32] = "?";
-                if (localtime_r(&since, &tm))
-                        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-                printf("%-16s %s since %s, %" JSON_INTEGER_FORMAT " failure(s), last: %s\n",
-                       i == 0 ? "GATEWAY TROUBLE:" : "", json_string_value(json_object_get(t, "id")), when,
-                       json_integer_value(json_object_get(t, "failures")),
-                       json_string_value(json_object_get(t, "error")));
-        }
-        if (json_integer_value(json_object_get(o, "notifications_waiting_for_gateway")) > 0)
-                print_kv(o, "notifications_waiting_for_gateway", "Waiting:");
         json_t *in = json_object_get(o, "incoming");
         if (in)
                 printf("%-16s %" JSON_INTEGER_FORMAT " accepted, %" JSON_INTEGER_FORMAT " rejected\n", "Drop files:",

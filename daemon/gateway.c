@@ -150,22 +150,7 @@ struct gateways {
         unsigned active; /* easy handles in the multi */
         uint64_t backoff_base;
         uint64_t rnd;
-        struct gw_health *health; /* per gateway id, in order of first use */
-        size_t n_health;
-        unsigned n_trouble;       /* of those, in trouble */
-        char *fqdn;               /* this machine's FQDN for EHLO, NULL = none */
-};
-
-/* How a gateway is doing, from the outcomes of its attempts: in trouble
- * from a gateway failure (it refused to carry a message for a reason not
- * about the recipient, or a temporary fault outlasted its retries) until it
- * next sends one. */
-struct gw_health {
-        char *id;
-        bool trouble;
-        unsigned failures;  /* gateway failures since its last success */
-        uint64_t since;     /* CLOCK_REALTIME usec of the first of them */
-        char error[160];    /* the last one, without personal data */
+        char *fqdn;      /* this machine's FQDN for EHLO, NULL = none */
 };
 
 /* ---- small helpers ---- */
@@ -500,72 +485,6 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-/* ---- gateway health ---- */
-
-static struct gw_health *health_of(struct gateways *g, const char *id, bool create) {
-        for (size_t i = 0; i < g->n_health; i++)
-                if (streq(g->health[i].id, id))
-                        return &g->health[i];
-        if (!create)
-                return NULL;
-        char *d = strdup(id);
-        struct gw_health *h = d ? realloc(g->health, (g->n_health + 1) * sizeof(*h)) : NULL;
-        if (!h) {
-                free(d);
-                return NULL;
-        }
-        g->health = h;
-        h = &g->health[g->n_health++];
-        *h = (struct gw_health) { .id = d };
-        return h;
-}
-
-static void health_changed(struct gateways *g) {
-        if (g->waiting_hook)
-                g->waiting_hook(g->waiting_userdata, g->n_waiting);
-}
-
-/* Gateway ID failed a message for a reason that is about the gateway
- * (ERROR, no personal data): it is in trouble until it sends one. The
- * message itself goes on to the next gateway (failover). */
-static void gateway_failed(struct gateways *g, const char *id, const char *error) {
-        struct gw_health *h = health_of(g, id, true);
-
-        if (!h)
-                return;
-        h->failures++;
-        snprintf(h->error, sizeof(h->error), "%s", error ? error : "");
-        if (h->trouble)
-                return;
-        h->trouble = true;
-        h->since = now_usec(g->event, CLOCK_REALTIME);
-        g->n_trouble++;
-        char field[160];
-        snprintf(field, sizeof(field), "BEREDD_GATEWAY=%s", id);
-        log_event(LOG_WARNING, MSGID_GATEWAY_TROUBLE, ((const char *[]) { field, NULL }),
-                  "Gateway %s is in trouble: %s; its messages go to the next gateway", id, h->error);
-        health_changed(g);
-}
-
-static void gateway_worked(struct gateways *g, const char *id) {
-        struct gw_health *h = health_of(g, id, false);
-
-        if (!h || !h->trouble) {
-                if (h)
-                        h->failures = 0;
-                return;
-        }
-        char field[160];
-        snprintf(field, sizeof(field), "BEREDD_GATEWAY=%s", id);
-        log_event(LOG_NOTICE, MSGID_GATEWAY_TROUBLE, ((const char *[]) { field, NULL }),
-                  "Gateway %s works again (after %u failure(s))", id, h->failures);
-        h->trouble = false;
-        h->failures = 0;
-        h->error[0] = '\0';
-        g->n_trouble--;
-        health_changed(g);
-}
-
 /* Decide what follows an attempt. RETRY_AFTER (usec, 0 = none) overrides the backoff. */
 static void handle_outcome(struct msg *x, enum outcome out, const char *error, const char *ref, uint64_t retry_after) {
         struct gateways *g = x->g;
@@ -574,7 +493,6 @@ static void handle_outcome(struct msg *x, enum outcome out, const char *error, c
         switch (out) {
         case OUT_SENT:
                 log_debug("Message %s (person %s) sent through %s", x->lkey, x->person, cur_id(x));
-                gateway_worked(g, cur_id(x));
                 complete(x, GW_SENT, NULL, ref);
                 return;
         case OUT_PERMANENT:
@@ -585,7 +503,6 @@ static void handle_outcome(struct msg *x, enum outcome out, const char *error, c
         case OUT_GATEWAY:
                 log_error("Gateway %s cannot send (check its configuration): %s; message %s (person %s)", cur_id(x),
                           error, x->lkey, x->person);
-                gateway_failed(g, cur_id(x), error);
                 transfer_free(x);
                 failover(x, error);
                 return;
@@ -599,7 +516,6 @@ static void handle_outcome(struct msg *x, enum outcome out, const char *error, c
                 log_full(x->waiting ? LOG_INFO : LOG_WARNING, 0, NULL, NULL,
                          "Gateway %s: message %s (person %s) failed %u times, last: %s",
                          cur_id(x), x->lkey, x->person, x->attempt, error);
-                gateway_failed(g, cur_id(x), error);
                 failover(x, error);
                 return;
         }
@@ -1984,9 +1900,6 @@ void gateways_free(struct gateways *g) {
                 close(g->epfd);
         sd_event_source_disable_unref(g->defer);
         sd_event_unref(g->event);
-        for (size_t i = 0; i < g->n_health; i++)
-                free(g->health[i].id);
-        free(g->health);
         free(g->fqdn);
         free(g);
         curl_global_cleanup();
@@ -1997,23 +1910,6 @@ void gateways_set_config(struct gateways *g, const struct config *cfg) {
                 return;
         g->cfg = cfg;
         check_config(cfg);
-        /* A gateway gone from the configuration is no longer in trouble. */
-        size_t k = 0;
-        bool changed = false;
-        for (size_t i = 0; i < g->n_health; i++) {
-                if (config_gateway(cfg, g->health[i].id)) {
-                        g->health[k++] = g->health[i];
-                        continue;
-                }
-                if (g->health[i].trouble) {
-                        g->n_trouble--;
-                        changed = true;
-                }
-                free(g->health[i].id);
-        }
-        g->n_health = k;
-        if (changed)
-                health_changed(g);
 }
 
 int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done, void *userdata) {
@@ -2089,21 +1985,6 @@ unsigned gateways_in_flight(const struct gateways *g) {
 
 unsigned gateways_waiting(const struct gateways *g) {
         return g ? g->n_waiting : 0;
-}
-
-unsigned gateways_in_trouble(const struct gateways *g) {
-        return g ? g->n_trouble : 0;
-}
-
-bool gateways_trouble(const struct gateways *g, size_t i, struct gw_trouble *ret) {
-        for (size_t k = 0; g && k < g->n_health; k++) {
-                const struct gw_health *h = &g->health[k];
-                if (!h->trouble || i-- > 0)
-                        continue;
-                *ret = (struct gw_trouble) { .id = h->id, .failures = h->failures, .since = h->since, .error = h->error };
-                return true;
-        }
-        return false;
 }
 
 void gateways_set_waiting_hook(struct gateways *g, void (*hook)(void *userdata, unsigned waiting), void *userdata) {

@@ -87,22 +87,7 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
 unsigned gateways_in_flight(const struct gateways *g);
 /* Of those, messages every gateway has failed, waiting for the next round. */
 unsigned gateways_waiting(const struct gateways *g);
-/* Gateways in trouble: each failed a message for a reason about itself
- * (an SMTP relay, HELO, sender, auth or TLS refusal; our configuration;
- * temporary faults past its retries) and has not sent one since. Its
- * messages went on to the next gateway. */
-unsigned gateways_in_trouble(const struct gateways *g);
-struct gw_trouble {
-        const char *id;
-        unsigned failures; /* since its last success */
-        uint64_t since;    /* CLOCK_REALTIME usec of the first */
-        const char *error; /* the last reason, without personal data */
-};
-/* The Ith gateway in trouble (0-based) into RET, valid until the next call
- * into the gateways; false past the last. */
-bool gateways_trouble(const struct gateways *g, size_t i, struct gw_trouble *ret);
-/* HOOK(USERDATA, n) whenever gateways_waiting() or gateways_in_trouble()
- * changes (for STATUS=). */
+/* HOOK(USERDATA, n) whenever gateways_waiting() changes (for STATUS=). */
 void gateways_set_waiting_hook(struct gateways *g, void (*hook)(void *userdata, unsigned waiting), void *userdata);
 
 /* Base of the retry backoff (default 1 s, or $BEREDD_GW_BACKOFF_MS read by

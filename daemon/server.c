@@ -119,19 +119,12 @@ struct server {
 
 static void server_update_status(struct server *s) {
         char buf[256];
-        struct gw_trouble t;
         if (s->spool_error)
                 snprintf(buf, sizeof(buf), "STATUS=site %s: SPOOL ERROR (%s); refusing new input", s->config->site,
                          s->spool_error_text);
         else if (gateways_waiting(s->gw) > 0)
                 snprintf(buf, sizeof(buf), "STATUS=site %s: GATEWAY TROUBLE: %u message(s) failed on every gateway, "
                          "trying again; %u open activation(s)", s->config->site, gateways_waiting(s->gw),
-                         s->acts ? activations_open(s->acts) : 0);
-        else if (gateways_trouble(s->gw, 0, &t))
-                /* Its messages went on to the next gateway: trouble all the
-                 * same, someone should look at it. */
-                snprintf(buf, sizeof(buf), "STATUS=site %s: GATEWAY TROUBLE: %u gateway(s) failing (%s: %.80s); "
-                         "%u open activation(s)", s->config->site, gateways_in_trouble(s->gw), t.id, t.error,
                          s->acts ? activations_open(s->acts) : 0);
         else
                 snprintf(buf, sizeof(buf), "STATUS=site %s: running; %u open activation(s); drop files %" PRIu64
@@ -214,14 +207,6 @@ static char *execute_status(struct server *s, const struct command *cmd) {
                                                         (int) activations_total(s->acts)));
         json_object_set_new(o, "notifications_in_flight", json_integer((json_int_t) gateways_in_flight(s->gw)));
         json_object_set_new(o, "notifications_waiting_for_gateway", json_integer((json_int_t) gateways_waiting(s->gw)));
-        json_t *trouble = json_array();
-        struct gw_trouble t;
-        for (size_t i = 0; trouble && gateways_trouble(s->gw, i, &t); i++)
-                json_array_append_new(trouble, json_pack("{s:s, s:I, s:I, s:s}", "id", t.id, "failures",
-                                                         (json_int_t) t.failures, "since",
-                                                         (json_int_t) (t.since / USEC_PER_SEC), "error", t.error));
-        if (trouble)
-                json_object_set_new(o, "gateway_trouble", trouble);
         json_object_set_new(o, "incoming", json_pack("{s:I, s:I}", "accepted", (json_int_t) s->n_accepted,
                                                      "rejected", (json_int_t) s->n_rejected));
         json_object_set_new(o, "mqtt", json_string(!s->mqtt ? "off" : mqtt_connected(s->mqtt) ? "connected" : "disconnected"));
