@@ -1648,7 +1648,7 @@ static void server_reload(struct server *s) {
         }
 done:
         sd_notify(0, "READY=1");
-        server_update_status(s);
+        server_trouble_changed(s); /* gateways may have come, gone or changed */
 }
 
 static int on_hup(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata) {
