@@ -97,6 +97,7 @@ struct msg {
         uint64_t give_up;  /* CLOCK_MONOTONIC: no new round after this (0 = none) */
         bool (*wanted)(void *userdata, const char *key);
         bool waiting;      /* every gateway has failed it at least once: counted in n_waiting until done */
+        uint64_t waiting_since; /* CLOCK_MONOTONIC: when it began waiting */
         bool parked;       /* x->timer starts the next round */
         unsigned rounds;
 
@@ -107,6 +108,7 @@ struct msg {
 
         CURL *easy;
         bool in_multi;
+        CURLcode rc;        /* how the last transfer ended (for the gateway's health) */
         struct curl_slist *hdrs, *rcpt;
         char *req; /* request body / SMTP message */
         size_t req_len, req_off;
@@ -150,6 +152,10 @@ struct gateways {
         unsigned active; /* easy handles in the multi */
         uint64_t backoff_base;
         uint64_t rnd;
+        struct health *health; /* one per configured gateway, configuration order */
+        size_t n_health;
+        void (*health_hook)(void *userdata);
+        void *health_userdata;
         char *fqdn;      /* this machine's FQDN for EHLO, NULL = none */
 };
 
@@ -314,6 +320,7 @@ static void transfer_free(struct msg *x) {
         x->resp = NULL;
         x->resp_len = 0;
         x->errbuf[0] = '\0';
+        x->rc = CURLE_OK;
 }
 
 /* A follow-up reminder's key, "fu.<case>.<time>.<n>", names the case, which
@@ -455,6 +462,7 @@ static void failover(struct msg *x, const char *error) {
                          (double) round / USEC_PER_SEC);
                 if (!x->waiting) {
                         x->waiting = true;
+                        x->waiting_since = now;
                         x->g->n_waiting++;
                         waiting_changed(x->g);
                 }
@@ -485,11 +493,14 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static void health_note(struct msg *x, enum outcome out);
+
 /* Decide what follows an attempt. RETRY_AFTER (usec, 0 = none) overrides the backoff. */
 static void handle_outcome(struct msg *x, enum outcome out, const char *error, const char *ref, uint64_t retry_after) {
         struct gateways *g = x->g;
         int retries = x->gw && x->gw->retries > 0 ? x->gw->retries : 1;
 
+        health_note(x, out);
         switch (out) {
         case OUT_SENT:
                 log_debug("Message %s (person %s) sent through %s", x->lkey, x->person, cur_id(x));
@@ -1503,6 +1514,7 @@ static void smtp_finished(struct msg *x, CURLcode rc) {
 }
 
 static void transfer_finished(struct msg *x, CURLcode rc) {
+        x->rc = rc;
         if (x->gw->type == GATEWAY_SMTP)
                 smtp_finished(x, rc);
         else
@@ -1789,6 +1801,246 @@ static int on_defer(sd_event_source *src, void *userdata) {
         return 0;
 }
 
+/* ---- gateway health ---- */
+
+struct health {
+        char *id;
+        uint64_t fp; /* fingerprint of the settings: changed settings start unknown again */
+        enum channel channel;
+        enum gateway_type type;
+        enum gw_state state;
+        uint64_t since, last_ok, last_failure;
+        char error[32];
+        unsigned failures;
+        uint64_t n_ok, n_failed, n_refused;
+};
+
+const char *gw_state_name(enum gw_state s) {
+        return s == GW_STATE_UP ? "up" : s == GW_STATE_DOWN ? "down" : "unknown";
+}
+
+static uint64_t fp_str(uint64_t h, const char *s) {
+        /* FNV-1a; a NULL and "" differ by the separator byte. */
+        for (; s && *s; s++)
+                h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
+        return (h ^ (s ? 0x1f : 0x1e)) * UINT64_C(1099511628211);
+}
+
+static uint64_t gateway_fingerprint(const struct gateway *gw) {
+        char nums[96];
+        uint64_t h = UINT64_C(14695981039346656037);
+
+        snprintf(nums, sizeof(nums), "%d %d %d %d %" PRIu64 " %d %d", (int) gw->channel, (int) gw->type,
+                 gw->success_min, gw->success_max, gw->timeout, gw->retries, gw->starttls);
+        h = fp_str(h, nums);
+        h = fp_str(h, gw->url);
+        h = fp_str(h, gw->from);
+        h = fp_str(h, gw->account);
+        h = fp_str(h, gw->username);
+        h = fp_str(h, gw->password);
+        h = fp_str(h, gw->method);
+        h = fp_str(h, gw->body);
+        h = fp_str(h, gw->content_type);
+        h = fp_str(h, gw->success_match);
+        h = fp_str(h, gw->helo);
+        for (size_t i = 0; i < gw->n_headers; i++) {
+                h = fp_str(h, gw->headers[i].name);
+                h = fp_str(h, gw->headers[i].value);
+        }
+        return h;
+}
+
+static void health_free(struct health *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i].id);
+        free(v);
+}
+
+/* One entry per gateway of CFG, carrying over what is known of a gateway
+ * whose id and settings are unchanged. On OOM the old list stays. */
+static void health_rebuild(struct gateways *g, const struct config *cfg) {
+        size_t n = cfg ? cfg->n_gateways : 0;
+        struct health *v = n ? calloc(n, sizeof(*v)) : NULL;
+
+        if (n && !v)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                const struct gateway *gw = &cfg->gateways[i];
+                uint64_t fp = gateway_fingerprint(gw);
+                v[i] = (struct health) { .fp = fp, .channel = gw->channel, .type = gw->type };
+                for (size_t k = 0; k < g->n_health; k++)
+                        if (g->health[k].id && streq(g->health[k].id, gw->id) && g->health[k].fp == fp) {
+                                v[i] = g->health[k];
+                                g->health[k].id = NULL; /* moved */
+                                break;
+                        }
+                if (!v[i].id)
+                        v[i].id = strdup(gw->id);
+                if (!v[i].id) {
+                        health_free(v, n);
+                        return;
+                }
+        }
+        health_free(g->health, g->n_health);
+        g->health = v;
+        g->n_health = n;
+}
+
+static struct health *health_find(struct gateways *g, const char *id) {
+        for (size_t i = 0; id && i < g->n_health; i++)
+                if (streq(g->health[i].id, id))
+                        return &g->health[i];
+        return NULL;
+}
+
+/* The class of the failure that just ended attempt X, without personal data
+ * (never the server's text: SMTP servers echo the address). */
+static void failure_class(const struct msg *x, char *buf, size_t len) {
+        long code = 0;
+
+        if (x->gw && x->gw->type == GATEWAY_FILE) {
+                snprintf(buf, len, "outbox");
+                return;
+        }
+        if (!x->in_multi || !x->easy) {
+                snprintf(buf, len, "config");
+                return;
+        }
+        (void) curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+        bool smtp = x->gw && x->gw->type == GATEWAY_SMTP;
+        switch (x->rc) {
+        case CURLE_OK:
+                if (!smtp && x->gw && code >= x->gw->success_min && code <= x->gw->success_max)
+                        snprintf(buf, len, "unexpected answer");
+                else
+                        snprintf(buf, len, "%s %ld", smtp ? "smtp" : "http", code);
+                return;
+        case CURLE_OPERATION_TIMEDOUT:
+                snprintf(buf, len, "timeout");
+                return;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+                snprintf(buf, len, "dns");
+                return;
+        case CURLE_COULDNT_CONNECT:
+                snprintf(buf, len, "connect");
+                return;
+        case CURLE_LOGIN_DENIED:
+        case CURLE_AUTH_ERROR:
+                snprintf(buf, len, "auth");
+                return;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_USE_SSL_FAILED:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_CACERT_BADFILE:
+                snprintf(buf, len, "tls");
+                return;
+        case CURLE_UNSUPPORTED_PROTOCOL:
+        case CURLE_URL_MALFORMAT:
+        case CURLE_NOT_BUILT_IN:
+        case CURLE_TOO_MANY_REDIRECTS:
+                snprintf(buf, len, "config");
+                return;
+        default:
+                if (code > 0)
+                        snprintf(buf, len, "%s %ld", smtp ? "smtp" : "http", code);
+                else
+                        snprintf(buf, len, "network");
+        }
+}
+
+/* Book attempt X's outcome OUT on its gateway (see gateway.h for the rule).
+ * Called from handle_outcome() before the transfer is freed. Outcomes of
+ * attempts that never reached the gateway (out of memory, a message the
+ * provider's format cannot carry) say nothing about it; a gateway whose
+ * request cannot even be built from its settings is down ("config"). */
+static void health_note(struct msg *x, enum outcome out) {
+        struct gateways *g = x->g;
+        struct health *h = health_find(g, cur_id(x));
+        bool reached = (x->gw && x->gw->type == GATEWAY_FILE) || (x->in_multi && x->easy);
+
+        if (!h || (!reached && out != OUT_GATEWAY))
+                return;
+        uint64_t now = now_usec(g->event, CLOCK_REALTIME);
+        enum gw_state old = h->state;
+        if (out == OUT_SENT || out == OUT_PERMANENT) {
+                if (out == OUT_SENT)
+                        h->n_ok++;
+                else
+                        h->n_refused++;
+                h->last_ok = now;
+                h->failures = 0;
+                h->state = GW_STATE_UP;
+        } else {
+                h->n_failed++;
+                h->failures++;
+                h->last_failure = now;
+                failure_class(x, h->error, sizeof(h->error));
+                h->state = GW_STATE_DOWN;
+        }
+        if (h->state == old)
+                return;
+        uint64_t was = h->since;
+        h->since = now;
+        if (h->state == GW_STATE_DOWN)
+                log_event(LOG_WARNING, MSGID_GATEWAY_STATE_DOWN, NULL, "Gateway %s (%s) is down: %s", h->id,
+                          channel_name(h->channel), h->error);
+        else if (old == GW_STATE_DOWN)
+                log_event(LOG_NOTICE, MSGID_GATEWAY_STATE_UP, NULL, "Gateway %s (%s) is up again after %.0f s down",
+                          h->id, channel_name(h->channel), was && now > was ? (double) (now - was) / USEC_PER_SEC : 0.0);
+        if (g->health_hook)
+                g->health_hook(g->health_userdata);
+}
+
+int gateway_health(const struct gateways *g, size_t i, struct gw_health *ret) {
+        if (!g || i >= g->n_health)
+                return -ENOENT;
+        const struct health *h = &g->health[i];
+        *ret = (struct gw_health) {
+                .id = h->id, .channel = h->channel, .type = h->type, .state = h->state, .since = h->since,
+                .last_ok = h->last_ok, .last_failure = h->last_failure, .last_error = h->error,
+                .failures = h->failures, .attempts_ok = h->n_ok, .attempts_failed = h->n_failed,
+                .attempts_refused = h->n_refused,
+        };
+        return 0;
+}
+
+void gateways_channel_health(const struct gateways *g, enum channel c, unsigned *served, unsigned *down) {
+        unsigned s = 0, d = 0;
+
+        for (size_t i = 0; g && i < g->n_health; i++)
+                if (g->health[i].channel & c) {
+                        s++;
+                        d += g->health[i].state == GW_STATE_DOWN;
+                }
+        *served = s;
+        *down = d;
+}
+
+unsigned gateways_waiting_on(const struct gateways *g, enum channel c, uint64_t *oldest) {
+        unsigned n = 0;
+        uint64_t first = 0;
+
+        for (const struct msg *x = g ? g->msgs : NULL; x; x = x->next)
+                if (x->waiting && (x->channel & c)) {
+                        n++;
+                        if (!first || x->waiting_since < first)
+                                first = x->waiting_since;
+                }
+        if (oldest) {
+                uint64_t now = g ? now_usec(g->event, CLOCK_MONOTONIC) : 0;
+                *oldest = first && now > first ? now - first : 0;
+        }
+        return n;
+}
+
+void gateways_set_health_hook(struct gateways *g, void (*hook)(void *userdata), void *userdata) {
+        g->health_hook = hook;
+        g->health_userdata = userdata;
+}
+
 /* ---- public ---- */
 
 static void check_config(const struct config *cfg) {
@@ -1872,6 +2124,7 @@ int gateways_new(sd_event *e, struct store *store, const struct config *cfg, str
         (void) sd_event_source_set_description(g->curl_now, "gateway-curl-now");
         g->fqdn = machine_fqdn();
         check_config(cfg);
+        health_rebuild(g, cfg);
         *ret = g;
         return 0;
 fail:
@@ -1901,6 +2154,7 @@ void gateways_free(struct gateways *g) {
         sd_event_source_disable_unref(g->defer);
         sd_event_unref(g->event);
         free(g->fqdn);
+        health_free(g->health, g->n_health);
         free(g);
         curl_global_cleanup();
 }
@@ -1910,6 +2164,7 @@ void gateways_set_config(struct gateways *g, const struct config *cfg) {
                 return;
         g->cfg = cfg;
         check_config(cfg);
+        health_rebuild(g, cfg);
 }
 
 int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done, void *userdata) {
