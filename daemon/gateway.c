@@ -1141,7 +1141,7 @@ static void message_id_left(const char *key, const char *site, char out[static 4
  * which command a reply answers, and the reply. Only known verbs are kept
  * from what we send (an AUTH line and its continuations carry credentials,
  * MAIL and RCPT addresses), and only the cleaned last line of what we get. */
-static void smtp_reply_clean(const char *s, size_t n, char *out, size_t outlen);
+static void smtp_reply_clean(const char *s, size_t n, const char *to, char *out, size_t outlen);
 
 static int on_smtp_debug(CURL *easy, curl_infotype type, char *data, size_t size, void *userp) {
         static const char *const verbs[] = { "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "RSET",
@@ -1173,7 +1173,7 @@ static int on_smtp_debug(CURL *easy, curl_infotype type, char *data, size_t size
         if (size > 3 && data[3] == '-')
                 return 0; /* not the last line of the reply */
         x->smtp_code = (data[0] - '0') * 100 + (data[1] - '0') * 10 + (data[2] - '0');
-        smtp_reply_clean(size > 4 ? data + 4 : "", size > 4 ? size - 4 : 0, x->smtp_text, sizeof(x->smtp_text));
+        smtp_reply_clean(size > 4 ? data + 4 : "", size > 4 ? size - 4 : 0, x->to, x->smtp_text, sizeof(x->smtp_text));
         if (x->smtp_code == 354 && streq(x->smtp_verb, "DATA"))
                 snprintf(x->smtp_verb, sizeof(x->smtp_verb), ".");
         return 0;
@@ -1388,10 +1388,17 @@ static void http_finished(struct msg *x, CURLcode rc) {
 }
 
 /* The reply's text for logs and the caller: printable ASCII, without a
- * word in <...> or with an '@' (servers echo the addresses: "<kari@...>:
- * Recipient address rejected"), spaces squeezed, at most OUTLEN - 1. */
-static void smtp_reply_clean(const char *s, size_t n, char *out, size_t outlen) {
-        size_t k = 0;
+ * word in <...>, with an '@' (servers echo the addresses: "<kari@...>:
+ * Recipient address rejected") or with the local part of TO in it, spaces
+ * squeezed, at most OUTLEN - 1. */
+static void smtp_reply_clean(const char *s, size_t n, const char *to, char *out, size_t outlen) {
+        size_t k = 0, local = to ? strcspn(to, "@") : 0;
+        char lp[65] = "";
+
+        if (local >= 3 && local < sizeof(lp)) {
+                memcpy(lp, to, local);
+                lp[local] = '\0';
+        }
 
         while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n'))
                 n--;
@@ -1403,7 +1410,9 @@ static void smtp_reply_clean(const char *s, size_t n, char *out, size_t outlen) 
                         j++;
                 if (j == i)
                         break;
-                if (s[i] != '<' && !memchr(s + i, '@', j - i)) {
+                char word[128];
+                snprintf(word, sizeof(word), "%.*s", (int) (j - i), s + i);
+                if (s[i] != '<' && !memchr(s + i, '@', j - i) && !(lp[0] && strcasestr(word, lp))) {
                         if (k > 0 && k + 1 < outlen)
                                 out[k++] = ' ';
                         for (size_t m = i; m < j && k + 1 < outlen; m++)

@@ -683,6 +683,7 @@ static void test_smtp_classify(void **state) {
                 { "disabled", "550 5.2.1 Mailbox disabled", GW_UNREACHABLE },
                 { "plainuser", "550 User unknown", GW_UNREACHABLE },
                 { "plain553", "553 sorry, that mailbox name is not allowed", GW_UNREACHABLE },
+                { "kari.nordmann", "550 5.1.1 Kari.Nordmann... User unknown", GW_UNREACHABLE },
         };
         const char *argv[2 * ELEMENTSOF(cases) + 1];
         char opts[ELEMENTSOF(cases)][160];
@@ -693,7 +694,7 @@ static void test_smtp_classify(void **state) {
         }
         argv[n] = NULL;
         struct server *s1 = start_server(f, "fake-smtp.py", argv[0], argv[1], argv[2], argv[3], argv[4], argv[5],
-                                         argv[6], argv[7], argv[8], argv[9], argv[10], argv[11], NULL);
+                                         argv[6], argv[7], argv[8], argv[9], argv[10], argv[11], argv[12], NULL);
         struct server *s2 = start_server(f, "fake-smtp.py", NULL);
         _cleanup_free_ char *u1 = NULL, *u2 = NULL;
         char key[32], to[64];
@@ -724,6 +725,8 @@ static void test_smtp_classify(void **state) {
         }
         assert_string_equal(result_of(f, "c.0")->error, "");
         assert_non_null(strstr(result_of(f, "c.6")->error, "550 5.1.1 Recipient address rejected: User unknown"));
+        /* nor the local part, without the '@' */
+        assert_string_equal(result_of(f, "c.12")->error, "RCPT TO refused: 550 5.1.1 User unknown");
 
         /* mail2 got the six, each once; its EHLO name is its helo setting,
          * mail1's the machine's FQDN or the domain of from */
