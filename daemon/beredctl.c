@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -173,6 +174,68 @@ static void print_kv(json_t *o, const char *key, const char *label) {
                 printf("%-16s %" JSON_INTEGER_FORMAT "\n", label, json_integer_value(v));
 }
 
+/* "2026-12-02 01:23:45" in local time, or "-". */
+static const char *local_time(json_t *v, char *buf, size_t len) {
+        struct tm tm;
+        time_t t;
+
+        if (!json_is_integer(v))
+                return "-";
+        t = (time_t) json_integer_value(v);
+        if (!localtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                return "-";
+        return buf;
+}
+
+/* Issue 14: per gateway up/down since when and why, what waits, readiness. */
+static void print_gateway_health(json_t *o) {
+        json_t *list = json_object_get(o, "gateway_health"), *g;
+        size_t i;
+        char tb[32];
+
+        json_array_foreach(list, i, g) {
+                const char *state = json_string_value(json_object_get(g, "state"));
+                const char *err = json_string_value(json_object_get(g, "last_error"));
+                printf("  %-14s %-6s %-13s", json_string_value(json_object_get(g, "id")),
+                       json_string_value(json_object_get(g, "channel")), json_string_value(json_object_get(g, "type")));
+                if (state && strcmp(state, "down") == 0)
+                        printf(" DOWN since %s, %" JSON_INTEGER_FORMAT " failed attempt(s) in a row, last: %s\n",
+                               local_time(json_object_get(g, "since"), tb, sizeof(tb)),
+                               json_integer_value(json_object_get(g, "failures_in_a_row")), err ? err : "-");
+                else if (state && strcmp(state, "up") == 0)
+                        printf(" up since %s\n", local_time(json_object_get(g, "since"), tb, sizeof(tb)));
+                else
+                        printf(" not tried yet\n");
+        }
+        json_t *ch = json_object_get(o, "channels"), *c;
+        const char *name;
+        if (json_is_true(json_object_get(o, "trouble"))) {
+                printf("%-16s GATEWAY TROUBLE:", "Trouble:");
+                json_object_foreach(ch, name, c) {
+                        if (!json_is_true(json_object_get(c, "up")))
+                                printf(" no working %s gateway;", name);
+                        else if (json_integer_value(json_object_get(c, "down")) > 0)
+                                printf(" %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " %s gateway(s) down;",
+                                       json_integer_value(json_object_get(c, "down")),
+                                       json_integer_value(json_object_get(c, "gateways")), name);
+                }
+                printf(" %" JSON_INTEGER_FORMAT " message(s) waiting\n",
+                       json_integer_value(json_object_get(o, "messages_waiting")));
+        }
+        if (json_integer_value(json_object_get(o, "messages_waiting")) > 0) {
+                printf("%-16s", "Waiting:");
+                json_object_foreach(ch, name, c)
+                        printf(" %s %" JSON_INTEGER_FORMAT, name, json_integer_value(json_object_get(c, "waiting")));
+                printf("; the oldest for %" JSON_INTEGER_FORMAT " s\n",
+                       json_integer_value(json_object_get(o, "oldest_waiting_seconds")));
+        }
+        json_t *ready = json_object_get(o, "ready");
+        if (json_is_boolean(ready))
+                printf("%-16s %s%s%s\n", "Ready:", json_is_true(ready) ? "yes" : "NO",
+                       json_is_true(ready) ? "" : ": ",
+                       json_is_true(ready) ? "" : json_string_value(json_object_get(o, "not_ready")) ?: "");
+}
+
 static void print_status(json_t *o) {
         print_kv(o, "site", "Site:");
         print_kv(o, "state", "State:");
@@ -185,6 +248,7 @@ static void print_status(json_t *o) {
         print_kv(o, "people", "People:");
         print_kv(o, "chains", "Chains:");
         print_kv(o, "gateways", "Gateways:");
+        print_gateway_health(o);
         json_t *in = json_object_get(o, "incoming");
         if (in)
                 printf("%-16s %" JSON_INTEGER_FORMAT " accepted, %" JSON_INTEGER_FORMAT " rejected\n", "Drop files:",

@@ -1328,6 +1328,7 @@ void gateway_conf_done(struct gateway *gw) {
         free(gw->inbound_status);
         free(gw->inbound_id);
         free(gw->receipt_gate);
+        free(gw->helo);
         if (gw->inbound_token) {
                 explicit_bzero(gw->inbound_token, strlen(gw->inbound_token));
                 free(gw->inbound_token);
@@ -1441,13 +1442,76 @@ static void load_max_segments(struct loader *l, const config_setting_t *e, struc
                 gw->max_segments = (unsigned) v;
 }
 
+/* A host name for EHLO (RFC 5321 4.1.1.1: a domain, or an address literal
+ * "[192.0.2.1]" / "[IPv6:2001:db8::1]"): labels of letters, digits and
+ * inner '-', at most 63 each and 253 in all. */
+bool config_helo_ok(const char *s) {
+        size_t n = s ? strlen(s) : 0, label = 0;
+
+        if (n == 0 || n > 253)
+                return false;
+        if (s[0] == '[') {
+                char buf[64];
+                bool v6 = has_prefix(s, "[IPv6:");
+                size_t skip = v6 ? 6 : 1;
+                unsigned char addr[16];
+
+                if (s[n - 1] != ']' || n < skip + 2 || n - skip - 1 >= sizeof(buf))
+                        return false;
+                memcpy(buf, s + skip, n - skip - 1);
+                buf[n - skip - 1] = '\0';
+                return inet_pton(v6 ? AF_INET6 : AF_INET, buf, addr) == 1;
+        }
+        for (size_t i = 0; i <= n; i++) {
+                char c = s[i];
+                if (c == '.' || c == '\0') {
+                        if (label == 0 || s[i - 1] == '-')
+                                return false;
+                        label = 0;
+                } else if (isalnum((unsigned char) c) || (c == '-' && label > 0)) {
+                        if (++label > 63)
+                                return false;
+                } else
+                        return false;
+        }
+        return true;
+}
+
+/* The path of an smtp:// URL, after scheme://host[:port]: libcurl sends it
+ * as the EHLO name (lib/smtp.c, smtp_parse_url_path). "" or "/" is none. */
+static const char *smtp_url_path(const char *url) {
+        const char *p = url ? strstr(url, "://") : NULL;
+
+        if (!p)
+                return "";
+        p = strchr(p + 3, '/');
+        return !p || streq(p, "/") ? "" : p;
+}
+
+static void load_helo(struct loader *l, config_setting_t *e, struct gateway *gw, int t, const char *url) {
+        config_setting_t *s;
+        const char *v = get_text(l, e, "helo", false, &s);
+
+        if (!v)
+                return;
+        if (t >= 0 && t != GATEWAY_SMTP)
+                fail(l, s, "only an smtp gateway has a helo name");
+        else if (!config_helo_ok(v))
+                fail(l, s, "not a host name for EHLO (use the fully qualified name of this machine, "
+                           "e.g. \"beredd.kommune.no\")");
+        else if (*smtp_url_path(url))
+                fail(l, s, "set the EHLO name either here or as the path of url, not both");
+        else
+                gw->helo = ldup(l, v);
+}
+
 static void load_gateways(struct loader *l, const config_setting_t *root) {
         static const char *const keys[] = { "id", "channel", "type", "url", "from", "account", "username",
                                             "password_file", "token_file", "method", "body", "content_type",
                                             "headers", "success", "success_match", "timeout", "retries",
                                             "starttls", "inbound_from", "inbound_text", "inbound_ref",
                                             "inbound_status", "inbound_id", "inbound_token_file", "receipt_gate",
-                                            "max_segments", NULL };
+                                            "max_segments", "helo", NULL };
         /* Index i is the enum channel value i + 1. */
         static const char *const channels[] = { "sms", "email", "any" };
         static const char *const methods[] = { "POST", "GET", "PUT" };
@@ -1596,6 +1660,7 @@ static void load_gateways(struct loader *l, const config_setting_t *root) {
                 }
                 load_max_segments(l, e, gw, t);
                 gw->url = ldup(l, url);
+                load_helo(l, e, gw, t, url);
                 gw->starttls = get_bool(l, e, "starttls", gw->type == GATEWAY_SMTP && smtp_default_starttls(url), NULL);
 
                 if (secret_name)

@@ -133,6 +133,9 @@ struct gateway {
         uint64_t timeout;             /* per-request timeout (default 10s) */
         int retries;                  /* attempts before failover (default 3) */
         bool starttls;                /* smtp: require STARTTLS (default true unless smtps:// or localhost) */
+        /* smtp: the name sent in EHLO/HELO; NULL = the machine's FQDN when it
+         * has one, else the domain of `from` (decided in gateway.c) */
+        char *helo;
         /* Inbound webhooks (the HTTP listener): the generic http profile's
          * field names for the sender and the text (defaults "from", "text"),
          * and for receipts the reference and status (defaults "ref",
@@ -315,6 +318,9 @@ const struct gateway *config_gateway(const struct config *c, const char *id);
  * gateways serving SMS (any of them may carry it after a failover), or the
  * default when none does. */
 unsigned config_sms_max_segments(const struct config *c);
+/* True if S may be sent as the EHLO name: a host name (letters, digits,
+ * inner '-', dots) or an address literal "[192.0.2.1]", "[IPv6:...]". */
+bool config_helo_ok(const char *s);
 const struct roster *config_roster(const struct config *c, const char *id);
 /* Find the configured person whose phone (any Norwegian form) or e-mail matches. */
 const struct person *config_person_by_contact(const struct config *c, const char *phone_or_email);

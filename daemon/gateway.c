@@ -29,6 +29,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "gateway.h"
 #include "log.h"
@@ -95,6 +97,7 @@ struct msg {
         uint64_t give_up;  /* CLOCK_MONOTONIC: no new round after this (0 = none) */
         bool (*wanted)(void *userdata, const char *key);
         bool waiting;      /* every gateway has failed it at least once: counted in n_waiting until done */
+        uint64_t waiting_since; /* CLOCK_MONOTONIC: when it began waiting */
         bool parked;       /* x->timer starts the next round */
         unsigned rounds;
 
@@ -105,12 +108,22 @@ struct msg {
 
         CURL *easy;
         bool in_multi;
+        CURLcode rc;        /* how the last transfer ended (for the gateway's health) */
         struct curl_slist *hdrs, *rcpt;
         char *req; /* request body / SMTP message */
         size_t req_len, req_off;
         char *resp;
         size_t resp_len;
         char errbuf[CURL_ERROR_SIZE];
+        /* SMTP, from CURLOPT_DEBUGFUNCTION: the verb of the last command sent
+         * ("" before the first: the greeting; "." after DATA's 354: the end
+         * of data), and the last line of the last reply to it, its code and
+         * its text without addresses (smtp_reply_clean). After QUIT nothing
+         * is kept: curl says goodbye before it reports the transfer. */
+        char smtp_verb[12];
+        char smtp_text[112];
+        int smtp_code;
+        bool smtp_quit;
         sd_event_source *timer; /* backoff */
 
         bool finished;
@@ -139,6 +152,11 @@ struct gateways {
         unsigned active; /* easy handles in the multi */
         uint64_t backoff_base;
         uint64_t rnd;
+        struct health *health; /* one per configured gateway, configuration order */
+        size_t n_health;
+        void (*health_hook)(void *userdata);
+        void *health_userdata;
+        char *fqdn;      /* this machine's FQDN for EHLO, NULL = none */
 };
 
 /* ---- small helpers ---- */
@@ -182,6 +200,7 @@ static struct gateway *gateway_copy(const struct gateway *src) {
         DUP(content_type);
         DUP(success_match);
         DUP(receipt_gate);
+        DUP(helo);
 #undef DUP
         if (src->n_headers > 0) {
                 gw->headers = calloc(src->n_headers, sizeof(struct header_kv));
@@ -294,10 +313,14 @@ static void transfer_free(struct msg *x) {
         free(x->req);
         x->req = NULL;
         x->req_len = x->req_off = 0;
+        x->smtp_verb[0] = x->smtp_text[0] = '\0';
+        x->smtp_code = 0;
+        x->smtp_quit = false;
         free(x->resp);
         x->resp = NULL;
         x->resp_len = 0;
         x->errbuf[0] = '\0';
+        x->rc = CURLE_OK;
 }
 
 /* A follow-up reminder's key, "fu.<case>.<time>.<n>", names the case, which
@@ -439,6 +462,7 @@ static void failover(struct msg *x, const char *error) {
                          (double) round / USEC_PER_SEC);
                 if (!x->waiting) {
                         x->waiting = true;
+                        x->waiting_since = now;
                         x->g->n_waiting++;
                         waiting_changed(x->g);
                 }
@@ -469,11 +493,14 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static void health_note(struct msg *x, enum outcome out);
+
 /* Decide what follows an attempt. RETRY_AFTER (usec, 0 = none) overrides the backoff. */
 static void handle_outcome(struct msg *x, enum outcome out, const char *error, const char *ref, uint64_t retry_after) {
         struct gateways *g = x->g;
         int retries = x->gw && x->gw->retries > 0 ? x->gw->retries : 1;
 
+        health_note(x, out);
         switch (out) {
         case OUT_SENT:
                 log_debug("Message %s (person %s) sent through %s", x->lkey, x->person, cur_id(x));
@@ -964,7 +991,10 @@ static int qp_line(char **buf, size_t *len, size_t *cap, const char *s, size_t n
                 size_t k;
                 bool last = i + 1 == n;
 
-                if ((c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !last)) {
+                /* "From " at the start of a line is encoded too: mbox
+                 * readers would quote it with ">". */
+                bool from = i == 0 && n >= 5 && memcmp(s, "From ", 5) == 0;
+                if (!from && ((c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !last))) {
                         enc[0] = (char) c;
                         k = 1;
                 } else {
@@ -985,13 +1015,19 @@ static int qp_line(char **buf, size_t *len, size_t *cap, const char *s, size_t n
         return 0;
 }
 
-/* Body with every line break made CRLF; quoted-printable if a line would be
- * longer than RFC 5322's 998 octets, else 8bit. */
+/* Body with every line break made CRLF. 7bit when it is ASCII with lines
+ * of at most 998 octets (RFC 5322 2.1.1), else quoted-printable (RFC 2045
+ * 6.7: lines of at most 76). libcurl cannot announce an 8-bit body (its
+ * MAIL FROM takes AUTH=, SIZE= and SMTPUTF8, never BODY=8BITMIME, in 7.88
+ * as today), and a relay that gets 8-bit data unannounced may mangle or
+ * refuse it: the body is always 7-bit on the wire. */
 static int smtp_body(const char *text, char **buf, size_t *len, size_t *cap, bool *ret_qp) {
         bool qp = false;
         size_t run = 0;
 
         for (const char *p = text; *p; p++) {
+                if ((unsigned char) *p >= 0x80)
+                        qp = true;
                 if (*p == '\r' || *p == '\n')
                         run = 0;
                 else if (++run > 998)
@@ -1012,19 +1048,152 @@ static int smtp_body(const char *text, char **buf, size_t *len, size_t *cap, boo
         return 0;
 }
 
+static const char *email_domain(const char *addr) {
+        const char *at = addr ? strrchr(addr, '@') : NULL;
+        return at && at[1] ? at + 1 : NULL;
+}
+
+/* The EHLO name: the gateway's helo, else this machine's FQDN, else the
+ * domain of its `from`. Postfix with smtpd_helo_restrictions refuses a name
+ * without a dot (504 5.5.2), and says so only at RCPT. */
+static const char *smtp_helo(const struct gateways *g, const struct gateway *gw) {
+        if (gw->helo)
+                return gw->helo;
+        if (g->fqdn)
+                return g->fqdn;
+        return email_domain(gw->from);
+}
+
+/* libcurl (lib/smtp.c, smtp_parse_url_path) sends the URL's path, URL
+ * decoded, as the EHLO name, and without a path the short host name
+ * (gethostname). A path in the configured url is kept (the configuration
+ * refuses it together with helo). */
+static char *smtp_url(const struct gateways *g, const struct gateway *gw) {
+        const char *sep = strstr(gw->url, "://"), *path = sep ? strchr(sep + 3, '/') : NULL;
+        const char *helo = smtp_helo(g, gw);
+        size_t base = path ? (size_t) (path - gw->url) : strlen(gw->url);
+        char *u = NULL;
+
+        if ((path && path[1]) || !helo || !*helo)
+                return strdup(gw->url);
+        /* A host name is URL-safe; the brackets and colons of an address
+         * literal are escaped. */
+        char esc[256 * 3 + 1];
+        size_t k = 0;
+        for (const char *p = helo; *p && k + 3 < sizeof(esc); p++) {
+                if (isalnum((unsigned char) *p) || *p == '.' || *p == '-')
+                        esc[k++] = *p;
+                else
+                        k += (size_t) snprintf(esc + k, sizeof(esc) - k, "%%%02X", (unsigned char) *p);
+        }
+        esc[k] = '\0';
+        return asprintf(&u, "%.*s/%s", (int) base, gw->url, esc) < 0 ? NULL : u;
+}
+
+/* The machine's fully qualified name: the canonical name of gethostname()
+ * (getaddrinfo AI_CANONNAME, /etc/hosts first), else the host name itself,
+ * when it has a dot and is not localhost. Asked once, when the gateways
+ * are made (it may ask the resolver, which must not happen on the loop). */
+static char *machine_fqdn(void) {
+        struct addrinfo hints = { .ai_flags = AI_CANONNAME, .ai_socktype = SOCK_STREAM }, *ai = NULL;
+        char host[256], name[256] = "";
+
+        if (gethostname(host, sizeof(host)) < 0)
+                return NULL;
+        host[sizeof(host) - 1] = '\0';
+        if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai && ai->ai_canonname)
+                snprintf(name, sizeof(name), "%s", ai->ai_canonname);
+        if (ai)
+                freeaddrinfo(ai);
+        for (int k = 0; k < 2; k++) {
+                char *n = k == 0 ? name : host;
+                size_t len = strlen(n);
+                if (len > 0 && n[len - 1] == '.')
+                        n[len - 1] = '\0';
+                if (strchr(n, '.') && strncasecmp(n, "localhost", 9) != 0 && config_helo_ok(n))
+                        return strdup(n);
+        }
+        return NULL;
+}
+
+/* The left part of the Message-ID: 32 hex digits of SHA-256 over the key and
+ * the site. The same in every attempt and resend (a receiver can see a
+ * duplicate), unique across sites sending from one domain, and without the
+ * key itself, which for a follow-up names the case. */
+static void message_id_left(const char *key, const char *site, char out[static 40]) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+        char *in = NULL;
+        int n = asprintf(&in, "%s\n%s", key, site ? site : "");
+
+        snprintf(out, 40, "beredd.%s", "0");
+        if (n < 0)
+                return;
+        if (EVP_Digest(in, (size_t) n, md, &len, EVP_sha256(), NULL) == 1 && len >= 16) {
+                memcpy(out, "beredd.", 7);
+                for (unsigned i = 0; i < 16; i++)
+                        snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+        }
+        free(in);
+}
+
+/* CURLOPT_DEBUGFUNCTION (with CURLOPT_VERBOSE; libcurl calls it only then):
+ * which command a reply answers, and the reply. Only known verbs are kept
+ * from what we send (an AUTH line and its continuations carry credentials,
+ * MAIL and RCPT addresses), and only the cleaned last line of what we get. */
+static void smtp_reply_clean(const char *s, size_t n, const char *to, char *out, size_t outlen);
+
+static int on_smtp_debug(CURL *easy, curl_infotype type, char *data, size_t size, void *userp) {
+        static const char *const verbs[] = { "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "RSET",
+                                             "QUIT" };
+        struct msg *x = userp;
+
+        (void) easy;
+        if (x->smtp_quit)
+                return 0;
+        if (type == CURLINFO_HEADER_OUT) {
+                size_t n = 0;
+                while (n < size && n < 8 && isalpha((unsigned char) data[n]))
+                        n++;
+                if (n < size && data[n] != ' ' && data[n] != '\r')
+                        return 0;
+                for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                        if (strlen(verbs[i]) == n && strncasecmp(data, verbs[i], n) == 0) {
+                                if (streq(verbs[i], "QUIT"))
+                                        x->smtp_quit = true; /* what came before is the outcome */
+                                else
+                                        snprintf(x->smtp_verb, sizeof(x->smtp_verb), "%s", verbs[i]);
+                                break;
+                        }
+                return 0;
+        }
+        if (type != CURLINFO_HEADER_IN || size < 3 || !isdigit((unsigned char) data[0]) ||
+            !isdigit((unsigned char) data[1]) || !isdigit((unsigned char) data[2]))
+                return 0;
+        if (size > 3 && data[3] == '-')
+                return 0; /* not the last line of the reply */
+        x->smtp_code = (data[0] - '0') * 100 + (data[1] - '0') * 10 + (data[2] - '0');
+        smtp_reply_clean(size > 4 ? data + 4 : "", size > 4 ? size - 4 : 0, x->to, x->smtp_text, sizeof(x->smtp_text));
+        if (x->smtp_code == 354 && streq(x->smtp_verb, "DATA"))
+                snprintf(x->smtp_verb, sizeof(x->smtp_verb), ".");
+        return 0;
+}
+
+#define SUBJECT_HEADER "Subject: "
+
 static int build_smtp(struct msg *x, char *err, size_t errlen) {
         const struct gateway *gw = x->gw;
         const char *subject = x->subject ? x->subject : "";
-        _cleanup_free_ char *subj = NULL, *mail_from = NULL, *head = NULL, *body = NULL;
+        _cleanup_free_ char *subj = NULL, *mail_from = NULL, *head = NULL, *body = NULL, *url = NULL;
         size_t body_len = 0, body_cap = 0, subj_cap = strlen(subject) * 4 + 128;
-        char date[64];
+        char date[64], mid[40];
         bool qp;
         int r;
 
         /* Header injection: nothing that lands in a header or an SMTP command
          * may carry CR or LF. Refused as unreachable: resending will not help. */
-        if (!gw->from || !gw->url) {
-                snprintf(err, errlen, "smtp needs from and url");
+        if (!gw->from || !gw->url || !email_domain(gw->from)) {
+                snprintf(err, errlen, "smtp needs from (an e-mail address) and url");
                 return -EINVAL;
         }
         if (!text_header_safe(gw->from) || !text_header_safe(x->to) || !text_header_safe(subject) ||
@@ -1035,7 +1204,8 @@ static int build_smtp(struct msg *x, char *err, size_t errlen) {
         subj = malloc(subj_cap);
         if (!subj)
                 return -ENOMEM;
-        r = text_rfc2047_encode(subject, subj, subj_cap);
+        /* Lines of at most 76 with the header name (RFC 2047 2.). */
+        r = text_rfc2047_encode(subject, strlen(SUBJECT_HEADER), subj, subj_cap);
         if (r < 0) {
                 snprintf(err, errlen, "cannot encode the subject: %s", strerror(-r));
                 return -EBADMSG;
@@ -1044,19 +1214,19 @@ static int build_smtp(struct msg *x, char *err, size_t errlen) {
         if (r < 0)
                 return r;
         rfc5322_date(date, sizeof(date));
+        message_id_left(x->key, x->g->cfg ? x->g->cfg->site : NULL, mid);
         r = asprintf(&head,
                      "Date: %s\r\n"
                      "From: %s\r\n"
                      "To: %s\r\n"
-                     "Subject: %s\r\n"
-                     "Message-ID: <%s@beredd.%s>\r\n"
+                     SUBJECT_HEADER "%s\r\n"
+                     "Message-ID: <%s@%s>\r\n"
                      "MIME-Version: 1.0\r\n"
                      "Content-Type: text/plain; charset=UTF-8\r\n"
                      "Content-Transfer-Encoding: %s\r\n"
                      "Auto-Submitted: auto-generated\r\n"
                      "\r\n",
-                     date, gw->from, x->to, subj, x->key,
-                     x->g->cfg && x->g->cfg->site ? x->g->cfg->site : "localhost", qp ? "quoted-printable" : "8bit");
+                     date, gw->from, x->to, subj, mid, email_domain(gw->from), qp ? "quoted-printable" : "7bit");
         if (r < 0) {
                 head = NULL;
                 return -ENOMEM;
@@ -1075,19 +1245,26 @@ static int build_smtp(struct msg *x, char *err, size_t errlen) {
                 return -ENOMEM;
         }
         x->rcpt = curl_slist_append(NULL, x->to);
-        if (!x->rcpt)
+        url = smtp_url(x->g, gw);
+        if (!x->rcpt || !url)
                 return -ENOMEM;
-        r = easy_common(x, gw->url);
+        r = easy_common(x, url);
         if (r < 0)
                 goto fail;
-        /* curl does the dot-stuffing of the DATA phase. */
+        /* curl does the dot-stuffing of the DATA phase. One recipient per
+         * transfer, so CURLOPT_MAIL_RCPT_ALLOWFAILS would change nothing:
+         * a refused RCPT ends it with CURLE_SEND_ERROR and the reply's code
+         * in CURLINFO_RESPONSE_CODE. */
         if (curl_easy_setopt(x->easy, CURLOPT_MAIL_FROM, mail_from) != CURLE_OK ||
             curl_easy_setopt(x->easy, CURLOPT_MAIL_RCPT, x->rcpt) != CURLE_OK ||
             curl_easy_setopt(x->easy, CURLOPT_UPLOAD, 1L) != CURLE_OK ||
             curl_easy_setopt(x->easy, CURLOPT_READFUNCTION, on_read) != CURLE_OK ||
             curl_easy_setopt(x->easy, CURLOPT_READDATA, x) != CURLE_OK ||
             curl_easy_setopt(x->easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t) x->req_len) != CURLE_OK ||
-            curl_easy_setopt(x->easy, CURLOPT_USE_SSL, (long) (gw->starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE)) != CURLE_OK) {
+            curl_easy_setopt(x->easy, CURLOPT_USE_SSL, (long) (gw->starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE)) != CURLE_OK ||
+            curl_easy_setopt(x->easy, CURLOPT_DEBUGFUNCTION, on_smtp_debug) != CURLE_OK ||
+            curl_easy_setopt(x->easy, CURLOPT_DEBUGDATA, x) != CURLE_OK ||
+            curl_easy_setopt(x->easy, CURLOPT_VERBOSE, 1L) != CURLE_OK) {
                 r = -EINVAL;
                 goto fail;
         }
@@ -1210,31 +1387,143 @@ static void http_finished(struct msg *x, CURLcode rc) {
         handle_outcome(x, out, err, ref, out == OUT_TEMP && retry_after > 0 ? (uint64_t) retry_after * USEC_PER_SEC : 0);
 }
 
+/* The reply's text for logs and the caller: printable ASCII, without a
+ * word in <...>, with an '@' (servers echo the addresses: "<kari@...>:
+ * Recipient address rejected") or with the local part of TO in it, spaces
+ * squeezed, at most OUTLEN - 1. */
+static void smtp_reply_clean(const char *s, size_t n, const char *to, char *out, size_t outlen) {
+        size_t k = 0, local = to ? strcspn(to, "@") : 0;
+        char lp[65] = "";
+
+        if (local >= 3 && local < sizeof(lp)) {
+                memcpy(lp, to, local);
+                lp[local] = '\0';
+        }
+
+        while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n'))
+                n--;
+        for (size_t i = 0; i < n && k + 1 < outlen;) {
+                while (i < n && s[i] == ' ')
+                        i++;
+                size_t j = i;
+                while (j < n && s[j] != ' ')
+                        j++;
+                if (j == i)
+                        break;
+                char word[128];
+                snprintf(word, sizeof(word), "%.*s", (int) (j - i), s + i);
+                if (s[i] != '<' && !memchr(s + i, '@', j - i) && !(lp[0] && strcasestr(word, lp))) {
+                        if (k > 0 && k + 1 < outlen)
+                                out[k++] = ' ';
+                        for (size_t m = i; m < j && k + 1 < outlen; m++)
+                                out[k++] = (unsigned char) s[m] >= 0x20 && (unsigned char) s[m] < 0x7F ? s[m] : '?';
+                }
+                i = j;
+        }
+        out[k] = '\0';
+}
+
+/* RFC 3463 enhanced status "C.S.D" at the start of TEXT (RFC 2034). */
+static bool smtp_enhanced(const char *text, int *cls, int *subj, int *det) {
+        char *end;
+
+        if (!text || !strchr("245", text[0]) || text[0] == '\0' || text[1] != '.')
+                return false;
+        *cls = text[0] - '0';
+        long a = strtol(text + 2, &end, 10);
+        if (end == text + 2 || *end != '.' || a < 0 || a > 999)
+                return false;
+        const char *p = end + 1;
+        long b = strtol(p, &end, 10);
+        if (end == p || (*end != '\0' && *end != ' ') || b < 0 || b > 999)
+                return false;
+        *subj = (int) a;
+        *det = (int) b;
+        return true;
+}
+
+static bool contains_word(const char *text, const char *const *words) {
+        for (; *words; words++)
+                if (strcasestr(text, *words))
+                        return true;
+        return false;
+}
+
+/* A 5xx to RCPT that is about the recipient's mailbox, not about us.
+ * With an enhanced status: X.1.1 bad destination mailbox, X.1.2 bad
+ * destination system, X.1.3 bad address syntax, X.1.4 ambiguous, X.1.6
+ * mailbox has moved, X.1.10 null MX (RFC 7505), X.2.1 mailbox disabled.
+ * Not X.1.7/X.1.8 (the sender's address: ours) nor X.1.0. Without one
+ * (servers that do not announce ENHANCEDSTATUSCODES): 550, 551 or 553 whose
+ * text names the mailbox and no policy. */
+static bool smtp_recipient_refusal(int code, const char *text) {
+        static const char *const mailbox[] = { "user", "mailbox", "recipient", "no such", "unknown", "not exist",
+                                               "not found", "invalid address", "address invalid", "not local",
+                                               "unrouteable", "undeliverable", NULL };
+        static const char *const policy[] = { "relay", "helo", "ehlo", "policy", "spam", "block", "denied", "auth",
+                                              "tls", "ssl", "sender", "client", "listed", "rbl", "reverse", "rate",
+                                              "limit", "grey", "gray", "access", NULL };
+        int cls, subj, det;
+
+        if (smtp_enhanced(text, &cls, &subj, &det))
+                return cls == 5 && ((subj == 1 && (det == 1 || det == 2 || det == 3 || det == 4 || det == 6 || det == 10)) ||
+                                    (subj == 2 && det == 1));
+        return (code == 550 || code == 551 || code == 553) && contains_word(text, mailbox) &&
+               !contains_word(text, policy);
+}
+
+/* How an SMTP transfer ended: RC from libcurl, CODE the last reply (0 =
+ * none), to the command VERB ("" = the greeting, "." = the end of data).
+ * Only a 5xx to RCPT about the mailbox makes the recipient unreachable by
+ * e-mail. Every other refusal is about this gateway: a relay, HELO, client,
+ * sender, auth or TLS policy (Postfix's smtpd_delay_reject gives those at
+ * RCPT too: "554 5.7.1 Relay access denied", "504 5.5.2 Helo command
+ * rejected"), so the next gateway is tried at once (OUT_GATEWAY); a 4xx is
+ * tried again here first (OUT_TEMP). */
+static enum outcome smtp_classify(CURLcode rc, const char *verb, int code, const char *text) {
+        if (rc == CURLE_OK)
+                return OUT_SENT;
+        if (code >= 400 && code <= 499)
+                return OUT_TEMP;
+        if (code >= 500 && code <= 599)
+                return streq(verb, "RCPT") && smtp_recipient_refusal(code, text ? text : "") ? OUT_PERMANENT
+                                                                                              : OUT_GATEWAY;
+        return classify_curl(rc);
+}
+
 static void smtp_finished(struct msg *x, CURLcode rc) {
-        long code = 0;
+        long info = 0;
         char err[160];
         enum outcome out;
+        int code = x->smtp_code;
 
-        (void) curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
         if (rc == CURLE_OK) {
                 handle_outcome(x, OUT_SENT, NULL, NULL, 0);
                 return;
         }
-        snprintf(err, sizeof(err), "%.60s%s%.90s", curl_easy_strerror(rc), x->errbuf[0] ? ": " : "", x->errbuf);
-        if (code >= 500 && code <= 599) {
-                /* A 5xx to RCPT refuses the address; one to MAIL FROM, AUTH or
-                 * DATA is about us (sender, credentials, policy): fail over. */
-                out = strstr(x->errbuf, "RCPT") ? OUT_PERMANENT : OUT_GATEWAY;
-                if (rc == CURLE_LOGIN_DENIED)
-                        out = OUT_GATEWAY;
-        } else if (code >= 400 && code <= 499)
-                out = OUT_TEMP;
+        /* The debug callback saw the reply; CURLINFO_RESPONSE_CODE (the last
+         * code before QUIT) is the fallback. */
+        (void) curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &info);
+        if (code < 400 && info >= 400 && info <= 599) {
+                code = (int) info;
+                x->smtp_text[0] = '\0';
+        }
+        out = smtp_classify(rc, x->smtp_verb, code, x->smtp_text);
+        if (code >= 400 && code <= 599)
+                snprintf(err, sizeof(err), "%s refused: %d%s%.100s",
+                         !x->smtp_verb[0]             ? "greeting"
+                         : streq(x->smtp_verb, ".")   ? "end of data"
+                         : streq(x->smtp_verb, "RCPT") ? "RCPT TO"
+                         : streq(x->smtp_verb, "MAIL") ? "MAIL FROM"
+                                                       : x->smtp_verb,
+                         code, x->smtp_text[0] ? " " : "", x->smtp_text);
         else
-                out = classify_curl(rc);
+                snprintf(err, sizeof(err), "%.60s%s%.90s", curl_easy_strerror(rc), x->errbuf[0] ? ": " : "", x->errbuf);
         handle_outcome(x, out, err, NULL, 0);
 }
 
 static void transfer_finished(struct msg *x, CURLcode rc) {
+        x->rc = rc;
         if (x->gw->type == GATEWAY_SMTP)
                 smtp_finished(x, rc);
         else
@@ -1521,6 +1810,246 @@ static int on_defer(sd_event_source *src, void *userdata) {
         return 0;
 }
 
+/* ---- gateway health ---- */
+
+struct health {
+        char *id;
+        uint64_t fp; /* fingerprint of the settings: changed settings start unknown again */
+        enum channel channel;
+        enum gateway_type type;
+        enum gw_state state;
+        uint64_t since, last_ok, last_failure;
+        char error[32];
+        unsigned failures;
+        uint64_t n_ok, n_failed, n_refused;
+};
+
+const char *gw_state_name(enum gw_state s) {
+        return s == GW_STATE_UP ? "up" : s == GW_STATE_DOWN ? "down" : "unknown";
+}
+
+static uint64_t fp_str(uint64_t h, const char *s) {
+        /* FNV-1a; a NULL and "" differ by the separator byte. */
+        for (; s && *s; s++)
+                h = (h ^ (unsigned char) *s) * UINT64_C(1099511628211);
+        return (h ^ (s ? 0x1f : 0x1e)) * UINT64_C(1099511628211);
+}
+
+static uint64_t gateway_fingerprint(const struct gateway *gw) {
+        char nums[96];
+        uint64_t h = UINT64_C(14695981039346656037);
+
+        snprintf(nums, sizeof(nums), "%d %d %d %d %" PRIu64 " %d %d", (int) gw->channel, (int) gw->type,
+                 gw->success_min, gw->success_max, gw->timeout, gw->retries, gw->starttls);
+        h = fp_str(h, nums);
+        h = fp_str(h, gw->url);
+        h = fp_str(h, gw->from);
+        h = fp_str(h, gw->account);
+        h = fp_str(h, gw->username);
+        h = fp_str(h, gw->password);
+        h = fp_str(h, gw->method);
+        h = fp_str(h, gw->body);
+        h = fp_str(h, gw->content_type);
+        h = fp_str(h, gw->success_match);
+        h = fp_str(h, gw->helo);
+        for (size_t i = 0; i < gw->n_headers; i++) {
+                h = fp_str(h, gw->headers[i].name);
+                h = fp_str(h, gw->headers[i].value);
+        }
+        return h;
+}
+
+static void health_free(struct health *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i].id);
+        free(v);
+}
+
+/* One entry per gateway of CFG, carrying over what is known of a gateway
+ * whose id and settings are unchanged. On OOM the old list stays. */
+static void health_rebuild(struct gateways *g, const struct config *cfg) {
+        size_t n = cfg ? cfg->n_gateways : 0;
+        struct health *v = n ? calloc(n, sizeof(*v)) : NULL;
+
+        if (n && !v)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                const struct gateway *gw = &cfg->gateways[i];
+                uint64_t fp = gateway_fingerprint(gw);
+                v[i] = (struct health) { .fp = fp, .channel = gw->channel, .type = gw->type };
+                for (size_t k = 0; k < g->n_health; k++)
+                        if (g->health[k].id && streq(g->health[k].id, gw->id) && g->health[k].fp == fp) {
+                                v[i] = g->health[k];
+                                g->health[k].id = NULL; /* moved */
+                                break;
+                        }
+                if (!v[i].id)
+                        v[i].id = strdup(gw->id);
+                if (!v[i].id) {
+                        health_free(v, n);
+                        return;
+                }
+        }
+        health_free(g->health, g->n_health);
+        g->health = v;
+        g->n_health = n;
+}
+
+static struct health *health_find(struct gateways *g, const char *id) {
+        for (size_t i = 0; id && i < g->n_health; i++)
+                if (streq(g->health[i].id, id))
+                        return &g->health[i];
+        return NULL;
+}
+
+/* The class of the failure that just ended attempt X, without personal data
+ * (never the server's text: SMTP servers echo the address). */
+static void failure_class(const struct msg *x, char *buf, size_t len) {
+        long code = 0;
+
+        if (x->gw && x->gw->type == GATEWAY_FILE) {
+                snprintf(buf, len, "outbox");
+                return;
+        }
+        if (!x->in_multi || !x->easy) {
+                snprintf(buf, len, "config");
+                return;
+        }
+        (void) curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+        bool smtp = x->gw && x->gw->type == GATEWAY_SMTP;
+        switch (x->rc) {
+        case CURLE_OK:
+                if (!smtp && x->gw && code >= x->gw->success_min && code <= x->gw->success_max)
+                        snprintf(buf, len, "unexpected answer");
+                else
+                        snprintf(buf, len, "%s %ld", smtp ? "smtp" : "http", code);
+                return;
+        case CURLE_OPERATION_TIMEDOUT:
+                snprintf(buf, len, "timeout");
+                return;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+                snprintf(buf, len, "dns");
+                return;
+        case CURLE_COULDNT_CONNECT:
+                snprintf(buf, len, "connect");
+                return;
+        case CURLE_LOGIN_DENIED:
+        case CURLE_AUTH_ERROR:
+                snprintf(buf, len, "auth");
+                return;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_USE_SSL_FAILED:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_CACERT_BADFILE:
+                snprintf(buf, len, "tls");
+                return;
+        case CURLE_UNSUPPORTED_PROTOCOL:
+        case CURLE_URL_MALFORMAT:
+        case CURLE_NOT_BUILT_IN:
+        case CURLE_TOO_MANY_REDIRECTS:
+                snprintf(buf, len, "config");
+                return;
+        default:
+                if (code > 0)
+                        snprintf(buf, len, "%s %ld", smtp ? "smtp" : "http", code);
+                else
+                        snprintf(buf, len, "network");
+        }
+}
+
+/* Book attempt X's outcome OUT on its gateway (see gateway.h for the rule).
+ * Called from handle_outcome() before the transfer is freed. Outcomes of
+ * attempts that never reached the gateway (out of memory, a message the
+ * provider's format cannot carry) say nothing about it; a gateway whose
+ * request cannot even be built from its settings is down ("config"). */
+static void health_note(struct msg *x, enum outcome out) {
+        struct gateways *g = x->g;
+        struct health *h = health_find(g, cur_id(x));
+        bool reached = (x->gw && x->gw->type == GATEWAY_FILE) || (x->in_multi && x->easy);
+
+        if (!h || (!reached && out != OUT_GATEWAY))
+                return;
+        uint64_t now = now_usec(g->event, CLOCK_REALTIME);
+        enum gw_state old = h->state;
+        if (out == OUT_SENT || out == OUT_PERMANENT) {
+                if (out == OUT_SENT)
+                        h->n_ok++;
+                else
+                        h->n_refused++;
+                h->last_ok = now;
+                h->failures = 0;
+                h->state = GW_STATE_UP;
+        } else {
+                h->n_failed++;
+                h->failures++;
+                h->last_failure = now;
+                failure_class(x, h->error, sizeof(h->error));
+                h->state = GW_STATE_DOWN;
+        }
+        if (h->state == old)
+                return;
+        uint64_t was = h->since;
+        h->since = now;
+        if (h->state == GW_STATE_DOWN)
+                log_event(LOG_WARNING, MSGID_GATEWAY_STATE_DOWN, NULL, "Gateway %s (%s) is down: %s", h->id,
+                          channel_name(h->channel), h->error);
+        else if (old == GW_STATE_DOWN)
+                log_event(LOG_NOTICE, MSGID_GATEWAY_STATE_UP, NULL, "Gateway %s (%s) is up again after %.0f s down",
+                          h->id, channel_name(h->channel), was && now > was ? (double) (now - was) / USEC_PER_SEC : 0.0);
+        if (g->health_hook)
+                g->health_hook(g->health_userdata);
+}
+
+int gateway_health(const struct gateways *g, size_t i, struct gw_health *ret) {
+        if (!g || i >= g->n_health)
+                return -ENOENT;
+        const struct health *h = &g->health[i];
+        *ret = (struct gw_health) {
+                .id = h->id, .channel = h->channel, .type = h->type, .state = h->state, .since = h->since,
+                .last_ok = h->last_ok, .last_failure = h->last_failure, .last_error = h->error,
+                .failures = h->failures, .attempts_ok = h->n_ok, .attempts_failed = h->n_failed,
+                .attempts_refused = h->n_refused,
+        };
+        return 0;
+}
+
+void gateways_channel_health(const struct gateways *g, enum channel c, unsigned *served, unsigned *down) {
+        unsigned s = 0, d = 0;
+
+        for (size_t i = 0; g && i < g->n_health; i++)
+                if (g->health[i].channel & c) {
+                        s++;
+                        d += g->health[i].state == GW_STATE_DOWN;
+                }
+        *served = s;
+        *down = d;
+}
+
+unsigned gateways_waiting_on(const struct gateways *g, enum channel c, uint64_t *oldest) {
+        unsigned n = 0;
+        uint64_t first = 0;
+
+        for (const struct msg *x = g ? g->msgs : NULL; x; x = x->next)
+                if (x->waiting && (x->channel & c)) {
+                        n++;
+                        if (!first || x->waiting_since < first)
+                                first = x->waiting_since;
+                }
+        if (oldest) {
+                uint64_t now = g ? now_usec(g->event, CLOCK_MONOTONIC) : 0;
+                *oldest = first && now > first ? now - first : 0;
+        }
+        return n;
+}
+
+void gateways_set_health_hook(struct gateways *g, void (*hook)(void *userdata), void *userdata) {
+        g->health_hook = hook;
+        g->health_userdata = userdata;
+}
+
 /* ---- public ---- */
 
 static void check_config(const struct config *cfg) {
@@ -1602,7 +2131,9 @@ int gateways_new(sd_event *e, struct store *store, const struct config *cfg, str
                 goto fail;
         (void) sd_event_source_set_enabled(g->curl_now, SD_EVENT_OFF);
         (void) sd_event_source_set_description(g->curl_now, "gateway-curl-now");
+        g->fqdn = machine_fqdn();
         check_config(cfg);
+        health_rebuild(g, cfg);
         *ret = g;
         return 0;
 fail:
@@ -1631,6 +2162,8 @@ void gateways_free(struct gateways *g) {
                 close(g->epfd);
         sd_event_source_disable_unref(g->defer);
         sd_event_unref(g->event);
+        free(g->fqdn);
+        health_free(g->health, g->n_health);
         free(g);
         curl_global_cleanup();
 }
@@ -1640,6 +2173,7 @@ void gateways_set_config(struct gateways *g, const struct config *cfg) {
                 return;
         g->cfg = cfg;
         check_config(cfg);
+        health_rebuild(g, cfg);
 }
 
 int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done, void *userdata) {

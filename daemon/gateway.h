@@ -10,8 +10,10 @@
  * are tried in configuration order: each gets `retries` attempts with
  * exponential backoff and jitter on timeouts, connection errors, 5xx and 429
  * (honouring Retry-After); then the next gateway (failover). A permanent
- * refusal (4xx other than 408/429, an invalid number) ends it at once: the
- * person is unreachable on that channel.
+ * refusal (4xx other than 408/429, an invalid number; for SMTP only a 5xx
+ * to RCPT about the mailbox, e.g. 5.1.1) ends it at once: the person is
+ * unreachable on that channel. A refusal about the gateway itself (SMTP
+ * relay/HELO/auth/TLS policy, HTTP 401) fails over at once.
  *
  * The caller logs "sending" durably before gateway_send() and "sent"/"failed"
  * from the callback (write-ahead). The idempotency KEY names the message in
@@ -92,3 +94,52 @@ void gateways_set_waiting_hook(struct gateways *g, void (*hook)(void *userdata, 
  * gateways_new): attempt n waits a random time in [0, min(30 x base,
  * base x 2^(n-1))] (full jitter), unless the server sent Retry-After. For tests. */
 void gateways_set_backoff(struct gateways *g, uint64_t base_usec);
+
+/* ---- gateway health (issue 14: trouble is visible everywhere) ----
+ *
+ * Every configured gateway is "unknown" until an attempt through it ends.
+ * It is DOWN after an attempt failed for a reason on the gateway's side
+ * (a timeout, a refused or broken connection, TLS, 5xx, 408/429, our
+ * credentials or settings refused, an outbox that cannot be written), and
+ * stays down until an attempt through it succeeds. It is UP after an
+ * attempt it answered properly: accepted the message, or refused it for the
+ * recipient (an invalid number: the gateway works, the person is
+ * unreachable). beredd does not probe: with nothing to send, a gateway stays
+ * as it was last seen. A reload keeps the health of a gateway whose id and
+ * settings are unchanged and makes a changed one unknown again. Every
+ * attempt's outcome goes through one place (handle_outcome in gateway.c),
+ * whichever transport made it. */
+enum gw_state {
+        GW_STATE_UNKNOWN, /* not tried since start or since its settings changed */
+        GW_STATE_UP,
+        GW_STATE_DOWN,
+};
+const char *gw_state_name(enum gw_state s); /* "unknown", "up", "down" */
+
+struct gw_health {
+        const char *id;          /* the configuration id (valid until the next reload) */
+        enum channel channel;    /* what it serves */
+        enum gateway_type type;
+        enum gw_state state;
+        uint64_t since;          /* CLOCK_REALTIME usec when STATE began (0: unknown) */
+        uint64_t last_ok;        /* last attempt it answered properly (0: none) */
+        uint64_t last_failure;   /* last attempt that failed on its side (0: none) */
+        /* The last failure's class, without personal data or secrets:
+         * "http 503", "smtp 554", "timeout", "connect", "dns", "network",
+         * "tls", "auth", "config", "outbox", "unexpected answer"; "" = none. */
+        const char *last_error;
+        unsigned failures;       /* failed attempts in a row */
+        uint64_t attempts_ok, attempts_failed, attempts_refused; /* since start */
+};
+
+/* The health of the I-th configured gateway (configuration order).
+ * Returns 0, or -ENOENT past the end. */
+int gateway_health(const struct gateways *g, size_t i, struct gw_health *ret);
+/* Gateways serving channel C (one of CHANNEL_SMS, CHANNEL_EMAIL) in *SERVED,
+ * of those down in *DOWN. The channel works when SERVED > DOWN. */
+void gateways_channel_health(const struct gateways *g, enum channel c, unsigned *served, unsigned *down);
+/* Messages waiting for a gateway (see gateways_waiting) on channel C, and
+ * the longest any of them has waited (usec; 0 = none) in *OLDEST. */
+unsigned gateways_waiting_on(const struct gateways *g, enum channel c, uint64_t *oldest);
+/* HOOK(USERDATA) whenever a gateway's state changes (for STATUS=, MQTT). */
+void gateways_set_health_hook(struct gateways *g, void (*hook)(void *userdata), void *userdata);

@@ -1270,6 +1270,17 @@ static enum MHD_Result route(struct req *q, struct MHD_Connection *c, const char
                         return respond_text(q, c, MHD_HTTP_OK, "ok\n");
                 return respond_text(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unhealthy\n");
         }
+        if (n == 1 && streq(seg[0], "readyz")) {
+                /* For a monitor that sees only the status code: 503 while
+                 * messages cannot go out (see server_ready). */
+                char why[200], body[256];
+                if (!get)
+                        return respond_405(q, c, "GET, HEAD");
+                if (server_ready(q->h->server, why, sizeof(why)))
+                        return respond_text(q, c, MHD_HTTP_OK, "ready\n");
+                snprintf(body, sizeof(body), "not ready: %s\n", why);
+                return respond_text(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, body);
+        }
         if (n == 1 && streq(seg[0], "metrics")) {
                 if (!get)
                         return respond_405(q, c, "GET, HEAD");

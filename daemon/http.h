@@ -14,7 +14,8 @@
  *   POST /sms/<gateway-id>/receipt   a delivery report
  *   GET  /a/<token>/yes|no           confirmation page (changes nothing)
  *   POST /a/<token>/yes|no           records the answer
- *   GET  /healthz                    200 "ok" or 503
+ *   GET  /healthz                    200 "ok" or 503 (liveness: loop, spool, listener)
+ *   GET  /readyz                     200 "ready" or 503 "not ready: why" (messages can go out)
  *   GET  /metrics                    Prometheus text format 0.0.4 */
 #pragma once
 

@@ -25,6 +25,10 @@
 #define MSGID_CODE_LOCKOUT   "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d21" /* too many wrong reply codes: ignored a while */
 #define MSGID_BACK_LIMIT     "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d22" /* texts back to one person: hourly limit reached */
 #define MSGID_TEXT_SHORTENED "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d30" /* a call-out's free text cut to fit max_segments SMS */
+#define MSGID_GATEWAY_STATE_DOWN "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d3a" /* one gateway went down (its last attempt failed) */
+#define MSGID_GATEWAY_STATE_UP   "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d3b" /* a gateway that was down answered again */
+#define MSGID_NOT_READY          "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d3c" /* /readyz turned 503 (and 5d3d when ready again) */
+#define MSGID_READY_AGAIN        "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d3d"
 
 void log_setup(bool to_stderr, int max_level);
 

@@ -113,6 +113,8 @@ struct mqtt {
         uint64_t next_attempt; /* CLOCK_MONOTONIC */
         uint64_t backoff;
         char *status_topic, *event_topic, *cmd_filter, *cmd_prefix;
+        char *status_extra;     /* mqtt_set_status(): fields added to the status (JSON object text) */
+        json_int_t online_ts;   /* when the status last said "online": the connect */
 
         /* Events waiting for the broker: a ring of at most queue_size. */
         char **queue;
@@ -194,7 +196,11 @@ static int publish_sub(struct mqtt *m, const char *subtopic, const char *payload
 
 static void publish_online(struct mqtt *m) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "state", "online", "site", m->cfg->site, "version",
-                              PACKAGE_VERSION, "protocol", m->v5 ? "5" : "3.1.1", "ts", now_unix());
+                              PACKAGE_VERSION, "protocol", m->v5 ? "5" : "3.1.1", "ts", m->online_ts);
+        json_t *extra = m->status_extra ? json_loads(m->status_extra, 0, NULL) : NULL;
+        if (o && json_is_object(extra))
+                json_object_update_missing(o, extra);
+        json_decref(extra);
         char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(o);
         if (s)
@@ -686,6 +692,7 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags
         /* Retained state is republished on every connect, so a dashboard is
          * right again as soon as the broker is back. Clears we could not send
          * go first: the republish may set the same topic again. */
+        m->online_ts = now_unix();
         publish_online(m);
         for (size_t i = 0; i < m->n_clears; i++) {
                 publish_sub(m, m->clears[i], NULL, true, 0);
@@ -1102,10 +1109,24 @@ void mqtt_free(struct mqtt *m) {
                 free(m->seen[i].reply);
         }
         free(m->status_topic);
+        free(m->status_extra);
         free(m->event_topic);
         free(m->cmd_filter);
         free(m->cmd_prefix);
         sd_event_unref(m->event);
         free(m);
         mosquitto_lib_cleanup();
+}
+
+void mqtt_set_status(struct mqtt *m, const char *json_fields) {
+        if (!m || !json_fields || (m->status_extra && streq(m->status_extra, json_fields)))
+                return;
+        char *c = strdup(json_fields);
+        if (!c)
+                return;
+        free(m->status_extra);
+        m->status_extra = c;
+        /* While disconnected nothing is sent: the connect publishes it. */
+        if (m->connected)
+                publish_online(m);
 }

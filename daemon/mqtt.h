@@ -48,3 +48,8 @@ void mqtt_event(struct mqtt *m, const char *json);
  * "followup/summary"); JSON NULL clears it (empty retained message). While
  * disconnected nothing is queued: the republish hook restores all state. */
 void mqtt_retain(struct mqtt *m, const char *subtopic, const char *json);
+/* Fields added to the retained <base>/status (JSON_FIELDS: an object's text,
+ * copied; ids, flags and counts only): published again at once when they
+ * change and we are connected, and with every connect. The fields beredd
+ * sets itself (state, site, version, protocol, ts) win over these. */
+void mqtt_set_status(struct mqtt *m, const char *json_fields);

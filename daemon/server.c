@@ -79,6 +79,8 @@ struct server {
         struct activations *acts;
         struct followup *fu;
         bool mq_summary; /* followup/summary to be published */
+        bool mq_status;  /* the trouble fields of <base>/status to be published */
+        int ready;       /* last readiness computed: 1 ready, 0 not, -1 not yet (logged on change) */
         struct code_window mq_codes; /* wrong reply codes over MQTT */
 
         /* MQTT output waits here until the loop iteration's durable writes
@@ -117,15 +119,157 @@ struct server {
         char spool_error_text[128];
 };
 
+/* ---- trouble: gateways down, messages waiting (issue 14) ----
+ *
+ * What every monitor sees comes from here: STATUS=, `beredctl status`,
+ * /metrics, /readyz and the retained MQTT status. Ids, states and counts
+ * only; a gateway's last error is a class ("http 503", "timeout"), never a
+ * server's text. */
+
+/* Messages waiting longer than this make /readyz say 503 even while every
+ * channel has a gateway that is not down (two rounds at the default backoff). */
+#define READY_GRACE_USEC (60 * USEC_PER_SEC)
+
+static const enum channel trouble_channels[] = { CHANNEL_SMS, CHANNEL_EMAIL };
+
+struct trouble {
+        unsigned served[2], down[2], waiting_on[2]; /* by trouble_channels[] */
+        uint64_t oldest[2];                      /* usec the longest-waiting message has waited */
+        unsigned gateways_down, waiting;
+        uint64_t oldest_all;
+};
+
+static void trouble_get(struct server *s, struct trouble *t) {
+        *t = (struct trouble) {};
+        for (size_t c = 0; c < ELEMENTSOF(trouble_channels); c++) {
+                gateways_channel_health(s->gw, trouble_channels[c], &t->served[c], &t->down[c]);
+                t->waiting_on[c] = gateways_waiting_on(s->gw, trouble_channels[c], &t->oldest[c]);
+                t->waiting += t->waiting_on[c];
+                if (t->oldest[c] > t->oldest_all)
+                        t->oldest_all = t->oldest[c];
+        }
+        struct gw_health h;
+        for (size_t i = 0; gateway_health(s->gw, i, &h) >= 0; i++)
+                t->gateways_down += h.state == GW_STATE_DOWN;
+}
+
+static bool trouble_any(const struct trouble *t) {
+        return t->gateways_down > 0 || t->waiting > 0;
+}
+
+/* A channel in use (served by a gateway) whose every gateway is down. */
+static bool trouble_channel_dead(const struct trouble *t, size_t c) {
+        return t->served[c] > 0 && t->down[c] >= t->served[c];
+}
+
+/* Readiness for /readyz: alive (server_healthy), and no channel in use has
+ * only gateways that are down, and no message has waited for a gateway
+ * longer than READY_GRACE_USEC. WHY (may be NULL) says what is wrong. */
+bool server_ready(struct server *s, char *why, size_t len) {
+        struct trouble t;
+        char buf[160] = "";
+
+        trouble_get(s, &t);
+        if (!server_healthy(s))
+                snprintf(buf, sizeof(buf), "%s", s->spool_error ? "the spool takes no writes" : "the HTTP listener is not accepting");
+        for (size_t c = 0; !buf[0] && c < ELEMENTSOF(trouble_channels); c++)
+                if (trouble_channel_dead(&t, c))
+                        snprintf(buf, sizeof(buf), "no working %s gateway (%u of %u down), %u message(s) waiting",
+                                 channel_name(trouble_channels[c]), t.down[c], t.served[c], t.waiting_on[c]);
+        if (!buf[0] && t.oldest_all > READY_GRACE_USEC)
+                snprintf(buf, sizeof(buf), "%u message(s) waiting for a gateway, the oldest for %" PRIu64 " s", t.waiting,
+                         t.oldest_all / USEC_PER_SEC);
+        bool ready = !buf[0];
+        if (s->ready != (int) ready) {
+                if (!ready)
+                        log_event(LOG_WARNING, MSGID_NOT_READY, NULL, "Not ready: %s", buf);
+                else if (s->ready == 0)
+                        log_event(LOG_NOTICE, MSGID_READY_AGAIN, NULL, "Ready again: every channel has a working gateway "
+                                  "and no message waits");
+                s->ready = ready;
+        }
+        if (why && len)
+                snprintf(why, len, "%s", buf);
+        return ready;
+}
+
+/* The per-channel part of the trouble: {"sms":{"up":..,"gateways":..,"down":..,"waiting":..},...}
+ * for the channels in use. */
+static json_t *trouble_channels_json(const struct trouble *t) {
+        json_t *o = json_object();
+        for (size_t c = 0; o && c < ELEMENTSOF(trouble_channels); c++) {
+                if (t->served[c] == 0 && t->waiting_on[c] == 0)
+                        continue;
+                json_object_set_new(o, channel_name(trouble_channels[c]),
+                                    json_pack("{s:b, s:i, s:i, s:i}", "up", !trouble_channel_dead(t, c), "gateways",
+                                              (int) t->served[c], "down", (int) t->down[c], "waiting",
+                                              (int) t->waiting_on[c]));
+        }
+        return o;
+}
+
+static json_t *unix_or_null(uint64_t usec) {
+        return usec ? json_integer((json_int_t) (usec / USEC_PER_SEC)) : json_null();
+}
+
+/* The fields `beredctl status` adds (DETAIL) or the MQTT status carries. */
+static json_t *trouble_json(struct server *s, bool detail) {
+        struct trouble t;
+        trouble_get(s, &t);
+        json_t *o = json_pack("{s:b, s:i, s:i}", "trouble", trouble_any(&t), "messages_waiting", (int) t.waiting,
+                              "gateways_down", (int) t.gateways_down);
+        if (!o)
+                return NULL;
+        json_object_set_new(o, "channels", trouble_channels_json(&t));
+        if (!detail)
+                return o;
+        char why[160];
+        bool ready = server_ready(s, why, sizeof(why));
+        json_object_set_new(o, "ready", json_boolean(ready));
+        if (!ready)
+                json_object_set_new(o, "not_ready", json_string(why));
+        json_object_set_new(o, "oldest_waiting_seconds", json_integer((json_int_t) (t.oldest_all / USEC_PER_SEC)));
+        json_t *list = json_array();
+        struct gw_health h;
+        for (size_t i = 0; list && gateway_health(s->gw, i, &h) >= 0; i++) {
+                json_t *g = json_pack("{s:s, s:s, s:s, s:s}", "id", h.id, "channel", channel_name(h.channel), "type",
+                                      gateway_type_name(h.type), "state", gw_state_name(h.state));
+                if (!g)
+                        continue;
+                json_object_set_new(g, "since", unix_or_null(h.since));
+                json_object_set_new(g, "last_ok", unix_or_null(h.last_ok));
+                json_object_set_new(g, "last_failure", unix_or_null(h.last_failure));
+                json_object_set_new(g, "last_error", h.last_error[0] ? json_string(h.last_error) : json_null());
+                json_object_set_new(g, "failures_in_a_row", json_integer(h.failures));
+                json_object_set_new(g, "attempts", json_pack("{s:I, s:I, s:I}", "ok", (json_int_t) h.attempts_ok,
+                                                             "failed", (json_int_t) h.attempts_failed, "refused",
+                                                             (json_int_t) h.attempts_refused));
+                json_array_append_new(list, g);
+        }
+        json_object_set_new(o, "gateway_health", list);
+        return o;
+}
+
 static void server_update_status(struct server *s) {
-        char buf[256];
+        char buf[512], down[200] = "";
+        struct trouble t;
+        struct gw_health h;
+        size_t n = 0;
+
+        trouble_get(s, &t);
+        for (size_t i = 0; gateway_health(s->gw, i, &h) >= 0; i++)
+                if (h.state == GW_STATE_DOWN && n + strlen(h.id) + 3 < sizeof(down))
+                        n += (size_t) snprintf(down + n, sizeof(down) - n, "%s%s", n ? ", " : "", h.id);
         if (s->spool_error)
                 snprintf(buf, sizeof(buf), "STATUS=site %s: SPOOL ERROR (%s); refusing new input", s->config->site,
                          s->spool_error_text);
-        else if (gateways_waiting(s->gw) > 0)
+        else if (t.waiting > 0)
                 snprintf(buf, sizeof(buf), "STATUS=site %s: GATEWAY TROUBLE: %u message(s) failed on every gateway, "
-                         "trying again; %u open activation(s)", s->config->site, gateways_waiting(s->gw),
-                         s->acts ? activations_open(s->acts) : 0);
+                         "trying again%s%s; %u open activation(s)", s->config->site, t.waiting, n ? "; down: " : "",
+                         down, s->acts ? activations_open(s->acts) : 0);
+        else if (t.gateways_down > 0)
+                snprintf(buf, sizeof(buf), "STATUS=site %s: GATEWAY TROUBLE: down: %s; %u open activation(s)",
+                         s->config->site, down, s->acts ? activations_open(s->acts) : 0);
         else
                 snprintf(buf, sizeof(buf), "STATUS=site %s: running; %u open activation(s); drop files %" PRIu64
                          " accepted, %" PRIu64 " rejected", s->config->site, s->acts ? activations_open(s->acts) : 0,
@@ -133,9 +277,32 @@ static void server_update_status(struct server *s) {
         sd_notify(0, buf);
 }
 
+/* A gateway changed state or the number of waiting messages changed. */
+static void server_trouble_changed(struct server *s) {
+        server_update_status(s);
+        (void) server_ready(s, NULL, 0); /* logs a change */
+        if (s->mqtt) {
+                s->mq_status = true;
+                sd_event_source_set_enabled(s->mqtt_flush, SD_EVENT_ON);
+        }
+}
+
+static void publish_status(struct server *s) {
+        json_t *o = trouble_json(s, false);
+        char *p = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(o);
+        if (p)
+                mqtt_set_status(s->mqtt, p);
+        free(p);
+}
+
 static void on_gateways_waiting(void *userdata, unsigned waiting) {
         (void) waiting;
-        server_update_status(userdata);
+        server_trouble_changed(userdata);
+}
+
+static void on_gateways_health(void *userdata) {
+        server_trouble_changed(userdata);
 }
 
 static void arm_retry(struct server *s);
@@ -207,6 +374,10 @@ static char *execute_status(struct server *s, const struct command *cmd) {
                                                         (int) activations_total(s->acts)));
         json_object_set_new(o, "notifications_in_flight", json_integer((json_int_t) gateways_in_flight(s->gw)));
         json_object_set_new(o, "notifications_waiting_for_gateway", json_integer((json_int_t) gateways_waiting(s->gw)));
+        json_t *tr = trouble_json(s, true);
+        if (tr)
+                json_object_update(o, tr);
+        json_decref(tr);
         json_object_set_new(o, "incoming", json_pack("{s:I, s:I}", "accepted", (json_int_t) s->n_accepted,
                                                      "rejected", (json_int_t) s->n_rejected));
         json_object_set_new(o, "mqtt", json_string(!s->mqtt ? "off" : mqtt_connected(s->mqtt) ? "connected" : "disconnected"));
@@ -634,6 +805,9 @@ static int on_mqtt_flush(sd_event_source *es, void *userdata) {
         if (s->mq_summary)
                 publish_followup_summary(s);
         s->mq_summary = false;
+        if (s->mq_status)
+                publish_status(s);
+        s->mq_status = false;
         if (s->n_mq_events == 0 && s->n_mq_activations == 0)
                 sd_event_source_set_enabled(es, SD_EVENT_OFF);
         return 0;
@@ -1307,6 +1481,64 @@ bool server_healthy(struct server *s) {
         return !s->spool_error && http_accepting(s->http);
 }
 
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void prom_label(FILE *f, const char *v) {
+        for (; v && *v; v++) {
+                if (*v == '\\' || *v == '"')
+                        fputc('\\', f);
+                if (*v == '\n')
+                        fputs("\\n", f);
+                else
+                        fputc(*v, f);
+        }
+}
+
+/* Gateways and waiting messages (issue 14). */
+static void metrics_trouble(struct server *s, FILE *f) {
+        struct trouble t;
+        struct gw_health h;
+
+        trouble_get(s, &t);
+        fprintf(f, "# HELP beredd_ready 1 while /readyz answers 200.\n# TYPE beredd_ready gauge\nberedd_ready %d\n",
+                server_ready(s, NULL, 0));
+        fprintf(f, "# HELP beredd_messages_waiting Messages every gateway of their channel failed, kept for the next round.\n"
+                   "# TYPE beredd_messages_waiting gauge\n");
+        for (size_t c = 0; c < ELEMENTSOF(trouble_channels); c++)
+                fprintf(f, "beredd_messages_waiting{channel=\"%s\"} %u\n", channel_name(trouble_channels[c]),
+                        t.waiting_on[c]);
+        fprintf(f, "# HELP beredd_messages_waiting_oldest_seconds How long the longest-waiting message has waited (0: none).\n"
+                   "# TYPE beredd_messages_waiting_oldest_seconds gauge\n");
+        for (size_t c = 0; c < ELEMENTSOF(trouble_channels); c++)
+                fprintf(f, "beredd_messages_waiting_oldest_seconds{channel=\"%s\"} %.3f\n",
+                        channel_name(trouble_channels[c]), (double) t.oldest[c] / USEC_PER_SEC);
+        fprintf(f, "# HELP beredd_messages_in_flight Messages handed to the gateways and not yet finished.\n"
+                   "# TYPE beredd_messages_in_flight gauge\nberedd_messages_in_flight %u\n", gateways_in_flight(s->gw));
+        fprintf(f, "# HELP beredd_channel_up 1 while a channel in use has a gateway that is not down.\n"
+                   "# TYPE beredd_channel_up gauge\n");
+        for (size_t c = 0; c < ELEMENTSOF(trouble_channels); c++)
+                if (t.served[c] > 0)
+                        fprintf(f, "beredd_channel_up{channel=\"%s\"} %d\n", channel_name(trouble_channels[c]),
+                                !trouble_channel_dead(&t, c));
+        fprintf(f, "# HELP beredd_gateway_up 0 after an attempt failed on the gateway's side, until one succeeds; "
+                   "1 otherwise (also before the first attempt).\n# TYPE beredd_gateway_up gauge\n");
+        for (size_t i = 0; gateway_health(s->gw, i, &h) >= 0; i++) {
+                fputs("beredd_gateway_up{gateway=\"", f);
+                prom_label(f, h.id);
+                fprintf(f, "\",channel=\"%s\"} %d\n", channel_name(h.channel), h.state != GW_STATE_DOWN);
+        }
+        fprintf(f, "# HELP beredd_gateway_attempts_total Attempts by gateway and result (refused: the recipient, "
+                   "the gateway answered).\n# TYPE beredd_gateway_attempts_total counter\n");
+        for (size_t i = 0; gateway_health(s->gw, i, &h) >= 0; i++) {
+                static const char *const res[] = { "ok", "failed", "refused" };
+                const uint64_t v[] = { h.attempts_ok, h.attempts_failed, h.attempts_refused };
+                for (size_t k = 0; k < ELEMENTSOF(res); k++) {
+                        fputs("beredd_gateway_attempts_total{gateway=\"", f);
+                        prom_label(f, h.id);
+                        fprintf(f, "\",result=\"%s\"} %" PRIu64 "\n", res[k], v[k]);
+                }
+        }
+}
+
 char *server_metrics(struct server *s) {
         static const char *const results[] = { "sent", "failed", "delivered", "undeliverable" };
         static const char *const chans[] = { "sms", "email" };
@@ -1322,6 +1554,8 @@ char *server_metrics(struct server *s) {
                    "beredd_spool_ok %d\n", !s->spool_error);
         fprintf(f, "# HELP beredd_mqtt_connected 1 while connected to the MQTT broker.\n"
                    "# TYPE beredd_mqtt_connected gauge\nberedd_mqtt_connected %d\n", mqtt_connected(s->mqtt));
+
+        metrics_trouble(s, f);
 
         unsigned by_state[6] = {};
         static const char *const states[] = { "mobilising", "mobilised", "short", "resolved", "verifying", "verified" };
@@ -1442,7 +1676,7 @@ static void server_reload(struct server *s) {
         }
 done:
         sd_notify(0, "READY=1");
-        server_update_status(s);
+        server_trouble_changed(s); /* gateways may have come, gone or changed */
 }
 
 static int on_hup(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata) {
@@ -1460,6 +1694,7 @@ int server_new(const struct server_options *o, struct server **ret) {
         struct server *s = calloc(1, sizeof(*s));
         if (!s)
                 return log_error_errno(ENOMEM, "Out of memory");
+        s->ready = -1;
         s->foreground = o->foreground;
         s->config_path = strdup(o->config_path);
         s->socket_path = strdup(o->socket_path);
@@ -1527,8 +1762,10 @@ int server_new(const struct server_options *o, struct server **ret) {
                 goto fail;
         }
         r = gateways_new(s->event, s->store, s->config, &s->gw);
-        if (r >= 0)
+        if (r >= 0) {
                 gateways_set_waiting_hook(s->gw, on_gateways_waiting, s);
+                gateways_set_health_hook(s->gw, on_gateways_health, s);
+        }
         if (r < 0) {
                 log_error_errno(r, "Cannot set up the gateways: %m");
                 goto fail;
@@ -1571,6 +1808,7 @@ int server_new(const struct server_options *o, struct server **ret) {
                 sd_event_source_set_enabled(s->mqtt_flush, SD_EVENT_OFF);
                 sd_event_source_set_priority(s->mqtt_flush, SD_EVENT_PRIORITY_IDLE);
                 sd_event_source_set_description(s->mqtt_flush, "mqtt-flush");
+                publish_status(s); /* the trouble fields (none yet) go with every status */
         }
 
         char incoming[4096];

@@ -85,6 +85,10 @@ int server_token_answer(struct server *s, const char *token, bool verify, enum a
 
 /* Health: true when the loop runs and the spool takes writes. */
 bool server_healthy(struct server *s);
+/* Readiness (/readyz): healthy, no channel in use with every gateway down,
+ * and no message waiting for a gateway longer than a minute. WHY (LEN
+ * bytes, may be NULL) says why not, without personal data. */
+bool server_ready(struct server *s, char *why, size_t len);
 /* Prometheus text exposition (malloc'd): activations by state,
  * notifications by channel and result, gateway latency histogram,
  * follow-up counts, mqtt connected. */

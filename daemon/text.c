@@ -818,16 +818,63 @@ static int put_base64(char *out, size_t outlen, size_t *pos, const unsigned char
         return 0;
 }
 
-/* "=?UTF-8?B?" + 60 base64 characters + "?=" = 72 <= 75 (RFC 2047 2.); 60
- * base64 characters carry 45 bytes. */
-#define RFC2047_CHUNK 45
+/* RFC 2047 2.: an encoded-word is at most 75 characters, and a header line
+ * holding one at most 76 (folding included: the leading space of a
+ * continuation line counts). "=?UTF-8?B?" and "?=" take 12 of them; base64
+ * carries 3 bytes in 4 characters. */
+#define RFC2047_LINE     76
+#define RFC2047_OVERHEAD 12
+#define RFC2047_COL_MAX  50 /* longest header name ("Name: ") the first line can take */
 
-int text_rfc2047_encode(const char *in, char *out, size_t outlen) {
+/* Bytes of UTF-8 an encoded word may carry on a line whose first USED
+ * characters are taken (the header name, or the folding space). */
+static size_t rfc2047_room(size_t used) {
+        size_t chars = RFC2047_LINE - used - RFC2047_OVERHEAD;
+        if (chars > 75 - RFC2047_OVERHEAD)
+                chars = 75 - RFC2047_OVERHEAD;
+        return chars / 4 * 3;
+}
+
+/* Printable ASCII is folded (RFC 5322 2.2.3) before a space wherever a
+ * line would pass 76 characters; a word longer than a line stays whole
+ * (the hard limit is 998). Unfolding (removing each CRLF) gives IN back. */
+static int fold_plain(const char *in, size_t len, size_t col, char *out, size_t outlen, size_t *pos) {
+        size_t i = 0, line = col;
+        int r;
+
+        while (i < len) {
+                /* the next word: its leading spaces and the text up to the next space */
+                size_t j = i;
+                while (j < len && in[j] == ' ')
+                        j++;
+                while (j < len && in[j] != ' ')
+                        j++;
+                /* Fold before this word's first space, if the line has text and the
+                 * word would pass the limit. A fold may not leave a line of spaces
+                 * only, so it goes before the last of several spaces. */
+                if (i > 0 && in[i] == ' ' && line + (j - i) > RFC2047_LINE) {
+                        size_t k = i;
+                        while (k + 1 < j && in[k + 1] == ' ')
+                                k++;
+                        if ((r = put(out, outlen, pos, in + i, k - i)) < 0 || (r = put(out, outlen, pos, "\r\n", 2)) < 0)
+                                return r;
+                        line = 0;
+                        i = k;
+                }
+                if ((r = put(out, outlen, pos, in + i, j - i)) < 0)
+                        return r;
+                line += j - i;
+                i = j;
+        }
+        return 0;
+}
+
+int text_rfc2047_encode(const char *in, size_t col, char *out, size_t outlen) {
         size_t len, pos = 0;
         bool plain = true;
         int r;
 
-        if (!in)
+        if (!in || col > RFC2047_COL_MAX)
                 return -EINVAL;
         if (!out || outlen == 0)
                 return -ENOBUFS;
@@ -845,14 +892,16 @@ int text_rfc2047_encode(const char *in, char *out, size_t outlen) {
         if (strstr(in, "=?"))
                 plain = false;
         if (plain) {
-                r = put(out, outlen, &pos, in, len);
+                r = fold_plain(in, len, col, out, outlen, &pos);
+                if (r < 0)
+                        out[0] = 0;
                 return r < 0 ? r : (int) pos;
         }
 
         for (size_t i = 0; i < len;) {
-                size_t n = len - i;
-                if (n > RFC2047_CHUNK) {
-                        n = RFC2047_CHUNK;
+                size_t n = len - i, room = rfc2047_room(i == 0 ? col : 1);
+                if (n > room) {
+                        n = room;
                         /* back up to the start of a UTF-8 sequence */
                         while (n > 0 && ((unsigned char) in[i + n] & 0xC0) == 0x80)
                                 n--;

@@ -138,13 +138,17 @@ bool text_header_safe(const char *s);
 /* Same for S[0..LEN), which must also be free of NUL. */
 bool text_header_safe_n(const char *s, size_t len);
 
-/* Encode a header value (a subject) per RFC 2047. Printable ASCII without
- * "=?" is copied as is; anything else becomes "=?UTF-8?B?...?=" words of at
- * most 75 characters, each holding whole UTF-8 sequences, joined by CRLF SP
- * (folding, RFC 5322 2.2.3). Run text_header_safe on the input, not the output.
- * Returns the length written, -EINVAL (CR, LF or other C0 control in IN),
+/* Encode a header value (a subject) per RFC 2047. COL is what the first line
+ * holds before the value: the header name and ": " (9 for "Subject: "; at
+ * most 50). Printable ASCII without "=?" is copied as is, folded before a
+ * space where a line would pass 76 characters; anything else becomes
+ * "=?UTF-8?B?...?=" words, each holding whole UTF-8 sequences, joined by
+ * CRLF SP (folding, RFC 5322 2.2.3), so that no word is longer than 75
+ * characters and no line (the first with its COL) longer than 76 (RFC 2047
+ * 2.). Run text_header_safe on the input, not the output. Returns the
+ * length written, -EINVAL (CR, LF or other C0 control in IN, COL > 50),
  * -EILSEQ, -ENOBUFS. */
-int text_rfc2047_encode(const char *in, char *out, size_t outlen);
+int text_rfc2047_encode(const char *in, size_t col, char *out, size_t outlen);
 
 /* ---- SMS replies ---- */
 

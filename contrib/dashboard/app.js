@@ -101,6 +101,31 @@
     $("followup-note").style.display = s ? "none" : "";
   }
 
+  /* Gateway trouble from the retained status (beredd-mqtt(7)): a banner
+   * while a gateway is down or messages wait, gone when it is over. */
+  var GATEWAY = { sms: ["SMS-gatewayen", "SMS-gatewayene", "SMS-gateway"],
+                  email: ["e-postgatewayen", "e-postgatewayene", "e-postgateway"] };
+  function troubleText(v) {
+    var parts = [];
+    var ch = v.channels || {};
+    Object.keys(ch).sort().forEach(function (name) {
+      var c = ch[name] || {}, g = GATEWAY[name] || [name + "-gatewayen", name + "-gatewayene", name + "-gateway"];
+      if (c.up === false) parts.push(c.gateways > 1 ? "ingen av " + g[1] + " svarer" : g[0] + " svarer ikke");
+      else if (c.down > 0) parts.push((c.down === 1 ? "én " + g[2] : c.down + " " + g[1].replace(/ne$/, "r")) +
+                                      " svarer ikke, reserven brukes");
+    });
+    var n = typeof v.messages_waiting === "number" ? v.messages_waiting : 0;
+    var text = "Varslingsproblem: " + (parts.length ? parts.join("; ") : "meldinger venter på en gateway");
+    if (n > 0) text += " – " + (n === 1 ? "1 melding venter" : n + " meldinger venter");
+    return text;
+  }
+  function setTrouble(v) {
+    var b = $("trouble");
+    var on = !!(v && v.state === "online" && (v.trouble || v.messages_waiting > 0 || v.gateways_down > 0));
+    b.hidden = !on;
+    b.textContent = on ? troubleText(v) : "";
+  }
+
   function setPill(id, on, text) {
     var p = $(id);
     p.className = "pill " + (on ? "on" : "off");
@@ -126,6 +151,7 @@
     if (sub === "status") {
       var online = v && v.state === "online";
       setPill("status", online, online ? "beredd: i drift" : "beredd: NEDE");
+      setTrouble(v);
     } else if (sub.indexOf("activation/") === 0) {
       var id = sub.slice("activation/".length);
       if (v && v.state && v.state !== "resolved" && v.state !== "verifying" && v.state !== "verified") activations[id] = v;

@@ -3,7 +3,9 @@
 # websockets listener) and daemon: the site shows online, a drill triggered
 # over the socket appears with 0 of 2 confirmed, a yes moves it to 1, the
 # follow-up counts show, and a screenshot is taken ($T/dashboard.png; kept
-# with KEEP=1). Needs Debian's chromium and node/npm; playwright-core is
+# with KEEP=1). Then the SMS gateway (tests/integration/fake-sms.py) answers
+# 503: a call-out waits and the page shows the trouble banner
+# ($T/dashboard-trouble.png); the gateway answers again and the banner goes. Needs Debian's chromium and node/npm; playwright-core is
 # installed into the test's folder at test time (skips when that fails).
 . "$(dirname "$0")/common.sh"
 PLAYWRIGHT_VERSION=1.65.1
@@ -24,7 +26,17 @@ WSPORT=$(free_port)
 HTTPPORT=$(free_port)
 start_mosquitto_conf "$PORT" "listener $WSPORT 127.0.0.1
 protocol websockets"
+# SMS through fake-sms (its faults set through $T/sms.ctl), e-mail to the outbox.
+echo '{}' > "$T/sms.ctl"
+python3 "$top_srcdir/tests/integration/fake-sms.py" --port 0 --port-file "$T/sms.port" --log "$T/sms.log" \
+        --control "$T/sms.ctl" --reply '{"status":"ok"}' >/dev/null 2>&1 &
+PIDS="$PIDS $!"
+wait_until 10 test -s "$T/sms.port" || fail "fake-sms did not start"
+SMS_PORT=$(cat "$T/sms.port")
 write_config "$T/beredd.conf" "$PORT"
+sed -i "s|^gateways = .*|gateways = ( { id = \"sms\"; channel = \"sms\"; type = \"http\"; url = \"http://127.0.0.1:$SMS_PORT/send\"; body = \"to={to}\&msg={text}\"; retries = 1; },\n             { id = \"outbox\"; channel = \"email\"; type = \"file\"; } );|" "$T/beredd.conf"
+grep -q 'id = "sms"' "$T/beredd.conf" || fail "the SMS gateway is not in the configuration"
+export BEREDD_GW_BACKOFF_MS=20
 start_beredd "$T/beredd.conf"
 
 python3 -m http.server "$HTTPPORT" --bind 127.0.0.1 --directory "$top_srcdir/contrib/dashboard" \
@@ -39,6 +51,7 @@ mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -r -t beredd/test/followup/summary \
 cat > "$T/drive.js" <<'EOF'
 const { chromium } = require(process.env.PLAYWRIGHT);
 const { execFileSync } = require("child_process");
+const fs = require("fs");
 const ctl = (...args) => JSON.parse(execFileSync(process.env.BEREDCTL, ["-s", process.env.SOCKET, "--json", ...args]).toString());
 const say = (s) => console.log("# " + s);
 (async () => {
@@ -77,6 +90,23 @@ const say = (s) => console.log("# " + s);
     await page.waitForTimeout(500);
     await page.screenshot({ path: process.env.SHOT });
     say("screenshot in " + process.env.SHOT);
+
+    if (!(await page.$eval("#trouble", (e) => e.hidden))) throw new Error("a trouble banner while all is well");
+    const control = (o) => { fs.writeFileSync(process.env.SMS_CTL + ".tmp", JSON.stringify(o));
+                             fs.renameSync(process.env.SMS_CTL + ".tmp", process.env.SMS_CTL); };
+    control({ fail_first: -1, status: 503 });
+    const t2 = ctl("trigger", "kriseteam", "--by", "kari", "-m", "Øvelse: gatewayen er nede", "--drill");
+    if (!t2.ok) throw new Error("trigger refused: " + JSON.stringify(t2));
+    await page.waitForFunction(() => !document.querySelector("#trouble").hidden &&
+                               /venter/.test(document.querySelector("#trouble").textContent), null, { timeout: 15000 });
+    const banner = await page.$eval("#trouble", (e) => e.textContent);
+    if (!/^Varslingsproblem: SMS-gatewayen svarer ikke – \d+ meldinge?r? venter$/.test(banner))
+      throw new Error("unexpected banner: " + banner);
+    say("banner shown: " + banner);
+    await page.screenshot({ path: process.env.SHOT_TROUBLE });
+    control({ fail_first: 0 });
+    await page.waitForFunction(() => document.querySelector("#trouble").hidden, null, { timeout: 15000 });
+    say("the banner is gone after the gateway answered again");
   } finally {
     await ctx.close();
   }
@@ -84,9 +114,10 @@ const say = (s) => console.log("# " + s);
 EOF
 
 PLAYWRIGHT="$T/node/node_modules/playwright-core" BEREDCTL="$BEREDCTL" SOCKET="$T/control" PROFILE="$T/profile" \
-        CHROMIUM="$CHROMIUM" SHOT="$T/dashboard.png" \
+        CHROMIUM="$CHROMIUM" SHOT="$T/dashboard.png" SHOT_TROUBLE="$T/dashboard-trouble.png" SMS_CTL="$T/sms.ctl" \
         URL="http://127.0.0.1:$HTTPPORT/index.html?url=ws://127.0.0.1:$WSPORT&base=beredd/test" \
         timeout 120 node "$T/drive.js" || fail "the dashboard test failed"
 [ -s "$T/dashboard.png" ] || fail "no screenshot"
+[ -s "$T/dashboard-trouble.png" ] || fail "no screenshot of the trouble banner"
 stop_beredd
 say "ok"

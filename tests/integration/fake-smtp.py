@@ -7,12 +7,16 @@ PLAIN and LOGIN (when --auth USER:PASS is given; then MAIL requires it),
 MAIL, RCPT, DATA (dot-unstuffed), RSET, NOOP, QUIT. STARTTLS is answered 454.
 
 Each accepted message is appended to --log as one JSON line:
-  {"mail_from": ..., "rcpt": [...], "auth": user or null,
+  {"mail_from": ..., "rcpt": [...], "auth": user or null, "helo": EHLO name,
    "data": raw message (UTF-8, undecodable bytes replaced), "time": ...}
 
 Fault injection:
   --reject-rcpt SUBSTR   RCPT TO containing SUBSTR gets 550 (repeatable)
   --tempfail-first N     the first N RCPT commands get 451
+  --rcpt-reply SUBSTR=REPLY  RCPT TO containing SUBSTR gets REPLY, e.g.
+                         "554 5.7.1 <{addr}>: Relay access denied" ({addr} is
+                         the address, as Postfix echoes it; repeatable)
+  --helo-reply REPLY     EHLO and HELO get REPLY (e.g. 504 5.5.2 ...)
 
 --port 0 picks a free port, written to --port-file; --pidfile; SIGTERM stops.
 """
@@ -43,13 +47,16 @@ class Handler(socketserver.StreamRequestHandler):
         srv = self.server
         args = srv.args
         self.send("220 fake-smtp ESMTP ready")
-        mail_from, rcpt, user = None, [], None
+        mail_from, rcpt, user, helo = None, [], None, None
         try:
             while True:
                 raw = self.readline()
                 line = raw.decode("utf-8", errors="replace")
                 verb = line.split(" ", 1)[0].upper()
-                if verb == "EHLO":
+                if verb in ("EHLO", "HELO") and args.helo_reply:
+                    self.send(args.helo_reply)
+                elif verb == "EHLO":
+                    helo = line[5:].strip()
                     ext = ["fake-smtp", "8BITMIME", "SIZE 10485760", "ENHANCEDSTATUSCODES"]
                     if args.auth:
                         ext.append("AUTH PLAIN LOGIN")
@@ -57,6 +64,7 @@ class Handler(socketserver.StreamRequestHandler):
                         self.send("250-" + e)
                     self.send("250 " + ext[-1])
                 elif verb == "HELO":
+                    helo = line[5:].strip()
                     self.send("250 fake-smtp")
                 elif verb == "STARTTLS":
                     self.send("454 4.7.0 TLS not available")
@@ -77,8 +85,11 @@ class Handler(socketserver.StreamRequestHandler):
                     with srv.lock:
                         srv.rcpt_seen += 1
                         temp = srv.rcpt_seen <= args.tempfail_first
+                    special = [r for sub, _, r in (x.partition("=") for x in args.rcpt_reply) if sub in addr]
                     if temp:
                         self.send("451 4.3.0 try again later")
+                    elif special:
+                        self.send(special[0].replace("{addr}", addr))
                     elif any(s in addr for s in args.reject_rcpt):
                         self.send("550 5.1.1 no such user")
                     else:
@@ -100,7 +111,7 @@ class Handler(socketserver.StreamRequestHandler):
                             d = d[1:]
                         lines.append(d)
                     data = b"".join(lines)
-                    rec = {"mail_from": mail_from, "rcpt": rcpt, "auth": user,
+                    rec = {"mail_from": mail_from, "rcpt": rcpt, "auth": user, "helo": helo,
                            "data": data.decode("utf-8", errors="replace"), "time": time.time()}
                     with srv.lock:
                         with open(args.log, "a", encoding="utf-8") as f:
@@ -162,6 +173,8 @@ def main():
     p.add_argument("--auth", help="USER:PASS required before MAIL")
     p.add_argument("--reject-rcpt", action="append", default=[])
     p.add_argument("--tempfail-first", type=int, default=0)
+    p.add_argument("--rcpt-reply", action="append", default=[])
+    p.add_argument("--helo-reply")
     args = p.parse_args()
 
     srv = Server(("127.0.0.1", args.port), Handler)

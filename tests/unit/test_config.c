@@ -552,6 +552,48 @@ static void test_bad_phone_and_email(_unused_ void **state) {
                "4: people[1].phone: the same number as the phone of \"kari\"");
 }
 
+static void test_smtp_helo(_unused_ void **state) {
+        struct config *c = load_ok("site = \"t\";\n"
+                                   "gateways = (\n"
+                                   "  { id = \"m1\"; type = \"smtp\"; url = \"smtp://mx.kommune.no:587\"; from = \"k@kommune.no\";\n"
+                                   "    helo = \"beredd.kommune.no\"; },\n"
+                                   "  { id = \"m2\"; type = \"smtp\"; url = \"smtp://mx.kommune.no/vm.kommune.no\"; from = \"k@kommune.no\"; },\n"
+                                   "  { id = \"m3\"; type = \"smtp\"; url = \"smtp://mx.kommune.no\"; from = \"k@kommune.no\"; helo = \"[192.0.2.1]\"; }\n"
+                                   ");\n");
+        assert_string_equal(config_gateway(c, "m1")->helo, "beredd.kommune.no");
+        assert_null(config_gateway(c, "m2")->helo); /* the url's path is the name, as libcurl sends it */
+        assert_string_equal(config_gateway(c, "m3")->helo, "[192.0.2.1]");
+        config_free(c);
+
+        EXPECT("site = \"t\";\n"
+               "gateways = (\n"
+               "  { id = \"m1\"; type = \"smtp\"; url = \"smtp://mx\"; from = \"k@kommune.no\"; helo = \"vm_1.kommune.no\"; },\n"
+               "  { id = \"m2\"; type = \"smtp\"; url = \"smtp://mx/x.no\"; from = \"k@kommune.no\"; helo = \"beredd.kommune.no\"; },\n"
+               "  { id = \"f\"; type = \"file\"; helo = \"beredd.kommune.no\"; },\n"
+               "  { id = \"m3\"; type = \"smtp\"; url = \"smtp://mx\"; from = \"k@kommune.no\"; helo = \"-a.no\"; },\n"
+               "  { id = \"m4\"; type = \"smtp\"; url = \"smtp://mx\"; from = \"k@kommune.no\"; helo = \"[300.1.1.1]\"; }\n"
+               ");\n",
+               "3: gateways[0].helo: not a host name for EHLO (use the fully qualified name of this "
+               "machine, e.g. \"beredd.kommune.no\")",
+               "4: gateways[1].helo: set the EHLO name either here or as the path of url, not both",
+               "5: gateways[2].helo: only an smtp gateway has a helo name",
+               "6: gateways[3].helo: not a host name for EHLO (use the fully qualified name of this "
+               "machine, e.g. \"beredd.kommune.no\")",
+               "7: gateways[4].helo: not a host name for EHLO (use the fully qualified name of this "
+               "machine, e.g. \"beredd.kommune.no\")");
+
+        assert_true(config_helo_ok("vm"));
+        assert_true(config_helo_ok("beredd.kommune.no"));
+        assert_true(config_helo_ok("[IPv6:2001:db8::1]"));
+        assert_false(config_helo_ok(""));
+        assert_false(config_helo_ok("a..no"));
+        assert_false(config_helo_ok("a.no."));
+        assert_false(config_helo_ok("a-.no"));
+        assert_false(config_helo_ok("[IPv6:1.2.3.4]"));
+        assert_false(config_helo_ok("a b"));
+        assert_false(config_helo_ok("a/b"));
+}
+
 static void test_via_without_gateway(_unused_ void **state) {
         EXPECT("site = \"t\";\n"
                "people = ( { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; email = \"kari@example.org\"; } );\n"
@@ -1091,6 +1133,7 @@ int main(void) {
                 cmocka_unit_test(test_unknown_references),
                 cmocka_unit_test(test_unreachable_quorum),
                 cmocka_unit_test(test_bad_phone_and_email),
+                cmocka_unit_test(test_smtp_helo),
                 cmocka_unit_test(test_via_without_gateway),
                 cmocka_unit_test(test_final_step_not_last),
                 cmocka_unit_test(test_syntax_error),

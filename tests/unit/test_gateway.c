@@ -639,7 +639,7 @@ static void test_smtp(void **state) {
         assert_string_equal(jstr(r, "auth"), "mailer");
         data = jstr(r, "data");
         assert_non_null(data);
-        assert_true(text_rfc2047_encode(subject, enc, sizeof(enc)) > 0);
+        assert_true(text_rfc2047_encode(subject, strlen("Subject: "), enc, sizeof(enc)) > 0);
         assert_non_null(strstr(enc, "=?UTF-8?B?"));
         snprintf(want, sizeof(want), "\r\nSubject: %s\r\n", enc);
         assert_non_null(strstr(data, want));
@@ -647,13 +647,105 @@ static void test_smtp(void **state) {
         assert_non_null(strstr(data, " +0000\r\n"));
         assert_non_null(strstr(data, "\r\nFrom: kriseteam@kommune.no\r\n"));
         assert_non_null(strstr(data, "\r\nTo: kari@kommune.no\r\n"));
-        assert_non_null(strstr(data, "\r\nMessage-ID: <a8.k1@beredd.test>\r\n"));
+        /* under the domain of from; the key is not in it */
+        const char *mid = strstr(data, "\r\nMessage-ID: <beredd.");
+        assert_non_null(mid);
+        assert_true(strncmp(mid + strlen("\r\nMessage-ID: <beredd.") + 32, "@kommune.no>\r\n", 14) == 0);
         assert_non_null(strstr(data, "\r\nMIME-Version: 1.0\r\n"));
         assert_non_null(strstr(data, "\r\nContent-Type: text/plain; charset=UTF-8\r\n"));
-        assert_non_null(strstr(data, "\r\nContent-Transfer-Encoding: 8bit\r\n"));
+        assert_non_null(strstr(data, "\r\nContent-Transfer-Encoding: quoted-printable\r\n"));
         assert_non_null(strstr(data, "\r\nAuto-Submitted: auto-generated\r\n"));
-        assert_non_null(strstr(data, "\r\n\r\nHei æøå\r\nLinje to\r\n.punktum først\r\n"));
+        assert_non_null(strstr(data, "\r\n\r\nHei =C3=A6=C3=B8=C3=A5\r\nLinje to\r\n.punktum f=C3=B8rst\r\n"));
+        for (size_t i = 0; data[i]; i++)
+                assert_true((unsigned char) data[i] < 0x80); /* 7-bit on the wire */
         assert_null(strstr(data, "Bcc"));
+        json_decref(a);
+}
+
+/* Which SMTP refusals make the recipient unreachable and which are the
+ * gateway's (fail over, trouble), against a real SMTP conversation. */
+static void test_smtp_classify(void **state) {
+        struct fixture *f = *state;
+        static const struct {
+                const char *who, *reply;
+                enum gw_result want;
+        } cases[] = {
+                { "relay", "554 5.7.1 <{addr}>: Relay access denied", GW_SENT },
+                { "helo", "504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname", GW_SENT },
+                { "sender", "553 5.1.8 <kriseteam@kommune.no>: Sender address rejected: Domain not found", GW_SENT },
+                { "client", "450 4.7.1 Client host rejected: cannot find your hostname", GW_SENT },
+                { "plainrelay", "550 Relaying not permitted", GW_SENT },
+                { "policy", "550 5.7.1 <{addr}>: Recipient address rejected: Access denied", GW_SENT },
+                { "nouser", "550 5.1.1 <{addr}>: Recipient address rejected: User unknown in local recipient table",
+                  GW_UNREACHABLE },
+                { "nodomain", "550 5.1.2 Host or domain name not found", GW_UNREACHABLE },
+                { "nullmx", "556 5.1.10 Recipient address has null MX", GW_UNREACHABLE },
+                { "disabled", "550 5.2.1 Mailbox disabled", GW_UNREACHABLE },
+                { "plainuser", "550 User unknown", GW_UNREACHABLE },
+                { "plain553", "553 sorry, that mailbox name is not allowed", GW_UNREACHABLE },
+                { "kari.nordmann", "550 5.1.1 Kari.Nordmann... User unknown", GW_UNREACHABLE },
+        };
+        const char *argv[2 * ELEMENTSOF(cases) + 1];
+        char opts[ELEMENTSOF(cases)][160];
+        size_t n = 0;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                snprintf(opts[i], sizeof(opts[i]), "--rcpt-reply=%s@=%s", cases[i].who, cases[i].reply);
+                argv[n++] = opts[i];
+        }
+        argv[n] = NULL;
+        struct server *s1 = start_server(f, "fake-smtp.py", argv[0], argv[1], argv[2], argv[3], argv[4], argv[5],
+                                         argv[6], argv[7], argv[8], argv[9], argv[10], argv[11], argv[12], NULL);
+        struct server *s2 = start_server(f, "fake-smtp.py", NULL);
+        _cleanup_free_ char *u1 = NULL, *u2 = NULL;
+        char key[32], to[64];
+
+        assert_true(asprintf(&u1, "smtp://127.0.0.1:%d", s1->port) > 0);
+        assert_true(asprintf(&u2, "smtp://127.0.0.1:%d", s2->port) > 0);
+        add_gw(f, "mail1", GATEWAY_SMTP, u1)->from = (char *) "kriseteam@kommune.no";
+        add_gw(f, "mail2", GATEWAY_SMTP, u2)->from = (char *) "kriseteam@kommune.no";
+        f->gws[1].helo = (char *) "beredd.kommune.no";
+        start_gateways(f);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                snprintf(key, sizeof(key), "c.%zu", i);
+                snprintf(to, sizeof(to), "%s@kommune.no", cases[i].who);
+                send_msg(f, key, CHANNEL_EMAIL, to, "Hei", "x", 0);
+        }
+        run_until(f, ELEMENTSOF(cases), 20);
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                snprintf(key, sizeof(key), "c.%zu", i);
+                const struct result *r = result_of(f, key);
+                print_message("%-10s -> %d via %s %s\n", cases[i].who, r->result, r->gateway, r->error);
+                assert_int_equal(r->result, cases[i].want);
+                assert_string_equal(r->gateway, cases[i].want == GW_SENT ? "mail2" : "mail1");
+                if (r->result == GW_UNREACHABLE) {
+                        assert_non_null(strstr(r->error, "RCPT TO refused: 5"));
+                        assert_null(strchr(r->error, '@')); /* the echoed address is not passed on */
+                }
+        }
+        assert_string_equal(result_of(f, "c.0")->error, "");
+        assert_non_null(strstr(result_of(f, "c.6")->error, "550 5.1.1 Recipient address rejected: User unknown"));
+        /* nor the local part, without the '@' */
+        assert_string_equal(result_of(f, "c.12")->error, "RCPT TO refused: 550 5.1.1 User unknown");
+
+        /* mail2 got the six, each once; its EHLO name is its helo setting,
+         * mail1's the machine's FQDN or the domain of from */
+        json_t *a = read_log(s2->log);
+        assert_int_equal(json_array_size(a), 6);
+        for (size_t i = 0; i < json_array_size(a); i++)
+                assert_string_equal(jstr(json_array_get(a, i), "helo"), "beredd.kommune.no");
+        json_decref(a);
+        assert_int_equal(log_count(s1), 0);
+
+        /* mail1 takes a message it may relay */
+        send_msg(f, "c.ok", CHANNEL_EMAIL, "kari@kommune.no", "Hei", "x", 0);
+        run_until(f, ELEMENTSOF(cases) + 1, 10);
+        assert_string_equal(result_of(f, "c.ok")->gateway, "mail1");
+        a = read_log(s1->log);
+        assert_int_equal(json_array_size(a), 1);
+        const char *helo = jstr(json_array_get(a, 0), "helo");
+        assert_non_null(helo);
+        assert_true(streq(helo, "kommune.no") || strchr(helo, '.'));
         json_decref(a);
 }
 
@@ -856,6 +948,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_twilio_bad_token, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_linkmobility, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_smtp, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_smtp_classify, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_retry_500, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failover_500, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_all_fail, setup, teardown),

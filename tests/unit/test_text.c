@@ -654,16 +654,16 @@ static void test_rfc2047(void **state) {
 
         /* base64 of the UTF-8 checked with Python:
          * base64.b64encode('Kriseteam: øvelse'.encode()) */
-        assert_int_equal(text_rfc2047_encode("Kriseteam: øvelse", out, sizeof out),
+        assert_int_equal(text_rfc2047_encode("Kriseteam: øvelse", 0, out, sizeof out),
                          (int) strlen("=?UTF-8?B?S3Jpc2V0ZWFtOiDDuHZlbHNl?="));
         assert_string_equal(out, "=?UTF-8?B?S3Jpc2V0ZWFtOiDDuHZlbHNl?=");
         rfc2047_decode(out, dec);
         assert_string_equal(dec, "Kriseteam: øvelse");
 
         /* plain ASCII is left alone; "=?" in it is encoded */
-        assert_int_equal(text_rfc2047_encode("Kriseteam kalles inn", out, sizeof out), 20);
+        assert_int_equal(text_rfc2047_encode("Kriseteam kalles inn", 0, out, sizeof out), 20);
         assert_string_equal(out, "Kriseteam kalles inn");
-        text_rfc2047_encode("a =?x?= b", out, sizeof out);
+        text_rfc2047_encode("a =?x?= b", 0, out, sizeof out);
         assert_int_equal(strncmp(out, "=?UTF-8?B?", 10), 0);
 
         /* long: several words, each <= 75 chars, none splitting a sequence (each
@@ -671,7 +671,7 @@ static void test_rfc2047(void **state) {
         strcpy(big, "Øvelse: ");
         for (int k = 0; k < 30; k++)
                 strcat(big, "æøå");
-        assert_true(text_rfc2047_encode(big, out, sizeof out) > 0);
+        assert_true(text_rfc2047_encode(big, 0, out, sizeof out) > 0);
         rfc2047_decode(out, dec);
         assert_string_equal(dec, big);
         for (const char *w = out; w; w = strstr(w, "\r\n ")) {
@@ -686,12 +686,89 @@ static void test_rfc2047(void **state) {
         }
 
         /* refused: CR/LF, invalid UTF-8, too small a buffer */
-        assert_int_equal(text_rfc2047_encode("a\r\nBcc: x", out, sizeof out), -EINVAL);
-        assert_int_equal(text_rfc2047_encode("ø\n", out, sizeof out), -EINVAL);
-        assert_int_equal(text_rfc2047_encode("\xC3(", out, sizeof out), -EILSEQ);
-        assert_int_equal(text_rfc2047_encode("Kriseteam: øvelse", out, 20), -ENOBUFS);
-        assert_int_equal(text_rfc2047_encode("Kriseteam: øvelse", out, 37), 36);
-        assert_int_equal(text_rfc2047_encode("Kriseteam: øvelse", out, 36), -ENOBUFS);
+        assert_int_equal(text_rfc2047_encode("a\r\nBcc: x", 0, out, sizeof out), -EINVAL);
+        assert_int_equal(text_rfc2047_encode("ø\n", 0, out, sizeof out), -EINVAL);
+        assert_int_equal(text_rfc2047_encode("\xC3(", 0, out, sizeof out), -EILSEQ);
+        assert_int_equal(text_rfc2047_encode("Kriseteam: øvelse", 0, out, 20), -ENOBUFS);
+        assert_int_equal(text_rfc2047_encode("Kriseteam: øvelse", 0, out, 37), 36);
+        assert_int_equal(text_rfc2047_encode("Kriseteam: øvelse", 0, out, 36), -ENOBUFS);
+}
+
+/* Every line of "Subject: " + ENC (CRLF-separated) is at most 76 characters,
+ * and every encoded word at most 75. */
+static void assert_lines_76(const char *name, const char *enc) {
+        size_t line = strlen(name);
+        for (const char *p = enc;; p++) {
+                if (*p == '\r' || !*p) {
+                        assert_true(line <= 76);
+                        if (!*p)
+                                break;
+                        assert_int_equal(p[1], '\n');
+                        p++;
+                        line = 0;
+                } else
+                        line++;
+        }
+        for (const char *w = strstr(enc, "=?"); w; w = strstr(w + 2, "=?")) {
+                const char *e = strstr(w + 10, "?=");
+                assert_non_null(e);
+                assert_true(e + 2 - w <= 75);
+                w = e;
+        }
+}
+
+static void test_rfc2047_header_name(void **state) {
+        (void) state;
+        char out[2048], dec[2048], big[600];
+
+        /* The subject beredd sends for a call-out: the first line of the
+         * header was "Subject: " + a 72-character word = 81 before. */
+        const char *subj = "Psykososialt kriseteam Frøya kalles inn: møt på rådhuset kl 23";
+        assert_true(text_rfc2047_encode(subj, 9, out, sizeof out) > 0);
+        assert_lines_76("Subject: ", out);
+        rfc2047_decode(out, dec);
+        assert_string_equal(dec, subj);
+        /* first word: 76 - 9 - 12 = 55 -> 52 base64 characters (39 bytes) */
+        assert_int_equal(strcspn(out, "\r"), 12 + 52);
+        assert_int_equal((int) strlen("Subject: ") + (int) strcspn(out, "\r"), 73);
+
+        /* long, every header name length up to 50, all whole UTF-8 sequences */
+        strcpy(big, "Øvelse: ");
+        for (int k = 0; k < 40; k++)
+                strcat(big, k % 3 ? "æøå" : "€𝄞 ");
+        for (size_t col = 0; col <= 50; col++) {
+                char name[64];
+                memset(name, 'X', col);
+                name[col] = 0;
+                assert_true(text_rfc2047_encode(big, col, out, sizeof out) > 0);
+                assert_lines_76(name, out);
+                rfc2047_decode(out, dec);
+                assert_string_equal(dec, big);
+        }
+        assert_int_equal(text_rfc2047_encode(big, 51, out, sizeof out), -EINVAL);
+
+        /* a short one stays one word, also with the header name */
+        assert_true(text_rfc2047_encode("Kriseteam: øvelse", 9, out, sizeof out) > 0);
+        assert_string_equal(out, "=?UTF-8?B?S3Jpc2V0ZWFtOiDDuHZlbHNl?=");
+
+        /* plain ASCII is folded before a space; unfolding gives it back */
+        const char *ascii = "Kriseteam kalles inn: oppmote ved radhuset i sentrum kl 23:30, ta med legitimasjon og mobil";
+        assert_true(text_rfc2047_encode(ascii, 9, out, sizeof out) > 0);
+        assert_lines_76("Subject: ", out);
+        assert_non_null(strstr(out, "\r\n "));
+        char *q = dec;
+        for (const char *p = out; *p; p++)
+                if (*p != '\r' && *p != '\n')
+                        *q++ = *p;
+        *q = 0;
+        assert_string_equal(dec, ascii);
+        /* a word longer than a line is not cut */
+        memset(big, 'a', 100);
+        big[100] = 0;
+        assert_int_equal(text_rfc2047_encode(big, 9, out, sizeof out), 100);
+        assert_string_equal(out, big);
+        /* short ASCII: untouched */
+        assert_int_equal(text_rfc2047_encode("Kriseteam kalles inn", 9, out, sizeof out), 20);
 }
 
 static void test_header_safe(void **state) {
@@ -856,6 +933,7 @@ int main(void) {
                 cmocka_unit_test(test_template_errors),
                 cmocka_unit_test(test_template_check),
                 cmocka_unit_test(test_rfc2047),
+                cmocka_unit_test(test_rfc2047_header_name),
                 cmocka_unit_test(test_header_safe),
                 cmocka_unit_test(test_parse_reply),
                 cmocka_unit_test(test_phone),
