@@ -9,6 +9,7 @@
 # message goes, and every one of them is clear again. promtool accepts
 # /metrics in both states. A recipient refused by the gateway (400) leaves
 # it up; a reload that changes a gateway's settings makes it "unknown".
+# Home Assistant discovery has a sensor for the waiting messages.
 # Nothing personal (names, numbers, addresses) appears in any of it.
 . "$(dirname "$0")/common.sh"
 command -v curl >/dev/null || skip "curl is not installed"
@@ -48,7 +49,7 @@ chains = (
     steps = ( { notify = [ "ola" ]; via = [ "sms" ]; wait = "10m"; } ); }
 );
 http = { listen = "127.0.0.1:$HTTP_PORT"; };
-mqtt: { host = "127.0.0.1"; port = $MQTT_PORT; base = "beredd/test"; qos = 1; };
+mqtt: { host = "127.0.0.1"; port = $MQTT_PORT; base = "beredd/test"; qos = 1; homeassistant = true; };
 EOC
 }
 write_conf 2s
@@ -112,6 +113,9 @@ assert_eq "$(st '["trouble"]')" false
 assert_eq "$(st '["gateway_health"][0]["state"]')" unknown
 wait_until 10 mq_is '["trouble"]' false || fail "the MQTT status has no trouble flag: $(cat "$T/mqstatus.json")"
 assert_eq "$(json_get "$T/mqstatus.json" '["state"]')" online
+mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t homeassistant/sensor/beredd_test_messages_waiting/config -C 1 -W 5 \
+        > "$T/ha.json" || fail "no Home Assistant sensor for the waiting messages"
+assert_eq "$(json_get "$T/ha.json" '["state_topic"]')" beredd/test/status "the HA sensor's state topic"
 
 # ---- the SMS gateway answers 503 ----
 say "the SMS gateway answers 503 to everything: a call-out waits for it"
