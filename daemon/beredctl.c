@@ -223,9 +223,12 @@ static void print_gateway_health(json_t *o) {
                        json_integer_value(json_object_get(o, "messages_waiting")));
         }
         if (json_integer_value(json_object_get(o, "messages_waiting")) > 0) {
+                const char *sep = " ";
                 printf("%-16s", "Waiting:");
-                json_object_foreach(ch, name, c)
-                        printf(" %s %" JSON_INTEGER_FORMAT, name, json_integer_value(json_object_get(c, "waiting")));
+                json_object_foreach(ch, name, c) {
+                        printf("%s%s %" JSON_INTEGER_FORMAT, sep, name, json_integer_value(json_object_get(c, "waiting")));
+                        sep = ", ";
+                }
                 printf("; the oldest for %" JSON_INTEGER_FORMAT " s\n",
                        json_integer_value(json_object_get(o, "oldest_waiting_seconds")));
         }

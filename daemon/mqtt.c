@@ -470,6 +470,8 @@ static void publish_discovery(struct mqtt *m) {
                   "{{ value_json.latest.state if value_json.latest else 'ingen' }}", "mdi:alarm-light", NULL, true);
         ha_sensor(m, site, "overdue_followups", "Forfalte oppfølginger", "followup/summary",
                   "{{ value_json.overdue }}", "mdi:calendar-alert", "saker", false);
+        ha_sensor(m, site, "messages_waiting", "Meldinger som venter på gateway", "status",
+                  "{{ value_json.messages_waiting | default(0) }}", "mdi:message-alert", "meldinger", false);
 }
 
 /* ---- commands ---- */

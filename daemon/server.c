@@ -81,6 +81,7 @@ struct server {
         bool mq_summary; /* followup/summary to be published */
         bool mq_status;  /* the trouble fields of <base>/status to be published */
         int ready;       /* last readiness computed: 1 ready, 0 not, -1 not yet (logged on change) */
+        uint64_t ready_grace; /* READY_GRACE_USEC, or $BEREDD_READY_GRACE_MS (tests) */
         struct code_window mq_codes; /* wrong reply codes over MQTT */
 
         /* MQTT output waits here until the loop iteration's durable writes
@@ -127,7 +128,8 @@ struct server {
  * server's text. */
 
 /* Messages waiting longer than this make /readyz say 503 even while every
- * channel has a gateway that is not down (two rounds at the default backoff). */
+ * channel has a gateway that is not down (two rounds at the default backoff).
+ * Tests set $BEREDD_READY_GRACE_MS. */
 #define READY_GRACE_USEC (60 * USEC_PER_SEC)
 
 static const enum channel trouble_channels[] = { CHANNEL_SMS, CHANNEL_EMAIL };
@@ -176,9 +178,9 @@ bool server_ready(struct server *s, char *why, size_t len) {
                 if (trouble_channel_dead(&t, c))
                         snprintf(buf, sizeof(buf), "no working %s gateway (%u of %u down), %u message(s) waiting",
                                  channel_name(trouble_channels[c]), t.down[c], t.served[c], t.waiting_on[c]);
-        if (!buf[0] && t.oldest_all > READY_GRACE_USEC)
-                snprintf(buf, sizeof(buf), "%u message(s) waiting for a gateway, the oldest for %" PRIu64 " s", t.waiting,
-                         t.oldest_all / USEC_PER_SEC);
+        if (!buf[0] && t.oldest_all > s->ready_grace)
+                snprintf(buf, sizeof(buf), "%u message(s) waiting for a gateway, the oldest for %.1f s", t.waiting,
+                         (double) t.oldest_all / USEC_PER_SEC);
         bool ready = !buf[0];
         if (s->ready != (int) ready) {
                 if (!ready)
@@ -1695,6 +1697,17 @@ int server_new(const struct server_options *o, struct server **ret) {
         if (!s)
                 return log_error_errno(ENOMEM, "Out of memory");
         s->ready = -1;
+        s->ready_grace = READY_GRACE_USEC;
+        const char *grace = getenv("BEREDD_READY_GRACE_MS");
+        if (grace && *grace) {
+                char *end;
+                errno = 0;
+                unsigned long long ms = strtoull(grace, &end, 10);
+                if (errno == 0 && *end == '\0' && ms <= 3600 * 1000)
+                        s->ready_grace = (uint64_t) ms * 1000;
+                else
+                        log_warning("Ignoring BEREDD_READY_GRACE_MS=%s (expected milliseconds)", LOG_ESC(grace));
+        }
         s->foreground = o->foreground;
         s->config_path = strdup(o->config_path);
         s->socket_path = strdup(o->socket_path);

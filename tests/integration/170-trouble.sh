@@ -8,7 +8,9 @@
 # gateway, since when and the error class. The gateway answers again: the
 # message goes, and every one of them is clear again. promtool accepts
 # /metrics in both states. A recipient refused by the gateway (400) leaves
-# it up; a reload that changes a gateway's settings makes it "unknown".
+# it up; a reload that changes a gateway's settings makes it "unknown"; a
+# message waiting past the grace keeps /readyz 503 after the gateway is up.
+# Home Assistant discovery has a sensor for the waiting messages.
 # Nothing personal (names, numbers, addresses) appears in any of it.
 . "$(dirname "$0")/common.sh"
 command -v curl >/dev/null || skip "curl is not installed"
@@ -48,7 +50,7 @@ chains = (
     steps = ( { notify = [ "ola" ]; via = [ "sms" ]; wait = "10m"; } ); }
 );
 http = { listen = "127.0.0.1:$HTTP_PORT"; };
-mqtt: { host = "127.0.0.1"; port = $MQTT_PORT; base = "beredd/test"; qos = 1; };
+mqtt: { host = "127.0.0.1"; port = $MQTT_PORT; base = "beredd/test"; qos = 1; homeassistant = true; };
 EOC
 }
 write_conf 2s
@@ -112,6 +114,9 @@ assert_eq "$(st '["trouble"]')" false
 assert_eq "$(st '["gateway_health"][0]["state"]')" unknown
 wait_until 10 mq_is '["trouble"]' false || fail "the MQTT status has no trouble flag: $(cat "$T/mqstatus.json")"
 assert_eq "$(json_get "$T/mqstatus.json" '["state"]')" online
+mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t homeassistant/sensor/beredd_test_messages_waiting/config -C 1 -W 5 \
+        > "$T/ha.json" || fail "no Home Assistant sensor for the waiting messages"
+assert_eq "$(json_get "$T/ha.json" '["state_topic"]')" beredd/test/status "the HA sensor's state topic"
 
 # ---- the SMS gateway answers 503 ----
 say "the SMS gateway answers 503 to everything: a call-out waits for it"
@@ -208,5 +213,29 @@ wait_until 10 st_is '["gateway_health"][0]["state"]' unknown || fail "a changed 
 control '{"fail_first": 0, "hang_first": 0}'
 wait_until 20 state_is "$ID" ola sent || fail "not sent after the hangs ended"
 wait_until 10 code_is /readyz 200 || fail "/readyz did not recover after the hang: $(cat "$T/last")"
+stop_beredd
+
+# ---- waiting past the grace ----
+say "a message waiting past the grace keeps /readyz 503 while the gateway works again"
+# Rounds every 30 x 300 ms = 9 s: the first message still waits for its
+# next round when a second one has gone through; the grace is 300 ms.
+control '{"fail_first": -1, "status": 503, "hang_first": 0}'
+export BEREDD_GW_BACKOFF_MS=300 BEREDD_READY_GRACE_MS=300
+start_beredd "$T/beredd.conf"
+wait_until 10 port_open "$HTTP_PORT" || fail "the listener did not open port $HTTP_PORT"
+ID1=$(trigger "waits")
+wait_until 10 metric_above 'beredd_messages_waiting{channel="sms"}' 0 || fail "no message waiting"
+control '{"fail_first": 0, "hang_first": 0}'
+ID2=$(trigger "goes")
+wait_until 10 state_is "$ID2" ola sent || fail "the second message was not sent"
+assert_eq "$(metric 'beredd_gateway_up{gateway="sms",channel="sms"}')" 1 "the gateway is up again"
+assert_eq "$(state_is "$ID1" ola sending && echo waiting)" waiting "the first message is no longer waiting: too slow a machine?"
+assert_eq "$(code /readyz)" 503 "/readyz while a message waits past the grace: $(cat "$T/last")"
+grep -q "1 message(s) waiting for a gateway, the oldest for" "$T/last" || fail "/readyz does not say why: $(cat "$T/last")"
+metric_above 'beredd_messages_waiting_oldest_seconds{channel="sms"}' 0.3 || fail "the oldest wait is not in /metrics"
+say "/readyz: $(cat "$T/last")"
+wait_until 30 state_is "$ID1" ola sent || fail "the first message was not sent in its next round"
+wait_until 10 code_is /readyz 200 || fail "/readyz did not recover: $(cat "$T/last")"
+promtool_ok "after the grace"
 stop_beredd
 say "ok"
