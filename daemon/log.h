@@ -24,6 +24,7 @@
 #define MSGID_HTTP_STALLED   "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d20" /* the HTTP listener is not accepting (and again) */
 #define MSGID_CODE_LOCKOUT   "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d21" /* too many wrong reply codes: ignored a while */
 #define MSGID_BACK_LIMIT     "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d22" /* texts back to one person: hourly limit reached */
+#define MSGID_QUORUM_IMPOSSIBLE "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d35" /* the quorum can no longer be met: the final step is told at once */
 
 void log_setup(bool to_stderr, int max_level);
 
