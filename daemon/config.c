@@ -1825,7 +1825,6 @@ static void load_chain_reports(struct loader *l, const config_setting_t *e, stru
         config_setting_t *s;
         const char *v;
 
-        ch->receipt = get_bool(l, e, "receipt", true, NULL);
         s = get_string_list(l, e, "report_to", false);
         if (s) {
                 int k = config_setting_length(s);
@@ -1866,6 +1865,7 @@ static void load_chain_reports(struct loader *l, const config_setting_t *e, stru
                 else
                         ch->contact = ldup(l, v);
         }
+        ch->receipt = get_bool(l, e, "receipt", true, NULL);
 }
 
 static void load_chains(struct loader *l, const config_setting_t *root) {
