@@ -306,7 +306,7 @@ static void print_show(json_t *o) {
                                                                            : "");
         }
         if (json_object_get(o, "impossible_after_s"))
-                printf("Quorum out of reach after %.1f s: the final step was told then; the call-out went on\n",
+                printf("Quorum out of reach after %.1f s (the final step and the leader were told); the call-out went on\n",
                        json_number_value(json_object_get(o, "impossible_after_s")));
         if (json_object_get(o, "next_step_in_s"))
                 printf("Next step in %.0f s\n", json_number_value(json_object_get(o, "next_step_in_s")));

@@ -36,12 +36,12 @@ people = (
   { id = "ola";  name = "Ola Nordmann";  phone = "$OLA"; roles = ["member"]; },
   { id = "per";  name = "Per Hansen";    phone = "$PER"; roles = ["member"]; },
   { id = "siri"; name = "Siri Berg";     phone = "$SIRI"; roles = ["member"]; },
-  { id = "sjef"; name = "Sigrid Sjef";   phone = "$SJEF"; roles = ["boss"]; },
+  { id = "sjef"; name = "Sigrid Sjef";   phone = "$SJEF"; roles = ["boss"]; lang = "en"; },
   { id = "legevakt"; name = "Legevakten"; phone = "$LEGEVAKT"; roles = ["fallback"]; }
 );
 roles = (
   { id = "leader"; name = "leder"; name_en = "leader"; },
-  { id = "member"; name = "medlem"; }
+  { id = "member"; name = "medlem"; name_en = "member"; }
 );
 gateways = (
   { id = "sms"; type = "http"; url = "http://127.0.0.1:$SMS_PORT/generic"; body = "to={to}&msg={text}";
@@ -125,7 +125,8 @@ for n in $OLA $PER $SIRI; do wait_until 5 has_text $n "Svar JA $CODE" || fail "$
 say "kari gets a receipt for her NEI, and as the one who triggered one report; report_to (sjef) too"
 wait_until 5 has_text $KARI "^Registrert: du kommer ikke\.$" || fail "no receipt for kari's NEI: $(texts $KARI)"
 wait_until 5 has_text $KARI "kan IKKE mobiliseres" || fail "kari got no report: $(texts $KARI)"
-wait_until 5 has_text $SJEF "kan IKKE mobiliseres" || fail "sjef (report_to) got no report"
+wait_until 5 has_text $SJEF "Kriseteamet can NOT be mobilised: no leader. 0 of 3 confirmed. Told: Legevakten. The call-out goes on. \\($CODE\\)" \
+        || fail "sjef (report_to, lang en) got no report: $(texts $SJEF)"
 texts $KARI | grep "kan IKKE" | grep -q "Varslet: Legevakten. Utkallingen fortsetter. ($CODE)" || fail "kari's report: $(texts $KARI)"
 say "show, JSON and MQTT say which requirement is unmet; MQTT without names"
 show_json "$ID"
@@ -173,10 +174,12 @@ say "legevakten: $L2"
 echo "$L2" | grep -q "Kriseteamet er likevel mobilisert: 3 av 3 bekreftet. Teamet tar over. Kontakt: Kari Nordmann, $KARI." || fail "update: $L2"
 wait_until 5 has_text $KARI "Teamet er mobilisert, 3 har bekreftet" || fail "kari's receipt: $(texts $KARI)"
 wait_until 5 has_text $KARI "Kriseteamet er mobilisert: 3 av 3" || fail "kari got no mobilised report: $(texts $KARI)"
-wait_until 5 has_text $SJEF "Kriseteamet er mobilisert: 3 av 3" || fail "sjef got no mobilised report"
+wait_until 5 has_text $SJEF "Kriseteamet is mobilised: 3 of 3" || fail "sjef got no mobilised report"
 R=$(texts $SJEF | tail -n 1)
 say "sjef: $R"
-echo "$R" | grep -q "Kommer: Kari Nordmann (leder), Ola Nordmann (medlem), Per Hansen (medlem). ($CODE)" || fail "who is coming: $R"
+echo "$R" | grep -q "Coming: Kari Nordmann (leader), Ola Nordmann (member), Per Hansen (member). ($CODE)" || fail "who is coming: $R"
+texts $KARI | grep -q "^Kriseteamet er mobilisert: 3 av 3 bekreftet. Kommer: Kari Nordmann (leder), Ola Nordmann (medlem), Per Hansen (medlem). ($CODE)$" \
+        || fail "kari's report: $(texts $KARI | tail -n 2)"
 wait_until 5 has_text $SIRI "fulltallig - du trenger ikke å møte" || fail "siri got no stand-down: $(texts $SIRI)"
 assert_eq "$(n_texts $LEGEVAKT)" 2 "legevakten: one message when short, one when mobilised"
 assert_eq "$(n_texts $SJEF)" 2 "sjef: one report when short, one when mobilised"
