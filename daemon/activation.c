@@ -687,24 +687,30 @@ static void free_people(struct activation *a) {
         a->n_people = 0;
 }
 
-/* Add everyone step S names now (rosters: who is on duty) to SET, in order. */
-static void step_targets(struct activation *a, const struct step *s, uint64_t now, struct people_set *set) {
+/* Hand everyone step S names now (rosters: who is on duty), in order, to
+ * ADD(SET, id); the ids belong to the configuration or the duty roster. */
+static void step_targets(struct activation *a, const struct step *s, uint64_t now,
+                         void (*add)(void *set, const char *id), void *set) {
         const struct config *cfg = a->mgr->cfg;
         for (size_t t = 0; t < s->n_targets; t++) {
                 const struct target *tg = &s->targets[t];
                 if (tg->kind == TARGET_PERSON) {
-                        add_person(set, tg->ref);
+                        add(set, tg->ref);
                 } else if (tg->kind == TARGET_ROLE) {
                         for (size_t i = 0; i < cfg->n_people; i++)
                                 if (person_has_role(&cfg->people[i], tg->ref))
-                                        add_person(set, cfg->people[i].id);
+                                        add(set, cfg->people[i].id);
                 } else {
                         const struct roster *r = config_roster(cfg, tg->ref);
                         const char *who = r ? duty_on_duty(a->mgr->duty, a->mgr->cal, r, now) : NULL;
                         if (who)
-                                add_person(set, who);
+                                add(set, who);
                 }
         }
+}
+
+static void add_person_cb(void *set, const char *id) {
+        (void) add_person(set, id);
 }
 
 /* The people a step reaches now, in order, without those who have answered
@@ -713,7 +719,7 @@ static void resolve_targets(struct activation *a, const struct step *s, uint64_t
         struct people_set set = {};
         char **v;
         size_t n;
-        step_targets(a, s, now, &set);
+        step_targets(a, s, now, add_person_cb, &set);
         take_people(&set, &v, &n);
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
@@ -747,33 +753,56 @@ static bool member_gone(const struct member *m) {
         return m->channels && (m->dead & m->channels) == m->channels;
 }
 
-static void set_free(struct people_set *set) {
+/* A set of person ids it does not own (members' and the configuration's,
+ * valid while nothing is added to the activation or reloaded): the count
+ * runs on every answer, without copying thousands of ids each time. */
+struct id_set {
+        const char **v;
+        size_t n, cap;
+        struct strmap map;
+};
+
+static void id_set_add(void *p, const char *id) {
+        struct id_set *set = p;
+        if (strmap_get(&set->map, id, NULL) || grow((void **) &set->v, set->n, &set->cap, sizeof(*set->v)) < 0 ||
+            strmap_put(&set->map, id, set->n) < 0)
+                return;
+        set->v[set->n++] = id;
+}
+
+static void id_set_free(struct id_set *set) {
         strmap_clear(&set->map);
-        for (size_t i = 0; i < set->n; i++)
-                free(set->v[i]);
         free(set->v);
-        *set = (struct people_set) {};
+        *set = (struct id_set) {};
+}
+
+/* Remaining people the steps would still ask, with no answer and not
+ * unreachable, go into the possible set. */
+struct possible_ctx {
+        struct activation *a;
+        struct id_set *set;
+};
+
+static void possible_add(void *p, const char *id) {
+        struct possible_ctx *x = p;
+        const struct member *m = find_member(x->a, id, false);
+        if (!m || (m->answer == ANSWER_NONE && !member_gone(m)))
+                id_set_add(x->set, id);
 }
 
 /* The people who could still make up the quorum (see above) into SET. */
-static void possible_people(struct activation *a, const struct chain *c, uint64_t now, struct people_set *set) {
+static void possible_people(struct activation *a, const struct chain *c, uint64_t now, struct id_set *set) {
         for (size_t i = 0; i < a->n_members; i++) {
                 const struct member *m = &a->members[i];
                 if (m->answer == ANSWER_YES || (m->answer == ANSWER_NONE && m->channels && !member_gone(m)))
-                        add_person(set, m->person);
+                        id_set_add(set, m->person);
         }
         size_t nreg = chain_n_regular(c);
         /* With runs left, every step asks again; else only the rest of this run. */
         size_t from = a->run < c->repeat || a->step < 0 ? 0 : (size_t) a->step;
-        struct people_set t = {};
+        struct possible_ctx x = { .a = a, .set = set };
         for (size_t k = from; k < nreg; k++)
-                step_targets(a, &c->steps[k], now, &t);
-        for (size_t i = 0; i < t.n; i++) {
-                const struct member *m = find_member(a, t.v[i], false);
-                if (!m || (m->answer == ANSWER_NONE && !member_gone(m)))
-                        add_person(set, t.v[i]);
-        }
-        set_free(&t);
+                step_targets(a, &c->steps[k], now, possible_add, &x);
 }
 
 /* One requirement of the quorum: need.total (ROLE NULL) or a role's minimum. */
@@ -795,7 +824,7 @@ static size_t quorum_view(struct activation *a, uint64_t now, struct need_view *
         struct need_view *v = calloc(1 + c->n_need_roles, sizeof(*v));
         if (!v)
                 return 0;
-        struct people_set set = {};
+        struct id_set set = {};
         possible_people(a, c, now, &set);
         v[0] = (struct need_view) { .need = c->need_total, .possible = (int) set.n };
         for (size_t i = 0; i < a->n_members; i++)
@@ -809,7 +838,7 @@ static size_t quorum_view(struct activation *a, uint64_t now, struct need_view *
                 for (size_t i = 0; i < set.n; i++)
                         w->possible += person_has_role(config_person(cfg, set.v[i]), w->role);
         }
-        set_free(&set);
+        id_set_free(&set);
         *ret = v;
         return 1 + c->n_need_roles;
 }
@@ -873,36 +902,47 @@ static void tell_reports(struct activation *a, const struct chain *c, const char
         }
 }
 
-/* Decide whether the quorum is still within reach; if not, say so now. */
+/* Decide whether the quorum is still within reach; if not, say so now.
+ * Once decided, it stays decided (the people told are not told again). */
 static void decide_quorum(struct activation *a, uint64_t now) {
         const struct chain *c = act_chain(a);
-        if (!c || a->verify || a->broken || a->state != ACT_MOBILISING)
+        if (!c || a->verify || a->broken || a->state != ACT_MOBILISING || a->impossible_at)
                 return;
         _cleanup_free_ struct need_view *v = NULL;
         size_t n = quorum_view(a, now, &v);
         if (!view_out_of_reach(v, n))
                 return;
-        if (!a->impossible_at) {
-                json_t *out = json_array();
-                char what[256] = "";
-                for (size_t i = 0; i < n; i++) {
-                        if (v[i].possible >= v[i].need)
-                                continue;
-                        char w[96];
-                        snprintf(w, sizeof(w), "%s%s", v[i].role ? "role:" : "total", v[i].role ? v[i].role : "");
-                        json_array_append_new(out, json_string(w));
-                        size_t l = strlen(what);
-                        snprintf(what + l, sizeof(what) - l, "%s%s", l ? ", " : "", w);
-                }
-                a->impossible_at = now;
-                act_log(a, json_pack("{s:s, s:o, s:i, s:i, s:i}", "t", "impossible", "out_of_reach", out, "confirmed",
-                                     v[0].yes, "needed", v[0].need, "possible", v[0].possible),
-                        now);
-                emit(a, "impossible", a->step, NULL, NULL, what);
-                log_event(LOG_WARNING, MSGID_QUORUM_IMPOSSIBLE, NULL,
-                          "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is told now, "
-                          "the escalation goes on",
-                          a->id, a->chain, a->drill ? ", drill" : "", what);
+        json_t *out = json_array();
+        char what[256] = "";
+        for (size_t i = 0; i < n; i++) {
+                if (v[i].possible >= v[i].need)
+                        continue;
+                char w[96];
+                snprintf(w, sizeof(w), "%s%s", v[i].role ? "role:" : "total", v[i].role ? v[i].role : "");
+                json_array_append_new(out, json_string(w));
+                size_t l = strlen(what);
+                snprintf(what + l, sizeof(what) - l, "%s%s", l ? ", " : "", w);
+        }
+        a->impossible_at = now;
+        act_log(a, json_pack("{s:s, s:o, s:i, s:i, s:i}", "t", "impossible", "out_of_reach", out, "confirmed",
+                             v[0].yes, "needed", v[0].need, "possible", v[0].possible),
+                now);
+        emit(a, "impossible", a->step, NULL, NULL, what);
+        log_event(LOG_WARNING, MSGID_QUORUM_IMPOSSIBLE, NULL,
+                  "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is told now, "
+                  "the escalation goes on",
+                  a->id, a->chain, a->drill ? ", drill" : "", what);
+        tell_final(a, c, "impossible", now);
+        tell_reports(a, c, "report-impossible", now);
+}
+
+/* After a restart: a decision whose messages were not all logged (a crash
+ * in the middle of writing them) is completed; nobody is told twice. */
+static void complete_quorum_decision(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        if (!c || a->verify || a->broken || a->state != ACT_MOBILISING || !a->impossible_at) {
+                decide_quorum(a, now);
+                return;
         }
         tell_final(a, c, "impossible", now);
         tell_reports(a, c, "report-impossible", now);
@@ -1740,7 +1780,7 @@ static int load_all(struct activations *m) {
                                 enter_step(a, 0, now);
                         else if (quorum_met(a))
                                 mobilise(a, now);
-                        decide_quorum(a, now); /* a decision the crash cut short is completed */
+                        complete_quorum_decision(a, now);
                         commit_and_dispatch(a);
                         arm_timer(a);
                 } else {
