@@ -965,8 +965,9 @@ static void cat(char *buf, size_t len, const char *fmt, ...) {
         va_end(ap);
 }
 
-/* "leder", "leder og prest (høyst 1 av 2)": the role requirements of V that
- * are out of reach (OUT_OF_REACH) or not met yet, by display name. */
+/* The role requirements of V, by display name: those out of reach
+ * (OUT_OF_REACH: "leder og prest (høyst 1 av 2)") or those not met yet
+ * ("ingen leder og for få prest (1 av 2)"). */
 static void needs_phrase(const struct activation *a, const struct need_view *v, size_t n, bool out_of_reach, bool en,
                          char *buf, size_t len) {
         size_t k = 0, total = 0;
@@ -979,13 +980,15 @@ static void needs_phrase(const struct activation *a, const struct need_view *v, 
                 const char *name = config_role_name(a->mgr->cfg, v[i].role, en ? LANG_EN : LANG_NB);
                 k++;
                 cat(buf, len, "%s", k == 1 ? "" : k == total ? TX(" og ", " and ") : ", ");
-                if (v[i].need == 1)
+                if (out_of_reach && v[i].need == 1)
                         cat(buf, len, "%s", name);
                 else if (out_of_reach)
                         cat(buf, len, TX("%s (høyst %d av %d)", "%s (at most %d of %d)"), name, v[i].possible,
                             v[i].need);
+                else if (v[i].yes == 0)
+                        cat(buf, len, TX("ingen %s", "no %s"), name);
                 else
-                        cat(buf, len, TX("%s (%d av %d)", "%s (%d of %d)"), name, v[i].yes, v[i].need);
+                        cat(buf, len, TX("for få %s (%d av %d)", "too few %s (%d of %d)"), name, v[i].yes, v[i].need);
         }
 }
 
@@ -1082,9 +1085,9 @@ static bool quorum_compose(struct activation *a, const struct notif *n, const st
                 if (total.yes < total.need) {
                         cat(body, sizeof(body), TX(", %d mangler", ", %d missing"), total.need - total.yes);
                         if (roles[0])
-                                cat(body, sizeof(body), TX(", blant dem %s", ", among them %s"), roles);
+                                cat(body, sizeof(body), TX(", og %s", ", and %s"), roles);
                 } else if (roles[0]) {
-                        cat(body, sizeof(body), TX(", men mangler %s", ", but no %s"), roles);
+                        cat(body, sizeof(body), TX(", men %s", ", but %s"), roles);
                 }
                 cat(body, sizeof(body), ".");
                 snprintf(subject, slen, TX("%s%s kunne ikke mobiliseres", "%s%s could not be mobilised"), drill,

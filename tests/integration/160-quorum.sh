@@ -208,7 +208,7 @@ wait_until 5 sh -c "ctl() { \"$BEREDCTL\" -s \"$T/control\" \"\$@\"; }; ctl show
 wait_until 10 has_text $LEGEVAKT "Vaktlaget kunne IKKE" || fail "legevakten was not told at the end"
 L3=$(texts $LEGEVAKT | grep "Vaktlaget kunne IKKE")
 say "legevakten: $L3"
-echo "$L3" | grep -q "^ØVELSE: Vaktlaget kunne IKKE mobiliseres: 1 av 2 bekreftet, 1 mangler, blant dem leder. Gi umiddelbar støtte. Kontakt: Sigrid Sjef, $SJEF. Dere får beskjed hvis teamet likevel mobiliseres.$" || fail "short: $L3"
+echo "$L3" | grep -q "^ØVELSE: Vaktlaget kunne IKKE mobiliseres: 1 av 2 bekreftet, 1 mangler, og ingen leder. Gi umiddelbar støtte. Kontakt: Sigrid Sjef, $SJEF. Dere får beskjed hvis teamet likevel mobiliseres.$" || fail "short: $L3"
 wait_until 5 has_text $KARI "Vaktlaget kunne IKKE" || fail "kari (who triggered) got no report"
 texts $KARI | grep "Vaktlaget kunne IKKE" | grep -q "Kommer: Ola Nordmann (medlem). Varslet: Legevakten. ($CODE2)" || fail "kari's report: $(texts $KARI | tail -n 1)"
 assert_eq "$(n_texts $OLA "Registrert")" 1 "a receipt in a chain with receipt = false"
