@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,10 @@ struct member {
         unsigned dead;         /* of those, channels that failed for good */
         bool stood_down;
         bool thanked;
+        bool told_short;       /* the final step's message: "impossible" or "unreachable" */
+        bool told_update;      /* ... and then "update" (mobilised after all) */
+        bool report_short;     /* a report: "report-impossible" or "report-short" */
+        bool report_mobilised; /* a report: "report-mobilised" */
         char (*tokens)[2 * SHA256_DIGEST_LENGTH + 1]; /* hashes of this person's answer-link tokens */
         size_t n_tokens;
 };
@@ -119,6 +124,7 @@ struct activation {
         size_t n_notifs, notifs_cap;
         unsigned seq;
         uint64_t mobilised_at;
+        uint64_t impossible_at; /* when the quorum was found out of reach (the "impossible" event); 0 = never */
         sd_event_source *timer;
 
         char *buf; /* log lines not yet committed */
@@ -195,6 +201,12 @@ static int grow(void **v, size_t n, size_t *cap, size_t size) {
         *v = nv;
         *cap = c;
         return 0;
+}
+
+/* The member for PERSON, or NULL (a lookup that changes nothing). */
+static const struct member *member_of(const struct activation *a, const char *person) {
+        size_t i;
+        return strmap_get(&a->member_map, person, &i) ? &a->members[i] : NULL;
 }
 
 static struct member *find_member(struct activation *a, const char *person, bool create) {
@@ -372,8 +384,13 @@ struct composed {
 
 /* Compose the text of notification N (RES, when not NULL, says what the SMS
  * became). */
+static bool quorum_compose(const struct activation *a, const struct notif *n, const struct person *p, char *subject,
+                           size_t slen, char *text, size_t tlen);
+
 static void compose(const struct activation *a, const struct notif *n, const struct person *p, char *subject,
                     size_t slen, char *text, size_t tlen, struct composed *res) {
+        if (quorum_compose(a, n, p, subject, slen, text, tlen))
+                return; /* the final step's messages and the reports: see "who hears how it goes" */
         const struct chain *c = act_chain(a);
         bool en = p && p->lang == LANG_EN;
         const char *chain_name = c && c->name ? c->name : a->chain;
@@ -387,14 +404,15 @@ static void compose(const struct activation *a, const struct notif *n, const str
                 snprintf(subject, slen, en ? "%s%s call-out" : "%s%s kalles inn", drill, chain_name);
         } else if (streq(n->kind, "standdown")) {
                 snprintf(prefix, sizeof(prefix), en ? "%sThe team is complete - you need not come. " :
-                                                      "%sTeamet er fulltallig - du trenger ikke møte. ", drill);
+                                                      "%sTeamet er fulltallig - du trenger ikke å møte. ", drill);
                 snprintf(suffix, sizeof(suffix), "(%s)", a->code);
-                snprintf(subject, slen, en ? "%s%s: stand down" : "%s%s: du trenger ikke møte", drill, chain_name);
+                snprintf(subject, slen, en ? "%s%s: stand down" : "%s%s: du trenger ikke å møte", drill, chain_name);
         } else if (streq(n->kind, "resolved")) {
-                snprintf(prefix, sizeof(prefix), en ? "%s%s is stood down. Thank you! " :
-                                                      "%s%s er avsluttet. Takk for innsatsen! ", drill, chain_name);
+                /* The call-out ended, not the team. */
+                snprintf(prefix, sizeof(prefix), en ? "%sThe call-out of %s has ended. Thank you! " :
+                                                      "%sUtkallingen av %s er avsluttet. Takk for innsatsen! ", drill, chain_name);
                 snprintf(suffix, sizeof(suffix), "(%s)", a->code);
-                snprintf(subject, slen, en ? "%s%s: stood down" : "%s%s: avsluttet", drill, chain_name);
+                snprintf(subject, slen, en ? "%s%s: call-out ended" : "%s%s: utkallingen er avsluttet", drill, chain_name);
         } else if (streq(n->kind, "verify")) {
                 unsigned mins = (unsigned) (a->window / USEC_PER_MIN);
                 char w[32];
@@ -410,21 +428,13 @@ static void compose(const struct activation *a, const struct notif *n, const str
                          chain_name);
                 snprintf(suffix, sizeof(suffix), en ? "Reply OK %s within %s." : "Svar OK %s innen %s.", a->code, w);
                 snprintf(subject, slen, en ? "%s: contact list check" : "%s: kontroll av varslingslisten", chain_name);
-        } else { /* unreachable: the final step */
-                int yes = 0, need = c ? c->need_total : 0;
-                bool roles_ok = true;
-                count_yes(a, c, &yes, &roles_ok);
-                snprintf(prefix, sizeof(prefix),
-                         en ? "%s%s could NOT be mobilised: %d of %d confirmed, %d missing%s. Please give immediate support. " :
-                              "%s%s kunne IKKE mobiliseres: %d av %d bekreftet, %d mangler%s. Gi umiddelbar støtte. ",
-                         drill, chain_name, yes, need, need > yes ? need - yes : 0,
-                         roles_ok ? "" : (en ? ", required role missing" : ", påkrevd rolle mangler"));
-                suffix[0] = '\0';
-                snprintf(subject, slen, en ? "%s%s could not be mobilised" : "%s%s kunne ikke mobiliseres", drill,
-                         chain_name);
+        } else { /* not a kind this engine writes */
+                snprintf(prefix, sizeof(prefix), "%s%s. ", drill, chain_name);
+                snprintf(suffix, sizeof(suffix), "(%s)", a->code);
+                snprintf(subject, slen, "%s%s", drill, chain_name);
         }
 
-        const char *free_text = streq(n->kind, "callout") || streq(n->kind, "unreachable") ? a->message : "";
+        const char *free_text = streq(n->kind, "callout") ? a->message : "";
         if (!free_text)
                 free_text = en ? "Can you come?" : "Kan du møte?";
         if (n->ch == CHANNEL_SMS) {
@@ -479,6 +489,9 @@ static bool still_wanted(void *userdata, const char *key) {
                 return a->state == ACT_MOBILISED;
         if (streq(n->kind, "unreachable"))
                 return a->state == ACT_SHORT;
+        /* "It cannot be done" is wrong once the team stands. */
+        if (streq(n->kind, "impossible") || streq(n->kind, "report-impossible") || streq(n->kind, "report-short"))
+                return a->state == ACT_MOBILISING || a->state == ACT_SHORT;
         return true;
 }
 
@@ -616,6 +629,22 @@ static int add_notif(struct activation *a, const char *person, enum channel ch, 
         return 0;
 }
 
+/* What having been sent a notification of KIND means for MB (live and replay). */
+static void member_mark(struct member *mb, const char *kind) {
+        if (streq(kind, "standdown"))
+                mb->stood_down = true;
+        else if (streq(kind, "resolved"))
+                mb->thanked = true;
+        else if (streq(kind, "impossible") || streq(kind, "unreachable"))
+                mb->told_short = true;
+        else if (streq(kind, "update"))
+                mb->told_update = true;
+        else if (streq(kind, "report-impossible") || streq(kind, "report-short"))
+                mb->report_short = true;
+        else if (streq(kind, "report-mobilised"))
+                mb->report_mobilised = true;
+}
+
 /* Notify PERSON of KIND on CHANNELS (those the person has an address for). */
 static void notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
                    uint64_t now) {
@@ -639,10 +668,8 @@ static void notify(struct activation *a, const char *person, const char *kind, u
                         mb->first_notified = now;
                 if (!sent)
                         mb->dead = mb->channels = CHANNEL_ANY; /* nothing to reach them by */
-        } else if (streq(kind, "standdown")) {
-                mb->stood_down = true;
-        } else if (streq(kind, "resolved")) {
-                mb->thanked = true;
+        } else {
+                member_mark(mb, kind);
         }
 }
 
@@ -696,28 +723,39 @@ static void free_people(struct activation *a) {
         a->n_people = 0;
 }
 
-/* The people a step reaches now, in order, without those who have answered
- * or already got this run's call-out. */
-static void resolve_targets(struct activation *a, const struct step *s, uint64_t now, char ***ret, size_t *ret_n) {
+/* Hand everyone step S names now (rosters: who is on duty), in order, to
+ * ADD(SET, id); the ids belong to the configuration or the duty roster. */
+static void step_targets(const struct activation *a, const struct step *s, uint64_t now,
+                         void (*add)(void *set, const char *id), void *set) {
         const struct config *cfg = a->mgr->cfg;
-        struct people_set set = {};
-        char **v;
-        size_t n;
         for (size_t t = 0; t < s->n_targets; t++) {
                 const struct target *tg = &s->targets[t];
                 if (tg->kind == TARGET_PERSON) {
-                        add_person(&set, tg->ref);
+                        add(set, tg->ref);
                 } else if (tg->kind == TARGET_ROLE) {
                         for (size_t i = 0; i < cfg->n_people; i++)
                                 if (person_has_role(&cfg->people[i], tg->ref))
-                                        add_person(&set, cfg->people[i].id);
+                                        add(set, cfg->people[i].id);
                 } else {
                         const struct roster *r = config_roster(cfg, tg->ref);
                         const char *who = r ? duty_on_duty(a->mgr->duty, a->mgr->cal, r, now) : NULL;
                         if (who)
-                                add_person(&set, who);
+                                add(set, who);
                 }
         }
+}
+
+static void add_person_cb(void *set, const char *id) {
+        (void) add_person(set, id);
+}
+
+/* The people a step reaches now, in order, without those who have answered
+ * or already got this run's call-out. */
+static void resolve_targets(struct activation *a, const struct step *s, uint64_t now, char ***ret, size_t *ret_n) {
+        struct people_set set = {};
+        char **v;
+        size_t n;
+        step_targets(a, s, now, add_person_cb, &set);
         take_people(&set, &v, &n);
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
@@ -730,6 +768,437 @@ static void resolve_targets(struct activation *a, const struct step *s, uint64_t
         *ret = v;
         *ret_n = k;
 }
+
+/* ---- the quorum: can it still be met, and who hears how it goes ----
+ *
+ * The quorum is out of reach as soon as the people still left in the chain
+ * (those who said yes, those asked who may still answer, and those the
+ * remaining steps, or runs, would still ask; never anyone who declined or is
+ * unreachable on every channel tried) are too few for need.total or for a
+ * required role. Then the final step is told at once ("impossible"), while
+ * the escalation goes on for the rest. The decision is logged ("impossible")
+ * with the messages it causes, before they leave; who was told what is
+ * rebuilt from the "sending" events, so after a crash nobody is told twice.
+ *
+ * Reports go by SMS to whoever triggered (a configured person with a phone)
+ * and the chain's report_to: one when the team is mobilised, one when it is
+ * short or cannot be mobilised. Whoever was told it was short hears when it
+ * is mobilised after all ("update"). */
+
+static bool member_gone(const struct member *m) {
+        return m->channels && (m->dead & m->channels) == m->channels;
+}
+
+/* A set of person ids it does not own (members' and the configuration's,
+ * valid while nothing is added to the activation or reloaded): the count
+ * runs on every answer, without copying thousands of ids each time. */
+struct id_set {
+        const char **v;
+        size_t n, cap;
+        struct strmap map;
+};
+
+static void id_set_add(void *p, const char *id) {
+        struct id_set *set = p;
+        if (strmap_get(&set->map, id, NULL) || grow((void **) &set->v, set->n, &set->cap, sizeof(*set->v)) < 0 ||
+            strmap_put(&set->map, id, set->n) < 0)
+                return;
+        set->v[set->n++] = id;
+}
+
+static void id_set_free(struct id_set *set) {
+        strmap_clear(&set->map);
+        free(set->v);
+        *set = (struct id_set) {};
+}
+
+/* Remaining people the steps would still ask, with no answer and not
+ * unreachable, go into the possible set. */
+struct possible_ctx {
+        const struct activation *a;
+        struct id_set *set;
+};
+
+static void possible_add(void *p, const char *id) {
+        struct possible_ctx *x = p;
+        const struct member *m = member_of(x->a, id);
+        if (!m || (m->answer == ANSWER_NONE && !member_gone(m)))
+                id_set_add(x->set, id);
+}
+
+/* The people who could still make up the quorum (see above) into SET. */
+static void possible_people(const struct activation *a, const struct chain *c, uint64_t now, struct id_set *set) {
+        for (size_t i = 0; i < a->n_members; i++) {
+                const struct member *m = &a->members[i];
+                if (m->answer == ANSWER_YES || (m->answer == ANSWER_NONE && m->channels && !member_gone(m)))
+                        id_set_add(set, m->person);
+        }
+        size_t nreg = chain_n_regular(c);
+        /* With runs left, every step asks again; else only the rest of this run. */
+        size_t from = a->run < c->repeat || a->step < 0 ? 0 : (size_t) a->step;
+        struct possible_ctx x = { .a = a, .set = set };
+        for (size_t k = from; k < nreg; k++)
+                step_targets(a, &c->steps[k], now, possible_add, &x);
+}
+
+/* One requirement of the quorum: need.total (ROLE NULL) or a role's minimum. */
+struct need_view {
+        const char *role;
+        int yes;      /* confirmed */
+        int need;
+        int possible; /* at most this many can still be confirmed */
+};
+
+/* The quorum's requirements now: *RET (need.total first, then each role;
+ * free() it) and their number, or 0 when there is no chain or no memory. */
+static size_t quorum_view(const struct activation *a, uint64_t now, struct need_view **ret) {
+        const struct chain *c = act_chain(a);
+        const struct config *cfg = a->mgr->cfg;
+        *ret = NULL;
+        if (!c)
+                return 0;
+        struct need_view *v = calloc(1 + c->n_need_roles, sizeof(*v));
+        if (!v)
+                return 0;
+        struct id_set set = {};
+        possible_people(a, c, now, &set);
+        v[0] = (struct need_view) { .need = c->need_total, .possible = (int) set.n };
+        for (size_t i = 0; i < a->n_members; i++)
+                v[0].yes += a->members[i].answer == ANSWER_YES;
+        for (size_t r = 0; r < c->n_need_roles; r++) {
+                struct need_view *w = &v[1 + r];
+                *w = (struct need_view) { .role = c->need_roles[r].role, .need = c->need_roles[r].n };
+                for (size_t i = 0; i < a->n_members; i++)
+                        w->yes += a->members[i].answer == ANSWER_YES &&
+                                  person_has_role(config_person(cfg, a->members[i].person), w->role);
+                for (size_t i = 0; i < set.n; i++)
+                        w->possible += person_has_role(config_person(cfg, set.v[i]), w->role);
+        }
+        id_set_free(&set);
+        *ret = v;
+        return 1 + c->n_need_roles;
+}
+
+static bool view_out_of_reach(const struct need_view *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (v[i].possible < v[i].need)
+                        return true;
+        return false;
+}
+
+/* The final step's people now (told even if they were asked before). */
+static void final_people(struct activation *a, const struct chain *c, uint64_t now, char ***ret, size_t *ret_n) {
+        *ret = NULL;
+        *ret_n = 0;
+        if (!c || c->n_steps == 0 || !c->steps[c->n_steps - 1].final)
+                return;
+        int saved_run = a->run;
+        a->run = -2;
+        resolve_targets(a, &c->steps[c->n_steps - 1], now, ret, ret_n);
+        a->run = saved_run;
+}
+
+/* Tell the final step KIND ("impossible" or "unreachable"), each person once. */
+static void tell_final(struct activation *a, const struct chain *c, const char *kind, uint64_t now) {
+        char **people;
+        size_t n;
+        final_people(a, c, now, &people, &n);
+        for (size_t i = 0; i < n; i++) {
+                const struct member *m = find_member(a, people[i], false);
+                if (!m || !m->told_short)
+                        notify(a, people[i], kind, c->steps[c->n_steps - 1].via, (int) (c->n_steps - 1), now);
+                free(people[i]);
+        }
+        free(people);
+}
+
+/* Those told the team was short (or could not be) hear it is mobilised. */
+static void tell_update(struct activation *a, const struct chain *c, uint64_t now) {
+        bool fin = c && c->n_steps > 0 && c->steps[c->n_steps - 1].final;
+        unsigned via = fin ? c->steps[c->n_steps - 1].via : CHANNEL_SMS;
+        for (size_t i = 0; i < a->n_members; i++)
+                if (a->members[i].told_short && !a->members[i].told_update)
+                        notify(a, a->members[i].person, "update", via, fin ? (int) (c->n_steps - 1) : -1, now);
+}
+
+/* The report KIND by SMS to whoever triggered and to report_to, each once;
+ * not to anyone the final step's messages reach (they have theirs). */
+static void tell_reports(struct activation *a, const struct chain *c, const char *kind, uint64_t now) {
+        const struct config *cfg = a->mgr->cfg;
+        bool mobilised = streq(kind, "report-mobilised");
+        for (size_t i = 0; c && i <= c->n_report_to; i++) {
+                const char *id = i == 0 ? a->by : c->report_to[i - 1];
+                const struct person *p = id ? config_person(cfg, id) : NULL;
+                if (!p || !p->phone || (i > 0 && a->by && streq(id, a->by)))
+                        continue;
+                const struct member *m = find_member(a, id, false);
+                if (m && (m->told_short || (mobilised ? m->report_mobilised : m->report_short)))
+                        continue;
+                notify(a, id, kind, CHANNEL_SMS, -1, now);
+        }
+}
+
+/* Decide whether the quorum is still within reach; if not, say so now.
+ * Once decided, it stays decided (the people told are not told again). */
+static void decide_quorum(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        if (!c || a->verify || a->broken || a->state != ACT_MOBILISING || a->impossible_at)
+                return;
+        _cleanup_free_ struct need_view *v = NULL;
+        size_t n = quorum_view(a, now, &v);
+        if (!view_out_of_reach(v, n))
+                return;
+        json_t *out = json_array();
+        char what[256] = "";
+        for (size_t i = 0; i < n; i++) {
+                if (v[i].possible >= v[i].need)
+                        continue;
+                char w[96];
+                snprintf(w, sizeof(w), "%s%s", v[i].role ? "role:" : "total", v[i].role ? v[i].role : "");
+                json_array_append_new(out, json_string(w));
+                size_t l = strlen(what);
+                snprintf(what + l, sizeof(what) - l, "%s%s", l ? ", " : "", w);
+        }
+        a->impossible_at = now;
+        act_log(a, json_pack("{s:s, s:o, s:i, s:i, s:i}", "t", "impossible", "out_of_reach", out, "confirmed",
+                             v[0].yes, "needed", v[0].need, "possible", v[0].possible),
+                now);
+        emit(a, "impossible", a->step, NULL, NULL, what);
+        log_event(LOG_WARNING, MSGID_QUORUM_IMPOSSIBLE, NULL,
+                  "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is told now, "
+                  "the escalation goes on",
+                  a->id, a->chain, a->drill ? ", drill" : "", what);
+        tell_final(a, c, "impossible", now);
+        tell_reports(a, c, "report-impossible", now);
+}
+
+/* After a restart: a decision whose messages were not all logged (a crash
+ * in the middle of writing them) is completed; nobody is told twice. */
+static void complete_quorum_decision(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        if (!c || a->verify || a->broken || a->state != ACT_MOBILISING || !a->impossible_at) {
+                decide_quorum(a, now);
+                return;
+        }
+        tell_final(a, c, "impossible", now);
+        tell_reports(a, c, "report-impossible", now);
+}
+
+/* ---- texts of the final step's messages, the reports and the receipts ----
+ * All of them are here, bokmål and English side by side: TX(nb, en) picks by
+ * the local EN (string literals, so the formats stay checked). */
+#define TX(nb, en_text) (en ? (en_text) : (nb))
+
+/* Append to BUF (LEN bytes), as snprintf would, never past its end. */
+static void cat(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void cat(char *buf, size_t len, const char *fmt, ...) {
+        size_t l = strnlen(buf, len);
+        if (l + 1 >= len)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf + l, len - l, fmt, ap);
+        va_end(ap);
+}
+
+/* The role requirements of V, by display name: those out of reach
+ * (OUT_OF_REACH: "leder og prest (høyst 1 av 2)") or those not met yet
+ * ("ingen leder og for få prest (1 av 2)"). */
+static void needs_phrase(const struct activation *a, const struct need_view *v, size_t n, bool out_of_reach, bool en,
+                         char *buf, size_t len) {
+        size_t k = 0, total = 0;
+        for (size_t i = 1; i < n; i++)
+                total += out_of_reach ? v[i].possible < v[i].need : v[i].yes < v[i].need;
+        buf[0] = '\0';
+        for (size_t i = 1; i < n; i++) {
+                if (!(out_of_reach ? v[i].possible < v[i].need : v[i].yes < v[i].need))
+                        continue;
+                const char *name = config_role_name(a->mgr->cfg, v[i].role, en ? LANG_EN : LANG_NB);
+                k++;
+                cat(buf, len, "%s", k == 1 ? "" : k == total ? TX(" og ", " and ") : ", ");
+                if (out_of_reach && v[i].need == 1)
+                        cat(buf, len, "%s", name);
+                else if (out_of_reach)
+                        cat(buf, len, TX("%s (høyst %d av %d)", "%s (at most %d of %d)"), name, v[i].possible,
+                            v[i].need);
+                else if (v[i].yes == 0)
+                        cat(buf, len, TX("ingen %s", "no %s"), name);
+                else
+                        cat(buf, len, TX("for få %s (%d av %d)", "too few %s (%d of %d)"), name, v[i].yes, v[i].need);
+        }
+}
+
+/* The role PERSON is shown with: a role the chain requires, else one with a
+ * display name, else the first; NULL for none. */
+static const char *shown_role(const struct config *cfg, const struct chain *c, const struct person *p) {
+        for (size_t r = 0; c && r < c->n_need_roles; r++)
+                if (person_has_role(p, c->need_roles[r].role))
+                        return c->need_roles[r].role;
+        for (size_t i = 0; i < p->n_roles; i++)
+                for (size_t k = 0; k < cfg->n_roles; k++)
+                        if (streq(cfg->roles[k].id, p->roles[i]))
+                                return p->roles[i];
+        return p->n_roles ? p->roles[0] : NULL;
+}
+
+/* "Kari Nordmann (leder), Ola Nordmann (medlem)": who said yes, by role
+ * (names: in an SMS to the leader only, never in logs), within about MAX
+ * bytes, then "og 3 til". */
+static void coming_list(const struct activation *a, const struct chain *c, bool en, char *buf, size_t len, size_t max) {
+        const struct config *cfg = a->mgr->cfg;
+        int more = 0;
+        buf[0] = '\0';
+        for (size_t i = 0; i < a->n_members; i++) {
+                if (a->members[i].answer != ANSWER_YES)
+                        continue;
+                const struct person *p = config_person(cfg, a->members[i].person);
+                const char *role = p ? shown_role(cfg, c, p) : NULL;
+                char one[256];
+                snprintf(one, sizeof(one), "%s%s%s%s", p ? p->name : a->members[i].person, role ? " (" : "",
+                         role ? config_role_name(cfg, role, en ? LANG_EN : LANG_NB) : "", role ? ")" : "");
+                if (strlen(buf) + strlen(one) + 2 > max || strlen(buf) + strlen(one) + 2 >= len) {
+                        more++;
+                        continue;
+                }
+                cat(buf, len, "%s%s", buf[0] ? ", " : "", one);
+        }
+        if (more)
+                cat(buf, len, TX(" og %d til", " and %d more"), more);
+}
+
+/* Whom the final step is told to call: the chain's contact, else whoever
+ * triggered (with a phone); NULL for none. */
+static const struct person *contact_of(const struct activation *a, const struct chain *c) {
+        const struct config *cfg = a->mgr->cfg;
+        const struct person *p = c && c->contact ? config_person(cfg, c->contact) : NULL;
+        if (!p || !p->phone)
+                p = a->by ? config_person(cfg, a->by) : NULL;
+        return p && p->phone ? p : NULL;
+}
+
+/* Compose the messages of kinds "impossible", "unreachable" (the final
+ * step: early, and at the end), "update" (to them: mobilised after all) and
+ * "report-impossible", "report-short", "report-mobilised" (the leader).
+ * False for any other kind. */
+static bool quorum_compose(const struct activation *a, const struct notif *n, const struct person *p, char *subject,
+                           size_t slen, char *text, size_t tlen) {
+        enum { K_IMPOSSIBLE, K_UNREACHABLE, K_UPDATE, K_REPORT_IMPOSSIBLE, K_REPORT_SHORT, K_REPORT_MOBILISED, K_N };
+        static const char *const kinds[K_N] = { "impossible", "unreachable", "update", "report-impossible",
+                                                "report-short", "report-mobilised" };
+        int kind = K_N;
+        for (int i = 0; i < K_N; i++)
+                if (streq(n->kind, kinds[i]))
+                        kind = i;
+        if (kind == K_N)
+                return false;
+
+        const struct chain *c = act_chain(a);
+        bool en = p && p->lang == LANG_EN;
+        const char *chain_name = c && c->name ? c->name : a->chain;
+        const char *drill = a->drill ? TX("ØVELSE: ", "ØVELSE/DRILL: ") : "";
+        _cleanup_free_ struct need_view *v = NULL;
+        size_t nv = quorum_view(a, beredd_now(), &v);
+        struct need_view total = nv ? v[0] : (struct need_view) {};
+        bool report = kind >= K_REPORT_IMPOSSIBLE;
+        char body[1024] = "", roles[256], list[512];
+
+        if (kind == K_UPDATE) {
+                cat(body, sizeof(body), TX("%s%s er likevel mobilisert: %d av %d bekreftet. Teamet tar over.",
+                                           "%s%s has been mobilised after all: %d of %d confirmed. The team takes over."),
+                    drill, chain_name, total.yes, total.need);
+                snprintf(subject, slen, TX("%s%s er likevel mobilisert", "%s%s has been mobilised after all"), drill,
+                         chain_name);
+        } else if (kind == K_REPORT_MOBILISED) {
+                cat(body, sizeof(body), TX("%s%s er mobilisert: %d av %d bekreftet.", "%s%s is mobilised: %d of %d confirmed."),
+                    drill, chain_name, total.yes, total.need);
+                snprintf(subject, slen, TX("%s%s er mobilisert", "%s%s is mobilised"), drill, chain_name);
+        } else if (kind == K_UNREACHABLE || kind == K_REPORT_SHORT) {
+                /* Short at the end: the numbers, and which roles are missing. */
+                cat(body, sizeof(body), TX("%s%s kunne IKKE mobiliseres: %d av %d bekreftet",
+                                           "%s%s could NOT be mobilised: %d of %d confirmed"),
+                    drill, chain_name, total.yes, total.need);
+                needs_phrase(a, v, nv, false, en, roles, sizeof(roles));
+                if (total.yes < total.need) {
+                        cat(body, sizeof(body), TX(", %d mangler", ", %d missing"), total.need - total.yes);
+                        if (roles[0])
+                                cat(body, sizeof(body), TX(", og %s", ", and %s"), roles);
+                } else if (roles[0]) {
+                        cat(body, sizeof(body), TX(", men %s", ", but %s"), roles);
+                }
+                cat(body, sizeof(body), ".");
+                snprintf(subject, slen, TX("%s%s kunne ikke mobiliseres", "%s%s could not be mobilised"), drill,
+                         chain_name);
+        } else {
+                /* Out of reach while the call-out goes on: what cannot be met. */
+                cat(body, sizeof(body), TX("%s%s kan IKKE mobiliseres: ", "%s%s can NOT be mobilised: "), drill,
+                    chain_name);
+                needs_phrase(a, v, nv, true, en, roles, sizeof(roles));
+                if (roles[0])
+                        cat(body, sizeof(body), TX("mangler %s", "no %s"), roles);
+                if (total.possible < total.need)
+                        cat(body, sizeof(body), TX("%sfor få kan komme (høyst %d av %d)", "%stoo few can come (at most %d of %d)"),
+                            roles[0] ? TX(" og ", " and ") : "", total.possible, total.need);
+                cat(body, sizeof(body), TX(". %d av %d bekreftet.", ". %d of %d confirmed."), total.yes, total.need);
+                snprintf(subject, slen, TX("%s%s kan ikke mobiliseres", "%s%s can not be mobilised"), drill, chain_name);
+        }
+
+        if (!report) {
+                /* For the fallback service: what to do and whom to call. */
+                const struct person *ct = contact_of(a, c);
+                if (kind != K_UPDATE)
+                        cat(body, sizeof(body), "%s", TX(" Gi umiddelbar støtte.", " Please give immediate support."));
+                if (ct && (!p || !streq(ct->id, p->id)))
+                        cat(body, sizeof(body), TX(" Kontakt: %s, %s.", " Contact: %s, %s."), ct->name, ct->phone);
+                if (kind != K_UPDATE)
+                        cat(body, sizeof(body), "%s", TX(" Dere får beskjed hvis teamet likevel mobiliseres.",
+                                                         " You will be told if the team is mobilised after all."));
+        } else {
+                /* For the leader: who is coming, who was told, what goes on. */
+                coming_list(a, c, en, list, sizeof(list), 400);
+                if (list[0])
+                        cat(body, sizeof(body), TX(" Kommer: %s.", " Coming: %s."), list);
+                if (kind != K_REPORT_MOBILISED) {
+                        list[0] = '\0';
+                        for (size_t i = 0; i < a->n_members; i++)
+                                if (a->members[i].told_short) {
+                                        const struct person *f = config_person(a->mgr->cfg, a->members[i].person);
+                                        cat(list, sizeof(list), "%s%s", list[0] ? ", " : "",
+                                            f ? f->name : a->members[i].person);
+                                }
+                        if (list[0])
+                                cat(body, sizeof(body), TX(" Varslet: %s.", " Told: %s."), list);
+                        if (kind == K_REPORT_IMPOSSIBLE)
+                                cat(body, sizeof(body), "%s", TX(" Utkallingen fortsetter.", " The call-out goes on."));
+                }
+                cat(body, sizeof(body), " (%s)", a->code);
+        }
+
+        if (n->ch == CHANNEL_SMS)
+                snprintf(text, tlen, "%s", body);
+        else
+                snprintf(text, tlen, "%s\n\n-- \nberedd (%s)\n", body, a->mgr->cfg->site);
+        return true;
+}
+
+/* The receipt for an answer by SMS. */
+static void receipt_text(const struct activation *a, bool en, bool yes, char *buf, size_t len) {
+        const struct chain *c = act_chain(a);
+        const char *drill = a->drill ? TX("ØVELSE: ", "ØVELSE/DRILL: ") : "";
+        int n_yes = 0;
+        bool roles_ok;
+        count_yes(a, c, &n_yes, &roles_ok);
+        if (!yes)
+                snprintf(buf, len, TX("%sRegistrert: du kommer ikke.", "%sRecorded: you are not coming."), drill);
+        else if (a->state == ACT_MOBILISED)
+                snprintf(buf, len, TX("%sRegistrert: du kommer. Teamet er mobilisert, %d har bekreftet.",
+                                      "%sRecorded: you are coming. The team is mobilised, %d have confirmed."),
+                         drill, n_yes);
+        else
+                snprintf(buf, len, TX("%sRegistrert: du kommer. %d av %d bekreftet.",
+                                      "%sRecorded: you are coming. %d of %d confirmed."),
+                         drill, n_yes, c ? c->need_total : 0);
+}
+#undef TX
 
 static void set_state(struct activation *a, enum act_state st, const char *by, uint64_t now) {
         a->state = st;
@@ -745,6 +1214,7 @@ static void set_state(struct activation *a, enum act_state st, const char *by, u
 }
 
 static void mobilise(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
         a->mobilised_at = now;
         set_state(a, ACT_MOBILISED, NULL, now);
         for (size_t i = 0; i < a->n_members; i++) {
@@ -752,25 +1222,18 @@ static void mobilise(struct activation *a, uint64_t now) {
                 if (m->answer == ANSWER_NONE && m->channels && !m->stood_down)
                         notify(a, m->person, "standdown", m->channels & ~m->dead, -1, now);
         }
+        tell_update(a, c, now);
+        tell_reports(a, c, "report-mobilised", now);
 }
 
 static void exhausted(struct activation *a, uint64_t now) {
         const struct chain *c = act_chain(a);
         set_state(a, ACT_SHORT, NULL, now);
-        if (!c || c->n_steps == 0 || !c->steps[c->n_steps - 1].final)
+        if (!c)
                 return;
-        const struct step *f = &c->steps[c->n_steps - 1];
-        char **people = NULL;
-        size_t n = 0;
-        int saved_run = a->run;
-        a->run = -2; /* the final step is told even if they were asked before */
-        resolve_targets(a, f, now, &people, &n);
-        a->run = saved_run;
-        for (size_t i = 0; i < n; i++) {
-                notify(a, people[i], "unreachable", f->via, (int) (c->n_steps - 1), now);
-                free(people[i]);
-        }
-        free(people);
+        /* Whoever heard "impossible" already has been told. */
+        tell_final(a, c, "unreachable", now);
+        tell_reports(a, c, "report-short", now);
 }
 
 /* Start step IDX (or the first one after it that applies). */
@@ -902,6 +1365,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         act_log(a, json_pack("{s:s, s:i}", "t", "timeout", "step", a->step), now);
         advance(a, now);
+        decide_quorum(a, now);
         if (commit_and_dispatch(a) >= 0)
                 arm_timer(a);
         return 0;
@@ -965,6 +1429,7 @@ static void on_gateway_done(void *userdata, const char *key, enum gw_result resu
                 if (mb)
                         mb->dead |= n->ch;
                 maybe_move_on(a, n->person, now);
+                decide_quorum(a, now);
                 if (commit_and_dispatch(a) >= 0)
                         arm_timer(a);
         }
@@ -1153,10 +1618,8 @@ static int replay_event(struct activation *a, json_t *o) {
                         mb->notified_run = a->run;
                         if (!mb->first_notified)
                                 mb->first_notified = ts;
-                } else if (mb && streq(kind, "standdown")) {
-                        mb->stood_down = true;
-                } else if (mb && streq(kind, "resolved")) {
-                        mb->thanked = true;
+                } else if (mb) {
+                        member_mark(mb, kind);
                 }
         } else if (streq(t, "sent") || streq(t, "failed")) {
                 struct notif *n = find_notif(a, json_string_value(json_object_get(o, "key")) ?: "");
@@ -1199,6 +1662,10 @@ static int replay_event(struct activation *a, json_t *o) {
                         return -EINVAL;
                 mb->answer = streq(ans, "yes") ? ANSWER_YES : ANSWER_NO;
                 mb->answered = ts;
+        } else if (streq(t, "impossible")) {
+                /* The quorum was found out of reach; who was told is in the "sending" events. */
+                if (!a->impossible_at)
+                        a->impossible_at = ts ? ts : 1;
         } else if (streq(t, "unsolicited")) {
                 /* An answer from someone not asked: shown, never counted. */
                 a->n_unsolicited++;
@@ -1352,6 +1819,7 @@ static int load_all(struct activations *m) {
                                 enter_step(a, 0, now);
                         else if (quorum_met(a))
                                 mobilise(a, now);
+                        complete_quorum_decision(a, now);
                         commit_and_dispatch(a);
                         arm_timer(a);
                 } else {
@@ -1422,6 +1890,21 @@ static void summary(struct activation *a, json_t *o) {
         json_object_set_new(o, "needed", json_integer(c ? c->need_total : 0));
         json_object_set_new(o, "step", json_integer(a->step));
         json_object_set_new(o, "created", json_integer((json_int_t) (a->created / USEC_PER_SEC)));
+        if (!a->verify) {
+                /* Which requirements are not met yet ("total", "role:ID");
+                 * "impossible": the final step was told they cannot be. */
+                _cleanup_free_ struct need_view *v = NULL;
+                size_t n = a->state == ACT_RESOLVED ? 0 : quorum_view(a, beredd_now(), &v);
+                json_t *unmet = json_array();
+                for (size_t i = 0; i < n; i++)
+                        if (v[i].yes < v[i].need) {
+                                char w[96];
+                                snprintf(w, sizeof(w), "%s%s", v[i].role ? "role:" : "total", v[i].role ? v[i].role : "");
+                                json_array_append_new(unmet, json_string(w));
+                        }
+                json_object_set_new(o, "unmet", unmet);
+                json_object_set_new(o, "impossible", json_boolean(a->impossible_at != 0));
+        }
         if (a->verify) {
                 json_t *missing = json_array();
                 for (size_t i = 0; i < a->n_people; i++) {
@@ -1639,6 +2122,7 @@ int activations_trigger(struct activations *m, const struct command *cmd, enum s
                 return r;
         emit(a, "triggered", -1, cmd->by, NULL, NULL);
         enter_step(a, 0, a->created);
+        decide_quorum(a, a->created);
         r = activation_start(m, a, reply, err, errlen);
         if (r >= 0)
                 reply_messages(a, *reply, true);
@@ -1785,6 +2269,7 @@ int activations_reply(struct activations *m, const struct command *cmd, enum sou
                         mobilise(a, now);
                 else
                         maybe_move_on(a, p->id, now);
+                decide_quorum(a, now);
                 int r = commit(a);
                 if (r < 0) {
                         /* Keep the buffered record: it is retried. The answer is
@@ -1880,6 +2365,25 @@ static json_t *people_json(struct activation *a) {
         return arr;
 }
 
+/* Each requirement of the quorum with its counts: confirmed, needed, and at
+ * most how many the people still left can make (possible). */
+static json_t *requirements_json(struct activation *a) {
+        _cleanup_free_ struct need_view *v = NULL;
+        size_t n = quorum_view(a, beredd_now(), &v);
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+                json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:b, s:b}", "need", v[i].role ? "role" : "total", "confirmed",
+                                      v[i].yes, "needed", v[i].need, "possible", v[i].possible, "met",
+                                      v[i].yes >= v[i].need, "out_of_reach", v[i].possible < v[i].need);
+                if (v[i].role) {
+                        json_object_set_new(o, "role", json_string(v[i].role));
+                        json_object_set_new(o, "name", json_string(config_role_name(a->mgr->cfg, v[i].role, LANG_NB)));
+                }
+                json_array_append_new(arr, o);
+        }
+        return arr;
+}
+
 int activations_show(struct activations *m, const char *id, json_t **reply, char *err, size_t errlen) {
         struct activation *a = find_activation(m, id);
         if (!a) {
@@ -1893,6 +2397,11 @@ int activations_show(struct activations *m, const char *id, json_t **reply, char
                 json_object_set_new(*reply, "message", json_string(a->message));
         json_object_set_new(*reply, "people", people_json(a));
         json_object_set_new(*reply, "unsolicited", json_integer((json_int_t) a->n_unsolicited));
+        if (!a->verify)
+                json_object_set_new(*reply, "requirements", requirements_json(a));
+        if (a->impossible_at)
+                json_object_set_new(*reply, "impossible_after_s",
+                                    json_real((double) ((int64_t) a->impossible_at - (int64_t) a->created) / 1e6));
         if (a->deadline && a->state == ACT_MOBILISING)
                 json_object_set_new(*reply, "next_step_in_s",
                                     json_real((double) ((int64_t) a->deadline - (int64_t) beredd_now()) / 1e6));
@@ -1993,6 +2502,7 @@ int activations_receipt(struct activations *m, const char *gateway_id, const cha
                                 if (mb)
                                         mb->dead |= n->ch;
                                 maybe_move_on(a, n->person, now);
+                                decide_quorum(a, now);
                                 if (commit_and_dispatch(a) >= 0)
                                         arm_timer(a);
                         }
@@ -2086,6 +2596,19 @@ void activations_set_public_url(struct activations *m, const char *url) {
         size_t l = m->public_url ? strlen(m->public_url) : 0;
         while (l > 0 && m->public_url[l - 1] == '/')
                 m->public_url[--l] = '\0';
+}
+
+int activations_answer_receipt(struct activations *m, const char *id, const char *person, char *buf, size_t len) {
+        struct activation *a = id ? find_activation(m, id) : NULL;
+        const struct person *p = person ? config_person(m->cfg, person) : NULL;
+        const struct member *mb = a && p ? find_member(a, p->id, false) : NULL;
+        if (!mb || mb->answer == ANSWER_NONE)
+                return -ENOENT;
+        const struct chain *c = act_chain(a);
+        if (a->verify || !c || !c->receipt)
+                return -EPERM;
+        receipt_text(a, p->lang == LANG_EN, mb->answer == ANSWER_YES, buf, len);
+        return 0;
 }
 
 int activations_summary(struct activations *m, const char *id, json_t **reply) {

@@ -99,6 +99,12 @@ int activations_receipt(struct activations *a, const char *gateway_id, const cha
  * activation is open, -ESTALE when it has ended, -ENOENT for no such token. */
 int activations_token(struct activations *a, const char *token, json_t **info, const char **activation,
                       const char **person);
+/* The short receipt for PERSON's recorded answer in activation ID, in their
+ * language ("Registrert: du kommer. 2 av 3 bekreftet."), for the text back
+ * to an SMS answer: not a notification of the activation, never logged in
+ * it. 0 with the text in BUF; -ENOENT (no such activation, or no answer of
+ * PERSON), -EPERM (the chain has receipt = false, or a contact-list check). */
+int activations_answer_receipt(struct activations *a, const char *id, const char *person, char *buf, size_t len);
 /* Open activations that asked PERSON; *ONLY_ID is one of them. */
 unsigned activations_open_for(struct activations *a, const char *person, const char **only_id);
 /* The same, counting only contact-list checks (VERIFY) or only call-outs. */

@@ -411,6 +411,25 @@ static void print_show(json_t *o) {
         if (json_object_get(o, "message"))
                 printf(": %s", jstr(o, "message"));
         printf("\n");
+        json_t *req = json_object_get(o, "requirements"), *q;
+        size_t i;
+        json_array_foreach(req, i, q) {
+                char what[160];
+                if (json_object_get(q, "role"))
+                        snprintf(what, sizeof(what), "role %s (%s)", jstr(q, "role"), jstr(q, "name"));
+                else
+                        snprintf(what, sizeof(what), "in total");
+                printf("Needs %s: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " confirmed, at most %" JSON_INTEGER_FORMAT
+                       " possible%s\n",
+                       what, json_integer_value(json_object_get(q, "confirmed")),
+                       json_integer_value(json_object_get(q, "needed")), json_integer_value(json_object_get(q, "possible")),
+                       json_is_true(json_object_get(q, "met"))            ? " (met)"
+                       : json_is_true(json_object_get(q, "out_of_reach")) ? " - OUT OF REACH"
+                                                                           : "");
+        }
+        if (json_object_get(o, "impossible_after_s"))
+                printf("Quorum out of reach after %.1f s (the final step and the leader were told); the call-out went on\n",
+                       json_number_value(json_object_get(o, "impossible_after_s")));
         if (json_object_get(o, "next_step_in_s"))
                 printf("Next step in %.0f s\n", json_number_value(json_object_get(o, "next_step_in_s")));
         if (json_integer_value(json_object_get(o, "unsolicited")) > 0)

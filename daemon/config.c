@@ -1134,6 +1134,51 @@ static bool role_exists(const struct config *c, const char *role) {
         return false;
 }
 
+/* ---- roles: display names ---- */
+
+static void load_roles(struct loader *l, const config_setting_t *root) {
+        static const char *const keys[] = { "id", "name", "name_en", NULL };
+        struct config *c = l->c;
+        config_setting_t *list;
+        int n;
+
+        list = get_group_list(l, root, "roles", false);
+        if (!list)
+                return;
+        n = config_setting_length(list);
+        c->roles = alloc_array(l, (size_t) n, sizeof(struct role_def));
+        if (!c->roles)
+                return;
+        for (int i = 0; i < n; i++) {
+                config_setting_t *e = group_elem(l, list, i), *sid;
+                struct role_def *r = &c->roles[c->n_roles];
+                const char *id, *name, *name_en;
+
+                if (!e)
+                        continue;
+                check_keys(l, e, keys);
+                if (!id_setting(l, e, &id, &sid))
+                        id = NULL;
+                for (size_t j = 0; id && j < c->n_roles; j++)
+                        if (streq(c->roles[j].id, id)) {
+                                fail(l, sid, "duplicate id \"%s\" (first defined at line %d)", id, c->roles[j].line);
+                                id = NULL;
+                        }
+                if (id && !role_exists(c, id)) {
+                        /* Most likely a typo: a name for a role nobody has is never shown. */
+                        fail(l, sid, "unknown role \"%s\" (no person has it)", id);
+                        id = NULL;
+                }
+                name = get_text(l, e, "name", true, NULL);
+                name_en = get_text(l, e, "name_en", false, NULL);
+                if (!id || !name)
+                        continue;
+                *r = (struct role_def) { .id = ldup(l, id), .name = ldup(l, name), .name_en = ldup(l, name_en ?: name),
+                                         .line = setting_line(sid) };
+                c->n_roles++;
+        }
+}
+
 /* ---- rosters ---- */
 
 static int parse_handoff(const char *s, enum rotation rot, int *ret_wday, int *ret_min) {
@@ -1874,10 +1919,65 @@ static void chain_done(struct chain *ch) {
                 free(ch->steps[i].template);
         }
         free(ch->steps);
+        for (size_t i = 0; i < ch->n_report_to; i++)
+                free(ch->report_to[i]);
+        free(ch->report_to);
+        free(ch->contact);
+}
+
+/* Who hears how an activation goes: report_to (person ids with a phone:
+ * the reports are SMS), contact (the person the final step is told to
+ * call: needs a phone) and receipt. */
+static void load_chain_reports(struct loader *l, const config_setting_t *e, struct chain *ch) {
+        config_setting_t *s;
+        const char *v;
+
+        s = get_string_list(l, e, "report_to", false);
+        if (s) {
+                int k = config_setting_length(s);
+                ch->report_to = alloc_array(l, (size_t) k, sizeof(char *));
+                for (int j = 0; j < k && ch->report_to; j++) {
+                        const config_setting_t *el = config_setting_get_elem(s, (unsigned) j);
+                        const struct person *p;
+                        v = string_elem(s, j);
+                        if (has_prefix(v, "role:") || has_prefix(v, "roster:")) {
+                                fail_elem(l, s, el, "\"%s\": use person ids here", v);
+                                continue;
+                        }
+                        if (!(p = config_person(l->c, v))) {
+                                fail_elem(l, s, el, "unknown person \"%s\"", v);
+                                continue;
+                        }
+                        if (!p->phone) {
+                                fail_elem(l, s, el, "person \"%s\" has no phone (reports go by SMS)", v);
+                                continue;
+                        }
+                        bool dup = false;
+                        for (size_t i = 0; i < ch->n_report_to; i++)
+                                dup = dup || streq(ch->report_to[i], v);
+                        if (dup) {
+                                fail_elem(l, s, el, "person \"%s\" is named twice", v);
+                                continue;
+                        }
+                        ch->report_to[ch->n_report_to++] = ldup(l, v);
+                }
+        }
+        v = get_string(l, e, "contact", false, &s);
+        if (v) {
+                const struct person *p = config_person(l->c, v);
+                if (!p)
+                        fail(l, s, "unknown person \"%s\"", v);
+                else if (!p->phone)
+                        fail(l, s, "person \"%s\" has no phone (the final step is told to call them)", v);
+                else
+                        ch->contact = ldup(l, v);
+        }
+        ch->receipt = get_bool(l, e, "receipt", true, NULL);
 }
 
 static void load_chains(struct loader *l, const config_setting_t *root) {
-        static const char *const keys[] = { "id", "name", "may_trigger", "need", "steps", "repeat", NULL };
+        static const char *const keys[] = { "id", "name", "may_trigger", "need", "steps", "repeat", "report_to",
+                                            "contact", "receipt", NULL };
         static const char *const need_keys[] = { "total", "roles", NULL };
         struct config *c = l->c;
         config_setting_t *list;
@@ -1971,6 +2071,7 @@ static void load_chains(struct loader *l, const config_setting_t *root) {
 
                 ch->repeat = (int) get_int(l, e, "repeat", false, 0, 100, 0, NULL);
                 ch->line = sid ? setting_line(sid) : setting_line(e);
+                load_chain_reports(l, e, ch);
 
                 /* With an unresolved reference the count would be wrong and
                  * the quorum error only an echo of the first one. */
@@ -2323,7 +2424,7 @@ static void load_http(struct loader *l, const config_setting_t *root) {
 
 struct config *config_load(const char *path, struct errlist *errs) {
         static const char *const keys[] = { "site", "timezone", "spool", "language", "calendar", "people",
-                                             "rosters", "gateways", "chains", "followup", "mqtt", "http", NULL };
+                                             "roles", "rosters", "gateways", "chains", "followup", "mqtt", "http", NULL };
         struct loader l = { .path = path, .errs = errs };
         config_t cf;
         config_setting_t *root;
@@ -2365,6 +2466,7 @@ struct config *config_load(const char *path, struct errlist *errs) {
         load_top(&l, root);
         load_calendar(&l, root);
         load_people(&l, root);
+        load_roles(&l, root);
         load_rosters(&l, root);
         load_gateways(&l, root);
         load_chains(&l, root);
@@ -2410,6 +2512,13 @@ void config_free(struct config *c) {
                 strv_free(c->people[i].roles, c->people[i].n_roles);
         }
         free(c->people);
+
+        for (size_t i = 0; i < c->n_roles; i++) {
+                free(c->roles[i].id);
+                free(c->roles[i].name);
+                free(c->roles[i].name_en);
+        }
+        free(c->roles);
 
         for (size_t i = 0; i < c->n_rosters; i++) {
                 free(c->rosters[i].id);
@@ -2512,6 +2621,13 @@ const struct person *config_person_by_contact(const struct config *c, const char
                 if (c->people[i].phone && streq(c->people[i].phone, phone))
                         return &c->people[i];
         return NULL;
+}
+
+const char *config_role_name(const struct config *c, const char *role, enum lang lang) {
+        for (size_t i = 0; c && role && i < c->n_roles; i++)
+                if (streq(c->roles[i].id, role))
+                        return lang == LANG_EN ? c->roles[i].name_en : c->roles[i].name;
+        return role;
 }
 
 bool person_has_role(const struct person *p, const char *role) {

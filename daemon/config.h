@@ -193,6 +193,15 @@ struct role_need {
         int n;
 };
 
+/* A role's display name in messages (the "roles" list); a role without an
+ * entry is shown by its id. */
+struct role_def {
+        char *id;
+        char *name;    /* in bokmål messages */
+        char *name_en; /* in English messages; default name */
+        int line;
+};
+
 struct chain {
         char *id;
         char *name; /* human name used in messages; default id */
@@ -204,6 +213,10 @@ struct chain {
         struct step *steps;
         size_t n_steps;
         int repeat; /* extra runs of the non-final steps before giving up (default 0) */
+        char **report_to; /* person ids told when the team is mobilised, short or cannot be (besides whoever triggered) */
+        size_t n_report_to;
+        char *contact;    /* person id the final step is told to call; NULL = whoever triggered */
+        bool receipt;     /* an SMS answer gets a short receipt (default true) */
         int line;
 };
 
@@ -276,6 +289,8 @@ struct config {
         struct calendar_conf calendar;
         struct person *people;
         size_t n_people;
+        struct role_def *roles; /* display names */
+        size_t n_roles;
         struct strmap people_map; /* id -> index into people (config_person) */
         struct roster *rosters;
         size_t n_rosters;
@@ -325,3 +340,5 @@ const struct roster *config_roster(const struct config *c, const char *id);
 /* Find the configured person whose phone (any Norwegian form) or e-mail matches. */
 const struct person *config_person_by_contact(const struct config *c, const char *phone_or_email);
 bool person_has_role(const struct person *p, const char *role);
+/* ROLE's display name for a message in LANG (from "roles"), else ROLE itself. */
+const char *config_role_name(const struct config *c, const char *role, enum lang lang);

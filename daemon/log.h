@@ -29,6 +29,7 @@
 #define MSGID_GATEWAY_STATE_UP   "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d3b" /* a gateway that was down answered again */
 #define MSGID_NOT_READY          "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d3c" /* /readyz turned 503 (and 5d3d when ready again) */
 #define MSGID_READY_AGAIN        "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d3d"
+#define MSGID_QUORUM_IMPOSSIBLE "b3a1d2e0c6f94a5e8d7c1f2a3b4c5d35" /* the quorum can no longer be met: the final step is told at once */
 
 void log_setup(bool to_stderr, int max_level);
 

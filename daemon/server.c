@@ -547,6 +547,20 @@ static void publish_activation(struct server *s, const char *id) {
                                       json_object_get(sum, "confirmed"), "needed", json_object_get(sum, "needed"),
                                       "step", json_object_get(sum, "step"), "drill", json_object_get(sum, "drill"),
                                       "created", json_object_get(sum, "created"));
+                /* Which requirement is unmet, as flags (no role ids, no people). */
+                json_t *unmet = json_object_get(sum, "unmet"), *u;
+                size_t i;
+                bool un_total = false, un_role = false;
+                json_array_foreach(unmet, i, u) {
+                        const char *w = json_string_value(u);
+                        un_total = un_total || (w && streq(w, "total"));
+                        un_role = un_role || (w && strncmp(w, "role:", 5) == 0);
+                }
+                if (json_object_get(sum, "impossible")) {
+                        json_object_set(o, "impossible", json_object_get(sum, "impossible"));
+                        json_object_set_new(o, "unmet_total", json_boolean(un_total));
+                        json_object_set_new(o, "unmet_role", json_boolean(un_role));
+                }
                 char *p = json_dumps(o, JSON_COMPACT);
                 json_decref(o);
                 if (p)
@@ -1422,6 +1436,14 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                 if (r == -EPERM) {
                         snprintf(back, sizeof(back), en ? "beredd: your answer was not counted: you were not asked in this call-out." :
                                                           "beredd: svaret ditt ble ikke telt: du ble ikke spurt i denne utkallingen.");
+                        json_decref(fields);
+                        goto answer_back;
+                }
+                /* A recorded answer to a call-out gets a short receipt (the
+                 * chain's receipt setting), as a text back: limited like
+                 * the others, never one of the activation's notifications. */
+                if (r >= 0 && activations_answer_receipt(s->acts, json_string_value(json_object_get(fields, "activation")),
+                                                         p->id, back, sizeof(back)) == 0) {
                         json_decref(fields);
                         goto answer_back;
                 }

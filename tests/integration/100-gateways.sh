@@ -47,7 +47,8 @@ spool = "$T/spool";
 people = (
   { id = "kari"; name = "Kari Nordmann"; phone = "+4791234567"; email = "kari@kommune.example"; roles = ["leader"]; },
   { id = "ola";  name = "Ola Nordmann";  phone = "+4791234568"; roles = ["member"]; },
-  { id = "per";  name = "Per Hansen";    phone = "+4791234569"; roles = ["member"]; }
+  { id = "per";  name = "Per Hansen";    phone = "+4791234569"; roles = ["member"]; },
+  { id = "vakt"; name = "Vaktsentralen"; email = "vakt@kommune.example"; }
 );
 gateways = (
   { id = "sms-main"; channel = "sms"; type = "twilio"; url = "http://127.0.0.1:$twilio_PORT";
@@ -61,7 +62,9 @@ gateways = (
 );
 chains = (
   { id = "kriseteam"; name = "Kriseteamet";
-    may_trigger = [ "kari" ];
+    # Triggered by vakt, who has no phone: the reports to whoever triggered
+    # (SMS, issue 14) would race the call-outs for the faults injected below.
+    may_trigger = [ "kari", "vakt" ];
     need = { total = 3; roles = { leader = 1; }; };
     steps = (
       { notify = [ "role:leader" ]; via = [ "sms", "email" ]; wait = "30s"; },
@@ -78,7 +81,7 @@ field() { # LOG N EXPR: a field of the Nth request
 }
 
 say "a trigger: Twilio gets the SMS (form fields, basic auth), SMTP gets the e-mail"
-ID=$(ctl trigger kriseteam --by kari -m "Brann på Heimdal skole. Møt på rådhuset." --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['activation'], d['code'])")
+ID=$(ctl trigger kriseteam --by vakt -m "Brann på Heimdal skole. Møt på rådhuset." --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['activation'], d['code'])")
 CODE=${ID#* }; ID=${ID% *}
 wait_until 5 has_requests twilio 1 || fail "Twilio got nothing"
 assert_eq "$(field twilio 1 'r["form"]["To"]')" "+4791234567"
@@ -125,7 +128,7 @@ say "the main gateway fails for good: failover to the backup (Sveve-style form)"
 stop_beredd
 control twilio '{"fail_first": -1, "status": 503}'
 start_beredd "$T/beredd.conf"
-ID2=$(ctl trigger kriseteam --by kari --json | python3 -c "import json,sys; print(json.load(sys.stdin)['activation'])")
+ID2=$(ctl trigger kriseteam --by vakt --json | python3 -c "import json,sys; print(json.load(sys.stdin)['activation'])")
 wait_until 10 has_requests sveve 1 || fail "no failover to the backup"
 assert_eq "$(field sveve 1 'r["form"]["to"]')" "4791234567"
 assert_eq "$(field sveve 1 'r["form"]["passwd"]')" "sveve-secret"

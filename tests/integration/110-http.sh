@@ -51,7 +51,9 @@ gateways = (
   { id = "mail"; channel = "email"; type = "file"; }
 );
 chains = (
-  { id = "kriseteam"; name = "Kriseteamet"; may_trigger = [ "kari" ]; need = { total = 3; };
+  # receipt = false: kari answers a dozen times in a row here; receipts (160-quorum.sh)
+  # would use up her texts back for the hour before the ones this test is about.
+  { id = "kriseteam"; name = "Kriseteamet"; may_trigger = [ "kari" ]; need = { total = 3; }; receipt = false;
     steps = ( { notify = [ "kari", "ola", "lise" ]; via = [ "sms", "email" ]; wait = "10m"; },
               { notify = [ "per" ]; via = [ "sms" ]; final = true; } ); },
   { id = "seq"; name = "Vaktlaget"; may_trigger = [ "kari" ]; need = { total = 2; };

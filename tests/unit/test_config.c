@@ -1100,6 +1100,61 @@ static void test_http_gateway_inbound(_unused_ void **state) {
         assert_int_equal(unlink(tok), 0);
 }
 
+/* Issue 14: role display names, report_to, contact, receipt. */
+static void test_roles_and_reports(_unused_ void **state) {
+        struct config *c = load_ok(BASE
+                                   "roles = ( { id = \"leader\"; name = \"leder\"; name_en = \"team leader\"; },\n"
+                                   "          { id = \"member\"; name = \"medlem\"; } );\n"
+                                   "chains = ( { id = \"k\"; need = { total = 2; }; report_to = [ \"ola\" ]; contact = \"kari\";\n"
+                                   "  receipt = false;\n"
+                                   "  steps = ( { notify = [ \"kari\", \"role:member\" ]; wait = \"5m\"; } ); } );\n");
+        assert_int_equal(c->n_roles, 2);
+        assert_string_equal(config_role_name(c, "leader", LANG_NB), "leder");
+        assert_string_equal(config_role_name(c, "leader", LANG_EN), "team leader");
+        assert_string_equal(config_role_name(c, "member", LANG_EN), "medlem"); /* name_en defaults to name */
+        assert_string_equal(config_role_name(c, "other", LANG_NB), "other");   /* no entry: the id */
+        const struct chain *ch = config_chain(c, "k");
+        assert_int_equal(ch->n_report_to, 1);
+        assert_string_equal(ch->report_to[0], "ola");
+        assert_string_equal(ch->contact, "kari");
+        assert_false(ch->receipt);
+        config_free(c);
+
+        /* receipt defaults to true, report_to and contact to none */
+        c = load_ok(BASE CHAIN_OK);
+        assert_true(c->chains[0].receipt);
+        assert_int_equal(c->chains[0].n_report_to, 0);
+        assert_null(c->chains[0].contact);
+        config_free(c);
+
+        EXPECT(BASE
+               "roles = ( { id = \"leader\"; name = \"leder\"; },\n"
+               "          { id = \"leader\"; name = \"sjef\"; },\n"
+               "          { id = \"prest\"; name = \"prest\"; },\n"
+               "          { id = \"member\"; },\n"
+               "          { id = \"member\"; name = \"x\"; nick = \"y\"; } );\n",
+               "8: roles[1].id: duplicate id \"leader\" (first defined at line 7)",
+               "9: roles[2].id: unknown role \"prest\" (no person has it)",
+               "10: roles[3]: missing required setting \"name\"",
+               "11: unknown setting \"nick\" in roles[4]");
+        EXPECT("site = \"t\";\n"
+               "people = (\n"
+               "  { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; roles = [ \"leader\" ]; },\n"
+               "  { id = \"ida\"; name = \"Ida\"; email = \"ida@example.org\"; }\n"
+               ");\n"
+               "gateways = ( { id = \"out\"; type = \"file\"; } );\n"
+               "chains = ( { id = \"k\"; need = { total = 1; };\n"
+               "  report_to = [ \"ida\", \"nobody\", \"role:leader\", \"kari\", \"kari\" ];\n"
+               "  contact = \"ida\"; receipt = \"yes\";\n"
+               "  steps = ( { notify = [ \"kari\" ]; wait = \"5m\"; } ); } );\n",
+               "8: chains[0].report_to: person \"ida\" has no phone (reports go by SMS)",
+               "8: chains[0].report_to: unknown person \"nobody\"",
+               "8: chains[0].report_to: \"role:leader\": use person ids here",
+               "8: chains[0].report_to: person \"kari\" is named twice",
+               "9: chains[0].contact: person \"ida\" has no phone (the final step is told to call them)",
+               "9: chains[0].receipt: expected true or false");
+}
+
 static int group_setup(_unused_ void **state) {
         if (!mkdtemp(tmpdir))
                 return -1;
@@ -1151,6 +1206,7 @@ int main(void) {
                 cmocka_unit_test(test_http_errors),
                 cmocka_unit_test(test_http_gateway_inbound),
                 cmocka_unit_test(test_max_segments),
+                cmocka_unit_test(test_roles_and_reports),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
