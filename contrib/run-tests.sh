@@ -29,7 +29,7 @@ run_suite() { # NAME CONFIGURE-ARGS... (env CHECK_ENV passed to make check)
 }
 
 run_suite gcc CC=gcc
-CHECK_ENV="BEREDD_SKIP_BROWSER=1" run_suite clang-asan CC=clang --enable-sanitizers
+CHECK_ENV="BEREDD_SKIP_BROWSER=1 BEREDD_TIME_SCALE=2" run_suite clang-asan CC=clang --enable-sanitizers
 CHECK_ENV="BEREDD_VALGRIND=1 BEREDD_SKIP_BROWSER=1 READY_TIMEOUT=60" run_suite valgrind CC=gcc
 
 echo "=== distcheck"
