@@ -248,6 +248,12 @@ static void test_every_pair(void **state) {
                                 bad++;
                         }
                 const char *why = v[i].error ? v[i].error : check_pair(v[i].text[0], v[i].text[1]);
+                /* Some of the answer pages' words go into the HTML unescaped. */
+                bool page = strncmp(v[i].name, "W_PAGE_", 7) == 0 || strncmp(v[i].name, "W_CHECK_", 8) == 0;
+                if (!why && page && strpbrk(v[i].text[0], "<>&\"") != NULL)
+                        why = "HTML markup in the bokmål text of a page";
+                if (!why && page && strpbrk(v[i].text[1], "<>&\"") != NULL)
+                        why = "HTML markup in the English text of a page";
                 if (why) {
                         print_error("wording.h: %s: %s\n", v[i].name, why);
                         bad++;
