@@ -34,6 +34,7 @@
 #include "macro.h"
 #include "strmap.h"
 #include "text.h"
+#include "wording.h"
 
 #define LOG_MAX_SIZE (16 * 1024 * 1024)
 #define COMMIT_RETRY_USEC (5 * USEC_PER_SEC)
@@ -394,40 +395,34 @@ static void compose(const struct activation *a, const struct notif *n, const str
         const struct chain *c = act_chain(a);
         bool en = p && p->lang == LANG_EN;
         const char *chain_name = c && c->name ? c->name : a->chain;
-        const char *drill = a->drill ? (en ? "ØVELSE/DRILL: " : "ØVELSE: ") : "";
+        const char *drill = a->drill ? W(en, W_DRILL_PREFIX) : "";
         char prefix[256], suffix[128];
 
         if (streq(n->kind, "callout")) {
-                snprintf(prefix, sizeof(prefix), en ? "%s%s call-out: " : "%s%s kalles inn: ", drill, chain_name);
-                snprintf(suffix, sizeof(suffix), en ? " Reply YES %s or NO %s" : " Svar JA %s eller NEI %s", a->code,
-                         a->code);
-                snprintf(subject, slen, en ? "%s%s call-out" : "%s%s kalles inn", drill, chain_name);
+                snprintf(prefix, sizeof(prefix), W(en, W_CALLOUT_PREFIX), drill, chain_name);
+                snprintf(suffix, sizeof(suffix), W(en, W_CALLOUT_REPLY), a->code, a->code);
+                snprintf(subject, slen, W(en, W_CALLOUT_SUBJECT), drill, chain_name);
         } else if (streq(n->kind, "standdown")) {
-                snprintf(prefix, sizeof(prefix), en ? "%sThe team is complete - you need not come. " :
-                                                      "%sTeamet er fulltallig - du trenger ikke å møte. ", drill);
+                snprintf(prefix, sizeof(prefix), W(en, W_STANDDOWN_PREFIX), drill);
                 snprintf(suffix, sizeof(suffix), "(%s)", a->code);
-                snprintf(subject, slen, en ? "%s%s: stand down" : "%s%s: du trenger ikke å møte", drill, chain_name);
+                snprintf(subject, slen, W(en, W_STANDDOWN_SUBJECT), drill, chain_name);
         } else if (streq(n->kind, "resolved")) {
                 /* The call-out ended, not the team. */
-                snprintf(prefix, sizeof(prefix), en ? "%sThe call-out of %s has ended. Thank you! " :
-                                                      "%sUtkallingen av %s er avsluttet. Takk for innsatsen! ", drill, chain_name);
+                snprintf(prefix, sizeof(prefix), W(en, W_ENDED_PREFIX), drill, chain_name);
                 snprintf(suffix, sizeof(suffix), "(%s)", a->code);
-                snprintf(subject, slen, en ? "%s%s: call-out ended" : "%s%s: utkallingen er avsluttet", drill, chain_name);
+                snprintf(subject, slen, W(en, W_ENDED_SUBJECT), drill, chain_name);
         } else if (streq(n->kind, "verify")) {
                 unsigned mins = (unsigned) (a->window / USEC_PER_MIN);
                 char w[32];
                 if (mins >= 120 && mins % 60 == 0)
-                        snprintf(w, sizeof(w), en ? "%u hours" : "%u timer", mins / 60);
+                        snprintf(w, sizeof(w), W(en, W_VERIFY_HOURS), mins / 60);
                 else if (mins <= 1)
-                        snprintf(w, sizeof(w), en ? "1 minute" : "1 minutt");
+                        snprintf(w, sizeof(w), W(en, W_VERIFY_ONE_MINUTE));
                 else
-                        snprintf(w, sizeof(w), en ? "%u minutes" : "%u minutter", mins);
-                snprintf(prefix, sizeof(prefix),
-                         en ? "Contact list check for %s: this is NOT a call-out. " :
-                              "Kontroll av varslingslisten for %s: dette er IKKE en utkalling. ",
-                         chain_name);
-                snprintf(suffix, sizeof(suffix), en ? "Reply OK %s within %s." : "Svar OK %s innen %s.", a->code, w);
-                snprintf(subject, slen, en ? "%s: contact list check" : "%s: kontroll av varslingslisten", chain_name);
+                        snprintf(w, sizeof(w), W(en, W_VERIFY_MINUTES), mins);
+                snprintf(prefix, sizeof(prefix), W(en, W_VERIFY_PREFIX), chain_name);
+                snprintf(suffix, sizeof(suffix), W(en, W_VERIFY_REPLY), a->code, w);
+                snprintf(subject, slen, W(en, W_VERIFY_SUBJECT), chain_name);
         } else { /* not a kind this engine writes */
                 snprintf(prefix, sizeof(prefix), "%s%s. ", drill, chain_name);
                 snprintf(suffix, sizeof(suffix), "(%s)", a->code);
@@ -436,7 +431,7 @@ static void compose(const struct activation *a, const struct notif *n, const str
 
         const char *free_text = streq(n->kind, "callout") ? a->message : "";
         if (!free_text)
-                free_text = en ? "Can you come?" : "Kan du møte?";
+                free_text = W(en, W_CALLOUT_DEFAULT_TEXT);
         if (n->ch == CHANNEL_SMS) {
                 struct composed c0 = {};
                 int k = text_sms_compose_n(prefix, free_text, suffix, config_sms_max_segments(a->mgr->cfg), text,
@@ -458,15 +453,10 @@ static void compose(const struct activation *a, const struct notif *n, const str
                 char links[512] = "";
                 if (n->token[0] && a->mgr->public_url && streq(n->kind, "verify"))
                         /* A check asks for OK only: no JA/NEI here, ever. */
-                        snprintf(links, sizeof(links),
-                                 en ? "\n\nAnswer OK with one tap:\n  OK: %s/a/%s/ok" :
-                                      "\n\nSvar OK med ett trykk:\n  OK: %s/a/%s/ok",
-                                 a->mgr->public_url, n->token);
+                        snprintf(links, sizeof(links), W(en, W_VERIFY_LINK), a->mgr->public_url, n->token);
                 else if (n->token[0] && a->mgr->public_url)
-                        snprintf(links, sizeof(links),
-                                 en ? "\n\nAnswer with one tap:\n  YES: %s/a/%s/yes\n  NO:  %s/a/%s/no" :
-                                      "\n\nSvar med ett trykk:\n  JA:  %s/a/%s/yes\n  NEI: %s/a/%s/no",
-                                 a->mgr->public_url, n->token, a->mgr->public_url, n->token);
+                        snprintf(links, sizeof(links), W(en, W_CALLOUT_LINKS), a->mgr->public_url, n->token,
+                                 a->mgr->public_url, n->token);
                 snprintf(text, tlen, "%s%s\n\n%s%s\n\n-- \nberedd (%s)\n", prefix, free_text, suffix, links,
                          a->mgr->cfg->site);
         }
@@ -984,10 +974,8 @@ static void complete_quorum_decision(struct activation *a, uint64_t now) {
         tell_reports(a, c, "report-impossible", now);
 }
 
-/* ---- texts of the final step's messages, the reports and the receipts ----
- * All of them are here, bokmål and English side by side: TX(nb, en) picks by
- * the local EN (string literals, so the formats stay checked). */
-#define TX(nb, en_text) (en ? (en_text) : (nb))
+/* ---- the final step's messages, the reports and the receipts ----
+ * Their words are in wording.h. */
 
 /* Append to BUF (LEN bytes), as snprintf would, never past its end. */
 static void cat(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -1015,16 +1003,16 @@ static void needs_phrase(const struct activation *a, const struct need_view *v, 
                         continue;
                 const char *name = config_role_name(a->mgr->cfg, v[i].role, en ? LANG_EN : LANG_NB);
                 k++;
-                cat(buf, len, "%s", k == 1 ? "" : k == total ? TX(" og ", " and ") : ", ");
+                cat(buf, len, "%s", k == 1 ? "" : k == total ? W(en, W_AND) : ", ");
                 if (out_of_reach && v[i].need == 1)
                         cat(buf, len, "%s", name);
                 else if (out_of_reach)
-                        cat(buf, len, TX("%s (høyst %d av %d)", "%s (at most %d of %d)"), name, v[i].possible,
+                        cat(buf, len, W(en, W_ROLE_AT_MOST), name, v[i].possible,
                             v[i].need);
                 else if (v[i].yes == 0)
-                        cat(buf, len, TX("ingen %s", "no %s"), name);
+                        cat(buf, len, W(en, W_ROLE_NONE), name);
                 else
-                        cat(buf, len, TX("for få %s (%d av %d)", "too few %s (%d of %d)"), name, v[i].yes, v[i].need);
+                        cat(buf, len, W(en, W_ROLE_TOO_FEW), name, v[i].yes, v[i].need);
         }
 }
 
@@ -1063,7 +1051,7 @@ static void coming_list(const struct activation *a, const struct chain *c, bool 
                 cat(buf, len, "%s%s", buf[0] ? ", " : "", one);
         }
         if (more)
-                cat(buf, len, TX(" og %d til", " and %d more"), more);
+                cat(buf, len, W(en, W_REPORT_MORE), more);
 }
 
 /* Whom the final step is told to call: the chain's contact, else whoever
@@ -1095,7 +1083,7 @@ static bool quorum_compose(const struct activation *a, const struct notif *n, co
         const struct chain *c = act_chain(a);
         bool en = p && p->lang == LANG_EN;
         const char *chain_name = c && c->name ? c->name : a->chain;
-        const char *drill = a->drill ? TX("ØVELSE: ", "ØVELSE/DRILL: ") : "";
+        const char *drill = a->drill ? W(en, W_DRILL_PREFIX) : "";
         _cleanup_free_ struct need_view *v = NULL;
         size_t nv = quorum_view(a, beredd_now(), &v);
         struct need_view total = nv ? v[0] : (struct need_view) {};
@@ -1103,60 +1091,57 @@ static bool quorum_compose(const struct activation *a, const struct notif *n, co
         char body[1024] = "", roles[256], list[512];
 
         if (kind == K_UPDATE) {
-                cat(body, sizeof(body), TX("%s%s er likevel mobilisert: %d av %d bekreftet. Teamet tar over.",
-                                           "%s%s has been mobilised after all: %d of %d confirmed. The team takes over."),
+                cat(body, sizeof(body), W(en, W_FINAL_UPDATE),
                     drill, chain_name, total.yes, total.need);
-                snprintf(subject, slen, TX("%s%s er likevel mobilisert", "%s%s has been mobilised after all"), drill,
+                snprintf(subject, slen, W(en, W_FINAL_UPDATE_SUBJECT), drill,
                          chain_name);
         } else if (kind == K_REPORT_MOBILISED) {
-                cat(body, sizeof(body), TX("%s%s er mobilisert: %d av %d bekreftet.", "%s%s is mobilised: %d of %d confirmed."),
+                cat(body, sizeof(body), W(en, W_REPORT_MOBILISED),
                     drill, chain_name, total.yes, total.need);
-                snprintf(subject, slen, TX("%s%s er mobilisert", "%s%s is mobilised"), drill, chain_name);
+                snprintf(subject, slen, W(en, W_REPORT_MOBILISED_SUBJECT), drill, chain_name);
         } else if (kind == K_UNREACHABLE || kind == K_REPORT_SHORT) {
                 /* Short at the end: the numbers, and which roles are missing. */
-                cat(body, sizeof(body), TX("%s%s kunne IKKE mobiliseres: %d av %d bekreftet",
-                                           "%s%s could NOT be mobilised: %d of %d confirmed"),
+                cat(body, sizeof(body), W(en, W_SHORT),
                     drill, chain_name, total.yes, total.need);
                 needs_phrase(a, v, nv, false, en, roles, sizeof(roles));
                 if (total.yes < total.need) {
-                        cat(body, sizeof(body), TX(", %d mangler", ", %d missing"), total.need - total.yes);
+                        cat(body, sizeof(body), W(en, W_SHORT_MISSING), total.need - total.yes);
                         if (roles[0])
-                                cat(body, sizeof(body), TX(", og %s", ", and %s"), roles);
+                                cat(body, sizeof(body), W(en, W_SHORT_AND_ROLES), roles);
                 } else if (roles[0]) {
-                        cat(body, sizeof(body), TX(", men %s", ", but %s"), roles);
+                        cat(body, sizeof(body), W(en, W_SHORT_BUT_ROLES), roles);
                 }
                 cat(body, sizeof(body), ".");
-                snprintf(subject, slen, TX("%s%s kunne ikke mobiliseres", "%s%s could not be mobilised"), drill,
+                snprintf(subject, slen, W(en, W_SHORT_SUBJECT), drill,
                          chain_name);
         } else {
                 /* Out of reach while the call-out goes on: what cannot be met. */
-                cat(body, sizeof(body), TX("%s%s kan IKKE mobiliseres: ", "%s%s can NOT be mobilised: "), drill,
+                cat(body, sizeof(body), W(en, W_OUT_OF_REACH), drill,
                     chain_name);
                 needs_phrase(a, v, nv, true, en, roles, sizeof(roles));
                 if (roles[0])
-                        cat(body, sizeof(body), TX("mangler %s", "no %s"), roles);
+                        cat(body, sizeof(body), W(en, W_OUT_OF_REACH_ROLES), roles);
                 if (total.possible < total.need)
-                        cat(body, sizeof(body), TX("%sfor få kan komme (høyst %d av %d)", "%stoo few can come (at most %d of %d)"),
-                            roles[0] ? TX(" og ", " and ") : "", total.possible, total.need);
-                cat(body, sizeof(body), TX(". %d av %d bekreftet.", ". %d of %d confirmed."), total.yes, total.need);
-                snprintf(subject, slen, TX("%s%s kan ikke mobiliseres", "%s%s can not be mobilised"), drill, chain_name);
+                        cat(body, sizeof(body), W(en, W_OUT_OF_REACH_TOO_FEW),
+                            roles[0] ? W(en, W_AND) : "", total.possible, total.need);
+                cat(body, sizeof(body), W(en, W_OUT_OF_REACH_CONFIRMED), total.yes, total.need);
+                snprintf(subject, slen, W(en, W_OUT_OF_REACH_SUBJECT), drill, chain_name);
         }
 
         if (!report) {
                 /* For the fallback service: what to do and whom to call. */
                 const struct person *ct = contact_of(a, c);
                 if (kind != K_UPDATE)
-                        cat(body, sizeof(body), "%s", TX(" Gi umiddelbar støtte.", " Please give immediate support."));
+                        cat(body, sizeof(body), "%s", W(en, W_FINAL_SUPPORT));
                 if (ct && (!p || !streq(ct->id, p->id)))
-                        cat(body, sizeof(body), TX(" Kontakt: %s, %s.", " Contact: %s, %s."), ct->name, ct->phone);
+                        cat(body, sizeof(body), W(en, W_FINAL_CONTACT), ct->name, ct->phone);
                 if (kind != K_UPDATE)
-                        cat(body, sizeof(body), "%s", TX(" Dere får beskjed hvis teamet likevel mobiliseres.",
-                                                         " You will be told if the team is mobilised after all."));
+                        cat(body, sizeof(body), "%s", W(en, W_FINAL_TOLD_LATER));
         } else {
                 /* For the leader: who is coming, who was told, what goes on. */
                 coming_list(a, c, en, list, sizeof(list), 400);
                 if (list[0])
-                        cat(body, sizeof(body), TX(" Kommer: %s.", " Coming: %s."), list);
+                        cat(body, sizeof(body), W(en, W_REPORT_COMING), list);
                 if (kind != K_REPORT_MOBILISED) {
                         list[0] = '\0';
                         for (size_t i = 0; i < a->n_members; i++)
@@ -1166,9 +1151,9 @@ static bool quorum_compose(const struct activation *a, const struct notif *n, co
                                             f ? f->name : a->members[i].person);
                                 }
                         if (list[0])
-                                cat(body, sizeof(body), TX(" Varslet: %s.", " Told: %s."), list);
+                                cat(body, sizeof(body), W(en, W_REPORT_TOLD), list);
                         if (kind == K_REPORT_IMPOSSIBLE)
-                                cat(body, sizeof(body), "%s", TX(" Utkallingen fortsetter.", " The call-out goes on."));
+                                cat(body, sizeof(body), "%s", W(en, W_REPORT_GOES_ON));
                 }
                 cat(body, sizeof(body), " (%s)", a->code);
         }
@@ -1183,22 +1168,19 @@ static bool quorum_compose(const struct activation *a, const struct notif *n, co
 /* The receipt for an answer by SMS. */
 static void receipt_text(const struct activation *a, bool en, bool yes, char *buf, size_t len) {
         const struct chain *c = act_chain(a);
-        const char *drill = a->drill ? TX("ØVELSE: ", "ØVELSE/DRILL: ") : "";
+        const char *drill = a->drill ? W(en, W_DRILL_PREFIX) : "";
         int n_yes = 0;
         bool roles_ok;
         count_yes(a, c, &n_yes, &roles_ok);
         if (!yes)
-                snprintf(buf, len, TX("%sRegistrert: du kommer ikke.", "%sRecorded: you are not coming."), drill);
+                snprintf(buf, len, W(en, W_RECEIPT_NO), drill);
         else if (a->state == ACT_MOBILISED)
-                snprintf(buf, len, TX("%sRegistrert: du kommer. Teamet er mobilisert, %d har bekreftet.",
-                                      "%sRecorded: you are coming. The team is mobilised, %d have confirmed."),
+                snprintf(buf, len, W(en, W_RECEIPT_YES_MOBILISED),
                          drill, n_yes);
         else
-                snprintf(buf, len, TX("%sRegistrert: du kommer. %d av %d bekreftet.",
-                                      "%sRecorded: you are coming. %d of %d confirmed."),
+                snprintf(buf, len, W(en, W_RECEIPT_YES),
                          drill, n_yes, c ? c->need_total : 0);
 }
-#undef TX
 
 static void set_state(struct activation *a, enum act_state st, const char *by, uint64_t now) {
         a->state = st;

@@ -36,6 +36,7 @@
 #include "log.h"
 #include "macro.h"
 #include "strmap.h"
+#include "wording.h"
 
 #define FU_CODE_MIN 10000u
 #define FU_CODE_N 90000u             /* 10000..99999 */
@@ -260,39 +261,19 @@ int followup_text(const struct fu_text_args *a, char *subject, size_t slen, char
         case FU_TEXT_REMIND:
         case FU_TEXT_SECOND:
                 if (a->kind == FU_TEXT_REMIND) {
-                        snprintf(head, sizeof(head),
-                                 en ? (a->today ? "Reminder: follow-up of %s is due today. " : "Reminder: follow-up of %s is overdue. ")
-                                    : (a->today ? "Påminnelse: oppfølging av %s forfaller i dag. "
-                                                : "Påminnelse: oppfølging av %s er forfalt. "),
-                                 a->ref);
-                        snprintf(subject, slen,
-                                 en ? (a->today ? "Follow-up of %s is due today" : "Follow-up of %s is overdue")
-                                    : (a->today ? "Oppfølging av %s forfaller i dag" : "Oppfølging av %s er forfalt"),
+                        snprintf(head, sizeof(head), a->today ? W(en, W_FU_DUE_TODAY) : W(en, W_FU_OVERDUE), a->ref);
+                        snprintf(subject, slen, a->today ? W(en, W_FU_DUE_TODAY_SUBJECT) : W(en, W_FU_OVERDUE_SUBJECT),
                                  a->ref);
                 } else {
-                        snprintf(head, sizeof(head),
-                                 en ? "Reminder 2: follow-up of %s has not been recorded. "
-                                    : "Påminnelse 2: oppfølging av %s er ikke registrert. ",
-                                 a->ref);
-                        snprintf(subject, slen, en ? "Follow-up of %s: second reminder" : "Oppfølging av %s: påminnelse 2",
-                                 a->ref);
+                        snprintf(head, sizeof(head), W(en, W_FU_SECOND), a->ref);
+                        snprintf(subject, slen, W(en, W_FU_SECOND_SUBJECT), a->ref);
                 }
-                snprintf(task, sizeof(task), "%s",
-                         !a->task ? "" : en ? "Check the care situation of the children. " : "Sjekk omsorgssituasjonen for barna. ");
+                snprintf(task, sizeof(task), "%s", a->task ? W(en, W_FU_TASK_CHILDREN) : "");
                 if (a->code) {
-                        snprintf(reply_long, sizeof(reply_long),
-                                 en ? "Reply OK %s (no needs), HELP %s (needs follow-up) or UTSETT %s 3 (postpone 3 days)."
-                                    : "Svar OK %s (ingen behov), HJELP %s (trenger oppfølging) eller UTSETT %s 3 (utsett 3 dager).",
-                                 a->code, a->code, a->code);
-                        snprintf(reply_short, sizeof(reply_short),
-                                 en ? "Reply OK %s (no needs), HELP %s (needs follow-up) or UTSETT %s 3."
-                                    : "Svar OK %s (ingen behov), HJELP %s (trenger oppfølging) eller UTSETT %s 3.",
-                                 a->code, a->code, a->code);
+                        snprintf(reply_long, sizeof(reply_long), W(en, W_FU_REPLY_LONG), a->code, a->code, a->code);
+                        snprintf(reply_short, sizeof(reply_short), W(en, W_FU_REPLY_SHORT), a->code, a->code, a->code);
                         /* The last resort for one SMS: without UTSETT. */
-                        snprintf(reply_min, sizeof(reply_min),
-                                 en ? "Reply OK %s (no needs) or HELP %s (needs follow-up)."
-                                    : "Svar OK %s (ingen behov) eller HJELP %s (trenger oppfølging).",
-                                 a->code, a->code);
+                        snprintf(reply_min, sizeof(reply_min), W(en, W_FU_REPLY_MIN), a->code, a->code);
                 } else {
                         reply_long[0] = reply_short[0] = reply_min[0] = '\0';
                 }
@@ -307,26 +288,20 @@ int followup_text(const struct fu_text_args *a, char *subject, size_t slen, char
                 }
                 break;
         case FU_TEXT_ESCALATE:
-                snprintf(subject, slen, en ? "%s: follow-up not recorded" : "%s: oppfølging ikke registrert", a->ref);
-                k = snprintf(text, tlen,
-                             en ? "%s: follow-up not recorded after %d day%s. Contact persons: %s."
-                                : "%s: oppfølging ikke registrert etter %d dag%s. Kontaktpersoner: %s.",
-                             a->ref, a->n, a->n == 1 ? "" : (en ? "s" : "er"), who);
+                snprintf(subject, slen, W(en, W_FU_NOT_RECORDED_SUBJECT), a->ref);
+                k = snprintf(text, tlen, a->n == 1 ? W(en, W_FU_NOT_RECORDED_DAY) : W(en, W_FU_NOT_RECORDED_DAYS), a->ref,
+                             a->n, who);
                 break;
         case FU_TEXT_CHILDREN:
-                snprintf(subject, slen, en ? "%s: check the care situation of the children" :
-                                             "%s: sjekk omsorgssituasjonen for barna", a->ref);
-                k = snprintf(text, tlen,
-                             en ? "%s: worsening recorded. Check the care situation of the children. Contact persons: %s."
-                                : "%s: forverring registrert. Sjekk omsorgssituasjonen for barna. Kontaktpersoner: %s.",
-                             a->ref, who);
+                snprintf(subject, slen, W(en, W_FU_CHILDREN_SUBJECT), a->ref);
+                k = snprintf(text, tlen, W(en, W_FU_CHILDREN), a->ref, who);
                 break;
         case FU_TEXT_UNREACHED:
-                snprintf(subject, slen, en ? "%s: not reached" : "%s: ikke nådd", a->ref);
-                k = snprintf(text, tlen,
-                             en ? "%s: not reached %d times in a row. Contact persons: %s."
-                                : "%s: ikke nådd %d ganger på rad. Kontaktpersoner: %s.",
-                             a->ref, a->n, who);
+                snprintf(subject, slen, W(en, W_FU_UNREACHED_SUBJECT), a->ref);
+                if (a->n == 1)
+                        k = snprintf(text, tlen, W(en, W_FU_UNREACHED_ONCE), a->ref, who);
+                else
+                        k = snprintf(text, tlen, W(en, W_FU_UNREACHED), a->ref, a->n, who);
                 break;
         default:
                 return -EINVAL;

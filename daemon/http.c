@@ -63,6 +63,7 @@
 #include "seen.h"
 #include "server.h"
 #include "text.h"
+#include "wording.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0"
@@ -654,43 +655,44 @@ struct page_text {
         const char *title, *lead;
 };
 
+/* The words: wording.h. */
 static const struct page_text page_texts[2][6] = {
         [LANG_NB] = {
-                [PAGE_CONFIRM] = { "Bekreft svaret ditt", "Trykk på knappen for å sende svaret. Ingenting er registrert ennå." },
-                [PAGE_THANKS] = { "Takk, svaret er registrert", "Du kan lukke denne siden." },
-                [PAGE_UNKNOWN] = { "Ukjent lenke", "Denne svarlenken finnes ikke. Svar på SMS-en, eller kontakt den som kalte inn." },
-                [PAGE_ENDED] = { "Utkallingen er avsluttet", "Svaret ble ikke registrert: utkallingen er ikke lenger åpen." },
-                [PAGE_FAILED] = { "Svaret ble ikke registrert", "Svar på SMS-en, eller kontakt den som kalte inn." },
-                [PAGE_TRY_LATER] = { "Prøv igjen om litt", "Svaret kunne ikke lagres akkurat nå. Prøv igjen, eller svar på SMS-en." },
+                [PAGE_CONFIRM] = { W_NB(W_PAGE_CONFIRM_TITLE), W_NB(W_PAGE_CONFIRM_LEAD) },
+                [PAGE_THANKS] = { W_NB(W_PAGE_THANKS_TITLE), W_NB(W_PAGE_THANKS_LEAD) },
+                [PAGE_UNKNOWN] = { W_NB(W_PAGE_UNKNOWN_TITLE), W_NB(W_PAGE_UNKNOWN_LEAD) },
+                [PAGE_ENDED] = { W_NB(W_PAGE_ENDED_TITLE), W_NB(W_PAGE_ENDED_LEAD) },
+                [PAGE_FAILED] = { W_NB(W_PAGE_FAILED_TITLE), W_NB(W_PAGE_FAILED_LEAD) },
+                [PAGE_TRY_LATER] = { W_NB(W_PAGE_TRY_LATER_TITLE), W_NB(W_PAGE_TRY_LATER_LEAD) },
         },
         [LANG_EN] = {
-                [PAGE_CONFIRM] = { "Confirm your answer", "Press the button to send your answer. Nothing has been recorded yet." },
-                [PAGE_THANKS] = { "Thank you, your answer is recorded", "You can close this page." },
-                [PAGE_UNKNOWN] = { "Unknown link", "This answer link does not exist. Reply to the SMS, or contact whoever called you out." },
-                [PAGE_ENDED] = { "The call-out has ended", "Your answer was not recorded: the call-out is no longer open." },
-                [PAGE_FAILED] = { "Your answer was not recorded", "Reply to the SMS, or contact whoever called you out." },
-                [PAGE_TRY_LATER] = { "Please try again shortly", "Your answer could not be saved just now. Try again, or reply to the SMS." },
+                [PAGE_CONFIRM] = { W_EN(W_PAGE_CONFIRM_TITLE), W_EN(W_PAGE_CONFIRM_LEAD) },
+                [PAGE_THANKS] = { W_EN(W_PAGE_THANKS_TITLE), W_EN(W_PAGE_THANKS_LEAD) },
+                [PAGE_UNKNOWN] = { W_EN(W_PAGE_UNKNOWN_TITLE), W_EN(W_PAGE_UNKNOWN_LEAD) },
+                [PAGE_ENDED] = { W_EN(W_PAGE_ENDED_TITLE), W_EN(W_PAGE_ENDED_LEAD) },
+                [PAGE_FAILED] = { W_EN(W_PAGE_FAILED_TITLE), W_EN(W_PAGE_FAILED_LEAD) },
+                [PAGE_TRY_LATER] = { W_EN(W_PAGE_TRY_LATER_TITLE), W_EN(W_PAGE_TRY_LATER_LEAD) },
         },
 };
 
-/* The pages of a contact-list check's OK link (beredctl verify): nb and en
- * side by side. A check is never a call-out, and its page says so. */
+/* The pages of a contact-list check's OK link (beredctl verify). A check is
+ * never a call-out, and its page says so. */
 static const struct page_text check_page_texts[2][6] = {
         [LANG_NB] = {
-                [PAGE_CONFIRM] = { "Bekreft at du kan nås", "Dette er en kontroll av varslingslisten, IKKE en utkalling. Trykk på knappen for å svare OK. Ingenting er registrert ennå." },
-                [PAGE_THANKS] = { "Takk, OK er registrert", "Kontrollen viser at du kan nås. Du kan lukke denne siden." },
-                [PAGE_UNKNOWN] = { "Ukjent lenke", "Denne svarlenken finnes ikke. Svar OK på SMS-en, eller kontakt den som sendte kontrollen." },
-                [PAGE_ENDED] = { "Kontrollen er avsluttet", "Svaret ble ikke registrert: kontrollen av varslingslisten er ikke lenger åpen. Det var ikke en utkalling." },
-                [PAGE_FAILED] = { "Svaret ble ikke registrert", "Svar OK på SMS-en, eller kontakt den som sendte kontrollen." },
-                [PAGE_TRY_LATER] = { "Prøv igjen om litt", "Svaret kunne ikke lagres akkurat nå. Prøv igjen, eller svar OK på SMS-en." },
+                [PAGE_CONFIRM] = { W_NB(W_CHECK_CONFIRM_TITLE), W_NB(W_CHECK_CONFIRM_LEAD) },
+                [PAGE_THANKS] = { W_NB(W_CHECK_THANKS_TITLE), W_NB(W_CHECK_THANKS_LEAD) },
+                [PAGE_UNKNOWN] = { W_NB(W_CHECK_UNKNOWN_TITLE), W_NB(W_CHECK_UNKNOWN_LEAD) },
+                [PAGE_ENDED] = { W_NB(W_CHECK_ENDED_TITLE), W_NB(W_CHECK_ENDED_LEAD) },
+                [PAGE_FAILED] = { W_NB(W_CHECK_FAILED_TITLE), W_NB(W_CHECK_FAILED_LEAD) },
+                [PAGE_TRY_LATER] = { W_NB(W_CHECK_TRY_LATER_TITLE), W_NB(W_CHECK_TRY_LATER_LEAD) },
         },
         [LANG_EN] = {
-                [PAGE_CONFIRM] = { "Confirm that you can be reached", "This is a contact list check, NOT a call-out. Press the button to answer OK. Nothing has been recorded yet." },
-                [PAGE_THANKS] = { "Thank you, your OK is recorded", "The check shows that you can be reached. You can close this page." },
-                [PAGE_UNKNOWN] = { "Unknown link", "This answer link does not exist. Reply OK to the SMS, or contact whoever sent the check." },
-                [PAGE_ENDED] = { "The check has ended", "Your answer was not recorded: the contact list check is no longer open. It was not a call-out." },
-                [PAGE_FAILED] = { "Your answer was not recorded", "Reply OK to the SMS, or contact whoever sent the check." },
-                [PAGE_TRY_LATER] = { "Please try again shortly", "Your answer could not be saved just now. Try again, or reply OK to the SMS." },
+                [PAGE_CONFIRM] = { W_EN(W_CHECK_CONFIRM_TITLE), W_EN(W_CHECK_CONFIRM_LEAD) },
+                [PAGE_THANKS] = { W_EN(W_CHECK_THANKS_TITLE), W_EN(W_CHECK_THANKS_LEAD) },
+                [PAGE_UNKNOWN] = { W_EN(W_CHECK_UNKNOWN_TITLE), W_EN(W_CHECK_UNKNOWN_LEAD) },
+                [PAGE_ENDED] = { W_EN(W_CHECK_ENDED_TITLE), W_EN(W_CHECK_ENDED_LEAD) },
+                [PAGE_FAILED] = { W_EN(W_CHECK_FAILED_TITLE), W_EN(W_CHECK_FAILED_LEAD) },
+                [PAGE_TRY_LATER] = { W_EN(W_CHECK_TRY_LATER_TITLE), W_EN(W_CHECK_TRY_LATER_LEAD) },
         },
 };
 
@@ -701,12 +703,12 @@ static void page_check_body(FILE *f, const struct config *cfg, bool en, enum pag
                 const struct chain *ch = config_chain(cfg, chain_id);
                 const char *prev = json_string_value(json_object_get(info, "answer"));
 
-                fprintf(f, "<dl><dt>%s</dt><dd>", en ? "Contact list check" : "Kontroll av varslingslisten");
+                fprintf(f, "<dl><dt>%s</dt><dd>", W(en, W_CHECK_LABEL));
                 html_escape(f, ch && ch->name ? ch->name : chain_id ? chain_id : "?");
-                fprintf(f, "</dd><dt>%s</dt><dd>OK</dd>", pg == PAGE_CONFIRM ? (en ? "Your answer" : "Svaret ditt")
-                                                                            : (en ? "Recorded" : "Registrert"));
+                fprintf(f, "</dd><dt>%s</dt><dd>OK</dd>", pg == PAGE_CONFIRM ? W(en, W_PAGE_YOUR_ANSWER)
+                                                                            : W(en, W_PAGE_RECORDED));
                 if (pg == PAGE_CONFIRM && prev && streq(prev, "yes"))
-                        fprintf(f, "<dt>%s</dt><dd>OK</dd>", en ? "Answered so far" : "Svart så langt");
+                        fprintf(f, "<dt>%s</dt><dd>OK</dd>", W(en, W_PAGE_SO_FAR));
                 fputs("</dl>\n", f);
         }
 }
@@ -718,7 +720,7 @@ static char *page_render(const struct config *cfg, enum lang lang, enum page pg,
                          bool check) {
         const struct page_text *t = &(check ? check_page_texts : page_texts)[lang == LANG_EN ? LANG_EN : LANG_NB][pg];
         bool en = lang == LANG_EN;
-        const char *yes = en ? "YES" : "JA", *no = en ? "NO" : "NEI", *word = answer == ANSWER_NO ? no : yes;
+        const char *yes = W(en, W_PAGE_YES), *no = W(en, W_PAGE_NO), *word = answer == ANSWER_NO ? no : yes;
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
@@ -746,15 +748,14 @@ static char *page_render(const struct config *cfg, enum lang lang, enum page pg,
                 const char *prev = json_string_value(json_object_get(info, "answer"));
 
                 if (json_is_true(json_object_get(info, "drill")))
-                        fprintf(f, "<p class=\"drill\">%s</p>\n", en ? "DRILL - this is an exercise" : "ØVELSE - dette er en øvelse");
-                fprintf(f, "<dl><dt>%s</dt><dd>", en ? "Call-out" : "Utkalling");
+                        fprintf(f, "<p class=\"drill\">%s</p>\n", W(en, W_PAGE_DRILL));
+                fprintf(f, "<dl><dt>%s</dt><dd>", W(en, W_PAGE_CALLOUT));
                 html_escape(f, ch && ch->name ? ch->name : chain_id ? chain_id : "?");
-                fprintf(f, "</dd><dt>%s</dt><dd>%s</dd>", pg == PAGE_CONFIRM ? (en ? "Your answer" : "Svaret ditt")
-                                                                             : (en ? "Recorded" : "Registrert"),
-                        answer == ANSWER_NO ? (en ? "NO, I cannot come" : "NEI, jeg kan ikke komme")
-                                            : (en ? "YES, I am coming" : "JA, jeg kommer"));
+                fprintf(f, "</dd><dt>%s</dt><dd>%s</dd>", pg == PAGE_CONFIRM ? W(en, W_PAGE_YOUR_ANSWER)
+                                                                             : W(en, W_PAGE_RECORDED),
+                        answer == ANSWER_NO ? W(en, W_PAGE_NOT_COMING) : W(en, W_PAGE_COMING));
                 if (pg == PAGE_CONFIRM && prev && (streq(prev, "yes") || streq(prev, "no")))
-                        fprintf(f, "<dt>%s</dt><dd>%s</dd>", en ? "Answered so far" : "Svart så langt",
+                        fprintf(f, "<dt>%s</dt><dd>%s</dd>", W(en, W_PAGE_SO_FAR),
                                 streq(prev, "yes") ? yes : no);
                 fputs("</dl>\n", f);
         }
@@ -762,16 +763,18 @@ static char *page_render(const struct config *cfg, enum lang lang, enum page pg,
         html_escape(f, t->lead);
         fputs("</p>\n", f);
         if (pg == PAGE_CONFIRM && check) {
-                fprintf(f, "<form method=\"post\" action=\"ok\"><button type=\"submit\">%s OK</button></form>\n",
-                        en ? "Send answer:" : "Send svar:");
+                fputs("<form method=\"post\" action=\"ok\"><button type=\"submit\">", f);
+                fprintf(f, W(en, W_PAGE_SEND), "OK");
+                fputs("</button></form>\n", f);
         } else if (pg == PAGE_CONFIRM) {
                 /* Relative targets: the page may sit below a prefix of the
                  * reverse proxy that this daemon does not know about. */
-                fprintf(f, "<form method=\"post\" action=\"%s\"><button type=\"submit\"%s>%s %s</button></form>\n",
-                        answer == ANSWER_NO ? "no" : "yes", answer == ANSWER_NO ? " class=\"no\"" : "",
-                        en ? "Send answer:" : "Send svar:", word);
-                fprintf(f, "<p><a href=\"%s\">%s %s %s</a></p>\n", answer == ANSWER_NO ? "yes" : "no",
-                        en ? "Answer" : "Svar", answer == ANSWER_NO ? yes : no, en ? "instead" : "i stedet");
+                fprintf(f, "<form method=\"post\" action=\"%s\"><button type=\"submit\"%s>",
+                        answer == ANSWER_NO ? "no" : "yes", answer == ANSWER_NO ? " class=\"no\"" : "");
+                fprintf(f, W(en, W_PAGE_SEND), word);
+                fprintf(f, "</button></form>\n<p><a href=\"%s\">", answer == ANSWER_NO ? "yes" : "no");
+                fprintf(f, W(en, W_PAGE_INSTEAD), answer == ANSWER_NO ? yes : no);
+                fputs("</a></p>\n", f);
         }
         fputs("</body></html>\n", f);
         if (fclose(f) != 0) {

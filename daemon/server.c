@@ -34,6 +34,7 @@
 #include "seen.h"
 #include "store.h"
 #include "text.h"
+#include "wording.h"
 
 /* How long to wait before retrying input that could not be persisted. */
 #define RETRY_USEC (5 * USEC_PER_SEC)
@@ -1364,8 +1365,7 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                 return -EACCES;
         }
         if (rp.kind == TEXT_REPLY_UNKNOWN) {
-                snprintf(back, sizeof(back), en ? "beredd: the answer was not understood. Reply YES or NO and the code, e.g. YES 4821." :
-                                                  "beredd: svaret ble ikke forstått. Svar JA eller NEI og koden, f.eks. JA 4821.");
+                snprintf(back, sizeof(back), W(en, W_BACK_NOT_UNDERSTOOD));
                 r = -EINVAL;
                 goto answer_back;
         }
@@ -1376,24 +1376,21 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                         /* The same text whether no case holds the code or
                          * the sender is not one of its contacts. */
                         code_wrong(s, p->id);
-                        snprintf(back, sizeof(back), en ? "beredd: no reminder of yours has that code; nothing changed." :
-                                                          "beredd: ingen påminnelse til deg har den koden; ingenting er endret.");
+                        snprintf(back, sizeof(back), W(en, W_BACK_NO_SUCH_REMINDER));
                         goto answer_back;
                 }
         } else {
                 struct command cmd = { .kind = CMD_REPLY, .person = (char *) p->id,
                                        .answer = rp.kind == TEXT_REPLY_NO ? ANSWER_NO : ANSWER_YES };
                 if (rp.kind == TEXT_REPLY_POSTPONE || rp.kind == TEXT_REPLY_HELP) {
-                        snprintf(back, sizeof(back), en ? "beredd: give the code from the reminder, e.g. OK 48213." :
-                                                          "beredd: oppgi koden fra påminnelsen, f.eks. OK 48213.");
+                        snprintf(back, sizeof(back), W(en, W_BACK_REMINDER_CODE));
                         r = -EINVAL;
                         goto answer_back;
                 }
                 /* OK answers a contact-list check or a reminder, never a
                  * call-out: only JA/YES are a yes to those. */
                 if (rp.kind == TEXT_REPLY_OK && rp.code[0] && activations_code_target(s->acts, rp.code, NULL, NULL) == 0) {
-                        snprintf(back, sizeof(back), en ? "beredd: OK is not an answer to a call-out. Reply YES or NO and the code, e.g. YES 4821." :
-                                                          "beredd: OK er ikke et svar på en utkalling. Svar JA eller NEI og koden, f.eks. JA 4821.");
+                        snprintf(back, sizeof(back), W(en, W_BACK_OK_NOT_CALLOUT));
                         r = -EINVAL;
                         goto answer_back;
                 }
@@ -1406,8 +1403,7 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                         if (n_call > 0 || n_check != 1) {
                                 /* Could be a reminder, a check or (wrongly) a
                                  * call-out: ask, never guess. */
-                                snprintf(back, sizeof(back), en ? "beredd: reply with the code: YES or NO and the code of a call-out (YES 4821), OK and the code of a reminder or check (OK 48213)." :
-                                                                  "beredd: svar med koden: JA eller NEI og koden for en utkalling (JA 4821), OK og koden for en påminnelse eller kontroll (OK 48213).");
+                                snprintf(back, sizeof(back), W(en, W_BACK_OK_WHICH));
                                 r = -EAGAIN;
                                 goto answer_back;
                         }
@@ -1416,11 +1412,7 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                         const char *only = NULL;
                         unsigned n = activations_open_for(s->acts, p->id, &only);
                         if (n != 1) {
-                                snprintf(back, sizeof(back), n == 0 ?
-                                         (en ? "beredd: no open call-out is waiting for your answer." :
-                                               "beredd: ingen åpen utkalling venter på svar fra deg.") :
-                                         (en ? "beredd: several call-outs are open. Reply with the code, e.g. YES 4821." :
-                                               "beredd: flere utkallinger er åpne. Svar med koden, f.eks. JA 4821."));
+                                snprintf(back, sizeof(back), n == 0 ? W(en, W_BACK_NO_OPEN_CALLOUT) : W(en, W_BACK_SEVERAL_OPEN));
                                 r = -EAGAIN;
                                 goto answer_back;
                         }
@@ -1434,8 +1426,7 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                 if ((r == -ENOENT || r == -EPERM) && cmd.code)
                         code_wrong(s, p->id);
                 if (r == -EPERM) {
-                        snprintf(back, sizeof(back), en ? "beredd: your answer was not counted: you were not asked in this call-out." :
-                                                          "beredd: svaret ditt ble ikke telt: du ble ikke spurt i denne utkallingen.");
+                        snprintf(back, sizeof(back), W(en, W_BACK_NOT_ASKED));
                         json_decref(fields);
                         goto answer_back;
                 }

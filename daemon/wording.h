@@ -1,0 +1,279 @@
+/* wording.h - every text a team member, contact person, leader or legevakten
+ * reads, bokmål first, English second.
+ *
+ * Each W_ name below stands for a pair of string literals, "bokmål",
+ * "English"; W(en, W_NAME) picks one of them by the receiver's language. The
+ * result is a conditional between two string literals, so when it is the
+ * format of snprintf/fprintf, gcc and clang check BOTH texts against the
+ * arguments (-Wformat): a text with one %s too many does not compile.
+ *
+ *   snprintf(buf, n, W(en, W_CALLOUT_PREFIX), drill, chain);
+ *
+ * W_NB(W_NAME) and W_EN(W_NAME) give one of the two as a constant (for
+ * static tables). Both texts of a pair take the same arguments in the same
+ * order (tests/unit/test_wording.c checks that, and the spacing, for every
+ * W_ name here). Texts for operators (logs, config errors, beredctl) are not
+ * here: they are English and stay next to their code.
+ *
+ * Placeholders in the comments: DRILL is W_DRILL_PREFIX or "", CHAIN the
+ * chain's display name, CODE the reply code. */
+#pragma once
+
+#define W(en, text) W_PICK(en, text)
+#define W_PICK(en, ...) W_PICK_(en, __VA_ARGS__)
+#define W_PICK_(en, nb, en_text) ((en) ? (en_text) : (nb))
+#define W_NB(text) W_NB_(text)
+#define W_NB_(nb, en_text) nb
+#define W_EN(text) W_EN_(text)
+#define W_EN_(nb, en_text) en_text
+
+/* ---- to team members: call-out, stand-down, ended, contact-list check ----
+ * Sent by activation.c to every member asked (SMS: prefix, the operator's
+ * text, reply; e-mail: the same with one-tap links), and later to all who
+ * were told: a stand-down when the team is complete, the end when the
+ * activation is resolved. A contact-list check (beredctl verify) asks for OK
+ * only and says it is not a call-out. */
+/* Before the chain name of everything sent in a drill. */
+#define W_DRILL_PREFIX "ØVELSE: ", "ØVELSE/DRILL: "
+/* DRILL, CHAIN; then the operator's text (or W_CALLOUT_DEFAULT_TEXT). */
+#define W_CALLOUT_PREFIX "%s%s kalles inn: ", "%s%s call-out: "
+#define W_CALLOUT_DEFAULT_TEXT "Kan du møte?", "Can you come?"
+/* CODE, CODE. */
+#define W_CALLOUT_REPLY " Svar JA %s eller NEI %s", " Reply YES %s or NO %s"
+/* DRILL, CHAIN. */
+#define W_CALLOUT_SUBJECT "%s%s kalles inn", "%s%s call-out"
+/* E-mail only: public URL, token, public URL, token. */
+#define W_CALLOUT_LINKS \
+        "\n\nSvar med ett trykk:\n  JA:  %s/a/%s/yes\n  NEI: %s/a/%s/no", \
+        "\n\nAnswer with one tap:\n  YES: %s/a/%s/yes\n  NO:  %s/a/%s/no"
+/* DRILL. */
+#define W_STANDDOWN_PREFIX "%sTeamet er fulltallig - du trenger ikke å møte. ", \
+        "%sThe team is complete - you need not come. "
+/* DRILL, CHAIN. */
+#define W_STANDDOWN_SUBJECT "%s%s: du trenger ikke å møte", "%s%s: stand down"
+/* DRILL, CHAIN: the call-out ended, not the team. */
+#define W_ENDED_PREFIX "%sUtkallingen av %s er avsluttet. Takk for innsatsen! ", \
+        "%sThe call-out of %s has ended. Thank you! "
+/* DRILL, CHAIN. */
+#define W_ENDED_SUBJECT "%s%s: utkallingen er avsluttet", "%s%s: call-out ended"
+/* CHAIN. */
+#define W_VERIFY_PREFIX "Kontroll av varslingslisten for %s: dette er IKKE en utkalling. ", \
+        "Contact list check for %s: this is NOT a call-out. "
+/* CODE, the time to answer in (one of the three below). */
+#define W_VERIFY_REPLY "Svar OK %s innen %s.", "Reply OK %s within %s."
+#define W_VERIFY_HOURS "%u timer", "%u hours"
+#define W_VERIFY_ONE_MINUTE "1 minutt", "1 minute"
+#define W_VERIFY_MINUTES "%u minutter", "%u minutes"
+/* CHAIN. */
+#define W_VERIFY_SUBJECT "%s: kontroll av varslingslisten", "%s: contact list check"
+/* E-mail only: public URL, token. No JA/NEI here, ever. */
+#define W_VERIFY_LINK "\n\nSvar OK med ett trykk:\n  OK: %s/a/%s/ok", \
+        "\n\nAnswer OK with one tap:\n  OK: %s/a/%s/ok"
+
+/* ---- receipts and texts back ----
+ * The receipt is sent after an answer by SMS was recorded (the chain's
+ * receipt setting); the texts back answer an SMS that could not be taken
+ * (server.c), at most a few per sender. */
+/* DRILL. */
+#define W_RECEIPT_NO "%sRegistrert: du kommer ikke.", "%sRecorded: you are not coming."
+/* DRILL, how many said yes. */
+#define W_RECEIPT_YES_MOBILISED "%sRegistrert: du kommer. Teamet er mobilisert, %d har bekreftet.", \
+        "%sRecorded: you are coming. The team is mobilised, %d have confirmed."
+/* DRILL, how many said yes, how many are needed. */
+#define W_RECEIPT_YES "%sRegistrert: du kommer. %d av %d bekreftet.", \
+        "%sRecorded: you are coming. %d of %d confirmed."
+#define W_BACK_NOT_UNDERSTOOD "beredd: svaret ble ikke forstått. Svar JA eller NEI og koden, f.eks. JA 4821.", \
+        "beredd: the answer was not understood. Reply YES or NO and the code, e.g. YES 4821."
+/* A follow-up code that matches no reminder of the sender. */
+#define W_BACK_NO_SUCH_REMINDER "beredd: ingen påminnelse til deg har den koden; ingenting er endret.", \
+        "beredd: no reminder of yours has that code; nothing changed."
+/* HJELP or UTSETT without a code. */
+#define W_BACK_REMINDER_CODE "beredd: oppgi koden fra påminnelsen, f.eks. OK 48213.", \
+        "beredd: give the code from the reminder, e.g. OK 48213."
+#define W_BACK_OK_NOT_CALLOUT "beredd: OK er ikke et svar på en utkalling. Svar JA eller NEI og koden, f.eks. JA 4821.", \
+        "beredd: OK is not an answer to a call-out. Reply YES or NO and the code, e.g. YES 4821."
+/* OK without a code, and more than one thing it could answer. */
+#define W_BACK_OK_WHICH \
+        "beredd: svar med koden: JA eller NEI og koden for en utkalling (JA 4821), OK og koden for en påminnelse eller kontroll (OK 48213).", \
+        "beredd: reply with the code: YES or NO and the code of a call-out (YES 4821), OK and the code of a reminder or check (OK 48213)."
+#define W_BACK_NO_OPEN_CALLOUT "beredd: ingen åpen utkalling venter på svar fra deg.", \
+        "beredd: no open call-out is waiting for your answer."
+#define W_BACK_SEVERAL_OPEN "beredd: flere utkallinger er åpne. Svar med koden, f.eks. JA 4821.", \
+        "beredd: several call-outs are open. Reply with the code, e.g. YES 4821."
+#define W_BACK_NOT_ASKED "beredd: svaret ditt ble ikke telt: du ble ikke spurt i denne utkallingen.", \
+        "beredd: your answer was not counted: you were not asked in this call-out."
+
+/* ---- how the call-out goes: the final step (legevakten) and the leader ----
+ * The final step is told at once when the quorum is out of reach
+ * ("impossible"), at the end when the team could not be mobilised
+ * ("unreachable"), and again if it was mobilised after all ("update"). The
+ * leader (and whoever triggered) gets the same news as reports
+ * ("report-impossible", "report-short", "report-mobilised"). */
+/* Out of reach, while the call-out goes on: DRILL, CHAIN; then
+ * W_OUT_OF_REACH_ROLES and/or W_OUT_OF_REACH_TOO_FEW, then
+ * W_OUT_OF_REACH_CONFIRMED. */
+#define W_OUT_OF_REACH "%s%s kan IKKE mobiliseres: ", "%s%s can NOT be mobilised: "
+/* The roles, joined by W_ROLE_* and W_AND below ("leder og prest (høyst 1 av 2)"). */
+#define W_OUT_OF_REACH_ROLES "mangler %s", "no %s"
+/* W_AND or "", how many can still come at most, how many are needed. */
+#define W_OUT_OF_REACH_TOO_FEW "%sfor få kan komme (høyst %d av %d)", "%stoo few can come (at most %d of %d)"
+/* Yes so far, needed. */
+#define W_OUT_OF_REACH_CONFIRMED ". %d av %d bekreftet.", ". %d of %d confirmed."
+/* DRILL, CHAIN. */
+#define W_OUT_OF_REACH_SUBJECT "%s%s kan ikke mobiliseres", "%s%s can not be mobilised"
+/* Short at the end: DRILL, CHAIN, yes, needed; then W_SHORT_MISSING and
+ * W_SHORT_AND_ROLES, or W_SHORT_BUT_ROLES; then ".". */
+#define W_SHORT "%s%s kunne IKKE mobiliseres: %d av %d bekreftet", "%s%s could NOT be mobilised: %d of %d confirmed"
+/* How many are missing. */
+#define W_SHORT_MISSING ", %d mangler", ", %d missing"
+/* The roles not met ("ingen leder og for få prest (1 av 2)"). */
+#define W_SHORT_AND_ROLES ", og %s", ", and %s"
+#define W_SHORT_BUT_ROLES ", men %s", ", but %s"
+/* DRILL, CHAIN. */
+#define W_SHORT_SUBJECT "%s%s kunne ikke mobiliseres", "%s%s could not be mobilised"
+/* Role phrases of the two above: a role out of reach (name, at most,
+ * needed), a role nobody (name) or too few (name, yes, needed) said yes
+ * to; joined by ", " and, before the last, W_AND. */
+#define W_ROLE_AT_MOST "%s (høyst %d av %d)", "%s (at most %d of %d)"
+#define W_ROLE_NONE "ingen %s", "no %s"
+#define W_ROLE_TOO_FEW "for få %s (%d av %d)", "too few %s (%d of %d)"
+#define W_AND " og ", " and "
+
+/* ---- the final step (legevakten) only ---- */
+/* After "impossible" and "unreachable". */
+#define W_FINAL_SUPPORT " Gi umiddelbar støtte.", " Please give immediate support."
+/* Whom to call: name, phone (not to the contact person himself). */
+#define W_FINAL_CONTACT " Kontakt: %s, %s.", " Contact: %s, %s."
+/* After "impossible" and "unreachable". */
+#define W_FINAL_TOLD_LATER " Dere får beskjed hvis teamet likevel mobiliseres.", \
+        " You will be told if the team is mobilised after all."
+/* "update": DRILL, CHAIN, yes, needed. */
+#define W_FINAL_UPDATE "%s%s er likevel mobilisert: %d av %d bekreftet. Teamet tar over.", \
+        "%s%s has been mobilised after all: %d of %d confirmed. The team takes over."
+/* DRILL, CHAIN. */
+#define W_FINAL_UPDATE_SUBJECT "%s%s er likevel mobilisert", "%s%s has been mobilised after all"
+
+/* ---- the leader's reports ----
+ * Out of reach and short as above, then who is coming, who of the final
+ * step was told and whether the call-out goes on; and "report-mobilised". */
+/* DRILL, CHAIN, yes, needed. */
+#define W_REPORT_MOBILISED "%s%s er mobilisert: %d av %d bekreftet.", "%s%s is mobilised: %d of %d confirmed."
+/* DRILL, CHAIN. */
+#define W_REPORT_MOBILISED_SUBJECT "%s%s er mobilisert", "%s%s is mobilised"
+/* "Kari Nordmann (leder), Ola Nordmann (medlem)". */
+#define W_REPORT_COMING " Kommer: %s.", " Coming: %s."
+/* After the names that fit: how many more. */
+#define W_REPORT_MORE " og %d til", " and %d more"
+/* Who of the final step was told (names). */
+#define W_REPORT_TOLD " Varslet: %s.", " Told: %s."
+/* After "report-impossible". */
+#define W_REPORT_GOES_ON " Utkallingen fortsetter.", " The call-out goes on."
+
+/* ---- follow-up reminders and escalations ----
+ * Reminders go to a case's contact persons when its follow-up is due or
+ * overdue (and a second one later); escalations go to the leader when a
+ * follow-up is not recorded, a worsening is recorded, or the contact
+ * persons are not reached. REF is the case reference. */
+/* REF. */
+#define W_FU_DUE_TODAY "Påminnelse: oppfølging av %s forfaller i dag. ", "Reminder: follow-up of %s is due today. "
+#define W_FU_DUE_TODAY_SUBJECT "Oppfølging av %s forfaller i dag", "Follow-up of %s is due today"
+#define W_FU_OVERDUE "Påminnelse: oppfølging av %s er forfalt. ", "Reminder: follow-up of %s is overdue. "
+#define W_FU_OVERDUE_SUBJECT "Oppfølging av %s er forfalt", "Follow-up of %s is overdue"
+#define W_FU_SECOND "Påminnelse 2: oppfølging av %s er ikke registrert. ", \
+        "Reminder 2: follow-up of %s has not been recorded. "
+#define W_FU_SECOND_SUBJECT "Oppfølging av %s: påminnelse 2", "Follow-up of %s: second reminder"
+/* On the reminders of a case with the children task. */
+#define W_FU_TASK_CHILDREN "Sjekk omsorgssituasjonen for barna. ", "Check the care situation of the children. "
+/* CODE, CODE, CODE; by SMS the longest that keeps one segment. */
+#define W_FU_REPLY_LONG \
+        "Svar OK %s (ingen behov), HJELP %s (trenger oppfølging) eller UTSETT %s 3 (utsett 3 dager).", \
+        "Reply OK %s (no needs), HELP %s (needs follow-up) or UTSETT %s 3 (postpone 3 days)."
+#define W_FU_REPLY_SHORT "Svar OK %s (ingen behov), HJELP %s (trenger oppfølging) eller UTSETT %s 3.", \
+        "Reply OK %s (no needs), HELP %s (needs follow-up) or UTSETT %s 3."
+/* CODE, CODE: the last resort for one SMS, without UTSETT. */
+#define W_FU_REPLY_MIN "Svar OK %s (ingen behov) eller HJELP %s (trenger oppfølging).", \
+        "Reply OK %s (no needs) or HELP %s (needs follow-up)."
+/* REF. */
+#define W_FU_NOT_RECORDED_SUBJECT "%s: oppfølging ikke registrert", "%s: follow-up not recorded"
+/* REF, days (1 / more), contact persons. */
+#define W_FU_NOT_RECORDED_DAY "%s: oppfølging ikke registrert etter %d dag. Kontaktpersoner: %s.", \
+        "%s: follow-up not recorded after %d day. Contact persons: %s."
+#define W_FU_NOT_RECORDED_DAYS "%s: oppfølging ikke registrert etter %d dager. Kontaktpersoner: %s.", \
+        "%s: follow-up not recorded after %d days. Contact persons: %s."
+/* REF. */
+#define W_FU_CHILDREN_SUBJECT "%s: sjekk omsorgssituasjonen for barna", "%s: check the care situation of the children"
+/* REF, contact persons. */
+#define W_FU_CHILDREN "%s: forverring registrert. Sjekk omsorgssituasjonen for barna. Kontaktpersoner: %s.", \
+        "%s: worsening recorded. Check the care situation of the children. Contact persons: %s."
+/* REF. */
+#define W_FU_UNREACHED_SUBJECT "%s: ikke nådd", "%s: not reached"
+/* REF, contact persons: not reached once (unreached_max = 1). */
+#define W_FU_UNREACHED_ONCE "%s: ikke nådd. Kontaktpersoner: %s.", "%s: not reached. Contact persons: %s."
+/* REF, times, contact persons. */
+#define W_FU_UNREACHED "%s: ikke nådd %d ganger på rad. Kontaktpersoner: %s.", \
+        "%s: not reached %d times in a row. Contact persons: %s."
+
+/* ---- HTTP answer pages ----
+ * The page behind a one-tap link of a call-out e-mail (/a/TOKEN/yes|no):
+ * confirm, then thanks; or why the answer was not taken. Title and lead of
+ * each page, then the parts of the confirm and thanks pages. */
+#define W_PAGE_CONFIRM_TITLE "Bekreft svaret ditt", "Confirm your answer"
+#define W_PAGE_CONFIRM_LEAD "Trykk på knappen for å sende svaret. Ingenting er registrert ennå.", \
+        "Press the button to send your answer. Nothing has been recorded yet."
+#define W_PAGE_THANKS_TITLE "Takk, svaret er registrert", "Thank you, your answer is recorded"
+#define W_PAGE_THANKS_LEAD "Du kan lukke denne siden.", "You can close this page."
+/* 404 */
+#define W_PAGE_UNKNOWN_TITLE "Ukjent lenke", "Unknown link"
+#define W_PAGE_UNKNOWN_LEAD "Denne svarlenken finnes ikke. Svar på SMS-en, eller kontakt den som kalte inn.", \
+        "This answer link does not exist. Reply to the SMS, or contact whoever called you out."
+/* 410 */
+#define W_PAGE_ENDED_TITLE "Utkallingen er avsluttet", "The call-out has ended"
+#define W_PAGE_ENDED_LEAD "Svaret ble ikke registrert: utkallingen er ikke lenger åpen.", \
+        "Your answer was not recorded: the call-out is no longer open."
+/* 400: the answer was refused. */
+#define W_PAGE_FAILED_TITLE "Svaret ble ikke registrert", "Your answer was not recorded"
+#define W_PAGE_FAILED_LEAD "Svar på SMS-en, eller kontakt den som kalte inn.", \
+        "Reply to the SMS, or contact whoever called you out."
+/* 503 */
+#define W_PAGE_TRY_LATER_TITLE "Prøv igjen om litt", "Please try again shortly"
+#define W_PAGE_TRY_LATER_LEAD "Svaret kunne ikke lagres akkurat nå. Prøv igjen, eller svar på SMS-en.", \
+        "Your answer could not be saved just now. Try again, or reply to the SMS."
+#define W_PAGE_DRILL "ØVELSE - dette er en øvelse", "DRILL - this is an exercise"
+/* Labels of the call-out's facts. */
+#define W_PAGE_CALLOUT "Utkalling", "Call-out"
+#define W_PAGE_YOUR_ANSWER "Svaret ditt", "Your answer"
+#define W_PAGE_RECORDED "Registrert", "Recorded"
+#define W_PAGE_SO_FAR "Svart så langt", "Answered so far"
+#define W_PAGE_COMING "JA, jeg kommer", "YES, I am coming"
+#define W_PAGE_NOT_COMING "NEI, jeg kan ikke komme", "NO, I cannot come"
+#define W_PAGE_YES "JA", "YES"
+#define W_PAGE_NO "NEI", "NO"
+/* The button: W_PAGE_YES, W_PAGE_NO or "OK". */
+#define W_PAGE_SEND "Send svar: %s", "Send answer: %s"
+/* The link to the other answer: W_PAGE_YES or W_PAGE_NO. */
+#define W_PAGE_INSTEAD "Svar %s i stedet", "Answer %s instead"
+
+/* The pages behind the OK link of a contact-list check (/a/TOKEN/ok). A
+ * check is never a call-out, and its pages say so. */
+#define W_CHECK_CONFIRM_TITLE "Bekreft at du kan nås", "Confirm that you can be reached"
+#define W_CHECK_CONFIRM_LEAD \
+        "Dette er en kontroll av varslingslisten, IKKE en utkalling. Trykk på knappen for å svare OK. Ingenting er registrert ennå.", \
+        "This is a contact list check, NOT a call-out. Press the button to answer OK. Nothing has been recorded yet."
+#define W_CHECK_THANKS_TITLE "Takk, OK er registrert", "Thank you, your OK is recorded"
+#define W_CHECK_THANKS_LEAD "Kontrollen viser at du kan nås. Du kan lukke denne siden.", \
+        "The check shows that you can be reached. You can close this page."
+#define W_CHECK_UNKNOWN_TITLE "Ukjent lenke", "Unknown link"
+#define W_CHECK_UNKNOWN_LEAD "Denne svarlenken finnes ikke. Svar OK på SMS-en, eller kontakt den som sendte kontrollen.", \
+        "This answer link does not exist. Reply OK to the SMS, or contact whoever sent the check."
+#define W_CHECK_ENDED_TITLE "Kontrollen er avsluttet", "The check has ended"
+#define W_CHECK_ENDED_LEAD \
+        "Svaret ble ikke registrert: kontrollen av varslingslisten er ikke lenger åpen. Det var ikke en utkalling.", \
+        "Your answer was not recorded: the contact list check is no longer open. It was not a call-out."
+#define W_CHECK_FAILED_TITLE "Svaret ble ikke registrert", "Your answer was not recorded"
+#define W_CHECK_FAILED_LEAD "Svar OK på SMS-en, eller kontakt den som sendte kontrollen.", \
+        "Reply OK to the SMS, or contact whoever sent the check."
+#define W_CHECK_TRY_LATER_TITLE "Prøv igjen om litt", "Please try again shortly"
+#define W_CHECK_TRY_LATER_LEAD "Svaret kunne ikke lagres akkurat nå. Prøv igjen, eller svar OK på SMS-en.", \
+        "Your answer could not be saved just now. Try again, or reply OK to the SMS."
+/* The label of the chain on a check's page. */
+#define W_CHECK_LABEL "Kontroll av varslingslisten", "Contact list check"
