@@ -1452,7 +1452,8 @@ static bool contains_word(const char *text, const char *const *words) {
 /* A 5xx to RCPT that is about the recipient's mailbox, not about us.
  * With an enhanced status: X.1.1 bad destination mailbox, X.1.2 bad
  * destination system, X.1.3 bad address syntax, X.1.4 ambiguous, X.1.6
- * mailbox has moved, X.1.10 null MX (RFC 7505), X.2.1 mailbox disabled.
+ * mailbox has moved, X.1.10 null MX (RFC 7505), X.2.0-X.2.2 the mailbox's
+ * status (disabled, full: that one person's mailbox, not this gateway).
  * Not X.1.7/X.1.8 (the sender's address: ours) nor X.1.0. Without one
  * (servers that do not announce ENHANCEDSTATUSCODES): 550, 551 or 553 whose
  * text names the mailbox and no policy. */
@@ -1467,7 +1468,7 @@ static bool smtp_recipient_refusal(int code, const char *text) {
 
         if (smtp_enhanced(text, &cls, &subj, &det))
                 return cls == 5 && ((subj == 1 && (det == 1 || det == 2 || det == 3 || det == 4 || det == 6 || det == 10)) ||
-                                    (subj == 2 && det == 1));
+                                    (subj == 2 && det <= 2));
         return (code == 550 || code == 551 || code == 553) && contains_word(text, mailbox) &&
                !contains_word(text, policy);
 }
@@ -1491,6 +1492,27 @@ static enum outcome smtp_classify(CURLcode rc, const char *verb, int code, const
         return classify_curl(rc);
 }
 
+/* What of the reply TEXT may reach a log: its enhanced status and the first
+ * of a fixed list of words it contains, never the server's own words (they
+ * may hold a name, a number or an address in any form). */
+static void smtp_reply_gist(const char *text, char *out, size_t outlen) {
+        static const char *const words[] = { "relay", "helo", "ehlo", "policy", "spam", "blocked", "denied",
+                                             "authentication", "tls", "sender", "client", "rate", "greylist",
+                                             "mailbox", "user", "recipient", "unknown", "full", "quota",
+                                             "disabled", "too large", NULL };
+        int cls, subj, det;
+        size_t k = 0;
+
+        out[0] = '\0';
+        if (smtp_enhanced(text, &cls, &subj, &det))
+                k = (size_t) snprintf(out, outlen, "%d.%d.%d", cls, subj, det);
+        for (size_t i = 0; words[i] && k < outlen; i++)
+                if (strcasestr(text, words[i])) {
+                        snprintf(out + k, outlen - k, "%s(%s)", k ? " " : "", words[i]);
+                        break;
+                }
+}
+
 static void smtp_finished(struct msg *x, CURLcode rc) {
         long info = 0;
         char err[160];
@@ -1509,14 +1531,16 @@ static void smtp_finished(struct msg *x, CURLcode rc) {
                 x->smtp_text[0] = '\0';
         }
         out = smtp_classify(rc, x->smtp_verb, code, x->smtp_text);
+        char gist[64];
+        smtp_reply_gist(x->smtp_text, gist, sizeof(gist));
         if (code >= 400 && code <= 599)
-                snprintf(err, sizeof(err), "%s refused: %d%s%.100s",
+                snprintf(err, sizeof(err), "%s refused: %d%s%s",
                          !x->smtp_verb[0]             ? "greeting"
                          : streq(x->smtp_verb, ".")   ? "end of data"
                          : streq(x->smtp_verb, "RCPT") ? "RCPT TO"
                          : streq(x->smtp_verb, "MAIL") ? "MAIL FROM"
                                                        : x->smtp_verb,
-                         code, x->smtp_text[0] ? " " : "", x->smtp_text);
+                         code, gist[0] ? " " : "", gist);
         else
                 snprintf(err, sizeof(err), "%.60s%s%.90s", curl_easy_strerror(rc), x->errbuf[0] ? ": " : "", x->errbuf);
         handle_outcome(x, out, err, NULL, 0);
@@ -2219,9 +2243,15 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
 
         if (m->channel == CHANNEL_SMS) {
                 /* Typographic characters go as their GSM equivalents
-                 * (text.h), whoever composed the text; never longer. */
+                 * (text.h), whoever composed the text, when that makes it
+                 * GSM 7-bit. A text that stays UCS-2 anyway (an emoji, a
+                 * letter outside GSM) goes as composed: there "…" is one
+                 * unit and "..." three, so transliterating could only add
+                 * a segment to what the preview and the trigger's reply
+                 * said. Never longer in bytes either way. */
                 struct text_sms_info info = {};
-                if (text_sms_transliterate(m->text, x->text, strlen(m->text) + 1) < 0)
+                if (text_sms_transliterate(m->text, x->text, strlen(m->text) + 1) < 0 ||
+                    (text_sms_count(x->text, strlen(x->text), &info) >= 0 && info.encoding != TEXT_SMS_GSM7))
                         snprintf(x->text, strlen(m->text) + 1, "%s", m->text);
                 unsigned max = config_sms_max_segments(g->cfg);
                 if (text_sms_count(x->text, strlen(x->text), &info) >= 0 && info.segments > 1)

@@ -169,6 +169,26 @@ assert_no_grep "$T/beredd.log" "Frøya skole" "the message text reached the log"
 ctl resolve "$ID" --by kari > /dev/null
 wait_until 5 all_sent "$ID" || fail "the stand-down was not sent"   # then nothing more is due
 
+say "UCS-2 anyway (an emoji) and too long: the gateway gets exactly what the reply promised, in 3 segments"
+python3 -c 'print("🚒 Brann – " + " ".join("abcdefg"[:1 + i % 7] for i in range(80)) + " … slutt", end="")' > "$T/ucs2.in"
+before=$(requests twilio)
+ctl trigger kriseteam --by kari -m "$(cat "$T/ucs2.in")" --json > "$T/reply.json" || fail "the trigger was refused"
+ID=$(json_get "$T/reply.json" '["activation"]')
+wait_until 5 has_requests twilio $((before + 1)) || fail "twilio got nothing"
+python3 - "$T/twilio.log" $((before + 1)) "$T/reply.json" <<'EOP' || fail "the UCS-2 SMS is not what the reply said"
+import json, sys
+log, n, reply = sys.argv[1:]
+got = [json.loads(l) for l in open(log)][int(n) - 1]["form"]["Body"]
+[m] = [m for m in json.load(open(reply))["messages"] if m["lang"] == "nb"]
+assert m["sms"]["encoding"] == "ucs2" and m["sms"]["shortened"] and m["sms"]["segments"] == 3, m["sms"]
+assert got == m["sms"]["text"], "at the gateway:\n%r\npromised:\n%r" % (got, m["sms"]["text"])
+units = len(got.encode("utf-16-le")) // 2
+assert units <= 3 * 67, units
+print("# UCS-2: %d units, 3 segments, as promised" % units)
+EOP
+ctl resolve "$ID" --by kari > /dev/null
+wait_until 5 all_sent "$ID" || fail "the stand-down was not sent"
+
 say "--dry-run and preview: the exact texts per language, nothing started, sent or written"
 before=$(requests twilio)
 acts_before=$(ls "$T/spool/activations" | wc -l)

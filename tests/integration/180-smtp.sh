@@ -84,7 +84,7 @@ for p in kari ola; do
 done
 sleep 0.3 # an activation made short by a misread refusal would be so within milliseconds
 assert_eq "$(state_of "$ID")" "mobilising" "relay denied made the activation short"
-assert_grep "$T/beredd.log" "Gateway mail1 cannot send (check its configuration): RCPT TO refused: 554 5.7.1 Relay access denied"
+assert_grep "$T/beredd.log" "Gateway mail1 cannot send (check its configuration): RCPT TO refused: 554 5.7.1 (relay)"
 assert_grep "$T/beredd.log" "failing over to gateway mail2"
 assert_no_grep "$T/beredd.log" "kari@kommune.example" "an address in the log"
 assert_no_grep "$T/beredd.log" "ola@kommune.example" "an address in the log"
@@ -155,7 +155,7 @@ assert_eq "$(notif_states "$ID" ola)" "unreachable"
 assert_eq "$(notif_states "$ID" kari)" "sent"
 sleep 0.3
 assert_eq "$(mails good)" "$before" "a 5.1.1 must not fail over"
-assert_grep "$T/beredd.log" "refused by gateway mail1: RCPT TO refused: 550 5.1.1 Recipient address rejected: User unknown in local recipient table; unreachable on email"
+assert_grep "$T/beredd.log" "refused by gateway mail1: RCPT TO refused: 550 5.1.1 (user); unreachable on email"
 assert_no_grep "$T/beredd.log" "is down"
 ctl status --json > "$T/status.json"
 python3 - "$T/status.json" <<'EOP' || fail "a 5.1.1 put the gateway in trouble"
@@ -181,8 +181,8 @@ wait_until 10 has_mails postfix 2 || fail "the default EHLO name did not get thr
 wait_until 5 sh -c "[ \"\$(\"$BEREDCTL\" -s \"$T/control\" show $ID --json | grep -c '\"state\": \"sent\"')\" -eq 2 ]" \
         || fail "the e-mails are not marked sent"
 assert_eq "$(state_of "$ID")" "mobilising"
-assert_grep "$T/beredd.log" "Gateway short cannot send (check its configuration): RCPT TO refused: 504 5.5.2 Helo command rejected: need fully-qualified hostname"
-assert_grep "$T/beredd.log" "Gateway noehlo cannot send (check its configuration): HELO refused: 554 5.7.1 go away"
+assert_grep "$T/beredd.log" "Gateway short cannot send (check its configuration): RCPT TO refused: 504 5.5.2 (helo)"
+assert_grep "$T/beredd.log" "Gateway noehlo cannot send (check its configuration): HELO refused: 554 5.7.1"
 # libcurl falls back from a refused EHLO to HELO: both were tried
 grep -c . "$T/noehlo.helo" | grep -qx 4 || fail "expected EHLO and HELO from both messages at noehlo"
 # The default: this machine's FQDN when it has one (AI_CANONNAME), else the domain of from
