@@ -1088,7 +1088,7 @@ static bool quorum_compose(const struct activation *a, const struct notif *n, co
         size_t nv = quorum_view(a, beredd_now(), &v);
         struct need_view total = nv ? v[0] : (struct need_view) {};
         bool report = kind >= K_REPORT_IMPOSSIBLE;
-        char body[1024] = "", roles[256], list[512];
+        char body[1024] = "", later[640] = "", roles[256], list[512];
 
         if (kind == K_UPDATE) {
                 cat(body, sizeof(body), W(en, W_FINAL_UPDATE),
@@ -1133,10 +1133,11 @@ static bool quorum_compose(const struct activation *a, const struct notif *n, co
                 const struct person *ct = contact_of(a, c);
                 if (kind != K_UPDATE)
                         cat(body, sizeof(body), "%s", W(en, W_FINAL_SUPPORT));
+                /* The number first: a cut (max_segments) keeps it. */
                 if (ct && (!p || !streq(ct->id, p->id)))
-                        cat(body, sizeof(body), W(en, W_FINAL_CONTACT), ct->name, ct->phone);
+                        cat(body, sizeof(body), W(en, W_FINAL_CONTACT), ct->phone, ct->name);
                 if (kind != K_UPDATE)
-                        cat(body, sizeof(body), "%s", W(en, W_FINAL_TOLD_LATER));
+                        cat(later, sizeof(later), "%s", W(en, W_FINAL_TOLD_LATER));
         } else {
                 /* For the leader: who is coming, who was told, what goes on. */
                 coming_list(a, c, en, list, sizeof(list), 400);
@@ -1151,17 +1152,39 @@ static bool quorum_compose(const struct activation *a, const struct notif *n, co
                                             f ? f->name : a->members[i].person);
                                 }
                         if (list[0])
-                                cat(body, sizeof(body), W(en, W_REPORT_TOLD), list);
+                                cat(later, sizeof(later), W(en, W_REPORT_TOLD), list);
                         if (kind == K_REPORT_IMPOSSIBLE)
-                                cat(body, sizeof(body), "%s", W(en, W_REPORT_GOES_ON));
+                                cat(later, sizeof(later), "%s", W(en, W_REPORT_GOES_ON));
                 }
-                cat(body, sizeof(body), " (%s)", a->code);
         }
 
-        if (n->ch == CHANNEL_SMS)
-                snprintf(text, tlen, "%s", body);
-        else
-                snprintf(text, tlen, "%s\n\n-- \nberedd (%s)\n", body, a->mgr->cfg->site);
+        /* Every one of these carries the reply code, like the team's own
+         * messages: a message sent again after a crash, or a second
+         * activation, can be told apart. */
+        char code[32];
+        snprintf(code, sizeof(code), " (%s)", a->code);
+        if (n->ch != CHANNEL_SMS) {
+                snprintf(text, tlen, "%s%s%s\n\n-- \nberedd (%s)\n", body, later, code, a->mgr->cfg->site);
+                return true;
+        }
+        /* Fitted to max_segments like a call-out: LATER (whom else was
+         * told, "you will hear") gives way first, then the end of BODY;
+         * the code stays. */
+        struct text_sms_info info = {};
+        unsigned max = config_sms_max_segments(a->mgr->cfg);
+        char whole[sizeof(body) + sizeof(later)];
+        snprintf(whole, sizeof(whole), "%s%s", body, later);
+        int k = text_sms_compose_n("", whole, code, max, text, tlen, &info);
+        bool cut = k == 1;
+        if (cut && later[0])
+                k = text_sms_compose_n("", body, code, max, text, tlen, &info);
+        if (k < 0) /* not even the code fits: the text goes whole */
+                snprintf(text, tlen, "%s%s", body, code);
+        if (cut)
+                log_event(LOG_WARNING, MSGID_TEXT_SHORTENED, NULL,
+                          "Activation %s: the %s message does not fit %u SMS segments; shortened (%zu segments, %s)",
+                          a->id, n->kind, max, info.segments,
+                          info.encoding == TEXT_SMS_GSM7 ? "GSM 7-bit" : "UCS-2");
         return true;
 }
 

@@ -142,8 +142,9 @@
 /* ---- the final step (legevakten) only ---- */
 /* After "impossible" and "unreachable". */
 #define W_FINAL_SUPPORT " Gi umiddelbar støtte.", " Please give immediate support."
-/* Whom to call: name, phone (not to the contact person himself). */
-#define W_FINAL_CONTACT " Kontakt: %s, %s.", " Contact: %s, %s."
+/* Whom to call: phone, name (the number first, so a cut keeps it; not to
+ * the contact person himself). */
+#define W_FINAL_CONTACT " Kontakt: %s (%s).", " Contact: %s (%s)."
 /* After "impossible" and "unreachable". */
 #define W_FINAL_TOLD_LATER " Dere får beskjed hvis teamet likevel mobiliseres.", \
         " You will be told if the team is mobilised after all."
