@@ -432,6 +432,25 @@ static void compose(const struct activation *a, const struct notif *n, const str
         const char *free_text = streq(n->kind, "callout") ? a->message : "";
         if (!free_text)
                 free_text = W(en, W_CALLOUT_DEFAULT_TEXT);
+        /* The operator's text without the blanks around it, and ended like
+         * a sentence, so "... kl 23" and "Svar JA 4821" do not run together. */
+        char free_buf[4096];
+        size_t fl = strlen(free_text);
+        while (fl > 0 && strchr(" \t\r\n", free_text[fl - 1]))
+                fl--;
+        while (fl > 0 && strchr(" \t\r\n", free_text[0]))
+                free_text++, fl--;
+        if (fl > 0 && fl + 2 <= sizeof(free_buf)) {
+                bool ended = strchr(".!?:;)\"'", free_text[fl - 1]) ||
+                             (fl >= 2 && (unsigned char) free_text[fl - 2] == 0xC2 &&
+                              (unsigned char) free_text[fl - 1] == 0xBB) || /* » */
+                             (fl >= 3 && (unsigned char) free_text[fl - 3] == 0xE2 &&
+                              (unsigned char) free_text[fl - 2] == 0x80 &&
+                              strchr("\xA6\x9D\x99", free_text[fl - 1])); /* … ” ’ */
+                snprintf(free_buf, sizeof(free_buf), "%.*s%s", (int) fl, free_text, ended ? "" : ".");
+                free_text = free_buf;
+        } else if (fl == 0)
+                free_text = "";
         if (n->ch == CHANNEL_SMS) {
                 struct composed c0 = {};
                 int k = text_sms_compose_n(prefix, free_text, suffix, config_sms_max_segments(a->mgr->cfg), text,
@@ -457,8 +476,14 @@ static void compose(const struct activation *a, const struct notif *n, const str
                 else if (n->token[0] && a->mgr->public_url)
                         snprintf(links, sizeof(links), W(en, W_CALLOUT_LINKS), a->mgr->public_url, n->token,
                                  a->mgr->public_url, n->token);
-                snprintf(text, tlen, "%s%s\n\n%s%s\n\n-- \nberedd (%s)\n", prefix, free_text, suffix, links,
-                         a->mgr->cfg->site);
+                /* An e-mail in paragraphs: no blank line for a text the
+                 * kind has none of, no blank at a line's start or end. */
+                size_t pl = strlen(prefix);
+                while (pl > 0 && prefix[pl - 1] == ' ')
+                        pl--;
+                const char *sfx = suffix + strspn(suffix, " ");
+                snprintf(text, tlen, "%.*s%s%s\n\n%s%s\n\n-- \nberedd (%s)\n", (int) pl, prefix,
+                         *free_text ? " " : "", free_text, sfx, links, a->mgr->cfg->site);
         }
 }
 

@@ -572,8 +572,12 @@ static int cmd_activation(int argc, char **argv) {
                 bool dry = o.dry_run || !strcmp(c, "preview");
                 if (o.n_pos != 1)
                         return usage(dry ? "preview needs a chain" : "trigger needs a chain");
-                json_t *req = json_pack("{s:s, s:s, s:s, s:b}", "cmd", dry ? "preview" : "trigger", "chain", o.pos[0],
-                                        "by", o.by ? o.by : default_person(), "drill", o.drill);
+                json_t *req = json_pack("{s:s, s:s, s:b}", "cmd", dry ? "preview" : "trigger", "chain", o.pos[0],
+                                        "drill", o.drill);
+                /* A preview checks may_trigger only for a --by given: the
+                 * login name need not be a configured person to look. */
+                if (o.by || !dry)
+                        json_object_set_new(req, "by", json_string(o.by ? o.by : default_person()));
                 if (o.message)
                         json_object_set_new(req, "message", json_string(o.message));
                 return run(req, dry ? print_preview : print_accepted);

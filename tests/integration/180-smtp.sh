@@ -131,7 +131,7 @@ for r in recs:
     assert m["Content-Transfer-Encoding"] == "quoted-printable", m["Content-Transfer-Encoding"]
     assert m.get_content_charset() == "utf-8"
     text = m.get_payload(decode=True).decode("utf-8").replace("\r\n", "\n")
-    want = "ØVELSE: Psykososialt kriseteam Frøya kalles inn: %s\n\n Svar JA %s eller NEI %s\n\n-- \nberedd (test)\n" % (msg, code, code)
+    want = "ØVELSE: Psykososialt kriseteam Frøya kalles inn: %s\n\nSvar JA %s eller NEI %s\n\n-- \nberedd (test)\n" % (msg, code, code)
     assert text == want, (text, want)
     mid = m["Message-ID"]
     assert mid.startswith("<") and mid.endswith("@froya.example>"), mid
