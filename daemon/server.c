@@ -1288,8 +1288,9 @@ static void code_wrong(struct server *s, const char *person) {
                   (unsigned) (WRONG_CODES_LOCKOUT / USEC_PER_SEC / 60));
 }
 
-/* May one more text go back to PERSON now? Counts it if so. */
-static bool back_allowed(struct server *s, const char *person) {
+/* May one more text go back to PERSON now? Counts it if so; *LAST says it
+ * is the last one the hour allows. */
+static bool back_allowed(struct server *s, const char *person, bool *last) {
         struct sender_limit *l = limit_of(s, person);
         uint64_t now = now_monotonic();
         if (!l)
@@ -1308,6 +1309,7 @@ static bool back_allowed(struct server *s, const char *person) {
                 return false;
         }
         l->n_back++;
+        *last = l->n_back == BACK_MAX;
         return true;
 }
 
@@ -1346,7 +1348,7 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                        const char *from, const char *text, char **sms_back) {
         const struct person *p = config_person_by_contact(s->config, from);
         struct text_reply rp;
-        char err[256] = "", back[200] = "";
+        char err[256] = "", back[512] = "";
         json_t *fields = NULL;
         int r;
 
@@ -1449,8 +1451,13 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
 
 answer_back:
         server_update_status(s);
-        if (!back_allowed(s, p->id))
+        bool last = false;
+        if (!back_allowed(s, p->id, &last))
                 return r;
+        if (last) {
+                size_t l = strlen(back);
+                snprintf(back + l, sizeof(back) - l, "%s", W(p->lang == LANG_EN, W_BACK_LAST));
+        }
         if (sms_back)
                 *sms_back = strdup(back);
         else

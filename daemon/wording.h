@@ -102,6 +102,9 @@
         "beredd: several call-outs are open. Reply with the code, e.g. YES 4821."
 #define W_BACK_NOT_ASKED "beredd: svaret ditt ble ikke telt: du ble ikke spurt i denne utkallingen.", \
         "beredd: your answer was not counted: you were not asked in this call-out."
+/* Appended to the last text back an hour allows (5): what the silence after it means. */
+#define W_BACK_LAST " (Den neste timen får du ikke flere svar på SMS-ene dine; gyldige svar blir likevel registrert.)", \
+        " (For the next hour you get no more replies to your texts; valid answers are still recorded.)"
 
 /* ---- how the call-out goes: the final step (legevakten) and the leader ----
  * The final step is told at once when the quorum is out of reach
