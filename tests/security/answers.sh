@@ -205,8 +205,8 @@ i=0; while [ $i -lt 20 ]; do sms +4791234571 "hei"; i=$((i + 1)); done
 wait_until 20 idle || fail "texts still in flight"
 assert_eq "$(n_texts +4791234571)" 5 "politi's texts back"
 # the fifth says why the sixth never comes; the ones before do not
-assert_eq "$(texts +4791234571 | grep -c 'Den neste timen får du ikke flere svar')" 1 "the last text back does not say it is the last"
-texts +4791234571 | tail -n 1 | grep -q 'Den neste timen får du ikke flere svar' || fail "the note is not on the last text back"
+assert_eq "$(texts +4791234571 | grep -c 'For the next hour you get no more replies')" 1 "the last text back does not say it is the last"
+texts +4791234571 | tail -n 1 | grep -q 'For the next hour you get no more replies' || fail "the note is not on the last text back"
 assert_eq "$(grep -c 'texts were sent back to politi' "$T/beredd.log")" 1 "the back limit was not logged once"
 assert_no_grep "$T/beredd.log" "91234" "a phone number reached the log"
 
