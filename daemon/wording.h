@@ -105,6 +105,9 @@
 /* Appended to the last text back an hour allows (5): what the silence after it means. */
 #define W_BACK_LAST " (Den neste timen får du ikke flere svar på SMS-ene dine; gyldige svar blir likevel registrert.)", \
         " (For the next hour you get no more replies to your texts; valid answers are still recorded.)"
+/* An OK to a contact-list check ("verify"), by SMS. */
+#define W_RECEIPT_VERIFY "Registrert: OK. Takk, nummeret ditt virker for varsling.", \
+        "Recorded: OK. Thank you, your number works for alerts."
 
 /* ---- how the call-out goes: the final step (legevakten) and the leader ----
  * The final step is told at once when the quorum is out of reach

@@ -144,6 +144,8 @@ VID=$1; VCODE=$2
 wait_until 10 n_texts_above +4791234570 0 || fail "lise got no check"
 sms +4791234570 "OK"
 assert_eq "$(answer_of "$VID" lise)" yes "bare OK to a check"
+verify_receipt() { texts +4791234570 | grep -q '^Registrert: OK. Takk, nummeret ditt virker for varsling.$'; }
+wait_until 10 verify_receipt || fail "no receipt for lise's OK to the check: $(texts +4791234570)"
 say "... and OK <code of the check> from kari, who has a call-out open too, answers the check only"
 sms +4791234567 "OK $VCODE"
 assert_eq "$(answer_of "$VID" kari)" yes "OK VCODE to the check"
