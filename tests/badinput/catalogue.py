@@ -27,11 +27,15 @@ import os
 import re
 import shutil
 import signal
+import random
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import freeport  # noqa: E402  (tests/freeport.py)
 
 BIG = 70 * 1024  # past COMMAND_MAX_LINE (64 KiB)
 
@@ -128,11 +132,7 @@ class Runner:
 
     # ---- peers ----
     def free_port(self):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        return p
+        return freeport.free_port()
 
     def start_mosquitto(self):
         if not shutil.which("mosquitto") or not shutil.which("mosquitto_sub") or not shutil.which("mosquitto_pub"):

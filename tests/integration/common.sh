@@ -49,9 +49,9 @@ wait_until() {
         done
 }
 
-free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# free_port: a port free now, below the kernel's ephemeral range (see
+# tests/freeport.py: tests run in parallel).
+free_port() { python3 "$top_srcdir/tests/freeport.py"; }
 
 port_open() { python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1"; }
 

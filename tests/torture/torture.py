@@ -47,6 +47,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import freeport  # noqa: E402  (tests/freeport.py)
+
 PEOPLE = [  # id, phone, email, roles
     ("kari", "+4791000001", "kari@kommune.example", ["leader"]),
     ("ola", "+4791000002", None, ["member"]),
@@ -67,11 +70,7 @@ SLACK = 0.1
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    return freeport.free_port()
 
 
 def working_days(n):
