@@ -134,6 +134,8 @@ struct activation {
         uint64_t unmobilised_at; /* the last "unmobilised" event (a yes became a no); 0 = never */
         unsigned n_unmobilised;  /* how often the mobilised team fell short again */
         char *quorum_by;         /* person id of the answer behind the last "reachable"/"unmobilised" */
+        uint64_t told_at;        /* the last "impossible"/"reachable" message (or report) logged; 0 = none */
+        sd_event_source *hold;   /* out of reach again soon after a telling: told when the hold ends */
         sd_event_source *timer;
 
         char *buf; /* log lines not yet committed */
@@ -655,6 +657,12 @@ static void member_mark(struct member *mb, const char *kind) {
                 mb->report_mobilised = true;
 }
 
+/* The messages that say whether the quorum is within reach. */
+static bool is_quorum_telling(const char *kind) {
+        return streq(kind, "impossible") || streq(kind, "report-impossible") || streq(kind, "reachable") ||
+               streq(kind, "report-reachable");
+}
+
 /* Notify PERSON of KIND on CHANNELS (those the person has an address for). */
 static void notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
                    uint64_t now) {
@@ -681,6 +689,8 @@ static void notify(struct activation *a, const char *person, const char *kind, u
         } else {
                 member_mark(mb, kind);
         }
+        if (is_quorum_telling(kind))
+                a->told_at = now;
 }
 
 static bool member_done(struct activation *a, const char *person) {
@@ -949,6 +959,48 @@ static void tell_reports(struct activation *a, const struct chain *c, const char
         }
 }
 
+/* How long after an "impossible" or "reachable" message a new "out of
+ * reach" waits (a flapping answer: NEI, JA, NEI...): the flag changes at
+ * once, the final step and the leader are told when the hold ends, and only
+ * if it is still out of reach then. The first "impossible" is never held.
+ * BEREDD_QUORUM_HOLD_MS overrides it (tests). */
+#define QUORUM_HOLD_USEC (30 * USEC_PER_SEC)
+
+static uint64_t quorum_hold(void) {
+        static uint64_t hold = UINT64_MAX;
+        if (hold == UINT64_MAX) {
+                const char *e = getenv("BEREDD_QUORUM_HOLD_MS");
+                char *end;
+                unsigned long long ms = e && *e ? strtoull(e, &end, 10) : 0;
+                hold = e && *e && *end == '\0' && ms <= 3600 * 1000 ? (uint64_t) ms * 1000 : QUORUM_HOLD_USEC;
+        }
+        return hold;
+}
+
+static int on_hold(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* Tell the final step and the reports that the quorum is out of reach
+ * (those not told so in this round), or hold it (see quorum_hold). */
+static void tell_out_of_reach(struct activation *a, const struct chain *c, uint64_t now) {
+        uint64_t hold = quorum_hold();
+        if (a->told_at && now < a->told_at + hold) {
+                uint64_t when = (uint64_t) ((int64_t) (a->told_at + hold) - time_offset());
+                if (!a->hold) {
+                        if (sd_event_add_time(a->mgr->event, &a->hold, CLOCK_REALTIME, when, 1000, on_hold, a) < 0) {
+                                log_error("Activation %s: cannot arm its timer", a->id);
+                                return;
+                        }
+                        sd_event_source_set_description(a->hold, "activation-hold");
+                } else {
+                        sd_event_source_set_time(a->hold, when);
+                }
+                sd_event_source_set_enabled(a->hold, SD_EVENT_ONESHOT);
+                return;
+        }
+        tell_final(a, c, "impossible", now);
+        tell_reports(a, c, "report-impossible", now);
+}
+
 /* ---- when a quorum changes back ----
  *
  * Out of reach, then within reach again (a no became a yes, before the team
@@ -1065,8 +1117,7 @@ static void decide_quorum(struct activation *a, uint64_t now) {
                   "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is told now, "
                   "the escalation goes on",
                   a->id, a->chain, a->drill ? ", drill" : "", what);
-        tell_final(a, c, "impossible", now);
-        tell_reports(a, c, "report-impossible", now);
+        tell_out_of_reach(a, c, now);
 }
 
 /* After a restart: a decision whose messages were not all logged (a crash
@@ -1077,8 +1128,20 @@ static void complete_quorum_decision(struct activation *a, uint64_t now) {
                 decide_quorum(a, now);
                 return;
         }
-        tell_final(a, c, "impossible", now);
-        tell_reports(a, c, "report-impossible", now);
+        tell_out_of_reach(a, c, now);
+}
+
+/* The hold has ended: still out of reach, tell those not told in this round. */
+static int on_hold(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct activation *a = userdata;
+        const struct chain *c = act_chain(a);
+        (void) s;
+        (void) usec;
+        if (!c || a->verify || a->broken || a->state != ACT_MOBILISING || !a->impossible_at)
+                return 0;
+        tell_out_of_reach(a, c, beredd_now());
+        commit_and_dispatch(a);
+        return 0;
 }
 
 /* ---- the final step's messages, the reports and the receipts ----
@@ -1766,6 +1829,7 @@ static void activation_free(struct activation *a) {
         if (a->dirty && a->mgr)
                 clean(a);
         sd_event_source_disable_unref(a->timer);
+        sd_event_source_disable_unref(a->hold);
         for (size_t i = 0; i < a->n_notifs; i++) {
                 free(a->notifs[i].key);
                 free(a->notifs[i].person);
@@ -1882,6 +1946,8 @@ static int replay_event(struct activation *a, json_t *o) {
                 } else if (mb) {
                         member_mark(mb, kind);
                 }
+                if (is_quorum_telling(kind))
+                        a->told_at = ts ? ts : 1;
         } else if (streq(t, "sent") || streq(t, "failed")) {
                 struct notif *n = find_notif(a, json_string_value(json_object_get(o, "key")) ?: "");
                 if (!n)
