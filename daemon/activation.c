@@ -1046,6 +1046,15 @@ static const char *last_to_answer(const struct activation *a, enum answer ans) {
         return best ? best->person : NULL;
 }
 
+/* The last answer recorded is a no, after the team was mobilised. */
+static bool no_after_mobilised(const struct activation *a) {
+        const struct member *last = NULL;
+        for (size_t i = 0; i < a->n_members; i++)
+                if (a->members[i].answer != ANSWER_NONE && (!last || a->members[i].answered >= last->answered))
+                        last = &a->members[i];
+        return last && last->answer == ANSWER_NO && last->answered >= a->mobilised_at;
+}
+
 static void set_quorum_by(struct activation *a, const char *person) {
         free(a->quorum_by);
         a->quorum_by = person ? strdup(person) : NULL;
@@ -2164,8 +2173,10 @@ static int load_all(struct activations *m) {
                         complete_quorum_decision(a, now);
                         commit_and_dispatch(a);
                         arm_timer(a);
-                } else if (a->state == ACT_MOBILISED && !a->verify && act_chain(a) && !quorum_met(a)) {
-                        /* A no whose consequences were not logged with it. */
+                } else if (a->state == ACT_MOBILISED && !a->verify && act_chain(a) && !quorum_met(a) &&
+                           no_after_mobilised(a)) {
+                        /* A no whose consequences were not logged with it
+                         * (not a configuration changed in between). */
                         unmobilise(a, last_to_answer(a, ANSWER_NO), now);
                         decide_quorum(a, now);
                         commit_and_dispatch(a);
