@@ -504,6 +504,9 @@ static bool still_wanted(void *userdata, const char *key) {
                 return a->state == ACT_MOBILISING || a->state == ACT_SHORT;
         if (streq(n->kind, "reachable") || streq(n->kind, "report-reachable"))
                 return a->state == ACT_MOBILISING && !a->impossible_at;
+        /* "Mobilised" is wrong once it is no longer complete. */
+        if (streq(n->kind, "update") || streq(n->kind, "report-mobilised"))
+                return a->state == ACT_MOBILISED || a->state == ACT_RESOLVED;
         return true;
 }
 
