@@ -1065,7 +1065,12 @@ static void set_quorum_by(struct activation *a, const char *person) {
 
 /* The quorum told out of reach is within reach again (V: quorum_view). */
 static void quorum_reachable(struct activation *a, const struct chain *c, const struct need_view *v, uint64_t now) {
+        /* Whose yes did it, when one came since (else a roster or the
+         * configuration changed: nobody is named). */
         const char *by = last_to_answer(a, ANSWER_YES);
+        const struct member *bm = by ? member_of(a, by) : NULL;
+        if (bm && bm->answered < a->impossible_at)
+                by = NULL;
         json_t *o = json_pack("{s:s, s:i, s:i, s:i}", "t", "reachable", "confirmed", v[0].yes, "needed", v[0].need,
                               "possible", v[0].possible);
         if (by)
@@ -1354,10 +1359,6 @@ static void person_phrase(const struct activation *a, const struct chain *c, boo
         const struct config *cfg = a->mgr->cfg;
         const struct person *p = person ? config_person(cfg, person) : NULL;
         const char *role = p ? shown_role(cfg, c, p) : NULL;
-        if (!person) {
-                snprintf(buf, len, "%s", W(en, W_CHANGE_SOMEONE));
-                return;
-        }
         snprintf(buf, len, "%s%s%s%s", p ? p->name : person, role ? " (" : "",
                  role ? config_role_name(cfg, role, en ? LANG_EN : LANG_NB) : "", role ? ")" : "");
 }
@@ -1397,7 +1398,7 @@ static bool change_compose(const struct activation *a, const struct notif *n, co
         _cleanup_free_ struct need_view *v = NULL;
         size_t nv = quorum_view(a, beredd_now(), &v);
         struct need_view total = nv ? v[0] : (struct need_view) {};
-        person_phrase(a, c, en, a->quorum_by, who, sizeof(who));
+        person_phrase(a, c, en, a->quorum_by ? a->quorum_by : "?", who, sizeof(who));
         if (unmob) {
                 cat(body, sizeof(body), W(en, W_UNMOB), drill, chain_name, who, total.yes, total.need);
                 needs_phrase(a, v, nv, false, en, roles, sizeof(roles));
@@ -1411,7 +1412,10 @@ static bool change_compose(const struct activation *a, const struct notif *n, co
                 cat(body, sizeof(body), "%s", W(en, W_UNMOB_GOES_ON));
                 snprintf(subject, slen, W(en, W_UNMOB_SUBJECT), drill, chain_name);
         } else {
-                cat(body, sizeof(body), W(en, W_REACHABLE), drill, chain_name, who, total.yes, total.need);
+                if (a->quorum_by)
+                        cat(body, sizeof(body), W(en, W_REACHABLE), drill, chain_name, who, total.yes, total.need);
+                else
+                        cat(body, sizeof(body), W(en, W_REACHABLE_NOBODY), drill, chain_name, total.yes, total.need);
                 snprintf(subject, slen, W(en, W_REACHABLE_SUBJECT), drill, chain_name);
         }
         if (final) {

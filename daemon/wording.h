@@ -179,8 +179,12 @@
         "dere får beskjed når teamet er mobilisert.", \
         "%s%s is within reach after all: %s has said yes. %d of %d confirmed. The call-out goes on; " \
         "you will be told when the team is mobilised."
-/* Who, when no answer is behind the change (a reload of the configuration). */
-#define W_CHANGE_SOMEONE "en av dem som ble spurt", "one of those asked"
+/* The same when no new answer is behind it (a roster or the configuration
+ * changed): DRILL, CHAIN, yes, needed. */
+#define W_REACHABLE_NOBODY "%s%s kan likevel nås: %d av %d bekreftet. Utkallingen fortsetter; " \
+        "dere får beskjed når teamet er mobilisert.", \
+        "%s%s is within reach after all: %d of %d confirmed. The call-out goes on; " \
+        "you will be told when the team is mobilised."
 /* DRILL, CHAIN. */
 #define W_REACHABLE_SUBJECT "%s%s kan likevel nås", "%s%s is within reach after all"
 
