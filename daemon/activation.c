@@ -97,6 +97,10 @@ struct member {
         bool told_update;      /* ... and then "update" (mobilised after all) */
         bool report_short;     /* a report: "report-impossible" or "report-short" */
         bool report_mobilised; /* a report: "report-mobilised" */
+        /* The final step was told the team was short, then that it can be
+         * reached or is no longer complete ("reachable", "unmobilised"): it
+         * hears when the team is mobilised ("update"), as if told_short. */
+        bool owed_update;
         char (*tokens)[2 * SHA256_DIGEST_LENGTH + 1]; /* hashes of this person's answer-link tokens */
         size_t n_tokens;
 };
@@ -126,6 +130,12 @@ struct activation {
         unsigned seq;
         uint64_t mobilised_at;
         uint64_t impossible_at; /* when the quorum was found out of reach (the "impossible" event); 0 = never */
+        uint64_t reachable_at;   /* the last "reachable" event (out of reach no longer); 0 = never */
+        uint64_t unmobilised_at; /* the last "unmobilised" event (a yes became a no); 0 = never */
+        unsigned n_unmobilised;  /* how often the mobilised team fell short again */
+        char *quorum_by;         /* person id of the answer behind the last "reachable"/"unmobilised" */
+        uint64_t told_at;        /* the last "impossible"/"reachable" message (or report) logged; 0 = none */
+        sd_event_source *hold;   /* out of reach again soon after a telling: told when the hold ends */
         sd_event_source *timer;
 
         char *buf; /* log lines not yet committed */
@@ -387,11 +397,15 @@ struct composed {
  * became). */
 static bool quorum_compose(const struct activation *a, const struct notif *n, const struct person *p, char *subject,
                            size_t slen, char *text, size_t tlen);
+static bool change_compose(const struct activation *a, const struct notif *n, const struct person *p, char *subject,
+                           size_t slen, char *text, size_t tlen);
 
 static void compose(const struct activation *a, const struct notif *n, const struct person *p, char *subject,
                     size_t slen, char *text, size_t tlen, struct composed *res) {
         if (quorum_compose(a, n, p, subject, slen, text, tlen))
                 return; /* the final step's messages and the reports: see "who hears how it goes" */
+        if (change_compose(a, n, p, subject, slen, text, tlen))
+                return; /* a quorum that changed back: see "when a quorum changes back" */
         const struct chain *c = act_chain(a);
         bool en = p && p->lang == LANG_EN;
         const char *chain_name = c && c->name ? c->name : a->chain;
@@ -496,7 +510,7 @@ static bool still_wanted(void *userdata, const char *key) {
         const struct notif *n = notif_of_key(userdata, key, &a);
         if (!n)
                 return false;
-        if (streq(n->kind, "callout"))
+        if (streq(n->kind, "callout") || streq(n->kind, "recall"))
                 return a->state == ACT_MOBILISING;
         if (streq(n->kind, "verify"))
                 return a->state == ACT_VERIFYING;
@@ -505,8 +519,19 @@ static bool still_wanted(void *userdata, const char *key) {
         if (streq(n->kind, "unreachable"))
                 return a->state == ACT_SHORT;
         /* "It cannot be done" is wrong once the team stands. */
-        if (streq(n->kind, "impossible") || streq(n->kind, "report-impossible") || streq(n->kind, "report-short"))
+        if (streq(n->kind, "impossible") || streq(n->kind, "report-impossible"))
+                return (a->state == ACT_MOBILISING && a->impossible_at) || a->state == ACT_SHORT;
+        if (streq(n->kind, "report-short"))
                 return a->state == ACT_MOBILISING || a->state == ACT_SHORT;
+        /* "No longer complete" is wrong once it is complete again, "within
+         * reach" once it is out of reach again or complete. */
+        if (streq(n->kind, "unmobilised") || streq(n->kind, "report-unmobilised"))
+                return a->state == ACT_MOBILISING || a->state == ACT_SHORT;
+        if (streq(n->kind, "reachable") || streq(n->kind, "report-reachable"))
+                return a->state == ACT_MOBILISING && !a->impossible_at;
+        /* "Mobilised" is wrong once it is no longer complete. */
+        if (streq(n->kind, "update") || streq(n->kind, "report-mobilised"))
+                return a->state == ACT_MOBILISED || a->state == ACT_RESOLVED;
         return true;
 }
 
@@ -613,7 +638,7 @@ static void make_token(struct activation *a, struct notif *n, uint64_t now) {
 
 /* Kinds that ask for an answer. */
 static bool is_ask(const char *kind) {
-        return streq(kind, "callout") || streq(kind, "verify");
+        return streq(kind, "callout") || streq(kind, "verify") || streq(kind, "recall");
 }
 
 static int add_notif(struct activation *a, const char *person, enum channel ch, const char *kind, int step,
@@ -660,6 +685,12 @@ static void member_mark(struct member *mb, const char *kind) {
                 mb->report_mobilised = true;
 }
 
+/* The messages that say whether the quorum is within reach. */
+static bool is_quorum_telling(const char *kind) {
+        return streq(kind, "impossible") || streq(kind, "report-impossible") || streq(kind, "reachable") ||
+               streq(kind, "report-reachable");
+}
+
 /* Notify PERSON of KIND on CHANNELS (those the person has an address for). */
 static void notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
                    uint64_t now) {
@@ -686,6 +717,8 @@ static void notify(struct activation *a, const char *person, const char *kind, u
         } else {
                 member_mark(mb, kind);
         }
+        if (is_quorum_telling(kind))
+                a->told_at = now;
 }
 
 static bool member_done(struct activation *a, const char *person) {
@@ -932,7 +965,7 @@ static void tell_update(struct activation *a, const struct chain *c, uint64_t no
         bool fin = c && c->n_steps > 0 && c->steps[c->n_steps - 1].final;
         unsigned via = fin ? c->steps[c->n_steps - 1].via : CHANNEL_SMS;
         for (size_t i = 0; i < a->n_members; i++)
-                if (a->members[i].told_short && !a->members[i].told_update)
+                if ((a->members[i].told_short || a->members[i].owed_update) && !a->members[i].told_update)
                         notify(a, a->members[i].person, "update", via, fin ? (int) (c->n_steps - 1) : -1, now);
 }
 
@@ -947,20 +980,163 @@ static void tell_reports(struct activation *a, const struct chain *c, const char
                 if (!p || !p->phone || (i > 0 && a->by && streq(id, a->by)))
                         continue;
                 const struct member *m = find_member(a, id, false);
-                if (m && (m->told_short || (mobilised ? m->report_mobilised : m->report_short)))
+                if (m && (m->told_short || (mobilised && m->owed_update) ||
+                          (mobilised ? m->report_mobilised : m->report_short)))
                         continue;
                 notify(a, id, kind, CHANNEL_SMS, -1, now);
         }
 }
 
+/* How long after an "impossible" or "reachable" message a new "out of
+ * reach" waits (a flapping answer: NEI, JA, NEI...): the flag changes at
+ * once, the final step and the leader are told when the hold ends, and only
+ * if it is still out of reach then. The first "impossible" is never held.
+ * BEREDD_QUORUM_HOLD_MS overrides it (tests). */
+#define QUORUM_HOLD_USEC (30 * USEC_PER_SEC)
+
+static uint64_t quorum_hold(void) {
+        static uint64_t hold = UINT64_MAX;
+        if (hold == UINT64_MAX) {
+                const char *e = getenv("BEREDD_QUORUM_HOLD_MS");
+                char *end;
+                unsigned long long ms = e && *e ? strtoull(e, &end, 10) : 0;
+                hold = e && *e && *end == '\0' && ms <= 3600 * 1000 ? (uint64_t) ms * 1000 : QUORUM_HOLD_USEC;
+        }
+        return hold;
+}
+
+static int on_hold(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* Tell the final step and the reports that the quorum is out of reach
+ * (those not told so in this round), or hold it (see quorum_hold). */
+static void tell_out_of_reach(struct activation *a, const struct chain *c, uint64_t now) {
+        uint64_t hold = quorum_hold();
+        if (a->told_at && now < a->told_at + hold) {
+                uint64_t when = (uint64_t) ((int64_t) (a->told_at + hold) - time_offset());
+                if (!a->hold) {
+                        if (sd_event_add_time(a->mgr->event, &a->hold, CLOCK_REALTIME, when, 1000, on_hold, a) < 0) {
+                                log_error("Activation %s: cannot arm its timer", a->id);
+                                return;
+                        }
+                        sd_event_source_set_description(a->hold, "activation-hold");
+                } else {
+                        sd_event_source_set_time(a->hold, when);
+                }
+                sd_event_source_set_enabled(a->hold, SD_EVENT_ONESHOT);
+                return;
+        }
+        tell_final(a, c, "impossible", now);
+        tell_reports(a, c, "report-impossible", now);
+}
+
+/* ---- when a quorum changes back ----
+ *
+ * Out of reach, then within reach again (a no became a yes, before the team
+ * is mobilised): the decision is withdrawn ("reachable", logged), and
+ * whoever was told it could not be done (the final step, the leader,
+ * report_to) hears once that it can; the final step is then owed the news
+ * when the team is mobilised. Out of reach again later: told again, as the
+ * first time.
+ *
+ * Mobilised, then no longer complete (a yes became a no): the activation
+ * goes back to mobilising ("unmobilised", logged with the state change);
+ * whoever was told it was mobilised hears it is no longer complete, those
+ * who were stood down are asked again ("recall"), and the escalation goes
+ * on from the current step (at once to the next when nobody in it is left
+ * to answer). The reset of who-was-told-what is the same live and in
+ * replay (the events come before the messages they cause). */
+
+static void reachable_reset(struct activation *a) {
+        a->impossible_at = 0;
+        for (size_t i = 0; i < a->n_members; i++) {
+                struct member *m = &a->members[i];
+                m->owed_update = m->owed_update || m->told_short;
+                m->told_short = m->report_short = false;
+        }
+}
+
+static void unmobilised_reset(struct activation *a) {
+        a->impossible_at = 0;
+        for (size_t i = 0; i < a->n_members; i++) {
+                struct member *m = &a->members[i];
+                m->owed_update = m->owed_update || m->told_short || m->told_update;
+                m->told_short = m->told_update = m->report_short = m->report_mobilised = false;
+                m->stood_down = false;
+        }
+}
+
+/* The person who last answered ANS (NULL: nobody). */
+static const char *last_to_answer(const struct activation *a, enum answer ans) {
+        const struct member *best = NULL;
+        for (size_t i = 0; i < a->n_members; i++)
+                if (a->members[i].answer == ans && (!best || a->members[i].answered >= best->answered))
+                        best = &a->members[i];
+        return best ? best->person : NULL;
+}
+
+/* The last answer recorded is a no, after the team was mobilised. */
+static bool no_after_mobilised(const struct activation *a) {
+        const struct member *last = NULL;
+        for (size_t i = 0; i < a->n_members; i++)
+                if (a->members[i].answer != ANSWER_NONE && (!last || a->members[i].answered >= last->answered))
+                        last = &a->members[i];
+        return last && last->answer == ANSWER_NO && last->answered >= a->mobilised_at;
+}
+
+static void set_quorum_by(struct activation *a, const char *person) {
+        free(a->quorum_by);
+        a->quorum_by = person ? strdup(person) : NULL;
+}
+
+/* The quorum told out of reach is within reach again (V: quorum_view). */
+static void quorum_reachable(struct activation *a, const struct chain *c, const struct need_view *v, uint64_t now) {
+        /* Whose yes did it, when one came since (else a roster or the
+         * configuration changed: nobody is named). */
+        const char *by = last_to_answer(a, ANSWER_YES);
+        const struct member *bm = by ? member_of(a, by) : NULL;
+        if (bm && bm->answered < a->impossible_at)
+                by = NULL;
+        json_t *o = json_pack("{s:s, s:i, s:i, s:i}", "t", "reachable", "confirmed", v[0].yes, "needed", v[0].need,
+                              "possible", v[0].possible);
+        if (by)
+                json_object_set_new(o, "person", json_string(by));
+        act_log(a, o, now);
+        set_quorum_by(a, by);
+        a->reachable_at = now;
+        emit(a, "reachable", a->step, NULL, NULL, NULL);
+        log_event(LOG_NOTICE, MSGID_QUORUM_REACHABLE, NULL,
+                  "Activation %s (%s%s): the quorum can be met after all; those told it could not are told now",
+                  a->id, a->chain, a->drill ? ", drill" : "");
+        _cleanup_free_ unsigned char *who = calloc(a->n_members ? a->n_members : 1, 1);
+        if (!who)
+                return;
+        for (size_t i = 0; i < a->n_members; i++)
+                who[i] = a->members[i].told_short ? 1 : a->members[i].report_short ? 2 : 0;
+        size_t nm = a->n_members;
+        reachable_reset(a);
+        bool fin = c->n_steps > 0 && c->steps[c->n_steps - 1].final;
+        for (size_t i = 0; i < nm; i++)
+                if (who[i] == 1)
+                        notify(a, a->members[i].person, "reachable", fin ? c->steps[c->n_steps - 1].via : CHANNEL_SMS,
+                               fin ? (int) (c->n_steps - 1) : -1, now);
+                else if (who[i] == 2)
+                        notify(a, a->members[i].person, "report-reachable", CHANNEL_SMS, -1, now);
+}
+
 /* Decide whether the quorum is still within reach; if not, say so now.
- * Once decided, it stays decided (the people told are not told again). */
+ * Once decided, it stays decided (the people told are not told again)
+ * until it is within reach again (quorum_reachable). */
 static void decide_quorum(struct activation *a, uint64_t now) {
         const struct chain *c = act_chain(a);
-        if (!c || a->verify || a->broken || a->state != ACT_MOBILISING || a->impossible_at)
+        if (!c || a->verify || a->broken || a->state != ACT_MOBILISING)
                 return;
         _cleanup_free_ struct need_view *v = NULL;
         size_t n = quorum_view(a, now, &v);
+        if (a->impossible_at) {
+                if (n > 0 && !view_out_of_reach(v, n))
+                        quorum_reachable(a, c, v, now);
+                return;
+        }
         if (!view_out_of_reach(v, n))
                 return;
         json_t *out = json_array();
@@ -983,8 +1159,7 @@ static void decide_quorum(struct activation *a, uint64_t now) {
                   "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is told now, "
                   "the escalation goes on",
                   a->id, a->chain, a->drill ? ", drill" : "", what);
-        tell_final(a, c, "impossible", now);
-        tell_reports(a, c, "report-impossible", now);
+        tell_out_of_reach(a, c, now);
 }
 
 /* After a restart: a decision whose messages were not all logged (a crash
@@ -995,8 +1170,20 @@ static void complete_quorum_decision(struct activation *a, uint64_t now) {
                 decide_quorum(a, now);
                 return;
         }
-        tell_final(a, c, "impossible", now);
-        tell_reports(a, c, "report-impossible", now);
+        tell_out_of_reach(a, c, now);
+}
+
+/* The hold has ended: still out of reach, tell those not told in this round. */
+static int on_hold(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct activation *a = userdata;
+        const struct chain *c = act_chain(a);
+        (void) s;
+        (void) usec;
+        if (!c || a->verify || a->broken || a->state != ACT_MOBILISING || !a->impossible_at)
+                return 0;
+        tell_out_of_reach(a, c, beredd_now());
+        commit_and_dispatch(a);
+        return 0;
 }
 
 /* ---- the final step's messages, the reports and the receipts ----
@@ -1213,6 +1400,86 @@ static bool quorum_compose(const struct activation *a, const struct notif *n, co
         return true;
 }
 
+/* "Ola Nordmann (medlem)": PERSON by name and shown role; for the texts of
+ * "when a quorum changes back" (to the final step and the leader only). */
+static void person_phrase(const struct activation *a, const struct chain *c, bool en, const char *person, char *buf,
+                          size_t len) {
+        const struct config *cfg = a->mgr->cfg;
+        const struct person *p = person ? config_person(cfg, person) : NULL;
+        const char *role = p ? shown_role(cfg, c, p) : NULL;
+        snprintf(buf, len, "%s%s%s%s", p ? p->name : person, role ? " (" : "",
+                 role ? config_role_name(cfg, role, en ? LANG_EN : LANG_NB) : "", role ? ")" : "");
+}
+
+/* Compose the messages of kinds "recall" (asked again), "unmobilised",
+ * "report-unmobilised", "reachable" and "report-reachable". False for any
+ * other kind. */
+static bool change_compose(const struct activation *a, const struct notif *n, const struct person *p, char *subject,
+                           size_t slen, char *text, size_t tlen) {
+        bool recall = streq(n->kind, "recall");
+        bool unmob = streq(n->kind, "unmobilised") || streq(n->kind, "report-unmobilised");
+        bool reach = streq(n->kind, "reachable") || streq(n->kind, "report-reachable");
+        if (!recall && !unmob && !reach)
+                return false;
+        const struct chain *c = act_chain(a);
+        bool en = p && p->lang == LANG_EN;
+        bool final = streq(n->kind, "unmobilised") || streq(n->kind, "reachable");
+        const char *chain_name = c && c->name ? c->name : a->chain;
+        const char *drill = a->drill ? W(en, W_DRILL_PREFIX) : "";
+        char body[1024] = "", who[256], roles[256];
+
+        if (recall) {
+                cat(body, sizeof(body), W(en, W_RECALL), drill, chain_name, a->code, a->code);
+                snprintf(subject, slen, W(en, W_RECALL_SUBJECT), drill, chain_name);
+                if (n->ch == CHANNEL_SMS)
+                        snprintf(text, tlen, "%s", body);
+                else {
+                        char links[512] = "";
+                        if (n->token[0] && a->mgr->public_url)
+                                snprintf(links, sizeof(links), W(en, W_CALLOUT_LINKS), a->mgr->public_url, n->token,
+                                         a->mgr->public_url, n->token);
+                        snprintf(text, tlen, "%s%s\n\n-- \nberedd (%s)\n", body, links, a->mgr->cfg->site);
+                }
+                return true;
+        }
+
+        _cleanup_free_ struct need_view *v = NULL;
+        size_t nv = quorum_view(a, beredd_now(), &v);
+        struct need_view total = nv ? v[0] : (struct need_view) {};
+        person_phrase(a, c, en, a->quorum_by ? a->quorum_by : "?", who, sizeof(who));
+        if (unmob) {
+                cat(body, sizeof(body), W(en, W_UNMOB), drill, chain_name, who, total.yes, total.need);
+                needs_phrase(a, v, nv, false, en, roles, sizeof(roles));
+                if (total.yes < total.need) {
+                        cat(body, sizeof(body), W(en, W_SHORT_MISSING), total.need - total.yes);
+                        if (roles[0])
+                                cat(body, sizeof(body), W(en, W_SHORT_AND_ROLES), roles);
+                } else if (roles[0]) {
+                        cat(body, sizeof(body), W(en, W_SHORT_BUT_ROLES), roles);
+                }
+                cat(body, sizeof(body), "%s", W(en, W_UNMOB_GOES_ON));
+                snprintf(subject, slen, W(en, W_UNMOB_SUBJECT), drill, chain_name);
+        } else {
+                if (a->quorum_by)
+                        cat(body, sizeof(body), W(en, W_REACHABLE), drill, chain_name, who, total.yes, total.need);
+                else
+                        cat(body, sizeof(body), W(en, W_REACHABLE_NOBODY), drill, chain_name, total.yes, total.need);
+                snprintf(subject, slen, W(en, W_REACHABLE_SUBJECT), drill, chain_name);
+        }
+        if (final) {
+                const struct person *ct = contact_of(a, c);
+                if (ct && (!p || !streq(ct->id, p->id)))
+                        cat(body, sizeof(body), W(en, W_FINAL_CONTACT), ct->name, ct->phone);
+        } else {
+                cat(body, sizeof(body), " (%s)", a->code);
+        }
+        if (n->ch == CHANNEL_SMS)
+                snprintf(text, tlen, "%s", body);
+        else
+                snprintf(text, tlen, "%s\n\n-- \nberedd (%s)\n", body, a->mgr->cfg->site);
+        return true;
+}
+
 /* The receipt for an answer by SMS. */
 static void receipt_text(const struct activation *a, bool en, bool yes, char *buf, size_t len) {
         const struct chain *c = act_chain(a);
@@ -1377,6 +1644,96 @@ static void maybe_move_on(struct activation *a, const char *person, uint64_t now
         enter_step(a, a->step + 1, now);
 }
 
+/* The escalation goes on after a mobilised team fell short: the current
+ * step gets its wait again (or, when nobody in it is left to answer, the
+ * chain moves on at once); after the last step, the wait of the last one,
+ * then the activation is short. */
+static void resume_escalation(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        size_t nreg = c ? chain_n_regular(c) : 0;
+        if (nreg == 0)
+                return;
+        if (a->step < 0) {
+                enter_step(a, 0, now);
+                return;
+        }
+        size_t k = (size_t) a->step < nreg ? (size_t) a->step : nreg - 1;
+        a->deadline = now + c->steps[k].wait;
+        act_log(a, json_pack("{s:s, s:i, s:I}", "t", "resume", "step", a->step, "deadline", (json_int_t) a->deadline),
+                now);
+        emit(a, "resume", a->step, NULL, NULL, NULL);
+        if ((size_t) a->step >= nreg)
+                return;
+        if (a->parallel) {
+                for (size_t i = 0; i < a->n_people; i++)
+                        if (!member_done(a, a->people[i]))
+                                return;
+                enter_step(a, a->step + 1, now);
+        } else if (a->seq_pos >= a->n_people || member_done(a, a->people[a->seq_pos])) {
+                advance(a, now);
+        }
+}
+
+/* A mobilised team is no longer complete: PERSON's yes became a no (or, at
+ * a restart, the log says so). See "when a quorum changes back". */
+static void unmobilise(struct activation *a, const char *person, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        if (!c || a->verify || a->broken || a->state != ACT_MOBILISED)
+                return;
+        _cleanup_free_ struct need_view *v = NULL;
+        size_t n = quorum_view(a, now, &v);
+        json_t *unmet = json_array();
+        char what[256] = "";
+        for (size_t i = 0; i < n; i++) {
+                if (v[i].yes >= v[i].need)
+                        continue;
+                char w[96];
+                snprintf(w, sizeof(w), "%s%s", v[i].role ? "role:" : "total", v[i].role ? v[i].role : "");
+                json_array_append_new(unmet, json_string(w));
+                size_t l = strlen(what);
+                snprintf(what + l, sizeof(what) - l, "%s%s", l ? ", " : "", w);
+        }
+        json_t *o = json_pack("{s:s, s:o, s:i, s:i}", "t", "unmobilised", "unmet", unmet, "confirmed",
+                              n ? v[0].yes : 0, "needed", n ? v[0].need : 0);
+        if (person)
+                json_object_set_new(o, "person", json_string(person));
+        act_log(a, o, now);
+        set_quorum_by(a, person);
+        a->unmobilised_at = now;
+        a->n_unmobilised++;
+        emit(a, "unmobilised", a->step, NULL, NULL, what);
+        log_event(LOG_WARNING, MSGID_QUORUM_LOST, NULL,
+                  "Activation %s (%s%s): a yes became a no; the team is no longer complete (%s): mobilising again, "
+                  "those told it was mobilised are told now",
+                  a->id, a->chain, a->drill ? ", drill" : "", what);
+        /* Who hears what, from the flags before the reset: 1 the final step
+         * (told "update"), 2 a report (told "report-mobilised"), 3 asked
+         * again (stood down, may still answer). */
+        size_t nm = a->n_members;
+        _cleanup_free_ unsigned char *who = calloc(nm ? nm : 1, 1);
+        for (size_t i = 0; who && i < nm; i++) {
+                const struct member *m = &a->members[i];
+                who[i] = m->told_update                                                     ? 1
+                         : m->report_mobilised                                              ? 2
+                         : m->stood_down && m->answer == ANSWER_NONE && !member_gone(m) ? 3
+                                                                                            : 0;
+        }
+        set_state(a, ACT_MOBILISING, NULL, now);
+        unmobilised_reset(a);
+        bool fin = c->n_steps > 0 && c->steps[c->n_steps - 1].final;
+        for (size_t i = 0; who && i < nm; i++) {
+                struct member *m = &a->members[i];
+                if (who[i] == 1)
+                        notify(a, m->person, "unmobilised", fin ? c->steps[c->n_steps - 1].via : CHANNEL_SMS,
+                               fin ? (int) (c->n_steps - 1) : -1, now);
+                else if (who[i] == 2)
+                        notify(a, m->person, "report-unmobilised", CHANNEL_SMS, -1, now);
+                else if (who[i] == 3)
+                        notify(a, m->person, "recall", m->channels & ~m->dead, a->step, now);
+        }
+        resume_escalation(a, now);
+}
+
 /* ---- timers ---- */
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -1536,6 +1893,7 @@ static void activation_free(struct activation *a) {
         if (a->dirty && a->mgr)
                 clean(a);
         sd_event_source_disable_unref(a->timer);
+        sd_event_source_disable_unref(a->hold);
         for (size_t i = 0; i < a->n_notifs; i++) {
                 free(a->notifs[i].key);
                 free(a->notifs[i].person);
@@ -1558,6 +1916,7 @@ static void activation_free(struct activation *a) {
         free(a->by);
         free(a->origin);
         free(a->src);
+        free(a->quorum_by);
         free(a->buf);
         free(a);
 }
@@ -1651,6 +2010,8 @@ static int replay_event(struct activation *a, json_t *o) {
                 } else if (mb) {
                         member_mark(mb, kind);
                 }
+                if (is_quorum_telling(kind))
+                        a->told_at = ts ? ts : 1;
         } else if (streq(t, "sent") || streq(t, "failed")) {
                 struct notif *n = find_notif(a, json_string_value(json_object_get(o, "key")) ?: "");
                 if (!n)
@@ -1696,6 +2057,21 @@ static int replay_event(struct activation *a, json_t *o) {
                 /* The quorum was found out of reach; who was told is in the "sending" events. */
                 if (!a->impossible_at)
                         a->impossible_at = ts ? ts : 1;
+        } else if (streq(t, "reachable")) {
+                /* Within reach again: the decision withdrawn; who is told is in the "sending" events. */
+                reachable_reset(a);
+                a->reachable_at = ts ? ts : 1;
+                free(a->quorum_by);
+                a->quorum_by = jstrdup(o, "person");
+        } else if (streq(t, "unmobilised")) {
+                /* No longer complete; the "state" event that follows makes it mobilising. */
+                unmobilised_reset(a);
+                a->unmobilised_at = ts ? ts : 1;
+                a->n_unmobilised++;
+                free(a->quorum_by);
+                a->quorum_by = jstrdup(o, "person");
+        } else if (streq(t, "resume")) {
+                a->deadline = (uint64_t) json_integer_value(json_object_get(o, "deadline"));
         } else if (streq(t, "unsolicited")) {
                 /* An answer from someone not asked: shown, never counted. */
                 a->n_unsolicited++;
@@ -1850,6 +2226,14 @@ static int load_all(struct activations *m) {
                         else if (quorum_met(a))
                                 mobilise(a, now);
                         complete_quorum_decision(a, now);
+                        commit_and_dispatch(a);
+                        arm_timer(a);
+                } else if (a->state == ACT_MOBILISED && !a->verify && act_chain(a) && !quorum_met(a) &&
+                           no_after_mobilised(a)) {
+                        /* A no whose consequences were not logged with it
+                         * (not a configuration changed in between). */
+                        unmobilise(a, last_to_answer(a, ANSWER_NO), now);
+                        decide_quorum(a, now);
                         commit_and_dispatch(a);
                         arm_timer(a);
                 } else {
@@ -2297,6 +2681,8 @@ int activations_reply(struct activations *m, const struct command *cmd, enum sou
                 if (!a->verify && (a->state == ACT_MOBILISING || a->state == ACT_SHORT) && cmd->answer == ANSWER_YES &&
                     quorum_met(a))
                         mobilise(a, now);
+                else if (!a->verify && a->state == ACT_MOBILISED && cmd->answer == ANSWER_NO && !quorum_met(a))
+                        unmobilise(a, p->id, now); /* the worst failure is a team that is not there */
                 else
                         maybe_move_on(a, p->id, now);
                 decide_quorum(a, now);
@@ -2432,6 +2818,14 @@ int activations_show(struct activations *m, const char *id, json_t **reply, char
         if (a->impossible_at)
                 json_object_set_new(*reply, "impossible_after_s",
                                     json_real((double) ((int64_t) a->impossible_at - (int64_t) a->created) / 1e6));
+        if (a->reachable_at)
+                json_object_set_new(*reply, "reachable_after_s",
+                                    json_real((double) ((int64_t) a->reachable_at - (int64_t) a->created) / 1e6));
+        if (a->unmobilised_at) {
+                json_object_set_new(*reply, "unmobilised_after_s",
+                                    json_real((double) ((int64_t) a->unmobilised_at - (int64_t) a->created) / 1e6));
+                json_object_set_new(*reply, "unmobilised", json_integer((json_int_t) a->n_unmobilised));
+        }
         if (a->deadline && a->state == ACT_MOBILISING)
                 json_object_set_new(*reply, "next_step_in_s",
                                     json_real((double) ((int64_t) a->deadline - (int64_t) beredd_now()) / 1e6));

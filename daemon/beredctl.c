@@ -430,6 +430,14 @@ static void print_show(json_t *o) {
         if (json_object_get(o, "impossible_after_s"))
                 printf("Quorum out of reach after %.1f s (the final step and the leader were told); the call-out went on\n",
                        json_number_value(json_object_get(o, "impossible_after_s")));
+        if (json_object_get(o, "reachable_after_s"))
+                printf("Quorum within reach again after %.1f s (those told it was out of reach were told)\n",
+                       json_number_value(json_object_get(o, "reachable_after_s")));
+        if (json_object_get(o, "unmobilised_after_s"))
+                printf("No longer complete after %.1f s (a yes became a no; mobilising again, %" JSON_INTEGER_FORMAT
+                       " time(s) in all)\n",
+                       json_number_value(json_object_get(o, "unmobilised_after_s")),
+                       json_integer_value(json_object_get(o, "unmobilised")));
         if (json_object_get(o, "next_step_in_s"))
                 printf("Next step in %.0f s\n", json_number_value(json_object_get(o, "next_step_in_s")));
         if (json_integer_value(json_object_get(o, "unsolicited")) > 0)

@@ -57,3 +57,5 @@ int log_full(int level, int err, const char *msgid, const char *fields[], const 
 #define log_warning_errno(err, ...) log_full(LOG_WARNING, (err), NULL, NULL, __VA_ARGS__)
 /* With a MESSAGE_ID and extra "KEY=value" fields (NULL-terminated array or NULL). */
 #define log_event(level, msgid, fields, ...) log_full((level), 0, (msgid), (fields), __VA_ARGS__)
+#define MSGID_QUORUM_LOST      "b3a1d2e0c6f94a5e8d7c1f2a3b4c5e14" /* a yes became a no: a mobilised team is no longer complete */
+#define MSGID_QUORUM_REACHABLE "b3a1d2e0c6f94a5e8d7c1f2a3b4c5e15" /* a quorum told out of reach can be met after all */

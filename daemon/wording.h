@@ -160,6 +160,41 @@
 /* DRILL, CHAIN. */
 #define W_FINAL_UPDATE_SUBJECT "%s%s er likevel mobilisert", "%s%s has been mobilised after all"
 
+/* ---- when a quorum changes back ----
+ * A team mobilised and then no longer complete (someone who said yes says
+ * no): whoever was told it was mobilised (the leader, report_to, the final
+ * step) hears it ("unmobilised", "report-unmobilised"), and those who were
+ * stood down are asked again ("recall"). A quorum told out of reach that
+ * can be met after all (a no became a yes): whoever was told hears it
+ * ("reachable", "report-reachable"). */
+/* "unmobilised": DRILL, CHAIN, who withdrew ("Ola Nordmann (medlem)"), yes,
+ * needed; then W_SHORT_MISSING and W_SHORT_AND_ROLES, or W_SHORT_BUT_ROLES;
+ * then W_UNMOB_GOES_ON. */
+#define W_UNMOB "%s%s er ikke lenger fulltallig: %s har trukket sitt ja. %d av %d bekreftet", \
+        "%s%s is no longer complete: %s has withdrawn their yes. %d of %d confirmed"
+#define W_UNMOB_GOES_ON ". Utkallingen fortsetter; dere får beskjed når teamet er mobilisert.", \
+        ". The call-out goes on; you will be told when the team is mobilised."
+/* DRILL, CHAIN. */
+#define W_UNMOB_SUBJECT "%s%s er ikke lenger fulltallig", "%s%s is no longer complete"
+/* "recall", to those stood down: DRILL, CHAIN, CODE, CODE. */
+#define W_RECALL "%s%s trenger deg likevel: teamet er ikke lenger fulltallig. Svar JA %s eller NEI %s", \
+        "%s%s needs you after all: the team is no longer complete. Reply YES %s or NO %s"
+/* DRILL, CHAIN. */
+#define W_RECALL_SUBJECT "%s%s trenger deg likevel", "%s%s needs you after all"
+/* "reachable": DRILL, CHAIN, who said yes ("Kari Nordmann (leder)"), yes, needed. */
+#define W_REACHABLE "%s%s kan likevel nås: %s har svart ja. %d av %d bekreftet. Utkallingen fortsetter; " \
+        "dere får beskjed når teamet er mobilisert.", \
+        "%s%s is within reach after all: %s has said yes. %d of %d confirmed. The call-out goes on; " \
+        "you will be told when the team is mobilised."
+/* The same when no new answer is behind it (a roster or the configuration
+ * changed): DRILL, CHAIN, yes, needed. */
+#define W_REACHABLE_NOBODY "%s%s kan likevel nås: %d av %d bekreftet. Utkallingen fortsetter; " \
+        "dere får beskjed når teamet er mobilisert.", \
+        "%s%s is within reach after all: %d of %d confirmed. The call-out goes on; " \
+        "you will be told when the team is mobilised."
+/* DRILL, CHAIN. */
+#define W_REACHABLE_SUBJECT "%s%s kan likevel nås", "%s%s is within reach after all"
+
 /* ---- the leader's reports ----
  * Out of reach and short as above, then who is coming, who of the final
  * step was told and whether the call-out goes on; and "report-mobilised". */
