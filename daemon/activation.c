@@ -1280,6 +1280,36 @@ static const struct person *contact_of(const struct activation *a, const struct 
  * step: early, and at the end), "update" (to them: mobilised after all) and
  * "report-impossible", "report-short", "report-mobilised" (the leader).
  * False for any other kind. */
+/* The end of every message to the final step and the leader: the reply
+ * code in parentheses, like the team's own (a message sent again after a
+ * crash, or a second activation, can be told apart), and for SMS the fit
+ * to max_segments like a call-out: LATER (whom else was told, "you will
+ * hear") gives way first, then the end of BODY; the code stays. */
+static void finish_text(const struct activation *a, const struct notif *n, const char *body, const char *later,
+                        char *text, size_t tlen) {
+        char code[32];
+        snprintf(code, sizeof(code), " (%s)", a->code);
+        if (n->ch != CHANNEL_SMS) {
+                snprintf(text, tlen, "%s%s%s\n\n-- \nberedd (%s)\n", body, later, code, a->mgr->cfg->site);
+                return;
+        }
+        struct text_sms_info info = {};
+        unsigned max = config_sms_max_segments(a->mgr->cfg);
+        char whole[2048];
+        snprintf(whole, sizeof(whole), "%s%s", body, later);
+        int k = text_sms_compose_n("", whole, code, max, text, tlen, &info);
+        bool cut = k == 1;
+        if (cut && later[0])
+                k = text_sms_compose_n("", body, code, max, text, tlen, &info);
+        if (k < 0) /* not even the code fits: the text goes whole */
+                snprintf(text, tlen, "%s%s", body, code);
+        if (cut)
+                log_event(LOG_WARNING, MSGID_TEXT_SHORTENED, NULL,
+                          "Activation %s: the %s message does not fit %u SMS segments; shortened (%zu segments, %s)",
+                          a->id, n->kind, max, info.segments,
+                          info.encoding == TEXT_SMS_GSM7 ? "GSM 7-bit" : "UCS-2");
+}
+
 static bool quorum_compose(const struct activation *a, const struct notif *n, const struct person *p, char *subject,
                            size_t slen, char *text, size_t tlen) {
         enum { K_IMPOSSIBLE, K_UNREACHABLE, K_UPDATE, K_REPORT_IMPOSSIBLE, K_REPORT_SHORT, K_REPORT_MOBILISED, K_N };
@@ -1370,33 +1400,7 @@ static bool quorum_compose(const struct activation *a, const struct notif *n, co
                 }
         }
 
-        /* Every one of these carries the reply code, like the team's own
-         * messages: a message sent again after a crash, or a second
-         * activation, can be told apart. */
-        char code[32];
-        snprintf(code, sizeof(code), " (%s)", a->code);
-        if (n->ch != CHANNEL_SMS) {
-                snprintf(text, tlen, "%s%s%s\n\n-- \nberedd (%s)\n", body, later, code, a->mgr->cfg->site);
-                return true;
-        }
-        /* Fitted to max_segments like a call-out: LATER (whom else was
-         * told, "you will hear") gives way first, then the end of BODY;
-         * the code stays. */
-        struct text_sms_info info = {};
-        unsigned max = config_sms_max_segments(a->mgr->cfg);
-        char whole[sizeof(body) + sizeof(later)];
-        snprintf(whole, sizeof(whole), "%s%s", body, later);
-        int k = text_sms_compose_n("", whole, code, max, text, tlen, &info);
-        bool cut = k == 1;
-        if (cut && later[0])
-                k = text_sms_compose_n("", body, code, max, text, tlen, &info);
-        if (k < 0) /* not even the code fits: the text goes whole */
-                snprintf(text, tlen, "%s%s", body, code);
-        if (cut)
-                log_event(LOG_WARNING, MSGID_TEXT_SHORTENED, NULL,
-                          "Activation %s: the %s message does not fit %u SMS segments; shortened (%zu segments, %s)",
-                          a->id, n->kind, max, info.segments,
-                          info.encoding == TEXT_SMS_GSM7 ? "GSM 7-bit" : "UCS-2");
+        finish_text(a, n, body, later, text, tlen);
         return true;
 }
 
@@ -1467,16 +1471,12 @@ static bool change_compose(const struct activation *a, const struct notif *n, co
                 snprintf(subject, slen, W(en, W_REACHABLE_SUBJECT), drill, chain_name);
         }
         if (final) {
+                /* The number first: a cut (max_segments) keeps it. */
                 const struct person *ct = contact_of(a, c);
                 if (ct && (!p || !streq(ct->id, p->id)))
-                        cat(body, sizeof(body), W(en, W_FINAL_CONTACT), ct->name, ct->phone);
-        } else {
-                cat(body, sizeof(body), " (%s)", a->code);
+                        cat(body, sizeof(body), W(en, W_FINAL_CONTACT), ct->phone, ct->name);
         }
-        if (n->ch == CHANNEL_SMS)
-                snprintf(text, tlen, "%s", body);
-        else
-                snprintf(text, tlen, "%s\n\n-- \nberedd (%s)\n", body, a->mgr->cfg->site);
+        finish_text(a, n, body, "", text, tlen);
         return true;
 }
 

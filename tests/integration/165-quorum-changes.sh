@@ -161,7 +161,7 @@ sms $KARI "NEI $CODE2"
 wait_until 5 has_text $LEGEVAKT "kan IKKE mobiliseres" || fail "legevakten not told"
 sleep 0.2
 sms $KARI "JA $CODE2"
-REACH_L="Kriseteamet kan likevel nås: Kari Nordmann (leder) har svart ja. 1 av 2 bekreftet. Utkallingen fortsetter; dere får beskjed når teamet er mobilisert. Kontakt: Kari Nordmann, $KARI."
+REACH_L="Kriseteamet kan likevel nås: Kari Nordmann (leder) har svart ja. 1 av 2 bekreftet. Utkallingen fortsetter; dere får beskjed når teamet er mobilisert. Kontakt: $KARI (Kari Nordmann). ($CODE2)"
 REACH_K="Kriseteamet kan likevel nås: Kari Nordmann (leder) har svart ja. 1 av 2 bekreftet. Utkallingen fortsetter; dere får beskjed når teamet er mobilisert. ($CODE2)"
 REACH_S="Kriseteamet is within reach after all: Kari Nordmann (leader) has said yes. 1 of 2 confirmed. The call-out goes on; you will be told when the team is mobilised. ($CODE2)"
 wait_until 5 has_line $LEGEVAKT "$REACH_L" || fail "legevakten not told it can be reached: $(texts $LEGEVAKT)"
@@ -205,11 +205,11 @@ assert_eq "$(n_texts $SJEF "within reach after all")" 2
 
 say "ola says JA: mobilised; legevakten hears it; then ola NEI: legevakten hears that too"
 sms $OLA "JA $CODE2"
-wait_until 5 has_line $LEGEVAKT "Kriseteamet er likevel mobilisert: 2 av 2 bekreftet. Teamet tar over. Kontakt: Kari Nordmann, $KARI." \
+wait_until 5 has_line $LEGEVAKT "Kriseteamet er likevel mobilisert: 2 av 2 bekreftet. Teamet tar over. Kontakt: $KARI (Kari Nordmann). ($CODE2)" \
         || fail "legevakten not told of the mobilisation: $(texts $LEGEVAKT)"
 wait_until 5 has_text $PER "fulltallig - du trenger ikke å møte" 2 || fail "per not stood down: $(texts $PER)"
 sms $OLA "NEI $CODE2"
-wait_until 5 has_line $LEGEVAKT "Kriseteamet er ikke lenger fulltallig: Ola Nordmann (medlem) har trukket sitt ja. 1 av 2 bekreftet, 1 mangler. Utkallingen fortsetter; dere får beskjed når teamet er mobilisert. Kontakt: Kari Nordmann, $KARI." \
+wait_until 5 has_line $LEGEVAKT "Kriseteamet er ikke lenger fulltallig: Ola Nordmann (medlem) har trukket sitt ja. 1 av 2 bekreftet, 1 mangler. Utkallingen fortsetter; dere får beskjed når teamet er mobilisert. Kontakt: $KARI (Kari Nordmann). ($CODE2)" \
         || fail "legevakten not told the team is no longer complete: $(texts $LEGEVAKT)"
 wait_until 5 has_text $PER "trenger deg likevel" 2 || fail "per not asked again: $(texts $PER)"
 show_json "$ID2"
