@@ -1007,22 +1007,30 @@ static uint64_t quorum_hold(void) {
 
 static int on_hold(sd_event_source *s, uint64_t usec, void *userdata);
 
+/* Arm (or re-arm) *SRC, a one-shot timer on the real clock, for WHEN in
+ * beredd's time (deadlines are in beredd's time). */
+static int arm_oneshot(struct activation *a, sd_event_source **src, uint64_t when, sd_event_time_handler_t cb,
+                       const char *desc) {
+        uint64_t at = (uint64_t) ((int64_t) when - time_offset());
+        if (!*src) {
+                if (sd_event_add_time(a->mgr->event, src, CLOCK_REALTIME, at, 1000, cb, a) < 0) {
+                        log_error("Activation %s: cannot arm its timer", a->id);
+                        return -1;
+                }
+                sd_event_source_set_description(*src, desc);
+        } else {
+                sd_event_source_set_time(*src, at);
+        }
+        sd_event_source_set_enabled(*src, SD_EVENT_ONESHOT);
+        return 0;
+}
+
 /* Tell the final step and the reports that the quorum is out of reach
  * (those not told so in this round), or hold it (see quorum_hold). */
 static void tell_out_of_reach(struct activation *a, const struct chain *c, uint64_t now) {
         uint64_t hold = quorum_hold();
         if (a->told_at && now < a->told_at + hold) {
-                uint64_t when = (uint64_t) ((int64_t) (a->told_at + hold) - time_offset());
-                if (!a->hold) {
-                        if (sd_event_add_time(a->mgr->event, &a->hold, CLOCK_REALTIME, when, 1000, on_hold, a) < 0) {
-                                log_error("Activation %s: cannot arm its timer", a->id);
-                                return;
-                        }
-                        sd_event_source_set_description(a->hold, "activation-hold");
-                } else {
-                        sd_event_source_set_time(a->hold, when);
-                }
-                sd_event_source_set_enabled(a->hold, SD_EVENT_ONESHOT);
+                (void) arm_oneshot(a, &a->hold, a->told_at + hold, on_hold, "activation-hold");
                 return;
         }
         tell_final(a, c, "impossible", now);
@@ -1764,18 +1772,7 @@ static void arm_timer(struct activation *a) {
                         sd_event_source_set_enabled(a->timer, SD_EVENT_OFF);
                 return;
         }
-        /* Deadlines are in beredd's time; the timer runs on the real clock. */
-        uint64_t when = (uint64_t) ((int64_t) a->deadline - time_offset());
-        if (!a->timer) {
-                if (sd_event_add_time(a->mgr->event, &a->timer, CLOCK_REALTIME, when, 1000, on_timer, a) < 0) {
-                        log_error("Activation %s: cannot arm its timer", a->id);
-                        return;
-                }
-                sd_event_source_set_description(a->timer, "activation-timer");
-        } else {
-                sd_event_source_set_time(a->timer, when);
-        }
-        sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
+        (void) arm_oneshot(a, &a->timer, a->deadline, on_timer, "activation-timer");
 }
 
 /* ---- gateway results ---- */

@@ -1143,8 +1143,9 @@ int text_phone_e164(const char *in, char *out, size_t outlen) {
                 memcpy(res + 1, digits, n);
                 res[n + 1] = 0;
         }
-        if (!out || strlen(res) >= outlen)
+        size_t rl = strlen(res);
+        if (!out || rl >= outlen)
                 return -ENOBUFS;
-        strcpy(out, res);
+        memcpy(out, res, rl + 1);
         return 0;
 }
