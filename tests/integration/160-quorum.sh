@@ -77,16 +77,7 @@ wait_until 10 port_open "$HTTP_PORT" || fail "the listener did not open port $HT
 
 # ---- helpers ----
 # texts NUMBER: the SMS texts fake-sms was asked to send to NUMBER, one a line
-texts() {
-        python3 - "$T/sms.log" "$1" <<'EOP'
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    f = r.get("form") or {}
-    if f.get("to") == sys.argv[2]:
-        print(f.get("msg", "").replace("\n", " "))
-EOP
-}
+texts() { sms_texts "$1"; }
 # n_texts NUMBER [PATTERN]: how many (matching PATTERN, a grep -E pattern)
 n_texts() { texts "$1" | grep -cE -- "${2:-.}" || true; }
 has_text() { [ "$(n_texts "$1" "$2")" -ge "${3:-1}" ]; }

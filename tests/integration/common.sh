@@ -176,6 +176,19 @@ print(n)
 EOP
 }
 sms_to_above() { [ "$(sms_to "$1")" -gt "$2" ]; }
+# sms_texts NUMBER: the texts of the SMS asked for to NUMBER in $SMS_LOG
+# (default $T/sms.log: fake-sms.py's log; Twilio, generic or Link Mobility
+# body), one a line, line breaks as spaces.
+sms_texts() {
+        python3 - "${SMS_LOG:-$T/sms.log}" "$1" <<'EOP'
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    f, j = r.get("form") or {}, r.get("json") or {}
+    if (f.get("To") or f.get("to") or j.get("destination")) == sys.argv[2]:
+        print((f.get("Body") or f.get("msg") or j.get("userData") or "").replace("\n", " "))
+EOP
+}
 # twilio_sign URL TOKEN DIR FIELD=VALUE...: a Twilio webhook's form body in
 # DIR/tw.body and its X-Twilio-Signature in DIR/tw.sig: base64 HMAC-SHA1 with
 # TOKEN over the URL and the fields sorted by name (in Python, independently

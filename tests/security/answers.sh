@@ -65,16 +65,7 @@ gen() { req -X POST -H "X-Beredd-Token: gen-secret" --data-urlencode "msisdn=$1"
 sms() { [ "$(gen "$1" "$2")" = 200 ] || fail "webhook post refused: HTTP $(cat "$T/last")"; }
 show() { ctl show "$1" --json > "$T/show.json"; }
 # texts NUMBER: the SMS texts fake-sms was asked to send to NUMBER, one a line
-texts() {
-        python3 - "$T/sms.log" "$1" <<'EOP'
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    f = r.get("form") or {}
-    if f.get("to") == sys.argv[2]:
-        print(f.get("msg", "").replace("\n", " "))
-EOP
-}
+texts() { sms_texts "$1"; }
 n_texts() { texts "$1" | wc -l; }
 n_texts_above() { [ "$(n_texts "$1")" -gt "$2" ]; }
 idle() { ctl status --json | python3 -c "import json,sys; sys.exit(json.load(sys.stdin)['notifications_in_flight'] != 0)"; }
