@@ -2155,7 +2155,13 @@ int gateways_new(sd_event *e, struct store *store, const struct config *cfg, str
                 goto fail;
         (void) sd_event_source_set_enabled(g->curl_now, SD_EVENT_OFF);
         (void) sd_event_source_set_description(g->curl_now, "gateway-curl-now");
-        g->fqdn = machine_fqdn();
+        /* Only an e-mail gateway without its own helo needs the name: no
+         * resolver call at start for a configuration that does not use it. */
+        bool need_fqdn = false;
+        for (size_t i = 0; i < cfg->n_gateways; i++)
+                need_fqdn |= cfg->gateways[i].type == GATEWAY_SMTP && !cfg->gateways[i].helo;
+        if (need_fqdn)
+                g->fqdn = machine_fqdn();
         check_config(cfg);
         health_rebuild(g, cfg);
         *ret = g;
