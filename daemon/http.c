@@ -61,7 +61,6 @@
 #include "log.h"
 #include "macro.h"
 #include "seen.h"
-#include "server.h"
 #include "text.h"
 #include "wording.h"
 
@@ -110,7 +109,7 @@ struct hconn {
 struct http {
         sd_event *event;
         const struct config *cfg;
-        struct server *server;
+        struct http_hooks hooks;
 
         struct MHD_Daemon *mhd;
         sd_event_source *mhd_io, *mhd_timer, *mhd_tick;
@@ -713,7 +712,7 @@ static void page_check_body(FILE *f, const struct config *cfg, bool en, enum pag
         }
 }
 
-/* The page for a link. INFO (from server_token_lookup, may be NULL) gives
+/* The page for a link. INFO (from the token_lookup hook, may be NULL) gives
  * the chain and the drill flag; ANSWER is what the link records; CHECK: the
  * OK link of a contact-list check. */
 static char *page_render(const struct config *cfg, enum lang lang, enum page pg, const json_t *info, enum answer answer,
@@ -832,7 +831,7 @@ static enum MHD_Result route_answer(struct req *q, struct MHD_Connection *c, con
         if (!token_shape_ok(token))
                 return respond_page(q, c, MHD_HTTP_NOT_FOUND, h->cfg->lang, PAGE_UNKNOWN, NULL, answer, check);
 
-        r = server_token_lookup(h->server, token, &info);
+        r = h->hooks.token_lookup(h->hooks.userdata, token, &info);
         if (r == -ENOENT) {
                 json_decref(info);
                 log_info("An e-mail answer link that does not exist was %s", post ? "used" : "opened");
@@ -865,7 +864,7 @@ static enum MHD_Result route_answer(struct req *q, struct MHD_Connection *c, con
 
         json_t *reply = NULL;
         char err[256] = "";
-        r = server_token_answer(h->server, token, check, check ? ANSWER_YES : answer, &reply, err, sizeof(err));
+        r = h->hooks.token_answer(h->hooks.userdata, token, check, check ? ANSWER_YES : answer, &reply, err, sizeof(err));
         json_decref(reply);
         if (r >= 0)
                 ok = respond_page(q, c, MHD_HTTP_OK, lang, PAGE_THANKS, info, answer, check);
@@ -1141,9 +1140,9 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
                         return respond_json(q, c, MHD_HTTP_OK, NULL, "\"ignored\":true");
                 /* Only for a message this gateway sent, by the provider's
                  * message id or the client reference with its nonce. */
-                r = server_receipt(h->server, gw->id, rc.ref, rc.state == HTTP_DLR_DELIVERED, rc.detail);
+                r = h->hooks.receipt(h->hooks.userdata, gw->id, rc.ref, rc.state == HTTP_DLR_DELIVERED, rc.detail);
                 if (r == -ENOENT && rc.alt_ref[0])
-                        r = server_receipt(h->server, gw->id, rc.alt_ref, rc.state == HTTP_DLR_DELIVERED, rc.detail);
+                        r = h->hooks.receipt(h->hooks.userdata, gw->id, rc.alt_ref, rc.state == HTTP_DLR_DELIVERED, rc.detail);
                 if (storage_error(r)) {
                         log_warning_errno(r, "A delivery receipt from gateway %s could not be recorded: %m", gw->id);
                         return respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
@@ -1166,7 +1165,7 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
          * whose id was seen is acknowledged and ignored. A crash between the
          * two loses that one SMS (never acts on it twice): the person is
          * still asked and can answer again. */
-        r = server_message_seen(h->server, gw->id, msg_id);
+        r = h->hooks.message_seen(h->hooks.userdata, gw->id, msg_id);
         if (r > 0) {
                 log_info("SMS webhook from gateway %s: a message id already taken; ignored as a replay", gw->id);
                 return gw->type == GATEWAY_TWILIO ? respond_twiml(q, c, NULL)
@@ -1176,10 +1175,10 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
                 log_warning_errno(r, "An SMS answer through gateway %s could not be recorded: %m", gw->id);
                 return respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
         }
-        r = server_sms_inbound(h->server, gw->id, msg_id, number, text, gw->type == GATEWAY_TWILIO ? &back : NULL);
+        r = h->hooks.sms_inbound(h->hooks.userdata, gw->id, msg_id, number, text, gw->type == GATEWAY_TWILIO ? &back : NULL);
         if (storage_error(r)) {
                 /* Not acted on: let the provider's retry through. */
-                server_message_forget(h->server, gw->id, msg_id);
+                h->hooks.message_forget(h->hooks.userdata, gw->id, msg_id);
                 log_warning_errno(r, "An SMS answer through gateway %s could not be recorded: %m", gw->id);
                 return respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
         }
@@ -1193,7 +1192,7 @@ static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const 
 
 static enum MHD_Result route_metrics(struct req *q, struct MHD_Connection *c) {
         struct http *h = q->h;
-        _cleanup_free_ char *base = server_metrics(h->server);
+        _cleanup_free_ char *base = h->hooks.metrics(h->hooks.userdata);
         char *buf = NULL;
         size_t len = 0;
         FILE *f;
@@ -1269,17 +1268,17 @@ static enum MHD_Result route(struct req *q, struct MHD_Connection *c, const char
         if (n == 1 && streq(seg[0], "healthz")) {
                 if (!get)
                         return respond_405(q, c, "GET, HEAD");
-                if (server_healthy(q->h->server))
+                if (q->h->hooks.healthy(q->h->hooks.userdata))
                         return respond_text(q, c, MHD_HTTP_OK, "ok\n");
                 return respond_text(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unhealthy\n");
         }
         if (n == 1 && streq(seg[0], "readyz")) {
                 /* For a monitor that sees only the status code: 503 while
-                 * messages cannot go out (see server_ready). */
+                 * messages cannot go out (the ready hook). */
                 char why[200], body[256];
                 if (!get)
                         return respond_405(q, c, "GET, HEAD");
-                if (server_ready(q->h->server, why, sizeof(why)))
+                if (q->h->hooks.ready(q->h->hooks.userdata, why, sizeof(why)))
                         return respond_text(q, c, MHD_HTTP_OK, "ready\n");
                 snprintf(body, sizeof(body), "not ready: %s\n", why);
                 return respond_text(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, body);
@@ -1965,16 +1964,16 @@ static void heartbeat_apply(struct http *h) {
 
 /* ---- public ---- */
 
-int http_new(sd_event *e, const struct config *cfg, struct server *s, struct http **ret) {
+int http_new(sd_event *e, const struct config *cfg, const struct http_hooks *hooks, struct http **ret) {
         struct http *h;
         int r;
 
-        if (!e || !cfg || !ret)
+        if (!e || !cfg || !hooks || !ret)
                 return -EINVAL;
         h = calloc(1, sizeof(*h));
         if (!h)
                 return -ENOMEM;
-        *h = (struct http) { .event = sd_event_ref(e), .cfg = cfg, .server = s, .listen_fd = -1 };
+        *h = (struct http) { .event = sd_event_ref(e), .cfg = cfg, .hooks = *hooks, .listen_fd = -1 };
 
         r = heartbeat_setup(h);
         if (r < 0) {

@@ -25,16 +25,66 @@
 
 #include <systemd/sd-event.h>
 
+#include <jansson.h>
+
+#include "command.h"
 #include "config.h"
 
-struct server;
 struct http;
 
+/* What the listener asks of the daemon (the server gives these, as it gives
+ * mqtt_hooks to the MQTT client). Every hook is called from the loop, with
+ * USERDATA, and must be set. */
+struct http_hooks {
+        /* /healthz: true when the loop runs and the spool takes writes. */
+        bool (*healthy)(void *userdata);
+        /* /readyz: healthy, no channel in use with every gateway down, and
+         * no message waiting for a gateway longer than a minute. WHY (LEN
+         * bytes, may be NULL) says why not, without personal data. */
+        bool (*ready)(void *userdata, char *why, size_t len);
+        /* /metrics: the daemon's part of the Prometheus text (malloc'd);
+         * the listener adds its own counters after it. */
+        char *(*metrics)(void *userdata);
+        /* An SMS arrived at a gateway webhook. FROM is the sender's number
+         * in any common form ("+4791234567", "004791234567", "91234567");
+         * TEXT is what they typed ("JA 4821", "ja", "OK 48213", "UTSETT
+         * 48213 3", ...). Unknown senders: logged, ignored, -ENOENT.
+         * Returns 0 when it was taken as an answer. A word back to the
+         * sender (asking for the code, not understood, a receipt) is
+         * returned in *SMS_BACK (malloc'd) for the webhook's response
+         * (Twilio TwiML) when SMS_BACK is not NULL; otherwise the daemon
+         * sends it through the SMS gateways itself. */
+        int (*sms_inbound)(void *userdata, const char *gateway_id, const char *provider_msg_id, const char *from,
+                           const char *text, char **sms_back);
+        /* Replay protection (see seen.h): record PROVIDER_MSG_ID of a message
+         * through GATEWAY_ID durably before it is acted on. 1 when seen
+         * before (acknowledge, ignore), 0 when recorded (or when there is no
+         * id), -errno when it could not be written (answer "try again").
+         * message_forget takes it back when acting failed. */
+        int (*message_seen)(void *userdata, const char *gateway_id, const char *provider_msg_id);
+        void (*message_forget)(void *userdata, const char *gateway_id, const char *provider_msg_id);
+        /* A delivery receipt through gateway GATEWAY_ID's route: REF is the
+         * provider's message id or the client reference beredd sent. Only a
+         * notification sent through GATEWAY_ID matches. DELIVERED false:
+         * undeliverable. Returns 0, or -ENOENT when nothing matches. */
+        int (*receipt)(void *userdata, const char *gateway_id, const char *ref, bool delivered, const char *detail);
+        /* One-tap e-mail answers. token_lookup fills *INFO with {"activation",
+         * "chain","state","drill","person","answer","valid","verify"} for the
+         * confirmation page (GET); token_answer records yes/no, or a check's
+         * OK (VERIFY; ANSWER is then ANSWER_YES) (POST). -ENOENT for an
+         * unknown or forged token or a link of the other kind, -ESTALE when
+         * the activation has ended. */
+        int (*token_lookup)(void *userdata, const char *token, json_t **info);
+        int (*token_answer)(void *userdata, const char *token, bool verify, enum answer answer, json_t **reply,
+                            char *err, size_t errlen);
+        void *userdata;
+};
+
 /* Start the listener (when cfg->http.listen is set) and the heartbeat (when
- * configured) on E. *RET is set even when the section is absent, so that a
- * later http_set_config() can say what needs a restart. Returns 0, or
- * -errno (logged), e.g. -EADDRINUSE. */
-int http_new(sd_event *e, const struct config *cfg, struct server *s, struct http **ret);
+ * configured) on E; HOOKS is copied. *RET is set even when the section is
+ * absent, so that a later http_set_config() can say what needs a restart.
+ * Returns 0, or -errno (logged), e.g. -EADDRINUSE. */
+int http_new(sd_event *e, const struct config *cfg, const struct http_hooks *hooks, struct http **ret);
 /* Stop listening, drop open connections and the heartbeat, free. */
 void http_free(struct http *h);
 /* After a reload: webhooks and pages use CFG at once, the heartbeat is

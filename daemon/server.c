@@ -1708,6 +1708,36 @@ static int on_hup(sd_event_source *es, const struct signalfd_siginfo *si, void *
 
 /* ---- life cycle ---- */
 
+static bool hook_healthy(void *userdata) {
+        return server_healthy(userdata);
+}
+static bool hook_ready(void *userdata, char *why, size_t len) {
+        return server_ready(userdata, why, len);
+}
+static char *hook_metrics(void *userdata) {
+        return server_metrics(userdata);
+}
+static int hook_sms_inbound(void *userdata, const char *gateway_id, const char *provider_msg_id, const char *from,
+                            const char *text, char **sms_back) {
+        return server_sms_inbound(userdata, gateway_id, provider_msg_id, from, text, sms_back);
+}
+static int hook_message_seen(void *userdata, const char *gateway_id, const char *provider_msg_id) {
+        return server_message_seen(userdata, gateway_id, provider_msg_id);
+}
+static void hook_message_forget(void *userdata, const char *gateway_id, const char *provider_msg_id) {
+        server_message_forget(userdata, gateway_id, provider_msg_id);
+}
+static int hook_receipt(void *userdata, const char *gateway_id, const char *ref, bool delivered, const char *detail) {
+        return server_receipt(userdata, gateway_id, ref, delivered, detail);
+}
+static int hook_token_lookup(void *userdata, const char *token, json_t **info) {
+        return server_token_lookup(userdata, token, info);
+}
+static int hook_token_answer(void *userdata, const char *token, bool verify, enum answer answer, json_t **reply,
+                             char *err, size_t errlen) {
+        return server_token_answer(userdata, token, verify, answer, reply, err, errlen);
+}
+
 int server_new(const struct server_options *o, struct server **ret) {
         struct errlist errs = {};
         unsigned stale = 0;
@@ -1822,7 +1852,13 @@ int server_new(const struct server_options *o, struct server **ret) {
                 log_error_errno(r, "Cannot load the follow-up cases: %m");
                 goto fail;
         }
-        r = http_new(s->event, s->config, s, &s->http);
+        const struct http_hooks http_hooks = {
+                .healthy = hook_healthy, .ready = hook_ready, .metrics = hook_metrics,
+                .sms_inbound = hook_sms_inbound, .message_seen = hook_message_seen,
+                .message_forget = hook_message_forget, .receipt = hook_receipt,
+                .token_lookup = hook_token_lookup, .token_answer = hook_token_answer, .userdata = s,
+        };
+        r = http_new(s->event, s->config, &http_hooks, &s->http);
         if (r < 0)
                 goto fail;
 
