@@ -1,11 +1,8 @@
 /* gateway.c - SMS and e-mail gateways on the sd-event loop.
  *
- * One CURLM carries every HTTP and SMTP transfer. libcurl tells us which
- * sockets to watch (CURLMOPT_SOCKETFUNCTION -> one sd_event io source per
- * socket) and when to wake it (CURLMOPT_TIMERFUNCTION -> one sd_event time
- * source); we call curl_multi_socket_action() from those sources and drain
- * finished transfers with curl_multi_info_read() right after. This is the
- * shape of systemd's src/import/curl-util.c. Nothing here blocks, except the
+ * One CURLM carries every HTTP and SMTP transfer, on the loop through
+ * curl-util.c (the shape of systemd's src/import/curl-util.c): finished
+ * transfers come back in on_transfer_done(). Nothing here blocks, except the
  * file gateway's fsync'ed write into the spool, which every spool write does.
  *
  * A message (struct msg) lives from gateway_send() until its callback has
@@ -34,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +39,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "curl-util.h"
 #include "gateway.h"
 #include "log.h"
 #include "macro.h"
@@ -66,13 +63,6 @@
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0"
 #endif
-
-struct gsock {
-        struct gateways *g;
-        curl_socket_t fd;
-        uint32_t events; /* what it is watched for in g->epfd */
-        struct gsock *prev, *next;
-};
 
 /* How one attempt ended. */
 enum outcome {
@@ -136,13 +126,8 @@ struct gateways {
         sd_event *event;
         struct store *store;
         const struct config *cfg;
-        CURLM *multi;
-        sd_event_source *curl_timer;
-        sd_event_source *curl_now; /* curl's "time out now": a defer, no timerfd re-arm */
+        struct curl_glue *curl;
         sd_event_source *defer;
-        struct gsock *socks;
-        int epfd;                  /* curl's sockets, one io source for all of them */
-        sd_event_source *ep_src;
         struct msg *msgs;
         unsigned n_msgs;
         unsigned n_waiting; /* of those, x->waiting */
@@ -240,17 +225,6 @@ static uint64_t rnd_next(struct gateways *g) {
         return g->rnd * UINT64_C(2685821657736338717);
 }
 
-static uint64_t now_usec(sd_event *e, clockid_t clock) {
-        uint64_t t = 0;
-
-        if (sd_event_now(e, clock, &t) < 0) {
-                struct timespec ts;
-                clock_gettime(clock, &ts);
-                t = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-        }
-        return t;
-}
-
 /* Render TMPL with VARS into a fresh string; grows the buffer as needed. */
 static int render_alloc(const char *tmpl, enum text_escape esc, const struct text_var *vars, size_t n_vars, char **ret,
                         char *err, size_t errlen) {
@@ -297,7 +271,7 @@ static void kick_defer(struct gateways *g);
 static void transfer_free(struct msg *x) {
         if (x->easy) {
                 if (x->in_multi) {
-                        curl_multi_remove_handle(x->g->multi, x->easy);
+                        curl_glue_remove(x->g->curl, x->easy);
                         x->in_multi = false;
                         x->g->active--;
                         if (x->g->wait_q)
@@ -443,7 +417,7 @@ static void failover(struct msg *x, const char *error) {
                 start_attempt(x);
                 return;
         }
-        uint64_t now = now_usec(x->g->event, CLOCK_MONOTONIC), round = x->g->backoff_base * BACKOFF_CAP_MULT;
+        uint64_t now = event_now_usec(x->g->event, CLOCK_MONOTONIC), round = x->g->backoff_base * BACKOFF_CAP_MULT;
         x->rounds++;
         if (x->give_up && now + round <= x->give_up &&
             sd_event_add_time(x->g->event, &x->timer, CLOCK_MONOTONIC, now + round, 1, on_retry_timer, x) >= 0) {
@@ -546,7 +520,7 @@ static void handle_outcome(struct msg *x, enum outcome out, const char *error, c
         log_info("Gateway %s: message %s (person %s) attempt %u/%d failed: %s; retrying in %" PRIu64 " ms",
                  cur_id(x), x->lkey, x->person, x->attempt, retries, error, delay / 1000);
 
-        int r = sd_event_add_time(g->event, &x->timer, CLOCK_MONOTONIC, now_usec(g->event, CLOCK_MONOTONIC) + delay,
+        int r = sd_event_add_time(g->event, &x->timer, CLOCK_MONOTONIC, event_now_usec(g->event, CLOCK_MONOTONIC) + delay,
                                   1, on_retry_timer, x);
         if (r < 0) {
                 log_error_errno(r, "Message %s: cannot arm the retry timer: %m", x->lkey);
@@ -1554,22 +1528,13 @@ static void transfer_finished(struct msg *x, CURLcode rc) {
                 http_finished(x, rc);
 }
 
-static void drain(struct gateways *g) {
-        CURLMsg *m;
-        int left;
+/* A transfer ended (from curl-util.c). */
+static void on_transfer_done(void *userdata, CURL *easy, CURLcode rc) {
+        struct msg *x = NULL;
 
-        while ((m = curl_multi_info_read(g->multi, &left))) {
-                struct msg *x = NULL;
-                CURLcode rc;
-
-                if (m->msg != CURLMSG_DONE)
-                        continue;
-                rc = m->data.result;
-                if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &x) != CURLE_OK || !x)
-                        continue;
-                /* M is invalid once the handle is removed, which the outcome does. */
-                transfer_finished(x, rc);
-        }
+        if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &x) != CURLE_OK || !x)
+                return;
+        transfer_finished(x, rc);
 }
 
 /* ---- attempts ---- */
@@ -1649,7 +1614,7 @@ static void start_attempt(struct msg *x) {
                         return;
                 }
         }
-        mc = curl_multi_add_handle(g->multi, x->easy);
+        mc = curl_multi_add_handle(curl_glue_multi(g->curl), x->easy);
         if (mc == CURLM_OK) {
                 x->in_multi = true;
                 g->active++;
@@ -1659,160 +1624,6 @@ static void start_attempt(struct msg *x) {
                 x->easy = NULL;
                 handle_outcome(x, OUT_TEMP, err, NULL, 0);
         }
-}
-
-/* ---- curl on sd-event ---- */
-
-static void gsock_free(struct gsock *s) {
-        struct gateways *g = s->g;
-
-        if (g->epfd >= 0)
-                (void) epoll_ctl(g->epfd, EPOLL_CTL_DEL, s->fd, NULL);
-        if (s->prev)
-                s->prev->next = s->next;
-        else
-                g->socks = s->next;
-        if (s->next)
-                s->next->prev = s->prev;
-        free(s);
-}
-
-/* curl's sockets live in an epoll set of their own, watched as one io
- * source: a single dispatch serves every socket that is ready (sd-event
- * dispatches one source per iteration, and with hundreds of transfers in
- * flight, one iteration per socket spent its time re-reading the ready list).
- * Entries carry the fd, not the gsock: handling one socket may make curl
- * close another whose event is still in the batch; curl ignores an fd it no
- * longer knows. */
-static int on_curl_epoll(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
-        struct gateways *g = userdata;
-        struct epoll_event ev[256];
-        int n, running;
-
-        n = epoll_wait(g->epfd, ev, (int) ELEMENTSOF(ev), 0);
-        if (n < 0 && errno != EINTR)
-                log_debug("epoll_wait on the gateway sockets failed: %m");
-        for (int i = 0; i < n; i++) {
-                int action = 0;
-                if (ev[i].events & EPOLLIN)
-                        action |= CURL_CSELECT_IN;
-                if (ev[i].events & EPOLLOUT)
-                        action |= CURL_CSELECT_OUT;
-                if (ev[i].events & (EPOLLERR | EPOLLHUP))
-                        action |= CURL_CSELECT_ERR;
-                if (curl_multi_socket_action(g->multi, ev[i].data.fd, action, &running) != CURLM_OK)
-                        log_debug("curl_multi_socket_action failed on fd %d", ev[i].data.fd);
-        }
-        drain(g);
-        return 0;
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-        struct gateways *g = userp;
-        struct gsock *s = socketp;
-        struct epoll_event ev = { .data.fd = fd };
-
-        if (what == CURL_POLL_REMOVE) {
-                /* curl tells us before it closes the socket. */
-                if (s)
-                        gsock_free(s);
-                return 0;
-        }
-        if (what & CURL_POLL_IN)
-                ev.events |= EPOLLIN;
-        if (what & CURL_POLL_OUT)
-                ev.events |= EPOLLOUT;
-
-        if (s) {
-                if (s->events == ev.events)
-                        return 0;
-                if (epoll_ctl(g->epfd, EPOLL_CTL_MOD, fd, &ev) < 0) {
-                        log_error_errno(-errno, "Cannot update the watch of a gateway socket: %m");
-                        return -1;
-                }
-                s->events = ev.events;
-                return 0;
-        }
-        s = calloc(1, sizeof(*s));
-        if (!s)
-                return -1;
-        *s = (struct gsock) { .g = g, .fd = fd, .events = ev.events };
-        if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-                log_error_errno(-errno, "Cannot watch a gateway socket: %m");
-                free(s);
-                return -1;
-        }
-        s->next = g->socks;
-        if (g->socks)
-                g->socks->prev = s;
-        g->socks = s;
-        if (curl_multi_assign(g->multi, fd, s) != CURLM_OK) {
-                gsock_free(s);
-                return -1;
-        }
-        return 0;
-}
-
-static int on_curl_timer(sd_event_source *src, uint64_t usec, void *userdata) {
-        struct gateways *g = userdata;
-        int running;
-
-        if (curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
-                log_debug("curl_multi_socket_action failed on timeout");
-        drain(g);
-        return 0;
-}
-
-static int on_curl_now(sd_event_source *src, void *userdata) {
-        return on_curl_timer(src, 0, userdata);
-}
-
-static int on_curl_timer_change(CURLM *multi, long timeout_ms, void *userp) {
-        struct gateways *g = userp;
-        uint64_t when, accuracy;
-        int r;
-
-        /* curl keeps one timeout: a new one replaces the old. A timer left
-         * armed only wakes curl early, which costs a call and no harm. */
-        if (timeout_ms < 0 && g->curl_timer)
-                (void) sd_event_source_set_enabled(g->curl_timer, SD_EVENT_OFF);
-        if (timeout_ms != 0 && g->curl_now)
-                (void) sd_event_source_set_enabled(g->curl_now, SD_EVENT_OFF);
-        if (timeout_ms < 0)
-                return 0;
-        /* 0 = "as soon as possible", which curl asks for with every new
-         * transfer: the next iteration of the loop, without re-arming a
-         * timerfd each time (that was a sixth of the CPU in a fan-out). */
-        if (timeout_ms == 0) {
-                if (!g->curl_now || sd_event_source_set_enabled(g->curl_now, SD_EVENT_ONESHOT) < 0) {
-                        log_error("Cannot arm the gateway timer");
-                        return -1;
-                }
-                return 0;
-        }
-        /* Short waits (connection set-up, retries) to the microsecond: the
-         * default accuracy (250 ms) would delay every request. The request
-         * timeouts, seconds away and moving with every finished transfer,
-         * may fire up to 250 ms late; sd-event then re-arms its timerfd
-         * only when the 250 ms slot changes, not after every transfer. */
-        accuracy = timeout_ms >= 1000 ? 250 * 1000 : 1;
-        when = now_usec(g->event, CLOCK_MONOTONIC) + (uint64_t) timeout_ms * 1000;
-        if (g->curl_timer) {
-                r = sd_event_source_set_time(g->curl_timer, when);
-                if (r >= 0)
-                        r = sd_event_source_set_time_accuracy(g->curl_timer, accuracy);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(g->curl_timer, SD_EVENT_ONESHOT);
-        } else {
-                r = sd_event_add_time(g->event, &g->curl_timer, CLOCK_MONOTONIC, when, accuracy, on_curl_timer, g);
-                if (r >= 0)
-                        (void) sd_event_source_set_description(g->curl_timer, "gateway-curl-timer");
-        }
-        if (r < 0) {
-                log_error_errno(r, "Cannot arm the gateway timer: %m");
-                return -1;
-        }
-        return 0;
 }
 
 /* Deferred work: starts that must not run inside gateway_send() (the file
@@ -1996,7 +1807,7 @@ static void health_note(struct msg *x, enum outcome out) {
 
         if (!h || (!reached && out != OUT_GATEWAY))
                 return;
-        uint64_t now = now_usec(g->event, CLOCK_REALTIME);
+        uint64_t now = event_now_usec(g->event, CLOCK_REALTIME);
         enum gw_state old = h->state;
         if (out == OUT_SENT || out == OUT_PERMANENT) {
                 if (out == OUT_SENT)
@@ -2063,7 +1874,7 @@ unsigned gateways_waiting_on(const struct gateways *g, enum channel c, uint64_t 
                                 first = x->waiting_since;
                 }
         if (oldest) {
-                uint64_t now = g ? now_usec(g->event, CLOCK_MONOTONIC) : 0;
+                uint64_t now = g ? event_now_usec(g->event, CLOCK_MONOTONIC) : 0;
                 *oldest = first && now > first ? now - first : 0;
         }
         return n;
@@ -2098,15 +1909,10 @@ int gateways_new(sd_event *e, struct store *store, const struct config *cfg, str
 
         if (!e || !ret)
                 return -EINVAL;
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-                return -EIO;
         g = calloc(1, sizeof(*g));
-        if (!g) {
-                curl_global_cleanup();
+        if (!g)
                 return -ENOMEM;
-        }
-        *g = (struct gateways) { .event = sd_event_ref(e), .store = store, .cfg = cfg, .backoff_base = BACKOFF_BASE,
-                                 .epfd = -1 };
+        *g = (struct gateways) { .event = sd_event_ref(e), .store = store, .cfg = cfg, .backoff_base = BACKOFF_BASE };
         if (getrandom(&g->rnd, sizeof(g->rnd), GRND_NONBLOCK) != sizeof(g->rnd))
                 g->rnd = (uint64_t) time(NULL) ^ (uint64_t) (uintptr_t) g;
         g->rnd |= 1;
@@ -2122,17 +1928,11 @@ int gateways_new(sd_event *e, struct store *store, const struct config *cfg, str
                         log_warning("Ignoring BEREDD_GW_BACKOFF_MS=%s (expected milliseconds)", env);
         }
 
-        g->multi = curl_multi_init();
-        if (!g->multi) {
-                r = -ENOMEM;
+        r = curl_glue_new(e, "gateway", on_transfer_done, g, &g->curl);
+        if (r < 0)
                 goto fail;
-        }
-        if (curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
-            curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g) != CURLM_OK ||
-            curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer_change) != CURLM_OK ||
-            curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g) != CURLM_OK ||
-            curl_multi_setopt(g->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) MAX_HOST_CONNS) != CURLM_OK ||
-            curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long) MAX_CONNECTS) != CURLM_OK) {
+        if (curl_multi_setopt(curl_glue_multi(g->curl), CURLMOPT_MAX_HOST_CONNECTIONS, (long) MAX_HOST_CONNS) != CURLM_OK ||
+            curl_multi_setopt(curl_glue_multi(g->curl), CURLMOPT_MAXCONNECTS, (long) MAX_CONNECTS) != CURLM_OK) {
                 r = -EINVAL;
                 goto fail;
         }
@@ -2141,20 +1941,6 @@ int gateways_new(sd_event *e, struct store *store, const struct config *cfg, str
                 goto fail;
         (void) sd_event_source_set_enabled(g->defer, SD_EVENT_OFF);
         (void) sd_event_source_set_description(g->defer, "gateway-dispatch");
-        g->epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (g->epfd < 0) {
-                r = -errno;
-                goto fail;
-        }
-        r = sd_event_add_io(e, &g->ep_src, g->epfd, EPOLLIN, on_curl_epoll, g);
-        if (r < 0)
-                goto fail;
-        (void) sd_event_source_set_description(g->ep_src, "gateway-curl-io");
-        r = sd_event_add_defer(e, &g->curl_now, on_curl_now, g);
-        if (r < 0)
-                goto fail;
-        (void) sd_event_source_set_enabled(g->curl_now, SD_EVENT_OFF);
-        (void) sd_event_source_set_description(g->curl_now, "gateway-curl-now");
         /* Only an e-mail gateway without its own helo needs the name: no
          * resolver call at start for a configuration that does not use it. */
         bool need_fqdn = false;
@@ -2181,21 +1967,12 @@ void gateways_free(struct gateways *g) {
                 msg_unlink(x);
                 msg_free(x);
         }
-        if (g->multi)
-                curl_multi_cleanup(g->multi); /* may report CURL_POLL_REMOVE for pooled sockets */
-        while (g->socks)
-                gsock_free(g->socks);
-        sd_event_source_disable_unref(g->curl_timer);
-        sd_event_source_disable_unref(g->curl_now);
-        sd_event_source_disable_unref(g->ep_src);
-        if (g->epfd >= 0)
-                close(g->epfd);
+        curl_glue_free(g->curl);
         sd_event_source_disable_unref(g->defer);
         sd_event_unref(g->event);
         free(g->fqdn);
         health_free(g->health, g->n_health);
         free(g);
-        curl_global_cleanup();
 }
 
 void gateways_set_config(struct gateways *g, const struct config *cfg) {
@@ -2230,7 +2007,7 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
                 .person = strdup(m->person ? m->person : "-"), .to = strdup(m->to),
                 .subject = xstrdup0(m->subject), .text = strdup(m->text), .ids = calloc(n, sizeof(char *)),
                 .wanted = m->wanted,
-                .give_up = m->keep_trying ? now_usec(g->event, CLOCK_MONOTONIC) + m->keep_trying : 0,
+                .give_up = m->keep_trying ? event_now_usec(g->event, CLOCK_MONOTONIC) + m->keep_trying : 0,
         };
         if (!x->key || !x->cref || !x->lkey || !x->person || !x->to || (m->subject && !x->subject) || !x->text ||
             !x->ids) {

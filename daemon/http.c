@@ -30,9 +30,8 @@
  * texts, no answer-link tokens (a token is as good as the person's answer).
  *
  * The heartbeat is a plain GET every `every` through a libcurl multi handle
- * of its own, driven the way gateway.c drives its one (socket and timer
- * callbacks mapped to sd_event sources). One transfer at a time; a tick that
- * finds the last one still running is skipped. */
+ * of its own on the loop (curl-util.c, as the gateways'). One transfer at a
+ * time; a tick that finds the last one still running is skipped. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -57,6 +56,7 @@
 #include <openssl/hmac.h>
 
 #include "command.h"
+#include "curl-util.h"
 #include "http.h"
 #include "log.h"
 #include "macro.h"
@@ -89,13 +89,6 @@
 /* Response codes counted for /metrics. */
 static const unsigned counted_codes[] = { 200, 400, 403, 404, 405, 410, 413, 415, 500, 503 };
 
-struct hsock {
-        struct http *h;
-        sd_event_source *src;
-        curl_socket_t fd;
-        struct hsock *prev, *next;
-};
-
 /* One TCP connection, from MHD's "started" to its "closed" notification. */
 struct hconn {
         struct http *h;
@@ -124,11 +117,9 @@ struct http {
         unsigned long long n_code[ELEMENTSOF(counted_codes)], n_other;
 
         /* heartbeat */
-        bool curl_ready;
-        CURLM *multi;
+        struct curl_glue *curl;
         CURL *hb;
-        sd_event_source *hb_timer, *curl_timer;
-        struct hsock *socks;
+        sd_event_source *hb_timer;
         char *hb_url;
         uint64_t hb_every;
         bool hb_failing;
@@ -144,17 +135,6 @@ struct req {
         bool started;
         bool too_large;
 };
-
-static uint64_t now_usec(sd_event *e, clockid_t clock) {
-        uint64_t t = 0;
-
-        if (sd_event_now(e, clock, &t) < 0) {
-                struct timespec ts;
-                clock_gettime(clock, &ts);
-                t = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-        }
-        return t;
-}
 
 /* ---- forms ---- */
 
@@ -1374,7 +1354,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
                         return; /* untracked: MHD's own idle timeout still closes it */
                 hc->h = h;
                 hc->fd = ci ? ci->connect_fd : -1;
-                hc->since = now_usec(h->event, CLOCK_MONOTONIC);
+                hc->since = event_now_usec(h->event, CLOCK_MONOTONIC);
                 hc->next = h->conns;
                 if (h->conns)
                         h->conns->prev = hc;
@@ -1402,7 +1382,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 
         if (hc && hc->in_request) { /* kept alive: the next head has HEAD_DEADLINE again */
                 hc->in_request = false;
-                hc->since = now_usec(((struct http *) cls)->event, CLOCK_MONOTONIC);
+                hc->since = event_now_usec(((struct http *) cls)->event, CLOCK_MONOTONIC);
         }
         if (!q)
                 return;
@@ -1426,7 +1406,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 q->started = true;
                 if (hc) { /* the head is in: the body deadline starts */
                         hc->in_request = true;
-                        hc->since = now_usec(q->h->event, CLOCK_MONOTONIC);
+                        hc->since = event_now_usec(q->h->event, CLOCK_MONOTONIC);
                 }
                 /* MHD 0.9.75 keeps every Content-Length and reads the body
                  * by the first: two that disagree are a smuggling attempt
@@ -1501,7 +1481,7 @@ static void mhd_rearm(struct http *h) {
         }
         if (ms > 24ULL * 3600 * 1000)
                 ms = 24ULL * 3600 * 1000;
-        r = sd_event_source_set_time(h->mhd_timer, now_usec(h->event, CLOCK_MONOTONIC) + (uint64_t) ms * 1000);
+        r = sd_event_source_set_time(h->mhd_timer, event_now_usec(h->event, CLOCK_MONOTONIC) + (uint64_t) ms * 1000);
         if (r >= 0)
                 r = sd_event_source_set_enabled(h->mhd_timer, SD_EVENT_ONESHOT);
         if (r < 0)
@@ -1524,7 +1504,7 @@ static void conn_cut(struct hconn *hc) {
  * taken the oldest ones still sending their head, so a client that
  * arrives now gets in (slowloris from many addresses). */
 static unsigned conns_sweep(struct http *h) {
-        uint64_t now = now_usec(h->event, CLOCK_MONOTONIC);
+        uint64_t now = event_now_usec(h->event, CLOCK_MONOTONIC);
         unsigned live = 0, n = 0;
 
         for (struct hconn *hc = h->conns; hc; hc = hc->next) {
@@ -1592,7 +1572,7 @@ static int on_mhd_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         uint64_t now;
 
         mhd_step(h);
-        now = now_usec(h->event, CLOCK_MONOTONIC);
+        now = event_now_usec(h->event, CLOCK_MONOTONIC);
         if (!listen_pending(h))
                 h->pending_since = 0;
         else if (!h->pending_since)
@@ -1697,7 +1677,7 @@ static int listener_start(struct http *h) {
                 return log_error_errno(r, "Cannot add the HTTP timer: %m");
         (void) sd_event_source_set_description(h->mhd_timer, "http-timer");
         r = sd_event_add_time(h->event, &h->mhd_tick, CLOCK_MONOTONIC,
-                              now_usec(h->event, CLOCK_MONOTONIC) + TICK_USEC, 1, on_mhd_tick, h);
+                              event_now_usec(h->event, CLOCK_MONOTONIC) + TICK_USEC, 1, on_mhd_tick, h);
         if (r >= 0)
                 r = sd_event_source_set_enabled(h->mhd_tick, SD_EVENT_ON);
         if (r < 0)
@@ -1714,146 +1694,40 @@ static int listener_start(struct http *h) {
 
 /* ---- heartbeat ---- */
 
-static void hsock_free(struct hsock *s) {
-        sd_event_source_disable_unref(s->src);
-        if (s->prev)
-                s->prev->next = s->next;
-        else
-                s->h->socks = s->next;
-        if (s->next)
-                s->next->prev = s->prev;
-        free(s);
-}
-
 static size_t on_hb_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         return size * nmemb; /* the answer does not matter */
 }
 
-static void hb_drain(struct http *h) {
-        CURLMsg *m;
-        int left;
-
-        while ((m = curl_multi_info_read(h->multi, &left))) {
-                long code = 0;
-                CURLcode rc;
-
-                if (m->msg != CURLMSG_DONE || m->easy_handle != h->hb)
-                        continue;
-                rc = m->data.result;
-                (void) curl_easy_getinfo(h->hb, CURLINFO_RESPONSE_CODE, &code);
-                curl_multi_remove_handle(h->multi, h->hb);
-                curl_easy_cleanup(h->hb);
-                h->hb = NULL;
-                /* M is gone with the handle. The URL may carry a secret (a
-                 * dead-man's-switch id): it is not logged. */
-                if (rc == CURLE_OK && code >= 200 && code < 300) {
-                        h->hb_ok++;
-                        if (h->hb_failing)
-                                log_notice("Heartbeat delivered again");
-                        else
-                                log_debug("Heartbeat delivered");
-                        h->hb_failing = false;
-                } else {
-                        h->hb_failed++;
-                        if (!h->hb_failing) {
-                                if (rc != CURLE_OK)
-                                        log_warning("Heartbeat failed: %s", curl_easy_strerror(rc));
-                                else
-                                        log_warning("Heartbeat failed: HTTP status %ld", code);
-                        }
-                        h->hb_failing = true;
-                }
-                break;
-        }
-}
-
-static int on_hb_curl_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+/* The beat ended (from curl-util.c). */
+static void on_hb_done(void *userdata, CURL *easy, CURLcode rc) {
         struct http *h = userdata;
-        int action = 0, running;
+        long code = 0;
 
-        if (revents & EPOLLIN)
-                action |= CURL_CSELECT_IN;
-        if (revents & EPOLLOUT)
-                action |= CURL_CSELECT_OUT;
-        if (revents & (EPOLLERR | EPOLLHUP))
-                action |= CURL_CSELECT_ERR;
-        (void) curl_multi_socket_action(h->multi, fd, action, &running);
-        hb_drain(h);
-        return 0;
-}
-
-static int on_hb_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-        struct http *h = userp;
-        struct hsock *s = socketp;
-        uint32_t events = 0;
-        int r;
-
-        if (what == CURL_POLL_REMOVE) {
-                if (s)
-                        hsock_free(s);
-                return 0;
-        }
-        if (what & CURL_POLL_IN)
-                events |= EPOLLIN;
-        if (what & CURL_POLL_OUT)
-                events |= EPOLLOUT;
-        if (s) {
-                r = sd_event_source_set_io_events(s->src, events);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(s->src, SD_EVENT_ON);
-                return r < 0 ? -1 : 0;
-        }
-        s = calloc(1, sizeof(*s));
-        if (!s)
-                return -1;
-        *s = (struct hsock) { .h = h, .fd = fd };
-        r = sd_event_add_io(h->event, &s->src, fd, events, on_hb_curl_io, h);
-        if (r < 0) {
-                free(s);
-                return -1;
-        }
-        (void) sd_event_source_set_description(s->src, "heartbeat-curl-io");
-        s->next = h->socks;
-        if (h->socks)
-                h->socks->prev = s;
-        h->socks = s;
-        if (curl_multi_assign(h->multi, fd, s) != CURLM_OK) {
-                hsock_free(s);
-                return -1;
-        }
-        return 0;
-}
-
-static int on_hb_curl_timer(sd_event_source *src, uint64_t usec, void *userdata) {
-        struct http *h = userdata;
-        int running;
-
-        (void) curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        hb_drain(h);
-        return 0;
-}
-
-static int on_hb_curl_timer_change(CURLM *multi, long timeout_ms, void *userp) {
-        struct http *h = userp;
-        uint64_t when;
-        int r;
-
-        if (timeout_ms < 0) {
-                if (h->curl_timer)
-                        (void) sd_event_source_set_enabled(h->curl_timer, SD_EVENT_OFF);
-                return 0;
-        }
-        when = now_usec(h->event, CLOCK_MONOTONIC) + (uint64_t) timeout_ms * 1000;
-        if (h->curl_timer) {
-                r = sd_event_source_set_time(h->curl_timer, when);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(h->curl_timer, SD_EVENT_ONESHOT);
+        if (easy != h->hb)
+                return;
+        (void) curl_easy_getinfo(h->hb, CURLINFO_RESPONSE_CODE, &code);
+        curl_glue_remove(h->curl, h->hb);
+        curl_easy_cleanup(h->hb);
+        h->hb = NULL;
+        /* The URL may carry a secret (a dead-man's-switch id): it is not
+         * logged. */
+        if (rc == CURLE_OK && code >= 200 && code < 300) {
+                h->hb_ok++;
+                if (h->hb_failing)
+                        log_notice("Heartbeat delivered again");
+                else
+                        log_debug("Heartbeat delivered");
+                h->hb_failing = false;
         } else {
-                r = sd_event_add_time(h->event, &h->curl_timer, CLOCK_MONOTONIC, when, 1, on_hb_curl_timer, h);
-                if (r >= 0)
-                        (void) sd_event_source_set_description(h->curl_timer, "heartbeat-curl-timer");
+                h->hb_failed++;
+                if (!h->hb_failing) {
+                        if (rc != CURLE_OK)
+                                log_warning("Heartbeat failed: %s", curl_easy_strerror(rc));
+                        else
+                                log_warning("Heartbeat failed: HTTP status %ld", code);
+                }
+                h->hb_failing = true;
         }
-        return r < 0 ? -1 : 0;
 }
 
 static void hb_start(struct http *h) {
@@ -1880,7 +1754,7 @@ static void hb_start(struct http *h) {
             curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
             curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms) != CURLE_OK ||
             curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_hb_write) != CURLE_OK ||
-            curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+            curl_glue_add(h->curl, e) < 0) {
                 curl_easy_cleanup(e);
                 log_warning("Heartbeat: cannot set up the request");
                 return;
@@ -1908,7 +1782,7 @@ static int on_hb_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 hb_start(h);
         /* After a suspend, one beat now and the rhythm from here, not a
          * burst of the missed ones. */
-        uint64_t now = now_usec(h->event, CLOCK_MONOTONIC);
+        uint64_t now = event_now_usec(h->event, CLOCK_MONOTONIC);
         hb_arm(h, usec + h->hb_every > now ? usec + h->hb_every : now + h->hb_every);
         return 0;
 }
@@ -1916,17 +1790,9 @@ static int on_hb_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 static int heartbeat_setup(struct http *h) {
         int r;
 
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-                return -EIO;
-        h->curl_ready = true;
-        h->multi = curl_multi_init();
-        if (!h->multi)
-                return -ENOMEM;
-        if (curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_hb_curl_socket) != CURLM_OK ||
-            curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h) != CURLM_OK ||
-            curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_hb_curl_timer_change) != CURLM_OK ||
-            curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h) != CURLM_OK)
-                return -EINVAL;
+        r = curl_glue_new(h->event, "heartbeat", on_hb_done, h, &h->curl);
+        if (r < 0)
+                return r;
         r = sd_event_add_time(h->event, &h->hb_timer, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC, on_hb_timer, h);
         if (r < 0)
                 return r;
@@ -1958,7 +1824,7 @@ static void heartbeat_apply(struct http *h) {
         }
         h->hb_every = hc->heartbeat_every > 0 ? hc->heartbeat_every : 5 * USEC_PER_MIN;
         h->hb_failing = false;
-        hb_arm(h, now_usec(h->event, CLOCK_MONOTONIC));
+        hb_arm(h, event_now_usec(h->event, CLOCK_MONOTONIC));
         log_info("Heartbeat every %" PRIu64 " s", h->hb_every / USEC_PER_SEC);
 }
 
@@ -2003,17 +1869,11 @@ void http_free(struct http *h) {
         sd_event_source_disable_unref(h->mhd_timer);
         sd_event_source_disable_unref(h->mhd_tick);
         if (h->hb) {
-                curl_multi_remove_handle(h->multi, h->hb);
+                curl_glue_remove(h->curl, h->hb);
                 curl_easy_cleanup(h->hb);
         }
-        if (h->multi)
-                curl_multi_cleanup(h->multi);
-        while (h->socks)
-                hsock_free(h->socks);
-        sd_event_source_disable_unref(h->curl_timer);
+        curl_glue_free(h->curl);
         sd_event_source_disable_unref(h->hb_timer);
-        if (h->curl_ready)
-                curl_global_cleanup();
         free(h->hb_url);
         free(h->listen);
         sd_event_unref(h->event);
