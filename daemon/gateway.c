@@ -41,6 +41,7 @@
 
 #include "curl-util.h"
 #include "gateway.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "text.h"
@@ -1292,18 +1293,6 @@ static bool twilio_recipient_code(long code) {
         }
 }
 
-static const char *json_str(json_t *o, const char *k, char *buf, size_t len) {
-        json_t *v = json_object_get(o, k);
-
-        if (json_is_string(v))
-                return json_string_value(v);
-        if (json_is_integer(v)) {
-                snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-                return buf;
-        }
-        return NULL;
-}
-
 static void http_finished(struct msg *x, CURLcode rc) {
         const struct gateway *gw = x->gw;
         long status = 0;
@@ -1332,8 +1321,8 @@ static void http_finished(struct msg *x, CURLcode rc) {
                         snprintf(err, sizeof(err), "HTTP %ld without the expected answer", status);
                         out = OUT_TEMP;
                 } else {
-                        const char *r = gw->type == GATEWAY_TWILIO         ? json_str(j, "sid", nbuf, sizeof(nbuf))
-                                        : gw->type == GATEWAY_LINKMOBILITY ? json_str(j, "messageId", nbuf, sizeof(nbuf))
+                        const char *r = gw->type == GATEWAY_TWILIO         ? json_text(j, "sid", nbuf, sizeof(nbuf))
+                                        : gw->type == GATEWAY_LINKMOBILITY ? json_text(j, "messageId", nbuf, sizeof(nbuf))
                                                                            : NULL;
                         ref = xstrdup0(r);
                         out = OUT_SENT;
@@ -1351,7 +1340,7 @@ static void http_finished(struct msg *x, CURLcode rc) {
                 out = twilio_recipient_code(code) ? OUT_PERMANENT : OUT_GATEWAY;
         } else {
                 if (gw->type == GATEWAY_LINKMOBILITY) {
-                        const char *c = json_str(j, "resultCode", nbuf, sizeof(nbuf));
+                        const char *c = json_text(j, "resultCode", nbuf, sizeof(nbuf));
                         if (c)
                                 snprintf(err, sizeof(err), "HTTP %ld, result code %s", status, c);
                 }

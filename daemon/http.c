@@ -51,18 +51,13 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
-#include "command.h"
 #include "curl-util.h"
-#include "http.h"
+#include "http-internal.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
-#include "seen.h"
 #include "text.h"
-#include "wording.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0"
@@ -82,8 +77,6 @@
 #define TICK_USEC       (USEC_PER_SEC / 4) /* deadlines, the listening socket, stall check */
 #define STALL_USEC      (3 * USEC_PER_SEC)  /* connections waiting unaccepted this long: not accepting */
 #define PATH_MAX_LEN    512
-#define TOKEN_MIN       22            /* 128 bits in URL-safe base64; hex is 32 */
-#define TOKEN_MAX       128
 #define HEARTBEAT_TIMEOUT (10 * USEC_PER_SEC)
 
 /* Response codes counted for /metrics. */
@@ -126,413 +119,6 @@ struct http {
         unsigned long long hb_ok, hb_failed;
 };
 
-/* One request, from the URI log callback to the completion callback. */
-struct req {
-        struct http *h;
-        char *target; /* raw request target: "/sms/x/inbound?token=..." */
-        char *body;
-        size_t len, cap, seen;
-        bool started;
-        bool too_large;
-};
-
-/* ---- forms ---- */
-
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
-/* Decode one x-www-form-urlencoded name or value. */
-static char *form_decode(const char *s, size_t len) {
-        char *r = malloc(len + 1);
-        size_t k = 0;
-
-        if (!r)
-                return NULL;
-        for (size_t i = 0; i < len; i++) {
-                if (s[i] == '+')
-                        r[k++] = ' ';
-                else if (s[i] == '%') {
-                        int a = i + 2 < len ? hexval(s[i + 1]) : -1, b = a >= 0 ? hexval(s[i + 2]) : -1;
-                        if (a < 0 || b < 0 || (a == 0 && b == 0))
-                                goto invalid;
-                        r[k++] = (char) (a * 16 + b);
-                        i += 2;
-                } else if (s[i] == '\0')
-                        goto invalid;
-                else
-                        r[k++] = s[i];
-        }
-        r[k] = '\0';
-        if (!text_utf8_valid(r, k))
-                goto invalid;
-        return r;
-invalid:
-        free(r);
-        errno = EINVAL;
-        return NULL;
-}
-
-int http_form_parse(const char *s, size_t len, struct http_form *ret) {
-        struct http_form f = {};
-        const char *end = s + len;
-
-        *ret = (struct http_form) {};
-        while (s < end) {
-                const char *amp = memchr(s, '&', (size_t) (end - s)), *eq;
-                size_t n = amp ? (size_t) (amp - s) : (size_t) (end - s);
-                struct http_field *v;
-
-                if (n > 0) {
-                        eq = memchr(s, '=', n);
-                        v = reallocarray(f.v, f.n + 1, sizeof(*f.v));
-                        if (!v) {
-                                http_form_done(&f);
-                                return -ENOMEM;
-                        }
-                        f.v = v;
-                        f.v[f.n].name = form_decode(s, eq ? (size_t) (eq - s) : n);
-                        f.v[f.n].value = eq ? form_decode(eq + 1, n - (size_t) (eq + 1 - s)) : strdup("");
-                        if (!f.v[f.n].name || !f.v[f.n].value) {
-                                int r = errno == EINVAL ? -EINVAL : -ENOMEM;
-                                free(f.v[f.n].name);
-                                free(f.v[f.n].value);
-                                http_form_done(&f);
-                                return r;
-                        }
-                        f.n++;
-                }
-                s += n + (amp ? 1 : 0);
-        }
-        *ret = f;
-        return 0;
-}
-
-const char *http_form_get(const struct http_form *f, const char *name) {
-        for (size_t i = 0; f && i < f->n; i++)
-                if (streq(f->v[i].name, name))
-                        return f->v[i].value;
-        return NULL;
-}
-
-void http_form_done(struct http_form *f) {
-        if (!f)
-                return;
-        for (size_t i = 0; i < f->n; i++) {
-                free(f->v[i].name);
-                free(f->v[i].value);
-        }
-        free(f->v);
-        *f = (struct http_form) {};
-}
-
-/* ---- Twilio signatures ---- */
-
-static int field_cmp(const void *a, const void *b) {
-        const struct http_field *x = *(const struct http_field *const *) a, *y = *(const struct http_field *const *) b;
-        int r = strcmp(x->name, y->name);
-        return r != 0 ? r : strcmp(x->value, y->value);
-}
-
-int http_twilio_signature(const char *token, const char *url, const struct http_form *form, char out[static 29]) {
-        _cleanup_free_ const struct http_field **sorted = NULL;
-        _cleanup_free_ char *data = NULL;
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-        size_t n = form ? form->n : 0, len = strlen(url), k;
-
-        if (!token || !*token)
-                return -EINVAL;
-        if (n > 0) {
-                sorted = calloc(n, sizeof(*sorted));
-                if (!sorted)
-                        return -ENOMEM;
-                for (size_t i = 0; i < n; i++) {
-                        sorted[i] = &form->v[i];
-                        len += strlen(form->v[i].name) + strlen(form->v[i].value);
-                }
-                /* Byte order of UTF-8 is code point order, which is what
-                 * Twilio sorts by. */
-                qsort(sorted, n, sizeof(*sorted), field_cmp);
-        }
-        data = malloc(len + 1);
-        if (!data)
-                return -ENOMEM;
-        k = strlen(url);
-        memcpy(data, url, k);
-        for (size_t i = 0; i < n; i++) {
-                size_t a = strlen(sorted[i]->name), b = strlen(sorted[i]->value);
-                memcpy(data + k, sorted[i]->name, a);
-                memcpy(data + k + a, sorted[i]->value, b);
-                k += a + b;
-        }
-        if (!HMAC(EVP_sha1(), token, (int) strlen(token), (const unsigned char *) data, k, md, &mdlen) || mdlen != 20)
-                return -EIO;
-        /* 20 bytes -> 28 base64 characters and a NUL. */
-        if (EVP_EncodeBlock((unsigned char *) out, md, (int) mdlen) != 28)
-                return -EIO;
-        return 0;
-}
-
-bool http_twilio_valid(const char *token, const char *url, const struct http_form *form, const char *signature) {
-        char want[29];
-
-        if (!signature || strlen(signature) != 28 || http_twilio_signature(token, url, form, want) < 0)
-                return false;
-        return CRYPTO_memcmp(want, signature, 28) == 0;
-}
-
-/* ---- payloads ---- */
-
-/* A JSON string member, or NULL (also for one holding a NUL). */
-static const char *json_str(const json_t *o, const char *key) {
-        const json_t *v = json_object_get(o, key);
-
-        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-                return NULL;
-        return json_string_value(v);
-}
-
-static json_t *json_body(const char *body, size_t len) {
-        json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-
-        if (j && !json_is_object(j)) {
-                json_decref(j);
-                return NULL;
-        }
-        return j;
-}
-
-/* Link Mobility (the "Common" platform behind sp247.net/linkmobility.io)
- * forwards an MO SMS to the gate's URL as JSON of this shape (their "SMS REST
- * API - MO messages" document; Sergel Connect runs the same platform):
- *   {"source":"+4791234567", "destination":"NO-2333", "subNumber":null,
- *    "content":{"type":"SMS","userData":"JA 4821","encoding":"TEXT"},
- *    "operator":"no.telenor", "timestamp":"...", "messageId":"...",
- *    "route":{...}, "customParameters":{...}}
- * Older gates put "userData" at the top level; both are read. */
-int http_linkmobility_mo(const char *body, size_t len, char **ret_from, char **ret_text) {
-        json_t *j = json_body(body, len);
-        const char *from, *text = NULL;
-        int r = 0;
-
-        if (!j)
-                return -EINVAL;
-        from = json_str(j, "source");
-        text = json_str(json_object_get(j, "content"), "userData");
-        if (!text)
-                text = json_str(j, "userData");
-        if (!from || !*from || !text)
-                r = -EINVAL;
-        else {
-                *ret_from = strdup(from);
-                *ret_text = strdup(text);
-                if (!*ret_from || !*ret_text) {
-                        free(*ret_from);
-                        free(*ret_text);
-                        *ret_from = *ret_text = NULL;
-                        r = -ENOMEM;
-                }
-        }
-        json_decref(j);
-        return r;
-}
-
-/* Copy a reference if it is printable ASCII and fits; "" otherwise. */
-static void copy_ref(char *dst, size_t n, const char *src) {
-        size_t k = src ? strlen(src) : 0;
-
-        dst[0] = '\0';
-        if (k == 0 || k >= n)
-                return;
-        for (size_t i = 0; i < k; i++)
-                if ((unsigned char) src[i] <= ' ' || (unsigned char) src[i] >= 0x7f)
-                        return;
-        memcpy(dst, src, k + 1);
-}
-
-/* Link Mobility delivery reports, POSTed to the gate's URL as JSON:
- *   {"refId":"<our key, or null>", "id":"<their messageId>[$<part>]",
- *    "operator":"no.telenor", "sentTimestamp":"...", "timestamp":"...",
- *    "resultCode":1001, "operatorResultCode":"...", "segments":1, ...}
- * resultCode (their status table): 1000 Sent and 1005 Queued are
- * intermediate; 1001 Delivered; 1002 Expired, 1003 Deleted, 1004 Mobile
- * full, 1006 Not delivered and every 2xxx-4xxx error are final failures.
- * Anything else is acknowledged and ignored rather than guessed at: a wrong
- * "undeliverable" would move the chain past someone who got the message. */
-int http_linkmobility_dlr(const char *body, size_t len, struct http_receipt *ret) {
-        json_t *j = json_body(body, len), *rc;
-        const char *ref, *id;
-        long long code;
-
-        *ret = (struct http_receipt) {};
-        if (!j)
-                return -EINVAL;
-        ref = json_str(j, "refId");
-        id = json_str(j, "id");
-        rc = json_object_get(j, "resultCode");
-        if (json_is_integer(rc))
-                code = json_integer_value(rc);
-        else if (json_is_string(rc) && json_string_length(rc) > 0 && json_string_length(rc) < 8 &&
-                 strspn(json_string_value(rc), "0123456789") == json_string_length(rc))
-                code = atoll(json_string_value(rc));
-        else {
-                json_decref(j);
-                return -EINVAL;
-        }
-
-        char idbuf[128];
-        copy_ref(idbuf, sizeof(idbuf), id);
-        char *dollar = strchr(idbuf, '$'); /* one report per part: "abc123$0" */
-        if (dollar)
-                *dollar = '\0';
-        copy_ref(ret->ref, sizeof(ret->ref), ref);
-        if (ret->ref[0])
-                snprintf(ret->alt_ref, sizeof(ret->alt_ref), "%s", idbuf);
-        else
-                snprintf(ret->ref, sizeof(ret->ref), "%s", idbuf);
-        json_decref(j);
-        if (!ret->ref[0])
-                return -EINVAL;
-
-        if (code == 1001)
-                ret->state = HTTP_DLR_DELIVERED;
-        else if ((code >= 1002 && code <= 1004) || code == 1006 || (code >= 2000 && code <= 4999))
-                ret->state = HTTP_DLR_UNDELIVERABLE;
-        else
-                ret->state = HTTP_DLR_PENDING;
-        snprintf(ret->detail, sizeof(ret->detail), "linkmobility resultCode %lld", code);
-        return 0;
-}
-
-/* Twilio status callbacks (form): MessageSid, MessageStatus = queued,
- * sending, sent, delivered, undelivered, failed, (read, accepted, scheduled,
- * canceled ...); ErrorCode on failures. */
-int http_twilio_dlr(const struct http_form *f, struct http_receipt *ret) {
-        const char *sid = http_form_get(f, "MessageSid") ?: http_form_get(f, "SmsSid");
-        const char *st = http_form_get(f, "MessageStatus") ?: http_form_get(f, "SmsStatus");
-        const char *ec = http_form_get(f, "ErrorCode");
-        char word[24];
-
-        *ret = (struct http_receipt) {};
-        if (!sid || !st)
-                return -EINVAL;
-        copy_ref(ret->ref, sizeof(ret->ref), sid);
-        if (!ret->ref[0])
-                return -EINVAL;
-        if (streq(st, "delivered"))
-                ret->state = HTTP_DLR_DELIVERED;
-        else if (streq(st, "undelivered") || streq(st, "failed"))
-                ret->state = HTTP_DLR_UNDELIVERABLE;
-        else
-                ret->state = HTTP_DLR_PENDING;
-        copy_ref(word, sizeof(word), st);
-        if (ec && *ec && strlen(ec) < 8 && strspn(ec, "0123456789") == strlen(ec))
-                snprintf(ret->detail, sizeof(ret->detail), "twilio %s %s", word[0] ? word : "?", ec);
-        else
-                snprintf(ret->detail, sizeof(ret->detail), "twilio %s", word[0] ? word : "?");
-        return 0;
-}
-
-enum http_dlr http_dlr_from_word(const char *s) {
-        /* SMPP's final states (DELIVRD, UNDELIV, REJECTD, EXPIRED, DELETED)
-         * and the plain words HTTP gateways use for them. */
-        static const char *const delivered[] = { "delivered", "delivrd", "delivered_to_handset", "deliveredtoterminal" };
-        static const char *const failed[] = { "undelivered", "undeliverable", "undeliv", "failed", "failure",
-                                              "rejected", "rejectd", "expired", "deleted", "error" };
-
-        if (!s)
-                return HTTP_DLR_PENDING;
-        for (size_t i = 0; i < ELEMENTSOF(delivered); i++)
-                if (strcasecmp(s, delivered[i]) == 0)
-                        return HTTP_DLR_DELIVERED;
-        for (size_t i = 0; i < ELEMENTSOF(failed); i++)
-                if (strcasecmp(s, failed[i]) == 0)
-                        return HTTP_DLR_UNDELIVERABLE;
-        return HTTP_DLR_PENDING;
-}
-
-static char *json_path_value(const json_t *root, const char *path) {
-        const json_t *v = root;
-        const char *p = path;
-        char key[128];
-
-        while (v && *p) {
-                const char *dot = strchr(p, '.');
-                size_t n = dot ? (size_t) (dot - p) : strlen(p);
-                if (n == 0 || n >= sizeof(key) || !json_is_object(v))
-                        return NULL;
-                memcpy(key, p, n);
-                key[n] = '\0';
-                v = json_object_get(v, key);
-                p += n + (dot ? 1 : 0);
-        }
-        if (json_is_string(v)) {
-                if (strlen(json_string_value(v)) != json_string_length(v)) {
-                        errno = EINVAL;
-                        return NULL;
-                }
-                return strdup(json_string_value(v));
-        }
-        if (json_is_integer(v)) {
-                char *r;
-                if (asprintf(&r, "%" JSON_INTEGER_FORMAT, json_integer_value(v)) < 0)
-                        return NULL;
-                return r;
-        }
-        errno = ENOENT;
-        return NULL;
-}
-
-int http_generic_fields(const char *body, size_t len, bool json, const char *const *names, size_t n, char **values) {
-        for (size_t i = 0; i < n; i++)
-                values[i] = NULL;
-        if (json) {
-                json_t *j = json_body(body, len);
-                if (!j)
-                        return -EINVAL;
-                for (size_t i = 0; i < n; i++) {
-                        errno = 0;
-                        values[i] = json_path_value(j, names[i]);
-                        if (!values[i] && errno != ENOENT) {
-                                int r = errno == EINVAL ? -EINVAL : -ENOMEM;
-                                json_decref(j);
-                                for (size_t k = 0; k < i; k++) {
-                                        free(values[k]);
-                                        values[k] = NULL;
-                                }
-                                return r;
-                        }
-                }
-                json_decref(j);
-                return 0;
-        }
-
-        struct http_form f;
-        int r = http_form_parse(body, len, &f);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                const char *v = http_form_get(&f, names[i]);
-                if (v && !(values[i] = strdup(v))) {
-                        for (size_t k = 0; k < i; k++) {
-                                free(values[k]);
-                                values[k] = NULL;
-                        }
-                        http_form_done(&f);
-                        return -ENOMEM;
-                }
-        }
-        http_form_done(&f);
-        return 0;
-}
-
 /* ---- responses ---- */
 
 static void count_code(struct http *h, unsigned code) {
@@ -544,8 +130,7 @@ static void count_code(struct http *h, unsigned code) {
         h->n_other++;
 }
 
-/* Queue a response with BODY (copied). ALLOW names the methods for a 405. */
-static enum MHD_Result respond(struct req *q, struct MHD_Connection *c, unsigned code, const char *type,
+enum MHD_Result http_respond(struct req *q, struct MHD_Connection *c, unsigned code, const char *type,
                                const char *body, size_t len, const char *allow, bool page) {
         struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *) body, MHD_RESPMEM_MUST_COPY);
         enum MHD_Result ok;
@@ -573,602 +158,34 @@ static enum MHD_Result respond(struct req *q, struct MHD_Connection *c, unsigned
         return ok;
 }
 
-static enum MHD_Result respond_text(struct req *q, struct MHD_Connection *c, unsigned code, const char *text) {
-        return respond(q, c, code, "text/plain; charset=utf-8", text, strlen(text), NULL, false);
+enum MHD_Result http_respond_text(struct req *q, struct MHD_Connection *c, unsigned code, const char *text) {
+        return http_respond(q, c, code, "text/plain; charset=utf-8", text, strlen(text), NULL, false);
 }
 
-/* {"ok":true} or {"ok":false,"error":"..."}: ERROR is one of our own fixed
- * texts, never input. */
-static enum MHD_Result respond_json(struct req *q, struct MHD_Connection *c, unsigned code, const char *error,
+enum MHD_Result http_respond_json(struct req *q, struct MHD_Connection *c, unsigned code, const char *error,
                                     const char *extra) {
         char buf[256];
 
-        if (error)
-                snprintf(buf, sizeof(buf), "{\"ok\":false,\"error\":\"%s\"}\n", error);
-        else
-                snprintf(buf, sizeof(buf), "{\"ok\":true%s%s}\n", extra ? "," : "", extra ? extra : "");
-        return respond(q, c, code, "application/json", buf, strlen(buf), NULL, false);
+        reply_fixed(buf, sizeof(buf), error, extra, "\n");
+        return http_respond(q, c, code, "application/json", buf, strlen(buf), NULL, false);
 }
 
-static enum MHD_Result respond_405(struct req *q, struct MHD_Connection *c, const char *allow) {
+enum MHD_Result http_respond_405(struct req *q, struct MHD_Connection *c, const char *allow) {
         static const char msg[] = "method not allowed\n";
-        return respond(q, c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", msg, sizeof(msg) - 1, allow,
+        return http_respond(q, c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", msg, sizeof(msg) - 1, allow,
                        false);
 }
 
-/* ---- pages for the e-mail answer links ---- */
-
-static void html_escape(FILE *f, const char *s) {
-        for (; s && *s; s++)
-                switch (*s) {
-                case '&':
-                        fputs("&amp;", f);
-                        break;
-                case '<':
-                        fputs("&lt;", f);
-                        break;
-                case '>':
-                        fputs("&gt;", f);
-                        break;
-                case '"':
-                        fputs("&quot;", f);
-                        break;
-                case '\'':
-                        fputs("&#39;", f);
-                        break;
-                default:
+void http_markup_escape(FILE *f, const char *s, bool quotes) {
+        for (; s && *s; s++) {
+                const char *e = text_markup_entity(*s, quotes);
+                if (e)
+                        fputs(e, f);
+                else
                         fputc(*s, f);
-                }
-}
-
-enum page {
-        PAGE_CONFIRM,
-        PAGE_THANKS,
-        PAGE_UNKNOWN,  /* 404 */
-        PAGE_ENDED,    /* 410 */
-        PAGE_FAILED,   /* 400: the answer was refused */
-        PAGE_TRY_LATER /* 503 */
-};
-
-struct page_text {
-        const char *title, *lead;
-};
-
-/* The words: wording.h. */
-static const struct page_text page_texts[2][6] = {
-        [LANG_NB] = {
-                [PAGE_CONFIRM] = { W_NB(W_PAGE_CONFIRM_TITLE), W_NB(W_PAGE_CONFIRM_LEAD) },
-                [PAGE_THANKS] = { W_NB(W_PAGE_THANKS_TITLE), W_NB(W_PAGE_THANKS_LEAD) },
-                [PAGE_UNKNOWN] = { W_NB(W_PAGE_UNKNOWN_TITLE), W_NB(W_PAGE_UNKNOWN_LEAD) },
-                [PAGE_ENDED] = { W_NB(W_PAGE_ENDED_TITLE), W_NB(W_PAGE_ENDED_LEAD) },
-                [PAGE_FAILED] = { W_NB(W_PAGE_FAILED_TITLE), W_NB(W_PAGE_FAILED_LEAD) },
-                [PAGE_TRY_LATER] = { W_NB(W_PAGE_TRY_LATER_TITLE), W_NB(W_PAGE_TRY_LATER_LEAD) },
-        },
-        [LANG_EN] = {
-                [PAGE_CONFIRM] = { W_EN(W_PAGE_CONFIRM_TITLE), W_EN(W_PAGE_CONFIRM_LEAD) },
-                [PAGE_THANKS] = { W_EN(W_PAGE_THANKS_TITLE), W_EN(W_PAGE_THANKS_LEAD) },
-                [PAGE_UNKNOWN] = { W_EN(W_PAGE_UNKNOWN_TITLE), W_EN(W_PAGE_UNKNOWN_LEAD) },
-                [PAGE_ENDED] = { W_EN(W_PAGE_ENDED_TITLE), W_EN(W_PAGE_ENDED_LEAD) },
-                [PAGE_FAILED] = { W_EN(W_PAGE_FAILED_TITLE), W_EN(W_PAGE_FAILED_LEAD) },
-                [PAGE_TRY_LATER] = { W_EN(W_PAGE_TRY_LATER_TITLE), W_EN(W_PAGE_TRY_LATER_LEAD) },
-        },
-};
-
-/* The pages of a contact-list check's OK link (beredctl verify). A check is
- * never a call-out, and its page says so. */
-static const struct page_text check_page_texts[2][6] = {
-        [LANG_NB] = {
-                [PAGE_CONFIRM] = { W_NB(W_CHECK_CONFIRM_TITLE), W_NB(W_CHECK_CONFIRM_LEAD) },
-                [PAGE_THANKS] = { W_NB(W_CHECK_THANKS_TITLE), W_NB(W_CHECK_THANKS_LEAD) },
-                [PAGE_UNKNOWN] = { W_NB(W_CHECK_UNKNOWN_TITLE), W_NB(W_CHECK_UNKNOWN_LEAD) },
-                [PAGE_ENDED] = { W_NB(W_CHECK_ENDED_TITLE), W_NB(W_CHECK_ENDED_LEAD) },
-                [PAGE_FAILED] = { W_NB(W_CHECK_FAILED_TITLE), W_NB(W_CHECK_FAILED_LEAD) },
-                [PAGE_TRY_LATER] = { W_NB(W_CHECK_TRY_LATER_TITLE), W_NB(W_CHECK_TRY_LATER_LEAD) },
-        },
-        [LANG_EN] = {
-                [PAGE_CONFIRM] = { W_EN(W_CHECK_CONFIRM_TITLE), W_EN(W_CHECK_CONFIRM_LEAD) },
-                [PAGE_THANKS] = { W_EN(W_CHECK_THANKS_TITLE), W_EN(W_CHECK_THANKS_LEAD) },
-                [PAGE_UNKNOWN] = { W_EN(W_CHECK_UNKNOWN_TITLE), W_EN(W_CHECK_UNKNOWN_LEAD) },
-                [PAGE_ENDED] = { W_EN(W_CHECK_ENDED_TITLE), W_EN(W_CHECK_ENDED_LEAD) },
-                [PAGE_FAILED] = { W_EN(W_CHECK_FAILED_TITLE), W_EN(W_CHECK_FAILED_LEAD) },
-                [PAGE_TRY_LATER] = { W_EN(W_CHECK_TRY_LATER_TITLE), W_EN(W_CHECK_TRY_LATER_LEAD) },
-        },
-};
-
-/* The page of a check's OK link. */
-static void page_check_body(FILE *f, const struct config *cfg, bool en, enum page pg, const json_t *info) {
-        if (info && (pg == PAGE_CONFIRM || pg == PAGE_THANKS)) {
-                const char *chain_id = json_string_value(json_object_get(info, "chain"));
-                const struct chain *ch = config_chain(cfg, chain_id);
-                const char *prev = json_string_value(json_object_get(info, "answer"));
-
-                fprintf(f, "<dl><dt>%s</dt><dd>", W(en, W_CHECK_LABEL));
-                html_escape(f, ch && ch->name ? ch->name : chain_id ? chain_id : "?");
-                fprintf(f, "</dd><dt>%s</dt><dd>OK</dd>", pg == PAGE_CONFIRM ? W(en, W_PAGE_YOUR_ANSWER)
-                                                                            : W(en, W_PAGE_RECORDED));
-                if (pg == PAGE_CONFIRM && prev && streq(prev, "yes"))
-                        fprintf(f, "<dt>%s</dt><dd>OK</dd>", W(en, W_PAGE_SO_FAR));
-                fputs("</dl>\n", f);
         }
 }
 
-/* The page for a link. INFO (from the token_lookup hook, may be NULL) gives
- * the chain and the drill flag; ANSWER is what the link records; CHECK: the
- * OK link of a contact-list check. */
-static char *page_render(const struct config *cfg, enum lang lang, enum page pg, const json_t *info, enum answer answer,
-                         bool check) {
-        const struct page_text *t = &(check ? check_page_texts : page_texts)[lang == LANG_EN ? LANG_EN : LANG_NB][pg];
-        bool en = lang == LANG_EN;
-        const char *yes = W(en, W_PAGE_YES), *no = W(en, W_PAGE_NO), *word = answer == ANSWER_NO ? no : yes;
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-
-        if (!f)
-                return NULL;
-        fprintf(f, "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">"
-                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                   "<meta name=\"robots\" content=\"noindex, nofollow\"><title>",
-                en ? "en" : "nb");
-        html_escape(f, t->title);
-        fputs("</title><style>body{font-family:system-ui,sans-serif;max-width:32em;margin:2em auto;padding:0 1em;"
-              "line-height:1.5}.drill{background:#fde68a;padding:.3em .6em;font-weight:bold}"
-              "button{font-size:1.3em;padding:.6em 1.4em;border:0;border-radius:.3em;color:#fff;background:#15803d}"
-              "button.no{background:#b91c1c}dt{font-weight:bold}</style></head><body>\n<h1>",
-              f);
-        html_escape(f, t->title);
-        fputs("</h1>\n", f);
-
-        if (check)
-                page_check_body(f, cfg, en, pg, info);
-        else if (info && (pg == PAGE_CONFIRM || pg == PAGE_THANKS)) {
-                const char *chain_id = json_string_value(json_object_get(info, "chain"));
-                const struct chain *ch = config_chain(cfg, chain_id);
-                const char *prev = json_string_value(json_object_get(info, "answer"));
-
-                if (json_is_true(json_object_get(info, "drill")))
-                        fprintf(f, "<p class=\"drill\">%s</p>\n", W(en, W_PAGE_DRILL));
-                fprintf(f, "<dl><dt>%s</dt><dd>", W(en, W_PAGE_CALLOUT));
-                html_escape(f, ch && ch->name ? ch->name : chain_id ? chain_id : "?");
-                fprintf(f, "</dd><dt>%s</dt><dd>%s</dd>", pg == PAGE_CONFIRM ? W(en, W_PAGE_YOUR_ANSWER)
-                                                                             : W(en, W_PAGE_RECORDED),
-                        answer == ANSWER_NO ? W(en, W_PAGE_NOT_COMING) : W(en, W_PAGE_COMING));
-                if (pg == PAGE_CONFIRM && prev && (streq(prev, "yes") || streq(prev, "no")))
-                        fprintf(f, "<dt>%s</dt><dd>%s</dd>", W(en, W_PAGE_SO_FAR),
-                                streq(prev, "yes") ? yes : no);
-                fputs("</dl>\n", f);
-        }
-        fputs("<p>", f);
-        html_escape(f, t->lead);
-        fputs("</p>\n", f);
-        if (pg == PAGE_CONFIRM && check) {
-                fputs("<form method=\"post\" action=\"ok\"><button type=\"submit\">", f);
-                fprintf(f, W(en, W_PAGE_SEND), "OK");
-                fputs("</button></form>\n", f);
-        } else if (pg == PAGE_CONFIRM) {
-                /* Relative targets: the page may sit below a prefix of the
-                 * reverse proxy that this daemon does not know about. */
-                fprintf(f, "<form method=\"post\" action=\"%s\"><button type=\"submit\"%s>",
-                        answer == ANSWER_NO ? "no" : "yes", answer == ANSWER_NO ? " class=\"no\"" : "");
-                fprintf(f, W(en, W_PAGE_SEND), word);
-                fprintf(f, "</button></form>\n<p><a href=\"%s\">", answer == ANSWER_NO ? "yes" : "no");
-                fprintf(f, W(en, W_PAGE_INSTEAD), answer == ANSWER_NO ? yes : no);
-                fputs("</a></p>\n", f);
-        }
-        fputs("</body></html>\n", f);
-        if (fclose(f) != 0) {
-                free(buf);
-                return NULL;
-        }
-        return buf;
-}
-
-static enum MHD_Result respond_page(struct req *q, struct MHD_Connection *c, unsigned code, enum lang lang,
-                                    enum page pg, const json_t *info, enum answer answer, bool check) {
-        _cleanup_free_ char *html = page_render(q->h->cfg, lang, pg, info, answer, check);
-
-        if (!html)
-                return respond_text(q, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n");
-        return respond(q, c, code, "text/html; charset=utf-8", html, strlen(html), NULL, true);
-}
-
-/* ---- routes ---- */
-
-static bool token_shape_ok(const char *s) {
-        size_t n = strlen(s);
-
-        if (n < TOKEN_MIN || n > TOKEN_MAX)
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!isalnum((unsigned char) *p) && *p != '-' && *p != '_')
-                        return false;
-        return true;
-}
-
-static enum lang token_lang(const struct config *cfg, const json_t *info) {
-        const struct person *p = config_person(cfg, json_string_value(json_object_get(info, "person")));
-        return p ? p->lang : cfg->lang;
-}
-
-static bool storage_error(int r) {
-        return r == -ENOSPC || r == -EIO || r == -EROFS || r == -EDQUOT || r == -ENOMEM;
-}
-
-/* A link /a/TOKEN/yes|no (a call-out's, ANSWER) or /a/TOKEN/ok (CHECK: a
- * contact-list check's; ANSWER is ANSWER_YES). A token on the other kind's
- * link is no link: 404, nothing recorded. */
-static enum MHD_Result route_answer(struct req *q, struct MHD_Connection *c, const char *method, const char *token,
-                                    enum answer answer, bool check) {
-        struct http *h = q->h;
-        bool post = streq(method, "POST");
-        json_t *info = NULL;
-        enum MHD_Result ok;
-        int r;
-
-        if (!post && !streq(method, "GET") && !streq(method, "HEAD"))
-                return respond_405(q, c, "GET, HEAD, POST");
-        /* The shape first: a lookup for garbage costs a hash and a scan. */
-        if (!token_shape_ok(token))
-                return respond_page(q, c, MHD_HTTP_NOT_FOUND, h->cfg->lang, PAGE_UNKNOWN, NULL, answer, check);
-
-        r = h->hooks.token_lookup(h->hooks.userdata, token, &info);
-        if (r == -ENOENT) {
-                json_decref(info);
-                log_info("An e-mail answer link that does not exist was %s", post ? "used" : "opened");
-                return respond_page(q, c, MHD_HTTP_NOT_FOUND, h->cfg->lang, PAGE_UNKNOWN, NULL, answer, check);
-        }
-        enum lang lang = info ? token_lang(h->cfg, info) : h->cfg->lang;
-        if (info && json_is_true(json_object_get(info, "verify")) != check) {
-                json_decref(info);
-                log_info("An e-mail answer link was %s with the answer of the other kind (%s); nothing changed",
-                         post ? "used" : "opened", check ? "OK to a call-out" : "JA/NEI to a contact-list check");
-                return respond_page(q, c, MHD_HTTP_NOT_FOUND, lang, PAGE_UNKNOWN, NULL, answer, check);
-        }
-        if (r == -ESTALE || (r >= 0 && info && json_is_false(json_object_get(info, "valid")))) {
-                ok = respond_page(q, c, MHD_HTTP_GONE, lang, PAGE_ENDED, info, answer, check);
-                json_decref(info);
-                return ok;
-        }
-        if (r < 0) {
-                json_decref(info);
-                log_warning_errno(r, "Looking up an e-mail answer link failed: %m");
-                return respond_page(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, lang, PAGE_TRY_LATER, NULL, answer, check);
-        }
-
-        if (!post) {
-                /* GET only shows: mail scanners open every link they see. */
-                ok = respond_page(q, c, MHD_HTTP_OK, lang, PAGE_CONFIRM, info, answer, check);
-                json_decref(info);
-                return ok;
-        }
-
-        json_t *reply = NULL;
-        char err[256] = "";
-        r = h->hooks.token_answer(h->hooks.userdata, token, check, check ? ANSWER_YES : answer, &reply, err, sizeof(err));
-        json_decref(reply);
-        if (r >= 0)
-                ok = respond_page(q, c, MHD_HTTP_OK, lang, PAGE_THANKS, info, answer, check);
-        else if (r == -ENOENT)
-                ok = respond_page(q, c, MHD_HTTP_NOT_FOUND, lang, PAGE_UNKNOWN, NULL, answer, check);
-        else if (r == -ESTALE)
-                ok = respond_page(q, c, MHD_HTTP_GONE, lang, PAGE_ENDED, info, answer, check);
-        else if (storage_error(r)) {
-                log_warning_errno(r, "An e-mail answer could not be recorded: %m");
-                ok = respond_page(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, lang, PAGE_TRY_LATER, NULL, answer, check);
-        } else {
-                log_notice("An e-mail answer was refused: %s", err[0] ? err : strerror(-r));
-                ok = respond_page(q, c, MHD_HTTP_BAD_REQUEST, lang, PAGE_FAILED, NULL, answer, check);
-        }
-        json_decref(info);
-        return ok;
-}
-
-enum body_kind {
-        BODY_NONE,
-        BODY_FORM,
-        BODY_JSON,
-        BODY_OTHER,
-};
-
-static enum body_kind body_kind(struct MHD_Connection *c, size_t len) {
-        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-        size_t n;
-
-        if (!ct || !*ct)
-                return len == 0 ? BODY_NONE : BODY_OTHER;
-        while (*ct == ' ' || *ct == '\t')
-                ct++;
-        n = strcspn(ct, "; \t");
-        if (n == strlen("application/x-www-form-urlencoded") && strncasecmp(ct, "application/x-www-form-urlencoded", n) == 0)
-                return BODY_FORM;
-        if (n == strlen("application/json") && strncasecmp(ct, "application/json", n) == 0)
-                return BODY_JSON;
-        return BODY_OTHER;
-}
-
-/* The query string of the raw target (without '?'), or "". */
-static const char *target_query(const struct req *q) {
-        const char *qm = q->target ? strchr(q->target, '?') : NULL;
-        return qm ? qm + 1 : "";
-}
-
-bool http_webhook_authenticated(const struct gateway *gw, const char *public_url) {
-        if (!gw)
-                return false;
-        switch (gw->type) {
-        case GATEWAY_TWILIO:
-                return public_url && *public_url && gw->password && *gw->password;
-        case GATEWAY_HTTP:
-        case GATEWAY_LINKMOBILITY:
-                return gw->inbound_token && *gw->inbound_token;
-        default:
-                return false;
-        }
-}
-
-/* The shared webhook secret of GW: ?token= or X-Beredd-Token. A gateway
- * without one never gets here (route_sms answers 404). */
-static bool webhook_token_ok(struct req *q, struct MHD_Connection *c, const struct gateway *gw) {
-        struct http_form qf = {};
-        const char *got;
-        bool ok;
-
-        if (!gw->inbound_token || !*gw->inbound_token)
-                return false;
-        got = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Beredd-Token");
-        if (!got && http_form_parse(target_query(q), strlen(target_query(q)), &qf) >= 0)
-                got = http_form_get(&qf, "token");
-        ok = got && strlen(got) == strlen(gw->inbound_token) && CRYPTO_memcmp(got, gw->inbound_token, strlen(got)) == 0;
-        http_form_done(&qf);
-        return ok;
-}
-
-/* Providers and gateways send numbers as "+4791234567", "004791234567",
- * "91234567" (the server understands those) or "4791234567": digits only
- * with a country code but no '+'. Give the last kind its '+'. */
-static char *sender_number(const char *from) {
-        char digits[32];
-        size_t n = 0;
-
-        for (const char *p = from; *p; p++) {
-                if (*p == ' ')
-                        continue;
-                if (!isdigit((unsigned char) *p) || n + 1 >= sizeof(digits))
-                        return strdup(from);
-                digits[n++] = *p;
-        }
-        digits[n] = '\0';
-        if (n >= 10 && n <= 15 && digits[0] != '0') {
-                char *r;
-                return asprintf(&r, "+%s", digits) < 0 ? NULL : r;
-        }
-        return strdup(from);
-}
-
-static void xml_escape(FILE *f, const char *s) {
-        for (; *s; s++)
-                switch (*s) {
-                case '&':
-                        fputs("&amp;", f);
-                        break;
-                case '<':
-                        fputs("&lt;", f);
-                        break;
-                case '>':
-                        fputs("&gt;", f);
-                        break;
-                default:
-                        fputc(*s, f);
-                }
-}
-
-static enum MHD_Result respond_twiml(struct req *q, struct MHD_Connection *c, const char *message) {
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        enum MHD_Result ok;
-
-        if (!f)
-                return MHD_NO;
-        fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
-        if (message && *message) {
-                fputs("<Response><Message>", f);
-                xml_escape(f, message);
-                fputs("</Message></Response>\n", f);
-        } else
-                fputs("<Response/>\n", f);
-        if (fclose(f) != 0) {
-                free(buf);
-                return MHD_NO;
-        }
-        ok = respond(q, c, MHD_HTTP_OK, "text/xml; charset=utf-8", buf, len, NULL, false);
-        free(buf);
-        return ok;
-}
-
-static enum MHD_Result route_sms(struct req *q, struct MHD_Connection *c, const char *method, const char *gw_id,
-                                 bool receipt) {
-        struct http *h = q->h;
-        const struct gateway *gw = config_gateway(h->cfg, gw_id);
-        enum body_kind kind = body_kind(c, q->len);
-        _cleanup_free_ char *from = NULL, *text = NULL, *back = NULL;
-        struct http_form form = {};
-        struct http_receipt rc = {};
-        char msg_id[SEEN_ID_MAX] = ""; /* the provider's id of an inbound SMS, for replays */
-        enum MHD_Result ok;
-        int r;
-
-        /* A route nobody can authenticate is no route: 404, as for an
-         * unknown gateway (http_webhook_authenticated()). */
-        if (!gw || !http_webhook_authenticated(gw, h->cfg->http.public_url))
-                return respond_json(q, c, MHD_HTTP_NOT_FOUND, "no such gateway", NULL);
-        if (!streq(method, "POST"))
-                return respond_405(q, c, "POST");
-
-        switch (gw->type) {
-        case GATEWAY_TWILIO: {
-                _cleanup_free_ char *url = NULL;
-                if (kind != BODY_FORM)
-                        return respond_json(q, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "expected application/x-www-form-urlencoded", NULL);
-                if (http_form_parse(q->body ?: "", q->len, &form) < 0)
-                        return respond_json(q, c, MHD_HTTP_BAD_REQUEST, "bad form", NULL);
-                /* Twilio signs the URL it was told to call: the public URL of
-                 * the proxy, and this path and query as sent. */
-                if (h->cfg->http.public_url && q->target &&
-                    asprintf(&url, "%s%s", h->cfg->http.public_url, q->target) < 0)
-                        url = NULL;
-                if (!url || !gw->password ||
-                    !http_twilio_valid(gw->password, url, &form,
-                                       MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Twilio-Signature"))) {
-                        http_form_done(&form);
-                        log_warning("Refused %s webhook for gateway %s: bad or missing X-Twilio-Signature",
-                                    receipt ? "a receipt" : "an SMS", gw->id);
-                        return respond_json(q, c, MHD_HTTP_FORBIDDEN, "bad signature", NULL);
-                }
-                /* Twilio names the account in every webhook (AccountSid):
-                 * when present it must be this gateway's. */
-                const char *acct = http_form_get(&form, "AccountSid");
-                if (acct && gw->account && !streq(acct, gw->account)) {
-                        http_form_done(&form);
-                        log_warning("Refused %s webhook for gateway %s: AccountSid is not the gateway's account",
-                                    receipt ? "a receipt" : "an SMS", gw->id);
-                        return respond_json(q, c, MHD_HTTP_FORBIDDEN, "wrong account", NULL);
-                }
-                if (receipt)
-                        r = http_twilio_dlr(&form, &rc);
-                else {
-                        const char *f = http_form_get(&form, "From"), *b = http_form_get(&form, "Body");
-                        r = f && b ? 0 : -EINVAL;
-                        if (r >= 0 && (!(from = strdup(f)) || !(text = strdup(b))))
-                                r = -ENOMEM;
-                        copy_ref(msg_id, sizeof(msg_id), http_form_get(&form, "MessageSid") ?: http_form_get(&form, "SmsSid"));
-                }
-                http_form_done(&form);
-                break;
-        }
-        case GATEWAY_LINKMOBILITY:
-                if (kind != BODY_JSON)
-                        return respond_json(q, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "expected application/json", NULL);
-                if (!webhook_token_ok(q, c, gw)) {
-                        log_warning("Refused a webhook for gateway %s: bad or missing token", gw->id);
-                        return respond_json(q, c, MHD_HTTP_FORBIDDEN, "bad token", NULL);
-                }
-                r = receipt ? http_linkmobility_dlr(q->body ?: "", q->len, &rc)
-                            : http_linkmobility_mo(q->body ?: "", q->len, &from, &text);
-                if (r >= 0 && !receipt) {
-                        /* The MO's own id: "messageId" (older gates: "id"). */
-                        static const char *const idn[] = { "messageId", "id" };
-                        char *iv[2] = {};
-                        if (http_generic_fields(q->body ?: "", q->len, true, idn, 2, iv) >= 0)
-                                copy_ref(msg_id, sizeof(msg_id), iv[0] ?: iv[1]);
-                        free(iv[0]);
-                        free(iv[1]);
-                }
-                break;
-        default: { /* GATEWAY_HTTP */
-                const char *names[3];
-                char *v[3] = {};
-                const char *src = q->body ?: "";
-                size_t len = q->len;
-
-                if (kind == BODY_OTHER)
-                        return respond_json(q, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                            "expected application/x-www-form-urlencoded or application/json", NULL);
-                if (!webhook_token_ok(q, c, gw)) {
-                        log_warning("Refused a webhook for gateway %s: bad or missing token", gw->id);
-                        return respond_json(q, c, MHD_HTTP_FORBIDDEN, "bad token", NULL);
-                }
-                if (kind == BODY_NONE) { /* fields in the query string instead */
-                        src = target_query(q);
-                        len = strlen(src);
-                }
-                names[0] = receipt ? gw->inbound_ref : gw->inbound_from;
-                names[1] = receipt ? gw->inbound_status : gw->inbound_text;
-                names[2] = receipt ? NULL : gw->inbound_id;
-                if (!names[0] || !names[1])
-                        return respond_json(q, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "gateway not configured", NULL);
-                r = http_generic_fields(src, len, kind == BODY_JSON, names, names[2] ? 3 : 2, v);
-                if (r >= 0 && (!v[0] || !v[1]))
-                        r = -EINVAL;
-                if (r >= 0 && receipt) {
-                        copy_ref(rc.ref, sizeof(rc.ref), v[0]);
-                        rc.state = http_dlr_from_word(v[1]);
-                        char word[32];
-                        copy_ref(word, sizeof(word), v[1]);
-                        snprintf(rc.detail, sizeof(rc.detail), "%s %s", gw->id, word[0] ? word : "?");
-                        if (!rc.ref[0])
-                                r = -EINVAL;
-                } else if (r >= 0) {
-                        from = TAKE_PTR(v[0]);
-                        text = TAKE_PTR(v[1]);
-                        copy_ref(msg_id, sizeof(msg_id), v[2]);
-                }
-                free(v[0]);
-                free(v[1]);
-                free(v[2]);
-                break;
-        }
-        }
-
-        if (r == -ENOMEM)
-                return respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-        if (r < 0)
-                return respond_json(q, c, MHD_HTTP_BAD_REQUEST, receipt ? "not a delivery report" : "not an SMS", NULL);
-
-        if (receipt) {
-                if (rc.state == HTTP_DLR_PENDING)
-                        return respond_json(q, c, MHD_HTTP_OK, NULL, "\"ignored\":true");
-                /* Only for a message this gateway sent, by the provider's
-                 * message id or the client reference with its nonce. */
-                r = h->hooks.receipt(h->hooks.userdata, gw->id, rc.ref, rc.state == HTTP_DLR_DELIVERED, rc.detail);
-                if (r == -ENOENT && rc.alt_ref[0])
-                        r = h->hooks.receipt(h->hooks.userdata, gw->id, rc.alt_ref, rc.state == HTTP_DLR_DELIVERED, rc.detail);
-                if (storage_error(r)) {
-                        log_warning_errno(r, "A delivery receipt from gateway %s could not be recorded: %m", gw->id);
-                        return respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
-                }
-                /* Unknown references are acknowledged too: a provider that
-                 * hears an error retries a report we can never place. */
-                log_debug("Delivery receipt from gateway %s (%s): %s", gw->id, rc.detail,
-                          r >= 0 ? "recorded" : strerror(-r));
-                return respond_json(q, c, MHD_HTTP_OK, NULL, r >= 0 ? "\"known\":true" : "\"known\":false");
-        }
-
-        _cleanup_free_ char *number = sender_number(from);
-        if (!number)
-                return respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-        /* Twilio can carry the text back in its answer (TwiML), from the
-         * number they wrote to; for the others the server sends it through
-         * the SMS gateways. */
-        /* Replays: the provider's message id is recorded durably first,
-         * then the answer is acted on (durably, before the 200). A request
-         * whose id was seen is acknowledged and ignored. A crash between the
-         * two loses that one SMS (never acts on it twice): the person is
-         * still asked and can answer again. */
-        r = h->hooks.message_seen(h->hooks.userdata, gw->id, msg_id);
-        if (r > 0) {
-                log_info("SMS webhook from gateway %s: a message id already taken; ignored as a replay", gw->id);
-                return gw->type == GATEWAY_TWILIO ? respond_twiml(q, c, NULL)
-                                                  : respond_json(q, c, MHD_HTTP_OK, NULL, "\"taken\":false");
-        }
-        if (storage_error(r)) {
-                log_warning_errno(r, "An SMS answer through gateway %s could not be recorded: %m", gw->id);
-                return respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
-        }
-        r = h->hooks.sms_inbound(h->hooks.userdata, gw->id, msg_id, number, text, gw->type == GATEWAY_TWILIO ? &back : NULL);
-        if (storage_error(r)) {
-                /* Not acted on: let the provider's retry through. */
-                h->hooks.message_forget(h->hooks.userdata, gw->id, msg_id);
-                log_warning_errno(r, "An SMS answer through gateway %s could not be recorded: %m", gw->id);
-                return respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
-        }
-        log_debug("SMS webhook from gateway %s: %s", gw->id, r >= 0 ? "taken as an answer" : strerror(-r));
-        if (gw->type == GATEWAY_TWILIO)
-                ok = respond_twiml(q, c, back);
-        else
-                ok = respond_json(q, c, MHD_HTTP_OK, NULL, r >= 0 ? "\"taken\":true" : "\"taken\":false");
-        return ok;
-}
 
 static enum MHD_Result route_metrics(struct req *q, struct MHD_Connection *c) {
         struct http *h = q->h;
@@ -1179,10 +196,10 @@ static enum MHD_Result route_metrics(struct req *q, struct MHD_Connection *c) {
         enum MHD_Result ok;
 
         if (!base)
-                return respond_text(q, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics unavailable\n");
+                return http_respond_text(q, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics unavailable\n");
         f = open_memstream(&buf, &len);
         if (!f)
-                return respond_text(q, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics unavailable\n");
+                return http_respond_text(q, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics unavailable\n");
         fputs(base, f);
         if (base[0] && base[strlen(base) - 1] != '\n')
                 fputc('\n', f);
@@ -1210,9 +227,9 @@ static enum MHD_Result route_metrics(struct req *q, struct MHD_Connection *c) {
         }
         if (fclose(f) != 0) {
                 free(buf);
-                return respond_text(q, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics unavailable\n");
+                return http_respond_text(q, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics unavailable\n");
         }
-        ok = respond(q, c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, len, NULL, false);
+        ok = http_respond(q, c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, len, NULL, false);
         free(buf);
         return ok;
 }
@@ -1224,11 +241,14 @@ static enum MHD_Result route(struct req *q, struct MHD_Connection *c, const char
         size_t n = 0, plen;
         bool get = streq(method, "GET") || streq(method, "HEAD");
 
+        q->cfg = q->h->cfg;
+        q->hooks = &q->h->hooks;
+
         if (!raw || raw[0] != '/')
-                return respond_text(q, c, MHD_HTTP_NOT_FOUND, "not found\n");
+                return http_respond_text(q, c, MHD_HTTP_NOT_FOUND, "not found\n");
         plen = strcspn(raw, "?#");
         if (plen > PATH_MAX_LEN)
-                return respond_text(q, c, MHD_HTTP_NOT_FOUND, "not found\n");
+                return http_respond_text(q, c, MHD_HTTP_NOT_FOUND, "not found\n");
         memcpy(path, raw, plen);
         path[plen] = '\0';
 
@@ -1242,39 +262,39 @@ static enum MHD_Result route(struct req *q, struct MHD_Connection *c, const char
                 *slash = '\0';
                 p = slash + 1;
                 if (n == ELEMENTSOF(seg))
-                        return respond_text(q, c, MHD_HTTP_NOT_FOUND, "not found\n");
+                        return http_respond_text(q, c, MHD_HTTP_NOT_FOUND, "not found\n");
         }
 
         if (n == 1 && streq(seg[0], "healthz")) {
                 if (!get)
-                        return respond_405(q, c, "GET, HEAD");
+                        return http_respond_405(q, c, "GET, HEAD");
                 if (q->h->hooks.healthy(q->h->hooks.userdata))
-                        return respond_text(q, c, MHD_HTTP_OK, "ok\n");
-                return respond_text(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unhealthy\n");
+                        return http_respond_text(q, c, MHD_HTTP_OK, "ok\n");
+                return http_respond_text(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unhealthy\n");
         }
         if (n == 1 && streq(seg[0], "readyz")) {
                 /* For a monitor that sees only the status code: 503 while
                  * messages cannot go out (the ready hook). */
                 char why[200], body[256];
                 if (!get)
-                        return respond_405(q, c, "GET, HEAD");
+                        return http_respond_405(q, c, "GET, HEAD");
                 if (q->h->hooks.ready(q->h->hooks.userdata, why, sizeof(why)))
-                        return respond_text(q, c, MHD_HTTP_OK, "ready\n");
+                        return http_respond_text(q, c, MHD_HTTP_OK, "ready\n");
                 snprintf(body, sizeof(body), "not ready: %s\n", why);
-                return respond_text(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, body);
+                return http_respond_text(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, body);
         }
         if (n == 1 && streq(seg[0], "metrics")) {
                 if (!get)
-                        return respond_405(q, c, "GET, HEAD");
+                        return http_respond_405(q, c, "GET, HEAD");
                 return route_metrics(q, c);
         }
         if (n == 3 && streq(seg[0], "sms") && (streq(seg[2], "inbound") || streq(seg[2], "receipt")))
-                return route_sms(q, c, method, seg[1], streq(seg[2], "receipt"));
+                return http_route_sms(q, c, method, seg[1], streq(seg[2], "receipt"));
         if (n == 3 && streq(seg[0], "a") && (streq(seg[2], "yes") || streq(seg[2], "no")))
-                return route_answer(q, c, method, seg[1], streq(seg[2], "yes") ? ANSWER_YES : ANSWER_NO, false);
+                return http_route_answer(q, c, method, seg[1], streq(seg[2], "yes") ? ANSWER_YES : ANSWER_NO, false);
         if (n == 3 && streq(seg[0], "a") && streq(seg[2], "ok"))
-                return route_answer(q, c, method, seg[1], ANSWER_YES, true);
-        return respond_text(q, c, MHD_HTTP_NOT_FOUND, "not found\n");
+                return http_route_answer(q, c, method, seg[1], ANSWER_YES, true);
+        return http_respond_text(q, c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
 /* ---- libmicrohttpd callbacks ---- */
@@ -1413,13 +433,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                  * (a proxy in front may have used the other). */
                 (void) MHD_get_connection_values(c, MHD_HEADER_KIND, on_header_cl, &scan);
                 if (scan.conflict)
-                        return respond_text(q, c, MHD_HTTP_BAD_REQUEST, "conflicting Content-Length\n");
+                        return http_respond_text(q, c, MHD_HTTP_BAD_REQUEST, "conflicting Content-Length\n");
                 /* A big declared body is refused before it is read (a client
                  * that sent "Expect: 100-continue" never sends it). */
                 if (cl && strlen(cl) > 7)
-                        return respond_text(q, c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+                        return http_respond_text(q, c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
                 if (cl && strtoul(cl, NULL, 10) > DISCARD_MAX)
-                        return respond_text(q, c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+                        return http_respond_text(q, c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
                 return MHD_YES;
         }
 
@@ -1453,7 +473,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
 
         if (q->too_large)
-                return respond_text(q, c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+                return http_respond_text(q, c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
         return route(q, c, method);
 }
 

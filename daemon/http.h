@@ -166,3 +166,8 @@ enum http_dlr http_dlr_from_word(const char *status);
  * the field is absent. Returns 0, -EINVAL when the body cannot be parsed
  * (or a value holds a NUL), -ENOMEM. */
 int http_generic_fields(const char *body, size_t len, bool json, const char *const *names, size_t n, char **values);
+
+/* Copy SRC (may be NULL) into DST (N bytes) when it is printable ASCII
+ * without blanks and fits; DST is "" otherwise. For references and words
+ * that end up in logs and lookups. */
+void http_copy_ref(char *dst, size_t n, const char *src);

@@ -1149,3 +1149,20 @@ int text_phone_e164(const char *in, char *out, size_t outlen) {
         memcpy(out, res, rl + 1);
         return 0;
 }
+
+const char *text_markup_entity(char c, bool quotes) {
+        switch (c) {
+        case '&':
+                return "&amp;";
+        case '<':
+                return "&lt;";
+        case '>':
+                return "&gt;";
+        case '"':
+                return quotes ? "&quot;" : NULL;
+        case '\'':
+                return quotes ? "&#39;" : NULL;
+        default:
+                return NULL;
+        }
+}

@@ -192,3 +192,8 @@ const char *text_reply_kind_name(enum text_reply_kind k);
  * must have 8 digits not starting with 0 or 1. Anything else is -EINVAL;
  * -ENOBUFS if OUTLEN < the result + 1 (TEXT_E164_MAX always suffices). */
 int text_phone_e164(const char *in, char *out, size_t outlen);
+
+/* The HTML/XML entity for C ("&amp;", "&lt;", "&gt;"; with QUOTES also
+ * "&quot;" and "&#39;", for text that may stand in an attribute), or NULL
+ * when C stands for itself. */
+const char *text_markup_entity(char c, bool quotes);
