@@ -16,6 +16,7 @@
 
 #include "command.h"
 #include "ctl.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 
@@ -119,8 +120,8 @@ static int client_flush(struct client *cl) {
 
 static void client_reply_error(struct client *cl, const char *msg) {
         char buf[256];
-        int n = snprintf(buf, sizeof(buf), "{\"ok\":false,\"error\":\"%s\"}", msg);
-        client_queue(cl, buf, (size_t) n);
+        int n = reply_fixed(buf, sizeof(buf), msg, NULL, "");
+        client_queue(cl, buf, (size_t) n < sizeof(buf) ? (size_t) n : sizeof(buf) - 1);
 }
 
 static int client_process(struct client *cl) {
@@ -213,8 +214,9 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || !peer_allowed(cfd, &cr)) {
                 log_event(LOG_WARNING, MSGID_REFUSED, NULL,
                           "Control socket: refused a caller with uid %d (not root or in our group)", (int) cr.uid);
-                static const char msg[] = "{\"ok\":false,\"error\":\"permission denied\"}\n";
-                (void) !send(cfd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+                char msg[64];
+                int n = reply_fixed(msg, sizeof(msg), "permission denied", NULL, "\n");
+                (void) !send(cfd, msg, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT);
                 close(cfd);
                 return 0;
         }

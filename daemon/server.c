@@ -1,8 +1,9 @@
 /* server.c - the daemon's one event loop and the one place commands run.
  *
- * Inputs (control socket, incoming/ drop folder, later MQTT) all end in
- * server_execute(). The disk is the truth: inotify only wakes us; a scan at
- * start-up and after IN_Q_OVERFLOW finds every file that is there. */
+ * Inputs (control socket, the incoming/ drop folder of incoming.c, MQTT)
+ * all end in server_execute(). Here too: status and trouble (STATUS=,
+ * `beredctl status`, /readyz, the MQTT status), MQTT publishing after the
+ * durable writes, the spool probe, reload and the life cycle. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -27,6 +27,8 @@
 #include "followup.h"
 #include "gateway.h"
 #include "http.h"
+#include "incoming.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "mqtt.h"
@@ -97,15 +99,8 @@ struct server {
         size_t n_mq_activations;
 
         sd_event_source *sig_term, *sig_int, *sig_hup;
-        sd_event_source *inotify;
-        sd_event_source *rescan; /* defer: full scan of incoming/ */
+        struct incoming *incoming; /* the drop folder */
         sd_event_source *retry;  /* timer: retry after a temporary spool error */
-        /* Regular files that appeared (IN_CREATE) with one link: a writer's
-         * open(O_CREAT) is followed by IN_OPEN at once, a link(2) whose other
-         * name is already gone is not; what no IN_OPEN claimed is taken when
-         * the timer fires. */
-        char *created[32];
-        sd_event_source *created_timer;
 
         uint64_t started_usec; /* CLOCK_REALTIME */
         /* metrics: notifications by channel (sms, email) and result */
@@ -116,7 +111,7 @@ struct server {
         unsigned n_back; /* texts sent back to SMS senders (keys) */
         struct sender_limit *limits; /* per person: wrong codes, texts back (in memory) */
         size_t n_limits;
-        uint64_t n_accepted, n_rejected, n_reloads;
+        uint64_t n_reloads;
         bool spool_error; /* the spool could not take a write (e.g. full) */
         char spool_error_text[128];
 };
@@ -276,7 +271,7 @@ static void server_update_status(struct server *s) {
         else
                 snprintf(buf, sizeof(buf), "STATUS=site %s: running; %u open activation(s); drop files %" PRIu64
                          " accepted, %" PRIu64 " rejected", s->config->site, s->acts ? activations_open(s->acts) : 0,
-                         s->n_accepted, s->n_rejected);
+                         incoming_accepted(s->incoming), incoming_rejected(s->incoming));
         sd_notify(0, buf);
 }
 
@@ -329,26 +324,39 @@ static void server_spool_ok(struct server *s) {
         server_update_status(s);
 }
 
+/* ---- the spool probe ---- */
+
+static int on_retry(sd_event_source *es, uint64_t usec, void *userdata) {
+        struct server *s = userdata;
+        /* Probe: if a durable write of a block works again, the spool is
+         * back (an empty file can be made on a full file system). */
+        static const char block[4096];
+        int r = store_write_atomic(s->store, STORE_TMP, ".probe", block, sizeof(block));
+        if (r < 0) {
+                arm_retry(s);
+                return 0;
+        }
+        (void) unlinkat(store_dirfd(s->store, STORE_TMP), ".probe", 0);
+        server_spool_ok(s);
+        incoming_rescan(s->incoming);
+        return 0;
+}
+
+static void arm_retry(struct server *s) {
+        uint64_t now;
+        sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        sd_event_source_set_time(s->retry, now + RETRY_USEC);
+        sd_event_source_set_enabled(s->retry, SD_EVENT_ONESHOT);
+}
+
 /* ---- replies ---- */
 
-static char *reply_json(json_t *o) {
-        char *r = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-        json_decref(o);
-        return r;
+static char *cmd_error(const struct command *cmd, const char *msg) {
+        return reply_error(cmd ? cmd->request_id : NULL, msg);
 }
 
-static char *reply_error(const struct command *cmd, const char *msg) {
-        json_t *o = json_pack("{s:b, s:s}", "ok", 0, "error", msg);
-        if (cmd && cmd->request_id)
-                json_object_set_new(o, "id", json_string(cmd->request_id));
-        return reply_json(o);
-}
-
-static json_t *reply_ok(const struct command *cmd) {
-        json_t *o = json_pack("{s:b}", "ok", 1);
-        if (cmd && cmd->request_id)
-                json_object_set_new(o, "id", json_string(cmd->request_id));
-        return o;
+static json_t *cmd_ok(const struct command *cmd) {
+        return reply_ok(cmd ? cmd->request_id : NULL);
 }
 
 static char *execute_status(struct server *s, const struct command *cmd) {
@@ -357,7 +365,7 @@ static char *execute_status(struct server *s, const struct command *cmd) {
         uint64_t now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
         int64_t free_bytes = store_free_bytes(s->store);
 
-        json_t *o = reply_ok(cmd);
+        json_t *o = cmd_ok(cmd);
         json_object_set_new(o, "site", json_string(s->config->site));
         json_object_set_new(o, "version", json_string(PACKAGE_VERSION));
         json_object_set_new(o, "state", json_string(s->spool_error ? "spool-error" : "running"));
@@ -381,8 +389,9 @@ static char *execute_status(struct server *s, const struct command *cmd) {
         if (tr)
                 json_object_update(o, tr);
         json_decref(tr);
-        json_object_set_new(o, "incoming", json_pack("{s:I, s:I}", "accepted", (json_int_t) s->n_accepted,
-                                                     "rejected", (json_int_t) s->n_rejected));
+        json_object_set_new(o, "incoming", json_pack("{s:I, s:I}", "accepted",
+                                                     (json_int_t) incoming_accepted(s->incoming), "rejected",
+                                                     (json_int_t) incoming_rejected(s->incoming)));
         json_object_set_new(o, "mqtt", json_string(!s->mqtt ? "off" : mqtt_connected(s->mqtt) ? "connected" : "disconnected"));
         json_t *sum = NULL;
         if (s->config->followup.enabled && followup_summary(s->fu, &sum) >= 0)
@@ -390,20 +399,20 @@ static char *execute_status(struct server *s, const struct command *cmd) {
         else
                 json_object_set_new(o, "followup", json_string("off"));
         json_object_set_new(o, "control_clients", json_integer((json_int_t) ctl_clients(s->ctl)));
-        return reply_json(o);
+        return reply_dump(o);
 }
 
 /* Merge an engine's reply fields into {"ok":true}, or make the error reply. */
 static char *engine_reply(const struct command *cmd, int r, json_t *fields, const char *err) {
         if (r < 0) {
                 json_decref(fields);
-                return reply_error(cmd, err[0] ? err : strerror(-r));
+                return cmd_error(cmd, err[0] ? err : strerror(-r));
         }
-        json_t *o = reply_ok(cmd);
+        json_t *o = cmd_ok(cmd);
         if (fields)
                 json_object_update(o, fields);
         json_decref(fields);
-        return reply_json(o);
+        return reply_dump(o);
 }
 
 /* A reply to a follow-up reminder: yes = no needs (OK), no = needs (HJELP),
@@ -442,12 +451,12 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
         int r;
 
         if (command_is_read_only(cmd->kind) && src != SOURCE_SOCKET)
-                return reply_error(cmd, "cmd: read-only commands are accepted on the control socket only");
+                return cmd_error(cmd, "cmd: read-only commands are accepted on the control socket only");
         if (command_validate(cmd, s->config, err, sizeof(err)) < 0)
-                return reply_error(cmd, err);
+                return cmd_error(cmd, err);
         if (!command_is_read_only(cmd->kind) && s->spool_error) {
                 snprintf(err, sizeof(err), "spool: cannot persist new input (%s); try again later", s->spool_error_text);
-                return reply_error(cmd, err);
+                return cmd_error(cmd, err);
         }
 
         switch (cmd->kind) {
@@ -523,7 +532,7 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
                 break;
         default:
                 snprintf(err, sizeof(err), "cmd: \"%s\" is not supported by this version of beredd", command_name(cmd->kind));
-                return reply_error(cmd, err);
+                return cmd_error(cmd, err);
         }
         if (r == -ENOSPC || r == -EDQUOT || r == -EIO)
                 server_spool_failed(s, r, "writing to the spool");
@@ -632,7 +641,7 @@ static char *mqtt_reply_filter(char *reply, const char *person, bool hide_by_err
                 json_object_set_new(out, "error",
                                     json_string("by: mqtt.trigger_identity may not do this (see may_trigger)"));
         json_decref(o);
-        return reply_json(out);
+        return reply_dump(out);
 }
 
 /* Checks only MQTT has: what opening a command allows (beredd-mqtt(7)).
@@ -926,287 +935,26 @@ static void on_ctl_line(void *userdata, const char *line, size_t len, uid_t uid,
         command_done(&cmd);
 }
 
-/* ---- incoming/ ---- */
+/* ---- incoming/ (incoming.c) ---- */
 
-/* What an entry of incoming/ is when it is not a regular file, or NULL. */
-static const char *incoming_kind(mode_t m) {
-        if (S_ISREG(m))
-                return NULL;
-        if (S_ISLNK(m))
-                return "a symbolic link";
-        if (S_ISDIR(m))
-                return "a folder";
-        if (S_ISFIFO(m))
-                return "a FIFO";
-        if (S_ISSOCK(m))
-                return "a socket";
-        if (S_ISCHR(m))
-                return "a character device";
-        if (S_ISBLK(m))
-                return "a block device";
-        return "of an unknown type";
+static char *on_incoming_command(void *userdata, const struct command *cmd, const char *origin) {
+        return server_execute(userdata, cmd, SOURCE_INCOMING, origin);
 }
 
-/* Something in incoming/ that is not data: to failed/ with REASON, or removed
- * when it cannot be moved there; logged once either way. */
-static bool reject_odd(struct server *s, const char *name, const char *reason) {
-        const char *fields[] = { NULL, NULL };
-        char field[1100];
-        int r;
-
-        snprintf(field, sizeof(field), "BEREDD_FILE=%s", LOG_ESC(name));
-        fields[0] = field;
-        r = store_reject(s->store, name, reason);
-        if (r >= 0) {
-                s->n_rejected++;
-                log_event(LOG_WARNING, MSGID_INPUT_REJECTED, fields, "incoming/%s: rejected, moved to failed/: %s",
-                          LOG_ESC(name), reason);
-                server_update_status(s);
-                return true;
-        }
-        int dfd = store_dirfd(s->store, STORE_INCOMING);
-        if (unlinkat(dfd, name, 0) >= 0 || (errno == EISDIR && unlinkat(dfd, name, AT_REMOVEDIR) >= 0) ||
-            errno == ENOENT) {
-                (void) fsync(dfd);
-                s->n_rejected++;
-                log_event(LOG_WARNING, MSGID_INPUT_REJECTED, fields,
-                          "incoming/%s: rejected and removed (cannot be moved to failed/: %s): %s", LOG_ESC(name),
-                          strerror(-r), reason);
-                server_update_status(s);
-                return true;
-        }
-        log_event(LOG_WARNING, MSGID_INPUT_REJECTED, fields,
-                  "incoming/%s: %s, and it can neither be moved to failed/ (%s) nor removed (%m); remove it",
-                  LOG_ESC(name), reason, strerror(-r));
-        return true; /* no retry: it would only log the same again */
+static bool on_incoming_spool_error(void *userdata) {
+        return ((struct server *) userdata)->spool_error;
 }
 
-/* Returns true when the file is done with (accepted, rejected or gone), false
- * when it must stay for a retry (a temporary spool error). */
-static bool process_incoming(struct server *s, const char *name) {
-        _cleanup_free_ char *data = NULL;
-        struct command cmd;
-        char err[256], reason[300];
-        size_t len;
-        const char *fields[] = { NULL, NULL };
-        char field[1100];
-        int r;
-
-        if (name[0] == '.')
-                return true; /* a writer's temporary name: wait for the rename */
-
-        /* Look before opening: opening a device node can have effects of its
-         * own, and a socket cannot be opened at all. store_read() checks
-         * again on the open file (O_NOFOLLOW|O_NONBLOCK, fstat). */
-        struct stat pre;
-        if (fstatat(store_dirfd(s->store, STORE_INCOMING), name, &pre, AT_SYMLINK_NOFOLLOW) < 0) {
-                if (errno == ENOENT)
-                        return true;
-                pre = (struct stat) { .st_mode = S_IFREG };
-        }
-        const char *kind = incoming_kind(pre.st_mode);
-        if (kind)
-                r = -EBADFD;
-        else
-                r = store_read(s->store, STORE_INCOMING, name, COMMAND_MAX_LINE, &data, &len);
-        if (r == -ENOENT)
-                return true; /* already processed (start-up scan and inotify both saw it) */
-        if (r == -EISDIR || r == -ELOOP || r == -EBADFD || r == -ENXIO) {
-                /* Not data: moved aside with its reason, like bad input, so
-                 * that it is seen once and does not stay forever. */
-                if (!kind)
-                        kind = r == -EISDIR ? "a folder" : r == -ELOOP ? "a symbolic link" : "not a regular file";
-                snprintf(reason, sizeof(reason), "not a regular file (%s); write the file elsewhere in the same "
-                         "file system, then rename or link it into incoming/", kind);
-                return reject_odd(s, name, reason);
-        }
-        if (r == -EFBIG)
-                snprintf(reason, sizeof(reason), "file too large (more than %d bytes)", COMMAND_MAX_LINE);
-        else if (r < 0) {
-                log_warning_errno(r, "incoming/%s: cannot read: %m, will retry", LOG_ESC(name));
-                return false;
-        } else if (command_parse(data, len, &cmd, err, sizeof(err)) < 0) {
-                snprintf(reason, sizeof(reason), "%s", err);
-        } else {
-                /* The file's identity: if we crash after acting on it but before
-                 * removing it, processing it again finds the same activation. */
-                char origin[400];
-                struct stat st;
-                if (fstatat(store_dirfd(s->store, STORE_INCOMING), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        st = (struct stat) {};
-                snprintf(origin, sizeof(origin), "incoming/%s@%ju.%ld.%ju", name, (uintmax_t) st.st_ctim.tv_sec,
-                         st.st_ctim.tv_nsec, (uintmax_t) st.st_ino);
-                _cleanup_free_ char *reply = server_execute(s, &cmd, SOURCE_INCOMING, origin);
-                json_t *j = reply ? json_loads(reply, 0, NULL) : NULL;
-                bool ok = j && json_is_true(json_object_get(j, "ok"));
-                if (!ok)
-                        snprintf(reason, sizeof(reason), "%s",
-                                 j ? json_string_value(json_object_get(j, "error")) : "out of memory");
-                json_decref(j);
-                command_done(&cmd);
-                if (ok) {
-                        r = store_consume(s->store, name);
-                        if (r < 0)
-                                log_warning_errno(r, "incoming/%s: accepted but cannot remove it: %m", LOG_ESC(name));
-                        s->n_accepted++;
-                        snprintf(field, sizeof(field), "BEREDD_FILE=%s", LOG_ESC(name));
-                        fields[0] = field;
-                        log_event(LOG_INFO, NULL, fields, "incoming/%s: accepted", LOG_ESC(name));
-                        server_update_status(s);
-                        return true;
-                }
-                if (s->spool_error && strncmp(reason, "spool:", 6) == 0)
-                        return false; /* keep it: it is good input we cannot persist yet */
-        }
-
-        r = store_reject(s->store, name, reason);
-        if (r < 0) {
-                server_spool_failed(s, r, "moving a rejected file to failed/");
-                return false;
-        }
-        s->n_rejected++;
-        snprintf(field, sizeof(field), "BEREDD_FILE=%s", LOG_ESC(name));
-        fields[0] = field;
-        log_event(LOG_WARNING, MSGID_INPUT_REJECTED, fields, "incoming/%s: rejected, moved to failed/: %s",
-                  LOG_ESC(name), reason);
-        server_update_status(s);
-        return true;
+static void on_incoming_spool_failed(void *userdata, int r, const char *what) {
+        server_spool_failed(userdata, r, what);
 }
 
-static void arm_retry(struct server *s);
-
-static int scan_incoming(struct server *s) {
-        char **names = NULL;
-        size_t n = 0;
-        bool pending = false;
-
-        int r = store_list_incoming(s->store, &names, &n);
-        if (r < 0)
-                return log_error_errno(r, "Cannot list %s/incoming: %m", store_root(s->store));
-        for (size_t i = 0; i < n; i++)
-                if (!process_incoming(s, names[i]))
-                        pending = true;
-        store_names_free(names, n);
-        if (pending)
-                arm_retry(s);
-        return 0;
+static void on_incoming_retry(void *userdata) {
+        arm_retry(userdata);
 }
 
-static int on_rescan(sd_event_source *es, void *userdata) {
-        struct server *s = userdata;
-        sd_event_source_set_enabled(es, SD_EVENT_OFF);
-        scan_incoming(s);
-        return 0;
-}
-
-static void schedule_rescan(struct server *s) {
-        sd_event_source_set_enabled(s->rescan, SD_EVENT_ONESHOT);
-}
-
-static int on_retry(sd_event_source *es, uint64_t usec, void *userdata) {
-        struct server *s = userdata;
-        /* Probe: if a durable write of a block works again, the spool is
-         * back (an empty file can be made on a full file system). */
-        static const char block[4096];
-        int r = store_write_atomic(s->store, STORE_TMP, ".probe", block, sizeof(block));
-        if (r < 0) {
-                arm_retry(s);
-                return 0;
-        }
-        (void) unlinkat(store_dirfd(s->store, STORE_TMP), ".probe", 0);
-        server_spool_ok(s);
-        schedule_rescan(s);
-        return 0;
-}
-
-static void arm_retry(struct server *s) {
-        uint64_t now;
-        sd_event_now(s->event, CLOCK_MONOTONIC, &now);
-        sd_event_source_set_time(s->retry, now + RETRY_USEC);
-        sd_event_source_set_enabled(s->retry, SD_EVENT_ONESHOT);
-}
-
-#define CREATED_USEC (200 * 1000ULL)
-
-/* Forget NAME as just created; true if it was. */
-static bool created_drop(struct server *s, const char *name) {
-        for (size_t i = 0; i < ELEMENTSOF(s->created); i++)
-                if (s->created[i] && streq(s->created[i], name)) {
-                        free(s->created[i]);
-                        s->created[i] = NULL;
-                        return true;
-                }
-        return false;
-}
-
-static void created_add(struct server *s, const char *name) {
-        for (size_t i = 0; i < ELEMENTSOF(s->created); i++)
-                if (!s->created[i]) {
-                        s->created[i] = strdup(name);
-                        int on = SD_EVENT_OFF;
-                        if (s->created[i] && s->created_timer &&
-                            sd_event_source_get_enabled(s->created_timer, &on) >= 0 && on == SD_EVENT_OFF) {
-                                uint64_t now;
-                                sd_event_now(s->event, CLOCK_MONOTONIC, &now);
-                                sd_event_source_set_time(s->created_timer, now + CREATED_USEC);
-                                sd_event_source_set_enabled(s->created_timer, SD_EVENT_ONESHOT);
-                        }
-                        return;
-                }
-        /* Full: IN_CLOSE_WRITE or the next scan still sees it. */
-}
-
-static int on_created(sd_event_source *es, uint64_t usec, void *userdata) {
-        struct server *s = userdata;
-        bool pending = false;
-        for (size_t i = 0; i < ELEMENTSOF(s->created); i++) {
-                _cleanup_free_ char *name = TAKE_PTR(s->created[i]);
-                if (name && !s->spool_error && !process_incoming(s, name))
-                        pending = true;
-                else if (name && s->spool_error)
-                        pending = true;
-        }
-        if (pending)
-                arm_retry(s);
-        return 0;
-}
-
-static int on_inotify(sd_event_source *es, const struct inotify_event *ev, void *userdata) {
-        struct server *s = userdata;
-
-        if (ev->mask & IN_Q_OVERFLOW) {
-                log_warning("incoming/: inotify queue overflowed, rescanning the folder");
-                schedule_rescan(s);
-                return 0;
-        }
-        if (ev->len == 0)
-                return 0;
-        if (ev->mask & IN_CREATE) {
-                /* A new name. A regular file created here is still being
-                 * written: wait for IN_CLOSE_WRITE. Anything else (a hard link
-                 * of a finished file, st_nlink > 1; a symlink, FIFO, device,
-                 * socket or folder) is complete now and would send nothing
-                 * more. */
-                struct stat st;
-                if (fstatat(store_dirfd(s->store, STORE_INCOMING), ev->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return 0;
-                if (S_ISREG(st.st_mode) && st.st_nlink < 2) {
-                        if (ev->name[0] != '.')
-                                created_add(s, ev->name);
-                        return 0;
-                }
-        } else if (ev->mask & IN_OPEN) {
-                (void) created_drop(s, ev->name); /* a writer: wait for IN_CLOSE_WRITE */
-                return 0;
-        } else
-                (void) created_drop(s, ev->name);
-        if (s->spool_error) {
-                arm_retry(s); /* processed in order once the spool is back */
-                return 0;
-        }
-        if (!process_incoming(s, ev->name))
-                arm_retry(s);
-        return 0;
+static void on_incoming_changed(void *userdata) {
+        server_update_status(userdata);
 }
 
 /* ---- for the HTTP listener ---- */
@@ -1880,30 +1628,24 @@ int server_new(const struct server_options *o, struct server **ret) {
                 publish_status(s); /* the trouble fields (none yet) go with every status */
         }
 
-        char incoming[4096];
-        snprintf(incoming, sizeof(incoming), "%s/incoming", store_root(s->store));
-        r = sd_event_add_inotify(s->event, &s->inotify, incoming, IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_OPEN | IN_ONLYDIR,
-                                 on_inotify, s);
-        if (r < 0) {
-                log_error_errno(r, "Cannot watch %s: %m", incoming);
+        const struct incoming_hooks in_hooks = {
+                .execute = on_incoming_command, .spool_error = on_incoming_spool_error,
+                .spool_failed = on_incoming_spool_failed, .retry = on_incoming_retry,
+                .changed = on_incoming_changed, .userdata = s,
+        };
+        r = incoming_new(s->event, s->store, &in_hooks, &s->incoming);
+        if (r < 0)
                 goto fail;
-        }
-        if ((r = sd_event_add_defer(s->event, &s->rescan, on_rescan, s)) < 0 ||
-            (r = sd_event_add_time(s->event, &s->retry, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC, on_retry, s)) < 0 ||
-            (r = sd_event_add_time(s->event, &s->created_timer, CLOCK_MONOTONIC, UINT64_MAX, 10 * 1000ULL,
-                                   on_created, s)) < 0) {
+        r = sd_event_add_time(s->event, &s->retry, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC, on_retry, s);
+        if (r < 0) {
                 log_error_errno(r, "Cannot add event sources: %m");
                 goto fail;
         }
-        sd_event_source_set_enabled(s->rescan, SD_EVENT_OFF);
         sd_event_source_set_enabled(s->retry, SD_EVENT_OFF);
-        sd_event_source_set_enabled(s->created_timer, SD_EVENT_OFF);
 
         sd_event_source_set_description(s->sig_term, "sigterm");
         sd_event_source_set_description(s->sig_int, "sigint");
         sd_event_source_set_description(s->sig_hup, "sighup");
-        sd_event_source_set_description(s->inotify, "incoming-inotify");
-        sd_event_source_set_description(s->rescan, "incoming-rescan");
         sd_event_source_set_description(s->retry, "spool-retry");
 
         *ret = s;
@@ -1921,7 +1663,7 @@ int server_run(struct server *s) {
         /* Files that arrived while we were down, in arrival order, before
          * READY=1: the inotify watch is already in place, so nothing falls
          * between the scan and the watch. */
-        scan_incoming(s);
+        incoming_scan(s->incoming);
 
         log_event(LOG_INFO, MSGID_STARTED, NULL, "beredd %s started: site %s, spool %s, control socket %s",
                   PACKAGE_VERSION, s->config->site, store_root(s->store), s->socket_path);
@@ -1953,11 +1695,7 @@ void server_free(struct server *s) {
         free(s->mq_activations);
         calendar_free(s->cal);
         mqtt_free(s->mqtt);
-        sd_event_source_disable_unref(s->inotify);
-        sd_event_source_disable_unref(s->rescan);
-        sd_event_source_disable_unref(s->created_timer);
-        for (size_t i = 0; i < ELEMENTSOF(s->created); i++)
-                free(s->created[i]);
+        incoming_free(s->incoming);
         sd_event_source_disable_unref(s->retry);
         sd_event_source_disable_unref(s->sig_term);
         sd_event_source_disable_unref(s->sig_int);
