@@ -32,89 +32,13 @@
 #include "log.h"
 #include "macro.h"
 #include "mqtt.h"
-#include "server.h"
+#include "server-internal.h"
 #include "seen.h"
 #include "store.h"
 #include "text.h"
-#include "wording.h"
 
 /* How long to wait before retrying input that could not be persisted. */
 #define RETRY_USEC (5 * USEC_PER_SEC)
-
-/* Wrong reply codes from one sender (CLOCK_MONOTONIC usec): after MAX
- * within WINDOW, codes are refused until LOCKED_UNTIL. */
-struct code_window {
-        uint64_t since, locked_until;
-        unsigned n;
-};
-
-static bool code_window_locked(const struct code_window *w, uint64_t now) {
-        return w->locked_until > now;
-}
-
-/* One more wrong code at NOW; true when it starts a lockout (log it then). */
-static bool code_window_wrong(struct code_window *w, uint64_t now, unsigned max, uint64_t window, uint64_t lockout) {
-        if (!w->n || now - w->since > window) {
-                w->n = 0;
-                w->since = now;
-        }
-        if (++w->n < max)
-                return false;
-        w->n = 0;
-        w->locked_until = now + lockout;
-        return true;
-}
-
-struct server {
-        sd_event *event;
-        char *config_path;
-        char *socket_path;
-        bool foreground;
-        struct config *config;
-        struct store *store;
-        struct seen *seen; /* inbound SMS message ids already taken (replays) */
-        struct ctl *ctl;
-        struct mqtt *mqtt; /* NULL when not configured */
-        struct calendar *cal;
-        struct gateways *gw;
-        struct http *http;
-        struct duty *duty;
-        struct activations *acts;
-        struct followup *fu;
-        bool mq_summary; /* followup/summary to be published */
-        bool mq_status;  /* the trouble fields of <base>/status to be published */
-        int ready;       /* last readiness computed: 1 ready, 0 not, -1 not yet (logged on change) */
-        uint64_t ready_grace; /* READY_GRACE_USEC, or $BEREDD_READY_GRACE_MS (tests) */
-        struct code_window mq_codes; /* wrong reply codes over MQTT */
-
-        /* MQTT output waits here until the loop iteration's durable writes
-         * are done (write-ahead): libmosquitto writes to its socket at once. */
-        sd_event_source *mqtt_flush;
-        struct mq_event {
-                char *payload;
-                uint64_t seq; /* activations_logged_seq() when it was queued */
-        } *mq_events;
-        size_t n_mq_events;
-        char **mq_activations; /* ids whose retained state is to be published */
-        size_t n_mq_activations;
-
-        sd_event_source *sig_term, *sig_int, *sig_hup;
-        struct incoming *incoming; /* the drop folder */
-        sd_event_source *retry;  /* timer: retry after a temporary spool error */
-
-        uint64_t started_usec; /* CLOCK_REALTIME */
-        /* metrics: notifications by channel (sms, email) and result */
-        uint64_t n_notif[2][5]; /* sent, failed, delivered, undeliverable, unreachable */
-        uint64_t latency_bucket[10]; /* gateway latency histogram (cumulative at export) */
-        double latency_sum;
-        uint64_t latency_count;
-        unsigned n_back; /* texts sent back to SMS senders (keys) */
-        struct sender_limit *limits; /* per person: wrong codes, texts back (in memory) */
-        size_t n_limits;
-        uint64_t n_reloads;
-        bool spool_error; /* the spool could not take a write (e.g. full) */
-        char spool_error_text[128];
-};
 
 /* ---- trouble: gateways down, messages waiting (issue 14) ----
  *
@@ -128,16 +52,9 @@ struct server {
  * Tests set $BEREDD_READY_GRACE_MS. */
 #define READY_GRACE_USEC (60 * USEC_PER_SEC)
 
-static const enum channel trouble_channels[] = { CHANNEL_SMS, CHANNEL_EMAIL };
+const enum channel trouble_channels[2] = { CHANNEL_SMS, CHANNEL_EMAIL };
 
-struct trouble {
-        unsigned served[2], down[2], waiting_on[2]; /* by trouble_channels[] */
-        uint64_t oldest[2];                      /* usec the longest-waiting message has waited */
-        unsigned gateways_down, waiting;
-        uint64_t oldest_all;
-};
-
-static void trouble_get(struct server *s, struct trouble *t) {
+void trouble_get(struct server *s, struct trouble *t) {
         *t = (struct trouble) {};
         for (size_t c = 0; c < ELEMENTSOF(trouble_channels); c++) {
                 gateways_channel_health(s->gw, trouble_channels[c], &t->served[c], &t->down[c]);
@@ -156,7 +73,7 @@ static bool trouble_any(const struct trouble *t) {
 }
 
 /* A channel in use (served by a gateway) whose every gateway is down. */
-static bool trouble_channel_dead(const struct trouble *t, size_t c) {
+bool trouble_channel_dead(const struct trouble *t, size_t c) {
         return t->served[c] > 0 && t->down[c] >= t->served[c];
 }
 
@@ -248,7 +165,7 @@ static json_t *trouble_json(struct server *s, bool detail) {
         return o;
 }
 
-static void server_update_status(struct server *s) {
+void server_update_status(struct server *s) {
         char buf[512], down[200] = "";
         struct trouble t;
         struct gw_health h;
@@ -306,7 +223,7 @@ static void on_gateways_health(void *userdata) {
 static void arm_retry(struct server *s);
 
 /* A write failed with -errno R: remember it for status and STATUS=, once. */
-static void server_spool_failed(struct server *s, int r, const char *what) {
+void server_spool_failed(struct server *s, int r, const char *what) {
         if (!s->spool_error)
                 log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Spool %s: %s failed: %s; refusing new input until it can be written",
                           store_root(s->store), what, strerror(-r));
@@ -603,7 +520,6 @@ static void on_mqtt_republish(void *userdata) {
         publish_followup_summary(s);
 }
 
-static uint64_t now_monotonic(void);
 
 /* Wrong reply codes over MQTT: after MQTT_BAD_CODES within
  * MQTT_BAD_WINDOW, answers over MQTT are refused for MQTT_LOCKOUT (every
@@ -677,7 +593,7 @@ static char *mqtt_policy(struct server *s, const struct command *cmd) {
                 return reply_error(NULL, "person: an answer over MQTT names the person by id (not phone or email)");
         if (followup_is_code(code))
                 return reply_error(NULL, "code: follow-up reminders are not answered over MQTT");
-        uint64_t now = now_monotonic();
+        uint64_t now = server_now_monotonic();
         if (code_window_locked(&s->mq_codes, now))
                 return reply_error(NULL, "code: too many wrong reply codes over MQTT; answers over MQTT are "
                                          "refused for a while");
@@ -842,30 +758,9 @@ static int on_mqtt_flush(sd_event_source *es, void *userdata) {
 
 /* Every activation event goes to the journal with structured fields, and to
  * MQTT's event stream when connected. Person ids only, never contact data. */
-static const double latency_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10 };
-
-static void count_event(struct server *s, const struct act_event *ev) {
-        static const char *const results[] = { "sent", "failed", "delivered", "undeliverable" };
-        if (!ev->channel)
-                return;
-        int ch = streq(ev->channel, "email");
-        for (int r = 0; r < 4; r++)
-                if (streq(ev->type, results[r]))
-                        s->n_notif[ch][r]++;
-        if ((streq(ev->type, "sent") || streq(ev->type, "failed")) && ev->latency >= 0) {
-                s->latency_sum += ev->latency;
-                s->latency_count++;
-                for (size_t i = 0; i < ELEMENTSOF(latency_bounds); i++)
-                        if (ev->latency <= latency_bounds[i]) {
-                                s->latency_bucket[i]++;
-                                break;
-                        }
-        }
-}
-
 static void on_activation_event(void *userdata, const struct act_event *ev) {
         struct server *s = userdata;
-        count_event(s, ev);
+        server_count_event(&s->counts, ev);
         char f_act[96], f_type[64], f_person[96], f_ch[32], f_step[32];
         const char *fields[6] = {};
         size_t n = 0;
@@ -959,417 +854,8 @@ static void on_incoming_changed(void *userdata) {
 
 /* ---- for the HTTP listener ---- */
 
-static void on_back_done(void *userdata, const char *key, enum gw_result result, const char *gateway_id,
-                         const char *error, const char *provider_ref) {
-        if (result != GW_SENT)
-                log_warning("A text back to an SMS sender (%s) could not be sent: %s", key, error ? error : "?");
-}
-
-/* ---- per-sender limits (in memory: a restart resets them) ----
- * Only configured people's numbers get this far, and at most LIMITS_MAX
- * entries are kept (the least recently used one is reused), so an attacker
- * cannot grow it. */
-#define WRONG_CODES_MAX     5u                      /* wrong reply codes ... */
-#define WRONG_CODES_WINDOW  (15u * 60u * USEC_PER_SEC) /* ... within 15 min ... */
-#define WRONG_CODES_LOCKOUT (30u * 60u * USEC_PER_SEC) /* ... ignore codes for 30 min */
-#define BACK_MAX            5u                      /* texts back to one person ... */
-#define BACK_WINDOW         (60u * 60u * USEC_PER_SEC) /* ... per hour */
-#define LIMITS_MAX          4096u
-
-struct sender_limit {
-        char *person;
-        uint64_t used;
-        struct code_window codes;
-        uint64_t back_since;
-        unsigned n_back;
-        bool back_logged;
-};
-
-static struct sender_limit *limit_of(struct server *s, const char *person) {
-        uint64_t now = now_monotonic();
-        struct sender_limit *oldest = NULL;
-        for (size_t i = 0; i < s->n_limits; i++) {
-                if (streq(s->limits[i].person, person)) {
-                        s->limits[i].used = now;
-                        return &s->limits[i];
-                }
-                if (!oldest || s->limits[i].used < oldest->used)
-                        oldest = &s->limits[i];
-        }
-        char *id = strdup(person);
-        if (!id)
-                return NULL;
-        if (s->n_limits < LIMITS_MAX) {
-                struct sender_limit *v = realloc(s->limits, (s->n_limits + 1) * sizeof(*v));
-                if (!v) {
-                        free(id);
-                        return NULL;
-                }
-                s->limits = v;
-                oldest = &v[s->n_limits++];
-        } else {
-                free(oldest->person);
-        }
-        *oldest = (struct sender_limit) { .person = id, .used = now };
-        return oldest;
-}
-
-/* Codes from PERSON are being ignored. */
-static bool codes_locked(struct server *s, const char *person) {
-        struct sender_limit *l = limit_of(s, person);
-        return l && code_window_locked(&l->codes, now_monotonic());
-}
-
-/* PERSON sent a reply code that matches nothing. */
-static void code_wrong(struct server *s, const char *person) {
-        struct sender_limit *l = limit_of(s, person);
-        uint64_t now = now_monotonic();
-        if (!l || !code_window_wrong(&l->codes, now, WRONG_CODES_MAX, WRONG_CODES_WINDOW, WRONG_CODES_LOCKOUT))
-                return;
-        const char *fields[] = { "BEREDD_PERSON=", NULL, NULL };
-        _cleanup_free_ char *f = NULL;
-        if (asprintf(&f, "BEREDD_PERSON=%s", person) >= 0)
-                fields[0] = f;
-        log_event(LOG_WARNING, MSGID_CODE_LOCKOUT, fields,
-                  "%u wrong reply codes from %s within %u min: codes from this person are ignored for %u min",
-                  WRONG_CODES_MAX, person, (unsigned) (WRONG_CODES_WINDOW / USEC_PER_SEC / 60),
-                  (unsigned) (WRONG_CODES_LOCKOUT / USEC_PER_SEC / 60));
-}
-
-/* May one more text go back to PERSON now? Counts it if so; *LAST says it
- * is the last one the hour allows. */
-static bool back_allowed(struct server *s, const char *person, bool *last) {
-        struct sender_limit *l = limit_of(s, person);
-        uint64_t now = now_monotonic();
-        if (!l)
-                return false;
-        if (!l->back_since || now - l->back_since > BACK_WINDOW) {
-                l->back_since = now;
-                l->n_back = 0;
-                l->back_logged = false;
-        }
-        if (l->n_back >= BACK_MAX) {
-                if (!l->back_logged)
-                        log_event(LOG_NOTICE, MSGID_BACK_LIMIT, NULL,
-                                  "%u texts were sent back to %s within the hour: no more until the hour is over",
-                                  BACK_MAX, person);
-                l->back_logged = true;
-                return false;
-        }
-        l->n_back++;
-        *last = l->n_back == BACK_MAX;
-        return true;
-}
-
-static void limits_free(struct server *s) {
-        for (size_t i = 0; i < s->n_limits; i++)
-                free(s->limits[i].person);
-        free(s->limits);
-        s->limits = NULL;
-        s->n_limits = 0;
-}
-
-/* Send TEXT to PERSON by SMS, outside any activation (answers to answers). */
-static void sms_back_send(struct server *s, const struct person *p, const char *text) {
-        char key[64];
-        if (!p->phone)
-                return;
-        snprintf(key, sizeof(key), "back.%" PRIu64 ".%u", beredd_now() / USEC_PER_SEC, s->n_back++);
-        struct gw_message m = { .key = key, .channel = CHANNEL_SMS, .person = p->id, .to = p->phone, .text = text };
-        int r = gateway_send(s->gw, &m, on_back_done, s);
-        if (r < 0)
-                log_warning_errno(r, "A text back to an SMS sender could not be queued: %m");
-}
-
-int server_message_seen(struct server *s, const char *gateway_id, const char *provider_msg_id) {
-        if (!s->seen || !provider_msg_id || !*provider_msg_id)
-                return 0;
-        return seen_add(s->seen, gateway_id, provider_msg_id, beredd_now());
-}
-
-void server_message_forget(struct server *s, const char *gateway_id, const char *provider_msg_id) {
-        if (s->seen && provider_msg_id && *provider_msg_id)
-                seen_forget(s->seen, gateway_id, provider_msg_id);
-}
-
-int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const char *provider_msg_id _unused_,
-                       const char *from, const char *text, char **sms_back) {
-        const struct person *p = config_person_by_contact(s->config, from);
-        struct text_reply rp;
-        char err[256] = "", back[512] = "";
-        json_t *fields = NULL;
-        int r;
-
-        if (sms_back)
-                *sms_back = NULL;
-        if (!p) {
-                /* No number in the log: it is someone's personal data. */
-                log_notice("An SMS from a number that is not in the configuration was ignored");
-                return -ENOENT;
-        }
-        bool en = p->lang == LANG_EN;
-        text_parse_reply(text, strlen(text), &rp);
-        if (rp.code[0] && codes_locked(s, p->id)) {
-                /* Logged once when the lockout began; no text back. */
-                log_debug("SMS answer from %s ignored: too many wrong reply codes", p->id);
-                return -EACCES;
-        }
-        if (rp.kind == TEXT_REPLY_UNKNOWN) {
-                snprintf(back, sizeof(back), W(en, W_BACK_NOT_UNDERSTOOD));
-                r = -EINVAL;
-                goto answer_back;
-        }
-        if (rp.code[0] && followup_is_code(rp.code)) {
-                r = followup_reply(s->fu, rp.code, p->id, rp.kind, rp.days, &fields, err, sizeof(err));
-                log_info("SMS answer from %s to a follow-up reminder: %s", p->id, r >= 0 ? "recorded" : "not recorded");
-                if (r == -ENOENT) {
-                        /* The same text whether no case holds the code or
-                         * the sender is not one of its contacts. */
-                        code_wrong(s, p->id);
-                        snprintf(back, sizeof(back), W(en, W_BACK_NO_SUCH_REMINDER));
-                        goto answer_back;
-                }
-        } else {
-                struct command cmd = { .kind = CMD_REPLY, .person = (char *) p->id,
-                                       .answer = rp.kind == TEXT_REPLY_NO ? ANSWER_NO : ANSWER_YES };
-                if (rp.kind == TEXT_REPLY_POSTPONE || rp.kind == TEXT_REPLY_HELP) {
-                        snprintf(back, sizeof(back), W(en, W_BACK_REMINDER_CODE));
-                        r = -EINVAL;
-                        goto answer_back;
-                }
-                /* OK answers a contact-list check or a reminder, never a
-                 * call-out: only JA/YES are a yes to those. */
-                if (rp.kind == TEXT_REPLY_OK && rp.code[0] && activations_code_target(s->acts, rp.code, NULL, NULL) == 0) {
-                        snprintf(back, sizeof(back), W(en, W_BACK_OK_NOT_CALLOUT));
-                        r = -EINVAL;
-                        goto answer_back;
-                }
-                if (rp.code[0]) {
-                        cmd.code = rp.code;
-                } else if (rp.kind == TEXT_REPLY_OK) {
-                        const char *only = NULL;
-                        unsigned n_call = activations_open_for_kind(s->acts, p->id, false, NULL);
-                        unsigned n_check = activations_open_for_kind(s->acts, p->id, true, &only);
-                        if (n_call > 0 || n_check != 1) {
-                                /* Could be a reminder, a check or (wrongly) a
-                                 * call-out: ask, never guess. */
-                                snprintf(back, sizeof(back), W(en, W_BACK_OK_WHICH));
-                                r = -EAGAIN;
-                                goto answer_back;
-                        }
-                        cmd.activation = (char *) only;
-                } else {
-                        const char *only = NULL;
-                        unsigned n = activations_open_for(s->acts, p->id, &only);
-                        if (n != 1) {
-                                snprintf(back, sizeof(back), n == 0 ? W(en, W_BACK_NO_OPEN_CALLOUT) : W(en, W_BACK_SEVERAL_OPEN));
-                                r = -EAGAIN;
-                                goto answer_back;
-                        }
-                        cmd.activation = (char *) only;
-                }
-                r = activations_reply(s->acts, &cmd, SOURCE_SMS, &fields, err, sizeof(err));
-                log_info("SMS answer from %s: %s", p->id, r >= 0 ? "recorded" : r == -EPERM ? "not asked, not counted" : "not recorded");
-                /* A code that matches nothing, or an activation that did
-                 * not ask the sender: both count toward the lockout (it also
-                 * bounds the "unsolicited" records one sender can cause). */
-                if ((r == -ENOENT || r == -EPERM) && cmd.code)
-                        code_wrong(s, p->id);
-                if (r == -EPERM) {
-                        snprintf(back, sizeof(back), W(en, W_BACK_NOT_ASKED));
-                        json_decref(fields);
-                        goto answer_back;
-                }
-                /* A recorded answer to a call-out gets a short receipt (the
-                 * chain's receipt setting), as a text back: limited like
-                 * the others, never one of the activation's notifications. */
-                if (r >= 0 && activations_answer_receipt(s->acts, json_string_value(json_object_get(fields, "activation")),
-                                                         p->id, back, sizeof(back)) == 0) {
-                        json_decref(fields);
-                        goto answer_back;
-                }
-        }
-        json_decref(fields);
-        if (r < 0 && r != -ESTALE) {
-                snprintf(back, sizeof(back), "beredd: %s", err);
-                goto answer_back;
-        }
-        server_update_status(s);
-        return r;
-
-answer_back:
-        server_update_status(s);
-        bool last = false;
-        if (!back_allowed(s, p->id, &last))
-                return r;
-        if (last) {
-                size_t l = strlen(back);
-                snprintf(back + l, sizeof(back) - l, "%s", W(p->lang == LANG_EN, W_BACK_LAST));
-        }
-        if (sms_back)
-                *sms_back = strdup(back);
-        else
-                sms_back_send(s, p, back);
-        return r;
-}
-
-int server_receipt(struct server *s, const char *gateway_id, const char *ref, bool delivered, const char *detail) {
-        /* Follow-up reminders ("fu." keys) are not tracked: a receipt for
-         * one matches nothing and changes nothing (-ENOENT), forged or not. */
-        return activations_receipt(s->acts, gateway_id, ref, delivered, detail);
-}
-
-int server_token_lookup(struct server *s, const char *token, json_t **info) {
-        return activations_token(s->acts, token, info, NULL, NULL);
-}
-
-int server_token_answer(struct server *s, const char *token, bool verify, enum answer answer, json_t **reply,
-                        char *err, size_t errlen) {
-        const char *id = NULL, *person = NULL;
-        json_t *info = NULL;
-        int r = activations_token(s->acts, token, &info, &id, &person);
-        bool is_check = json_is_true(json_object_get(info, "verify"));
-        json_decref(info);
-        if (r == -ENOENT || is_check != verify || (verify && answer != ANSWER_YES)) {
-                /* A check's OK is never a yes to a call-out, a call-out's
-                 * JA/NEI never an OK to a check. */
-                snprintf(err, errlen, "no such answer link");
-                return -ENOENT;
-        }
-        if (r == -ESTALE) {
-                snprintf(err, errlen, is_check ? "this contact-list check has ended; nothing changed"
-                                               : "this call-out has ended; nothing changed");
-                return r;
-        }
-        struct command cmd = { .kind = CMD_REPLY, .activation = (char *) id, .person = (char *) person, .answer = answer };
-        r = activations_reply(s->acts, &cmd, SOURCE_EMAIL, reply, err, errlen);
-        server_update_status(s);
-        return r;
-}
-
 bool server_healthy(struct server *s) {
         return !s->spool_error && http_accepting(s->http);
-}
-
-/* A Prometheus label value: backslash, double quote and newline escaped. */
-static void prom_label(FILE *f, const char *v) {
-        for (; v && *v; v++) {
-                if (*v == '\\' || *v == '"')
-                        fputc('\\', f);
-                if (*v == '\n')
-                        fputs("\\n", f);
-                else
-                        fputc(*v, f);
-        }
-}
-
-/* Gateways and waiting messages (issue 14). */
-static void metrics_trouble(struct server *s, FILE *f) {
-        struct trouble t;
-        struct gw_health h;
-
-        trouble_get(s, &t);
-        fprintf(f, "# HELP beredd_ready 1 while /readyz answers 200.\n# TYPE beredd_ready gauge\nberedd_ready %d\n",
-                server_ready(s, NULL, 0));
-        fprintf(f, "# HELP beredd_messages_waiting Messages every gateway of their channel failed, kept for the next round.\n"
-                   "# TYPE beredd_messages_waiting gauge\n");
-        for (size_t c = 0; c < ELEMENTSOF(trouble_channels); c++)
-                fprintf(f, "beredd_messages_waiting{channel=\"%s\"} %u\n", channel_name(trouble_channels[c]),
-                        t.waiting_on[c]);
-        fprintf(f, "# HELP beredd_messages_waiting_oldest_seconds How long the longest-waiting message has waited (0: none).\n"
-                   "# TYPE beredd_messages_waiting_oldest_seconds gauge\n");
-        for (size_t c = 0; c < ELEMENTSOF(trouble_channels); c++)
-                fprintf(f, "beredd_messages_waiting_oldest_seconds{channel=\"%s\"} %.3f\n",
-                        channel_name(trouble_channels[c]), (double) t.oldest[c] / USEC_PER_SEC);
-        fprintf(f, "# HELP beredd_messages_in_flight Messages handed to the gateways and not yet finished.\n"
-                   "# TYPE beredd_messages_in_flight gauge\nberedd_messages_in_flight %u\n", gateways_in_flight(s->gw));
-        fprintf(f, "# HELP beredd_channel_up 1 while a channel in use has a gateway that is not down.\n"
-                   "# TYPE beredd_channel_up gauge\n");
-        for (size_t c = 0; c < ELEMENTSOF(trouble_channels); c++)
-                if (t.served[c] > 0)
-                        fprintf(f, "beredd_channel_up{channel=\"%s\"} %d\n", channel_name(trouble_channels[c]),
-                                !trouble_channel_dead(&t, c));
-        fprintf(f, "# HELP beredd_gateway_up 0 after an attempt failed on the gateway's side, until one succeeds; "
-                   "1 otherwise (also before the first attempt).\n# TYPE beredd_gateway_up gauge\n");
-        for (size_t i = 0; gateway_health(s->gw, i, &h) >= 0; i++) {
-                fputs("beredd_gateway_up{gateway=\"", f);
-                prom_label(f, h.id);
-                fprintf(f, "\",channel=\"%s\"} %d\n", channel_name(h.channel), h.state != GW_STATE_DOWN);
-        }
-        fprintf(f, "# HELP beredd_gateway_attempts_total Attempts by gateway and result (refused: the recipient, "
-                   "the gateway answered).\n# TYPE beredd_gateway_attempts_total counter\n");
-        for (size_t i = 0; gateway_health(s->gw, i, &h) >= 0; i++) {
-                static const char *const res[] = { "ok", "failed", "refused" };
-                const uint64_t v[] = { h.attempts_ok, h.attempts_failed, h.attempts_refused };
-                for (size_t k = 0; k < ELEMENTSOF(res); k++) {
-                        fputs("beredd_gateway_attempts_total{gateway=\"", f);
-                        prom_label(f, h.id);
-                        fprintf(f, "\",result=\"%s\"} %" PRIu64 "\n", res[k], v[k]);
-                }
-        }
-}
-
-char *server_metrics(struct server *s) {
-        static const char *const results[] = { "sent", "failed", "delivered", "undeliverable" };
-        static const char *const chans[] = { "sms", "email" };
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        json_t *list = NULL, *a;
-        size_t i;
-        if (!f)
-                return NULL;
-        fprintf(f, "# HELP beredd_up 1 while the daemon runs.\n# TYPE beredd_up gauge\nberedd_up 1\n");
-        fprintf(f, "# HELP beredd_spool_ok 1 when the spool takes writes.\n# TYPE beredd_spool_ok gauge\n"
-                   "beredd_spool_ok %d\n", !s->spool_error);
-        fprintf(f, "# HELP beredd_mqtt_connected 1 while connected to the MQTT broker.\n"
-                   "# TYPE beredd_mqtt_connected gauge\nberedd_mqtt_connected %d\n", mqtt_connected(s->mqtt));
-
-        metrics_trouble(s, f);
-
-        unsigned by_state[6] = {};
-        static const char *const states[] = { "mobilising", "mobilised", "short", "resolved", "verifying", "verified" };
-        if (activations_list(s->acts, &list) >= 0)
-                json_array_foreach(json_object_get(list, "activations"), i, a) {
-                        const char *st = json_string_value(json_object_get(a, "state"));
-                        for (size_t k = 0; st && k < ELEMENTSOF(states); k++)
-                                by_state[k] += streq(st, states[k]);
-                }
-        json_decref(list);
-        fprintf(f, "# HELP beredd_activations Activations by state.\n# TYPE beredd_activations gauge\n");
-        for (size_t k = 0; k < ELEMENTSOF(states); k++)
-                fprintf(f, "beredd_activations{state=\"%s\"} %u\n", states[k], by_state[k]);
-
-        fprintf(f, "# HELP beredd_notifications_total Notifications by channel and result.\n"
-                   "# TYPE beredd_notifications_total counter\n");
-        for (int c = 0; c < 2; c++)
-                for (int r = 0; r < 4; r++)
-                        fprintf(f, "beredd_notifications_total{channel=\"%s\",result=\"%s\"} %" PRIu64 "\n", chans[c],
-                                results[r], s->n_notif[c][r]);
-
-        fprintf(f, "# HELP beredd_gateway_latency_seconds From handing a message to a gateway to its answer.\n"
-                   "# TYPE beredd_gateway_latency_seconds histogram\n");
-        uint64_t cum = 0;
-        for (size_t k = 0; k < ELEMENTSOF(latency_bounds); k++) {
-                cum += s->latency_bucket[k];
-                fprintf(f, "beredd_gateway_latency_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", latency_bounds[k], cum);
-        }
-        fprintf(f, "beredd_gateway_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", s->latency_count);
-        fprintf(f, "beredd_gateway_latency_seconds_sum %.6f\nberedd_gateway_latency_seconds_count %" PRIu64 "\n",
-                s->latency_sum, s->latency_count);
-
-        json_t *sum = NULL;
-        if (s->config->followup.enabled && followup_summary(s->fu, &sum) >= 0) {
-                static const char *const keys[] = { "open", "due_today", "overdue", "escalated", "closed" };
-                fprintf(f, "# HELP beredd_followup_cases Follow-up cases (no references).\n"
-                           "# TYPE beredd_followup_cases gauge\n");
-                for (size_t k = 0; k < ELEMENTSOF(keys); k++)
-                        fprintf(f, "beredd_followup_cases{state=\"%s\"} %" JSON_INTEGER_FORMAT "\n", keys[k],
-                                json_integer_value(json_object_get(sum, keys[k])));
-                json_decref(sum);
-        }
-        fclose(f);
-        return buf;
 }
 
 /* ---- signals, reload ---- */
@@ -1380,12 +866,6 @@ static int on_terminate(sd_event_source *es, const struct signalfd_siginfo *si, 
         log_event(LOG_INFO, MSGID_STOPPED, NULL, "Received %s, stopping", strsignal((int) si->ssi_signo));
         sd_event_exit(s->event, 0);
         return 0;
-}
-
-static uint64_t now_monotonic(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
 static bool str_same(const char *a, const char *b) {
@@ -1405,7 +885,7 @@ static void server_reload(struct server *s) {
         struct errlist errs = {};
         char buf[96];
 
-        snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_monotonic());
+        snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, server_now_monotonic());
         sd_notify(0, buf);
         struct config *c = config_load(s->config_path, &errs);
         if (!c) {
@@ -1683,7 +1163,7 @@ void server_free(struct server *s) {
         http_free(s->http);
         followup_free(s->fu);
         activations_free(s->acts);
-        limits_free(s);
+        server_limits_free(s);
         duty_free(s->duty);
         gateways_free(s->gw);
         sd_event_source_disable_unref(s->mqtt_flush);

@@ -1,0 +1,156 @@
+/* server-internal.h - what the parts of the daemon's core share (private to
+ * server.c, server-answer.c and server-metrics.c, as timesyncd-manager.h is
+ * to timesyncd): struct server, the trouble summary, and the few functions
+ * one part calls in another. Everything else uses server.h. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <systemd/sd-event.h>
+
+#include "activation.h"
+#include "command.h"
+#include "config.h"
+#include "server.h"
+
+static inline uint64_t server_now_monotonic(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* Wrong reply codes from one sender (CLOCK_MONOTONIC usec): after MAX
+ * within WINDOW, codes are refused until LOCKED_UNTIL. */
+struct code_window {
+        uint64_t since, locked_until;
+        unsigned n;
+};
+
+static inline bool code_window_locked(const struct code_window *w, uint64_t now) {
+        return w->locked_until > now;
+}
+
+/* One more wrong code at NOW; true when it starts a lockout (log it then). */
+static inline bool code_window_wrong(struct code_window *w, uint64_t now, unsigned max, uint64_t window, uint64_t lockout) {
+        if (!w->n || now - w->since > window) {
+                w->n = 0;
+                w->since = now;
+        }
+        if (++w->n < max)
+                return false;
+        w->n = 0;
+        w->locked_until = now + lockout;
+        return true;
+}
+
+/* Counters for /metrics: notifications by channel (sms, email) and result,
+ * and the gateway latency histogram (server-metrics.c). */
+struct server_counts {
+        uint64_t n_notif[2][5]; /* sent, failed, delivered, undeliverable, unreachable */
+        uint64_t latency_bucket[10]; /* gateway latency histogram (cumulative at export) */
+        double latency_sum;
+        uint64_t latency_count;
+};
+
+struct server {
+        sd_event *event;
+        char *config_path;
+        char *socket_path;
+        bool foreground;
+        struct config *config;
+        struct store *store;
+        struct seen *seen; /* inbound SMS message ids already taken (replays) */
+        struct ctl *ctl;
+        struct mqtt *mqtt; /* NULL when not configured */
+        struct calendar *cal;
+        struct gateways *gw;
+        struct http *http;
+        struct duty *duty;
+        struct activations *acts;
+        struct followup *fu;
+        bool mq_summary; /* followup/summary to be published */
+        bool mq_status;  /* the trouble fields of <base>/status to be published */
+        int ready;       /* last readiness computed: 1 ready, 0 not, -1 not yet (logged on change) */
+        uint64_t ready_grace; /* READY_GRACE_USEC, or $BEREDD_READY_GRACE_MS (tests) */
+        struct code_window mq_codes; /* wrong reply codes over MQTT */
+
+        /* MQTT output waits here until the loop iteration's durable writes
+         * are done (write-ahead): libmosquitto writes to its socket at once. */
+        sd_event_source *mqtt_flush;
+        struct mq_event {
+                char *payload;
+                uint64_t seq; /* activations_logged_seq() when it was queued */
+        } *mq_events;
+        size_t n_mq_events;
+        char **mq_activations; /* ids whose retained state is to be published */
+        size_t n_mq_activations;
+
+        sd_event_source *sig_term, *sig_int, *sig_hup;
+        struct incoming *incoming; /* the drop folder */
+        sd_event_source *retry;  /* timer: retry after a temporary spool error */
+
+        uint64_t started_usec; /* CLOCK_REALTIME */
+        struct server_counts counts; /* for /metrics (server-metrics.c) */
+        /* server-answer.c: texts sent back to SMS senders (for their keys),
+         * and per person wrong codes and texts back (in memory) */
+        unsigned n_back;
+        struct sender_limit *limits;
+        size_t n_limits;
+        uint64_t n_reloads;
+        bool spool_error; /* the spool could not take a write (e.g. full) */
+        char spool_error_text[128];
+};
+
+/* ---- trouble: gateways down, messages waiting (server.c) ---- */
+
+extern const enum channel trouble_channels[2]; /* CHANNEL_SMS, CHANNEL_EMAIL */
+
+struct trouble {
+        unsigned served[2], down[2], waiting_on[2]; /* by trouble_channels[] */
+        uint64_t oldest[2];                      /* usec the longest-waiting message has waited */
+        unsigned gateways_down, waiting;
+        uint64_t oldest_all;
+};
+
+void trouble_get(struct server *s, struct trouble *t);
+/* A channel in use (served by a gateway) whose every gateway is down. */
+bool trouble_channel_dead(const struct trouble *t, size_t c);
+
+/* ---- server.c ---- */
+
+/* STATUS= for systemd, from the spool state, trouble and counts. */
+void server_update_status(struct server *s);
+/* A write failed with -errno R: remembered for status and STATUS=, logged
+ * once; the spool probe notices when it takes writes again. */
+void server_spool_failed(struct server *s, int r, const char *what);
+/* Health (/healthz): the loop runs, the spool takes writes, the listener
+ * accepts. */
+bool server_healthy(struct server *s);
+/* Readiness (/readyz): see the ready hook in http.h. Logs a change. */
+bool server_ready(struct server *s, char *why, size_t len);
+
+/* ---- server-metrics.c ---- */
+
+/* Count activation event EV (sent, failed, delivered, undeliverable, and
+ * the gateway latency). */
+void server_count_event(struct server_counts *c, const struct act_event *ev);
+/* The daemon's Prometheus text (malloc'd): see the metrics hook in http.h. */
+char *server_metrics(struct server *s);
+
+/* ---- server-answer.c: answers that come in through the HTTP listener ---- */
+
+/* The hooks of http.h, for S. */
+int server_sms_inbound(struct server *s, const char *gateway_id, const char *provider_msg_id, const char *from,
+                       const char *text, char **sms_back);
+int server_message_seen(struct server *s, const char *gateway_id, const char *provider_msg_id);
+void server_message_forget(struct server *s, const char *gateway_id, const char *provider_msg_id);
+int server_receipt(struct server *s, const char *gateway_id, const char *ref, bool delivered, const char *detail);
+int server_token_lookup(struct server *s, const char *token, json_t **info);
+int server_token_answer(struct server *s, const char *token, bool verify, enum answer answer, json_t **reply,
+                        char *err, size_t errlen);
+/* Free the per-sender limits (wrong codes, texts back). */
+void server_limits_free(struct server *s);
