@@ -126,14 +126,208 @@ static enum MHD_Result respond_twiml(struct req *q, struct MHD_Connection *c, co
         return ok;
 }
 
+/* What a webhook request carried, once authenticated and parsed. */
+struct sms_in {
+        char *from, *text;             /* an inbound SMS (malloc'd) */
+        struct http_receipt rc;        /* a delivery report */
+        char msg_id[SEEN_ID_MAX];      /* the provider's id of an inbound SMS, for replays */
+        bool answered;                 /* a response is queued already (RESULT) */
+        enum MHD_Result result;
+};
+
+/* Answer a request that is refused before its content counts. */
+static int refuse(struct req *q, struct MHD_Connection *c, struct sms_in *in, unsigned code, const char *error) {
+        in->answered = true;
+        in->result = http_respond_json(q, c, code, error, NULL);
+        return 0;
+}
+
+static int refuse_token(struct req *q, struct MHD_Connection *c, const struct gateway *gw, struct sms_in *in) {
+        log_warning("Refused a webhook for gateway %s: bad or missing token", gw->id);
+        return refuse(q, c, in, MHD_HTTP_FORBIDDEN, "bad token");
+}
+
+/* Twilio: a signed form, SMS (From, Body, MessageSid) or status callback. */
+static int twilio_in(struct req *q, struct MHD_Connection *c, const struct gateway *gw, enum body_kind kind,
+                     bool receipt, struct sms_in *in) {
+        _cleanup_free_ char *url = NULL;
+        struct http_form form = {};
+        int r;
+
+        if (kind != BODY_FORM)
+                return refuse(q, c, in, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "expected application/x-www-form-urlencoded");
+        if (http_form_parse(q->body ?: "", q->len, &form) < 0)
+                return refuse(q, c, in, MHD_HTTP_BAD_REQUEST, "bad form");
+        /* Twilio signs the URL it was told to call: the public URL of
+         * the proxy, and this path and query as sent. */
+        if (q->cfg->http.public_url && q->target && asprintf(&url, "%s%s", q->cfg->http.public_url, q->target) < 0)
+                url = NULL;
+        if (!url || !gw->password ||
+            !http_twilio_valid(gw->password, url, &form,
+                               MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Twilio-Signature"))) {
+                http_form_done(&form);
+                log_warning("Refused %s webhook for gateway %s: bad or missing X-Twilio-Signature",
+                            receipt ? "a receipt" : "an SMS", gw->id);
+                return refuse(q, c, in, MHD_HTTP_FORBIDDEN, "bad signature");
+        }
+        /* Twilio names the account in every webhook (AccountSid):
+         * when present it must be this gateway's. */
+        const char *acct = http_form_get(&form, "AccountSid");
+        if (acct && gw->account && !streq(acct, gw->account)) {
+                http_form_done(&form);
+                log_warning("Refused %s webhook for gateway %s: AccountSid is not the gateway's account",
+                            receipt ? "a receipt" : "an SMS", gw->id);
+                return refuse(q, c, in, MHD_HTTP_FORBIDDEN, "wrong account");
+        }
+        if (receipt)
+                r = http_twilio_dlr(&form, &in->rc);
+        else {
+                const char *f = http_form_get(&form, "From"), *b = http_form_get(&form, "Body");
+                r = f && b ? 0 : -EINVAL;
+                if (r >= 0 && (!(in->from = strdup(f)) || !(in->text = strdup(b))))
+                        r = -ENOMEM;
+                http_copy_ref(in->msg_id, sizeof(in->msg_id),
+                              http_form_get(&form, "MessageSid") ?: http_form_get(&form, "SmsSid"));
+        }
+        http_form_done(&form);
+        return r;
+}
+
+/* Link Mobility: MO or DLR JSON, with the gateway's token. */
+static int linkmobility_in(struct req *q, struct MHD_Connection *c, const struct gateway *gw, enum body_kind kind,
+                           bool receipt, struct sms_in *in) {
+        int r;
+
+        if (kind != BODY_JSON)
+                return refuse(q, c, in, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "expected application/json");
+        if (!webhook_token_ok(q, c, gw))
+                return refuse_token(q, c, gw, in);
+        r = receipt ? http_linkmobility_dlr(q->body ?: "", q->len, &in->rc)
+                    : http_linkmobility_mo(q->body ?: "", q->len, &in->from, &in->text);
+        if (r >= 0 && !receipt) {
+                /* The MO's own id: "messageId" (older gates: "id"). */
+                static const char *const idn[] = { "messageId", "id" };
+                char *iv[2] = {};
+                if (http_generic_fields(q->body ?: "", q->len, true, idn, 2, iv) >= 0)
+                        http_copy_ref(in->msg_id, sizeof(in->msg_id), iv[0] ?: iv[1]);
+                free(iv[0]);
+                free(iv[1]);
+        }
+        return r;
+}
+
+/* The generic http gateway: form, JSON or query fields of configured names,
+ * with the gateway's token. */
+static int generic_in(struct req *q, struct MHD_Connection *c, const struct gateway *gw, enum body_kind kind,
+                      bool receipt, struct sms_in *in) {
+        const char *names[3];
+        char *v[3] = {};
+        const char *src = q->body ?: "";
+        size_t len = q->len;
+        int r;
+
+        if (kind == BODY_OTHER)
+                return refuse(q, c, in, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                              "expected application/x-www-form-urlencoded or application/json");
+        if (!webhook_token_ok(q, c, gw))
+                return refuse_token(q, c, gw, in);
+        if (kind == BODY_NONE) { /* fields in the query string instead */
+                src = target_query(q);
+                len = strlen(src);
+        }
+        names[0] = receipt ? gw->inbound_ref : gw->inbound_from;
+        names[1] = receipt ? gw->inbound_status : gw->inbound_text;
+        names[2] = receipt ? NULL : gw->inbound_id;
+        if (!names[0] || !names[1])
+                return refuse(q, c, in, MHD_HTTP_INTERNAL_SERVER_ERROR, "gateway not configured");
+        r = http_generic_fields(src, len, kind == BODY_JSON, names, names[2] ? 3 : 2, v);
+        if (r >= 0 && (!v[0] || !v[1]))
+                r = -EINVAL;
+        if (r >= 0 && receipt) {
+                http_copy_ref(in->rc.ref, sizeof(in->rc.ref), v[0]);
+                in->rc.state = http_dlr_from_word(v[1]);
+                char word[32];
+                http_copy_ref(word, sizeof(word), v[1]);
+                snprintf(in->rc.detail, sizeof(in->rc.detail), "%s %s", gw->id, word[0] ? word : "?");
+                if (!in->rc.ref[0])
+                        r = -EINVAL;
+        } else if (r >= 0) {
+                in->from = TAKE_PTR(v[0]);
+                in->text = TAKE_PTR(v[1]);
+                http_copy_ref(in->msg_id, sizeof(in->msg_id), v[2]);
+        }
+        free(v[0]);
+        free(v[1]);
+        free(v[2]);
+        return r;
+}
+
+/* A delivery report, parsed. */
+static enum MHD_Result take_receipt(struct req *q, struct MHD_Connection *c, const struct gateway *gw,
+                                    const struct http_receipt *rc) {
+        int r;
+
+        if (rc->state == HTTP_DLR_PENDING)
+                return http_respond_json(q, c, MHD_HTTP_OK, NULL, "\"ignored\":true");
+        /* Only for a message this gateway sent, by the provider's
+         * message id or the client reference with its nonce. */
+        r = q->hooks->receipt(q->hooks->userdata, gw->id, rc->ref, rc->state == HTTP_DLR_DELIVERED, rc->detail);
+        if (r == -ENOENT && rc->alt_ref[0])
+                r = q->hooks->receipt(q->hooks->userdata, gw->id, rc->alt_ref, rc->state == HTTP_DLR_DELIVERED,
+                                      rc->detail);
+        if (http_storage_error(r)) {
+                log_warning_errno(r, "A delivery receipt from gateway %s could not be recorded: %m", gw->id);
+                return http_respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
+        }
+        /* Unknown references are acknowledged too: a provider that
+         * hears an error retries a report we can never place. */
+        log_debug("Delivery receipt from gateway %s (%s): %s", gw->id, rc->detail, r >= 0 ? "recorded" : strerror(-r));
+        return http_respond_json(q, c, MHD_HTTP_OK, NULL, r >= 0 ? "\"known\":true" : "\"known\":false");
+}
+
+/* An inbound SMS, parsed. Twilio can carry the text back in its answer
+ * (TwiML), from the number they wrote to; for the others the daemon sends
+ * it through the SMS gateways. */
+static enum MHD_Result take_sms(struct req *q, struct MHD_Connection *c, const struct gateway *gw,
+                                const struct sms_in *in) {
+        _cleanup_free_ char *number = sender_number(in->from), *back = NULL;
+        bool twiml = gw->type == GATEWAY_TWILIO;
+        int r;
+
+        if (!number)
+                return http_respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+        /* Replays: the provider's message id is recorded durably first,
+         * then the answer is acted on (durably, before the 200). A request
+         * whose id was seen is acknowledged and ignored. A crash between the
+         * two loses that one SMS (never acts on it twice): the person is
+         * still asked and can answer again. */
+        r = q->hooks->message_seen(q->hooks->userdata, gw->id, in->msg_id);
+        if (r > 0) {
+                log_info("SMS webhook from gateway %s: a message id already taken; ignored as a replay", gw->id);
+                return twiml ? respond_twiml(q, c, NULL) : http_respond_json(q, c, MHD_HTTP_OK, NULL, "\"taken\":false");
+        }
+        if (http_storage_error(r)) {
+                log_warning_errno(r, "An SMS answer through gateway %s could not be recorded: %m", gw->id);
+                return http_respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
+        }
+        r = q->hooks->sms_inbound(q->hooks->userdata, gw->id, in->msg_id, number, in->text, twiml ? &back : NULL);
+        if (http_storage_error(r)) {
+                /* Not acted on: let the provider's retry through. */
+                q->hooks->message_forget(q->hooks->userdata, gw->id, in->msg_id);
+                log_warning_errno(r, "An SMS answer through gateway %s could not be recorded: %m", gw->id);
+                return http_respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
+        }
+        log_debug("SMS webhook from gateway %s: %s", gw->id, r >= 0 ? "taken as an answer" : strerror(-r));
+        if (twiml)
+                return respond_twiml(q, c, back);
+        return http_respond_json(q, c, MHD_HTTP_OK, NULL, r >= 0 ? "\"taken\":true" : "\"taken\":false");
+}
+
 enum MHD_Result http_route_sms(struct req *q, struct MHD_Connection *c, const char *method, const char *gw_id,
                                bool receipt) {
         const struct gateway *gw = config_gateway(q->cfg, gw_id);
         enum body_kind kind = body_kind(c, q->len);
-        _cleanup_free_ char *from = NULL, *text = NULL, *back = NULL;
-        struct http_form form = {};
-        struct http_receipt rc = {};
-        char msg_id[SEEN_ID_MAX] = ""; /* the provider's id of an inbound SMS, for replays */
+        struct sms_in in = {};
         enum MHD_Result ok;
         int r;
 
@@ -145,166 +339,28 @@ enum MHD_Result http_route_sms(struct req *q, struct MHD_Connection *c, const ch
                 return http_respond_405(q, c, "POST");
 
         switch (gw->type) {
-        case GATEWAY_TWILIO: {
-                _cleanup_free_ char *url = NULL;
-                if (kind != BODY_FORM)
-                        return http_respond_json(q, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "expected application/x-www-form-urlencoded", NULL);
-                if (http_form_parse(q->body ?: "", q->len, &form) < 0)
-                        return http_respond_json(q, c, MHD_HTTP_BAD_REQUEST, "bad form", NULL);
-                /* Twilio signs the URL it was told to call: the public URL of
-                 * the proxy, and this path and query as sent. */
-                if (q->cfg->http.public_url && q->target &&
-                    asprintf(&url, "%s%s", q->cfg->http.public_url, q->target) < 0)
-                        url = NULL;
-                if (!url || !gw->password ||
-                    !http_twilio_valid(gw->password, url, &form,
-                                       MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Twilio-Signature"))) {
-                        http_form_done(&form);
-                        log_warning("Refused %s webhook for gateway %s: bad or missing X-Twilio-Signature",
-                                    receipt ? "a receipt" : "an SMS", gw->id);
-                        return http_respond_json(q, c, MHD_HTTP_FORBIDDEN, "bad signature", NULL);
-                }
-                /* Twilio names the account in every webhook (AccountSid):
-                 * when present it must be this gateway's. */
-                const char *acct = http_form_get(&form, "AccountSid");
-                if (acct && gw->account && !streq(acct, gw->account)) {
-                        http_form_done(&form);
-                        log_warning("Refused %s webhook for gateway %s: AccountSid is not the gateway's account",
-                                    receipt ? "a receipt" : "an SMS", gw->id);
-                        return http_respond_json(q, c, MHD_HTTP_FORBIDDEN, "wrong account", NULL);
-                }
-                if (receipt)
-                        r = http_twilio_dlr(&form, &rc);
-                else {
-                        const char *f = http_form_get(&form, "From"), *b = http_form_get(&form, "Body");
-                        r = f && b ? 0 : -EINVAL;
-                        if (r >= 0 && (!(from = strdup(f)) || !(text = strdup(b))))
-                                r = -ENOMEM;
-                        http_copy_ref(msg_id, sizeof(msg_id), http_form_get(&form, "MessageSid") ?: http_form_get(&form, "SmsSid"));
-                }
-                http_form_done(&form);
+        case GATEWAY_TWILIO:
+                r = twilio_in(q, c, gw, kind, receipt, &in);
                 break;
-        }
         case GATEWAY_LINKMOBILITY:
-                if (kind != BODY_JSON)
-                        return http_respond_json(q, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "expected application/json", NULL);
-                if (!webhook_token_ok(q, c, gw)) {
-                        log_warning("Refused a webhook for gateway %s: bad or missing token", gw->id);
-                        return http_respond_json(q, c, MHD_HTTP_FORBIDDEN, "bad token", NULL);
-                }
-                r = receipt ? http_linkmobility_dlr(q->body ?: "", q->len, &rc)
-                            : http_linkmobility_mo(q->body ?: "", q->len, &from, &text);
-                if (r >= 0 && !receipt) {
-                        /* The MO's own id: "messageId" (older gates: "id"). */
-                        static const char *const idn[] = { "messageId", "id" };
-                        char *iv[2] = {};
-                        if (http_generic_fields(q->body ?: "", q->len, true, idn, 2, iv) >= 0)
-                                http_copy_ref(msg_id, sizeof(msg_id), iv[0] ?: iv[1]);
-                        free(iv[0]);
-                        free(iv[1]);
-                }
+                r = linkmobility_in(q, c, gw, kind, receipt, &in);
                 break;
-        default: { /* GATEWAY_HTTP */
-                const char *names[3];
-                char *v[3] = {};
-                const char *src = q->body ?: "";
-                size_t len = q->len;
-
-                if (kind == BODY_OTHER)
-                        return http_respond_json(q, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                            "expected application/x-www-form-urlencoded or application/json", NULL);
-                if (!webhook_token_ok(q, c, gw)) {
-                        log_warning("Refused a webhook for gateway %s: bad or missing token", gw->id);
-                        return http_respond_json(q, c, MHD_HTTP_FORBIDDEN, "bad token", NULL);
-                }
-                if (kind == BODY_NONE) { /* fields in the query string instead */
-                        src = target_query(q);
-                        len = strlen(src);
-                }
-                names[0] = receipt ? gw->inbound_ref : gw->inbound_from;
-                names[1] = receipt ? gw->inbound_status : gw->inbound_text;
-                names[2] = receipt ? NULL : gw->inbound_id;
-                if (!names[0] || !names[1])
-                        return http_respond_json(q, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "gateway not configured", NULL);
-                r = http_generic_fields(src, len, kind == BODY_JSON, names, names[2] ? 3 : 2, v);
-                if (r >= 0 && (!v[0] || !v[1]))
-                        r = -EINVAL;
-                if (r >= 0 && receipt) {
-                        http_copy_ref(rc.ref, sizeof(rc.ref), v[0]);
-                        rc.state = http_dlr_from_word(v[1]);
-                        char word[32];
-                        http_copy_ref(word, sizeof(word), v[1]);
-                        snprintf(rc.detail, sizeof(rc.detail), "%s %s", gw->id, word[0] ? word : "?");
-                        if (!rc.ref[0])
-                                r = -EINVAL;
-                } else if (r >= 0) {
-                        from = TAKE_PTR(v[0]);
-                        text = TAKE_PTR(v[1]);
-                        http_copy_ref(msg_id, sizeof(msg_id), v[2]);
-                }
-                free(v[0]);
-                free(v[1]);
-                free(v[2]);
+        default: /* GATEWAY_HTTP */
+                r = generic_in(q, c, gw, kind, receipt, &in);
                 break;
         }
-        }
 
-        if (r == -ENOMEM)
-                return http_respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-        if (r < 0)
-                return http_respond_json(q, c, MHD_HTTP_BAD_REQUEST, receipt ? "not a delivery report" : "not an SMS", NULL);
-
-        if (receipt) {
-                if (rc.state == HTTP_DLR_PENDING)
-                        return http_respond_json(q, c, MHD_HTTP_OK, NULL, "\"ignored\":true");
-                /* Only for a message this gateway sent, by the provider's
-                 * message id or the client reference with its nonce. */
-                r = q->hooks->receipt(q->hooks->userdata, gw->id, rc.ref, rc.state == HTTP_DLR_DELIVERED, rc.detail);
-                if (r == -ENOENT && rc.alt_ref[0])
-                        r = q->hooks->receipt(q->hooks->userdata, gw->id, rc.alt_ref, rc.state == HTTP_DLR_DELIVERED, rc.detail);
-                if (http_storage_error(r)) {
-                        log_warning_errno(r, "A delivery receipt from gateway %s could not be recorded: %m", gw->id);
-                        return http_respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
-                }
-                /* Unknown references are acknowledged too: a provider that
-                 * hears an error retries a report we can never place. */
-                log_debug("Delivery receipt from gateway %s (%s): %s", gw->id, rc.detail,
-                          r >= 0 ? "recorded" : strerror(-r));
-                return http_respond_json(q, c, MHD_HTTP_OK, NULL, r >= 0 ? "\"known\":true" : "\"known\":false");
-        }
-
-        _cleanup_free_ char *number = sender_number(from);
-        if (!number)
-                return http_respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-        /* Twilio can carry the text back in its answer (TwiML), from the
-         * number they wrote to; for the others the server sends it through
-         * the SMS gateways. */
-        /* Replays: the provider's message id is recorded durably first,
-         * then the answer is acted on (durably, before the 200). A request
-         * whose id was seen is acknowledged and ignored. A crash between the
-         * two loses that one SMS (never acts on it twice): the person is
-         * still asked and can answer again. */
-        r = q->hooks->message_seen(q->hooks->userdata, gw->id, msg_id);
-        if (r > 0) {
-                log_info("SMS webhook from gateway %s: a message id already taken; ignored as a replay", gw->id);
-                return gw->type == GATEWAY_TWILIO ? respond_twiml(q, c, NULL)
-                                                  : http_respond_json(q, c, MHD_HTTP_OK, NULL, "\"taken\":false");
-        }
-        if (http_storage_error(r)) {
-                log_warning_errno(r, "An SMS answer through gateway %s could not be recorded: %m", gw->id);
-                return http_respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
-        }
-        r = q->hooks->sms_inbound(q->hooks->userdata, gw->id, msg_id, number, text, gw->type == GATEWAY_TWILIO ? &back : NULL);
-        if (http_storage_error(r)) {
-                /* Not acted on: let the provider's retry through. */
-                q->hooks->message_forget(q->hooks->userdata, gw->id, msg_id);
-                log_warning_errno(r, "An SMS answer through gateway %s could not be recorded: %m", gw->id);
-                return http_respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);
-        }
-        log_debug("SMS webhook from gateway %s: %s", gw->id, r >= 0 ? "taken as an answer" : strerror(-r));
-        if (gw->type == GATEWAY_TWILIO)
-                ok = respond_twiml(q, c, back);
+        if (in.answered)
+                ok = in.result;
+        else if (r == -ENOMEM)
+                ok = http_respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+        else if (r < 0)
+                ok = http_respond_json(q, c, MHD_HTTP_BAD_REQUEST, receipt ? "not a delivery report" : "not an SMS", NULL);
+        else if (receipt)
+                ok = take_receipt(q, c, gw, &in.rc);
         else
-                ok = http_respond_json(q, c, MHD_HTTP_OK, NULL, r >= 0 ? "\"taken\":true" : "\"taken\":false");
+                ok = take_sms(q, c, gw, &in);
+        free(in.from);
+        free(in.text);
         return ok;
 }

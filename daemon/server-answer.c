@@ -155,12 +155,93 @@ void server_message_forget(struct server *s, const char *gateway_id, const char 
                 seen_forget(s->seen, gateway_id, provider_msg_id);
 }
 
+/* An SMS answer that is not to a follow-up reminder: to a call-out or a
+ * contact-list check, by its code or as the one open for P. Returns what
+ * activations_reply() did, or -EINVAL/-EAGAIN when a text back (in BACK)
+ * must ask or explain first; *WANT_BACK says BACK is to be sent. */
+static int answer_activation(struct server *s, const struct person *p, const struct text_reply *rp, char *back,
+                             size_t backlen, bool *want_back, char *err, size_t errlen) {
+        bool en = p->lang == LANG_EN;
+        struct command cmd = { .kind = CMD_REPLY, .person = (char *) p->id,
+                               .answer = rp->kind == TEXT_REPLY_NO ? ANSWER_NO : ANSWER_YES };
+        json_t *fields = NULL;
+        const char *only = NULL;
+        int r;
+
+        *want_back = true;
+        if (rp->kind == TEXT_REPLY_POSTPONE || rp->kind == TEXT_REPLY_HELP) {
+                snprintf(back, backlen, W(en, W_BACK_REMINDER_CODE));
+                return -EINVAL;
+        }
+        /* OK answers a contact-list check or a reminder, never a
+         * call-out: only JA/YES are a yes to those. */
+        if (rp->kind == TEXT_REPLY_OK && rp->code[0] && activations_code_target(s->acts, rp->code, NULL, NULL) == 0) {
+                snprintf(back, backlen, W(en, W_BACK_OK_NOT_CALLOUT));
+                return -EINVAL;
+        }
+        if (rp->code[0]) {
+                cmd.code = (char *) rp->code;
+        } else if (rp->kind == TEXT_REPLY_OK) {
+                unsigned n_call = activations_open_for_kind(s->acts, p->id, false, NULL);
+                unsigned n_check = activations_open_for_kind(s->acts, p->id, true, &only);
+                if (n_call > 0 || n_check != 1) {
+                        /* Could be a reminder, a check or (wrongly) a
+                         * call-out: ask, never guess. */
+                        snprintf(back, backlen, W(en, W_BACK_OK_WHICH));
+                        return -EAGAIN;
+                }
+                cmd.activation = (char *) only;
+        } else {
+                unsigned n = activations_open_for(s->acts, p->id, &only);
+                if (n != 1) {
+                        snprintf(back, backlen, n == 0 ? W(en, W_BACK_NO_OPEN_CALLOUT) : W(en, W_BACK_SEVERAL_OPEN));
+                        return -EAGAIN;
+                }
+                cmd.activation = (char *) only;
+        }
+        r = activations_reply(s->acts, &cmd, SOURCE_SMS, &fields, err, errlen);
+        log_info("SMS answer from %s: %s", p->id, r >= 0 ? "recorded" : r == -EPERM ? "not asked, not counted" : "not recorded");
+        /* A code that matches nothing, or an activation that did
+         * not ask the sender: both count toward the lockout (it also
+         * bounds the "unsolicited" records one sender can cause). */
+        if ((r == -ENOENT || r == -EPERM) && cmd.code)
+                code_wrong(s, p->id);
+        if (r == -EPERM)
+                snprintf(back, backlen, W(en, W_BACK_NOT_ASKED));
+        /* A recorded answer to a call-out gets a short receipt (the
+         * chain's receipt setting), as a text back: limited like
+         * the others, never one of the activation's notifications. */
+        else if (!(r >= 0 && activations_answer_receipt(s->acts, json_string_value(json_object_get(fields, "activation")),
+                                                        p->id, back, backlen) == 0))
+                *want_back = false;
+        json_decref(fields);
+        return r;
+}
+
+/* An SMS answer to a follow-up reminder (its 5-digit code). */
+static int answer_followup(struct server *s, const struct person *p, const struct text_reply *rp, char *back,
+                           size_t backlen, bool *want_back, char *err, size_t errlen) {
+        json_t *fields = NULL;
+        int r = followup_reply(s->fu, rp->code, p->id, rp->kind, rp->days, &fields, err, errlen);
+
+        json_decref(fields);
+        log_info("SMS answer from %s to a follow-up reminder: %s", p->id, r >= 0 ? "recorded" : "not recorded");
+        *want_back = r == -ENOENT;
+        if (r == -ENOENT) {
+                /* The same text whether no case holds the code or
+                 * the sender is not one of its contacts. */
+                code_wrong(s, p->id);
+                snprintf(back, backlen, W(p->lang == LANG_EN, W_BACK_NO_SUCH_REMINDER));
+        }
+        return r;
+}
+
 int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const char *provider_msg_id _unused_,
                        const char *from, const char *text, char **sms_back) {
         const struct person *p = config_person_by_contact(s->config, from);
         struct text_reply rp;
         char err[256] = "", back[512] = "";
-        json_t *fields = NULL;
+        bool want_back = true;
         int r;
 
         if (sms_back)
@@ -170,7 +251,6 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                 log_notice("An SMS from a number that is not in the configuration was ignored");
                 return -ENOENT;
         }
-        bool en = p->lang == LANG_EN;
         text_parse_reply(text, strlen(text), &rp);
         if (rp.code[0] && codes_locked(s, p->id)) {
                 /* Logged once when the lockout began; no text back. */
@@ -178,90 +258,20 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                 return -EACCES;
         }
         if (rp.kind == TEXT_REPLY_UNKNOWN) {
-                snprintf(back, sizeof(back), W(en, W_BACK_NOT_UNDERSTOOD));
+                snprintf(back, sizeof(back), W(p->lang == LANG_EN, W_BACK_NOT_UNDERSTOOD));
                 r = -EINVAL;
-                goto answer_back;
-        }
-        if (rp.code[0] && followup_is_code(rp.code)) {
-                r = followup_reply(s->fu, rp.code, p->id, rp.kind, rp.days, &fields, err, sizeof(err));
-                log_info("SMS answer from %s to a follow-up reminder: %s", p->id, r >= 0 ? "recorded" : "not recorded");
-                if (r == -ENOENT) {
-                        /* The same text whether no case holds the code or
-                         * the sender is not one of its contacts. */
-                        code_wrong(s, p->id);
-                        snprintf(back, sizeof(back), W(en, W_BACK_NO_SUCH_REMINDER));
-                        goto answer_back;
-                }
-        } else {
-                struct command cmd = { .kind = CMD_REPLY, .person = (char *) p->id,
-                                       .answer = rp.kind == TEXT_REPLY_NO ? ANSWER_NO : ANSWER_YES };
-                if (rp.kind == TEXT_REPLY_POSTPONE || rp.kind == TEXT_REPLY_HELP) {
-                        snprintf(back, sizeof(back), W(en, W_BACK_REMINDER_CODE));
-                        r = -EINVAL;
-                        goto answer_back;
-                }
-                /* OK answers a contact-list check or a reminder, never a
-                 * call-out: only JA/YES are a yes to those. */
-                if (rp.kind == TEXT_REPLY_OK && rp.code[0] && activations_code_target(s->acts, rp.code, NULL, NULL) == 0) {
-                        snprintf(back, sizeof(back), W(en, W_BACK_OK_NOT_CALLOUT));
-                        r = -EINVAL;
-                        goto answer_back;
-                }
-                if (rp.code[0]) {
-                        cmd.code = rp.code;
-                } else if (rp.kind == TEXT_REPLY_OK) {
-                        const char *only = NULL;
-                        unsigned n_call = activations_open_for_kind(s->acts, p->id, false, NULL);
-                        unsigned n_check = activations_open_for_kind(s->acts, p->id, true, &only);
-                        if (n_call > 0 || n_check != 1) {
-                                /* Could be a reminder, a check or (wrongly) a
-                                 * call-out: ask, never guess. */
-                                snprintf(back, sizeof(back), W(en, W_BACK_OK_WHICH));
-                                r = -EAGAIN;
-                                goto answer_back;
-                        }
-                        cmd.activation = (char *) only;
-                } else {
-                        const char *only = NULL;
-                        unsigned n = activations_open_for(s->acts, p->id, &only);
-                        if (n != 1) {
-                                snprintf(back, sizeof(back), n == 0 ? W(en, W_BACK_NO_OPEN_CALLOUT) : W(en, W_BACK_SEVERAL_OPEN));
-                                r = -EAGAIN;
-                                goto answer_back;
-                        }
-                        cmd.activation = (char *) only;
-                }
-                r = activations_reply(s->acts, &cmd, SOURCE_SMS, &fields, err, sizeof(err));
-                log_info("SMS answer from %s: %s", p->id, r >= 0 ? "recorded" : r == -EPERM ? "not asked, not counted" : "not recorded");
-                /* A code that matches nothing, or an activation that did
-                 * not ask the sender: both count toward the lockout (it also
-                 * bounds the "unsolicited" records one sender can cause). */
-                if ((r == -ENOENT || r == -EPERM) && cmd.code)
-                        code_wrong(s, p->id);
-                if (r == -EPERM) {
-                        snprintf(back, sizeof(back), W(en, W_BACK_NOT_ASKED));
-                        json_decref(fields);
-                        goto answer_back;
-                }
-                /* A recorded answer to a call-out gets a short receipt (the
-                 * chain's receipt setting), as a text back: limited like
-                 * the others, never one of the activation's notifications. */
-                if (r >= 0 && activations_answer_receipt(s->acts, json_string_value(json_object_get(fields, "activation")),
-                                                         p->id, back, sizeof(back)) == 0) {
-                        json_decref(fields);
-                        goto answer_back;
-                }
-        }
-        json_decref(fields);
-        if (r < 0 && r != -ESTALE) {
+        } else if (rp.code[0] && followup_is_code(rp.code))
+                r = answer_followup(s, p, &rp, back, sizeof(back), &want_back, err, sizeof(err));
+        else
+                r = answer_activation(s, p, &rp, back, sizeof(back), &want_back, err, sizeof(err));
+        if (!want_back && r < 0 && r != -ESTALE) {
                 snprintf(back, sizeof(back), "beredd: %s", err);
-                goto answer_back;
+                want_back = true;
         }
         server_update_status(s);
-        return r;
+        if (!want_back)
+                return r;
 
-answer_back:
-        server_update_status(s);
         bool last = false;
         if (!back_allowed(s, p->id, &last))
                 return r;

@@ -966,33 +966,25 @@ static int hook_token_answer(void *userdata, const char *token, bool verify, enu
         return server_token_answer(userdata, token, verify, answer, reply, err, errlen);
 }
 
-int server_new(const struct server_options *o, struct server **ret) {
-        struct errlist errs = {};
-        unsigned stale = 0;
-        int r;
-
-        struct server *s = calloc(1, sizeof(*s));
-        if (!s)
-                return log_error_errno(ENOMEM, "Out of memory");
-        s->ready = -1;
-        s->ready_grace = READY_GRACE_USEC;
+/* READY_GRACE_USEC, or $BEREDD_READY_GRACE_MS (tests). */
+static uint64_t ready_grace(void) {
         const char *grace = getenv("BEREDD_READY_GRACE_MS");
         if (grace && *grace) {
                 char *end;
                 errno = 0;
                 unsigned long long ms = strtoull(grace, &end, 10);
                 if (errno == 0 && *end == '\0' && ms <= 3600 * 1000)
-                        s->ready_grace = (uint64_t) ms * 1000;
-                else
-                        log_warning("Ignoring BEREDD_READY_GRACE_MS=%s (expected milliseconds)", LOG_ESC(grace));
+                        return (uint64_t) ms * 1000;
+                log_warning("Ignoring BEREDD_READY_GRACE_MS=%s (expected milliseconds)", LOG_ESC(grace));
         }
-        s->foreground = o->foreground;
-        s->config_path = strdup(o->config_path);
-        s->socket_path = strdup(o->socket_path);
-        if (!s->config_path || !s->socket_path) {
-                r = log_error_errno(ENOMEM, "Out of memory");
-                goto fail;
-        }
+        return READY_GRACE_USEC;
+}
+
+/* The configuration, the spool and the replay records. */
+static int server_load(struct server *s) {
+        struct errlist errs = {};
+        unsigned stale = 0;
+        int r;
 
         s->config = config_load(s->config_path, &errs);
         if (!s->config) {
@@ -1000,14 +992,14 @@ int server_new(const struct server_options *o, struct server **ret) {
                         log_error("%s", errs.v[i]);
                 r = log_error_errno(EINVAL, "Configuration %s has %zu error(s), not starting", s->config_path, errs.n);
                 errlist_free(&errs);
-                goto fail;
+                return r;
         }
 
         r = store_open(s->config->spool, &s->store, &stale);
         if (r < 0) {
                 log_error_errno(r, "Cannot open spool %s: %s", s->config->spool,
                                 r == -EBUSY ? "another beredd is already using it" : strerror(-r));
-                goto fail;
+                return r;
         }
         if (stale > 0)
                 log_notice("Spool: removed %u unfinished temporary file(s) from tmp/", stale);
@@ -1015,13 +1007,19 @@ int server_new(const struct server_options *o, struct server **ret) {
         r = seen_open(s->store, STORE_ACTIVATIONS, SEEN_FILE, SEEN_RETENTION_USEC, beredd_now(), &s->seen);
         if (r < 0) {
                 log_error_errno(r, "Cannot read %s/activations/%s: %m", store_root(s->store), SEEN_FILE);
-                goto fail;
+                return r;
         }
+        return 0;
+}
+
+/* The loop, its signals and watchdog, and the control socket. */
+static int server_watch(struct server *s) {
+        int r;
 
         r = sd_event_default(&s->event);
         if (r < 0) {
                 log_error_errno(r, "Cannot create the event loop: %m");
-                goto fail;
+                return r;
         }
 
         sigset_t mask;
@@ -1034,7 +1032,7 @@ int server_new(const struct server_options *o, struct server **ret) {
             (r = sd_event_add_signal(s->event, &s->sig_int, SIGINT, on_terminate, s)) < 0 ||
             (r = sd_event_add_signal(s->event, &s->sig_hup, SIGHUP, on_hup, s)) < 0) {
                 log_error_errno(r, "Cannot watch signals: %m");
-                goto fail;
+                return r;
         }
         r = sd_event_set_watchdog(s->event, true);
         if (r < 0)
@@ -1044,13 +1042,19 @@ int server_new(const struct server_options *o, struct server **ret) {
         if (r < 0) {
                 log_error_errno(r, "Cannot listen on control socket %s: %m%s", s->socket_path,
                                 r == -ENOENT ? " (does its folder exist? use --socket)" : "");
-                goto fail;
+                return r;
         }
+        return 0;
+}
+
+/* The calendar, the gateways and the engines that use them. */
+static int server_start_engines(struct server *s) {
+        int r;
 
         r = calendar_new(&s->config->calendar, s->config->timezone, &s->cal);
         if (r < 0) {
                 log_error_errno(r, "Cannot load time zone %s: %m", s->config->timezone);
-                goto fail;
+                return r;
         }
         r = gateways_new(s->event, s->store, s->config, &s->gw);
         if (r >= 0) {
@@ -1059,27 +1063,35 @@ int server_new(const struct server_options *o, struct server **ret) {
         }
         if (r < 0) {
                 log_error_errno(r, "Cannot set up the gateways: %m");
-                goto fail;
+                return r;
         }
         /* Open activations continue from their logs before anything new
          * comes in. */
         r = duty_new(s->store, &s->duty);
         if (r < 0) {
                 log_error_errno(r, "Cannot read %s/rosters/overrides.json: %m", store_root(s->store));
-                goto fail;
+                return r;
         }
         r = activations_new(s->event, s->store, s->gw, s->duty, s->config, s->cal, s->config->http.public_url,
                             on_activation_event, s, &s->acts);
         if (r < 0) {
                 log_error_errno(r, "Cannot load the activations: %m");
-                goto fail;
+                return r;
         }
 
         r = followup_new(s->event, s->store, s->gw, s->config, s->cal, on_followup_event, s, &s->fu);
         if (r < 0) {
                 log_error_errno(r, "Cannot load the follow-up cases: %m");
-                goto fail;
+                return r;
         }
+        return 0;
+}
+
+/* The ways in and out besides the control socket: HTTP, MQTT, incoming/,
+ * and the spool probe. */
+static int server_start_io(struct server *s) {
+        int r;
+
         const struct http_hooks http_hooks = {
                 .healthy = hook_healthy, .ready = hook_ready, .metrics = hook_metrics,
                 .sms_inbound = hook_sms_inbound, .message_seen = hook_message_seen,
@@ -1088,19 +1100,19 @@ int server_new(const struct server_options *o, struct server **ret) {
         };
         r = http_new(s->event, s->config, &http_hooks, &s->http);
         if (r < 0)
-                goto fail;
+                return r;
 
         if (s->config->mqtt.enabled) {
                 const struct mqtt_hooks hooks = { .execute = on_mqtt_command, .republish = on_mqtt_republish, .userdata = s };
                 r = mqtt_new(s->event, s->config, &hooks, &s->mqtt);
                 if (r < 0) {
                         log_error_errno(r, "Cannot set up MQTT: %m");
-                        goto fail;
+                        return r;
                 }
                 r = sd_event_add_post(s->event, &s->mqtt_flush, on_mqtt_flush, s);
                 if (r < 0) {
                         log_error_errno(r, "Cannot add event sources: %m");
-                        goto fail;
+                        return r;
                 }
                 sd_event_source_set_enabled(s->mqtt_flush, SD_EVENT_OFF);
                 sd_event_source_set_priority(s->mqtt_flush, SD_EVENT_PRIORITY_IDLE);
@@ -1115,13 +1127,34 @@ int server_new(const struct server_options *o, struct server **ret) {
         };
         r = incoming_new(s->event, s->store, &in_hooks, &s->incoming);
         if (r < 0)
-                goto fail;
+                return r;
         r = sd_event_add_time(s->event, &s->retry, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC, on_retry, s);
         if (r < 0) {
                 log_error_errno(r, "Cannot add event sources: %m");
-                goto fail;
+                return r;
         }
         sd_event_source_set_enabled(s->retry, SD_EVENT_OFF);
+        return 0;
+}
+
+int server_new(const struct server_options *o, struct server **ret) {
+        int r;
+
+        struct server *s = calloc(1, sizeof(*s));
+        if (!s)
+                return log_error_errno(ENOMEM, "Out of memory");
+        s->ready = -1;
+        s->ready_grace = ready_grace();
+        s->foreground = o->foreground;
+        s->config_path = strdup(o->config_path);
+        s->socket_path = strdup(o->socket_path);
+        if (!s->config_path || !s->socket_path) {
+                r = log_error_errno(ENOMEM, "Out of memory");
+                goto fail;
+        }
+        if ((r = server_load(s)) < 0 || (r = server_watch(s)) < 0 || (r = server_start_engines(s)) < 0 ||
+            (r = server_start_io(s)) < 0)
+                goto fail;
 
         sd_event_source_set_description(s->sig_term, "sigterm");
         sd_event_source_set_description(s->sig_int, "sigint");
