@@ -93,6 +93,22 @@ static char *url_join(const char *base, const char *path) {
         return s;
 }
 
+/* X's transfer: a POST of x->req to URL as CTYPE, with basic auth. */
+static int post_request(struct msg *x, const char *url, const char *ctype, const char *user, const char *password,
+                        char *err, size_t errlen) {
+        int r = gw_easy_common(x, url);
+
+        if (r >= 0)
+                r = gw_set_post_body(x, "POST");
+        if (r >= 0)
+                r = gw_add_header(x, "Content-Type: %s", ctype);
+        if (r >= 0)
+                r = gw_set_basic_auth(x, user, password);
+        if (r < 0)
+                snprintf(err, errlen, "cannot set up the request: %s", strerror(-r));
+        return r;
+}
+
 /* Twilio Messages API: POST {url}/2010-04-01/Accounts/{sid}/Messages.json,
  * form fields To, From (or MessagingServiceSid when "from" is an MG... SID),
  * Body, ValidityPeriod, and StatusCallback (the listener's receipt webhook,
@@ -152,16 +168,7 @@ int gw_build_twilio(struct msg *x, char *err, size_t errlen) {
                 x->req = s;
                 x->req_len = (size_t) r;
         }
-        r = gw_easy_common(x, url);
-        if (r >= 0)
-                r = gw_set_post_body(x, "POST");
-        if (r >= 0)
-                r = gw_add_header(x, "Content-Type: application/x-www-form-urlencoded");
-        if (r >= 0)
-                r = gw_set_basic_auth(x, gw->account, gw->password);
-        if (r < 0)
-                snprintf(err, errlen, "cannot set up the request: %s", strerror(-r));
-        return r;
+        return post_request(x, url, "application/x-www-form-urlencoded", gw->account, gw->password, err, errlen);
 }
 
 /* Link Mobility SMS REST API ("Common" platform): POST {url}/sms/send with a
@@ -190,7 +197,6 @@ int gw_build_linkmobility(struct msg *x, char *err, size_t errlen) {
         _cleanup_free_ char *url = NULL, *platform = NULL;
         const char *partner = NULL, *ton = "ALPHANUMERIC";
         json_t *o;
-        int r;
 
         if (!gw->account || !gw->from || !gw->url) {
                 snprintf(err, errlen, "linkmobility needs account, from and url");
@@ -226,17 +232,9 @@ int gw_build_linkmobility(struct msg *x, char *err, size_t errlen) {
                 return -ENOMEM;
         x->req_len = strlen(x->req);
 
-        r = gw_easy_common(x, url);
-        if (r >= 0)
-                r = gw_set_post_body(x, "POST");
-        if (r >= 0)
-                r = gw_add_header(x, "Content-Type: application/json");
-        if (r >= 0)
-                r = gw_set_basic_auth(x, gw->username, gw->password);
-        if (r < 0)
-                snprintf(err, errlen, "cannot set up the request: %s", strerror(-r));
-        return r;
+        return post_request(x, url, "application/json", gw->username, gw->password, err, errlen);
 }
+
 static bool twilio_recipient_code(long code) {
         switch (code) {
         case 21211: /* invalid 'To' phone number */

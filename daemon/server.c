@@ -429,12 +429,10 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
                 r = followup_close(s->fu, cmd, &fields, err, sizeof(err));
                 break;
         case CMD_DUE:
-                r = s->config->followup.enabled ? followup_due(s->fu, cmd->overdue, cmd->contact, &fields) : -ENOTSUP;
-                if (r == -ENOTSUP)
-                        snprintf(err, sizeof(err), "cmd: follow-up is not configured (no followup section)");
-                break;
         case CMD_FOLLOWUP_SUMMARY:
-                r = s->config->followup.enabled ? followup_summary(s->fu, &fields) : -ENOTSUP;
+                r = !s->config->followup.enabled ? -ENOTSUP
+                    : cmd->kind == CMD_DUE       ? followup_due(s->fu, cmd->overdue, cmd->contact, &fields)
+                                                 : followup_summary(s->fu, &fields);
                 if (r == -ENOTSUP)
                         snprintf(err, sizeof(err), "cmd: follow-up is not configured (no followup section)");
                 break;
