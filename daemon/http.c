@@ -24,7 +24,9 @@
  * request target (path and query as sent) comes from the URI log callback,
  * which is the first thing MHD calls for a request: Twilio signs the URL as
  * it was sent, before any decoding, and routing on the raw path means an
- * escaped "/" can never make two segments out of one.
+ * escaped "/" can never make two segments out of one. /healthz, /readyz
+ * and /metrics are answered here; the answer-link pages in http-page.c, the
+ * SMS webhooks in http-webhook.c (their parsers in http-parse.c).
  *
  * Nothing personal reaches the log or an error text: no numbers, no message
  * texts, no answer-link tokens (a token is as good as the person's answer).
