@@ -14,42 +14,6 @@
 #include "command.h"
 #include "macro.h"
 
-static const char *const command_names[_CMD_MAX] = {
-        [CMD_TRIGGER] = "trigger",
-        [CMD_REPLY] = "reply",
-        [CMD_RESOLVE] = "resolve",
-        [CMD_CASE_OPEN] = "case.open",
-        [CMD_CASE_CHECKIN] = "case.checkin",
-        [CMD_CASE_LEVEL] = "case.level",
-        [CMD_CASE_CLOSE] = "case.close",
-        [CMD_STATUS] = "status",
-        [CMD_LIST] = "list",
-        [CMD_SHOW] = "show",
-        [CMD_REPORT] = "report",
-        [CMD_VERIFY] = "verify",
-        [CMD_ROSTER_OVERRIDE] = "roster.override",
-        [CMD_ROSTER_SHOW] = "roster.show",
-        [CMD_DUE] = "due",
-        [CMD_FOLLOWUP_SUMMARY] = "followup.summary",
-        [CMD_PREVIEW] = "preview",
-};
-
-const char *command_name(enum command_kind k) {
-        return (unsigned) k < _CMD_MAX ? command_names[k] : NULL;
-}
-
-int command_from_name(const char *name) {
-        for (int i = 0; name && i < _CMD_MAX; i++)
-                if (streq(command_names[i], name))
-                        return i;
-        return -1;
-}
-
-bool command_is_read_only(enum command_kind k) {
-        return k == CMD_STATUS || k == CMD_LIST || k == CMD_SHOW || k == CMD_REPORT || k == CMD_ROSTER_SHOW ||
-               k == CMD_DUE || k == CMD_FOLLOWUP_SUMMARY || k == CMD_PREVIEW;
-}
-
 static const char *const outcome_names[] = {
         [OUTCOME_NONE] = "none",
         [OUTCOME_NO_NEEDS] = "no-needs",
@@ -86,19 +50,6 @@ int factor_from_name(const char *name) {
                 if (streq(factor_names[i], name))
                         return i;
         return -1;
-}
-
-bool id_is_safe(const char *s) {
-        size_t n = s ? strlen(s) : 0;
-        if (n == 0 || n > COMMAND_MAX_ID || s[0] == '.' || s[0] == '-')
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '.' || c == '_' || c == '-'))
-                        return false;
-        }
-        return true;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -216,7 +167,7 @@ static int get_int(json_t *v, const char *name, int min, int max, int *ret, char
 }
 
 static int get_date(json_t *v, const char *name, struct ymd *ret, char *err, size_t errlen) {
-        if (!json_is_string(v) || config_parse_date(json_string_value(v), ret) < 0)
+        if (!json_is_string(v) || parse_date(json_string_value(v), ret) < 0)
                 return fail(err, errlen, "%s: expected a date \"YYYY-MM-DD\"", name);
         return 0;
 }
@@ -333,7 +284,7 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                 c->has_next = true;
                 return get_date(v, name, &c->next, err, errlen);
         case F_IN:
-                if (!json_is_string(v) || config_parse_duration(json_string_value(v), &c->next_in) < 0 ||
+                if (!json_is_string(v) || parse_duration(json_string_value(v), &c->next_in) < 0 ||
                     c->next_in == 0)
                         return fail(err, errlen, "in: expected a duration such as \"5d\"");
                 return 0;
@@ -350,7 +301,7 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                         return fail(err, errlen, "%s: expected local time \"YYYY-MM-DD HH:MM\"", name);
                 return 0;
         case F_WINDOW:
-                if (!json_is_string(v) || config_parse_duration(json_string_value(v), &c->window) < 0 ||
+                if (!json_is_string(v) || parse_duration(json_string_value(v), &c->window) < 0 ||
                     c->window < 5 * USEC_PER_SEC || c->window > 7 * USEC_PER_DAY)
                         return fail(err, errlen, "window: expected a duration from \"5s\" to \"7d\", such as \"2h\"");
                 return 0;
@@ -421,9 +372,9 @@ int command_parse(const char *json, size_t len, struct command *c, char *err, si
                         /* A known field name is named; anything else might
                          * be a value typed where a name belongs. */
                         if (f >= 0)
-                                r = fail(err, errlen, "%s: unknown field for %s", field_names[f], command_names[k]);
+                                r = fail(err, errlen, "%s: unknown field for %s", field_names[f], command_name(k));
                         else
-                                r = fail(err, errlen, "unknown field for %s", command_names[k]);
+                                r = fail(err, errlen, "unknown field for %s", command_name(k));
                         goto out;
                 }
                 r = parse_field(c, f, v, err, errlen);

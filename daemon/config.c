@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "command.h"
+#include "command-kind.h"
 #include "config.h"
 #include "text.h"
 #include "macro.h"
@@ -106,91 +106,6 @@ static int name_index(const char *const *v, size_t n, const char *s) {
 }
 
 /* ---- pure parsers ---- */
-
-int config_parse_duration(const char *s, uint64_t *ret_usec) {
-        uint64_t total = 0;
-
-        if (!s || !*s)
-                return -EINVAL;
-
-        while (*s) {
-                uint64_t n = 0, unit;
-
-                /* Each group is digits then exactly one unit: "5" alone, "-1m"
-                 * and "m5" are refused rather than guessed at. */
-                if (!isdigit((unsigned char) *s))
-                        return -EINVAL;
-                for (; isdigit((unsigned char) *s); s++) {
-                        if (n > (UINT64_MAX - 9) / 10)
-                                return -EINVAL;
-                        n = n * 10 + (uint64_t) (*s - '0');
-                }
-                switch (*s) {
-                case 's':
-                        unit = USEC_PER_SEC;
-                        break;
-                case 'm':
-                        unit = USEC_PER_MIN;
-                        break;
-                case 'h':
-                        unit = USEC_PER_HOUR;
-                        break;
-                case 'd':
-                        unit = USEC_PER_DAY;
-                        break;
-                case 'w':
-                        unit = 7 * USEC_PER_DAY;
-                        break;
-                default:
-                        return -EINVAL;
-                }
-                s++;
-                if (n > UINT64_MAX / unit || total > UINT64_MAX - n * unit)
-                        return -EINVAL;
-                total += n * unit;
-        }
-
-        *ret_usec = total;
-        return 0;
-}
-
-static bool is_leap(int y) {
-        return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int days_in_month(int y, int m) {
-        static const int dim[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-        return m == 2 && is_leap(y) ? 29 : dim[m - 1];
-}
-
-int config_parse_date(const char *s, struct ymd *ret) {
-        struct ymd d;
-
-        if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-                return -EINVAL;
-        for (int i = 0; i < 10; i++)
-                if (i != 4 && i != 7 && !isdigit((unsigned char) s[i]))
-                        return -EINVAL;
-
-        d.y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-        d.m = (s[5] - '0') * 10 + (s[6] - '0');
-        d.d = (s[8] - '0') * 10 + (s[9] - '0');
-        if (d.y < 1970 || d.m < 1 || d.m > 12 || d.d < 1 || d.d > days_in_month(d.y, d.m))
-                return -EINVAL;
-
-        *ret = d;
-        return 0;
-}
-
-static int ymd_cmp(const struct ymd *a, const struct ymd *b) {
-        if (a->y != b->y)
-                return a->y < b->y ? -1 : 1;
-        if (a->m != b->m)
-                return a->m < b->m ? -1 : 1;
-        if (a->d != b->d)
-                return a->d < b->d ? -1 : 1;
-        return 0;
-}
 
 /* "HH:MM" at *P (exactly five characters); 24:00 is allowed as an end of day.
  * Advances *P. Returns minutes since midnight, or -1. */
@@ -339,11 +254,6 @@ static bool email_is_valid(const char *s) {
         return true;
 }
 
-/* Person ids, role names, roster/gateway/chain ids: the same rule as the
- * command vocabulary, so every configured id can also be named in a command. */
-static bool config_id_is_safe(const char *s) {
-        return id_is_safe(s);
-}
 
 /* The site id ends up in unit instance names and MQTT topics: keep it plain. */
 static bool site_is_safe(const char *s) {
@@ -776,7 +686,7 @@ static uint64_t get_duration(struct loader *l, const config_setting_t *g, const 
                 *ret_s = s;
         if (!v)
                 return def;
-        if (config_parse_duration(v, &u) < 0) {
+        if (parse_duration(v, &u) < 0) {
                 fail(l, s, "bad duration \"%s\" (use e.g. \"90s\", \"5m\", \"1h30m\", \"14d\")", v);
                 return def;
         }
@@ -795,7 +705,7 @@ static bool get_date(struct loader *l, const config_setting_t *s, struct ymd *re
                 return false;
         }
         v = config_setting_get_string(s);
-        if (config_parse_date(v, ret) < 0) {
+        if (parse_date(v, ret) < 0) {
                 fail(l, s, "bad date \"%s\" (use YYYY-MM-DD, e.g. \"2026-12-24\")", v);
                 return false;
         }
@@ -901,7 +811,7 @@ static bool id_setting(struct loader *l, const config_setting_t *g, const char *
         *ret = NULL;
         if (!v)
                 return false;
-        if (!config_id_is_safe(v)) {
+        if (!id_is_safe(v)) {
                 fail(l, s, "bad id \"%s\" (use up to 64 letters, digits, '.', '_' and '-')", v);
                 return false;
         }
@@ -1011,7 +921,7 @@ static void load_calendar(struct loader *l, const config_setting_t *root) {
                         ok = sf && get_date(l, sf, &h->from);
                         ok = (st && get_date(l, st, &h->to)) && ok;
                         v = get_text(l, e, "name", true, NULL);
-                        if (ok && ymd_cmp(&h->from, &h->to) > 0) {
+                        if (ok && ymd_cmp(h->from, h->to) > 0) {
                                 fail(l, st, "\"%s\" is before from", config_setting_get_string(st));
                                 ok = false;
                         }
@@ -1097,7 +1007,7 @@ static void load_people(struct loader *l, const config_setting_t *root) {
                         p->roles = alloc_array(l, (size_t) k, sizeof(char *));
                         for (int j = 0; j < k && p->roles; j++) {
                                 v = string_elem(roles, j);
-                                if (!config_id_is_safe(v))
+                                if (!id_is_safe(v))
                                         fail(l, config_setting_get_elem(roles, (unsigned) j),
                                              "bad role \"%s\" (use letters, digits, '.', '_' and '-')", v);
                                 else
