@@ -193,54 +193,13 @@ static int parse_office_hours(const char *s, int open_min[7], int close_min[7]) 
         }
 }
 
-/* Normalise a phone number to E.164. Accepts "+4791234567", "004791234567",
- * "91234567" (eight digits are Norwegian) and spaces anywhere. Returns a new
- * string, or NULL (errno EINVAL or ENOMEM). */
-static char *phone_normalise(const char *s) {
-        char digits[32];
-        size_t n = 0;
-        bool plus = false;
-        char *r;
-        int k;
-
-        for (const char *p = s; *p; p++) {
-                if (*p == ' ')
-                        continue;
-                if (*p == '+' && n == 0 && !plus) {
-                        plus = true;
-                        continue;
-                }
-                if (!isdigit((unsigned char) *p) || n >= sizeof(digits) - 1)
-                        goto invalid;
-                digits[n++] = *p;
-        }
-        digits[n] = '\0';
-
-        if (!plus && n == 8)
-                k = asprintf(&r, "+47%s", digits);
-        else if (!plus && n > 2 && digits[0] == '0' && digits[1] == '0')
-                k = asprintf(&r, "+%s", digits + 2);
-        else if (plus)
-                k = asprintf(&r, "+%s", digits);
-        else
-                goto invalid;
-        if (k < 0) {
-                errno = ENOMEM;
-                return NULL;
-        }
-
-        /* E.164: a country code and at most 15 digits in all; Norway (+47)
-         * numbers are exactly eight digits after the country code. */
-        n = strlen(r + 1);
-        if (r[1] == '0' || n < 8 || n > 15 || (strncmp(r, "+47", 3) == 0 && n != 10)) {
-                free(r);
-                goto invalid;
-        }
-        return r;
-
-invalid:
-        errno = EINVAL;
-        return NULL;
+/* A phone number as the file and sender lookups take it: digits, '+' and
+ * spaces only (the configuration never took "-", "." or brackets, and a
+ * sender is matched on the same terms), normalised by text_phone_e164(). */
+static int phone_e164(const char *s, char out[static TEXT_E164_MAX]) {
+        if (s[strspn(s, "0123456789+ ")] != '\0')
+                return -EINVAL;
+        return text_phone_e164(s, out, TEXT_E164_MAX);
 }
 
 static bool email_is_valid(const char *s) {
@@ -971,12 +930,10 @@ static void load_people(struct loader *l, const config_setting_t *root) {
 
                 v = get_string(l, e, "phone", false, &s);
                 if (v) {
-                        p->phone = phone_normalise(v);
-                        if (!p->phone && errno == ENOMEM)
-                                l->oom = true;
-                        else if (!p->phone)
+                        char e164[TEXT_E164_MAX];
+                        if (phone_e164(v, e164) < 0)
                                 fail(l, s, "bad phone number (use \"+4791234567\", \"004791234567\" or 8 digits)");
-                        else
+                        else if ((p->phone = ldup(l, e164)))
                                 for (size_t j = 0; j < c->n_people; j++)
                                         if (c->people[j].phone && streq(c->people[j].phone, p->phone)) {
                                                 /* A reply from this number could not be told apart. */
@@ -2514,7 +2471,7 @@ const struct roster *config_roster(const struct config *c, const char *id) {
 }
 
 const struct person *config_person_by_contact(const struct config *c, const char *phone_or_email) {
-        _cleanup_free_ char *phone = NULL;
+        char phone[TEXT_E164_MAX];
 
         if (!c || !phone_or_email)
                 return NULL;
@@ -2524,8 +2481,7 @@ const struct person *config_person_by_contact(const struct config *c, const char
                                 return &c->people[i];
                 return NULL;
         }
-        phone = phone_normalise(phone_or_email);
-        if (!phone)
+        if (phone_e164(phone_or_email, phone) < 0)
                 return NULL;
         for (size_t i = 0; i < c->n_people; i++)
                 if (c->people[i].phone && streq(c->people[i].phone, phone))

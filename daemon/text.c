@@ -1134,7 +1134,7 @@ int text_phone_e164(const char *in, char *out, size_t outlen) {
                 memcpy(res + 3, digits, 8);
                 res[11] = 0;
         } else {
-                if (n < 7 || n > 15 || digits[0] == '0')
+                if (n < 8 || n > 15 || digits[0] == '0')
                         return -EINVAL;
                 if (digits[0] == '4' && digits[1] == '7' &&
                     (n != 10 || digits[2] == '0' || digits[2] == '1'))
