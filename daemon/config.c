@@ -97,14 +97,6 @@ const char *const gateway_template_names[3] = { "username", "password", "to_digi
 
 static const char *const step_templates[] = { "activation", "unreachable", "standdown", "resolved" };
 
-/* Returns the index of S in the NULL-free array V of N names, or -1. */
-static int name_index(const char *const *v, size_t n, const char *s) {
-        for (size_t i = 0; i < n; i++)
-                if (streq(v[i], s))
-                        return (int) i;
-        return -1;
-}
-
 /* ---- pure parsers ---- */
 
 /* "HH:MM" at *P (exactly five characters); 24:00 is allowed as an end of day.
@@ -746,7 +738,7 @@ static int get_enum(struct loader *l, const config_setting_t *g, const char *key
                 *ret_s = s;
         if (!v)
                 return def;
-        i = name_index(names, n, v);
+        i = string_table_lookup(names, n, v);
         if (i >= 0)
                 return i;
 

@@ -131,6 +131,13 @@ bool id_is_safe(const char *s) {
         return true;
 }
 
+int string_table_lookup(const char *const *v, size_t n, const char *s) {
+        for (size_t i = 0; s && i < n; i++)
+                if (strcmp(v[i], s) == 0)
+                        return (int) i;
+        return -1;
+}
+
 /* ---- the clock ---- */
 
 static int64_t time_offset_usec = INT64_MIN;

@@ -1,8 +1,8 @@
 /* time-util.h - the leaf below everything that deals in time or names: the
  * USEC_* units, civil dates (struct ymd) and their rules, the duration and
  * date formats the configuration and the commands share, beredd's clock
- * (beredd_now() and the test time offset), the date formatters and the
- * safe-identifier rule. Includes no other beredd header.
+ * (beredd_now() and the test time offset), the date formatters, the
+ * safe-identifier rule and the lookup of a word in a table of names. Includes no other beredd header.
  *
  * Durations are microseconds (uint64_t, like sd-event's usec_t). Dates are
  * civil dates without a time zone; calendar.h turns them into instants. */
@@ -50,6 +50,10 @@ void time_format_date_time(struct ymd d, int hour, int minute, char *buf, size_t
 /* True when S is a safe identifier: 1..ID_SAFE_MAX of [A-Za-z0-9._-],
  * not starting with '.' or '-' (never a path). */
 bool id_is_safe(const char *s);
+
+/* Index of S in the table V of N non-NULL names, or -1 (also for S NULL):
+ * for enums spelled as words in the configuration and in spool files. */
+int string_table_lookup(const char *const *v, size_t n, const char *s);
 
 /* ---- beredd's clock ---- */
 
