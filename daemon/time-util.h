@@ -2,7 +2,8 @@
  * USEC_* units, civil dates (struct ymd) and their rules, the duration and
  * date formats the configuration and the commands share, beredd's clock
  * (beredd_now() and the test time offset), the date formatters, the
- * safe-identifier rule and the lookup of a word in a table of names. Includes no other beredd header.
+ * safe-identifier rule and the lookup of a word in a table of names.
+ * Includes no other beredd header.
  *
  * Durations are microseconds (uint64_t, like sd-event's usec_t). Dates are
  * civil dates without a time zone; calendar.h turns them into instants. */
