@@ -777,6 +777,100 @@ static void load_secret(struct loader *l, const config_setting_t *s, const char 
                 fail(l, s, "%s", err);
 }
 
+/* Wipe and free a secret (NULL is fine). */
+static void secret_free(char *s) {
+        if (s) {
+                explicit_bzero(s, strlen(s));
+                free(s);
+        }
+}
+
+static void strv_free(char **v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* ---- sections: a list of elements with ids, or one group ---- */
+
+/* A zeroed array of SIZE-byte elements for the group list KEY of ROOT, with
+ * the list in *RET_LIST and its length in *RET_N; NULL when the list is
+ * absent, bad or empty, or the array cannot be had. */
+static void *section_array(struct loader *l, const config_setting_t *root, const char *key, size_t size,
+                           config_setting_t **ret_list, int *ret_n) {
+        *ret_list = get_group_list(l, root, key, false);
+        if (!*ret_list)
+                return NULL;
+        *ret_n = config_setting_length(*ret_list);
+        return alloc_array(l, (size_t) *ret_n, size);
+}
+
+/* Element I of a section's LIST with its keys checked, or NULL when it is
+ * not a group. *RET_ID is its id, or NULL when that is missing, bad or
+ * taken: TAKEN_LINE(c, id) gives the line of an earlier element with that
+ * id, or -1. */
+static config_setting_t *section_elem(struct loader *l, const config_setting_t *list, int i, const char *const *keys,
+                                      int (*taken_line)(const struct config *c, const char *id), const char **ret_id,
+                                      config_setting_t **ret_sid) {
+        config_setting_t *e = group_elem(l, list, i);
+        int first;
+
+        if (!e)
+                return NULL;
+        check_keys(l, e, keys);
+        if (!id_setting(l, e, ret_id, ret_sid))
+                *ret_id = NULL;
+        else if ((first = taken_line(l->c, *ret_id)) >= 0) {
+                fail(l, *ret_sid, "duplicate id \"%s\" (first defined at line %d)", *ret_id, first);
+                *ret_id = NULL;
+        }
+        return e;
+}
+
+/* The line an element is reported at: its id's, else its own. */
+static int elem_line(const config_setting_t *e, const config_setting_t *sid) {
+        return sid ? setting_line(sid) : setting_line(e);
+}
+
+#define LINE_OF(x) ((x) ? (x)->line : -1)
+
+static int person_line(const struct config *c, const char *id) {
+        return LINE_OF(config_person(c, id));
+}
+
+static int role_line(const struct config *c, const char *id) {
+        for (size_t j = 0; j < c->n_roles; j++)
+                if (streq(c->roles[j].id, id))
+                        return c->roles[j].line;
+        return -1;
+}
+
+static int roster_line(const struct config *c, const char *id) {
+        return LINE_OF(config_roster(c, id));
+}
+
+static int gateway_line(const struct config *c, const char *id) {
+        return LINE_OF(config_gateway(c, id));
+}
+
+static int chain_line(const struct config *c, const char *id) {
+        return LINE_OF(config_chain(c, id));
+}
+
+/* The group KEY of ROOT with its keys checked, or NULL when it is absent;
+ * *ENABLED and *LINE say that it is there and where. */
+static config_setting_t *section_group(struct loader *l, const config_setting_t *root, const char *key,
+                                       const char *const *keys, bool *enabled, int *line) {
+        config_setting_t *g = get_group(l, root, key, false);
+
+        if (!g)
+                return NULL;
+        *enabled = true;
+        *line = setting_line(g);
+        check_keys(l, g, keys);
+        return g;
+}
+
 /* ---- top level and calendar ---- */
 
 static const char *const lang_names[] = { [LANG_NB] = "nb", [LANG_EN] = "en" };
@@ -887,35 +981,30 @@ static void load_calendar(struct loader *l, const config_setting_t *root) {
 
 /* ---- people ---- */
 
+static void person_done(struct person *p) {
+        free(p->id);
+        free(p->name);
+        free(p->phone);
+        free(p->email);
+        strv_free(p->roles, p->n_roles);
+        *p = (struct person) {};
+}
+
 static void load_people(struct loader *l, const config_setting_t *root) {
         static const char *const keys[] = { "id", "name", "phone", "email", "roles", "lang", NULL };
         struct config *c = l->c;
         config_setting_t *list;
-        int n;
+        int n = 0;
 
-        list = get_group_list(l, root, "people", false);
-        if (!list)
-                return;
-        n = config_setting_length(list);
-        c->people = alloc_array(l, (size_t) n, sizeof(struct person));
-        if (!c->people)
-                return;
-
-        for (int i = 0; i < n; i++) {
-                config_setting_t *e = group_elem(l, list, i), *sid, *s, *roles;
+        c->people = section_array(l, root, "people", sizeof(struct person), &list, &n);
+        for (int i = 0; c->people && i < n; i++) {
+                config_setting_t *sid, *s, *roles;
                 struct person *p = &c->people[c->n_people];
-                const struct person *other;
                 const char *id, *v;
+                config_setting_t *e = section_elem(l, list, i, keys, person_line, &id, &sid);
 
                 if (!e)
                         continue;
-                check_keys(l, e, keys);
-                if (!id_setting(l, e, &id, &sid))
-                        id = NULL;
-                else if ((other = config_person(c, id))) {
-                        fail(l, sid, "duplicate id \"%s\" (first defined at line %d)", id, other->line);
-                        id = NULL;
-                }
 
                 v = get_text(l, e, "name", true, NULL);
                 p->name = ldup(l, v);
@@ -965,7 +1054,7 @@ static void load_people(struct loader *l, const config_setting_t *root) {
                 }
 
                 p->lang = (enum lang) get_enum(l, e, "lang", false, lang_names, ELEMENTSOF(lang_names), (int) c->lang, NULL);
-                p->line = sid ? setting_line(sid) : setting_line(e);
+                p->line = elem_line(e, sid);
 
                 /* Keep the person only with a usable id; the rest of the
                  * element's mistakes are already reported. */
@@ -974,15 +1063,8 @@ static void load_people(struct loader *l, const config_setting_t *root) {
                         if (p->id && strmap_put(&c->people_map, p->id, c->n_people) < 0)
                                 l->oom = true;
                         c->n_people++;
-                } else {
-                        free(p->name);
-                        free(p->phone);
-                        free(p->email);
-                        for (size_t j = 0; j < p->n_roles; j++)
-                                free(p->roles[j]);
-                        free(p->roles);
-                        *p = (struct person) {};
-                }
+                } else
+                        person_done(p);
         }
 }
 
@@ -999,30 +1081,17 @@ static void load_roles(struct loader *l, const config_setting_t *root) {
         static const char *const keys[] = { "id", "name", "name_en", NULL };
         struct config *c = l->c;
         config_setting_t *list;
-        int n;
+        int n = 0;
 
-        list = get_group_list(l, root, "roles", false);
-        if (!list)
-                return;
-        n = config_setting_length(list);
-        c->roles = alloc_array(l, (size_t) n, sizeof(struct role_def));
-        if (!c->roles)
-                return;
-        for (int i = 0; i < n; i++) {
-                config_setting_t *e = group_elem(l, list, i), *sid;
+        c->roles = section_array(l, root, "roles", sizeof(struct role_def), &list, &n);
+        for (int i = 0; c->roles && i < n; i++) {
+                config_setting_t *sid;
                 struct role_def *r = &c->roles[c->n_roles];
                 const char *id, *name, *name_en;
+                config_setting_t *e = section_elem(l, list, i, keys, role_line, &id, &sid);
 
                 if (!e)
                         continue;
-                check_keys(l, e, keys);
-                if (!id_setting(l, e, &id, &sid))
-                        id = NULL;
-                for (size_t j = 0; id && j < c->n_roles; j++)
-                        if (streq(c->roles[j].id, id)) {
-                                fail(l, sid, "duplicate id \"%s\" (first defined at line %d)", id, c->roles[j].line);
-                                id = NULL;
-                        }
                 if (id && !role_exists(c, id)) {
                         /* Most likely a typo: a name for a role nobody has is never shown. */
                         fail(l, sid, "unknown role \"%s\" (no person has it)", id);
@@ -1058,36 +1127,28 @@ static int parse_handoff(const char *s, enum rotation rot, int *ret_wday, int *r
         return 0;
 }
 
+static void roster_done(struct roster *r) {
+        free(r->id);
+        strv_free(r->members, r->n_members);
+        *r = (struct roster) {};
+}
+
 static void load_rosters(struct loader *l, const config_setting_t *root) {
         static const char *const keys[] = { "id", "rotation", "handoff", "members", "start", NULL };
         static const char *const rotations[] = { [ROTATION_WEEKLY] = "weekly", [ROTATION_DAILY] = "daily" };
         struct config *c = l->c;
         config_setting_t *list;
-        int n;
+        int n = 0;
 
-        list = get_group_list(l, root, "rosters", false);
-        if (!list)
-                return;
-        n = config_setting_length(list);
-        c->rosters = alloc_array(l, (size_t) n, sizeof(struct roster));
-        if (!c->rosters)
-                return;
-
-        for (int i = 0; i < n; i++) {
-                config_setting_t *e = group_elem(l, list, i), *sid, *s, *members;
+        c->rosters = section_array(l, root, "rosters", sizeof(struct roster), &list, &n);
+        for (int i = 0; c->rosters && i < n; i++) {
+                config_setting_t *sid, *s, *members;
                 struct roster *r = &c->rosters[c->n_rosters];
-                const struct roster *other;
                 const char *id, *v;
+                config_setting_t *e = section_elem(l, list, i, keys, roster_line, &id, &sid);
 
                 if (!e)
                         continue;
-                check_keys(l, e, keys);
-                if (!id_setting(l, e, &id, &sid))
-                        id = NULL;
-                else if ((other = config_roster(c, id))) {
-                        fail(l, sid, "duplicate id \"%s\" (first defined at line %d)", id, other->line);
-                        id = NULL;
-                }
 
                 r->rotation = (enum rotation) get_enum(l, e, "rotation", true, rotations, ELEMENTSOF(rotations),
                                                        ROTATION_WEEKLY, NULL);
@@ -1117,16 +1178,12 @@ static void load_rosters(struct loader *l, const config_setting_t *root) {
                         }
                 }
 
-                r->line = sid ? setting_line(sid) : setting_line(e);
+                r->line = elem_line(e, sid);
                 if (id) {
                         r->id = ldup(l, id);
                         c->n_rosters++;
-                } else {
-                        for (size_t j = 0; j < r->n_members; j++)
-                                free(r->members[j]);
-                        free(r->members);
-                        *r = (struct roster) {};
-                }
+                } else
+                        roster_done(r);
         }
 }
 
@@ -1146,6 +1203,15 @@ static bool url_ok(const char *url, const char *const *schemes) {
 
 /* STARTTLS is required by default: only smtps:// (already TLS) and a local
  * relay on the same host may go without it. */
+/* The url of gateway E of type TYPE: there, and with one of SCHEMES. */
+static void need_url(struct loader *l, const config_setting_t *e, const config_setting_t *surl, const char *url,
+                     const char *const *schemes, const char *type, const char *choices) {
+        if (!url)
+                fail(l, e, "missing required setting \"url\" (%s)", choices);
+        else if (!url_ok(url, schemes))
+                fail(l, surl, "bad URL \"%s\" (an %s gateway needs %s)", url, type, choices);
+}
+
 static bool smtp_default_starttls(const char *url) {
         static const char *const local[] = { "smtp://localhost", "smtp://127.0.0.1", "smtp://[::1]" };
 
@@ -1208,35 +1274,19 @@ static void load_headers(struct loader *l, struct gateway *gw, const config_sett
 }
 
 void gateway_conf_done(struct gateway *gw) {
-        free(gw->id);
-        free(gw->url);
-        free(gw->from);
-        free(gw->account);
-        free(gw->username);
-        if (gw->password) {
-                explicit_bzero(gw->password, strlen(gw->password));
-                free(gw->password);
-        }
-        free(gw->method);
-        free(gw->body);
-        free(gw->content_type);
+        char *owned[] = { gw->id, gw->url, gw->from, gw->account, gw->username, gw->method, gw->body,
+                          gw->content_type, gw->success_match, gw->inbound_from, gw->inbound_text, gw->inbound_ref,
+                          gw->inbound_status, gw->inbound_id, gw->receipt_gate, gw->helo };
+
+        for (size_t i = 0; i < ELEMENTSOF(owned); i++)
+                free(owned[i]);
         for (size_t i = 0; i < gw->n_headers; i++) {
                 free(gw->headers[i].name);
                 free(gw->headers[i].value);
         }
         free(gw->headers);
-        free(gw->success_match);
-        free(gw->inbound_from);
-        free(gw->inbound_text);
-        free(gw->inbound_ref);
-        free(gw->inbound_status);
-        free(gw->inbound_id);
-        free(gw->receipt_gate);
-        free(gw->helo);
-        if (gw->inbound_token) {
-                explicit_bzero(gw->inbound_token, strlen(gw->inbound_token));
-                free(gw->inbound_token);
-        }
+        secret_free(gw->password);
+        secret_free(gw->inbound_token);
 }
 
 /* A webhook field name: letters, digits, '_', '-', and '.' between JSON
@@ -1423,33 +1473,19 @@ static void load_gateways(struct loader *l, const config_setting_t *root) {
         static const char *const http_schemes[] = { "http://", "https://", NULL };
         struct config *c = l->c;
         config_setting_t *list;
-        int n;
+        int n = 0;
 
-        list = get_group_list(l, root, "gateways", false);
-        if (!list)
-                return;
-        n = config_setting_length(list);
-        c->gateways = alloc_array(l, (size_t) n, sizeof(struct gateway));
-        if (!c->gateways)
-                return;
-
-        for (int i = 0; i < n; i++) {
-                config_setting_t *e = group_elem(l, list, i), *sid, *s, *stype, *schan, *surl, *spw, *stok, *hdrs;
+        c->gateways = section_array(l, root, "gateways", sizeof(struct gateway), &list, &n);
+        for (int i = 0; c->gateways && i < n; i++) {
+                config_setting_t *sid, *s, *stype, *schan, *surl, *spw, *stok, *hdrs;
                 struct gateway *gw = &c->gateways[c->n_gateways];
-                const struct gateway *other;
                 const char *id, *v, *url, *secret_name = NULL;
                 const config_setting_t *secret_s = NULL;
                 int t, ch;
+                config_setting_t *e = section_elem(l, list, i, keys, gateway_line, &id, &sid);
 
                 if (!e)
                         continue;
-                check_keys(l, e, keys);
-                if (!id_setting(l, e, &id, &sid))
-                        id = NULL;
-                else if ((other = config_gateway(c, id))) {
-                        fail(l, sid, "duplicate id \"%s\" (first defined at line %d)", id, other->line);
-                        id = NULL;
-                }
 
                 t = get_enum(l, e, "type", true, gateway_type_names, ELEMENTSOF(gateway_type_names), -1, &stype);
                 gw->type = t < 0 ? GATEWAY_FILE : (enum gateway_type) t;
@@ -1516,20 +1552,14 @@ static void load_gateways(struct loader *l, const config_setting_t *root) {
                 case GATEWAY_FILE:
                         break;
                 case GATEWAY_SMTP:
-                        if (!url)
-                                fail(l, e, "missing required setting \"url\" (smtp:// or smtps://)");
-                        else if (!url_ok(url, smtp_schemes))
-                                fail(l, surl, "bad URL \"%s\" (an smtp gateway needs smtp:// or smtps://)", url);
+                        need_url(l, e, surl, url, smtp_schemes, "smtp", "smtp:// or smtps://");
                         if (!member(l, e, "from", false))
                                 fail(l, e, "missing required setting \"from\"");
                         else if (gw->from && !email_is_valid(gw->from))
                                 fail(l, member(l, e, "from", false), "bad e-mail address \"%s\"", gw->from);
                         break;
                 case GATEWAY_HTTP:
-                        if (!url)
-                                fail(l, e, "missing required setting \"url\" (http:// or https://)");
-                        else if (!url_ok(url, http_schemes))
-                                fail(l, surl, "bad URL \"%s\" (an http gateway needs http:// or https://)", url);
+                        need_url(l, e, surl, url, http_schemes, "http", "http:// or https://");
                         if (!member(l, e, "body", false))
                                 fail(l, e, "missing required setting \"body\"");
                         if (!gw->content_type)
@@ -1571,7 +1601,7 @@ static void load_gateways(struct loader *l, const config_setting_t *root) {
                         load_secret(l, secret_s, secret_name, &gw->password);
                 load_gateway_inbound(l, e, gw, t);
 
-                gw->line = sid ? setting_line(sid) : setting_line(e);
+                gw->line = elem_line(e, sid);
                 if (id) {
                         gw->id = ldup(l, id);
                         c->n_gateways++;
@@ -1840,33 +1870,19 @@ static void load_chains(struct loader *l, const config_setting_t *root) {
         static const char *const need_keys[] = { "total", "roles", NULL };
         struct config *c = l->c;
         config_setting_t *list;
-        int n;
+        int n = 0;
 
-        list = get_group_list(l, root, "chains", false);
-        if (!list)
-                return;
-        n = config_setting_length(list);
-        c->chains = alloc_array(l, (size_t) n, sizeof(struct chain));
-        if (!c->chains)
-                return;
-
-        for (int i = 0; i < n; i++) {
-                config_setting_t *e = group_elem(l, list, i), *sid, *s, *need, *steps;
+        c->chains = section_array(l, root, "chains", sizeof(struct chain), &list, &n);
+        for (int i = 0; c->chains && i < n; i++) {
+                config_setting_t *sid, *s, *need, *steps;
                 _cleanup_free_ const config_setting_t **role_s = NULL;
                 struct chain *ch = &c->chains[c->n_chains];
-                const struct chain *other;
                 const char *id;
                 bool refs_ok = true;
+                config_setting_t *e = section_elem(l, list, i, keys, chain_line, &id, &sid);
 
                 if (!e)
                         continue;
-                check_keys(l, e, keys);
-                if (!id_setting(l, e, &id, &sid))
-                        id = NULL;
-                else if ((other = config_chain(c, id))) {
-                        fail(l, sid, "duplicate id \"%s\" (first defined at line %d)", id, other->line);
-                        id = NULL;
-                }
                 ch->name = ldup(l, get_text(l, e, "name", false, NULL) ?: id);
 
                 s = get_string_list(l, e, "may_trigger", false);
@@ -1929,7 +1945,7 @@ static void load_chains(struct loader *l, const config_setting_t *root) {
                         refs_ok = false;
 
                 ch->repeat = (int) get_int(l, e, "repeat", false, 0, 100, 0, NULL);
-                ch->line = sid ? setting_line(sid) : setting_line(e);
+                ch->line = elem_line(e, sid);
                 load_chain_reports(l, e, ch);
 
                 /* With an unresolved reference the count would be wrong and
@@ -1964,12 +1980,9 @@ static void load_followup(struct loader *l, const config_setting_t *root) {
         f->escalate_after = 2 * USEC_PER_DAY;
         f->retention = 90 * USEC_PER_DAY;
 
-        g = get_group(l, root, "followup", false);
+        g = section_group(l, root, "followup", keys, &f->enabled, &f->line);
         if (!g)
                 return;
-        f->enabled = true;
-        f->line = setting_line(g);
-        check_keys(l, g, keys);
 
         list = get_group_list(l, g, "levels", true);
         if (list && config_setting_length(list) == 0)
@@ -2049,12 +2062,9 @@ static void load_mqtt(struct loader *l, const config_setting_t *root) {
         config_setting_t *g, *s;
         const char *v;
 
-        g = get_group(l, root, "mqtt", false);
+        g = section_group(l, root, "mqtt", keys, &m->enabled, &m->line);
         if (!g)
                 return;
-        m->enabled = true;
-        m->line = setting_line(g);
-        check_keys(l, g, keys);
 
         v = get_text(l, g, "host", false, &s);
         if (v && strpbrk(v, " /"))
@@ -2199,12 +2209,9 @@ static void load_http(struct loader *l, const config_setting_t *root) {
         config_setting_t *g, *hb, *s;
         const char *v;
 
-        g = get_group(l, root, "http", false);
+        g = section_group(l, root, "http", keys, &h->enabled, &h->line);
         if (!g)
                 return;
-        h->enabled = true;
-        h->line = setting_line(g);
-        check_keys(l, g, keys);
 
         v = get_text(l, g, "listen", false, &s);
         if (v) {
@@ -2342,12 +2349,6 @@ struct config *config_load(const char *path, struct errlist *errs) {
         return c;
 }
 
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
 void config_free(struct config *c) {
         if (!c)
                 return;
@@ -2363,13 +2364,8 @@ void config_free(struct config *c) {
                 free(c->calendar.heightened[i].name);
         free(c->calendar.heightened);
 
-        for (size_t i = 0; i < c->n_people; i++) {
-                free(c->people[i].id);
-                free(c->people[i].name);
-                free(c->people[i].phone);
-                free(c->people[i].email);
-                strv_free(c->people[i].roles, c->people[i].n_roles);
-        }
+        for (size_t i = 0; i < c->n_people; i++)
+                person_done(&c->people[i]);
         free(c->people);
 
         for (size_t i = 0; i < c->n_roles; i++) {
@@ -2379,10 +2375,8 @@ void config_free(struct config *c) {
         }
         free(c->roles);
 
-        for (size_t i = 0; i < c->n_rosters; i++) {
-                free(c->rosters[i].id);
-                strv_free(c->rosters[i].members, c->rosters[i].n_members);
-        }
+        for (size_t i = 0; i < c->n_rosters; i++)
+                roster_done(&c->rosters[i]);
         free(c->rosters);
 
         for (size_t i = 0; i < c->n_gateways; i++)
@@ -2398,23 +2392,12 @@ void config_free(struct config *c) {
         free(c->followup.levels);
         free(c->followup.coordinator);
 
-        free(c->mqtt.host);
-        free(c->mqtt.base);
-        free(c->mqtt.client_id);
-        free(c->mqtt.cafile);
-        free(c->mqtt.certfile);
-        free(c->mqtt.keyfile);
-        free(c->mqtt.username);
-        if (c->mqtt.password) {
-                explicit_bzero(c->mqtt.password, strlen(c->mqtt.password));
-                free(c->mqtt.password);
-        }
-        free(c->mqtt.trigger_identity);
-
-        free(c->http.listen);
-        free(c->http.listen_host);
-        free(c->http.public_url);
-        free(c->http.heartbeat_url);
+        char *owned[] = { c->mqtt.host, c->mqtt.base, c->mqtt.client_id, c->mqtt.cafile, c->mqtt.certfile,
+                          c->mqtt.keyfile, c->mqtt.username, c->mqtt.trigger_identity, c->http.listen,
+                          c->http.listen_host, c->http.public_url, c->http.heartbeat_url };
+        for (size_t i = 0; i < ELEMENTSOF(owned); i++)
+                free(owned[i]);
+        secret_free(c->mqtt.password);
 
         free(c);
 }
