@@ -1459,6 +1459,118 @@ static void load_helo(struct loader *l, config_setting_t *e, struct gateway *gw,
                 gw->helo = ldup(l, v);
 }
 
+/* The gateway's type and channel; returns the type, or -1 when it is bad. */
+static int load_gateway_type(struct loader *l, const config_setting_t *e, struct gateway *gw) {
+        /* Index i is the enum channel value i + 1. */
+        static const char *const channels[] = { "sms", "email", "any" };
+        config_setting_t *schan;
+        int t, ch;
+
+        t = get_enum(l, e, "type", true, gateway_type_names, ELEMENTSOF(gateway_type_names), -1, NULL);
+        gw->type = t < 0 ? GATEWAY_FILE : (enum gateway_type) t;
+
+        /* Each profile can only carry one kind of message; the channel
+         * defaults to it, and a contradicting one is a mistake. */
+        ch = get_enum(l, e, "channel", false, channels, ELEMENTSOF(channels), -1, &schan);
+        if (ch >= 0)
+                gw->channel = (enum channel) (ch + 1);
+        else
+                gw->channel = gw->type == GATEWAY_FILE ? CHANNEL_ANY : gw->type == GATEWAY_SMTP ? CHANNEL_EMAIL : CHANNEL_SMS;
+        if (t >= 0 && ch >= 0 && gw->type != GATEWAY_FILE) {
+                enum channel want = gw->type == GATEWAY_SMTP ? CHANNEL_EMAIL : CHANNEL_SMS;
+                if (gw->channel != want)
+                        fail(l, schan, "a %s gateway sends %s only; use channel \"%s\"", gateway_type_name(gw->type),
+                             want == CHANNEL_EMAIL ? "e-mail" : "SMS", channel_name(want));
+        }
+        return t;
+}
+
+/* "success": the HTTP status, or range, counted as sent (default 200-299). */
+static void load_success(struct loader *l, const config_setting_t *e, struct gateway *gw) {
+        config_setting_t *s = member(l, e, "success", false);
+
+        gw->success_min = 200;
+        gw->success_max = 299;
+        if (s && setting_is_int(s)) {
+                long long k = config_setting_get_int64(s);
+                if (k < 100 || k > 599)
+                        fail(l, s, "bad HTTP status %lld (use e.g. 200 or \"200-299\")", k);
+                else
+                        gw->success_min = gw->success_max = (int) k;
+        } else if (s && config_setting_type(s) == CONFIG_TYPE_STRING) {
+                const char *v = config_setting_get_string(s);
+                if (parse_status_range(v, &gw->success_min, &gw->success_max) < 0)
+                        fail(l, s, "bad HTTP status range \"%s\" (use e.g. \"200-299\" or \"202\")", v);
+        } else if (s)
+                fail(l, s, "expected a string like \"200-299\" or an integer");
+}
+
+/* The secret's file name, password_file or token_file (not both), and its
+ * setting in *RET_S; NULL when neither is set. */
+static const char *secret_name(struct loader *l, const config_setting_t *e, const config_setting_t **ret_s) {
+        config_setting_t *spw, *stok;
+        const char *pw = get_text(l, e, "password_file", false, &spw);
+        const char *tok = get_text(l, e, "token_file", false, &stok);
+
+        *ret_s = pw ? spw : stok;
+        if (pw && tok)
+                fail(l, stok, "set either password_file or token_file, not both");
+        return pw ?: tok;
+}
+
+/* What each gateway type needs: its url (or the profile's default, in
+ * *URL), sender, account and secrets, and a template that renders. */
+static void load_gateway_profile(struct loader *l, const config_setting_t *e, struct gateway *gw, int t,
+                                 const config_setting_t *surl, const char **url) {
+        static const char *const smtp_schemes[] = { "smtp://", "smtps://", NULL };
+        static const char *const http_schemes[] = { "http://", "https://", NULL };
+
+        switch (t) {
+        case GATEWAY_FILE:
+                break;
+        case GATEWAY_SMTP:
+                need_url(l, e, surl, *url, smtp_schemes, "smtp", "smtp:// or smtps://");
+                if (!member(l, e, "from", false))
+                        fail(l, e, "missing required setting \"from\"");
+                else if (gw->from && !email_is_valid(gw->from))
+                        fail(l, member(l, e, "from", false), "bad e-mail address \"%s\"", gw->from);
+                break;
+        case GATEWAY_HTTP:
+                need_url(l, e, surl, *url, http_schemes, "http", "http:// or https://");
+                if (!member(l, e, "body", false))
+                        fail(l, e, "missing required setting \"body\"");
+                if (!gw->content_type)
+                        gw->content_type = ldup(l, "application/x-www-form-urlencoded");
+                /* A template mistake must show now, not when the team is
+                 * being called out. */
+                for (int k = 0; k < 2; k++) {
+                        const char *tmpl = k == 0 ? *url : gw->body;
+                        char terr[160];
+                        if (tmpl && text_template_check(tmpl, gateway_template_names, 3, terr, sizeof(terr)) < 0)
+                                fail(l, k == 0 ? surl : member(l, e, "body", false), "%s", terr);
+                }
+                break;
+        case GATEWAY_TWILIO:
+        case GATEWAY_LINKMOBILITY:
+                if (!*url)
+                        *url = t == GATEWAY_TWILIO ? "https://api.twilio.com" : "https://n-eu.linkmobility.io";
+                else if (!url_ok(*url, http_schemes))
+                        fail(l, surl, "bad URL \"%s\" (use https://)", *url);
+                if (!member(l, e, "account", false))
+                        fail(l, e, "missing required setting \"account\"%s",
+                             t == GATEWAY_TWILIO ? " (the account SID)" : " (the platform id)");
+                if (t == GATEWAY_TWILIO && !member(l, e, "token_file", false))
+                        fail(l, e, "missing required setting \"token_file\"");
+                if (t == GATEWAY_LINKMOBILITY && !member(l, e, "username", false))
+                        fail(l, e, "missing required setting \"username\"");
+                if (t == GATEWAY_LINKMOBILITY && !member(l, e, "password_file", false))
+                        fail(l, e, "missing required setting \"password_file\"");
+                break;
+        default:
+                break;
+        }
+}
+
 static void load_gateways(struct loader *l, const config_setting_t *root) {
         static const char *const keys[] = { "id", "channel", "type", "url", "from", "account", "username",
                                             "password_file", "token_file", "method", "body", "content_type",
@@ -1466,43 +1578,24 @@ static void load_gateways(struct loader *l, const config_setting_t *root) {
                                             "starttls", "inbound_from", "inbound_text", "inbound_ref",
                                             "inbound_status", "inbound_id", "inbound_token_file", "receipt_gate",
                                             "max_segments", "helo", NULL };
-        /* Index i is the enum channel value i + 1. */
-        static const char *const channels[] = { "sms", "email", "any" };
         static const char *const methods[] = { "POST", "GET", "PUT" };
-        static const char *const smtp_schemes[] = { "smtp://", "smtps://", NULL };
-        static const char *const http_schemes[] = { "http://", "https://", NULL };
         struct config *c = l->c;
         config_setting_t *list;
         int n = 0;
 
         c->gateways = section_array(l, root, "gateways", sizeof(struct gateway), &list, &n);
         for (int i = 0; c->gateways && i < n; i++) {
-                config_setting_t *sid, *s, *stype, *schan, *surl, *spw, *stok, *hdrs;
+                config_setting_t *sid, *surl, *hdrs;
                 struct gateway *gw = &c->gateways[c->n_gateways];
-                const char *id, *v, *url, *secret_name = NULL;
-                const config_setting_t *secret_s = NULL;
-                int t, ch;
+                const char *id, *url, *secret;
+                const config_setting_t *secret_s;
+                int t;
                 config_setting_t *e = section_elem(l, list, i, keys, gateway_line, &id, &sid);
 
                 if (!e)
                         continue;
 
-                t = get_enum(l, e, "type", true, gateway_type_names, ELEMENTSOF(gateway_type_names), -1, &stype);
-                gw->type = t < 0 ? GATEWAY_FILE : (enum gateway_type) t;
-
-                /* Each profile can only carry one kind of message; the channel
-                 * defaults to it, and a contradicting one is a mistake. */
-                ch = get_enum(l, e, "channel", false, channels, ELEMENTSOF(channels), -1, &schan);
-                if (ch >= 0)
-                        gw->channel = (enum channel) (ch + 1);
-                else
-                        gw->channel = gw->type == GATEWAY_FILE ? CHANNEL_ANY : gw->type == GATEWAY_SMTP ? CHANNEL_EMAIL : CHANNEL_SMS;
-                if (t >= 0 && ch >= 0 && gw->type != GATEWAY_FILE) {
-                        enum channel want = gw->type == GATEWAY_SMTP ? CHANNEL_EMAIL : CHANNEL_SMS;
-                        if (gw->channel != want)
-                                fail(l, schan, "a %s gateway sends %s only; use channel \"%s\"", gateway_type_name(gw->type),
-                                     want == CHANNEL_EMAIL ? "e-mail" : "SMS", channel_name(want));
-                }
+                t = load_gateway_type(l, e, gw);
 
                 url = get_text(l, e, "url", false, &surl);
                 gw->from = ldup(l, get_text(l, e, "from", false, NULL));
@@ -1515,90 +1608,22 @@ static void load_gateways(struct loader *l, const config_setting_t *root) {
                 gw->timeout = get_duration(l, e, "timeout", false, 10 * USEC_PER_SEC, true, NULL);
                 gw->retries = (int) get_int(l, e, "retries", false, 1, 10, 3, NULL);
 
-                gw->success_min = 200;
-                gw->success_max = 299;
-                s = member(l, e, "success", false);
-                if (s && setting_is_int(s)) {
-                        long long k = config_setting_get_int64(s);
-                        if (k < 100 || k > 599)
-                                fail(l, s, "bad HTTP status %lld (use e.g. 200 or \"200-299\")", k);
-                        else
-                                gw->success_min = gw->success_max = (int) k;
-                } else if (s && config_setting_type(s) == CONFIG_TYPE_STRING) {
-                        v = config_setting_get_string(s);
-                        if (parse_status_range(v, &gw->success_min, &gw->success_max) < 0)
-                                fail(l, s, "bad HTTP status range \"%s\" (use e.g. \"200-299\" or \"202\")", v);
-                } else if (s)
-                        fail(l, s, "expected a string like \"200-299\" or an integer");
+                load_success(l, e, gw);
 
                 hdrs = get_string_list(l, e, "headers", false);
                 if (hdrs)
                         load_headers(l, gw, hdrs);
 
-                v = get_text(l, e, "password_file", false, &spw);
-                if (v) {
-                        secret_name = v;
-                        secret_s = spw;
-                }
-                v = get_text(l, e, "token_file", false, &stok);
-                if (v && secret_name)
-                        fail(l, stok, "set either password_file or token_file, not both");
-                else if (v) {
-                        secret_name = v;
-                        secret_s = stok;
-                }
+                secret = secret_name(l, e, &secret_s);
 
-                switch (t) {
-                case GATEWAY_FILE:
-                        break;
-                case GATEWAY_SMTP:
-                        need_url(l, e, surl, url, smtp_schemes, "smtp", "smtp:// or smtps://");
-                        if (!member(l, e, "from", false))
-                                fail(l, e, "missing required setting \"from\"");
-                        else if (gw->from && !email_is_valid(gw->from))
-                                fail(l, member(l, e, "from", false), "bad e-mail address \"%s\"", gw->from);
-                        break;
-                case GATEWAY_HTTP:
-                        need_url(l, e, surl, url, http_schemes, "http", "http:// or https://");
-                        if (!member(l, e, "body", false))
-                                fail(l, e, "missing required setting \"body\"");
-                        if (!gw->content_type)
-                                gw->content_type = ldup(l, "application/x-www-form-urlencoded");
-                        /* A template mistake must show now, not when the team is
-                         * being called out. */
-                        for (int k = 0; k < 2; k++) {
-                                const char *tmpl = k == 0 ? url : gw->body;
-                                char terr[160];
-                                if (tmpl && text_template_check(tmpl, gateway_template_names, 3, terr, sizeof(terr)) < 0)
-                                        fail(l, k == 0 ? surl : member(l, e, "body", false), "%s", terr);
-                        }
-                        break;
-                case GATEWAY_TWILIO:
-                case GATEWAY_LINKMOBILITY:
-                        if (!url)
-                                url = t == GATEWAY_TWILIO ? "https://api.twilio.com" : "https://n-eu.linkmobility.io";
-                        else if (!url_ok(url, http_schemes))
-                                fail(l, surl, "bad URL \"%s\" (use https://)", url);
-                        if (!member(l, e, "account", false))
-                                fail(l, e, "missing required setting \"account\"%s",
-                                     t == GATEWAY_TWILIO ? " (the account SID)" : " (the platform id)");
-                        if (t == GATEWAY_TWILIO && !member(l, e, "token_file", false))
-                                fail(l, e, "missing required setting \"token_file\"");
-                        if (t == GATEWAY_LINKMOBILITY && !member(l, e, "username", false))
-                                fail(l, e, "missing required setting \"username\"");
-                        if (t == GATEWAY_LINKMOBILITY && !member(l, e, "password_file", false))
-                                fail(l, e, "missing required setting \"password_file\"");
-                        break;
-                default:
-                        break;
-                }
+                load_gateway_profile(l, e, gw, t, surl, &url);
                 load_max_segments(l, e, gw, t);
                 gw->url = ldup(l, url);
                 load_helo(l, e, gw, t, url);
                 gw->starttls = get_bool(l, e, "starttls", gw->type == GATEWAY_SMTP && smtp_default_starttls(url), NULL);
 
-                if (secret_name)
-                        load_secret(l, secret_s, secret_name, &gw->password);
+                if (secret)
+                        load_secret(l, secret_s, secret, &gw->password);
                 load_gateway_inbound(l, e, gw, t);
 
                 gw->line = elem_line(e, sid);
@@ -1864,17 +1889,87 @@ static void load_chain_reports(struct loader *l, const config_setting_t *e, stru
         ch->receipt = get_bool(l, e, "receipt", true, NULL);
 }
 
+/* The chain's quorum, "need": total and role minimums; the settings of the
+ * roles in *ROLE_S (for check_quorum()). Returns the group, or NULL; an
+ * unknown role clears *REFS_OK. */
+static config_setting_t *load_need(struct loader *l, const config_setting_t *e, struct chain *ch,
+                                   const config_setting_t ***role_s, bool *refs_ok) {
+        static const char *const need_keys[] = { "total", "roles", NULL };
+        config_setting_t *need, *s;
+
+        ch->need_total = 1;
+        need = get_group(l, e, "need", false);
+        if (!need)
+                return NULL;
+        check_keys(l, need, need_keys);
+        ch->need_total = (int) get_int(l, need, "total", false, 1, 10000, 1, NULL);
+        s = get_group(l, need, "roles", false);
+        if (!s)
+                return need;
+        int k = config_setting_length(s);
+        ch->need_roles = alloc_array(l, (size_t) k, sizeof(struct role_need));
+        *role_s = alloc_array(l, (size_t) k, sizeof(config_setting_t *));
+        for (int j = 0; j < k && ch->need_roles && *role_s; j++) {
+                config_setting_t *r = config_setting_get_elem(s, (unsigned) j);
+                const char *role = config_setting_name(r);
+                long long v;
+
+                if (!setting_is_int(r)) {
+                        fail(l, r, "expected an integer");
+                        continue;
+                }
+                v = config_setting_get_int64(r);
+                if (v < 1 || v > 10000) {
+                        fail(l, r, "%lld is out of range (1..10000)", v);
+                        continue;
+                }
+                if (!role_exists(l->c, role)) {
+                        fail(l, r, "unknown role \"%s\"", role);
+                        *refs_ok = false;
+                        continue;
+                }
+                (*role_s)[ch->n_need_roles] = r;
+                ch->need_roles[ch->n_need_roles].role = ldup(l, role);
+                ch->need_roles[ch->n_need_roles++].n = (int) v;
+        }
+        return need;
+}
+
+/* The chain's steps; false when one is missing, bad or does not resolve. */
+static bool load_steps(struct loader *l, const config_setting_t *e, struct chain *ch) {
+        config_setting_t *steps = get_group_list(l, e, "steps", true);
+        bool ok = true;
+
+        if (!steps)
+                return false;
+        if (config_setting_length(steps) == 0) {
+                fail(l, steps, "needs at least one step");
+                return false;
+        }
+        int k = config_setting_length(steps);
+        ch->steps = alloc_array(l, (size_t) k, sizeof(struct step));
+        for (int j = 0; j < k && ch->steps; j++) {
+                config_setting_t *se = group_elem(l, steps, j);
+                if (!se) {
+                        ok = false;
+                        continue;
+                }
+                if (!load_step(l, se, j == k - 1, &ch->steps[ch->n_steps++]))
+                        ok = false;
+        }
+        return ok;
+}
+
 static void load_chains(struct loader *l, const config_setting_t *root) {
         static const char *const keys[] = { "id", "name", "may_trigger", "need", "steps", "repeat", "report_to",
                                             "contact", "receipt", NULL };
-        static const char *const need_keys[] = { "total", "roles", NULL };
         struct config *c = l->c;
         config_setting_t *list;
         int n = 0;
 
         c->chains = section_array(l, root, "chains", sizeof(struct chain), &list, &n);
         for (int i = 0; c->chains && i < n; i++) {
-                config_setting_t *sid, *s, *need, *steps;
+                config_setting_t *sid, *s, *need;
                 _cleanup_free_ const config_setting_t **role_s = NULL;
                 struct chain *ch = &c->chains[c->n_chains];
                 const char *id;
@@ -1889,59 +1984,8 @@ static void load_chains(struct loader *l, const config_setting_t *root) {
                 if (s)
                         (void) load_targets(l, s, false, &ch->may_trigger, &ch->n_may_trigger);
 
-                ch->need_total = 1;
-                need = get_group(l, e, "need", false);
-                if (need) {
-                        check_keys(l, need, need_keys);
-                        ch->need_total = (int) get_int(l, need, "total", false, 1, 10000, 1, NULL);
-                        s = get_group(l, need, "roles", false);
-                        if (s) {
-                                int k = config_setting_length(s);
-                                ch->need_roles = alloc_array(l, (size_t) k, sizeof(struct role_need));
-                                role_s = alloc_array(l, (size_t) k, sizeof(config_setting_t *));
-                                for (int j = 0; j < k && ch->need_roles && role_s; j++) {
-                                        config_setting_t *r = config_setting_get_elem(s, (unsigned) j);
-                                        const char *role = config_setting_name(r);
-                                        long long v;
-
-                                        if (!setting_is_int(r)) {
-                                                fail(l, r, "expected an integer");
-                                                continue;
-                                        }
-                                        v = config_setting_get_int64(r);
-                                        if (v < 1 || v > 10000) {
-                                                fail(l, r, "%lld is out of range (1..10000)", v);
-                                                continue;
-                                        }
-                                        if (!role_exists(c, role)) {
-                                                fail(l, r, "unknown role \"%s\"", role);
-                                                refs_ok = false;
-                                                continue;
-                                        }
-                                        role_s[ch->n_need_roles] = r;
-                                        ch->need_roles[ch->n_need_roles].role = ldup(l, role);
-                                        ch->need_roles[ch->n_need_roles++].n = (int) v;
-                                }
-                        }
-                }
-
-                steps = get_group_list(l, e, "steps", true);
-                if (steps && config_setting_length(steps) == 0) {
-                        fail(l, steps, "needs at least one step");
-                        refs_ok = false;
-                } else if (steps) {
-                        int k = config_setting_length(steps);
-                        ch->steps = alloc_array(l, (size_t) k, sizeof(struct step));
-                        for (int j = 0; j < k && ch->steps; j++) {
-                                config_setting_t *se = group_elem(l, steps, j);
-                                if (!se) {
-                                        refs_ok = false;
-                                        continue;
-                                }
-                                if (!load_step(l, se, j == k - 1, &ch->steps[ch->n_steps++]))
-                                        refs_ok = false;
-                        }
-                } else
+                need = load_need(l, e, ch, &role_s, &refs_ok);
+                if (!load_steps(l, e, ch))
                         refs_ok = false;
 
                 ch->repeat = (int) get_int(l, e, "repeat", false, 0, 100, 0, NULL);
