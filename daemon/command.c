@@ -172,6 +172,76 @@ static int get_date(json_t *v, const char *name, struct ymd *ret, char *err, siz
         return 0;
 }
 
+static int get_bool(json_t *v, const char *name, bool *ret, char *err, size_t errlen) {
+        if (!json_is_boolean(v))
+                return fail(err, errlen, "%s: expected true or false", name);
+        *ret = json_is_true(v);
+        return 0;
+}
+
+/* The fields of the follow-up commands (case.*, and postpone in a reply). */
+static int parse_case_field(struct command *c, enum field f, json_t *v, char *err, size_t errlen) {
+        const char *name = field_names[f];
+        int r;
+
+        switch (f) {
+        case F_CASE:
+                return get_id(v, name, &c->case_ref, err, errlen);
+        case F_CONTACTS: {
+                if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 2)
+                        return fail(err, errlen, "contacts: expected a list of one or two person ids");
+                for (size_t i = 0; i < json_array_size(v); i++) {
+                        r = get_id(json_array_get(v, i), "contacts", &c->contacts[i], err, errlen);
+                        if (r < 0)
+                                return r;
+                        c->n_contacts = i + 1;
+                }
+                if (c->n_contacts == 2 && streq(c->contacts[0], c->contacts[1]))
+                        return fail(err, errlen, "contacts: the same person twice");
+                return 0;
+        }
+        case F_LEVEL:
+                return get_int(v, name, 1, 9, &c->level, err, errlen);
+        case F_FACTORS:
+                if (!json_is_array(v))
+                        return fail(err, errlen, "factors: expected a list");
+                for (size_t i = 0; i < json_array_size(v); i++) {
+                        const char *s = json_string_value(json_array_get(v, i));
+                        int k = factor_from_name(s);
+                        if (k < 0)
+                                return fail(err, errlen, "factors: %s", s ? "unknown factor" : "expected a list of strings");
+                        c->factors |= 1u << k;
+                }
+                return 0;
+        case F_DUE:
+                c->has_due = true;
+                return get_date(v, name, &c->due, err, errlen);
+        case F_CHILDREN:
+                return get_bool(v, name, &c->children, err, errlen);
+        case F_OUTCOME: {
+                const char *s = json_string_value(v);
+                for (int o = OUTCOME_NO_NEEDS; s && o <= OUTCOME_UNREACHED; o++)
+                        if (streq(s, outcome_names[o])) {
+                                c->outcome = o;
+                                return 0;
+                        }
+                return fail(err, errlen, "outcome: must be one of no-needs, needs, worse, better, unreached");
+        }
+        case F_NEXT:
+                c->has_next = true;
+                return get_date(v, name, &c->next, err, errlen);
+        case F_IN:
+                if (!json_is_string(v) || parse_duration(json_string_value(v), &c->next_in) < 0 ||
+                    c->next_in == 0)
+                        return fail(err, errlen, "in: expected a duration such as \"5d\"");
+                return 0;
+        case F_POSTPONE:
+                return get_int(v, name, 1, 365, &c->postpone_days, err, errlen);
+        default:
+                return fail(err, errlen, "%s: not allowed here", name);
+        }
+}
+
 static int parse_field(struct command *c, enum field f, json_t *v, char *err, size_t errlen) {
         const char *name = field_names[f];
         int r;
@@ -193,10 +263,7 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
         case F_BY:
                 return get_id(v, name, &c->by, err, errlen);
         case F_DRILL:
-                if (!json_is_boolean(v))
-                        return fail(err, errlen, "drill: expected true or false");
-                c->drill = json_is_true(v);
-                return 0;
+                return get_bool(v, name, &c->drill, err, errlen);
         case F_ACTIVATION:
                 return get_id(v, name, &c->activation, err, errlen);
         case F_CODE:
@@ -235,61 +302,6 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                         return fail(err, errlen, "answer: must be \"yes\" or \"no\" (or \"ja\"/\"nei\", any case)");
                 return 0;
         }
-        case F_CASE:
-                return get_id(v, name, &c->case_ref, err, errlen);
-        case F_CONTACTS: {
-                if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 2)
-                        return fail(err, errlen, "contacts: expected a list of one or two person ids");
-                for (size_t i = 0; i < json_array_size(v); i++) {
-                        r = get_id(json_array_get(v, i), "contacts", &c->contacts[i], err, errlen);
-                        if (r < 0)
-                                return r;
-                        c->n_contacts = i + 1;
-                }
-                if (c->n_contacts == 2 && streq(c->contacts[0], c->contacts[1]))
-                        return fail(err, errlen, "contacts: the same person twice");
-                return 0;
-        }
-        case F_LEVEL:
-                return get_int(v, name, 1, 9, &c->level, err, errlen);
-        case F_FACTORS:
-                if (!json_is_array(v))
-                        return fail(err, errlen, "factors: expected a list");
-                for (size_t i = 0; i < json_array_size(v); i++) {
-                        const char *s = json_string_value(json_array_get(v, i));
-                        int k = factor_from_name(s);
-                        if (k < 0)
-                                return fail(err, errlen, "factors: %s", s ? "unknown factor" : "expected a list of strings");
-                        c->factors |= 1u << k;
-                }
-                return 0;
-        case F_DUE:
-                c->has_due = true;
-                return get_date(v, name, &c->due, err, errlen);
-        case F_CHILDREN:
-                if (!json_is_boolean(v))
-                        return fail(err, errlen, "children: expected true or false");
-                c->children = json_is_true(v);
-                return 0;
-        case F_OUTCOME: {
-                const char *s = json_string_value(v);
-                for (int o = OUTCOME_NO_NEEDS; s && o <= OUTCOME_UNREACHED; o++)
-                        if (streq(s, outcome_names[o])) {
-                                c->outcome = o;
-                                return 0;
-                        }
-                return fail(err, errlen, "outcome: must be one of no-needs, needs, worse, better, unreached");
-        }
-        case F_NEXT:
-                c->has_next = true;
-                return get_date(v, name, &c->next, err, errlen);
-        case F_IN:
-                if (!json_is_string(v) || parse_duration(json_string_value(v), &c->next_in) < 0 ||
-                    c->next_in == 0)
-                        return fail(err, errlen, "in: expected a duration such as \"5d\"");
-                return 0;
-        case F_POSTPONE:
-                return get_int(v, name, 1, 365, &c->postpone_days, err, errlen);
         case F_ROSTER:
                 return get_id(v, name, &c->roster, err, errlen);
         case F_FROM:
@@ -306,15 +318,37 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                         return fail(err, errlen, "window: expected a duration from \"5s\" to \"7d\", such as \"2h\"");
                 return 0;
         case F_OVERDUE:
-                if (!json_is_boolean(v))
-                        return fail(err, errlen, "overdue: expected true or false");
-                c->overdue = json_is_true(v);
-                return 0;
+                return get_bool(v, name, &c->overdue, err, errlen);
         case F_CONTACT:
                 return get_id(v, name, &c->contact, err, errlen);
         default:
-                return fail(err, errlen, "%s: not allowed here", name);
+                return parse_case_field(c, f, v, err, errlen);
         }
+}
+
+/* The rules that span fields, for a command of kind K with the fields SEEN. */
+static int check_together(enum command_kind k, unsigned seen, char *err, size_t errlen) {
+        if (k == CMD_REPLY) {
+                if (!(seen & (B(F_ACTIVATION) | B(F_CODE))))
+                        return fail(err, errlen, "code: missing (give the reply code or the activation)");
+                if (!(seen & (B(F_ANSWER) | B(F_POSTPONE))))
+                        return fail(err, errlen, "answer: missing");
+                if ((seen & B(F_POSTPONE)) && (seen & B(F_ANSWER)))
+                        return fail(err, errlen, "postpone: give either answer or postpone");
+                int who = !!(seen & B(F_PERSON)) + !!(seen & B(F_PHONE)) + !!(seen & B(F_EMAIL));
+                if (who != 1)
+                        return fail(err, errlen, "person: give exactly one of person, phone or email");
+        }
+        if (k == CMD_CASE_CHECKIN) {
+                int n = !!(seen & B(F_NEXT)) + !!(seen & B(F_IN)) + !!(seen & B(F_POSTPONE));
+                if (n > 1)
+                        return fail(err, errlen, "next: give at most one of next, in or postpone");
+        }
+        if (k == CMD_SHOW && !!(seen & B(F_ACTIVATION)) + !!(seen & B(F_CODE)) + !!(seen & B(F_CASE)) != 1)
+                return fail(err, errlen, "activation: give exactly one of activation, code or case");
+        if (k == CMD_REPORT && !!(seen & B(F_ACTIVATION)) + !!(seen & B(F_CODE)) != 1)
+                return fail(err, errlen, "activation: give exactly one of activation or code");
+        return 0;
 }
 
 int command_parse(const char *json, size_t len, struct command *c, char *err, size_t errlen) {
@@ -389,42 +423,7 @@ int command_parse(const char *json, size_t len, struct command *c, char *err, si
                         goto out;
                 }
 
-        /* Rules that span fields. */
-        if (k == CMD_REPLY) {
-                if (!(seen & (B(F_ACTIVATION) | B(F_CODE)))) {
-                        r = fail(err, errlen, "code: missing (give the reply code or the activation)");
-                        goto out;
-                }
-                if (!(seen & (B(F_ANSWER) | B(F_POSTPONE)))) {
-                        r = fail(err, errlen, "answer: missing");
-                        goto out;
-                }
-                if ((seen & B(F_POSTPONE)) && (seen & B(F_ANSWER))) {
-                        r = fail(err, errlen, "postpone: give either answer or postpone");
-                        goto out;
-                }
-                int who = !!(seen & B(F_PERSON)) + !!(seen & B(F_PHONE)) + !!(seen & B(F_EMAIL));
-                if (who != 1) {
-                        r = fail(err, errlen, "person: give exactly one of person, phone or email");
-                        goto out;
-                }
-        }
-        if (k == CMD_CASE_CHECKIN) {
-                int n = !!(seen & B(F_NEXT)) + !!(seen & B(F_IN)) + !!(seen & B(F_POSTPONE));
-                if (n > 1) {
-                        r = fail(err, errlen, "next: give at most one of next, in or postpone");
-                        goto out;
-                }
-        }
-        if (k == CMD_SHOW && !!(seen & B(F_ACTIVATION)) + !!(seen & B(F_CODE)) + !!(seen & B(F_CASE)) != 1) {
-                r = fail(err, errlen, "activation: give exactly one of activation, code or case");
-                goto out;
-        }
-        if (k == CMD_REPORT && !!(seen & B(F_ACTIVATION)) + !!(seen & B(F_CODE)) != 1) {
-                r = fail(err, errlen, "activation: give exactly one of activation or code");
-                goto out;
-        }
-        r = 0;
+        r = check_together(k, seen, err, errlen);
 out:
         json_decref(root);
         if (r < 0)
