@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "command-kind.h"
 #include "config.h"
 #include "time-util.h"
+#include "verbs.h"
 
 /* Where a command came from. */
 enum source {

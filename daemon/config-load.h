@@ -14,7 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+/* From config.h, which every config*.c includes first. */
+struct chain;
+struct config;
+struct errlist;
+struct person;
+struct ymd;
 
 struct loader {
         const char *path; /* as given by the caller */
@@ -106,8 +111,8 @@ bool cfg_email_is_valid(const char *s);
 bool cfg_url_ok(const char *url, const char *const *schemes);
 /* Some configured person has ROLE. */
 bool cfg_role_exists(const struct config *c, const char *role);
-/* "nb", "en": enum lang. */
-extern const char *const cfg_lang_names[LANG_EN + 1];
+/* "nb", "en": the names of enum lang, by value. */
+extern const char *const cfg_lang_names[2];
 
 /* ---- secrets (config-secret.c) ---- */
 

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "command-kind.h"
 #include "config.h"
 #include "config-load.h"
 #include "macro.h"
+#include "verbs.h"
 
 /* A person id or "role:x" that names someone who exists. */
 static bool identity_resolves(const struct config *c, const char *v) {

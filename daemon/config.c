@@ -620,7 +620,7 @@ config_setting_t *cfg_section_group(struct loader *l, const config_setting_t *ro
 
 /* ---- top level and calendar ---- */
 
-const char *const cfg_lang_names[LANG_EN + 1] = { [LANG_NB] = "nb", [LANG_EN] = "en" };
+const char *const cfg_lang_names[2] = { [LANG_NB] = "nb", [LANG_EN] = "en" };
 
 static void load_top(struct loader *l, const config_setting_t *root) {
         struct config *c = l->c;

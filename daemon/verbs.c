@@ -1,8 +1,8 @@
-/* command-kind.c - the command vocabulary's names (command-kind.h). */
+/* verbs.c - the names of the commands (verbs.h). */
 #include <stddef.h>
 #include <string.h>
 
-#include "command-kind.h"
+#include "verbs.h"
 #include "macro.h"
 
 static const char *const command_names[_CMD_MAX] = {

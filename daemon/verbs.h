@@ -1,7 +1,8 @@
-/* command-kind.h - the names of the command vocabulary: which commands
- * there are, what each is called and which only read. A leaf, so that the
- * configuration (mqtt's `commands = [...]`) can name commands without
- * depending on the command parser (command.h), which depends on it. */
+/* verbs.h - the verbs of the command vocabulary: which commands there are
+ * ("trigger", "case.open", ...), what each is called and which only read. A
+ * leaf below both config.c, whose mqtt `commands = [...]` names them, and
+ * the command parser (command.h), which needs the configuration to
+ * validate: so neither has to include the other's header both ways. */
 #pragma once
 
 #include <stdbool.h>
