@@ -34,6 +34,7 @@
 #include "macro.h"
 #include "strmap.h"
 #include "text.h"
+#include "time-util.h"
 #include "wording.h"
 
 #define LOG_MAX_SIZE (16 * 1024 * 1024)
@@ -166,23 +167,6 @@ struct activations {
         sd_event_source *retry;
         char *public_url; /* e-mail answer links: <public_url>/a/<token>/yes|no; NULL = none */
 };
-
-static int64_t time_offset_usec = INT64_MIN;
-
-/* BEREDD_TEST_TIME_OFFSET, in usec (0 in production). */
-static int64_t time_offset(void) {
-        if (time_offset_usec == INT64_MIN) {
-                const char *e = getenv("BEREDD_TEST_TIME_OFFSET");
-                time_offset_usec = e ? strtoll(e, NULL, 10) * (int64_t) USEC_PER_SEC : 0;
-        }
-        return time_offset_usec;
-}
-
-uint64_t beredd_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ((int64_t) ts.tv_sec * (int64_t) USEC_PER_SEC + ts.tv_nsec / 1000 + time_offset());
-}
 
 /* ---- small helpers ---- */
 

@@ -24,8 +24,8 @@
 #include "config.h"
 #include "duty.h"
 #include "gateway.h"
-#include "server.h"
 #include "store.h"
+#include "time-util.h"
 
 struct activations;
 
@@ -132,8 +132,3 @@ uint64_t activations_logged_seq(const struct activations *a);
 uint64_t activations_committed_seq(const struct activations *a);
 /* Activation ID has events not on disk yet. */
 bool activations_dirty(struct activations *a, const char *id);
-
-/* The current time as beredd sees it (usec, realtime). Tests may shift it
- * with BEREDD_TEST_TIME_OFFSET=<seconds> to put "now" in or out of office
- * hours; timers are shifted alike. */
-uint64_t beredd_now(void);

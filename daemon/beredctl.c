@@ -16,7 +16,8 @@
 
 #include <jansson.h>
 
-#define DEFAULT_SOCKET "/run/beredd/control"
+#include "paths.h"
+
 #define TIMEOUT_MS 15000
 
 enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };

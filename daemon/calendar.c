@@ -53,10 +53,6 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
         return v < lo ? lo : v > hi ? hi : v;
 }
 
-static bool is_leap(int64_t y) {
-        return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 /* ---- civil dates (H. Hinnant's days_from_civil / civil_from_days) ---- */
 
 static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
@@ -101,26 +97,6 @@ struct ymd calendar_add_days(struct ymd d, int64_t n) {
         return calendar_ymd_from_days(calendar_days_from_ymd(d) + clamp64(n, -DAYS_LIMIT, DAYS_LIMIT));
 }
 
-int calendar_ymd_cmp(struct ymd a, struct ymd b) {
-        if (a.y != b.y)
-                return a.y < b.y ? -1 : 1;
-        if (a.m != b.m)
-                return a.m < b.m ? -1 : 1;
-        if (a.d != b.d)
-                return a.d < b.d ? -1 : 1;
-        return 0;
-}
-
-int calendar_days_in_month(int y, int m) {
-        static const int dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-        if (m < 1 || m > 12)
-                return 0;
-        return dim[m - 1] + (m == 2 && is_leap(y));
-}
-
-bool calendar_ymd_valid(struct ymd d) {
-        return d.m >= 1 && d.m <= 12 && d.d >= 1 && d.d <= calendar_days_in_month(d.y, d.m);
-}
 
 /* ---- time zones ---- */
 
@@ -317,13 +293,13 @@ static int64_t rule_day(const struct tz_rule_date *r, int y) {
 
         switch (r->kind) {
         case 'J':
-                return jan1 + r->n - 1 + (is_leap(y) && r->n >= 60);
+                return jan1 + r->n - 1 + (ymd_is_leap(y) && r->n >= 60);
         case 'N':
                 return jan1 + r->n;
         default: {
                 int64_t first = days_from_civil(y, r->m, 1);
                 int64_t day = first + floor_mod(r->d - weekday_of_days(first), 7) + (int64_t) (r->w - 1) * 7;
-                while (day >= first + calendar_days_in_month(y, r->m))
+                while (day >= first + ymd_days_in_month(y, r->m))
                         day -= 7;
                 return day;
         }
@@ -928,7 +904,7 @@ static int roster_shift(const struct calendar *c, const struct roster *r, uint64
 
         if (r->n_members == 0 || !r->members)
                 return -ENOENT;
-        if (r->handoff_min < 0 || r->handoff_min >= 24 * 60 || !calendar_ymd_valid(r->start))
+        if (r->handoff_min < 0 || r->handoff_min >= 24 * 60 || !ymd_valid(r->start))
                 return -EINVAL;
         if (r->rotation == ROTATION_WEEKLY) {
                 if (r->handoff_wday < 0 || r->handoff_wday > 6)

@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "time-util.h"
 
 /* Returned by the "next ..." functions when nothing is found within
  * CALENDAR_HORIZON_DAYS (e.g. no weekday has office hours). */
@@ -41,12 +42,17 @@ struct ymd calendar_ymd_from_days(int64_t days);
 int calendar_weekday(struct ymd d);
 /* D plus N days (N may be negative). */
 struct ymd calendar_add_days(struct ymd d, int64_t n);
-/* <0, 0, >0 as A is before, equal to or after B. */
-int calendar_ymd_cmp(struct ymd a, struct ymd b);
-/* Number of days in month M (1-12) of year Y; 0 for a bad month. */
-int calendar_days_in_month(int y, int m);
-/* True when D is a real date (month 1-12, day within the month). */
-bool calendar_ymd_valid(struct ymd d);
+/* The rules of civil dates themselves live in time-util.c (config.c needs
+ * them too, below this module); these are their names here. */
+static inline int calendar_ymd_cmp(struct ymd a, struct ymd b) {
+        return ymd_cmp(a, b);
+}
+static inline int calendar_days_in_month(int y, int m) {
+        return ymd_days_in_month(y, m);
+}
+static inline bool calendar_ymd_valid(struct ymd d) {
+        return ymd_valid(d);
+}
 
 /* ---- time zones ---- */
 

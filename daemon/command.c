@@ -14,42 +14,6 @@
 #include "command.h"
 #include "macro.h"
 
-static const char *const command_names[_CMD_MAX] = {
-        [CMD_TRIGGER] = "trigger",
-        [CMD_REPLY] = "reply",
-        [CMD_RESOLVE] = "resolve",
-        [CMD_CASE_OPEN] = "case.open",
-        [CMD_CASE_CHECKIN] = "case.checkin",
-        [CMD_CASE_LEVEL] = "case.level",
-        [CMD_CASE_CLOSE] = "case.close",
-        [CMD_STATUS] = "status",
-        [CMD_LIST] = "list",
-        [CMD_SHOW] = "show",
-        [CMD_REPORT] = "report",
-        [CMD_VERIFY] = "verify",
-        [CMD_ROSTER_OVERRIDE] = "roster.override",
-        [CMD_ROSTER_SHOW] = "roster.show",
-        [CMD_DUE] = "due",
-        [CMD_FOLLOWUP_SUMMARY] = "followup.summary",
-        [CMD_PREVIEW] = "preview",
-};
-
-const char *command_name(enum command_kind k) {
-        return (unsigned) k < _CMD_MAX ? command_names[k] : NULL;
-}
-
-int command_from_name(const char *name) {
-        for (int i = 0; name && i < _CMD_MAX; i++)
-                if (streq(command_names[i], name))
-                        return i;
-        return -1;
-}
-
-bool command_is_read_only(enum command_kind k) {
-        return k == CMD_STATUS || k == CMD_LIST || k == CMD_SHOW || k == CMD_REPORT || k == CMD_ROSTER_SHOW ||
-               k == CMD_DUE || k == CMD_FOLLOWUP_SUMMARY || k == CMD_PREVIEW;
-}
-
 static const char *const outcome_names[] = {
         [OUTCOME_NONE] = "none",
         [OUTCOME_NO_NEEDS] = "no-needs",
@@ -86,19 +50,6 @@ int factor_from_name(const char *name) {
                 if (streq(factor_names[i], name))
                         return i;
         return -1;
-}
-
-bool id_is_safe(const char *s) {
-        size_t n = s ? strlen(s) : 0;
-        if (n == 0 || n > COMMAND_MAX_ID || s[0] == '.' || s[0] == '-')
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '.' || c == '_' || c == '-'))
-                        return false;
-        }
-        return true;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -216,9 +167,79 @@ static int get_int(json_t *v, const char *name, int min, int max, int *ret, char
 }
 
 static int get_date(json_t *v, const char *name, struct ymd *ret, char *err, size_t errlen) {
-        if (!json_is_string(v) || config_parse_date(json_string_value(v), ret) < 0)
+        if (!json_is_string(v) || parse_date(json_string_value(v), ret) < 0)
                 return fail(err, errlen, "%s: expected a date \"YYYY-MM-DD\"", name);
         return 0;
+}
+
+static int get_bool(json_t *v, const char *name, bool *ret, char *err, size_t errlen) {
+        if (!json_is_boolean(v))
+                return fail(err, errlen, "%s: expected true or false", name);
+        *ret = json_is_true(v);
+        return 0;
+}
+
+/* The fields of the follow-up commands (case.*, and postpone in a reply). */
+static int parse_case_field(struct command *c, enum field f, json_t *v, char *err, size_t errlen) {
+        const char *name = field_names[f];
+        int r;
+
+        switch (f) {
+        case F_CASE:
+                return get_id(v, name, &c->case_ref, err, errlen);
+        case F_CONTACTS: {
+                if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 2)
+                        return fail(err, errlen, "contacts: expected a list of one or two person ids");
+                for (size_t i = 0; i < json_array_size(v); i++) {
+                        r = get_id(json_array_get(v, i), "contacts", &c->contacts[i], err, errlen);
+                        if (r < 0)
+                                return r;
+                        c->n_contacts = i + 1;
+                }
+                if (c->n_contacts == 2 && streq(c->contacts[0], c->contacts[1]))
+                        return fail(err, errlen, "contacts: the same person twice");
+                return 0;
+        }
+        case F_LEVEL:
+                return get_int(v, name, 1, 9, &c->level, err, errlen);
+        case F_FACTORS:
+                if (!json_is_array(v))
+                        return fail(err, errlen, "factors: expected a list");
+                for (size_t i = 0; i < json_array_size(v); i++) {
+                        const char *s = json_string_value(json_array_get(v, i));
+                        int k = factor_from_name(s);
+                        if (k < 0)
+                                return fail(err, errlen, "factors: %s", s ? "unknown factor" : "expected a list of strings");
+                        c->factors |= 1u << k;
+                }
+                return 0;
+        case F_DUE:
+                c->has_due = true;
+                return get_date(v, name, &c->due, err, errlen);
+        case F_CHILDREN:
+                return get_bool(v, name, &c->children, err, errlen);
+        case F_OUTCOME: {
+                const char *s = json_string_value(v);
+                for (int o = OUTCOME_NO_NEEDS; s && o <= OUTCOME_UNREACHED; o++)
+                        if (streq(s, outcome_names[o])) {
+                                c->outcome = o;
+                                return 0;
+                        }
+                return fail(err, errlen, "outcome: must be one of no-needs, needs, worse, better, unreached");
+        }
+        case F_NEXT:
+                c->has_next = true;
+                return get_date(v, name, &c->next, err, errlen);
+        case F_IN:
+                if (!json_is_string(v) || parse_duration(json_string_value(v), &c->next_in) < 0 ||
+                    c->next_in == 0)
+                        return fail(err, errlen, "in: expected a duration such as \"5d\"");
+                return 0;
+        case F_POSTPONE:
+                return get_int(v, name, 1, 365, &c->postpone_days, err, errlen);
+        default:
+                return fail(err, errlen, "%s: not allowed here", name);
+        }
 }
 
 static int parse_field(struct command *c, enum field f, json_t *v, char *err, size_t errlen) {
@@ -242,10 +263,7 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
         case F_BY:
                 return get_id(v, name, &c->by, err, errlen);
         case F_DRILL:
-                if (!json_is_boolean(v))
-                        return fail(err, errlen, "drill: expected true or false");
-                c->drill = json_is_true(v);
-                return 0;
+                return get_bool(v, name, &c->drill, err, errlen);
         case F_ACTIVATION:
                 return get_id(v, name, &c->activation, err, errlen);
         case F_CODE:
@@ -284,61 +302,6 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                         return fail(err, errlen, "answer: must be \"yes\" or \"no\" (or \"ja\"/\"nei\", any case)");
                 return 0;
         }
-        case F_CASE:
-                return get_id(v, name, &c->case_ref, err, errlen);
-        case F_CONTACTS: {
-                if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 2)
-                        return fail(err, errlen, "contacts: expected a list of one or two person ids");
-                for (size_t i = 0; i < json_array_size(v); i++) {
-                        r = get_id(json_array_get(v, i), "contacts", &c->contacts[i], err, errlen);
-                        if (r < 0)
-                                return r;
-                        c->n_contacts = i + 1;
-                }
-                if (c->n_contacts == 2 && streq(c->contacts[0], c->contacts[1]))
-                        return fail(err, errlen, "contacts: the same person twice");
-                return 0;
-        }
-        case F_LEVEL:
-                return get_int(v, name, 1, 9, &c->level, err, errlen);
-        case F_FACTORS:
-                if (!json_is_array(v))
-                        return fail(err, errlen, "factors: expected a list");
-                for (size_t i = 0; i < json_array_size(v); i++) {
-                        const char *s = json_string_value(json_array_get(v, i));
-                        int k = factor_from_name(s);
-                        if (k < 0)
-                                return fail(err, errlen, "factors: %s", s ? "unknown factor" : "expected a list of strings");
-                        c->factors |= 1u << k;
-                }
-                return 0;
-        case F_DUE:
-                c->has_due = true;
-                return get_date(v, name, &c->due, err, errlen);
-        case F_CHILDREN:
-                if (!json_is_boolean(v))
-                        return fail(err, errlen, "children: expected true or false");
-                c->children = json_is_true(v);
-                return 0;
-        case F_OUTCOME: {
-                const char *s = json_string_value(v);
-                for (int o = OUTCOME_NO_NEEDS; s && o <= OUTCOME_UNREACHED; o++)
-                        if (streq(s, outcome_names[o])) {
-                                c->outcome = o;
-                                return 0;
-                        }
-                return fail(err, errlen, "outcome: must be one of no-needs, needs, worse, better, unreached");
-        }
-        case F_NEXT:
-                c->has_next = true;
-                return get_date(v, name, &c->next, err, errlen);
-        case F_IN:
-                if (!json_is_string(v) || config_parse_duration(json_string_value(v), &c->next_in) < 0 ||
-                    c->next_in == 0)
-                        return fail(err, errlen, "in: expected a duration such as \"5d\"");
-                return 0;
-        case F_POSTPONE:
-                return get_int(v, name, 1, 365, &c->postpone_days, err, errlen);
         case F_ROSTER:
                 return get_id(v, name, &c->roster, err, errlen);
         case F_FROM:
@@ -350,20 +313,42 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                         return fail(err, errlen, "%s: expected local time \"YYYY-MM-DD HH:MM\"", name);
                 return 0;
         case F_WINDOW:
-                if (!json_is_string(v) || config_parse_duration(json_string_value(v), &c->window) < 0 ||
+                if (!json_is_string(v) || parse_duration(json_string_value(v), &c->window) < 0 ||
                     c->window < 5 * USEC_PER_SEC || c->window > 7 * USEC_PER_DAY)
                         return fail(err, errlen, "window: expected a duration from \"5s\" to \"7d\", such as \"2h\"");
                 return 0;
         case F_OVERDUE:
-                if (!json_is_boolean(v))
-                        return fail(err, errlen, "overdue: expected true or false");
-                c->overdue = json_is_true(v);
-                return 0;
+                return get_bool(v, name, &c->overdue, err, errlen);
         case F_CONTACT:
                 return get_id(v, name, &c->contact, err, errlen);
         default:
-                return fail(err, errlen, "%s: not allowed here", name);
+                return parse_case_field(c, f, v, err, errlen);
         }
+}
+
+/* The rules that span fields, for a command of kind K with the fields SEEN. */
+static int check_together(enum command_kind k, unsigned seen, char *err, size_t errlen) {
+        if (k == CMD_REPLY) {
+                if (!(seen & (B(F_ACTIVATION) | B(F_CODE))))
+                        return fail(err, errlen, "code: missing (give the reply code or the activation)");
+                if (!(seen & (B(F_ANSWER) | B(F_POSTPONE))))
+                        return fail(err, errlen, "answer: missing");
+                if ((seen & B(F_POSTPONE)) && (seen & B(F_ANSWER)))
+                        return fail(err, errlen, "postpone: give either answer or postpone");
+                int who = !!(seen & B(F_PERSON)) + !!(seen & B(F_PHONE)) + !!(seen & B(F_EMAIL));
+                if (who != 1)
+                        return fail(err, errlen, "person: give exactly one of person, phone or email");
+        }
+        if (k == CMD_CASE_CHECKIN) {
+                int n = !!(seen & B(F_NEXT)) + !!(seen & B(F_IN)) + !!(seen & B(F_POSTPONE));
+                if (n > 1)
+                        return fail(err, errlen, "next: give at most one of next, in or postpone");
+        }
+        if (k == CMD_SHOW && !!(seen & B(F_ACTIVATION)) + !!(seen & B(F_CODE)) + !!(seen & B(F_CASE)) != 1)
+                return fail(err, errlen, "activation: give exactly one of activation, code or case");
+        if (k == CMD_REPORT && !!(seen & B(F_ACTIVATION)) + !!(seen & B(F_CODE)) != 1)
+                return fail(err, errlen, "activation: give exactly one of activation or code");
+        return 0;
 }
 
 int command_parse(const char *json, size_t len, struct command *c, char *err, size_t errlen) {
@@ -421,9 +406,9 @@ int command_parse(const char *json, size_t len, struct command *c, char *err, si
                         /* A known field name is named; anything else might
                          * be a value typed where a name belongs. */
                         if (f >= 0)
-                                r = fail(err, errlen, "%s: unknown field for %s", field_names[f], command_names[k]);
+                                r = fail(err, errlen, "%s: unknown field for %s", field_names[f], command_name(k));
                         else
-                                r = fail(err, errlen, "unknown field for %s", command_names[k]);
+                                r = fail(err, errlen, "unknown field for %s", command_name(k));
                         goto out;
                 }
                 r = parse_field(c, f, v, err, errlen);
@@ -438,42 +423,7 @@ int command_parse(const char *json, size_t len, struct command *c, char *err, si
                         goto out;
                 }
 
-        /* Rules that span fields. */
-        if (k == CMD_REPLY) {
-                if (!(seen & (B(F_ACTIVATION) | B(F_CODE)))) {
-                        r = fail(err, errlen, "code: missing (give the reply code or the activation)");
-                        goto out;
-                }
-                if (!(seen & (B(F_ANSWER) | B(F_POSTPONE)))) {
-                        r = fail(err, errlen, "answer: missing");
-                        goto out;
-                }
-                if ((seen & B(F_POSTPONE)) && (seen & B(F_ANSWER))) {
-                        r = fail(err, errlen, "postpone: give either answer or postpone");
-                        goto out;
-                }
-                int who = !!(seen & B(F_PERSON)) + !!(seen & B(F_PHONE)) + !!(seen & B(F_EMAIL));
-                if (who != 1) {
-                        r = fail(err, errlen, "person: give exactly one of person, phone or email");
-                        goto out;
-                }
-        }
-        if (k == CMD_CASE_CHECKIN) {
-                int n = !!(seen & B(F_NEXT)) + !!(seen & B(F_IN)) + !!(seen & B(F_POSTPONE));
-                if (n > 1) {
-                        r = fail(err, errlen, "next: give at most one of next, in or postpone");
-                        goto out;
-                }
-        }
-        if (k == CMD_SHOW && !!(seen & B(F_ACTIVATION)) + !!(seen & B(F_CODE)) + !!(seen & B(F_CASE)) != 1) {
-                r = fail(err, errlen, "activation: give exactly one of activation, code or case");
-                goto out;
-        }
-        if (k == CMD_REPORT && !!(seen & B(F_ACTIVATION)) + !!(seen & B(F_CODE)) != 1) {
-                r = fail(err, errlen, "activation: give exactly one of activation or code");
-                goto out;
-        }
-        r = 0;
+        r = check_together(k, seen, err, errlen);
 out:
         json_decref(root);
         if (r < 0)

@@ -8,34 +8,17 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "time-util.h"
+#include "verbs.h"
 
-enum command_kind {
-        CMD_TRIGGER,
-        CMD_REPLY,
-        CMD_RESOLVE,
-        CMD_CASE_OPEN,
-        CMD_CASE_CHECKIN,
-        CMD_CASE_LEVEL,
-        CMD_CASE_CLOSE,
-        CMD_STATUS,
-        CMD_LIST,
-        CMD_SHOW,
-        CMD_REPORT,
-        CMD_VERIFY,
-        CMD_ROSTER_OVERRIDE,
-        CMD_ROSTER_SHOW,
-        CMD_DUE,              /* "due": today's follow-up work list (read-only) */
-        CMD_FOLLOWUP_SUMMARY, /* "followup.summary": counts without refs (read-only) */
-        CMD_PREVIEW,          /* "preview": what a trigger would send, without starting it (read-only) */
-        _CMD_MAX,
+/* Where a command came from. */
+enum source {
+        SOURCE_SOCKET,
+        SOURCE_MQTT,
+        SOURCE_INCOMING,
+        SOURCE_SMS,   /* an SMS answer through a gateway webhook */
+        SOURCE_EMAIL, /* a one-tap answer link in an e-mail */
 };
-
-/* "trigger", "case.open", ...; NULL when out of range. */
-const char *command_name(enum command_kind k);
-/* The kind named NAME, or -1. */
-int command_from_name(const char *name);
-/* Commands that only read state and are accepted on the control socket only. */
-bool command_is_read_only(enum command_kind k);
 
 enum answer {
         ANSWER_NONE = 0,
@@ -73,7 +56,7 @@ int factor_from_name(const char *name);
 
 #define COMMAND_MAX_LINE    (64 * 1024) /* longest command accepted on any way in */
 #define COMMAND_MAX_MESSAGE 1000        /* characters of a trigger message */
-#define COMMAND_MAX_ID      64          /* ids, case refs, person ids */
+#define COMMAND_MAX_ID      ID_SAFE_MAX /* ids, case refs, person ids: id_is_safe() (time-util.h) */
 
 struct command {
         enum command_kind kind;
@@ -121,7 +104,3 @@ int command_parse(const char *json, size_t len, struct command *cmd, char *err, 
 int command_validate(const struct command *cmd, const struct config *cfg, char *err, size_t errlen);
 
 void command_done(struct command *cmd);
-
-/* True when S is a safe identifier: 1..COMMAND_MAX_ID of [A-Za-z0-9._-],
- * not starting with '.' or '-' (never a path). */
-bool id_is_safe(const char *s);

@@ -18,11 +18,7 @@
 #include <stdint.h>
 
 #include "strmap.h"
-
-#define USEC_PER_SEC  UINT64_C(1000000)
-#define USEC_PER_MIN  (UINT64_C(60) * USEC_PER_SEC)
-#define USEC_PER_HOUR (UINT64_C(60) * USEC_PER_MIN)
-#define USEC_PER_DAY  (UINT64_C(24) * USEC_PER_HOUR)
+#include "time-util.h"
 
 /* A list of formatted error lines ("FILE:LINE: message"). */
 struct errlist {
@@ -31,10 +27,6 @@ struct errlist {
 };
 void errlist_add(struct errlist *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void errlist_free(struct errlist *e);
-
-struct ymd {
-        int y, m, d;
-};
 
 enum channel {
         CHANNEL_SMS = 1 << 0,
@@ -312,12 +304,14 @@ void config_free(struct config *c);
  * for copies such as the gateways module keeps for transfers in flight. */
 void gateway_conf_done(struct gateway *gw);
 
-/* Parse a duration: one or more <number><unit> groups, unit s, m, h, d or w
- * ("90s", "5m", "1h30m", "14d"). Returns 0, or -EINVAL. */
-int config_parse_duration(const char *s, uint64_t *ret_usec);
-
-/* Parse "YYYY-MM-DD" into a valid civil date. Returns 0, or -EINVAL. */
-int config_parse_date(const char *s, struct ymd *ret);
+/* The configuration's duration and date formats: parse_duration() and
+ * parse_date() of time-util.h, under the names their callers know. */
+static inline int config_parse_duration(const char *s, uint64_t *ret_usec) {
+        return parse_duration(s, ret_usec);
+}
+static inline int config_parse_date(const char *s, struct ymd *ret) {
+        return parse_date(s, ret);
+}
 
 /* Read a secret named by a *_file key: an absolute path as is, otherwise
  * $CREDENTIALS_DIRECTORY/NAME first, then the config file's folder. The file

@@ -10,6 +10,7 @@
 
 #include "duty.h"
 #include "macro.h"
+#include "time-util.h"
 
 #define OVERRIDES_FILE "overrides.json"
 #define KEEP_ENDED_USEC (30 * USEC_PER_DAY)
@@ -113,7 +114,7 @@ static int parse_local(const struct calendar *cal, const char *s, uint64_t *ret)
         struct ymd d;
         memcpy(date, s, 10);
         date[10] = '\0';
-        if (config_parse_date(date, &d) < 0 || sscanf(s + 10, "%c%2d:%2d%c", &sep, &hh, &mm, &end) != 3 ||
+        if (parse_date(date, &d) < 0 || sscanf(s + 10, "%c%2d:%2d%c", &sep, &hh, &mm, &end) != 3 ||
             (sep != ' ' && sep != 'T') || hh < 0 || hh > 23 || mm < 0 || mm > 59)
                 return -EINVAL;
         *ret = calendar_from_local(cal, d, hh * 60 + mm);
@@ -123,7 +124,7 @@ static int parse_local(const struct calendar *cal, const char *s, uint64_t *ret)
 static void format_local(const struct calendar *cal, uint64_t t, char *buf, size_t len) {
         struct calendar_local l;
         calendar_local(cal, t, &l);
-        snprintf(buf, len, "%04d-%02d-%02d %02d:%02d", l.date.y, l.date.m, l.date.d, l.hour, l.minute);
+        time_format_date_time(l.date, l.hour, l.minute, buf, len);
 }
 
 int duty_override(struct duty *d, const struct config *cfg, const struct calendar *cal, const char *roster,

@@ -7,10 +7,10 @@
 
 #include "config.h"
 #include "log.h"
+#include "paths.h"
 #include "server.h"
 
 #define DEFAULT_CONFIG "/etc/beredd/beredd.conf"
-#define DEFAULT_SOCKET "/run/beredd/control"
 
 static void help(void) {
         printf("Usage: beredd [OPTION]...\n"

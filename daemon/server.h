@@ -12,14 +12,6 @@
 
 struct server;
 
-enum source {
-        SOURCE_SOCKET,
-        SOURCE_MQTT,
-        SOURCE_INCOMING,
-        SOURCE_SMS,   /* an SMS answer through a gateway webhook */
-        SOURCE_EMAIL, /* a one-tap answer link in an e-mail */
-};
-
 struct server_options {
         const char *config_path;
         const char *socket_path;

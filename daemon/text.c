@@ -970,27 +970,26 @@ static bool ascii_digit(uint32_t c) {
         return c >= '0' && c <= '9';
 }
 
-enum text_reply_kind text_parse_reply(const char *s, size_t len, struct text_reply *ret) {
+/* A reply cut into its one keyword and the numbers before and after it. */
+struct reply_tokens {
+        enum text_reply_kind kind;
+        const char *before, *after[2];
+        size_t len_before, len_after[2], n_after;
+};
+
+/* Cut S into T; false when it is not a reply: bad UTF-8, no keyword or
+ * two, an unknown word, more numbers than a reply has, anything else. */
+static bool reply_scan(const char *s, size_t len, struct reply_tokens *t) {
         const unsigned char *u = (const unsigned char *) s;
-        struct text_reply res = { .kind = TEXT_REPLY_UNKNOWN };
-        enum text_reply_kind kind = TEXT_REPLY_UNKNOWN;
-        /* numbers in order, relative to the keyword */
-        const char *num_before = NULL, *nums_after[2] = { NULL, NULL };
-        size_t len_before = 0, lens_after[2] = { 0, 0 }, n_after = 0;
         bool have_word = false;
 
-        if (!ret)
-                return TEXT_REPLY_UNKNOWN;
-        *ret = res;
-        if (!s)
-                return TEXT_REPLY_UNKNOWN;
-
+        *t = (struct reply_tokens) { .kind = TEXT_REPLY_UNKNOWN };
         for (size_t i = 0; i < len;) {
                 size_t start = i;
                 uint32_t cp;
 
                 if (utf8_next(u, len, &i, &cp) < 0)
-                        return TEXT_REPLY_UNKNOWN;
+                        return false;
                 if (reply_ignorable(cp))
                         continue;
                 if (ascii_alpha(cp)) {
@@ -998,19 +997,19 @@ enum text_reply_kind text_parse_reply(const char *s, size_t len, struct text_rep
                         size_t n = 0;
 
                         if (have_word)
-                                return TEXT_REPLY_UNKNOWN; /* one keyword only */
+                                return false; /* one keyword only */
                         i = start;
                         while (i < len && ascii_alpha(u[i])) {
                                 if (n == sizeof w - 1)
-                                        return TEXT_REPLY_UNKNOWN;
+                                        return false;
                                 w[n++] = (char) (u[i++] & ~0x20); /* ASCII upper case */
                         }
                         w[n] = 0;
                         for (size_t k = 0; k < sizeof reply_words / sizeof reply_words[0]; k++)
                                 if (strcmp(w, reply_words[k].word) == 0)
-                                        kind = reply_words[k].kind;
-                        if (kind == TEXT_REPLY_UNKNOWN)
-                                return TEXT_REPLY_UNKNOWN;
+                                        t->kind = reply_words[k].kind;
+                        if (t->kind == TEXT_REPLY_UNKNOWN)
+                                return false;
                         have_word = true;
                         continue;
                 }
@@ -1019,53 +1018,63 @@ enum text_reply_kind text_parse_reply(const char *s, size_t len, struct text_rep
                         while (i < len && ascii_digit(u[i]))
                                 i++;
                         if (!have_word) {
-                                if (num_before)
-                                        return TEXT_REPLY_UNKNOWN;
-                                num_before = s + start;
-                                len_before = i - start;
+                                if (t->before)
+                                        return false;
+                                t->before = s + start;
+                                t->len_before = i - start;
                         } else {
-                                if (n_after == 2)
-                                        return TEXT_REPLY_UNKNOWN;
-                                nums_after[n_after] = s + start;
-                                lens_after[n_after++] = i - start;
+                                if (t->n_after == 2)
+                                        return false;
+                                t->after[t->n_after] = s + start;
+                                t->len_after[t->n_after++] = i - start;
                         }
                         continue;
                 }
-                return TEXT_REPLY_UNKNOWN; /* "?", other letters, anything else */
+                return false; /* "?", other letters, anything else */
         }
-        if (!have_word)
+        return have_word;
+}
+
+enum text_reply_kind text_parse_reply(const char *s, size_t len, struct text_reply *ret) {
+        struct text_reply res = { .kind = TEXT_REPLY_UNKNOWN };
+        struct reply_tokens t;
+
+        if (!ret)
+                return TEXT_REPLY_UNKNOWN;
+        *ret = res;
+        if (!s || !reply_scan(s, len, &t))
                 return TEXT_REPLY_UNKNOWN;
 
 #define IS_CODE(n) ((n) >= TEXT_REPLY_CODE_MIN && (n) <= TEXT_REPLY_CODE_MAX)
         const char *code = NULL, *days = NULL;
         size_t code_len = 0, days_len = 0;
 
-        if (num_before) {
-                if (!IS_CODE(len_before))
+        if (t.before) {
+                if (!IS_CODE(t.len_before))
                         return TEXT_REPLY_UNKNOWN;
-                code = num_before;
-                code_len = len_before;
+                code = t.before;
+                code_len = t.len_before;
         }
-        if (kind == TEXT_REPLY_POSTPONE) {
+        if (t.kind == TEXT_REPLY_POSTPONE) {
                 size_t k = 0;
-                if (!code && k < n_after && IS_CODE(lens_after[k])) {
-                        code = nums_after[k];
-                        code_len = lens_after[k++];
+                if (!code && k < t.n_after && IS_CODE(t.len_after[k])) {
+                        code = t.after[k];
+                        code_len = t.len_after[k++];
                 }
-                if (k < n_after) {
-                        if (lens_after[k] > 3)
+                if (k < t.n_after) {
+                        if (t.len_after[k] > 3)
                                 return TEXT_REPLY_UNKNOWN;
-                        days = nums_after[k];
-                        days_len = lens_after[k++];
+                        days = t.after[k];
+                        days_len = t.len_after[k++];
                 }
-                if (k < n_after)
+                if (k < t.n_after)
                         return TEXT_REPLY_UNKNOWN;
         } else {
-                if (n_after > 1 || (n_after == 1 && (code || !IS_CODE(lens_after[0]))))
+                if (t.n_after > 1 || (t.n_after == 1 && (code || !IS_CODE(t.len_after[0]))))
                         return TEXT_REPLY_UNKNOWN;
-                if (n_after == 1) {
-                        code = nums_after[0];
-                        code_len = lens_after[0];
+                if (t.n_after == 1) {
+                        code = t.after[0];
+                        code_len = t.len_after[0];
                 }
         }
 #undef IS_CODE
@@ -1080,9 +1089,9 @@ enum text_reply_kind text_parse_reply(const char *s, size_t len, struct text_rep
                 memcpy(res.code, code, code_len);
                 res.code[code_len] = 0;
         }
-        res.kind = kind;
+        res.kind = t.kind;
         *ret = res;
-        return kind;
+        return t.kind;
 }
 
 /* ---- phone numbers ---- */
@@ -1134,7 +1143,7 @@ int text_phone_e164(const char *in, char *out, size_t outlen) {
                 memcpy(res + 3, digits, 8);
                 res[11] = 0;
         } else {
-                if (n < 7 || n > 15 || digits[0] == '0')
+                if (n < 8 || n > 15 || digits[0] == '0')
                         return -EINVAL;
                 if (digits[0] == '4' && digits[1] == '7' &&
                     (n != 10 || digits[2] == '0' || digits[2] == '1'))

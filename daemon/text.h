@@ -186,11 +186,13 @@ const char *text_reply_kind_name(enum text_reply_kind k);
 
 #define TEXT_E164_MAX 17 /* "+" + 15 digits + NUL */
 
-/* Normalise a phone number to E.164 ("+4791234567"). Spaces, tabs, "-", "."
- * and "()" are ignored. "+CC..." and "00CC..." are international (7-15
- * digits); a bare 8-digit number is Norwegian and gets +47. Norwegian numbers
- * must have 8 digits not starting with 0 or 1. Anything else is -EINVAL;
- * -ENOBUFS if OUTLEN < the result + 1 (TEXT_E164_MAX always suffices). */
+/* Normalise a phone number to E.164 ("+4791234567"): the one normaliser, used
+ * for the configured phones and for sender lookups (config.c, which accepts
+ * only digits, '+' and spaces there). Spaces, tabs, "-", "." and "()" are
+ * ignored. "+CC..." and "00CC..." are international (8-15 digits); a bare
+ * 8-digit number is Norwegian and gets +47. Norwegian numbers must have 8
+ * digits not starting with 0 or 1. Anything else is -EINVAL; -ENOBUFS if
+ * OUTLEN < the result + 1 (TEXT_E164_MAX always suffices). */
 int text_phone_e164(const char *in, char *out, size_t outlen);
 
 /* The HTML/XML entity for C ("&amp;", "&lt;", "&gt;"; with QUOTES also
