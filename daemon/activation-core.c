@@ -1,0 +1,905 @@
+/* activation-core.c - the decisions of the escalation engine (see
+ * activation.h and activation-internal.h): which step starts, who is asked
+ * or told what, when the quorum is met, short or out of reach; and
+ * act_apply, the only code that changes an activation's state from an
+ * event, live and in replay. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "activation-internal.h"
+#include "log.h"
+#include "macro.h"
+#include "text.h"
+#include "wording.h"
+
+const char *const act_state_names[ACT_VERIFIED + 1] = { "mobilising", "mobilised", "short", "resolved",
+                                                         "verifying", "verified" };
+const char *const nstate_names[N_UNDELIVERABLE + 1] = { "queued", "sending", "sent", "failed", "unreachable",
+                                                        "delivered", "undeliverable" };
+
+/* ---- small helpers ---- */
+
+const struct chain *act_chain(const struct activation *a) {
+        return config_chain(a->mgr->cfg, a->chain);
+}
+
+size_t act_chain_n_regular(const struct chain *c) {
+        return c->n_steps > 0 && c->steps[c->n_steps - 1].final ? c->n_steps - 1 : c->n_steps;
+}
+
+/* Room for one more element in *V (N used of *CAP, each SIZE bytes). */
+int act_grow(void **v, size_t n, size_t *cap, size_t size) {
+        if (n < *cap)
+                return 0;
+        size_t c = *cap ? *cap * 2 : 8;
+        void *nv = reallocarray(*v, c, size);
+        if (!nv)
+                return -ENOMEM;
+        *v = nv;
+        *cap = c;
+        return 0;
+}
+
+/* The member for PERSON, or NULL (a lookup that changes nothing). */
+static const struct member *member_of(const struct activation *a, const char *person) {
+        size_t i;
+        return strmap_get(&a->member_map, person, &i) ? &a->members[i] : NULL;
+}
+
+struct member *act_find_member(struct activation *a, const char *person, bool create) {
+        size_t i;
+        if (strmap_get(&a->member_map, person, &i))
+                return &a->members[i];
+        if (!create)
+                return NULL;
+        if (act_grow((void **) &a->members, a->n_members, &a->members_cap, sizeof(*a->members)) < 0)
+                return NULL;
+        struct member *m = &a->members[a->n_members];
+        *m = (struct member) { .person = strdup(person), .notified_run = -1 };
+        if (!m->person || strmap_put(&a->member_map, m->person, a->n_members) < 0) {
+                free(m->person);
+                return NULL;
+        }
+        a->n_members++;
+        return m;
+}
+
+struct notif *act_find_notif(struct activation *a, const char *key) {
+        /* Keys are "<id>.<seq>" and the seq is, as a rule, the index. */
+        const char *dot = strrchr(key, '.');
+        if (dot && dot[1] >= '0' && dot[1] <= '9') {
+                size_t i = (size_t) strtoul(dot + 1, NULL, 10);
+                if (i < a->n_notifs && streq(a->notifs[i].key, key))
+                        return &a->notifs[i];
+        }
+        for (size_t i = a->n_notifs; i > 0; i--)
+                if (streq(a->notifs[i - 1].key, key))
+                        return &a->notifs[i - 1];
+        return NULL;
+}
+
+/* Quorum: enough distinct yes, and enough of each required role. */
+void act_count_yes(const struct activation *a, const struct chain *c, int *yes, bool *roles_ok) {
+        *yes = 0;
+        *roles_ok = true;
+        for (size_t i = 0; i < a->n_members; i++)
+                *yes += a->members[i].answer == ANSWER_YES;
+        for (size_t r = 0; c && r < c->n_need_roles; r++) {
+                int n = 0;
+                for (size_t i = 0; i < a->n_members; i++) {
+                        const struct person *p = config_person(a->mgr->cfg, a->members[i].person);
+                        if (a->members[i].answer == ANSWER_YES && p && person_has_role(p, c->need_roles[r].role))
+                                n++;
+                }
+                if (n < c->need_roles[r].n)
+                        *roles_ok = false;
+        }
+}
+
+bool act_quorum_met(const struct activation *a) {
+        const struct chain *c = act_chain(a);
+        int yes;
+        bool roles_ok;
+        if (!c)
+                return false;
+        act_count_yes(a, c, &yes, &roles_ok);
+        return yes >= c->need_total && roles_ok;
+}
+
+/* ---- decisions ---- */
+
+static void hex(const unsigned char *b, size_t n, char *out) {
+        static const char digits[] = "0123456789abcdef";
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = digits[b[i] >> 4];
+                out[2 * i + 1] = digits[b[i] & 15];
+        }
+        out[2 * n] = '\0';
+}
+
+void act_token_hash(const char *token, char out[static 2 * SHA256_DIGEST_LENGTH + 1]) {
+        unsigned char d[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *) token, strlen(token), d);
+        hex(d, sizeof(d), out);
+}
+
+int act_member_add_token(struct member *mb, const char *hash) {
+        void *v = realloc(mb->tokens, (mb->n_tokens + 1) * sizeof(*mb->tokens));
+        if (!v)
+                return -ENOMEM;
+        mb->tokens = v;
+        snprintf(mb->tokens[mb->n_tokens++], sizeof(mb->tokens[0]), "%s", hash);
+        return 0;
+}
+
+/* A fresh answer-link token for notification N: random, only its hash is
+ * logged (so the log never holds a usable link), logged before the e-mail
+ * that carries it is released. */
+void act_make_token(struct activation *a, struct notif *n, uint64_t now) {
+        unsigned char b[TOKEN_BYTES];
+        char h[2 * SHA256_DIGEST_LENGTH + 1];
+        struct member *mb = act_find_member(a, n->person, true);
+        if (!mb || getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b))
+                return;
+        hex(b, sizeof(b), n->token);
+        act_token_hash(n->token, h);
+        if (act_member_add_token(mb, h) < 0) {
+                n->token[0] = '\0';
+                return;
+        }
+        act_log(a, json_pack("{s:s, s:s, s:s}", "t", "token", "person", n->person, "hash", h), now);
+}
+
+/* Kinds that ask for an answer. */
+bool act_is_ask(const char *kind) {
+        return streq(kind, "callout") || streq(kind, "verify") || streq(kind, "recall");
+}
+
+static int add_notif(struct activation *a, const char *person, enum channel ch, const char *kind, int step,
+                     uint64_t now) {
+        if (act_grow((void **) &a->notifs, a->n_notifs, &a->notifs_cap, sizeof(*a->notifs)) < 0)
+                return -ENOMEM;
+        struct notif *v = a->notifs;
+        char key[128];
+        snprintf(key, sizeof(key), "%s.%u", a->id, a->seq++);
+        v[a->n_notifs] = (struct notif) {
+                .key = strdup(key), .person = strdup(person), .ch = ch, .kind = strdup(kind), .step = step,
+                .state = N_QUEUED, .ts_sending = now,
+        };
+        if (!v[a->n_notifs].key || !v[a->n_notifs].person || !v[a->n_notifs].kind)
+                return -ENOMEM;
+        uint64_t rnd;
+        if (getrandom(&rnd, sizeof(rnd), 0) == (ssize_t) sizeof(rnd))
+                snprintf(v[a->n_notifs].nonce, sizeof(v[a->n_notifs].nonce), "%016" PRIx64, rnd);
+        a->n_notifs++;
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "t", "sending", "key", key, "person", person, "ch",
+                              channel_name(ch), "kind", kind, "step", step);
+        if (o && v[a->n_notifs - 1].nonce[0])
+                json_object_set_new(o, "nonce", json_string(v[a->n_notifs - 1].nonce));
+        act_log(a, o, now);
+        if (ch == CHANNEL_EMAIL && act_is_ask(kind) && a->mgr->public_url)
+                act_make_token(a, &a->notifs[a->n_notifs - 1], now);
+        act_emit(a, "notify", step, person, channel_name(ch), kind);
+        return 0;
+}
+
+/* What having been sent a notification of KIND means for MB (live and replay). */
+void act_member_mark(struct member *mb, const char *kind) {
+        if (streq(kind, "standdown"))
+                mb->stood_down = true;
+        else if (streq(kind, "resolved"))
+                mb->thanked = true;
+        else if (streq(kind, "impossible") || streq(kind, "unreachable"))
+                mb->told_short = true;
+        else if (streq(kind, "update"))
+                mb->told_update = true;
+        else if (streq(kind, "report-impossible") || streq(kind, "report-short"))
+                mb->report_short = true;
+        else if (streq(kind, "report-mobilised"))
+                mb->report_mobilised = true;
+}
+
+/* The messages that say whether the quorum is within reach. */
+bool act_is_quorum_telling(const char *kind) {
+        return streq(kind, "impossible") || streq(kind, "report-impossible") || streq(kind, "reachable") ||
+               streq(kind, "report-reachable");
+}
+
+/* Notify PERSON of KIND on CHANNELS (those the person has an address for). */
+void act_notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
+                   uint64_t now) {
+        const struct person *p = config_person(a->mgr->cfg, person);
+        struct member *mb = act_find_member(a, person, true);
+        if (!mb)
+                return;
+        unsigned sent = 0;
+        for (unsigned ch = CHANNEL_SMS; ch <= CHANNEL_EMAIL; ch <<= 1) {
+                if (!(channels & ch) || !p)
+                        continue;
+                if ((ch == CHANNEL_SMS && !p->phone) || (ch == CHANNEL_EMAIL && !p->email))
+                        continue;
+                if (add_notif(a, person, ch, kind, step, now) == 0)
+                        sent |= ch;
+        }
+        if (act_is_ask(kind)) {
+                mb->channels |= sent;
+                mb->notified_run = a->run;
+                if (!mb->first_notified)
+                        mb->first_notified = now;
+                if (!sent)
+                        mb->dead = mb->channels = CHANNEL_ANY; /* nothing to reach them by */
+        } else {
+                act_member_mark(mb, kind);
+        }
+        if (act_is_quorum_telling(kind))
+                a->told_at = now;
+}
+
+static bool member_done(struct activation *a, const char *person) {
+        const struct member *m = act_find_member(a, person, false);
+        return m && (m->answer != ANSWER_NONE || (m->channels && (m->dead & m->channels) == m->channels));
+}
+
+static bool when_ok(const struct activation *a, const struct step *s, uint64_t now) {
+        if (s->when == WHEN_ALWAYS)
+                return true;
+        bool office = calendar_is_office(a->mgr->cal, now);
+        return s->when == WHEN_OFFICE ? office : !office;
+}
+
+/* Add ID to S; returns its index, or -ENOMEM. */
+int act_add_person(struct people_set *s, const char *id) {
+        size_t i;
+        if (strmap_get(&s->map, id, &i))
+                return (int) i;
+        if (s->n >= INT_MAX || act_grow((void **) &s->v, s->n, &s->cap, sizeof(char *)) < 0)
+                return -ENOMEM;
+        char *d = strdup(id);
+        if (!d || strmap_put(&s->map, d, s->n) < 0) {
+                free(d);
+                return -ENOMEM;
+        }
+        s->v[s->n] = d;
+        return (int) s->n++;
+}
+
+/* The ids of S, in order, go to *V and *N (the caller's now). */
+void act_take_people(struct people_set *s, char ***v, size_t *n) {
+        strmap_clear(&s->map);
+        *v = s->v;
+        *n = s->n;
+}
+
+void act_free_people(struct activation *a) {
+        for (size_t i = 0; i < a->n_people; i++)
+                free(a->people[i]);
+        free(a->people);
+        a->people = NULL;
+        a->n_people = 0;
+}
+
+/* Hand everyone step S names now (rosters: who is on duty), in order, to
+ * ADD(SET, id); the ids belong to the configuration or the duty roster. */
+static void step_targets(const struct activation *a, const struct step *s, uint64_t now,
+                         void (*add)(void *set, const char *id), void *set) {
+        const struct config *cfg = a->mgr->cfg;
+        for (size_t t = 0; t < s->n_targets; t++) {
+                const struct target *tg = &s->targets[t];
+                if (tg->kind == TARGET_PERSON) {
+                        add(set, tg->ref);
+                } else if (tg->kind == TARGET_ROLE) {
+                        for (size_t i = 0; i < cfg->n_people; i++)
+                                if (person_has_role(&cfg->people[i], tg->ref))
+                                        add(set, cfg->people[i].id);
+                } else {
+                        const struct roster *r = config_roster(cfg, tg->ref);
+                        const char *who = r ? duty_on_duty(a->mgr->duty, a->mgr->cal, r, now) : NULL;
+                        if (who)
+                                add(set, who);
+                }
+        }
+}
+
+static void add_person_cb(void *set, const char *id) {
+        (void) act_add_person(set, id);
+}
+
+/* The people a step reaches now, in order, without those who have answered
+ * or already got this run's call-out. */
+static void resolve_targets(struct activation *a, const struct step *s, uint64_t now, char ***ret, size_t *ret_n) {
+        struct people_set set = {};
+        char **v;
+        size_t n;
+        step_targets(a, s, now, add_person_cb, &set);
+        act_take_people(&set, &v, &n);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                struct member *m = act_find_member(a, v[i], false);
+                if (m && (m->answer != ANSWER_NONE || m->notified_run == a->run))
+                        free(v[i]);
+                else
+                        v[k++] = v[i];
+        }
+        *ret = v;
+        *ret_n = k;
+}
+
+/* ---- the quorum: can it still be met, and who hears how it goes ----
+ *
+ * The quorum is out of reach as soon as the people still left in the chain
+ * (those who said yes, those asked who may still answer, and those the
+ * remaining steps, or runs, would still ask; never anyone who declined or is
+ * unreachable on every channel tried) are too few for need.total or for a
+ * required role. Then the final step is told at once ("impossible"), while
+ * the escalation goes on for the rest. The decision is logged ("impossible")
+ * with the messages it causes, before they leave; who was told what is
+ * rebuilt from the "sending" events, so after a crash nobody is told twice.
+ *
+ * Reports go by SMS to whoever triggered (a configured person with a phone)
+ * and the chain's report_to: one when the team is mobilised, one when it is
+ * short or cannot be mobilised. Whoever was told it was short hears when it
+ * is mobilised after all ("update"). */
+
+static bool member_gone(const struct member *m) {
+        return m->channels && (m->dead & m->channels) == m->channels;
+}
+
+/* A set of person ids it does not own (members' and the configuration's,
+ * valid while nothing is added to the activation or reloaded): the count
+ * runs on every answer, without copying thousands of ids each time. */
+struct id_set {
+        const char **v;
+        size_t n, cap;
+        struct strmap map;
+};
+
+static void id_set_add(void *p, const char *id) {
+        struct id_set *set = p;
+        if (strmap_get(&set->map, id, NULL) || act_grow((void **) &set->v, set->n, &set->cap, sizeof(*set->v)) < 0 ||
+            strmap_put(&set->map, id, set->n) < 0)
+                return;
+        set->v[set->n++] = id;
+}
+
+static void id_set_free(struct id_set *set) {
+        strmap_clear(&set->map);
+        free(set->v);
+        *set = (struct id_set) {};
+}
+
+/* Remaining people the steps would still ask, with no answer and not
+ * unreachable, go into the possible set. */
+struct possible_ctx {
+        const struct activation *a;
+        struct id_set *set;
+};
+
+static void possible_add(void *p, const char *id) {
+        struct possible_ctx *x = p;
+        const struct member *m = member_of(x->a, id);
+        if (!m || (m->answer == ANSWER_NONE && !member_gone(m)))
+                id_set_add(x->set, id);
+}
+
+/* The people who could still make up the quorum (see above) into SET. */
+static void possible_people(const struct activation *a, const struct chain *c, uint64_t now, struct id_set *set) {
+        for (size_t i = 0; i < a->n_members; i++) {
+                const struct member *m = &a->members[i];
+                if (m->answer == ANSWER_YES || (m->answer == ANSWER_NONE && m->channels && !member_gone(m)))
+                        id_set_add(set, m->person);
+        }
+        size_t nreg = act_chain_n_regular(c);
+        /* With runs left, every step asks again; else only the rest of this run. */
+        size_t from = a->run < c->repeat || a->step < 0 ? 0 : (size_t) a->step;
+        struct possible_ctx x = { .a = a, .set = set };
+        for (size_t k = from; k < nreg; k++)
+                step_targets(a, &c->steps[k], now, possible_add, &x);
+}
+
+/* The quorum's requirements now: *RET (need.total first, then each role;
+ * free() it) and their number, or 0 when there is no chain or no memory. */
+size_t act_quorum_view(const struct activation *a, uint64_t now, struct need_view **ret) {
+        const struct chain *c = act_chain(a);
+        const struct config *cfg = a->mgr->cfg;
+        *ret = NULL;
+        if (!c)
+                return 0;
+        struct need_view *v = calloc(1 + c->n_need_roles, sizeof(*v));
+        if (!v)
+                return 0;
+        struct id_set set = {};
+        possible_people(a, c, now, &set);
+        v[0] = (struct need_view) { .need = c->need_total, .possible = (int) set.n };
+        for (size_t i = 0; i < a->n_members; i++)
+                v[0].yes += a->members[i].answer == ANSWER_YES;
+        for (size_t r = 0; r < c->n_need_roles; r++) {
+                struct need_view *w = &v[1 + r];
+                *w = (struct need_view) { .role = c->need_roles[r].role, .need = c->need_roles[r].n };
+                for (size_t i = 0; i < a->n_members; i++)
+                        w->yes += a->members[i].answer == ANSWER_YES &&
+                                  person_has_role(config_person(cfg, a->members[i].person), w->role);
+                for (size_t i = 0; i < set.n; i++)
+                        w->possible += person_has_role(config_person(cfg, set.v[i]), w->role);
+        }
+        id_set_free(&set);
+        *ret = v;
+        return 1 + c->n_need_roles;
+}
+
+static bool view_out_of_reach(const struct need_view *v, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (v[i].possible < v[i].need)
+                        return true;
+        return false;
+}
+
+/* The final step's people now (told even if they were asked before). */
+static void final_people(struct activation *a, const struct chain *c, uint64_t now, char ***ret, size_t *ret_n) {
+        *ret = NULL;
+        *ret_n = 0;
+        if (!c || c->n_steps == 0 || !c->steps[c->n_steps - 1].final)
+                return;
+        int saved_run = a->run;
+        a->run = -2;
+        resolve_targets(a, &c->steps[c->n_steps - 1], now, ret, ret_n);
+        a->run = saved_run;
+}
+
+/* Tell the final step KIND ("impossible" or "unreachable"), each person once. */
+static void tell_final(struct activation *a, const struct chain *c, const char *kind, uint64_t now) {
+        char **people;
+        size_t n;
+        final_people(a, c, now, &people, &n);
+        for (size_t i = 0; i < n; i++) {
+                const struct member *m = act_find_member(a, people[i], false);
+                if (!m || !m->told_short)
+                        act_notify(a, people[i], kind, c->steps[c->n_steps - 1].via, (int) (c->n_steps - 1), now);
+                free(people[i]);
+        }
+        free(people);
+}
+
+/* Those told the team was short (or could not be) hear it is mobilised. */
+static void tell_update(struct activation *a, const struct chain *c, uint64_t now) {
+        bool fin = c && c->n_steps > 0 && c->steps[c->n_steps - 1].final;
+        unsigned via = fin ? c->steps[c->n_steps - 1].via : CHANNEL_SMS;
+        for (size_t i = 0; i < a->n_members; i++)
+                if ((a->members[i].told_short || a->members[i].owed_update) && !a->members[i].told_update)
+                        act_notify(a, a->members[i].person, "update", via, fin ? (int) (c->n_steps - 1) : -1, now);
+}
+
+/* The report KIND by SMS to whoever triggered and to report_to, each once;
+ * not to anyone the final step's messages reach (they have theirs). */
+static void tell_reports(struct activation *a, const struct chain *c, const char *kind, uint64_t now) {
+        const struct config *cfg = a->mgr->cfg;
+        bool mobilised = streq(kind, "report-mobilised");
+        for (size_t i = 0; c && i <= c->n_report_to; i++) {
+                const char *id = i == 0 ? a->by : c->report_to[i - 1];
+                const struct person *p = id ? config_person(cfg, id) : NULL;
+                if (!p || !p->phone || (i > 0 && a->by && streq(id, a->by)))
+                        continue;
+                const struct member *m = act_find_member(a, id, false);
+                if (m && (m->told_short || (mobilised && m->owed_update) ||
+                          (mobilised ? m->report_mobilised : m->report_short)))
+                        continue;
+                act_notify(a, id, kind, CHANNEL_SMS, -1, now);
+        }
+}
+
+/* How long after an "impossible" or "reachable" message a new "out of
+ * reach" waits (a flapping answer: NEI, JA, NEI...): the flag changes at
+ * once, the final step and the leader are told when the hold ends, and only
+ * if it is still out of reach then. The first "impossible" is never held.
+ * BEREDD_QUORUM_HOLD_MS overrides it (tests). */
+#define QUORUM_HOLD_USEC (30 * USEC_PER_SEC)
+
+static uint64_t quorum_hold(void) {
+        static uint64_t hold = UINT64_MAX;
+        if (hold == UINT64_MAX) {
+                const char *e = getenv("BEREDD_QUORUM_HOLD_MS");
+                char *end;
+                unsigned long long ms = e && *e ? strtoull(e, &end, 10) : 0;
+                hold = e && *e && *end == '\0' && ms <= 3600 * 1000 ? (uint64_t) ms * 1000 : QUORUM_HOLD_USEC;
+        }
+        return hold;
+}
+/* Tell the final step and the reports that the quorum is out of reach
+ * (those not told so in this round), or hold it (see quorum_hold). */
+void act_tell_out_of_reach(struct activation *a, const struct chain *c, uint64_t now) {
+        uint64_t hold = quorum_hold();
+        if (a->told_at && now < a->told_at + hold) {
+                (void) act_arm_oneshot(a, &a->hold, a->told_at + hold, act_on_hold, "activation-hold");
+                return;
+        }
+        tell_final(a, c, "impossible", now);
+        tell_reports(a, c, "report-impossible", now);
+}
+
+/* ---- when a quorum changes back ----
+ *
+ * Out of reach, then within reach again (a no became a yes, before the team
+ * is mobilised): the decision is withdrawn ("reachable", logged), and
+ * whoever was told it could not be done (the final step, the leader,
+ * report_to) hears once that it can; the final step is then owed the news
+ * when the team is mobilised. Out of reach again later: told again, as the
+ * first time.
+ *
+ * Mobilised, then no longer complete (a yes became a no): the activation
+ * goes back to mobilising ("unmobilised", logged with the state change);
+ * whoever was told it was mobilised hears it is no longer complete, those
+ * who were stood down are asked again ("recall"), and the escalation goes
+ * on from the current step (at once to the next when nobody in it is left
+ * to answer). The reset of who-was-told-what is the same live and in
+ * replay (the events come before the messages they cause). */
+
+void act_reachable_reset(struct activation *a) {
+        a->impossible_at = 0;
+        for (size_t i = 0; i < a->n_members; i++) {
+                struct member *m = &a->members[i];
+                m->owed_update = m->owed_update || m->told_short;
+                m->told_short = m->report_short = false;
+        }
+}
+
+void act_unmobilised_reset(struct activation *a) {
+        a->impossible_at = 0;
+        for (size_t i = 0; i < a->n_members; i++) {
+                struct member *m = &a->members[i];
+                m->owed_update = m->owed_update || m->told_short || m->told_update;
+                m->told_short = m->told_update = m->report_short = m->report_mobilised = false;
+                m->stood_down = false;
+        }
+}
+
+/* The person who last answered ANS (NULL: nobody). */
+const char *act_last_to_answer(const struct activation *a, enum answer ans) {
+        const struct member *best = NULL;
+        for (size_t i = 0; i < a->n_members; i++)
+                if (a->members[i].answer == ans && (!best || a->members[i].answered >= best->answered))
+                        best = &a->members[i];
+        return best ? best->person : NULL;
+}
+
+/* The last answer recorded is a no, after the team was mobilised. */
+bool act_no_after_mobilised(const struct activation *a) {
+        const struct member *last = NULL;
+        for (size_t i = 0; i < a->n_members; i++)
+                if (a->members[i].answer != ANSWER_NONE && (!last || a->members[i].answered >= last->answered))
+                        last = &a->members[i];
+        return last && last->answer == ANSWER_NO && last->answered >= a->mobilised_at;
+}
+
+static void set_quorum_by(struct activation *a, const char *person) {
+        free(a->quorum_by);
+        a->quorum_by = person ? strdup(person) : NULL;
+}
+
+/* The quorum told out of reach is within reach again (V: act_quorum_view). */
+static void quorum_reachable(struct activation *a, const struct chain *c, const struct need_view *v, uint64_t now) {
+        /* Whose yes did it, when one came since (else a roster or the
+         * configuration changed: nobody is named). */
+        const char *by = act_last_to_answer(a, ANSWER_YES);
+        const struct member *bm = by ? member_of(a, by) : NULL;
+        if (bm && bm->answered < a->impossible_at)
+                by = NULL;
+        json_t *o = json_pack("{s:s, s:i, s:i, s:i}", "t", "reachable", "confirmed", v[0].yes, "needed", v[0].need,
+                              "possible", v[0].possible);
+        if (by)
+                json_object_set_new(o, "person", json_string(by));
+        act_log(a, o, now);
+        set_quorum_by(a, by);
+        a->reachable_at = now;
+        act_emit(a, "reachable", a->step, NULL, NULL, NULL);
+        log_event(LOG_NOTICE, MSGID_QUORUM_REACHABLE, NULL,
+                  "Activation %s (%s%s): the quorum can be met after all; those told it could not are told now",
+                  a->id, a->chain, a->drill ? ", drill" : "");
+        _cleanup_free_ unsigned char *who = calloc(a->n_members ? a->n_members : 1, 1);
+        if (!who)
+                return;
+        for (size_t i = 0; i < a->n_members; i++)
+                who[i] = a->members[i].told_short ? 1 : a->members[i].report_short ? 2 : 0;
+        size_t nm = a->n_members;
+        act_reachable_reset(a);
+        bool fin = c->n_steps > 0 && c->steps[c->n_steps - 1].final;
+        for (size_t i = 0; i < nm; i++)
+                if (who[i] == 1)
+                        act_notify(a, a->members[i].person, "reachable", fin ? c->steps[c->n_steps - 1].via : CHANNEL_SMS,
+                               fin ? (int) (c->n_steps - 1) : -1, now);
+                else if (who[i] == 2)
+                        act_notify(a, a->members[i].person, "report-reachable", CHANNEL_SMS, -1, now);
+}
+
+/* Decide whether the quorum is still within reach; if not, say so now.
+ * Once decided, it stays decided (the people told are not told again)
+ * until it is within reach again (quorum_reachable). */
+void act_decide_quorum(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        if (!c || a->verify || a->broken || a->state != ACT_MOBILISING)
+                return;
+        _cleanup_free_ struct need_view *v = NULL;
+        size_t n = act_quorum_view(a, now, &v);
+        if (a->impossible_at) {
+                if (n > 0 && !view_out_of_reach(v, n))
+                        quorum_reachable(a, c, v, now);
+                return;
+        }
+        if (!view_out_of_reach(v, n))
+                return;
+        json_t *out = json_array();
+        char what[256] = "";
+        for (size_t i = 0; i < n; i++) {
+                if (v[i].possible >= v[i].need)
+                        continue;
+                char w[96];
+                snprintf(w, sizeof(w), "%s%s", v[i].role ? "role:" : "total", v[i].role ? v[i].role : "");
+                json_array_append_new(out, json_string(w));
+                size_t l = strlen(what);
+                snprintf(what + l, sizeof(what) - l, "%s%s", l ? ", " : "", w);
+        }
+        a->impossible_at = now;
+        act_log(a, json_pack("{s:s, s:o, s:i, s:i, s:i}", "t", "impossible", "out_of_reach", out, "confirmed",
+                             v[0].yes, "needed", v[0].need, "possible", v[0].possible),
+                now);
+        act_emit(a, "impossible", a->step, NULL, NULL, what);
+        log_event(LOG_WARNING, MSGID_QUORUM_IMPOSSIBLE, NULL,
+                  "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is told now, "
+                  "the escalation goes on",
+                  a->id, a->chain, a->drill ? ", drill" : "", what);
+        act_tell_out_of_reach(a, c, now);
+}
+
+/* After a restart: a decision whose messages were not all logged (a crash
+ * in the middle of writing them) is completed; nobody is told twice. */
+void act_complete_quorum_decision(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        if (!c || a->verify || a->broken || a->state != ACT_MOBILISING || !a->impossible_at) {
+                act_decide_quorum(a, now);
+                return;
+        }
+        act_tell_out_of_reach(a, c, now);
+}
+
+
+void act_set_state(struct activation *a, enum act_state st, const char *by, uint64_t now) {
+        a->state = st;
+        a->state_ts = now;
+        a->deadline = 0;
+        json_t *o = json_pack("{s:s, s:s}", "t", "state", "state", act_state_names[st]);
+        if (by)
+                json_object_set_new(o, "by", json_string(by));
+        act_log(a, o, now);
+        act_emit(a, act_state_names[st], a->step, by, NULL, NULL);
+        log_event(st == ACT_SHORT ? LOG_WARNING : LOG_NOTICE, MSGID_ACTIVATION, NULL, "Activation %s (%s%s): %s",
+                  a->id, a->chain, a->drill ? ", drill" : "", act_state_names[st]);
+}
+
+void act_mobilise(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        a->mobilised_at = now;
+        act_set_state(a, ACT_MOBILISED, NULL, now);
+        for (size_t i = 0; i < a->n_members; i++) {
+                struct member *m = &a->members[i];
+                if (m->answer == ANSWER_NONE && m->channels && !m->stood_down)
+                        act_notify(a, m->person, "standdown", m->channels & ~m->dead, -1, now);
+        }
+        tell_update(a, c, now);
+        tell_reports(a, c, "report-mobilised", now);
+}
+
+void act_exhausted(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        act_set_state(a, ACT_SHORT, NULL, now);
+        if (!c)
+                return;
+        /* Whoever heard "impossible" already has been told. */
+        tell_final(a, c, "unreachable", now);
+        tell_reports(a, c, "report-short", now);
+}
+
+/* Start step IDX (or the first one after it that applies). */
+void act_enter_step(struct activation *a, int idx, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        if (!c) {
+                log_error("Activation %s: chain \"%s\" is no longer configured; it stays open until resolved", a->id,
+                          a->chain);
+                a->deadline = 0;
+                return;
+        }
+        size_t nreg = act_chain_n_regular(c);
+        for (;;) {
+                if ((size_t) idx >= nreg) {
+                        if (a->run < c->repeat) {
+                                a->run++;
+                                idx = 0;
+                                act_log(a, json_pack("{s:s, s:i}", "t", "repeat", "run", a->run), now);
+                                act_emit(a, "repeat", -1, NULL, NULL, NULL);
+                                continue;
+                        }
+                        a->step = idx;
+                        act_exhausted(a, now);
+                        return;
+                }
+                const struct step *s = &c->steps[idx];
+                if (!when_ok(a, s, now)) {
+                        act_log(a, json_pack("{s:s, s:i, s:i, s:s}", "t", "skip", "step", idx, "run", a->run, "reason",
+                                             s->when == WHEN_OFFICE ? "outside office hours" : "within office hours"),
+                                now);
+                        act_emit(a, "skip", idx, NULL, NULL, "when");
+                        idx++;
+                        continue;
+                }
+                char **people;
+                size_t n;
+                resolve_targets(a, s, now, &people, &n);
+                if (n == 0) {
+                        free(people);
+                        act_log(a, json_pack("{s:s, s:i, s:i, s:s}", "t", "skip", "step", idx, "run", a->run, "reason",
+                                             "nobody left to ask"),
+                                now);
+                        act_emit(a, "skip", idx, NULL, NULL, "nobody");
+                        idx++;
+                        continue;
+                }
+                act_free_people(a);
+                a->people = people;
+                a->n_people = n;
+                a->step = idx;
+                a->parallel = s->mode == STEP_PARALLEL;
+                a->seq_pos = 0;
+                a->deadline = now + s->wait;
+                json_t *pl = json_array();
+                for (size_t i = 0; i < n; i++)
+                        json_array_append_new(pl, json_string(people[i]));
+                act_log(a, json_pack("{s:s, s:i, s:i, s:b, s:o, s:I}", "t", "step", "step", idx, "run", a->run,
+                                     "parallel", a->parallel, "people", pl, "deadline", (json_int_t) a->deadline),
+                        now);
+                act_emit(a, "step", idx, NULL, NULL, a->parallel ? "parallel" : "sequential");
+                if (a->parallel)
+                        for (size_t i = 0; i < n; i++)
+                                act_notify(a, people[i], "callout", s->via, idx, now);
+                else
+                        act_notify(a, people[0], "callout", s->via, idx, now);
+                return;
+        }
+}
+
+/* Move a sequential step to its next person, or the chain to its next step. */
+void act_advance(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        if (!a->parallel && c) {
+                while (++a->seq_pos < a->n_people)
+                        if (!member_done(a, a->people[a->seq_pos]))
+                                break;
+                if (a->seq_pos < a->n_people) {
+                        const struct step *s = &c->steps[a->step];
+                        a->deadline = now + s->wait;
+                        act_log(a, json_pack("{s:s, s:i, s:i, s:I}", "t", "next", "step", a->step, "pos",
+                                             (int) a->seq_pos, "deadline", (json_int_t) a->deadline),
+                                now);
+                        act_notify(a, a->people[a->seq_pos], "callout", s->via, a->step, now);
+                        return;
+                }
+        }
+        act_enter_step(a, a->step + 1, now);
+}
+
+/* Someone answered or became unreachable: may the chain move on now? */
+void act_maybe_move_on(struct activation *a, const char *person, uint64_t now) {
+        if (a->verify) {
+                if (a->state != ACT_VERIFYING)
+                        return;
+                for (size_t i = 0; i < a->n_people; i++)
+                        if (!member_done(a, a->people[i]))
+                                return;
+                act_set_state(a, ACT_VERIFIED, NULL, now);
+                return;
+        }
+        if (a->state != ACT_MOBILISING || a->step < 0 || a->n_people == 0)
+                return;
+        if (!a->parallel) {
+                if (a->seq_pos < a->n_people && streq(a->people[a->seq_pos], person) && member_done(a, person))
+                        act_advance(a, now);
+                return;
+        }
+        for (size_t i = 0; i < a->n_people; i++)
+                if (!member_done(a, a->people[i]))
+                        return;
+        act_enter_step(a, a->step + 1, now);
+}
+
+/* The escalation goes on after a mobilised team fell short: the current
+ * step gets its wait again (or, when nobody in it is left to answer, the
+ * chain moves on at once); after the last step, the wait of the last one,
+ * then the activation is short. */
+static void resume_escalation(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        size_t nreg = c ? act_chain_n_regular(c) : 0;
+        if (nreg == 0)
+                return;
+        if (a->step < 0) {
+                act_enter_step(a, 0, now);
+                return;
+        }
+        size_t k = (size_t) a->step < nreg ? (size_t) a->step : nreg - 1;
+        a->deadline = now + c->steps[k].wait;
+        act_log(a, json_pack("{s:s, s:i, s:I}", "t", "resume", "step", a->step, "deadline", (json_int_t) a->deadline),
+                now);
+        act_emit(a, "resume", a->step, NULL, NULL, NULL);
+        if ((size_t) a->step >= nreg)
+                return;
+        if (a->parallel) {
+                for (size_t i = 0; i < a->n_people; i++)
+                        if (!member_done(a, a->people[i]))
+                                return;
+                act_enter_step(a, a->step + 1, now);
+        } else if (a->seq_pos >= a->n_people || member_done(a, a->people[a->seq_pos])) {
+                act_advance(a, now);
+        }
+}
+
+/* A mobilised team is no longer complete: PERSON's yes became a no (or, at
+ * a restart, the log says so). See "when a quorum changes back". */
+void act_unmobilise(struct activation *a, const char *person, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        if (!c || a->verify || a->broken || a->state != ACT_MOBILISED)
+                return;
+        _cleanup_free_ struct need_view *v = NULL;
+        size_t n = act_quorum_view(a, now, &v);
+        json_t *unmet = json_array();
+        char what[256] = "";
+        for (size_t i = 0; i < n; i++) {
+                if (v[i].yes >= v[i].need)
+                        continue;
+                char w[96];
+                snprintf(w, sizeof(w), "%s%s", v[i].role ? "role:" : "total", v[i].role ? v[i].role : "");
+                json_array_append_new(unmet, json_string(w));
+                size_t l = strlen(what);
+                snprintf(what + l, sizeof(what) - l, "%s%s", l ? ", " : "", w);
+        }
+        json_t *o = json_pack("{s:s, s:o, s:i, s:i}", "t", "unmobilised", "unmet", unmet, "confirmed",
+                              n ? v[0].yes : 0, "needed", n ? v[0].need : 0);
+        if (person)
+                json_object_set_new(o, "person", json_string(person));
+        act_log(a, o, now);
+        set_quorum_by(a, person);
+        a->unmobilised_at = now;
+        a->n_unmobilised++;
+        act_emit(a, "unmobilised", a->step, NULL, NULL, what);
+        log_event(LOG_WARNING, MSGID_QUORUM_LOST, NULL,
+                  "Activation %s (%s%s): a yes became a no; the team is no longer complete (%s): mobilising again, "
+                  "those told it was mobilised are told now",
+                  a->id, a->chain, a->drill ? ", drill" : "", what);
+        /* Who hears what, from the flags before the reset: 1 the final step
+         * (told "update"), 2 a report (told "report-mobilised"), 3 asked
+         * again (stood down, may still answer). */
+        size_t nm = a->n_members;
+        _cleanup_free_ unsigned char *who = calloc(nm ? nm : 1, 1);
+        for (size_t i = 0; who && i < nm; i++) {
+                const struct member *m = &a->members[i];
+                who[i] = m->told_update                                                     ? 1
+                         : m->report_mobilised                                              ? 2
+                         : m->stood_down && m->answer == ANSWER_NONE && !member_gone(m) ? 3
+                                                                                            : 0;
+        }
+        act_set_state(a, ACT_MOBILISING, NULL, now);
+        act_unmobilised_reset(a);
+        bool fin = c->n_steps > 0 && c->steps[c->n_steps - 1].final;
+        for (size_t i = 0; who && i < nm; i++) {
+                struct member *m = &a->members[i];
+                if (who[i] == 1)
+                        act_notify(a, m->person, "unmobilised", fin ? c->steps[c->n_steps - 1].via : CHANNEL_SMS,
+                               fin ? (int) (c->n_steps - 1) : -1, now);
+                else if (who[i] == 2)
+                        act_notify(a, m->person, "report-unmobilised", CHANNEL_SMS, -1, now);
+                else if (who[i] == 3)
+                        act_notify(a, m->person, "recall", m->channels & ~m->dead, a->step, now);
+        }
+        resume_escalation(a, now);
+}
+
