@@ -177,6 +177,9 @@ void act_emit(struct activation *a, const char *type, int step, const char *pers
                  const char *detail);
 void act_log(struct activation *a, json_t *o, uint64_t ts);
 int act_commit(struct activation *a);
+/* Commit A's log and release its notifications (0), or hold them (-errno). */
+int act_commit_and_dispatch(struct activation *a);
+void act_arm_timer(struct activation *a);
 int act_arm_oneshot(struct activation *a, sd_event_source **src, uint64_t when, sd_event_time_handler_t cb,
                        const char *desc);
 int act_on_hold(sd_event_source *s, uint64_t usec, void *userdata);
@@ -217,8 +220,17 @@ void act_advance(struct activation *a, uint64_t now);
 void act_maybe_move_on(struct activation *a, const char *person, uint64_t now);
 void act_unmobilise(struct activation *a, const char *person, uint64_t now);
 
-/* activation-replay.c */
+/* activation-apply.c */
+/* Apply event O (a log line's object) to A: the only code that changes an
+ * activation's state. -EINVAL for an event that does not fit. */
+int act_apply(struct activation *a, json_t *o);
+/* Give event O (consumed) its "ts" (NOW), apply it and append it to A's log
+ * buffer: every decision changes the state through here. */
+int act_record(struct activation *a, json_t *o, uint64_t now);
 uint64_t act_jts(json_t *o);
+
+/* activation-replay.c */
+int act_load_all(struct activations *m);
 unsigned act_replay_log(struct activation *a, const char *data, size_t len, const char *name);
 
 /* activation-text.c */

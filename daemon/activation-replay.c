@@ -1,6 +1,7 @@
 /* activation-replay.c - reading an activation log back: each line is an
  * event handed to act_apply, as the live path applied it (start-up, and
  * activation_log_check for the fuzz target). */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -15,177 +16,6 @@
 #include "macro.h"
 #include "text.h"
 #include "wording.h"
-
-/* ---- replay ---- */
-
-static char *jstrdup(json_t *o, const char *k) {
-        const char *s = json_string_value(json_object_get(o, k));
-        return s ? strdup(s) : NULL;
-}
-
-uint64_t act_jts(json_t *o) {
-        return (uint64_t) json_integer_value(json_object_get(o, "ts"));
-}
-
-static enum channel channel_from(const char *s) {
-        return s && streq(s, "email") ? CHANNEL_EMAIL : CHANNEL_SMS;
-}
-
-/* Apply one logged event to A (replay). Returns -EINVAL for an event that
- * does not fit. */
-static int replay_event(struct activation *a, json_t *o) {
-        const char *t = json_string_value(json_object_get(o, "t"));
-        uint64_t ts = act_jts(o);
-        if (!t)
-                return -EINVAL;
-        if (streq(t, "created")) {
-                if (a->code || a->chain || a->message || a->by || a->origin || a->src)
-                        return -EINVAL; /* created twice: not a log this engine wrote */
-                a->code = jstrdup(o, "code");
-                a->chain = jstrdup(o, "chain");
-                a->message = jstrdup(o, "message");
-                a->by = jstrdup(o, "by");
-                a->origin = jstrdup(o, "origin");
-                a->src = jstrdup(o, "src");
-                a->drill = json_is_true(json_object_get(o, "drill"));
-                a->verify = json_is_true(json_object_get(o, "verify"));
-                a->window = (uint64_t) json_integer_value(json_object_get(o, "window"));
-                if (a->verify)
-                        a->state = ACT_VERIFYING;
-                a->created = ts;
-                return a->code && a->chain ? 0 : -EINVAL;
-        }
-        if (!a->chain)
-                return -EINVAL; /* everything else comes after "created" */
-        if (streq(t, "step")) {
-                json_t *pl = json_object_get(o, "people");
-                struct people_set set = {};
-                act_free_people(a);
-                for (size_t i = 0; i < json_array_size(pl); i++) {
-                        const char *p = json_string_value(json_array_get(pl, i));
-                        if (p)
-                                act_add_person(&set, p);
-                }
-                act_take_people(&set, &a->people, &a->n_people);
-                a->step = (int) json_integer_value(json_object_get(o, "step"));
-                a->run = (int) json_integer_value(json_object_get(o, "run"));
-                a->parallel = json_is_true(json_object_get(o, "parallel"));
-                a->seq_pos = 0;
-                a->deadline = (uint64_t) json_integer_value(json_object_get(o, "deadline"));
-        } else if (streq(t, "next")) {
-                a->seq_pos = (size_t) json_integer_value(json_object_get(o, "pos"));
-                a->deadline = (uint64_t) json_integer_value(json_object_get(o, "deadline"));
-        } else if (streq(t, "repeat")) {
-                a->run = (int) json_integer_value(json_object_get(o, "run"));
-        } else if (streq(t, "sending")) {
-                const char *key = json_string_value(json_object_get(o, "key"));
-                const char *person = json_string_value(json_object_get(o, "person"));
-                const char *kind = json_string_value(json_object_get(o, "kind"));
-                if (!key || !person || !kind)
-                        return -EINVAL;
-                if (act_grow((void **) &a->notifs, a->n_notifs, &a->notifs_cap, sizeof(*a->notifs)) < 0)
-                        return -ENOMEM;
-                struct notif *v = a->notifs;
-                v[a->n_notifs++] = (struct notif) {
-                        .key = strdup(key), .person = strdup(person), .kind = strdup(kind),
-                        .ch = channel_from(json_string_value(json_object_get(o, "ch"))),
-                        .step = (int) json_integer_value(json_object_get(o, "step")), .state = N_SENDING,
-                        .ts_sending = ts,
-                };
-                const char *nonce = json_string_value(json_object_get(o, "nonce"));
-                if (nonce && strlen(nonce) == 16 && strspn(nonce, "0123456789abcdef") == 16)
-                        memcpy(v[a->n_notifs - 1].nonce, nonce, 17);
-                const char *dot = strrchr(key, '.');
-                if (dot && (unsigned) atoi(dot + 1) >= a->seq)
-                        a->seq = (unsigned) atoi(dot + 1) + 1;
-                struct member *mb = act_find_member(a, person, true);
-                if (mb && act_is_ask(kind)) {
-                        mb->channels |= v[a->n_notifs - 1].ch;
-                        mb->notified_run = a->run;
-                        if (!mb->first_notified)
-                                mb->first_notified = ts;
-                } else if (mb) {
-                        act_member_mark(mb, kind);
-                }
-                if (act_is_quorum_telling(kind))
-                        a->told_at = ts ? ts : 1;
-        } else if (streq(t, "sent") || streq(t, "failed")) {
-                struct notif *n = act_find_notif(a, json_string_value(json_object_get(o, "key")) ?: "");
-                if (!n)
-                        return -EINVAL;
-                n->ts_done = ts;
-                free(n->gateway);
-                n->gateway = jstrdup(o, "gw");
-                free(n->provider_ref);
-                n->provider_ref = jstrdup(o, "ref");
-                if (streq(t, "sent")) {
-                        n->state = N_SENT;
-                } else {
-                        n->state = json_is_true(json_object_get(o, "unreachable")) ? N_UNREACHABLE : N_FAILED;
-                        struct member *mb = act_find_member(a, n->person, false);
-                        if (mb && act_is_ask(n->kind))
-                                mb->dead |= n->ch;
-                }
-        } else if (streq(t, "token")) {
-                const char *person = json_string_value(json_object_get(o, "person"));
-                const char *h = json_string_value(json_object_get(o, "hash"));
-                struct member *mb = person ? act_find_member(a, person, true) : NULL;
-                if (!mb || !h || strlen(h) != 2 * SHA256_DIGEST_LENGTH)
-                        return -EINVAL;
-                act_member_add_token(mb, h);
-        } else if (streq(t, "receipt")) {
-                struct notif *n = act_find_notif(a, json_string_value(json_object_get(o, "key")) ?: "");
-                if (!n)
-                        return -EINVAL;
-                bool delivered = json_is_true(json_object_get(o, "delivered"));
-                n->state = delivered ? N_DELIVERED : N_UNDELIVERABLE;
-                struct member *mb = act_find_member(a, n->person, false);
-                if (!delivered && mb && act_is_ask(n->kind))
-                        mb->dead |= n->ch;
-        } else if (streq(t, "reply")) {
-                const char *person = json_string_value(json_object_get(o, "person"));
-                const char *ans = json_string_value(json_object_get(o, "answer"));
-                struct member *mb = person ? act_find_member(a, person, true) : NULL;
-                if (!mb || !ans)
-                        return -EINVAL;
-                mb->answer = streq(ans, "yes") ? ANSWER_YES : ANSWER_NO;
-                mb->answered = ts;
-        } else if (streq(t, "impossible")) {
-                /* The quorum was found out of reach; who was told is in the "sending" events. */
-                if (!a->impossible_at)
-                        a->impossible_at = ts ? ts : 1;
-        } else if (streq(t, "reachable")) {
-                /* Within reach again: the decision withdrawn; who is told is in the "sending" events. */
-                act_reachable_reset(a);
-                a->reachable_at = ts ? ts : 1;
-                free(a->quorum_by);
-                a->quorum_by = jstrdup(o, "person");
-        } else if (streq(t, "unmobilised")) {
-                /* No longer complete; the "state" event that follows makes it mobilising. */
-                act_unmobilised_reset(a);
-                a->unmobilised_at = ts ? ts : 1;
-                a->n_unmobilised++;
-                free(a->quorum_by);
-                a->quorum_by = jstrdup(o, "person");
-        } else if (streq(t, "resume")) {
-                a->deadline = (uint64_t) json_integer_value(json_object_get(o, "deadline"));
-        } else if (streq(t, "unsolicited")) {
-                /* An answer from someone not asked: shown, never counted. */
-                a->n_unsolicited++;
-        } else if (streq(t, "state")) {
-                const char *st = json_string_value(json_object_get(o, "state"));
-                for (size_t i = 0; st && i < ELEMENTSOF(act_state_names); i++)
-                        if (streq(st, act_state_names[i])) {
-                                a->state = (enum act_state) i;
-                                a->state_ts = ts;
-                                a->deadline = 0;
-                                if (i == ACT_MOBILISED)
-                                        a->mobilised_at = ts;
-                        }
-        }
-        /* "skip", "timeout" and unknown future events change nothing. */
-        return 0;
-}
 
 /* Replay the log text DATA[0..LEN) into A, as read from activations/NAME.
  * A torn last line (no '\n') is ignored; an unreadable event stops the
@@ -203,7 +33,7 @@ unsigned act_replay_log(struct activation *a, const char *data, size_t len, cons
                 }
                 json_error_t jerr;
                 json_t *o = json_loadb(line, (size_t) (nl - line), 0, &jerr);
-                if (!o || replay_event(a, o) < 0) {
+                if (!o || act_apply(a, o) < 0) {
                         log_error("activations/%s:%u: unreadable event; the activation is shown but no longer driven",
                                   name, lineno);
                         a->broken = true;
@@ -232,4 +62,115 @@ int activation_log_check(const char *data, size_t len, bool *ret_broken) {
                 *ret_broken = a->broken;
         activation_free(a);
         return ok ? n : -EINVAL;
+}
+
+/* ---- start-up: every log in activations/ ---- */
+
+static int load_one(struct activations *m, const char *name) {
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        int r = store_read(m->store, STORE_ACTIVATIONS, name, LOG_MAX_SIZE, &data, &len);
+        if (r < 0)
+                return log_error_errno(r, "activations/%s: cannot read: %m; skipped", name);
+
+        struct activation *a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a->mgr = m;
+        a->step = -1;
+        a->id = strndup(name, strlen(name) - 4);
+        if (!a->id) {
+                free(a);
+                return -ENOMEM;
+        }
+        act_replay_log(a, data, len, name);
+        if (!a->chain) {
+                log_error("activations/%s: no \"created\" event; skipped", name);
+                activation_free(a);
+                return -EINVAL;
+        }
+        a->next = m->list;
+        m->list = a;
+        return 0;
+}
+
+static int cmp_names(const void *x, const void *y) {
+        return strcmp(*(char *const *) x, *(char *const *) y);
+}
+
+int act_load_all(struct activations *m) {
+        int dfd = dup(store_dirfd(m->store, STORE_ACTIVATIONS));
+        if (dfd < 0)
+                return -errno;
+        DIR *d = fdopendir(dfd);
+        if (!d) {
+                close(dfd);
+                return -errno;
+        }
+        char **names = NULL;
+        size_t n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                size_t l = strlen(de->d_name);
+                if (l < 5 || strcmp(de->d_name + l - 4, ".log") != 0 || de->d_name[0] == '.')
+                        continue;
+                char **v = realloc(names, (n + 1) * sizeof(*v));
+                if (!v)
+                        break;
+                names = v;
+                names[n] = strdup(de->d_name);
+                if (names[n])
+                        n++;
+        }
+        closedir(d);
+        if (n > 1)
+                qsort(names, n, sizeof(*names), cmp_names);
+        /* Newest first in the list: load oldest first and prepend. */
+        for (size_t i = 0; i < n; i++) {
+                load_one(m, names[i]);
+                free(names[i]);
+        }
+        free(names);
+
+        unsigned resumed = 0, resent = 0;
+        uint64_t now = beredd_now();
+        for (struct activation *a = m->list; a; a = a->next) {
+                if (a->broken)
+                        continue;
+                /* In flight at the crash: send again, with the same key. */
+                for (size_t i = 0; i < a->n_notifs; i++)
+                        if (a->notifs[i].state == N_SENDING) {
+                                a->notifs[i].state = N_QUEUED;
+                                resent++;
+                                if (a->notifs[i].ch == CHANNEL_EMAIL && act_is_ask(a->notifs[i].kind) && m->public_url)
+                                        act_make_token(a, &a->notifs[i], now);
+                        }
+                if (a->state == ACT_VERIFYING) {
+                        act_commit_and_dispatch(a);
+                        act_arm_timer(a);
+                } else if (a->state == ACT_MOBILISING) {
+                        resumed++;
+                        if (a->step < 0) /* crashed between "created" and the first step */
+                                act_enter_step(a, 0, now);
+                        else if (act_quorum_met(a))
+                                act_mobilise(a, now);
+                        act_complete_quorum_decision(a, now);
+                        act_commit_and_dispatch(a);
+                        act_arm_timer(a);
+                } else if (a->state == ACT_MOBILISED && !a->verify && act_chain(a) && !act_quorum_met(a) &&
+                           act_no_after_mobilised(a)) {
+                        /* A no whose consequences were not logged with it
+                         * (not a configuration changed in between). */
+                        act_unmobilise(a, act_last_to_answer(a, ANSWER_NO), now);
+                        act_decide_quorum(a, now);
+                        act_commit_and_dispatch(a);
+                        act_arm_timer(a);
+                } else {
+                        act_commit_and_dispatch(a);
+                }
+        }
+        if (resumed || resent)
+                log_notice("Resumed %u open activation(s); resending %u notification(s) that were in flight", resumed,
+                           resent);
+        return 0;
 }

@@ -245,11 +245,10 @@ static void dispatch(struct activation *a) {
         }
 }
 
-static void arm_timer(struct activation *a);
 
 /* Commit A's log and release its notifications. On a spool error nothing is
  * released: the decision is retried when the spool takes writes again. */
-static int commit_and_dispatch(struct activation *a) {
+int act_commit_and_dispatch(struct activation *a) {
         int r = act_commit(a);
         if (r < 0) {
                 log_event(LOG_ERR, MSGID_SPOOL_ERROR, NULL, "Activation %s: cannot write its log: %s; holding its messages",
@@ -291,7 +290,7 @@ int act_on_hold(sd_event_source *s, uint64_t usec, void *userdata) {
         if (!c || a->verify || a->broken || a->state != ACT_MOBILISING || !a->impossible_at)
                 return 0;
         act_tell_out_of_reach(a, c, beredd_now());
-        commit_and_dispatch(a);
+        act_commit_and_dispatch(a);
         return 0;
 }
 
@@ -303,23 +302,23 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         if ((a->state != ACT_MOBILISING && a->state != ACT_VERIFYING) || !a->deadline)
                 return 0;
         if (now < a->deadline) { /* the clock moved: wait on */
-                arm_timer(a);
+                act_arm_timer(a);
                 return 0;
         }
         if (a->verify) {
                 act_set_state(a, ACT_VERIFIED, NULL, now);
-                commit_and_dispatch(a);
+                act_commit_and_dispatch(a);
                 return 0;
         }
         act_log(a, json_pack("{s:s, s:i}", "t", "timeout", "step", a->step), now);
         act_advance(a, now);
         act_decide_quorum(a, now);
-        if (commit_and_dispatch(a) >= 0)
-                arm_timer(a);
+        if (act_commit_and_dispatch(a) >= 0)
+                act_arm_timer(a);
         return 0;
 }
 
-static void arm_timer(struct activation *a) {
+void act_arm_timer(struct activation *a) {
         if ((a->state != ACT_MOBILISING && a->state != ACT_VERIFYING) || !a->deadline) {
                 if (a->timer)
                         sd_event_source_set_enabled(a->timer, SD_EVENT_OFF);
@@ -367,8 +366,8 @@ static void on_gateway_done(void *userdata, const char *key, enum gw_result resu
                         mb->dead |= n->ch;
                 act_maybe_move_on(a, n->person, now);
                 act_decide_quorum(a, now);
-                if (commit_and_dispatch(a) >= 0)
-                        arm_timer(a);
+                if (act_commit_and_dispatch(a) >= 0)
+                        act_arm_timer(a);
         }
 }
 
@@ -423,10 +422,10 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         bool again = false;
         for (struct activation *a = m->list; a; a = a->next)
                 if (a->buf_len) {
-                        if (commit_and_dispatch(a) < 0)
+                        if (act_commit_and_dispatch(a) < 0)
                                 again = true;
                         else
-                                arm_timer(a);
+                                act_arm_timer(a);
                 }
         if (again) {
                 sd_event_source_set_time_relative(s, COMMIT_RETRY_USEC);
@@ -468,115 +467,6 @@ void activation_free(struct activation *a) {
         free(a->quorum_by);
         free(a->buf);
         free(a);
-}
-
-static int load_one(struct activations *m, const char *name) {
-        _cleanup_free_ char *data = NULL;
-        size_t len;
-        int r = store_read(m->store, STORE_ACTIVATIONS, name, LOG_MAX_SIZE, &data, &len);
-        if (r < 0)
-                return log_error_errno(r, "activations/%s: cannot read: %m; skipped", name);
-
-        struct activation *a = calloc(1, sizeof(*a));
-        if (!a)
-                return -ENOMEM;
-        a->mgr = m;
-        a->step = -1;
-        a->id = strndup(name, strlen(name) - 4);
-        if (!a->id) {
-                free(a);
-                return -ENOMEM;
-        }
-        act_replay_log(a, data, len, name);
-        if (!a->chain) {
-                log_error("activations/%s: no \"created\" event; skipped", name);
-                activation_free(a);
-                return -EINVAL;
-        }
-        a->next = m->list;
-        m->list = a;
-        return 0;
-}
-
-static int cmp_names(const void *x, const void *y) {
-        return strcmp(*(char *const *) x, *(char *const *) y);
-}
-
-static int load_all(struct activations *m) {
-        int dfd = dup(store_dirfd(m->store, STORE_ACTIVATIONS));
-        if (dfd < 0)
-                return -errno;
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                close(dfd);
-                return -errno;
-        }
-        char **names = NULL;
-        size_t n = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                size_t l = strlen(de->d_name);
-                if (l < 5 || strcmp(de->d_name + l - 4, ".log") != 0 || de->d_name[0] == '.')
-                        continue;
-                char **v = realloc(names, (n + 1) * sizeof(*v));
-                if (!v)
-                        break;
-                names = v;
-                names[n] = strdup(de->d_name);
-                if (names[n])
-                        n++;
-        }
-        closedir(d);
-        if (n > 1)
-                qsort(names, n, sizeof(*names), cmp_names);
-        /* Newest first in the list: load oldest first and prepend. */
-        for (size_t i = 0; i < n; i++) {
-                load_one(m, names[i]);
-                free(names[i]);
-        }
-        free(names);
-
-        unsigned resumed = 0, resent = 0;
-        uint64_t now = beredd_now();
-        for (struct activation *a = m->list; a; a = a->next) {
-                if (a->broken)
-                        continue;
-                /* In flight at the crash: send again, with the same key. */
-                for (size_t i = 0; i < a->n_notifs; i++)
-                        if (a->notifs[i].state == N_SENDING) {
-                                a->notifs[i].state = N_QUEUED;
-                                resent++;
-                                if (a->notifs[i].ch == CHANNEL_EMAIL && act_is_ask(a->notifs[i].kind) && m->public_url)
-                                        act_make_token(a, &a->notifs[i], now);
-                        }
-                if (a->state == ACT_VERIFYING) {
-                        commit_and_dispatch(a);
-                        arm_timer(a);
-                } else if (a->state == ACT_MOBILISING) {
-                        resumed++;
-                        if (a->step < 0) /* crashed between "created" and the first step */
-                                act_enter_step(a, 0, now);
-                        else if (act_quorum_met(a))
-                                act_mobilise(a, now);
-                        act_complete_quorum_decision(a, now);
-                        commit_and_dispatch(a);
-                        arm_timer(a);
-                } else if (a->state == ACT_MOBILISED && !a->verify && act_chain(a) && !act_quorum_met(a) &&
-                           act_no_after_mobilised(a)) {
-                        /* A no whose consequences were not logged with it
-                         * (not a configuration changed in between). */
-                        act_unmobilise(a, act_last_to_answer(a, ANSWER_NO), now);
-                        act_decide_quorum(a, now);
-                        commit_and_dispatch(a);
-                        arm_timer(a);
-                } else {
-                        commit_and_dispatch(a);
-                }
-        }
-        if (resumed || resent)
-                log_notice("Resumed %u open activation(s); resending %u notification(s) that were in flight", resumed,
-                           resent);
-        return 0;
 }
 
 /* ---- commands ---- */
@@ -690,7 +580,7 @@ static int activation_start(struct activations *m, struct activation *a, json_t 
                 return r;
         }
         dispatch(a);
-        arm_timer(a);
+        act_arm_timer(a);
         log_event(LOG_NOTICE, MSGID_ACTIVATION, NULL, "%s %s of chain %s%s started by %s",
                   a->verify ? "Contact-list check" : "Activation", a->id, a->chain, a->drill ? " (drill)" : "", a->by);
         *reply = json_object();
@@ -873,7 +763,7 @@ int activations_reply(struct activations *m, const struct command *cmd, enum sou
                         return r;
                 }
                 dispatch(a);
-                arm_timer(a);
+                act_arm_timer(a);
         }
         *reply = json_object();
         act_summary(a, *reply);
@@ -916,7 +806,7 @@ int activations_resolve(struct activations *m, const struct command *cmd, json_t
                 return r;
         }
         dispatch(a);
-        arm_timer(a);
+        act_arm_timer(a);
         *reply = json_object();
         act_summary(a, *reply);
         return 0;
@@ -981,8 +871,8 @@ int activations_receipt(struct activations *m, const char *gateway_id, const cha
                                         mb->dead |= n->ch;
                                 act_maybe_move_on(a, n->person, now);
                                 act_decide_quorum(a, now);
-                                if (commit_and_dispatch(a) >= 0)
-                                        arm_timer(a);
+                                if (act_commit_and_dispatch(a) >= 0)
+                                        act_arm_timer(a);
                         }
                         return 0;
                 }
@@ -1146,7 +1036,7 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
         sd_event_source_set_description(m->idle, "activation-commit-idle");
         activations_set_public_url(m, public_url); /* before load_all: resent e-mails get links too */
         sd_event_source_set_description(m->retry, "activation-retry");
-        r = load_all(m);
+        r = act_load_all(m);
         if (r < 0) {
                 activations_free(m);
                 return r;
