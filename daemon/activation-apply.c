@@ -7,12 +7,59 @@
  * (queued for the commit, handed to a gateway: the shell's), an e-mail
  * answer link's token (memory only; its hash is logged) and the timers. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "activation-internal.h"
 #include "log.h"
 #include "macro.h"
+
+static int member_add_token(struct member *mb, const char *hash) {
+        void *v = realloc(mb->tokens, (mb->n_tokens + 1) * sizeof(*mb->tokens));
+        if (!v)
+                return -ENOMEM;
+        mb->tokens = v;
+        snprintf(mb->tokens[mb->n_tokens++], sizeof(mb->tokens[0]), "%s", hash);
+        return 0;
+}
+
+/* What having been sent a notification of KIND means for MB (live and replay). */
+static void member_mark(struct member *mb, const char *kind) {
+        if (streq(kind, "standdown"))
+                mb->stood_down = true;
+        else if (streq(kind, "resolved"))
+                mb->thanked = true;
+        else if (streq(kind, "impossible") || streq(kind, "unreachable"))
+                mb->told_short = true;
+        else if (streq(kind, "update"))
+                mb->told_update = true;
+        else if (streq(kind, "report-impossible") || streq(kind, "report-short"))
+                mb->report_short = true;
+        else if (streq(kind, "report-mobilised"))
+                mb->report_mobilised = true;
+}
+
+/* The resets of who-was-told-what when a quorum changes back (see
+ * activation-core.c): the events come before the messages they cause. */
+static void reachable_reset(struct activation *a) {
+        a->impossible_at = 0;
+        for (size_t i = 0; i < a->n_members; i++) {
+                struct member *m = &a->members[i];
+                m->owed_update = m->owed_update || m->told_short;
+                m->told_short = m->report_short = false;
+        }
+}
+
+static void unmobilised_reset(struct activation *a) {
+        a->impossible_at = 0;
+        for (size_t i = 0; i < a->n_members; i++) {
+                struct member *m = &a->members[i];
+                m->owed_update = m->owed_update || m->told_short || m->told_update;
+                m->told_short = m->told_update = m->report_short = m->report_mobilised = false;
+                m->stood_down = false;
+        }
+}
 
 static char *jstrdup(json_t *o, const char *k) {
         const char *s = json_string_value(json_object_get(o, k));
@@ -79,7 +126,7 @@ static void member_notified(struct activation *a, struct member *mb, const char 
                 if (!mb->first_notified)
                         mb->first_notified = ts;
         } else {
-                act_member_mark(mb, kind);
+                member_mark(mb, kind);
         }
         if (act_is_quorum_telling(kind))
                 a->told_at = ts ? ts : 1;
@@ -169,7 +216,7 @@ static int apply_token(struct activation *a, json_t *o, uint64_t ts) {
         struct member *mb = person ? act_find_member(a, person, true) : NULL;
         if (!mb || !h || strlen(h) != 2 * SHA256_DIGEST_LENGTH)
                 return -EINVAL;
-        act_member_add_token(mb, h);
+        member_add_token(mb, h);
         return 0;
 }
 
@@ -204,7 +251,7 @@ static int apply_impossible(struct activation *a, json_t *o, uint64_t ts) {
 
 /* Within reach again: the decision withdrawn; who is told is in the "sending" events. */
 static int apply_reachable(struct activation *a, json_t *o, uint64_t ts) {
-        act_reachable_reset(a);
+        reachable_reset(a);
         a->reachable_at = ts ? ts : 1;
         free(a->quorum_by);
         a->quorum_by = jstrdup(o, "person");
@@ -213,7 +260,7 @@ static int apply_reachable(struct activation *a, json_t *o, uint64_t ts) {
 
 /* No longer complete; the "state" event that follows makes it mobilising. */
 static int apply_unmobilised(struct activation *a, json_t *o, uint64_t ts) {
-        act_unmobilised_reset(a);
+        unmobilised_reset(a);
         a->unmobilised_at = ts ? ts : 1;
         a->n_unmobilised++;
         free(a->quorum_by);

@@ -129,13 +129,10 @@ void act_token_hash(const char *token, char out[static 2 * SHA256_DIGEST_LENGTH 
         hex(d, sizeof(d), out);
 }
 
-int act_member_add_token(struct member *mb, const char *hash) {
-        void *v = realloc(mb->tokens, (mb->n_tokens + 1) * sizeof(*mb->tokens));
-        if (!v)
-                return -ENOMEM;
-        mb->tokens = v;
-        snprintf(mb->tokens[mb->n_tokens++], sizeof(mb->tokens[0]), "%s", hash);
-        return 0;
+/* Random bytes for nonces and tokens: they come from the manager's source
+ * (getrandom in the daemon, a fixed sequence in tests), never from here. */
+static bool random_bytes(const struct activation *a, void *buf, size_t n) {
+        return a->mgr->random && a->mgr->random(buf, n) == 0;
 }
 
 /* A fresh answer-link token for notification N: random, only its hash is
@@ -144,16 +141,12 @@ int act_member_add_token(struct member *mb, const char *hash) {
 void act_make_token(struct activation *a, struct notif *n, uint64_t now) {
         unsigned char b[TOKEN_BYTES];
         char h[2 * SHA256_DIGEST_LENGTH + 1];
-        struct member *mb = act_find_member(a, n->person, true);
-        if (!mb || getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b))
+        if (!random_bytes(a, b, sizeof(b)))
                 return;
         hex(b, sizeof(b), n->token);
         act_token_hash(n->token, h);
-        if (act_member_add_token(mb, h) < 0) {
+        if (act_record(a, json_pack("{s:s, s:s, s:s}", "t", "token", "person", n->person, "hash", h), now) < 0)
                 n->token[0] = '\0';
-                return;
-        }
-        act_log(a, json_pack("{s:s, s:s, s:s}", "t", "token", "person", n->person, "hash", h), now);
 }
 
 /* Kinds that ask for an answer. */
@@ -163,46 +156,25 @@ bool act_is_ask(const char *kind) {
 
 static int add_notif(struct activation *a, const char *person, enum channel ch, const char *kind, int step,
                      uint64_t now) {
-        if (act_grow((void **) &a->notifs, a->n_notifs, &a->notifs_cap, sizeof(*a->notifs)) < 0)
-                return -ENOMEM;
-        struct notif *v = a->notifs;
-        char key[128];
-        snprintf(key, sizeof(key), "%s.%u", a->id, a->seq++);
-        v[a->n_notifs] = (struct notif) {
-                .key = strdup(key), .person = strdup(person), .ch = ch, .kind = strdup(kind), .step = step,
-                .state = N_QUEUED, .ts_sending = now,
-        };
-        if (!v[a->n_notifs].key || !v[a->n_notifs].person || !v[a->n_notifs].kind)
-                return -ENOMEM;
+        char key[128], nonce[17] = "";
         uint64_t rnd;
-        if (getrandom(&rnd, sizeof(rnd), 0) == (ssize_t) sizeof(rnd))
-                snprintf(v[a->n_notifs].nonce, sizeof(v[a->n_notifs].nonce), "%016" PRIx64, rnd);
-        a->n_notifs++;
+        snprintf(key, sizeof(key), "%s.%u", a->id, a->seq);
+        if (random_bytes(a, &rnd, sizeof(rnd)))
+                snprintf(nonce, sizeof(nonce), "%016" PRIx64, rnd);
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "t", "sending", "key", key, "person", person, "ch",
                               channel_name(ch), "kind", kind, "step", step);
-        if (o && v[a->n_notifs - 1].nonce[0])
-                json_object_set_new(o, "nonce", json_string(v[a->n_notifs - 1].nonce));
-        act_log(a, o, now);
+        if (o && nonce[0])
+                json_object_set_new(o, "nonce", json_string(nonce));
+        int r = act_record(a, o, now);
+        if (r < 0)
+                return r;
+        /* Logged, not yet on disk: held until the commit (the shell's). */
+        struct notif *n = &a->notifs[a->n_notifs - 1];
+        n->state = N_QUEUED;
         if (ch == CHANNEL_EMAIL && act_is_ask(kind) && a->mgr->public_url)
-                act_make_token(a, &a->notifs[a->n_notifs - 1], now);
+                act_make_token(a, n, now);
         act_emit(a, "notify", step, person, channel_name(ch), kind);
         return 0;
-}
-
-/* What having been sent a notification of KIND means for MB (live and replay). */
-void act_member_mark(struct member *mb, const char *kind) {
-        if (streq(kind, "standdown"))
-                mb->stood_down = true;
-        else if (streq(kind, "resolved"))
-                mb->thanked = true;
-        else if (streq(kind, "impossible") || streq(kind, "unreachable"))
-                mb->told_short = true;
-        else if (streq(kind, "update"))
-                mb->told_update = true;
-        else if (streq(kind, "report-impossible") || streq(kind, "report-short"))
-                mb->report_short = true;
-        else if (streq(kind, "report-mobilised"))
-                mb->report_mobilised = true;
 }
 
 /* The messages that say whether the quorum is within reach. */
@@ -211,13 +183,12 @@ bool act_is_quorum_telling(const char *kind) {
                streq(kind, "report-reachable");
 }
 
-/* Notify PERSON of KIND on CHANNELS (those the person has an address for). */
+/* Notify PERSON of KIND on CHANNELS (those the person has an address for).
+ * When nothing can be sent, that is logged too ("unaddressed"): asked,
+ * the person counts as unreachable, and a replay knows it. */
 void act_notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
-                   uint64_t now) {
+                uint64_t now) {
         const struct person *p = config_person(a->mgr->cfg, person);
-        struct member *mb = act_find_member(a, person, true);
-        if (!mb)
-                return;
         unsigned sent = 0;
         for (unsigned ch = CHANNEL_SMS; ch <= CHANNEL_EMAIL; ch <<= 1) {
                 if (!(channels & ch) || !p)
@@ -227,18 +198,10 @@ void act_notify(struct activation *a, const char *person, const char *kind, unsi
                 if (add_notif(a, person, ch, kind, step, now) == 0)
                         sent |= ch;
         }
-        if (act_is_ask(kind)) {
-                mb->channels |= sent;
-                mb->notified_run = a->run;
-                if (!mb->first_notified)
-                        mb->first_notified = now;
-                if (!sent)
-                        mb->dead = mb->channels = CHANNEL_ANY; /* nothing to reach them by */
-        } else {
-                act_member_mark(mb, kind);
-        }
-        if (act_is_quorum_telling(kind))
-                a->told_at = now;
+        if (!sent)
+                (void) act_record(a, json_pack("{s:s, s:s, s:s, s:i}", "t", "unaddressed", "person", person, "kind",
+                                               kind, "step", step),
+                                  now);
 }
 
 static bool member_done(struct activation *a, const char *person) {
@@ -311,8 +274,9 @@ static void add_person_cb(void *set, const char *id) {
 }
 
 /* The people a step reaches now, in order, without those who have answered
- * or already got this run's call-out. */
-static void resolve_targets(struct activation *a, const struct step *s, uint64_t now, char ***ret, size_t *ret_n) {
+ * or already got run RUN's call-out. */
+static void resolve_targets(const struct activation *a, const struct step *s, int run, uint64_t now, char ***ret,
+                            size_t *ret_n) {
         struct people_set set = {};
         char **v;
         size_t n;
@@ -320,8 +284,8 @@ static void resolve_targets(struct activation *a, const struct step *s, uint64_t
         act_take_people(&set, &v, &n);
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
-                struct member *m = act_find_member(a, v[i], false);
-                if (m && (m->answer != ANSWER_NONE || m->notified_run == a->run))
+                const struct member *m = member_of(a, v[i]);
+                if (m && (m->answer != ANSWER_NONE || m->notified_run == run))
                         free(v[i]);
                 else
                         v[k++] = v[i];
@@ -445,10 +409,7 @@ static void final_people(struct activation *a, const struct chain *c, uint64_t n
         *ret_n = 0;
         if (!c || c->n_steps == 0 || !c->steps[c->n_steps - 1].final)
                 return;
-        int saved_run = a->run;
-        a->run = -2;
-        resolve_targets(a, &c->steps[c->n_steps - 1], now, ret, ret_n);
-        a->run = saved_run;
+        resolve_targets(a, &c->steps[c->n_steps - 1], -2, now, ret, ret_n);
 }
 
 /* Tell the final step KIND ("impossible" or "unreachable"), each person once. */
@@ -509,6 +470,7 @@ static uint64_t quorum_hold(void) {
         }
         return hold;
 }
+
 /* Tell the final step and the reports that the quorum is out of reach
  * (those not told so in this round), or hold it (see quorum_hold). */
 void act_tell_out_of_reach(struct activation *a, const struct chain *c, uint64_t now) {
@@ -520,6 +482,7 @@ void act_tell_out_of_reach(struct activation *a, const struct chain *c, uint64_t
         tell_final(a, c, "impossible", now);
         tell_reports(a, c, "report-impossible", now);
 }
+
 
 /* ---- when a quorum changes back ----
  *
@@ -537,25 +500,6 @@ void act_tell_out_of_reach(struct activation *a, const struct chain *c, uint64_t
  * on from the current step (at once to the next when nobody in it is left
  * to answer). The reset of who-was-told-what is the same live and in
  * replay (the events come before the messages they cause). */
-
-void act_reachable_reset(struct activation *a) {
-        a->impossible_at = 0;
-        for (size_t i = 0; i < a->n_members; i++) {
-                struct member *m = &a->members[i];
-                m->owed_update = m->owed_update || m->told_short;
-                m->told_short = m->report_short = false;
-        }
-}
-
-void act_unmobilised_reset(struct activation *a) {
-        a->impossible_at = 0;
-        for (size_t i = 0; i < a->n_members; i++) {
-                struct member *m = &a->members[i];
-                m->owed_update = m->owed_update || m->told_short || m->told_update;
-                m->told_short = m->told_update = m->report_short = m->report_mobilised = false;
-                m->stood_down = false;
-        }
-}
 
 /* The person who last answered ANS (NULL: nobody). */
 const char *act_last_to_answer(const struct activation *a, enum answer ans) {
@@ -575,11 +519,6 @@ bool act_no_after_mobilised(const struct activation *a) {
         return last && last->answer == ANSWER_NO && last->answered >= a->mobilised_at;
 }
 
-static void set_quorum_by(struct activation *a, const char *person) {
-        free(a->quorum_by);
-        a->quorum_by = person ? strdup(person) : NULL;
-}
-
 /* The quorum told out of reach is within reach again (V: act_quorum_view). */
 static void quorum_reachable(struct activation *a, const struct chain *c, const struct need_view *v, uint64_t now) {
         /* Whose yes did it, when one came since (else a roster or the
@@ -588,24 +527,23 @@ static void quorum_reachable(struct activation *a, const struct chain *c, const 
         const struct member *bm = by ? member_of(a, by) : NULL;
         if (bm && bm->answered < a->impossible_at)
                 by = NULL;
-        json_t *o = json_pack("{s:s, s:i, s:i, s:i}", "t", "reachable", "confirmed", v[0].yes, "needed", v[0].need,
-                              "possible", v[0].possible);
-        if (by)
-                json_object_set_new(o, "person", json_string(by));
-        act_log(a, o, now);
-        set_quorum_by(a, by);
-        a->reachable_at = now;
-        act_emit(a, "reachable", a->step, NULL, NULL, NULL);
-        log_event(LOG_NOTICE, MSGID_QUORUM_REACHABLE, NULL,
-                  "Activation %s (%s%s): the quorum can be met after all; those told it could not are told now",
-                  a->id, a->chain, a->drill ? ", drill" : "");
+        /* Who hears it, from the flags before the event resets them. */
         _cleanup_free_ unsigned char *who = calloc(a->n_members ? a->n_members : 1, 1);
         if (!who)
                 return;
         for (size_t i = 0; i < a->n_members; i++)
                 who[i] = a->members[i].told_short ? 1 : a->members[i].report_short ? 2 : 0;
         size_t nm = a->n_members;
-        act_reachable_reset(a);
+        json_t *o = json_pack("{s:s, s:i, s:i, s:i}", "t", "reachable", "confirmed", v[0].yes, "needed", v[0].need,
+                              "possible", v[0].possible);
+        if (o && by)
+                json_object_set_new(o, "person", json_string(by));
+        if (act_record(a, o, now) < 0)
+                return;
+        act_emit(a, "reachable", a->step, NULL, NULL, NULL);
+        log_event(LOG_NOTICE, MSGID_QUORUM_REACHABLE, NULL,
+                  "Activation %s (%s%s): the quorum can be met after all; those told it could not are told now",
+                  a->id, a->chain, a->drill ? ", drill" : "");
         bool fin = c->n_steps > 0 && c->steps[c->n_steps - 1].final;
         for (size_t i = 0; i < nm; i++)
                 if (who[i] == 1)
@@ -642,10 +580,10 @@ void act_decide_quorum(struct activation *a, uint64_t now) {
                 size_t l = strlen(what);
                 snprintf(what + l, sizeof(what) - l, "%s%s", l ? ", " : "", w);
         }
-        a->impossible_at = now;
-        act_log(a, json_pack("{s:s, s:o, s:i, s:i, s:i}", "t", "impossible", "out_of_reach", out, "confirmed",
-                             v[0].yes, "needed", v[0].need, "possible", v[0].possible),
-                now);
+        if (act_record(a, json_pack("{s:s, s:o, s:i, s:i, s:i}", "t", "impossible", "out_of_reach", out, "confirmed",
+                                    v[0].yes, "needed", v[0].need, "possible", v[0].possible),
+                       now) < 0)
+                return;
         act_emit(a, "impossible", a->step, NULL, NULL, what);
         log_event(LOG_WARNING, MSGID_QUORUM_IMPOSSIBLE, NULL,
                   "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is told now, "
@@ -666,22 +604,27 @@ void act_complete_quorum_decision(struct activation *a, uint64_t now) {
 }
 
 
-void act_set_state(struct activation *a, enum act_state st, const char *by, uint64_t now) {
-        a->state = st;
-        a->state_ts = now;
-        a->deadline = 0;
+/* The state becomes ST (BY: who made it so, or NULL); STEP >= 0: the
+ * current step becomes STEP with it (short: past the last one). */
+static void record_state(struct activation *a, enum act_state st, const char *by, int step, uint64_t now) {
         json_t *o = json_pack("{s:s, s:s}", "t", "state", "state", act_state_names[st]);
-        if (by)
+        if (o && by)
                 json_object_set_new(o, "by", json_string(by));
-        act_log(a, o, now);
+        if (o && step >= 0)
+                json_object_set_new(o, "step", json_integer(step));
+        if (act_record(a, o, now) < 0)
+                return;
         act_emit(a, act_state_names[st], a->step, by, NULL, NULL);
         log_event(st == ACT_SHORT ? LOG_WARNING : LOG_NOTICE, MSGID_ACTIVATION, NULL, "Activation %s (%s%s): %s",
                   a->id, a->chain, a->drill ? ", drill" : "", act_state_names[st]);
 }
 
+void act_set_state(struct activation *a, enum act_state st, const char *by, uint64_t now) {
+        record_state(a, st, by, -1, now);
+}
+
 void act_mobilise(struct activation *a, uint64_t now) {
         const struct chain *c = act_chain(a);
-        a->mobilised_at = now;
         act_set_state(a, ACT_MOBILISED, NULL, now);
         for (size_t i = 0; i < a->n_members; i++) {
                 struct member *m = &a->members[i];
@@ -692,9 +635,10 @@ void act_mobilise(struct activation *a, uint64_t now) {
         tell_reports(a, c, "report-mobilised", now);
 }
 
-void act_exhausted(struct activation *a, uint64_t now) {
+/* The steps ran out at IDX (past the last regular step): short. */
+static void exhausted(struct activation *a, int idx, uint64_t now) {
         const struct chain *c = act_chain(a);
-        act_set_state(a, ACT_SHORT, NULL, now);
+        record_state(a, ACT_SHORT, NULL, idx, now);
         if (!c)
                 return;
         /* Whoever heard "impossible" already has been told. */
@@ -715,56 +659,51 @@ void act_enter_step(struct activation *a, int idx, uint64_t now) {
         for (;;) {
                 if ((size_t) idx >= nreg) {
                         if (a->run < c->repeat) {
-                                a->run++;
                                 idx = 0;
-                                act_log(a, json_pack("{s:s, s:i}", "t", "repeat", "run", a->run), now);
+                                act_record(a, json_pack("{s:s, s:i}", "t", "repeat", "run", a->run + 1), now);
                                 act_emit(a, "repeat", -1, NULL, NULL, NULL);
                                 continue;
                         }
-                        a->step = idx;
-                        act_exhausted(a, now);
+                        exhausted(a, idx, now);
                         return;
                 }
                 const struct step *s = &c->steps[idx];
                 if (!when_ok(a, s, now)) {
-                        act_log(a, json_pack("{s:s, s:i, s:i, s:s}", "t", "skip", "step", idx, "run", a->run, "reason",
-                                             s->when == WHEN_OFFICE ? "outside office hours" : "within office hours"),
-                                now);
+                        act_record(a, json_pack("{s:s, s:i, s:i, s:s}", "t", "skip", "step", idx, "run", a->run,
+                                                "reason",
+                                                s->when == WHEN_OFFICE ? "outside office hours" : "within office hours"),
+                                   now);
                         act_emit(a, "skip", idx, NULL, NULL, "when");
                         idx++;
                         continue;
                 }
                 char **people;
                 size_t n;
-                resolve_targets(a, s, now, &people, &n);
+                resolve_targets(a, s, a->run, now, &people, &n);
                 if (n == 0) {
                         free(people);
-                        act_log(a, json_pack("{s:s, s:i, s:i, s:s}", "t", "skip", "step", idx, "run", a->run, "reason",
-                                             "nobody left to ask"),
-                                now);
+                        act_record(a, json_pack("{s:s, s:i, s:i, s:s}", "t", "skip", "step", idx, "run", a->run,
+                                                "reason", "nobody left to ask"),
+                                   now);
                         act_emit(a, "skip", idx, NULL, NULL, "nobody");
                         idx++;
                         continue;
                 }
-                act_free_people(a);
-                a->people = people;
-                a->n_people = n;
-                a->step = idx;
-                a->parallel = s->mode == STEP_PARALLEL;
-                a->seq_pos = 0;
-                a->deadline = now + s->wait;
+                bool parallel = s->mode == STEP_PARALLEL;
                 json_t *pl = json_array();
-                for (size_t i = 0; i < n; i++)
+                for (size_t i = 0; i < n; i++) {
                         json_array_append_new(pl, json_string(people[i]));
-                act_log(a, json_pack("{s:s, s:i, s:i, s:b, s:o, s:I}", "t", "step", "step", idx, "run", a->run,
-                                     "parallel", a->parallel, "people", pl, "deadline", (json_int_t) a->deadline),
-                        now);
+                        free(people[i]);
+                }
+                free(people);
+                if (act_record(a, json_pack("{s:s, s:i, s:i, s:b, s:o, s:I}", "t", "step", "step", idx, "run", a->run,
+                                            "parallel", parallel, "people", pl, "deadline",
+                                            (json_int_t) (now + s->wait)),
+                               now) < 0)
+                        return;
                 act_emit(a, "step", idx, NULL, NULL, a->parallel ? "parallel" : "sequential");
-                if (a->parallel)
-                        for (size_t i = 0; i < n; i++)
-                                act_notify(a, people[i], "callout", s->via, idx, now);
-                else
-                        act_notify(a, people[0], "callout", s->via, idx, now);
+                for (size_t i = 0; i < (a->parallel ? a->n_people : 1); i++)
+                        act_notify(a, a->people[i], "callout", s->via, idx, now);
                 return;
         }
 }
@@ -773,16 +712,17 @@ void act_enter_step(struct activation *a, int idx, uint64_t now) {
 void act_advance(struct activation *a, uint64_t now) {
         const struct chain *c = act_chain(a);
         if (!a->parallel && c) {
-                while (++a->seq_pos < a->n_people)
-                        if (!member_done(a, a->people[a->seq_pos]))
+                size_t pos = a->seq_pos;
+                while (++pos < a->n_people)
+                        if (!member_done(a, a->people[pos]))
                                 break;
-                if (a->seq_pos < a->n_people) {
+                if (pos < a->n_people) {
                         const struct step *s = &c->steps[a->step];
-                        a->deadline = now + s->wait;
-                        act_log(a, json_pack("{s:s, s:i, s:i, s:I}", "t", "next", "step", a->step, "pos",
-                                             (int) a->seq_pos, "deadline", (json_int_t) a->deadline),
-                                now);
-                        act_notify(a, a->people[a->seq_pos], "callout", s->via, a->step, now);
+                        if (act_record(a, json_pack("{s:s, s:i, s:i, s:I}", "t", "next", "step", a->step, "pos",
+                                                    (int) pos, "deadline", (json_int_t) (now + s->wait)),
+                                       now) < 0)
+                                return;
+                        act_notify(a, a->people[pos], "callout", s->via, a->step, now);
                         return;
                 }
         }
@@ -827,9 +767,9 @@ static void resume_escalation(struct activation *a, uint64_t now) {
                 return;
         }
         size_t k = (size_t) a->step < nreg ? (size_t) a->step : nreg - 1;
-        a->deadline = now + c->steps[k].wait;
-        act_log(a, json_pack("{s:s, s:i, s:I}", "t", "resume", "step", a->step, "deadline", (json_int_t) a->deadline),
-                now);
+        act_record(a, json_pack("{s:s, s:i, s:I}", "t", "resume", "step", a->step, "deadline",
+                                (json_int_t) (now + c->steps[k].wait)),
+                   now);
         act_emit(a, "resume", a->step, NULL, NULL, NULL);
         if ((size_t) a->step >= nreg)
                 return;
@@ -862,22 +802,9 @@ void act_unmobilise(struct activation *a, const char *person, uint64_t now) {
                 size_t l = strlen(what);
                 snprintf(what + l, sizeof(what) - l, "%s%s", l ? ", " : "", w);
         }
-        json_t *o = json_pack("{s:s, s:o, s:i, s:i}", "t", "unmobilised", "unmet", unmet, "confirmed",
-                              n ? v[0].yes : 0, "needed", n ? v[0].need : 0);
-        if (person)
-                json_object_set_new(o, "person", json_string(person));
-        act_log(a, o, now);
-        set_quorum_by(a, person);
-        a->unmobilised_at = now;
-        a->n_unmobilised++;
-        act_emit(a, "unmobilised", a->step, NULL, NULL, what);
-        log_event(LOG_WARNING, MSGID_QUORUM_LOST, NULL,
-                  "Activation %s (%s%s): a yes became a no; the team is no longer complete (%s): mobilising again, "
-                  "those told it was mobilised are told now",
-                  a->id, a->chain, a->drill ? ", drill" : "", what);
-        /* Who hears what, from the flags before the reset: 1 the final step
-         * (told "update"), 2 a report (told "report-mobilised"), 3 asked
-         * again (stood down, may still answer). */
+        /* Who hears what, from the flags before the event resets them: 1
+         * the final step (told "update"), 2 a report (told
+         * "report-mobilised"), 3 asked again (stood down, may still answer). */
         size_t nm = a->n_members;
         _cleanup_free_ unsigned char *who = calloc(nm ? nm : 1, 1);
         for (size_t i = 0; who && i < nm; i++) {
@@ -887,8 +814,18 @@ void act_unmobilise(struct activation *a, const char *person, uint64_t now) {
                          : m->stood_down && m->answer == ANSWER_NONE && !member_gone(m) ? 3
                                                                                             : 0;
         }
+        json_t *o = json_pack("{s:s, s:o, s:i, s:i}", "t", "unmobilised", "unmet", unmet, "confirmed",
+                              n ? v[0].yes : 0, "needed", n ? v[0].need : 0);
+        if (o && person)
+                json_object_set_new(o, "person", json_string(person));
+        if (act_record(a, o, now) < 0)
+                return;
+        act_emit(a, "unmobilised", a->step, NULL, NULL, what);
+        log_event(LOG_WARNING, MSGID_QUORUM_LOST, NULL,
+                  "Activation %s (%s%s): a yes became a no; the team is no longer complete (%s): mobilising again, "
+                  "those told it was mobilised are told now",
+                  a->id, a->chain, a->drill ? ", drill" : "", what);
         act_set_state(a, ACT_MOBILISING, NULL, now);
-        act_unmobilised_reset(a);
         bool fin = c->n_steps > 0 && c->steps[c->n_steps - 1].final;
         for (size_t i = 0; who && i < nm; i++) {
                 struct member *m = &a->members[i];
@@ -903,3 +840,109 @@ void act_unmobilise(struct activation *a, const char *person, uint64_t now) {
         resume_escalation(a, now);
 }
 
+/* A contact-list check starts: everyone the chain can reach, whoever is on
+ * duty (rosters whole), is asked at once, on the union of the channels of
+ * every step that names them. */
+void act_start_check(struct activation *a, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        const struct config *cfg = a->mgr->cfg;
+        unsigned via[1024] = {};
+        struct people_set set = {};
+        for (size_t k = 0; k < c->n_steps; k++) {
+                const struct step *st = &c->steps[k];
+                for (size_t t = 0; t < st->n_targets; t++) {
+                        const struct target *tg = &st->targets[t];
+                        const struct roster *ro = tg->kind == TARGET_ROSTER ? config_roster(cfg, tg->ref) : NULL;
+                        size_t n = tg->kind == TARGET_PERSON ? 1 : tg->kind == TARGET_ROLE ? cfg->n_people
+                                                                                            : (ro ? ro->n_members : 0);
+                        for (size_t i = 0; i < n; i++) {
+                                const char *who = tg->kind == TARGET_PERSON ? tg->ref
+                                               : tg->kind == TARGET_ROLE
+                                                       ? (person_has_role(&cfg->people[i], tg->ref) ? cfg->people[i].id
+                                                                                                    : NULL)
+                                                       : ro->members[i];
+                                int idx = who ? act_add_person(&set, who) : -1;
+                                if (idx >= 0 && (size_t) idx < ELEMENTSOF(via))
+                                        via[idx] |= st->via;
+                        }
+                }
+        }
+        char **people;
+        size_t n;
+        act_take_people(&set, &people, &n);
+        json_t *pl = json_array();
+        for (size_t i = 0; i < n; i++) {
+                json_array_append_new(pl, json_string(people[i]));
+                free(people[i]);
+        }
+        free(people);
+        if (act_record(a, json_pack("{s:s, s:i, s:i, s:b, s:o, s:I}", "t", "step", "step", -1, "run", 0, "parallel", 1,
+                                    "people", pl, "deadline", (json_int_t) (now + a->window)),
+                       now) < 0)
+                return;
+        for (size_t i = 0; i < a->n_people; i++)
+                act_notify(a, a->people[i], "verify", i < ELEMENTSOF(via) ? via[i] : CHANNEL_SMS, -1, now);
+}
+
+/* A call-out starts: its first step, and whether the quorum can be met at all. */
+void act_start(struct activation *a, uint64_t now) {
+        act_enter_step(a, 0, now);
+        act_decide_quorum(a, now);
+}
+
+/* PERSON, asked in A, answered ANS (by VIA: "sms", "socket", ...): the
+ * answer is recorded and what follows decided. False when nothing changed
+ * (the same answer again). */
+bool act_answer(struct activation *a, const char *person, enum answer ans, const char *via, uint64_t now) {
+        const struct member *mb = member_of(a, person);
+        const char *word = ans == ANSWER_YES ? "yes" : "no";
+        if (!mb || mb->answer == ans)
+                return false;
+        if (act_record(a, json_pack("{s:s, s:s, s:s, s:s}", "t", "reply", "person", person, "answer", word, "via", via),
+                       now) < 0)
+                return false;
+        act_emit(a, "reply", a->step, person, NULL, word);
+        if (!a->verify && (a->state == ACT_MOBILISING || a->state == ACT_SHORT) && ans == ANSWER_YES &&
+            act_quorum_met(a))
+                act_mobilise(a, now);
+        else if (!a->verify && a->state == ACT_MOBILISED && ans == ANSWER_NO && !act_quorum_met(a))
+                act_unmobilise(a, person, now); /* the worst failure is a team that is not there */
+        else
+                act_maybe_move_on(a, person, now);
+        act_decide_quorum(a, now);
+        return true;
+}
+
+/* PERSON became unreachable on a channel they were asked on (a failure or
+ * a receipt, already recorded): may the chain move on, is the quorum still
+ * within reach? */
+void act_unreachable(struct activation *a, const char *person, uint64_t now) {
+        act_maybe_move_on(a, person, now);
+        act_decide_quorum(a, now);
+}
+
+/* The current wait has ended: a check is over, a call-out moves on. */
+void act_timeout(struct activation *a, uint64_t now) {
+        if (a->verify) {
+                act_set_state(a, ACT_VERIFIED, NULL, now);
+                return;
+        }
+        act_record(a, json_pack("{s:s, s:i}", "t", "timeout", "step", a->step), now);
+        act_advance(a, now);
+        act_decide_quorum(a, now);
+}
+
+/* BY resolved the call-out: those who said yes are thanked, those who have
+ * not answered stood down. */
+void act_resolve(struct activation *a, const char *by, uint64_t now) {
+        act_set_state(a, ACT_RESOLVED, by, now);
+        for (size_t i = 0; i < a->n_members; i++) {
+                const struct member *mb = &a->members[i];
+                if (!mb->channels)
+                        continue;
+                if (mb->answer == ANSWER_YES && !mb->thanked)
+                        act_notify(a, mb->person, "resolved", mb->channels & ~mb->dead, -1, now);
+                else if (mb->answer == ANSWER_NONE && !mb->stood_down)
+                        act_notify(a, mb->person, "standdown", mb->channels & ~mb->dead, -1, now);
+        }
+}

@@ -146,6 +146,8 @@ struct activations {
         uint64_t logged_seq;   /* events logged since start (activations_logged_seq) */
         sd_event_source *retry;
         char *public_url; /* e-mail answer links: <public_url>/a/<token>/yes|no; NULL = none */
+        /* N random bytes into BUF (0) for nonces and tokens, or -errno. */
+        int (*random)(void *buf, size_t n);
 };
 
 
@@ -194,10 +196,8 @@ struct notif *act_find_notif(struct activation *a, const char *key);
 void act_count_yes(const struct activation *a, const struct chain *c, int *yes, bool *roles_ok);
 bool act_quorum_met(const struct activation *a);
 void act_token_hash(const char *token, char out[static 2 * SHA256_DIGEST_LENGTH + 1]);
-int act_member_add_token(struct member *mb, const char *hash);
 void act_make_token(struct activation *a, struct notif *n, uint64_t now);
 bool act_is_ask(const char *kind);
-void act_member_mark(struct member *mb, const char *kind);
 bool act_is_quorum_telling(const char *kind);
 void act_notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
                    uint64_t now);
@@ -206,19 +206,22 @@ void act_take_people(struct people_set *s, char ***v, size_t *n);
 void act_free_people(struct activation *a);
 size_t act_quorum_view(const struct activation *a, uint64_t now, struct need_view **ret);
 void act_tell_out_of_reach(struct activation *a, const struct chain *c, uint64_t now);
-void act_reachable_reset(struct activation *a);
-void act_unmobilised_reset(struct activation *a);
 const char *act_last_to_answer(const struct activation *a, enum answer ans);
 bool act_no_after_mobilised(const struct activation *a);
 void act_decide_quorum(struct activation *a, uint64_t now);
 void act_complete_quorum_decision(struct activation *a, uint64_t now);
 void act_set_state(struct activation *a, enum act_state st, const char *by, uint64_t now);
 void act_mobilise(struct activation *a, uint64_t now);
-void act_exhausted(struct activation *a, uint64_t now);
 void act_enter_step(struct activation *a, int idx, uint64_t now);
 void act_advance(struct activation *a, uint64_t now);
 void act_maybe_move_on(struct activation *a, const char *person, uint64_t now);
 void act_unmobilise(struct activation *a, const char *person, uint64_t now);
+void act_start_check(struct activation *a, uint64_t now);
+void act_start(struct activation *a, uint64_t now);
+bool act_answer(struct activation *a, const char *person, enum answer ans, const char *via, uint64_t now);
+void act_unreachable(struct activation *a, const char *person, uint64_t now);
+void act_timeout(struct activation *a, uint64_t now);
+void act_resolve(struct activation *a, const char *by, uint64_t now);
 
 /* activation-apply.c */
 /* Apply event O (a log line's object) to A: the only code that changes an

@@ -233,13 +233,12 @@ static void dispatch(struct activation *a) {
                 n->state = N_SENDING;
                 int r = m.to ? gateway_send(a->mgr->gw, &m, on_gateway_done, a->mgr) : -ENOENT;
                 if (r < 0) {
-                        /* Reported like any failure, from the loop, so state
-                         * changes happen in one place. */
-                        n->state = N_FAILED;
-                        act_log(a, json_pack("{s:s, s:s, s:s, s:b}", "t", "failed", "key", n->key, "error",
-                                             r == -ENOENT ? "no gateway or address for the channel" : strerror(-r),
-                                             "unreachable", 1),
-                                beredd_now());
+                        /* Logged and applied like any failure (unreachable on
+                         * the channel), so a replay comes to the same. */
+                        act_record(a, json_pack("{s:s, s:s, s:s, s:b}", "t", "failed", "key", n->key, "error",
+                                                r == -ENOENT ? "no gateway or address for the channel" : strerror(-r),
+                                                "unreachable", 1),
+                                   beredd_now());
                         act_emit(a, "failed", n->step, n->person, channel_name(n->ch), "no gateway or address");
                 }
         }
@@ -305,15 +304,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 act_arm_timer(a);
                 return 0;
         }
-        if (a->verify) {
-                act_set_state(a, ACT_VERIFIED, NULL, now);
-                act_commit_and_dispatch(a);
-                return 0;
-        }
-        act_log(a, json_pack("{s:s, s:i}", "t", "timeout", "step", a->step), now);
-        act_advance(a, now);
-        act_decide_quorum(a, now);
-        if (act_commit_and_dispatch(a) >= 0)
+        act_timeout(a, now);
+        if (act_commit_and_dispatch(a) >= 0 && !a->verify)
                 act_arm_timer(a);
         return 0;
 }
@@ -336,36 +328,29 @@ static void on_gateway_done(void *userdata, const char *key, enum gw_result resu
         if (!n)
                 return;
         uint64_t now = beredd_now();
-        n->ts_done = now;
-        a->last_done = n;
-        free(n->gateway);
-        n->gateway = gateway_id ? strdup(gateway_id) : NULL;
-        free(n->provider_ref);
-        n->provider_ref = provider_ref ? strdup(provider_ref) : NULL;
         if (result == GW_SENT) {
-                n->state = N_SENT;
                 json_t *o = json_pack("{s:s, s:s}", "t", "sent", "key", key);
-                if (gateway_id)
+                if (o && gateway_id)
                         json_object_set_new(o, "gw", json_string(gateway_id));
-                if (provider_ref)
+                if (o && provider_ref)
                         json_object_set_new(o, "ref", json_string(provider_ref));
-                act_log(a, o, now);
+                if (act_record(a, o, now) < 0)
+                        return;
+                a->last_done = n;
                 act_emit(a, "sent", n->step, n->person, channel_name(n->ch), n->kind);
                 return;
         }
-        n->state = result == GW_UNREACHABLE ? N_UNREACHABLE : N_FAILED;
-        act_log(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "t", "failed", "key", key, "gw", gateway_id ? gateway_id : "",
-                             "error", error ? error : "", "unreachable", result == GW_UNREACHABLE),
-                now);
+        if (act_record(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "t", "failed", "key", key, "gw",
+                                    gateway_id ? gateway_id : "", "error", error ? error : "", "unreachable",
+                                    result == GW_UNREACHABLE),
+                       now) < 0)
+                return;
+        a->last_done = n;
         act_emit(a, "failed", n->step, n->person, channel_name(n->ch), error);
         log_warning("Activation %s: %s to %s over %s failed: %s", a->id, n->kind, n->person, channel_name(n->ch),
                     error ? error : "?");
         if (act_is_ask(n->kind)) {
-                struct member *mb = act_find_member(a, n->person, false);
-                if (mb)
-                        mb->dead |= n->ch;
-                act_maybe_move_on(a, n->person, now);
-                act_decide_quorum(a, now);
+                act_unreachable(a, n->person, now);
                 if (act_commit_and_dispatch(a) >= 0)
                         act_arm_timer(a);
         }
@@ -541,28 +526,25 @@ static struct activation *activation_create(struct activations *m, const struct 
         char id[64], code[8];
         make_id(m, id, sizeof(id));
         make_code(m, code, sizeof(code));
-        *a = (struct activation) {
-                .mgr = m, .id = strdup(id), .code = strdup(code), .chain = strdup(c->id),
-                .message = cmd->message ? strdup(cmd->message) : NULL, .by = strdup(cmd->by),
-                .origin = origin ? strdup(origin) : NULL, .src = strdup(src_names[src]), .drill = cmd->drill,
-                .verify = verify, .created = beredd_now(), .step = -1,
-        };
-        if (verify) {
-                a->window = cmd->window ? cmd->window : USEC_PER_HOUR;
-                a->state = ACT_VERIFYING;
-                a->parallel = true;
-        }
+        *a = (struct activation) { .mgr = m, .id = strdup(id), .step = -1 };
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s}", "t", "created", "id", id, "code", code, "chain",
                               c->id, "drill", cmd->drill, "by", cmd->by, "src", src_names[src]);
-        if (cmd->message)
+        if (o && cmd->message)
                 json_object_set_new(o, "message", json_string(cmd->message));
-        if (origin)
+        if (o && origin)
                 json_object_set_new(o, "origin", json_string(origin));
-        if (verify) {
+        if (o && verify) {
                 json_object_set_new(o, "verify", json_true());
-                json_object_set_new(o, "window", json_integer((json_int_t) a->window));
+                json_object_set_new(o, "window", json_integer((json_int_t) (cmd->window ? cmd->window : USEC_PER_HOUR)));
         }
-        act_log(a, o, a->created);
+        if (!a->id || act_record(a, o, beredd_now()) < 0) {
+                if (!a->id)
+                        json_decref(o);
+                activation_free(a);
+                snprintf(err, errlen, "out of memory; not started");
+                *ret = -ENOMEM;
+                return NULL;
+        }
         a->next = m->list;
         m->list = a;
         return a;
@@ -603,8 +585,7 @@ int activations_trigger(struct activations *m, const struct command *cmd, enum s
         if (!a)
                 return r;
         act_emit(a, "triggered", -1, cmd->by, NULL, NULL);
-        act_enter_step(a, 0, a->created);
-        act_decide_quorum(a, a->created);
+        act_start(a, a->created);
         r = activation_start(m, a, reply, err, errlen);
         if (r >= 0)
                 act_reply_messages(a, *reply, true);
@@ -637,45 +618,8 @@ int activations_verify(struct activations *m, const struct command *cmd, json_t 
         struct activation *a = activation_create(m, cmd, SOURCE_SOCKET, NULL, true, &r, err, errlen);
         if (!a)
                 return r;
-        const struct chain *c = act_chain(a);
-        uint64_t now = a->created;
-
-        /* Everyone the chain can reach, whoever is on duty (rosters whole),
-         * on the union of the channels of every step that names them. */
-        const struct config *cfg = m->cfg;
-        unsigned via[1024] = {};
-        struct people_set set = {};
-        act_free_people(a);
-        for (size_t k = 0; k < c->n_steps; k++) {
-                const struct step *st = &c->steps[k];
-                for (size_t t = 0; t < st->n_targets; t++) {
-                        const struct target *tg = &st->targets[t];
-                        const struct roster *ro = tg->kind == TARGET_ROSTER ? config_roster(cfg, tg->ref) : NULL;
-                        size_t n = tg->kind == TARGET_PERSON ? 1 : tg->kind == TARGET_ROLE ? cfg->n_people
-                                                                                            : (ro ? ro->n_members : 0);
-                        for (size_t i = 0; i < n; i++) {
-                                const char *who = tg->kind == TARGET_PERSON ? tg->ref
-                                               : tg->kind == TARGET_ROLE
-                                                       ? (person_has_role(&cfg->people[i], tg->ref) ? cfg->people[i].id
-                                                                                                    : NULL)
-                                                       : ro->members[i];
-                                int idx = who ? act_add_person(&set, who) : -1;
-                                if (idx >= 0 && (size_t) idx < ELEMENTSOF(via))
-                                        via[idx] |= st->via;
-                        }
-                }
-        }
-        act_take_people(&set, &a->people, &a->n_people);
-        a->deadline = now + a->window;
-        json_t *pl = json_array();
-        for (size_t i = 0; i < a->n_people; i++)
-                json_array_append_new(pl, json_string(a->people[i]));
-        act_log(a, json_pack("{s:s, s:i, s:i, s:b, s:o, s:I}", "t", "step", "step", -1, "run", 0, "parallel", 1,
-                             "people", pl, "deadline", (json_int_t) a->deadline),
-                now);
         act_emit(a, "verify", -1, cmd->by, NULL, NULL);
-        for (size_t i = 0; i < a->n_people; i++)
-                act_notify(a, a->people[i], "verify", i < ELEMENTSOF(via) ? via[i] : CHANNEL_SMS, -1, now);
+        act_start_check(a, a->created);
         return activation_start(m, a, reply, err, errlen);
 }
 
@@ -724,10 +668,9 @@ int activations_reply(struct activations *m, const struct command *cmd, enum sou
         /* Only the people asked in this activation count (any channel). */
         struct member *mb = act_find_member(a, p->id, false);
         if (!mb || !mb->channels) {
-                a->n_unsolicited++;
-                act_log(a, json_pack("{s:s, s:s, s:s, s:s}", "t", "unsolicited", "person", p->id, "answer",
-                                     cmd->answer == ANSWER_YES ? "yes" : "no", "via", src_names[src]),
-                        now);
+                act_record(a, json_pack("{s:s, s:s, s:s, s:s}", "t", "unsolicited", "person", p->id, "answer",
+                                        cmd->answer == ANSWER_YES ? "yes" : "no", "via", src_names[src]),
+                           now);
                 act_emit(a, "unsolicited", a->step, p->id, NULL, cmd->answer == ANSWER_YES ? "yes" : "no");
                 int r = act_commit(a);
                 if (r < 0)
@@ -738,22 +681,8 @@ int activations_reply(struct activations *m, const struct command *cmd, enum sou
                          "unsolicited and not counted", p->id, a->id);
                 return -EPERM;
         }
-        bool changed = mb->answer != cmd->answer;
+        bool changed = act_answer(a, p->id, cmd->answer, src_names[src], now);
         if (changed) {
-                mb->answer = cmd->answer;
-                mb->answered = now;
-                act_log(a, json_pack("{s:s, s:s, s:s, s:s}", "t", "reply", "person", p->id, "answer",
-                                     cmd->answer == ANSWER_YES ? "yes" : "no", "via", src_names[src]),
-                        now);
-                act_emit(a, "reply", a->step, p->id, NULL, cmd->answer == ANSWER_YES ? "yes" : "no");
-                if (!a->verify && (a->state == ACT_MOBILISING || a->state == ACT_SHORT) && cmd->answer == ANSWER_YES &&
-                    act_quorum_met(a))
-                        act_mobilise(a, now);
-                else if (!a->verify && a->state == ACT_MOBILISED && cmd->answer == ANSWER_NO && !act_quorum_met(a))
-                        act_unmobilise(a, p->id, now); /* the worst failure is a team that is not there */
-                else
-                        act_maybe_move_on(a, p->id, now);
-                act_decide_quorum(a, now);
                 int r = act_commit(a);
                 if (r < 0) {
                         /* Keep the buffered record: it is retried. The answer is
@@ -789,16 +718,7 @@ int activations_resolve(struct activations *m, const struct command *cmd, json_t
                 snprintf(err, errlen, "activation %s is a contact-list check; it ends by itself", a->id);
                 return -EINVAL;
         }
-        act_set_state(a, ACT_RESOLVED, cmd->by, now);
-        for (size_t i = 0; i < a->n_members; i++) {
-                struct member *mb = &a->members[i];
-                if (!mb->channels)
-                        continue;
-                if (mb->answer == ANSWER_YES && !mb->thanked)
-                        act_notify(a, mb->person, "resolved", mb->channels & ~mb->dead, -1, now);
-                else if (mb->answer == ANSWER_NONE && !mb->stood_down)
-                        act_notify(a, mb->person, "standdown", mb->channels & ~mb->dead, -1, now);
-        }
+        act_resolve(a, cmd->by, now);
         int r = act_commit(a);
         if (r < 0) {
                 sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
@@ -858,19 +778,15 @@ int activations_receipt(struct activations *m, const char *gateway_id, const cha
                         if (n->state != N_SENT)
                                 return -ENOENT; /* not (or no longer) out with that gateway */
                         uint64_t now = beredd_now();
-                        n->state = delivered ? N_DELIVERED : N_UNDELIVERABLE;
                         json_t *o = json_pack("{s:s, s:s, s:b}", "t", "receipt", "key", n->key, "delivered", delivered);
-                        if (detail)
+                        if (o && detail)
                                 json_object_set_new(o, "detail", json_string(detail));
-                        act_log(a, o, now);
+                        if (act_record(a, o, now) < 0)
+                                return -ENOMEM;
                         act_emit(a, delivered ? "delivered" : "undeliverable", n->step, n->person, channel_name(n->ch),
-                             detail);
+                                 detail);
                         if (!delivered && act_is_ask(n->kind)) {
-                                struct member *mb = act_find_member(a, n->person, false);
-                                if (mb)
-                                        mb->dead |= n->ch;
-                                act_maybe_move_on(a, n->person, now);
-                                act_decide_quorum(a, now);
+                                act_unreachable(a, n->person, now);
                                 if (act_commit_and_dispatch(a) >= 0)
                                         act_arm_timer(a);
                         }
@@ -1007,6 +923,11 @@ unsigned activations_total(const struct activations *m) {
 
 /* ---- life cycle ---- */
 
+/* The daemon's source of nonces and answer-link tokens. */
+static int os_random(void *buf, size_t n) {
+        return getrandom(buf, n, 0) == (ssize_t) n ? 0 : -EIO;
+}
+
 int activations_new(sd_event *e, struct store *store, struct gateways *gw, struct duty *duty, const struct config *cfg,
                     const struct calendar *cal, const char *public_url, act_event_cb cb, void *userdata,
                     struct activations **ret) {
@@ -1014,7 +935,7 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
         if (!m)
                 return -ENOMEM;
         *m = (struct activations) { .event = sd_event_ref(e), .store = store, .gw = gw, .duty = duty, .cfg = cfg, .cal = cal,
-                                    .cb = cb, .userdata = userdata };
+                                    .cb = cb, .userdata = userdata, .random = os_random };
         int r = sd_event_add_post(e, &m->post, on_post, m);
         if (r >= 0)
                 r = sd_event_add_defer(e, &m->idle, on_idle, m);
