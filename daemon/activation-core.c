@@ -396,6 +396,21 @@ size_t act_quorum_view(const struct activation *a, uint64_t now, struct need_vie
         return 1 + c->n_need_roles;
 }
 
+json_t *act_needs_unmet(const struct need_view *v, size_t n, bool out_of_reach, char *what, size_t len) {
+        json_t *arr = json_array();
+        what[0] = '\0';
+        for (size_t i = 0; i < n; i++) {
+                if (out_of_reach ? v[i].possible >= v[i].need : v[i].yes >= v[i].need)
+                        continue;
+                char w[96];
+                snprintf(w, sizeof(w), "%s%s", v[i].role ? "role:" : "total", v[i].role ? v[i].role : "");
+                json_array_append_new(arr, json_string(w));
+                size_t l = strlen(what);
+                snprintf(what + l, len - l, "%s%s", l ? ", " : "", w);
+        }
+        return arr;
+}
+
 static bool view_out_of_reach(const struct need_view *v, size_t n) {
         for (size_t i = 0; i < n; i++)
                 if (v[i].possible < v[i].need)
@@ -476,13 +491,12 @@ static uint64_t quorum_hold(void) {
 void act_tell_out_of_reach(struct activation *a, const struct chain *c, uint64_t now) {
         uint64_t hold = quorum_hold();
         if (a->told_at && now < a->told_at + hold) {
-                (void) act_arm_oneshot(a, &a->hold, a->told_at + hold, act_on_hold, "activation-hold");
+                act_hold_until(a, a->told_at + hold);
                 return;
         }
         tell_final(a, c, "impossible", now);
         tell_reports(a, c, "report-impossible", now);
 }
-
 
 /* ---- when a quorum changes back ----
  *
@@ -569,17 +583,8 @@ void act_decide_quorum(struct activation *a, uint64_t now) {
         }
         if (!view_out_of_reach(v, n))
                 return;
-        json_t *out = json_array();
-        char what[256] = "";
-        for (size_t i = 0; i < n; i++) {
-                if (v[i].possible >= v[i].need)
-                        continue;
-                char w[96];
-                snprintf(w, sizeof(w), "%s%s", v[i].role ? "role:" : "total", v[i].role ? v[i].role : "");
-                json_array_append_new(out, json_string(w));
-                size_t l = strlen(what);
-                snprintf(what + l, sizeof(what) - l, "%s%s", l ? ", " : "", w);
-        }
+        char what[256];
+        json_t *out = act_needs_unmet(v, n, true, what, sizeof(what));
         if (act_record(a, json_pack("{s:s, s:o, s:i, s:i, s:i}", "t", "impossible", "out_of_reach", out, "confirmed",
                                     v[0].yes, "needed", v[0].need, "possible", v[0].possible),
                        now) < 0)
@@ -602,7 +607,6 @@ void act_complete_quorum_decision(struct activation *a, uint64_t now) {
         }
         act_tell_out_of_reach(a, c, now);
 }
-
 
 /* The state becomes ST (BY: who made it so, or NULL); STEP >= 0: the
  * current step becomes STEP with it (short: past the last one). */
@@ -791,17 +795,8 @@ void act_unmobilise(struct activation *a, const char *person, uint64_t now) {
                 return;
         _cleanup_free_ struct need_view *v = NULL;
         size_t n = act_quorum_view(a, now, &v);
-        json_t *unmet = json_array();
-        char what[256] = "";
-        for (size_t i = 0; i < n; i++) {
-                if (v[i].yes >= v[i].need)
-                        continue;
-                char w[96];
-                snprintf(w, sizeof(w), "%s%s", v[i].role ? "role:" : "total", v[i].role ? v[i].role : "");
-                json_array_append_new(unmet, json_string(w));
-                size_t l = strlen(what);
-                snprintf(what + l, sizeof(what) - l, "%s%s", l ? ", " : "", w);
-        }
+        char what[256];
+        json_t *unmet = act_needs_unmet(v, n, false, what, sizeof(what));
         /* Who hears what, from the flags before the event resets them: 1
          * the final step (told "update"), 2 a report (told
          * "report-mobilised"), 3 asked again (stood down, may still answer). */
@@ -944,5 +939,24 @@ void act_resolve(struct activation *a, const char *by, uint64_t now) {
                         act_notify(a, mb->person, "resolved", mb->channels & ~mb->dead, -1, now);
                 else if (mb->answer == ANSWER_NONE && !mb->stood_down)
                         act_notify(a, mb->person, "standdown", mb->channels & ~mb->dead, -1, now);
+        }
+}
+
+/* After a restart, what the log says but did not finish: the first step of
+ * a call-out that crashed before it, a quorum met or out of reach whose
+ * consequences were not all logged, a no after the team was mobilised
+ * whose consequences were not logged with it (not a configuration changed
+ * in between). */
+void act_resume(struct activation *a, uint64_t now) {
+        if (a->state == ACT_MOBILISING) {
+                if (a->step < 0) /* crashed between "created" and the first step */
+                        act_enter_step(a, 0, now);
+                else if (act_quorum_met(a))
+                        act_mobilise(a, now);
+                act_complete_quorum_decision(a, now);
+        } else if (a->state == ACT_MOBILISED && !a->verify && act_chain(a) && !act_quorum_met(a) &&
+                   act_no_after_mobilised(a)) {
+                act_unmobilise(a, act_last_to_answer(a, ANSWER_NO), now);
+                act_decide_quorum(a, now);
         }
 }

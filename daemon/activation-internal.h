@@ -150,7 +150,6 @@ struct activations {
         int (*random)(void *buf, size_t n);
 };
 
-
 /* An ordered set of person ids being built (a step's people). */
 struct people_set {
         char **v;
@@ -182,9 +181,9 @@ int act_commit(struct activation *a);
 /* Commit A's log and release its notifications (0), or hold them (-errno). */
 int act_commit_and_dispatch(struct activation *a);
 void act_arm_timer(struct activation *a);
-int act_arm_oneshot(struct activation *a, sd_event_source **src, uint64_t when, sd_event_time_handler_t cb,
-                       const char *desc);
-int act_on_hold(sd_event_source *s, uint64_t usec, void *userdata);
+/* Tell those not told in this round that the quorum is out of reach at
+ * WHEN (beredd's time), if it still is then (the shell's timer). */
+void act_hold_until(struct activation *a, uint64_t when);
 void activation_free(struct activation *a);
 
 /* activation-core.c */
@@ -205,6 +204,9 @@ int act_add_person(struct people_set *s, const char *id);
 void act_take_people(struct people_set *s, char ***v, size_t *n);
 void act_free_people(struct activation *a);
 size_t act_quorum_view(const struct activation *a, uint64_t now, struct need_view **ret);
+/* The requirements of V (N of them) not met yet, or (OUT_OF_REACH) out of
+ * reach, as "total" and "role:ID": a JSON array, and in WHAT joined by ", ". */
+json_t *act_needs_unmet(const struct need_view *v, size_t n, bool out_of_reach, char *what, size_t len);
 void act_tell_out_of_reach(struct activation *a, const struct chain *c, uint64_t now);
 const char *act_last_to_answer(const struct activation *a, enum answer ans);
 bool act_no_after_mobilised(const struct activation *a);
@@ -222,6 +224,7 @@ bool act_answer(struct activation *a, const char *person, enum answer ans, const
 void act_unreachable(struct activation *a, const char *person, uint64_t now);
 void act_timeout(struct activation *a, uint64_t now);
 void act_resolve(struct activation *a, const char *by, uint64_t now);
+void act_resume(struct activation *a, uint64_t now);
 
 /* activation-apply.c */
 /* Apply event O (a log line's object) to A: the only code that changes an

@@ -145,29 +145,10 @@ int act_load_all(struct activations *m) {
                                 if (a->notifs[i].ch == CHANNEL_EMAIL && act_is_ask(a->notifs[i].kind) && m->public_url)
                                         act_make_token(a, &a->notifs[i], now);
                         }
-                if (a->state == ACT_VERIFYING) {
-                        act_commit_and_dispatch(a);
-                        act_arm_timer(a);
-                } else if (a->state == ACT_MOBILISING) {
-                        resumed++;
-                        if (a->step < 0) /* crashed between "created" and the first step */
-                                act_enter_step(a, 0, now);
-                        else if (act_quorum_met(a))
-                                act_mobilise(a, now);
-                        act_complete_quorum_decision(a, now);
-                        act_commit_and_dispatch(a);
-                        act_arm_timer(a);
-                } else if (a->state == ACT_MOBILISED && !a->verify && act_chain(a) && !act_quorum_met(a) &&
-                           act_no_after_mobilised(a)) {
-                        /* A no whose consequences were not logged with it
-                         * (not a configuration changed in between). */
-                        act_unmobilise(a, act_last_to_answer(a, ANSWER_NO), now);
-                        act_decide_quorum(a, now);
-                        act_commit_and_dispatch(a);
-                        act_arm_timer(a);
-                } else {
-                        act_commit_and_dispatch(a);
-                }
+                resumed += a->state == ACT_MOBILISING;
+                act_resume(a, now);
+                act_commit_and_dispatch(a);
+                act_arm_timer(a); /* only while mobilising or verifying */
         }
         if (resumed || resent)
                 log_notice("Resumed %u open activation(s); resending %u notification(s) that were in flight", resumed,

@@ -35,14 +35,8 @@ void act_summary(struct activation *a, json_t *o) {
                  * "impossible": the final step was told they cannot be. */
                 _cleanup_free_ struct need_view *v = NULL;
                 size_t n = a->state == ACT_RESOLVED ? 0 : act_quorum_view(a, beredd_now(), &v);
-                json_t *unmet = json_array();
-                for (size_t i = 0; i < n; i++)
-                        if (v[i].yes < v[i].need) {
-                                char w[96];
-                                snprintf(w, sizeof(w), "%s%s", v[i].role ? "role:" : "total", v[i].role ? v[i].role : "");
-                                json_array_append_new(unmet, json_string(w));
-                        }
-                json_object_set_new(o, "unmet", unmet);
+                char what[256];
+                json_object_set_new(o, "unmet", act_needs_unmet(v, n, false, what, sizeof(what)));
                 json_object_set_new(o, "impossible", json_boolean(a->impossible_at != 0));
         }
         if (a->verify) {

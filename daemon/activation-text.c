@@ -167,6 +167,22 @@ static void needs_phrase(const struct activation *a, const struct need_view *v, 
         }
 }
 
+/* What is missing, after the numbers of a short or no longer complete team:
+ * how many more, and which roles (appended to BODY). */
+static void missing_phrase(const struct activation *a, const struct need_view *v, size_t nv, bool en, char *body,
+                           size_t len) {
+        struct need_view total = nv ? v[0] : (struct need_view) {};
+        char roles[256];
+        needs_phrase(a, v, nv, false, en, roles, sizeof(roles));
+        if (total.yes < total.need) {
+                cat(body, len, W(en, W_SHORT_MISSING), total.need - total.yes);
+                if (roles[0])
+                        cat(body, len, W(en, W_SHORT_AND_ROLES), roles);
+        } else if (roles[0]) {
+                cat(body, len, W(en, W_SHORT_BUT_ROLES), roles);
+        }
+}
+
 /* The role PERSON is shown with: a role the chain requires, else one with a
  * display name, else the first; NULL for none. */
 static const char *shown_role(const struct config *cfg, const struct chain *c, const struct person *p) {
@@ -284,14 +300,7 @@ static bool quorum_compose(const struct activation *a, const struct notif *n, co
                 /* Short at the end: the numbers, and which roles are missing. */
                 cat(body, sizeof(body), W(en, W_SHORT),
                     drill, chain_name, total.yes, total.need);
-                needs_phrase(a, v, nv, false, en, roles, sizeof(roles));
-                if (total.yes < total.need) {
-                        cat(body, sizeof(body), W(en, W_SHORT_MISSING), total.need - total.yes);
-                        if (roles[0])
-                                cat(body, sizeof(body), W(en, W_SHORT_AND_ROLES), roles);
-                } else if (roles[0]) {
-                        cat(body, sizeof(body), W(en, W_SHORT_BUT_ROLES), roles);
-                }
+                missing_phrase(a, v, nv, en, body, sizeof(body));
                 cat(body, sizeof(body), ".");
                 snprintf(subject, slen, W(en, W_SHORT_SUBJECT), drill,
                          chain_name);
@@ -369,7 +378,7 @@ static bool change_compose(const struct activation *a, const struct notif *n, co
         bool final = streq(n->kind, "unmobilised") || streq(n->kind, "reachable");
         const char *chain_name = c && c->name ? c->name : a->chain;
         const char *drill = a->drill ? W(en, W_DRILL_PREFIX) : "";
-        char body[1024] = "", who[256], roles[256];
+        char body[1024] = "", who[256];
 
         if (recall) {
                 cat(body, sizeof(body), W(en, W_RECALL), drill, chain_name, a->code, a->code);
@@ -392,14 +401,7 @@ static bool change_compose(const struct activation *a, const struct notif *n, co
         person_phrase(a, c, en, a->quorum_by ? a->quorum_by : "?", who, sizeof(who));
         if (unmob) {
                 cat(body, sizeof(body), W(en, W_UNMOB), drill, chain_name, who, total.yes, total.need);
-                needs_phrase(a, v, nv, false, en, roles, sizeof(roles));
-                if (total.yes < total.need) {
-                        cat(body, sizeof(body), W(en, W_SHORT_MISSING), total.need - total.yes);
-                        if (roles[0])
-                                cat(body, sizeof(body), W(en, W_SHORT_AND_ROLES), roles);
-                } else if (roles[0]) {
-                        cat(body, sizeof(body), W(en, W_SHORT_BUT_ROLES), roles);
-                }
+                missing_phrase(a, v, nv, en, body, sizeof(body));
                 cat(body, sizeof(body), "%s", W(en, W_UNMOB_GOES_ON));
                 snprintf(subject, slen, W(en, W_UNMOB_SUBJECT), drill, chain_name);
         } else {

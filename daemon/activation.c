@@ -244,7 +244,6 @@ static void dispatch(struct activation *a) {
         }
 }
 
-
 /* Commit A's log and release its notifications. On a spool error nothing is
  * released: the decision is retried when the spool takes writes again. */
 int act_commit_and_dispatch(struct activation *a) {
@@ -260,11 +259,11 @@ int act_commit_and_dispatch(struct activation *a) {
         return 0;
 }
 
-
+static int on_hold(sd_event_source *s, uint64_t usec, void *userdata);
 
 /* Arm (or re-arm) *SRC, a one-shot timer on the real clock, for WHEN in
  * beredd's time (deadlines are in beredd's time). */
-int act_arm_oneshot(struct activation *a, sd_event_source **src, uint64_t when, sd_event_time_handler_t cb,
+static int arm_oneshot(struct activation *a, sd_event_source **src, uint64_t when, sd_event_time_handler_t cb,
                        const char *desc) {
         uint64_t at = (uint64_t) ((int64_t) when - time_offset());
         if (!*src) {
@@ -281,7 +280,7 @@ int act_arm_oneshot(struct activation *a, sd_event_source **src, uint64_t when, 
 }
 
 /* The hold has ended: still out of reach, tell those not told in this round. */
-int act_on_hold(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_hold(sd_event_source *s, uint64_t usec, void *userdata) {
         struct activation *a = userdata;
         const struct chain *c = act_chain(a);
         (void) s;
@@ -291,6 +290,10 @@ int act_on_hold(sd_event_source *s, uint64_t usec, void *userdata) {
         act_tell_out_of_reach(a, c, beredd_now());
         act_commit_and_dispatch(a);
         return 0;
+}
+
+void act_hold_until(struct activation *a, uint64_t when) {
+        (void) arm_oneshot(a, &a->hold, when, on_hold, "activation-hold");
 }
 
 /* ---- timers ---- */
@@ -316,7 +319,7 @@ void act_arm_timer(struct activation *a) {
                         sd_event_source_set_enabled(a->timer, SD_EVENT_OFF);
                 return;
         }
-        (void) act_arm_oneshot(a, &a->timer, a->deadline, on_timer, "activation-timer");
+        (void) arm_oneshot(a, &a->timer, a->deadline, on_timer, "activation-timer");
 }
 
 /* ---- gateway results ---- */
@@ -418,7 +421,6 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         return 0;
 }
-
 
 void activation_free(struct activation *a) {
         if (!a)
@@ -743,7 +745,6 @@ int activations_list(struct activations *m, json_t **reply) {
         return 0;
 }
 
-
 static bool is_open(const struct activation *a) {
         return a->state == ACT_MOBILISING || a->state == ACT_MOBILISED || a->state == ACT_SHORT ||
                a->state == ACT_VERIFYING;
@@ -907,18 +908,30 @@ int activations_summary(struct activations *m, const char *id, json_t **reply) {
         return 0;
 }
 
+void activations_count(const struct activations *m, struct act_counts *ret) {
+        *ret = (struct act_counts) {};
+        for (const struct activation *a = m ? m->list : NULL; a; a = a->next) {
+                ret->total++;
+                if (a->verify || (a->state != ACT_MOBILISING && a->state != ACT_MOBILISED && a->state != ACT_SHORT))
+                        continue;
+                ret->open++;
+                ret->drills += a->drill;
+                ret->mobilising += a->state == ACT_MOBILISING;
+                ret->mobilised += a->state == ACT_MOBILISED;
+                ret->short_ += a->state == ACT_SHORT;
+        }
+}
+
 unsigned activations_open(const struct activations *m) {
-        unsigned n = 0;
-        for (const struct activation *a = m->list; a; a = a->next)
-                n += !a->verify && (a->state == ACT_MOBILISING || a->state == ACT_MOBILISED || a->state == ACT_SHORT);
-        return n;
+        struct act_counts k;
+        activations_count(m, &k);
+        return k.open;
 }
 
 unsigned activations_total(const struct activations *m) {
-        unsigned n = 0;
-        for (const struct activation *a = m->list; a; a = a->next)
-                n++;
-        return n;
+        struct act_counts k;
+        activations_count(m, &k);
+        return k.total;
 }
 
 /* ---- life cycle ---- */

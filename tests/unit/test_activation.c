@@ -2,7 +2,8 @@
  * quorum total and role minimums, a decline moving a sequential step on,
  * parallel steps, `when` office/outside-office, repeat and exhaustion,
  * stand-down, resolve, drills, receipts, early impossibility, a person with
- * no address, a yes that becomes a no, contact-list checks. The test plays
+ * no address, a yes that becomes a no, contact-list checks, answer links, a
+ * restart that finishes what the log began, the counts. The test plays
  * the shell: it hands the decisions their inputs (answers, gateway
  * outcomes, timeouts, the time, fixed random bytes) and, after every
  * scenario, replays the log the live path wrote into a fresh activation and
@@ -634,6 +635,68 @@ static void test_replay_of_an_old_log(void **state) {
         assert_int_equal(activation_log_check(old, strlen(old), NULL), 6);
 }
 
+static void test_answer_links(void **state) {
+        struct world *w = *state;
+        char url[] = "https://beredd.example";
+        w->m.public_url = url;
+        struct activation *a = trigger(w, "seq", false);
+        timeout(w, a);
+        timeout(w, a);
+        timeout(w, a);
+        /* The e-mail call-outs carry a link; only its hash is logged. */
+        const struct notif *n = notif(a, "ann", "callout");
+        assert_int_equal(n->ch, CHANNEL_EMAIL);
+        assert_int_equal(strlen(n->token), 32);
+        assert_int_equal(member(a, "ann")->n_tokens, 1);
+        assert_int_equal(member(a, "kari")->n_tokens, 1);
+        assert_null(memmem(a->buf, a->buf_len, n->token, strlen(n->token)));
+        char h[2 * SHA256_DIGEST_LENGTH + 1];
+        act_token_hash(n->token, h);
+        assert_string_equal(member(a, "ann")->tokens[0], h);
+        assert_replays(w, a);
+        w->m.public_url = NULL;
+}
+
+static void test_restart_completes(void **state) {
+        struct world *w = *state;
+        /* A crash between "created" and the first step: the restart starts it. */
+        struct activation *a = create(w, "team", false, false);
+        struct activation *b = calloc(1, sizeof(*b));
+        assert_non_null(b);
+        *b = (struct activation) { .mgr = &w->m, .id = strdup(a->id), .step = -1, .next = w->m.list };
+        w->m.list = b;
+        assert_int_equal(act_replay_log(b, a->buf, a->buf_len, "b.log"), 1);
+        /* What it logs from now on goes after what was on disk. */
+        b->buf = malloc(a->buf_len);
+        assert_non_null(b->buf);
+        memcpy(b->buf, a->buf, a->buf_len);
+        b->buf_len = b->buf_cap = a->buf_len;
+        act_resume(b, w->now);
+        assert_int_equal(b->step, 0);
+        assert_int_equal(n_notifs(b, "kari", "callout"), 1);
+        assert_replays(w, b);
+}
+
+static void test_counts(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "team", false);
+        trigger(w, "seq", true);
+        struct activation *c = create(w, "seq", false, true);
+        act_start_check(c, w->now);
+        answer(w, a, "kari", ANSWER_YES);
+        answer(w, a, "ola", ANSWER_YES);
+        struct act_counts k;
+        activations_count(&w->m, &k);
+        assert_int_equal(k.total, 3);
+        assert_int_equal(k.open, 2); /* never the check */
+        assert_int_equal(k.mobilised, 1);
+        assert_int_equal(k.mobilising, 1);
+        assert_int_equal(k.short_, 0);
+        assert_int_equal(k.drills, 1);
+        assert_int_equal(activations_open(&w->m), 2);
+        assert_int_equal(activations_total(&w->m), 3);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_quorum_total_and_roles, setup, teardown),
@@ -651,6 +714,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_no_address, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_contact_list_check, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_replay_of_an_old_log, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_answer_links, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_restart_completes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
         };
         if (!mkdtemp(tmpdir))
                 return 1;
