@@ -44,6 +44,7 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 
+#include "activation.h"
 #include "log.h"
 #include "macro.h"
 #include "mqtt.h"
@@ -306,7 +307,12 @@ static const struct act_entry *act_latest(const struct mqtt *m) {
 
 static void publish_summary(struct mqtt *m) {
         json_int_t open = 0, mobilising = 0, mobilised = 0, shrt = 0, drills = 0;
-        for (size_t i = 0; i < m->n_acts; i++) {
+        if (m->hooks.acts) {
+                struct act_counts k;
+                activations_count(m->hooks.acts, &k);
+                open = k.open, mobilising = k.mobilising, mobilised = k.mobilised, shrt = k.short_, drills = k.drills;
+        }
+        for (size_t i = 0; !m->hooks.acts && i < m->n_acts; i++) {
                 const struct act_entry *a = &m->acts[i];
                 if (!state_is_open(a->state))
                         continue;

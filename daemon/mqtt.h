@@ -17,6 +17,7 @@
 #include "config.h"
 
 struct mqtt;
+struct activations;
 
 struct mqtt_hooks {
         /* A command arrived on <base>/cmd/CMD with PAYLOAD (LEN bytes, not
@@ -28,6 +29,9 @@ struct mqtt_hooks {
          * this after republishing status). */
         void (*republish)(void *userdata);
         void *userdata;
+        /* The activations whose counts <base>/summary shows
+         * (activations_count); NULL: counted from the retained states. */
+        const struct activations *acts;
 };
 
 /* Start connecting to the broker in CFG (CFG must outlive the client or be
