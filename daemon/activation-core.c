@@ -23,6 +23,21 @@ const char *const act_state_names[ACT_VERIFIED + 1] = { "mobilising", "mobilised
 const char *const nstate_names[N_UNDELIVERABLE + 1] = { "queued", "sending", "sent", "failed", "unreachable",
                                                         "delivered", "undeliverable" };
 
+/* The decisions call each other (a timeout moves on, moving on can exhaust
+ * the steps, ...). */
+static void advance(struct activation *a, uint64_t now);
+static void complete_quorum_decision(struct activation *a, uint64_t now);
+static void decide_quorum(struct activation *a, uint64_t now);
+static void enter_step(struct activation *a, int idx, uint64_t now);
+static const char *last_to_answer(const struct activation *a, enum answer ans);
+static void maybe_move_on(struct activation *a, const char *person, uint64_t now);
+static void mobilise(struct activation *a, uint64_t now);
+static bool no_after_mobilised(const struct activation *a);
+static void notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
+                   uint64_t now);
+static void set_state(struct activation *a, enum act_state st, const char *by, uint64_t now);
+static void unmobilise(struct activation *a, const char *person, uint64_t now);
+
 /* ---- small helpers ---- */
 
 const struct chain *act_chain(const struct activation *a) {
@@ -186,8 +201,8 @@ bool act_is_quorum_telling(const char *kind) {
 /* Notify PERSON of KIND on CHANNELS (those the person has an address for).
  * When nothing can be sent, that is logged too ("unaddressed"): asked,
  * the person counts as unreachable, and a replay knows it. */
-void act_notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
-                uint64_t now) {
+static void notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
+                   uint64_t now) {
         const struct person *p = config_person(a->mgr->cfg, person);
         unsigned sent = 0;
         for (unsigned ch = CHANNEL_SMS; ch <= CHANNEL_EMAIL; ch <<= 1) {
@@ -435,7 +450,7 @@ static void tell_final(struct activation *a, const struct chain *c, const char *
         for (size_t i = 0; i < n; i++) {
                 const struct member *m = act_find_member(a, people[i], false);
                 if (!m || !m->told_short)
-                        act_notify(a, people[i], kind, c->steps[c->n_steps - 1].via, (int) (c->n_steps - 1), now);
+                        notify(a, people[i], kind, c->steps[c->n_steps - 1].via, (int) (c->n_steps - 1), now);
                 free(people[i]);
         }
         free(people);
@@ -447,7 +462,7 @@ static void tell_update(struct activation *a, const struct chain *c, uint64_t no
         unsigned via = fin ? c->steps[c->n_steps - 1].via : CHANNEL_SMS;
         for (size_t i = 0; i < a->n_members; i++)
                 if ((a->members[i].told_short || a->members[i].owed_update) && !a->members[i].told_update)
-                        act_notify(a, a->members[i].person, "update", via, fin ? (int) (c->n_steps - 1) : -1, now);
+                        notify(a, a->members[i].person, "update", via, fin ? (int) (c->n_steps - 1) : -1, now);
 }
 
 /* The report KIND by SMS to whoever triggered and to report_to, each once;
@@ -464,7 +479,7 @@ static void tell_reports(struct activation *a, const struct chain *c, const char
                 if (m && (m->told_short || (mobilised && m->owed_update) ||
                           (mobilised ? m->report_mobilised : m->report_short)))
                         continue;
-                act_notify(a, id, kind, CHANNEL_SMS, -1, now);
+                notify(a, id, kind, CHANNEL_SMS, -1, now);
         }
 }
 
@@ -516,7 +531,7 @@ void act_tell_out_of_reach(struct activation *a, const struct chain *c, uint64_t
  * replay (the events come before the messages they cause). */
 
 /* The person who last answered ANS (NULL: nobody). */
-const char *act_last_to_answer(const struct activation *a, enum answer ans) {
+static const char *last_to_answer(const struct activation *a, enum answer ans) {
         const struct member *best = NULL;
         for (size_t i = 0; i < a->n_members; i++)
                 if (a->members[i].answer == ans && (!best || a->members[i].answered >= best->answered))
@@ -525,7 +540,7 @@ const char *act_last_to_answer(const struct activation *a, enum answer ans) {
 }
 
 /* The last answer recorded is a no, after the team was mobilised. */
-bool act_no_after_mobilised(const struct activation *a) {
+static bool no_after_mobilised(const struct activation *a) {
         const struct member *last = NULL;
         for (size_t i = 0; i < a->n_members; i++)
                 if (a->members[i].answer != ANSWER_NONE && (!last || a->members[i].answered >= last->answered))
@@ -537,7 +552,7 @@ bool act_no_after_mobilised(const struct activation *a) {
 static void quorum_reachable(struct activation *a, const struct chain *c, const struct need_view *v, uint64_t now) {
         /* Whose yes did it, when one came since (else a roster or the
          * configuration changed: nobody is named). */
-        const char *by = act_last_to_answer(a, ANSWER_YES);
+        const char *by = last_to_answer(a, ANSWER_YES);
         const struct member *bm = by ? member_of(a, by) : NULL;
         if (bm && bm->answered < a->impossible_at)
                 by = NULL;
@@ -561,16 +576,16 @@ static void quorum_reachable(struct activation *a, const struct chain *c, const 
         bool fin = c->n_steps > 0 && c->steps[c->n_steps - 1].final;
         for (size_t i = 0; i < nm; i++)
                 if (who[i] == 1)
-                        act_notify(a, a->members[i].person, "reachable", fin ? c->steps[c->n_steps - 1].via : CHANNEL_SMS,
+                        notify(a, a->members[i].person, "reachable", fin ? c->steps[c->n_steps - 1].via : CHANNEL_SMS,
                                fin ? (int) (c->n_steps - 1) : -1, now);
                 else if (who[i] == 2)
-                        act_notify(a, a->members[i].person, "report-reachable", CHANNEL_SMS, -1, now);
+                        notify(a, a->members[i].person, "report-reachable", CHANNEL_SMS, -1, now);
 }
 
 /* Decide whether the quorum is still within reach; if not, say so now.
  * Once decided, it stays decided (the people told are not told again)
  * until it is within reach again (quorum_reachable). */
-void act_decide_quorum(struct activation *a, uint64_t now) {
+static void decide_quorum(struct activation *a, uint64_t now) {
         const struct chain *c = act_chain(a);
         if (!c || a->verify || a->broken || a->state != ACT_MOBILISING)
                 return;
@@ -599,10 +614,10 @@ void act_decide_quorum(struct activation *a, uint64_t now) {
 
 /* After a restart: a decision whose messages were not all logged (a crash
  * in the middle of writing them) is completed; nobody is told twice. */
-void act_complete_quorum_decision(struct activation *a, uint64_t now) {
+static void complete_quorum_decision(struct activation *a, uint64_t now) {
         const struct chain *c = act_chain(a);
         if (!c || a->verify || a->broken || a->state != ACT_MOBILISING || !a->impossible_at) {
-                act_decide_quorum(a, now);
+                decide_quorum(a, now);
                 return;
         }
         act_tell_out_of_reach(a, c, now);
@@ -623,17 +638,17 @@ static void record_state(struct activation *a, enum act_state st, const char *by
                   a->id, a->chain, a->drill ? ", drill" : "", act_state_names[st]);
 }
 
-void act_set_state(struct activation *a, enum act_state st, const char *by, uint64_t now) {
+static void set_state(struct activation *a, enum act_state st, const char *by, uint64_t now) {
         record_state(a, st, by, -1, now);
 }
 
-void act_mobilise(struct activation *a, uint64_t now) {
+static void mobilise(struct activation *a, uint64_t now) {
         const struct chain *c = act_chain(a);
-        act_set_state(a, ACT_MOBILISED, NULL, now);
+        set_state(a, ACT_MOBILISED, NULL, now);
         for (size_t i = 0; i < a->n_members; i++) {
                 struct member *m = &a->members[i];
                 if (m->answer == ANSWER_NONE && m->channels && !m->stood_down)
-                        act_notify(a, m->person, "standdown", m->channels & ~m->dead, -1, now);
+                        notify(a, m->person, "standdown", m->channels & ~m->dead, -1, now);
         }
         tell_update(a, c, now);
         tell_reports(a, c, "report-mobilised", now);
@@ -651,7 +666,7 @@ static void exhausted(struct activation *a, int idx, uint64_t now) {
 }
 
 /* Start step IDX (or the first one after it that applies). */
-void act_enter_step(struct activation *a, int idx, uint64_t now) {
+static void enter_step(struct activation *a, int idx, uint64_t now) {
         const struct chain *c = act_chain(a);
         if (!c) {
                 log_error("Activation %s: chain \"%s\" is no longer configured; it stays open until resolved", a->id,
@@ -707,13 +722,13 @@ void act_enter_step(struct activation *a, int idx, uint64_t now) {
                         return;
                 act_emit(a, "step", idx, NULL, NULL, a->parallel ? "parallel" : "sequential");
                 for (size_t i = 0; i < (a->parallel ? a->n_people : 1); i++)
-                        act_notify(a, a->people[i], "callout", s->via, idx, now);
+                        notify(a, a->people[i], "callout", s->via, idx, now);
                 return;
         }
 }
 
 /* Move a sequential step to its next person, or the chain to its next step. */
-void act_advance(struct activation *a, uint64_t now) {
+static void advance(struct activation *a, uint64_t now) {
         const struct chain *c = act_chain(a);
         if (!a->parallel && c) {
                 size_t pos = a->seq_pos;
@@ -726,35 +741,35 @@ void act_advance(struct activation *a, uint64_t now) {
                                                     (int) pos, "deadline", (json_int_t) (now + s->wait)),
                                        now) < 0)
                                 return;
-                        act_notify(a, a->people[pos], "callout", s->via, a->step, now);
+                        notify(a, a->people[pos], "callout", s->via, a->step, now);
                         return;
                 }
         }
-        act_enter_step(a, a->step + 1, now);
+        enter_step(a, a->step + 1, now);
 }
 
 /* Someone answered or became unreachable: may the chain move on now? */
-void act_maybe_move_on(struct activation *a, const char *person, uint64_t now) {
+static void maybe_move_on(struct activation *a, const char *person, uint64_t now) {
         if (a->verify) {
                 if (a->state != ACT_VERIFYING)
                         return;
                 for (size_t i = 0; i < a->n_people; i++)
                         if (!member_done(a, a->people[i]))
                                 return;
-                act_set_state(a, ACT_VERIFIED, NULL, now);
+                set_state(a, ACT_VERIFIED, NULL, now);
                 return;
         }
         if (a->state != ACT_MOBILISING || a->step < 0 || a->n_people == 0)
                 return;
         if (!a->parallel) {
                 if (a->seq_pos < a->n_people && streq(a->people[a->seq_pos], person) && member_done(a, person))
-                        act_advance(a, now);
+                        advance(a, now);
                 return;
         }
         for (size_t i = 0; i < a->n_people; i++)
                 if (!member_done(a, a->people[i]))
                         return;
-        act_enter_step(a, a->step + 1, now);
+        enter_step(a, a->step + 1, now);
 }
 
 /* The escalation goes on after a mobilised team fell short: the current
@@ -767,7 +782,7 @@ static void resume_escalation(struct activation *a, uint64_t now) {
         if (nreg == 0)
                 return;
         if (a->step < 0) {
-                act_enter_step(a, 0, now);
+                enter_step(a, 0, now);
                 return;
         }
         size_t k = (size_t) a->step < nreg ? (size_t) a->step : nreg - 1;
@@ -781,15 +796,15 @@ static void resume_escalation(struct activation *a, uint64_t now) {
                 for (size_t i = 0; i < a->n_people; i++)
                         if (!member_done(a, a->people[i]))
                                 return;
-                act_enter_step(a, a->step + 1, now);
+                enter_step(a, a->step + 1, now);
         } else if (a->seq_pos >= a->n_people || member_done(a, a->people[a->seq_pos])) {
-                act_advance(a, now);
+                advance(a, now);
         }
 }
 
 /* A mobilised team is no longer complete: PERSON's yes became a no (or, at
  * a restart, the log says so). See "when a quorum changes back". */
-void act_unmobilise(struct activation *a, const char *person, uint64_t now) {
+static void unmobilise(struct activation *a, const char *person, uint64_t now) {
         const struct chain *c = act_chain(a);
         if (!c || a->verify || a->broken || a->state != ACT_MOBILISED)
                 return;
@@ -820,17 +835,17 @@ void act_unmobilise(struct activation *a, const char *person, uint64_t now) {
                   "Activation %s (%s%s): a yes became a no; the team is no longer complete (%s): mobilising again, "
                   "those told it was mobilised are told now",
                   a->id, a->chain, a->drill ? ", drill" : "", what);
-        act_set_state(a, ACT_MOBILISING, NULL, now);
+        set_state(a, ACT_MOBILISING, NULL, now);
         bool fin = c->n_steps > 0 && c->steps[c->n_steps - 1].final;
         for (size_t i = 0; who && i < nm; i++) {
                 struct member *m = &a->members[i];
                 if (who[i] == 1)
-                        act_notify(a, m->person, "unmobilised", fin ? c->steps[c->n_steps - 1].via : CHANNEL_SMS,
+                        notify(a, m->person, "unmobilised", fin ? c->steps[c->n_steps - 1].via : CHANNEL_SMS,
                                fin ? (int) (c->n_steps - 1) : -1, now);
                 else if (who[i] == 2)
-                        act_notify(a, m->person, "report-unmobilised", CHANNEL_SMS, -1, now);
+                        notify(a, m->person, "report-unmobilised", CHANNEL_SMS, -1, now);
                 else if (who[i] == 3)
-                        act_notify(a, m->person, "recall", m->channels & ~m->dead, a->step, now);
+                        notify(a, m->person, "recall", m->channels & ~m->dead, a->step, now);
         }
         resume_escalation(a, now);
 }
@@ -876,13 +891,13 @@ void act_start_check(struct activation *a, uint64_t now) {
                        now) < 0)
                 return;
         for (size_t i = 0; i < a->n_people; i++)
-                act_notify(a, a->people[i], "verify", i < ELEMENTSOF(via) ? via[i] : CHANNEL_SMS, -1, now);
+                notify(a, a->people[i], "verify", i < ELEMENTSOF(via) ? via[i] : CHANNEL_SMS, -1, now);
 }
 
 /* A call-out starts: its first step, and whether the quorum can be met at all. */
 void act_start(struct activation *a, uint64_t now) {
-        act_enter_step(a, 0, now);
-        act_decide_quorum(a, now);
+        enter_step(a, 0, now);
+        decide_quorum(a, now);
 }
 
 /* PERSON, asked in A, answered ANS (by VIA: "sms", "socket", ...): the
@@ -899,12 +914,12 @@ bool act_answer(struct activation *a, const char *person, enum answer ans, const
         act_emit(a, "reply", a->step, person, NULL, word);
         if (!a->verify && (a->state == ACT_MOBILISING || a->state == ACT_SHORT) && ans == ANSWER_YES &&
             act_quorum_met(a))
-                act_mobilise(a, now);
+                mobilise(a, now);
         else if (!a->verify && a->state == ACT_MOBILISED && ans == ANSWER_NO && !act_quorum_met(a))
-                act_unmobilise(a, person, now); /* the worst failure is a team that is not there */
+                unmobilise(a, person, now); /* the worst failure is a team that is not there */
         else
-                act_maybe_move_on(a, person, now);
-        act_decide_quorum(a, now);
+                maybe_move_on(a, person, now);
+        decide_quorum(a, now);
         return true;
 }
 
@@ -912,33 +927,33 @@ bool act_answer(struct activation *a, const char *person, enum answer ans, const
  * a receipt, already recorded): may the chain move on, is the quorum still
  * within reach? */
 void act_unreachable(struct activation *a, const char *person, uint64_t now) {
-        act_maybe_move_on(a, person, now);
-        act_decide_quorum(a, now);
+        maybe_move_on(a, person, now);
+        decide_quorum(a, now);
 }
 
 /* The current wait has ended: a check is over, a call-out moves on. */
 void act_timeout(struct activation *a, uint64_t now) {
         if (a->verify) {
-                act_set_state(a, ACT_VERIFIED, NULL, now);
+                set_state(a, ACT_VERIFIED, NULL, now);
                 return;
         }
         act_record(a, json_pack("{s:s, s:i}", "t", "timeout", "step", a->step), now);
-        act_advance(a, now);
-        act_decide_quorum(a, now);
+        advance(a, now);
+        decide_quorum(a, now);
 }
 
 /* BY resolved the call-out: those who said yes are thanked, those who have
  * not answered stood down. */
 void act_resolve(struct activation *a, const char *by, uint64_t now) {
-        act_set_state(a, ACT_RESOLVED, by, now);
+        set_state(a, ACT_RESOLVED, by, now);
         for (size_t i = 0; i < a->n_members; i++) {
                 const struct member *mb = &a->members[i];
                 if (!mb->channels)
                         continue;
                 if (mb->answer == ANSWER_YES && !mb->thanked)
-                        act_notify(a, mb->person, "resolved", mb->channels & ~mb->dead, -1, now);
+                        notify(a, mb->person, "resolved", mb->channels & ~mb->dead, -1, now);
                 else if (mb->answer == ANSWER_NONE && !mb->stood_down)
-                        act_notify(a, mb->person, "standdown", mb->channels & ~mb->dead, -1, now);
+                        notify(a, mb->person, "standdown", mb->channels & ~mb->dead, -1, now);
         }
 }
 
@@ -950,13 +965,13 @@ void act_resolve(struct activation *a, const char *by, uint64_t now) {
 void act_resume(struct activation *a, uint64_t now) {
         if (a->state == ACT_MOBILISING) {
                 if (a->step < 0) /* crashed between "created" and the first step */
-                        act_enter_step(a, 0, now);
+                        enter_step(a, 0, now);
                 else if (act_quorum_met(a))
-                        act_mobilise(a, now);
-                act_complete_quorum_decision(a, now);
+                        mobilise(a, now);
+                complete_quorum_decision(a, now);
         } else if (a->state == ACT_MOBILISED && !a->verify && act_chain(a) && !act_quorum_met(a) &&
-                   act_no_after_mobilised(a)) {
-                act_unmobilise(a, act_last_to_answer(a, ANSWER_NO), now);
-                act_decide_quorum(a, now);
+                   no_after_mobilised(a)) {
+                unmobilise(a, last_to_answer(a, ANSWER_NO), now);
+                decide_quorum(a, now);
         }
 }

@@ -175,7 +175,7 @@ struct composed {
 /* activation.c */
 struct activation *act_find_activation(struct activations *m, const char *id);
 void act_emit(struct activation *a, const char *type, int step, const char *person, const char *channel,
-                 const char *detail);
+              const char *detail);
 void act_log(struct activation *a, json_t *o, uint64_t ts);
 int act_commit(struct activation *a);
 /* Commit A's log and release its notifications (0), or hold them (-errno). */
@@ -198,8 +198,6 @@ void act_token_hash(const char *token, char out[static 2 * SHA256_DIGEST_LENGTH 
 void act_make_token(struct activation *a, struct notif *n, uint64_t now);
 bool act_is_ask(const char *kind);
 bool act_is_quorum_telling(const char *kind);
-void act_notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
-                   uint64_t now);
 int act_add_person(struct people_set *s, const char *id);
 void act_take_people(struct people_set *s, char ***v, size_t *n);
 void act_free_people(struct activation *a);
@@ -208,16 +206,6 @@ size_t act_quorum_view(const struct activation *a, uint64_t now, struct need_vie
  * reach, as "total" and "role:ID": a JSON array, and in WHAT joined by ", ". */
 json_t *act_needs_unmet(const struct need_view *v, size_t n, bool out_of_reach, char *what, size_t len);
 void act_tell_out_of_reach(struct activation *a, const struct chain *c, uint64_t now);
-const char *act_last_to_answer(const struct activation *a, enum answer ans);
-bool act_no_after_mobilised(const struct activation *a);
-void act_decide_quorum(struct activation *a, uint64_t now);
-void act_complete_quorum_decision(struct activation *a, uint64_t now);
-void act_set_state(struct activation *a, enum act_state st, const char *by, uint64_t now);
-void act_mobilise(struct activation *a, uint64_t now);
-void act_enter_step(struct activation *a, int idx, uint64_t now);
-void act_advance(struct activation *a, uint64_t now);
-void act_maybe_move_on(struct activation *a, const char *person, uint64_t now);
-void act_unmobilise(struct activation *a, const char *person, uint64_t now);
 void act_start_check(struct activation *a, uint64_t now);
 void act_start(struct activation *a, uint64_t now);
 bool act_answer(struct activation *a, const char *person, enum answer ans, const char *via, uint64_t now);
@@ -241,7 +229,7 @@ unsigned act_replay_log(struct activation *a, const char *data, size_t len, cons
 
 /* activation-text.c */
 void act_compose(const struct activation *a, const struct notif *n, const struct person *p, char *subject,
-                    size_t slen, char *text, size_t tlen, struct composed *res);
+                 size_t slen, char *text, size_t tlen, struct composed *res);
 void act_receipt_text(const struct activation *a, bool en, bool yes, char *buf, size_t len);
 void act_reply_messages(const struct activation *a, json_t *reply, bool log);
 

@@ -25,7 +25,7 @@ static bool change_compose(const struct activation *a, const struct notif *n, co
                            size_t slen, char *text, size_t tlen);
 
 void act_compose(const struct activation *a, const struct notif *n, const struct person *p, char *subject,
-                    size_t slen, char *text, size_t tlen, struct composed *res) {
+                 size_t slen, char *text, size_t tlen, struct composed *res) {
         if (quorum_compose(a, n, p, subject, slen, text, tlen))
                 return; /* the final step's messages and the reports: see "who hears how it goes" */
         if (change_compose(a, n, p, subject, slen, text, tlen))

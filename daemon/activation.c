@@ -80,7 +80,7 @@ static struct notif *notif_of_key(struct activations *m, const char *key, struct
 }
 
 void act_emit(struct activation *a, const char *type, int step, const char *person, const char *channel,
-                 const char *detail) {
+              const char *detail) {
         struct act_event ev = {
                 .type = type, .activation = a->id, .chain = a->chain, .step = step, .person = person,
                 .channel = channel, .detail = detail, .drill = a->drill, .ts = beredd_now(), .latency = -1,
