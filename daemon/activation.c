@@ -625,6 +625,21 @@ int activations_verify(struct activations *m, const struct command *cmd, json_t 
         return activation_start(m, a, reply, err, errlen);
 }
 
+/* What a command (WHAT: "reply", "resolve") decided goes to disk before its
+ * messages leave and before the caller hears it. On a spool error the
+ * buffered events are kept and retried: not lost, but we say so honestly. */
+static int commit_command(struct activation *a, const char *what, char *err, size_t errlen) {
+        int r = act_commit(a);
+        if (r < 0) {
+                sd_event_source_set_enabled(a->mgr->retry, SD_EVENT_ONESHOT);
+                snprintf(err, errlen, "spool: cannot persist the %s (%s); try again", what, strerror(-r));
+                return r;
+        }
+        dispatch(a);
+        act_arm_timer(a);
+        return 0;
+}
+
 static struct activation *find_for_reply(struct activations *m, const struct command *cmd) {
         if (cmd->activation)
                 return act_find_activation(m, cmd->activation);
@@ -685,16 +700,9 @@ int activations_reply(struct activations *m, const struct command *cmd, enum sou
         }
         bool changed = act_answer(a, p->id, cmd->answer, src_names[src], now);
         if (changed) {
-                int r = act_commit(a);
-                if (r < 0) {
-                        /* Keep the buffered record: it is retried. The answer is
-                         * not lost, but we say so honestly. */
-                        sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
-                        snprintf(err, errlen, "spool: cannot persist the reply (%s); try again", strerror(-r));
+                int r = commit_command(a, "reply", err, errlen);
+                if (r < 0)
                         return r;
-                }
-                dispatch(a);
-                act_arm_timer(a);
         }
         *reply = json_object();
         act_summary(a, *reply);
@@ -721,14 +729,9 @@ int activations_resolve(struct activations *m, const struct command *cmd, json_t
                 return -EINVAL;
         }
         act_resolve(a, cmd->by, now);
-        int r = act_commit(a);
-        if (r < 0) {
-                sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
-                snprintf(err, errlen, "spool: cannot persist the resolve (%s); try again", strerror(-r));
+        int r = commit_command(a, "resolve", err, errlen);
+        if (r < 0)
                 return r;
-        }
-        dispatch(a);
-        act_arm_timer(a);
         *reply = json_object();
         act_summary(a, *reply);
         return 0;
