@@ -174,8 +174,9 @@ struct composed {
 
 /* activation.c */
 struct activation *act_find_activation(struct activations *m, const char *id);
+/* Hand event TYPE (at TS) to the manager's callback (MQTT, the journal). */
 void act_emit(struct activation *a, const char *type, int step, const char *person, const char *channel,
-              const char *detail);
+              const char *detail, uint64_t ts);
 void act_log(struct activation *a, json_t *o, uint64_t ts);
 int act_commit(struct activation *a);
 /* Commit A's log and release its notifications (0), or hold them (-errno). */

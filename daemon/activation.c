@@ -80,10 +80,10 @@ static struct notif *notif_of_key(struct activations *m, const char *key, struct
 }
 
 void act_emit(struct activation *a, const char *type, int step, const char *person, const char *channel,
-              const char *detail) {
+              const char *detail, uint64_t ts) {
         struct act_event ev = {
                 .type = type, .activation = a->id, .chain = a->chain, .step = step, .person = person,
-                .channel = channel, .detail = detail, .drill = a->drill, .ts = beredd_now(), .latency = -1,
+                .channel = channel, .detail = detail, .drill = a->drill, .ts = ts, .latency = -1,
         };
         /* Set by on_gateway_done for the one event it emits next; a pointer
          * into notifs, so never kept beyond that. */
@@ -239,7 +239,8 @@ static void dispatch(struct activation *a) {
                                                 r == -ENOENT ? "no gateway or address for the channel" : strerror(-r),
                                                 "unreachable", 1),
                                    beredd_now());
-                        act_emit(a, "failed", n->step, n->person, channel_name(n->ch), "no gateway or address");
+                        act_emit(a, "failed", n->step, n->person, channel_name(n->ch), "no gateway or address",
+                                 beredd_now());
                 }
         }
 }
@@ -340,7 +341,7 @@ static void on_gateway_done(void *userdata, const char *key, enum gw_result resu
                 if (act_record(a, o, now) < 0)
                         return;
                 a->last_done = n;
-                act_emit(a, "sent", n->step, n->person, channel_name(n->ch), n->kind);
+                act_emit(a, "sent", n->step, n->person, channel_name(n->ch), n->kind, now);
                 return;
         }
         if (act_record(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "t", "failed", "key", key, "gw",
@@ -349,7 +350,7 @@ static void on_gateway_done(void *userdata, const char *key, enum gw_result resu
                        now) < 0)
                 return;
         a->last_done = n;
-        act_emit(a, "failed", n->step, n->person, channel_name(n->ch), error);
+        act_emit(a, "failed", n->step, n->person, channel_name(n->ch), error, now);
         log_warning("Activation %s: %s to %s over %s failed: %s", a->id, n->kind, n->person, channel_name(n->ch),
                     error ? error : "?");
         if (act_is_ask(n->kind)) {
@@ -536,8 +537,9 @@ static struct activation *activation_create(struct activations *m, const struct 
         if (o && origin)
                 json_object_set_new(o, "origin", json_string(origin));
         if (o && verify) {
+                uint64_t window = cmd->window ? cmd->window : USEC_PER_HOUR;
                 json_object_set_new(o, "verify", json_true());
-                json_object_set_new(o, "window", json_integer((json_int_t) (cmd->window ? cmd->window : USEC_PER_HOUR)));
+                json_object_set_new(o, "window", json_integer((json_int_t) window));
         }
         if (!a->id || act_record(a, o, beredd_now()) < 0) {
                 if (!a->id)
@@ -586,7 +588,7 @@ int activations_trigger(struct activations *m, const struct command *cmd, enum s
         struct activation *a = activation_create(m, cmd, src, origin, false, &r, err, errlen);
         if (!a)
                 return r;
-        act_emit(a, "triggered", -1, cmd->by, NULL, NULL);
+        act_emit(a, "triggered", -1, cmd->by, NULL, NULL, a->created);
         act_start(a, a->created);
         r = activation_start(m, a, reply, err, errlen);
         if (r >= 0)
@@ -620,7 +622,7 @@ int activations_verify(struct activations *m, const struct command *cmd, json_t 
         struct activation *a = activation_create(m, cmd, SOURCE_SOCKET, NULL, true, &r, err, errlen);
         if (!a)
                 return r;
-        act_emit(a, "verify", -1, cmd->by, NULL, NULL);
+        act_emit(a, "verify", -1, cmd->by, NULL, NULL, a->created);
         act_start_check(a, a->created);
         return activation_start(m, a, reply, err, errlen);
 }
@@ -688,7 +690,7 @@ int activations_reply(struct activations *m, const struct command *cmd, enum sou
                 act_record(a, json_pack("{s:s, s:s, s:s, s:s}", "t", "unsolicited", "person", p->id, "answer",
                                         cmd->answer == ANSWER_YES ? "yes" : "no", "via", src_names[src]),
                            now);
-                act_emit(a, "unsolicited", a->step, p->id, NULL, cmd->answer == ANSWER_YES ? "yes" : "no");
+                act_emit(a, "unsolicited", a->step, p->id, NULL, cmd->answer == ANSWER_YES ? "yes" : "no", now);
                 int r = act_commit(a);
                 if (r < 0)
                         sd_event_source_set_enabled(m->retry, SD_EVENT_ONESHOT);
@@ -788,7 +790,7 @@ int activations_receipt(struct activations *m, const char *gateway_id, const cha
                         if (act_record(a, o, now) < 0)
                                 return -ENOMEM;
                         act_emit(a, delivered ? "delivered" : "undeliverable", n->step, n->person, channel_name(n->ch),
-                                 detail);
+                                 detail, now);
                         if (!delivered && act_is_ask(n->kind)) {
                                 act_unreachable(a, n->person, now);
                                 if (act_commit_and_dispatch(a) >= 0)
