@@ -122,7 +122,13 @@ void activations_set_public_url(struct activations *a, const char *url);
  * log has no "created" event. */
 int activation_log_check(const char *data, size_t len, bool *ret_broken);
 
-/* Counts for status. */
+/* Counts for status and the MQTT summary. Open: call-outs mobilising,
+ * mobilised or short (never contact-list checks); drills: open drills. */
+struct act_counts {
+        unsigned open, mobilising, mobilised, short_, drills;
+        unsigned total; /* every activation, of any kind and state */
+};
+void activations_count(const struct activations *a, struct act_counts *ret);
 unsigned activations_open(const struct activations *a);
 unsigned activations_total(const struct activations *a);
 /* Events logged so far (a sequence number), and the highest number up to

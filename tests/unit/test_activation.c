@@ -1,0 +1,729 @@
+/* test_activation.c - the escalation engine's pure core with a fake clock:
+ * quorum total and role minimums, a decline moving a sequential step on,
+ * parallel steps, `when` office/outside-office, repeat and exhaustion,
+ * stand-down, resolve, drills, receipts, early impossibility, a person with
+ * no address, a yes that becomes a no, contact-list checks, answer links, a
+ * restart that finishes what the log began, the counts. The test plays
+ * the shell: it hands the decisions their inputs (answers, gateway
+ * outcomes, timeouts, the time, fixed random bytes) and, after every
+ * scenario, replays the log the live path wrote into a fresh activation and
+ * compares the two states field by field. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "activation-internal.h"
+#include "calendar.h"
+#include "config.h"
+#include "macro.h"
+
+/* UTC instant from the C library, independent of the code under test. */
+static uint64_t U(int y, int mo, int d, int h, int mi) {
+        struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi };
+        return (uint64_t) timegm(&tm) * USEC_PER_SEC;
+}
+
+/* Oslo is UTC+1 in January: Monday 2027-01-11 10:00 local is office hours,
+ * Saturday 2027-01-09 12:00 local is not. */
+#define MONDAY_10 U(2027, 1, 11, 9, 0)
+#define SATURDAY_12 U(2027, 1, 9, 11, 0)
+
+static char tmpdir[] = "/tmp/beredd-test-activation-XXXXXX";
+
+static const char config_text[] =
+        "site = \"test\";\n"
+        "spool = \"%s/spool\";\n"
+        "calendar: { office_hours = \"Mon-Fri 08:00-15:30\"; holidays = \"no\"; };\n"
+        "people = (\n"
+        "  { id = \"kari\"; name = \"Kari Nordmann\"; phone = \"+4791234567\"; email = \"kari@kommune.example\"; roles = [\"leader\"]; },\n"
+        "  { id = \"ola\"; name = \"Ola Nordmann\"; phone = \"+4791234568\"; roles = [\"member\"]; },\n"
+        "  { id = \"per\"; name = \"Per Hansen\"; phone = \"+4791234569\"; roles = [\"member\"]; },\n"
+        "  { id = \"siri\"; name = \"Siri Berg\"; phone = \"+4791234570\"; roles = [\"member\"]; },\n"
+        "  { id = \"ann\"; name = \"Ann Smith\"; email = \"ann@kommune.example\"; lang = \"en\"; roles = [\"member\"]; },\n"
+        "  { id = \"sjef\"; name = \"Sigrid Sjef\"; phone = \"+4791234580\"; roles = [\"boss\"]; },\n"
+        "  { id = \"legevakt\"; name = \"Legevakten\"; phone = \"+4773000000\"; roles = [\"fallback\"]; }\n"
+        ");\n"
+        "gateways = ( { id = \"outbox\"; channel = \"any\"; type = \"file\"; } );\n"
+        "chains = (\n"
+        /* quorum total 2, a leader among them; one parallel step, then the final one */
+        "  { id = \"team\"; may_trigger = [ \"kari\" ]; report_to = [ \"sjef\" ];\n"
+        "    need = { total = 2; roles = { leader = 1; }; };\n"
+        "    steps = ( { notify = [ \"kari\", \"ola\", \"per\" ]; wait = \"10m\"; },\n"
+        "              { notify = [ \"legevakt\" ]; final = true; } ); },\n"
+        /* sequential, then a second (parallel) step */
+        "  { id = \"seq\"; may_trigger = [ \"kari\" ];\n"
+        "    need = { total = 1; };\n"
+        "    steps = ( { notify = [ \"ola\", \"per\", \"siri\" ]; mode = \"sequential\"; wait = \"5m\"; },\n"
+        "              { notify = [ \"kari\", \"ann\" ]; via = [ \"sms\", \"email\" ]; wait = \"5m\"; },\n"
+        "              { notify = [ \"legevakt\" ]; final = true; } ); },\n"
+        /* when: an office-hours step and an outside-office one */
+        "  { id = \"when\"; may_trigger = [ \"kari\" ];\n"
+        "    need = { total = 1; };\n"
+        "    steps = ( { notify = [ \"ola\" ]; wait = \"1m\"; when = \"office\"; },\n"
+        "              { notify = [ \"per\" ]; wait = \"1m\"; when = \"outside-office\"; } ); },\n"
+        /* repeat once, then short */
+        "  { id = \"again\"; may_trigger = [ \"kari\" ]; repeat = 1;\n"
+        "    need = { total = 1; };\n"
+        "    steps = ( { notify = [ \"ola\" ]; wait = \"1m\"; },\n"
+        "              { notify = [ \"legevakt\" ]; final = true; } ); },\n"
+        /* three needed of three: one no and it cannot be done */
+        "  { id = \"all\"; may_trigger = [ \"kari\" ]; report_to = [ \"sjef\" ];\n"
+        "    need = { total = 3; };\n"
+        "    steps = ( { notify = [ \"ola\", \"per\", \"siri\" ]; wait = \"10m\"; },\n"
+        "              { notify = [ \"legevakt\" ]; final = true; } ); },\n"
+        /* ann has no phone: an SMS-only step cannot reach her */
+        "  { id = \"nophone\"; may_trigger = [ \"kari\" ];\n"
+        "    need = { total = 1; };\n"
+        "    steps = ( { notify = [ \"ann\", \"ola\" ]; mode = \"sequential\"; via = [ \"sms\" ]; wait = \"5m\"; } ); }\n"
+        ");\n";
+
+struct world {
+        struct config *cfg;
+        struct calendar *cal;
+        sd_event *event;
+        struct activations m;
+        uint64_t now;     /* the fake clock */
+        uint64_t counter; /* the fake random source */
+        unsigned n_ids;
+};
+
+static struct world *the_world; /* for the random source */
+
+/* Random bytes that are not random: a counter, so every run is the same. */
+static int fake_random(void *buf, size_t n) {
+        unsigned char *b = buf;
+        for (size_t i = 0; i < n; i++)
+                b[i] = (unsigned char) (the_world->counter >> (8 * (i % 8)));
+        the_world->counter += 0x9e3779b97f4a7c15ULL;
+        return 0;
+}
+
+static int setup(void **state) {
+        struct world *w = calloc(1, sizeof(*w));
+        char path[256], *text;
+        assert_non_null(w);
+        snprintf(path, sizeof(path), "%s/beredd.conf", tmpdir);
+        assert_true(asprintf(&text, config_text, tmpdir) > 0);
+        FILE *fp = fopen(path, "we");
+        assert_non_null(fp);
+        fputs(text, fp);
+        fclose(fp);
+        free(text);
+        struct errlist errs = {};
+        w->cfg = config_load(path, &errs);
+        for (size_t i = 0; i < errs.n; i++)
+                print_error("%s\n", errs.v[i]);
+        assert_non_null(w->cfg);
+        errlist_free(&errs);
+        struct calendar_tz *tz = NULL;
+        /* The rule alone, so the test does not need tzdata. */
+        assert_int_equal(calendar_tz_from_posix("CET-1CEST,M3.5.0,M10.5.0/3", &tz), 0);
+        assert_int_equal(calendar_new_with_tz(&w->cfg->calendar, tz, &w->cal), 0);
+        assert_int_equal(sd_event_new(&w->event), 0);
+        /* The manager as the core sees it: no spool (nothing is committed,
+         * the log stays in each activation's buffer), no gateways. */
+        w->m = (struct activations) { .event = w->event, .cfg = w->cfg, .cal = w->cal, .random = fake_random };
+        w->now = MONDAY_10;
+        the_world = w;
+        *state = w;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct world *w = *state;
+        while (w->m.list) {
+                struct activation *a = w->m.list;
+                w->m.list = a->next;
+                activation_free(a);
+        }
+        sd_event_unref(w->event);
+        calendar_free(w->cal);
+        config_free(w->cfg);
+        free(w);
+        return 0;
+}
+
+/* ---- the shell, played by the test ---- */
+
+/* A new activation of CHAIN, as activations_trigger creates it. */
+static struct activation *create(struct world *w, const char *chain, bool drill, bool verify) {
+        struct activation *a = calloc(1, sizeof(*a));
+        char id[32];
+        assert_non_null(a);
+        snprintf(id, sizeof(id), "20270111-1000-%04x", w->n_ids++);
+        *a = (struct activation) { .mgr = &w->m, .id = strdup(id), .step = -1 };
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s}", "t", "created", "id", id, "code", "4821", "chain",
+                              chain, "drill", drill, "by", "kari", "src", "socket");
+        if (verify) {
+                json_object_set_new(o, "verify", json_true());
+                json_object_set_new(o, "window", json_integer((json_int_t) USEC_PER_HOUR));
+        }
+        assert_int_equal(act_record(a, o, w->now), 0);
+        a->next = w->m.list;
+        w->m.list = a;
+        return a;
+}
+
+static struct activation *trigger(struct world *w, const char *chain, bool drill) {
+        struct activation *a = create(w, chain, drill, false);
+        act_start(a, w->now);
+        return a;
+}
+
+/* Every notification waiting for the commit goes to the fake gateway, which
+ * takes it ("sent", with a provider reference). */
+static void deliver(struct world *w, struct activation *a) {
+        for (size_t i = 0; i < a->n_notifs; i++) {
+                struct notif *n = &a->notifs[i];
+                if (n->state != N_QUEUED)
+                        continue;
+                n->state = N_SENDING;
+                char ref[64];
+                snprintf(ref, sizeof(ref), "prov-%zu", i);
+                assert_int_equal(act_record(a, json_pack("{s:s, s:s, s:s, s:s}", "t", "sent", "key", n->key, "gw",
+                                                         "outbox", "ref", ref),
+                                            w->now),
+                                 0);
+        }
+}
+
+static void answer(struct world *w, struct activation *a, const char *person, enum answer ans) {
+        deliver(w, a);
+        assert_true(act_answer(a, person, ans, "sms", w->now));
+        deliver(w, a);
+}
+
+static void timeout(struct world *w, struct activation *a) {
+        deliver(w, a);
+        assert_true(a->deadline > 0);
+        w->now = a->deadline;
+        act_timeout(a, w->now);
+        deliver(w, a);
+}
+
+/* The notification of KIND to PERSON (the last one), or NULL. */
+static const struct notif *notif(const struct activation *a, const char *person, const char *kind) {
+        for (size_t i = a->n_notifs; i > 0; i--)
+                if (streq(a->notifs[i - 1].person, person) && streq(a->notifs[i - 1].kind, kind))
+                        return &a->notifs[i - 1];
+        return NULL;
+}
+
+static unsigned n_notifs(const struct activation *a, const char *person, const char *kind) {
+        unsigned n = 0;
+        for (size_t i = 0; i < a->n_notifs; i++)
+                n += streq(a->notifs[i].person, person) && streq(a->notifs[i].kind, kind);
+        return n;
+}
+
+static const struct member *member(const struct activation *a, const char *person) {
+        size_t i;
+        return strmap_get(&a->member_map, person, &i) ? &a->members[i] : NULL;
+}
+
+/* ---- replay equivalence ---- */
+
+static json_t *opt_str(const char *s) {
+        return s ? json_string(s) : json_null();
+}
+
+/* All the state of A, as JSON (in-flight notifications, queued for the
+ * commit or handed to a gateway, are one state: "sending"). */
+static json_t *state_json(const struct activation *a) {
+        json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:I, s:s, s:I, s:i, s:i, s:b, s:I, s:I}", "code",
+                              opt_str(a->code), "chain", opt_str(a->chain), "message", opt_str(a->message), "by",
+                              opt_str(a->by), "origin", opt_str(a->origin), "drill", a->drill, "verify", a->verify,
+                              "window", (json_int_t) a->window, "created", (json_int_t) a->created, "state",
+                              act_state_names[a->state], "state_ts", (json_int_t) a->state_ts, "run", a->run, "step",
+                              a->step, "parallel", a->parallel, "seq_pos", (json_int_t) a->seq_pos, "deadline",
+                              (json_int_t) a->deadline);
+        json_object_set_new(o, "src", opt_str(a->src));
+        json_object_set_new(o, "n_unsolicited", json_integer(a->n_unsolicited));
+        json_object_set_new(o, "seq", json_integer(a->seq));
+        json_object_set_new(o, "mobilised_at", json_integer((json_int_t) a->mobilised_at));
+        json_object_set_new(o, "impossible_at", json_integer((json_int_t) a->impossible_at));
+        json_object_set_new(o, "reachable_at", json_integer((json_int_t) a->reachable_at));
+        json_object_set_new(o, "unmobilised_at", json_integer((json_int_t) a->unmobilised_at));
+        json_object_set_new(o, "n_unmobilised", json_integer(a->n_unmobilised));
+        json_object_set_new(o, "quorum_by", opt_str(a->quorum_by));
+        json_object_set_new(o, "told_at", json_integer((json_int_t) a->told_at));
+        json_t *people = json_array();
+        for (size_t i = 0; i < a->n_people; i++)
+                json_array_append_new(people, json_string(a->people[i]));
+        json_object_set_new(o, "people", people);
+        json_t *members = json_array();
+        for (size_t i = 0; i < a->n_members; i++) {
+                const struct member *m = &a->members[i];
+                json_t *mo = json_pack("{s:s, s:i, s:I, s:I, s:i, s:i, s:i, s:b, s:b, s:b, s:b, s:b, s:b, s:b}", "person",
+                                       m->person, "answer", m->answer, "answered", (json_int_t) m->answered,
+                                       "first_notified", (json_int_t) m->first_notified, "notified_run",
+                                       m->notified_run, "channels", m->channels, "dead", m->dead, "stood_down",
+                                       m->stood_down, "thanked", m->thanked, "told_short", m->told_short,
+                                       "told_update", m->told_update, "report_short", m->report_short,
+                                       "report_mobilised", m->report_mobilised, "owed_update", m->owed_update);
+                json_t *tokens = json_array();
+                for (size_t k = 0; k < m->n_tokens; k++)
+                        json_array_append_new(tokens, json_string(m->tokens[k]));
+                json_object_set_new(mo, "tokens", tokens);
+                json_array_append_new(members, mo);
+        }
+        json_object_set_new(o, "members", members);
+        json_t *notifs = json_array();
+        for (size_t i = 0; i < a->n_notifs; i++) {
+                const struct notif *n = &a->notifs[i];
+                enum nstate st = n->state == N_QUEUED ? N_SENDING : n->state;
+                json_array_append_new(notifs,
+                                      json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:I, s:I, s:o, s:o, s:s}", "key", n->key,
+                                                "person", n->person, "ch", channel_name(n->ch), "kind", n->kind,
+                                                "step", n->step, "state", nstate_names[st], "ts_sending",
+                                                (json_int_t) n->ts_sending, "ts_done", (json_int_t) n->ts_done,
+                                                "gateway", opt_str(n->gateway), "provider_ref",
+                                                opt_str(n->provider_ref), "nonce", n->nonce));
+        }
+        json_object_set_new(o, "notifs", notifs);
+        return o;
+}
+
+/* Replaying what A's live path logged gives exactly A's state. */
+static void assert_replays(struct world *w, const struct activation *a) {
+        struct activation *b = calloc(1, sizeof(*b));
+        assert_non_null(b);
+        *b = (struct activation) { .mgr = &w->m, .id = strdup(a->id), .step = -1 };
+        unsigned n = act_replay_log(b, a->buf ? a->buf : "", a->buf_len, "test.log");
+        assert_false(b->broken);
+        assert_true(n > 0);
+        json_t *live = state_json(a), *replayed = state_json(b);
+        if (!json_equal(live, replayed)) {
+                char *x = json_dumps(live, JSON_INDENT(1) | JSON_SORT_KEYS);
+                char *y = json_dumps(replayed, JSON_INDENT(1) | JSON_SORT_KEYS);
+                print_error("live:\n%s\nreplayed:\n%s\nlog:\n%.*s\n", x, y, (int) a->buf_len, a->buf);
+                free(x);
+                free(y);
+                fail();
+        }
+        json_decref(live);
+        json_decref(replayed);
+        activation_free(b);
+}
+
+/* The log has an event of type T (with "kind" KIND when not NULL). */
+static bool logged(const struct activation *a, const char *t, const char *kind) {
+        char pat[96];
+        if (kind)
+                snprintf(pat, sizeof(pat), "\"t\":\"%s\",\"person\"", t);
+        else
+                snprintf(pat, sizeof(pat), "\"t\":\"%s\"", t);
+        for (const char *p = a->buf; p && (p = memmem(p, a->buf_len - (size_t) (p - a->buf), pat, strlen(pat)));
+             p++) {
+                const char *nl = memchr(p, '\n', a->buf_len - (size_t) (p - a->buf));
+                char want[96];
+                snprintf(want, sizeof(want), "\"kind\":\"%s\"", kind ? kind : "");
+                if (!kind || (nl && memmem(p, (size_t) (nl - p), want, strlen(want))))
+                        return true;
+        }
+        return false;
+}
+
+/* ---- scenarios ---- */
+
+static void test_quorum_total_and_roles(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "team", false);
+        assert_int_equal(a->state, ACT_MOBILISING);
+        assert_int_equal(a->step, 0);
+        assert_true(a->parallel);
+        assert_int_equal(a->n_people, 3);
+        assert_non_null(notif(a, "kari", "callout"));
+        assert_non_null(notif(a, "ola", "callout"));
+        assert_non_null(notif(a, "per", "callout"));
+        assert_int_equal(a->deadline, w->now + 10 * USEC_PER_MIN);
+        w->now += USEC_PER_MIN;
+        answer(w, a, "ola", ANSWER_YES);
+        answer(w, a, "per", ANSWER_YES);
+        /* Two yes, but no leader among them: not yet. */
+        assert_int_equal(a->state, ACT_MOBILISING);
+        assert_false(act_quorum_met(a));
+        w->now += USEC_PER_MIN;
+        answer(w, a, "kari", ANSWER_YES);
+        assert_int_equal(a->state, ACT_MOBILISED);
+        assert_int_equal(a->mobilised_at, w->now);
+        /* The leader who triggered hears it is mobilised; report_to too. */
+        assert_non_null(notif(a, "kari", "report-mobilised"));
+        assert_non_null(notif(a, "sjef", "report-mobilised"));
+        assert_false(a->drill);
+        assert_replays(w, a);
+}
+
+static void test_sequential_decline_moves_on(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "seq", false);
+        assert_false(a->parallel);
+        assert_non_null(notif(a, "ola", "callout"));
+        assert_null(notif(a, "per", "callout"));
+        w->now += USEC_PER_MIN;
+        answer(w, a, "ola", ANSWER_NO);
+        /* The decline moved the step on at once, with a fresh wait. */
+        assert_int_equal(a->seq_pos, 1);
+        assert_non_null(notif(a, "per", "callout"));
+        assert_null(notif(a, "siri", "callout"));
+        assert_int_equal(a->deadline, w->now + 5 * USEC_PER_MIN);
+        assert_true(logged(a, "next", NULL));
+        assert_replays(w, a);
+        /* No answer from per: after the wait, siri. */
+        timeout(w, a);
+        assert_int_equal(a->seq_pos, 2);
+        assert_non_null(notif(a, "siri", "callout"));
+        assert_replays(w, a);
+}
+
+static void test_parallel_steps(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "seq", false);
+        timeout(w, a);
+        timeout(w, a);
+        timeout(w, a);
+        /* Step 1 (parallel, SMS and e-mail): kari on both, ann by e-mail only. */
+        assert_int_equal(a->step, 1);
+        assert_true(a->parallel);
+        assert_int_equal(a->n_people, 2);
+        assert_int_equal(n_notifs(a, "kari", "callout"), 2);
+        assert_int_equal(n_notifs(a, "ann", "callout"), 1);
+        assert_int_equal(notif(a, "ann", "callout")->ch, CHANNEL_EMAIL);
+        assert_replays(w, a);
+        /* Both decline: the steps are exhausted, the final step is told. */
+        answer(w, a, "kari", ANSWER_NO);
+        answer(w, a, "ann", ANSWER_NO);
+        assert_int_equal(a->state, ACT_SHORT);
+        assert_int_equal(a->step, 2);
+        assert_non_null(notif(a, "legevakt", "unreachable"));
+        assert_replays(w, a);
+}
+
+static void test_when_office(void **state) {
+        struct world *w = *state;
+        w->now = MONDAY_10;
+        struct activation *a = trigger(w, "when", false);
+        assert_int_equal(a->step, 0);
+        assert_non_null(notif(a, "ola", "callout"));
+        timeout(w, a);
+        /* The outside-office step is skipped in office hours: short. */
+        assert_int_equal(a->state, ACT_SHORT);
+        assert_null(notif(a, "per", "callout"));
+        assert_true(logged(a, "skip", NULL));
+        assert_replays(w, a);
+}
+
+static void test_when_outside_office(void **state) {
+        struct world *w = *state;
+        w->now = SATURDAY_12;
+        struct activation *a = trigger(w, "when", false);
+        assert_int_equal(a->step, 1);
+        assert_null(notif(a, "ola", "callout"));
+        assert_non_null(notif(a, "per", "callout"));
+        answer(w, a, "per", ANSWER_YES);
+        assert_int_equal(a->state, ACT_MOBILISED);
+        assert_replays(w, a);
+}
+
+static void test_repeat_and_exhaustion(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "again", false);
+        assert_int_equal(a->run, 0);
+        timeout(w, a);
+        /* The second run asks ola again. */
+        assert_int_equal(a->run, 1);
+        assert_int_equal(a->state, ACT_MOBILISING);
+        assert_int_equal(n_notifs(a, "ola", "callout"), 2);
+        assert_replays(w, a);
+        timeout(w, a);
+        assert_int_equal(a->state, ACT_SHORT);
+        assert_int_equal(n_notifs(a, "ola", "callout"), 2);
+        assert_int_equal(n_notifs(a, "legevakt", "unreachable"), 1);
+        assert_replays(w, a);
+}
+
+static void test_standdown_and_resolve(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "team", false);
+        answer(w, a, "kari", ANSWER_YES);
+        answer(w, a, "ola", ANSWER_YES);
+        assert_int_equal(a->state, ACT_MOBILISED);
+        /* per has not answered: stood down, once. */
+        assert_int_equal(n_notifs(a, "per", "standdown"), 1);
+        assert_true(member(a, "per")->stood_down);
+        assert_replays(w, a);
+        w->now += USEC_PER_HOUR;
+        act_resolve(a, "kari", w->now);
+        deliver(w, a);
+        assert_int_equal(a->state, ACT_RESOLVED);
+        assert_int_equal(n_notifs(a, "kari", "resolved"), 1); /* on the channel she was asked on */
+        assert_int_equal(n_notifs(a, "ola", "resolved"), 1);
+        assert_int_equal(n_notifs(a, "per", "standdown"), 1); /* not stood down twice */
+        assert_replays(w, a);
+}
+
+static void test_drill(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "team", true);
+        assert_true(a->drill);
+        answer(w, a, "kari", ANSWER_YES);
+        answer(w, a, "per", ANSWER_YES);
+        assert_int_equal(a->state, ACT_MOBILISED);
+        assert_replays(w, a);
+}
+
+static void test_receipt_undeliverable(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "seq", false);
+        deliver(w, a);
+        const struct notif *n = notif(a, "ola", "callout");
+        assert_non_null(n);
+        /* The provider says ola's SMS will never arrive: the step moves on. */
+        assert_int_equal(act_record(a, json_pack("{s:s, s:s, s:b}", "t", "receipt", "key", n->key, "delivered", 0),
+                                    w->now),
+                         0);
+        act_unreachable(a, "ola", w->now);
+        assert_int_equal(notif(a, "ola", "callout")->state, N_UNDELIVERABLE);
+        assert_int_equal(member(a, "ola")->dead, CHANNEL_SMS);
+        assert_non_null(notif(a, "per", "callout"));
+        deliver(w, a);
+        /* A delivered one changes only the notification. */
+        n = notif(a, "per", "callout");
+        assert_int_equal(act_record(a, json_pack("{s:s, s:s, s:b}", "t", "receipt", "key", n->key, "delivered", 1),
+                                    w->now),
+                         0);
+        assert_int_equal(notif(a, "per", "callout")->state, N_DELIVERED);
+        assert_replays(w, a);
+}
+
+static void test_gateway_failure(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "seq", false);
+        const struct notif *n = notif(a, "ola", "callout");
+        assert_int_equal(act_record(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "t", "failed", "key", n->key, "gw",
+                                                 "outbox", "error", "refused", "unreachable", 1),
+                                    w->now),
+                         0);
+        act_unreachable(a, "ola", w->now);
+        assert_int_equal(notif(a, "ola", "callout")->state, N_UNREACHABLE);
+        assert_non_null(notif(a, "per", "callout"));
+        assert_replays(w, a);
+}
+
+static void test_early_impossibility(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "all", false);
+        assert_int_equal(a->impossible_at, 0);
+        w->now += USEC_PER_MIN;
+        answer(w, a, "per", ANSWER_NO);
+        /* Three needed, only two left: the final step and the reports hear
+         * it at once, the call-out goes on. */
+        assert_int_equal(a->impossible_at, w->now);
+        assert_int_equal(a->state, ACT_MOBILISING);
+        assert_int_equal(n_notifs(a, "legevakt", "impossible"), 1);
+        assert_int_equal(n_notifs(a, "sjef", "report-impossible"), 1);
+        assert_true(member(a, "legevakt")->told_short);
+        assert_true(logged(a, "impossible", NULL));
+        assert_replays(w, a);
+        /* per changes his mind: within reach again, and they hear that. */
+        w->now += USEC_PER_MIN;
+        answer(w, a, "per", ANSWER_YES);
+        assert_int_equal(a->impossible_at, 0);
+        assert_int_equal(a->reachable_at, w->now);
+        assert_string_equal(a->quorum_by, "per");
+        assert_int_equal(n_notifs(a, "legevakt", "reachable"), 1);
+        assert_true(member(a, "legevakt")->owed_update);
+        assert_replays(w, a);
+        answer(w, a, "ola", ANSWER_YES);
+        answer(w, a, "siri", ANSWER_YES);
+        assert_int_equal(a->state, ACT_MOBILISED);
+        assert_int_equal(n_notifs(a, "legevakt", "update"), 1);
+        assert_replays(w, a);
+}
+
+static void test_unmobilised(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "team", false);
+        answer(w, a, "kari", ANSWER_YES);
+        answer(w, a, "ola", ANSWER_YES);
+        assert_int_equal(a->state, ACT_MOBILISED);
+        w->now += USEC_PER_MIN;
+        /* ola's yes becomes a no: mobilising again, per (stood down) is asked again. */
+        answer(w, a, "ola", ANSWER_NO);
+        assert_int_equal(a->state, ACT_MOBILISING);
+        assert_int_equal(a->n_unmobilised, 1);
+        assert_string_equal(a->quorum_by, "ola");
+        assert_int_equal(n_notifs(a, "per", "recall"), 1);
+        assert_int_equal(n_notifs(a, "sjef", "report-unmobilised"), 1);
+        assert_replays(w, a);
+        answer(w, a, "per", ANSWER_YES);
+        assert_int_equal(a->state, ACT_MOBILISED);
+        assert_replays(w, a);
+}
+
+static void test_no_address(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "nophone", false);
+        /* ann has no phone: nothing can be sent, she counts as unreachable
+         * and the sequential step goes on to ola; the log says so. */
+        assert_int_equal(n_notifs(a, "ann", "callout"), 0);
+        assert_int_equal(member(a, "ann")->dead, CHANNEL_ANY);
+        assert_true(logged(a, "unaddressed", "callout"));
+        assert_replays(w, a);
+        timeout(w, a);
+        assert_non_null(notif(a, "ola", "callout"));
+        assert_replays(w, a);
+}
+
+static void test_contact_list_check(void **state) {
+        struct world *w = *state;
+        struct activation *a = create(w, "seq", false, true);
+        act_start_check(a, w->now);
+        deliver(w, a);
+        assert_int_equal(a->state, ACT_VERIFYING);
+        /* Everyone the chain can reach, at once (the final step too). */
+        assert_int_equal(a->n_people, 6);
+        assert_non_null(notif(a, "legevakt", "verify"));
+        assert_int_equal(n_notifs(a, "kari", "verify"), 2);
+        assert_int_equal(a->deadline, w->now + USEC_PER_HOUR);
+        answer(w, a, "ola", ANSWER_YES);
+        assert_replays(w, a);
+        timeout(w, a);
+        assert_int_equal(a->state, ACT_VERIFIED);
+        assert_replays(w, a);
+}
+
+static void test_replay_of_an_old_log(void **state) {
+        struct world *w = *state;
+        /* A log as the engine wrote it before "unaddressed" (and without a
+         * step in "short"): it replays as it always did. */
+        static const char old[] =
+                "{\"t\":\"created\",\"id\":\"x\",\"code\":\"1234\",\"chain\":\"nophone\",\"drill\":false,\"by\":\"kari\","
+                "\"src\":\"socket\",\"ts\":1}\n"
+                "{\"t\":\"step\",\"step\":0,\"run\":0,\"parallel\":false,\"people\":[\"ann\",\"ola\"],\"deadline\":300000001,"
+                "\"ts\":1}\n"
+                "{\"t\":\"timeout\",\"step\":0,\"ts\":300000001}\n"
+                "{\"t\":\"next\",\"step\":0,\"pos\":1,\"deadline\":600000001,\"ts\":300000001}\n"
+                "{\"t\":\"sending\",\"key\":\"x.0\",\"person\":\"ola\",\"ch\":\"sms\",\"kind\":\"callout\",\"step\":0,"
+                "\"ts\":300000001}\n"
+                "{\"t\":\"state\",\"state\":\"short\",\"ts\":600000001}\n";
+        struct activation *b = calloc(1, sizeof(*b));
+        assert_non_null(b);
+        *b = (struct activation) { .mgr = &w->m, .id = strdup("x"), .step = -1 };
+        assert_int_equal(act_replay_log(b, old, strlen(old), "x.log"), 6);
+        assert_false(b->broken);
+        assert_int_equal(b->state, ACT_SHORT);
+        assert_int_equal(b->step, 0);
+        assert_null(member(b, "ann"));
+        assert_int_equal(member(b, "ola")->channels, CHANNEL_SMS);
+        assert_int_equal(b->notifs[0].state, N_SENDING);
+        activation_free(b);
+        assert_int_equal(activation_log_check(old, strlen(old), NULL), 6);
+}
+
+static void test_answer_links(void **state) {
+        struct world *w = *state;
+        char url[] = "https://beredd.example";
+        w->m.public_url = url;
+        struct activation *a = trigger(w, "seq", false);
+        timeout(w, a);
+        timeout(w, a);
+        timeout(w, a);
+        /* The e-mail call-outs carry a link; only its hash is logged. */
+        const struct notif *n = notif(a, "ann", "callout");
+        assert_int_equal(n->ch, CHANNEL_EMAIL);
+        assert_int_equal(strlen(n->token), 32);
+        assert_int_equal(member(a, "ann")->n_tokens, 1);
+        assert_int_equal(member(a, "kari")->n_tokens, 1);
+        assert_null(memmem(a->buf, a->buf_len, n->token, strlen(n->token)));
+        char h[2 * SHA256_DIGEST_LENGTH + 1];
+        act_token_hash(n->token, h);
+        assert_string_equal(member(a, "ann")->tokens[0], h);
+        assert_replays(w, a);
+        w->m.public_url = NULL;
+}
+
+static void test_restart_completes(void **state) {
+        struct world *w = *state;
+        /* A crash between "created" and the first step: the restart starts it. */
+        struct activation *a = create(w, "team", false, false);
+        struct activation *b = calloc(1, sizeof(*b));
+        assert_non_null(b);
+        *b = (struct activation) { .mgr = &w->m, .id = strdup(a->id), .step = -1, .next = w->m.list };
+        w->m.list = b;
+        assert_int_equal(act_replay_log(b, a->buf, a->buf_len, "b.log"), 1);
+        /* What it logs from now on goes after what was on disk. */
+        b->buf = malloc(a->buf_len);
+        assert_non_null(b->buf);
+        memcpy(b->buf, a->buf, a->buf_len);
+        b->buf_len = b->buf_cap = a->buf_len;
+        act_resume(b, w->now);
+        assert_int_equal(b->step, 0);
+        assert_int_equal(n_notifs(b, "kari", "callout"), 1);
+        assert_replays(w, b);
+}
+
+static void test_counts(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "team", false);
+        trigger(w, "seq", true);
+        struct activation *c = create(w, "seq", false, true);
+        act_start_check(c, w->now);
+        answer(w, a, "kari", ANSWER_YES);
+        answer(w, a, "ola", ANSWER_YES);
+        struct act_counts k;
+        activations_count(&w->m, &k);
+        assert_int_equal(k.total, 3);
+        assert_int_equal(k.open, 2); /* never the check */
+        assert_int_equal(k.mobilised, 1);
+        assert_int_equal(k.mobilising, 1);
+        assert_int_equal(k.short_, 0);
+        assert_int_equal(k.drills, 1);
+        assert_int_equal(activations_open(&w->m), 2);
+        assert_int_equal(activations_total(&w->m), 3);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_quorum_total_and_roles, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sequential_decline_moves_on, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_parallel_steps, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_when_office, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_when_outside_office, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_repeat_and_exhaustion, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_standdown_and_resolve, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_drill, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_receipt_undeliverable, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_gateway_failure, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_early_impossibility, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unmobilised, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_no_address, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_contact_list_check, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_replay_of_an_old_log, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_answer_links, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_restart_completes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
+        };
+        if (!mkdtemp(tmpdir))
+                return 1;
+        int r = cmocka_run_group_tests(tests, NULL, NULL);
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0)
+                r = r ? r : 1;
+        return r;
+}
