@@ -49,9 +49,13 @@ wait_until() {
         done
 }
 
-# free_port: a port free now, below the kernel's ephemeral range (see
-# tests/freeport.py: tests run in parallel).
-free_port() { python3 "$top_srcdir/tests/freeport.py"; }
+# testlib COMMAND ARGS...: the Python test library's commands (see
+# tests/lib/beredd_test/__main__.py).
+testlib() { PYTHONDONTWRITEBYTECODE=1 python3 "$top_srcdir/tests/lib/beredd_test" "$@"; }
+
+# free_port: a port free now, below the kernel's ephemeral range (tests run
+# in parallel).
+free_port() { testlib free-port; }
 
 port_open() { python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1"; }
 
@@ -64,23 +68,21 @@ assert_no_grep() {
 assert_eq() { [ "$1" = "$2" ] || fail "${3:-expected '$2', got '$1'}"; }
 
 # json_get FILE EXPR: print a value from a JSON file, e.g. json_get f '["incoming"]["accepted"]'
-json_get() { python3 -c "import json,sys; v=json.load(open(sys.argv[1]))$2; print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)" "$1"; }
+# (objects, lists, booleans and null as JSON); json_str TEXT EXPR: the same from JSON text.
+json_get() { testlib json-get "$1" "$2"; }
+json_str() { testlib json-str "$1" "$2"; }
+
+# ---- the daemon's clock (BEREDD_TEST_TIME_OFFSET) ----
+# offset_to WHEN: the offset that puts the daemon at Europe/Oslo wall time
+# WHEN (e.g. 2027-01-13T10:00:00) now; oslo_clock OFFSET FORMAT: the
+# daemon's Oslo clock under OFFSET, as strftime FORMAT.
+offset_to() { testlib offset-to "$1"; }
+oslo_clock() { testlib oslo-clock "$1" "$2"; }
 
 # ---- mosquitto ----
-start_mosquitto() { # PORT
-        command -v mosquitto >/dev/null || skip "mosquitto is not installed"
-        local port=$1
-        cat > "$T/mosquitto.conf" <<EOC
-listener $port 127.0.0.1
-allow_anonymous true
-persistence false
-log_dest file $T/mosquitto.log
-EOC
-        mosquitto -c "$T/mosquitto.conf" >/dev/null 2>&1 &
-        MOSQUITTO_PID=$!
-        PIDS="$PIDS $MOSQUITTO_PID"
-        wait_until 10 port_open "$port" || fail "mosquitto did not start on port $port"
-}
+# start_mosquitto PORT: a private broker on PORT, without persistence (see
+# start_mosquitto_conf).
+start_mosquitto() { start_mosquitto_conf "$1" "persistence false"; }
 stop_mosquitto() { kill -TERM "$MOSQUITTO_PID" 2>/dev/null || true; wait "$MOSQUITTO_PID" 2>/dev/null || true; }
 
 # ---- configuration ----
@@ -154,6 +156,40 @@ kill_beredd() {
 }
 
 ctl() { "$BEREDCTL" -s "$T/control" "$@"; }
+
+# start_at LOCAL-TIME [CONFIG [ARGS...]]: start_beredd (CONFIG default
+# $T/beredd.conf) with the daemon's clock at that Europe/Oslo wall-clock
+# time; the offset is left in $OFFSET.
+start_at() {
+        OFFSET=$(offset_to "$1"); shift
+        [ $# -gt 0 ] || set -- "$T/beredd.conf"
+        BEREDD_TEST_TIME_OFFSET=$OFFSET start_beredd "$@"
+}
+
+# sock JSON: send one raw command line over the control socket, print the
+# reply line; ok JSON: the command must succeed, its reply is left in $R.
+sock() { testlib ctl-raw "$T/control" "$1"; }
+ok() { R=$(sock "$1"); [ "$(json_str "$R" '["ok"]')" = true ] || fail "command $1 failed: $R"; }
+
+# case_file REF: the path of follow-up case REF's file (cases/<bucket>/REF.json)
+case_file() { testlib case-path "$T/spool" "$1"; }
+
+# ---- the file gateway's spool/outbox ----
+# outbox PERSON [PATTERN]: how many messages PERSON got (whose text matches PATTERN)
+outbox() {
+        python3 - "$T/spool/outbox" "$1" "${2:-}" <<'EOP'
+import json, os, sys, re
+d, person, pat = sys.argv[1:]
+n = 0
+for f in os.listdir(d) if os.path.isdir(d) else []:
+    if not f.endswith(".json"): continue
+    m = json.load(open(os.path.join(d, f)))
+    if m.get("person") == person and (not pat or re.search(pat, m.get("text", ""))):
+        n += 1
+print(n)
+EOP
+}
+has_outbox() { [ "$(outbox "$1" "${2:-}")" -ge "${3:-1}" ]; }
 
 # ---- reading an activation and the fake SMS provider's log ----
 answer_of() { # ID PERSON: the person's answer in activation ID ("-" when not a member)

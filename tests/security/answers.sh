@@ -56,8 +56,7 @@ followup: {
 http = { listen = "127.0.0.1:$HTTP_PORT"; };
 EOC
 # Wednesday 2027-01-13 10:00 in Oslo: a case due that day is reminded at once.
-OFFSET=$(python3 -c "import time,datetime,zoneinfo; t=datetime.datetime(2027,1,13,10,0,tzinfo=zoneinfo.ZoneInfo('Europe/Oslo')); print(int(t.timestamp()-time.time()))")
-BEREDD_TEST_TIME_OFFSET=$OFFSET start_beredd "$T/beredd.conf"
+start_at 2027-01-13T10:00:00
 wait_until 10 port_open "$HTTP_PORT" || fail "the listener did not open port $HTTP_PORT"
 
 req() { curl -s -o "$T/last" -w '%{http_code}' "$@"; }
@@ -69,21 +68,6 @@ texts() { sms_texts "$1"; }
 n_texts() { texts "$1" | wc -l; }
 n_texts_above() { [ "$(n_texts "$1")" -gt "$2" ]; }
 idle() { ctl status --json | python3 -c "import json,sys; sys.exit(json.load(sys.stdin)['notifications_in_flight'] != 0)"; }
-sock() {
-        python3 - "$T/control" "$1" <<'EOP'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-buf = b""
-while not buf.endswith(b"\n"):
-    d = s.recv(65536)
-    if not d:
-        break
-    buf += d
-print(buf.decode().strip())
-EOP
-}
 
 set -- $(ctl trigger kriseteam --by kari -m "Brann" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['activation'], d['code'])")
 ID=$1; CODE=$2
