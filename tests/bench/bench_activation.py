@@ -101,8 +101,8 @@ def start(beredd, t, text):
     return d
 
 
-def stop(d):
-    d.stop()
+def stop(d, timeout=60):
+    d.stop(timeout=timeout)
     d.close()
 
 

@@ -31,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
-from bench_activation import Sink, request, rss_mb  # noqa: E402
+from bench_activation import Sink, request, rss_mb, stop  # noqa: E402
 from beredd_test import cases, clock, conf, daemon  # noqa: E402  (tests/lib/beredd_test)
 
 
@@ -61,11 +61,6 @@ def start(beredd, t, offset=0):
     d = daemon.Daemon(beredd, t, foreground=False, wrap=wrap, env={"BEREDD_TEST_TIME_OFFSET": str(offset)})
     ready = d.start(timeout=120)
     return d, ready
-
-
-def stop(d):
-    d.stop(timeout=600)
-    d.close()
 
 
 def main():
@@ -101,14 +96,14 @@ def main():
                 if not r.get("ok"):
                     raise SystemExit("bench: check-in refused: %s" % r)
             s0 = time.monotonic()
-            stop(p)  # folds the journal and writes cases/index
+            stop(p, 600)  # folds the journal and writes cases/index
             stopped = time.monotonic() - s0
             p, ready = start(beredd, t)  # a restart: buckets unchanged since the stop come from cases/index
             rss = rss_mb(p.pid)
             r = request(t + "/control", {"cmd": "followup.summary"})
             if r.get("open") != n_big:
                 raise SystemExit("bench: %s open cases after the restart, not %d" % (r.get("open"), n_big))
-            stop(p)
+            stop(p, 600)
             shutil.rmtree(t + "/spool")
         # ---- 3: n_due cases due at the same 08:00 ----
         day = clock.working_day_after(today, 2)
@@ -129,7 +124,7 @@ def main():
             st = f.read().rsplit(")", 1)[1].split()
         tck = os.sysconf("SC_CLK_TCK")
         due_cpu = (int(st[11]) / tck, int(st[12]) / tck)
-        stop(p)
+        stop(p, 600)
     finally:
         sink.stop()
         shutil.rmtree(t, ignore_errors=True)

@@ -118,6 +118,35 @@ EOC
         fi
 }
 
+# write_team_config FILE: the first half of a configuration (site, spool,
+# six people with roles, a leader/member role naming, one generic HTTP SMS
+# gateway on $SMS_PORT taking answers with gen.token); the caller appends
+# its chains. The people's numbers are left in $KARI, $OLA, $PER, $SIRI,
+# $SJEF and $LEGEVAKT.
+write_team_config() {
+        KARI=+4791234567 OLA=+4791234568 PER=+4791234569 SIRI=+4791234570 SJEF=+4791234580 LEGEVAKT=+4773000000
+        cat > "$1" <<EOC
+site = "test";
+spool = "$T/spool";
+people = (
+  { id = "kari"; name = "Kari Nordmann"; phone = "$KARI"; roles = ["leader"]; },
+  { id = "ola";  name = "Ola Nordmann";  phone = "$OLA"; roles = ["member"]; },
+  { id = "per";  name = "Per Hansen";    phone = "$PER"; roles = ["member"]; },
+  { id = "siri"; name = "Siri Berg";     phone = "$SIRI"; roles = ["member"]; },
+  { id = "sjef"; name = "Sigrid Sjef";   phone = "$SJEF"; roles = ["boss"]; lang = "en"; },
+  { id = "legevakt"; name = "Legevakten"; phone = "$LEGEVAKT"; roles = ["fallback"]; }
+);
+roles = (
+  { id = "leader"; name = "leder"; name_en = "leader"; },
+  { id = "member"; name = "medlem"; name_en = "member"; }
+);
+gateways = (
+  { id = "sms"; type = "http"; url = "http://127.0.0.1:$SMS_PORT/generic"; body = "to={to}&msg={text}";
+    inbound_from = "msisdn"; inbound_text = "msg"; inbound_token_file = "gen.token"; }
+);
+EOC
+}
+
 # ---- the daemon ----
 # start_beredd CONFIG [ARGS...]: start in the foreground with a private notify
 # socket and wait for READY=1.
@@ -190,6 +219,29 @@ print(n)
 EOP
 }
 has_outbox() { [ "$(outbox "$1" "${2:-}")" -ge "${3:-1}" ]; }
+
+# ---- the fake SMS provider ----
+# start_fake_sms [ARGS...]: fake-sms.py on a port of its own choosing, its
+# request log in $T/sms.log, ARGS passed on; waits for its port (in $SMS_PORT).
+start_fake_sms() {
+        python3 "$top_srcdir/tests/integration/fake-sms.py" --port 0 --port-file "$T/sms.port" --log "$T/sms.log" \
+                "$@" >/dev/null 2>&1 &
+        PIDS="$PIDS $!"
+        wait_until 10 test -s "$T/sms.port" || fail "fake-sms did not start"
+        SMS_PORT=$(cat "$T/sms.port")
+}
+
+# write_creds NAME=SECRET...: each SECRET, with a newline, in $T/creds/NAME
+# (mode 0600), and CREDENTIALS_DIRECTORY pointed there.
+write_creds() {
+        local kv
+        mkdir -p "$T/creds"
+        for kv in "$@"; do
+                printf '%s\n' "${kv#*=}" > "$T/creds/${kv%%=*}"
+                chmod 0600 "$T/creds/${kv%%=*}"
+        done
+        export CREDENTIALS_DIRECTORY="$T/creds"
+}
 
 # ---- reading an activation and the fake SMS provider's log ----
 answer_of() { # ID PERSON: the person's answer in activation ID ("-" when not a member)

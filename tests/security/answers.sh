@@ -14,16 +14,11 @@
 . "$(dirname "$0")/../integration/common.sh"
 command -v curl >/dev/null || skip "curl is not installed"
 
-python3 "$top_srcdir/tests/integration/fake-sms.py" --port 0 --port-file "$T/sms.port" --log "$T/sms.log" >/dev/null 2>&1 &
-PIDS="$PIDS $!"
-wait_until 10 test -s "$T/sms.port" || fail "fake-sms did not start"
-SMS_PORT=$(cat "$T/sms.port")
+start_fake_sms
 HTTP_PORT=$(free_port)
 H="http://127.0.0.1:$HTTP_PORT"
-mkdir -p "$T/creds"
-printf 'gen-secret\n' > "$T/creds/gen.token"
-chmod 0600 "$T/creds/"*
-export CREDENTIALS_DIRECTORY="$T/creds" BEREDD_GW_BACKOFF_MS=20
+write_creds gen.token=gen-secret
+export BEREDD_GW_BACKOFF_MS=20
 
 cat > "$T/beredd.conf" <<EOC
 site = "test";
