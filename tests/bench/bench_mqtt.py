@@ -13,7 +13,7 @@
    the trigger line to the arrival of its retained <base>/activation/<id>
    at a subscriber. p50/p99. Target: p99 <= 10 ms.
 
-usage: bench_mqtt.py [--builddir DIR] [--srcdir DIR] [--events N] [--triggers K]
+usage: bench_mqtt.py [--builddir DIR] [--srcdir DIR] [--events N] [--triggers K] [--quick]
 Defaults: $top_builddir / $top_srcdir or the current folder; N 100000; K 200.
 Prints "name value unit" lines (mqtt_events_per_second, mqtt_latency_p50_ms,
 mqtt_latency_p99_ms, ...). Needs mosquitto, a C compiler and pkg-config.
@@ -229,7 +229,10 @@ def main():
     ap.add_argument("--srcdir", default=os.environ.get("top_srcdir", "."))
     ap.add_argument("--events", type=int, default=100000)
     ap.add_argument("--triggers", type=int, default=200)
+    ap.add_argument("--quick", action="store_true", help="20,000 events and 50 triggers (BENCH_QUICK=1)")
     a = ap.parse_args()
+    if a.quick:
+        a.events, a.triggers = min(a.events, 20000), min(a.triggers, 50)
     if not shutil.which("mosquitto"):
         print("SKIP: mosquitto is not installed")
         return 77
