@@ -26,16 +26,14 @@ import json
 import os
 import re
 import shutil
-import signal
 import random
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import freeport  # noqa: E402  (tests/freeport.py)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from beredd_test import conf, ctl, daemon, mosquitto  # noqa: E402  (tests/lib/beredd_test)
 
 BIG = 70 * 1024  # past COMMAND_MAX_LINE (64 KiB)
 
@@ -131,86 +129,42 @@ class Runner:
         self.n_checks = 0
 
     # ---- peers ----
-    def free_port(self):
-        return freeport.free_port()
-
     def start_mosquitto(self):
-        if not shutil.which("mosquitto") or not shutil.which("mosquitto_sub") or not shutil.which("mosquitto_pub"):
+        if not mosquitto.available(clients=True):
             return None
-        port = self.free_port()
-        with open(self.t + "/mosquitto.conf", "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % port)
-        p = subprocess.Popen(["mosquitto", "-c", self.t + "/mosquitto.conf"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+        try:
+            p, port = mosquitto.start(self.t)
+        except RuntimeError:
+            raise SystemExit("badinput: mosquitto did not start")
         self.procs.append(p)
-        end = time.time() + 10
-        while time.time() < end:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                return port
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("badinput: mosquitto did not start")
+        return port
 
     def config(self, mqtt_port):
-        conf = """site = "badinput";
-timezone = "Europe/Oslo";
-spool = "%(t)s/spool";
-people = (
-  { id = "kari"; name = "Kari Nordmann"; phone = "+4791234567"; email = "kari@kommune.example"; roles = ["leader"]; },
-  { id = "ola";  name = "Ola Nordmann";  phone = "+4791234568"; roles = ["member"]; }
-);
-gateways = ( { id = "outbox"; channel = "any"; type = "file"; } );
-chains = ( { id = "kriseteam"; name = "Kriseteamet"; may_trigger = [ "kari" ]; need = { total = 2; };
-             steps = ( { notify = [ "kari", "ola" ]; via = [ "sms", "email" ]; wait = "1h"; } ); } );
-followup: {
-  levels = ( { level = 1; name = "lav"; every = "14d"; }, { level = 2; name = "middels"; every = "7d"; } );
-  overdue_after = "1d"; escalate_after = "2d"; coordinator = "kari"; retention = "90d";
-};
-""" % {"t": self.t}
-        if mqtt_port:
-            conf += ('mqtt: { host = "127.0.0.1"; port = %d; base = "beredd/bad"; qos = 1; trigger_identity = "kari";\n'
-                     '        drill_only = false; commands = [ %s ]; };\n' % (mqtt_port, ", ".join('"%s"' % c for c in MQTT_CMDS)))
-        with open(self.t + "/beredd.conf", "w") as f:
-            f.write(conf)
+        text = conf.render(
+            "badinput", self.t + "/spool",
+            people=[conf.person("kari", "Kari Nordmann", "+4791234567", "kari@kommune.example", ["leader"]),
+                    conf.person("ola", "Ola Nordmann", "+4791234568", roles=["member"])],
+            gateways=['{ id = "outbox"; channel = "any"; type = "file"; }'],
+            chains=['{ id = "kriseteam"; name = "Kriseteamet"; may_trigger = [ "kari" ]; need = { total = 2; };\n'
+                    '    steps = ( { notify = [ "kari", "ola" ]; via = [ "sms", "email" ]; wait = "1h"; } ); }'],
+            followup=conf.followup([(1, "lav", "14d"), (2, "middels", "7d")], "kari"),
+            mqtt=conf.mqtt(mqtt_port, "beredd/bad", trigger_identity="kari", drill_only=False,
+                           commands=MQTT_CMDS) if mqtt_port else None)
+        conf.write(self.t + "/beredd.conf", text)
 
     def start_daemon(self):
-        self.log = open(self.t + "/beredd.log", "ab")
-        self.d = subprocess.Popen([self.beredd, "-f", "-c", self.t + "/beredd.conf", "-s", self.t + "/control"],
-                                  stdout=self.log, stderr=self.log)
-        end = time.time() + 20
-        while time.time() < end:
-            try:
-                self.sock({"cmd": "status"})
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("badinput: the daemon did not start; see %s/beredd.log" % self.t)
+        self.d = daemon.Daemon(self.beredd, self.t)
+        try:
+            self.d.start()
+        except daemon.NotReady as e:
+            raise SystemExit("badinput: the daemon did not start: %s" % e)
 
     # ---- ways in ----
     def sock_raw(self, data):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(10)
-        s.connect(self.t + "/control")
-        try:
-            s.sendall(data + b"\n")
-        except OSError:
-            pass
-        buf = b""
-        while b"\n" not in buf:
-            try:
-                d = s.recv(65536)
-            except socket.timeout:
-                break
-            if not d:
-                break
-            buf += d
-        s.close()
-        return buf.decode("utf-8", "replace").strip()
+        return ctl.raw(self.t + "/control", data)
 
     def sock(self, obj):
-        r = self.sock_raw(json.dumps(obj).encode())
-        return json.loads(r)
+        return ctl.request(self.t + "/control", obj)
 
     def drop(self, name, data):
         inc = self.t + "/spool/incoming/"
@@ -270,7 +224,7 @@ followup: {
             ok = self.sock({"cmd": "status"}).get("ok") is True
         except (OSError, ValueError) as e:
             ok = False
-        self.check(what + ": the daemon still answers", ok and self.d.poll() is None)
+        self.check(what + ": the daemon still answers", ok and self.d.alive())
 
     def snapshot(self):
         h = {}
@@ -366,7 +320,7 @@ followup: {
                 print("%-34s %-7s %s" % (name, way, ("accepted" if ok else msg[:100])))
             self.alive(name)
 
-        self.log.flush()
+        self.d.log.flush()
         texts = [("the log", open(self.t + "/beredd.log", encoding="utf-8", errors="replace").read())]
         for p in glob.glob(self.t + "/spool/failed/*.reason"):
             texts.append((os.path.basename(p), open(p, encoding="utf-8", errors="replace").read()))
@@ -382,8 +336,7 @@ followup: {
         self.phone_formats()
         self.many_drop_files()
         self.configs()
-        self.d.send_signal(signal.SIGTERM)
-        rc = self.d.wait(30)
+        rc = self.d.stop(timeout=30)
         self.check("clean stop", rc == 0, "exit status %s" % rc)
 
     def crlf_in_email(self):
@@ -479,9 +432,8 @@ followup: {
             print("%-34s %-7s %s" % (name, "config", out.strip().splitlines()[0] if out.strip() else "(nothing)"))
 
     def stop(self):
-        if getattr(self, "d", None) and self.d.poll() is None:
-            self.d.kill()
-            self.d.wait()
+        if getattr(self, "d", None):
+            self.d.close()
         for p in self.procs:
             p.terminate()
             try:

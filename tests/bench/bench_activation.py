@@ -33,26 +33,14 @@ import threading
 import time
 
 
-def rss_mb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from beredd_test import conf, ctl, daemon  # noqa: E402  (tests/lib/beredd_test)
+
+rss_mb = daemon.rss_mb
 
 
 def request(path, obj):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(path)
-    s.sendall((json.dumps(obj) + "\n").encode())
-    buf = b""
-    while not buf.endswith(b"\n"):
-        c = s.recv(65536)
-        if not c:
-            break
-        buf += c
-    s.close()
-    return json.loads(buf)
+    return ctl.request(path, obj, timeout=None)
 
 
 def pct(v, p):
@@ -90,44 +78,32 @@ class Sink:
         self.p.wait()
 
 
-def people_conf(n):
-    return ",\n".join('  { id = "p%d"; name = "Person %d"; phone = "+479%07d"; roles = [ "team" ]; }' % (i, i, i)
-                      for i in range(n))
-
-
 def config(t, port, n_people, fanout):
     notify = '"role:team"' if fanout else '"p0"'
-    return """site = "bench";
-spool = "%s/spool";
-people = (
-  { id = "leder"; name = "Leder"; phone = "+4740000001"; roles = [ "leader" ]; },
-%s
-);
-gateways = ( { id = "sms"; type = "http"; url = "http://127.0.0.1:%d/sms"; body = "to={to}&text={text}"; } );
-chains = ( { id = "kriseteam"; name = "Kriseteamet"; may_trigger = [ "leder" ]; need = { total = 1; };
-             steps = ( { notify = [ %s ]; via = [ "sms" ]; wait = "1h"; } ); } );
-""" % (t, people_conf(n_people), port, notify)
+    return conf.render(
+        "bench", t + "/spool", timezone=None,
+        people=[conf.person("leder", "Leder", "+4740000001", roles=["leader"])]
+        + [conf.person("p%d" % i, "Person %d" % i, "+479%07d" % i, roles=["team"]) for i in range(n_people)],
+        gateways=['{ id = "sms"; type = "http"; url = "http://127.0.0.1:%d/sms"; body = "to={to}&text={text}"; }' % port],
+        chains=['{ id = "kriseteam"; name = "Kriseteamet"; may_trigger = [ "leder" ]; need = { total = 1; };\n'
+                '    steps = ( { notify = [ %s ]; via = [ "sms" ]; wait = "1h"; } ); }' % notify])
 
 
-def start(beredd, t, conf):
-    with open(t + "/beredd.conf", "w") as f:
-        f.write(conf)
+def start(beredd, t, text):
+    """A fresh spool, the daemon started and ready (READY=1)."""
+    conf.write(t + "/beredd.conf", text)
     shutil.rmtree(t + "/spool", ignore_errors=True)
-    p = subprocess.Popen([beredd, "-f", "-c", t + "/beredd.conf", "-s", t + "/control"],
-                         stdout=subprocess.DEVNULL, stderr=open(t + "/beredd.log", "ab"))
-    end = time.time() + 30
-    while time.time() < end:
-        try:
-            request(t + "/control", {"cmd": "status"})
-            return p
-        except OSError:
-            time.sleep(0.02)
-    raise SystemExit("bench: the daemon did not start; see %s/beredd.log" % t)
+    d = daemon.Daemon(beredd, t)
+    try:
+        d.start(timeout=30)
+    except daemon.NotReady as e:
+        raise SystemExit("bench: the daemon did not start: %s" % e)
+    return d
 
 
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    p.wait()
+def stop(d, timeout=60):
+    d.stop(timeout=timeout)
+    d.close()
 
 
 def main():

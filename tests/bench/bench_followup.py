@@ -21,36 +21,18 @@ Prints human lines and machine lines "name value unit".
 """
 import argparse
 import datetime
-import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import zoneinfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_activation import Sink, request, rss_mb  # noqa: E402
-
-
-def bucket(ref):
-    h = 2166136261
-    for b in ref.encode():
-        h ^= b
-        h = (h * 16777619) & 0xFFFFFFFF
-    return "%02x" % (h & 0xFF)
-
-
-def case_json(ref, due, opened):
-    return json.dumps({
-        "ref": ref, "contacts": ["p0"], "level": 1, "factors": ["loneliness"], "children": False, "task": False,
-        "state": "open", "due": due, "stage": "none", "reminded": 0, "second": 0, "escalated_at": 0, "code": None,
-        "unreached_in_row": 0, "opened": opened, "closed": 0, "closed_by": None, "origin": None, "seq": 0,
-        "notify": [], "history": []}, indent=1) + "\n"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from bench_activation import Sink, request, rss_mb, stop  # noqa: E402
+from beredd_test import cases, clock, conf, daemon  # noqa: E402  (tests/lib/beredd_test)
 
 
 def write_cases(spool, n, due_of):
@@ -59,55 +41,26 @@ def write_cases(spool, n, due_of):
     opened = int(time.time() * 1e6)
     for i in range(n):
         ref = "B-%07d" % i
-        with open("%s/cases/%s/%s.json" % (spool, bucket(ref), ref), "w") as f:
-            f.write(case_json(ref, due_of(i), opened))
+        with open("%s/cases/%s/%s.json" % (spool, cases.bucket(ref), ref), "w") as f:
+            f.write(cases.case_json(ref, due_of(i), opened))
 
 
-CONF = """site = "bench";
-spool = "%(t)s/spool";
-timezone = "Europe/Oslo";
-people = ( { id = "p0"; name = "Kontakt"; phone = "+4790000000"; roles = [ "contact" ]; },
-           { id = "koord"; name = "Koordinator"; phone = "+4790000001"; } );
-gateways = ( { id = "sms"; type = "http"; url = "http://127.0.0.1:%(port)d/sms"; body = "to={to}&text={text}"; } );
-followup = {
-  levels = ( { level = 1; name = "lav"; every = "14d"; }, { level = 2; name = "middels"; every = "7d"; } );
-  overdue_after = "1d"; escalate_after = "2d"; coordinator = "koord"; retention = "90d";
-};
-"""
+def config(t, port):
+    return conf.render(
+        "bench", t + "/spool",
+        people=[conf.person("p0", "Kontakt", "+4790000000", roles=["contact"]),
+                conf.person("koord", "Koordinator", "+4790000001")],
+        gateways=['{ id = "sms"; type = "http"; url = "http://127.0.0.1:%d/sms"; body = "to={to}&text={text}"; }' % port],
+        followup=conf.followup([(1, "lav", "14d"), (2, "middels", "7d")], "koord"))
 
 
 def start(beredd, t, offset=0):
-    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    path = t + "/notify.sock"
-    if os.path.exists(path):
-        os.unlink(path)
-    ns.bind(path)
-    env = dict(os.environ, NOTIFY_SOCKET=path, BEREDD_TEST_TIME_OFFSET=str(offset))
-    t0 = time.monotonic()
+    """Start the daemon (not in the foreground: no log lines on stderr) and
+    wait for READY=1; (daemon, seconds from exec to READY=1)."""
     wrap = os.environ.get("BENCH_WRAP", "").split()  # e.g. "perf record -g -o /tmp/p.data"
-    p = subprocess.Popen(wrap + [beredd, "-c", t + "/beredd.conf", "-s", t + "/control"], env=env,
-                         stdout=subprocess.DEVNULL, stderr=open(t + "/beredd.log", "ab"))
-    ns.settimeout(120)
-    while True:
-        msg = ns.recv(4096).decode()
-        if "READY=1" in msg:
-            break
-    ready = time.monotonic() - t0
-    ns.close()
-    return p, ready
-
-
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    p.wait()
-
-
-def working_day_after(d, n):
-    while n > 0:
-        d += datetime.timedelta(days=1)
-        if d.weekday() < 5 and not (d.month == 12 and d.day in (24, 25, 26, 31)) and not (d.month == 1 and d.day == 1):
-            n -= 1
-    return d
+    d = daemon.Daemon(beredd, t, foreground=False, wrap=wrap, env={"BEREDD_TEST_TIME_OFFSET": str(offset)})
+    ready = d.start(timeout=120)
+    return d, ready
 
 
 def main():
@@ -125,8 +78,8 @@ def main():
     sink = Sink(t, os.path.abspath(a.srcdir))
     today = datetime.date.today()
     try:
-        with open(t + "/beredd.conf", "w") as f:
-            f.write(CONF % {"t": t, "port": sink.port})
+        cases.check(beredd, t)  # the case files written below are as the daemon writes them
+        conf.write(t + "/beredd.conf", config(t, sink.port))
         # ---- 1 and 2: start and check-ins at n_big cases ----
         if not a.due_only:
             g0 = time.time()
@@ -143,21 +96,21 @@ def main():
                 if not r.get("ok"):
                     raise SystemExit("bench: check-in refused: %s" % r)
             s0 = time.monotonic()
-            stop(p)  # folds the journal and writes cases/index
+            stop(p, 600)  # folds the journal and writes cases/index
             stopped = time.monotonic() - s0
             p, ready = start(beredd, t)  # a restart: buckets unchanged since the stop come from cases/index
             rss = rss_mb(p.pid)
             r = request(t + "/control", {"cmd": "followup.summary"})
             if r.get("open") != n_big:
                 raise SystemExit("bench: %s open cases after the restart, not %d" % (r.get("open"), n_big))
-            stop(p)
+            stop(p, 600)
             shutil.rmtree(t + "/spool")
         # ---- 3: n_due cases due at the same 08:00 ----
-        day = working_day_after(today, 2)
+        day = clock.working_day_after(today, 2)
         write_cases(t + "/spool", n_due, lambda i: day.isoformat())
-        eight = datetime.datetime(day.year, day.month, day.day, 8, 0, tzinfo=zoneinfo.ZoneInfo("Europe/Oslo"))
+        eight = datetime.datetime(day.year, day.month, day.day, 8, 0, tzinfo=clock.OSLO)
         # daemon time = wall + offset; put it 2 s before 08:00 at the moment it starts
-        offset = int(eight.timestamp() - time.time() - 2)
+        offset = clock.offset_to(eight) - 2
         wall_eight = eight.timestamp() - offset  # our wall clock when the daemon's clock says 08:00
         p, _ = start(beredd, t, offset)
         n0 = len(sink.lines)
@@ -171,7 +124,7 @@ def main():
             st = f.read().rsplit(")", 1)[1].split()
         tck = os.sysconf("SC_CLK_TCK")
         due_cpu = (int(st[11]) / tck, int(st[12]) / tck)
-        stop(p)
+        stop(p, 600)
     finally:
         sink.stop()
         shutil.rmtree(t, ignore_errors=True)

@@ -13,7 +13,7 @@
    the trigger line to the arrival of its retained <base>/activation/<id>
    at a subscriber. p50/p99. Target: p99 <= 10 ms.
 
-usage: bench_mqtt.py [--builddir DIR] [--srcdir DIR] [--events N] [--triggers K]
+usage: bench_mqtt.py [--builddir DIR] [--srcdir DIR] [--events N] [--triggers K] [--quick]
 Defaults: $top_builddir / $top_srcdir or the current folder; N 100000; K 200.
 Prints "name value unit" lines (mqtt_events_per_second, mqtt_latency_p50_ms,
 mqtt_latency_p99_ms, ...). Needs mosquitto, a C compiler and pkg-config.
@@ -32,23 +32,8 @@ import threading
 import time
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, limit=10.0):
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("nothing listens on port %d" % port)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from beredd_test import conf, daemon, mosquitto  # noqa: E402  (tests/lib/beredd_test)
 
 
 class Subscriber(threading.Thread):
@@ -122,15 +107,8 @@ class Subscriber(threading.Thread):
         self.sock.close()
 
 
-def start_mosquitto(tmp, port):
-    conf = os.path.join(tmp, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nuser %s\n"
-                "max_queued_messages 0\nlog_dest none\n" % (port, os.environ.get("USER") or
-                                                            subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()))
-    p = subprocess.Popen(["mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port)
-    return p
+def start_mosquitto(tmp):
+    return mosquitto.start(tmp, extra=["max_queued_messages 0", "log_dest none"])
 
 
 def build_pub(srcdir, builddir, tmp):
@@ -145,8 +123,7 @@ def build_pub(srcdir, builddir, tmp):
 
 
 def bench_events(srcdir, builddir, tmp, n):
-    port = free_port()
-    broker = start_mosquitto(tmp, port)
+    broker, port = start_mosquitto(tmp)
     exe = build_pub(srcdir, builddir, tmp)
     got = {"n": 0, "last": 0.0}
     done = threading.Event()
@@ -176,39 +153,28 @@ def bench_events(srcdir, builddir, tmp, n):
         pub.send_signal(signal.SIGTERM)
         pub.wait(10)
         sub.close()
-        broker.terminate()
-        broker.wait()
+        mosquitto.stop(broker)
 
 
-CONFIG = """site = "bench";
-timezone = "Europe/Oslo";
-spool = "%(spool)s";
-people = (
-  { id = "p1"; name = "Bench Person"; phone = "+4791000001"; roles = ["leader"]; },
-  { id = "p2"; name = "Bench Person Two"; phone = "+4791000002"; roles = ["member"]; }
-);
-gateways = ( { id = "outbox"; channel = "any"; type = "file"; } );
-chains = (
-  { id = "bench"; may_trigger = [ "p1" ]; need = { total = 1; };
-    steps = ( { notify = [ "role:leader" ]; via = [ "sms" ]; wait = "10m"; },
-              { notify = [ "role:member" ]; via = [ "sms" ]; final = true; } ); }
-);
-mqtt: { host = "127.0.0.1"; port = %(port)d; base = "beredd/bench"; qos = 1; };
-"""
+def config(spool, port):
+    return conf.render(
+        "bench", spool,
+        people=[conf.person("p1", "Bench Person", "+4791000001", roles=["leader"]),
+                conf.person("p2", "Bench Person Two", "+4791000002", roles=["member"])],
+        gateways=['{ id = "outbox"; channel = "any"; type = "file"; }'],
+        chains=['{ id = "bench"; may_trigger = [ "p1" ]; need = { total = 1; };\n'
+                '    steps = ( { notify = [ "role:leader" ]; via = [ "sms" ]; wait = "10m"; },\n'
+                '              { notify = [ "role:member" ]; via = [ "sms" ]; final = true; } ); }'],
+        mqtt=conf.mqtt(port, "beredd/bench"))
 
 
 def bench_latency(builddir, tmp, k):
-    port = free_port()
-    broker = start_mosquitto(tmp, port)
+    broker, port = start_mosquitto(tmp)
     spool = os.path.join(tmp, "spool")
     os.makedirs(spool, exist_ok=True)
-    conf = os.path.join(tmp, "beredd.conf")
-    with open(conf, "w") as f:
-        f.write(CONFIG % {"spool": spool, "port": port})
-    ctl = os.path.join(tmp, "control")
-    log = open(os.path.join(tmp, "beredd.log"), "w")
-    daemon = subprocess.Popen([os.path.join(builddir, "beredd"), "-f", "-c", conf, "-s", ctl], stdout=log,
-                              stderr=subprocess.STDOUT)
+    conf.write(os.path.join(tmp, "beredd.conf"), config(spool, port))
+    d = daemon.Daemon(os.path.join(builddir, "beredd"), tmp)
+    ctl = d.control
     arrivals = {}
     cond = threading.Condition()
 
@@ -219,11 +185,7 @@ def bench_latency(builddir, tmp, k):
                 cond.notify_all()
 
     try:
-        end = time.monotonic() + 10
-        while not os.path.exists(ctl) and time.monotonic() < end and daemon.poll() is None:
-            time.sleep(0.05)
-        if not os.path.exists(ctl):
-            raise RuntimeError("beredd did not start; see " + log.name)
+        d.start()
         sub = Subscriber(port, "beredd/bench/#", on_msg)
         sub.start()
         sub.subscribed.wait(5)
@@ -251,10 +213,10 @@ def bench_latency(builddir, tmp, k):
         lat.sort()
         return lat
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(20)
-        broker.terminate()
-        broker.wait()
+        if d.alive():
+            d.stop(timeout=20)
+        d.close()
+        mosquitto.stop(broker)
 
 
 def pct(v, p):
@@ -267,7 +229,10 @@ def main():
     ap.add_argument("--srcdir", default=os.environ.get("top_srcdir", "."))
     ap.add_argument("--events", type=int, default=100000)
     ap.add_argument("--triggers", type=int, default=200)
+    ap.add_argument("--quick", action="store_true", help="20,000 events and 50 triggers (BENCH_QUICK=1)")
     a = ap.parse_args()
+    if a.quick:
+        a.events, a.triggers = min(a.events, 20000), min(a.triggers, 50)
     if not shutil.which("mosquitto"):
         print("SKIP: mosquitto is not installed")
         return 77

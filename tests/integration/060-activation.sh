@@ -33,21 +33,6 @@ chains = (
 EOC
 }
 
-# outbox PERSON [PATTERN]: how many messages PERSON got (whose text matches PATTERN)
-outbox() {
-        python3 - "$T/spool/outbox" "$1" "${2:-}" <<'EOP'
-import json, os, sys, re
-d, person, pat = sys.argv[1:]
-n = 0
-for f in os.listdir(d):
-    if not f.endswith(".json"): continue
-    m = json.load(open(os.path.join(d, f)))
-    if m.get("person") == person and (not pat or re.search(pat, m.get("text", ""))):
-        n += 1
-print(n)
-EOP
-}
-has_outbox() { [ "$(outbox "$1" "${2:-}")" -ge "${3:-1}" ]; }
 
 act_field() { ctl show "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)$2)"; }
 

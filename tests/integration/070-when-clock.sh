@@ -32,10 +32,6 @@ chains = (
 );
 EOC
 
-# offset_to LOCAL-TIME: seconds from now to that Europe/Oslo wall-clock time
-offset_to() {
-        python3 -c "import sys,time,datetime,zoneinfo; t=datetime.datetime.fromisoformat(sys.argv[1]).replace(tzinfo=zoneinfo.ZoneInfo('Europe/Oslo')); print(int(t.timestamp()-time.time()))" "$1"
-}
 who() { python3 -c "
 import json,os,sys
 d=sys.argv[1]; out=[]

@@ -40,80 +40,21 @@ followup: {
 };
 EOC
 
-# offset_to LOCAL-TIME: seconds from now to that Europe/Oslo wall-clock time
-offset_to() {
-        python3 -c "import sys,time,datetime,zoneinfo; t=datetime.datetime.fromisoformat(sys.argv[1]).replace(tzinfo=zoneinfo.ZoneInfo('Europe/Oslo')); print(int(t.timestamp()-time.time()))" "$1"
-}
-start_at() { # LOCAL-TIME
-        OFFSET=$(offset_to "$1")
-        BEREDD_TEST_TIME_OFFSET=$OFFSET start_beredd "$T/beredd.conf"
-}
-# local_now: the daemon's "now" as HH:MM:SS in Oslo
-local_now() {
-        python3 -c "import sys,time,datetime,zoneinfo; print(datetime.datetime.fromtimestamp(time.time()+int(sys.argv[1]), zoneinfo.ZoneInfo('Europe/Oslo')).strftime('%H:%M:%S'))" "$OFFSET"
-}
 
-# sock JSON: send one raw command over the control socket, print the reply line
-sock() {
-        python3 - "$T/control" "$1" <<'EOP'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-buf = b""
-while not buf.endswith(b"\n"):
-    d = s.recv(65536)
-    if not d:
-        break
-    buf += d
-print(buf.decode().strip())
-EOP
-}
-# field JSON-LINE EXPR
-field() { printf '%s' "$1" | python3 -c "import json,sys; v=json.load(sys.stdin)$2; print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)"; }
-ok() { # JSON: the command must succeed; its reply is left in $R
-        R=$(sock "$1")
-        [ "$(field "$R" '["ok"]')" = true ] || fail "command $1 failed: $R"
-}
 
-# outbox PERSON [PATTERN]: how many messages PERSON got (whose text matches PATTERN)
-outbox() {
-        python3 - "$T/spool/outbox" "$1" "${2:-}" <<'EOP'
-import json, os, sys, re
-d, person, pat = sys.argv[1:]
-n = 0
-for f in os.listdir(d) if os.path.isdir(d) else []:
-    if not f.endswith(".json"): continue
-    m = json.load(open(os.path.join(d, f)))
-    if m.get("person") == person and (not pat or re.search(pat, m.get("text", ""))):
-        n += 1
-print(n)
-EOP
-}
-has_outbox() { [ "$(outbox "$1" "${2:-}")" -ge "${3:-1}" ]; }
-case_file() { # REF: its path
-        python3 - "$T/spool/cases" "$1" <<'EOP'
-import sys
-h = 2166136261
-for b in sys.argv[2].encode():
-    h ^= b
-    h = (h * 16777619) & 0xffffffff
-print("%s/%02x/%s.json" % (sys.argv[1], h & 0xff, sys.argv[2]))
-EOP
-}
 
 say "Monday 2027-01-11 07:59:53: a case due today is not reminded before office hours"
 start_at 2027-01-11T07:59:53
 ok '{"cmd":"case.open","case":"K-2041","contacts":["kari","ola"],"level":1,"factors":["loneliness"],"children":true,"due":"2027-01-11"}'
-assert_eq "$(field "$R" '["due"]')" 2027-01-11
-assert_eq "$(field "$R" '["next_action"]')" "2027-01-11 08:00"
+assert_eq "$(json_str "$R" '["due"]')" 2027-01-11
+assert_eq "$(json_str "$R" '["next_action"]')" "2027-01-11 08:00"
 # Durable at once in the case journal; in its own file after the next fold
 # (which a slow machine may already have run by now).
 grep -q '"ref": "K-2041"' "$T"/spool/cases/journal.* 2>/dev/null || grep -q '"ref": "K-2041"' "$(case_file K-2041)" 2>/dev/null ||
         fail "K-2041 is neither in the case journal nor in its case file"
 wait_until 3 test -f "$(case_file K-2041)" || fail "no case file for K-2041"
 sleep 1
-now=$(local_now)
+now=$(oslo_clock "$OFFSET" '%H:%M:%S')
 case "$now" in 07:59:*) ;; *) fail "the test was too slow: it is $now already" ;; esac
 assert_eq "$(outbox kari)" 0 "reminded at $now, before office hours"
 say "... and is at 08:00, each contact person once, naming only the case ref"
@@ -122,7 +63,7 @@ wait_until 5 has_outbox ola "oppfølging av K-2041" || fail "no reminder to ola 
 sleep 1
 assert_eq "$(outbox kari)" 1
 assert_eq "$(outbox ola)" 1
-CODE=$(field "$(sock '{"cmd":"show","case":"K-2041"}')" '["code"]')
+CODE=$(json_str "$(sock '{"cmd":"show","case":"K-2041"}')" '["code"]')
 say "reply code $CODE"
 case "$CODE" in [1-9][0-9][0-9][0-9][0-9]) ;; *) fail "reply code '$CODE' is not 5 digits" ;; esac
 assert_eq "$(outbox kari "Svar OK $CODE")" 1
@@ -167,14 +108,14 @@ assert_eq "$(outbox ann K-3000)" 1 "K-3000 reminded again after a restart"
 
 say "the work list and the summary (no refs in the summary)"
 R=$(sock '{"cmd":"due"}')
-assert_eq "$(field "$R" '["ok"]')" true
+assert_eq "$(json_str "$R" '["ok"]')" true
 printf '%s' "$R" | grep -q '"K-3000"' || fail "K-3000 not on the work list: $R"
 R=$(sock '{"cmd":"due","contact":"ann"}')
 printf '%s' "$R" | grep -q '"K-2041"' && fail "K-2041 on ann's work list: $R"
 R=$(sock '{"cmd":"followup.summary"}')
-assert_eq "$(field "$R" '["ok"]')" true
-assert_eq "$(field "$R" '["open"]')" 3
-assert_eq "$(field "$R" '["by_level"]["2"]')" 2
+assert_eq "$(json_str "$R" '["ok"]')" true
+assert_eq "$(json_str "$R" '["open"]')" 3
+assert_eq "$(json_str "$R" '["by_level"]["2"]')" 2
 printf '%s' "$R" | grep -q 'K-' && fail "the summary names a case: $R"
 
 say "check-ins: needs steps up and schedules the new level's interval; history is kept"
@@ -193,17 +134,17 @@ start_at 2027-01-12T09:10:00
 [ -z "$in_journal" ] || assert_grep "$T/beredd.log" "read back from the case journal"
 wait_until 5 no_journal || fail "the journal read back was not folded"
 grep -q '"outcome": "needs"' "$(case_file K-2041)" || fail "the check-in did not reach the case file"
-assert_eq "$(field "$R" '["level"]')" 2
-assert_eq "$(field "$R" '["due"]')" 2027-01-19
-assert_eq "$(field "$R" '["stage"]')" none
+assert_eq "$(json_str "$R" '["level"]')" 2
+assert_eq "$(json_str "$R" '["due"]')" 2027-01-19
+assert_eq "$(json_str "$R" '["stage"]')" none
 R=$(sock '{"cmd":"show","case":"K-2041"}')
-assert_eq "$(field "$R" '["history"][0]["outcome"]')" needs
-assert_eq "$(field "$R" '["history"][0]["level_before"]')" 1
+assert_eq "$(json_str "$R" '["history"][0]["outcome"]')" needs
+assert_eq "$(json_str "$R" '["history"][0]["level_before"]')" 1
 R=$(sock '{"cmd":"case.checkin","case":"K-2041","by":"kari","outcome":"no-needs","next":"2027-01-01"}')
-assert_eq "$(field "$R" '["ok"]')" false
-assert_eq "$(field "$R" '["error"]')" "next: 2027-01-01 is in the past"
+assert_eq "$(json_str "$R" '["ok"]')" false
+assert_eq "$(json_str "$R" '["error"]')" "next: 2027-01-01 is in the past"
 R=$(sock '{"cmd":"case.checkin","case":"K-9","by":"kari","outcome":"no-needs"}')
-assert_eq "$(field "$R" '["error"]')" 'case: no such case'
+assert_eq "$(json_str "$R" '["error"]')" 'case: no such case'
 stop_beredd
 
 say "Wednesday 2027-01-13 09:30: K-3000 is overdue, a second reminder (once)"
@@ -211,7 +152,7 @@ start_at 2027-01-13T09:30:00
 wait_until 5 has_outbox ola "Påminnelse 2: oppfølging av K-3000" || fail "no second reminder for K-3000"
 sleep 1
 assert_eq "$(outbox ola "Påminnelse 2: oppfølging av K-3000")" 1
-assert_eq "$(field "$(sock '{"cmd":"followup.summary"}')" '["overdue"]')" 1
+assert_eq "$(json_str "$(sock '{"cmd":"followup.summary"}')" '["overdue"]')" 1
 stop_beredd
 
 say "Thursday 2027-01-14 09:35: not recorded after 2 days, the coordinator is told (once)"
@@ -221,31 +162,31 @@ wait_until 5 has_outbox kari "K-3000: oppfølging ikke registrert etter 2 dager.
 sleep 1
 assert_eq "$(outbox kari "K-3000: oppfølging ikke registrert")" 1
 R=$(sock '{"cmd":"show","case":"K-3000"}')
-assert_eq "$(field "$R" '["state"]')" escalated
-assert_eq "$(field "$(sock '{"cmd":"followup.summary"}')" '["escalated"]')" 1
+assert_eq "$(json_str "$R" '["state"]')" escalated
+assert_eq "$(json_str "$(sock '{"cmd":"followup.summary"}')" '["escalated"]')" 1
 R=$(sock '{"cmd":"due","overdue":true}')
 printf '%s' "$R" | grep -q '"K-3000"' || fail "K-3000 not on the overdue list: $R"
 
 say "a check-in ends the escalation; worse with children tells the coordinator"
 ok '{"cmd":"case.checkin","case":"K-3000","by":"ola","outcome":"better"}'
-assert_eq "$(field "$R" '["state"]')" open
-assert_eq "$(field "$R" '["level"]')" 1
+assert_eq "$(json_str "$R" '["state"]')" open
+assert_eq "$(json_str "$R" '["level"]')" 1
 ok '{"cmd":"case.checkin","case":"K-2041","by":"ola","outcome":"worse"}'
-assert_eq "$(field "$R" '["task"]')" true
+assert_eq "$(json_str "$R" '["task"]')" true
 wait_until 5 has_outbox kari "K-2041: forverring registrert. Sjekk omsorgssituasjonen for barna." ||
         fail "the coordinator was not told about the children"
-assert_eq "$(field "$(sock '{"cmd":"followup.summary"}')" '["escalated"]')" 0
+assert_eq "$(json_str "$(sock '{"cmd":"followup.summary"}')" '["escalated"]')" 0
 
 say "level and close"
 ok '{"cmd":"case.level","case":"K-2050","level":3}'
-assert_eq "$(field "$R" '["level"]')" 3
+assert_eq "$(json_str "$R" '["level"]')" 3
 ok '{"cmd":"case.close","case":"K-2050","by":"kari"}'
-assert_eq "$(field "$R" '["state"]')" closed
+assert_eq "$(json_str "$R" '["state"]')" closed
 R=$(sock '{"cmd":"case.checkin","case":"K-2050","by":"kari","outcome":"needs"}')
-assert_eq "$(field "$R" '["error"]')" "case: the case is closed; nothing changed"
+assert_eq "$(json_str "$R" '["error"]')" "case: the case is closed; nothing changed"
 R=$(sock '{"cmd":"followup.summary"}')
-assert_eq "$(field "$R" '["open"]')" 2
-assert_eq "$(field "$R" '["closed"]')" 1
+assert_eq "$(json_str "$R" '["open"]')" 2
+assert_eq "$(json_str "$R" '["closed"]')" 1
 stop_beredd
 assert_no_grep "$T/beredd.log" "Nordmann"
 say "ok"

@@ -59,7 +59,6 @@ wait_until 10 sh -c "mosquitto_pub -h 127.0.0.1 -p $PORT -t test/probe -m ready;
 # last TOPIC: the payload of the newest message seen on TOPIC
 last() { grep "^$1|" "$ALL" | tail -n 1 | cut -d'|' -f4-; }
 seen() { grep -q "^$1|" "$ALL"; }
-jget() { python3 -c "import json,sys; v=json.loads(sys.argv[1])$2; print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)" "$3"; }
 retained() { mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "$1" -C 1 -W "${2:-3}" 2>/dev/null || true; }
 retained_has() { retained "$1" | grep -q -- "$2"; }
 
@@ -81,9 +80,9 @@ say "a trigger over MQTT: accepted, reply on reply/<id>, retained activation/<id
 pub -t "$B/cmd/trigger" -m "{\"id\":\"t1\",\"chain\":\"kriseteam\",\"message\":\"$MSG\",\"drill\":true}"
 wait_until 10 seen "$B/reply/t1" || fail "no reply on reply/t1"
 R=$(last "$B/reply/t1")
-assert_eq "$(jget "$R" '["ok"]' "$R")" true "trigger refused: $R"
-A=$(jget "$R" '["activation"]' "$R")
-jget "$R" '' "$R" | grep -q '"code"' && fail "the reply over MQTT carries the reply code: $R"
+assert_eq "$(json_str "$R" '["ok"]')" true "trigger refused: $R"
+A=$(json_str "$R" '["activation"]')
+json_str "$R" '' | grep -q '"code"' && fail "the reply over MQTT carries the reply code: $R"
 CODE=$(ctl --json show "$A" | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
 wait_until 5 retained_has "$B/activation/$A" '"confirmed":0' || fail "no retained activation/$A"
 retained_has "$B/activation/$A" '"drill":true' || fail "activation/$A is not marked as a drill"
@@ -156,7 +155,7 @@ pub -t "$B/cmd/trigger" -m "{\"id\":\"t-away\",\"chain\":\"kriseteam\",\"message
 start_beredd "$T/beredd.conf"
 wait_until 10 seen "$B/reply/t-away" || fail "the command sent while the daemon was down was lost"
 R2=$(last "$B/reply/t-away")
-A2=$(jget "$R2" '["activation"]' "$R2")
+A2=$(json_str "$R2" '["activation"]')
 say "a drill nobody answers ends short"
 wait_until 20 retained_has "$B/activation/$A2" '"state":"short"' || fail "activation/$A2 did not end short"
 
@@ -165,8 +164,8 @@ grep -c . "$T/beredd.log" > "$T/loglines"
 stop_mosquitto
 wait_until 10 sh -c "\"$BEREDCTL\" -s \"$T/control\" status --json | grep -q '\"mqtt\": \"disconnected\"'" || fail "not disconnected"
 OUT=$(ctl --json trigger kriseteam --by kari -m "$MSG" --drill) || fail "trigger refused while the broker is down"
-A3=$(jget "$OUT" '["activation"]' "$OUT")
-CODE3=$(jget "$OUT" '["code"]' "$OUT")
+A3=$(json_str "$OUT" '["activation"]')
+CODE3=$(json_str "$OUT" '["code"]')
 sleep 0.5
 # issue 13: ola (a later step) is not asked yet and may not answer; kari is
 ctl reply "$CODE3" yes --person kari >/dev/null || fail "reply refused while the broker is down"

@@ -28,11 +28,7 @@ start_mosquitto_conf "$PORT" "listener $WSPORT 127.0.0.1
 protocol websockets"
 # SMS through fake-sms (its faults set through $T/sms.ctl), e-mail to the outbox.
 echo '{}' > "$T/sms.ctl"
-python3 "$top_srcdir/tests/integration/fake-sms.py" --port 0 --port-file "$T/sms.port" --log "$T/sms.log" \
-        --control "$T/sms.ctl" --reply '{"status":"ok"}' >/dev/null 2>&1 &
-PIDS="$PIDS $!"
-wait_until 10 test -s "$T/sms.port" || fail "fake-sms did not start"
-SMS_PORT=$(cat "$T/sms.port")
+start_fake_sms --control "$T/sms.ctl" --reply '{"status":"ok"}'
 write_config "$T/beredd.conf" "$PORT"
 sed -i "s|^gateways = .*|gateways = ( { id = \"sms\"; channel = \"sms\"; type = \"http\"; url = \"http://127.0.0.1:$SMS_PORT/send\"; body = \"to={to}\&msg={text}\"; retries = 1; },\n             { id = \"outbox\"; channel = \"email\"; type = \"file\"; } );|" "$T/beredd.conf"
 grep -q 'id = "sms"' "$T/beredd.conf" || fail "the SMS gateway is not in the configuration"

@@ -16,40 +16,17 @@
 command -v curl >/dev/null || skip "curl is not installed"
 command -v mosquitto_sub >/dev/null || skip "mosquitto_sub is not installed"
 
-python3 "$top_srcdir/tests/integration/fake-sms.py" --port 0 --port-file "$T/sms.port" --log "$T/sms.log" >/dev/null 2>&1 &
-PIDS="$PIDS $!"
-wait_until 10 test -s "$T/sms.port" || fail "fake-sms did not start"
-SMS_PORT=$(cat "$T/sms.port")
+start_fake_sms
 HTTP_PORT=$(free_port)
 MQTT_PORT=$(free_port)
 H="http://127.0.0.1:$HTTP_PORT"
 start_mosquitto "$MQTT_PORT"
-mkdir -p "$T/creds"
-printf 'gen-secret\n' > "$T/creds/gen.token"
-chmod 0600 "$T/creds/gen.token"
+write_creds gen.token=gen-secret
 HOLD_S=$((2 * ${BEREDD_TIME_SCALE:-1}))
-export CREDENTIALS_DIRECTORY="$T/creds" BEREDD_GW_BACKOFF_MS=20 BEREDD_QUORUM_HOLD_MS=$((1000 * HOLD_S))
+export BEREDD_GW_BACKOFF_MS=20 BEREDD_QUORUM_HOLD_MS=$((1000 * HOLD_S))
 
-KARI=+4791234567 OLA=+4791234568 PER=+4791234569 SIRI=+4791234570 SJEF=+4791234580 LEGEVAKT=+4773000000
-cat > "$T/beredd.conf" <<EOC
-site = "test";
-spool = "$T/spool";
-people = (
-  { id = "kari"; name = "Kari Nordmann"; phone = "$KARI"; roles = ["leader"]; },
-  { id = "ola";  name = "Ola Nordmann";  phone = "$OLA"; roles = ["member"]; },
-  { id = "per";  name = "Per Hansen";    phone = "$PER"; roles = ["member"]; },
-  { id = "siri"; name = "Siri Berg";     phone = "$SIRI"; roles = ["member"]; },
-  { id = "sjef"; name = "Sigrid Sjef";   phone = "$SJEF"; roles = ["boss"]; lang = "en"; },
-  { id = "legevakt"; name = "Legevakten"; phone = "$LEGEVAKT"; roles = ["fallback"]; }
-);
-roles = (
-  { id = "leader"; name = "leder"; name_en = "leader"; },
-  { id = "member"; name = "medlem"; name_en = "member"; }
-);
-gateways = (
-  { id = "sms"; type = "http"; url = "http://127.0.0.1:$SMS_PORT/generic"; body = "to={to}&msg={text}";
-    inbound_from = "msisdn"; inbound_text = "msg"; inbound_token_file = "gen.token"; }
-);
+write_team_config "$T/beredd.conf"
+cat >> "$T/beredd.conf" <<EOC
 chains = (
   { id = "kriseteam"; name = "Kriseteamet";
     may_trigger = [ "kari" ];

@@ -17,11 +17,7 @@ command -v curl >/dev/null || skip "curl is not installed"
 command -v mosquitto_sub >/dev/null || skip "mosquitto-clients is not installed"
 
 echo '{}' > "$T/sms.ctl"
-python3 "$top_srcdir/tests/integration/fake-sms.py" --port 0 --port-file "$T/sms.port" --log "$T/sms.log" \
-        --control "$T/sms.ctl" --reply '{"status":"ok"}' >/dev/null 2>&1 &
-PIDS="$PIDS $!"
-wait_until 10 test -s "$T/sms.port" || fail "fake-sms did not start"
-SMS_PORT=$(cat "$T/sms.port")
+start_fake_sms --control "$T/sms.ctl" --reply '{"status":"ok"}'
 wait_until 10 port_open "$SMS_PORT" || fail "fake-sms is not listening"
 # control JSON: fake-sms's fault settings (it reads them at its next
 # request, so each call names every setting the test uses)

@@ -90,21 +90,6 @@ has_mail() { [ -s "$T/mail/log" ] && mail_for "$1" "$2"; }
 token_of() { # KIND(yes|ok): the token of the first such link in $T/mail.txt
         python3 -c "import re,sys; m=re.search(r'/a/([A-Za-z0-9_-]+)/' + sys.argv[2], open(sys.argv[1]).read()); print(m.group(1) if m else '')" "$T/mail.txt" "$1"
 }
-# outbox PERSON PATTERN: how many SMS (file gateway) PERSON got whose text matches PATTERN
-outbox() {
-        python3 - "$T/spool/outbox" "$1" "${2:-}" <<'EOP'
-import json, os, sys, re
-d, person, pat = sys.argv[1:]
-n = 0
-for f in os.listdir(d) if os.path.isdir(d) else []:
-    if not f.endswith(".json"): continue
-    m = json.load(open(os.path.join(d, f)))
-    if m.get("person") == person and (not pat or re.search(pat, m.get("text", ""))):
-        n += 1
-print(n)
-EOP
-}
-has_outbox() { [ "$(outbox "$1" "${2:-}")" -ge "${3:-1}" ]; }
 state_of() { ctl show "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['state'])"; }
 state_is() { [ "$(state_of "$1")" = "$2" ]; }
 
@@ -233,58 +218,31 @@ ctl resolve "$ID" --by kari > /dev/null
 stop_beredd
 
 # ---- office hours, with the clock moved ----
-offset_to() {
-        python3 -c "import sys,time,datetime,zoneinfo; t=datetime.datetime.fromisoformat(sys.argv[1]).replace(tzinfo=zoneinfo.ZoneInfo('Europe/Oslo')); print(int(t.timestamp()-time.time()))" "$1"
-}
-start_at() { # LOCAL-TIME
-        OFFSET=$(offset_to "$1")
-        BEREDD_TEST_TIME_OFFSET=$OFFSET start_beredd "$T/beredd.conf"
-}
-local_now() {
-        python3 -c "import sys,time,datetime,zoneinfo; print(datetime.datetime.fromtimestamp(time.time()+int(sys.argv[1]), zoneinfo.ZoneInfo('Europe/Oslo')).strftime('%a %H:%M:%S'))" "$OFFSET"
-}
-sock() {
-        python3 - "$T/control" "$1" <<'EOP'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-buf = b""
-while not buf.endswith(b"\n"):
-    d = s.recv(65536)
-    if not d:
-        break
-    buf += d
-print(buf.decode().strip())
-EOP
-}
-field() { printf '%s' "$1" | python3 -c "import json,sys; v=json.load(sys.stdin)$2; print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)"; }
-ok() { R=$(sock "$1"); [ "$(field "$R" '["ok"]')" = true ] || fail "command $1 failed: $R"; }
 reminders() { outbox "$1" "oppfølging av $2"; }
 
 say "Friday 2027-01-15 21:00: a case opened due today waits for Monday 08:00"
 start_at 2027-01-15T21:00:00
 ok '{"cmd":"case.open","case":"K-2100","contacts":["ola"],"level":1,"due":"2027-01-15"}'
-assert_eq "$(field "$R" '["next_action"]')" "2027-01-18 08:00" "case.open at 21:00 due today"
+assert_eq "$(json_str "$R" '["next_action"]')" "2027-01-18 08:00" "case.open at 21:00 due today"
 say "... and a case rescheduled to today at 21:00 too"
 ok '{"cmd":"case.open","case":"K-2101","contacts":["kari"],"level":1,"due":"2027-01-20"}'
-assert_eq "$(field "$R" '["next_action"]')" "2027-01-20 08:00"
+assert_eq "$(json_str "$R" '["next_action"]')" "2027-01-20 08:00"
 ok '{"cmd":"case.checkin","case":"K-2101","by":"kari","outcome":"no-needs","next":"2027-01-15"}'
 ok '{"cmd":"show","case":"K-2101"}'
-assert_eq "$(field "$R" '["due"]')" 2027-01-15
-assert_eq "$(field "$R" '["next_action"]')" "2027-01-18 08:00" "a check-in rescheduling to today at 21:00"
+assert_eq "$(json_str "$R" '["due"]')" 2027-01-15
+assert_eq "$(json_str "$R" '["next_action"]')" "2027-01-18 08:00" "a check-in rescheduling to today at 21:00"
 sleep 2
-assert_eq "$(reminders ola K-2100)" 0 "K-2100 reminded at $(local_now), outside office hours"
-assert_eq "$(reminders kari K-2101)" 0 "K-2101 reminded at $(local_now), outside office hours"
+assert_eq "$(reminders ola K-2100)" 0 "K-2100 reminded at $(oslo_clock "$OFFSET" '%a %H:%M:%S'), outside office hours"
+assert_eq "$(reminders kari K-2101)" 0 "K-2101 reminded at $(oslo_clock "$OFFSET" '%a %H:%M:%S'), outside office hours"
 stop_beredd
 
 say "Saturday 10:00: a restart does not send them either"
 start_at 2027-01-16T10:00:00
 ok '{"cmd":"show","case":"K-2100"}'
-assert_eq "$(field "$R" '["next_action"]')" "2027-01-18 08:00" "after a restart on Saturday"
+assert_eq "$(json_str "$R" '["next_action"]')" "2027-01-18 08:00" "after a restart on Saturday"
 sleep 2
-assert_eq "$(reminders ola K-2100)" 0 "K-2100 reminded on $(local_now)"
-assert_eq "$(reminders kari K-2101)" 0 "K-2101 reminded on $(local_now)"
+assert_eq "$(reminders ola K-2100)" 0 "K-2100 reminded on $(oslo_clock "$OFFSET" '%a %H:%M:%S')"
+assert_eq "$(reminders kari K-2101)" 0 "K-2101 reminded on $(oslo_clock "$OFFSET" '%a %H:%M:%S')"
 stop_beredd
 
 say "Monday 2027-01-18 just before 08:00: not yet; at 08:00 (office start) once each"
@@ -292,14 +250,14 @@ say "Monday 2027-01-18 just before 08:00: not yet; at 08:00 (office start) once 
 LEAD=$((5 * SCALE)); [ "$LEAD" -le 50 ] || LEAD=50
 start_at "2027-01-18T07:59:$(printf %02d $((60 - LEAD)))"
 sleep 1
-now=$(local_now)
+now=$(oslo_clock "$OFFSET" '%a %H:%M:%S')
 case "$now" in "Mon 07:59:"*) ;; *) fail "the test was too slow: it is $now already" ;; esac
 assert_eq "$(reminders ola K-2100)" 0 "K-2100 reminded at $now, before office hours"
 wait_until 20 has_outbox ola "oppfølging av K-2100" || fail "no reminder for K-2100 after 08:00"
 wait_until 5 has_outbox kari "oppfølging av K-2101" || fail "no reminder for K-2101 after 08:00"
-now=$(local_now)
+now=$(oslo_clock "$OFFSET" '%a %H:%M:%S')
 case "$now" in "Mon 08:0"*) ;; *) fail "reminded at $now, not at office start" ;; esac
-FUCODE=$(field "$(sock '{"cmd":"show","case":"K-2100"}')" '["code"]')
+FUCODE=$(json_str "$(sock '{"cmd":"show","case":"K-2100"}')" '["code"]')
 assert_eq "$(outbox ola "^Påminnelse: oppfølging av K-2100 er forfalt\. Svar OK $FUCODE \(ingen behov\), HJELP $FUCODE \(trenger oppfølging\) eller UTSETT $FUCODE 3")" 1 \
         "the reminder text: $(cat "$T"/spool/outbox/*.json | grep -o '"text":"[^"]*K-2100[^"]*"' | head -n 1)"
 assert_eq "$(outbox ola "\(behov\)")" 0 "the old (behov) instruction"
@@ -312,10 +270,10 @@ wait_until 10 has_outbox kari "oppfølging av K-2103 forfaller i dag" || fail "n
 sleep 1
 assert_eq "$(reminders ola K-2100)" 1 "K-2100 reminded twice"
 assert_eq "$(reminders kari K-2101)" 1 "K-2101 reminded twice"
-HJ=$(field "$(sock '{"cmd":"show","case":"K-2101"}')" '["code"]')
+HJ=$(json_str "$(sock '{"cmd":"show","case":"K-2101"}')" '["code"]')
 say "a no to the reminder (as HJELP by SMS) records needs: the level steps up"
 ctl reply "$HJ" no --person kari > /dev/null || fail "reply no to a reminder refused"
 ok '{"cmd":"show","case":"K-2101"}'
-assert_eq "$(field "$R" '["level"]')" 2 "HJELP (needs) did not step the level up"
+assert_eq "$(json_str "$R" '["level"]')" 2 "HJELP (needs) did not step the level up"
 stop_beredd
 say "ok"

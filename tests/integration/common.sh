@@ -49,9 +49,13 @@ wait_until() {
         done
 }
 
-# free_port: a port free now, below the kernel's ephemeral range (see
-# tests/freeport.py: tests run in parallel).
-free_port() { python3 "$top_srcdir/tests/freeport.py"; }
+# testlib COMMAND ARGS...: the Python test library's commands (see
+# tests/lib/beredd_test/__main__.py).
+testlib() { PYTHONDONTWRITEBYTECODE=1 python3 "$top_srcdir/tests/lib/beredd_test" "$@"; }
+
+# free_port: a port free now, below the kernel's ephemeral range (tests run
+# in parallel).
+free_port() { testlib free-port; }
 
 port_open() { python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1"; }
 
@@ -64,23 +68,21 @@ assert_no_grep() {
 assert_eq() { [ "$1" = "$2" ] || fail "${3:-expected '$2', got '$1'}"; }
 
 # json_get FILE EXPR: print a value from a JSON file, e.g. json_get f '["incoming"]["accepted"]'
-json_get() { python3 -c "import json,sys; v=json.load(open(sys.argv[1]))$2; print(json.dumps(v) if isinstance(v,(dict,list,bool)) or v is None else v)" "$1"; }
+# (objects, lists, booleans and null as JSON); json_str TEXT EXPR: the same from JSON text.
+json_get() { testlib json-get "$1" "$2"; }
+json_str() { testlib json-str "$1" "$2"; }
+
+# ---- the daemon's clock (BEREDD_TEST_TIME_OFFSET) ----
+# offset_to WHEN: the offset that puts the daemon at Europe/Oslo wall time
+# WHEN (e.g. 2027-01-13T10:00:00) now; oslo_clock OFFSET FORMAT: the
+# daemon's Oslo clock under OFFSET, as strftime FORMAT.
+offset_to() { testlib offset-to "$1"; }
+oslo_clock() { testlib oslo-clock "$1" "$2"; }
 
 # ---- mosquitto ----
-start_mosquitto() { # PORT
-        command -v mosquitto >/dev/null || skip "mosquitto is not installed"
-        local port=$1
-        cat > "$T/mosquitto.conf" <<EOC
-listener $port 127.0.0.1
-allow_anonymous true
-persistence false
-log_dest file $T/mosquitto.log
-EOC
-        mosquitto -c "$T/mosquitto.conf" >/dev/null 2>&1 &
-        MOSQUITTO_PID=$!
-        PIDS="$PIDS $MOSQUITTO_PID"
-        wait_until 10 port_open "$port" || fail "mosquitto did not start on port $port"
-}
+# start_mosquitto PORT: a private broker on PORT, without persistence (see
+# start_mosquitto_conf).
+start_mosquitto() { start_mosquitto_conf "$1" "persistence false"; }
 stop_mosquitto() { kill -TERM "$MOSQUITTO_PID" 2>/dev/null || true; wait "$MOSQUITTO_PID" 2>/dev/null || true; }
 
 # ---- configuration ----
@@ -114,6 +116,35 @@ EOC
 mqtt: { host = "127.0.0.1"; port = $mqtt_port; base = "beredd/test"; qos = 1; };
 EOC
         fi
+}
+
+# write_team_config FILE: the first half of a configuration (site, spool,
+# six people with roles, a leader/member role naming, one generic HTTP SMS
+# gateway on $SMS_PORT taking answers with gen.token); the caller appends
+# its chains. The people's numbers are left in $KARI, $OLA, $PER, $SIRI,
+# $SJEF and $LEGEVAKT.
+write_team_config() {
+        KARI=+4791234567 OLA=+4791234568 PER=+4791234569 SIRI=+4791234570 SJEF=+4791234580 LEGEVAKT=+4773000000
+        cat > "$1" <<EOC
+site = "test";
+spool = "$T/spool";
+people = (
+  { id = "kari"; name = "Kari Nordmann"; phone = "$KARI"; roles = ["leader"]; },
+  { id = "ola";  name = "Ola Nordmann";  phone = "$OLA"; roles = ["member"]; },
+  { id = "per";  name = "Per Hansen";    phone = "$PER"; roles = ["member"]; },
+  { id = "siri"; name = "Siri Berg";     phone = "$SIRI"; roles = ["member"]; },
+  { id = "sjef"; name = "Sigrid Sjef";   phone = "$SJEF"; roles = ["boss"]; lang = "en"; },
+  { id = "legevakt"; name = "Legevakten"; phone = "$LEGEVAKT"; roles = ["fallback"]; }
+);
+roles = (
+  { id = "leader"; name = "leder"; name_en = "leader"; },
+  { id = "member"; name = "medlem"; name_en = "member"; }
+);
+gateways = (
+  { id = "sms"; type = "http"; url = "http://127.0.0.1:$SMS_PORT/generic"; body = "to={to}&msg={text}";
+    inbound_from = "msisdn"; inbound_text = "msg"; inbound_token_file = "gen.token"; }
+);
+EOC
 }
 
 # ---- the daemon ----
@@ -154,6 +185,63 @@ kill_beredd() {
 }
 
 ctl() { "$BEREDCTL" -s "$T/control" "$@"; }
+
+# start_at LOCAL-TIME [CONFIG [ARGS...]]: start_beredd (CONFIG default
+# $T/beredd.conf) with the daemon's clock at that Europe/Oslo wall-clock
+# time; the offset is left in $OFFSET.
+start_at() {
+        OFFSET=$(offset_to "$1"); shift
+        [ $# -gt 0 ] || set -- "$T/beredd.conf"
+        BEREDD_TEST_TIME_OFFSET=$OFFSET start_beredd "$@"
+}
+
+# sock JSON: send one raw command line over the control socket, print the
+# reply line; ok JSON: the command must succeed, its reply is left in $R.
+sock() { testlib ctl-raw "$T/control" "$1"; }
+ok() { R=$(sock "$1"); [ "$(json_str "$R" '["ok"]')" = true ] || fail "command $1 failed: $R"; }
+
+# case_file REF: the path of follow-up case REF's file (cases/<bucket>/REF.json)
+case_file() { testlib case-path "$T/spool" "$1"; }
+
+# ---- the file gateway's spool/outbox ----
+# outbox PERSON [PATTERN]: how many messages PERSON got (whose text matches PATTERN)
+outbox() {
+        python3 - "$T/spool/outbox" "$1" "${2:-}" <<'EOP'
+import json, os, sys, re
+d, person, pat = sys.argv[1:]
+n = 0
+for f in os.listdir(d) if os.path.isdir(d) else []:
+    if not f.endswith(".json"): continue
+    m = json.load(open(os.path.join(d, f)))
+    if m.get("person") == person and (not pat or re.search(pat, m.get("text", ""))):
+        n += 1
+print(n)
+EOP
+}
+has_outbox() { [ "$(outbox "$1" "${2:-}")" -ge "${3:-1}" ]; }
+
+# ---- the fake SMS provider ----
+# start_fake_sms [ARGS...]: fake-sms.py on a port of its own choosing, its
+# request log in $T/sms.log, ARGS passed on; waits for its port (in $SMS_PORT).
+start_fake_sms() {
+        python3 "$top_srcdir/tests/integration/fake-sms.py" --port 0 --port-file "$T/sms.port" --log "$T/sms.log" \
+                "$@" >/dev/null 2>&1 &
+        PIDS="$PIDS $!"
+        wait_until 10 test -s "$T/sms.port" || fail "fake-sms did not start"
+        SMS_PORT=$(cat "$T/sms.port")
+}
+
+# write_creds NAME=SECRET...: each SECRET, with a newline, in $T/creds/NAME
+# (mode 0600), and CREDENTIALS_DIRECTORY pointed there.
+write_creds() {
+        local kv
+        mkdir -p "$T/creds"
+        for kv in "$@"; do
+                printf '%s\n' "${kv#*=}" > "$T/creds/${kv%%=*}"
+                chmod 0600 "$T/creds/${kv%%=*}"
+        done
+        export CREDENTIALS_DIRECTORY="$T/creds"
+}
 
 # ---- reading an activation and the fake SMS provider's log ----
 answer_of() { # ID PERSON: the person's answer in activation ID ("-" when not a member)

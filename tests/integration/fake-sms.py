@@ -29,18 +29,18 @@ when its mtime changes; counters restart then.
 written at start and removed on exit. SIGTERM stops the server.
 """
 
-import argparse
 import base64
 import http.server
 import json
 import os
 import re
-import signal
 import socketserver
 import sys
 import threading
 import time
 import urllib.parse
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from beredd_test import peer  # noqa: E402  (tests/lib/beredd_test)
 
 TWILIO_RE = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
 
@@ -211,11 +211,7 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--port-file")
-    p.add_argument("--pidfile")
-    p.add_argument("--log", required=True)
+    p = peer.arguments(__doc__)
     p.add_argument("--control")
     p.add_argument("--fail-first", type=int, default=0)
     p.add_argument("--status", type=int, default=500)
@@ -233,31 +229,7 @@ def main():
     srv.args = args
     srv.state = State(args)
     srv.log_lock = threading.Lock()
-    open(args.log, "a").close()
-
-    def stop(signum, frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    if args.pidfile:
-        with open(args.pidfile, "w") as f:
-            f.write("%d\n" % os.getpid())
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % srv.server_address[1])
-        os.rename(tmp, args.port_file)
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    except (SystemExit, KeyboardInterrupt):
-        pass
-    finally:
-        srv.server_close()
-        if args.pidfile:
-            try:
-                os.unlink(args.pidfile)
-            except OSError:
-                pass
+    peer.serve(srv, args)
 
 
 if __name__ == "__main__":

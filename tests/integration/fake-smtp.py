@@ -21,15 +21,15 @@ Fault injection:
 --port 0 picks a free port, written to --port-file; --pidfile; SIGTERM stops.
 """
 
-import argparse
 import base64
 import json
 import os
-import signal
 import socketserver
 import sys
 import threading
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from beredd_test import peer  # noqa: E402  (tests/lib/beredd_test)
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -165,11 +165,7 @@ class Server(socketserver.ThreadingTCPServer):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--port-file")
-    p.add_argument("--pidfile")
-    p.add_argument("--log", required=True)
+    p = peer.arguments(__doc__)
     p.add_argument("--auth", help="USER:PASS required before MAIL")
     p.add_argument("--reject-rcpt", action="append", default=[])
     p.add_argument("--tempfail-first", type=int, default=0)
@@ -181,31 +177,7 @@ def main():
     srv.args = args
     srv.lock = threading.Lock()
     srv.rcpt_seen = 0
-    open(args.log, "a").close()
-
-    def stop(signum, frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    if args.pidfile:
-        with open(args.pidfile, "w") as f:
-            f.write("%d\n" % os.getpid())
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % srv.server_address[1])
-        os.rename(tmp, args.port_file)
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    except (SystemExit, KeyboardInterrupt):
-        pass
-    finally:
-        srv.server_close()
-        if args.pidfile:
-            try:
-                os.unlink(args.pidfile)
-            except OSError:
-                pass
+    peer.serve(srv, args)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ taken is appended to --log as one JSON line: {"mail_from", "rcpt", "helo",
 --port 0 picks a free port, written to --port-file; --pidfile; SIGTERM stops.
 """
 
-import argparse
 import asyncio
 import base64
 import json
@@ -31,6 +30,8 @@ import signal
 import sys
 
 from aiosmtpd.smtp import SMTP
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from beredd_test import peer  # noqa: E402  (tests/lib/beredd_test)
 
 
 class Policy:
@@ -80,17 +81,12 @@ class Policy:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--port-file")
-    p.add_argument("--pidfile")
-    p.add_argument("--log", required=True)
+    p = peer.arguments(__doc__)
     p.add_argument("--log-helo")
     p.add_argument("--rcpt-reply", action="append", default=[])
     p.add_argument("--helo-reply")
     p.add_argument("--helo-reject-short", action="store_true")
     args = p.parse_args()
-    open(args.log, "a").close()
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -98,14 +94,7 @@ def main():
     srv = loop.run_until_complete(loop.create_server(
         lambda: SMTP(handler, hostname="policy.test", decode_data=False), "127.0.0.1", args.port))
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
-    if args.pidfile:
-        with open(args.pidfile, "w") as f:
-            f.write("%d\n" % os.getpid())
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % srv.sockets[0].getsockname()[1])
-        os.rename(tmp, args.port_file)
+    peer.announce(args, srv.sockets[0].getsockname()[1])
     try:
         loop.run_forever()
     finally:

@@ -14,16 +14,11 @@
 . "$(dirname "$0")/../integration/common.sh"
 command -v curl >/dev/null || skip "curl is not installed"
 
-python3 "$top_srcdir/tests/integration/fake-sms.py" --port 0 --port-file "$T/sms.port" --log "$T/sms.log" >/dev/null 2>&1 &
-PIDS="$PIDS $!"
-wait_until 10 test -s "$T/sms.port" || fail "fake-sms did not start"
-SMS_PORT=$(cat "$T/sms.port")
+start_fake_sms
 HTTP_PORT=$(free_port)
 H="http://127.0.0.1:$HTTP_PORT"
-mkdir -p "$T/creds"
-printf 'gen-secret\n' > "$T/creds/gen.token"
-chmod 0600 "$T/creds/"*
-export CREDENTIALS_DIRECTORY="$T/creds" BEREDD_GW_BACKOFF_MS=20
+write_creds gen.token=gen-secret
+export BEREDD_GW_BACKOFF_MS=20
 
 cat > "$T/beredd.conf" <<EOC
 site = "test";
@@ -56,8 +51,7 @@ followup: {
 http = { listen = "127.0.0.1:$HTTP_PORT"; };
 EOC
 # Wednesday 2027-01-13 10:00 in Oslo: a case due that day is reminded at once.
-OFFSET=$(python3 -c "import time,datetime,zoneinfo; t=datetime.datetime(2027,1,13,10,0,tzinfo=zoneinfo.ZoneInfo('Europe/Oslo')); print(int(t.timestamp()-time.time()))")
-BEREDD_TEST_TIME_OFFSET=$OFFSET start_beredd "$T/beredd.conf"
+start_at 2027-01-13T10:00:00
 wait_until 10 port_open "$HTTP_PORT" || fail "the listener did not open port $HTTP_PORT"
 
 req() { curl -s -o "$T/last" -w '%{http_code}' "$@"; }
@@ -69,21 +63,6 @@ texts() { sms_texts "$1"; }
 n_texts() { texts "$1" | wc -l; }
 n_texts_above() { [ "$(n_texts "$1")" -gt "$2" ]; }
 idle() { ctl status --json | python3 -c "import json,sys; sys.exit(json.load(sys.stdin)['notifications_in_flight'] != 0)"; }
-sock() {
-        python3 - "$T/control" "$1" <<'EOP'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-buf = b""
-while not buf.endswith(b"\n"):
-    d = s.recv(65536)
-    if not d:
-        break
-    buf += d
-print(buf.decode().strip())
-EOP
-}
 
 set -- $(ctl trigger kriseteam --by kari -m "Brann" --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['activation'], d['code'])")
 ID=$1; CODE=$2

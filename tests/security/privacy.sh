@@ -165,11 +165,6 @@ mqtt: { host = "127.0.0.1"; port = $MQTT_PORT; base = "$B"; qos = 1; username = 
         commands = [ "trigger", "reply", "resolve" ]; homeassistant = true; };
 EOC
 
-# offset_to LOCAL-TIME: seconds from now to that Europe/Oslo wall-clock time
-offset_to() {
-        python3 -c "import sys,time,datetime,zoneinfo; t=datetime.datetime.fromisoformat(sys.argv[1]).replace(tzinfo=zoneinfo.ZoneInfo('Europe/Oslo')); print(int(t.timestamp()-time.time()))" "$1"
-}
-start_at() { BEREDD_TEST_TIME_OFFSET=$(offset_to "$1") start_beredd "$CONF" -v; }
 
 # ---- helpers ----
 req() { curl -s -o "$X/last" -w '%{http_code}' "$@"; }
@@ -246,7 +241,7 @@ EOP
 L1=+4793471258 L2=+4741592653 L3=+4797531864 L4=+4746802468
 
 say "Monday 2027-01-11 09:00 (Oslo): beredd starts with -v; online on MQTT"
-start_at 2027-01-11T09:00:00
+start_at 2027-01-11T09:00:00 "$CONF" -v
 wait_until "$W" port_open "$HTTP_PORT" || fail "the listener did not open port $HTTP_PORT"
 wait_until "$W" grep -q "^$B/status .*online" "$MQ" || fail "beredd is not online on MQTT"
 
@@ -378,11 +373,11 @@ stop_beredd
 
 say "Wednesday 2027-01-13 09:30: the second reminder for the case nobody checked in; the SMS provider fails at first"
 printf '{"fail_first": 2, "status": 503}' > "$X/sms.ctl.tmp" && mv "$X/sms.ctl.tmp" "$X/sms.ctl"
-start_at 2027-01-13T09:30:00
+start_at 2027-01-13T09:30:00 "$CONF" -v
 wait_until "$W" has_text "$L3" "K-ZW9035" 2 || fail "no second reminder for K-ZW9035"
 stop_beredd
 say "Thursday 2027-01-14 10:00: the coordinator is told"
-start_at 2027-01-14T10:00:00
+start_at 2027-01-14T10:00:00 "$CONF" -v
 wait_until "$W" has_text "$L1" "K-ZW9035" || fail "the coordinator was not told about K-ZW9035"
 say "reloads: a new phone number and e-mail address, then a file with a malformed phone number and e-mail address"
 count() { grep -c -- "$1" "$T/beredd.log" || true; }

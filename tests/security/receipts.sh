@@ -14,22 +14,13 @@
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/common.sh"
 command -v curl >/dev/null || skip "curl is not installed"
 
-python3 "$top_srcdir/tests/integration/fake-sms.py" --port 0 --port-file "$T/sms.port" --log "$T/sms.log" \
-        --twilio-token twilio-secret >/dev/null 2>&1 &
-PIDS="$PIDS $!"
-wait_until 10 test -s "$T/sms.port" || fail "fake-sms did not start"
-SMS_PORT=$(cat "$T/sms.port")
+start_fake_sms --twilio-token twilio-secret
 HTTP_PORT=$(free_port)
 H="http://127.0.0.1:$HTTP_PORT"
 PUBLIC="https://beredd.kommune.example"
 
-mkdir -p "$T/creds"
-printf 'twilio-secret\n' > "$T/creds/twilio.token"
-printf 'gen-secret\n' > "$T/creds/gen.token"
-printf 'lm-password\n' > "$T/creds/lm.password"
-printf 'lm-secret\n' > "$T/creds/lm.token"
-chmod 0600 "$T/creds/"*
-export CREDENTIALS_DIRECTORY="$T/creds" BEREDD_GW_BACKOFF_MS=20
+write_creds twilio.token=twilio-secret gen.token=gen-secret lm.password=lm-password lm.token=lm-secret
+export BEREDD_GW_BACKOFF_MS=20
 
 TWILIO_GW="  { id = \"sms-main\"; type = \"twilio\"; url = \"http://127.0.0.1:$SMS_PORT\"; account = \"AC0123\";
     from = \"+4759440000\"; token_file = \"twilio.token\"; },"

@@ -41,14 +41,13 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import freeport  # noqa: E402  (tests/freeport.py)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+from beredd_test import clock, conf, ctl, daemon, net  # noqa: E402  (tests/lib/beredd_test)
 
 PEOPLE = [  # id, phone, email, roles
     ("kari", "+4791000001", "kari@kommune.example", ["leader"]),
@@ -69,138 +68,54 @@ FINAL = {"mobilised", "short", "resolved"}
 SLACK = 0.1
 
 
-def free_port():
-    return freeport.free_port()
-
-
-def working_days(n):
-    """The next N working days (Mon-Fri; no Norwegian public holiday falls on
-    a weekday between now and mid-December except none) as dates, starting
-    tomorrow. Holidays beyond that are avoided by capping N."""
-    d = datetime.date.today()
-    out = []
-    while len(out) < n:
-        d += datetime.timedelta(days=1)
-        if d.weekday() < 5 and not (d.month == 12 and d.day in (24, 25, 26, 31)) and not (
-                d.month == 1 and d.day == 1):
-            out.append(d)
-    return out
-
-
 def offset_for(day):
     """BEREDD_TEST_TIME_OFFSET putting the daemon at 10:00 Europe/Oslo on DAY
     (10:00 is after office start in winter and summer time alike: UTC+1/+2,
     so 08:30 UTC is 09:30 or 10:30 local)."""
-    target = datetime.datetime(day.year, day.month, day.day, 8, 30, tzinfo=datetime.timezone.utc)
-    return int(target.timestamp() - time.time())
-
-
-class Daemon:
-    def __init__(self, t, beredd, valgrind):
-        self.t, self.beredd, self.valgrind = t, beredd, valgrind
-        self.proc = None
-        self.starts = 0
-
-    def start(self, offset):
-        env = dict(os.environ, BEREDD_TEST_TIME_OFFSET=str(offset), CREDENTIALS_DIRECTORY=self.t + "/creds",
-                   BEREDD_GW_BACKOFF_MS="20")
-        env.pop("NOTIFY_SOCKET", None)
-        cmd = [self.beredd, "-f", "-c", self.t + "/beredd.conf", "-s", self.t + "/control"]
-        if self.valgrind:
-            cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
-                   "--show-leak-kinds=definite"] + cmd
-        self.log = open(self.t + "/beredd.log", "ab")
-        self.log.write(("=== start %d offset %d\n" % (self.starts, offset)).encode())
-        self.log.flush()
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=env)
-        self.starts += 1
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self):
-        if self.proc.poll() is not None:
-            return self.proc.returncode
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self.log.close()
-        return None
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = -9
-        self.log.close()
-        return rc
+    return clock.offset_to(datetime.datetime(day.year, day.month, day.day, 8, 30, tzinfo=datetime.timezone.utc))
 
 
 def request(path, obj, timeout=5.0):
     """One command over the control socket: the reply object, or None when
     the daemon was not there or went away mid-request."""
+    return ctl.try_request(path, obj, timeout)
+
+
+wait_for = net.wait_for
+
+
+def start(d, offset):
+    d.start(wait=False, env={"BEREDD_TEST_TIME_OFFSET": str(offset)},
+            note="=== start %d offset %d\n" % (d.starts, offset))
+
+
+def ready(d, timeout):
+    """Whether the daemon said READY=1 (False when it died or took too long)."""
     try:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        s.connect(path)
-        s.sendall((json.dumps(obj) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                return None
-            buf += chunk
-        s.close()
-        return json.loads(buf)
-    except (OSError, ValueError):
-        return None
-
-
-def wait_for(pred, timeout, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
+        d.wait_ready(timeout)
+        return True
+    except daemon.NotReady:
+        return False
 
 
 def write_config(t, sms_port):
-    ppl = []
-    for pid, phone, email, roles in PEOPLE:
-        e = '; email = "%s"' % email if email else ""
-        ppl.append('  { id = "%s"; name = "Person %s"; phone = "%s"%s; roles = [ %s ]; }'
-                   % (pid, pid.capitalize(), phone, e, ", ".join('"%s"' % r for r in roles)))
-    conf = """site = "torture";
-spool = "%(t)s/spool";
-timezone = "Europe/Oslo";
-people = (
-%(people)s
-);
-gateways = (
-  { id = "sms"; type = "linkmobility"; url = "http://127.0.0.1:%(port)d"; account = "1:2"; from = "Kriseteam";
-    username = "lm"; password_file = "lm.password"; timeout = "2s"; retries = 3; },
-  { id = "mail"; channel = "email"; type = "file"; }
-);
-chains = (
-  { id = "kriseteam"; name = "Kriseteamet"; may_trigger = [ "kari", "per" ]; need = { total = 3; roles = { leader = 1; }; };
+    text = conf.render(
+        "torture", t + "/spool",
+        people=[conf.person(pid, "Person %s" % pid.capitalize(), phone, email, roles)
+                for pid, phone, email, roles in PEOPLE],
+        gateways=['{ id = "sms"; type = "linkmobility"; url = "http://127.0.0.1:%d"; account = "1:2"; from = "Kriseteam";\n'
+                  '    username = "lm"; password_file = "lm.password"; timeout = "2s"; retries = 3; }' % sms_port,
+                  '{ id = "mail"; channel = "email"; type = "file"; }'],
+        chains=["""{ id = "kriseteam"; name = "Kriseteamet"; may_trigger = [ "kari", "per" ]; need = { total = 3; roles = { leader = 1; }; };
     steps = ( { notify = [ "kari", "ola", "per" ]; via = [ "sms", "email" ]; wait = "2s"; },
               { notify = [ "lise", "nils", "anne" ]; via = [ "sms" ]; mode = "sequential"; wait = "1s"; },
-              { notify = [ "legevakt" ]; via = [ "sms" ]; final = true; } ); },
-  { id = "vakt"; name = "Vaktlaget"; may_trigger = [ "kari", "per" ]; need = { total = 2; };
+              { notify = [ "legevakt" ]; via = [ "sms" ]; final = true; } ); }""",
+                """{ id = "vakt"; name = "Vaktlaget"; may_trigger = [ "kari", "per" ]; need = { total = 2; };
     steps = ( { notify = [ "ola", "lise" ]; via = [ "sms" ]; mode = "sequential"; wait = "1s"; },
               { notify = [ "nils", "anne" ]; via = [ "sms" ]; wait = "2s"; },
-              { notify = [ "legevakt" ]; via = [ "sms" ]; final = true; } ); }
-);
-followup = {
-  levels = ( { level = 1; name = "lav"; every = "7d"; }, { level = 2; name = "middels"; every = "3d"; },
-             { level = 3; name = "intensiv"; every = "1d"; } );
-  overdue_after = "1d"; escalate_after = "2d"; coordinator = "koord"; retention = "90d";
-};
-""" % {"t": t, "port": sms_port, "people": ",\n".join(ppl)}
-    with open(t + "/beredd.conf", "w") as f:
-        f.write(conf)
+              { notify = [ "legevakt" ]; via = [ "sms" ]; final = true; } ); }"""],
+        followup=conf.followup([(1, "lav", "7d"), (2, "middels", "3d"), (3, "intensiv", "1d")], "koord"))
+    conf.write(t + "/beredd.conf", text)
 
 
 class Load:
@@ -334,7 +249,7 @@ def main():
         f.write("lm-secret\n")
     os.chmod(t + "/creds/lm.password", 0o600)
 
-    sms_port = free_port()
+    sms_port = net.free_port()
     sms_log = t + "/sms.log"
     fake_p = subprocess.Popen([sys.executable, fake, "--port", str(sms_port), "--log", sms_log, "--lm-user", "lm",
                                "--lm-password", "lm-secret"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -345,27 +260,27 @@ def main():
         print("torture: bad configuration:\n" + chk.stdout + chk.stderr, file=sys.stderr)
         fake_p.kill()
         return 2
-    d = Daemon(t, beredd, args.valgrind)
+    d = daemon.Daemon(beredd, t, valgrind=args.valgrind,
+                      env={"CREDENTIALS_DIRECTORY": t + "/creds", "BEREDD_GW_BACKOFF_MS": "20"})
     load = Load(t, rng)
-    days = working_days(12)
+    days = clock.working_days(12)
     kill_times = []
     crashes = []
     started = time.time()
     violations = []
-    ready_timeout = 60 if args.valgrind else 10
+    ready_timeout = 15  # scaled by 4 under valgrind (daemon.time_scale)
     try:
-        if not wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", sms_port)) == 0, 10):
+        if not wait_for(lambda: net.port_open(sms_port), 10):
             print("torture: fake-sms did not start", file=sys.stderr)
             return 2
         for k in range(args.kills):
             day = days[min(len(days) - 1, k * len(days) // max(1, args.kills))]
-            d.start(offset_for(day))
+            start(d, offset_for(day))
             # Kill at a random moment: a fifth of the time before the socket
             # is even there (during start and replay), else while under load.
             early = rng.random() < 0.2
             if not early:
-                wait_for(lambda: os.path.exists(t + "/control") and request(t + "/control", {"cmd": "status"}),
-                         ready_timeout)
+                ready(d, ready_timeout)
             deadline = time.time() + rng.uniform(0, 0.05 if early else args.max_delay)
             while time.time() < deadline and d.alive():
                 load.act(day)
@@ -381,8 +296,8 @@ def main():
 
         # ---- settle: no more kills; let every activation finish ----
         last = days[min(len(days) - 1, args.kills * len(days) // max(1, args.kills))]
-        d.start(offset_for(last))
-        if not wait_for(lambda: request(t + "/control", {"cmd": "status"}), ready_timeout):
+        start(d, offset_for(last))
+        if not ready(d, ready_timeout):
             violations.append("the daemon did not come up for the final run")
             raise RuntimeError
         wait_for(lambda: not os.listdir(t + "/spool/incoming"), 30)
@@ -407,6 +322,7 @@ def main():
     except RuntimeError:
         pass
     finally:
+        d.close()
         fake_p.send_signal(signal.SIGTERM)
         try:
             fake_p.wait(timeout=5)

@@ -18,27 +18,14 @@
 #include "command.h"
 #include "config.h"
 #include "macro.h"
+#include "test.h"
 
 static char tmpdir[] = "/tmp/beredd-test-config-XXXXXX";
-
-/* Write TEXT to TMPDIR/NAME with MODE; returns the path (caller frees). */
-static char *write_file(const char *dir, const char *name, const char *text, mode_t mode) {
-        char *path;
-        FILE *f;
-
-        assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
-        f = fopen(path, "we");
-        assert_non_null(f);
-        assert_int_equal(fputs(text, f) >= 0, 1);
-        assert_int_equal(fclose(f), 0);
-        assert_int_equal(chmod(path, mode), 0);
-        return path;
-}
 
 /* Load TEXT and assert that the errors are exactly EXPECTED (NULL-terminated,
  * each without the leading "FILE:"). */
 static void expect_errors(const char *text, const char *const *expected) {
-        _cleanup_free_ char *path = write_file(tmpdir, "t.conf", text, 0644);
+        _cleanup_free_ char *path = test_write_file(tmpdir, "t.conf", text, 0644);
         struct errlist errs = {};
         struct config *c;
         size_t n = 0;
@@ -64,20 +51,6 @@ static void expect_errors(const char *text, const char *const *expected) {
 }
 #define EXPECT(text, ...) expect_errors((text), (const char *const[]) { __VA_ARGS__, NULL })
 #define EXPECT_OK(text) expect_errors((text), (const char *const[]) { NULL })
-
-/* Loads TEXT, which must be free of errors. */
-static struct config *load_ok(const char *text) {
-        _cleanup_free_ char *path = write_file(tmpdir, "ok.conf", text, 0644);
-        struct errlist errs = {};
-        struct config *c = config_load(path, &errs);
-
-        for (size_t i = 0; i < errs.n; i++)
-                print_message("unexpected: %s\n", errs.v[i]);
-        assert_int_equal(errs.n, 0);
-        assert_non_null(c);
-        errlist_free(&errs);
-        return c;
-}
 
 /* Six lines every small test starts with; chains and the rest follow from line 7. */
 #define BASE                                                                                                        \
@@ -111,7 +84,7 @@ static const char *srcdir(void) {
 /* ---- good files ---- */
 
 static void test_base_loads(_unused_ void **state) {
-        struct config *c = load_ok(BASE CHAIN_OK);
+        struct config *c = test_config_from_text(tmpdir, "ok.conf", BASE CHAIN_OK);
 
         assert_string_equal(c->site, "t");
         /* defaults */
@@ -179,7 +152,7 @@ static const char full_conf[] =
         "  homeassistant = true; trigger_identity = \"role:fallback\"; qos = 2; keepalive = 60; };\n";
 
 static void test_full_config(_unused_ void **state) {
-        struct config *c = load_ok(full_conf);
+        struct config *c = test_config_from_text(tmpdir, "ok.conf", full_conf);
         const struct person *p;
         const struct roster *r;
         const struct gateway *g;
@@ -325,7 +298,7 @@ static void test_full_config(_unused_ void **state) {
 }
 
 static void test_mqtt_defaults(_unused_ void **state) {
-        struct config *c = load_ok(BASE CHAIN_OK "mqtt: { };\n");
+        struct config *c = test_config_from_text(tmpdir, "ok.conf", BASE CHAIN_OK "mqtt: { };\n");
 
         assert_true(c->mqtt.enabled);
         assert_string_equal(c->mqtt.host, "localhost");
@@ -389,7 +362,7 @@ static void test_example_conf_with_credentials(_unused_ void **state) {
 
         assert_non_null(mkdtemp(creds));
         for (size_t i = 0; i < ELEMENTSOF(secrets); i++)
-                free(write_file(creds, secrets[i], "dummy-secret\n", 0600));
+                free(test_write_file(creds, secrets[i], "dummy-secret\n", 0600));
         assert_int_equal(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
 
         assert_true(asprintf(&path, "%s/conf/beredd.conf", srcdir()) > 0);
@@ -553,7 +526,7 @@ static void test_bad_phone_and_email(_unused_ void **state) {
 }
 
 static void test_smtp_helo(_unused_ void **state) {
-        struct config *c = load_ok("site = \"t\";\n"
+        struct config *c = test_config_from_text(tmpdir, "ok.conf", "site = \"t\";\n"
                                    "gateways = (\n"
                                    "  { id = \"m1\"; type = \"smtp\"; url = \"smtp://mx.kommune.no:587\"; from = \"k@kommune.no\";\n"
                                    "    helo = \"beredd.kommune.no\"; },\n"
@@ -657,11 +630,11 @@ static void test_max_segments(_unused_ void **state) {
         struct config *c;
 
         /* default 3; the smallest of the SMS gateways counts (failover) */
-        c = load_ok(BASE CHAIN_OK);
+        c = test_config_from_text(tmpdir, "ok.conf", BASE CHAIN_OK);
         assert_int_equal(config_gateway(c, "out")->max_segments, 3);
         assert_int_equal(config_sms_max_segments(c), 3);
         config_free(c);
-        c = load_ok("site = \"t\";\n"
+        c = test_config_from_text(tmpdir, "ok.conf", "site = \"t\";\n"
                     "gateways = ( { id = \"a\"; type = \"file\"; max_segments = 10; },\n"
                     "  { id = \"b\"; type = \"http\"; url = \"https://x/send\"; body = \"to={to}&msg={text}\"; max_segments = 6; },\n"
                     "  { id = \"m\"; type = \"file\"; channel = \"email\"; max_segments = 1; },\n"
@@ -839,7 +812,7 @@ static void test_names_and_errlist(_unused_ void **state) {
 /* ---- secrets ---- */
 
 static void test_secret_world_readable(_unused_ void **state) {
-        _cleanup_free_ char *path = write_file(tmpdir, "open.secret", "TOPSECRET\n", 0644);
+        _cleanup_free_ char *path = test_write_file(tmpdir, "open.secret", "TOPSECRET\n", 0644);
         _cleanup_free_ char *want = NULL;
         char err[512] = "";
         char *v = NULL;
@@ -857,7 +830,7 @@ static void test_secret_world_readable(_unused_ void **state) {
 }
 
 static void test_secret_in_config(_unused_ void **state) {
-        _cleanup_free_ char *tok = write_file(tmpdir, "sms.token", "TOPSECRET\r\n", 0644);
+        _cleanup_free_ char *tok = test_write_file(tmpdir, "sms.token", "TOPSECRET\r\n", 0644);
         static const char conf[] =
                 "site = \"t\";\n"
                 "people = ( { id = \"kari\"; name = \"Kari\"; phone = \"+4791234567\"; } );\n"
@@ -870,7 +843,7 @@ static void test_secret_in_config(_unused_ void **state) {
         EXPECT(conf, "4: gateways[1].token_file: \"sms.token\" is readable by others (mode 0644); chmod 0640");
 
         assert_int_equal(chmod(tok, 0640), 0);
-        c = load_ok(conf);
+        c = test_config_from_text(tmpdir, "ok.conf", conf);
         assert_string_equal(config_gateway(c, "tw")->password, "TOPSECRET");
         config_free(c);
 
@@ -887,9 +860,9 @@ static void test_secret_lookup_order(_unused_ void **state) {
 
         assert_non_null(mkdtemp(creds));
         assert_true(asprintf(&conf, "%s/beredd.conf", tmpdir) > 0);
-        in_conf = write_file(tmpdir, "tok", "from-config-folder\n", 0600);
-        in_creds = write_file(creds, "tok", "from-credentials\n\n", 0400);
-        only_conf = write_file(tmpdir, "other", "abc\r\n", 0640);
+        in_conf = test_write_file(tmpdir, "tok", "from-config-folder\n", 0600);
+        in_creds = test_write_file(creds, "tok", "from-credentials\n\n", 0400);
+        only_conf = test_write_file(tmpdir, "other", "abc\r\n", 0640);
 
         /* $CREDENTIALS_DIRECTORY first ... */
         assert_int_equal(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
@@ -934,20 +907,20 @@ static void test_secret_limits(_unused_ void **state) {
         assert_non_null(big);
         memset(big, 'x', 64 * 1024 + 1);
         big[64 * 1024 + 1] = '\0';
-        path = write_file(tmpdir, "big", big, 0600);
+        path = test_write_file(tmpdir, "big", big, 0600);
         assert_int_equal(config_read_secret(NULL, path, &v, err, sizeof err), -EFBIG);
         assert_string_equal(strstr(err, "is larger than 64 KiB"), "is larger than 64 KiB");
         big[64 * 1024 - 1] = '\n';
         big[64 * 1024] = '\0';
         assert_int_equal(unlink(path), 0);
         free(path);
-        path = write_file(tmpdir, "big", big, 0600);
+        path = test_write_file(tmpdir, "big", big, 0600);
         assert_int_equal(config_read_secret(NULL, path, &v, err, sizeof err), 0);
         assert_int_equal(strlen(v), 64 * 1024 - 1);
         free(v);
         assert_int_equal(unlink(path), 0);
 
-        empty = write_file(tmpdir, "empty", "\n", 0600);
+        empty = test_write_file(tmpdir, "empty", "\n", 0600);
         v = NULL;
         assert_int_equal(config_read_secret(NULL, empty, &v, err, sizeof err), -EINVAL);
         assert_null(v);
@@ -959,13 +932,13 @@ static void test_secret_limits(_unused_ void **state) {
 static void test_http_section(_unused_ void **state) {
         struct config *c;
 
-        c = load_ok(BASE CHAIN_OK);
+        c = test_config_from_text(tmpdir, "ok.conf", BASE CHAIN_OK);
         assert_false(c->http.enabled);
         assert_null(c->http.listen);
         assert_null(c->http.public_url);
         config_free(c);
 
-        c = load_ok(BASE CHAIN_OK
+        c = test_config_from_text(tmpdir, "ok.conf", BASE CHAIN_OK
                     "http = { listen = \"127.0.0.1:8470\"; public_url = \"https://beredd.kommune.no//\";\n"
                     "  heartbeat = { url = \"https://hc.example/ping/x\"; }; };\n");
         assert_true(c->http.enabled);
@@ -978,7 +951,7 @@ static void test_http_section(_unused_ void **state) {
         assert_int_equal(c->http.line, 10);
         config_free(c);
 
-        c = load_ok(BASE CHAIN_OK "http = { listen = \"[::1]:80\"; heartbeat = { url = \"http://h.example/\"; every = \"30s\"; }; };\n");
+        c = test_config_from_text(tmpdir, "ok.conf", BASE CHAIN_OK "http = { listen = \"[::1]:80\"; heartbeat = { url = \"http://h.example/\"; every = \"30s\"; }; };\n");
         assert_string_equal(c->http.listen_host, "::1");
         assert_int_equal(c->http.listen_port, 80);
         assert_null(c->http.public_url);
@@ -986,7 +959,7 @@ static void test_http_section(_unused_ void **state) {
         config_free(c);
 
         /* a heartbeat alone, without a listener */
-        c = load_ok(BASE CHAIN_OK "http = { heartbeat = { url = \"http://h.example/\"; }; };\n");
+        c = test_config_from_text(tmpdir, "ok.conf", BASE CHAIN_OK "http = { heartbeat = { url = \"http://h.example/\"; }; };\n");
         assert_true(c->http.enabled);
         assert_null(c->http.listen);
         config_free(c);
@@ -1019,7 +992,7 @@ static void test_http_errors(_unused_ void **state) {
 }
 
 static void test_http_gateway_inbound(_unused_ void **state) {
-        _cleanup_free_ char *tok = write_file(tmpdir, "in.token", "s3cret\n", 0600);
+        _cleanup_free_ char *tok = test_write_file(tmpdir, "in.token", "s3cret\n", 0600);
         _cleanup_free_ char *conf = NULL;
         struct config *c;
         const struct gateway *gw;
@@ -1038,7 +1011,7 @@ static void test_http_gateway_inbound(_unused_ void **state) {
                              ");\n"
                              "http = { listen = \"127.0.0.1:8470\"; public_url = \"https://b.example\"; };\n",
                              tok, tok, tok, tok) > 0);
-        c = load_ok(conf);
+        c = test_config_from_text(tmpdir, "ok.conf", conf);
         gw = config_gateway(c, "gen");
         assert_string_equal(gw->inbound_from, "from");
         assert_string_equal(gw->inbound_text, "text");
@@ -1102,7 +1075,7 @@ static void test_http_gateway_inbound(_unused_ void **state) {
 
 /* Issue 14: role display names, report_to, contact, receipt. */
 static void test_roles_and_reports(_unused_ void **state) {
-        struct config *c = load_ok(BASE
+        struct config *c = test_config_from_text(tmpdir, "ok.conf", BASE
                                    "roles = ( { id = \"leader\"; name = \"leder\"; name_en = \"team leader\"; },\n"
                                    "          { id = \"member\"; name = \"medlem\"; } );\n"
                                    "chains = ( { id = \"k\"; need = { total = 2; }; report_to = [ \"ola\" ]; contact = \"kari\";\n"
@@ -1121,7 +1094,7 @@ static void test_roles_and_reports(_unused_ void **state) {
         config_free(c);
 
         /* receipt defaults to true, report_to and contact to none */
-        c = load_ok(BASE CHAIN_OK);
+        c = test_config_from_text(tmpdir, "ok.conf", BASE CHAIN_OK);
         assert_true(c->chains[0].receipt);
         assert_int_equal(c->chains[0].n_report_to, 0);
         assert_null(c->chains[0].contact);

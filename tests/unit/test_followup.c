@@ -30,6 +30,7 @@
 #include "macro.h"
 #include "store.h"
 #include "text.h"
+#include "test.h"
 
 /* UTC instant from the C library, independent of the code under test. */
 static uint64_t U(int y, int mo, int d, int h, int mi) {
@@ -88,14 +89,10 @@ struct world {
 };
 
 static void world_load(struct world *w, const char *remind) {
-        char path[256], *text;
-        snprintf(path, sizeof(path), "%s/%s.conf", tmpdir, remind);
+        _cleanup_free_ char *text = NULL, *name = NULL, *path = NULL;
         assert_true(asprintf(&text, config_text, tmpdir, remind) > 0);
-        FILE *fp = fopen(path, "we");
-        assert_non_null(fp);
-        fputs(text, fp);
-        fclose(fp);
-        free(text);
+        assert_true(asprintf(&name, "%s.conf", remind) > 0);
+        path = test_write_file(tmpdir, name, text, 0644);
         struct errlist errs = {};
         w->cfg = config_load(path, &errs);
         for (size_t i = 0; i < errs.n; i++)
@@ -1090,11 +1087,7 @@ static int setup_group(void **state) {
 
 static int teardown_group(void **state) {
         (void) state;
-        char cmd[400];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        if (getenv("KEEP_TMP")) /* to look at the spools after a failure */
-                return 0;
-        return system(cmd) == 0 ? 0 : -1;
+        return test_dir_remove(tmpdir); /* KEEP_TMP=1 keeps the spools, to look at after a failure */
 }
 
 int main(void) {

@@ -44,6 +44,7 @@
 #include "macro.h"
 #include "store.h"
 #include "text.h"
+#include "test.h"
 
 #define MAX_RESULTS 512
 #define MAX_SERVERS 4
@@ -85,12 +86,6 @@ static uint64_t mono_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) ftw;
-        return flag == FTW_DP ? rmdir(path) : unlink(path);
 }
 
 static void script_path(const char *name, char *buf, size_t len) {
@@ -287,6 +282,13 @@ static void run_until(struct fixture *f, size_t n, unsigned timeout_s) {
         assert_int_equal(f->n_res, n);
 }
 
+/* Start the gateways as configured, send one SMS to kari and wait for its result. */
+static void send_one(struct fixture *f, const char *key, const char *to, const char *text, uint64_t validity) {
+        start_gateways(f);
+        send_msg(f, key, CHANNEL_SMS, to, NULL, text, validity);
+        run_until(f, 1, 10);
+}
+
 static const struct result *result_of(struct fixture *f, const char *key) {
         for (size_t i = 0; i < f->n_res; i++)
                 if (streq(f->res[i].key, key))
@@ -299,12 +301,10 @@ static const struct result *result_of(struct fixture *f, const char *key) {
 
 static int setup(void **state) {
         struct fixture *f = calloc(1, sizeof(*f));
-        const char *t = getenv("TMPDIR");
         char root[PATH_MAX];
 
         assert_non_null(f);
-        snprintf(f->dir, sizeof(f->dir), "%s/test-gateway.XXXXXX", t && *t ? t : "/tmp");
-        assert_non_null(mkdtemp(f->dir));
+        test_dir_make(f->dir, "test-gateway");
         snprintf(root, sizeof(root), "%s/spool", f->dir);
         assert_int_equal(store_open(root, &f->store, NULL), 0);
         assert_int_equal(sd_event_new(&f->e), 0);
@@ -321,7 +321,7 @@ static int teardown(void **state) {
         stop_servers(f);
         store_free(f->store);
         sd_event_unref(f->e);
-        (void) nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        (void) test_dir_remove(f->dir);
         F = NULL;
         free(f);
         return 0;
@@ -411,9 +411,7 @@ static void test_http_json(void **state) {
         gw->from = (char *) "Kriseteam";
         gw->headers = &hdr;
         gw->n_headers = 1;
-        start_gateways(f);
-        send_msg(f, "a2.k1", CHANNEL_SMS, "+4791234567", NULL, TEXT_NO, 5 * USEC_PER_MIN);
-        run_until(f, 1, 10);
+        send_one(f, "a2.k1", "+4791234567", TEXT_NO, 5 * USEC_PER_MIN);
         assert_int_equal(f->res[0].result, GW_SENT);
         assert_string_equal(f->res[0].gateway, "json");
 
@@ -448,9 +446,7 @@ static void test_http_form_and_get(void **state) {
         gw->username = (char *) "user";
         gw->password = (char *) "pass word";
         gw->success_match = (char *) "OK";
-        start_gateways(f);
-        send_msg(f, "a3.k1", CHANNEL_SMS, "+4791234567", NULL, TEXT_NO, 0);
-        run_until(f, 1, 10);
+        send_one(f, "a3.k1", "+4791234567", TEXT_NO, 0);
         assert_int_equal(f->res[0].result, GW_SENT);
 
         /* The same server as a GET gateway, after a reload. */
@@ -494,9 +490,7 @@ static void test_success_match(void **state) {
         gw->content_type = (char *) "text/plain";
         gw->success_match = (char *) "OK";
         gw->retries = 2;
-        start_gateways(f);
-        send_msg(f, "a4.k1", CHANNEL_SMS, "+4791234567", NULL, "hei", 0);
-        run_until(f, 1, 10);
+        send_one(f, "a4.k1", "+4791234567", "hei", 0);
         assert_int_equal(f->res[0].result, GW_FAILED);
         assert_int_equal(log_count(s), 2);
         json_t *a = read_log(s->log);
@@ -553,9 +547,7 @@ static void test_twilio_bad_token(void **state) {
         gw->password = (char *) "wrong";
         gw->from = (char *) "+4759440000";
         add_gw(f, "backup", GATEWAY_HTTP, urlb)->body = (char *) "{text}";
-        start_gateways(f);
-        send_msg(f, "a6.k1", CHANNEL_SMS, "+4791234567", NULL, "Hei", 0);
-        run_until(f, 1, 10);
+        send_one(f, "a6.k1", "+4791234567", "Hei", 0);
         /* 401 is our configuration: no retry, straight to the next gateway. */
         assert_int_equal(f->res[0].result, GW_SENT);
         assert_string_equal(f->res[0].gateway, "backup");
@@ -575,9 +567,7 @@ static void test_linkmobility(void **state) {
         gw->password = (char *) "lmpass";
         gw->from = (char *) "Kriseteam";
         gw->receipt_gate = (char *) "BEREDD01";
-        start_gateways(f);
-        send_msg(f, "a7.k1", CHANNEL_SMS, "+4791234567", NULL, TEXT_NO, 5 * USEC_PER_MIN);
-        run_until(f, 1, 10);
+        send_one(f, "a7.k1", "+4791234567", TEXT_NO, 5 * USEC_PER_MIN);
         assert_int_equal(f->res[0].result, GW_SENT);
         assert_string_equal(f->res[0].ref, "lm-1");
 
@@ -758,9 +748,7 @@ static void test_retry_500(void **state) {
         _cleanup_free_ char *url = url_of(s, "/send");
 
         add_gw(f, "a", GATEWAY_HTTP, url)->body = (char *) "to={to}&text={text}";
-        start_gateways(f);
-        send_msg(f, "b1.k1", CHANNEL_SMS, "+4791234567", NULL, "Hei", 0);
-        run_until(f, 1, 10);
+        send_one(f, "b1.k1", "+4791234567", "Hei", 0);
         assert_int_equal(f->res[0].result, GW_SENT);
         assert_string_equal(f->res[0].gateway, "a");
         assert_int_equal(log_count(s), 3);
@@ -775,9 +763,7 @@ static void test_failover_500(void **state) {
         add_gw(f, "A", GATEWAY_HTTP, ua)->body = (char *) "{text}";
         f->gws[0].retries = 2;
         add_gw(f, "B", GATEWAY_HTTP, ub)->body = (char *) "{text}";
-        start_gateways(f);
-        send_msg(f, "b2.k1", CHANNEL_SMS, "+4791234567", NULL, "Hei", 0);
-        run_until(f, 1, 10);
+        send_one(f, "b2.k1", "+4791234567", "Hei", 0);
         assert_int_equal(f->res[0].result, GW_SENT);
         assert_string_equal(f->res[0].gateway, "B");
         assert_int_equal(log_count(sa), 2);
@@ -791,9 +777,7 @@ static void test_all_fail(void **state) {
 
         add_gw(f, "A", GATEWAY_HTTP, url)->body = (char *) "{text}";
         f->gws[0].retries = 3;
-        start_gateways(f);
-        send_msg(f, "b3.k1", CHANNEL_SMS, "+4791234567", NULL, "Hei", 0);
-        run_until(f, 1, 10);
+        send_one(f, "b3.k1", "+4791234567", "Hei", 0);
         assert_int_equal(f->res[0].result, GW_FAILED);
         assert_string_equal(f->res[0].gateway, "A");
         assert_non_null(strstr(f->res[0].error, "500"));
@@ -853,9 +837,7 @@ static void test_twilio_invalid_number(void **state) {
         gw->password = (char *) "tok";
         gw->from = (char *) "+4759440000";
         add_gw(f, "backup", GATEWAY_HTTP, urlb)->body = (char *) "{text}";
-        start_gateways(f);
-        send_msg(f, "b6.k1", CHANNEL_SMS, "+4712", NULL, "Hei", 0);
-        run_until(f, 1, 10);
+        send_one(f, "b6.k1", "+4712", "Hei", 0);
         assert_int_equal(f->res[0].result, GW_UNREACHABLE);
         assert_string_equal(f->res[0].gateway, "twilio");
         assert_non_null(strstr(f->res[0].error, "21211"));
@@ -885,9 +867,7 @@ static void test_refused_failover(void **state) {
         f->gws[0].retries = 2;
         add_gw(f, "B", GATEWAY_HTTP, ub)->body = (char *) "{text}";
         add_gw(f, "outbox", GATEWAY_FILE, NULL);
-        start_gateways(f);
-        send_msg(f, "b7.k1", CHANNEL_SMS, "+4791234567", NULL, "Hei", 0);
-        run_until(f, 1, 10);
+        send_one(f, "b7.k1", "+4791234567", "Hei", 0);
         assert_int_equal(f->res[0].result, GW_SENT);
         assert_string_equal(f->res[0].gateway, "B");
         assert_int_equal(log_count(b), 1);

@@ -20,6 +20,7 @@
 #include "macro.h"
 #include "seen.h"
 #include "store.h"
+#include "test.h"
 
 #define SEC ((uint64_t) 1000000)
 #define DAY (24 * 3600 * SEC)
@@ -34,8 +35,7 @@ static int setup(void **state) {
         struct fixture *f = calloc(1, sizeof(*f));
         char root[200];
         assert_non_null(f);
-        snprintf(f->dir, sizeof(f->dir), "/tmp/test_seen.XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
+        test_dir_make(f->dir, "test_seen");
         snprintf(root, sizeof(root), "%s/spool", f->dir);
         assert_int_equal(store_open(root, &f->st, NULL), 0);
         *state = f;
@@ -44,10 +44,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         struct fixture *f = *state;
-        char cmd[200];
         store_free(f->st);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(test_dir_remove(f->dir), 0);
         free(f);
         return 0;
 }

@@ -28,6 +28,7 @@
 
 #include "macro.h"
 #include "store.h"
+#include "test.h"
 
 struct fixture {
         char dir[PATH_MAX / 2]; /* the mkdtemp() folder */
@@ -36,19 +37,11 @@ struct fixture {
         mode_t old_umask;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) st;
-        (void) ftw;
-        return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 static int setup(void **state) {
         struct fixture *f = calloc(1, sizeof(*f));
-        const char *t = getenv("TMPDIR");
 
         assert_non_null(f);
-        snprintf(f->dir, sizeof(f->dir), "%s/test-store.XXXXXX", t && *t ? t : "/tmp");
-        assert_non_null(mkdtemp(f->dir));
+        test_dir_make(f->dir, "test-store");
         snprintf(f->root, sizeof(f->root), "%s/spool", f->dir);
         f->old_umask = umask(022);
         *state = f;
@@ -61,7 +54,7 @@ static int teardown(void **state) {
         if (f->mounted)
                 (void) umount2(f->root, MNT_DETACH);
         umask(f->old_umask);
-        (void) nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        (void) test_dir_remove(f->dir);
         free(f);
         return 0;
 }
