@@ -36,7 +36,9 @@ EOC
 
 act_field() { ctl show "$1" --json | python3 -c "import json,sys; print(json.load(sys.stdin)$2)"; }
 
-write_act_config "$T/beredd.conf" 3s 2s
+# Step 1 ends by kari's answer, not by its wait: a long wait keeps a slow
+# machine from ending it first. Step 2's wait is timed below (scaled).
+write_act_config "$T/beredd.conf" 60s "$((2 * ${BEREDD_TIME_SCALE:-1}))s"
 start_beredd "$T/beredd.conf"
 
 say "a malformed and an unauthorised trigger are refused with clear replies"

@@ -43,8 +43,11 @@ EOC
 
 
 
-say "Monday 2027-01-11 07:59:53: a case due today is not reminded before office hours"
-start_at 2027-01-11T07:59:53
+# The daemon starts 7 s before office hours (more under valgrind or the
+# sanitizers: BEREDD_TIME_SCALE), so that a slow start is still before 08:00.
+lead=$((7 * ${BEREDD_TIME_SCALE:-1})); [ "$lead" -le 50 ] || lead=50
+say "Monday 2027-01-11, ${lead} s before 08:00: a case due today is not reminded before office hours"
+start_at "2027-01-11T07:59:$(printf %02d $((60 - lead)))"
 ok '{"cmd":"case.open","case":"K-2041","contacts":["kari","ola"],"level":1,"factors":["loneliness"],"children":true,"due":"2027-01-11"}'
 assert_eq "$(json_str "$R" '["due"]')" 2027-01-11
 assert_eq "$(json_str "$R" '["next_action"]')" "2027-01-11 08:00"
