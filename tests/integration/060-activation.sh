@@ -151,13 +151,13 @@ assert_eq "$(grep -c kriseteam "$T/list.txt")" 4 "expected four activations in t
 
 say "verify: everyone the chain can reach is asked to answer; the check lists who did not"
 rm -f "$T"/spool/outbox/*
-ctl verify kriseteam --by kari --window 5s --json > "$T/verify.json"
+ctl verify kriseteam --by kari --window "$((8 * ${BEREDD_TIME_SCALE:-1}))s" --json > "$T/verify.json"
 VID=$(json_get "$T/verify.json" '["activation"]'); VCODE=$(json_get "$T/verify.json" '["code"]')
 assert_eq "$(json_get "$T/verify.json" '["asked"]')" 6
 for p in ola per siri nina legevakt; do wait_until 2 has_outbox $p "Svar OK $VCODE" || fail "$p not asked to verify"; done
 wait_until 2 has_outbox kari "IKKE en utkalling" 2 || fail "kari not asked on both channels"
 for p in kari ola nina legevakt; do ctl reply "$VCODE" yes --person $p > /dev/null; done
-wait_until 10 sh -c "\"$BEREDCTL\" -s \"$T/control\" show $VID --json | grep -q '\"state\": \"verified\"'" || fail "the check did not end"
+wait_until 20 sh -c "\"$BEREDCTL\" -s \"$T/control\" show $VID --json | grep -q '\"state\": \"verified\"'" || fail "the check did not end"
 ctl show "$VID" > "$T/verify.txt"
 assert_grep "$T/verify.txt" "2 not answered: .*per"
 assert_grep "$T/verify.txt" "siri"
