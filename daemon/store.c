@@ -128,6 +128,22 @@ static int target_resolve(const struct store *s, enum store_dir d, const char *n
         return 0;
 }
 
+/* A listing of folder NAME under DFD ("." for DFD itself; FLAGS added to the
+ * open) on a fresh open file description: fdopendir() on a dup() would
+ * share (and move) the offset of the fd the store keeps. */
+static int opendir_at(int dfd, const char *name, int flags, DIR **ret) {
+        int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
+        if (fd < 0)
+                return negative_errno();
+        *ret = fdopendir(fd);
+        if (!*ret) {
+                int r = negative_errno();
+                close(fd);
+                return r;
+        }
+        return 0;
+}
+
 static int write_all(int fd, const void *data, size_t len) {
         const char *p = data;
 
@@ -221,19 +237,11 @@ static int mkdir_p_open(const char *path, int *ret_fd) {
 static int clean_tmp(struct store *s, unsigned *ret_count) {
         _cleanup_(closedirp) DIR *d = NULL;
         unsigned count = 0;
-        int fd;
+        int r;
 
-        /* A fresh open file description: fdopendir() on a dup() would share
-         * (and move) the offset of the fd the store keeps. */
-        fd = openat(s->fds[STORE_TMP], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        d = fdopendir(fd);
-        if (!d) {
-                int r = negative_errno();
-                close(fd);
+        r = opendir_at(s->fds[STORE_TMP], ".", 0, &d);
+        if (r < 0)
                 return r;
-        }
 
         for (;;) {
                 struct dirent *de;
@@ -791,22 +799,14 @@ int store_list_incoming(const struct store *s, char ***ret, size_t *ret_n) {
         struct entry *v = NULL;
         size_t n = 0, cap = 0;
         char **names;
-        int fd, r;
+        int r;
 
         if (!s || !ret || !ret_n)
                 return -EINVAL;
 
-        /* A fresh open file description, so that the listing starts at the
-         * top and leaves the store's fd alone. */
-        fd = openat(s->fds[STORE_INCOMING], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        d = fdopendir(fd);
-        if (!d) {
-                r = negative_errno();
-                close(fd);
+        r = opendir_at(s->fds[STORE_INCOMING], ".", 0, &d);
+        if (r < 0)
                 return r;
-        }
 
         for (;;) {
                 struct dirent *de;
@@ -944,24 +944,15 @@ struct store_folder {
 
 int store_folder_open(const struct store *s, enum store_dir dir, const char *sub, struct store_folder **ret) {
         struct store_folder *f;
-        int fd, r;
+        int r;
 
         if (!s || !ret || (unsigned) dir >= _STORE_DIR_MAX || (sub && !name_is_plain(sub)))
                 return -EINVAL;
-        /* A fresh open file description: the listing starts at the top and
-         * leaves the store's fd alone. */
-        fd = openat(s->fds[dir], sub ? sub : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | (sub ? O_NOFOLLOW : 0));
-        if (fd < 0)
-                return negative_errno();
         f = malloc(sizeof(*f));
-        if (!f) {
-                close(fd);
+        if (!f)
                 return -ENOMEM;
-        }
-        f->d = fdopendir(fd);
-        if (!f->d) {
-                r = negative_errno();
-                close(fd);
+        r = opendir_at(s->fds[dir], sub ? sub : ".", sub ? O_NOFOLLOW : 0, &f->d);
+        if (r < 0) {
                 free(f);
                 return r;
         }
