@@ -6,6 +6,7 @@
  * index (24 bytes per case plus its ref in one arena, a ref hash and a code
  * table), ONE min-heap of next-action instants and ONE sd-event timer for the
  * earliest. A full record is read from disk when a case is acted on.
+ * (The engine is in parts: followup-internal.h lists them.)
  *
  * Life of a case:
  *   open -> (due day, office start) first reminder to the contact persons

@@ -4,8 +4,8 @@
  *   incoming/     drop folder; files are renamed in, processed, then removed
  *   activations/  one append-only JSON Lines log per activation: <id>.log
  *   cases/ab/     one JSON file per follow-up case, 256 hashed subfolders
- *   cases/journal.<n>  changes to cases not yet in their files (followup.c)
- *   cases/index   the case index of the last clean stop, a cache (followup.c)
+ *   cases/journal.<n>  changes to cases not yet in their files (case-store.c)
+ *   cases/index   the case index of the last clean stop, a cache (case-store.c)
  *   failed/       rejected input, each with <name>.reason
  *   outbox/       messages written by the file gateway
  *   tmp/          temporary files (same file system), never data
@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 enum store_dir {
         STORE_INCOMING,
@@ -70,6 +71,31 @@ void store_case_bucket(const char *ref, char buf[static 3]);
 /* "ab/REF.json" relative to cases/; creates the bucket folder if missing.
  * Returns 0 or -errno (-ENAMETOOLONG). */
 int store_case_relpath(struct store *s, const char *ref, char *buf, size_t len);
+/* The same "ab/REF.json" without making the folder: to read or remove a
+ * case. Returns 0 or -EINVAL, -ENAMETOOLONG. */
+int store_case_name(const char *ref, char *buf, size_t len);
+
+/* The status of DIR/NAME itself (a symlink is not followed), as fstatat(2).
+ * Returns 0 or -errno (-ENOENT: there is none). */
+int store_stat(const struct store *s, enum store_dir dir, const char *name, struct stat *ret);
+
+/* Reading a folder of many files (the case buckets at start: a million
+ * files, so no fstat and one buffer for all). store_folder_open() opens
+ * folder DIR, or its subfolder SUB (a plain name, not followed if a symlink;
+ * NULL: DIR itself); store_folder_next() gives the next entry's name,
+ * skipping names that start with '.' (NULL at the end; valid until the next
+ * call); store_folder_read() reads file NAME of the folder whole into *BUF,
+ * which it grows (from 64 KiB, doubling) and the caller keeps for the next
+ * file: a short read is taken as the end of the file (O_NONBLOCK: a FIFO
+ * does not block; a folder fails the read). *BUF is not NUL-terminated.
+ * -EFBIG when the buffer would have to grow beyond MAX + 2 bytes, -ENOMEM
+ * when it cannot grow, any other -errno for the file itself. */
+struct store_folder;
+int store_folder_open(const struct store *s, enum store_dir dir, const char *sub, struct store_folder **ret);
+const char *store_folder_next(struct store_folder *f);
+int store_folder_read(const struct store_folder *f, const char *name, size_t max, char **buf, size_t *cap,
+                      size_t *ret_len);
+void store_folder_close(struct store_folder *f);
 
 /* Where a function takes a NAME in STORE_CASES, the "ab/REF.json" form made
  * by store_case_relpath() is accepted as well (the bucket must exist). */

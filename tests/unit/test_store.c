@@ -381,6 +381,79 @@ static void test_case_bucket(void **state) {
         store_free(s);
 }
 
+/* The case store's reads go through the store: the case name without a
+ * folder made, a status that does not follow a symlink, and a folder of
+ * many files listed and read with one buffer. */
+static void test_case_folders(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+        struct store_folder *d;
+        struct stat st;
+        char rel[64], *buf = NULL;
+        size_t cap = 0, len;
+        const char *name;
+        int seen = 0;
+
+        assert_int_equal(store_case_name("K-2041", rel, sizeof(rel)), 0);
+        assert_string_equal(rel, "00/K-2041.json");
+        assert_false(exists(f, "cases/00")); /* not made */
+        assert_int_equal(store_case_name("K-2041", rel, 14), -ENAMETOOLONG);
+        assert_int_equal(store_case_name("a/b", rel, sizeof(rel)), -EINVAL);
+        assert_int_equal(store_case_name("..", rel, sizeof(rel)), -EINVAL);
+
+        assert_int_equal(store_stat(s, STORE_CASES, "00", &st), -ENOENT);
+        assert_int_equal(store_folder_open(s, STORE_CASES, "00", &d), -ENOENT);
+        assert_int_equal(store_case_relpath(s, "K-2041", rel, sizeof(rel)), 0);
+        assert_int_equal(store_stat(s, STORE_CASES, "00", &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(store_stat(s, STORE_CASES, rel, &st), -ENOENT);
+        assert_int_equal(store_create_atomic(s, STORE_CASES, rel, "{\"ref\":1}\n", 10), 0);
+        assert_int_equal(store_stat(s, STORE_CASES, rel, &st), 0);
+        assert_int_equal(st.st_size, 10);
+        put_file(f, "cases/00/.hidden", "x");
+        char *target = path_of(f, "cases/00/K-2041.json"), *link = path_of(f, "cases/00/link.json");
+        assert_int_equal(symlink(target, link), 0);
+        assert_int_equal(store_stat(s, STORE_CASES, "00/link.json", &st), 0);
+        assert_true(S_ISLNK(st.st_mode)); /* not followed */
+
+        assert_int_equal(store_folder_open(s, STORE_CASES, "../x", &d), -EINVAL);
+        assert_int_equal(store_folder_open(s, STORE_CASES, NULL, &d), 0); /* cases/ itself */
+        while ((name = store_folder_next(d)))
+                seen += streq(name, "00");
+        assert_int_equal(seen, 1);
+        store_folder_close(d);
+
+        assert_int_equal(store_folder_open(s, STORE_CASES, "00", &d), 0);
+        seen = 0;
+        while ((name = store_folder_next(d))) {
+                assert_true(name[0] != '.'); /* ".", "..", ".hidden" skipped */
+                seen++;
+        }
+        assert_int_equal(seen, 2);
+        assert_int_equal(store_folder_read(d, "K-2041.json", 1024 * 1024, &buf, &cap, &len), 0);
+        assert_int_equal(len, 10);
+        assert_int_equal(cap, 64 * 1024);
+        assert_memory_equal(buf, "{\"ref\":1}\n", 10);
+        assert_int_equal(store_folder_read(d, "link.json", 1024 * 1024, &buf, &cap, &len), -ELOOP);
+        assert_int_equal(store_folder_read(d, "none.json", 1024 * 1024, &buf, &cap, &len), -ENOENT);
+        /* Larger than MAX + 2 once the buffer must grow past it. */
+        char *big = calloc(1, 70000);
+        assert_non_null(big);
+        memset(big, 'x', 69999);
+        put_file(f, "cases/00/big.json", big);
+        assert_int_equal(store_folder_read(d, "big.json", 65536, &buf, &cap, &len), -EFBIG);
+        assert_int_equal(store_folder_read(d, "big.json", 1024 * 1024, &buf, &cap, &len), 0);
+        assert_int_equal(len, 69999);
+        assert_int_equal(cap, 128 * 1024);
+        store_folder_close(d);
+        store_folder_close(NULL);
+        free(big);
+        free(buf);
+        free(target);
+        free(link);
+        store_free(s);
+}
+
 static void test_reject(void **state) {
         struct fixture *f = *state;
         struct store *s = open_store(f, NULL);
@@ -662,6 +735,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_free_bytes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_one_daemon_per_spool, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_case_folders, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
