@@ -40,7 +40,6 @@
 #define COMMIT_RETRY_USEC (5 * USEC_PER_SEC)
 #define LAZY_MAX_USEC     (5 * USEC_PER_SEC / 1000) /* group commit of outcomes: at most this late */
 #define LAZY_MAX_EVENTS   512
-#define KEEP_TRYING_USEC  (24 * USEC_PER_HOUR) /* a gateway outage: rounds while still_wanted() */
 
 struct activation *act_find_activation(struct activations *m, const char *id) {
         for (struct activation *a = m->list; a; a = a->next)
@@ -208,7 +207,7 @@ static void dispatch(struct activation *a) {
                         .to = !p ? NULL : n->ch == CHANNEL_SMS ? p->phone : p->email,
                         .subject = n->ch == CHANNEL_EMAIL ? subject : NULL,
                         .text = text,
-                        .keep_trying = KEEP_TRYING_USEC,
+                        .keep_trying = GW_KEEP_TRYING_USEC,
                         .wanted = still_wanted,
                 };
                 const struct chain *c = act_chain(a);

@@ -751,7 +751,7 @@ size_t calendar_holidays_no_year(int y, struct calendar_holiday out[static CALEN
         /* Insertion sort into calendar order; stable, so a fixed-date holiday
          * stays before a moveable one on the same day. */
         for (size_t i = 1; i < n; i++)
-                for (size_t j = i; j > 0 && calendar_ymd_cmp(out[j - 1].date, out[j].date) > 0; j--) {
+                for (size_t j = i; j > 0 && ymd_cmp(out[j - 1].date, out[j].date) > 0; j--) {
                         struct calendar_holiday t = out[j];
                         out[j] = out[j - 1];
                         out[j - 1] = t;
@@ -818,7 +818,7 @@ const char *calendar_holiday(const struct calendar *c, struct ymd d) {
 
 bool calendar_is_closed(const struct calendar *c, struct ymd d) {
         for (size_t i = 0; i < c->conf->n_closed; i++)
-                if (calendar_ymd_cmp(c->conf->closed[i], d) == 0)
+                if (ymd_cmp(c->conf->closed[i], d) == 0)
                         return true;
         return false;
 }
@@ -886,7 +886,7 @@ int calendar_next_working_day(const struct calendar *c, struct ymd d, struct ymd
 const struct heightened *calendar_heightened(const struct calendar *c, struct ymd d) {
         for (size_t i = 0; i < c->conf->n_heightened; i++) {
                 const struct heightened *h = &c->conf->heightened[i];
-                if (calendar_ymd_cmp(h->from, d) <= 0 && calendar_ymd_cmp(d, h->to) <= 0)
+                if (ymd_cmp(h->from, d) <= 0 && ymd_cmp(d, h->to) <= 0)
                         return h;
         }
         return NULL;

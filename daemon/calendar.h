@@ -42,18 +42,6 @@ struct ymd calendar_ymd_from_days(int64_t days);
 int calendar_weekday(struct ymd d);
 /* D plus N days (N may be negative). */
 struct ymd calendar_add_days(struct ymd d, int64_t n);
-/* The rules of civil dates themselves live in time-util.c (config.c needs
- * them too, below this module); these are their names here. */
-static inline int calendar_ymd_cmp(struct ymd a, struct ymd b) {
-        return ymd_cmp(a, b);
-}
-static inline int calendar_days_in_month(int y, int m) {
-        return ymd_days_in_month(y, m);
-}
-static inline bool calendar_ymd_valid(struct ymd d) {
-        return ymd_valid(d);
-}
-
 /* ---- time zones ---- */
 
 struct calendar_tz;

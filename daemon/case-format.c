@@ -20,13 +20,6 @@
 #include "followup-internal.h"
 #include "macro.h"
 
-static int name_index(const char *const *names, size_t n, const char *s) {
-        for (size_t i = 0; s && i < n; i++)
-                if (streq(names[i], s))
-                        return (int) i;
-        return -1;
-}
-
 void case_done(struct fu_case *c) {
         free(c->origin);
         json_decref(c->history);
@@ -79,15 +72,15 @@ int case_parse(const char *data, size_t len, struct fu_case *c) {
         }
         c->children = json_is_true(json_object_get(o, "children"));
         c->task = json_is_true(json_object_get(o, "task"));
-        k = name_index(fu_state_names, ELEMENTSOF(fu_state_names), json_string_value(json_object_get(o, "state")));
+        k = string_table_lookup(fu_state_names, ELEMENTSOF(fu_state_names), json_string_value(json_object_get(o, "state")));
         if (k < 0)
                 goto out;
         c->state = (enum fu_state) k;
-        k = name_index(fu_stage_names, ELEMENTSOF(fu_stage_names), json_string_value(json_object_get(o, "stage")));
+        k = string_table_lookup(fu_stage_names, ELEMENTSOF(fu_stage_names), json_string_value(json_object_get(o, "stage")));
         if (k < 0)
                 goto out;
         c->stage = (enum fu_stage) k;
-        if (config_parse_date(json_string_value(json_object_get(o, "due")), &c->due) < 0)
+        if (parse_date(json_string_value(json_object_get(o, "due")), &c->due) < 0)
                 goto out;
         c->reminded = jts(o, "reminded");
         c->second = jts(o, "second");
@@ -131,7 +124,7 @@ out:
 
 json_t *case_date_json(struct ymd d) {
         char buf[16];
-        fu_format_date(d, buf, sizeof(buf));
+        time_format_date(d, buf, sizeof(buf));
         return json_string(buf);
 }
 
@@ -300,15 +293,15 @@ int case_mini_parse(const char *p, size_t len, struct mini *m) {
                                 memcpy(m->ref, buf, vn + 1);
                                 m->seen |= M_REF;
                         } else if (keyis(k, kn, "state")) {
-                                if ((m->state = name_index(fu_state_names, ELEMENTSOF(fu_state_names), buf)) < 0)
+                                if ((m->state = string_table_lookup(fu_state_names, ELEMENTSOF(fu_state_names), buf)) < 0)
                                         return -1;
                                 m->seen |= M_STATE;
                         } else if (keyis(k, kn, "stage")) {
-                                if ((m->stage = name_index(fu_stage_names, ELEMENTSOF(fu_stage_names), buf)) < 0)
+                                if ((m->stage = string_table_lookup(fu_stage_names, ELEMENTSOF(fu_stage_names), buf)) < 0)
                                         return -1;
                                 m->seen |= M_STAGE;
                         } else if (keyis(k, kn, "due")) {
-                                if (config_parse_date(buf, &m->due) < 0)
+                                if (parse_date(buf, &m->due) < 0)
                                         return -1;
                                 m->seen |= M_DUE;
                         } else {
@@ -380,7 +373,7 @@ int followup_case_check(const char *data, size_t len) {
         bool full = case_parse(data, len, c) >= 0, fast = case_mini_parse(data, len, &m) >= 0;
         int r = full && fast ? 1 : full ? 0 : fast ? 2 : -EINVAL;
         if (r == 1 && (!streq(m.ref, c->ref) || m.level != c->level || m.factors != c->factors ||
-                       m.state != (int) c->state || m.stage != (int) c->stage || calendar_ymd_cmp(m.due, c->due) != 0 ||
+                       m.state != (int) c->state || m.stage != (int) c->stage || ymd_cmp(m.due, c->due) != 0 ||
                        m.reminded != c->reminded || m.second != c->second || m.closed != c->closed ||
                        m.code != c->code))
                 r = -EBADMSG;

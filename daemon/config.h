@@ -304,15 +304,6 @@ void config_free(struct config *c);
  * for copies such as the gateways module keeps for transfers in flight. */
 void gateway_conf_done(struct gateway *gw);
 
-/* The configuration's duration and date formats: parse_duration() and
- * parse_date() of time-util.h, under the names their callers know. */
-static inline int config_parse_duration(const char *s, uint64_t *ret_usec) {
-        return parse_duration(s, ret_usec);
-}
-static inline int config_parse_date(const char *s, struct ymd *ret) {
-        return parse_date(s, ret);
-}
-
 /* Read a secret named by a *_file key: an absolute path as is, otherwise
  * $CREDENTIALS_DIRECTORY/NAME first, then the config file's folder. The file
  * must not be readable or writable by others. Trailing newlines are stripped.

@@ -29,6 +29,7 @@
 #include "followup.h"
 #include "prioq.h"
 #include "strmap.h"
+#include "time-util.h"
 
 #define FU_CODE_MIN 10000u
 #define FU_CODE_N 90000u             /* 10000..99999 */
@@ -194,7 +195,6 @@ uint64_t fu_to_office(const struct followup_conf *fc, const struct calendar *cal
 uint64_t fu_first_reminder(const struct followup_conf *fc, const struct calendar *cal, struct ymd due);
 /* The date D after NOW: whole days (rounded) from TODAY, shorter ones by the clock. */
 struct ymd fu_date_after(const struct calendar *cal, uint64_t now, struct ymd today, uint64_t d);
-void fu_format_date(struct ymd d, char *buf, size_t len);
 
 /* ---- the index (case-index.c) ---- */
 

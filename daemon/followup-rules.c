@@ -126,10 +126,6 @@ struct ymd fu_date_after(const struct calendar *cal, uint64_t now, struct ymd to
         return l.date;
 }
 
-void fu_format_date(struct ymd d, char *buf, size_t len) {
-        snprintf(buf, len, "%04d-%02d-%02d", d.y, d.m, d.d);
-}
-
 int followup_plan_checkin(const struct followup_conf *fc, const struct calendar *cal,
                           const struct fu_checkin_state *st, enum outcome outcome, const struct ymd *next,
                           uint64_t next_in, int postpone_days, uint64_t now, struct fu_plan *ret, char *err,
@@ -181,9 +177,9 @@ int followup_plan_checkin(const struct followup_conf *fc, const struct calendar 
         }
 
         if (next) {
-                if (calendar_ymd_cmp(*next, today) < 0) {
+                if (ymd_cmp(*next, today) < 0) {
                         char d[16];
-                        fu_format_date(*next, d, sizeof(d));
+                        time_format_date(*next, d, sizeof(d));
                         snprintf(err, errlen, "next: %s is in the past", d);
                         return -EINVAL;
                 }

@@ -13,12 +13,10 @@
 
 #include <openssl/evp.h>
 
-#include "activation.h" /* beredd_now() */
 #include "followup-internal.h"
 #include "log.h"
 #include "macro.h"
 
-#define KEEP_TRYING_USEC (24 * USEC_PER_HOUR) /* a gateway outage: rounds while still_wanted() */
 #define BATCH 200                    /* actions per timer run, so the loop stays responsive */
 
 /* ---- helpers ---- */
@@ -149,7 +147,7 @@ static void dispatch(struct followup *f, const struct fu_case *c, uint64_t now, 
                                    (int) ((now - c->reminded + USEC_PER_DAY / 2) / USEC_PER_DAY) : 0;
                 struct fu_text_args a = {
                         .kind = kind, .lang = p ? p->lang : f->cfg->lang, .ch = n->ch, .ref = c->ref,
-                        .code = c->code ? code : NULL, .task = c->task, .today = calendar_ymd_cmp(c->due, today) == 0,
+                        .code = c->code ? code : NULL, .task = c->task, .today = ymd_cmp(c->due, today) == 0,
                         .n = kind == FU_TEXT_UNREACHED ? c->unreached : days > 0 ? days : 1,
                         .contacts = contacts, .n_contacts = c->n_contacts,
                 };
@@ -160,7 +158,7 @@ static void dispatch(struct followup *f, const struct fu_case *c, uint64_t now, 
                         .key = n->key, .ref = cref, .channel = n->ch, .person = n->person,
                         .to = !p ? NULL : n->ch == CHANNEL_SMS ? p->phone : p->email,
                         .subject = n->ch == CHANNEL_EMAIL ? subject : NULL, .text = text,
-                        .keep_trying = KEEP_TRYING_USEC, .wanted = still_wanted,
+                        .keep_trying = GW_KEEP_TRYING_USEC, .wanted = still_wanted,
                 };
                 if (r >= 0 && m.to)
                         r = gateway_send(f->gw, &m, on_gw_done, f);
@@ -203,12 +201,6 @@ static int cmp_results(const void *x, const void *y) {
 
 /* ---- the timer ---- */
 
-static int64_t clock_offset(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t) beredd_now() - ((int64_t) ts.tv_sec * (int64_t) USEC_PER_SEC + ts.tv_nsec / 1000);
-}
-
 static void arm_timer(struct followup *f) {
         if (!f->timer)
                 return;
@@ -217,7 +209,7 @@ static void arm_timer(struct followup *f) {
                 sd_event_source_set_enabled(f->timer, SD_EVENT_OFF);
                 return;
         }
-        int64_t when = (int64_t) f->e[first].next - clock_offset();
+        int64_t when = (int64_t) f->e[first].next - time_offset();
         sd_event_source_set_time(f->timer, when > 1 ? (uint64_t) when : 1);
         sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT);
 }
@@ -546,7 +538,7 @@ static json_t *local_time(const struct followup *f, uint64_t t) {
         struct calendar_local l;
         char buf[32];
         calendar_local(f->cal, t, &l);
-        snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d", l.date.y, l.date.m, l.date.d, l.hour, l.minute);
+        time_format_date_time(l.date, l.hour, l.minute, buf, sizeof(buf));
         return json_string(buf);
 }
 
@@ -653,7 +645,7 @@ int followup_open(struct followup *f, const struct command *cmd, const char *ori
         fu_entry_init(f, i, &c);
         reschedule(f, i, &c);
         char d[16];
-        fu_format_date(c.due, d, sizeof(d));
+        time_format_date(c.due, d, sizeof(d));
         log_case("opened at level %d, due %s", c.level, d);
         emit(f, "case.opened", c.level, NULL);
         *reply = case_reply(f, &c);
@@ -723,7 +715,7 @@ static int do_checkin(struct followup *f, uint32_t i, struct fu_case *c, const c
         reschedule(f, i, c);
         dispatch(f, c, now, true);
         char d[16];
-        fu_format_date(c->due, d, sizeof(d));
+        time_format_date(c->due, d, sizeof(d));
         log_case("check-in recorded (%s), level %d, next due %s",
                  outcome == OUTCOME_NONE ? "postponed" : outcome_name(outcome), c->level, d);
         emit(f, "checkin", c->level, outcome == OUTCOME_NONE ? "postponed" : outcome_name(outcome));
@@ -766,7 +758,7 @@ int followup_level(struct followup *f, const struct command *cmd, json_t **reply
         /* More intensive care must not wait for the old, longer interval. */
         if (c.stage == FU_STAGE_NONE) {
                 struct ymd sooner = fu_date_after(f->cal, now, today, followup_interval(fc, f->cal, c.level, today));
-                if (calendar_ymd_cmp(sooner, c.due) < 0)
+                if (ymd_cmp(sooner, c.due) < 0)
                         c.due = sooner;
         }
         r = fu_case_write(f, &c, false);

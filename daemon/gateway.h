@@ -33,6 +33,10 @@
 
 struct gateways;
 
+/* keep_trying for call-outs and reminders: through a gateway outage of up
+ * to a day, rounds while the message is still wanted. */
+#define GW_KEEP_TRYING_USEC (24 * USEC_PER_HOUR)
+
 struct gw_message {
         const char *key;     /* idempotency key, safe id ([A-Za-z0-9._-]) */
         /* The client reference sent to providers that take one (Link

@@ -755,37 +755,37 @@ static void test_durations(_unused_ void **state) {
 
         for (size_t i = 0; i < ELEMENTSOF(good); i++) {
                 u = 1;
-                assert_int_equal(config_parse_duration(good[i].s, &u), 0);
+                assert_int_equal(parse_duration(good[i].s, &u), 0);
                 assert_int_equal(u, good[i].usec);
         }
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 u = 12345;
-                if (config_parse_duration(bad[i], &u) != -EINVAL)
+                if (parse_duration(bad[i], &u) != -EINVAL)
                         fail_msg("\"%s\" was accepted", bad[i]);
                 assert_int_equal(u, 12345); /* untouched on failure */
         }
-        assert_int_equal(config_parse_duration(NULL, &u), -EINVAL);
+        assert_int_equal(parse_duration(NULL, &u), -EINVAL);
 }
 
 static void test_dates(_unused_ void **state) {
         struct ymd d = {};
 
-        assert_int_equal(config_parse_date("2028-02-29", &d), 0);
+        assert_int_equal(parse_date("2028-02-29", &d), 0);
         assert_int_equal(d.y, 2028);
         assert_int_equal(d.m, 2);
         assert_int_equal(d.d, 29);
-        assert_int_equal(config_parse_date("2000-02-29", &d), 0); /* divisible by 400 */
-        assert_int_equal(config_parse_date("2026-12-31", &d), 0);
-        assert_int_equal(config_parse_date("2027-02-29", &d), -EINVAL);
-        assert_int_equal(config_parse_date("2100-02-29", &d), -EINVAL); /* divisible by 100 */
-        assert_int_equal(config_parse_date("2026-04-31", &d), -EINVAL);
-        assert_int_equal(config_parse_date("2026-13-01", &d), -EINVAL);
-        assert_int_equal(config_parse_date("2026-00-10", &d), -EINVAL);
-        assert_int_equal(config_parse_date("2026-01-00", &d), -EINVAL);
-        assert_int_equal(config_parse_date("2026-1-5", &d), -EINVAL);
-        assert_int_equal(config_parse_date("2026-01-05x", &d), -EINVAL);
-        assert_int_equal(config_parse_date("26-01-05", &d), -EINVAL);
-        assert_int_equal(config_parse_date("", &d), -EINVAL);
+        assert_int_equal(parse_date("2000-02-29", &d), 0); /* divisible by 400 */
+        assert_int_equal(parse_date("2026-12-31", &d), 0);
+        assert_int_equal(parse_date("2027-02-29", &d), -EINVAL);
+        assert_int_equal(parse_date("2100-02-29", &d), -EINVAL); /* divisible by 100 */
+        assert_int_equal(parse_date("2026-04-31", &d), -EINVAL);
+        assert_int_equal(parse_date("2026-13-01", &d), -EINVAL);
+        assert_int_equal(parse_date("2026-00-10", &d), -EINVAL);
+        assert_int_equal(parse_date("2026-01-00", &d), -EINVAL);
+        assert_int_equal(parse_date("2026-1-5", &d), -EINVAL);
+        assert_int_equal(parse_date("2026-01-05x", &d), -EINVAL);
+        assert_int_equal(parse_date("26-01-05", &d), -EINVAL);
+        assert_int_equal(parse_date("", &d), -EINVAL);
         assert_int_equal(d.y, 2026); /* the last good parse */
 }
 
