@@ -359,6 +359,11 @@ int act_record(struct activation *a, json_t *o, uint64_t now) {
                 json_decref(o);
                 return r;
         }
+        json_incref(o);
         act_log(a, o, now);
+        /* After the log line: MQTT holds what it is told until that is committed. */
+        if (a->mgr->narrate)
+                a->mgr->narrate(a, o, now);
+        json_decref(o);
         return 0;
 }

@@ -1,8 +1,9 @@
 /* activation-core.c - the decisions of the escalation engine (see
  * activation.h and activation-internal.h): which step starts, who is asked
- * or told what, when the quorum is met, short or out of reach; and
- * act_apply, the only code that changes an activation's state from an
- * event, live and in replay. */
+ * or told what, when the quorum is met, short or out of reach. A decision's
+ * only output is the events it records (act_record, which applies them
+ * through act_apply); what they mean outside (the MQTT events, the journal)
+ * the shell derives from them (act_narrate), so a replay tells nobody. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -188,7 +189,6 @@ static int add_notif(struct activation *a, const char *person, enum channel ch, 
         n->state = N_QUEUED;
         if (ch == CHANNEL_EMAIL && act_is_ask(kind) && a->mgr->public_url)
                 act_make_token(a, n, now);
-        act_emit(a, "notify", step, person, channel_name(ch), kind, now);
         return 0;
 }
 
@@ -569,10 +569,6 @@ static void quorum_reachable(struct activation *a, const struct chain *c, const 
                 json_object_set_new(o, "person", json_string(by));
         if (act_record(a, o, now) < 0)
                 return;
-        act_emit(a, "reachable", a->step, NULL, NULL, NULL, now);
-        log_event(LOG_NOTICE, MSGID_QUORUM_REACHABLE, NULL,
-                  "Activation %s (%s%s): the quorum can be met after all; those told it could not are told now",
-                  a->id, a->chain, a->drill ? ", drill" : "");
         bool fin = c->n_steps > 0 && c->steps[c->n_steps - 1].final;
         for (size_t i = 0; i < nm; i++)
                 if (who[i] == 1)
@@ -604,11 +600,6 @@ static void decide_quorum(struct activation *a, uint64_t now) {
                                     v[0].yes, "needed", v[0].need, "possible", v[0].possible),
                        now) < 0)
                 return;
-        act_emit(a, "impossible", a->step, NULL, NULL, what, now);
-        log_event(LOG_WARNING, MSGID_QUORUM_IMPOSSIBLE, NULL,
-                  "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is told now, "
-                  "the escalation goes on",
-                  a->id, a->chain, a->drill ? ", drill" : "", what);
         act_tell_out_of_reach(a, c, now);
 }
 
@@ -631,11 +622,7 @@ static void record_state(struct activation *a, enum act_state st, const char *by
                 json_object_set_new(o, "by", json_string(by));
         if (o && step >= 0)
                 json_object_set_new(o, "step", json_integer(step));
-        if (act_record(a, o, now) < 0)
-                return;
-        act_emit(a, act_state_names[st], a->step, by, NULL, NULL, now);
-        log_event(st == ACT_SHORT ? LOG_WARNING : LOG_NOTICE, MSGID_ACTIVATION, NULL, "Activation %s (%s%s): %s",
-                  a->id, a->chain, a->drill ? ", drill" : "", act_state_names[st]);
+        (void) act_record(a, o, now);
 }
 
 static void set_state(struct activation *a, enum act_state st, const char *by, uint64_t now) {
@@ -680,7 +667,6 @@ static void enter_step(struct activation *a, int idx, uint64_t now) {
                         if (a->run < c->repeat) {
                                 idx = 0;
                                 act_record(a, json_pack("{s:s, s:i}", "t", "repeat", "run", a->run + 1), now);
-                                act_emit(a, "repeat", -1, NULL, NULL, NULL, now);
                                 continue;
                         }
                         exhausted(a, idx, now);
@@ -692,7 +678,6 @@ static void enter_step(struct activation *a, int idx, uint64_t now) {
                         act_record(a, json_pack("{s:s, s:i, s:i, s:s}", "t", "skip", "step", idx, "run", a->run,
                                                 "reason", why),
                                    now);
-                        act_emit(a, "skip", idx, NULL, NULL, "when", now);
                         idx++;
                         continue;
                 }
@@ -704,7 +689,6 @@ static void enter_step(struct activation *a, int idx, uint64_t now) {
                         act_record(a, json_pack("{s:s, s:i, s:i, s:s}", "t", "skip", "step", idx, "run", a->run,
                                                 "reason", "nobody left to ask"),
                                    now);
-                        act_emit(a, "skip", idx, NULL, NULL, "nobody", now);
                         idx++;
                         continue;
                 }
@@ -720,7 +704,6 @@ static void enter_step(struct activation *a, int idx, uint64_t now) {
                                             (json_int_t) (now + s->wait)),
                                now) < 0)
                         return;
-                act_emit(a, "step", idx, NULL, NULL, a->parallel ? "parallel" : "sequential", now);
                 for (size_t i = 0; i < (a->parallel ? a->n_people : 1); i++)
                         notify(a, a->people[i], "callout", s->via, idx, now);
                 return;
@@ -789,7 +772,6 @@ static void resume_escalation(struct activation *a, uint64_t now) {
         act_record(a, json_pack("{s:s, s:i, s:I}", "t", "resume", "step", a->step, "deadline",
                                 (json_int_t) (now + c->steps[k].wait)),
                    now);
-        act_emit(a, "resume", a->step, NULL, NULL, NULL, now);
         if ((size_t) a->step >= nreg)
                 return;
         if (a->parallel) {
@@ -830,11 +812,6 @@ static void unmobilise(struct activation *a, const char *person, uint64_t now) {
                 json_object_set_new(o, "person", json_string(person));
         if (act_record(a, o, now) < 0)
                 return;
-        act_emit(a, "unmobilised", a->step, NULL, NULL, what, now);
-        log_event(LOG_WARNING, MSGID_QUORUM_LOST, NULL,
-                  "Activation %s (%s%s): a yes became a no; the team is no longer complete (%s): mobilising again, "
-                  "those told it was mobilised are told now",
-                  a->id, a->chain, a->drill ? ", drill" : "", what);
         set_state(a, ACT_MOBILISING, NULL, now);
         bool fin = c->n_steps > 0 && c->steps[c->n_steps - 1].final;
         for (size_t i = 0; who && i < nm; i++) {
@@ -911,7 +888,6 @@ bool act_answer(struct activation *a, const char *person, enum answer ans, const
         if (act_record(a, json_pack("{s:s, s:s, s:s, s:s}", "t", "reply", "person", person, "answer", word, "via", via),
                        now) < 0)
                 return false;
-        act_emit(a, "reply", a->step, person, NULL, word, now);
         if (!a->verify && (a->state == ACT_MOBILISING || a->state == ACT_SHORT) && ans == ANSWER_YES &&
             act_quorum_met(a))
                 mobilise(a, now);

@@ -3,9 +3,13 @@
  * and of the manager, and the functions that go between the files.
  *
  *   activation.c        the shell: life cycle, the log buffer and its
- *                       commits, sending, timers, gateway results, commands
- *   activation-core.c   decisions (steps, quorum, who hears what) and
- *                       act_apply, the one place an activation's state changes
+ *                       commits, sending, timers, gateway results, commands,
+ *                       and act_narrate (the events and journal lines the
+ *                       decisions' recorded events imply)
+ *   activation-core.c   decisions (steps, quorum, who hears what): their only
+ *                       output is the events they record
+ *   activation-apply.c  act_apply, the one place an activation's state
+ *                       changes, and act_record (apply, log, narrate)
  *   activation-replay.c reading a log back (start-up, fuzzing)
  *   activation-text.c   what the messages say
  *   activation-show.c   the summary, show and report replies */
@@ -148,6 +152,10 @@ struct activations {
         char *public_url; /* e-mail answer links: <public_url>/a/<token>/yes|no; NULL = none */
         /* N random bytes into BUF (0) for nonces and tokens, or -errno. */
         int (*random)(void *buf, size_t n);
+        /* What event O, just recorded by a decision at NOW, means outside:
+         * the callback and the journal (act_narrate in the daemon; NULL:
+         * nothing). Replay never calls it. */
+        void (*narrate)(struct activation *a, json_t *o, uint64_t now);
 };
 
 /* An ordered set of person ids being built (a step's people). */
@@ -178,6 +186,8 @@ struct activation *act_find_activation(struct activations *m, const char *id);
 void act_emit(struct activation *a, const char *type, int step, const char *person, const char *channel,
               const char *detail, uint64_t ts);
 void act_log(struct activation *a, json_t *o, uint64_t ts);
+/* The callback's event and the journal line event O (recorded) implies. */
+void act_narrate(struct activation *a, json_t *o, uint64_t now);
 int act_commit(struct activation *a);
 /* Commit A's log and release its notifications (0), or hold them (-errno). */
 int act_commit_and_dispatch(struct activation *a);
@@ -219,8 +229,9 @@ void act_resume(struct activation *a, uint64_t now);
 /* Apply event O (a log line's object) to A: the only code that changes an
  * activation's state. -EINVAL for an event that does not fit. */
 int act_apply(struct activation *a, json_t *o);
-/* Give event O (consumed) its "ts" (NOW), apply it and append it to A's log
- * buffer: every decision changes the state through here. */
+/* Give event O (consumed) its "ts" (NOW), apply it, append it to A's log
+ * buffer and hand it to the manager's narrate hook: every decision changes
+ * the state, and tells the outside, through here. */
 int act_record(struct activation *a, json_t *o, uint64_t now);
 uint64_t act_jts(json_t *o);
 

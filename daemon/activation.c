@@ -77,6 +77,77 @@ void act_emit(struct activation *a, const char *type, int step, const char *pers
                 a->mgr->cb(a->mgr->userdata, &ev);
 }
 
+/* The names in JSON array ARR joined by ", " into WHAT (LEN bytes), as
+ * act_needs_unmet joined them when it made the array. */
+static void join_names(json_t *arr, char *what, size_t len) {
+        what[0] = '\0';
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+                const char *w = json_string_value(json_array_get(arr, i));
+                size_t l = strlen(what);
+                if (w)
+                        snprintf(what + l, len - l, "%s%s", l ? ", " : "", w);
+        }
+}
+
+/* What an event the core decided on means outside the process: the event
+ * handed to the manager's callback (MQTT holds it until its log line is
+ * committed) and, for the turns of the quorum and the state, the journal
+ * line; derived from event O alone and the state it left in A. act_record
+ * calls it once O is in the log buffer; replay never does. Events the shell
+ * records itself ("created", "sent", "failed", "receipt", "unsolicited")
+ * are told where it records them. */
+void act_narrate(struct activation *a, json_t *o, uint64_t now) {
+        const char *t = json_string_value(json_object_get(o, "t"));
+        const char *drill = a->drill ? ", drill" : "";
+        char what[256];
+        if (!t)
+                return;
+        if (streq(t, "sending")) {
+                act_emit(a, "notify", (int) json_integer_value(json_object_get(o, "step")),
+                         json_string_value(json_object_get(o, "person")), json_string_value(json_object_get(o, "ch")),
+                         json_string_value(json_object_get(o, "kind")), now);
+        } else if (streq(t, "reply")) {
+                act_emit(a, "reply", a->step, json_string_value(json_object_get(o, "person")), NULL,
+                         json_string_value(json_object_get(o, "answer")), now);
+        } else if (streq(t, "step")) {
+                if (!a->verify) /* a check's people, asked at once: no step */
+                        act_emit(a, "step", a->step, NULL, NULL, a->parallel ? "parallel" : "sequential", now);
+        } else if (streq(t, "skip")) {
+                const char *why = json_string_value(json_object_get(o, "reason"));
+                act_emit(a, "skip", (int) json_integer_value(json_object_get(o, "step")), NULL, NULL,
+                         why && streq(why, "nobody left to ask") ? "nobody" : "when", now);
+        } else if (streq(t, "repeat")) {
+                act_emit(a, "repeat", -1, NULL, NULL, NULL, now);
+        } else if (streq(t, "resume")) {
+                act_emit(a, "resume", a->step, NULL, NULL, NULL, now);
+        } else if (streq(t, "state")) {
+                enum act_state st = a->state; /* as the event left it */
+                act_emit(a, act_state_names[st], a->step, json_string_value(json_object_get(o, "by")), NULL, NULL, now);
+                log_event(st == ACT_SHORT ? LOG_WARNING : LOG_NOTICE, MSGID_ACTIVATION, NULL,
+                          "Activation %s (%s%s): %s", a->id, a->chain, drill, act_state_names[st]);
+        } else if (streq(t, "reachable")) {
+                act_emit(a, "reachable", a->step, NULL, NULL, NULL, now);
+                log_event(LOG_NOTICE, MSGID_QUORUM_REACHABLE, NULL,
+                          "Activation %s (%s%s): the quorum can be met after all; those told it could not are told now",
+                          a->id, a->chain, drill);
+        } else if (streq(t, "impossible")) {
+                join_names(json_object_get(o, "out_of_reach"), what, sizeof(what));
+                act_emit(a, "impossible", a->step, NULL, NULL, what, now);
+                log_event(LOG_WARNING, MSGID_QUORUM_IMPOSSIBLE, NULL,
+                          "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is told now, "
+                          "the escalation goes on",
+                          a->id, a->chain, drill, what);
+        } else if (streq(t, "unmobilised")) {
+                join_names(json_object_get(o, "unmet"), what, sizeof(what));
+                act_emit(a, "unmobilised", a->step, NULL, NULL, what, now);
+                log_event(LOG_WARNING, MSGID_QUORUM_LOST, NULL,
+                          "Activation %s (%s%s): a yes became a no; the team is no longer complete (%s): mobilising "
+                          "again, those told it was mobilised are told now",
+                          a->id, a->chain, drill, what);
+        }
+        /* "next", "unaddressed", "token", "timeout": nothing outside. */
+}
+
 /* ---- the log ---- */
 
 static void mark_dirty(struct activation *a) {
@@ -936,7 +1007,8 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
         if (!m)
                 return -ENOMEM;
         *m = (struct activations) { .event = sd_event_ref(e), .store = store, .gw = gw, .duty = duty, .cfg = cfg, .cal = cal,
-                                    .cb = cb, .userdata = userdata, .random = os_random };
+                                    .cb = cb, .userdata = userdata, .random = os_random,
+                                    .narrate = act_narrate };
         int r = sd_event_add_post(e, &m->post, on_post, m);
         if (r >= 0)
                 r = sd_event_add_defer(e, &m->idle, on_idle, m);

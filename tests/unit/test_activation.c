@@ -3,7 +3,9 @@
  * parallel steps, `when` office/outside-office, repeat and exhaustion,
  * stand-down, resolve, drills, receipts, early impossibility, a person with
  * no address, a yes that becomes a no, contact-list checks, answer links, a
- * restart that finishes what the log began, the counts. The test plays
+ * restart that finishes what the log began, the counts; and what the
+ * recorded events tell the outside (act_narrate: the callback's events, in
+ * order; nothing from a replay). The test plays
  * the shell: it hands the decisions their inputs (answers, gateway
  * outcomes, timeouts, the time, fixed random bytes) and, after every
  * scenario, replays the log the live path wrote into a fresh activation and
@@ -30,6 +32,7 @@
 #include "calendar.h"
 #include "config.h"
 #include "macro.h"
+#include "test.h"
 
 /* UTC instant from the C library, independent of the code under test. */
 static uint64_t U(int y, int mo, int d, int h, int mi) {
@@ -42,7 +45,7 @@ static uint64_t U(int y, int mo, int d, int h, int mi) {
 #define MONDAY_10 U(2027, 1, 11, 9, 0)
 #define SATURDAY_12 U(2027, 1, 9, 11, 0)
 
-static char tmpdir[] = "/tmp/beredd-test-activation-XXXXXX";
+static char tmpdir[256];
 
 static const char config_text[] =
         "site = \"test\";\n"
@@ -99,6 +102,8 @@ struct world {
         uint64_t now;     /* the fake clock */
         uint64_t counter; /* the fake random source */
         unsigned n_ids;
+        char *emitted; /* what the narrator handed the callback, a line each */
+        size_t emitted_len;
 };
 
 static struct world *the_world; /* for the random source */
@@ -112,23 +117,28 @@ static int fake_random(void *buf, size_t n) {
         return 0;
 }
 
+/* The callback as the server has it, recording: "TYPE STEP PERSON CHANNEL
+ * DETAIL" ("-" for none), a line each. */
+static void record_emit(void *userdata, const struct act_event *ev) {
+        struct world *w = userdata;
+        char *line;
+        assert_true(asprintf(&line, "%s %d %s %s %s\n", ev->type, ev->step, ev->person ?: "-", ev->channel ?: "-",
+                             ev->detail ?: "-") > 0);
+        size_t n = strlen(line);
+        char *v = realloc(w->emitted, w->emitted_len + n + 1);
+        assert_non_null(v);
+        memcpy(v + w->emitted_len, line, n + 1);
+        w->emitted = v;
+        w->emitted_len += n;
+        free(line);
+}
+
 static int setup(void **state) {
         struct world *w = calloc(1, sizeof(*w));
-        char path[256], *text;
+        _cleanup_free_ char *text = NULL;
         assert_non_null(w);
-        snprintf(path, sizeof(path), "%s/beredd.conf", tmpdir);
         assert_true(asprintf(&text, config_text, tmpdir) > 0);
-        FILE *fp = fopen(path, "we");
-        assert_non_null(fp);
-        fputs(text, fp);
-        fclose(fp);
-        free(text);
-        struct errlist errs = {};
-        w->cfg = config_load(path, &errs);
-        for (size_t i = 0; i < errs.n; i++)
-                print_error("%s\n", errs.v[i]);
-        assert_non_null(w->cfg);
-        errlist_free(&errs);
+        w->cfg = test_config_from_text(tmpdir, "beredd.conf", text);
         struct calendar_tz *tz = NULL;
         /* The rule alone, so the test does not need tzdata. */
         assert_int_equal(calendar_tz_from_posix("CET-1CEST,M3.5.0,M10.5.0/3", &tz), 0);
@@ -136,7 +146,8 @@ static int setup(void **state) {
         assert_int_equal(sd_event_new(&w->event), 0);
         /* The manager as the core sees it: no spool (nothing is committed,
          * the log stays in each activation's buffer), no gateways. */
-        w->m = (struct activations) { .event = w->event, .cfg = w->cfg, .cal = w->cal, .random = fake_random };
+        w->m = (struct activations) { .event = w->event, .cfg = w->cfg, .cal = w->cal, .random = fake_random,
+                                      .narrate = act_narrate, .cb = record_emit, .userdata = w };
         w->now = MONDAY_10;
         the_world = w;
         *state = w;
@@ -153,6 +164,7 @@ static int teardown(void **state) {
         sd_event_unref(w->event);
         calendar_free(w->cal);
         config_free(w->cfg);
+        free(w->emitted);
         free(w);
         return 0;
 }
@@ -697,6 +709,96 @@ static void test_counts(void **state) {
         assert_int_equal(activations_total(&w->m), 3);
 }
 
+/* ---- what the decisions' events tell the outside (act_narrate) ---- */
+
+/* The narrator was asked to emit exactly EXPECTED since the last call. */
+static void assert_emitted(struct world *w, const char *expected) {
+        const char *got = w->emitted ? w->emitted : "";
+        if (!streq(got, expected)) {
+                print_error("emitted:\n%s\nexpected:\n%s\n", got, expected);
+                fail();
+        }
+        free(w->emitted);
+        w->emitted = NULL;
+        w->emitted_len = 0;
+}
+
+static void test_narrate_reply_then_mobilised(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "team", false);
+        assert_emitted(w, "step 0 - - parallel\n"
+                          "notify 0 kari sms callout\n"
+                          "notify 0 ola sms callout\n"
+                          "notify 0 per sms callout\n");
+        answer(w, a, "ola", ANSWER_YES);
+        assert_emitted(w, "reply 0 ola - yes\n");
+        answer(w, a, "kari", ANSWER_YES);
+        /* The reply, then the state it made, then the messages it causes. */
+        assert_emitted(w, "reply 0 kari - yes\n"
+                          "mobilised 0 - - -\n"
+                          "notify -1 per sms standdown\n"
+                          "notify -1 kari sms report-mobilised\n"
+                          "notify -1 sjef sms report-mobilised\n");
+        act_resolve(a, "kari", w->now);
+        assert_emitted(w, "resolved 0 kari - -\n"
+                          "notify -1 kari sms resolved\n"
+                          "notify -1 ola sms resolved\n"); /* per was stood down already */
+        /* Replay applies the same events and tells nobody anything. */
+        assert_replays(w, a);
+        assert_emitted(w, "");
+}
+
+static void test_narrate_quorum_turns(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "all", false);
+        assert_emitted(w, "step 0 - - parallel\n"
+                          "notify 0 ola sms callout\n"
+                          "notify 0 per sms callout\n"
+                          "notify 0 siri sms callout\n");
+        answer(w, a, "ola", ANSWER_NO);
+        assert_emitted(w, "reply 0 ola - no\n"
+                          "impossible 0 - - total\n"
+                          "notify 1 legevakt sms impossible\n"
+                          "notify -1 kari sms report-impossible\n"
+                          "notify -1 sjef sms report-impossible\n");
+        assert_replays(w, a);
+        assert_emitted(w, "");
+}
+
+static void test_narrate_unmobilised_and_steps(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "team", false);
+        answer(w, a, "kari", ANSWER_YES);
+        answer(w, a, "ola", ANSWER_YES);
+        assert_int_equal(a->state, ACT_MOBILISED);
+        free(w->emitted); /* the call-out and mobilised: seen above */
+        w->emitted = NULL;
+        w->emitted_len = 0;
+        answer(w, a, "ola", ANSWER_NO);
+        assert_emitted(w, "reply 0 ola - no\n"
+                          "unmobilised 0 - - total\n"
+                          "mobilising 0 - - -\n"
+                          "notify -1 kari sms report-unmobilised\n"
+                          "notify 0 per sms recall\n"
+                          "notify -1 sjef sms report-unmobilised\n"
+                          "resume 0 - - -\n");
+        struct activation *b = trigger(w, "when", false);
+        assert_emitted(w, "step 0 - - parallel\n"
+                          "notify 0 ola sms callout\n");
+        timeout(w, b);
+        assert_emitted(w, "skip 1 - - when\n"
+                          "short 2 - - -\n"
+                          "notify -1 kari sms report-short\n");
+        /* A contact-list check asks everyone at once: no "step". */
+        struct activation *c = create(w, "seq", false, true);
+        act_start_check(c, w->now);
+        assert_null(strstr(w->emitted ? w->emitted : "", "step "));
+        assert_non_null(strstr(w->emitted ? w->emitted : "", "notify -1 ola sms verify\n"));
+        assert_replays(w, a);
+        assert_replays(w, b);
+        assert_replays(w, c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_quorum_total_and_roles, setup, teardown),
@@ -717,13 +819,13 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_answer_links, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restart_completes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_narrate_reply_then_mobilised, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_narrate_quorum_turns, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_narrate_unmobilised_and_steps, setup, teardown),
         };
-        if (!mkdtemp(tmpdir))
-                return 1;
+        test_dir_make(tmpdir, "beredd-test-activation");
         int r = cmocka_run_group_tests(tests, NULL, NULL);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0)
+        if (test_dir_remove(tmpdir) < 0)
                 r = r ? r : 1;
         return r;
 }
