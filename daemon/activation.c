@@ -130,20 +130,21 @@ void act_narrate(struct activation *a, json_t *o, uint64_t now) {
                 log_event(LOG_NOTICE, MSGID_QUORUM_REACHABLE, NULL,
                           "Activation %s (%s%s): the quorum can be met after all; those told it could not are told now",
                           a->id, a->chain, drill);
-        } else if (streq(t, "impossible")) {
-                join_names(json_object_get(o, "out_of_reach"), what, sizeof(what));
-                act_emit(a, "impossible", a->step, NULL, NULL, what, now);
-                log_event(LOG_WARNING, MSGID_QUORUM_IMPOSSIBLE, NULL,
-                          "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is told now, "
-                          "the escalation goes on",
-                          a->id, a->chain, drill, what);
-        } else if (streq(t, "unmobilised")) {
-                join_names(json_object_get(o, "unmet"), what, sizeof(what));
-                act_emit(a, "unmobilised", a->step, NULL, NULL, what, now);
-                log_event(LOG_WARNING, MSGID_QUORUM_LOST, NULL,
-                          "Activation %s (%s%s): a yes became a no; the team is no longer complete (%s): mobilising "
-                          "again, those told it was mobilised are told now",
-                          a->id, a->chain, drill, what);
+        } else if (streq(t, "impossible") || streq(t, "unmobilised")) {
+                /* The requirements out of reach, or no longer met. */
+                bool lost = streq(t, "unmobilised");
+                join_names(json_object_get(o, lost ? "unmet" : "out_of_reach"), what, sizeof(what));
+                act_emit(a, t, a->step, NULL, NULL, what, now);
+                if (lost)
+                        log_event(LOG_WARNING, MSGID_QUORUM_LOST, NULL,
+                                  "Activation %s (%s%s): a yes became a no; the team is no longer complete (%s): "
+                                  "mobilising again, those told it was mobilised are told now",
+                                  a->id, a->chain, drill, what);
+                else
+                        log_event(LOG_WARNING, MSGID_QUORUM_IMPOSSIBLE, NULL,
+                                  "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is "
+                                  "told now, the escalation goes on",
+                                  a->id, a->chain, drill, what);
         }
         /* "next", "unaddressed", "token", "timeout": nothing outside. */
 }
