@@ -38,7 +38,7 @@ act_field() { ctl show "$1" --json | python3 -c "import json,sys; print(json.loa
 
 # Step 1 ends by kari's answer, not by its wait: a long wait keeps a slow
 # machine from ending it first. Step 2's wait is timed below (scaled).
-write_act_config "$T/beredd.conf" 60s "$((2 * ${BEREDD_TIME_SCALE:-1}))s"
+write_act_config "$T/beredd.conf" 60s "$((4 * ${BEREDD_TIME_SCALE:-1}))s"
 start_beredd "$T/beredd.conf"
 
 say "a malformed and an unauthorised trigger are refused with clear replies"
@@ -72,7 +72,7 @@ wait_until 1 has_outbox per "Svar JA" || fail "a decline did not move on at once
 say "per does not answer: after the wait, siri is asked"
 sleep 1
 assert_eq "$(outbox siri)" 0 "siri asked before per's wait ended"
-wait_until 4 has_outbox siri "Svar JA" || fail "siri not asked after per's wait"
+wait_until 8 has_outbox siri "Svar JA" || fail "siri not asked after per's wait"
 
 say "siri answers by phone number (another format), nina is asked next"
 ctl reply "$CODE" yes --phone "912 34 570" > /dev/null
