@@ -8,10 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "macro.h"
+
+/* U(Y, MO, D, H, MI): that UTC instant in usec, from the C library
+ * (independent of the code under test). */
+static inline uint64_t U(int y, int mo, int d, int h, int mi) {
+        struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi };
+        return (uint64_t) timegm(&tm) * USEC_PER_SEC;
+}
 
 /* test_dir_make(BUF, NAME): a fresh folder $TMPDIR/NAME.XXXXXX (default
  * /tmp) in BUF, a char array. */

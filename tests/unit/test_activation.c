@@ -34,12 +34,6 @@
 #include "macro.h"
 #include "test.h"
 
-/* UTC instant from the C library, independent of the code under test. */
-static uint64_t U(int y, int mo, int d, int h, int mi) {
-        struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi };
-        return (uint64_t) timegm(&tm) * USEC_PER_SEC;
-}
-
 /* Oslo is UTC+1 in January: Monday 2027-01-11 10:00 local is office hours,
  * Saturday 2027-01-09 12:00 local is not. */
 #define MONDAY_10 U(2027, 1, 11, 9, 0)

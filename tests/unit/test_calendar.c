@@ -22,18 +22,13 @@
 
 #include "calendar.h"
 #include "macro.h"
+#include "test.h"
 
 #define MON 1
 #define FRI 5
 
 static struct ymd D(int y, int m, int d) {
         return (struct ymd) { .y = y, .m = m, .d = d };
-}
-
-/* UTC instant from the C library, independent of the code under test. */
-static uint64_t U(int y, int mo, int d, int h, int mi) {
-        struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi };
-        return (uint64_t) timegm(&tm) * USEC_PER_SEC;
 }
 
 static void assert_ymd(struct ymd got, int y, int m, int d) {

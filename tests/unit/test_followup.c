@@ -32,12 +32,6 @@
 #include "text.h"
 #include "test.h"
 
-/* UTC instant from the C library, independent of the code under test. */
-static uint64_t U(int y, int mo, int d, int h, int mi) {
-        struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi };
-        return (uint64_t) timegm(&tm) * USEC_PER_SEC;
-}
-
 static struct ymd D(int y, int m, int d) {
         return (struct ymd) { .y = y, .m = m, .d = d };
 }
