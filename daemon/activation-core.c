@@ -493,10 +493,8 @@ static void tell_reports(struct activation *a, const struct chain *c, const char
 static uint64_t quorum_hold(void) {
         static uint64_t hold = UINT64_MAX;
         if (hold == UINT64_MAX) {
-                const char *e = getenv("BEREDD_QUORUM_HOLD_MS");
-                char *end;
-                unsigned long long ms = e && *e ? strtoull(e, &end, 10) : 0;
-                hold = e && *e && *end == '\0' && ms <= 3600 * 1000 ? (uint64_t) ms * 1000 : QUORUM_HOLD_USEC;
+                if (env_msec("BEREDD_QUORUM_HOLD_MS", &hold) <= 0)
+                        hold = QUORUM_HOLD_USEC;
         }
         return hold;
 }

@@ -937,7 +937,6 @@ void gateways_set_backoff(struct gateways *g, uint64_t base_usec) {
 
 int gateways_new(sd_event *e, struct store *store, const struct config *cfg, struct gateways **ret) {
         struct gateways *g;
-        const char *env;
         int r;
 
         if (!e || !ret)
@@ -950,16 +949,8 @@ int gateways_new(sd_event *e, struct store *store, const struct config *cfg, str
                 g->rnd = (uint64_t) time(NULL) ^ (uint64_t) (uintptr_t) g;
         g->rnd |= 1;
 
-        env = getenv("BEREDD_GW_BACKOFF_MS");
-        if (env && *env) {
-                char *end;
-                errno = 0;
-                unsigned long long ms = strtoull(env, &end, 10);
-                if (errno == 0 && *end == '\0' && ms <= 3600 * 1000)
-                        g->backoff_base = (uint64_t) ms * 1000;
-                else
-                        log_warning("Ignoring BEREDD_GW_BACKOFF_MS=%s (expected milliseconds)", env);
-        }
+        if (env_msec("BEREDD_GW_BACKOFF_MS", &g->backoff_base) < 0)
+                log_warning("Ignoring BEREDD_GW_BACKOFF_MS=%s (expected milliseconds)", getenv("BEREDD_GW_BACKOFF_MS"));
 
         r = curl_glue_new(e, "gateway", on_transfer_done, g, &g->curl);
         if (r < 0)

@@ -44,6 +44,7 @@
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
 #include "mqtt.h"
@@ -584,20 +585,18 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
                 /* v3.1.1 forwards a retained message published while we are
                  * subscribed with the retain flag cleared: a retained command
                  * cannot be told from a live one, so none is run. */
-                reply = strdup("{\"ok\":false,\"error\":\"cmd: commands need a broker that speaks MQTT v5 "
-                               "(v3.1.1 cannot tell a retained command from a live one)\"}");
-                if (reply)
-                        reply = reply_with_id(reply, request_id);
+                reply = reply_error(request_id, "cmd: commands need a broker that speaks MQTT v5 "
+                                                "(v3.1.1 cannot tell a retained command from a live one)");
         } else if (earlier) {
                 log_info("MQTT: command %s with id %s was already run; sending its reply again", LOG_ESC(name), request_id);
                 reply = strdup(earlier);
         } else {
                 reply = m->hooks.execute(m->hooks.userdata, name, msg->payload ? msg->payload : "",
                                          (size_t) msg->payloadlen);
-                if (!reply)
-                        reply = strdup("{\"ok\":false,\"error\":\"internal error (out of memory)\"}");
                 if (reply)
                         reply = reply_with_id(reply, request_id);
+                else
+                        reply = reply_error(request_id, "internal error (out of memory)");
                 if (reply && client_id)
                         seen_add(m, key, reply);
         }

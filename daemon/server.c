@@ -966,15 +966,13 @@ static int hook_token_answer(void *userdata, const char *token, bool verify, enu
 
 /* READY_GRACE_USEC, or $BEREDD_READY_GRACE_MS (tests). */
 static uint64_t ready_grace(void) {
-        const char *grace = getenv("BEREDD_READY_GRACE_MS");
-        if (grace && *grace) {
-                char *end;
-                errno = 0;
-                unsigned long long ms = strtoull(grace, &end, 10);
-                if (errno == 0 && *end == '\0' && ms <= 3600 * 1000)
-                        return (uint64_t) ms * 1000;
-                log_warning("Ignoring BEREDD_READY_GRACE_MS=%s (expected milliseconds)", LOG_ESC(grace));
-        }
+        uint64_t usec;
+        int r = env_msec("BEREDD_READY_GRACE_MS", &usec);
+        if (r > 0)
+                return usec;
+        if (r < 0)
+                log_warning("Ignoring BEREDD_READY_GRACE_MS=%s (expected milliseconds)",
+                            LOG_ESC(getenv("BEREDD_READY_GRACE_MS")));
         return READY_GRACE_USEC;
 }
 

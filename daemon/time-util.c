@@ -155,3 +155,18 @@ uint64_t beredd_now(void) {
         clock_gettime(CLOCK_REALTIME, &ts);
         return (uint64_t) ((int64_t) ts.tv_sec * (int64_t) USEC_PER_SEC + ts.tv_nsec / 1000 + time_offset());
 }
+
+int env_msec(const char *name, uint64_t *ret_usec) {
+        const char *e = getenv(name);
+        char *end;
+        unsigned long long ms;
+
+        if (!e || !*e)
+                return 0;
+        errno = 0;
+        ms = strtoull(e, &end, 10);
+        if (errno != 0 || *end != '\0' || ms > 3600 * 1000 || *e == '-')
+                return -EINVAL;
+        *ret_usec = (uint64_t) ms * 1000;
+        return 1;
+}

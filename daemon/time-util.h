@@ -65,3 +65,8 @@ uint64_t beredd_now(void);
 /* BEREDD_TEST_TIME_OFFSET in usec (0 in production): beredd_now() minus the
  * real clock, for arming real-clock timers at beredd times. */
 int64_t time_offset(void);
+
+/* A test knob NAME in milliseconds from the environment, at most an hour:
+ * 1 with *RET_USEC set, 0 when NAME is unset or empty, -EINVAL when it is
+ * not such a number (the caller says it ignores it). */
+int env_msec(const char *name, uint64_t *ret_usec);

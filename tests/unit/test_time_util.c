@@ -1,6 +1,7 @@
 /* test_time_util.c - the leaf below config, command and calendar: date rules,
  * the formatters, the name-table lookup and the test time offset. (Durations
  * and dates are parsed in test_config.c, id_is_safe in test_command.c.) */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "macro.h"
 #include "time-util.h"
 
 static void test_dates(void **state) {
@@ -71,12 +73,38 @@ static void test_offset(void **state) {
         assert_int_equal(time_offset(), (int64_t) 3600 * (int64_t) USEC_PER_SEC);
 }
 
+static void test_env_msec(void **state) {
+        (void) state;
+        uint64_t v = 7;
+
+        unsetenv("BEREDD_TEST_MS");
+        assert_int_equal(env_msec("BEREDD_TEST_MS", &v), 0);
+        assert_int_equal(v, 7);
+        setenv("BEREDD_TEST_MS", "", 1);
+        assert_int_equal(env_msec("BEREDD_TEST_MS", &v), 0);
+        setenv("BEREDD_TEST_MS", "250", 1);
+        assert_int_equal(env_msec("BEREDD_TEST_MS", &v), 1);
+        assert_int_equal(v, 250000);
+        setenv("BEREDD_TEST_MS", "3600000", 1);
+        assert_int_equal(env_msec("BEREDD_TEST_MS", &v), 1);
+        assert_int_equal(v, 3600000000ULL);
+        static const char *const bad[] = { "3600001", "-5", "12ms", "x", "99999999999999999999999" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                v = 7;
+                setenv("BEREDD_TEST_MS", bad[i], 1);
+                assert_int_equal(env_msec("BEREDD_TEST_MS", &v), -EINVAL);
+                assert_int_equal(v, 7);
+        }
+        unsetenv("BEREDD_TEST_MS");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_dates),
                 cmocka_unit_test(test_format),
                 cmocka_unit_test(test_string_table),
                 cmocka_unit_test(test_offset),
+                cmocka_unit_test(test_env_msec),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
