@@ -69,12 +69,13 @@ static int call(json_t *req, json_t **ret) {
                 fprintf(stderr, "beredctl: out of memory\n");
                 return EXIT_USAGE;
         }
-        if (strlen(socket_path) >= sizeof(sa.sun_path)) {
+        size_t path_len = strlen(socket_path);
+        if (path_len >= sizeof(sa.sun_path)) {
                 fprintf(stderr, "beredctl: socket path too long: %s\n", socket_path);
                 free(line);
                 return EXIT_USAGE;
         }
-        strcpy(sa.sun_path, socket_path);
+        memcpy(sa.sun_path, socket_path, path_len + 1);
 
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {

@@ -13,6 +13,7 @@
 
 #include "command.h"
 #include "macro.h"
+#include "time-util.h"
 
 static const char *const outcome_names[] = {
         [OUTCOME_NONE] = "none",
@@ -46,10 +47,7 @@ const char *factor_name(enum factor f) {
 }
 
 int factor_from_name(const char *name) {
-        for (int i = 0; name && i < _FACTOR_MAX; i++)
-                if (streq(factor_names[i], name))
-                        return i;
-        return -1;
+        return string_table_lookup(factor_names, _FACTOR_MAX, name);
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -116,10 +114,7 @@ static const unsigned required_fields[_CMD_MAX] = {
 };
 
 static int field_from_name(const char *name) {
-        for (int i = 0; i < _F_MAX; i++)
-                if (streq(field_names[i], name))
-                        return i;
-        return -1;
+        return string_table_lookup(field_names, _F_MAX, name);
 }
 
 /* A string field: non-empty, at most MAX bytes, and free of control

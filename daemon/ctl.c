@@ -256,9 +256,10 @@ int ctl_new(sd_event *e, const char *path, ctl_handler_t handler, void *userdata
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int r;
 
-        if (strlen(path) >= sizeof(sa.sun_path))
+        size_t len = strlen(path);
+        if (len >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
+        memcpy(sa.sun_path, path, len + 1);
 
         struct ctl *c = calloc(1, sizeof(*c));
         if (!c)

@@ -133,7 +133,7 @@ bool id_is_safe(const char *s) {
 
 int string_table_lookup(const char *const *v, size_t n, const char *s) {
         for (size_t i = 0; s && i < n; i++)
-                if (strcmp(v[i], s) == 0)
+                if (v[i] && strcmp(v[i], s) == 0)
                         return (int) i;
         return -1;
 }

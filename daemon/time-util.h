@@ -52,7 +52,7 @@ void time_format_date_time(struct ymd d, int hour, int minute, char *buf, size_t
  * not starting with '.' or '-' (never a path). */
 bool id_is_safe(const char *s);
 
-/* Index of S in the table V of N non-NULL names, or -1 (also for S NULL):
+/* Index of S in the table V of N names (NULL entries: holes), or -1 (also for S NULL):
  * for enums spelled as words in the configuration and in spool files. */
 int string_table_lookup(const char *const *v, size_t n, const char *s);
 

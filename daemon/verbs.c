@@ -4,6 +4,7 @@
 
 #include "verbs.h"
 #include "macro.h"
+#include "time-util.h"
 
 static const char *const command_names[_CMD_MAX] = {
         [CMD_TRIGGER] = "trigger",
@@ -30,10 +31,7 @@ const char *command_name(enum command_kind k) {
 }
 
 int command_from_name(const char *name) {
-        for (int i = 0; name && i < _CMD_MAX; i++)
-                if (streq(command_names[i], name))
-                        return i;
-        return -1;
+        return string_table_lookup(command_names, _CMD_MAX, name);
 }
 
 bool command_is_read_only(enum command_kind k) {
