@@ -74,6 +74,8 @@ const char *channel_name(enum channel c) {
                 return "email";
         case CHANNEL_ANY:
                 return "any";
+        case CHANNEL_VOICE:
+                return "voice";
         }
         return NULL;
 }

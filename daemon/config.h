@@ -31,9 +31,11 @@ void errlist_free(struct errlist *e);
 enum channel {
         CHANNEL_SMS = 1 << 0,
         CHANNEL_EMAIL = 1 << 1,
-        CHANNEL_ANY = CHANNEL_SMS | CHANNEL_EMAIL,
+        CHANNEL_ANY = CHANNEL_SMS | CHANNEL_EMAIL, /* a gateway's "any": SMS and e-mail, never calls */
+        CHANNEL_VOICE = 1 << 2,                    /* phone calls with a key press to answer */
 };
-const char *channel_name(enum channel c); /* "sms", "email", "any" */
+#define CHANNEL_ALL (CHANNEL_ANY | CHANNEL_VOICE) /* every channel bit */
+const char *channel_name(enum channel c); /* "sms", "email", "any", "voice" */
 
 enum lang {
         LANG_NB = 0, /* Norwegian bokmål: the default */
@@ -83,6 +85,12 @@ struct roster {
         char **members;   /* person ids, in rotation order */
         size_t n_members;
         int line;
+};
+
+enum machine_detection {
+        MACHINE_DETECTION_OFF,
+        MACHINE_DETECTION_ENABLE,             /* Twilio MachineDetection=Enable */
+        MACHINE_DETECTION_DETECT_MESSAGE_END, /* Twilio MachineDetection=DetectMessageEnd */
 };
 
 enum gateway_type {
@@ -143,6 +151,16 @@ struct gateway {
         /* SMS parts one message may use (default 3; twilio and file 1..10,
          * linkmobility and http 1..6; none for smtp) */
         unsigned max_segments;
+        /* Voice gateways (channel "voice") only: calls in flight at once
+         * (default 10), Twilio's Timeout (ring time) and TimeLimit, its
+         * answering-machine detection, and the text-to-speech voices of
+         * <Say> for bokmål and English. The generic http profile's inbound
+         * field with the key pressed (default "digits"). */
+        unsigned max_calls;
+        uint64_t ring_timeout, call_limit;
+        enum machine_detection machine_detection;
+        char *say_voice, *say_voice_en;
+        char *inbound_digits;
         int line;
 };
 
@@ -172,6 +190,10 @@ struct step {
         struct target *targets;
         size_t n_targets;
         unsigned via; /* bit set of enum channel; default CHANNEL_SMS */
+        /* With CHANNEL_VOICE and another channel in VIA: the call goes this
+         * long after the person was asked, if they have not answered by
+         * then (0 = every channel at once). */
+        uint64_t voice_after;
         uint64_t wait;
         enum step_mode mode;
         enum step_when when;

@@ -46,11 +46,16 @@ struct gw_message {
          * per-notification nonce, so that a receipt cannot be forged from
          * the activation id alone; stable across a resend. */
         const char *ref;
-        enum channel channel; /* CHANNEL_SMS or CHANNEL_EMAIL */
+        enum channel channel; /* CHANNEL_SMS, CHANNEL_EMAIL or CHANNEL_VOICE */
         const char *person;  /* person id (for logs; never the name or address) */
         const char *to;      /* E.164 phone, or e-mail address */
         const char *subject; /* e-mail subject (UTF-8), NULL for SMS */
-        const char *text;    /* body, UTF-8 */
+        const char *text;    /* body, UTF-8; for a call, what is said before the key-press prompt */
+        /* Calls only: the answer token of this call (the gateway puts
+         * {public_url}/voice/{gateway id}/answer/{token} in the call) and
+         * the language spoken (English, else bokmål). */
+        const char *token;
+        bool en;
         uint64_t validity;   /* SMS validity in usec where the provider allows (0 = provider default) */
         /* When every gateway has failed for a reason that may pass (5xx,
          * timeouts, refused connections, a gateway that cannot send), start
@@ -86,6 +91,15 @@ void gateways_set_config(struct gateways *g, const struct config *cfg);
 /* Queue M (copied) for delivery; DONE is called later with USERDATA.
  * Returns 0, or -errno (-ENOENT: no gateway serves the channel). */
 int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done, void *userdata);
+
+/* Calls (CHANNEL_VOICE): a call holds one of its gateway's max_calls
+ * slots from its request until gateway_call_ended(KEY) (its final status
+ * came back) or until ring_timeout + call_limit + 60 s have passed since
+ * the provider took it; calls beyond max_calls wait in the queue, in
+ * order. gateway_call_ended is idempotent and ignores unknown keys. */
+void gateway_call_ended(struct gateways *g, const char *key);
+/* Calls the providers have taken that have not ended (holding a slot). */
+unsigned gateways_calls_in_flight(const struct gateways *g);
 
 /* Messages queued or in flight. */
 unsigned gateways_in_flight(const struct gateways *g);
@@ -139,7 +153,7 @@ struct gw_health {
 /* The health of the I-th configured gateway (configuration order).
  * Returns 0, or -ENOENT past the end. */
 int gateway_health(const struct gateways *g, size_t i, struct gw_health *ret);
-/* Gateways serving channel C (one of CHANNEL_SMS, CHANNEL_EMAIL) in *SERVED,
+/* Gateways serving channel C (one of CHANNEL_SMS, CHANNEL_EMAIL, CHANNEL_VOICE) in *SERVED,
  * of those down in *DOWN. The channel works when SERVED > DOWN. */
 void gateways_channel_health(const struct gateways *g, enum channel c, unsigned *served, unsigned *down);
 /* Messages waiting for a gateway (see gateways_waiting) on channel C, and
