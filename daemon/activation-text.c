@@ -15,6 +15,7 @@
 #include "log.h"
 #include "macro.h"
 #include "text.h"
+#include "voice.h"
 #include "wording.h"
 
 /* Compose the text of notification N (RES, when not NULL, says what the SMS
@@ -89,6 +90,14 @@ void act_compose(const struct activation *a, const struct notif *n, const struct
                 free_text = free_buf;
         } else if (fl == 0)
                 free_text = "";
+        if (n->ch == CHANNEL_VOICE) {
+                /* What the call says before its key-press prompt. */
+                subject[0] = '\0';
+                (void) voice_callout_text(en, a->drill, chain_name, free_text, text, tlen);
+                if (res)
+                        *res = (struct composed) {};
+                return;
+        }
         if (n->ch == CHANNEL_SMS) {
                 struct composed c0 = {};
                 int k = text_sms_compose_n(prefix, free_text, suffix, config_sms_max_segments(a->mgr->cfg), text,
