@@ -515,6 +515,8 @@ static json_t *callout_messages(const struct activation *a, bool *shortened, str
                         json_array_append_new(chans, json_string("sms"));
                 if (via & CHANNEL_EMAIL)
                         json_array_append_new(chans, json_string("email"));
+                if (via & CHANNEL_VOICE)
+                        json_array_append_new(chans, json_string("voice"));
                 json_object_set_new(o, "channels", chans);
 
                 act_compose(a, &n, &fake, subject, sizeof(subject), text, sizeof(text), &res);
@@ -532,6 +534,12 @@ static json_t *callout_messages(const struct activation *a, bool *shortened, str
                 snprintf(n.token, sizeof(n.token), "<token>");
                 act_compose(a, &n, &fake, subject, sizeof(subject), text, sizeof(text), NULL);
                 json_object_set_new(o, "email", json_pack("{s:s, s:s}", "subject", subject, "text", text));
+                if (via & CHANNEL_VOICE) {
+                        /* What a call says before "Trykk 1 ...". */
+                        n.ch = CHANNEL_VOICE;
+                        act_compose(a, &n, &fake, subject, sizeof(subject), text, sizeof(text), NULL);
+                        json_object_set_new(o, "voice", json_pack("{s:s}", "text", text));
+                }
                 json_array_append_new(arr, o);
         }
         return arr;

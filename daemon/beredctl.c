@@ -340,7 +340,7 @@ static void print_messages(json_t *o, bool full_email) {
         json_array_foreach(arr, i, m) {
                 json_t *sms = json_object_get(m, "sms"), *em = json_object_get(m, "email"), *p, *ch;
                 size_t k;
-                char people[512] = "", chans[32] = "";
+                char people[512] = "", chans[48] = "";
                 json_array_foreach(json_object_get(m, "people"), k, p) {
                         size_t l = strlen(people);
                         snprintf(people + l, sizeof(people) - l, "%s%s", l ? ", " : "", json_string_value(p));
@@ -362,6 +362,9 @@ static void print_messages(json_t *o, bool full_email) {
                         if (full_email)
                                 printf("E-mail text:\n%s", jstr(em, "text"));
                 }
+                json_t *vo = json_object_get(m, "voice");
+                if (vo)
+                        printf("Call says: %s, then asks for 1 (coming) or 2 (not coming)\n", jstr(vo, "text"));
         }
 }
 
