@@ -1137,6 +1137,31 @@ static void test_call_refused(void **state) {
         assert_int_equal(served, 2);
         assert_int_equal(down, 1);
         assert_int_equal(gateways_calls_in_flight(f->g), 0); /* a file gateway places no call */
+
+        /* a voice gateway down: the call waits for the next round, counted
+         * on the voice channel, without holding a line */
+        struct server *d = start_server(f, "fake-sms.py", "--fail-first", "-1", "--status", "503", NULL);
+        _cleanup_free_ char *urld = url_of(d, "");
+        gateways_free(f->g);
+        f->g = NULL;
+        f->cfg.n_gateways = 0;
+        add_voice_gw(f, "down", GATEWAY_TWILIO, urld)->retries = 1;
+        start_gateways(f);
+        struct gw_message m = { .key = "c3.k1", .channel = CHANNEL_VOICE, .person = "kari", .to = "+4791234567",
+                                .text = "x", .token = CALL_TOKEN, .keep_trying = USEC_PER_HOUR };
+        assert_int_equal(gateway_send(f->g, &m, on_done, f), 0);
+        uint64_t deadline = mono_usec() + 10 * USEC_PER_SEC;
+        while (gateways_waiting(f->g) == 0) {
+                assert_true(mono_usec() < deadline);
+                assert_true(sd_event_run(f->e, 20 * 1000) >= 0);
+        }
+        uint64_t oldest;
+        assert_int_equal(gateways_waiting_on(f->g, CHANNEL_VOICE, &oldest), 1);
+        assert_int_equal(gateways_waiting_on(f->g, CHANNEL_SMS, &oldest), 0);
+        gateways_channel_health(f->g, CHANNEL_VOICE, &served, &down);
+        assert_int_equal(served, 1);
+        assert_int_equal(down, 1);
+        assert_int_equal(gateways_calls_in_flight(f->g), 0);
 }
 
 /* Without its final status a slot is free after ring_timeout + call_limit
