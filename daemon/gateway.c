@@ -1,12 +1,13 @@
-/* gateway.c - SMS and e-mail gateways on the sd-event loop.
+/* gateway.c - SMS, e-mail and call gateways on the sd-event loop.
  *
  * One CURLM carries every HTTP and SMTP transfer, on the loop through
  * curl-util.c (the shape of systemd's src/import/curl-util.c): finished
  * transfers come back in on_transfer_done(). Nothing here blocks, except the
  * file gateway's fsync'ed write into the spool, which every spool write does.
  * The transports build their transfers and read their answers in gw-http.c
- * (generic, Twilio, Link Mobility), gw-smtp.c and gw-file.c; this file keeps
- * the life cycle, the retries and failover, and the gateways' health.
+ * (generic, Twilio, Link Mobility), gw-voice.c (calls), gw-smtp.c and
+ * gw-file.c; gw-calls.c counts the calls in flight (max_calls). This file
+ * keeps the life cycle, the retries and failover, and the gateways' health.
  *
  * A message (struct msg) lives from gateway_send() until its callback has
  * run. It remembers the ids of the gateways serving its channel, in
