@@ -136,6 +136,8 @@ struct gateways {
 
 /* Start (or queue) the next attempt of X. */
 void gw_start_attempt(struct msg *x);
+/* Record X's final result; its callback runs from the dispatch source. */
+void gw_complete(struct msg *x, enum gw_result result, const char *error, const char *ref);
 /* Run the dispatch source soon (deferred starts, waiting calls, callbacks). */
 void gw_kick(struct gateways *g);
 

@@ -294,10 +294,9 @@ static const char *cur_id(const struct msg *x) {
         return "-";
 }
 
-/* Record the final result; the callback runs from the defer source. */
 static void waiting_changed(struct gateways *g);
 
-static void complete(struct msg *x, enum gw_result result, const char *error, const char *ref) {
+void gw_complete(struct msg *x, enum gw_result result, const char *error, const char *ref) {
         transfer_free(x);
         if (x->waiting) {
                 x->waiting = false;
@@ -353,7 +352,7 @@ static void failover(struct msg *x, const char *error) {
         }
         log_warning("Message %s (person %s): every %s gateway failed, last %s: %s", x->lkey, x->person,
                     channel_name(x->channel), cur_id(x), error);
-        complete(x, GW_FAILED, error, NULL);
+        gw_complete(x, GW_FAILED, error, NULL);
 }
 
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -364,7 +363,7 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 x->parked = false;
                 if (x->wanted && !x->wanted(x->userdata, x->key)) {
                         log_info("Message %s (person %s): no longer needed; not tried again", x->lkey, x->person);
-                        complete(x, GW_FAILED, "no longer needed", NULL);
+                        gw_complete(x, GW_FAILED, "no longer needed", NULL);
                         return 0;
                 }
                 log_info("Message %s (person %s): trying the %s gateways again (round %u)", x->lkey, x->person,
@@ -388,12 +387,12 @@ void gw_handle_outcome(struct msg *x, enum outcome out, const char *error, const
         switch (out) {
         case OUT_SENT:
                 log_debug("Message %s (person %s) sent through %s", x->lkey, x->person, cur_id(x));
-                complete(x, GW_SENT, NULL, ref);
+                gw_complete(x, GW_SENT, NULL, ref);
                 return;
         case OUT_PERMANENT:
                 log_notice("Message %s (person %s) refused by gateway %s: %s; unreachable on %s", x->lkey, x->person,
                            cur_id(x), error, channel_name(x->channel));
-                complete(x, GW_UNREACHABLE, error, NULL);
+                gw_complete(x, GW_UNREACHABLE, error, NULL);
                 return;
         case OUT_GATEWAY:
                 log_error("Gateway %s cannot send (check its configuration): %s; message %s (person %s)", cur_id(x),
@@ -594,7 +593,7 @@ void gw_start_attempt(struct msg *x) {
                 x->attempt = 0;
         }
         if (x->i_id >= x->n_ids) {
-                complete(x, GW_FAILED, "no gateway left for the channel", NULL);
+                gw_complete(x, GW_FAILED, "no gateway left for the channel", NULL);
                 return;
         }
         if (!gw_call_slot_take(x, src))

@@ -63,7 +63,8 @@ struct gw_message {
          * over with the first gateway every round interval (30 x the backoff
          * base: 30 s) until KEEP_TRYING usec after gateway_send() (0 = report
          * GW_FAILED at once). Before each new round WANTED, when set, is
-         * asked: false ends it with GW_FAILED ("no longer needed"). */
+         * asked: false ends it with GW_FAILED ("no longer needed"); so too
+         * before a call that waited for a free line (max_calls) starts. */
         uint64_t keep_trying;
         bool (*wanted)(void *userdata, const char *key);
 };

@@ -9,6 +9,8 @@
  * ended it anyway. Calls that find every slot taken wait here in order,
  * for that gateway: not failed over (the gateway works, it is only busy)
  * and not handed to curl, whose CURLOPT_TIMEOUT would count the wait.
+ * Before a call that waited starts, its WANTED (gw_message) is asked:
+ * false ends it as "no longer needed", as a new round would.
  *
  * Slots are kept by gateway id and key, not by configuration entry, so a
  * reload keeps them counted; the new max_calls applies from then on. The
@@ -168,9 +170,16 @@ void gw_calls_kick(struct gateways *g) {
                         if (g->call_tail == x)
                                 g->call_tail = prev;
                         x->q_next = NULL;
+                        again = true;
+                        /* It may have waited long: the person may have
+                         * answered another way meanwhile. */
+                        if (x->wanted && !x->wanted(x->userdata, x->key)) {
+                                log_info("Call %s (person %s): no longer needed; not placed", x->lkey, x->person);
+                                gw_complete(x, GW_FAILED, "no longer needed", NULL);
+                                break;
+                        }
                         x->call_go = true;
                         gw_start_attempt(x);
-                        again = true;
                         break;
                 }
         }

@@ -1188,6 +1188,35 @@ static void test_call_slot_expiry(void **state) {
         assert_int_equal(gateways_calls_in_flight(f->g), 1);
 }
 
+static bool not_wanted(void *userdata, const char *key) {
+        (void) userdata;
+        return !streq(key, "d3.k2");
+}
+
+/* A call that waited for a line is asked whether it is still wanted. */
+static void test_call_not_wanted(void **state) {
+        struct fixture *f = *state;
+        struct server *s = start_server(f, "fake-sms.py", NULL);
+        _cleanup_free_ char *url = url_of(s, "");
+
+        add_voice_gw(f, "voice", GATEWAY_TWILIO, url)->max_calls = 1;
+        start_gateways(f);
+        for (int i = 1; i <= 3; i++) {
+                char key[16];
+                snprintf(key, sizeof(key), "d3.k%d", i);
+                struct gw_message m = { .key = key, .channel = CHANNEL_VOICE, .person = "kari", .to = "+4791234567",
+                                        .text = "x", .token = CALL_TOKEN, .wanted = not_wanted };
+                assert_int_equal(gateway_send(f->g, &m, on_done, f), 0);
+        }
+        run_until(f, 1, 10);
+        gateway_call_ended(f->g, "d3.k1");
+        run_until(f, 3, 10);
+        assert_int_equal(result_of(f, "d3.k2")->result, GW_FAILED);
+        assert_string_equal(result_of(f, "d3.k2")->error, "no longer needed");
+        assert_int_equal(result_of(f, "d3.k3")->result, GW_SENT);
+        assert_int_equal(log_count(s), 2);
+}
+
 static void test_file_call(void **state) {
         struct fixture *f = *state;
         char path[PATH_MAX];
@@ -1304,6 +1333,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_max_calls, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_call_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_call_slot_expiry, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_call_not_wanted, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_file_call, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_http_call, setup, teardown),
         };
