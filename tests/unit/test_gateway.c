@@ -1217,6 +1217,40 @@ static void test_call_not_wanted(void **state) {
         assert_int_equal(log_count(s), 2);
 }
 
+/* 100 calls through max_calls = 10, each ending as soon as it was placed
+ * (its final status at once): never more than 10 in flight, and how long
+ * until every request has left. */
+static void test_call_fanout(void **state) {
+        struct fixture *f = *state;
+        struct server *s = start_server(f, "fake-sms.py", NULL);
+        _cleanup_free_ char *url = url_of(s, "");
+        char key[32];
+        unsigned most = 0;
+        size_t ended = 0;
+
+        add_voice_gw(f, "voice", GATEWAY_TWILIO, url)->max_calls = 10;
+        start_gateways(f);
+        uint64_t t0 = mono_usec(), deadline = t0 + 30 * USEC_PER_SEC;
+        for (int i = 0; i < 100; i++) {
+                snprintf(key, sizeof(key), "h1.k%d", i);
+                send_call(f, key, "+4791234567", false);
+        }
+        while (f->n_res < 100) {
+                assert_true(mono_usec() < deadline);
+                assert_true(sd_event_run(f->e, 20 * 1000) >= 0);
+                if (gateways_calls_in_flight(f->g) > most)
+                        most = gateways_calls_in_flight(f->g);
+                for (; ended < f->n_res; ended++)
+                        gateway_call_ended(f->g, f->res[ended].key);
+        }
+        uint64_t ms = (mono_usec() - t0) / 1000;
+        for (size_t i = 0; i < f->n_res; i++)
+                assert_int_equal(f->res[i].result, GW_SENT);
+        assert_int_equal(log_count(s), 100);
+        assert_int_equal(most, 10);
+        print_message("100 calls through max_calls 10 in %" PRIu64 " ms\n", ms);
+}
+
 static void test_file_call(void **state) {
         struct fixture *f = *state;
         char path[PATH_MAX];
@@ -1334,6 +1368,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_call_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_call_slot_expiry, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_call_not_wanted, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_call_fanout, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_file_call, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_http_call, setup, teardown),
         };
