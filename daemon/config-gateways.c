@@ -418,13 +418,24 @@ static void load_voice(struct loader *l, const config_setting_t *e, struct gatew
                         *voices[k] = cfg_ldup(l, v ?: voice_defaults[k]);
         }
         v = cfg_get_text(l, e, "inbound_digits", false, &s);
-        if (v && t >= 0 && t != GATEWAY_HTTP)
+        const char *tn = t >= 0 ? gateway_type_name((enum gateway_type) t) : NULL;
+        if (v && tn && t != GATEWAY_HTTP)
                 cfg_fail(l, s, "only a gateway of type \"http\" has configurable webhook fields "
-                         "(%s webhooks have a fixed format)", gateway_type_name((enum gateway_type) t));
+                         "(%s webhooks have a fixed format)", tn);
         else if (v && !field_name_ok(v))
                 cfg_fail(l, s, "bad field name \"%s\" (letters, digits, '_', '-'; '.' between JSON object names)", v);
         else if (t == GATEWAY_HTTP)
                 gw->inbound_digits = cfg_ldup(l, v ?: "digits");
+        /* Twilio places a call from one of the account's numbers (or a
+         * verified caller id), never from a name or a messaging service. */
+        if (t == GATEWAY_TWILIO) {
+                v = cfg_get_text(l, e, "from", false, &s);
+                size_t n = v ? strlen(v) : 0;
+                if (!v)
+                        cfg_fail(l, e, "missing required setting \"from\" (the number the calls come from, e.g. \"+4759440000\")");
+                else if (v[0] != '+' || n < 9 || n > 16 || strspn(v + 1, "0123456789") != n - 1)
+                        cfg_fail(l, s, "bad number \"%s\" (a call comes from a phone number, e.g. \"+4759440000\")", v);
+        }
         /* Without a token /voice/ID/answer answers 404: nobody could
          * answer a call. */
         if (t == GATEWAY_HTTP && !cfg_member(l, e, "inbound_token_file", false))

@@ -1209,15 +1209,17 @@ static void test_voice_gateways(_unused_ void **state) {
                              "  { id = \"l\"; type = \"linkmobility\"; channel = \"voice\"; account = \"1\"; username = \"u\"; password_file = \"%s\"; },\n"
                              "  { id = \"s\"; type = \"twilio\"; account = \"AC1\"; token_file = \"%s\"; max_calls = 5; say_voice = \"Polly.Liv\"; },\n"
                              "  { id = \"f\"; type = \"file\"; ring_timeout = \"30s\"; call_limit = \"3m\"; machine_detection = \"off\"; say_voice_en = \"x\"; inbound_digits = \"d\"; },\n"
-                             "  { id = \"v\"; type = \"twilio\"; channel = \"voice\"; account = \"AC1\"; token_file = \"%s\"; max_calls = 101;\n"
+                             "  { id = \"v\"; type = \"twilio\"; channel = \"voice\"; account = \"AC1\"; token_file = \"%s\"; from = \"+4759440000\"; max_calls = 101;\n"
                              "    ring_timeout = \"4s\"; call_limit = \"2h\"; machine_detection = \"on\"; say_voice = \"Polly Liv\"; max_segments = 2;\n"
                              "    inbound_digits = \"Digits\"; },\n"
                              "  { id = \"g\"; type = \"http\"; channel = \"voice\"; url = \"https://x/\"; body = \"to={to}&a={answer_url}&z={zap}\"; max_calls = 0; },\n"
                              "  { id = \"h\"; type = \"http\"; url = \"https://x/{lang}\"; body = \"a={answer_url}\"; },\n"
-                             "  { id = \"e\"; type = \"http\"; channel = \"email\"; url = \"https://x/\"; body = \"x\"; }\n"
+                             "  { id = \"e\"; type = \"http\"; channel = \"email\"; url = \"https://x/\"; body = \"x\"; },\n"
+                             "  { id = \"n\"; type = \"twilio\"; channel = \"voice\"; account = \"AC1\"; token_file = \"%s\"; from = \"Kriseteam\"; },\n"
+                             "  { id = \"o\"; type = \"twilio\"; channel = \"voice\"; account = \"AC1\"; token_file = \"%s\"; }\n"
                              ");\n"
                              "http = { listen = \"127.0.0.1:8470\"; public_url = \"https://b.example\"; };\n",
-                             tok, tok, tok) > 0);
+                             tok, tok, tok, tok, tok) > 0);
         EXPECT(conf,
                "3: gateways[0].channel: a smtp gateway cannot place calls (channel \"voice\" is for twilio, http and file gateways)",
                "4: gateways[1].channel: a linkmobility gateway cannot place calls (channel \"voice\" is for twilio, http and file gateways)",
@@ -1240,7 +1242,9 @@ static void test_voice_gateways(_unused_ void **state) {
                "10: gateways[5]: missing required setting \"inbound_token_file\" (the key presses of a generic voice gateway's calls come back with it)",
                "11: gateways[6].url: unknown placeholder {lang}",
                "11: gateways[6].body: unknown placeholder {answer_url}",
-               "12: gateways[7].channel: a http gateway sends SMS only; use channel \"sms\" or \"voice\"");
+               "12: gateways[7].channel: a http gateway sends SMS only; use channel \"sms\" or \"voice\"",
+               "13: gateways[8].from: bad number \"Kriseteam\" (a call comes from a phone number, e.g. \"+4759440000\")",
+               "14: gateways[9]: missing required setting \"from\" (the number the calls come from, e.g. \"+4759440000\")");
 
         /* the listener its key presses come back to */
         free(conf);
