@@ -331,13 +331,13 @@
 #define W_VOICE_CALLOUT "%sDette er en utkalling av %s. %s", "%sThis is a call-out of %s. %s"
 #define W_VOICE_PROMPT "Trykk 1 hvis du kan komme, trykk 2 hvis du ikke kan.", \
         "Press 1 if you can come, press 2 if you cannot."
-#define W_VOICE_CLOSING "Vi fikk ikke noe svar. Svar på SMS-en hvis du kan. Ha det bra.", \
-        "We got no answer. Please answer the text message if you can. Goodbye."
+#define W_VOICE_CLOSING "Vi fikk ikke noe svar. Ha det bra.", \
+        "We got no answer. Goodbye."
 /* After a key press. */
 #define W_VOICE_YES "Takk, du er registrert som kommer.", "Thank you, you are recorded as coming."
 #define W_VOICE_NO "Takk, du er registrert som ikke kommer.", "Thank you, you are recorded as not coming."
 /* Before the prompt once more. */
 #define W_VOICE_INVALID "Det var ikke et gyldig valg.", "That was not a valid choice."
 #define W_VOICE_ENDED "Denne utkallingen er avsluttet. Takk.", "This call-out has ended. Thank you."
-#define W_VOICE_FAILED "Svaret kunne ikke registreres. Svar på SMS-en.", \
-        "Your answer could not be recorded. Please answer the text message."
+#define W_VOICE_FAILED "Svaret kunne ikke registreres. Svar på en annen måte hvis du kan.", \
+        "Your answer could not be recorded. Please answer another way if you can."

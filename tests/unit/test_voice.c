@@ -28,8 +28,8 @@
 #define GATHER(url) "<Gather input=\"dtmf\" numDigits=\"1\" timeout=\"8\" action=\"" url "\" method=\"POST\">\n"
 #define NB_PROMPT "Trykk 1 hvis du kan komme, trykk 2 hvis du ikke kan."
 #define EN_PROMPT "Press 1 if you can come, press 2 if you cannot."
-#define NB_CLOSING "Vi fikk ikke noe svar. Svar på SMS-en hvis du kan. Ha det bra."
-#define EN_CLOSING "We got no answer. Please answer the text message if you can. Goodbye."
+#define NB_CLOSING "Vi fikk ikke noe svar. Ha det bra."
+#define EN_CLOSING "We got no answer. Goodbye."
 
 static const struct voice_say NB = { .en = false, .voice = "Polly.Liv" };
 static const struct voice_say EN = { .en = true, .voice = "Polly.Joanna" };
@@ -118,8 +118,8 @@ static void test_replies(_unused_ void **state) {
                 { VOICE_REPLY_NO, "Takk, du er registrert som ikke kommer.", "Thank you, you are recorded as not coming." },
                 { VOICE_REPLY_CLOSING, NB_CLOSING, EN_CLOSING },
                 { VOICE_REPLY_ENDED, "Denne utkallingen er avsluttet. Takk.", "This call-out has ended. Thank you." },
-                { VOICE_REPLY_FAILED, "Svaret kunne ikke registreres. Svar på SMS-en.",
-                  "Your answer could not be recorded. Please answer the text message." },
+                { VOICE_REPLY_FAILED, "Svaret kunne ikke registreres. Svar på en annen måte hvis du kan.",
+                  "Your answer could not be recorded. Please answer another way if you can." },
         };
         for (size_t i = 0; i < ELEMENTSOF(says); i++)
                 for (int k = 0; k < 2; k++) {
