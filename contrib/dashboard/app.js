@@ -22,7 +22,8 @@
                  overdue: "Oppfølging forfalt", escalated: "Eskalert", checkin: "Oppfølging registrert",
                  level: "Nivå endret", closed: "Oppfølging avsluttet", purged: "Saker slettet" };
   var CHANNELS = { sms: "SMS", email: "e-post", voice: "telefon" };
-  /* A call's state word (the "detail" of a "call" event, beredd-mqtt(7)). */
+  /* A call's state word: the "status" of a "call" event (beredd-mqtt(7)). */
+  function callStatus(e) { return typeof e.status === "string" ? e.status : e.detail; }
   var CALL_DETAILS = { ringing: "ringer", "in-progress": "svarte", completed: "avsluttet", "no-answer": "ikke svar",
                        busy: "opptatt", failed: "feilet", canceled: "avbrutt", machine: "telefonsvarer" };
   /* What each state counts as on the card. */
@@ -41,10 +42,10 @@
     if (e.type === "notify") c.who[who] = "queued";
     else if (e.type === "sent") { c.placed++; c.who[who] = "placed"; }
     else if (e.type === "failed") c.who[who] = "unreached";
-    else if (e.type === "call" && CALL_STATE[e.detail]) {
+    else if (e.type === "call" && CALL_STATE[callStatus(e)]) {
+      var st = CALL_STATE[callStatus(e)];
       /* A late "ringing" never undoes an answer or an end. */
-      if (!(CALL_STATE[e.detail] === "ringing" && (c.who[who] === "answered" || c.who[who] === "unreached")))
-        c.who[who] = CALL_STATE[e.detail];
+      if (!(st === "ringing" && (c.who[who] === "answered" || c.who[who] === "unreached"))) c.who[who] = st;
     } else return false;
     return true;
   }
@@ -128,7 +129,8 @@
     var text = EVENTS[e.type] || e.type || "hendelse";
     if (e.type === "dropped" && typeof e.count === "number") text += " (" + e.count + ")";
     if (e.channel) text += " · " + (CHANNELS[e.channel] || e.channel);
-    if (e.type === "call" && typeof e.detail === "string") text += " " + (CALL_DETAILS[e.detail] || e.detail);
+    var cs = e.type === "call" ? callStatus(e) : null;
+    if (typeof cs === "string") text += " " + (CALL_DETAILS[cs] || cs);
     if (typeof e.step === "number" && e.step >= 0) text += " · trinn " + (e.step + 1);
     if (e.drill) text += " · øvelse";
     li.appendChild(el("span", "what", text));

@@ -97,8 +97,8 @@ const say = (s) => console.log("# " + s);
       ["-h", "127.0.0.1", "-p", process.env.MQTT_PORT, "-q", "1", ...args], input ? { input } : {});
     pub(["-r", "-t", `${base}/activation/${va}`, "-m", JSON.stringify({ activation: va, chain: "kriseteam",
         state: "mobilising", confirmed: 1, needed: 2, step: 1, drill: true })]);
-    const ev = (type, person, detail) => JSON.stringify(Object.assign({ type, activation: va, chain: "kriseteam",
-        drill: true, ts: Math.floor(Date.now() / 1000), step: 1, person, channel: "voice" }, detail ? { detail } : {}));
+    const ev = (type, person, status) => JSON.stringify(Object.assign({ type, activation: va, chain: "kriseteam",
+        drill: true, ts: Math.floor(Date.now() / 1000), step: 1, person, channel: "voice" }, status ? { status } : {}));
     pub(["-t", `${base}/event`, "-l"], [
       ev("notify", "ola"), ev("notify", "kari"), ev("notify", "ingrid"), ev("notify", "legevakt"),
       ev("sent", "ola"), ev("sent", "kari"), ev("failed", "ingrid"), ev("sent", "legevakt"),
