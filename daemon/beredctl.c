@@ -340,7 +340,7 @@ static void print_messages(json_t *o, bool full_email) {
         json_array_foreach(arr, i, m) {
                 json_t *sms = json_object_get(m, "sms"), *em = json_object_get(m, "email"), *p, *ch;
                 size_t k;
-                char people[512] = "", chans[32] = "";
+                char people[512] = "", chans[48] = "";
                 json_array_foreach(json_object_get(m, "people"), k, p) {
                         size_t l = strlen(people);
                         snprintf(people + l, sizeof(people) - l, "%s%s", l ? ", " : "", json_string_value(p));
@@ -362,6 +362,9 @@ static void print_messages(json_t *o, bool full_email) {
                         if (full_email)
                                 printf("E-mail text:\n%s", jstr(em, "text"));
                 }
+                json_t *vo = json_object_get(m, "voice");
+                if (vo)
+                        printf("Call says: %s, then asks for 1 (coming) or 2 (not coming)\n", jstr(vo, "text"));
         }
 }
 
@@ -388,7 +391,8 @@ static void print_list(json_t *o) {
 static void print_people(json_t *o) {
         json_t *arr = json_object_get(o, "people"), *p;
         size_t i;
-        printf("%-16s %-7s %-12s %-12s %s\n", "PERSON", "ANSWER", "NOTIFIED(s)", "ANSWERED(s)", "NOTIFICATIONS");
+        printf("%-16s %-7s %-12s %-12s %-10s %s\n", "PERSON", "ANSWER", "NOTIFIED(s)", "ANSWERED(s)", "VOICE",
+               "NOTIFICATIONS");
         json_array_foreach(arr, i, p) {
                 char nb[32] = "-", ab[32] = "-", chans[256] = "";
                 json_t *v;
@@ -403,7 +407,8 @@ static void print_people(json_t *o) {
                         snprintf(chans + l, sizeof(chans) - l, "%s%s/%s:%s", l ? " " : "", jstr(n, "kind"),
                                  jstr(n, "channel"), jstr(n, "state"));
                 }
-                printf("%-16s %-7s %-12s %-12s %s\n", jstr(p, "person"), jstr(p, "answer"), nb, ab, chans);
+                printf("%-16s %-7s %-12s %-12s %-10s %s\n", jstr(p, "person"), jstr(p, "answer"), nb, ab,
+                       json_object_get(p, "voice") ? jstr(p, "voice") : "-", chans);
         }
 }
 
@@ -505,6 +510,8 @@ static void print_report(json_t *o) {
                                      : json_object_get(e, "kind")  ? jstr(e, "kind")
                                      : json_object_get(e, "error") ? jstr(e, "error")
                                      : json_object_get(e, "reason") ? jstr(e, "reason")
+                                     : json_object_get(e, "status") ? jstr(e, "status")
+                                     : json_object_get(e, "digits") ? jstr(e, "digits")
                                                                     : "";
                 printf("%9.1f %-10s %-5s %-16s %-6s %s\n", json_number_value(json_object_get(e, "after_s")),
                        jstr(e, "t"), sb, json_object_get(e, "person") ? jstr(e, "person") : "",

@@ -4,13 +4,16 @@
 Python 3 standard library only. It answers:
   * Twilio:        POST /2010-04-01/Accounts/<sid>/Messages.json (form body,
                    basic auth <sid>:<token>) -> 201 {"sid": "SM...", ...}
+                   POST /2010-04-01/Accounts/<sid>/Calls.json (To, From and
+                   Twiml or Url) -> 201 {"sid": "CA...", "status": "queued"}
   * Link Mobility: POST /sms/send (JSON body, basic auth) -> 202 {"messageId": ...}
   * generic:       any other method and path -> 200 (body: --reply, default
                    {"status":"ok","id":N})
 
 Every request is appended as one JSON line to --log: n (1-based request
 number), method, path, query, headers, body, form (decoded
-x-www-form-urlencoded fields), json (decoded JSON body), auth ([user, pass]
+x-www-form-urlencoded fields; form_list: every [name, value] pair in
+order, for repeated fields), json (decoded JSON body), auth ([user, pass]
 from basic auth), status (what was answered), time.
 
 Fault injection (all requests count, whatever their path):
@@ -42,7 +45,7 @@ import urllib.parse
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
 from beredd_test import peer  # noqa: E402  (tests/lib/beredd_test)
 
-TWILIO_RE = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
+TWILIO_RE = re.compile(r"^/2010-04-01/Accounts/([^/]+)/(Messages|Calls)\.json$")
 
 
 class State:
@@ -148,6 +151,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         }
         if "x-www-form-urlencoded" in ctype:
             rec["form"] = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+            rec["form_list"] = urllib.parse.parse_qsl(body, keep_blank_values=True)
         if "json" in ctype:
             try:
                 rec["json"] = json.loads(body)
@@ -180,6 +184,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if args.twilio_token is not None and rec["auth"] != [sid, args.twilio_token]:
                 return 401, json.dumps({"code": 20003, "message": "Authenticate", "status": 401}), None
             form = rec.get("form") or {}
+            if m.group(2) == "Calls":
+                if not form.get("To") or not form.get("From") or not (form.get("Twiml") or form.get("Url")):
+                    return 400, json.dumps({"code": 21201, "message": "missing parameter", "status": 400}), None
+                return 201, json.dumps({"sid": "CA%032x" % rec["n"], "status": "queued", "account_sid": sid}), None
             if not form.get("To") or not (form.get("From") or form.get("MessagingServiceSid")) or "Body" not in form:
                 return 400, json.dumps({"code": 21604, "message": "missing parameter", "status": 400}), None
             return 201, json.dumps({"sid": "SM%032x" % rec["n"], "status": "queued", "account_sid": sid}), None
