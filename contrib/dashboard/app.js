@@ -152,7 +152,8 @@
   /* Gateway trouble from the retained status (beredd-mqtt(7)): a banner
    * while a gateway is down or messages wait, gone when it is over. */
   var GATEWAY = { sms: ["SMS-gatewayen", "SMS-gatewayene", "SMS-gateway"],
-                  email: ["e-postgatewayen", "e-postgatewayene", "e-postgateway"] };
+                  email: ["e-postgatewayen", "e-postgatewayene", "e-postgateway"],
+                  voice: ["telefongatewayen", "telefongatewayene", "telefongateway"] };
   function troubleText(v) {
     var parts = [];
     var ch = v.channels || {};
