@@ -16,7 +16,7 @@
   var STATES = { mobilising: "Mobiliserer", mobilised: "Mobilisert", short: "Mangler folk", resolved: "Avsluttet",
                  verifying: "Kontroll av lister", verified: "Kontroll ferdig" };
   var EVENTS = { triggered: "Utløst", step: "Nytt trinn", notify: "Varsler", sent: "Varsel sendt", failed: "Varsel feilet",
-                 reply: "Svar mottatt", call: "Samtale", skip: "Trinn hoppet over", repeat: "Starter på nytt", mobilised: "Mobilisert",
+                 reply: "Svar mottatt", call: "Samtale", "call-later": "Ringer senere hvis ikke svar", skip: "Trinn hoppet over", repeat: "Starter på nytt", mobilised: "Mobilisert",
                  "short": "Mangler folk", resolved: "Avsluttet", dropped: "Hendelser tapt under brudd",
                  verify: "Kontroll av lister", "case.opened": "Oppfølging startet", reminder: "Påminnelse",
                  overdue: "Oppfølging forfalt", escalated: "Eskalert", checkin: "Oppfølging registrert",
@@ -24,10 +24,10 @@
   var CHANNELS = { sms: "SMS", email: "e-post", voice: "telefon" };
   /* A call's state word: the "status" of a "call" event (beredd-mqtt(7)). */
   function callStatus(e) { return typeof e.status === "string" ? e.status : e.detail; }
-  var CALL_DETAILS = { ringing: "ringer", "in-progress": "svarte", completed: "avsluttet", "no-answer": "ikke svar",
+  var CALL_DETAILS = { queued: "i kø", initiated: "startet", keypress: "tastet", answered: "svarte", ringing: "ringer", "in-progress": "svarte", completed: "avsluttet", "no-answer": "ikke svar",
                        busy: "opptatt", failed: "feilet", canceled: "avbrutt", machine: "telefonsvarer" };
   /* What each state counts as on the card. */
-  var CALL_STATE = { ringing: "ringing", "in-progress": "answered", completed: "answered", "no-answer": "unreached",
+  var CALL_STATE = { ringing: "ringing", "in-progress": "answered", answered: "answered", completed: "answered", "no-answer": "unreached",
                      busy: "unreached", failed: "unreached", canceled: "unreached", machine: "unreached" };
 
   var activations = {};
