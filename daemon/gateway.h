@@ -57,6 +57,9 @@ struct gw_message {
          * the language spoken (English, else bokmål). */
         const char *token;
         bool en;
+        /* Calls to an English speaker: the chain's name and the operator's
+         * text, said in bokmål after TEXT (NULL: none; see voice.h). */
+        const char *text_nb;
         uint64_t validity;   /* SMS validity in usec where the provider allows (0 = provider default) */
         /* When every gateway has failed for a reason that may pass (5xx,
          * timeouts, refused connections, a gateway that cannot send), start
