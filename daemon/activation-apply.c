@@ -199,7 +199,13 @@ static int apply_outcome(struct activation *a, json_t *o, uint64_t ts, bool sent
         free(n->provider_ref);
         n->provider_ref = jstrdup(o, "ref");
         if (sent) {
-                n->state = N_SENT;
+                /* A call's status may come before the provider's answer
+                 * to the request: what it said stays. */
+                if (n->state != N_UNDELIVERABLE && n->state != N_DELIVERED)
+                        n->state = N_SENT;
+        } else if (n->call >= CALL_ENDED) {
+                /* The provider said how the call went, then the request
+                 * ended badly: the call's outcome stays. */
         } else {
                 n->state = json_is_true(json_object_get(o, "unreachable")) ? N_UNREACHABLE : N_FAILED;
                 notif_dead(a, n);

@@ -967,6 +967,16 @@ int activations_token(struct activations *m, const char *token, json_t **info, c
 
 /* ---- calls ---- */
 
+/* Whether call N went through GATEWAY_ID: the provider took it there, or
+ * its request there is in flight now (the provider may post its status or
+ * key press before it answers the request). */
+static bool call_through(const struct activations *m, const struct notif *n, const char *gateway_id) {
+        if (n->gateway)
+                return streq(n->gateway, gateway_id);
+        const char *on = n->state == N_SENDING ? gateway_call_in_flight_on(m->gw, n->key) : NULL;
+        return on && streq(on, gateway_id);
+}
+
 /* Only [0-9*#], at most 3 of them, are logged as the keys pressed. */
 static void digits_clean(const char *in, char out[static 4]) {
         size_t n = in ? strlen(in) : 0;
@@ -989,7 +999,7 @@ int activations_voice_answer(struct activations *m, const char *gateway_id, cons
          * call (the request's signature was checked with its secret), once
          * the provider took it, and only in that call (the provider's id,
          * when both sides know it). */
-        if (!n || n->ch != CHANNEL_VOICE || !n->gateway || !streq(n->gateway, gateway_id) ||
+        if (!n || n->ch != CHANNEL_VOICE || !call_through(m, n, gateway_id) ||
             (call_sid && *call_sid && n->provider_ref && !streq(n->provider_ref, call_sid)))
                 return -ENOENT;
         if (!is_open(a) || a->verify || a->broken || n->call >= CALL_ENDED) {
@@ -1033,7 +1043,7 @@ int activations_call_status(struct activations *m, const char *gateway_id, const
         for (struct activation *a = m->list; a; a = a->next)
                 for (size_t i = 0; i < a->n_notifs; i++) {
                         struct notif *n = &a->notifs[i];
-                        if (n->ch != CHANNEL_VOICE || !n->gateway || !streq(n->gateway, gateway_id))
+                        if (n->ch != CHANNEL_VOICE || !call_through(m, n, gateway_id))
                                 continue;
                         /* By the provider's id; else by our reference, but
                          * never for another call of the same reference. */
