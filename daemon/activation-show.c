@@ -82,7 +82,7 @@ static json_t *call_json(const struct activation *a, const struct notif *n) {
 static const char *call_word(const struct member *mb, const struct notif *n) {
         if (!n)
                 return mb->call_at ? "later" : "-";
-        if (n->digits[0])
+        if (streq(n->digits, "1") || streq(n->digits, "2")) /* an answer; another key is not */
                 return n->digits;
         if (n->call_status[0])
                 return streq(n->call_status, "in-progress") ? "answered" : n->call_status;
