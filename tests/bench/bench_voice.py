@@ -56,6 +56,7 @@ def main():
     ap.add_argument("--hold", type=float, default=0.2, help="seconds each call lasts at the stand-in")
     ap.add_argument("--people", type=int, default=100)
     ap.add_argument("--max-calls", type=int, default=10)
+    ap.add_argument("--keep", action="store_true", help="keep the test folder (its path on stderr)")
     a = ap.parse_args()
     beredd = os.path.join(os.path.abspath(a.builddir), "beredd")
     srcdir = os.path.abspath(a.srcdir)
@@ -120,7 +121,10 @@ def main():
             d.close()
         fake.terminate()
         fake.wait()
-        shutil.rmtree(t, ignore_errors=True)
+        if a.keep:
+            print("bench: files kept in %s" % t, file=sys.stderr)
+        else:
+            shutil.rmtree(t, ignore_errors=True)
 
     span = last - t0
     print("voice: %d people, max_calls %d, each call %.2f s: every call request left after %.2f s "

@@ -21,6 +21,7 @@ from basic auth), status (what was answered), time.
 Fault injection (all requests count, whatever their path):
   --hang-first N         the first N requests sleep --hang-seconds (default 5)
                          before answering: longer than the client's timeout
+  --hang-match TEXT      only requests whose path contains TEXT hang (and count)
   --fail-first N         the next N requests get --status (default 500);
                          N = -1 fails every request
   --status S             the status for injected failures (500, 429, 400, ...)
@@ -82,6 +83,7 @@ class State:
             "status": args.status,
             "retry_after": args.retry_after,
             "twilio_code": args.twilio_code,
+            "hang_match": args.hang_match,
         }
 
     def reload_control(self):
@@ -134,8 +136,10 @@ class State:
             try:
                 with urllib.request.urlopen(req, timeout=10) as r:
                     out["status"] = r.status
+                    out["reply"] = r.read(300).decode("utf-8", "replace")
             except urllib.error.HTTPError as e:
                 out["status"] = e.code
+                out["reply"] = e.read(300).decode("utf-8", "replace")
             except OSError as e:
                 out["status"] = str(e)
         line = json.dumps(out) + "\n"
@@ -143,13 +147,13 @@ class State:
             with open(args.log, "a", encoding="utf-8") as f:
                 f.write(line)
 
-    def decide(self):
+    def decide(self, path):
         """Returns (n, fault) where fault is None, "hang" or "fail"."""
         with self.lock:
             self.reload_control()
             self.n += 1
             s = self.settings
-            if self.hung < (s["hang_first"] or 0):
+            if self.hung < (s["hang_first"] or 0) and (not s["hang_match"] or s["hang_match"] in path):
                 self.hung += 1
                 return self.n, "hang", dict(s)
             ff = s["fail_first"] or 0
@@ -217,7 +221,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 rec["json"] = json.loads(body)
             except ValueError:
                 rec["json"] = None
-        n, fault, s = st.decide()
+        n, fault, s = st.decide(url.path)
         rec["n"] = n
         rec["time"] = time.time()
 
@@ -301,6 +305,7 @@ def main():
     p.add_argument("--twilio-code", type=int)
     p.add_argument("--hang-first", type=int, default=0)
     p.add_argument("--hang-seconds", type=float, default=5.0)
+    p.add_argument("--hang-match")
     p.add_argument("--twilio-token", help="require basic auth <sid>:TOKEN on Twilio requests")
     p.add_argument("--lm-user", help="require basic auth on Link Mobility requests")
     p.add_argument("--lm-password", default="")
