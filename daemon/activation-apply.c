@@ -15,12 +15,15 @@
 #include "log.h"
 #include "macro.h"
 
-static int member_add_token(struct member *mb, const char *hash) {
+static int member_add_token(struct member *mb, const char *hash, const char *key, bool voice) {
         void *v = realloc(mb->tokens, (mb->n_tokens + 1) * sizeof(*mb->tokens));
         if (!v)
                 return -ENOMEM;
         mb->tokens = v;
-        snprintf(mb->tokens[mb->n_tokens++], sizeof(mb->tokens[0]), "%s", hash);
+        struct act_token *t = &mb->tokens[mb->n_tokens++];
+        snprintf(t->hash, sizeof(t->hash), "%s", hash);
+        t->key = key ? strdup(key) : NULL;
+        t->voice = voice;
         return 0;
 }
 
@@ -79,7 +82,7 @@ uint64_t act_jts(json_t *o) {
 }
 
 static enum channel channel_from(const char *s) {
-        return s && streq(s, "email") ? CHANNEL_EMAIL : CHANNEL_SMS;
+        return s && streq(s, "email") ? CHANNEL_EMAIL : s && streq(s, "voice") ? CHANNEL_VOICE : CHANNEL_SMS;
 }
 
 static int apply_created(struct activation *a, json_t *o, uint64_t ts) {
@@ -157,6 +160,8 @@ static int apply_sending(struct activation *a, json_t *o, uint64_t ts) {
         struct member *mb = act_find_member(a, person, true);
         if (mb && act_is_ask(kind))
                 mb->channels |= n->ch;
+        if (mb && n->ch == CHANNEL_VOICE)
+                mb->call_at = 0; /* a pending call, placed */
         if (mb)
                 member_notified(a, mb, kind, ts);
         return 0;
@@ -172,7 +177,7 @@ static int apply_unaddressed(struct activation *a, json_t *o, uint64_t ts) {
         if (!mb)
                 return -EINVAL;
         if (act_is_ask(kind))
-                mb->dead = mb->channels = CHANNEL_ANY; /* nothing to reach them by */
+                mb->dead = mb->channels = CHANNEL_ALL; /* nothing to reach them by */
         member_notified(a, mb, kind, ts);
         return 0;
 }
@@ -216,7 +221,82 @@ static int apply_token(struct activation *a, json_t *o, uint64_t ts) {
         struct member *mb = person ? act_find_member(a, person, true) : NULL;
         if (!mb || !h || strlen(h) != 2 * SHA256_DIGEST_LENGTH)
                 return -EINVAL;
-        member_add_token(mb, h);
+        const char *use = json_string_value(json_object_get(o, "use"));
+        return member_add_token(mb, h, json_string_value(json_object_get(o, "key")), use && streq(use, "voice"));
+}
+
+/* A call to place later (a step with voice_after), or one not placed. */
+static int apply_call_later(struct activation *a, json_t *o, uint64_t ts) {
+        const char *person = json_string_value(json_object_get(o, "person"));
+        struct member *mb = person ? act_find_member(a, person, true) : NULL;
+        if (!mb)
+                return -EINVAL;
+        mb->call_at = ju64(o, "at") ?: 1;
+        mb->call_step = jint(o, "step");
+        return 0;
+}
+
+static int apply_call_skipped(struct activation *a, json_t *o, uint64_t ts) {
+        const char *person = json_string_value(json_object_get(o, "person"));
+        struct member *mb = person ? act_find_member(a, person, false) : NULL;
+        if (!mb)
+                return -EINVAL;
+        mb->call_at = 0;
+        return 0;
+}
+
+/* What a status word means for a call. */
+static enum call_state call_state_of(const char *status) {
+        if (streq(status, "initiated") || streq(status, "ringing") || streq(status, "queued"))
+                return CALL_RINGING;
+        if (streq(status, "in-progress") || streq(status, "answered"))
+                return CALL_ANSWERED;
+        if (streq(status, "completed"))
+                return CALL_ENDED;
+        if (streq(status, "no-answer") || streq(status, "busy") || streq(status, "failed") ||
+            streq(status, "canceled") || streq(status, "machine"))
+                return CALL_NOT_REACHED;
+        return CALL_NONE;
+}
+
+/* A status callback of a call (or its key press): the first final state stays. */
+static int apply_call(struct activation *a, json_t *o, uint64_t ts) {
+        struct notif *n = act_find_notif(a, json_string_value(json_object_get(o, "key")) ?: "");
+        const char *status = json_string_value(json_object_get(o, "status"));
+        if (!n || n->ch != CHANNEL_VOICE || !status)
+                return -EINVAL;
+        enum call_state st = call_state_of(status);
+        if (st == CALL_NONE || n->call >= CALL_ENDED)
+                return 0;
+        if (st == CALL_RINGING && !n->ts_ringing)
+                n->ts_ringing = ts;
+        if (st == CALL_ANSWERED && !n->ts_answered)
+                n->ts_answered = ts;
+        if (st >= CALL_ENDED)
+                n->ts_ended = ts;
+        if (st > n->call)
+                n->call = st;
+        snprintf(n->call_status, sizeof(n->call_status), "%s", status);
+        if (json_is_integer(json_object_get(o, "duration")))
+                n->duration = jint(o, "duration");
+        if (st == CALL_NOT_REACHED) {
+                n->state = N_UNDELIVERABLE;
+                notif_dead(a, n);
+        } else if (st == CALL_ENDED && n->state == N_SENT)
+                n->state = N_DELIVERED;
+        return 0;
+}
+
+static int apply_keypress(struct activation *a, json_t *o, uint64_t ts) {
+        struct notif *n = act_find_notif(a, json_string_value(json_object_get(o, "key")) ?: "");
+        const char *d = json_string_value(json_object_get(o, "digits"));
+        if (!n || n->ch != CHANNEL_VOICE || !d)
+                return -EINVAL;
+        snprintf(n->digits, sizeof(n->digits), "%s", d);
+        if (n->call < CALL_ANSWERED) {
+                n->call = CALL_ANSWERED;
+                n->ts_answered = n->ts_answered ?: ts;
+        }
         return 0;
 }
 
@@ -320,6 +400,10 @@ static const struct {
         { "sent", apply_sent },
         { "failed", apply_failed },
         { "token", apply_token },
+        { "call-later", apply_call_later },
+        { "call-skipped", apply_call_skipped },
+        { "call", apply_call },
+        { "keypress", apply_keypress },
         { "receipt", apply_receipt },
         { "reply", apply_reply },
         { "impossible", apply_impossible },

@@ -161,7 +161,10 @@ void act_make_token(struct activation *a, struct notif *n, uint64_t now) {
                 return;
         hex(b, sizeof(b), n->token);
         act_token_hash(n->token, h);
-        if (act_record(a, json_pack("{s:s, s:s, s:s}", "t", "token", "person", n->person, "hash", h), now) < 0)
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "t", "token", "person", n->person, "hash", h, "key", n->key);
+        if (o && n->ch == CHANNEL_VOICE)
+                json_object_set_new(o, "use", json_string("voice"));
+        if (act_record(a, o, now) < 0)
                 n->token[0] = '\0';
 }
 
@@ -187,7 +190,7 @@ static int add_notif(struct activation *a, const char *person, enum channel ch, 
         /* Logged, not yet on disk: held until the commit (the shell's). */
         struct notif *n = &a->notifs[a->n_notifs - 1];
         n->state = N_QUEUED;
-        if (ch == CHANNEL_EMAIL && act_is_ask(kind) && a->mgr->public_url)
+        if ((ch == CHANNEL_EMAIL && act_is_ask(kind) && a->mgr->public_url) || ch == CHANNEL_VOICE)
                 act_make_token(a, n, now);
         return 0;
 }
@@ -204,12 +207,28 @@ bool act_is_quorum_telling(const char *kind) {
 static void notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
                    uint64_t now) {
         const struct person *p = config_person(a->mgr->cfg, person);
+        const struct chain *c = act_chain(a);
         unsigned sent = 0;
-        for (unsigned ch = CHANNEL_SMS; ch <= CHANNEL_EMAIL; ch <<= 1) {
+        /* A call asks a call-out's question; anything else for someone
+         * reached by voice goes by SMS. */
+        if ((channels & CHANNEL_VOICE) && !streq(kind, "callout"))
+                channels = (channels & ~(unsigned) CHANNEL_VOICE) | CHANNEL_SMS;
+        /* With voice_after, the call waits for an answer to the rest. */
+        uint64_t after = c && step >= 0 && (size_t) step < c->n_steps && (channels & ~(unsigned) CHANNEL_VOICE)
+                                 ? c->steps[step].voice_after
+                                 : 0;
+        for (unsigned ch = CHANNEL_SMS; ch <= CHANNEL_VOICE; ch <<= 1) {
                 if (!(channels & ch) || !p)
                         continue;
-                if ((ch == CHANNEL_SMS && !p->phone) || (ch == CHANNEL_EMAIL && !p->email))
+                if (((ch == CHANNEL_SMS || ch == CHANNEL_VOICE) && !p->phone) || (ch == CHANNEL_EMAIL && !p->email))
                         continue;
+                if (ch == CHANNEL_VOICE && after > 0) {
+                        if (act_record(a, json_pack("{s:s, s:s, s:i, s:I}", "t", "call-later", "person", person, "step",
+                                                    step, "at", (json_int_t) (now + after)),
+                                       now) == 0)
+                                sent |= ch;
+                        continue;
+                }
                 if (add_notif(a, person, ch, kind, step, now) == 0)
                         sent |= ch;
         }
@@ -219,9 +238,47 @@ static void notify(struct activation *a, const char *person, const char *kind, u
                                   now);
 }
 
+/* PERSON has answered, or cannot be reached on any channel they were
+ * asked on and has no call still to come. */
 static bool member_done(struct activation *a, const char *person) {
         const struct member *m = act_find_member(a, person, false);
-        return m && (m->answer != ANSWER_NONE || (m->channels && (m->dead & m->channels) == m->channels));
+        return m && (m->answer != ANSWER_NONE ||
+                     (m->channels && (m->dead & m->channels) == m->channels && !m->call_at));
+}
+
+/* ---- calls (voice) ---- */
+
+uint64_t act_next_call(const struct activation *a) {
+        uint64_t t = 0;
+        for (size_t i = 0; i < a->n_members; i++)
+                if (a->members[i].call_at && (!t || a->members[i].call_at < t))
+                        t = a->members[i].call_at;
+        return t;
+}
+
+/* Place MB's pending call now, or say why it is not placed. */
+static void place_call(struct activation *a, struct member *mb, uint64_t now) {
+        const char *why = mb->answer != ANSWER_NONE     ? "answered"
+                          : a->state != ACT_MOBILISING ? "no longer needed"
+                                                        : NULL;
+        if (why) {
+                (void) act_record(a, json_pack("{s:s, s:s, s:s}", "t", "call-skipped", "person", mb->person, "reason", why),
+                                  now);
+                return;
+        }
+        int step = mb->call_step;
+        char *person = strdup(mb->person); /* mb may move as members grow */
+        if (person && add_notif(a, person, CHANNEL_VOICE, "callout", step, now) < 0)
+                (void) act_record(a, json_pack("{s:s, s:s, s:s}", "t", "call-skipped", "person", person, "reason",
+                                               "cannot log the call"),
+                                  now);
+        free(person);
+}
+
+void act_calls_due(struct activation *a, uint64_t now) {
+        for (size_t i = 0; i < a->n_members; i++)
+                if (a->members[i].call_at && a->members[i].call_at <= now)
+                        place_call(a, &a->members[i], now);
 }
 
 static bool when_ok(const struct activation *a, const struct step *s, uint64_t now) {
@@ -326,7 +383,7 @@ static void resolve_targets(const struct activation *a, const struct step *s, in
  * is mobilised after all ("update"). */
 
 static bool member_gone(const struct member *m) {
-        return m->channels && (m->dead & m->channels) == m->channels;
+        return m->channels && (m->dead & m->channels) == m->channels && !m->call_at;
 }
 
 /* A set of person ids it does not own (members' and the configuration's,
@@ -901,8 +958,35 @@ bool act_answer(struct activation *a, const char *person, enum answer ans, const
  * a receipt, already recorded): may the chain move on, is the quorum still
  * within reach? */
 void act_unreachable(struct activation *a, const char *person, uint64_t now) {
+        struct member *mb = act_find_member(a, person, false);
+        /* Nothing else reaches them: their call need not wait. */
+        if (mb && mb->call_at && mb->channels && (mb->dead & mb->channels) == mb->channels)
+                place_call(a, mb, now);
         maybe_move_on(a, person, now);
         decide_quorum(a, now);
+}
+
+/* A call's status callback: logged; not reached means unreachable by voice. */
+void act_call_status(struct activation *a, struct notif *n, const char *status, const char *answered_by,
+                     int duration, uint64_t now) {
+        json_t *o = json_pack("{s:s, s:s, s:s}", "t", "call", "key", n->key, "status", status);
+        if (o && answered_by && *answered_by)
+                json_object_set_new(o, "answered_by", json_string(answered_by));
+        if (o && duration >= 0)
+                json_object_set_new(o, "duration", json_integer(duration));
+        bool was_dead = n->state == N_UNDELIVERABLE;
+        if (act_record(a, o, now) < 0)
+                return;
+        if (!was_dead && n->state == N_UNDELIVERABLE && act_is_ask(n->kind))
+                act_unreachable(a, n->person, now);
+}
+
+/* A key pressed in call N: 1 yes, 2 no, anything else only logged. */
+void act_keypress(struct activation *a, struct notif *n, const char *digits, uint64_t now) {
+        if (act_record(a, json_pack("{s:s, s:s, s:s}", "t", "keypress", "key", n->key, "digits", digits), now) < 0)
+                return;
+        if (streq(digits, "1") || streq(digits, "2"))
+                (void) act_answer(a, n->person, streq(digits, "1") ? ANSWER_YES : ANSWER_NO, "voice", now);
 }
 
 /* The current wait has ended: a check is over, a call-out moves on. */

@@ -49,7 +49,16 @@ enum nstate {
 };
 extern const char *const nstate_names[N_UNDELIVERABLE + 1];
 
-#define TOKEN_BYTES 16 /* 128 bits: e-mail answer links */
+#define TOKEN_BYTES 16 /* 128 bits: e-mail answer links and a call's key press */
+
+/* What a call's status callbacks said (CHANNEL_VOICE notifications). */
+enum call_state {
+        CALL_NONE,     /* no status yet: the request was made or is queued */
+        CALL_RINGING,  /* initiated, ringing */
+        CALL_ANSWERED, /* in-progress: someone (or something) picked up */
+        CALL_ENDED,    /* completed: answered, hung up */
+        CALL_NOT_REACHED, /* no-answer, busy, failed, canceled, a machine */
+};
 
 struct notif {
         char *key;
@@ -65,7 +74,23 @@ struct notif {
          * sent to providers is "<key>.<nonce>", so a receipt for it cannot be
          * forged from the activation id. "" in logs from before nonces. */
         char nonce[17];
-        char token[2 * TOKEN_BYTES + 1]; /* e-mail answer link token (memory only; its hash is logged) */
+        char token[2 * TOKEN_BYTES + 1]; /* e-mail link or call token (memory only; its hash is logged) */
+        /* Calls: the last status word ("ringing", "no-answer", "machine",
+         * ...), when it rang, was answered and ended, the seconds it
+         * lasted, the key pressed ("" none). */
+        enum call_state call;
+        char call_status[16];
+        char digits[4];
+        uint64_t ts_ringing, ts_answered, ts_ended;
+        int duration;
+};
+
+/* One answer token of a member: its SHA-256 (hex), the notification it
+ * was made for, and whether it is a call's (a key press) or an e-mail's. */
+struct act_token {
+        char hash[2 * SHA256_DIGEST_LENGTH + 1];
+        char *key;
+        bool voice;
 };
 
 struct member {
@@ -86,8 +111,12 @@ struct member {
          * reached or is no longer complete ("reachable", "unmobilised"): it
          * hears when the team is mobilised ("update"), as if told_short. */
         bool owed_update;
-        char (*tokens)[2 * SHA256_DIGEST_LENGTH + 1]; /* hashes of this person's answer-link tokens */
+        struct act_token *tokens; /* this person's answer tokens (hashes) */
         size_t n_tokens;
+        /* A call to place later ("call-later": via sms + voice with
+         * voice_after): when (beredd's time, 0 = none) and for which step. */
+        uint64_t call_at;
+        int call_step;
 };
 
 struct activation {
@@ -208,6 +237,17 @@ bool act_quorum_met(const struct activation *a);
 void act_token_hash(const char *token, char out[static 2 * SHA256_DIGEST_LENGTH + 1]);
 void act_make_token(struct activation *a, struct notif *n, uint64_t now);
 bool act_is_ask(const char *kind);
+/* The member's pending call is due (or its other channels died): place it,
+ * or log why not. */
+void act_calls_due(struct activation *a, uint64_t now);
+/* The earliest pending call of A (0 = none). */
+uint64_t act_next_call(const struct activation *a);
+/* A call's status callback: STATUS one of the words of struct notif's
+ * call_status; ANSWERED_BY (may be NULL) and DURATION (< 0 unknown). */
+void act_call_status(struct activation *a, struct notif *n, const char *status, const char *answered_by,
+                     int duration, uint64_t now);
+/* A key pressed in call N. */
+void act_keypress(struct activation *a, struct notif *n, const char *digits, uint64_t now);
 bool act_is_quorum_telling(const char *kind);
 int act_add_person(struct people_set *s, const char *id);
 void act_take_people(struct people_set *s, char ***v, size_t *n);

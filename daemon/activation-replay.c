@@ -142,7 +142,8 @@ int act_load_all(struct activations *m) {
                         if (a->notifs[i].state == N_SENDING) {
                                 a->notifs[i].state = N_QUEUED;
                                 resent++;
-                                if (a->notifs[i].ch == CHANNEL_EMAIL && act_is_ask(a->notifs[i].kind) && m->public_url)
+                                if ((a->notifs[i].ch == CHANNEL_EMAIL && act_is_ask(a->notifs[i].kind) && m->public_url) ||
+                                    a->notifs[i].ch == CHANNEL_VOICE)
                                         act_make_token(a, &a->notifs[i], now);
                         }
                 resumed += a->state == ACT_MOBILISING;

@@ -52,6 +52,54 @@ void act_summary(struct activation *a, json_t *o) {
         }
 }
 
+static json_t *after(const struct activation *a, uint64_t ts) {
+        return json_real((double) ((int64_t) ts - (int64_t) a->created) / 1e6);
+}
+
+/* What became of call N: when it was placed, rang, was answered and
+ * ended, how, the key pressed, how long it lasted, through which gateway
+ * (never the number). */
+static json_t *call_json(const struct activation *a, const struct notif *n) {
+        json_t *o = json_pack("{s:o, s:s}", "placed_after_s", after(a, n->ts_sending), "state", nstate_names[n->state]);
+        if (n->ts_ringing)
+                json_object_set_new(o, "ringing_after_s", after(a, n->ts_ringing));
+        if (n->ts_answered)
+                json_object_set_new(o, "answered_after_s", after(a, n->ts_answered));
+        if (n->ts_ended)
+                json_object_set_new(o, "ended_after_s", after(a, n->ts_ended));
+        if (n->call_status[0])
+                json_object_set_new(o, "outcome", json_string(n->call_status));
+        if (n->digits[0])
+                json_object_set_new(o, "digits", json_string(n->digits));
+        if (n->ts_ended)
+                json_object_set_new(o, "duration_s", json_integer(n->duration));
+        if (n->gateway)
+                json_object_set_new(o, "gateway", json_string(n->gateway));
+        return o;
+}
+
+/* One word for the person's last call, for beredctl show's VOICE column. */
+static const char *call_word(const struct member *mb, const struct notif *n) {
+        if (!n)
+                return mb->call_at ? "later" : "-";
+        if (n->digits[0] && strcmp(n->digits, "none") != 0)
+                return n->digits;
+        if (n->call_status[0])
+                return streq(n->call_status, "in-progress") ? "answered" : n->call_status;
+        switch (n->state) {
+        case N_QUEUED:
+        case N_SENDING:
+                return "queued";
+        case N_SENT:
+                return "calling";
+        case N_FAILED:
+        case N_UNREACHABLE:
+                return "failed";
+        default:
+                return nstate_names[n->state];
+        }
+}
+
 static json_t *people_json(struct activation *a) {
         json_t *arr = json_array();
         for (size_t i = 0; i < a->n_members; i++) {
@@ -63,7 +111,8 @@ static json_t *people_json(struct activation *a) {
                                             json_real((double) (mb->first_notified - a->created) / 1e6));
                 if (mb->answered)
                         json_object_set_new(o, "answered_after_s", json_real((double) (mb->answered - a->created) / 1e6));
-                json_t *ch = json_array();
+                json_t *ch = json_array(), *calls = json_array();
+                const struct notif *last_call = NULL;
                 for (size_t k = 0; k < a->n_notifs; k++) {
                         struct notif *n = &a->notifs[k];
                         if (!streq(n->person, mb->person))
@@ -71,8 +120,19 @@ static json_t *people_json(struct activation *a) {
                         json_array_append_new(ch, json_pack("{s:s, s:s, s:s, s:f}", "kind", n->kind, "channel",
                                                             channel_name(n->ch), "state", nstate_names[n->state],
                                                             "after_s", (double) (n->ts_sending - a->created) / 1e6));
+                        if (n->ch == CHANNEL_VOICE) {
+                                json_array_append_new(calls, call_json(a, n));
+                                last_call = n;
+                        }
                 }
                 json_object_set_new(o, "notifications", ch);
+                json_object_set_new(o, "voice", json_string(call_word(mb, last_call)));
+                if (mb->call_at)
+                        json_object_set_new(o, "call_after_s", after(a, mb->call_at));
+                if (json_array_size(calls))
+                        json_object_set_new(o, "calls", calls);
+                else
+                        json_decref(calls);
                 json_array_append_new(arr, o);
         }
         return arr;

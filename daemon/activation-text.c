@@ -15,6 +15,7 @@
 #include "log.h"
 #include "macro.h"
 #include "text.h"
+#include "voice.h"
 #include "wording.h"
 
 /* Compose the text of notification N (RES, when not NULL, says what the SMS
@@ -89,6 +90,14 @@ void act_compose(const struct activation *a, const struct notif *n, const struct
                 free_text = free_buf;
         } else if (fl == 0)
                 free_text = "";
+        if (n->ch == CHANNEL_VOICE) {
+                /* What the call says before its key-press prompt. */
+                subject[0] = '\0';
+                (void) voice_callout_text(en, a->drill, chain_name, free_text, text, tlen);
+                if (res)
+                        *res = (struct composed) {};
+                return;
+        }
         if (n->ch == CHANNEL_SMS) {
                 struct composed c0 = {};
                 int k = text_sms_compose_n(prefix, free_text, suffix, config_sms_max_segments(a->mgr->cfg), text,
@@ -506,6 +515,8 @@ static json_t *callout_messages(const struct activation *a, bool *shortened, str
                         json_array_append_new(chans, json_string("sms"));
                 if (via & CHANNEL_EMAIL)
                         json_array_append_new(chans, json_string("email"));
+                if (via & CHANNEL_VOICE)
+                        json_array_append_new(chans, json_string("voice"));
                 json_object_set_new(o, "channels", chans);
 
                 act_compose(a, &n, &fake, subject, sizeof(subject), text, sizeof(text), &res);
@@ -523,6 +534,12 @@ static json_t *callout_messages(const struct activation *a, bool *shortened, str
                 snprintf(n.token, sizeof(n.token), "<token>");
                 act_compose(a, &n, &fake, subject, sizeof(subject), text, sizeof(text), NULL);
                 json_object_set_new(o, "email", json_pack("{s:s, s:s}", "subject", subject, "text", text));
+                if (via & CHANNEL_VOICE) {
+                        /* What a call says before "Trykk 1 ...". */
+                        n.ch = CHANNEL_VOICE;
+                        act_compose(a, &n, &fake, subject, sizeof(subject), text, sizeof(text), NULL);
+                        json_object_set_new(o, "voice", json_pack("{s:s}", "text", text));
+                }
                 json_array_append_new(arr, o);
         }
         return arr;

@@ -145,8 +145,18 @@ void act_narrate(struct activation *a, json_t *o, uint64_t now) {
                                   "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is "
                                   "told now, the escalation goes on",
                                   a->id, a->chain, drill, what);
+        } else if (streq(t, "call") || streq(t, "keypress")) {
+                /* A call's progress: the status word, or "keypress"; no
+                 * number, no digits (they are the answer, told as "reply"). */
+                struct notif *n = act_find_notif(a, json_string_value(json_object_get(o, "key")) ?: "");
+                if (n)
+                        act_emit(a, "call", n->step, n->person, "voice",
+                                 streq(t, "call") ? json_string_value(json_object_get(o, "status")) : "keypress", now);
+        } else if (streq(t, "call-later")) {
+                act_emit(a, "call-later", (int) json_integer_value(json_object_get(o, "step")),
+                         json_string_value(json_object_get(o, "person")), "voice", NULL, now);
         }
-        /* "next", "unaddressed", "token", "timeout": nothing outside. */
+        /* "next", "unaddressed", "token", "timeout", "call-skipped": nothing outside. */
 }
 
 /* ---- the log ---- */
@@ -235,6 +245,10 @@ static bool still_wanted(void *userdata, const char *key) {
         const struct notif *n = notif_of_key(userdata, key, &a);
         if (!n)
                 return false;
+        if (n->ch == CHANNEL_VOICE) { /* a call waits for a free line: not to someone who has answered */
+                const struct member *mb = act_find_member(a, n->person, false);
+                return a->state == ACT_MOBILISING && (!mb || mb->answer == ANSWER_NONE);
+        }
         if (streq(n->kind, "callout") || streq(n->kind, "recall"))
                 return a->state == ACT_MOBILISING;
         if (streq(n->kind, "verify"))
@@ -276,9 +290,11 @@ static void dispatch(struct activation *a) {
                         .ref = n->nonce[0] ? cref : NULL,
                         .channel = n->ch,
                         .person = n->person,
-                        .to = !p ? NULL : n->ch == CHANNEL_SMS ? p->phone : p->email,
+                        .to = !p ? NULL : n->ch == CHANNEL_EMAIL ? p->email : p->phone,
                         .subject = n->ch == CHANNEL_EMAIL ? subject : NULL,
                         .text = text,
+                        .token = n->ch == CHANNEL_VOICE ? n->token : NULL,
+                        .en = p && p->lang == LANG_EN,
                         .keep_trying = GW_KEEP_TRYING_USEC,
                         .wanted = still_wanted,
                 };
@@ -354,28 +370,42 @@ void act_hold_until(struct activation *a, uint64_t when) {
 
 /* ---- timers ---- */
 
+/* The next thing A waits for: its deadline, or a call to place (only
+ * while the team is being called in); 0 = nothing. */
+static uint64_t next_wakeup(const struct activation *a) {
+        if (a->state != ACT_MOBILISING && a->state != ACT_VERIFYING)
+                return 0;
+        uint64_t t = a->deadline, c = a->state == ACT_MOBILISING ? act_next_call(a) : 0;
+        return c && (!t || c < t) ? c : t;
+}
+
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct activation *a = userdata;
-        uint64_t now = beredd_now();
-        if ((a->state != ACT_MOBILISING && a->state != ACT_VERIFYING) || !a->deadline)
+        uint64_t now = beredd_now(), when = next_wakeup(a);
+        if (!when)
                 return 0;
-        if (now < a->deadline) { /* the clock moved: wait on */
+        if (now < when) { /* the clock moved: wait on */
                 act_arm_timer(a);
                 return 0;
         }
-        act_timeout(a, now);
+        uint64_t call = a->state == ACT_MOBILISING ? act_next_call(a) : 0;
+        if (call && call <= now)
+                act_calls_due(a, now);
+        if (a->deadline && a->deadline <= now && (a->state == ACT_MOBILISING || a->state == ACT_VERIFYING))
+                act_timeout(a, now);
         if (act_commit_and_dispatch(a) >= 0 && !a->verify)
                 act_arm_timer(a);
         return 0;
 }
 
 void act_arm_timer(struct activation *a) {
-        if ((a->state != ACT_MOBILISING && a->state != ACT_VERIFYING) || !a->deadline) {
+        uint64_t when = next_wakeup(a);
+        if (!when) {
                 if (a->timer)
                         sd_event_source_set_enabled(a->timer, SD_EVENT_OFF);
                 return;
         }
-        (void) arm_oneshot(a, &a->timer, a->deadline, on_timer, "activation-timer");
+        (void) arm_oneshot(a, &a->timer, when, on_timer, "activation-timer");
 }
 
 /* ---- gateway results ---- */
@@ -495,6 +525,8 @@ void activation_free(struct activation *a) {
         free(a->notifs);
         for (size_t i = 0; i < a->n_members; i++) {
                 free(a->members[i].person);
+                for (size_t k = 0; k < a->members[i].n_tokens; k++)
+                        free(a->members[i].tokens[k].key);
                 free(a->members[i].tokens);
         }
         free(a->members);
@@ -831,8 +863,10 @@ int activations_receipt(struct activations *m, const char *gateway_id, const cha
         for (struct activation *a = m->list; a; a = a->next)
                 for (size_t i = 0; i < a->n_notifs; i++) {
                         struct notif *n = &a->notifs[i];
-                        /* Only from the gateway that sent it. */
-                        if (!n->gateway || !streq(n->gateway, gateway_id) || !notif_has_ref(n, ref))
+                        /* Only from the gateway that sent it; a call's
+                         * outcome comes as its status (activations_call_status). */
+                        if (n->ch == CHANNEL_VOICE || !n->gateway || !streq(n->gateway, gateway_id) ||
+                            !notif_has_ref(n, ref))
                                 continue;
                         if (n->state == N_DELIVERED || n->state == N_UNDELIVERABLE)
                                 return 0; /* a repeated or late receipt: the first final state stays */
@@ -856,24 +890,31 @@ int activations_receipt(struct activations *m, const char *gateway_id, const cha
         return -ENOENT;
 }
 
-/* The activation and person an answer-link token belongs to. */
-static struct activation *find_token(struct activations *m, const char *token, const char **person) {
+/* The activation and person an answer TOKEN of the kind asked for (a
+ * call's when VOICE, else an e-mail link's) belongs to; *KEY (may be
+ * NULL) the notification it was made for. */
+static struct activation *find_token(struct activations *m, const char *token, bool voice, const char **person,
+                                     const char **key) {
         char h[2 * SHA256_DIGEST_LENGTH + 1];
         act_token_hash(token, h);
         for (struct activation *a = m->list; a; a = a->next)
                 for (size_t i = 0; i < a->n_members; i++)
-                        for (size_t k = 0; k < a->members[i].n_tokens; k++)
-                                if (streq(a->members[i].tokens[k], h)) {
+                        for (size_t k = 0; k < a->members[i].n_tokens; k++) {
+                                const struct act_token *t = &a->members[i].tokens[k];
+                                if (t->voice == voice && streq(t->hash, h)) {
                                         *person = a->members[i].person;
+                                        if (key)
+                                                *key = t->key;
                                         return a;
                                 }
+                        }
         return NULL;
 }
 
 int activations_token(struct activations *m, const char *token, json_t **info, const char **activation,
                       const char **person) {
         const char *p = NULL;
-        struct activation *a = find_token(m, token, &p);
+        struct activation *a = find_token(m, token, false, &p, NULL);
         if (!a)
                 return -ENOENT;
         struct member *mb = act_find_member(a, p, false);
@@ -896,6 +937,78 @@ int activations_token(struct activations *m, const char *token, json_t **info, c
         if (person)
                 *person = p;
         return is_open(a) ? 0 : -ESTALE;
+}
+
+/* ---- calls ---- */
+
+/* Only [0-9*#], at most 3 of them, are logged as the keys pressed. */
+static void digits_clean(const char *in, char out[static 4]) {
+        size_t n = in ? strlen(in) : 0;
+        if (n == 0 || n > 3 || strspn(in, "0123456789*#") != n)
+                snprintf(out, 4, "%s", n == 0 ? "" : "?");
+        else
+                memcpy(out, in, n + 1);
+}
+
+int activations_voice_answer(struct activations *m, const char *gateway_id, const char *token, const char *digits,
+                             enum voice_reply *what, bool *en) {
+        const char *person = NULL, *key = NULL;
+        struct activation *a = find_token(m, token, true, &person, &key);
+        struct notif *n = a && key ? act_find_notif(a, key) : NULL;
+        const struct person *p = person ? config_person(m->cfg, person) : NULL;
+        char d[4];
+
+        *en = p && p->lang == LANG_EN;
+        /* A call's token answers only through the gateway that placed the
+         * call (the request's signature was checked with its secret). */
+        if (!n || n->ch != CHANNEL_VOICE || (n->gateway && !streq(n->gateway, gateway_id)))
+                return -ENOENT;
+        if (!is_open(a) || a->verify || a->broken) {
+                *what = VOICE_REPLY_ENDED;
+                return -ESTALE;
+        }
+        digits_clean(digits, d);
+        bool valid = streq(d, "1") || streq(d, "2");
+        uint64_t now = beredd_now();
+        act_keypress(a, n, d[0] ? d : "none", now);
+        char err[160];
+        int r = commit_command(a, "key press", err, sizeof(err));
+        if (r < 0) {
+                log_warning("Activation %s: a key press in a call to %s could not be recorded: %s", a->id, n->person,
+                            strerror(-r));
+                *what = VOICE_REPLY_FAILED;
+                return r;
+        }
+        *what = !valid ? VOICE_REPLY_INVALID : streq(d, "1") ? VOICE_REPLY_YES : VOICE_REPLY_NO;
+        return 0;
+}
+
+int activations_call_status(struct activations *m, const char *gateway_id, const char *ref, const char *status,
+                            const char *answered_by, int duration) {
+        if (!gateway_id || !ref || !*ref || !status)
+                return -ENOENT;
+        /* A machine (or a fax) is not the person. */
+        bool machine = answered_by && (strncmp(answered_by, "machine", 7) == 0 || streq(answered_by, "fax"));
+        if (machine && (streq(status, "in-progress") || streq(status, "completed") || streq(status, "answered")))
+                status = "machine";
+        for (struct activation *a = m->list; a; a = a->next)
+                for (size_t i = 0; i < a->n_notifs; i++) {
+                        struct notif *n = &a->notifs[i];
+                        if (n->ch != CHANNEL_VOICE || !n->gateway || !streq(n->gateway, gateway_id) ||
+                            !notif_has_ref(n, ref))
+                                continue;
+                        if (n->call >= CALL_ENDED)
+                                return 0; /* repeated or late: the first final state stays */
+                        uint64_t now = beredd_now();
+                        act_call_status(a, n, status, answered_by, duration, now);
+                        /* The line is free again once the call has ended. */
+                        if (n->call >= CALL_ENDED)
+                                gateway_call_ended(m->gw, n->key);
+                        if (act_commit_and_dispatch(a) >= 0)
+                                act_arm_timer(a);
+                        return 0;
+                }
+        return -ENOENT;
 }
 
 /* Open activations that asked PERSON: of any kind (KIND < 0), call-outs

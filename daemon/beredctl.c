@@ -340,7 +340,7 @@ static void print_messages(json_t *o, bool full_email) {
         json_array_foreach(arr, i, m) {
                 json_t *sms = json_object_get(m, "sms"), *em = json_object_get(m, "email"), *p, *ch;
                 size_t k;
-                char people[512] = "", chans[32] = "";
+                char people[512] = "", chans[48] = "";
                 json_array_foreach(json_object_get(m, "people"), k, p) {
                         size_t l = strlen(people);
                         snprintf(people + l, sizeof(people) - l, "%s%s", l ? ", " : "", json_string_value(p));
@@ -362,6 +362,9 @@ static void print_messages(json_t *o, bool full_email) {
                         if (full_email)
                                 printf("E-mail text:\n%s", jstr(em, "text"));
                 }
+                json_t *vo = json_object_get(m, "voice");
+                if (vo)
+                        printf("Call says: %s\n  (then it asks: 1 coming, 2 not coming)\n", jstr(vo, "text"));
         }
 }
 
@@ -388,7 +391,8 @@ static void print_list(json_t *o) {
 static void print_people(json_t *o) {
         json_t *arr = json_object_get(o, "people"), *p;
         size_t i;
-        printf("%-16s %-7s %-12s %-12s %s\n", "PERSON", "ANSWER", "NOTIFIED(s)", "ANSWERED(s)", "NOTIFICATIONS");
+        printf("%-16s %-7s %-12s %-12s %-10s %s\n", "PERSON", "ANSWER", "NOTIFIED(s)", "ANSWERED(s)", "VOICE",
+               "NOTIFICATIONS");
         json_array_foreach(arr, i, p) {
                 char nb[32] = "-", ab[32] = "-", chans[256] = "";
                 json_t *v;
@@ -403,7 +407,8 @@ static void print_people(json_t *o) {
                         snprintf(chans + l, sizeof(chans) - l, "%s%s/%s:%s", l ? " " : "", jstr(n, "kind"),
                                  jstr(n, "channel"), jstr(n, "state"));
                 }
-                printf("%-16s %-7s %-12s %-12s %s\n", jstr(p, "person"), jstr(p, "answer"), nb, ab, chans);
+                printf("%-16s %-7s %-12s %-12s %-10s %s\n", jstr(p, "person"), jstr(p, "answer"), nb, ab,
+                       json_object_get(p, "voice") ? jstr(p, "voice") : "-", chans);
         }
 }
 
@@ -468,6 +473,17 @@ static void print_roster(json_t *o) {
 
 static bool report_csv;
 
+/* The DETAIL of a timeline entry: a call's status or key first (those
+ * entries carry the notification's kind too), then the answer, the state,
+ * the kind, the error, the reason. */
+static const char *timeline_detail(json_t *e) {
+        static const char *const fields[] = { "status", "digits", "answer", "state", "kind", "error", "reason" };
+        for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+                if (json_is_string(json_object_get(e, fields[k])))
+                        return jstr(e, fields[k]);
+        return "";
+}
+
 static void print_report(json_t *o) {
         json_t *tl = json_object_get(o, "timeline"), *e;
         size_t i;
@@ -475,11 +491,7 @@ static void print_report(json_t *o) {
                 printf("after_s,event,step,person,channel,detail\n");
                 json_array_foreach(tl, i, e) {
                         const char *t = jstr(e, "t");
-                        const char *detail = json_object_get(e, "answer")  ? jstr(e, "answer")
-                                             : json_object_get(e, "state") ? jstr(e, "state")
-                                             : json_object_get(e, "kind")  ? jstr(e, "kind")
-                                             : json_object_get(e, "error") ? jstr(e, "error")
-                                                                           : "";
+                        const char *detail = timeline_detail(e);
                         json_t *st = json_object_get(e, "step");
                         printf("%.3f,%s,%s%" JSON_INTEGER_FORMAT ",%s,%s,%s\n",
                                json_number_value(json_object_get(e, "after_s")), t, st ? "" : "",
@@ -500,12 +512,7 @@ static void print_report(json_t *o) {
                 char sb[16] = "";
                 if (st)
                         snprintf(sb, sizeof(sb), "%" JSON_INTEGER_FORMAT, json_integer_value(st));
-                const char *detail = json_object_get(e, "answer")  ? jstr(e, "answer")
-                                     : json_object_get(e, "state") ? jstr(e, "state")
-                                     : json_object_get(e, "kind")  ? jstr(e, "kind")
-                                     : json_object_get(e, "error") ? jstr(e, "error")
-                                     : json_object_get(e, "reason") ? jstr(e, "reason")
-                                                                    : "";
+                const char *detail = timeline_detail(e);
                 printf("%9.1f %-10s %-5s %-16s %-6s %s\n", json_number_value(json_object_get(e, "after_s")),
                        jstr(e, "t"), sb, json_object_get(e, "person") ? jstr(e, "person") : "",
                        json_object_get(e, "ch") ? jstr(e, "ch") : "", detail);

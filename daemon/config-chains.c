@@ -146,11 +146,11 @@ static void check_quorum(struct loader *l, const struct chain *ch, const config_
 }
 
 static bool load_step(struct loader *l, const config_setting_t *e, bool last, struct step *st) {
-        static const char *const keys[] = { "notify", "via", "wait", "mode", "when", "final", "template", NULL };
+        static const char *const keys[] = { "notify", "via", "voice_after", "wait", "mode", "when", "final", "template", NULL };
         static const char *const modes[] = { [STEP_PARALLEL] = "parallel", [STEP_SEQUENTIAL] = "sequential" };
         static const char *const whens[] = { [WHEN_ALWAYS] = "always", [WHEN_OFFICE] = "office",
                                              [WHEN_OUTSIDE_OFFICE] = "outside-office" };
-        config_setting_t *s, *sfinal;
+        config_setting_t *s, *sfinal, *svoice;
         bool ok = true;
         int t;
 
@@ -168,7 +168,7 @@ static bool load_step(struct loader *l, const config_setting_t *e, bool last, st
         st->via = CHANNEL_SMS;
         s = cfg_get_string_list(l, e, "via", false);
         if (s && config_setting_length(s) == 0)
-                cfg_fail(l, s, "must name at least one channel (\"sms\", \"email\")");
+                cfg_fail(l, s, "must name at least one channel (\"sms\", \"email\", \"voice\")");
         else if (s) {
                 st->via = 0;
                 for (int i = 0; i < config_setting_length(s); i++) {
@@ -177,20 +177,32 @@ static bool load_step(struct loader *l, const config_setting_t *e, bool last, st
                                 st->via |= CHANNEL_SMS;
                         else if (streq(v, "email"))
                                 st->via |= CHANNEL_EMAIL;
+                        else if (streq(v, "voice"))
+                                st->via |= CHANNEL_VOICE;
                         else
                                 cfg_fail_elem(l, s, config_setting_get_elem(s, (unsigned) i),
-                                              "unknown channel \"%s\" (use \"sms\" or \"email\")", v);
+                                              "unknown channel \"%s\" (use \"sms\", \"email\" or \"voice\")", v);
                 }
         }
-        for (enum channel ch = CHANNEL_SMS; ch <= CHANNEL_EMAIL; ch <<= 1)
+        for (enum channel ch = CHANNEL_SMS; ch <= CHANNEL_VOICE; ch <<= 1)
                 if ((st->via & ch) && !gateway_serves(l->c, ch))
                         cfg_fail(l, s ? s : e, "no gateway for channel \"%s\"", channel_name(ch));
+
+        /* A call asks (press 1 or 2); after an SMS it waits voice_after
+         * for an answer first. */
+        st->voice_after = cfg_get_duration(l, e, "voice_after", false, 0, false, &svoice);
+        if (svoice && !(st->via & CHANNEL_VOICE))
+                cfg_fail(l, svoice, "voice_after needs \"voice\" in via");
+        else if (svoice && st->via == CHANNEL_VOICE)
+                cfg_fail(l, svoice, "voice_after is the wait after the other channels; with via = [\"voice\"] the call goes at once");
 
         st->mode = (enum step_mode) cfg_get_enum(l, e, "mode", false, modes, ELEMENTSOF(modes), STEP_PARALLEL, NULL);
         st->when = (enum step_when) cfg_get_enum(l, e, "when", false, whens, ELEMENTSOF(whens), WHEN_ALWAYS, NULL);
         st->final = cfg_get_bool(l, e, "final", false, &sfinal);
         if (st->final && !last)
                 cfg_fail(l, sfinal, "the final step must be the last step");
+        if (st->final && (st->via & CHANNEL_VOICE))
+                cfg_fail(l, s ? s : e, "a call asks for a key press; the final step tells, so it cannot use \"voice\"");
 
         /* The final step hands over to the fallback service and does not
          * wait for anything; every other step must say how long it waits. */

@@ -32,7 +32,12 @@ const char *gateway_type_name(enum gateway_type t) {
         return gateway_type_names[t];
 }
 
-const char *const gateway_template_names[3] = { "username", "password", "to_digits" };
+/* The first GATEWAY_TEMPLATE_NAMES_SMS are for every http gateway, the
+ * rest for voice gateways only (the call's answer and status webhooks,
+ * the language, the key-press prompt). */
+const char *const gateway_template_names[GATEWAY_TEMPLATE_NAMES] = { "username",   "password",   "to_digits",
+                                                                     "answer_url", "status_url", "lang",
+                                                                     "prompt" };
 
 static int gateway_line(const struct config *c, const char *id) {
         return CFG_LINE_OF(config_gateway(c, id));
@@ -125,7 +130,8 @@ static void load_headers(struct loader *l, struct gateway *gw, const config_sett
 void gateway_conf_done(struct gateway *gw) {
         char *owned[] = { gw->id, gw->url, gw->from, gw->account, gw->username, gw->method, gw->body,
                           gw->content_type, gw->success_match, gw->inbound_from, gw->inbound_text, gw->inbound_ref,
-                          gw->inbound_status, gw->inbound_id, gw->receipt_gate, gw->helo };
+                          gw->inbound_status, gw->inbound_id, gw->receipt_gate, gw->helo, gw->say_voice,
+                          gw->say_voice_en, gw->inbound_digits };
 
         for (size_t i = 0; i < ELEMENTSOF(owned); i++)
                 free(owned[i]);
@@ -228,6 +234,10 @@ static void load_max_segments(struct loader *l, const config_setting_t *e, struc
         if (!s || t < 0)
                 return;
         unsigned lim = max_segments_limit((enum gateway_type) t);
+        if (gw->channel == CHANNEL_VOICE) {
+                cfg_fail(l, s, "a voice gateway places calls; max_segments is for SMS gateways");
+                return;
+        }
         if (lim == 0) {
                 cfg_fail(l, s, "a %s gateway sends e-mail; max_segments is for SMS gateways",
                          gateway_type_name((enum gateway_type) t));
@@ -310,28 +320,127 @@ static void load_helo(struct loader *l, config_setting_t *e, struct gateway *gw,
 
 /* The gateway's type and channel; returns the type, or -1 when it is bad. */
 static int load_gateway_type(struct loader *l, const config_setting_t *e, struct gateway *gw) {
-        /* Index i is the enum channel value i + 1. */
-        static const char *const channels[] = { "sms", "email", "any" };
+        /* Names and their enum channel values (bits: not index + 1). */
+        static const char *const channels[] = { "sms", "email", "any", "voice" };
+        static const enum channel channel_values[ELEMENTSOF(channels)] = { CHANNEL_SMS, CHANNEL_EMAIL, CHANNEL_ANY,
+                                                                             CHANNEL_VOICE };
         config_setting_t *schan;
         int t, ch;
 
         t = cfg_get_enum(l, e, "type", true, gateway_type_names, ELEMENTSOF(gateway_type_names), -1, NULL);
         gw->type = t < 0 ? GATEWAY_FILE : (enum gateway_type) t;
 
-        /* Each profile can only carry one kind of message; the channel
-         * defaults to it, and a contradicting one is a mistake. */
+        /* Each profile can only carry one kind of message (or SMS and
+         * calls); the channel defaults to it, and a contradicting one is a
+         * mistake. A file gateway's "any" is SMS and e-mail, never calls. */
         ch = cfg_get_enum(l, e, "channel", false, channels, ELEMENTSOF(channels), -1, &schan);
         if (ch >= 0)
-                gw->channel = (enum channel) (ch + 1);
+                gw->channel = channel_values[ch];
         else
                 gw->channel = gw->type == GATEWAY_FILE ? CHANNEL_ANY : gw->type == GATEWAY_SMTP ? CHANNEL_EMAIL : CHANNEL_SMS;
-        if (t >= 0 && ch >= 0 && gw->type != GATEWAY_FILE) {
-                enum channel want = gw->type == GATEWAY_SMTP ? CHANNEL_EMAIL : CHANNEL_SMS;
-                if (gw->channel != want)
-                        cfg_fail(l, schan, "a %s gateway sends %s only; use channel \"%s\"", gateway_type_name(gw->type),
-                                 want == CHANNEL_EMAIL ? "e-mail" : "SMS", channel_name(want));
+        if (t < 0 || ch < 0 || gw->type == GATEWAY_FILE)
+                return t;
+        bool calls = gw->type == GATEWAY_HTTP || gw->type == GATEWAY_TWILIO;
+        if (gw->channel == CHANNEL_VOICE && !calls) {
+                cfg_fail(l, schan, "a %s gateway cannot place calls (channel \"voice\" is for twilio, http and file gateways)",
+                         gateway_type_name(gw->type));
+                return t;
         }
+        enum channel want = gw->type == GATEWAY_SMTP ? CHANNEL_EMAIL : CHANNEL_SMS;
+        if (gw->channel != want && !(calls && gw->channel == CHANNEL_VOICE))
+                cfg_fail(l, schan, "a %s gateway sends %s only; use channel \"%s\"%s", gateway_type_name(gw->type),
+                         want == CHANNEL_EMAIL ? "e-mail" : "SMS", channel_name(want), calls ? " or \"voice\"" : "");
         return t;
+}
+
+/* A text-to-speech voice name for <Say voice="...">: "Polly.Liv",
+ * "Google.nb-NO-Standard-A", "alice". */
+static bool say_voice_ok(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 64 || !isalpha((unsigned char) s[0]))
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("._-", *p))
+                        return false;
+        return true;
+}
+
+/* A duration setting KEY of a voice gateway within MIN..MAX (given as
+ * text for the message), or DEF. */
+static uint64_t voice_duration(struct loader *l, const config_setting_t *e, const char *key, uint64_t def,
+                               uint64_t min, uint64_t max, const char *range) {
+        config_setting_t *s;
+        uint64_t v = cfg_get_duration(l, e, key, false, def, false, &s);
+
+        if (s && (v < min || v > max)) {
+                cfg_fail(l, s, "%s is out of range (%s)", config_setting_get_string(s), range);
+                return def;
+        }
+        return v;
+}
+
+/* The settings of a voice gateway (channel "voice"): how many calls at
+ * once, ring time and call length, answering-machine detection, the
+ * voices, and the generic profile's key-press field. Each is an error on
+ * any other gateway. */
+static void load_voice(struct loader *l, const config_setting_t *e, struct gateway *gw, int t) {
+        static const char *const keys[] = { "max_calls", "ring_timeout", "call_limit", "machine_detection",
+                                            "say_voice", "say_voice_en", "inbound_digits" };
+        static const char *const detection[] = { [MACHINE_DETECTION_OFF] = "off",
+                                                 [MACHINE_DETECTION_ENABLE] = "enable",
+                                                 [MACHINE_DETECTION_DETECT_MESSAGE_END] = "detect-message-end" };
+        config_setting_t *s;
+        const char *v;
+
+        if (gw->channel != CHANNEL_VOICE) {
+                for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                        if ((s = cfg_member(l, e, keys[i], false)))
+                                cfg_fail(l, s, "only a voice gateway (channel \"voice\") has %s", keys[i]);
+                return;
+        }
+        gw->max_calls = (unsigned) cfg_get_int(l, e, "max_calls", false, 1, 100, GATEWAY_MAX_CALLS_DEFAULT, NULL);
+        gw->ring_timeout = voice_duration(l, e, "ring_timeout", 30 * USEC_PER_SEC, 5 * USEC_PER_SEC,
+                                          10 * USEC_PER_MIN, "5s..10m");
+        gw->call_limit = voice_duration(l, e, "call_limit", 3 * USEC_PER_MIN, 30 * USEC_PER_SEC, USEC_PER_HOUR,
+                                        "30s..1h");
+        gw->machine_detection = (enum machine_detection) cfg_get_enum(l, e, "machine_detection", false, detection,
+                                                                      ELEMENTSOF(detection), MACHINE_DETECTION_OFF, NULL);
+        /* Amazon Polly's Norwegian and US English voices on Twilio. */
+        static const char *const voice_keys[] = { "say_voice", "say_voice_en" };
+        static const char *const voice_defaults[] = { "Polly.Liv", "Polly.Joanna" };
+        char **voices[] = { &gw->say_voice, &gw->say_voice_en };
+        for (size_t k = 0; k < ELEMENTSOF(voice_keys); k++) {
+                v = cfg_get_text(l, e, voice_keys[k], false, &s);
+                if (v && !say_voice_ok(v))
+                        cfg_fail(l, s, "bad voice name \"%s\" (use e.g. \"%s\")", v, voice_defaults[k]);
+                else
+                        *voices[k] = cfg_ldup(l, v ?: voice_defaults[k]);
+        }
+        v = cfg_get_text(l, e, "inbound_digits", false, &s);
+        const char *tn = t >= 0 ? gateway_type_name((enum gateway_type) t) : NULL;
+        if (v && tn && t != GATEWAY_HTTP)
+                cfg_fail(l, s, "only a gateway of type \"http\" has configurable webhook fields "
+                         "(%s webhooks have a fixed format)", tn);
+        else if (v && !field_name_ok(v))
+                cfg_fail(l, s, "bad field name \"%s\" (letters, digits, '_', '-'; '.' between JSON object names)", v);
+        else if (t == GATEWAY_HTTP)
+                gw->inbound_digits = cfg_ldup(l, v ?: "digits");
+        /* Twilio places a call from one of the account's numbers (or a
+         * verified caller id), never from a name or a messaging service. */
+        if (t == GATEWAY_TWILIO) {
+                v = cfg_get_text(l, e, "from", false, &s);
+                size_t n = v ? strlen(v) : 0;
+                if (!v)
+                        cfg_fail(l, e, "missing required setting \"from\" (the number the calls come from, e.g. \"+4759440000\")");
+                else if (v[0] != '+' || n < 9 || n > 16 || strspn(v + 1, "0123456789") != n - 1)
+                        cfg_fail(l, s, "bad number \"%s\" (a call comes from a phone number, e.g. \"+4759440000\")", v);
+        }
+        /* Without a token /voice/ID/answer answers 404: nobody could
+         * answer a call. */
+        if (t == GATEWAY_HTTP && !cfg_member(l, e, "inbound_token_file", false))
+                cfg_fail(l, e, "missing required setting \"inbound_token_file\" (the key presses of a generic voice "
+                         "gateway's calls come back with it)");
 }
 
 /* "success": the HTTP status, or range, counted as sent (default 200-299). */
@@ -395,7 +504,8 @@ static void load_gateway_profile(struct loader *l, const config_setting_t *e, st
                 for (int k = 0; k < 2; k++) {
                         const char *tmpl = k == 0 ? *url : gw->body;
                         char terr[160];
-                        if (tmpl && text_template_check(tmpl, gateway_template_names, 3, terr, sizeof(terr)) < 0)
+                        size_t n_names = gw->channel == CHANNEL_VOICE ? GATEWAY_TEMPLATE_NAMES : GATEWAY_TEMPLATE_NAMES_SMS;
+                        if (tmpl && text_template_check(tmpl, gateway_template_names, n_names, terr, sizeof(terr)) < 0)
                                 cfg_fail(l, k == 0 ? surl : cfg_member(l, e, "body", false), "%s", terr);
                 }
                 break;
@@ -426,7 +536,8 @@ void cfg_load_gateways(struct loader *l, const config_setting_t *root) {
                                             "headers", "success", "success_match", "timeout", "retries",
                                             "starttls", "inbound_from", "inbound_text", "inbound_ref",
                                             "inbound_status", "inbound_id", "inbound_token_file", "receipt_gate",
-                                            "max_segments", "helo", NULL };
+                                            "max_segments", "helo", "max_calls", "ring_timeout", "call_limit",
+                                            "machine_detection", "say_voice", "say_voice_en", "inbound_digits", NULL };
         static const char *const methods[] = { "POST", "GET", "PUT" };
         struct config *c = l->c;
         config_setting_t *list;
@@ -474,6 +585,7 @@ void cfg_load_gateways(struct loader *l, const config_setting_t *root) {
                 if (secret)
                         cfg_load_secret(l, secret_s, secret, &gw->password);
                 load_gateway_inbound(l, e, gw, t);
+                load_voice(l, e, gw, t);
 
                 gw->line = cfg_elem_line(e, sid);
                 if (id) {

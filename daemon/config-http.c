@@ -56,6 +56,35 @@ static int parse_listen(const char *s, char **ret_host, int *ret_port) {
         return 0;
 }
 
+/* A voice gateway's key presses and call status come back over the HTTP
+ * listener, addressed by public_url: without them every call would go
+ * unanswered. Reported once, at the first voice gateway's channel. */
+static void check_voice_listener(struct loader *l, const config_setting_t *root) {
+        const struct http_conf *h = &l->c->http;
+        const config_setting_t *gl = config_setting_get_member(root, "gateways");
+
+        if (h->listen && h->public_url)
+                return;
+        for (int i = 0; gl && config_setting_is_list(gl) && i < config_setting_length(gl); i++) {
+                const config_setting_t *e = config_setting_get_elem(gl, (unsigned) i);
+                const char *id = NULL;
+                const struct gateway *gw;
+
+                if (!e || !config_setting_lookup_string(e, "id", &id) || !(gw = config_gateway(l->c, id)) ||
+                    gw->channel != CHANNEL_VOICE)
+                        continue;
+                const config_setting_t *s = config_setting_get_member(e, "channel");
+                if (!h->listen && !h->public_url)
+                        cfg_fail(l, s ?: e, "a voice gateway needs http.listen and http.public_url: the call's key "
+                                 "presses come back over them");
+                else if (!h->listen)
+                        cfg_fail(l, s ?: e, "a voice gateway needs http.listen: the call's key presses come back over it");
+                else
+                        cfg_fail(l, s ?: e, "a voice gateway needs http.public_url: the call's key presses come back over it");
+                return;
+        }
+}
+
 void cfg_load_http(struct loader *l, const config_setting_t *root) {
         static const char *const keys[] = { "listen", "public_url", "heartbeat", NULL };
         static const char *const hkeys[] = { "url", "every", NULL };
@@ -66,8 +95,10 @@ void cfg_load_http(struct loader *l, const config_setting_t *root) {
         const char *v;
 
         g = cfg_section_group(l, root, "http", keys, &h->enabled, &h->line);
-        if (!g)
+        if (!g) {
+                check_voice_listener(l, root);
                 return;
+        }
 
         v = cfg_get_text(l, g, "listen", false, &s);
         if (v) {
@@ -108,9 +139,10 @@ void cfg_load_http(struct loader *l, const config_setting_t *root) {
         }
 
         /* Twilio signs <public URL><path>: without it every webhook would be
-         * refused as forged. */
+         * refused as forged. (A voice gateway is told so below.) */
+        check_voice_listener(l, root);
         for (size_t i = 0; h->listen && !h->public_url && i < c->n_gateways; i++)
-                if (c->gateways[i].type == GATEWAY_TWILIO) {
+                if (c->gateways[i].type == GATEWAY_TWILIO && c->gateways[i].channel != CHANNEL_VOICE) {
                         cfg_fail(l, g, "missing setting \"public_url\": Twilio webhooks (gateway \"%s\") are signed over it",
                                  c->gateways[i].id);
                         break;

@@ -104,10 +104,16 @@ const char *gateway_type_name(enum gateway_type t);
 
 /* Placeholders a generic http gateway's url and body may use besides
  * {to} {from} {text} {ref} {validity}: {username}, {password} (the secret)
- * and {to_digits} (the number without "+", e.g. 4791234567). */
-extern const char *const gateway_template_names[3];
+ * and {to_digits} (the number without "+", e.g. 4791234567) -- the first
+ * GATEWAY_TEMPLATE_NAMES_SMS -- and on a voice gateway also {answer_url}
+ * and {status_url} (the call's webhooks on public_url), {lang} ("nb-NO" or
+ * "en-US") and {prompt} (the key-press prompt, spoken after {text}). */
+#define GATEWAY_TEMPLATE_NAMES_SMS 3
+#define GATEWAY_TEMPLATE_NAMES 7
+extern const char *const gateway_template_names[GATEWAY_TEMPLATE_NAMES];
 
 #define GATEWAY_MAX_SEGMENTS_DEFAULT 3
+#define GATEWAY_MAX_CALLS_DEFAULT 10
 
 struct header_kv {
         char *name;

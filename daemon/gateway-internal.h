@@ -1,6 +1,7 @@
 /* gateway-internal.h - what the parts of the gateways share (private to
- * gateway.c, gw-http.c, gw-smtp.c and gw-file.c): a message and its
- * attempts, the gateways object, and the calls between the parts.
+ * gateway.c, gw-http.c, gw-voice.c, gw-calls.c, gw-smtp.c and gw-file.c):
+ * a message and its attempts, the gateways object, and the calls between
+ * the parts.
  *
  * gateway.c owns the life cycle of a message (queues, retries, failover,
  * health, the curl multi); each transport builds an attempt's transfer
@@ -32,10 +33,13 @@
 #define MAX_ACTIVE       (4 * MAX_HOST_CONNS)
 #define TWILIO_VALIDITY_MAX 36000             /* seconds; Twilio's documented range is 1..36000 */
 #define DEFAULT_VALIDITY 86400                /* {validity} when the caller set none */
+#define CALL_GRACE       (60 * USEC_PER_SEC)  /* a call's slot outlives ring_timeout + call_limit by this */
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0"
 #endif
+
+struct call_slot;
 
 /* How one attempt ended. */
 enum outcome {
@@ -48,10 +52,14 @@ enum outcome {
 struct msg {
         struct gateways *g;
         struct msg *prev, *next; /* g->msgs: every live message */
-        struct msg *q_next;      /* in g->start_q, g->wait_q or g->done_q */
+        struct msg *q_next;      /* in g->start_q, g->wait_q, g->call_q or g->done_q */
 
         char *key, *person, *to, *subject, *text;
         char *cref; /* client reference for providers ({ref}, refId): m->ref, or the key */
+        char *token; /* calls: the answer token (in the Gather action URL) */
+        bool en;     /* calls: spoken in English (else bokmål) */
+        struct call_slot *slot; /* calls: the max_calls slot this attempt holds (gw-calls.c) */
+        bool call_go;           /* calls: let out of g->call_q in its turn (gw-calls.c) */
         char *lkey; /* the key as logged (log_key()) */
         enum channel channel;
         uint64_t validity;
@@ -108,6 +116,13 @@ struct gateways {
         void *waiting_userdata;
         struct msg *start_q, *start_tail, *wait_q, *wait_tail, *done_q, *done_tail;
         unsigned active; /* easy handles in the multi */
+        /* Calls (gw-calls.c): the max_calls slots held, by gateway id (so
+         * a reload keeps them counted), and the calls waiting for one, in
+         * order. */
+        struct call_slot *slots;
+        unsigned n_slots;
+        struct msg *call_q, *call_tail;
+        uint64_t call_grace; /* after ring_timeout + call_limit (60 s, $BEREDD_CALL_GRACE_MS) */
         uint64_t backoff_base;
         uint64_t rnd;
         struct health *health; /* one per configured gateway, configuration order */
@@ -118,6 +133,13 @@ struct gateways {
 };
 
 /* ---- gateway.c ---- */
+
+/* Start (or queue) the next attempt of X. */
+void gw_start_attempt(struct msg *x);
+/* Record X's final result; its callback runs from the dispatch source. */
+void gw_complete(struct msg *x, enum gw_result result, const char *error, const char *ref);
+/* Run the dispatch source soon (deferred starts, waiting calls, callbacks). */
+void gw_kick(struct gateways *g);
 
 /* How attempt X ended: OUT (with ERROR, a short reason without personal
  * data, and the provider's REF on success); RETRY_AFTER (usec, 0 = none)
@@ -148,6 +170,44 @@ int gw_build_http(struct msg *x, char *err, size_t errlen);
 int gw_build_twilio(struct msg *x, char *err, size_t errlen);
 int gw_build_linkmobility(struct msg *x, char *err, size_t errlen);
 void gw_http_finished(struct msg *x, CURLcode rc);
+
+/* ---- gw-voice.c: calls (Twilio's Calls API, the generic voice gateway) ---- */
+
+int gw_build_twilio_call(struct msg *x, char *err, size_t errlen);
+int gw_build_http_call(struct msg *x, char *err, size_t errlen);
+/* How a Twilio error CODE refusing a call request ends the attempt. */
+enum outcome gw_twilio_call_outcome(long code);
+/* The URL Twilio posts a call's key press to ({public_url}/voice/{gw
+ * id}/answer/{token}) and its status callback URL
+ * ({public_url}/voice/{gw id}/status?ref={cref}), malloc'd. */
+int gw_call_urls(const struct msg *x, char **ret_answer, char **ret_status);
+/* The TwiML of call X (voice_twiml_call); -E2BIG over Twilio's limit. */
+int gw_call_twiml(const struct msg *x, char **ret);
+
+/* ---- gw-calls.c: the max_calls slots ---- */
+
+/* Before attempt X (a call) starts on SRC: true when it holds a slot of
+ * SRC now (or needs none), false when it was queued for one. */
+bool gw_call_slot_take(struct msg *x, const struct gateway *src);
+/* Attempt X ended with OUT: a failed attempt gives its slot back; a call
+ * the provider took keeps it until gateway_call_ended() or its expiry. */
+void gw_call_attempt_ended(struct msg *x, enum outcome out);
+/* Start queued calls that can have a slot now (after a slot was given back
+ * or the configuration changed). */
+void gw_calls_kick(struct gateways *g);
+/* Drop every slot and queued call (gateways_free). */
+void gw_calls_free(struct gateways *g);
+
+/* ---- gw-http.c, for gw-voice.c ---- */
+
+/* The generic http profile's request with EXTRA placeholders besides the
+ * standard ones. */
+int gw_build_http_vars(struct msg *x, const struct text_var *extra, size_t n_extra, char *err, size_t errlen);
+/* BASE (trailing '/' dropped) and PATH joined, malloc'd. */
+char *gw_url_join(const char *base, const char *path);
+/* X's transfer: a POST of x->req to URL as CTYPE, with basic auth. */
+int gw_post_request(struct msg *x, const char *url, const char *ctype, const char *user, const char *password,
+                    char *err, size_t errlen);
 
 /* ---- gw-smtp.c ---- */
 

@@ -1,12 +1,13 @@
-/* gateway.c - SMS and e-mail gateways on the sd-event loop.
+/* gateway.c - SMS, e-mail and call gateways on the sd-event loop.
  *
  * One CURLM carries every HTTP and SMTP transfer, on the loop through
  * curl-util.c (the shape of systemd's src/import/curl-util.c): finished
  * transfers come back in on_transfer_done(). Nothing here blocks, except the
  * file gateway's fsync'ed write into the spool, which every spool write does.
  * The transports build their transfers and read their answers in gw-http.c
- * (generic, Twilio, Link Mobility), gw-smtp.c and gw-file.c; this file keeps
- * the life cycle, the retries and failover, and the gateways' health.
+ * (generic, Twilio, Link Mobility), gw-voice.c (calls), gw-smtp.c and
+ * gw-file.c; gw-calls.c counts the calls in flight (max_calls). This file
+ * keeps the life cycle, the retries and failover, and the gateways' health.
  *
  * A message (struct msg) lives from gateway_send() until its callback has
  * run. It remembers the ids of the gateways serving its channel, in
@@ -67,7 +68,9 @@ static struct gateway *gateway_copy(const struct gateway *src) {
         *gw = (struct gateway) {
                 .channel = src->channel, .type = src->type, .success_min = src->success_min,
                 .success_max = src->success_max, .timeout = src->timeout, .retries = src->retries,
-                .starttls = src->starttls, .line = src->line,
+                .starttls = src->starttls, .line = src->line, .max_segments = src->max_segments,
+                .max_calls = src->max_calls, .ring_timeout = src->ring_timeout, .call_limit = src->call_limit,
+                .machine_detection = src->machine_detection,
         };
 #define DUP(f)                                      \
         do {                                        \
@@ -87,6 +90,10 @@ static struct gateway *gateway_copy(const struct gateway *src) {
         DUP(success_match);
         DUP(receipt_gate);
         DUP(helo);
+        DUP(say_voice);
+        DUP(say_voice_en);
+        DUP(inbound_digits);
+        DUP(inbound_token);
 #undef DUP
         if (src->n_headers > 0) {
                 gw->headers = calloc(src->n_headers, sizeof(struct header_kv));
@@ -167,7 +174,6 @@ int gw_escape_alloc(enum text_escape esc, const char *s, char **ret) {
 
 /* ---- message life cycle ---- */
 
-static void kick_defer(struct gateways *g);
 
 static void transfer_free(struct msg *x) {
         if (x->easy) {
@@ -176,7 +182,7 @@ static void transfer_free(struct msg *x) {
                         x->in_multi = false;
                         x->g->active--;
                         if (x->g->wait_q)
-                                kick_defer(x->g);
+                                gw_kick(x->g);
                 }
                 curl_easy_cleanup(x->easy);
                 x->easy = NULL;
@@ -214,6 +220,8 @@ static void msg_free(struct msg *x) {
         if (!x)
                 return;
         transfer_free(x);
+        if (x->slot)
+                gw_call_attempt_ended(x, OUT_TEMP); /* cancelled: its slot is free */
         sd_event_source_disable_unref(x->timer);
         gateway_copy_free(x->gw);
         for (size_t i = 0; i < x->n_ids; i++)
@@ -221,6 +229,7 @@ static void msg_free(struct msg *x) {
         free(x->ids);
         free(x->key);
         free(x->cref);
+        free(x->token);
         free(x->lkey);
         free(x->person);
         free(x->to);
@@ -271,7 +280,7 @@ static struct msg *queue_pop(struct msg **head, struct msg **tail) {
         return x;
 }
 
-static void kick_defer(struct gateways *g) {
+void gw_kick(struct gateways *g) {
         int r = sd_event_source_set_enabled(g->defer, SD_EVENT_ONESHOT);
         if (r < 0)
                 log_error_errno(r, "Gateways: cannot enable the dispatch source: %m");
@@ -285,10 +294,9 @@ static const char *cur_id(const struct msg *x) {
         return "-";
 }
 
-/* Record the final result; the callback runs from the defer source. */
 static void waiting_changed(struct gateways *g);
 
-static void complete(struct msg *x, enum gw_result result, const char *error, const char *ref) {
+void gw_complete(struct msg *x, enum gw_result result, const char *error, const char *ref) {
         transfer_free(x);
         if (x->waiting) {
                 x->waiting = false;
@@ -304,10 +312,9 @@ static void complete(struct msg *x, enum gw_result result, const char *error, co
         free(x->ref);
         x->ref = xstrdup0(ref);
         queue_push(&x->g->done_q, &x->g->done_tail, x);
-        kick_defer(x->g);
+        gw_kick(x->g);
 }
 
-static void start_attempt(struct msg *x);
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
 static void failover(struct msg *x, const char *error) {
@@ -315,7 +322,7 @@ static void failover(struct msg *x, const char *error) {
         x->attempt = 0;
         if (x->i_id < x->n_ids) {
                 log_info("Message %s (person %s): failing over to gateway %s", x->lkey, x->person, x->ids[x->i_id]);
-                start_attempt(x);
+                gw_start_attempt(x);
                 return;
         }
         uint64_t now = event_now_usec(x->g->event, CLOCK_MONOTONIC), round = x->g->backoff_base * BACKOFF_CAP_MULT;
@@ -345,7 +352,7 @@ static void failover(struct msg *x, const char *error) {
         }
         log_warning("Message %s (person %s): every %s gateway failed, last %s: %s", x->lkey, x->person,
                     channel_name(x->channel), cur_id(x), error);
-        complete(x, GW_FAILED, error, NULL);
+        gw_complete(x, GW_FAILED, error, NULL);
 }
 
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -356,7 +363,7 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 x->parked = false;
                 if (x->wanted && !x->wanted(x->userdata, x->key)) {
                         log_info("Message %s (person %s): no longer needed; not tried again", x->lkey, x->person);
-                        complete(x, GW_FAILED, "no longer needed", NULL);
+                        gw_complete(x, GW_FAILED, "no longer needed", NULL);
                         return 0;
                 }
                 log_info("Message %s (person %s): trying the %s gateways again (round %u)", x->lkey, x->person,
@@ -364,7 +371,7 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 x->i_id = 0;
                 x->attempt = 0;
         }
-        start_attempt(x);
+        gw_start_attempt(x);
         return 0;
 }
 
@@ -376,15 +383,16 @@ void gw_handle_outcome(struct msg *x, enum outcome out, const char *error, const
         int retries = x->gw && x->gw->retries > 0 ? x->gw->retries : 1;
 
         health_note(x, out);
+        gw_call_attempt_ended(x, out);
         switch (out) {
         case OUT_SENT:
                 log_debug("Message %s (person %s) sent through %s", x->lkey, x->person, cur_id(x));
-                complete(x, GW_SENT, NULL, ref);
+                gw_complete(x, GW_SENT, NULL, ref);
                 return;
         case OUT_PERMANENT:
                 log_notice("Message %s (person %s) refused by gateway %s: %s; unreachable on %s", x->lkey, x->person,
                            cur_id(x), error, channel_name(x->channel));
-                complete(x, GW_UNREACHABLE, error, NULL);
+                gw_complete(x, GW_UNREACHABLE, error, NULL);
                 return;
         case OUT_GATEWAY:
                 log_error("Gateway %s cannot send (check its configuration): %s; message %s (person %s)", cur_id(x),
@@ -572,7 +580,7 @@ static void on_transfer_done(void *userdata, CURL *easy, CURLcode rc) {
 
 /* ---- attempts ---- */
 
-static void start_attempt(struct msg *x) {
+void gw_start_attempt(struct msg *x) {
         struct gateways *g = x->g;
         const struct gateway *src = NULL;
         char err[160] = "";
@@ -585,9 +593,11 @@ static void start_attempt(struct msg *x) {
                 x->attempt = 0;
         }
         if (x->i_id >= x->n_ids) {
-                complete(x, GW_FAILED, "no gateway left for the channel", NULL);
+                gw_complete(x, GW_FAILED, "no gateway left for the channel", NULL);
                 return;
         }
+        if (!gw_call_slot_take(x, src))
+                return; /* waits for a line of its gateway */
         if (src->type != GATEWAY_FILE && g->active >= MAX_ACTIVE) {
                 queue_push(&g->wait_q, &g->wait_tail, x);
                 return;
@@ -615,6 +625,11 @@ static void start_attempt(struct msg *x) {
         case GATEWAY_HTTP:
         case GATEWAY_TWILIO:
         case GATEWAY_LINKMOBILITY:
+                if (x->channel == CHANNEL_VOICE && x->gw->type != GATEWAY_LINKMOBILITY) {
+                        r = x->gw->type == GATEWAY_HTTP ? gw_build_http_call(x, err, sizeof(err))
+                                                        : gw_build_twilio_call(x, err, sizeof(err));
+                        break;
+                }
                 if (x->channel != CHANNEL_SMS) {
                         gw_handle_outcome(x, OUT_GATEWAY, "an http gateway carries SMS only", NULL, 0);
                         return;
@@ -666,9 +681,10 @@ static int on_defer(sd_event_source *src, void *userdata) {
         struct msg *x;
 
         while ((x = queue_pop(&g->start_q, &g->start_tail)))
-                start_attempt(x);
+                gw_start_attempt(x);
+        gw_calls_kick(g);
         while (g->active < MAX_ACTIVE && (x = queue_pop(&g->wait_q, &g->wait_tail)))
-                start_attempt(x);
+                gw_start_attempt(x);
         while ((x = queue_pop(&g->done_q, &g->done_tail))) {
                 msg_unlink(x);
                 if (x->done)
@@ -704,11 +720,12 @@ static uint64_t fp_str(uint64_t h, const char *s) {
 }
 
 static uint64_t gateway_fingerprint(const struct gateway *gw) {
-        char nums[96];
+        char nums[160];
         uint64_t h = UINT64_C(14695981039346656037);
 
-        snprintf(nums, sizeof(nums), "%d %d %d %d %" PRIu64 " %d %d", (int) gw->channel, (int) gw->type,
-                 gw->success_min, gw->success_max, gw->timeout, gw->retries, gw->starttls);
+        snprintf(nums, sizeof(nums), "%d %d %d %d %" PRIu64 " %d %d %u %" PRIu64 " %" PRIu64 " %d", (int) gw->channel,
+                 (int) gw->type, gw->success_min, gw->success_max, gw->timeout, gw->retries, gw->starttls,
+                 gw->max_calls, gw->ring_timeout, gw->call_limit, (int) gw->machine_detection);
         h = fp_str(h, nums);
         h = fp_str(h, gw->url);
         h = fp_str(h, gw->from);
@@ -720,6 +737,8 @@ static uint64_t gateway_fingerprint(const struct gateway *gw) {
         h = fp_str(h, gw->content_type);
         h = fp_str(h, gw->success_match);
         h = fp_str(h, gw->helo);
+        h = fp_str(h, gw->say_voice);
+        h = fp_str(h, gw->say_voice_en);
         for (size_t i = 0; i < gw->n_headers; i++) {
                 h = fp_str(h, gw->headers[i].name);
                 h = fp_str(h, gw->headers[i].value);
@@ -951,6 +970,9 @@ int gateways_new(sd_event *e, struct store *store, const struct config *cfg, str
 
         if (env_msec("BEREDD_GW_BACKOFF_MS", &g->backoff_base) < 0)
                 log_warning("Ignoring BEREDD_GW_BACKOFF_MS=%s (expected milliseconds)", getenv("BEREDD_GW_BACKOFF_MS"));
+        g->call_grace = CALL_GRACE;
+        if (env_msec("BEREDD_CALL_GRACE_MS", &g->call_grace) < 0)
+                log_warning("Ignoring BEREDD_CALL_GRACE_MS=%s (expected milliseconds)", getenv("BEREDD_CALL_GRACE_MS"));
 
         r = curl_glue_new(e, "gateway", on_transfer_done, g, &g->curl);
         if (r < 0)
@@ -986,6 +1008,7 @@ void gateways_free(struct gateways *g) {
                 return;
         /* Cancel: no callbacks. Handles leave the multi before it goes. */
         g->start_q = g->start_tail = g->wait_q = g->wait_tail = g->done_q = g->done_tail = NULL;
+        gw_calls_free(g);
         while (g->msgs) {
                 struct msg *x = g->msgs;
                 msg_unlink(x);
@@ -1005,6 +1028,8 @@ void gateways_set_config(struct gateways *g, const struct config *cfg) {
         g->cfg = cfg;
         check_config(cfg);
         health_rebuild(g, cfg);
+        if (g->call_q)
+                gw_kick(g); /* max_calls may have grown, a gateway may be gone */
 }
 
 int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done, void *userdata) {
@@ -1012,7 +1037,8 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
         size_t n = 0;
 
         if (!g || !m || !key_safe(m->key) || (m->ref && !key_safe(m->ref)) || !m->to || !m->text ||
-            (m->channel != CHANNEL_SMS && m->channel != CHANNEL_EMAIL))
+            (m->channel != CHANNEL_SMS && m->channel != CHANNEL_EMAIL && m->channel != CHANNEL_VOICE) ||
+            (m->channel == CHANNEL_VOICE && !key_safe(m->token)))
                 return -EINVAL;
         if (!text_utf8_valid(m->text, strlen(m->text)) || (m->subject && !text_utf8_valid(m->subject, strlen(m->subject))))
                 return -EILSEQ;
@@ -1030,11 +1056,12 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
                 .key = strdup(m->key), .cref = strdup(m->ref ? m->ref : m->key), .lkey = log_key(m->key),
                 .person = strdup(m->person ? m->person : "-"), .to = strdup(m->to),
                 .subject = xstrdup0(m->subject), .text = strdup(m->text), .ids = calloc(n, sizeof(char *)),
+                .token = m->channel == CHANNEL_VOICE ? strdup(m->token) : NULL, .en = m->en,
                 .wanted = m->wanted,
                 .give_up = m->keep_trying ? event_now_usec(g->event, CLOCK_MONOTONIC) + m->keep_trying : 0,
         };
         if (!x->key || !x->cref || !x->lkey || !x->person || !x->to || (m->subject && !x->subject) || !x->text ||
-            !x->ids) {
+            !x->ids || (m->channel == CHANNEL_VOICE && !x->token)) {
                 msg_free(x);
                 return -ENOMEM;
         }
@@ -1078,10 +1105,10 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
          * from the loop. */
         const struct gateway *first = config_gateway(g->cfg, x->ids[0]);
         if (first && first->type != GATEWAY_FILE)
-                start_attempt(x);
+                gw_start_attempt(x);
         else {
                 queue_push(&g->start_q, &g->start_tail, x);
-                kick_defer(g);
+                gw_kick(g);
         }
         return 0;
 }

@@ -1,4 +1,5 @@
-/* gateway.h - sending one message to one person over one channel.
+/* gateway.h - sending one message to one person over one channel (an
+ * SMS, an e-mail, or a call with a key press to answer).
  *
  * Every gateway runs on the daemon's sd-event loop: HTTP SMS providers and
  * SMTP through one libcurl multi handle (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION
@@ -62,7 +63,8 @@ struct gw_message {
          * over with the first gateway every round interval (30 x the backoff
          * base: 30 s) until KEEP_TRYING usec after gateway_send() (0 = report
          * GW_FAILED at once). Before each new round WANTED, when set, is
-         * asked: false ends it with GW_FAILED ("no longer needed"). */
+         * asked: false ends it with GW_FAILED ("no longer needed"); so too
+         * before a call that waited for a free line (max_calls) starts. */
         uint64_t keep_trying;
         bool (*wanted)(void *userdata, const char *key);
 };
@@ -96,7 +98,13 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
  * slots from its request until gateway_call_ended(KEY) (its final status
  * came back) or until ring_timeout + call_limit + 60 s have passed since
  * the provider took it; calls beyond max_calls wait in the queue, in
- * order. gateway_call_ended is idempotent and ignores unknown keys. */
+ * order. gateway_call_ended is idempotent and ignores unknown keys.
+ * A failed attempt gives its slot back at once; waiting for a slot is
+ * neither a failure nor a failover (gateways_waiting does not count it).
+ * Slots are counted by gateway id across a reload. The file gateway
+ * places no call and holds no slot. gateway_send() refuses a call without
+ * a token (-EINVAL). The 60 s grace is $BEREDD_CALL_GRACE_MS when set
+ * (read by gateways_new; for tests). */
 void gateway_call_ended(struct gateways *g, const char *key);
 /* Calls the providers have taken that have not ended (holding a slot). */
 unsigned gateways_calls_in_flight(const struct gateways *g);

@@ -1,7 +1,7 @@
 /* gw-file.c - the file gateway: each message as one JSON file written
  * atomically into spool/outbox/ (for another program to send, and for
- * tests). Every spool write fsyncs; this is the only gateway that does I/O
- * on the loop. */
+ * tests); a call as the record of what it would say (its TwiML). Every
+ * spool write fsyncs; this is the only gateway that does I/O on the loop. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +41,18 @@ void gw_file_send(struct msg *x) {
         }
         if (x->channel == CHANNEL_EMAIL)
                 json_object_set_new(o, "subject", json_string(x->subject ? x->subject : ""));
-        else {
+        else if (x->channel == CHANNEL_VOICE) {
+                /* What Twilio would be given: the TwiML (its answer URL
+                 * carries the call's token) and the language. */
+                char *twiml = NULL;
+                r = gw_call_twiml(x, &twiml);
+                if (r == -E2BIG)
+                        log_warning("Call %s (person %s): its TwiML is longer than Twilio's 4000 characters", x->lkey,
+                                    x->person);
+                json_object_set_new(o, "lang", json_string(x->en ? "en-US" : "nb-NO"));
+                json_object_set_new(o, "twiml", r >= 0 ? json_string(twiml) : json_null());
+                free(twiml);
+        } else {
                 struct text_sms_info info = {};
                 if (text_sms_count(x->text, strlen(x->text), &info) >= 0) {
                         json_object_set_new(o, "segments", json_integer((json_int_t) info.segments));

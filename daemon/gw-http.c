@@ -18,6 +18,10 @@
 #include "macro.h"
 
 int gw_build_http(struct msg *x, char *err, size_t errlen) {
+        return gw_build_http_vars(x, NULL, 0, err, errlen);
+}
+
+int gw_build_http_vars(struct msg *x, const struct text_var *extra, size_t n_extra, char *err, size_t errlen) {
         const struct gateway *gw = x->gw;
         bool get = gw->method && streq(gw->method, "GET");
         const char *ct = gw->content_type ? gw->content_type : "application/x-www-form-urlencoded";
@@ -29,23 +33,27 @@ int gw_build_http(struct msg *x, char *err, size_t errlen) {
         int r;
 
         snprintf(validity, sizeof(validity), "%" PRIu64, x->validity > 0 ? gw_validity_seconds(x) : (uint64_t) DEFAULT_VALIDITY);
-        const struct text_var vars[] = {
+        struct text_var vars[8 + 8] = {
                 { "to", x->to }, { "from", gw->from ? gw->from : "" }, { "text", x->text },
                 { "ref", x->cref }, { "validity", validity }, { "username", gw->username ? gw->username : "" },
                 { "password", gw->password ? gw->password : "" }, { "to_digits", x->to[0] == '+' ? x->to + 1 : x->to },
         };
+        size_t n_vars = 8;
+
+        for (size_t i = 0; i < n_extra && n_vars < ELEMENTSOF(vars); i++)
+                vars[n_vars++] = extra[i];
 
         if (!gw->url) {
                 snprintf(err, errlen, "no url");
                 return -EINVAL;
         }
-        r = gw_render_alloc(gw->url, TEXT_ESCAPE_URL, vars, ELEMENTSOF(vars), &url, terr, sizeof(terr));
+        r = gw_render_alloc(gw->url, TEXT_ESCAPE_URL, vars, n_vars, &url, terr, sizeof(terr));
         if (r < 0) {
                 snprintf(err, errlen, "url template: %s", terr[0] ? terr : strerror(-r));
                 return -EINVAL;
         }
         if (!get) {
-                r = gw_render_alloc(gw->body ? gw->body : "", esc, vars, ELEMENTSOF(vars), &x->req, terr, sizeof(terr));
+                r = gw_render_alloc(gw->body ? gw->body : "", esc, vars, n_vars, &x->req, terr, sizeof(terr));
                 if (r < 0) {
                         snprintf(err, errlen, "body template: %s", terr[0] ? terr : strerror(-r));
                         return -EINVAL;
@@ -82,7 +90,7 @@ fail:
         return r;
 }
 
-static char *url_join(const char *base, const char *path) {
+char *gw_url_join(const char *base, const char *path) {
         size_t n = strlen(base);
         char *s;
 
@@ -93,8 +101,7 @@ static char *url_join(const char *base, const char *path) {
         return s;
 }
 
-/* X's transfer: a POST of x->req to URL as CTYPE, with basic auth. */
-static int post_request(struct msg *x, const char *url, const char *ctype, const char *user, const char *password,
+int gw_post_request(struct msg *x, const char *url, const char *ctype, const char *user, const char *password,
                         char *err, size_t errlen) {
         int r = gw_easy_common(x, url);
 
@@ -128,7 +135,7 @@ int gw_build_twilio(struct msg *x, char *err, size_t errlen) {
                 snprintf(err, errlen, "cannot escape the form fields");
                 return -EINVAL;
         }
-        if (asprintf(&path, "/2010-04-01/Accounts/%s/Messages.json", sid) < 0 || !(url = url_join(gw->url, path)))
+        if (asprintf(&path, "/2010-04-01/Accounts/%s/Messages.json", sid) < 0 || !(url = gw_url_join(gw->url, path)))
                 return -ENOMEM;
         bool service = strncmp(gw->from, "MG", 2) == 0 && strlen(gw->from) == 34;
         r = asprintf(&x->req, "To=%s&%s=%s&Body=%s", to, service ? "MessagingServiceSid" : "From", from, body);
@@ -168,7 +175,7 @@ int gw_build_twilio(struct msg *x, char *err, size_t errlen) {
                 x->req = s;
                 x->req_len = (size_t) r;
         }
-        return post_request(x, url, "application/x-www-form-urlencoded", gw->account, gw->password, err, errlen);
+        return gw_post_request(x, url, "application/x-www-form-urlencoded", gw->account, gw->password, err, errlen);
 }
 
 /* Link Mobility SMS REST API ("Common" platform): POST {url}/sms/send with a
@@ -203,7 +210,7 @@ int gw_build_linkmobility(struct msg *x, char *err, size_t errlen) {
                 return -EINVAL;
         }
         platform = strdup(gw->account);
-        if (!platform || !(url = url_join(gw->url, "/sms/send")))
+        if (!platform || !(url = gw_url_join(gw->url, "/sms/send")))
                 return -ENOMEM;
         char *colon = strchr(platform, ':');
         if (colon) {
@@ -232,7 +239,7 @@ int gw_build_linkmobility(struct msg *x, char *err, size_t errlen) {
                 return -ENOMEM;
         x->req_len = strlen(x->req);
 
-        return post_request(x, url, "application/json", gw->username, gw->password, err, errlen);
+        return gw_post_request(x, url, "application/json", gw->username, gw->password, err, errlen);
 }
 
 static bool twilio_recipient_code(long code) {
@@ -293,7 +300,9 @@ void gw_http_finished(struct msg *x, CURLcode rc) {
                 json_t *c = json_object_get(j, "code");
                 long code = json_is_integer(c) ? (long) json_integer_value(c) : 0;
                 snprintf(err, sizeof(err), "HTTP %ld, Twilio error %ld", status, code);
-                out = twilio_recipient_code(code) ? OUT_PERMANENT : OUT_GATEWAY;
+                out = x->channel == CHANNEL_VOICE ? gw_twilio_call_outcome(code)
+                      : twilio_recipient_code(code)  ? OUT_PERMANENT
+                                                     : OUT_GATEWAY;
         } else {
                 if (gw->type == GATEWAY_LINKMOBILITY) {
                         const char *c = json_text(j, "resultCode", nbuf, sizeof(nbuf));

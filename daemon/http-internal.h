@@ -51,6 +51,26 @@ static inline bool http_storage_error(int r) {
  * (CHECK: a contact-list check's; ANSWER is ANSWER_YES). */
 enum MHD_Result http_route_answer(struct req *q, struct MHD_Connection *c, const char *method, const char *token,
                                   enum answer answer, bool check);
+/* http-webhook.c: what a webhook's body is, its query, and the checks
+ * every webhook of GW makes: the shared token (http, linkmobility), or
+ * Twilio's signature over public_url + target and the form FORM, and its
+ * AccountSid (NULL when good, else the error: "bad signature", "wrong
+ * account"). */
+enum body_kind {
+        BODY_NONE,
+        BODY_FORM,
+        BODY_JSON,
+        BODY_OTHER,
+};
+enum body_kind http_body_kind(struct MHD_Connection *c, size_t len);
+/* The query string of the raw target (without '?'), or "". */
+const char *http_target_query(const struct req *q);
+bool http_webhook_token_ok(struct req *q, struct MHD_Connection *c, const struct gateway *gw);
+const char *http_twilio_signed(struct req *q, struct MHD_Connection *c, const struct gateway *gw,
+                               const struct http_form *form);
+/* http-voice.c: /voice/GW_ID/answer/TOKEN (TOKEN NULL: /voice/GW_ID/status). */
+enum MHD_Result http_route_voice(struct req *q, struct MHD_Connection *c, const char *method, const char *gw_id,
+                                 const char *token);
 /* http-webhook.c: /sms/GW_ID/inbound, or /sms/GW_ID/receipt (RECEIPT). */
 enum MHD_Result http_route_sms(struct req *q, struct MHD_Connection *c, const char *method, const char *gw_id,
                                bool receipt);

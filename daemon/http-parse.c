@@ -166,12 +166,47 @@ int http_twilio_signature(const char *token, const char *url, const struct http_
         return 0;
 }
 
-bool http_twilio_valid(const char *token, const char *url, const struct http_form *form, const char *signature) {
+static bool twilio_matches(const char *token, const char *url, const struct http_form *form, const char *signature) {
         char want[29];
+        return http_twilio_signature(token, url, form, want) >= 0 && CRYPTO_memcmp(want, signature, 28) == 0;
+}
 
-        if (!signature || strlen(signature) != 28 || http_twilio_signature(token, url, form, want) < 0)
+/* URL with its scheme's default port written out when it has none
+ * ("https://h/p" -> "https://h:443/p"), or without it when it has it
+ * ("https://h:443/p" -> "https://h/p"), in OUT (LEN bytes); false when
+ * neither applies (another port, another scheme, no room). */
+static bool twilio_port_variant(const char *url, char *out, size_t len) {
+        const char *port = strncmp(url, "https://", 8) == 0 ? "443" : strncmp(url, "http://", 7) == 0 ? "80" : NULL;
+        if (!port)
                 return false;
-        return CRYPTO_memcmp(want, signature, 28) == 0;
+        const char *host = strstr(url, "://") + 3;
+        size_t hl = strcspn(host, "/?#");
+        /* An IPv6 literal's port comes after its ']'. */
+        const char *end = host[0] == '[' ? memchr(host, ']', hl) : host;
+        if (!end)
+                return false;
+        const char *colon = memchr(end, ':', hl - (size_t) (end - host));
+        int n;
+        if (!colon)
+                n = snprintf(out, len, "%.*s:%s%s", (int) (host - url + hl), url, port, host + hl);
+        else if ((size_t) (host + hl - colon - 1) == strlen(port) && strncmp(colon + 1, port, strlen(port)) == 0)
+                n = snprintf(out, len, "%.*s%s", (int) (colon - url), url, host + hl);
+        else
+                return false;
+        return n > 0 && (size_t) n < len;
+}
+
+bool http_twilio_valid(const char *token, const char *url, const struct http_form *form, const char *signature) {
+        char alt[2048];
+
+        if (!signature || strlen(signature) != 28)
+                return false;
+        /* Twilio's own validator accepts the URL with and without the
+         * default port (a proxy may add or drop ":443"); so does this. */
+        bool ok = twilio_matches(token, url, form, signature);
+        if (twilio_port_variant(url, alt, sizeof(alt)))
+                ok |= twilio_matches(token, alt, form, signature);
+        return ok;
 }
 
 /* ---- payloads ---- */

@@ -20,14 +20,7 @@
 #include "macro.h"
 #include "seen.h"
 
-enum body_kind {
-        BODY_NONE,
-        BODY_FORM,
-        BODY_JSON,
-        BODY_OTHER,
-};
-
-static enum body_kind body_kind(struct MHD_Connection *c, size_t len) {
+enum body_kind http_body_kind(struct MHD_Connection *c, size_t len) {
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         size_t n;
 
@@ -43,8 +36,7 @@ static enum body_kind body_kind(struct MHD_Connection *c, size_t len) {
         return BODY_OTHER;
 }
 
-/* The query string of the raw target (without '?'), or "". */
-static const char *target_query(const struct req *q) {
+const char *http_target_query(const struct req *q) {
         const char *qm = q->target ? strchr(q->target, '?') : NULL;
         return qm ? qm + 1 : "";
 }
@@ -65,7 +57,7 @@ bool http_webhook_authenticated(const struct gateway *gw, const char *public_url
 
 /* The shared webhook secret of GW: ?token= or X-Beredd-Token. A gateway
  * without one never gets here (route_sms answers 404). */
-static bool webhook_token_ok(struct req *q, struct MHD_Connection *c, const struct gateway *gw) {
+bool http_webhook_token_ok(struct req *q, struct MHD_Connection *c, const struct gateway *gw) {
         struct http_form qf = {};
         const char *got;
         bool ok;
@@ -73,7 +65,7 @@ static bool webhook_token_ok(struct req *q, struct MHD_Connection *c, const stru
         if (!gw->inbound_token || !*gw->inbound_token)
                 return false;
         got = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Beredd-Token");
-        if (!got && http_form_parse(target_query(q), strlen(target_query(q)), &qf) >= 0)
+        if (!got && http_form_parse(http_target_query(q), strlen(http_target_query(q)), &qf) >= 0)
                 got = http_form_get(&qf, "token");
         ok = got && strlen(got) == strlen(gw->inbound_token) && CRYPTO_memcmp(got, gw->inbound_token, strlen(got)) == 0;
         http_form_done(&qf);
@@ -147,10 +139,29 @@ static int refuse_token(struct req *q, struct MHD_Connection *c, const struct ga
         return refuse(q, c, in, MHD_HTTP_FORBIDDEN, "bad token");
 }
 
+const char *http_twilio_signed(struct req *q, struct MHD_Connection *c, const struct gateway *gw,
+                               const struct http_form *form) {
+        _cleanup_free_ char *url = NULL;
+
+        /* Twilio signs the URL it was told to call: the public URL of
+         * the proxy, and this path and query as sent. */
+        if (q->cfg->http.public_url && q->target && asprintf(&url, "%s%s", q->cfg->http.public_url, q->target) < 0)
+                url = NULL;
+        if (!url || !gw->password ||
+            !http_twilio_valid(gw->password, url, form,
+                               MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Twilio-Signature")))
+                return "bad signature";
+        /* Twilio names the account in every webhook (AccountSid):
+         * when present it must be this gateway's. */
+        const char *acct = http_form_get(form, "AccountSid");
+        if (acct && gw->account && !streq(acct, gw->account))
+                return "wrong account";
+        return NULL;
+}
+
 /* Twilio: a signed form, SMS (From, Body, MessageSid) or status callback. */
 static int twilio_in(struct req *q, struct MHD_Connection *c, const struct gateway *gw, enum body_kind kind,
                      bool receipt, struct sms_in *in) {
-        _cleanup_free_ char *url = NULL;
         struct http_form form = {};
         int r;
 
@@ -158,26 +169,13 @@ static int twilio_in(struct req *q, struct MHD_Connection *c, const struct gatew
                 return refuse(q, c, in, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "expected application/x-www-form-urlencoded");
         if (http_form_parse(q->body ?: "", q->len, &form) < 0)
                 return refuse(q, c, in, MHD_HTTP_BAD_REQUEST, "bad form");
-        /* Twilio signs the URL it was told to call: the public URL of
-         * the proxy, and this path and query as sent. */
-        if (q->cfg->http.public_url && q->target && asprintf(&url, "%s%s", q->cfg->http.public_url, q->target) < 0)
-                url = NULL;
-        if (!url || !gw->password ||
-            !http_twilio_valid(gw->password, url, &form,
-                               MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Twilio-Signature"))) {
+        const char *bad = http_twilio_signed(q, c, gw, &form);
+        if (bad) {
                 http_form_done(&form);
-                log_warning("Refused %s webhook for gateway %s: bad or missing X-Twilio-Signature",
-                            receipt ? "a receipt" : "an SMS", gw->id);
-                return refuse(q, c, in, MHD_HTTP_FORBIDDEN, "bad signature");
-        }
-        /* Twilio names the account in every webhook (AccountSid):
-         * when present it must be this gateway's. */
-        const char *acct = http_form_get(&form, "AccountSid");
-        if (acct && gw->account && !streq(acct, gw->account)) {
-                http_form_done(&form);
-                log_warning("Refused %s webhook for gateway %s: AccountSid is not the gateway's account",
-                            receipt ? "a receipt" : "an SMS", gw->id);
-                return refuse(q, c, in, MHD_HTTP_FORBIDDEN, "wrong account");
+                log_warning("Refused %s webhook for gateway %s: %s", receipt ? "a receipt" : "an SMS", gw->id,
+                            streq(bad, "bad signature") ? "bad or missing X-Twilio-Signature"
+                                                        : "AccountSid is not the gateway's account");
+                return refuse(q, c, in, MHD_HTTP_FORBIDDEN, bad);
         }
         if (receipt)
                 r = http_twilio_dlr(&form, &in->rc);
@@ -200,7 +198,7 @@ static int linkmobility_in(struct req *q, struct MHD_Connection *c, const struct
 
         if (kind != BODY_JSON)
                 return refuse(q, c, in, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "expected application/json");
-        if (!webhook_token_ok(q, c, gw))
+        if (!http_webhook_token_ok(q, c, gw))
                 return refuse_token(q, c, gw, in);
         r = receipt ? http_linkmobility_dlr(q->body ?: "", q->len, &in->rc)
                     : http_linkmobility_mo(q->body ?: "", q->len, &in->from, &in->text);
@@ -229,10 +227,10 @@ static int generic_in(struct req *q, struct MHD_Connection *c, const struct gate
         if (kind == BODY_OTHER)
                 return refuse(q, c, in, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                               "expected application/x-www-form-urlencoded or application/json");
-        if (!webhook_token_ok(q, c, gw))
+        if (!http_webhook_token_ok(q, c, gw))
                 return refuse_token(q, c, gw, in);
         if (kind == BODY_NONE) { /* fields in the query string instead */
-                src = target_query(q);
+                src = http_target_query(q);
                 len = strlen(src);
         }
         names[0] = receipt ? gw->inbound_ref : gw->inbound_from;
@@ -326,14 +324,14 @@ static enum MHD_Result take_sms(struct req *q, struct MHD_Connection *c, const s
 enum MHD_Result http_route_sms(struct req *q, struct MHD_Connection *c, const char *method, const char *gw_id,
                                bool receipt) {
         const struct gateway *gw = config_gateway(q->cfg, gw_id);
-        enum body_kind kind = body_kind(c, q->len);
+        enum body_kind kind = http_body_kind(c, q->len);
         struct sms_in in = {};
         enum MHD_Result ok;
         int r;
 
         /* A route nobody can authenticate is no route: 404, as for an
          * unknown gateway (http_webhook_authenticated()). */
-        if (!gw || !http_webhook_authenticated(gw, q->cfg->http.public_url))
+        if (!gw || gw->channel == CHANNEL_VOICE || !http_webhook_authenticated(gw, q->cfg->http.public_url))
                 return http_respond_json(q, c, MHD_HTTP_NOT_FOUND, "no such gateway", NULL);
         if (!streq(method, "POST"))
                 return http_respond_405(q, c, "POST");

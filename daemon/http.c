@@ -292,6 +292,10 @@ static enum MHD_Result route(struct req *q, struct MHD_Connection *c, const char
         }
         if (n == 3 && streq(seg[0], "sms") && (streq(seg[2], "inbound") || streq(seg[2], "receipt")))
                 return http_route_sms(q, c, method, seg[1], streq(seg[2], "receipt"));
+        if (n == 3 && streq(seg[0], "voice") && streq(seg[2], "status"))
+                return http_route_voice(q, c, method, seg[1], NULL);
+        if (n == 4 && streq(seg[0], "voice") && streq(seg[2], "answer"))
+                return http_route_voice(q, c, method, seg[1], seg[3]);
         if (n == 3 && streq(seg[0], "a") && (streq(seg[2], "yes") || streq(seg[2], "no")))
                 return http_route_answer(q, c, method, seg[1], streq(seg[2], "yes") ? ANSWER_YES : ANSWER_NO, false);
         if (n == 3 && streq(seg[0], "a") && streq(seg[2], "ok"))

@@ -12,6 +12,8 @@
  *                                    Link Mobility (MO JSON), generic
  *                                    (form or JSON, configured field names)
  *   POST /sms/<gateway-id>/receipt   a delivery report
+ *   POST /voice/<gateway-id>/answer/<token>  a key pressed in a call (TwiML back)
+ *   POST /voice/<gateway-id>/status  a call's status callback
  *   GET  /a/<token>/yes|no           confirmation page (changes nothing)
  *   POST /a/<token>/yes|no           records the answer
  *   GET  /healthz                    200 "ok" or 503 (liveness: loop, spool, listener)
@@ -29,6 +31,7 @@
 
 #include "command.h"
 #include "config.h"
+#include "voice.h"
 
 struct http;
 
@@ -77,6 +80,16 @@ struct http_hooks {
         int (*token_lookup)(void *userdata, const char *token, json_t **info);
         int (*token_answer)(void *userdata, const char *token, bool verify, enum answer answer, json_t **reply,
                             char *err, size_t errlen);
+        /* Calls (voice gateways). voice_answer: DIGITS pressed in the call
+         * whose answer TOKEN it is, through GATEWAY_ID: *WHAT says what
+         * the caller hears, *EN in which language (see
+         * activations_voice_answer; -ENOENT: no such call). call_status: a
+         * status callback for the call REF names (see
+         * activations_call_status; -ENOENT: none). */
+        int (*voice_answer)(void *userdata, const char *gateway_id, const char *token, const char *digits,
+                            enum voice_reply *what, bool *en);
+        int (*call_status)(void *userdata, const char *gateway_id, const char *ref, const char *status,
+                           const char *answered_by, int duration);
         void *userdata;
 };
 

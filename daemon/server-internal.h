@@ -50,7 +50,10 @@ static inline bool code_window_wrong(struct code_window *w, uint64_t now, unsign
 /* Counters for /metrics: notifications by channel (sms, email) and result,
  * and the gateway latency histogram (server-metrics.c). */
 struct server_counts {
-        uint64_t n_notif[2][5]; /* sent, failed, delivered, undeliverable, unreachable */
+        uint64_t n_notif[3][5]; /* by channel (sms, email, voice): sent, failed, delivered, undeliverable, unreachable */
+        /* Calls by outcome (call_outcomes in server-metrics.c) and key presses (1, 2, other). */
+        uint64_t n_calls[6];
+        uint64_t n_keys[3];
         uint64_t latency_bucket[10]; /* gateway latency histogram (cumulative at export) */
         double latency_sum;
         uint64_t latency_count;
@@ -107,11 +110,11 @@ struct server {
 
 /* ---- trouble: gateways down, messages waiting (server.c) ---- */
 
-extern const enum channel trouble_channels[2]; /* CHANNEL_SMS, CHANNEL_EMAIL */
+extern const enum channel trouble_channels[3]; /* CHANNEL_SMS, CHANNEL_EMAIL, CHANNEL_VOICE */
 
 struct trouble {
-        unsigned served[2], down[2], waiting_on[2]; /* by trouble_channels[] */
-        uint64_t oldest[2];                      /* usec the longest-waiting message has waited */
+        unsigned served[3], down[3], waiting_on[3]; /* by trouble_channels[] */
+        uint64_t oldest[3];                      /* usec the longest-waiting message has waited */
         unsigned gateways_down, waiting;
         uint64_t oldest_all;
 };
@@ -152,5 +155,9 @@ int server_receipt(struct server *s, const char *gateway_id, const char *ref, bo
 int server_token_lookup(struct server *s, const char *token, json_t **info);
 int server_token_answer(struct server *s, const char *token, bool verify, enum answer answer, json_t **reply,
                         char *err, size_t errlen);
+int server_voice_answer(struct server *s, const char *gateway_id, const char *token, const char *digits,
+                        enum voice_reply *what, bool *en);
+int server_call_status(struct server *s, const char *gateway_id, const char *ref, const char *status,
+                       const char *answered_by, int duration);
 /* Free the per-sender limits (wrong codes, texts back). */
 void server_limits_free(struct server *s);

@@ -19,11 +19,19 @@
 
 static const double latency_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10 };
 
+/* The final outcomes of a call, as the "call" events name them. */
+static const char *const call_outcomes[6] = { "completed", "no-answer", "busy", "failed", "canceled", "machine" };
+
 void server_count_event(struct server_counts *s, const struct act_event *ev) {
         static const char *const results[] = { "sent", "failed", "delivered", "undeliverable" };
         if (!ev->channel)
                 return;
-        int ch = streq(ev->channel, "email");
+        int ch = streq(ev->channel, "email") ? 1 : streq(ev->channel, "voice") ? 2 : 0;
+        if (streq(ev->type, "call")) {
+                for (size_t k = 0; ev->detail && k < ELEMENTSOF(call_outcomes); k++)
+                        s->n_calls[k] += streq(ev->detail, call_outcomes[k]);
+                return;
+        }
         for (int r = 0; r < 4; r++)
                 if (streq(ev->type, results[r]))
                         s->n_notif[ch][r]++;
@@ -98,7 +106,7 @@ static void metrics_trouble(struct server *s, FILE *f) {
 
 char *server_metrics(struct server *s) {
         static const char *const results[] = { "sent", "failed", "delivered", "undeliverable" };
-        static const char *const chans[] = { "sms", "email" };
+        static const char *const chans[] = { "sms", "email", "voice" };
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
@@ -129,10 +137,23 @@ char *server_metrics(struct server *s) {
 
         fprintf(f, "# HELP beredd_notifications_total Notifications by channel and result.\n"
                    "# TYPE beredd_notifications_total counter\n");
-        for (int c = 0; c < 2; c++)
+        for (int c = 0; c < 3; c++)
                 for (int r = 0; r < 4; r++)
                         fprintf(f, "beredd_notifications_total{channel=\"%s\",result=\"%s\"} %" PRIu64 "\n", chans[c],
                                 results[r], s->counts.n_notif[c][r]);
+
+        fprintf(f, "# HELP beredd_calls_total Calls by how they ended.\n# TYPE beredd_calls_total counter\n");
+        for (size_t k = 0; k < ELEMENTSOF(call_outcomes); k++)
+                fprintf(f, "beredd_calls_total{outcome=\"%s\"} %" PRIu64 "\n", call_outcomes[k], s->counts.n_calls[k]);
+        fprintf(f, "# HELP beredd_calls_in_flight Calls the providers have taken that have not ended.\n"
+                   "# TYPE beredd_calls_in_flight gauge\nberedd_calls_in_flight %u\n",
+                gateways_calls_in_flight(s->gw));
+        static const char *const key_names[] = { "1", "2", "other" };
+        fprintf(f, "# HELP beredd_voice_keypresses_total Keys pressed in calls (1 yes, 2 no).\n"
+                   "# TYPE beredd_voice_keypresses_total counter\n");
+        for (size_t k = 0; k < ELEMENTSOF(key_names); k++)
+                fprintf(f, "beredd_voice_keypresses_total{digits=\"%s\"} %" PRIu64 "\n", key_names[k],
+                        s->counts.n_keys[k]);
 
         fprintf(f, "# HELP beredd_gateway_latency_seconds From handing a message to a gateway to its answer.\n"
                    "# TYPE beredd_gateway_latency_seconds histogram\n");

@@ -52,7 +52,7 @@
  * Tests set $BEREDD_READY_GRACE_MS. */
 #define READY_GRACE_USEC (60 * USEC_PER_SEC)
 
-const enum channel trouble_channels[2] = { CHANNEL_SMS, CHANNEL_EMAIL };
+const enum channel trouble_channels[3] = { CHANNEL_SMS, CHANNEL_EMAIL, CHANNEL_VOICE };
 
 void trouble_get(struct server *s, struct trouble *t) {
         *t = (struct trouble) {};
@@ -791,6 +791,10 @@ static void on_activation_event(void *userdata, const struct act_event *ev) {
                         json_object_set_new(o, "person", json_string(ev->person));
                 if (ev->channel)
                         json_object_set_new(o, "channel", json_string(ev->channel));
+                /* A call's progress is a word of our own list (ringing,
+                 * no-answer, machine, ...): never a number. */
+                if (streq(ev->type, "call") && ev->detail)
+                        json_object_set_new(o, "status", json_string(ev->detail));
                 char *p = json_dumps(o, JSON_COMPACT);
                 json_decref(o);
                 queue_event(s, p);
@@ -964,6 +968,15 @@ static int hook_token_answer(void *userdata, const char *token, bool verify, enu
         return server_token_answer(userdata, token, verify, answer, reply, err, errlen);
 }
 
+static int hook_voice_answer(void *userdata, const char *gateway_id, const char *token, const char *digits,
+                             enum voice_reply *what, bool *en) {
+        return server_voice_answer(userdata, gateway_id, token, digits, what, en);
+}
+static int hook_call_status(void *userdata, const char *gateway_id, const char *ref, const char *status,
+                            const char *answered_by, int duration) {
+        return server_call_status(userdata, gateway_id, ref, status, answered_by, duration);
+}
+
 /* READY_GRACE_USEC, or $BEREDD_READY_GRACE_MS (tests). */
 static uint64_t ready_grace(void) {
         uint64_t usec;
@@ -1092,7 +1105,8 @@ static int server_start_io(struct server *s) {
                 .healthy = hook_healthy, .ready = hook_ready, .metrics = hook_metrics,
                 .sms_inbound = hook_sms_inbound, .message_seen = hook_message_seen,
                 .message_forget = hook_message_forget, .receipt = hook_receipt,
-                .token_lookup = hook_token_lookup, .token_answer = hook_token_answer, .userdata = s,
+                .token_lookup = hook_token_lookup, .token_answer = hook_token_answer,
+                .voice_answer = hook_voice_answer, .call_status = hook_call_status, .userdata = s,
         };
         r = http_new(s->event, s->config, &http_hooks, &s->http);
         if (r < 0)

@@ -29,7 +29,7 @@ enum voice_reply {
         VOICE_REPLY_INVALID,  /* "Det var ikke et gyldig valg." + the prompt once more (ACTION_URL) + closing */
         VOICE_REPLY_CLOSING,  /* the closing sentence only (a second invalid key) */
         VOICE_REPLY_ENDED,    /* "Denne utkallingen er avsluttet. Takk." */
-        VOICE_REPLY_FAILED,   /* "Svaret kunne ikke registreres. Svar på SMS-en." (storage error) */
+        VOICE_REPLY_FAILED,   /* "Svaret kunne ikke registreres. Svar på en annen måte hvis du kan." (storage error) */
 };
 /* The TwiML answering a key press. ACTION_URL is used by
  * VOICE_REPLY_INVALID only (may be NULL otherwise). Returns the length of

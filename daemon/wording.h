@@ -319,3 +319,25 @@
         "Your answer could not be saved just now. Try again, or reply OK to the SMS."
 /* The label of the chain on a check's page. */
 #define W_CHECK_LABEL "Kontroll av varslingslisten", "Contact list check"
+
+/* ---- voice calls (voice.c) ----
+ * A call-out by phone is read aloud by text-to-speech: the drill sentence,
+ * the chain, the operator's text (or W_CALLOUT_DEFAULT_TEXT), then the
+ * key-press prompt, asked twice, then the closing sentence. No name,
+ * number or case reference is ever spoken. Written to be heard: whole
+ * sentences, no abbreviations, no codes. */
+#define W_VOICE_DRILL "Dette er en øvelse. ", "This is a drill. "
+/* DRILL (W_VOICE_DRILL or ""), CHAIN, the operator's text. */
+#define W_VOICE_CALLOUT "%sDette er en utkalling av %s. %s", "%sThis is a call-out of %s. %s"
+#define W_VOICE_PROMPT "Trykk 1 hvis du kan komme, trykk 2 hvis du ikke kan.", \
+        "Press 1 if you can come, press 2 if you cannot."
+#define W_VOICE_CLOSING "Vi fikk ikke noe svar. Ha det bra.", \
+        "We got no answer. Goodbye."
+/* After a key press. */
+#define W_VOICE_YES "Takk, du er registrert som kommer.", "Thank you, you are recorded as coming."
+#define W_VOICE_NO "Takk, du er registrert som ikke kommer.", "Thank you, you are recorded as not coming."
+/* Before the prompt once more. */
+#define W_VOICE_INVALID "Det var ikke et gyldig valg.", "That was not a valid choice."
+#define W_VOICE_ENDED "Denne utkallingen er avsluttet. Takk.", "This call-out has ended. Thank you."
+#define W_VOICE_FAILED "Svaret kunne ikke registreres. Svar på en annen måte hvis du kan.", \
+        "Your answer could not be recorded. Please answer another way if you can."

@@ -4,7 +4,8 @@
  * (url defaults to ws://<this host>:9001, base to beredd/demo).
  * Every value is put on the page with textContent, never as HTML. The
  * payloads carry ids, states and counts only; person ids in events are
- * deliberately not shown. */
+ * deliberately not shown (they only tell one person's call from another's
+ * in the counts, in memory). */
 (function () {
   "use strict";
   var params = new URLSearchParams(window.location.search);
@@ -15,14 +16,46 @@
   var STATES = { mobilising: "Mobiliserer", mobilised: "Mobilisert", short: "Mangler folk", resolved: "Avsluttet",
                  verifying: "Kontroll av lister", verified: "Kontroll ferdig" };
   var EVENTS = { triggered: "Utløst", step: "Nytt trinn", notify: "Varsler", sent: "Varsel sendt", failed: "Varsel feilet",
-                 reply: "Svar mottatt", skip: "Trinn hoppet over", repeat: "Starter på nytt", mobilised: "Mobilisert",
+                 reply: "Svar mottatt", call: "Samtale", "call-later": "Ringer senere hvis ikke svar", skip: "Trinn hoppet over", repeat: "Starter på nytt", mobilised: "Mobilisert",
                  "short": "Mangler folk", resolved: "Avsluttet", dropped: "Hendelser tapt under brudd",
                  verify: "Kontroll av lister", "case.opened": "Oppfølging startet", reminder: "Påminnelse",
                  overdue: "Oppfølging forfalt", escalated: "Eskalert", checkin: "Oppfølging registrert",
                  level: "Nivå endret", closed: "Oppfølging avsluttet", purged: "Saker slettet" };
-  var CHANNELS = { sms: "SMS", email: "e-post" };
+  var CHANNELS = { sms: "SMS", email: "e-post", voice: "telefon" };
+  /* A call's state word: the "status" of a "call" event (beredd-mqtt(7)). */
+  function callStatus(e) { return typeof e.status === "string" ? e.status : e.detail; }
+  var CALL_DETAILS = { queued: "i kø", initiated: "startet", keypress: "tastet", answered: "svarte", ringing: "ringer", "in-progress": "svarte", completed: "avsluttet", "no-answer": "ikke svar",
+                       busy: "opptatt", failed: "feilet", canceled: "avbrutt", machine: "telefonsvarer" };
+  /* What each state counts as on the card. */
+  var CALL_STATE = { ringing: "ringing", "in-progress": "answered", answered: "answered", completed: "answered", "no-answer": "unreached",
+                     busy: "unreached", failed: "unreached", canceled: "unreached", machine: "unreached" };
 
   var activations = {};
+  /* Calls per activation, from the event stream (not retained: counted from
+   * what this page has seen since it was opened): placed = calls the
+   * provider took, and per person the state of their latest call. */
+  var calls = {};
+  function noteCall(e) {
+    if (!e.activation || e.channel !== "voice") return false;
+    var c = calls[e.activation] || (calls[e.activation] = { placed: 0, who: {} });
+    var who = e.person || "";
+    if (e.type === "notify") c.who[who] = "queued";
+    else if (e.type === "sent") { c.placed++; c.who[who] = "placed"; }
+    else if (e.type === "failed") c.who[who] = "unreached";
+    else if (e.type === "call" && CALL_STATE[callStatus(e)]) {
+      var st = CALL_STATE[callStatus(e)];
+      /* A late "ringing" never undoes an answer or an end. */
+      if (!(st === "ringing" && (c.who[who] === "answered" || c.who[who] === "unreached"))) c.who[who] = st;
+    } else return false;
+    return true;
+  }
+  function callCounts(id) {
+    var c = calls[id];
+    if (!c) return null;
+    var n = { placed: c.placed, ringing: 0, answered: 0, unreached: 0 };
+    Object.keys(c.who).forEach(function (w) { if (n[c.who[w]] !== undefined && c.who[w] !== "placed") n[c.who[w]]++; });
+    return n;
+  }
   var $ = function (id) { return document.getElementById(id); };
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -70,6 +103,19 @@
       fill.style.width = pct + "%";
       bar.appendChild(fill);
       card.appendChild(bar);
+      var n = callCounts(id);
+      if (n) {
+        var row = el("div", "calls");
+        row.appendChild(el("span", "calls-label", "Telefon"));
+        [["placed", "Oppringt"], ["ringing", "Ringer"], ["answered", "Svarte"], ["unreached", "Ikke nådd"]]
+          .forEach(function (k) {
+            var item = el("span", "call-count " + k[0]);
+            item.appendChild(el("b", null, n[k[0]]));
+            item.appendChild(document.createTextNode(" " + k[1]));
+            row.appendChild(item);
+          });
+        card.appendChild(row);
+      }
       var step = typeof a.step === "number" && a.step >= 0 ? "Trinn " + (a.step + 1) : "Starter";
       card.appendChild(el("div", "meta", step + " · " + id));
       box.appendChild(card);
@@ -83,6 +129,8 @@
     var text = EVENTS[e.type] || e.type || "hendelse";
     if (e.type === "dropped" && typeof e.count === "number") text += " (" + e.count + ")";
     if (e.channel) text += " · " + (CHANNELS[e.channel] || e.channel);
+    var cs = e.type === "call" ? callStatus(e) : null;
+    if (typeof cs === "string") text += " " + (CALL_DETAILS[cs] || cs);
     if (typeof e.step === "number" && e.step >= 0) text += " · trinn " + (e.step + 1);
     if (e.drill) text += " · øvelse";
     li.appendChild(el("span", "what", text));
@@ -104,7 +152,8 @@
   /* Gateway trouble from the retained status (beredd-mqtt(7)): a banner
    * while a gateway is down or messages wait, gone when it is over. */
   var GATEWAY = { sms: ["SMS-gatewayen", "SMS-gatewayene", "SMS-gateway"],
-                  email: ["e-postgatewayen", "e-postgatewayene", "e-postgateway"] };
+                  email: ["e-postgatewayen", "e-postgatewayene", "e-postgateway"],
+                  voice: ["telefongatewayen", "telefongatewayene", "telefongateway"] };
   function troubleText(v) {
     var parts = [];
     var ch = v.channels || {};
@@ -155,10 +204,13 @@
     } else if (sub.indexOf("activation/") === 0) {
       var id = sub.slice("activation/".length);
       if (v && v.state && v.state !== "resolved" && v.state !== "verifying" && v.state !== "verified") activations[id] = v;
-      else delete activations[id];
+      else { delete activations[id]; delete calls[id]; }
       renderActivations();
     } else if (sub === "event") {
-      if (v) addEvent(v);
+      if (v) {
+        addEvent(v);
+        if (noteCall(v) && activations[v.activation]) renderActivations();
+      }
     } else if (sub === "followup/summary") {
       setFollowup(v);
     }

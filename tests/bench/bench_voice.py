@@ -70,7 +70,7 @@ def main():
     log = t + "/twilio.log"
     fake = subprocess.Popen([sys.executable, os.path.join(srcdir, "tests/integration/fake-sms.py"),
                              "--port", "0", "--port-file", t + "/fake.port", "--log", log,
-                             "--twilio-token", TOKEN, "--voice-auto", "completed", "--voice-hold", str(a.hold),
+                             "--twilio-token", TOKEN, "--strict-account", "--voice-auto", "completed", "--voice-hold", str(a.hold),
                              "--deliver-to", "http://127.0.0.1:%d" % http_port],
                             stdout=subprocess.DEVNULL, stderr=open(t + "/fake.err", "w"))
     d = None

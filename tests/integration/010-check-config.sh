@@ -15,7 +15,7 @@ done
 CREDENTIALS_DIRECTORY="$T/creds" "$BEREDD" --check-config -c "$top_srcdir/conf/beredd.conf" > "$T/out" 2>&1 \
         || { cat "$T/out"; fail "beredd.conf does not validate"; }
 
-say "the SMS provider examples (conf/examples/) are valid given their credentials"
+say "the provider examples (conf/examples/: SMS, Twilio voice) are valid given their credentials"
 for f in "$top_srcdir"/conf/examples/*.conf; do
         for c in $(grep -o '[a-z_]*_file *= *"[^"]*"' "$f" | sed 's/.*"\(.*\)"/\1/'); do
                 echo "dummy-secret" > "$T/creds/$c"; chmod 0600 "$T/creds/$c"

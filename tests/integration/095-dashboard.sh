@@ -3,7 +3,10 @@
 # websockets listener) and daemon: the site shows online, a drill triggered
 # over the socket appears with 0 of 2 confirmed, a yes moves it to 1, the
 # follow-up counts show, and a screenshot is taken ($T/dashboard.png; kept
-# with KEEP=1). Then the SMS gateway (tests/integration/fake-sms.py) answers
+# with KEEP=1). Calls: a call-out's "notify"/"sent"/"failed" and "call" events
+# with channel voice (published to the broker as beredd publishes them, see
+# beredd-mqtt(7)) show on the card as placed / ringing / answered / not
+# reached, with no person id ($T/dashboard-calls.png). Then the SMS gateway (tests/integration/fake-sms.py) answers
 # 503: a call-out waits and the page shows the trouble banner
 # ($T/dashboard-trouble.png); the gateway answers again and the banner goes. Needs Debian's chromium and node/npm; playwright-core is
 # installed into the test's folder at test time (skips when that fails).
@@ -87,6 +90,37 @@ const say = (s) => console.log("# " + s);
     await page.screenshot({ path: process.env.SHOT });
     say("screenshot in " + process.env.SHOT);
 
+    // Calls, as the daemon publishes them: three calls placed, one refused
+    // by the provider; one answered, one not answered, one still ringing.
+    const base = "beredd/test", va = "20261202-0300-ca11";
+    const pub = (args, input) => execFileSync("mosquitto_pub",
+      ["-h", "127.0.0.1", "-p", process.env.MQTT_PORT, "-q", "1", ...args], input ? { input } : {});
+    pub(["-r", "-t", `${base}/activation/${va}`, "-m", JSON.stringify({ activation: va, chain: "kriseteam",
+        state: "mobilising", confirmed: 1, needed: 2, step: 1, drill: true })]);
+    const ev = (type, person, status) => JSON.stringify(Object.assign({ type, activation: va, chain: "kriseteam",
+        drill: true, ts: Math.floor(Date.now() / 1000), step: 1, person, channel: "voice" }, status ? { status } : {}));
+    pub(["-t", `${base}/event`, "-l"], [
+      ev("notify", "ola"), ev("notify", "kari"), ev("notify", "ingrid"), ev("notify", "legevakt"),
+      ev("sent", "ola"), ev("sent", "kari"), ev("failed", "ingrid"), ev("sent", "legevakt"),
+      ev("call", "ola", "ringing"), ev("call", "kari", "ringing"), ev("call", "legevakt", "ringing"),
+      ev("call", "ola", "in-progress"), ev("call", "kari", "no-answer"), ev("call", "ola", "completed"),
+    ].join("\n") + "\n");
+    const vsel = `.card[data-activation="${va}"]`;
+    await page.waitForFunction((s) => { const b = document.querySelector(s + " .calls .call-count.answered b");
+                                        return b && b.textContent === "1"; }, vsel, { timeout: 10000 });
+    const counts = await page.$$eval(`${vsel} .calls .call-count`, (l) => l.map((e) => e.textContent).join(", "));
+    if (counts !== "3 Oppringt, 1 Ringer, 1 Svarte, 2 Ikke nådd") throw new Error("unexpected call counts: " + counts);
+    const cardText = await page.$eval(vsel, (e) => e.textContent);
+    const allEvents = await page.$$eval("#events li", (l) => l.map((e) => e.textContent).join("\n"));
+    if (/kari|ola|ingrid|legevakt/i.test(cardText + allEvents)) throw new Error("a person id is shown:\n" + cardText + "\n" + allEvents);
+    if (!/Samtale · telefon ikke svar/.test(allEvents) || !/Samtale · telefon svarte/.test(allEvents))
+      throw new Error("call events not in the list:\n" + allEvents);
+    say("calls on the card: " + counts);
+    await page.screenshot({ path: process.env.SHOT_CALLS });
+    pub(["-r", "-n", "-t", `${base}/activation/${va}`]);
+    await page.waitForFunction((s) => !document.querySelector(s), vsel, { timeout: 10000 });
+    say("the card and its calls are gone when the activation is cleared");
+
     if (!(await page.$eval("#trouble", (e) => e.hidden))) throw new Error("a trouble banner while all is well");
     const control = (o) => { fs.writeFileSync(process.env.SMS_CTL + ".tmp", JSON.stringify(o));
                              fs.renameSync(process.env.SMS_CTL + ".tmp", process.env.SMS_CTL); };
@@ -111,9 +145,11 @@ EOF
 
 PLAYWRIGHT="$T/node/node_modules/playwright-core" BEREDCTL="$BEREDCTL" SOCKET="$T/control" PROFILE="$T/profile" \
         CHROMIUM="$CHROMIUM" SHOT="$T/dashboard.png" SHOT_TROUBLE="$T/dashboard-trouble.png" SMS_CTL="$T/sms.ctl" \
+        SHOT_CALLS="$T/dashboard-calls.png" MQTT_PORT="$PORT" \
         URL="http://127.0.0.1:$HTTPPORT/index.html?url=ws://127.0.0.1:$WSPORT&base=beredd/test" \
         timeout 120 node "$T/drive.js" || fail "the dashboard test failed"
 [ -s "$T/dashboard.png" ] || fail "no screenshot"
 [ -s "$T/dashboard-trouble.png" ] || fail "no screenshot of the trouble banner"
+[ -s "$T/dashboard-calls.png" ] || fail "no screenshot of the calls"
 stop_beredd
 say "ok"

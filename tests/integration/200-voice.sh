@@ -26,7 +26,7 @@ ACCOUNT=AC0123456789abcdef0123456789abcdef
 ACCOUNT2=ACfedcba9876543210fedcba9876543210
 TOK=voice-secret
 TOK2=other-secret
-start_fake_sms --twilio-token "$TOK" --control "$T/sms.ctl"
+start_fake_sms --twilio-token "$TOK" --control "$T/sms.ctl" --strict-account
 HTTP_PORT=$(free_port)
 H="http://127.0.0.1:$HTTP_PORT"
 PUBLIC="https://beredd.kommune.example"

@@ -7,18 +7,23 @@ Python 3 standard library only. It answers:
   * Twilio voice:  POST /2010-04-01/Accounts/<sid>/Calls.json, checked against
                    Twilio's OpenAPI description of the operation
                    (twilio-calls-openapi.json, see twilio_calls.py): valid ->
-                   201 shaped like its example (sid "CA" + 32 hex); invalid ->
-                   400 with a Twilio error body, logged with "schema_errors"
+                   201 shaped like its example (sid "CA" + 32 hex, status
+                   "queued"); invalid -> 400 with a Twilio error body, logged
+                   with "schema_errors". The account in the path is checked
+                   against the description's pattern only with --strict-account.
   * Link Mobility: POST /sms/send (JSON body, basic auth) -> 202 {"messageId": ...}
   * generic:       any other method and path -> 200 (body: --reply, default
                    {"status":"ok","id":N})
 
 Every request is appended as one JSON line to --log: n (1-based request
 number), method, path, query, headers, body, form (decoded
-x-www-form-urlencoded fields), json (decoded JSON body), auth ([user, pass]
-from basic auth), status (what was answered), time.
+x-www-form-urlencoded fields; form_list: every [name, value] pair in
+order, for repeated fields; form_all, for Calls.json: each name's values
+as a list), json (decoded JSON body), auth ([user, pass] from basic auth),
+status (what was answered), time; for Calls.json call_sid, in_flight and,
+when refused, schema_errors.
 
-Fault injection (all requests count, whatever their path):
+Fault injection (all requests count, whatever their path, unless --hang-match):
   --hang-first N         the first N requests sleep --hang-seconds (default 5)
                          before answering: longer than the client's timeout
   --hang-match TEXT      only requests whose path contains TEXT hang (and count)
@@ -212,6 +217,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if "x-www-form-urlencoded" in ctype:
             pairs = urllib.parse.parse_qsl(body, keep_blank_values=True)
             rec["form"] = dict(pairs)
+            rec["form_list"] = pairs
             if CALLS_RE.match(url.path):
                 rec["form_all"] = {}
                 for k, v in pairs:
@@ -259,7 +265,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if args.twilio_token is not None and rec["auth"] != [sid, args.twilio_token]:
                 return 401, json.dumps({"code": 20003, "message": "Authenticate", "status": 401}), None
             pairs = urllib.parse.parse_qsl(rec["body"], keep_blank_values=True)
-            errors = self.server.calls.check(sid, self.headers.get("Content-Type", ""), pairs)
+            errors = self.server.calls.check(sid if args.strict_account else None,
+                                             self.headers.get("Content-Type", ""), pairs)
             if errors:
                 rec["schema_errors"] = errors
                 return 400, json.dumps(twilio_calls.error_body(errors)), None
@@ -312,6 +319,8 @@ def main():
     p.add_argument("--reply", help="body of generic answers")
     p.add_argument("--calls-schema", default=twilio_calls.SCHEMA_FILE,
                    help="Twilio's OpenAPI description of the Calls create operation")
+    p.add_argument("--strict-account", action="store_true",
+                   help="check the account in a Calls.json path against Twilio's pattern (AC + 32 hex)")
     p.add_argument("--voice-auto", metavar="STATUS", help="post this final status for every accepted call")
     p.add_argument("--voice-hold", type=float, default=0.2, help="seconds before --voice-auto's callback")
     p.add_argument("--deliver-to", help="http://HOST:PORT that --voice-auto's callbacks go to")

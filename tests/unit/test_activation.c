@@ -54,7 +54,9 @@ static const char config_text[] =
         "  { id = \"sjef\"; name = \"Sigrid Sjef\"; phone = \"+4791234580\"; roles = [\"boss\"]; },\n"
         "  { id = \"legevakt\"; name = \"Legevakten\"; phone = \"+4773000000\"; roles = [\"fallback\"]; }\n"
         ");\n"
-        "gateways = ( { id = \"outbox\"; channel = \"any\"; type = \"file\"; } );\n"
+        "gateways = ( { id = \"outbox\"; channel = \"any\"; type = \"file\"; },\n"
+        "             { id = \"calls\"; channel = \"voice\"; type = \"file\"; } );\n"
+        "http = { listen = \"127.0.0.1:8470\"; public_url = \"https://beredd.example\"; };\n"
         "chains = (\n"
         /* quorum total 2, a leader among them; one parallel step, then the final one */
         "  { id = \"team\"; may_trigger = [ \"kari\" ]; report_to = [ \"sjef\" ];\n"
@@ -82,6 +84,15 @@ static const char config_text[] =
         "    need = { total = 3; };\n"
         "    steps = ( { notify = [ \"ola\", \"per\", \"siri\" ]; wait = \"10m\"; },\n"
         "              { notify = [ \"legevakt\" ]; final = true; } ); },\n"
+        /* SMS first, a call 2 minutes later to whoever has not answered */
+        "  { id = \"voice\"; may_trigger = [ \"kari\" ];\n"
+        "    need = { total = 2; };\n"
+        "    steps = ( { notify = [ \"ola\", \"per\", \"ann\" ]; via = [ \"sms\", \"voice\" ]; voice_after = \"2m\"; wait = \"10m\"; },\n"
+        "              { notify = [ \"legevakt\" ]; final = true; } ); },\n"
+        /* calls only, one after the other */
+        "  { id = \"calls\"; may_trigger = [ \"kari\" ];\n"
+        "    need = { total = 1; };\n"
+        "    steps = ( { notify = [ \"ola\", \"per\" ]; mode = \"sequential\"; via = [ \"voice\" ]; wait = \"5m\"; } ); },\n"
         /* ann has no phone: an SMS-only step cannot reach her */
         "  { id = \"nophone\"; may_trigger = [ \"kari\" ];\n"
         "    need = { total = 1; };\n"
@@ -283,8 +294,11 @@ static json_t *state_json(const struct activation *a) {
                                        "report_mobilised", m->report_mobilised, "owed_update", m->owed_update);
                 json_t *tokens = json_array();
                 for (size_t k = 0; k < m->n_tokens; k++)
-                        json_array_append_new(tokens, json_string(m->tokens[k]));
+                        json_array_append_new(tokens, json_pack("{s:s, s:o, s:b}", "hash", m->tokens[k].hash, "key",
+                                                                opt_str(m->tokens[k].key), "voice", m->tokens[k].voice));
                 json_object_set_new(mo, "tokens", tokens);
+                json_object_set_new(mo, "call_at", json_integer((json_int_t) m->call_at));
+                json_object_set_new(mo, "call_step", json_integer(m->call_at ? m->call_step : 0));
                 json_array_append_new(members, mo);
         }
         json_object_set_new(o, "members", members);
@@ -299,6 +313,12 @@ static json_t *state_json(const struct activation *a) {
                                                 (json_int_t) n->ts_sending, "ts_done", (json_int_t) n->ts_done,
                                                 "gateway", opt_str(n->gateway), "provider_ref",
                                                 opt_str(n->provider_ref), "nonce", n->nonce));
+                json_t *no = json_array_get(notifs, json_array_size(notifs) - 1);
+                json_object_set_new(no, "call", json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:i}", "state", n->call,
+                                                          "status", n->call_status, "digits", n->digits, "ringing",
+                                                          (json_int_t) n->ts_ringing, "answered",
+                                                          (json_int_t) n->ts_answered, "ended",
+                                                          (json_int_t) n->ts_ended, "duration", n->duration));
         }
         json_object_set_new(o, "notifs", notifs);
         return o;
@@ -587,7 +607,7 @@ static void test_no_address(void **state) {
         /* ann has no phone: nothing can be sent, she counts as unreachable
          * and the sequential step goes on to ola; the log says so. */
         assert_int_equal(n_notifs(a, "ann", "callout"), 0);
-        assert_int_equal(member(a, "ann")->dead, CHANNEL_ANY);
+        assert_int_equal(member(a, "ann")->dead, CHANNEL_ALL);
         assert_true(logged(a, "unaddressed", "callout"));
         assert_replays(w, a);
         timeout(w, a);
@@ -658,9 +678,145 @@ static void test_answer_links(void **state) {
         assert_null(memmem(a->buf, a->buf_len, n->token, strlen(n->token)));
         char h[2 * SHA256_DIGEST_LENGTH + 1];
         act_token_hash(n->token, h);
-        assert_string_equal(member(a, "ann")->tokens[0], h);
+        assert_string_equal(member(a, "ann")->tokens[0].hash, h);
+        assert_false(member(a, "ann")->tokens[0].voice);
         assert_replays(w, a);
         w->m.public_url = NULL;
+}
+
+/* The notification of KIND to PERSON on channel CH (the last one), or NULL. */
+static struct notif *notif_on(struct activation *a, const char *person, const char *kind, enum channel ch) {
+        for (size_t i = a->n_notifs; i > 0; i--)
+                if (streq(a->notifs[i - 1].person, person) && streq(a->notifs[i - 1].kind, kind) &&
+                    a->notifs[i - 1].ch == ch)
+                        return &a->notifs[i - 1];
+        return NULL;
+}
+
+/* The clock reaches the next pending call; the shell's timer places it. */
+static void calls_due(struct world *w, struct activation *a) {
+        deliver(w, a);
+        uint64_t t = act_next_call(a);
+        assert_true(t > 0);
+        w->now = t;
+        act_calls_due(a, w->now);
+        deliver(w, a);
+}
+
+static void test_voice_after_sms(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "voice", false);
+        /* SMS now (ann: e-mail only, no phone: neither SMS nor call), the calls later. */
+        assert_non_null(notif_on(a, "ola", "callout", CHANNEL_SMS));
+        assert_null(notif_on(a, "ola", "callout", CHANNEL_VOICE));
+        assert_int_equal(member(a, "ola")->call_at, w->now + 2 * USEC_PER_MIN);
+        assert_int_equal(member(a, "per")->call_at, w->now + 2 * USEC_PER_MIN);
+        assert_int_equal(member(a, "ann")->call_at, 0);
+        assert_true(logged(a, "call-later", NULL));
+        /* per answers by SMS before the call is due: only ola is called. */
+        w->now += USEC_PER_MIN;
+        answer(w, a, "per", ANSWER_YES);
+        calls_due(w, a);
+        struct notif *n = notif_on(a, "ola", "callout", CHANNEL_VOICE);
+        assert_non_null(n);
+        assert_null(notif_on(a, "per", "callout", CHANNEL_VOICE));
+        assert_true(logged(a, "call-skipped", NULL));
+        assert_int_equal(member(a, "ola")->call_at, 0);
+        assert_int_equal(act_next_call(a), 0);
+        /* The call's token is a call's, made for that notification; only its hash is logged. */
+        const struct member *mb = member(a, "ola");
+        assert_int_equal(mb->n_tokens, 1);
+        assert_true(mb->tokens[0].voice);
+        assert_string_equal(mb->tokens[0].key, n->key);
+        assert_int_equal(a->state, ACT_MOBILISING);
+        assert_replays(w, a);
+        /* It rings, is answered, 1 is pressed: mobilised (2 of 2). */
+        act_call_status(a, n, "ringing", NULL, -1, w->now);
+        act_call_status(a, n, "in-progress", "human", -1, w->now);
+        act_keypress(a, n, "1", w->now);
+        assert_int_equal(member(a, "ola")->answer, ANSWER_YES);
+        assert_int_equal(a->state, ACT_MOBILISED);
+        assert_true(logged(a, "keypress", NULL));
+        act_call_status(a, n, "completed", "human", 42, w->now);
+        assert_int_equal(n->call, CALL_ENDED);
+        assert_int_equal(n->duration, 42);
+        assert_string_equal(n->digits, "1");
+        assert_replays(w, a);
+}
+
+static void test_voice_only_not_reached_moves_on(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "calls", false);
+        struct notif *n = notif_on(a, "ola", "callout", CHANNEL_VOICE);
+        assert_non_null(n);
+        assert_null(notif_on(a, "ola", "callout", CHANNEL_SMS));
+        assert_int_equal(strlen(n->token), 32);
+        deliver(w, a);
+        /* Nobody picks up: the sequential step moves to per at once. */
+        act_call_status(a, n, "no-answer", NULL, 0, w->now);
+        assert_int_equal(n->state, N_UNDELIVERABLE);
+        assert_int_equal(member(a, "ola")->dead, CHANNEL_VOICE);
+        struct notif *p = notif_on(a, "per", "callout", CHANNEL_VOICE);
+        assert_non_null(p);
+        assert_int_equal(a->seq_pos, 1);
+        deliver(w, a);
+        /* A wrong key is logged and asks again; 2 is a no. */
+        act_keypress(a, p, "9", w->now);
+        assert_int_equal(member(a, "per")->answer, ANSWER_NONE);
+        act_keypress(a, p, "2", w->now);
+        assert_int_equal(member(a, "per")->answer, ANSWER_NO);
+        assert_replays(w, a);
+        /* A late status for ola's call changes nothing. */
+        act_call_status(a, n, "completed", NULL, 3, w->now);
+        assert_int_equal(n->call, CALL_NOT_REACHED);
+        assert_replays(w, a);
+}
+
+static void test_voice_machine_and_sms_failure(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "voice", false);
+        deliver(w, a);
+        /* ola's SMS fails for good: the call goes at once, not after 2 minutes. */
+        const struct notif *s = notif_on(a, "ola", "callout", CHANNEL_SMS);
+        assert_int_equal(act_record(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "t", "failed", "key", s->key, "gw",
+                                                 "outbox", "error", "refused", "unreachable", 1),
+                                    w->now),
+                         0);
+        act_unreachable(a, "ola", w->now);
+        struct notif *n = notif_on(a, "ola", "callout", CHANNEL_VOICE);
+        assert_non_null(n);
+        assert_int_equal(n->ts_sending, w->now);
+        deliver(w, a);
+        /* A machine answers: not reached; ola is out of the count. */
+        act_call_status(a, n, "machine", "machine_start", 5, w->now);
+        assert_int_equal(n->call, CALL_NOT_REACHED);
+        assert_int_equal(member(a, "ola")->dead, CHANNEL_SMS | CHANNEL_VOICE);
+        /* 2 needed, and only per is left (ann has neither phone nor e-mail in
+         * this step's channels): out of reach, said at once. */
+        assert_true(member(a, "ann")->dead == CHANNEL_ALL);
+        assert_true(a->impossible_at);
+        /* Resolved: thanks and stand-downs never go as calls. */
+        act_resolve(a, "kari", w->now);
+        for (size_t i = 0; i < a->n_notifs; i++)
+                if (a->notifs[i].ch == CHANNEL_VOICE)
+                        assert_string_equal(a->notifs[i].kind, "callout");
+        assert_non_null(notif_on(a, "per", "standdown", CHANNEL_SMS));
+        assert_replays(w, a);
+}
+
+static void test_voice_calls_drop_when_mobilised(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "voice", false);
+        w->now += USEC_PER_MIN;
+        answer(w, a, "ola", ANSWER_YES);
+        answer(w, a, "per", ANSWER_YES);
+        assert_int_equal(a->state, ACT_MOBILISED);
+        /* The pending calls are answered ones now: skipped when due. */
+        calls_due(w, a);
+        assert_null(notif_on(a, "ola", "callout", CHANNEL_VOICE));
+        assert_null(notif_on(a, "per", "callout", CHANNEL_VOICE));
+        assert_int_equal(act_next_call(a), 0);
+        assert_replays(w, a);
 }
 
 static void test_restart_completes(void **state) {
@@ -812,6 +968,10 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_replay_of_an_old_log, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_answer_links, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restart_completes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_voice_after_sms, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_voice_only_not_reached_moves_on, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_voice_machine_and_sms_failure, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_voice_calls_drop_when_mobilised, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_narrate_reply_then_mobilised, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_narrate_quorum_turns, setup, teardown),

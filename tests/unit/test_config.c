@@ -671,7 +671,7 @@ static void test_more_rules(_unused_ void **state) {
                ");\n",
                "3: gateways[0].url: bad URL \"http://x\" (an smtp gateway needs smtp:// or smtps://)",
                "3: gateways[0].from: bad e-mail address \"nobody\"",
-               "4: gateways[1].channel: a http gateway sends SMS only; use channel \"sms\"",
+               "4: gateways[1].channel: a http gateway sends SMS only; use channel \"sms\" or \"voice\"",
                "4: gateways[1]: missing required setting \"body\"",
                "5: gateways[2]: missing required setting \"username\"",
                "5: gateways[2]: missing required setting \"password_file\"",
@@ -1128,6 +1128,145 @@ static void test_roles_and_reports(_unused_ void **state) {
                "9: chains[0].receipt: expected true or false");
 }
 
+/* ---- voice gateways (issue 16) ---- */
+
+static void test_voice_gateways(_unused_ void **state) {
+        _cleanup_free_ char *tok = test_write_file(tmpdir, "v.token", "s3cret\n", 0600);
+        _cleanup_free_ char *conf = NULL;
+        struct config *c;
+        const struct gateway *gw;
+
+        assert_true(asprintf(&conf,
+                             "site = \"t\";\n"
+                             "gateways = (\n"
+                             "  { id = \"voice\"; type = \"twilio\"; channel = \"voice\"; account = \"AC1\"; from = \"+4759440000\";\n"
+                             "    token_file = \"%s\"; },\n"
+                             "  { id = \"v2\"; type = \"twilio\"; channel = \"voice\"; account = \"AC1\"; from = \"+4759440000\";\n"
+                             "    token_file = \"%s\"; max_calls = 100; ring_timeout = \"10m\"; call_limit = \"30s\";\n"
+                             "    machine_detection = \"detect-message-end\"; say_voice = \"Google.nb-NO-Standard-A\"; say_voice_en = \"alice\"; },\n"
+                             "  { id = \"gvoice\"; type = \"http\"; channel = \"voice\"; url = \"https://call.example/{lang}\";\n"
+                             "    body = \"to={to}&say={text}&prompt={prompt}&answer={answer_url}&status={status_url}&ref={ref}\";\n"
+                             "    inbound_token_file = \"%s\"; inbound_digits = \"dtmf\"; max_calls = 1; ring_timeout = \"5s\"; call_limit = \"1h\";\n"
+                             "    machine_detection = \"enable\"; },\n"
+                             "  { id = \"fvoice\"; type = \"file\"; channel = \"voice\"; },\n"
+                             "  { id = \"out\"; type = \"file\"; },\n"
+                             "  { id = \"sms\"; type = \"twilio\"; account = \"AC1\"; token_file = \"%s\"; from = \"+4759440000\"; }\n"
+                             ");\n"
+                             "http = { listen = \"127.0.0.1:8470\"; public_url = \"https://b.example\"; };\n",
+                             tok, tok, tok, tok) > 0);
+        c = test_config_from_text(tmpdir, "ok.conf", conf);
+        gw = config_gateway(c, "voice");
+        assert_int_equal(gw->channel, CHANNEL_VOICE);
+        assert_string_equal(gw->url, "https://api.twilio.com");
+        assert_int_equal(gw->max_calls, 10);
+        assert_int_equal(gw->ring_timeout, 30 * USEC_PER_SEC);
+        assert_int_equal(gw->call_limit, 3 * USEC_PER_MIN);
+        assert_int_equal(gw->machine_detection, MACHINE_DETECTION_OFF);
+        assert_string_equal(gw->say_voice, "Polly.Liv");
+        assert_string_equal(gw->say_voice_en, "Polly.Joanna");
+        assert_null(gw->inbound_digits);
+        gw = config_gateway(c, "v2");
+        assert_int_equal(gw->max_calls, 100);
+        assert_int_equal(gw->ring_timeout, 10 * USEC_PER_MIN);
+        assert_int_equal(gw->call_limit, 30 * USEC_PER_SEC);
+        assert_int_equal(gw->machine_detection, MACHINE_DETECTION_DETECT_MESSAGE_END);
+        assert_string_equal(gw->say_voice, "Google.nb-NO-Standard-A");
+        assert_string_equal(gw->say_voice_en, "alice");
+        gw = config_gateway(c, "gvoice");
+        assert_int_equal(gw->channel, CHANNEL_VOICE);
+        assert_int_equal(gw->max_calls, 1);
+        assert_int_equal(gw->ring_timeout, 5 * USEC_PER_SEC);
+        assert_int_equal(gw->call_limit, USEC_PER_HOUR);
+        assert_int_equal(gw->machine_detection, MACHINE_DETECTION_ENABLE);
+        assert_string_equal(gw->inbound_digits, "dtmf");
+        assert_string_equal(gw->inbound_token, "s3cret");
+        assert_int_equal(config_gateway(c, "fvoice")->channel, CHANNEL_VOICE);
+        assert_int_equal(config_gateway(c, "fvoice")->max_calls, 10);
+        /* a file gateway's "any" is SMS and e-mail, not calls */
+        assert_int_equal(config_gateway(c, "out")->channel, CHANNEL_ANY);
+        assert_int_equal(config_gateway(c, "out")->channel & CHANNEL_VOICE, 0);
+        assert_int_equal(config_gateway(c, "out")->max_calls, 0);
+        assert_null(config_gateway(c, "out")->say_voice);
+        assert_int_equal(config_gateway(c, "sms")->channel, CHANNEL_SMS);
+        /* the other channels still map to their bits */
+        config_free(c);
+
+        c = test_config_from_text(tmpdir, "ok.conf", "site = \"t\";\n"
+                    "gateways = ( { id = \"a\"; type = \"file\"; channel = \"sms\"; },\n"
+                    "  { id = \"b\"; type = \"file\"; channel = \"email\"; },\n"
+                    "  { id = \"c\"; type = \"file\"; channel = \"any\"; } );\n");
+        assert_int_equal(config_gateway(c, "a")->channel, CHANNEL_SMS);
+        assert_int_equal(config_gateway(c, "b")->channel, CHANNEL_EMAIL);
+        assert_int_equal(config_gateway(c, "c")->channel, CHANNEL_ANY);
+        config_free(c);
+
+        /* what only a voice gateway has, where it can be, and its ranges */
+        free(conf);
+        assert_true(asprintf(&conf,
+                             "site = \"t\";\n"
+                             "gateways = (\n"
+                             "  { id = \"m\"; type = \"smtp\"; channel = \"voice\"; url = \"smtp://localhost\"; from = \"a@localhost\"; },\n"
+                             "  { id = \"l\"; type = \"linkmobility\"; channel = \"voice\"; account = \"1\"; username = \"u\"; password_file = \"%s\"; },\n"
+                             "  { id = \"s\"; type = \"twilio\"; account = \"AC1\"; token_file = \"%s\"; max_calls = 5; say_voice = \"Polly.Liv\"; },\n"
+                             "  { id = \"f\"; type = \"file\"; ring_timeout = \"30s\"; call_limit = \"3m\"; machine_detection = \"off\"; say_voice_en = \"x\"; inbound_digits = \"d\"; },\n"
+                             "  { id = \"v\"; type = \"twilio\"; channel = \"voice\"; account = \"AC1\"; token_file = \"%s\"; from = \"+4759440000\"; max_calls = 101;\n"
+                             "    ring_timeout = \"4s\"; call_limit = \"2h\"; machine_detection = \"on\"; say_voice = \"Polly Liv\"; max_segments = 2;\n"
+                             "    inbound_digits = \"Digits\"; },\n"
+                             "  { id = \"g\"; type = \"http\"; channel = \"voice\"; url = \"https://x/\"; body = \"to={to}&a={answer_url}&z={zap}\"; max_calls = 0; },\n"
+                             "  { id = \"h\"; type = \"http\"; url = \"https://x/{lang}\"; body = \"a={answer_url}\"; },\n"
+                             "  { id = \"e\"; type = \"http\"; channel = \"email\"; url = \"https://x/\"; body = \"x\"; },\n"
+                             "  { id = \"n\"; type = \"twilio\"; channel = \"voice\"; account = \"AC1\"; token_file = \"%s\"; from = \"Kriseteam\"; },\n"
+                             "  { id = \"o\"; type = \"twilio\"; channel = \"voice\"; account = \"AC1\"; token_file = \"%s\"; }\n"
+                             ");\n"
+                             "http = { listen = \"127.0.0.1:8470\"; public_url = \"https://b.example\"; };\n",
+                             tok, tok, tok, tok, tok) > 0);
+        EXPECT(conf,
+               "3: gateways[0].channel: a smtp gateway cannot place calls (channel \"voice\" is for twilio, http and file gateways)",
+               "4: gateways[1].channel: a linkmobility gateway cannot place calls (channel \"voice\" is for twilio, http and file gateways)",
+               "5: gateways[2].max_calls: only a voice gateway (channel \"voice\") has max_calls",
+               "5: gateways[2].say_voice: only a voice gateway (channel \"voice\") has say_voice",
+               "6: gateways[3].ring_timeout: only a voice gateway (channel \"voice\") has ring_timeout",
+               "6: gateways[3].call_limit: only a voice gateway (channel \"voice\") has call_limit",
+               "6: gateways[3].machine_detection: only a voice gateway (channel \"voice\") has machine_detection",
+               "6: gateways[3].say_voice_en: only a voice gateway (channel \"voice\") has say_voice_en",
+               "6: gateways[3].inbound_digits: only a voice gateway (channel \"voice\") has inbound_digits",
+               "8: gateways[4].max_segments: a voice gateway places calls; max_segments is for SMS gateways",
+               "7: gateways[4].max_calls: 101 is out of range (1..100)",
+               "8: gateways[4].ring_timeout: 4s is out of range (5s..10m)",
+               "8: gateways[4].call_limit: 2h is out of range (30s..1h)",
+               "8: gateways[4].machine_detection: unknown value \"on\" (use \"off\", \"enable\" or \"detect-message-end\")",
+               "8: gateways[4].say_voice: bad voice name \"Polly Liv\" (use e.g. \"Polly.Liv\")",
+               "9: gateways[4].inbound_digits: only a gateway of type \"http\" has configurable webhook fields (twilio webhooks have a fixed format)",
+               "10: gateways[5].body: unknown placeholder {zap}",
+               "10: gateways[5].max_calls: 0 is out of range (1..100)",
+               "10: gateways[5]: missing required setting \"inbound_token_file\" (the key presses of a generic voice gateway's calls come back with it)",
+               "11: gateways[6].url: unknown placeholder {lang}",
+               "11: gateways[6].body: unknown placeholder {answer_url}",
+               "12: gateways[7].channel: a http gateway sends SMS only; use channel \"sms\" or \"voice\"",
+               "13: gateways[8].from: bad number \"Kriseteam\" (a call comes from a phone number, e.g. \"+4759440000\")",
+               "14: gateways[9]: missing required setting \"from\" (the number the calls come from, e.g. \"+4759440000\")");
+
+        /* the listener its key presses come back to */
+        free(conf);
+        assert_true(asprintf(&conf,
+                             "site = \"t\";\n"
+                             "gateways = (\n"
+                             "  { id = \"sms\"; type = \"file\"; },\n"
+                             "  { id = \"voice\"; type = \"twilio\"; channel = \"voice\"; account = \"AC1\"; from = \"+4759440000\";\n"
+                             "    token_file = \"%s\"; },\n"
+                             "  { id = \"fvoice\"; type = \"file\"; channel = \"voice\"; }\n"
+                             ");\n",
+                             tok) > 0);
+        EXPECT(conf, "4: gateways[1].channel: a voice gateway needs http.listen and http.public_url: the call's key "
+                     "presses come back over them");
+        _cleanup_free_ char *c2 = NULL, *c3 = NULL;
+        assert_true(asprintf(&c2, "%shttp = { listen = \"127.0.0.1:8470\"; };\n", conf) > 0);
+        EXPECT(c2, "4: gateways[1].channel: a voice gateway needs http.public_url: the call's key presses come back over it");
+        assert_true(asprintf(&c3, "%shttp = { public_url = \"https://b.example\"; };\n", conf) > 0);
+        EXPECT(c3, "4: gateways[1].channel: a voice gateway needs http.listen: the call's key presses come back over it");
+        assert_int_equal(unlink(tok), 0);
+}
+
 static int group_setup(_unused_ void **state) {
         if (!mkdtemp(tmpdir))
                 return -1;
@@ -1180,6 +1319,7 @@ int main(void) {
                 cmocka_unit_test(test_http_gateway_inbound),
                 cmocka_unit_test(test_max_segments),
                 cmocka_unit_test(test_roles_and_reports),
+                cmocka_unit_test(test_voice_gateways),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

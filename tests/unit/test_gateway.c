@@ -880,6 +880,428 @@ static void test_refused_failover(void **state) {
         assert_string_equal(f->res[1].gateway, "outbox");
 }
 
+/* ---- calls (issue 16) ---- */
+
+#define CALL_TOKEN "0123456789abcdef0123456789abcdef"
+#define CALL_TEXT "Dette er en øvelse. Dette er en utkalling av Kriseteam Nord. Møt på rådhuset & ta med \"jakke\"."
+
+static struct gateway *add_voice_gw(struct fixture *f, const char *id, enum gateway_type type, const char *url) {
+        struct gateway *gw = add_gw(f, id, type, url);
+
+        gw->channel = CHANNEL_VOICE;
+        gw->account = (char *) "ACabc123";
+        gw->password = (char *) "tok3n";
+        gw->from = (char *) "+4759440000";
+        gw->max_calls = 10;
+        gw->ring_timeout = 30 * USEC_PER_SEC;
+        gw->call_limit = 3 * USEC_PER_MIN;
+        gw->say_voice = (char *) "Polly.Liv";
+        gw->say_voice_en = (char *) "Polly.Joanna";
+        f->cfg.http.listen = (char *) "127.0.0.1:8470";
+        f->cfg.http.public_url = (char *) "https://b.example";
+        return gw;
+}
+
+static void send_call(struct fixture *f, const char *key, const char *to, bool en) {
+        char ref[96];
+        snprintf(ref, sizeof(ref), "%s.n0nce", key);
+        struct gw_message m = {
+                .key = key, .ref = ref, .channel = CHANNEL_VOICE, .person = "kari", .to = to, .text = CALL_TEXT,
+                .token = CALL_TOKEN, .en = en,
+        };
+        f->in_send = true;
+        assert_int_equal(gateway_send(f->g, &m, on_done, f), 0);
+        f->in_send = false;
+}
+
+/* Run the loop for MSEC, for what must NOT happen in that time. */
+static void run_for(struct fixture *f, unsigned msec) {
+        uint64_t end = mono_usec() + msec * 1000;
+
+        while (mono_usec() < end)
+                assert_true(sd_event_run(f->e, 10 * 1000) >= 0);
+}
+
+static void test_twilio_call(void **state) {
+        struct fixture *f = *state;
+        struct server *s = start_server(f, "fake-sms.py", "--twilio-token", "tok3n", NULL);
+        _cleanup_free_ char *url = url_of(s, "");
+        struct gateway *gw = add_voice_gw(f, "voice", GATEWAY_TWILIO, url);
+        static const char *const fields[] = { "To", "From", "Twiml", "StatusCallback", "StatusCallbackEvent",
+                                              "StatusCallbackMethod", "Timeout", "TimeLimit", "MachineDetection" };
+        json_t *a, *r;
+
+        gw->machine_detection = MACHINE_DETECTION_DETECT_MESSAGE_END;
+        start_gateways(f);
+        send_call(f, "a9.k1", "+4791234567", false);
+        run_until(f, 1, 10);
+        assert_int_equal(f->res[0].result, GW_SENT);
+        assert_string_equal(f->res[0].gateway, "voice");
+        assert_true(strncmp(f->res[0].ref, "CA", 2) == 0); /* the 201's sid */
+        assert_int_equal(strlen(f->res[0].ref), 34);
+        assert_int_equal(gateways_calls_in_flight(f->g), 1); /* until its final status */
+        assert_int_equal(gateways_in_flight(f->g), 0);
+
+        a = read_log(s->log);
+        assert_int_equal(json_array_size(a), 1);
+        r = json_array_get(a, 0);
+        assert_string_equal(jstr(r, "method"), "POST");
+        assert_string_equal(jstr(r, "path"), "/2010-04-01/Accounts/ACabc123/Calls.json");
+        assert_string_equal(jstr(r, "headers.Content-Type"), "application/x-www-form-urlencoded");
+        assert_string_equal(json_string_value(json_array_get(json_object_get(r, "auth"), 0)), "ACabc123");
+        assert_string_equal(json_string_value(json_array_get(json_object_get(r, "auth"), 1)), "tok3n");
+        assert_string_equal(jstr(r, "form.To"), "+4791234567");
+        assert_string_equal(jstr(r, "form.From"), "+4759440000");
+        assert_string_equal(jstr(r, "form.StatusCallback"), "https://b.example/voice/voice/status?ref=a9.k1.n0nce");
+        assert_string_equal(jstr(r, "form.StatusCallbackMethod"), "POST");
+        assert_string_equal(jstr(r, "form.Timeout"), "30");
+        assert_string_equal(jstr(r, "form.TimeLimit"), "180");
+        assert_string_equal(jstr(r, "form.MachineDetection"), "DetectMessageEnd");
+        /* exactly these fields, StatusCallbackEvent four times in order */
+        json_t *l = json_object_get(r, "form_list");
+        const char *events[4];
+        size_t n_events = 0;
+        for (size_t i = 0; i < json_array_size(l); i++) {
+                const char *k = json_string_value(json_array_get(json_array_get(l, i), 0));
+                bool known = false;
+                for (size_t j = 0; j < ELEMENTSOF(fields); j++)
+                        known |= streq(k, fields[j]);
+                if (!known)
+                        fail_msg("unexpected field %s", k);
+                if (streq(k, "StatusCallbackEvent")) {
+                        assert_true(n_events < 4);
+                        events[n_events++] = json_string_value(json_array_get(json_array_get(l, i), 1));
+                }
+        }
+        assert_int_equal(json_array_size(l), ELEMENTSOF(fields) + 3);
+        assert_int_equal(n_events, 4);
+        assert_string_equal(events[0], "initiated");
+        assert_string_equal(events[1], "ringing");
+        assert_string_equal(events[2], "answered");
+        assert_string_equal(events[3], "completed");
+        /* the TwiML: the text and the prompt, to the call's answer URL, in bokmål */
+        const char *t = jstr(r, "form.Twiml");
+        assert_true(strncmp(t, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response>\n", 50) == 0);
+        assert_non_null(strstr(t, "<Gather input=\"dtmf\" numDigits=\"1\" timeout=\"8\" "
+                                  "action=\"https://b.example/voice/voice/answer/" CALL_TOKEN "\" method=\"POST\">\n"
+                                  "<Say language=\"nb-NO\" voice=\"Polly.Liv\">Dette er en øvelse. Dette er en utkalling av "
+                                  "Kriseteam Nord. Møt på rådhuset &amp; ta med &quot;jakke&quot;. Trykk 1 hvis du kan "
+                                  "komme, trykk 2 hvis du ikke kan.</Say>\n</Gather>\n"));
+        assert_null(strstr(t, "+4791234567"));
+        json_decref(a);
+
+        /* English, no answering-machine detection */
+        gw->machine_detection = MACHINE_DETECTION_OFF;
+        send_call(f, "a9.k2", "+4791234568", true);
+        run_until(f, 2, 10);
+        assert_int_equal(f->res[1].result, GW_SENT);
+        a = read_log(s->log);
+        r = json_array_get(a, 1);
+        assert_null(json_object_get(json_object_get(r, "form"), "MachineDetection"));
+        assert_non_null(strstr(jstr(r, "form.Twiml"), "<Say language=\"en-US\" voice=\"Polly.Joanna\">"));
+        assert_non_null(strstr(jstr(r, "form.Twiml"), "Press 1 if you can come, press 2 if you cannot."));
+        json_decref(a);
+        assert_int_equal(gateways_calls_in_flight(f->g), 2);
+
+        /* final statuses free the slots; repeats and strangers are ignored */
+        gateway_call_ended(f->g, "a9.k1");
+        assert_int_equal(gateways_calls_in_flight(f->g), 1);
+        gateway_call_ended(f->g, "a9.k1");
+        gateway_call_ended(f->g, "zz.nobody");
+        assert_int_equal(gateways_calls_in_flight(f->g), 1);
+        gateway_call_ended(f->g, "a9.k2");
+        assert_int_equal(gateways_calls_in_flight(f->g), 0);
+
+        unsigned served, down;
+        gateways_channel_health(f->g, CHANNEL_VOICE, &served, &down);
+        assert_int_equal(served, 1);
+        assert_int_equal(down, 0);
+        gateways_channel_health(f->g, CHANNEL_SMS, &served, &down);
+        assert_int_equal(served, 0);
+
+        /* a call needs its token */
+        struct gw_message bad = { .key = "a9.k3", .channel = CHANNEL_VOICE, .to = "+4791234567", .text = "x" };
+        assert_int_equal(gateway_send(f->g, &bad, on_done, f), -EINVAL);
+        /* and only goes through voice gateways */
+        struct gw_message sms = { .key = "a9.k4", .channel = CHANNEL_SMS, .to = "+4791234567", .text = "x" };
+        assert_int_equal(gateway_send(f->g, &sms, on_done, f), -ENOENT);
+}
+
+/* max_calls = 2 and five calls: two requests, the others wait in order
+ * until a call ends; then one more each time. */
+static void test_max_calls(void **state) {
+        struct fixture *f = *state;
+        struct server *s = start_server(f, "fake-sms.py", NULL);
+        _cleanup_free_ char *url = url_of(s, "");
+        char key[32];
+
+        struct gateway *gw = add_voice_gw(f, "voice", GATEWAY_TWILIO, url);
+
+        gw->max_calls = 2;
+        /* Waiting for a line is not waiting for the server: the queued
+         * calls outlive the request timeout without failing. */
+        gw->timeout = 500 * 1000;
+        start_gateways(f);
+        for (int i = 1; i <= 5; i++) {
+                snprintf(key, sizeof(key), "b1.k%d", i);
+                send_call(f, key, "+4791234567", false);
+        }
+        run_until(f, 2, 10);
+        run_for(f, 700);
+        assert_int_equal(log_count(s), 2);
+        assert_int_equal(f->n_res, 2);
+        assert_int_equal(gateways_calls_in_flight(f->g), 2);
+        assert_int_equal(gateways_in_flight(f->g), 3);
+        assert_int_equal(gateways_waiting(f->g), 0); /* busy, not failing */
+
+        gateway_call_ended(f->g, "b1.k2");
+        run_until(f, 3, 10);
+        run_for(f, 100);
+        assert_int_equal(log_count(s), 3);
+        gateway_call_ended(f->g, "b1.k1");
+        gateway_call_ended(f->g, "b1.k3");
+        run_until(f, 5, 10);
+        assert_int_equal(log_count(s), 5);
+        assert_int_equal(gateways_calls_in_flight(f->g), 2);
+
+        /* in the order they were sent: k1 and k2 together (the server logs
+         * them as they come), then k3, then k4 and k5 */
+        static const char *const turn[5][2] = { { "k1.", "k2." }, { "k1.", "k2." }, { "k3.", "k3." },
+                                                 { "k4.", "k5." }, { "k4.", "k5." } };
+        json_t *a = read_log(s->log);
+        for (size_t i = 0; i < 5; i++) {
+                const char *cb = jstr(json_array_get(a, i), "form.StatusCallback");
+                assert_non_null(cb);
+                assert_true(strstr(cb, turn[i][0]) || strstr(cb, turn[i][1]));
+        }
+        json_decref(a);
+        for (size_t i = 0; i < 5; i++) {
+                snprintf(key, sizeof(key), "b1.k%zu", i + 1);
+                assert_int_equal(result_of(f, key)->result, GW_SENT);
+        }
+        /* the first three in turn; k4 and k5 went together */
+        assert_string_equal(f->res[2].key, "b1.k3");
+
+        /* a reload keeps the slots counted; a bigger max_calls lets more go */
+        for (int i = 6; i <= 8; i++) {
+                snprintf(key, sizeof(key), "b1.k%d", i);
+                send_call(f, key, "+4791234567", false);
+        }
+        run_for(f, 200);
+        assert_int_equal(log_count(s), 5);
+        f->gws[0].max_calls = 4;
+        gateways_set_config(f->g, &f->cfg);
+        run_until(f, 7, 10);
+        run_for(f, 100);
+        assert_int_equal(log_count(s), 7);
+        assert_int_equal(gateways_calls_in_flight(f->g), 4);
+        assert_int_equal(gateways_in_flight(f->g), 1);
+}
+
+/* A failed attempt gives its slot back at once: an invalid number is
+ * unreachable by voice, a refused geo permission fails over. */
+static void test_call_refused(void **state) {
+        struct fixture *f = *state;
+        struct server *s = start_server(f, "fake-sms.py", "--fail-first", "1", "--status", "400", "--twilio-code",
+                                        "13224", NULL);
+        struct server *b = start_server(f, "fake-sms.py", "--fail-first", "1", "--status", "400", "--twilio-code",
+                                        "21215", NULL);
+        _cleanup_free_ char *url = url_of(s, ""), *urlb = url_of(b, "");
+
+        add_voice_gw(f, "voice", GATEWAY_TWILIO, url)->max_calls = 1;
+        start_gateways(f);
+        send_call(f, "c1.k1", "+4791234567", false);
+        send_call(f, "c1.k2", "+4791234568", false);
+        run_until(f, 2, 10);
+        assert_int_equal(result_of(f, "c1.k1")->result, GW_UNREACHABLE);
+        assert_non_null(strstr(result_of(f, "c1.k1")->error, "Twilio error 13224"));
+        assert_int_equal(result_of(f, "c1.k2")->result, GW_SENT);
+        assert_int_equal(log_count(s), 2);
+        assert_int_equal(gateways_calls_in_flight(f->g), 1);
+
+        /* geo permissions: the gateway's fault, the next one places it */
+        gateways_free(f->g);
+        f->g = NULL;
+        f->cfg.n_gateways = 0;
+        f->n_res = 0;
+        add_voice_gw(f, "geo", GATEWAY_TWILIO, urlb);
+        add_voice_gw(f, "fvoice", GATEWAY_FILE, NULL);
+        start_gateways(f);
+        send_call(f, "c2.k1", "+4791234567", false);
+        run_until(f, 1, 10);
+        assert_int_equal(f->res[0].result, GW_SENT);
+        assert_string_equal(f->res[0].gateway, "fvoice");
+        assert_int_equal(log_count(b), 1); /* no retry on the same gateway */
+        unsigned served, down;
+        gateways_channel_health(f->g, CHANNEL_VOICE, &served, &down);
+        assert_int_equal(served, 2);
+        assert_int_equal(down, 1);
+        assert_int_equal(gateways_calls_in_flight(f->g), 0); /* a file gateway places no call */
+
+        /* a voice gateway down: the call waits for the next round, counted
+         * on the voice channel, without holding a line */
+        struct server *d = start_server(f, "fake-sms.py", "--fail-first", "-1", "--status", "503", NULL);
+        _cleanup_free_ char *urld = url_of(d, "");
+        gateways_free(f->g);
+        f->g = NULL;
+        f->cfg.n_gateways = 0;
+        add_voice_gw(f, "down", GATEWAY_TWILIO, urld)->retries = 1;
+        start_gateways(f);
+        struct gw_message m = { .key = "c3.k1", .channel = CHANNEL_VOICE, .person = "kari", .to = "+4791234567",
+                                .text = "x", .token = CALL_TOKEN, .keep_trying = USEC_PER_HOUR };
+        assert_int_equal(gateway_send(f->g, &m, on_done, f), 0);
+        uint64_t deadline = mono_usec() + 10 * USEC_PER_SEC;
+        while (gateways_waiting(f->g) == 0) {
+                assert_true(mono_usec() < deadline);
+                assert_true(sd_event_run(f->e, 20 * 1000) >= 0);
+        }
+        uint64_t oldest;
+        assert_int_equal(gateways_waiting_on(f->g, CHANNEL_VOICE, &oldest), 1);
+        assert_int_equal(gateways_waiting_on(f->g, CHANNEL_SMS, &oldest), 0);
+        gateways_channel_health(f->g, CHANNEL_VOICE, &served, &down);
+        assert_int_equal(served, 1);
+        assert_int_equal(down, 1);
+        assert_int_equal(gateways_calls_in_flight(f->g), 0);
+}
+
+/* Without its final status a slot is free after ring_timeout + call_limit
+ * + the grace ($BEREDD_CALL_GRACE_MS, 60 s in production). */
+static void test_call_slot_expiry(void **state) {
+        struct fixture *f = *state;
+        struct server *s = start_server(f, "fake-sms.py", NULL);
+        _cleanup_free_ char *url = url_of(s, "");
+        struct gateway *gw = add_voice_gw(f, "voice", GATEWAY_TWILIO, url);
+
+        gw->max_calls = 1;
+        gw->ring_timeout = gw->call_limit = 0;
+        setenv("BEREDD_CALL_GRACE_MS", "300", 1);
+        start_gateways(f);
+        unsetenv("BEREDD_CALL_GRACE_MS");
+        uint64_t t0 = mono_usec();
+        send_call(f, "d2.k1", "+4791234567", false);
+        send_call(f, "d2.k2", "+4791234567", false);
+        run_until(f, 1, 10);
+        assert_int_equal(gateways_calls_in_flight(f->g), 1);
+        run_until(f, 2, 10);
+        assert_true(mono_usec() - t0 >= 300 * 1000);
+        assert_int_equal(log_count(s), 2);
+        assert_int_equal(gateways_calls_in_flight(f->g), 1);
+}
+
+static bool not_wanted(void *userdata, const char *key) {
+        (void) userdata;
+        return !streq(key, "d3.k2");
+}
+
+/* A call that waited for a line is asked whether it is still wanted. */
+static void test_call_not_wanted(void **state) {
+        struct fixture *f = *state;
+        struct server *s = start_server(f, "fake-sms.py", NULL);
+        _cleanup_free_ char *url = url_of(s, "");
+
+        add_voice_gw(f, "voice", GATEWAY_TWILIO, url)->max_calls = 1;
+        start_gateways(f);
+        for (int i = 1; i <= 3; i++) {
+                char key[16];
+                snprintf(key, sizeof(key), "d3.k%d", i);
+                struct gw_message m = { .key = key, .channel = CHANNEL_VOICE, .person = "kari", .to = "+4791234567",
+                                        .text = "x", .token = CALL_TOKEN, .wanted = not_wanted };
+                assert_int_equal(gateway_send(f->g, &m, on_done, f), 0);
+        }
+        run_until(f, 1, 10);
+        gateway_call_ended(f->g, "d3.k1");
+        run_until(f, 3, 10);
+        assert_int_equal(result_of(f, "d3.k2")->result, GW_FAILED);
+        assert_string_equal(result_of(f, "d3.k2")->error, "no longer needed");
+        assert_int_equal(result_of(f, "d3.k3")->result, GW_SENT);
+        assert_int_equal(log_count(s), 2);
+}
+
+/* 100 calls through max_calls = 10, each ending as soon as it was placed
+ * (its final status at once): never more than 10 in flight, and how long
+ * until every request has left. */
+static void test_call_fanout(void **state) {
+        struct fixture *f = *state;
+        struct server *s = start_server(f, "fake-sms.py", NULL);
+        _cleanup_free_ char *url = url_of(s, "");
+        char key[32];
+        unsigned most = 0;
+        size_t ended = 0;
+
+        add_voice_gw(f, "voice", GATEWAY_TWILIO, url)->max_calls = 10;
+        start_gateways(f);
+        uint64_t t0 = mono_usec(), deadline = t0 + 30 * USEC_PER_SEC;
+        for (int i = 0; i < 100; i++) {
+                snprintf(key, sizeof(key), "h1.k%d", i);
+                send_call(f, key, "+4791234567", false);
+        }
+        while (f->n_res < 100) {
+                assert_true(mono_usec() < deadline);
+                assert_true(sd_event_run(f->e, 20 * 1000) >= 0);
+                if (gateways_calls_in_flight(f->g) > most)
+                        most = gateways_calls_in_flight(f->g);
+                for (; ended < f->n_res; ended++)
+                        gateway_call_ended(f->g, f->res[ended].key);
+        }
+        uint64_t ms = (mono_usec() - t0) / 1000;
+        for (size_t i = 0; i < f->n_res; i++)
+                assert_int_equal(f->res[i].result, GW_SENT);
+        assert_int_equal(log_count(s), 100);
+        assert_int_equal(most, 10);
+        print_message("100 calls through max_calls 10 in %" PRIu64 " ms\n", ms);
+}
+
+static void test_file_call(void **state) {
+        struct fixture *f = *state;
+        char path[PATH_MAX];
+
+        add_voice_gw(f, "fvoice", GATEWAY_FILE, NULL);
+        add_gw(f, "out", GATEWAY_FILE, NULL); /* "any": SMS and e-mail, never calls */
+        start_gateways(f);
+        send_call(f, "e1.k1", "+4791234567", true);
+        run_until(f, 1, 5);
+        assert_int_equal(f->res[0].result, GW_SENT);
+        assert_string_equal(f->res[0].gateway, "fvoice");
+        snprintf(path, sizeof(path), "%s/spool/outbox/e1.k1.json", f->dir);
+        json_t *o = json_load_file(path, 0, NULL);
+        assert_non_null(o);
+        assert_string_equal(jstr(o, "channel"), "voice");
+        assert_string_equal(jstr(o, "text"), CALL_TEXT);
+        assert_string_equal(jstr(o, "lang"), "en-US");
+        assert_string_equal(jstr(o, "to"), "+4791234567");
+        assert_non_null(strstr(jstr(o, "twiml"), "action=\"https://b.example/voice/fvoice/answer/" CALL_TOKEN "\""));
+        assert_non_null(strstr(jstr(o, "twiml"), "<Say language=\"en-US\" voice=\"Polly.Joanna\">"));
+        assert_null(json_object_get(o, "segments"));
+        json_decref(o);
+        assert_int_equal(gateways_calls_in_flight(f->g), 0);
+}
+
+static void test_http_call(void **state) {
+        struct fixture *f = *state;
+        struct server *s = start_server(f, "fake-sms.py", NULL);
+        _cleanup_free_ char *url = url_of(s, "/call/{lang}");
+        struct gateway *gw = add_voice_gw(f, "gvoice", GATEWAY_HTTP, url);
+
+        gw->body = (char *) "to={to}&say={text}&prompt={prompt}&answer={answer_url}&status={status_url}&ref={ref}&lang={lang}";
+        gw->inbound_token = (char *) "s3cret&x";
+        start_gateways(f);
+        send_call(f, "g1.k1", "+4791234567", false);
+        run_until(f, 1, 10);
+        assert_int_equal(f->res[0].result, GW_SENT);
+        json_t *a = read_log(s->log);
+        json_t *r = json_array_get(a, 0);
+        assert_string_equal(jstr(r, "path"), "/call/nb-NO");
+        assert_string_equal(jstr(r, "form.to"), "+4791234567");
+        assert_string_equal(jstr(r, "form.say"), CALL_TEXT);
+        assert_string_equal(jstr(r, "form.prompt"), "Trykk 1 hvis du kan komme, trykk 2 hvis du ikke kan.");
+        assert_string_equal(jstr(r, "form.answer"), "https://b.example/voice/gvoice/answer/" CALL_TOKEN "?token=s3cret%26x");
+        assert_string_equal(jstr(r, "form.status"), "https://b.example/voice/gvoice/status?ref=g1.k1.n0nce&token=s3cret%26x");
+        assert_string_equal(jstr(r, "form.ref"), "g1.k1.n0nce");
+        assert_string_equal(jstr(r, "form.lang"), "nb-NO");
+        json_decref(a);
+        assert_int_equal(gateways_calls_in_flight(f->g), 1);
+}
+
 static void test_fanout(void **state) {
         struct fixture *f = *state;
         struct server *s = start_server(f, "fake-sms.py", NULL);
@@ -941,6 +1363,14 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_refused_failover, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_twilio_call, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_max_calls, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_call_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_call_slot_expiry, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_call_not_wanted, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_call_fanout, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_file_call, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_http_call, setup, teardown),
         };
 
         setenv("BEREDD_GW_BACKOFF_MS", "10", 1);

@@ -82,6 +82,21 @@ static void test_twilio_signature(_unused_ void **state) {
         assert_int_equal(http_twilio_signature("12345", url, NULL, sig), 0);
         assert_int_equal(strlen(sig), 28);
         assert_string_not_equal(sig, want);
+
+        /* Signed with the default port written out, checked without it,
+         * and the other way round, as Twilio's validator accepts both;
+         * another port is another URL. */
+        static const char with_port[] = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
+        char sig443[29], sig80[29];
+        assert_int_equal(http_twilio_signature("12345", with_port, NULL, sig443), 0);
+        assert_true(http_twilio_valid("12345", url, NULL, sig443));
+        assert_true(http_twilio_valid("12345", with_port, NULL, sig));
+        assert_false(http_twilio_valid("12345", "https://mycompany.com:8443/myapp.php?foo=1&bar=2", NULL, sig));
+        assert_int_equal(http_twilio_signature("12345", "http://h.example:80/v", NULL, sig80), 0);
+        assert_true(http_twilio_valid("12345", "http://h.example/v", NULL, sig80));
+        assert_false(http_twilio_valid("12345", "https://h.example/v", NULL, sig80));
+        assert_int_equal(http_twilio_signature("12345", "https://[2001:db8::1]:443/v", NULL, sig80), 0);
+        assert_true(http_twilio_valid("12345", "https://[2001:db8::1]/v", NULL, sig80));
 }
 
 static void test_linkmobility_mo(_unused_ void **state) {
