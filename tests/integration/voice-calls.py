@@ -33,8 +33,9 @@ PROMPT = {"nb-NO": "Trykk 1 hvis du kan komme, trykk 2 hvis du ikke kan.",
           "en-US": "Press 1 if you can come, press 2 if you cannot."}
 DRILL = {"nb-NO": "Dette er en øvelse.", "en-US": "This is a drill."}
 CALLOUT = {"nb-NO": "Dette er en utkalling av ", "en-US": "This is a call-out of "}
-CLOSING = {"nb-NO": "Vi fikk ikke noe svar. Svar på SMS-en hvis du kan. Ha det bra.",
-           "en-US": "We got no answer. Please answer the text message if you can. Goodbye."}
+# VOICE.md's closing also asked for an SMS answer; main dropped that (d2aa6e8:
+# a call-only step sends no SMS)
+CLOSING = {"nb-NO": "Vi fikk ikke noe svar. Ha det bra.", "en-US": "We got no answer. Goodbye."}
 
 
 def records(log):
