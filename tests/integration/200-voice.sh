@@ -150,7 +150,6 @@ calls_placed() {
         for p in "$@"; do [ "$(VC count "$after" "$p")" -ge 1 ] && n=$((n + 1)); done
         echo "$n"
 }
-hung_requests() { [ "$(grep -c '"status": "hang"' "$T/sms.log")" -ge "$1" ]; }
 hung_requests_after() { # AFTER N: at least N held requests after request AFTER
         [ "$(python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l).get("n",0) > int(sys.argv[2]) and json.loads(l).get("status") == "hang"))' "$T/sms.log" "$1")" -ge "$2" ]
 }
@@ -362,12 +361,15 @@ M=$(mark)
 set -- $(trigger five); ID_FIVE=$1
 four_placed() { [ "$(calls_placed "$M" $OLA $PER $SIRI $ANNE $BJORN)" -ge 4 ]; }
 wait_until 10 four_placed || fail "fewer than 4 calls placed"
-sleep 0.5   # a fifth call would go at once: give it the chance to show
 placed=0; waiting=""
 for p in $OLA $PER $SIRI $ANNE $BJORN; do
         if has_call "$M" "$p"; then placed=$((placed + 1)); else waiting=$p; fi
 done
 assert_eq "$placed" 4 "max_calls = 4: $placed calls placed at once"
+case $waiting in "$OLA") wid=ola ;; "$PER") wid=per ;; "$SIRI") wid=siri ;; "$ANNE") wid=anne ;; *) wid=bjorn ;; esac
+# the fifth waits for a line, and beredd says so (then it surely was not placed)
+wait_until 5 voice_is "$ID_FIVE" "$wid" queued || fail "the fifth call is not queued: $(voice_of "$ID_FIVE" "$wid")"
+assert_eq "$(calls_placed "$M" $OLA $PER $SIRI $ANNE $BJORN)" 4 "more than max_calls = 4 calls placed"
 curl -s "$H/metrics" > "$T/metrics"
 assert_grep "$T/metrics" '^beredd_calls_in_flight 4' "beredd_calls_in_flight is not 4"
 # the first one placed: a machine (detection is on) -> not reached, frees a slot
