@@ -224,6 +224,26 @@ expect 200 "$(press "$OLA_MIX_ACT" "$OLA_MIX_SID" 2)" "a key press after the end
 reply "Denne utkallingen er avsluttet\. Takk\." nb-NO
 assert_eq "$(answer_of "$ID_MIX" ola)" yes "a key press after the end changed the answer"
 
+say "an SMS refused for good before voice_after: the call goes at once"
+M=$(mark)
+printf '{"fail_first": 2, "status": 400, "fail_match": "/generic"}\n' > "$T/sms.ctl"
+set -- $(trigger mix); ID_REF=$1
+call "$M" "$KARI"; K_CB=$CCB K_SID=$CSID
+call "$M" "$OLA"; O2_CB=$CCB O2_SID=$CSID
+printf '{"fail_first": 0}\n' > "$T/sms.ctl"
+ctl report "$ID_REF" --json > "$T/report2.json"
+python3 - "$T/report2.json" "$VA" <<'EOP' || fail "the calls after a refused SMS waited for voice_after"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for p in d["people"]:
+    if p["person"] in ("kari", "ola"):
+        c = p["calls"][0]
+        assert c["placed_after_s"] < float(sys.argv[2]) - 1, (p["person"], c)
+EOP
+case " $(notif_states "$ID_REF" kari) " in *" unreachable "*|*" failed "*) ;; *) fail "kari's SMS is not refused: $(notif_states "$ID_REF" kari)" ;; esac
+for cb_sid in "$K_CB $K_SID" "$O2_CB $O2_SID"; do set -- $cb_sid; status "$1" "$2" no-answer; done
+ctl resolve "$ID_REF" --by kari > /dev/null
+
 say "voice only: 1, 2, an invalid key asked again once, English, busy"
 M=$(mark)
 set -- $(trigger ring); ID_RING=$1

@@ -27,6 +27,7 @@ Fault injection (all requests count, whatever their path, unless --hang-match):
   --hang-first N         the first N requests sleep --hang-seconds (default 5)
                          before answering: longer than the client's timeout
   --hang-match TEXT      only requests whose path contains TEXT hang (and count)
+  --fail-match TEXT      only requests whose path contains TEXT fail (and count)
   --fail-first N         the next N requests get --status (default 500);
                          N = -1 fails every request
   --status S             the status for injected failures (500, 429, 400, ...)
@@ -89,6 +90,7 @@ class State:
             "retry_after": args.retry_after,
             "twilio_code": args.twilio_code,
             "hang_match": args.hang_match,
+            "fail_match": args.fail_match,
         }
 
     def reload_control(self):
@@ -162,7 +164,7 @@ class State:
                 self.hung += 1
                 return self.n, "hang", dict(s)
             ff = s["fail_first"] or 0
-            if ff < 0 or self.failed < ff:
+            if (ff < 0 or self.failed < ff) and (not s["fail_match"] or s["fail_match"] in path):
                 self.failed += 1
                 return self.n, "fail", dict(s)
             return self.n, None, dict(s)
@@ -313,6 +315,7 @@ def main():
     p.add_argument("--hang-first", type=int, default=0)
     p.add_argument("--hang-seconds", type=float, default=5.0)
     p.add_argument("--hang-match")
+    p.add_argument("--fail-match")
     p.add_argument("--twilio-token", help="require basic auth <sid>:TOKEN on Twilio requests")
     p.add_argument("--lm-user", help="require basic auth on Link Mobility requests")
     p.add_argument("--lm-password", default="")
