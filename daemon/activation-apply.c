@@ -149,7 +149,7 @@ static int apply_sending(struct activation *a, json_t *o, uint64_t ts) {
         *n = (struct notif) {
                 .key = strdup(key), .person = strdup(person), .kind = strdup(kind),
                 .ch = channel_from(json_string_value(json_object_get(o, "ch"))), .step = jint(o, "step"),
-                .state = N_SENDING, .ts_sending = ts,
+                .state = N_SENDING, .ts_sending = ts, .duration = -1,
         };
         const char *nonce = json_string_value(json_object_get(o, "nonce"));
         if (nonce && strlen(nonce) == 16 && strspn(nonce, "0123456789abcdef") == 16)
@@ -199,7 +199,13 @@ static int apply_outcome(struct activation *a, json_t *o, uint64_t ts, bool sent
         free(n->provider_ref);
         n->provider_ref = jstrdup(o, "ref");
         if (sent) {
-                n->state = N_SENT;
+                /* A call's status may come before the provider's answer
+                 * to the request: what it said stays. */
+                if (n->state != N_UNDELIVERABLE && n->state != N_DELIVERED)
+                        n->state = N_SENT;
+        } else if (n->call >= CALL_ENDED) {
+                /* The provider said how the call went, then the request
+                 * ended badly: the call's outcome stays. */
         } else {
                 n->state = json_is_true(json_object_get(o, "unreachable")) ? N_UNREACHABLE : N_FAILED;
                 notif_dead(a, n);
@@ -279,6 +285,10 @@ static int apply_call(struct activation *a, json_t *o, uint64_t ts) {
         snprintf(n->call_status, sizeof(n->call_status), "%s", status);
         if (json_is_integer(json_object_get(o, "duration")))
                 n->duration = jint(o, "duration");
+        /* The provider's id of a call whose request got no clear answer. */
+        const char *sid = json_string_value(json_object_get(o, "sid"));
+        if (sid && !n->provider_ref)
+                n->provider_ref = strdup(sid);
         if (st == CALL_NOT_REACHED) {
                 n->state = N_UNDELIVERABLE;
                 notif_dead(a, n);
@@ -292,7 +302,11 @@ static int apply_keypress(struct activation *a, json_t *o, uint64_t ts) {
         const char *d = json_string_value(json_object_get(o, "digits"));
         if (!n || n->ch != CHANNEL_VOICE || !d)
                 return -EINVAL;
-        snprintf(n->digits, sizeof(n->digits), "%s", d);
+        /* The first answer key stays (a call answers once); other keys are
+         * shown until one comes. */
+        if (!streq(n->digits, "1") && !streq(n->digits, "2"))
+                snprintf(n->digits, sizeof(n->digits), "%s", d);
+        n->n_keys++;
         if (n->call < CALL_ANSWERED) {
                 n->call = CALL_ANSWERED;
                 n->ts_answered = n->ts_answered ?: ts;

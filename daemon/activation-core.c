@@ -37,6 +37,7 @@ static bool no_after_mobilised(const struct activation *a);
 static void notify(struct activation *a, const char *person, const char *kind, unsigned channels, int step,
                    uint64_t now);
 static void set_state(struct activation *a, enum act_state st, const char *by, uint64_t now);
+static bool when_ok(const struct activation *a, const struct step *s, uint64_t now);
 static void unmobilise(struct activation *a, const char *person, uint64_t now);
 
 /* ---- small helpers ---- */
@@ -256,11 +257,29 @@ uint64_t act_next_call(const struct activation *a) {
         return t;
 }
 
+const char *act_call_unwanted(const struct activation *a, const struct member *mb, int step, uint64_t now) {
+        const struct chain *c = act_chain(a);
+        if (mb->answer != ANSWER_NONE)
+                return "answered";
+        if (a->state != ACT_MOBILISING || !c)
+                return "no longer needed";
+        /* Asked in a step the chain has left, or passed over in a
+         * sequential one: the chain has moved on from them. */
+        if (step != a->step)
+                return "the step has ended";
+        bool in_step = false;
+        for (size_t i = 0; i < a->n_people && !in_step; i++)
+                in_step = streq(a->people[i], mb->person) && (a->parallel || i == a->seq_pos);
+        if (!in_step)
+                return "the step has moved on";
+        if (step >= 0 && (size_t) step < c->n_steps && !when_ok(a, &c->steps[step], now))
+                return "outside the step's hours";
+        return NULL;
+}
+
 /* Place MB's pending call now, or say why it is not placed. */
 static void place_call(struct activation *a, struct member *mb, uint64_t now) {
-        const char *why = mb->answer != ANSWER_NONE     ? "answered"
-                          : a->state != ACT_MOBILISING ? "no longer needed"
-                                                        : NULL;
+        const char *why = act_call_unwanted(a, mb, mb->call_step, now);
         if (why) {
                 (void) act_record(a, json_pack("{s:s, s:s, s:s}", "t", "call-skipped", "person", mb->person, "reason", why),
                                   now);
@@ -677,7 +696,14 @@ static void record_state(struct activation *a, enum act_state st, const char *by
                 json_object_set_new(o, "by", json_string(by));
         if (o && step >= 0)
                 json_object_set_new(o, "step", json_integer(step));
-        (void) act_record(a, o, now);
+        if (act_record(a, o, now) < 0 || st == ACT_MOBILISING)
+                return;
+        /* Calls still to come are not: the team stands, or it is over. */
+        for (size_t i = 0; i < a->n_members; i++)
+                if (a->members[i].call_at)
+                        (void) act_record(a, json_pack("{s:s, s:s, s:s}", "t", "call-skipped", "person",
+                                                       a->members[i].person, "reason", "no longer needed"),
+                                          now);
 }
 
 static void set_state(struct activation *a, enum act_state st, const char *by, uint64_t now) {
@@ -968,8 +994,10 @@ void act_unreachable(struct activation *a, const char *person, uint64_t now) {
 
 /* A call's status callback: logged; not reached means unreachable by voice. */
 void act_call_status(struct activation *a, struct notif *n, const char *status, const char *answered_by,
-                     int duration, uint64_t now) {
+                     int duration, const char *sid, uint64_t now) {
         json_t *o = json_pack("{s:s, s:s, s:s}", "t", "call", "key", n->key, "status", status);
+        if (o && sid)
+                json_object_set_new(o, "sid", json_string(sid));
         if (o && answered_by && *answered_by)
                 json_object_set_new(o, "answered_by", json_string(answered_by));
         if (o && duration >= 0)

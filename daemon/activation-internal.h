@@ -80,9 +80,10 @@ struct notif {
          * lasted, the key pressed ("" none). */
         enum call_state call;
         char call_status[16];
-        char digits[4];
+        char digits[8];      /* the answer key ("1", "2") once one was pressed, else the last key ("" none) */
+        unsigned n_keys;     /* key presses logged for this call */
         uint64_t ts_ringing, ts_answered, ts_ended;
-        int duration;
+        int duration;        /* seconds, -1 unknown */
 };
 
 /* One answer token of a member: its SHA-256 (hex), the notification it
@@ -207,6 +208,7 @@ struct need_view {
 struct composed {
         struct text_sms_info sms;
         bool shortened;
+        char call_nb[4200]; /* a call to an English speaker: what is said in bokmål ("" none) */
 };
 
 /* activation.c */
@@ -243,11 +245,17 @@ void act_calls_due(struct activation *a, uint64_t now);
 /* The earliest pending call of A (0 = none). */
 uint64_t act_next_call(const struct activation *a);
 /* A call's status callback: STATUS one of the words of struct notif's
- * call_status; ANSWERED_BY (may be NULL) and DURATION (< 0 unknown). */
+ * call_status; ANSWERED_BY (may be NULL) and DURATION (< 0 unknown); SID
+ * the provider's id when N had none (a request without a clear answer). */
 void act_call_status(struct activation *a, struct notif *n, const char *status, const char *answered_by,
-                     int duration, uint64_t now);
-/* A key pressed in call N. */
+                     int duration, const char *sid, uint64_t now);
+/* A key pressed in call N ("" none). */
 void act_keypress(struct activation *a, struct notif *n, const char *digits, uint64_t now);
+/* Whether a call-out to MB over voice is still worth placing at NOW: the
+ * activation mobilising, MB not answered, still being asked in the current
+ * step (its sequential position, or a parallel step's person), within the
+ * step's hours. NULL when it is, else why not. */
+const char *act_call_unwanted(const struct activation *a, const struct member *mb, int step, uint64_t now);
 bool act_is_quorum_telling(const char *kind);
 int act_add_person(struct people_set *s, const char *id);
 void act_take_people(struct people_set *s, char ***v, size_t *n);

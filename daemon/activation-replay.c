@@ -137,9 +137,22 @@ int act_load_all(struct activations *m) {
         for (struct activation *a = m->list; a; a = a->next) {
                 if (a->broken)
                         continue;
-                /* In flight at the crash: send again, with the same key. */
+                /* In flight at the crash: send again, with the same key; a
+                 * call only while it is still wanted (a phone ringing for a
+                 * team that stands, or for someone who has answered, is
+                 * worse than none). */
                 for (size_t i = 0; i < a->n_notifs; i++)
                         if (a->notifs[i].state == N_SENDING) {
+                                struct notif *nt = &a->notifs[i];
+                                const struct member *mb = act_find_member(a, nt->person, false);
+                                const char *why = nt->ch == CHANNEL_VOICE && mb ? act_call_unwanted(a, mb, nt->step, now)
+                                                                                : NULL;
+                                if (why) {
+                                        (void) act_record(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "t", "failed", "key",
+                                                                       nt->key, "gw", "", "error", why, "unreachable", 0),
+                                                          now);
+                                        continue;
+                                }
                                 a->notifs[i].state = N_QUEUED;
                                 resent++;
                                 if ((a->notifs[i].ch == CHANNEL_EMAIL && act_is_ask(a->notifs[i].kind) && m->public_url) ||

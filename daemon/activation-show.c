@@ -71,7 +71,7 @@ static json_t *call_json(const struct activation *a, const struct notif *n) {
                 json_object_set_new(o, "outcome", json_string(n->call_status));
         if (n->digits[0])
                 json_object_set_new(o, "digits", json_string(n->digits));
-        if (n->ts_ended)
+        if (n->duration >= 0)
                 json_object_set_new(o, "duration_s", json_integer(n->duration));
         if (n->gateway)
                 json_object_set_new(o, "gateway", json_string(n->gateway));
@@ -82,7 +82,7 @@ static json_t *call_json(const struct activation *a, const struct notif *n) {
 static const char *call_word(const struct member *mb, const struct notif *n) {
         if (!n)
                 return mb->call_at ? "later" : "-";
-        if (n->digits[0] && strcmp(n->digits, "none") != 0)
+        if (n->digits[0])
                 return n->digits;
         if (n->call_status[0])
                 return streq(n->call_status, "in-progress") ? "answered" : n->call_status;

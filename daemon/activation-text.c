@@ -91,11 +91,20 @@ void act_compose(const struct activation *a, const struct notif *n, const struct
         } else if (fl == 0)
                 free_text = "";
         if (n->ch == CHANNEL_VOICE) {
-                /* What the call says before its key-press prompt. */
-                subject[0] = '\0';
-                (void) voice_callout_text(en, a->drill, chain_name, free_text, text, tlen);
+                /* What the call says before its key-press prompt. To an
+                 * English speaker the chain's name and the operator's text
+                 * are said in bokmål: in RES->call_nb, or (no RES: a
+                 * preview) after a space. */
+                char nbtmp[sizeof(res->call_nb)];
                 if (res)
                         *res = (struct composed) {};
+                char *nb = res ? res->call_nb : nbtmp;
+                subject[0] = '\0';
+                (void) voice_callout_text(en, a->drill, chain_name, a->message ? free_text : NULL, text, tlen, nb,
+                                          sizeof(nbtmp));
+                size_t l = strlen(text);
+                if (!res && nb[0] && l + 1 < tlen)
+                        snprintf(text + l, tlen - l, " %s", nb);
                 return;
         }
         if (n->ch == CHANNEL_SMS) {

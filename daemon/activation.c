@@ -276,13 +276,16 @@ static bool still_wanted(void *userdata, const char *key) {
 
 /* Hand every committed, queued notification to its gateway. */
 static void dispatch(struct activation *a) {
+        size_t first_dead = SIZE_MAX; /* the first ask nothing could take */
         for (size_t i = 0; i < a->n_notifs; i++) {
                 struct notif *n = &a->notifs[i];
                 if (n->state != N_QUEUED)
                         continue;
                 const struct person *p = config_person(a->mgr->cfg, n->person);
                 char subject[256], text[8192];
-                act_compose(a, n, p, subject, sizeof(subject), text, sizeof(text), NULL);
+                struct composed res;
+                res.call_nb[0] = '\0';
+                act_compose(a, n, p, subject, sizeof(subject), text, sizeof(text), &res);
                 char cref[160];
                 snprintf(cref, sizeof(cref), "%s.%s", n->key, n->nonce);
                 struct gw_message m = {
@@ -295,6 +298,7 @@ static void dispatch(struct activation *a) {
                         .text = text,
                         .token = n->ch == CHANNEL_VOICE ? n->token : NULL,
                         .en = p && p->lang == LANG_EN,
+                        .text_nb = n->ch == CHANNEL_VOICE && res.call_nb[0] ? res.call_nb : NULL,
                         .keep_trying = GW_KEEP_TRYING_USEC,
                         .wanted = still_wanted,
                 };
@@ -312,8 +316,30 @@ static void dispatch(struct activation *a) {
                                    beredd_now());
                         act_emit(a, "failed", n->step, n->person, channel_name(n->ch), "no gateway or address",
                                  beredd_now());
+                        if (act_is_ask(n->kind) && first_dead == SIZE_MAX)
+                                first_dead = i;
                 }
         }
+        /* Someone asked that nothing could take the message to is
+         * unreachable on that channel: the chain may move on. What that
+         * decides is committed before it goes (the commit below). */
+        if (first_dead == SIZE_MAX)
+                return;
+        size_t n_before = a->n_notifs;
+        struct people_set dead = {};
+        for (size_t i = first_dead; i < n_before; i++)
+                if (a->notifs[i].state == N_UNREACHABLE && act_is_ask(a->notifs[i].kind) && !a->notifs[i].gateway)
+                        (void) act_add_person(&dead, a->notifs[i].person);
+        char **v;
+        size_t n;
+        act_take_people(&dead, &v, &n);
+        for (size_t i = 0; i < n; i++) {
+                act_unreachable(a, v[i], beredd_now());
+                free(v[i]);
+        }
+        free(v);
+        if (a->dirty)
+                (void) act_commit_and_dispatch(a);
 }
 
 /* Commit A's log and release its notifications. On a spool error nothing is
@@ -941,6 +967,16 @@ int activations_token(struct activations *m, const char *token, json_t **info, c
 
 /* ---- calls ---- */
 
+/* Whether call N went through GATEWAY_ID: the provider took it there, or
+ * its request there is in flight now (the provider may post its status or
+ * key press before it answers the request). */
+static bool call_through(const struct activations *m, const struct notif *n, const char *gateway_id) {
+        if (n->gateway)
+                return streq(n->gateway, gateway_id);
+        const char *on = n->state == N_SENDING ? gateway_call_in_flight_on(m->gw, n->key) : NULL;
+        return on && streq(on, gateway_id);
+}
+
 /* Only [0-9*#], at most 3 of them, are logged as the keys pressed. */
 static void digits_clean(const char *in, char out[static 4]) {
         size_t n = in ? strlen(in) : 0;
@@ -950,8 +986,8 @@ static void digits_clean(const char *in, char out[static 4]) {
                 memcpy(out, in, n + 1);
 }
 
-int activations_voice_answer(struct activations *m, const char *gateway_id, const char *token, const char *digits,
-                             enum voice_reply *what, bool *en) {
+int activations_voice_answer(struct activations *m, const char *gateway_id, const char *call_sid, const char *token,
+                             const char *digits, enum voice_reply *what, bool *en) {
         const char *person = NULL, *key = NULL;
         struct activation *a = find_token(m, token, true, &person, &key);
         struct notif *n = a && key ? act_find_notif(a, key) : NULL;
@@ -960,17 +996,30 @@ int activations_voice_answer(struct activations *m, const char *gateway_id, cons
 
         *en = p && p->lang == LANG_EN;
         /* A call's token answers only through the gateway that placed the
-         * call (the request's signature was checked with its secret). */
-        if (!n || n->ch != CHANNEL_VOICE || (n->gateway && !streq(n->gateway, gateway_id)))
+         * call (the request's signature was checked with its secret), once
+         * the provider took it, and only in that call (the provider's id,
+         * when both sides know it). */
+        if (!n || n->ch != CHANNEL_VOICE || !call_through(m, n, gateway_id) ||
+            (call_sid && *call_sid && n->provider_ref && !streq(n->provider_ref, call_sid)))
                 return -ENOENT;
-        if (!is_open(a) || a->verify || a->broken) {
+        if (!is_open(a) || a->verify || a->broken || n->call >= CALL_ENDED) {
                 *what = VOICE_REPLY_ENDED;
                 return -ESTALE;
         }
+        /* A call answers once: a repeat of its request (a replay, or the
+         * provider trying again) hears what was recorded, changes nothing. */
+        if (streq(n->digits, "1") || streq(n->digits, "2")) {
+                *what = streq(n->digits, "1") ? VOICE_REPLY_YES : VOICE_REPLY_NO;
+                return 1;
+        }
         digits_clean(digits, d);
         bool valid = streq(d, "1") || streq(d, "2");
+        if (!valid && n->n_keys >= 2) { /* asked twice already: no third question, no more lines */
+                *what = VOICE_REPLY_CLOSING;
+                return 1;
+        }
         uint64_t now = beredd_now();
-        act_keypress(a, n, d[0] ? d : "none", now);
+        act_keypress(a, n, d, now);
         char err[160];
         int r = commit_command(a, "key press", err, sizeof(err));
         if (r < 0) {
@@ -983,9 +1032,9 @@ int activations_voice_answer(struct activations *m, const char *gateway_id, cons
         return 0;
 }
 
-int activations_call_status(struct activations *m, const char *gateway_id, const char *ref, const char *status,
-                            const char *answered_by, int duration) {
-        if (!gateway_id || !ref || !*ref || !status)
+int activations_call_status(struct activations *m, const char *gateway_id, const char *call_sid, const char *ref,
+                            const char *status, const char *answered_by, int duration) {
+        if (!gateway_id || !status || ((!call_sid || !*call_sid) && (!ref || !*ref)))
                 return -ENOENT;
         /* A machine (or a fax) is not the person. */
         bool machine = answered_by && (strncmp(answered_by, "machine", 7) == 0 || streq(answered_by, "fax"));
@@ -994,13 +1043,20 @@ int activations_call_status(struct activations *m, const char *gateway_id, const
         for (struct activation *a = m->list; a; a = a->next)
                 for (size_t i = 0; i < a->n_notifs; i++) {
                         struct notif *n = &a->notifs[i];
-                        if (n->ch != CHANNEL_VOICE || !n->gateway || !streq(n->gateway, gateway_id) ||
-                            !notif_has_ref(n, ref))
+                        if (n->ch != CHANNEL_VOICE || !call_through(m, n, gateway_id))
+                                continue;
+                        /* By the provider's id; else by our reference, but
+                         * never for another call of the same reference. */
+                        bool by_sid = call_sid && *call_sid && n->provider_ref && streq(n->provider_ref, call_sid);
+                        bool by_ref = ref && *ref && notif_has_ref(n, ref) &&
+                                      (!n->provider_ref || !call_sid || !*call_sid || streq(n->provider_ref, call_sid));
+                        if (!by_sid && !by_ref)
                                 continue;
                         if (n->call >= CALL_ENDED)
                                 return 0; /* repeated or late: the first final state stays */
                         uint64_t now = beredd_now();
-                        act_call_status(a, n, status, answered_by, duration, now);
+                        act_call_status(a, n, status, answered_by, duration,
+                                        !n->provider_ref && call_sid && *call_sid ? call_sid : NULL, now);
                         /* The line is free again once the call has ended. */
                         if (n->call >= CALL_ENDED)
                                 gateway_call_ended(m->gw, n->key);

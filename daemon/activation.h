@@ -107,25 +107,29 @@ int activations_token(struct activations *a, const char *token, json_t **info, c
  * PERSON), -EPERM (the chain has receipt = false, or a contact-list check). */
 int activations_answer_receipt(struct activations *a, const char *id, const char *person, char *buf, size_t len);
 /* A key press (DIGITS, as the provider sent it; NULL or "" none) in the
- * call whose answer TOKEN it is, through gateway GATEWAY_ID's route: 1
- * records yes, 2 no, for exactly the person and activation the token was
- * made for, durably before this returns; anything else is logged and asks
- * again. *WHAT says what the caller hears, *EN in which language. 0;
- * -ENOENT (no such call token, or not placed through GATEWAY_ID; *WHAT
- * unset), -ESTALE (the activation has ended: VOICE_REPLY_ENDED), or a
- * storage error (VOICE_REPLY_FAILED). */
-int activations_voice_answer(struct activations *a, const char *gateway_id, const char *token, const char *digits,
-                             enum voice_reply *what, bool *en);
-/* A call's status callback through GATEWAY_ID: REF the provider's call id
- * or the client reference beredd sent; STATUS Twilio's word (queued,
- * initiated, ringing, in-progress, completed, busy, no-answer, failed,
- * canceled); ANSWERED_BY (may be NULL) a machine or fax makes it
- * "machine" (not reached); DURATION seconds (< 0 unknown). Not reached
- * means unreachable by voice (the chain moves on); an ended call frees its
- * line (gateway_call_ended). 0, or -ENOENT when no call of that gateway
- * has that reference. */
-int activations_call_status(struct activations *a, const char *gateway_id, const char *ref, const char *status,
-                            const char *answered_by, int duration);
+ * call whose answer TOKEN it is, through gateway GATEWAY_ID's route, in the
+ * provider's call CALL_SID (NULL: not known): 1 records yes, 2 no, for
+ * exactly the person and activation the token was made for, durably
+ * before this returns; anything else is logged and asks again (twice at
+ * most). *WHAT says what the caller hears, *EN in which language. 0 when
+ * recorded; 1 when nothing was (the call has answered already: its answer
+ * is said again; or no more questions); -ENOENT (no such call token, not
+ * placed through GATEWAY_ID, or another call; *WHAT unset); -ESTALE (the
+ * activation or the call has ended: VOICE_REPLY_ENDED); a storage error
+ * (VOICE_REPLY_FAILED). */
+int activations_voice_answer(struct activations *a, const char *gateway_id, const char *call_sid, const char *token,
+                             const char *digits, enum voice_reply *what, bool *en);
+/* A call's status callback through GATEWAY_ID for the provider's call
+ * CALL_SID and/or beredd's client reference REF (either may be NULL):
+ * STATUS Twilio's word (queued, initiated, ringing, in-progress, completed,
+ * busy, no-answer, failed, canceled); ANSWERED_BY (may be NULL) a machine or
+ * fax makes it "machine" (not reached); DURATION seconds (< 0 unknown).
+ * Matched by CALL_SID, else by REF unless the call is known by another
+ * provider id. Not reached means unreachable by voice (the chain moves
+ * on); an ended call frees its line (gateway_call_ended). 0, or -ENOENT
+ * when no call of that gateway matches. */
+int activations_call_status(struct activations *a, const char *gateway_id, const char *call_sid, const char *ref,
+                            const char *status, const char *answered_by, int duration);
 /* Open activations that asked PERSON; *ONLY_ID is one of them. */
 unsigned activations_open_for(struct activations *a, const char *person, const char **only_id);
 /* The same, counting only contact-list checks (VERIFY) or only call-outs. */

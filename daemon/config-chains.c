@@ -207,6 +207,8 @@ static bool load_step(struct loader *l, const config_setting_t *e, bool last, st
         /* The final step hands over to the fallback service and does not
          * wait for anything; every other step must say how long it waits. */
         st->wait = cfg_get_duration(l, e, "wait", !st->final, 0, false, NULL);
+        if (svoice && st->voice_after > 0 && st->wait > 0 && st->voice_after >= st->wait)
+                cfg_fail(l, svoice, "voice_after must be shorter than wait: a call is placed only while its step waits");
 
         t = cfg_get_enum(l, e, "template", false, step_templates, ELEMENTSOF(step_templates), -1, NULL);
         if (t >= 0)

@@ -55,6 +55,7 @@ struct msg {
         struct msg *q_next;      /* in g->start_q, g->wait_q, g->call_q or g->done_q */
 
         char *key, *person, *to, *subject, *text;
+        char *text_nb; /* a call's part said in bokmål (English speakers), NULL none */
         char *cref; /* client reference for providers ({ref}, refId): m->ref, or the key */
         char *token; /* calls: the answer token (in the Gather action URL) */
         bool en;     /* calls: spoken in English (else bokmål) */
@@ -145,6 +146,10 @@ void gw_kick(struct gateways *g);
  * data, and the provider's REF on success); RETRY_AFTER (usec, 0 = none)
  * from the server. Retries, fails over, or completes the message. */
 void gw_handle_outcome(struct msg *x, enum outcome out, const char *error, const char *ref, uint64_t retry_after);
+/* Attempt X (a call) went out whole but got no clear answer (ERROR says
+ * what): the gateway counts as failing, the call as placed (GW_SENT
+ * without the provider's id), never placed again (see gw-http.c). */
+void gw_handle_unconfirmed(struct msg *x, const char *error);
 /* TMPL rendered with VARS (escaped per ESC) into *RET (malloc'd); ERR
  * says why not. Returns 0 or -errno. */
 int gw_render_alloc(const char *tmpl, enum text_escape esc, const struct text_var *vars, size_t n_vars, char **ret,

@@ -238,6 +238,10 @@ static void msg_free(struct msg *x) {
                 explicit_bzero(x->text, strlen(x->text));
                 free(x->text);
         }
+        if (x->text_nb) {
+                explicit_bzero(x->text_nb, strlen(x->text_nb));
+                free(x->text_nb);
+        }
         free(x->ref);
         free(x);
 }
@@ -359,13 +363,16 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct msg *x = userdata;
 
         x->timer = sd_event_source_disable_unref(x->timer);
+        /* A call is asked before every attempt (someone who has answered
+         * meanwhile is not rung); other messages before a new round. */
+        if ((x->parked || x->channel == CHANNEL_VOICE) && x->wanted && !x->wanted(x->userdata, x->key)) {
+                x->parked = false;
+                log_info("Message %s (person %s): no longer needed; not tried again", x->lkey, x->person);
+                gw_complete(x, GW_FAILED, "no longer needed", NULL);
+                return 0;
+        }
         if (x->parked) {
                 x->parked = false;
-                if (x->wanted && !x->wanted(x->userdata, x->key)) {
-                        log_info("Message %s (person %s): no longer needed; not tried again", x->lkey, x->person);
-                        gw_complete(x, GW_FAILED, "no longer needed", NULL);
-                        return 0;
-                }
                 log_info("Message %s (person %s): trying the %s gateways again (round %u)", x->lkey, x->person,
                          channel_name(x->channel), x->rounds + 1);
                 x->i_id = 0;
@@ -376,6 +383,15 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void health_note(struct msg *x, enum outcome out);
+
+void gw_handle_unconfirmed(struct msg *x, const char *error) {
+        health_note(x, OUT_TEMP); /* the gateway did not answer properly */
+        gw_call_attempt_ended(x, OUT_SENT); /* but the call may be on: its line stays taken */
+        log_warning("Gateway %s: call %s (person %s): no clear answer from the provider (%s); not placed again, as it "
+                    "may be ringing: its status and key press decide",
+                    cur_id(x), x->lkey, x->person, error);
+        gw_complete(x, GW_SENT, NULL, NULL);
+}
 
 /* Decide what follows an attempt. RETRY_AFTER (usec, 0 = none) overrides the backoff. */
 void gw_handle_outcome(struct msg *x, enum outcome out, const char *error, const char *ref, uint64_t retry_after) {
@@ -1057,11 +1073,12 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
                 .person = strdup(m->person ? m->person : "-"), .to = strdup(m->to),
                 .subject = xstrdup0(m->subject), .text = strdup(m->text), .ids = calloc(n, sizeof(char *)),
                 .token = m->channel == CHANNEL_VOICE ? strdup(m->token) : NULL, .en = m->en,
+                .text_nb = m->channel == CHANNEL_VOICE ? xstrdup0(m->text_nb) : NULL,
                 .wanted = m->wanted,
                 .give_up = m->keep_trying ? event_now_usec(g->event, CLOCK_MONOTONIC) + m->keep_trying : 0,
         };
         if (!x->key || !x->cref || !x->lkey || !x->person || !x->to || (m->subject && !x->subject) || !x->text ||
-            !x->ids || (m->channel == CHANNEL_VOICE && !x->token)) {
+            !x->ids || (m->channel == CHANNEL_VOICE && !x->token) || (x->channel == CHANNEL_VOICE && m->text_nb && !x->text_nb)) {
                 msg_free(x);
                 return -ENOMEM;
         }

@@ -57,6 +57,9 @@ struct gw_message {
          * the language spoken (English, else bokmål). */
         const char *token;
         bool en;
+        /* Calls to an English speaker: the chain's name and the operator's
+         * text, said in bokmål after TEXT (NULL: none; see voice.h). */
+        const char *text_nb;
         uint64_t validity;   /* SMS validity in usec where the provider allows (0 = provider default) */
         /* When every gateway has failed for a reason that may pass (5xx,
          * timeouts, refused connections, a gateway that cannot send), start
@@ -106,6 +109,10 @@ int gateway_send(struct gateways *g, const struct gw_message *m, gw_done_t done,
  * a token (-EINVAL). The 60 s grace is $BEREDD_CALL_GRACE_MS when set
  * (read by gateways_new; for tests). */
 void gateway_call_ended(struct gateways *g, const char *key);
+/* The gateway whose request for call KEY is in flight now (sent, its
+ * answer not in), or NULL: a provider may post the call's status, or its
+ * key press, before it has answered the request. */
+const char *gateway_call_in_flight_on(const struct gateways *g, const char *key);
 /* Calls the providers have taken that have not ended (holding a slot). */
 unsigned gateways_calls_in_flight(const struct gateways *g);
 

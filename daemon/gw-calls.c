@@ -197,6 +197,13 @@ void gateway_call_ended(struct gateways *g, const char *key) {
                 }
 }
 
+const char *gateway_call_in_flight_on(const struct gateways *g, const char *key) {
+        for (const struct call_slot *s = g ? g->slots : NULL; key && s; s = s->next)
+                if (s->x && streq(s->key, key))
+                        return s->gw_id;
+        return NULL;
+}
+
 unsigned gateways_calls_in_flight(const struct gateways *g) {
         return g ? g->n_slots : 0;
 }

@@ -42,6 +42,8 @@ void gw_file_send(struct msg *x) {
         if (x->channel == CHANNEL_EMAIL)
                 json_object_set_new(o, "subject", json_string(x->subject ? x->subject : ""));
         else if (x->channel == CHANNEL_VOICE) {
+                if (x->text_nb)
+                        json_object_set_new(o, "text_nb", json_string(x->text_nb));
                 /* What Twilio would be given: the TwiML (its answer URL
                  * carries the call's token) and the language. */
                 char *twiml = NULL;

@@ -256,6 +256,32 @@ static bool twilio_recipient_code(long code) {
         }
 }
 
+/* A call request that went out whole but got no clear answer (a timeout
+ * or a broken connection after the request was sent, a 500, 502 or 504)
+ * may have been taken: the phone may be ringing. Placing it again could
+ * ring twice, and the second call's status would be taken for the first;
+ * so it is not placed again, but counted as placed without the provider's
+ * id: its status callbacks (they carry our reference) and the key press
+ * decide, and without them the step's wait does. True when X was ended so. */
+static bool call_maybe_placed(struct msg *x, CURLcode rc, long status) {
+        curl_off_t sent = 0;
+        if (x->channel != CHANNEL_VOICE || x->gw->type == GATEWAY_FILE)
+                return false;
+        (void) curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &sent);
+        bool unclear = rc == CURLE_OK ? status == 500 || status == 502 || status == 504
+                                      : sent > 0 && rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_CONNECT &&
+                                                rc != CURLE_SSL_CONNECT_ERROR && rc != CURLE_PEER_FAILED_VERIFICATION;
+        if (!unclear)
+                return false;
+        char err[64];
+        if (rc == CURLE_OK)
+                snprintf(err, sizeof(err), "HTTP %ld", status);
+        else
+                snprintf(err, sizeof(err), "%.60s", curl_easy_strerror(rc));
+        gw_handle_unconfirmed(x, err);
+        return true;
+}
+
 void gw_http_finished(struct msg *x, CURLcode rc) {
         const struct gateway *gw = x->gw;
         long status = 0;
@@ -267,9 +293,13 @@ void gw_http_finished(struct msg *x, CURLcode rc) {
         (void) curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
         if (rc != CURLE_OK) {
                 snprintf(err, sizeof(err), "%.60s%s%.90s", curl_easy_strerror(rc), x->errbuf[0] ? ": " : "", x->errbuf);
+                if (call_maybe_placed(x, rc, status))
+                        return;
                 gw_handle_outcome(x, gw_classify_curl(rc), err, NULL, 0);
                 return;
         }
+        if (call_maybe_placed(x, rc, status))
+                return;
 #if LIBCURL_VERSION_NUM >= 0x074200
         (void) curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &retry_after);
 #endif

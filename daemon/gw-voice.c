@@ -43,12 +43,13 @@ int gw_call_urls(const struct msg *x, char **ret_answer, char **ret_status) {
 int gw_call_twiml(const struct msg *x, char **ret) {
         _cleanup_free_ char *answer = NULL, *status = NULL;
         const struct gateway *gw = x->gw;
-        struct voice_say say = { .en = x->en, .voice = gw ? (x->en ? gw->say_voice_en : gw->say_voice) : NULL };
+        struct voice_say say = { .en = x->en, .voice = gw ? (x->en ? gw->say_voice_en : gw->say_voice) : NULL,
+                                 .voice_nb = gw ? gw->say_voice : NULL };
         int r = gw_call_urls(x, &answer, &status);
 
         if (r < 0)
                 return r;
-        return voice_twiml_call(&say, x->text, answer, ret);
+        return voice_twiml_call(&say, x->text, x->text_nb, answer, ret);
 }
 
 /* "&NAME=VALUE" (VALUE form-escaped) appended to x->req. */
@@ -157,7 +158,18 @@ int gw_build_http_call(struct msg *x, char *err, size_t errlen) {
                 { "lang", x->en ? "en-US" : "nb-NO" },
                 { "prompt", W(x->en, W_VOICE_PROMPT) },
         };
+        /* {text} is the whole spoken text: the provider has one language. */
+        char *text = x->text, *joined = NULL;
+        if (x->text_nb && asprintf(&joined, "%s %s", x->text, x->text_nb) < 0)
+                return -ENOMEM;
+        if (joined)
+                x->text = joined;
         int r = gw_build_http_vars(x, extra, ELEMENTSOF(extra), err, errlen);
+        x->text = text;
+        if (joined) {
+                explicit_bzero(joined, strlen(joined));
+                free(joined);
+        }
         if (tok)
                 explicit_bzero(tok, strlen(tok));
         if (a)

@@ -83,7 +83,7 @@ static void query_bits(struct req *q, bool *again, char *ref, size_t rlen) {
 
 static enum MHD_Result answer(struct req *q, struct MHD_Connection *c, const struct gateway *gw, const char *token) {
         bool twilio = gw->type == GATEWAY_TWILIO, again = false, en = false;
-        char *digits = NULL;
+        char *digits = NULL, sid[128] = "";
         struct http_form form = {};
         enum voice_reply what = VOICE_REPLY_FAILED;
         int r;
@@ -104,6 +104,7 @@ static enum MHD_Result answer(struct req *q, struct MHD_Connection *c, const str
                 }
                 const char *d = http_form_get(&form, "Digits");
                 digits = d ? strdup(d) : NULL;
+                http_copy_ref(sid, sizeof(sid), http_form_get(&form, "CallSid"));
                 http_form_done(&form);
         } else {
                 const char *names[] = { gw->inbound_digits ?: "digits" };
@@ -120,7 +121,7 @@ static enum MHD_Result answer(struct req *q, struct MHD_Connection *c, const str
         }
         query_bits(q, &again, NULL, 0);
 
-        r = q->hooks->voice_answer(q->hooks->userdata, gw->id, token, digits ?: "", &what, &en);
+        r = q->hooks->voice_answer(q->hooks->userdata, gw->id, sid, token, digits ?: "", &what, &en);
         free(digits);
         if (r == -ENOENT) {
                 log_notice("A key press for voice gateway %s names no call of that gateway; ignored", gw->id);
@@ -213,11 +214,9 @@ static enum MHD_Result status(struct req *q, struct MHD_Connection *c, const str
         if (!word)
                 return http_respond_json(q, c, MHD_HTTP_OK, NULL, "\"ignored\":true");
 
-        /* The provider's call id first, then the reference beredd put in
-         * the callback URL (a call whose answer was lost in a crash). */
-        r = sid[0] ? q->hooks->call_status(q->hooks->userdata, gw->id, sid, word, answered_by, duration) : -ENOENT;
-        if (r == -ENOENT && ref[0])
-                r = q->hooks->call_status(q->hooks->userdata, gw->id, ref, word, answered_by, duration);
+        /* By the provider's call id, else by the reference beredd put in
+         * the callback URL (a call whose request got no clear answer). */
+        r = q->hooks->call_status(q->hooks->userdata, gw->id, sid, ref, word, answered_by, duration);
         if (http_storage_error(r)) {
                 log_warning_errno(r, "A call status from voice gateway %s could not be recorded: %m", gw->id);
                 return http_respond_json(q, c, MHD_HTTP_SERVICE_UNAVAILABLE, "try again", NULL);

@@ -84,12 +84,12 @@ struct http_hooks {
          * whose answer TOKEN it is, through GATEWAY_ID: *WHAT says what
          * the caller hears, *EN in which language (see
          * activations_voice_answer; -ENOENT: no such call). call_status: a
-         * status callback for the call REF names (see
-         * activations_call_status; -ENOENT: none). */
-        int (*voice_answer)(void *userdata, const char *gateway_id, const char *token, const char *digits,
-                            enum voice_reply *what, bool *en);
-        int (*call_status)(void *userdata, const char *gateway_id, const char *ref, const char *status,
-                           const char *answered_by, int duration);
+         * status callback for the call CALL_SID or REF names ("" when the
+         * request had none; see activations_call_status; -ENOENT: none). */
+        int (*voice_answer)(void *userdata, const char *gateway_id, const char *call_sid, const char *token,
+                            const char *digits, enum voice_reply *what, bool *en);
+        int (*call_status)(void *userdata, const char *gateway_id, const char *call_sid, const char *ref,
+                           const char *status, const char *answered_by, int duration);
         void *userdata;
 };
 

@@ -320,18 +320,18 @@ int server_token_answer(struct server *s, const char *token, bool verify, enum a
         return r;
 }
 
-int server_voice_answer(struct server *s, const char *gateway_id, const char *token, const char *digits,
-                        enum voice_reply *what, bool *en) {
-        int r = activations_voice_answer(s->acts, gateway_id, token, digits, what, en);
-        if (r == 0)
+int server_voice_answer(struct server *s, const char *gateway_id, const char *call_sid, const char *token,
+                        const char *digits, enum voice_reply *what, bool *en) {
+        int r = activations_voice_answer(s->acts, gateway_id, call_sid, token, digits, what, en);
+        if (r == 0) /* recorded (a repeat is not a key press) */
                 s->counts.n_keys[*what == VOICE_REPLY_YES ? 0 : *what == VOICE_REPLY_NO ? 1 : 2]++;
         server_update_status(s);
         return r;
 }
 
-int server_call_status(struct server *s, const char *gateway_id, const char *ref, const char *status,
-                       const char *answered_by, int duration) {
-        int r = activations_call_status(s->acts, gateway_id, ref, status, answered_by, duration);
+int server_call_status(struct server *s, const char *gateway_id, const char *call_sid, const char *ref,
+                       const char *status, const char *answered_by, int duration) {
+        int r = activations_call_status(s->acts, gateway_id, call_sid, ref, status, answered_by, duration);
         server_update_status(s);
         return r;
 }

@@ -155,9 +155,9 @@ int server_receipt(struct server *s, const char *gateway_id, const char *ref, bo
 int server_token_lookup(struct server *s, const char *token, json_t **info);
 int server_token_answer(struct server *s, const char *token, bool verify, enum answer answer, json_t **reply,
                         char *err, size_t errlen);
-int server_voice_answer(struct server *s, const char *gateway_id, const char *token, const char *digits,
-                        enum voice_reply *what, bool *en);
-int server_call_status(struct server *s, const char *gateway_id, const char *ref, const char *status,
-                       const char *answered_by, int duration);
+int server_voice_answer(struct server *s, const char *gateway_id, const char *call_sid, const char *token,
+                        const char *digits, enum voice_reply *what, bool *en);
+int server_call_status(struct server *s, const char *gateway_id, const char *call_sid, const char *ref,
+                       const char *status, const char *answered_by, int duration);
 /* Free the per-sender limits (wrong codes, texts back). */
 void server_limits_free(struct server *s);

@@ -968,13 +968,13 @@ static int hook_token_answer(void *userdata, const char *token, bool verify, enu
         return server_token_answer(userdata, token, verify, answer, reply, err, errlen);
 }
 
-static int hook_voice_answer(void *userdata, const char *gateway_id, const char *token, const char *digits,
-                             enum voice_reply *what, bool *en) {
-        return server_voice_answer(userdata, gateway_id, token, digits, what, en);
+static int hook_voice_answer(void *userdata, const char *gateway_id, const char *call_sid, const char *token,
+                             const char *digits, enum voice_reply *what, bool *en) {
+        return server_voice_answer(userdata, gateway_id, call_sid, token, digits, what, en);
 }
-static int hook_call_status(void *userdata, const char *gateway_id, const char *ref, const char *status,
-                            const char *answered_by, int duration) {
-        return server_call_status(userdata, gateway_id, ref, status, answered_by, duration);
+static int hook_call_status(void *userdata, const char *gateway_id, const char *call_sid, const char *ref,
+                            const char *status, const char *answered_by, int duration) {
+        return server_call_status(userdata, gateway_id, call_sid, ref, status, answered_by, duration);
 }
 
 /* READY_GRACE_USEC, or $BEREDD_READY_GRACE_MS (tests). */

@@ -51,12 +51,20 @@ static void put_say(FILE *f, const struct voice_say *say, const char *text, cons
         fputs("</Say>\n", f);
 }
 
-/* A <Gather> of one key press, posted to ACTION_URL, saying TEXT and the prompt. */
-static void put_gather(FILE *f, const struct voice_say *say, const char *text, const char *action_url) {
+/* A <Gather> of one key press, posted to ACTION_URL, saying TEXT (and in
+ * an English call TEXT_NB in bokmål) and the prompt. */
+static void put_gather(FILE *f, const struct voice_say *say, const char *text, const char *text_nb,
+                       const char *action_url) {
         fputs("<Gather input=\"dtmf\" numDigits=\"1\" timeout=\"8\" action=\"", f);
         put_escaped(f, action_url);
         fputs("\" method=\"POST\">\n", f);
-        put_say(f, say, text, W(say->en, W_VOICE_PROMPT));
+        if (say->en && text_nb && *text_nb) {
+                struct voice_say nb = { .en = false, .voice = say->voice_nb };
+                put_say(f, say, text, NULL);
+                put_say(f, &nb, text_nb, NULL);
+                put_say(f, say, W(say->en, W_VOICE_PROMPT), NULL);
+        } else
+                put_say(f, say, text, W(say->en, W_VOICE_PROMPT));
         fputs("</Gather>\n", f);
 }
 
@@ -92,7 +100,8 @@ static bool ok_text(const char *s) {
         return !s || text_utf8_valid(s, strlen(s));
 }
 
-int voice_twiml_call(const struct voice_say *say, const char *text, const char *action_url, char **ret) {
+int voice_twiml_call(const struct voice_say *say, const char *text, const char *text_nb, const char *action_url,
+                     char **ret) {
         char *buf = NULL;
         size_t len = 0;
         FILE *f;
@@ -100,15 +109,16 @@ int voice_twiml_call(const struct voice_say *say, const char *text, const char *
 
         if (!say || !action_url || !*action_url || !ret)
                 return -EINVAL;
-        if (!ok_text(text) || !ok_text(action_url) || !ok_text(say->voice))
+        if (!ok_text(text) || !ok_text(text_nb) || !ok_text(action_url) || !ok_text(say->voice) ||
+            !ok_text(say->voice_nb))
                 return -EILSEQ;
         f = open_memstream(&buf, &len);
         if (!f)
                 return -ENOMEM;
         fputs(XML_HEAD, f);
         /* Asked twice: a half-awake person often misses the first. */
-        put_gather(f, say, text, action_url);
-        put_gather(f, say, text, action_url);
+        put_gather(f, say, text, text_nb, action_url);
+        put_gather(f, say, text, text_nb, action_url);
         put_say(f, say, W(say->en, W_VOICE_CLOSING), NULL);
         fputs(XML_TAIL, f);
         r = finish(f, &buf, &len, ret);
@@ -141,7 +151,7 @@ int voice_twiml_reply(const struct voice_say *say, enum voice_reply what, const 
                 put_say(f, say, W(say->en, W_VOICE_NO), NULL);
                 break;
         case VOICE_REPLY_INVALID:
-                put_gather(f, say, W(say->en, W_VOICE_INVALID), action_url);
+                put_gather(f, say, W(say->en, W_VOICE_INVALID), NULL, action_url);
                 put_say(f, say, W(say->en, W_VOICE_CLOSING), NULL);
                 break;
         case VOICE_REPLY_CLOSING:
@@ -162,7 +172,16 @@ int voice_twiml_reply(const struct voice_say *say, enum voice_reply what, const 
         return finish(f, &buf, &len, ret);
 }
 
-int voice_callout_text(bool en, bool drill, const char *chain, const char *message, char *buf, size_t len) {
-        return snprintf(buf, len, W(en, W_VOICE_CALLOUT), drill ? W(en, W_VOICE_DRILL) : "", chain ? chain : "",
-                        message && *message ? message : W(en, W_CALLOUT_DEFAULT_TEXT));
+int voice_callout_text(bool en, bool drill, const char *chain, const char *message, char *buf, size_t len, char *nb,
+                       size_t nblen) {
+        const char *msg = message && *message ? message : NULL;
+        if (nb && nblen)
+                nb[0] = '\0';
+        if (!en || !nb || !nblen || !msg)
+                return snprintf(buf, len, W(en, W_VOICE_CALLOUT), drill ? W(en, W_VOICE_DRILL) : "", chain ? chain : "",
+                                msg ? msg : W(en, W_CALLOUT_DEFAULT_TEXT));
+        /* English: our sentences in English, the chain's name and what the
+         * operator wrote (in Norwegian) in bokmål, not read as English. */
+        snprintf(nb, nblen, "%s. %s", chain ? chain : "", msg);
+        return snprintf(buf, len, "%s%s", drill ? W_EN(W_VOICE_DRILL) : "", W_EN(W_VOICE_CALLOUT_FOREIGN));
 }

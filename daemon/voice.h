@@ -13,14 +13,18 @@
 struct voice_say {
         bool en;
         const char *voice;
+        const char *voice_nb; /* the voice of the bokmål part of an English call (TEXT_NB) */
 };
 
 /* The TwiML of a call: TEXT (what the call-out says: drill sentence, chain,
- * the operator's text) and the prompt inside a <Gather input="dtmf"
+ * the operator's text), for an English call (SAY->en) then TEXT_NB (the
+ * chain's name and the operator's text, in bokmål, said in nb-NO with
+ * SAY->voice_nb; NULL: none), and the prompt inside a <Gather input="dtmf"
  * numDigits="1"> whose action is ACTION_URL (POST), twice, then the
  * closing sentence. *RET is malloc'd and NUL-terminated; returns its
  * length, or -errno. */
-int voice_twiml_call(const struct voice_say *say, const char *text, const char *action_url, char **ret);
+int voice_twiml_call(const struct voice_say *say, const char *text, const char *text_nb, const char *action_url,
+                     char **ret);
 
 /* What is said after a key press. */
 enum voice_reply {
@@ -37,6 +41,11 @@ enum voice_reply {
 int voice_twiml_reply(const struct voice_say *say, enum voice_reply what, const char *action_url, char **ret);
 
 /* The spoken text of a call-out, into BUF (LEN bytes): "[Dette er en
- * øvelse. ]Dette er en utkalling av CHAIN. MESSAGE" (English when EN).
- * MESSAGE NULL or "": the default question. Returns what snprintf does. */
-int voice_callout_text(bool en, bool drill, const char *chain, const char *message, char *buf, size_t len);
+ * øvelse. ]Dette er en utkalling av CHAIN. MESSAGE". For an English
+ * speaker (EN) BUF gets "[This is a drill. ]This is a call-out. The
+ * message follows in Norwegian." and NB (NBLEN bytes) "CHAIN. MESSAGE",
+ * to be said in bokmål (the operator wrote it so); NB is "" otherwise.
+ * MESSAGE NULL or "": the default question, all in the speaker's
+ * language (NB ""). Returns what snprintf does for BUF. */
+int voice_callout_text(bool en, bool drill, const char *chain, const char *message, char *buf, size_t len, char *nb,
+                       size_t nblen);

@@ -329,6 +329,10 @@
 #define W_VOICE_DRILL "Dette er en øvelse. ", "This is a drill. "
 /* DRILL (W_VOICE_DRILL or ""), CHAIN, the operator's text. */
 #define W_VOICE_CALLOUT "%sDette er en utkalling av %s. %s", "%sThis is a call-out of %s. %s"
+/* For an English speaker, before the chain's name and the operator's text
+ * said in bokmål (the bokmål text is the pair's, never spoken). */
+#define W_VOICE_CALLOUT_FOREIGN "Dette er en utkalling. Meldingen kommer på norsk.", \
+        "This is a call-out. The message follows in Norwegian."
 #define W_VOICE_PROMPT "Trykk 1 hvis du kan komme, trykk 2 hvis du ikke kan.", \
         "Press 1 if you can come, press 2 if you cannot."
 #define W_VOICE_CLOSING "Vi fikk ikke noe svar. Ha det bra.", \

@@ -37,27 +37,38 @@ static const struct voice_say EN = { .en = true, .voice = "Polly.Joanna" };
 static void test_callout_text(_unused_ void **state) {
         char buf[256];
 
-        assert_int_equal(voice_callout_text(false, false, "Kriseteam Nord", "Møt på rådhuset.", buf, sizeof(buf)),
+        assert_int_equal(voice_callout_text(false, false, "Kriseteam Nord", "Møt på rådhuset.", buf, sizeof(buf), NULL, 0),
                          (int) strlen("Dette er en utkalling av Kriseteam Nord. Møt på rådhuset."));
         assert_string_equal(buf, "Dette er en utkalling av Kriseteam Nord. Møt på rådhuset.");
-        voice_callout_text(false, true, "Kriseteam Nord", "Møt på rådhuset.", buf, sizeof(buf));
+        voice_callout_text(false, true, "Kriseteam Nord", "Møt på rådhuset.", buf, sizeof(buf), NULL, 0);
         assert_string_equal(buf, "Dette er en øvelse. Dette er en utkalling av Kriseteam Nord. Møt på rådhuset.");
-        voice_callout_text(true, true, "Crisis team", "Meet at the town hall.", buf, sizeof(buf));
+        voice_callout_text(true, true, "Crisis team", "Meet at the town hall.", buf, sizeof(buf), NULL, 0);
         assert_string_equal(buf, "This is a drill. This is a call-out of Crisis team. Meet at the town hall.");
         /* no operator text: the default question */
-        voice_callout_text(false, false, "Kriseteam Nord", NULL, buf, sizeof(buf));
+        voice_callout_text(false, false, "Kriseteam Nord", NULL, buf, sizeof(buf), NULL, 0);
         assert_string_equal(buf, "Dette er en utkalling av Kriseteam Nord. Kan du møte?");
-        voice_callout_text(true, false, "Crisis team", "", buf, sizeof(buf));
+        voice_callout_text(true, false, "Crisis team", "", buf, sizeof(buf), NULL, 0);
         assert_string_equal(buf, "This is a call-out of Crisis team. Can you come?");
+        /* English with an operator's text: our words in English, the
+         * chain's name and the text (Norwegian) to be said in bokmål */
+        char nb[128];
+        voice_callout_text(true, true, "Kriseteamet", "Møt på brannstasjonen.", buf, sizeof(buf), nb, sizeof(nb));
+        assert_string_equal(buf, "This is a drill. This is a call-out. The message follows in Norwegian.");
+        assert_string_equal(nb, "Kriseteamet. Møt på brannstasjonen.");
+        voice_callout_text(true, false, "Kriseteamet", NULL, buf, sizeof(buf), nb, sizeof(nb));
+        assert_string_equal(buf, "This is a call-out of Kriseteamet. Can you come?");
+        assert_string_equal(nb, "");
+        voice_callout_text(false, false, "Kriseteamet", "Møt.", buf, sizeof(buf), nb, sizeof(nb));
+        assert_string_equal(nb, "");
         /* what snprintf says when it does not fit */
-        assert_true(voice_callout_text(false, false, "Kriseteam Nord", "x", buf, 10) > 10);
+        assert_true(voice_callout_text(false, false, "Kriseteam Nord", "x", buf, 10, NULL, 0) > 10);
         assert_int_equal(strlen(buf), 9);
 }
 
 static void test_call_twiml(_unused_ void **state) {
         _cleanup_free_ char *t = NULL, *e = NULL;
         const char *text = "Dette er en øvelse. Dette er en utkalling av Kriseteam Nord. Møt på rådhuset.";
-        int r = voice_twiml_call(&NB, text, "https://b.example/voice/voice/answer/0123abcd", &t);
+        int r = voice_twiml_call(&NB, text, NULL, "https://b.example/voice/voice/answer/0123abcd", &t);
 
         assert_true(r > 0);
         assert_int_equal((size_t) r, strlen(t));
@@ -71,7 +82,7 @@ static void test_call_twiml(_unused_ void **state) {
                             NB_SAY NB_CLOSING "</Say>\n"
                             TAIL);
 
-        assert_true(voice_twiml_call(&EN, "This is a call-out of Crisis team. Can you come?", "https://b.example/a", &e) > 0);
+        assert_true(voice_twiml_call(&EN, "This is a call-out of Crisis team. Can you come?", NULL, "https://b.example/a", &e) > 0);
         assert_string_equal(e, HEAD
                             GATHER("https://b.example/a")
                             EN_SAY "This is a call-out of Crisis team. Can you come? " EN_PROMPT "</Say>\n"
@@ -87,7 +98,7 @@ static void test_escaping(_unused_ void **state) {
         _cleanup_free_ char *t = NULL, *u = NULL;
         const struct voice_say odd = { .en = false, .voice = "a\"b<c>" };
 
-        assert_true(voice_twiml_call(&NB, "Møt <her> & \"der\", 'nå'\x01!", "https://b.example/v?a=1&b='2'<\">", &t) > 0);
+        assert_true(voice_twiml_call(&NB, "Møt <her> & \"der\", 'nå'\x01!", NULL, "https://b.example/v?a=1&b='2'<\">", &t) > 0);
         assert_non_null(strstr(t, "Møt &lt;her&gt; &amp; &quot;der&quot;, &#39;nå&#39; ! " NB_PROMPT "</Say>"));
         assert_non_null(strstr(t, "action=\"https://b.example/v?a=1&amp;b=&#39;2&#39;&lt;&quot;&gt;\" method=\"POST\""));
         /* nothing unescaped is left between the tags */
@@ -166,7 +177,7 @@ static void test_parses_as_xml(_unused_ void **state) {
                 "'";
         _cleanup_free_ char *t = NULL;
 
-        assert_true(voice_twiml_call(&NB, "Dette er en øvelse. Møt <her> & \"der\" ’nå’.", "https://b.example/v/answer/t?a=1&b=<2>",
+        assert_true(voice_twiml_call(&NB, "Dette er en øvelse. Møt <her> & \"der\" ’nå’.", NULL, "https://b.example/v/answer/t?a=1&b=<2>",
                                      &t) > 0);
         FILE *p = popen(check, "w");
         assert_non_null(p);
@@ -186,22 +197,22 @@ static void test_limits(_unused_ void **state) {
                 n += 2;
         }
         text[n] = '\0';
-        int r = voice_twiml_call(&NB, text, "https://b.example/a", &t);
+        int r = voice_twiml_call(&NB, text, NULL, "https://b.example/a", &t);
         assert_true(r > 4000); /* bytes */
         free(t);
         t = NULL;
         memset(text, 'a', 1900);
         text[1900] = '\0';
-        assert_int_equal(voice_twiml_call(&NB, text, "https://b.example/a", &t), -E2BIG);
+        assert_int_equal(voice_twiml_call(&NB, text, NULL, "https://b.example/a", &t), -E2BIG);
         assert_null(t);
         /* &amp; counts as five */
         memset(text, '&', 400);
         text[400] = '\0';
-        assert_int_equal(voice_twiml_call(&NB, text, "https://b.example/a", &t), -E2BIG);
+        assert_int_equal(voice_twiml_call(&NB, text, NULL, "https://b.example/a", &t), -E2BIG);
 
-        assert_int_equal(voice_twiml_call(&NB, "x", NULL, &t), -EINVAL);
-        assert_int_equal(voice_twiml_call(&NB, "x", "", &t), -EINVAL);
-        assert_int_equal(voice_twiml_call(&NB, "bad \xc3", "https://b.example/a", &t), -EILSEQ);
+        assert_int_equal(voice_twiml_call(&NB, "x", NULL, NULL, &t), -EINVAL);
+        assert_int_equal(voice_twiml_call(&NB, "x", NULL, "", &t), -EINVAL);
+        assert_int_equal(voice_twiml_call(&NB, "bad \xc3", NULL, "https://b.example/a", &t), -EILSEQ);
         assert_null(t);
 }
 
