@@ -361,14 +361,15 @@ for l in open(sys.argv[1]):
 EOP
 )
 EARLY_CB=$1 EARLY_SID=$2
-st=$(tw "$EARLY_CB" "$TOK" CallSid=CAfeedfeedfeedfeedfeedfeedfeedfeed AccountSid="$ACCOUNT" CallStatus=busy \
+EARLY_KEY=${EARLY_CB##*ref=}; EARLY_KEY=${EARLY_KEY%.*}
+st=$(tw "$EARLY_CB" "$TOK" CallSid="$EARLY_SID" AccountSid="$ACCOUNT" CallStatus=busy \
         From=+4759440000 Direction=outbound-api ApiVersion=2010-04-01)
 expect 200 "$st" "an early status"
 grep -q '"known":true' "$T/last" || later "a status callback that came before the 201 was answered $(cat "$T/last") and dropped"
 wait_until $((3 * S + 5)) has_call "$M" "$PER" || later "per was not called after ola's early busy (the call's end was lost)"
 printf '{"hang_first": 0}\n' > "$T/sms.ctl"
-# the end of ola's call again, by its sid once beredd has it: its slot is free
-wait_until 10 has_event "$ID_EARLY" '"t":"sent"' || fail "ola's held call was never sent"
+# the call's end again once beredd has its 201: the first final status stays
+wait_until $((3 * S + 10)) has_event "$ID_EARLY" "\"t\":\"sent\",\"key\":\"$EARLY_KEY\"" || fail "ola's held call was never sent"
 status "$EARLY_CB" "$EARLY_SID" no-answer
 for p in $PER $SIRI; do
         wait_until 3 has_call "$M" "$p" || break

@@ -97,15 +97,17 @@ gcall "$PER"
 expect 200 "$(req -X POST -d key=1 "$G_ANSWER_L")" "key 1 (form)"
 assert_eq "$(answer_of_json)" yes
 assert_eq "$(answer_of "$ID" per)" yes
-expect 200 "$(req -X POST -H "X-Beredd-Token: gvoice-secret" -H "Content-Type: application/json" -d '{"key":"2"}' "${G_ANSWER_L%%\?*}")" "key 2 (JSON)"
-assert_eq "$(answer_of_json)" no
-assert_eq "$(answer_of "$ID" per)" no
-wait_until 3 has_gcall "$SJEF" || fail "sjef was not called after per's no"
+# a call answers once (main, 595e9a1): a second key press changes nothing
+expect 200 "$(req -X POST "$G_ANSWER_L&key=2")" "key 2 in the query, after 1"
+assert_eq "$(answer_of "$ID" per)" yes "a second key press in the same call changed the answer"
+# need = 2: after per's yes the step goes on to sjef
+wait_until 3 has_gcall "$SJEF" || fail "sjef was not called after per"
 gcall "$SJEF"
 assert_eq "$G_LANG" en-US
 assert_eq "$G_PROMPT" "Press 1 if you can come, press 2 if you cannot."
-expect 200 "$(req -X POST "$G_ANSWER_L&key=1")" "key 1 in the query"
-assert_eq "$(answer_of "$ID" sjef)" yes
+expect 200 "$(req -X POST -H "X-Beredd-Token: gvoice-secret" -H "Content-Type: application/json" -d '{"key":"2"}' "${G_ANSWER_L%%\?*}")" "key 2 (JSON)"
+assert_eq "$(answer_of_json)" no
+assert_eq "$(answer_of "$ID" sjef)" no
 
 assert_no_grep "$T/beredd.log" "gvoice-secret" "the inbound token reached the log"
 for n in $OLA $PER $SJEF; do assert_no_grep "$T/beredd.log" "${n#+47}" "a phone number reached the log"; done

@@ -32,7 +32,7 @@ TOKEN_RE = r"[0-9a-f]{32}"
 PROMPT = {"nb-NO": "Trykk 1 hvis du kan komme, trykk 2 hvis du ikke kan.",
           "en-US": "Press 1 if you can come, press 2 if you cannot."}
 DRILL = {"nb-NO": "Dette er en øvelse.", "en-US": "This is a drill."}
-CALLOUT = {"nb-NO": "Dette er en utkalling av ", "en-US": "This is a call-out of "}
+CALLOUT = {"nb-NO": "Dette er en utkalling av ", "en-US": "This is a call-out. The message follows in Norwegian. "}
 # VOICE.md's closing also asked for an SMS answer; main dropped that (d2aa6e8:
 # a call-only step sends no SMS)
 CLOSING = {"nb-NO": "Vi fikk ikke noe svar. Ha det bra.", "en-US": "We got no answer. Goodbye."}
@@ -103,7 +103,11 @@ def check_call(r, lang, voice, drill, public, gw, numbers=(), names=()):
         errs.append("Response holds %s, expected Gather, Gather, Say" % [k.tag for k in kids])
     want_action = re.escape(pub) + "/voice/" + re.escape(gw) + "/answer/" + TOKEN_RE
     actions = set()
-    says = []
+    # bokmål: one <Say> in each Gather (the text, then the prompt); English
+    # (main, 595e9a1): an English intro, the chain and the operator's text
+    # in bokmål (as written), the prompt in English
+    shape = [lang] if lang == "nb-NO" else ["en-US", "nb-NO", "en-US"]
+    per_gather = []
     for g in gathers:
         if g.get("input") != "dtmf" or g.get("numDigits") != "1":
             errs.append("Gather input=%r numDigits=%r" % (g.get("input"), g.get("numDigits")))
@@ -116,19 +120,24 @@ def check_call(r, lang, voice, drill, public, gw, numbers=(), names=()):
             errs.append("Gather action %r is not %s" % (a, want_action))
         actions.add(a)
         inner = list(g)
-        if [k.tag for k in inner] != ["Say"]:
-            errs.append("Gather holds %s" % [k.tag for k in inner])
-        says += inner
+        if [k.tag for k in inner] != ["Say"] * len(shape):
+            errs.append("Gather holds %s, expected %d Say" % ([k.tag for k in inner], len(shape)))
+            continue
+        for k, want_lang in zip(inner, shape):
+            if k.get("language") != want_lang:
+                errs.append("Say language %r, expected %r" % (k.get("language"), want_lang))
+            want_voice = voice if want_lang == lang else "Polly.Liv"
+            if voice and k.get("voice") != want_voice:
+                errs.append("Say voice %r, expected %r" % (k.get("voice"), want_voice))
+        per_gather.append(" ".join((k.text or "").strip() for k in inner))
     if len(actions) != 1:
         errs.append("the Gathers have different actions: %s" % actions)
-    says += [k for k in kids if k.tag == "Say"]
-    for s in says:
-        if s.get("language") != lang:
-            errs.append("Say language %r, expected %r" % (s.get("language"), lang))
-        if voice and s.get("voice") != voice:
-            errs.append("Say voice %r, expected %r" % (s.get("voice"), voice))
-    texts = [(s.text or "").strip() for s in says]
-    if len(texts) == 3:
+    closing_says = [k for k in kids if k.tag == "Say"]
+    for k in closing_says:
+        if k.get("language") != lang or (voice and k.get("voice") != voice):
+            errs.append("closing Say language %r voice %r" % (k.get("language"), k.get("voice")))
+    texts = per_gather + [(k.text or "").strip() for k in closing_says]
+    if len(per_gather) == 2 and len(closing_says) == 1:
         first, again, closing = texts
         if first != again:
             errs.append("the second Gather says something else: %r / %r" % (first, again))
