@@ -11,6 +11,15 @@ top=$(pwd)
 beredd_install_deps $BEREDD_BUILD_DEPS $BEREDD_TEST_DEPS
 # mosquitto's package starts a broker on port 1883; the tests start their own.
 
+# The voice tests sign Twilio's callbacks with Twilio's own npm package
+# (tests/node/package-lock.json); without node and npm they are skipped.
+# Exported so that tests find it from any build tree, also under distcheck.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+        [ -d tests/node/node_modules/twilio ] || npm ci --prefix tests/node --no-audit --no-fund >/dev/null
+        BEREDD_NODE_PATH=$top/tests/node/node_modules
+        export BEREDD_NODE_PATH
+fi
+
 jobs=$(nproc 2>/dev/null || echo 2)
 [ -x configure ] && [ configure -nt configure.ac ] && [ Makefile.in -nt Makefile.am ] || ./autogen.sh >/dev/null
 

@@ -15,7 +15,7 @@ trap 'rm -rf "$out"' EXIT
 # bench_followup last: deleting its million case files keeps the disk busy
 # (discards) for minutes after, which doubled the MQTT latencies measured
 # right after it.
-for b in bench_activation bench_mqtt bench_followup; do
+for b in bench_activation bench_voice bench_mqtt bench_followup; do
         i=1
         while [ "$i" -le "$runs" ]; do
                 echo "=== $b, run $i of $runs" >&2
@@ -43,6 +43,9 @@ TARGETS = [  # figure, target, what
     ("followup_rss_1m_mb", "<= 150", "resident memory with 1,000,000 cases"),
     ("followup_checkin_ms", "-", "check-in round trip at 1,000,000 cases (median)"),
     ("followup_10k_due_s", "<= 5", "10,000 reminders due at 08:00, all at the gateway"),
+    ("voice_100_calls_s", "-", "one step calling 100 people, max_calls 10, 0.2 s calls: every call request left"),
+    ("voice_peak_in_flight", "<= 10", "calls in flight at the Twilio stand-in, peak"),
+    ("voice_invalid_requests", "0", "call requests invalid by Twilio's OpenAPI description"),
     ("mqtt_events_per_second", ">= 10000", "MQTT events published at QoS 1"),
     ("mqtt_latency_p50_ms", "-", "trigger to retained activation/<id> at a subscriber, p50"),
     ("mqtt_latency_p99_ms", "<= 10", "trigger to retained activation/<id> at a subscriber, p99"),

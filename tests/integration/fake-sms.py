@@ -4,8 +4,13 @@
 Python 3 standard library only. It answers:
   * Twilio:        POST /2010-04-01/Accounts/<sid>/Messages.json (form body,
                    basic auth <sid>:<token>) -> 201 {"sid": "SM...", ...}
-                   POST /2010-04-01/Accounts/<sid>/Calls.json (To, From and
-                   Twiml or Url) -> 201 {"sid": "CA...", "status": "queued"}
+  * Twilio voice:  POST /2010-04-01/Accounts/<sid>/Calls.json, checked against
+                   Twilio's OpenAPI description of the operation
+                   (twilio-calls-openapi.json, see twilio_calls.py): valid ->
+                   201 shaped like its example (sid "CA" + 32 hex, status
+                   "queued"); invalid -> 400 with a Twilio error body, logged
+                   with "schema_errors". The account in the path is checked
+                   against the description's pattern only with --strict-account.
   * Link Mobility: POST /sms/send (JSON body, basic auth) -> 202 {"messageId": ...}
   * generic:       any other method and path -> 200 (body: --reply, default
                    {"status":"ok","id":N})
@@ -13,17 +18,30 @@ Python 3 standard library only. It answers:
 Every request is appended as one JSON line to --log: n (1-based request
 number), method, path, query, headers, body, form (decoded
 x-www-form-urlencoded fields; form_list: every [name, value] pair in
-order, for repeated fields), json (decoded JSON body), auth ([user, pass]
-from basic auth), status (what was answered), time.
+order, for repeated fields; form_all, for Calls.json: each name's values
+as a list), json (decoded JSON body), auth ([user, pass] from basic auth),
+status (what was answered), time; for Calls.json call_sid, in_flight and,
+when refused, schema_errors.
 
-Fault injection (all requests count, whatever their path):
+Fault injection (all requests count, whatever their path, unless --hang-match):
   --hang-first N         the first N requests sleep --hang-seconds (default 5)
                          before answering: longer than the client's timeout
+  --hang-match TEXT      only requests whose path contains TEXT hang (and count)
+  --fail-match TEXT      only requests whose path contains TEXT fail (and count)
   --fail-first N         the next N requests get --status (default 500);
                          N = -1 fails every request
   --status S             the status for injected failures (500, 429, 400, ...)
   --retry-after SECS     add "Retry-After: SECS" to injected failures
   --twilio-code C        injected failures carry a Twilio error body with code C
+Voice (a stand-in for the calls Twilio places):
+  --voice-auto STATUS    after each accepted call, post its final status
+                         callback (CallStatus=STATUS, e.g. completed) to its
+                         StatusCallback, signed with --twilio-token as Twilio
+                         does, after --voice-hold seconds (default 0.2); the
+                         public URL's scheme and host are replaced by
+                         --deliver-to (http://127.0.0.1:PORT). Each callback
+                         is logged as {"callback": ..., "in_flight": N}: N
+                         calls accepted and not yet ended, counted here.
 The same settings can be changed while running through --control FILE: a JSON
 object with the long option names as keys (fail_first, status, ...), re-read
 when its mtime changes; counters restart then.
@@ -33,6 +51,9 @@ written at start and removed on exit. SIGTERM stops the server.
 """
 
 import base64
+import hashlib
+import hmac
+import urllib.request
 import http.server
 import json
 import os
@@ -44,8 +65,12 @@ import time
 import urllib.parse
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
 from beredd_test import peer  # noqa: E402  (tests/lib/beredd_test)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import twilio_calls  # noqa: E402
 
-TWILIO_RE = re.compile(r"^/2010-04-01/Accounts/([^/]+)/(Messages|Calls)\.json$")
+CALLS_RE = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Calls\.json$")
+
+TWILIO_RE = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
 
 
 class State:
@@ -56,6 +81,7 @@ class State:
         self.hung = 0
         self.failed = 0
         self.ctl_mtime = None
+        self.in_flight = 0
         self.settings = {
             "hang_first": args.hang_first,
             "hang_seconds": args.hang_seconds,
@@ -63,6 +89,8 @@ class State:
             "status": args.status,
             "retry_after": args.retry_after,
             "twilio_code": args.twilio_code,
+            "hang_match": args.hang_match,
+            "fail_match": args.fail_match,
         }
 
     def reload_control(self):
@@ -87,17 +115,56 @@ class State:
         self.hung = 0
         self.failed = 0
 
-    def decide(self):
+    def call_ends(self, srv, rec):
+        """--voice-auto: the call's final status callback, after the hold."""
+        args = self.args
+        time.sleep(args.voice_hold)
+        form = rec.get("form") or {}
+        cb = form.get("StatusCallback")
+        out = {"callback": cb, "sid": rec["call_sid"], "time": time.time()}
+        # Ended before the callback leaves: beredd cannot place the next call
+        # before it has this one's end, so in_flight never runs ahead of it.
+        with self.lock:
+            self.in_flight -= 1
+            out["in_flight"] = self.in_flight
+        if cb:
+            fields = {"CallSid": rec["call_sid"], "AccountSid": rec["path"].split("/")[3],
+                      "CallStatus": args.voice_auto, "CallDuration": "%d" % max(1, args.voice_hold),
+                      "Direction": "outbound-api", "ApiVersion": "2010-04-01"}
+            data = cb + "".join(k + v for k, v in sorted(fields.items()))
+            sig = base64.b64encode(hmac.new((args.twilio_token or "").encode(), data.encode(),
+                                            hashlib.sha1).digest()).decode()
+            u = urllib.parse.urlsplit(cb)
+            target = (args.deliver_to.rstrip("/") if args.deliver_to else u.scheme + "://" + u.netloc) + \
+                u.path + ("?" + u.query if u.query else "")
+            req = urllib.request.Request(target, data=urllib.parse.urlencode(fields).encode(), method="POST",
+                                         headers={"X-Twilio-Signature": sig,
+                                                  "Content-Type": "application/x-www-form-urlencoded"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    out["status"] = r.status
+                    out["reply"] = r.read(300).decode("utf-8", "replace")
+            except urllib.error.HTTPError as e:
+                out["status"] = e.code
+                out["reply"] = e.read(300).decode("utf-8", "replace")
+            except OSError as e:
+                out["status"] = str(e)
+        line = json.dumps(out) + "\n"
+        with srv.log_lock:
+            with open(args.log, "a", encoding="utf-8") as f:
+                f.write(line)
+
+    def decide(self, path):
         """Returns (n, fault) where fault is None, "hang" or "fail"."""
         with self.lock:
             self.reload_control()
             self.n += 1
             s = self.settings
-            if self.hung < (s["hang_first"] or 0):
+            if self.hung < (s["hang_first"] or 0) and (not s["hang_match"] or s["hang_match"] in path):
                 self.hung += 1
                 return self.n, "hang", dict(s)
             ff = s["fail_first"] or 0
-            if ff < 0 or self.failed < ff:
+            if (ff < 0 or self.failed < ff) and (not s["fail_match"] or s["fail_match"] in path):
                 self.failed += 1
                 return self.n, "fail", dict(s)
             return self.n, None, dict(s)
@@ -150,14 +217,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "auth": self._auth(),
         }
         if "x-www-form-urlencoded" in ctype:
-            rec["form"] = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
-            rec["form_list"] = urllib.parse.parse_qsl(body, keep_blank_values=True)
+            pairs = urllib.parse.parse_qsl(body, keep_blank_values=True)
+            rec["form"] = dict(pairs)
+            rec["form_list"] = pairs
+            if CALLS_RE.match(url.path):
+                rec["form_all"] = {}
+                for k, v in pairs:
+                    rec["form_all"].setdefault(k, []).append(v)
         if "json" in ctype:
             try:
                 rec["json"] = json.loads(body)
             except ValueError:
                 rec["json"] = None
-        n, fault, s = st.decide()
+        n, fault, s = st.decide(url.path)
         rec["n"] = n
         rec["time"] = time.time()
 
@@ -167,6 +239,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault == "hang":
             time.sleep(float(s["hang_seconds"]))
         self._reply(status, reply, extra=extra)
+        if status == 201 and rec.get("call_sid") and st.args.voice_auto:
+            threading.Thread(target=st.call_ends, args=(self.server, rec), daemon=True).start()
 
     def _answer(self, rec, path, fault, s):
         args = self.server.args
@@ -184,13 +258,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if args.twilio_token is not None and rec["auth"] != [sid, args.twilio_token]:
                 return 401, json.dumps({"code": 20003, "message": "Authenticate", "status": 401}), None
             form = rec.get("form") or {}
-            if m.group(2) == "Calls":
-                if not form.get("To") or not form.get("From") or not (form.get("Twiml") or form.get("Url")):
-                    return 400, json.dumps({"code": 21201, "message": "missing parameter", "status": 400}), None
-                return 201, json.dumps({"sid": "CA%032x" % rec["n"], "status": "queued", "account_sid": sid}), None
             if not form.get("To") or not (form.get("From") or form.get("MessagingServiceSid")) or "Body" not in form:
                 return 400, json.dumps({"code": 21604, "message": "missing parameter", "status": 400}), None
             return 201, json.dumps({"sid": "SM%032x" % rec["n"], "status": "queued", "account_sid": sid}), None
+        c = CALLS_RE.match(path)
+        if c and self.command == "POST":
+            sid = c.group(1)
+            if args.twilio_token is not None and rec["auth"] != [sid, args.twilio_token]:
+                return 401, json.dumps({"code": 20003, "message": "Authenticate", "status": 401}), None
+            pairs = urllib.parse.parse_qsl(rec["body"], keep_blank_values=True)
+            errors = self.server.calls.check(sid if args.strict_account else None,
+                                             self.headers.get("Content-Type", ""), pairs)
+            if errors:
+                rec["schema_errors"] = errors
+                return 400, json.dumps(twilio_calls.error_body(errors)), None
+            created = self.server.calls.created(sid, rec.get("form") or {}, rec["n"])
+            rec["call_sid"] = created["sid"]
+            with self.server.state.lock:
+                self.server.state.in_flight += 1
+                rec["in_flight"] = self.server.state.in_flight
+            return 201, json.dumps(created), None
         if path == "/sms/send" and self.command == "POST":
             if args.lm_user is not None and rec["auth"] != [args.lm_user, args.lm_password]:
                 return 401, json.dumps({"description": "Unauthorized", "resultCode": 401}), None
@@ -227,15 +314,25 @@ def main():
     p.add_argument("--twilio-code", type=int)
     p.add_argument("--hang-first", type=int, default=0)
     p.add_argument("--hang-seconds", type=float, default=5.0)
+    p.add_argument("--hang-match")
+    p.add_argument("--fail-match")
     p.add_argument("--twilio-token", help="require basic auth <sid>:TOKEN on Twilio requests")
     p.add_argument("--lm-user", help="require basic auth on Link Mobility requests")
     p.add_argument("--lm-password", default="")
     p.add_argument("--reply", help="body of generic answers")
+    p.add_argument("--calls-schema", default=twilio_calls.SCHEMA_FILE,
+                   help="Twilio's OpenAPI description of the Calls create operation")
+    p.add_argument("--strict-account", action="store_true",
+                   help="check the account in a Calls.json path against Twilio's pattern (AC + 32 hex)")
+    p.add_argument("--voice-auto", metavar="STATUS", help="post this final status for every accepted call")
+    p.add_argument("--voice-hold", type=float, default=0.2, help="seconds before --voice-auto's callback")
+    p.add_argument("--deliver-to", help="http://HOST:PORT that --voice-auto's callbacks go to")
     args = p.parse_args()
 
     srv = Server(("127.0.0.1", args.port), Handler)
     srv.args = args
     srv.state = State(args)
+    srv.calls = twilio_calls.Schema(args.calls_schema)
     srv.log_lock = threading.Lock()
     peer.serve(srv, args)
 
