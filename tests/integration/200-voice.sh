@@ -246,7 +246,7 @@ ctl resolve "$ID_REF" --by kari > /dev/null
 
 say "voice only: 1, 2, an invalid key asked again once, English, busy"
 M=$(mark)
-set -- $(trigger ring); ID_RING=$1
+set -- $(trigger ring); ID_RING=$1 CODE_RING=$2
 call "$M" "$OLA"; O_CB=$CCB O_SID=$CSID O_ACT=$CACT O_TOK=$CTOK
 call "$M" "$PER"; P_CB=$CCB P_SID=$CSID P_ACT=$CACT
 call "$M" "$SIRI"; S_CB=$CCB S_SID=$CSID S_ACT=$CACT
@@ -259,6 +259,7 @@ status "$O_CB" "$O_SID" in-progress AnsweredBy=human
 expect 200 "$(press "$O_ACT" "$O_SID" 1)" "ola presses 1"
 reply "Takk, du er registrert som kommer\." nb-NO
 assert_eq "$(answer_of "$ID_RING" ola)" yes
+cp "$T/tw.body" "$T/ola-1.body"; cp "$T/tw.sig" "$T/ola-1.sig"   # the signed request, as someone on the path would keep it
 status "$O_CB" "$O_SID" completed AnsweredBy=human CallDuration=12
 # per: 2
 status "$P_CB" "$P_SID" in-progress AnsweredBy=human
@@ -279,11 +280,27 @@ status "$J_CB" "$J_SID" in-progress AnsweredBy=human
 expect 200 "$(press "$J_ACT" "$J_SID" 1)" "sjef presses 1"
 reply "Thank you, you are recorded as coming\." en-US
 assert_eq "$(answer_of "$ID_RING" sjef)" yes
+# a second key in the same call: the first answer stays, and is said again
+expect 200 "$(press "$J_ACT" "$J_SID" 2)" "sjef presses 2 after 1"
+reply "Thank you, you are recorded as coming\." en-US
+assert_eq "$(answer_of "$ID_RING" sjef)" yes "a second key press in one call changed the answer"
 status "$J_CB" "$J_SID" completed AnsweredBy=human CallDuration=8
 VOICE_OLA=$(voice_of "$ID_RING" ola); VOICE_SIRI=$(voice_of "$ID_RING" siri)
 assert_eq "$VOICE_OLA" 1 "ola's voice column"
 # completed without a valid key press: "answered, no choice" (VOICE.md)
 case $VOICE_SIRI in answered|completed) ;; *) later "siri's VOICE column is $VOICE_SIRI after keys 7 and 9: beredctl(1) shows only 1 or 2 as the key pressed, else completed (answered, no key)" ;; esac
+
+say "a captured key press played back changes nothing (a call answers once)"
+expect 200 "$(gen "$OLA" "NEI $CODE_RING")" "ola's NEI by SMS after her 1"
+assert_eq "$(answer_of "$ID_RING" ola)" no "ola's NEI by SMS"
+keys_before=$(grep -c '"t":"keypress"' "$(actlog "$ID_RING")")
+for i in 1 2; do
+        expect 200 "$(req -X POST -H "Content-Type: application/x-www-form-urlencoded" -H "X-Twilio-Signature: $(cat "$T/ola-1.sig")" \
+                --data-binary @"$T/ola-1.body" "$H$(local_path "$O_ACT")")" "ola's 1 played back"
+done
+assert_eq "$(answer_of "$ID_RING" ola)" no "a played-back key press changed ola's answer"
+assert_eq "$(grep -c '"t":"keypress"' "$(actlog "$ID_RING")")" "$keys_before" "a played-back key press was logged again"
+reply "Denne utkallingen er avsluttet\." nb-NO   # the call has ended: its token answers nothing
 
 say "forged answers are refused and change nothing"
 expect 403 "$(tw "$O_ACT" wrong-token AccountSid="$ACCOUNT" CallSid="$O_SID" Digits=2)" "a bad signature"
@@ -311,7 +328,7 @@ expect 404 "$(tw "$PUBLIC/voice/voice/answer/$(python3 -c 'import secrets; print
 node "$SIGN" validate "$O_ACT" "$TOK" "$(node "$SIGN" sign "${PUBLIC}:443${O_ACT#"$PUBLIC"}" "$TOK" "$T/tw.body" Digits=1)" Digits=1 ||
         fail "twilio's validateRequest does not take :443 (test bug)"
 expect 200 "$(tw "${PUBLIC}:443${O_ACT#"$PUBLIC"}" "$TOK" AccountSid="$ACCOUNT" CallSid="$O_SID" Digits=1)" "signed with :443"
-assert_eq "$(answer_of "$ID_RING" ola)" yes "a forged answer changed ola's answer"
+assert_eq "$(answer_of "$ID_RING" ola)" no "a forged answer changed ola's answer"
 M=$(mark)
 set -- $(trigger mail); ID_MAIL=$1
 has_mail() { grep -q '"channel":"email"' "$T/spool/outbox/$ID_MAIL".*.json; }
