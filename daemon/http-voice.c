@@ -81,6 +81,31 @@ static void query_bits(struct req *q, bool *again, char *ref, size_t rlen) {
         http_form_done(&qf);
 }
 
+/* Twilio's request (WHAT, for the log) as a form, signed with the gateway's
+ * auth token and of its account: false with FORM filled (the caller frees
+ * it), or true with the refusal queued in *REFUSED. */
+static bool twilio_form(struct req *q, struct MHD_Connection *c, const struct gateway *gw, const char *what,
+                        struct http_form *form, enum MHD_Result *refused) {
+        if (http_body_kind(c, q->len) != BODY_FORM) {
+                *refused = http_respond_json(q, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                             "expected application/x-www-form-urlencoded", NULL);
+                return true;
+        }
+        if (http_form_parse(q->body ?: "", q->len, form) < 0) {
+                *refused = http_respond_json(q, c, MHD_HTTP_BAD_REQUEST, "bad form", NULL);
+                return true;
+        }
+        const char *bad = http_twilio_signed(q, c, gw, form);
+        if (!bad)
+                return false;
+        http_form_done(form);
+        log_warning("Refused %s for voice gateway %s: %s", what, gw->id,
+                    streq(bad, "bad signature") ? "bad or missing X-Twilio-Signature"
+                                                : "AccountSid is not the gateway's account");
+        *refused = http_respond_json(q, c, MHD_HTTP_FORBIDDEN, bad, NULL);
+        return true;
+}
+
 static enum MHD_Result answer(struct req *q, struct MHD_Connection *c, const struct gateway *gw, const char *token) {
         bool twilio = gw->type == GATEWAY_TWILIO, again = false, en = false;
         char *digits = NULL, sid[128] = "";
@@ -89,19 +114,9 @@ static enum MHD_Result answer(struct req *q, struct MHD_Connection *c, const str
         int r;
 
         if (twilio) {
-                if (http_body_kind(c, q->len) != BODY_FORM)
-                        return http_respond_json(q, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                                 "expected application/x-www-form-urlencoded", NULL);
-                if (http_form_parse(q->body ?: "", q->len, &form) < 0)
-                        return http_respond_json(q, c, MHD_HTTP_BAD_REQUEST, "bad form", NULL);
-                const char *bad = http_twilio_signed(q, c, gw, &form);
-                if (bad) {
-                        http_form_done(&form);
-                        log_warning("Refused a key press for voice gateway %s: %s", gw->id,
-                                    streq(bad, "bad signature") ? "bad or missing X-Twilio-Signature"
-                                                                : "AccountSid is not the gateway's account");
-                        return http_respond_json(q, c, MHD_HTTP_FORBIDDEN, bad, NULL);
-                }
+                enum MHD_Result refused;
+                if (twilio_form(q, c, gw, "a key press", &form, &refused))
+                        return refused;
                 const char *d = http_form_get(&form, "Digits");
                 digits = d ? strdup(d) : NULL;
                 http_copy_ref(sid, sizeof(sid), http_form_get(&form, "CallSid"));
@@ -164,19 +179,9 @@ static enum MHD_Result status(struct req *q, struct MHD_Connection *c, const str
 
         if (gw->type == GATEWAY_TWILIO) {
                 struct http_form form = {};
-                if (http_body_kind(c, q->len) != BODY_FORM)
-                        return http_respond_json(q, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                                 "expected application/x-www-form-urlencoded", NULL);
-                if (http_form_parse(q->body ?: "", q->len, &form) < 0)
-                        return http_respond_json(q, c, MHD_HTTP_BAD_REQUEST, "bad form", NULL);
-                const char *bad = http_twilio_signed(q, c, gw, &form);
-                if (bad) {
-                        http_form_done(&form);
-                        log_warning("Refused a call status for voice gateway %s: %s", gw->id,
-                                    streq(bad, "bad signature") ? "bad or missing X-Twilio-Signature"
-                                                                : "AccountSid is not the gateway's account");
-                        return http_respond_json(q, c, MHD_HTTP_FORBIDDEN, bad, NULL);
-                }
+                enum MHD_Result refused;
+                if (twilio_form(q, c, gw, "a call status", &form, &refused))
+                        return refused;
                 http_copy_ref(sid, sizeof(sid), http_form_get(&form, "CallSid"));
                 word = known_status(http_form_get(&form, "CallStatus"));
                 http_copy_ref(answered_by, sizeof(answered_by), http_form_get(&form, "AnsweredBy"));
