@@ -421,14 +421,18 @@ static void ha_sensor(struct mqtt *m, const char *site, const char *key, const c
         const struct mqtt_conf *c = &m->cfg->mqtt;
         char uid[160], topic[256], state_topic[512], device_name[160], ident[160];
 
+        char entity[176];
         snprintf(uid, sizeof(uid), "beredd_%s_%s", site, key);
+        /* Home Assistant 2025.10 replaced object_id with default_entity_id
+         * (the whole entity id, domain included); 2026.4 dropped object_id. */
+        snprintf(entity, sizeof(entity), "sensor.%s", uid);
         snprintf(ident, sizeof(ident), "beredd_%s", site);
         snprintf(topic, sizeof(topic), "homeassistant/sensor/%s/config", uid);
         snprintf(state_topic, sizeof(state_topic), "%s/%s", c->base, state_sub);
         snprintf(device_name, sizeof(device_name), "Kriseteam %s", m->cfg->site);
 
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:[s], s:s, s:s, s:s, s:s}}",
-                              "name", name, "unique_id", uid, "object_id", uid, "state_topic", state_topic,
+                              "name", name, "unique_id", uid, "default_entity_id", entity, "state_topic", state_topic,
                               "value_template", value_template, "icon", icon, "availability_topic", m->status_topic,
                               "availability_template", "{{ value_json.state }}", "payload_available", "online",
                               "payload_not_available", "offline", "origin_note",
@@ -438,6 +442,9 @@ static void ha_sensor(struct mqtt *m, const char *site, const char *key, const c
         if (!o)
                 return;
         json_object_del(o, "origin_note");
+        /* Who published it (Home Assistant shows it and logs it with
+         * discovery problems). */
+        json_object_set_new(o, "origin", json_pack("{s:s, s:s}", "name", "beredd", "sw_version", PACKAGE_VERSION));
         if (unit) {
                 json_object_set_new(o, "unit_of_measurement", json_string(unit));
                 json_object_set_new(o, "state_class", json_string("measurement"));

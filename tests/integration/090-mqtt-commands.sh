@@ -73,6 +73,12 @@ for s in open_activations latest_state overdue_followups; do
 done
 retained_has "homeassistant/sensor/beredd_test_overdue_followups/config" '"state_topic":"beredd/test/followup/summary"' \
         || fail "the overdue sensor does not read followup/summary"
+# Home Assistant 2025.10+: default_entity_id (object_id is gone in 2026.4), and who published it
+retained_has "homeassistant/sensor/beredd_test_open_activations/config" '"default_entity_id":"sensor.beredd_test_open_activations"' \
+        || fail "no default_entity_id in the discovery config"
+retained_has "homeassistant/sensor/beredd_test_open_activations/config" '"origin":{"name":"beredd"' \
+        || fail "no origin block in the discovery config"
+if grep "^homeassistant/" "$ALL" | grep -q '"object_id"'; then fail "a discovery config still has object_id"; fi
 retained_has "$B/summary" '"open_activations":0' || fail "no summary with 0 open activations"
 grep "^$B/status|" "$ALL" | head -n 1 | grep -q '^[^|]*|application/json|' || fail "status has no content type"
 
