@@ -1,7 +1,8 @@
 /* beredd dashboard: subscribes to one site's topics over MQTT-over-WebSockets
  * and shows them. Settings come from the address:
- *   index.html?url=ws://broker:9001&base=beredd/trondheim
- * (url defaults to ws://<this host>:9001, base to beredd/demo).
+ *   index.html?url=ws://broker:9001&base=beredd/trondheim[&user=dashboard&password=...]
+ * (url defaults to ws://<this host>:9001, base to beredd/demo; user and
+ * password: the broker account, a read-only one, see mosquitto/).
  * Every value is put on the page with textContent, never as HTML. The
  * payloads carry ids, states and counts only; person ids in events are
  * deliberately not shown (they only tell one person's call from another's
@@ -181,8 +182,13 @@
     p.textContent = text;
   }
 
-  var client = mqtt.connect(url, { clean: true, reconnectPeriod: 3000, connectTimeout: 10000,
-                                   clientId: "beredd-dashboard-" + Math.random().toString(16).slice(2, 10) });
+  var opts = { clean: true, reconnectPeriod: 3000, connectTimeout: 10000,
+               clientId: "beredd-dashboard-" + Math.random().toString(16).slice(2, 10) };
+  if (params.get("user")) {
+    opts.username = params.get("user");
+    opts.password = params.get("password") || "";
+  }
+  var client = mqtt.connect(url, opts);
   client.on("connect", function () {
     setPill("broker", true, "Tilkoblet");
     /* Retained state arrives again on every subscribe. */

@@ -27,12 +27,34 @@ npm install --prefix "$T/node" --no-audit --no-fund --loglevel=error "playwright
 PORT=$(free_port)
 WSPORT=$(free_port)
 HTTPPORT=$(free_port)
-start_mosquitto_conf "$PORT" "listener $WSPORT 127.0.0.1
-protocol websockets"
+# The broker as contrib/dashboard/mosquitto/ sets it up (no anonymous
+# clients; beredd and the dashboard log in; the dashboard reads only), with
+# the test's ports and paths.
+command -v mosquitto_passwd >/dev/null || skip "mosquitto_passwd is not installed"
+MQ_PW=beredd-mq-secret DASH_PW=dash-secret
+mosquitto_passwd -c -b "$T/beredd.passwd" beredd "$MQ_PW" >/dev/null 2>&1 || fail "mosquitto_passwd failed"
+mosquitto_passwd -b "$T/beredd.passwd" dashboard "$DASH_PW" >/dev/null 2>&1 || fail "mosquitto_passwd failed"
+sed 's|beredd/trondheim|beredd/test|' "$top_srcdir/contrib/dashboard/mosquitto/beredd.acl" > "$T/beredd.acl"
+{
+        printf 'user %s\nlog_dest file %s/mosquitto.log\n' "$(id -un)" "$T"
+        sed -e "s|/etc/mosquitto/beredd.passwd|$T/beredd.passwd|" -e "s|/etc/mosquitto/beredd.acl|$T/beredd.acl|" \
+            -e "s|^listener 1883 127.0.0.1|listener $PORT 127.0.0.1|" -e "s|^listener 9001\$|listener $WSPORT 127.0.0.1|" \
+            "$top_srcdir/contrib/dashboard/mosquitto/beredd.conf"
+} > "$T/mosquitto.conf"
+grep -q "^listener $WSPORT" "$T/mosquitto.conf" || fail "the broker snippet has no websockets listener to point at"
+mosquitto -c "$T/mosquitto.conf" >>"$T/mosquitto.out" 2>&1 &
+MOSQUITTO_PID=$!
+PIDS="$PIDS $MOSQUITTO_PID"
+for p in $PORT $WSPORT; do wait_until 10 port_open "$p" || fail "mosquitto did not start on port $p"; done
+# No account, no access.
+if mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t beredd/test/x -m x 2>/dev/null; then fail "the broker let an anonymous client in"; fi
+write_creds mqtt.password="$MQ_PW"
 # SMS through fake-sms (its faults set through $T/sms.ctl), e-mail to the outbox.
 echo '{}' > "$T/sms.ctl"
 start_fake_sms --control "$T/sms.ctl" --reply '{"status":"ok"}'
 write_config "$T/beredd.conf" "$PORT"
+sed -i 's|^mqtt: { host = "127.0.0.1";|mqtt: { username = "beredd"; password_file = "mqtt.password"; host = "127.0.0.1";|' "$T/beredd.conf"
+grep -q 'username = "beredd"' "$T/beredd.conf" || fail "the daemon has no MQTT account in its configuration"
 sed -i "s|^gateways = .*|gateways = ( { id = \"sms\"; channel = \"sms\"; type = \"http\"; url = \"http://127.0.0.1:$SMS_PORT/send\"; body = \"to={to}\&msg={text}\"; retries = 1; },\n             { id = \"outbox\"; channel = \"email\"; type = \"file\"; } );|" "$T/beredd.conf"
 grep -q 'id = "sms"' "$T/beredd.conf" || fail "the SMS gateway is not in the configuration"
 export BEREDD_GW_BACKOFF_MS=20
@@ -44,7 +66,7 @@ PIDS="$PIDS $!"
 wait_until 10 port_open "$HTTPPORT" || fail "the static file server did not start"
 
 # What the follow-up engine publishes (retained); counts only.
-mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -r -t beredd/test/followup/summary \
+mosquitto_pub -h 127.0.0.1 -p "$PORT" -u beredd -P "$MQ_PW" -q 1 -r -t beredd/test/followup/summary \
         -m '{"open":12,"due_today":3,"overdue":2,"escalated":1,"closed":40,"by_level":{"1":7,"2":4,"3":1},"by_factor":{}}'
 
 cat > "$T/drive.js" <<'EOF'
@@ -94,7 +116,8 @@ const say = (s) => console.log("# " + s);
     // by the provider; one answered, one not answered, one still ringing.
     const base = "beredd/test", va = "20261202-0300-ca11";
     const pub = (args, input) => execFileSync("mosquitto_pub",
-      ["-h", "127.0.0.1", "-p", process.env.MQTT_PORT, "-q", "1", ...args], input ? { input } : {});
+      ["-h", "127.0.0.1", "-p", process.env.MQTT_PORT, "-u", "beredd", "-P", process.env.MQ_PW, "-q", "1", ...args],
+      input ? { input } : {});
     pub(["-r", "-t", `${base}/activation/${va}`, "-m", JSON.stringify({ activation: va, chain: "kriseteam",
         state: "mobilising", confirmed: 1, needed: 2, step: 1, drill: true })]);
     const ev = (type, person, status) => JSON.stringify(Object.assign({ type, activation: va, chain: "kriseteam",
@@ -145,8 +168,8 @@ EOF
 
 PLAYWRIGHT="$T/node/node_modules/playwright-core" BEREDCTL="$BEREDCTL" SOCKET="$T/control" PROFILE="$T/profile" \
         CHROMIUM="$CHROMIUM" SHOT="$T/dashboard.png" SHOT_TROUBLE="$T/dashboard-trouble.png" SMS_CTL="$T/sms.ctl" \
-        SHOT_CALLS="$T/dashboard-calls.png" MQTT_PORT="$PORT" \
-        URL="http://127.0.0.1:$HTTPPORT/index.html?url=ws://127.0.0.1:$WSPORT&base=beredd/test" \
+        SHOT_CALLS="$T/dashboard-calls.png" MQTT_PORT="$PORT" MQ_PW="$MQ_PW" \
+        URL="http://127.0.0.1:$HTTPPORT/index.html?url=ws://127.0.0.1:$WSPORT&base=beredd/test&user=dashboard&password=$DASH_PW" \
         timeout 120 node "$T/drive.js" || fail "the dashboard test failed"
 [ -s "$T/dashboard.png" ] || fail "no screenshot"
 [ -s "$T/dashboard-trouble.png" ] || fail "no screenshot of the trouble banner"
