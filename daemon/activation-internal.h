@@ -295,3 +295,7 @@ void act_reply_messages(const struct activation *a, json_t *reply, bool log);
 
 /* activation-show.c */
 void act_summary(struct activation *a, json_t *o);
+/* For dashboards: the chain's display name, its number of steps, when the
+ * next step starts (unix seconds, while mobilising), each role minimum by
+ * its display name with confirmed/needed. No people. */
+void act_progress(struct activation *a, json_t *o);

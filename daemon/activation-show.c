@@ -157,6 +157,30 @@ static json_t *requirements_json(struct activation *a) {
         return arr;
 }
 
+void act_progress(struct activation *a, json_t *o) {
+        const struct chain *c = act_chain(a);
+        if (!c || a->verify)
+                return;
+        json_object_set_new(o, "chain_name", json_string(c->name ? c->name : c->id));
+        json_object_set_new(o, "steps", json_integer((json_int_t) act_chain_n_regular(c)));
+        if (a->deadline && a->state == ACT_MOBILISING)
+                json_object_set_new(o, "next_step_at", json_integer((json_int_t) (a->deadline / USEC_PER_SEC)));
+        /* Each role minimum by its display name, with its counts: "2/3"
+         * alone hides that the priest is missing. */
+        json_t *roles = json_array(), *r;
+        size_t i;
+        json_t *req = a->state == ACT_RESOLVED ? json_array() : requirements_json(a);
+        json_array_foreach(req, i, r) {
+                if (!json_object_get(r, "role"))
+                        continue;
+                json_array_append_new(roles, json_pack("{s:O, s:O, s:O}", "name", json_object_get(r, "name"), "confirmed",
+                                                       json_object_get(r, "confirmed"), "needed",
+                                                       json_object_get(r, "needed")));
+        }
+        json_decref(req);
+        json_object_set_new(o, "roles", roles);
+}
+
 int activations_show(struct activations *m, const char *id, json_t **reply, char *err, size_t errlen) {
         struct activation *a = act_find_activation(m, id);
         if (!a) {

@@ -1134,6 +1134,7 @@ int activations_summary(struct activations *m, const char *id, json_t **reply) {
                 return -ENOENT;
         *reply = json_object();
         act_summary(a, *reply);
+        act_progress(a, *reply);
         return 0;
 }
 

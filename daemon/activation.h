@@ -83,7 +83,9 @@ int activations_show(struct activations *a, const char *id, json_t **reply, char
 int activations_report(struct activations *a, const char *id, json_t **reply, char *err, size_t errlen);
 
 /* The short summary of activation ID (id, code, chain, state, drill,
- * confirmed, needed, step, created), or -ENOENT. */
+ * confirmed, needed, step, created; and for a call-out chain_name, steps,
+ * next_step_at while mobilising, roles [{name, confirmed, needed}]), or
+ * -ENOENT. */
 int activations_summary(struct activations *a, const char *id, json_t **reply);
 
 /* A delivery receipt that came through gateway GATEWAY_ID for REF (the

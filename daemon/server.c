@@ -472,6 +472,12 @@ static void publish_activation(struct server *s, const char *id) {
                                       json_object_get(sum, "confirmed"), "needed", json_object_get(sum, "needed"),
                                       "step", json_object_get(sum, "step"), "drill", json_object_get(sum, "drill"),
                                       "created", json_object_get(sum, "created"));
+                /* For the crisis room: the chain's display name, step N of
+                 * M, the countdown, role minimums by display name. */
+                static const char *const more[] = { "chain_name", "steps", "next_step_at", "roles" };
+                for (size_t k = 0; o && k < ELEMENTSOF(more); k++)
+                        if (json_object_get(sum, more[k]))
+                                json_object_set(o, more[k], json_object_get(sum, more[k]));
                 /* Which requirement is unmet, as flags (no role ids, no people). */
                 json_t *unmet = json_object_get(sum, "unmet"), *u;
                 size_t i;

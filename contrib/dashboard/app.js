@@ -72,7 +72,28 @@
   }
 
   $("site").textContent = base.split("/").pop();
-  function tick() { $("clock").textContent = hms(new Date()); }
+  /* "12 min", "1 t 05 min", "45 s": how long, for people in a hurry. */
+  function span(sec) {
+    sec = Math.max(0, Math.round(sec));
+    if (sec < 60) return sec + " s";
+    var m = Math.floor(sec / 60);
+    if (m < 60) return m + " min";
+    return Math.floor(m / 60) + " t " + pad(m % 60) + " min";
+  }
+  /* Started, how long ago, and the countdown to the next step: redrawn
+   * every second from the retained payload's unix seconds. */
+  function times() {
+    var now = Date.now() / 1000;
+    Array.prototype.forEach.call(document.querySelectorAll("[data-created]"), function (n) {
+      var t = +n.getAttribute("data-created");
+      n.textContent = "Startet " + hms(new Date(t * 1000)).slice(0, 5) + " (" + span(now - t) + " siden)";
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-next]"), function (n) {
+      var t = +n.getAttribute("data-next");
+      n.textContent = t > now ? "Neste trinn om " + span(t - now) : "Neste trinn nå";
+    });
+  }
+  function tick() { $("clock").textContent = hms(new Date()); times(); }
   tick();
   setInterval(tick, 1000);
 
@@ -87,7 +108,7 @@
       var card = el("div", "card " + (a.state || ""));
       card.setAttribute("data-activation", id);
       var top = el("div", "top");
-      var left = el("span", "chain", a.chain || "–");
+      var left = el("span", "chain", a.chain_name || a.chain || "–");
       if (a.drill) { left.appendChild(document.createTextNode(" ")); left.appendChild(el("span", "badge", "ØVELSE")); }
       top.appendChild(left);
       top.appendChild(el("span", "state", STATES[a.state] || a.state || "–"));
@@ -117,10 +138,29 @@
           });
         card.appendChild(row);
       }
-      var step = typeof a.step === "number" && a.step >= 0 ? "Trinn " + (a.step + 1) : "Starter";
+      /* Each role minimum: "2 / 3" alone hides that the priest is missing. */
+      if (Array.isArray(a.roles) && a.roles.length) {
+        var roles = el("div", "roles");
+        a.roles.forEach(function (r) {
+          var ok = (r.confirmed || 0) >= (r.needed || 0);
+          var item = el("span", "role " + (ok ? "met" : "unmet"));
+          item.appendChild(el("b", null, (r.confirmed || 0) + "/" + (r.needed || 0)));
+          item.appendChild(document.createTextNode(" " + (r.name || "")));
+          roles.appendChild(item);
+        });
+        card.appendChild(roles);
+      }
+      var step = typeof a.step === "number" && a.step >= 0
+        ? "Trinn " + (a.step + 1) + (typeof a.steps === "number" && a.steps > 0 ? " av " + a.steps : "") : "Starter";
+      var when = el("div", "when");
+      if (typeof a.created === "number") when.appendChild(el("span", "started")).setAttribute("data-created", a.created);
+      if (typeof a.next_step_at === "number" && a.state === "mobilising")
+        when.appendChild(el("span", "next")).setAttribute("data-next", a.next_step_at);
+      card.appendChild(when);
       card.appendChild(el("div", "meta", step + " · " + id));
       box.appendChild(card);
     });
+    times();
   }
 
   function addEvent(e) {

@@ -55,6 +55,8 @@ start_fake_sms --control "$T/sms.ctl" --reply '{"status":"ok"}'
 write_config "$T/beredd.conf" "$PORT"
 sed -i 's|^mqtt: { host = "127.0.0.1";|mqtt: { username = "beredd"; password_file = "mqtt.password"; host = "127.0.0.1";|' "$T/beredd.conf"
 grep -q 'username = "beredd"' "$T/beredd.conf" || fail "the daemon has no MQTT account in its configuration"
+sed -i 's|^  { id = "kriseteam";|  { id = "kriseteam"; name = "Kriseteamet i Test";|' "$T/beredd.conf"
+grep -q 'name = "Kriseteamet i Test"' "$T/beredd.conf" || fail "the chain has no display name in the configuration"
 sed -i "s|^gateways = .*|gateways = ( { id = \"sms\"; channel = \"sms\"; type = \"http\"; url = \"http://127.0.0.1:$SMS_PORT/send\"; body = \"to={to}\&msg={text}\"; retries = 1; },\n             { id = \"outbox\"; channel = \"email\"; type = \"file\"; } );|" "$T/beredd.conf"
 grep -q 'id = "sms"' "$T/beredd.conf" || fail "the SMS gateway is not in the configuration"
 export BEREDD_GW_BACKOFF_MS=20
@@ -100,11 +102,22 @@ const say = (s) => console.log("# " + s);
     if ((await text(".confirmed")) !== "0" || (await text(".needed")) !== "2") throw new Error("expected 0 / 2");
     if (!(await text(".badge")).includes("ØVELSE")) throw new Error("no drill badge");
     say(`activation ${t.activation} appears: 0 of 2, drill`);
+    // What a crisis room asks first: whose call-out, when, how long ago,
+    // which step of how many, when the next, which role is missing.
+    if (!(await text(".chain")).startsWith("Kriseteamet i Test")) throw new Error("no chain display name: " + await text(".chain"));
+    if (!(await text(".meta")).startsWith("Trinn 1 av 2")) throw new Error("no 'Trinn 1 av 2': " + await text(".meta"));
+    if (!/^Startet \d\d:\d\d \(\d+ s siden\)$/.test(await text(".started"))) throw new Error("no start time: " + await text(".started"));
+    if (!/^Neste trinn (om \d+ s|nå)$/.test(await text(".next"))) throw new Error("no countdown: " + await text(".next"));
+    if ((await text(".role")) !== "0/1 leader") throw new Error("no role minimum: " + await text(".role"));
+    if (!(await page.$eval(`${sel} .role`, (e) => e.className)).includes("unmet")) throw new Error("the missing role is not marked");
+    say("chain name, start time, countdown, 'Trinn 1 av 2' and the missing role shown");
 
     const r = ctl("reply", t.code, "yes", "--person", "kari");
     if (!r.ok) throw new Error("reply refused: " + JSON.stringify(r));
     await page.waitForFunction((s) => document.querySelector(s + " .confirmed").textContent === "1", sel, { timeout: 10000 });
     say("the count moved to 1 of 2");
+    await page.waitForFunction((s) => document.querySelector(s + " .role").textContent === "1/1 leader", sel, { timeout: 10000 });
+    say("the role minimum is met: 1/1 leader");
     await page.waitForFunction(() => document.querySelectorAll("#events li").length >= 3, null, { timeout: 10000 });
     const events = await page.$$eval("#events li", (l) => l.map((e) => e.textContent).join("\n"));
     if (/kari|ola|legevakt/i.test(events)) throw new Error("the event list shows a person id:\n" + events);
