@@ -15,6 +15,23 @@ done
 CREDENTIALS_DIRECTORY="$T/creds" "$BEREDD" --check-config -c "$top_srcdir/conf/beredd.conf" > "$T/out" 2>&1 \
         || { cat "$T/out"; fail "beredd.conf does not validate"; }
 
+say "the installed starting point (conf/beredd.conf.installed) is valid with no secrets at all"
+inst="$top_builddir/conf/beredd.conf.installed"
+[ -f "$inst" ] || fail "$inst was not built"
+env -u CREDENTIALS_DIRECTORY "$BEREDD" --check-config -c "$inst" > "$T/out" 2>&1 || { cat "$T/out"; fail "$inst does not validate"; }
+assert_grep "$T/out" "configuration OK (site kommune: 5 people, 1 chains, 1 gateways)"
+
+say "... and with every setting it has commented out (\"#: \") enabled, given their secrets"
+mkdir -p "$T/inst"
+sed 's/^\( *\)#: /\1/' "$inst" > "$T/inst/beredd.conf"
+assert_no_grep "$T/inst/beredd.conf" "^ *#: "
+for f in $(grep -o '[a-z_]*_file *= *"[^"]*"' "$T/inst/beredd.conf" | sed 's/.*"\(.*\)"/\1/'); do
+        echo "dummy-secret" > "$T/inst/$f"; chmod 0600 "$T/inst/$f"
+done
+env -u CREDENTIALS_DIRECTORY "$BEREDD" --check-config -c "$T/inst/beredd.conf" > "$T/out" 2>&1 \
+        || { cat "$T/out"; fail "the installed configuration with its commented-out settings enabled does not validate"; }
+assert_grep "$T/out" "5 gateways.*mqtt"
+
 say "the provider examples (conf/examples/: SMS, Twilio voice) are valid given their credentials"
 for f in "$top_srcdir"/conf/examples/*.conf; do
         for c in $(grep -o '[a-z_]*_file *= *"[^"]*"' "$f" | sed 's/.*"\(.*\)"/\1/'); do
