@@ -2,7 +2,8 @@
 # run-tests.sh - the whole test suite on a fresh Debian 12 machine:
 # installs what is missing, builds with -Werror, runs unit and integration
 # tests, runs them again under ASan+UBSan and the integration tests under
-# valgrind, checks `make distcheck`, and runs each fuzz target for a
+# valgrind, checks `make distcheck` and the Debian package
+# (contrib/deb-check.sh), and runs each fuzz target for a
 # minute. Build trees go to build-*/.
 set -eu
 cd "$(dirname "$0")/.."
@@ -43,6 +44,15 @@ CHECK_ENV="BEREDD_VALGRIND=1 BEREDD_SKIP_BROWSER=1 READY_TIMEOUT=60" run_suite v
 
 echo "=== distcheck"
 (cd build-gcc && make -j"$jobs" distcheck >/dev/null)
+
+# The Debian package: build, lintian, install, upgrade, remove, purge on this
+# machine (root; it refuses where beredd is installed, and cleans up after).
+# BEREDD_SKIP_DEB=1 skips it on a developer's own machine, never in CI.
+echo "=== deb"
+if [ "${BEREDD_SKIP_DEB:-0}" = 1 ]; then echo "skipped (BEREDD_SKIP_DEB=1)"
+elif [ "$(id -u)" -eq 0 ]; then ./contrib/deb-check.sh
+else sudo ./contrib/deb-check.sh
+fi
 
 # Every fuzz target for ${FUZZ_SECONDS:-60} s from its seed corpus; a crash fails the run.
 echo "=== fuzz"
