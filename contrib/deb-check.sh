@@ -55,6 +55,8 @@ trap 'exit 1' INT TERM HUP
 
 version=$(dpkg-parsechangelog -l debian/changelog -S Version)
 next="${version%.*}.$(( ${version##*.} + 1 ))"
+ac_version=$(sed -n 's/^AC_INIT(\[beredd\], *\[\([^]]*\)\].*/\1/p' configure.ac)
+[ "$version" = "$ac_version" ] || fail "debian/changelog says $version, configure.ac's AC_INIT $ac_version"
 mkdir -p "$out"
 rm -f "$out"/beredd_* "$out"/beredd-dbgsym_*
 
