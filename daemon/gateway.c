@@ -1145,7 +1145,8 @@ void gateways_set_waiting_hook(struct gateways *g, void (*hook)(void *userdata, 
 
 static void waiting_changed(struct gateways *g) {
         if (g->n_waiting == 0)
-                log_notice("Gateways: no message is waiting for a gateway any more");
+                log_event(LOG_NOTICE, MSGID_GATEWAYS_RECOVERED, NULL,
+                          "Gateways: no message is waiting for a gateway any more");
         if (g->waiting_hook)
                 g->waiting_hook(g->waiting_userdata, g->n_waiting);
 }
