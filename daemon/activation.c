@@ -96,16 +96,10 @@ static void join_names(json_t *arr, char *what, size_t len) {
  * calls it once O is in the log buffer; replay never does. Events the shell
  * records itself ("created", "sent", "failed", "receipt", "unsolicited")
  * are told where it records them. */
-static const char *journal_field(char *buf, size_t size, const char *key, const char *value) {
+const char *act_journal_field(char *buf, size_t size, const char *key, const char *value) {
         snprintf(buf, size, "%s%s", key, value ? value : "");
         return buf;
 }
-/* The journal fields of A's key events, so an alert can name the call-out and
- * leave drills out; living until the end of the statement's block. */
-#define ACT_FIELDS(a)                                                                          \
-        ((const char *[]) { journal_field((char[96]) { 0 }, 96, "BEREDD_ACTIVATION=", (a)->id), \
-                            journal_field((char[96]) { 0 }, 96, "BEREDD_CHAIN=", (a)->chain),   \
-                            (a)->drill ? "BEREDD_DRILL=1" : "BEREDD_DRILL=0", NULL })
 
 /* The MESSAGE_ID of state ST: each state its own, so "short" (the team was
  * not mobilised) can be alerted on alone. */

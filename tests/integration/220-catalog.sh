@@ -1,10 +1,11 @@
 #!/bin/sh
 # The MESSAGE_IDs as the journal gets them: each event of a call-out, a
-# check, a reload and a stop carries its own id from daemon/log.h (the ids
-# systemd/beredd.catalog explains; tests/catalog.py checks the lists), with
-# BEREDD_ACTIVATION, BEREDD_CHAIN and BEREDD_DRILL, so "the team was not
-# mobilised" can be alerted on alone. A preloaded sd_journal_sendv records
-# every field beredd sends (as in tests/security/privacy.sh).
+# check, a reload, a stop and a gateway outage carries its own id from
+# daemon/log.h (the ids systemd/beredd.catalog explains; tests/catalog.py
+# checks the lists), with BEREDD_ACTIVATION, BEREDD_CHAIN and BEREDD_DRILL,
+# or BEREDD_GATEWAY and BEREDD_CHANNEL, so "the team was not mobilised" can
+# be alerted on alone. A preloaded sd_journal_sendv records every field
+# beredd sends (as in tests/security/privacy.sh).
 . "$(dirname "$0")/common.sh"
 
 CC_=${CC:-cc}
@@ -144,4 +145,28 @@ kill -HUP "$BEREDD_PID"
 expect RELOAD_FAILED PRIORITY=3
 stop_beredd
 expect STOPPED
+
+say "an SMS gateway outage and its end: down, every gateway failed, not ready; up, recovered, ready again"
+echo '{"fail_first": -1, "status": 500}' > "$T/sms.ctl"
+start_fake_sms --control "$T/sms.ctl"
+cat > "$T/outage.conf" <<EOC
+site = "test";
+spool = "$T/spool";
+people = ( { id = "kari"; name = "Kari Nordmann"; phone = "+4791234567"; roles = ["leader"]; } );
+gateways = ( { id = "sms-main"; channel = "sms"; type = "http"; url = "http://127.0.0.1:$SMS_PORT/send";
+               body = "to={to}&msg={text}"; retries = 1; timeout = "1s"; } );
+chains = ( { id = "kriseteam"; may_trigger = [ "kari" ]; need = { total = 1; };
+             steps = ( { notify = [ "kari" ]; via = [ "sms" ]; wait = "10m"; } ); } );
+EOC
+# Backoff base 20 ms: rounds of retries well under a second apart.
+BEREDD_GW_BACKOFF_MS=20 start_beredd "$T/outage.conf"
+ctl trigger kriseteam --by kari -m "Øvelse" --drill > /dev/null
+expect GATEWAY_STATE_DOWN BEREDD_GATEWAY=sms-main BEREDD_CHANNEL=sms PRIORITY=4
+expect GATEWAY_DOWN BEREDD_GATEWAY=sms-main BEREDD_CHANNEL=sms
+expect NOT_READY
+printf '%s' '{"fail_first": 0}' > "$T/sms.ctl.tmp" && mv "$T/sms.ctl.tmp" "$T/sms.ctl"
+expect GATEWAY_STATE_UP BEREDD_GATEWAY=sms-main BEREDD_CHANNEL=sms
+expect GATEWAYS_RECOVERED
+expect READY_AGAIN
+stop_beredd
 say "ok"
