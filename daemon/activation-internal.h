@@ -38,6 +38,15 @@ enum act_state {
 };
 extern const char *const act_state_names[ACT_VERIFIED + 1];
 
+/* KEY (with its "=") and VALUE into BUF, for a journal field. */
+const char *act_journal_field(char *buf, size_t size, const char *key, const char *value);
+/* The journal fields of A's key events, so an alert can name the call-out and
+ * leave drills out; living until the end of the statement's block. */
+#define ACT_FIELDS(a)                                                                              \
+        ((const char *[]) { act_journal_field((char[96]) { 0 }, 96, "BEREDD_ACTIVATION=", (a)->id), \
+                            act_journal_field((char[96]) { 0 }, 96, "BEREDD_CHAIN=", (a)->chain),   \
+                            (a)->drill ? "BEREDD_DRILL=1" : "BEREDD_DRILL=0", NULL })
+
 enum nstate {
         N_QUEUED,  /* logged "sending", waiting for the commit */
         N_SENDING, /* handed to a gateway */

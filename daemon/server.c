@@ -708,7 +708,7 @@ static void on_followup_event(void *userdata, const struct fu_event *ev) {
         char f_type[64];
         const char *fields[] = { f_type, NULL };
         snprintf(f_type, sizeof(f_type), "BEREDD_EVENT=%s", ev->type);
-        log_event(LOG_INFO, MSGID_FOLLOWUP, fields, "Follow-up: %s%s%s", ev->type, ev->detail ? " " : "",
+        log_event(LOG_INFO, MSGID_FOLLOWUP_EVENT, fields, "Follow-up: %s%s%s", ev->type, ev->detail ? " " : "",
                   ev->detail ? ev->detail : "");
         if (!s->mqtt)
                 return;
