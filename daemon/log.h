@@ -59,3 +59,5 @@ int log_full(int level, int err, const char *msgid, const char *fields[], const 
 #define log_event(level, msgid, fields, ...) log_full((level), 0, (msgid), (fields), __VA_ARGS__)
 #define MSGID_QUORUM_LOST      "b3a1d2e0c6f94a5e8d7c1f2a3b4c5e14" /* a yes became a no: a mobilised team is no longer complete */
 #define MSGID_QUORUM_REACHABLE "b3a1d2e0c6f94a5e8d7c1f2a3b4c5e15" /* a quorum told out of reach can be met after all */
+#define MSGID_ACTIVATION_STALE "773869c3618d435495ffef6e99fa2929" /* an open activation too old at start (a restored spool): closed, nobody told */
+#define MSGID_RETENTION        "ed846082bab24822a499084e448a5dc9" /* a retention sweep removed old personal data (counts only) */
