@@ -79,6 +79,11 @@ stop_beredd
 
 say "restored spool: an open activation older than stale_after is closed as stale at start, nobody is told"
 write_ret_config "$T/beredd.conf" 90d
+# A copy taken while B's SMS was with the gateway: no "sent" for it, no
+# outbox file. Resumed, it would go again.
+grep -v "\"t\":\"sent\",\"key\":\"$B.0\"" "$T/spool/activations/$B.log" > "$T/b.log" || true
+cat "$T/b.log" > "$T/spool/activations/$B.log"
+rm -f "$T/spool/outbox/$B.0.json"
 before=$(of_activation "$B")
 [ "$before" -gt 0 ] || fail "found no outbox message of $B to compare with"
 lines_before=$(wc -l < "$T/spool/activations/$B.log")
@@ -89,6 +94,7 @@ assert_eq "$(json_get "$T/last.json" '["state"]')" resolved
 assert_eq "$(json_get "$T/last.json" '["by"]')" stale
 assert_eq "$(state_of "$B")" resolved
 assert_no_grep "$T/beredd.log" "Resumed [1-9]"
+assert_grep "$T/spool/activations/$B.log" "\"t\":\"failed\",\"key\":\"$B.0\".*stale at start"
 # A new call-out runs past its first step's wait (5 s) meanwhile: by then
 # a resumed B would have gone on to its next step too.
 ctl trigger kriseteam --by kari --json > "$T/c.json"
