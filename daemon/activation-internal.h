@@ -139,6 +139,7 @@ struct activation {
         uint64_t created;
         enum act_state state;
         uint64_t state_ts;
+        uint64_t last_ts; /* the newest event's time: what retention and staleness count from */
         int run;
         int step; /* index of the current (non-final) step, -1 before the first */
         bool parallel;
@@ -281,6 +282,10 @@ void act_unreachable(struct activation *a, const char *person, uint64_t now);
 void act_timeout(struct activation *a, uint64_t now);
 void act_resolve(struct activation *a, const char *by, uint64_t now);
 void act_resume(struct activation *a, uint64_t now);
+/* An open activation found at start too old to resume (a restored spool):
+ * what was in flight is logged failed, the pending calls skipped, and it
+ * ends ("resolved", or "verified" for a check) by "stale", telling no one. */
+void act_close_stale(struct activation *a, uint64_t now);
 
 /* activation-apply.c */
 /* Apply event O (a log line's object) to A: the only code that changes an

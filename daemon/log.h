@@ -48,6 +48,8 @@
 #define MSGID_QUORUM_IMPOSSIBLE  "3850e4ee16fe4576bed876f90327ac5c" /* the quorum can no longer be met: final step told */
 #define MSGID_QUORUM_REACHABLE   "3d29063f7d9749d9ac7bcda5f00db6f9" /* a quorum told out of reach can be met after all */
 #define MSGID_QUORUM_LOST        "5299d0e7f09f487ca96b2776c63fc511" /* a yes became a no: the team is no longer complete */
+#define MSGID_ACTIVATION_STALE   "773869c3618d435495ffef6e99fa2929" /* an open activation too old at start (a restored spool): closed, nobody told */
+#define MSGID_RETENTION          "ed846082bab24822a499084e448a5dc9" /* a retention sweep removed old personal data (counts only) */
 /* Old names, for code written before the split: say which event you mean. */
 #define MSGID_ACTIVATION MSGID_ACTIVATION_STARTED
 #define MSGID_FOLLOWUP   MSGID_FOLLOWUP_EVENT
