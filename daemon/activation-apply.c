@@ -433,6 +433,8 @@ int act_apply(struct activation *a, json_t *o) {
         uint64_t ts = act_jts(o);
         if (!t)
                 return -EINVAL;
+        if (ts > a->last_ts)
+                a->last_ts = ts;
         if (streq(t, "created"))
                 return apply_created(a, o, ts);
         if (!a->chain)

@@ -1061,3 +1061,13 @@ void act_resume(struct activation *a, uint64_t now) {
                 decide_quorum(a, now);
         }
 }
+
+void act_close_stale(struct activation *a, uint64_t now) {
+        for (size_t i = 0; i < a->n_notifs; i++)
+                if (a->notifs[i].state == N_SENDING || a->notifs[i].state == N_QUEUED)
+                        (void) act_record(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "t", "failed", "key",
+                                                       a->notifs[i].key, "gw", "", "error", "stale at start",
+                                                       "unreachable", 0),
+                                          now);
+        record_state(a, a->verify ? ACT_VERIFIED : ACT_RESOLVED, "stale", -1, now);
+}

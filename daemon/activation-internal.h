@@ -38,6 +38,15 @@ enum act_state {
 };
 extern const char *const act_state_names[ACT_VERIFIED + 1];
 
+/* KEY (with its "=") and VALUE into BUF, for a journal field. */
+const char *act_journal_field(char *buf, size_t size, const char *key, const char *value);
+/* The journal fields of A's key events, so an alert can name the call-out and
+ * leave drills out; living until the end of the statement's block. */
+#define ACT_FIELDS(a)                                                                              \
+        ((const char *[]) { act_journal_field((char[96]) { 0 }, 96, "BEREDD_ACTIVATION=", (a)->id), \
+                            act_journal_field((char[96]) { 0 }, 96, "BEREDD_CHAIN=", (a)->chain),   \
+                            (a)->drill ? "BEREDD_DRILL=1" : "BEREDD_DRILL=0", NULL })
+
 enum nstate {
         N_QUEUED,  /* logged "sending", waiting for the commit */
         N_SENDING, /* handed to a gateway */
@@ -130,6 +139,7 @@ struct activation {
         uint64_t created;
         enum act_state state;
         uint64_t state_ts;
+        uint64_t last_ts; /* the newest event's time: what retention and staleness count from */
         int run;
         int step; /* index of the current (non-final) step, -1 before the first */
         bool parallel;
@@ -272,6 +282,10 @@ void act_unreachable(struct activation *a, const char *person, uint64_t now);
 void act_timeout(struct activation *a, uint64_t now);
 void act_resolve(struct activation *a, const char *by, uint64_t now);
 void act_resume(struct activation *a, uint64_t now);
+/* An open activation found at start too old to resume (a restored spool):
+ * what was in flight is logged failed, the pending calls skipped, and it
+ * ends ("resolved", or "verified" for a check) by "stale", telling no one. */
+void act_close_stale(struct activation *a, uint64_t now);
 
 /* activation-apply.c */
 /* Apply event O (a log line's object) to A: the only code that changes an

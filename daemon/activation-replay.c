@@ -94,6 +94,29 @@ static int load_one(struct activations *m, const char *name) {
         return 0;
 }
 
+/* An open activation whose last event is older than retention.stale_after
+ * is a copy of the spool restored later (or a machine off for that long):
+ * resuming it would call a team out, or stand it down, for something long
+ * over. It is closed as stale, in its log, and nobody is told. */
+static bool close_if_stale(struct activations *m, struct activation *a, uint64_t now) {
+        uint64_t max = m->cfg ? m->cfg->retention.stale_after : RETENTION_STALE_AFTER_DEFAULT;
+        char field[160];
+
+        /* A contact-list check is quiet while its window is open. */
+        uint64_t since = a->verify && a->created + a->window > a->last_ts ? a->created + a->window : a->last_ts;
+        if (a->state == ACT_RESOLVED || a->state == ACT_VERIFIED || since + max >= now)
+                return false;
+        uint64_t min = (now - a->last_ts) / USEC_PER_MIN;
+        snprintf(field, sizeof(field), "BEREDD_ACTIVATION=%s", a->id);
+        log_event(LOG_WARNING, MSGID_ACTIVATION_STALE, ((const char *[]) { field, NULL }),
+                  "Activation %s (%s%s): %s, last event %" PRIu64 " %s ago (over retention.stale_after): closed as "
+                  "stale; nobody is called or told", a->id, a->chain, a->drill ? ", drill" : "",
+                  act_state_names[a->state], min < 120 ? min : min / 60, min < 120 ? "min" : "h");
+        act_close_stale(a, now);
+        act_commit(a);
+        return true;
+}
+
 static int cmp_names(const void *x, const void *y) {
         return strcmp(*(char *const *) x, *(char *const *) y);
 }
@@ -135,7 +158,7 @@ int act_load_all(struct activations *m) {
         unsigned resumed = 0, resent = 0;
         uint64_t now = beredd_now();
         for (struct activation *a = m->list; a; a = a->next) {
-                if (a->broken)
+                if (a->broken || close_if_stale(m, a, now))
                         continue;
                 /* In flight at the crash: send again, with the same key; a
                  * call only while it is still wanted (a phone ringing for a
@@ -168,4 +191,49 @@ int act_load_all(struct activations *m) {
                 log_notice("Resumed %u open activation(s); resending %u notification(s) that were in flight", resumed,
                            resent);
         return 0;
+}
+
+/* ---- retention: ended activations, after their last event ---- */
+
+/* Nothing of A may still be in use: every event on disk, nothing queued or
+ * with a gateway (a reply to it would find nothing), no timer. */
+static bool purgeable(const struct activation *a, uint64_t before) {
+        if ((a->state != ACT_RESOLVED && a->state != ACT_VERIFIED) || a->broken || a->dirty || a->buf_len > 0 ||
+            a->last_ts >= before)
+                return false;
+        for (size_t i = 0; i < a->n_notifs; i++)
+                if (a->notifs[i].state == N_QUEUED || a->notifs[i].state == N_SENDING)
+                        return false;
+        return true;
+}
+
+int activations_purge(struct activations *m, uint64_t before, unsigned *ret_n) {
+        unsigned n = 0;
+        int r = 0;
+
+        for (struct activation **pp = &m->list; *pp;) {
+                struct activation *a = *pp;
+                char name[128];
+
+                if (!purgeable(a, before)) {
+                        pp = &a->next;
+                        continue;
+                }
+                snprintf(name, sizeof(name), "%s.log", a->id);
+                int k = store_unlink(m->store, STORE_ACTIVATIONS, name);
+                if (k < 0 && k != -ENOENT) {
+                        r = r ?: k; /* kept, in memory and on disk: tried again next sweep */
+                        pp = &a->next;
+                        continue;
+                }
+                *pp = a->next;
+                activation_free(a);
+                n++;
+        }
+        if (n > 0) {
+                int k = store_sync_dir(m->store, STORE_ACTIVATIONS);
+                r = r ?: k;
+        }
+        *ret_n = n;
+        return r;
 }

@@ -277,7 +277,7 @@ static void finish_text(const struct activation *a, const struct notif *n, const
         if (k < 0) /* not even the code fits: the text goes whole */
                 snprintf(text, tlen, "%s%s", body, code);
         if (cut)
-                log_event(LOG_WARNING, MSGID_TEXT_SHORTENED, NULL,
+                log_event(LOG_WARNING, MSGID_TEXT_SHORTENED, ACT_FIELDS(a),
                           "Activation %s: the %s message does not fit %u SMS segments; shortened (%zu segments, %s)",
                           a->id, n->kind, max, info.segments,
                           info.encoding == TEXT_SMS_GSM7 ? "GSM 7-bit" : "UCS-2");
@@ -568,7 +568,7 @@ void act_reply_messages(const struct activation *a, json_t *reply, bool log) {
                 size_t chars = 0;
                 for (const unsigned char *p = (const unsigned char *) (a->message ? a->message : ""); *p; p++)
                         chars += (*p & 0xC0) != 0x80;
-                log_event(LOG_WARNING, MSGID_TEXT_SHORTENED, NULL,
+                log_event(LOG_WARNING, MSGID_TEXT_SHORTENED, ACT_FIELDS(a),
                           "Activation %s of chain %s: the message (%zu characters) does not fit %u SMS segments; "
                           "the SMS carries it shortened (%zu segments, %s), an e-mail whole",
                           a->id, a->chain, chars, max, longest.segments,

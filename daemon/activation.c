@@ -96,6 +96,25 @@ static void join_names(json_t *arr, char *what, size_t len) {
  * calls it once O is in the log buffer; replay never does. Events the shell
  * records itself ("created", "sent", "failed", "receipt", "unsolicited")
  * are told where it records them. */
+const char *act_journal_field(char *buf, size_t size, const char *key, const char *value) {
+        snprintf(buf, size, "%s%s", key, value ? value : "");
+        return buf;
+}
+
+/* The MESSAGE_ID of state ST: each state its own, so "short" (the team was
+ * not mobilised) can be alerted on alone. */
+static const char *state_msgid(const struct activation *a, enum act_state st) {
+        switch (st) {
+        case ACT_MOBILISED: return MSGID_ACTIVATION_MOBILISED;
+        case ACT_SHORT:     return MSGID_ACTIVATION_SHORT;
+        case ACT_RESOLVED:  return a->verify ? MSGID_VERIFY_ENDED : MSGID_ACTIVATION_RESOLVED;
+        case ACT_VERIFYING: return MSGID_VERIFY_STARTED;
+        case ACT_VERIFIED:  return MSGID_VERIFY_ENDED;
+        case ACT_MOBILISING:
+        default:            return MSGID_ACTIVATION_MOBILISING;
+        }
+}
+
 void act_narrate(struct activation *a, json_t *o, uint64_t now) {
         const char *t = json_string_value(json_object_get(o, "t"));
         const char *drill = a->drill ? ", drill" : "";
@@ -123,11 +142,11 @@ void act_narrate(struct activation *a, json_t *o, uint64_t now) {
         } else if (streq(t, "state")) {
                 enum act_state st = a->state; /* as the event left it */
                 act_emit(a, act_state_names[st], a->step, json_string_value(json_object_get(o, "by")), NULL, NULL, now);
-                log_event(st == ACT_SHORT ? LOG_WARNING : LOG_NOTICE, MSGID_ACTIVATION, NULL,
+                log_event(st == ACT_SHORT ? LOG_WARNING : LOG_NOTICE, state_msgid(a, st), ACT_FIELDS(a),
                           "Activation %s (%s%s): %s", a->id, a->chain, drill, act_state_names[st]);
         } else if (streq(t, "reachable")) {
                 act_emit(a, "reachable", a->step, NULL, NULL, NULL, now);
-                log_event(LOG_NOTICE, MSGID_QUORUM_REACHABLE, NULL,
+                log_event(LOG_NOTICE, MSGID_QUORUM_REACHABLE, ACT_FIELDS(a),
                           "Activation %s (%s%s): the quorum can be met after all; those told it could not are told now",
                           a->id, a->chain, drill);
         } else if (streq(t, "impossible") || streq(t, "unmobilised")) {
@@ -136,12 +155,12 @@ void act_narrate(struct activation *a, json_t *o, uint64_t now) {
                 join_names(json_object_get(o, lost ? "unmet" : "out_of_reach"), what, sizeof(what));
                 act_emit(a, t, a->step, NULL, NULL, what, now);
                 if (lost)
-                        log_event(LOG_WARNING, MSGID_QUORUM_LOST, NULL,
+                        log_event(LOG_WARNING, MSGID_QUORUM_LOST, ACT_FIELDS(a),
                                   "Activation %s (%s%s): a yes became a no; the team is no longer complete (%s): "
                                   "mobilising again, those told it was mobilised are told now",
                                   a->id, a->chain, drill, what);
                 else
-                        log_event(LOG_WARNING, MSGID_QUORUM_IMPOSSIBLE, NULL,
+                        log_event(LOG_WARNING, MSGID_QUORUM_IMPOSSIBLE, ACT_FIELDS(a),
                                   "Activation %s (%s%s): the quorum can no longer be met (%s); the final step is "
                                   "told now, the escalation goes on",
                                   a->id, a->chain, drill, what);
@@ -680,7 +699,8 @@ static int activation_start(struct activations *m, struct activation *a, json_t 
         }
         dispatch(a);
         act_arm_timer(a);
-        log_event(LOG_NOTICE, MSGID_ACTIVATION, NULL, "%s %s of chain %s%s started by %s",
+        log_event(LOG_NOTICE, a->verify ? MSGID_VERIFY_STARTED : MSGID_ACTIVATION_STARTED, ACT_FIELDS(a),
+                  "%s %s of chain %s%s started by %s",
                   a->verify ? "Contact-list check" : "Activation", a->id, a->chain, a->drill ? " (drill)" : "", a->by);
         *reply = json_object();
         act_summary(a, *reply);

@@ -163,5 +163,11 @@ unsigned activations_total(const struct activations *a);
  * published once the second has reached it. */
 uint64_t activations_logged_seq(const struct activations *a);
 uint64_t activations_committed_seq(const struct activations *a);
+/* Retention: remove the log of every ended activation (resolved, or a
+ * verified check) whose last event is before BEFORE (beredd's time) and
+ * forget it (list, show, report). An open or short activation, or one with
+ * anything still in flight, is never removed. *RET_N is the count removed;
+ * returns 0 or the first -errno (what failed is kept for the next sweep). */
+int activations_purge(struct activations *a, uint64_t before, unsigned *ret_n);
 /* Activation ID has events not on disk yet. */
 bool activations_dirty(struct activations *a, const char *id);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -41,13 +42,16 @@ static void help(void) {
                "  verify CHAIN [--window 1h] [--by PERSON]\n"
                "                                       ask everyone on CHAIN to answer OK; lists who did not\n"
                "  case open REF --contact P [--contact P2] [--level N] [--factor F]... [--due DATE] [--children]\n"
-               "  case checkin REF --outcome no-needs|needs|worse|better|unreached [--next DATE|--in 5d] [--by P]\n"
+               "  case checkin REF --outcome no-needs|needs|worse|better|unreached\n"
+               "               [--next DATE|--in 5d|--postpone DAYS] [--by P]\n"
                "  case level REF N | case close REF [--by P] | case show REF\n"
-               "                                       watchful-waiting follow-up cases\n"
+               "                                       watchful-waiting follow-up cases; factors F:\n"
+               "                                       see beredctl(1) or beredd-commands(7)\n"
                "  due [--overdue] [--contact P]        today's follow-up work list\n"
                "  followup summary                     counts by state, level and factor\n"
                "  roster show ROSTER                   who is on duty now, and swaps\n"
                "  roster override ROSTER PERSON --from 'YYYY-MM-DD HH:MM' --to 'YYYY-MM-DD HH:MM'\n"
+               "               [--by PERSON]\n"
                "                                       put PERSON on duty instead (a swap)\n"
                "  list                                 activations, newest first\n"
                "  show ID|CODE                         one activation and its people\n"
@@ -524,6 +528,18 @@ static int usage(const char *msg) {
         return EXIT_USAGE;
 }
 
+/* A usage error that names the option and the command it was given to,
+ * so that a typo in a script is found without guessing. */
+static int usagef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usagef(const char *fmt, ...) {
+        char msg[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        return usage(msg);
+}
+
 /* Parse "--opt VALUE" / "-o VALUE" pairs and positional words of a subcommand. */
 struct opts {
         const char *pos[4];
@@ -559,14 +575,14 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                 else if (!strcmp(a, "--dry-run") || !strcmp(a, "-n"))
                         o->dry_run = true;
                 else if (a[0] == '-' && a[1])
-                        return usage("unknown option");
+                        return usagef("unknown option %s for %s", a, argv[0]);
                 else if (o->n_pos < 4)
                         o->pos[o->n_pos++] = a;
                 else
                         return usage("too many arguments");
                 if (dst) {
                         if (++i >= argc)
-                                return usage("an option needs a value");
+                                return usagef("option %s of %s needs a value", a, argv[0]);
                         *dst = argv[i];
                 }
         }
@@ -733,7 +749,12 @@ static int cmd_followup(int argc, char **argv) {
                                 json_object_set_new(req, "contact", json_string(argv[++i]));
                         else {
                                 json_decref(req);
-                                return usage("due takes --overdue and --contact ID");
+                                if (!strcmp(argv[i], "--contact"))
+                                        return usagef("option %s of %s needs a value", argv[i], c);
+                                return usagef(argv[i][0] == '-' ? "unknown option %s for %s (it takes --overdue "
+                                                                        "and --contact PERSON)"
+                                                                      : "unexpected argument '%s' for %s",
+                                                    argv[i], c);
                         }
                 }
                 return run(req, print_due);
@@ -778,10 +799,20 @@ static int cmd_followup(int argc, char **argv) {
                 else if (!strcmp(sub, "level") && a[0] != '-' && !level_pos)
                         json_object_set_new(req, "level", json_integer(atoi(a))), level_pos = 1;
                 else {
+                        static const char *const with_value[] = { "--contact", "--factor", "--level", "--due", "--outcome",
+                                                                  "--next",    "--in",     "--postpone", "--by" };
+                        bool known = false;
+                        for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+                                known = known || !strcmp(a, with_value[k]);
+                        char what[64];
+                        snprintf(what, sizeof(what), "case %s", sub);
                         json_decref(req);
                         json_decref(contacts);
                         json_decref(factors);
-                        return usage("unknown or incomplete option for case");
+                        if (known)
+                                return usagef("option %s of %s needs a value", a, what);
+                        return usagef(a[0] == '-' ? "unknown option %s for %s" : "unexpected argument '%s' for %s",
+                                            a, what);
                 }
         }
         if (!strcmp(sub, "open")) {
@@ -850,14 +881,20 @@ int main(int argc, char *argv[]) {
         }
         int cargc = argc - optind;
         char **cargv = argv + optind;
-        /* Allow trailing --json after the command's own words. */
-        for (int i = 1; i < cargc; i++)
+        /* Allow trailing --json after the command's own words, and
+         * "beredctl trigger --help" to mean what it says. */
+        for (int i = 1; i < cargc; i++) {
+                if (strcmp(cargv[i], "--help") == 0 || strcmp(cargv[i], "-h") == 0) {
+                        help();
+                        return EXIT_OK;
+                }
                 if (strcmp(cargv[i], "--json") == 0 || strcmp(cargv[i], "-j") == 0) {
                         json_output = true;
                         memmove(&cargv[i], &cargv[i + 1], (size_t) (cargc - i - 1) * sizeof(char *));
                         cargc--;
                         i--;
                 }
+        }
 
         if (strcmp(cargv[0], "status") == 0)
                 return cmd_status(cargc, cargv);

@@ -203,8 +203,17 @@ static int parse_case_field(struct command *c, enum field f, json_t *v, char *er
                 for (size_t i = 0; i < json_array_size(v); i++) {
                         const char *s = json_string_value(json_array_get(v, i));
                         int k = factor_from_name(s);
-                        if (k < 0)
-                                return fail(err, errlen, "factors: %s", s ? "unknown factor" : "expected a list of strings");
+                        if (k < 0 && !s)
+                                return fail(err, errlen, "factors: expected a list of strings");
+                        if (k < 0) {
+                                /* Name the valid ones: a case system's export
+                                 * can be fixed from the error alone. */
+                                char valid[256] = "";
+                                for (int n = 0; n < _FACTOR_MAX; n++)
+                                        snprintf(valid + strlen(valid), sizeof(valid) - strlen(valid), "%s%s",
+                                                 n ? ", " : "", factor_names[n]);
+                                return fail(err, errlen, "factors: unknown factor (valid: %s)", valid);
+                        }
                         c->factors |= 1u << k;
                 }
                 return 0;

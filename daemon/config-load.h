@@ -1,7 +1,7 @@
 /* config-load.h - private to config*.c: the loader that walks the libconfig
  * tree (config.c), shared by the files that load one section each
  * (config-people.c, config-gateways.c, config-chains.c, config-followup.c,
- * config-mqtt.c, config-http.c) and the secrets (config-secret.c).
+ * config-mqtt.c, config-http.c, config-retention.c) and the secrets (config-secret.c).
  *
  * Every error goes through cfg_fail() or cfg_fail_elem() as "FILE:LINE:
  * PATH: message" and is collected, never printed; the getters report a
@@ -130,6 +130,7 @@ void cfg_load_chains(struct loader *l, const config_setting_t *root);   /* confi
 void cfg_load_followup(struct loader *l, const config_setting_t *root); /* config-followup.c */
 void cfg_load_mqtt(struct loader *l, const config_setting_t *root);     /* config-mqtt.c */
 void cfg_load_http(struct loader *l, const config_setting_t *root);     /* config-http.c */
+void cfg_load_retention(struct loader *l, const config_setting_t *root); /* config-retention.c */
 
 /* What a person and a chain own, freed (for config_free()). */
 void cfg_person_done(struct person *p);

@@ -3,8 +3,8 @@
  * level, the calendar and the rosters, config_load()/config_free() and the
  * lookups. Each other section has its own file sharing config-load.h:
  * config-people.c (people, roles), config-gateways.c, config-chains.c,
- * config-followup.c, config-mqtt.c, config-http.c; secrets are read by
- * config-secret.c.
+ * config-followup.c, config-mqtt.c, config-http.c, config-retention.c;
+ * secrets are read by config-secret.c.
  *
  * The loader walks the libconfig tree once, section by section, and fills the
  * structs best-effort: an element with a mistake is still kept when it has an
@@ -816,7 +816,7 @@ static void load_rosters(struct loader *l, const config_setting_t *root) {
 
 struct config *config_load(const char *path, struct errlist *errs) {
         static const char *const keys[] = { "site", "timezone", "spool", "language", "calendar", "people",
-                                             "roles", "rosters", "gateways", "chains", "followup", "mqtt", "http", NULL };
+                                             "roles", "rosters", "gateways", "chains", "followup", "mqtt", "http", "retention", NULL };
         struct loader l = { .path = path, .errs = errs };
         config_t cf;
         config_setting_t *root;
@@ -865,6 +865,7 @@ struct config *config_load(const char *path, struct errlist *errs) {
         cfg_load_followup(&l, root);
         cfg_load_mqtt(&l, root);
         cfg_load_http(&l, root);
+        cfg_load_retention(&l, root);
         config_destroy(&cf);
 
         if (l.n_errors > 0 || l.oom) {

@@ -300,6 +300,21 @@ struct http_conf {
         int line;
 };
 
+/* How long personal data stays in the spool: the "retention" section
+ * (absent: the defaults). Ages are measured from an activation's last
+ * event and from a file's modification time. */
+#define RETENTION_ACTIVATIONS_DEFAULT (90 * USEC_PER_DAY) /* ended activations' logs, for evaluation */
+#define RETENTION_OUTBOX_DEFAULT (7 * USEC_PER_DAY)       /* the file gateway's messages: numbers, texts */
+#define RETENTION_FAILED_DEFAULT (30 * USEC_PER_DAY)      /* rejected input and its .reason */
+#define RETENTION_STALE_AFTER_DEFAULT USEC_PER_DAY        /* an open activation this quiet at start is stale */
+struct retention_conf {
+        uint64_t activations; /* resolved or verified activations, after their last event */
+        uint64_t outbox;
+        uint64_t failed;
+        uint64_t stale_after; /* at start: an open activation whose last event is older is closed, never resumed */
+        int line;             /* 0 when the section is absent */
+};
+
 struct config {
         char *path; /* the file this was loaded from */
         char *site;
@@ -321,6 +336,7 @@ struct config {
         struct followup_conf followup;
         struct mqtt_conf mqtt;
         struct http_conf http;
+        struct retention_conf retention;
 };
 
 /* Load and validate PATH. On success returns the configuration and leaves ERRS

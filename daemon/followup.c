@@ -364,8 +364,11 @@ static void act_finish(struct followup *f, struct fu_staged *st, uint64_t now) {
         dispatch(f, c, now, true);
         /* No case reference in the journal: it is named in the spool and in
          * beredctl's answers only. */
-        log_event(a == FU_ACT_ESCALATE ? LOG_WARNING : LOG_INFO, MSGID_FOLLOWUP, NULL, "Follow-up case at level %d: %s (%s)",
-                  c->level,
+        log_event(a == FU_ACT_ESCALATE ? LOG_WARNING : LOG_INFO,
+                  a == FU_ACT_REMIND   ? MSGID_FOLLOWUP_REMINDER :
+                  a == FU_ACT_SECOND   ? MSGID_FOLLOWUP_OVERDUE :
+                                         MSGID_FOLLOWUP_ESCALATED,
+                  NULL, "Follow-up case at level %d: %s (%s)", c->level,
                   a == FU_ACT_REMIND   ? "first reminder sent" :
                   a == FU_ACT_SECOND   ? "overdue, second reminder sent" :
                                          "not recorded in time, coordinator told",
@@ -499,7 +502,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         if (purged) {
                 char d[32];
                 snprintf(d, sizeof(d), "%u", purged);
-                log_event(LOG_INFO, MSGID_FOLLOWUP, NULL, "Follow-up: purged %u closed case%s after retention", purged,
+                log_event(LOG_INFO, MSGID_FOLLOWUP_PURGED, NULL, "Follow-up: purged %u closed case%s after retention", purged,
                           purged == 1 ? "" : "s");
                 emit(f, "purged", 0, d);
         }
@@ -563,7 +566,7 @@ static void log_case(const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        log_event(LOG_INFO, MSGID_FOLLOWUP, NULL, "Follow-up case: %s", msg);
+        log_event(LOG_INFO, MSGID_FOLLOWUP_CASE, NULL, "Follow-up case: %s", msg);
 }
 
 static int spool_err(int r, const char *what, char *err, size_t errlen) {

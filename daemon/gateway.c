@@ -48,6 +48,16 @@
 
 /* ---- small helpers ---- */
 
+static const char *gw_field(char *buf, size_t size, const char *key, const char *value) {
+        snprintf(buf, size, "%s%s", key, value ? value : "");
+        return buf;
+}
+/* The journal fields of a gateway's trouble: which gateway, which channel,
+ * so an alert can tell SMS from e-mail; living until the end of the block. */
+#define GW_FIELDS(id, ch)                                                              \
+        ((const char *[]) { gw_field((char[96]) { 0 }, 96, "BEREDD_GATEWAY=", (id)),         \
+                            gw_field((char[32]) { 0 }, 32, "BEREDD_CHANNEL=", channel_name(ch)), NULL })
+
 static char *xstrdup0(const char *s) {
         return s ? strdup(s) : NULL;
 }
@@ -338,7 +348,7 @@ static void failover(struct msg *x, const char *error) {
                  * messages), not one per message per round. */
                 x->parked = true;
                 if (!x->waiting && x->g->n_waiting == 0)
-                        log_event(LOG_WARNING, MSGID_GATEWAY_DOWN, NULL,
+                        log_event(LOG_WARNING, MSGID_GATEWAY_DOWN, GW_FIELDS(cur_id(x), x->channel),
                                   "Gateways: every %s gateway failed for message %s, last %s: %s; messages are kept "
                                   "and tried again every %.1f s",
                                   channel_name(x->channel), x->lkey, cur_id(x), error, (double) round / USEC_PER_SEC);
@@ -897,11 +907,11 @@ static void health_note(struct msg *x, enum outcome out) {
         uint64_t was = h->since;
         h->since = now;
         if (h->state == GW_STATE_DOWN)
-                log_event(LOG_WARNING, MSGID_GATEWAY_STATE_DOWN, NULL, "Gateway %s (%s) is down: %s", h->id,
-                          channel_name(h->channel), h->error);
+                log_event(LOG_WARNING, MSGID_GATEWAY_STATE_DOWN, GW_FIELDS(h->id, h->channel),
+                          "Gateway %s (%s) is down: %s", h->id, channel_name(h->channel), h->error);
         else if (old == GW_STATE_DOWN)
-                log_event(LOG_NOTICE, MSGID_GATEWAY_STATE_UP, NULL, "Gateway %s (%s) is up again after %.0f s down",
-                          h->id, channel_name(h->channel), was && now > was ? (double) (now - was) / USEC_PER_SEC : 0.0);
+                log_event(LOG_NOTICE, MSGID_GATEWAY_STATE_UP, GW_FIELDS(h->id, h->channel),
+                          "Gateway %s (%s) is up again after %.0f s down", h->id, channel_name(h->channel), was && now > was ? (double) (now - was) / USEC_PER_SEC : 0.0);
         if (g->health_hook)
                 g->health_hook(g->health_userdata);
 }
@@ -1145,7 +1155,8 @@ void gateways_set_waiting_hook(struct gateways *g, void (*hook)(void *userdata, 
 
 static void waiting_changed(struct gateways *g) {
         if (g->n_waiting == 0)
-                log_notice("Gateways: no message is waiting for a gateway any more");
+                log_event(LOG_NOTICE, MSGID_GATEWAYS_RECOVERED, NULL,
+                          "Gateways: no message is waiting for a gateway any more");
         if (g->waiting_hook)
                 g->waiting_hook(g->waiting_userdata, g->n_waiting);
 }

@@ -615,7 +615,7 @@ static int on_mhd_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                           h->n_conns >= CONN_LIMIT ? ", at the limit" : ", accept is failing");
         } else if (h->stalled && !h->pending_since) {
                 h->stalled = false;
-                log_event(LOG_NOTICE, MSGID_HTTP_STALLED, NULL, "The HTTP listener on %s is accepting connections again",
+                log_event(LOG_NOTICE, MSGID_HTTP_ACCEPTING, NULL, "The HTTP listener on %s is accepting connections again",
                           h->listen ?: "?");
         }
         (void) sd_event_source_set_time(s, usec + TICK_USEC > now ? usec + TICK_USEC : now + TICK_USEC);

@@ -15,6 +15,7 @@
 #include "activation.h"
 #include "command.h"
 #include "config.h"
+#include "retention.h"
 #include "server.h"
 
 static inline uint64_t server_now_monotonic(void) {
@@ -75,6 +76,7 @@ struct server {
         struct duty *duty;
         struct activations *acts;
         struct followup *fu;
+        struct retention *ret; /* the retention sweep */
         bool mq_summary; /* followup/summary to be published */
         bool mq_status;  /* the trouble fields of <base>/status to be published */
         int ready;       /* last readiness computed: 1 ready, 0 not, -1 not yet (logged on change) */

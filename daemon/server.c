@@ -708,7 +708,7 @@ static void on_followup_event(void *userdata, const struct fu_event *ev) {
         char f_type[64];
         const char *fields[] = { f_type, NULL };
         snprintf(f_type, sizeof(f_type), "BEREDD_EVENT=%s", ev->type);
-        log_event(LOG_INFO, MSGID_FOLLOWUP, fields, "Follow-up: %s%s%s", ev->type, ev->detail ? " " : "",
+        log_event(LOG_INFO, MSGID_FOLLOWUP_EVENT, fields, "Follow-up: %s%s%s", ev->type, ev->detail ? " " : "",
                   ev->detail ? ev->detail : "");
         if (!s->mqtt)
                 return;
@@ -925,6 +925,7 @@ static void server_reload(struct server *s) {
                 activations_set_public_url(s->acts, c->http.public_url);
                 http_set_config(s->http, c);
                 followup_set_config(s->fu, c, cal);
+                retention_set_config(s->ret, c);
                 calendar_free(s->cal);
                 s->cal = cal;
                 config_free(s->config);
@@ -1099,6 +1100,13 @@ static int server_start_engines(struct server *s) {
                 log_error_errno(r, "Cannot load the follow-up cases: %m");
                 return r;
         }
+        /* After the activations are loaded (an ended one may go), before
+         * anything new comes in. */
+        r = retention_new(s->event, s->store, s->acts, s->config, &s->ret);
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up the retention sweep: %m");
+                return r;
+        }
         return 0;
 }
 
@@ -1210,6 +1218,7 @@ void server_free(struct server *s) {
                 return;
         ctl_free(s->ctl);
         http_free(s->http);
+        retention_free(s->ret);
         followup_free(s->fu);
         activations_free(s->acts);
         server_limits_free(s);

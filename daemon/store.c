@@ -766,6 +766,20 @@ int store_remove(struct store *s, enum store_dir dir, const char *name) {
         return 0;
 }
 
+int store_unlink(struct store *s, enum store_dir dir, const char *name) {
+        if (!name[0] || strchr(name, '/') || streq(name, ".") || streq(name, ".."))
+                return -EINVAL;
+        if (unlinkat(store_dirfd(s, dir), name, 0) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int store_sync_dir(struct store *s, enum store_dir dir) {
+        if (fsync(store_dirfd(s, dir)) < 0)
+                return negative_errno();
+        return 0;
+}
+
 int store_consume(struct store *s, const char *name) {
         return store_remove(s, STORE_INCOMING, name);
 }

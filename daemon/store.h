@@ -14,7 +14,8 @@
  * Every whole-file write is: create in tmp/ with O_EXCL, write, fsync, rename
  * into place, fsync the folder. Folders are 0750, files 0640. Nothing is ever
  * deleted except by an explicit rule (processed incoming files, stale tmp/
- * files at open, purge of closed cases after retention).
+ * files at open, purge of closed cases after retention, and the retention
+ * sweep of ended activations, outbox/ and failed/: retention.h).
  *
  * Functions return 0 (or a non-negative value) on success and -errno on
  * failure; they do not log. -ENOSPC and -EDQUOT are temporary: the caller
@@ -109,6 +110,11 @@ int store_append(struct store *s, enum store_dir dir, const char *name, const vo
 
 /* Remove DIR/NAME and fsync DIR (e.g. purge of a closed case). Returns 0 or -errno. */
 int store_remove(struct store *s, enum store_dir dir, const char *name);
+/* Many removals at once (the retention sweep): store_unlink() removes
+ * DIR/NAME (a plain name) without a sync, one store_sync_dir() makes all
+ * of them durable. Returns 0 or -errno. */
+int store_unlink(struct store *s, enum store_dir dir, const char *name);
+int store_sync_dir(struct store *s, enum store_dir dir);
 
 /* Move incoming/NAME to failed/NAME (failed/NAME.1, .2 ... if taken) and
  * write failed/<that name>.reason containing REASON and a newline, both

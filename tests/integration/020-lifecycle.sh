@@ -94,7 +94,24 @@ assert_eq "$rc" 2 "usage error must exit 2"
 # a bad option is a usage error before anything is sent (exit 2, not 3)
 rc=0; ctl trigger kriseteam --bogus > "$T/out" 2>&1 || rc=$?
 assert_eq "$rc" 2 "an unknown option must stop the command"
-assert_grep "$T/out" "unknown option"
+assert_grep "$T/out" "unknown option --bogus for trigger"
+# a missing value names the option too, for every kind of subcommand
+rc=0; ctl trigger kriseteam --by > "$T/out" 2>&1 || rc=$?
+assert_eq "$rc" 2 "a missing option value must stop the command"
+assert_grep "$T/out" "option --by of trigger needs a value"
+rc=0; ctl case open K-1 --contact > "$T/out" 2>&1 || rc=$?
+assert_eq "$rc" 2
+assert_grep "$T/out" "option --contact of case open needs a value"
+rc=0; ctl case open K-1 --colour red > "$T/out" 2>&1 || rc=$?
+assert_eq "$rc" 2
+assert_grep "$T/out" "unknown option --colour for case open"
+rc=0; ctl due --late > "$T/out" 2>&1 || rc=$?
+assert_eq "$rc" 2
+assert_grep "$T/out" "unknown option --late for due"
+# --help after a command is the help, not an unknown option
+rc=0; ctl trigger --help > "$T/out" 2>&1 || rc=$?
+assert_eq "$rc" 0 "trigger --help must show the help"
+assert_grep "$T/out" "^Usage: beredctl"
 # and a subcommand's own options are not called unknown
 rc=0; ctl case checkin K-1 --outcome needs > "$T/out" 2>&1 || rc=$?
 assert_eq "$rc" 3

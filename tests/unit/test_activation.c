@@ -840,6 +840,43 @@ static void test_restart_completes(void **state) {
         assert_replays(w, b);
 }
 
+/* A restored spool: closing a stale call-out ends it by "stale", fails
+ * what was in flight, skips the calls to come and sends nothing; the log
+ * replays to the same state. */
+static void test_close_stale(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "voice", false); /* SMS now, calls in 2 minutes */
+        assert_int_equal(a->last_ts, w->now);
+        assert_true(member(a, "ola")->call_at != 0);
+        size_t n = a->n_notifs;
+        assert_true(n > 0);
+        assert_int_equal(a->notifs[0].state, N_QUEUED);
+
+        w->now += 2 * USEC_PER_DAY;
+        free(w->emitted);
+        w->emitted = NULL;
+        w->emitted_len = 0;
+        act_close_stale(a, w->now);
+        assert_int_equal(a->state, ACT_RESOLVED);
+        assert_int_equal(a->last_ts, w->now);
+        assert_int_equal(a->n_notifs, n); /* no stand-down, no thanks */
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(a->notifs[i].state, N_FAILED);
+        assert_int_equal(member(a, "ola")->call_at, 0);
+        assert_int_equal(member(a, "per")->call_at, 0);
+        assert_non_null(w->emitted);
+        assert_non_null(strstr(w->emitted, "resolved"));
+        assert_null(strstr(w->emitted, "notify"));
+        assert_replays(w, a);
+
+        /* A contact-list check ends as verified. */
+        struct activation *v = create(w, "team", false, true);
+        act_start_check(v, w->now);
+        act_close_stale(v, w->now + USEC_PER_DAY);
+        assert_int_equal(v->state, ACT_VERIFIED);
+        assert_replays(w, v);
+}
+
 static void test_counts(void **state) {
         struct world *w = *state;
         struct activation *a = trigger(w, "team", false);
@@ -973,6 +1010,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_voice_only_not_reached_moves_on, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_voice_machine_and_sms_failure, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_voice_calls_drop_when_mobilised, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_close_stale, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_narrate_reply_then_mobilised, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_narrate_quorum_turns, setup, teardown),

@@ -174,7 +174,8 @@ static void test_case_commands(void **state) {
                      "contacts: expected a list of one or two person ids");
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\",\"a\"]}", "contacts: the same person twice");
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"factors\":[\"diagnosis\"]}",
-                     "factors: unknown factor");
+                     "factors: unknown factor (valid: violence, mental-illness, substance-abuse, loneliness, refugee, "
+                     "severe-illness, health-personnel, quarantine, elderly, physical-illness, relative-burden)");
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"due\":\"2027-02-29\"}",
                      "due: expected a date \"YYYY-MM-DD\"");
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"level\":0}", "level: must be between 1 and 9");

@@ -991,6 +991,36 @@ static void test_http_errors(_unused_ void **state) {
         EXPECT(BASE CHAIN_OK "http = \"on\";\n", "10: http: expected a group { ... }");
 }
 
+static void test_retention_section(_unused_ void **state) {
+        struct config *c = test_config_from_text(tmpdir, "ok.conf", BASE CHAIN_OK);
+        /* absent: the defaults */
+        assert_int_equal(c->retention.activations, 90 * USEC_PER_DAY);
+        assert_int_equal(c->retention.outbox, 7 * USEC_PER_DAY);
+        assert_int_equal(c->retention.failed, 30 * USEC_PER_DAY);
+        assert_int_equal(c->retention.stale_after, USEC_PER_DAY);
+        assert_int_equal(c->retention.line, 0);
+        config_free(c);
+
+        c = test_config_from_text(tmpdir, "ok.conf", BASE CHAIN_OK
+                    "retention = { activations = \"2s\"; outbox = \"1h30m\"; stale_after = \"6m\"; };\n");
+        assert_int_equal(c->retention.activations, 2 * USEC_PER_SEC);
+        assert_int_equal(c->retention.outbox, 90 * USEC_PER_MIN);
+        assert_int_equal(c->retention.failed, 30 * USEC_PER_DAY); /* not given: the default */
+        assert_int_equal(c->retention.stale_after, 6 * USEC_PER_MIN);
+        assert_int_equal(c->retention.line, 10);
+        config_free(c);
+
+        EXPECT(BASE CHAIN_OK "retention = { outbox = \"7 days\"; failed = \"0s\"; keep = \"1d\"; };\n",
+               "10: unknown setting \"keep\" in retention",
+               "10: retention.outbox: bad duration \"7 days\" (use e.g. \"90s\", \"5m\", \"1h30m\", \"14d\")",
+               "10: retention.failed: must be longer than 0");
+        /* stale_after must outlast every wait, or a restart in a long step
+         * would close a live call-out */
+        EXPECT(BASE CHAIN_OK "retention = { stale_after = \"5m\"; };\n",
+               "10: retention.stale_after: must be longer than every step's wait (chain \"k\" waits longer)");
+        EXPECT(BASE CHAIN_OK "retention = 1;\n", "10: retention: expected a group { ... }");
+}
+
 static void test_http_gateway_inbound(_unused_ void **state) {
         _cleanup_free_ char *tok = test_write_file(tmpdir, "in.token", "s3cret\n", 0600);
         _cleanup_free_ char *conf = NULL;
@@ -1317,6 +1347,7 @@ int main(void) {
                 cmocka_unit_test(test_http_section),
                 cmocka_unit_test(test_http_errors),
                 cmocka_unit_test(test_http_gateway_inbound),
+                cmocka_unit_test(test_retention_section),
                 cmocka_unit_test(test_max_segments),
                 cmocka_unit_test(test_roles_and_reports),
                 cmocka_unit_test(test_voice_gateways),

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "retention.h"
 #include "store.h"
 #include "test.h"
 
@@ -487,6 +488,71 @@ static void test_reject(void **state) {
         store_free(s);
 }
 
+/* Set the modification time of REL to AGE seconds ago. */
+static void age_file(const struct fixture *f, const char *rel, long age) {
+        _cleanup_free_ char *p = path_of(f, rel);
+        struct timespec ts[2];
+        clock_gettime(CLOCK_REALTIME, &ts[0]);
+        ts[0].tv_sec -= age;
+        ts[1] = ts[0];
+        assert_int_equal(utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+/* The retention sweep of outbox/ and failed/ (no activations here): by
+ * age, an input with its .reason as one (aged by the .reason), never a
+ * folder or a symlink, counted per kind. */
+static void test_retention_sweep(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+        const struct retention_conf rc = { .activations = USEC_PER_DAY, .outbox = 3600 * USEC_PER_SEC,
+                                           .failed = 2 * 3600 * USEC_PER_SEC, .stale_after = USEC_PER_DAY };
+        struct retention_counts k;
+
+        put_file(f, "outbox/old.json", "{}");
+        put_file(f, "outbox/new.json", "{}");
+        age_file(f, "outbox/old.json", 3601 + 60);
+        _cleanup_free_ char *dir = path_of(f, "outbox/sub");
+        assert_int_equal(mkdir(dir, 0750), 0);
+        age_file(f, "outbox/sub", 99999);
+        _cleanup_free_ char *link = path_of(f, "outbox/link");
+        assert_int_equal(symlink("/etc/passwd", link), 0);
+        age_file(f, "outbox/link", 99999);
+
+        put_file(f, "failed/a.json", "x");     /* old with its reason: one input */
+        put_file(f, "failed/a.json.reason", "r\n");
+        age_file(f, "failed/a.json", 99999);
+        age_file(f, "failed/a.json.reason", 99999);
+        put_file(f, "failed/b.json", "x");     /* written long ago, rejected now: stays */
+        put_file(f, "failed/b.json.reason", "r\n");
+        age_file(f, "failed/b.json", 99999);
+        put_file(f, "failed/c.json.reason", "orphan\n"); /* a reason alone, old */
+        age_file(f, "failed/c.json.reason", 99999);
+        put_file(f, "failed/d.json", "no reason, new");
+
+        retention_sweep(s, NULL, &rc, beredd_now(), &k);
+        assert_int_equal(k.error, 0);
+        assert_int_equal(k.activations, 0);
+        assert_int_equal(k.outbox, 1);
+        assert_int_equal(k.failed, 2);
+        assert_false(exists(f, "outbox/old.json"));
+        assert_true(exists(f, "outbox/new.json"));
+        assert_true(exists(f, "outbox/sub"));
+        assert_true(exists(f, "outbox/link"));
+        assert_false(exists(f, "failed/a.json"));
+        assert_false(exists(f, "failed/a.json.reason"));
+        assert_true(exists(f, "failed/b.json"));
+        assert_true(exists(f, "failed/b.json.reason"));
+        assert_false(exists(f, "failed/c.json.reason"));
+        assert_true(exists(f, "failed/d.json"));
+
+        /* Nothing more to do: nothing removed the second time. */
+        retention_sweep(s, NULL, &rc, beredd_now(), &k);
+        assert_int_equal(k.outbox + k.failed, 0);
+        assert_int_equal(store_unlink(s, STORE_OUTBOX, "../x"), -EINVAL);
+        assert_int_equal(store_unlink(s, STORE_OUTBOX, "gone.json"), -ENOENT);
+        store_free(s);
+}
+
 static void test_reject_long_name(void **state) {
         struct fixture *f = *state;
         struct store *s = open_store(f, NULL);
@@ -720,6 +786,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_layout_modes_umask022, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_layout_modes_umask077, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stale_tmp_removed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_atomic_replaces, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_create_atomic_refuses_existing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
