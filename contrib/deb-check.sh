@@ -157,6 +157,13 @@ grep -qx "$conf" /var/lib/dpkg/info/beredd.conffiles || fail "$conf is not a con
 if command -v systemd-analyze >/dev/null; then
         systemd-analyze verify beredd.service beredd@kommune.service || fail "systemd-analyze verify of the installed units"
 fi
+# journalctl -x explains beredd's MESSAGE_IDs: systemd's dpkg trigger ran
+# journalctl --update-catalog for the installed catalog.
+if [ -e /usr/lib/systemd/catalog/beredd.catalog ] && command -v journalctl >/dev/null; then
+        id=$(sed -n 's/^-- \([0-9a-f]\{32\}\).*/\1/p' /usr/lib/systemd/catalog/beredd.catalog | head -n 1)
+        journalctl --list-catalog "$id" 2>/dev/null | grep -q "$id" ||
+                fail "journalctl does not know MESSAGE_ID $id from the installed catalog"
+fi
 check_daemon_runs
 echo "dpkg -L beredd:"
 dpkg -L beredd | tee "$out/dpkg-L.txt"
