@@ -55,6 +55,7 @@ trap 'exit 1' INT TERM HUP
 
 version=$(dpkg-parsechangelog -l debian/changelog -S Version)
 next="${version%.*}.$(( ${version##*.} + 1 ))"
+third="${version%.*}.$(( ${version##*.} + 2 ))"
 ac_version=$(sed -n 's/^AC_INIT(\[beredd\], *\[\([^]]*\)\].*/\1/p' configure.ac)
 [ "$version" = "$ac_version" ] || fail "debian/changelog says $version, configure.ac's AC_INIT $ac_version"
 mkdir -p "$out"
@@ -71,9 +72,10 @@ copy_tree() { # DEST
         fi
 }
 
-build() { # VERSION
+build() { # VERSION [newconf: the shipped beredd.conf changes too]
         src="$work/beredd-$1"
         copy_tree "$src"
+        [ "${2:-}" = newconf ] && printf '# %s: a newer example\n' "$1" >> "$src/conf/beredd.conf.installed.in"
         if [ "$1" != "$version" ]; then
                 { printf 'beredd (%s) unstable; urgency=medium\n\n  * CI upgrade test (contrib/deb-check.sh).\n\n' "$1"
                   printf ' -- CI <ci@example.invalid>  %s\n\n' "$(date -R)"
@@ -105,8 +107,9 @@ sed -i '/^running with root privileges/d' "$out/lintian.txt"
 if [ -s "$out/lintian.txt" ]; then cat "$out/lintian.txt"; else echo "(lintian: no tags)"; fi
 [ $lrc -eq 0 ] && ! grep -q '^[EW]: ' "$out/lintian.txt" || fail "lintian reports errors or warnings (above)"
 
-step "build $next (for the upgrade)"
+step "build $next and $third (for the upgrades; $third ships a changed beredd.conf)"
 build "$next"
+build "$third" newconf
 
 apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -y -q "$@" </dev/null; }
 
@@ -181,6 +184,17 @@ ls /etc/beredd/*.dpkg-* >/dev/null 2>&1 && fail "the upgrade left $(ls /etc/bere
 check_daemon_runs
 echo "edit kept, daemon runs with it"
 
+step "upgrade to $third, whose shipped beredd.conf changed too (unattended: --force-confdef --force-confold)"
+apt_get -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        install "$out"/beredd_"$third"_*.deb >"$out/upgrade2.log" 2>&1 || { cat "$out/upgrade2.log"; fail "upgrade to $third"; }
+[ "$(dpkg-query -W -f='${Version}' beredd)" = "$third" ] || fail "not upgraded to $third"
+tail -n 1 "$conf" | grep -qxF "$edit" || fail "the edit of $conf did not survive the upgrade to $third"
+tail -n 1 "$conf.dpkg-dist" 2>/dev/null | grep -q "^# $third: a newer example" || fail "no $conf.dpkg-dist with the new example"
+[ "$(perms "$conf")" = "640 root:beredd" ] || fail "$conf is $(perms "$conf") after the upgrade to $third"
+[ "$(stat -c %a "$conf.dpkg-dist")" = 640 ] || fail "$conf.dpkg-dist is $(stat -c %a "$conf.dpkg-dist"), not 640"
+check_daemon_runs
+echo "edit kept, the new example beside it as beredd.conf.dpkg-dist"
+
 step "remove"
 apt_get remove beredd >"$out/remove.log" 2>&1 || { cat "$out/remove.log"; fail "apt-get remove"; }
 [ ! -e /usr/sbin/beredd ] || fail "/usr/sbin/beredd is still there after remove"
@@ -199,4 +213,4 @@ grep -q "^beredd: kept $spool" "$out/purge.log" || fail "purge kept the spool wi
 echo "config removed; spool kept and reported"
 
 t2=$(date +%s)
-echo "deb-check: OK ($version and $next built, lintian clean, install/upgrade/remove/purge) in $((t2 - t0)) s (builds and lintian $((t1 - t0)) s); packages in $out"
+echo "deb-check: OK ($version, $next and $third built, lintian clean, install/upgrade/remove/purge) in $((t2 - t0)) s (builds and lintian $((t1 - t0)) s); packages in $out"
