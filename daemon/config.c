@@ -635,6 +635,13 @@ static void load_top(struct loader *l, const config_setting_t *root) {
         else
                 c->site = cfg_ldup(l, v);
 
+        /* Shown to people (the dashboard's heading): "Frøya kommune". */
+        v = cfg_get_string(l, root, "site_name", false, &s);
+        if (v && (!*v || cfg_has_ctrl(v) || strlen(v) > 80))
+                cfg_fail(l, s, "site_name must be 1 to 80 characters without control characters");
+        else if (v)
+                c->site_name = cfg_ldup(l, v);
+
         c->lang = (enum lang) cfg_get_enum(l, root, "language", false, cfg_lang_names, ELEMENTSOF(cfg_lang_names), LANG_NB, NULL);
 
         v = cfg_get_string(l, root, "timezone", false, &s);
@@ -815,7 +822,7 @@ static void load_rosters(struct loader *l, const config_setting_t *root) {
 /* ---- life cycle ---- */
 
 struct config *config_load(const char *path, struct errlist *errs) {
-        static const char *const keys[] = { "site", "timezone", "spool", "language", "calendar", "people",
+        static const char *const keys[] = { "site", "site_name", "timezone", "spool", "language", "calendar", "people",
                                              "roles", "rosters", "gateways", "chains", "followup", "mqtt", "http", "retention", NULL };
         struct loader l = { .path = path, .errs = errs };
         config_t cf;
@@ -882,6 +889,7 @@ void config_free(struct config *c) {
 
         free(c->path);
         free(c->site);
+        free(c->site_name);
         free(c->timezone);
         free(c->spool);
 

@@ -318,6 +318,7 @@ struct retention_conf {
 struct config {
         char *path; /* the file this was loaded from */
         char *site;
+        char *site_name; /* the municipality's display name (dashboards, Home Assistant); NULL = site */
         char *timezone;
         char *spool;
         enum lang lang;

@@ -196,8 +196,9 @@ static int publish_sub(struct mqtt *m, const char *subtopic, const char *payload
 }
 
 static void publish_online(struct mqtt *m) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "state", "online", "site", m->cfg->site, "version",
-                              PACKAGE_VERSION, "protocol", m->v5 ? "5" : "3.1.1", "ts", m->online_ts);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "state", "online", "site", m->cfg->site, "site_name",
+                              m->cfg->site_name ? m->cfg->site_name : m->cfg->site, "version", PACKAGE_VERSION,
+                              "protocol", m->v5 ? "5" : "3.1.1", "ts", m->online_ts);
         json_t *extra = m->status_extra ? json_loads(m->status_extra, 0, NULL) : NULL;
         if (o && json_is_object(extra))
                 json_object_update_missing(o, extra);
@@ -429,7 +430,7 @@ static void ha_sensor(struct mqtt *m, const char *site, const char *key, const c
         snprintf(ident, sizeof(ident), "beredd_%s", site);
         snprintf(topic, sizeof(topic), "homeassistant/sensor/%s/config", uid);
         snprintf(state_topic, sizeof(state_topic), "%s/%s", c->base, state_sub);
-        snprintf(device_name, sizeof(device_name), "Kriseteam %s", m->cfg->site);
+        snprintf(device_name, sizeof(device_name), "Kriseteam %s", m->cfg->site_name ? m->cfg->site_name : m->cfg->site);
 
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:[s], s:s, s:s, s:s, s:s}}",
                               "name", name, "unique_id", uid, "default_entity_id", entity, "state_topic", state_topic,

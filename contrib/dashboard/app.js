@@ -246,6 +246,8 @@
     if (sub === "status") {
       var online = v && v.state === "online";
       setPill("status", online, online ? "beredd: i drift" : "beredd: NEDE");
+      /* The municipality's display name once beredd has said it. */
+      if (v && typeof v.site_name === "string" && v.site_name) $("site").textContent = v.site_name;
       setTrouble(v);
     } else if (sub.indexOf("activation/") === 0) {
       var id = sub.slice("activation/".length);

@@ -55,7 +55,8 @@ start_fake_sms --control "$T/sms.ctl" --reply '{"status":"ok"}'
 write_config "$T/beredd.conf" "$PORT"
 sed -i 's|^mqtt: { host = "127.0.0.1";|mqtt: { username = "beredd"; password_file = "mqtt.password"; host = "127.0.0.1";|' "$T/beredd.conf"
 grep -q 'username = "beredd"' "$T/beredd.conf" || fail "the daemon has no MQTT account in its configuration"
-sed -i 's|^  { id = "kriseteam";|  { id = "kriseteam"; name = "Kriseteamet i Test";|' "$T/beredd.conf"
+sed -i 's|^  { id = "kriseteam";|  { id = "kriseteam"; name = "Kriseteamet i Test";|; s|^site = "test";|site = "test"; site_name = "Testby";|' "$T/beredd.conf"
+grep -q 'site_name = "Testby"' "$T/beredd.conf" || fail "no site_name in the configuration"
 grep -q 'name = "Kriseteamet i Test"' "$T/beredd.conf" || fail "the chain has no display name in the configuration"
 sed -i "s|^gateways = .*|gateways = ( { id = \"sms\"; channel = \"sms\"; type = \"http\"; url = \"http://127.0.0.1:$SMS_PORT/send\"; body = \"to={to}\&msg={text}\"; retries = 1; },\n             { id = \"outbox\"; channel = \"email\"; type = \"file\"; } );|" "$T/beredd.conf"
 grep -q 'id = "sms"' "$T/beredd.conf" || fail "the SMS gateway is not in the configuration"
@@ -91,6 +92,8 @@ const say = (s) => console.log("# " + s);
     await page.waitForSelector("#broker.on", { timeout: 15000 });
     await page.waitForSelector("#status.on", { timeout: 15000 });
     say("page connected; beredd shows online");
+    await page.waitForFunction(() => document.querySelector("h1").textContent === "Kriseteam Testby", null, { timeout: 10000 });
+    say("the heading names the municipality: Kriseteam Testby");
     await page.waitForFunction(() => document.querySelector('#followup dd[data-key="overdue"]').textContent === "2", null, { timeout: 10000 });
     say("follow-up counts shown");
 
@@ -187,5 +190,8 @@ PLAYWRIGHT="$T/node/node_modules/playwright-core" BEREDCTL="$BEREDCTL" SOCKET="$
 [ -s "$T/dashboard.png" ] || fail "no screenshot"
 [ -s "$T/dashboard-trouble.png" ] || fail "no screenshot of the trouble banner"
 [ -s "$T/dashboard-calls.png" ] || fail "no screenshot of the calls"
+# The screenshots stay in the build tree, beside the test's log.
+mkdir -p "$top_builddir/tests/integration" && cp "$T"/dashboard*.png "$top_builddir/tests/integration/" &&
+        say "screenshots kept: $top_builddir/tests/integration/dashboard*.png"
 stop_beredd
 say "ok"
