@@ -295,7 +295,7 @@ static bool still_wanted(void *userdata, const char *key) {
 
 /* Hand every committed, queued notification to its gateway. */
 static void dispatch(struct activation *a) {
-        size_t first_dead = SIZE_MAX; /* the first ask nothing could take */
+        struct people_set dead = {}; /* asked, and nothing could take it */
         for (size_t i = 0; i < a->n_notifs; i++) {
                 struct notif *n = &a->notifs[i];
                 if (n->state != N_QUEUED)
@@ -335,23 +335,20 @@ static void dispatch(struct activation *a) {
                                    beredd_now());
                         act_emit(a, "failed", n->step, n->person, channel_name(n->ch), "no gateway or address",
                                  beredd_now());
-                        if (act_is_ask(n->kind) && first_dead == SIZE_MAX)
-                                first_dead = i;
+                        if (act_is_ask(n->kind))
+                                (void) act_add_person(&dead, n->person);
                 }
         }
         /* Someone asked that nothing could take the message to is
          * unreachable on that channel: the chain may move on. What that
          * decides is committed before it goes (the commit below). */
-        if (first_dead == SIZE_MAX)
-                return;
-        size_t n_before = a->n_notifs;
-        struct people_set dead = {};
-        for (size_t i = first_dead; i < n_before; i++)
-                if (a->notifs[i].state == N_UNREACHABLE && act_is_ask(a->notifs[i].kind) && !a->notifs[i].gateway)
-                        (void) act_add_person(&dead, a->notifs[i].person);
         char **v;
         size_t n;
         act_take_people(&dead, &v, &n);
+        if (n == 0) {
+                free(v);
+                return;
+        }
         for (size_t i = 0; i < n; i++) {
                 act_unreachable(a, v[i], beredd_now());
                 free(v[i]);
@@ -433,9 +430,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 act_arm_timer(a);
                 return 0;
         }
-        uint64_t call = a->state == ACT_MOBILISING ? act_next_call(a) : 0;
-        if (call && call <= now)
-                act_calls_due(a, now);
+        if (a->state == ACT_MOBILISING)
+                act_calls_due(a, now); /* the calls whose time has come */
         if (a->deadline && a->deadline <= now && (a->state == ACT_MOBILISING || a->state == ACT_VERIFYING))
                 act_timeout(a, now);
         if (act_commit_and_dispatch(a) >= 0 && !a->verify)

@@ -265,7 +265,7 @@ static bool twilio_recipient_code(long code) {
  * decide, and without them the step's wait does. True when X was ended so. */
 static bool call_maybe_placed(struct msg *x, CURLcode rc, long status) {
         curl_off_t sent = 0;
-        if (x->channel != CHANNEL_VOICE || x->gw->type == GATEWAY_FILE)
+        if (x->channel != CHANNEL_VOICE)
                 return false;
         (void) curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &sent);
         bool unclear = rc == CURLE_OK ? status == 500 || status == 502 || status == 504
