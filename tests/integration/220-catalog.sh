@@ -8,36 +8,7 @@
 # beredd sends (as in tests/security/privacy.sh).
 . "$(dirname "$0")/common.sh"
 
-CC_=${CC:-cc}
-command -v "$CC_" >/dev/null || CC_=gcc
-command -v "$CC_" >/dev/null || skip "no C compiler for the journal shim"
-cat > "$T/jshim.c" <<'EOC'
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/uio.h>
-int sd_journal_sendv(const struct iovec *iov, int n) {
-        const char *path = getenv("BEREDD_TEST_JOURNAL");
-        FILE *f = path ? fopen(path, "a") : NULL;
-        if (!f)
-                return -EIO;
-        for (int i = 0; i < n; i++) {
-                const char *p = iov[i].iov_base;
-                for (size_t j = 0; j < iov[i].iov_len; j++)
-                        fputs(p[j] == '\n' ? "\\n" : (char[2]) { p[j], 0 }, f);
-                fputc('\n', f);
-        }
-        fputc('\n', f);
-        fclose(f);
-        return 0;
-}
-EOC
-"$CC_" -shared -fPIC -O1 -o "$T/jshim.so" "$T/jshim.c" || fail "cannot build the journal shim"
-JOURNAL="$T/journal.log"
-: > "$JOURNAL"
-export BEREDD_TEST_JOURNAL="$JOURNAL"
-export LD_PRELOAD="$T/jshim.so${LD_PRELOAD:+ $LD_PRELOAD}"
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+record_journal "$T"
 
 # msgid NAME: the id daemon/log.h gives MSGID_NAME.
 msgid() {
