@@ -12,7 +12,8 @@ NEEDLES.json is a list of objects {"kind": ..., "label": ..., "value": ...,
          +4791234567, 004791234567, 4791234567, 91234567, "912 34 567" and
          "+47 91 23 45 67" all match;
   code   digits not next to other digits (activation ids, which hold the
-         date and time, are blanked first).
+         date and time, and 128-bit hex ids such as MESSAGE_IDs are blanked
+         first).
 
 Every hit is printed as "SOURCE:LINE: KIND (LABEL)" - never the value - and
 the exit status is 1 when there was any hit, 0 otherwise. Each file is read
@@ -26,6 +27,9 @@ import sys
 import urllib.parse
 
 ACTIVATION_ID = re.compile(r"\b\d{8}-\d{4}-[0-9a-f]{4}\b")
+# 128-bit hex ids (MESSAGE_IDs, token hashes): digits inside them are no
+# reply code ("...6e99fa2929" is not the code 2929).
+HEX_ID = re.compile(r"\b[0-9a-f]{32,64}\b")
 
 
 def variants(s):
@@ -86,7 +90,7 @@ def main():
                 text = line
                 if is_code:
                     if blanked is None:
-                        blanked = ACTIVATION_ID.sub(" ", line)
+                        blanked = HEX_ID.sub(" ", ACTIVATION_ID.sub(" ", line))
                     text = blanked
                 if rx.search(text):
                     hits += 1
