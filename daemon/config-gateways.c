@@ -119,6 +119,14 @@ static void load_headers(struct loader *l, struct gateway *gw, const config_sett
                 }
                 for (val = colon + 1; *val == ' ' || *val == '\t'; val++)
                         ;
+                /* The value is a template, like the body ({ref} makes an
+                 * Idempotency-Key). */
+                char terr[160];
+                size_t n_names = gw->channel == CHANNEL_VOICE ? GATEWAY_TEMPLATE_NAMES : GATEWAY_TEMPLATE_NAMES_SMS;
+                if (text_template_check(val, gateway_template_names, n_names, terr, sizeof(terr)) < 0) {
+                        cfg_fail(l, e, "header \"%.*s\": %s", (int) (colon - v), v, terr);
+                        continue;
+                }
                 gw->headers[gw->n_headers].name = strndup(v, (size_t) (colon - v));
                 gw->headers[gw->n_headers].value = cfg_ldup(l, val);
                 if (!gw->headers[gw->n_headers].name)

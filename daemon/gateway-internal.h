@@ -26,6 +26,7 @@
 #define CONNECT_TIMEOUT  (10 * USEC_PER_SEC)  /* at most; never above the request timeout */
 #define MAX_HOST_CONNS   32
 #define MAX_CONNECTS     64
+#define MAX_IDLE_CONN_SECONDS 30L             /* CURLOPT_MAXAGE_CONN */
 /* Transfers handed to curl at once; more wait in our own queue. curl counts
  * the time a transfer waits for a free connection against CURLOPT_TIMEOUT_MS,
  * so handing it 10,000 at once would time out the tail of a big fan-out
@@ -80,6 +81,13 @@ struct msg {
 
         CURL *easy;
         bool in_multi;
+        /* How often curl was about to send this attempt's request
+         * (CURLOPT_PREREQFUNCTION): a second time is libcurl resending it
+         * on a fresh connection after a reused one died without an answer,
+         * which it does on its own, also for a POST the gateway may have
+         * taken. Refused (RESENT): beredd decides, and logs, a retry. */
+        unsigned requests;
+        bool resent;
         CURLcode rc;        /* how the last transfer ended (for the gateway's health) */
         struct curl_slist *hdrs, *rcpt;
         char *req; /* request body / SMTP message */
@@ -126,6 +134,8 @@ struct gateways {
         uint64_t call_grace; /* after ring_timeout + call_limit (60 s, $BEREDD_CALL_GRACE_MS) */
         uint64_t backoff_base;
         uint64_t rnd;
+        char instance[17];     /* random per process: X-Request-Id's first part */
+        uint64_t n_requests;   /* X-Request-Id's second part */
         struct health *health; /* one per configured gateway, configuration order */
         size_t n_health;
         void (*health_hook)(void *userdata);

@@ -212,6 +212,8 @@ static void transfer_free(struct msg *x) {
         x->resp_len = 0;
         x->errbuf[0] = '\0';
         x->rc = CURLE_OK;
+        x->requests = 0;
+        x->resent = false;
 }
 
 /* A follow-up reminder's key, "fu.<case>.<time>.<n>", names the case, which
@@ -485,6 +487,20 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
+#if LIBCURL_VERSION_NUM >= 0x075000
+/* Called before every request on a connection: once per attempt, unless
+ * libcurl resends on its own (see struct msg's REQUESTS). */
+static int on_prereq(void *clientp, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+        struct msg *x = clientp;
+
+        (void) primary_ip, (void) local_ip, (void) primary_port, (void) local_port;
+        if (x->requests++ == 0)
+                return CURL_PREREQFUNC_OK;
+        x->resent = true;
+        return CURL_PREREQFUNC_ABORT;
+}
+#endif
+
 int gw_easy_common(struct msg *x, const char *url) {
         const struct gateway *gw = x->gw;
         long timeout_ms = (long) (gw->timeout / 1000), connect_ms;
@@ -513,6 +529,14 @@ int gw_easy_common(struct msg *x, const char *url) {
             curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK ||
             curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) != CURLE_OK ||
             curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
+            /* Idle connections are dropped before the usual server-side
+             * keep-alive limits (60-75 s), so a reused one is seldom found
+             * closed just as a request goes out on it. */
+            curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, MAX_IDLE_CONN_SECONDS) != CURLE_OK ||
+#if LIBCURL_VERSION_NUM >= 0x075000
+            curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq) != CURLE_OK ||
+            curl_easy_setopt(e, CURLOPT_PREREQDATA, x) != CURLE_OK ||
+#endif
             curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) != CURLE_OK ||
             curl_easy_setopt(e, CURLOPT_WRITEDATA, x) != CURLE_OK)
                 return -EINVAL;
@@ -679,6 +703,19 @@ void gw_start_attempt(struct msg *x) {
         if (r < 0) {
                 gw_handle_outcome(x, OUT_GATEWAY, err[0] ? err : strerror(-r), NULL, 0);
                 return;
+        }
+        if (x->gw->type != GATEWAY_SMTP) {
+                /* One id per request, unique across restarts: the
+                 * provider's logs can be matched with ours, and a request
+                 * seen twice with one id was sent twice by the network
+                 * stack, not by a decision of beredd's. */
+                uint64_t id = ++g->n_requests;
+                log_debug("Gateway %s: message %s (person %s) attempt %u, request %s.%" PRIu64, cur_id(x), x->lkey,
+                          x->person, x->attempt, g->instance, id);
+                if (gw_add_header(x, "X-Request-Id: %s.%" PRIu64, g->instance, id) < 0) {
+                        gw_handle_outcome(x, OUT_TEMP, "out of memory", NULL, 0);
+                        return;
+                }
         }
         if (x->hdrs) {
                 /* No "Expect: 100-continue" round trip before the body. */
@@ -993,6 +1030,7 @@ int gateways_new(sd_event *e, struct store *store, const struct config *cfg, str
         if (getrandom(&g->rnd, sizeof(g->rnd), GRND_NONBLOCK) != sizeof(g->rnd))
                 g->rnd = (uint64_t) time(NULL) ^ (uint64_t) (uintptr_t) g;
         g->rnd |= 1;
+        snprintf(g->instance, sizeof(g->instance), "%016" PRIx64, rnd_next(g));
 
         if (env_msec("BEREDD_GW_BACKOFF_MS", &g->backoff_base) < 0)
                 log_warning("Ignoring BEREDD_GW_BACKOFF_MS=%s (expected milliseconds)", getenv("BEREDD_GW_BACKOFF_MS"));

@@ -73,11 +73,17 @@ int gw_build_http_vars(struct msg *x, const struct text_var *extra, size_t n_ext
         if (r < 0)
                 goto fail;
         for (size_t i = 0; i < gw->n_headers; i++) {
-                if (!text_header_safe(gw->headers[i].name) || !text_header_safe(gw->headers[i].value)) {
+                _cleanup_free_ char *value = NULL;
+                r = gw_render_alloc(gw->headers[i].value, TEXT_ESCAPE_NONE, vars, n_vars, &value, terr, sizeof(terr));
+                if (r < 0) {
+                        snprintf(err, errlen, "header %zu template: %s", i + 1, terr[0] ? terr : strerror(-r));
+                        return -EINVAL;
+                }
+                if (!text_header_safe(gw->headers[i].name) || !text_header_safe(value)) {
                         snprintf(err, errlen, "header %zu has CR/LF", i + 1);
                         return -EINVAL;
                 }
-                r = gw_add_header(x, "%s: %s", gw->headers[i].name, gw->headers[i].value);
+                r = gw_add_header(x, "%s: %s", gw->headers[i].name, value);
                 if (r < 0)
                         goto fail;
         }
@@ -291,6 +297,17 @@ void gw_http_finished(struct msg *x, CURLcode rc) {
         _cleanup_free_ char *ref = NULL;
 
         (void) curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (x->resent) {
+                /* The request went out, the connection closed without an
+                 * answer, and libcurl wanted to send it again by itself. */
+                snprintf(err, sizeof(err), "the connection closed after the request was sent, without an answer (the "
+                                           "gateway may have taken it; the retry carries the same reference)");
+                if (x->channel == CHANNEL_VOICE)
+                        gw_handle_unconfirmed(x, err);
+                else
+                        gw_handle_outcome(x, OUT_TEMP, err, NULL, 0);
+                return;
+        }
         if (rc != CURLE_OK) {
                 snprintf(err, sizeof(err), "%.60s%s%.90s", curl_easy_strerror(rc), x->errbuf[0] ? ": " : "", x->errbuf);
                 if (call_maybe_placed(x, rc, status))

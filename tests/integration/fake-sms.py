@@ -42,6 +42,21 @@ Voice (a stand-in for the calls Twilio places):
                          --deliver-to (http://127.0.0.1:PORT). Each callback
                          is logged as {"callback": ..., "in_flight": N}: N
                          calls accepted and not yet ended, counted here.
+Connections and repeats:
+  --close-reused N       the first N requests that come as the second or later
+                         request on a keep-alive connection are read whole,
+                         taken (status "closed", "taken": true when it would have
+                         been accepted; --dedupe remembers its key) and the
+                         connection is closed without an answer: a provider's
+                         front end dying after it took the request (libcurl
+                         resends such a request by itself)
+  --dedupe               drop repeats of an idempotency key already taken, as a
+                         provider that honours them does: the key is the
+                         Idempotency-Key header, else Link Mobility's refId; a
+                         repeat is answered like the first and logged with
+                         "repeat": true (not delivered again)
+Every line also carries conn (the connection's number, from 1) and conn_n
+(the request's number on its connection, from 1).
 The same settings can be changed while running through --control FILE: a JSON
 object with the long option names as keys (fail_first, status, ...), re-read
 when its mtime changes; counters restart then.
@@ -82,6 +97,9 @@ class State:
         self.failed = 0
         self.ctl_mtime = None
         self.in_flight = 0
+        self.conns = 0
+        self.closed = 0
+        self.seen = {}  # idempotency key -> (status, body, extra headers) of its first answer
         self.settings = {
             "hang_first": args.hang_first,
             "hang_seconds": args.hang_seconds,
@@ -92,6 +110,13 @@ class State:
             "hang_match": args.hang_match,
             "fail_match": args.fail_match,
         }
+
+    def take_close_reused(self):
+        with self.lock:
+            if self.closed < self.args.close_reused:
+                self.closed += 1
+                return True
+            return False
 
     def reload_control(self):
         path = self.args.control
@@ -177,6 +202,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet: the JSON log is the record
         pass
 
+    def setup(self):
+        super().setup()
+        st = self.server.state
+        with st.lock:
+            st.conns += 1
+            self.conn_id = st.conns
+        self.conn_n = 0
+
+    def _idempotency_key(self, rec):
+        k = self.headers.get("Idempotency-Key")
+        if k is None and isinstance(rec.get("json"), dict):
+            k = rec["json"].get("refId")
+        return k
+
     def _auth(self):
         h = self.headers.get("Authorization", "")
         if not h.startswith("Basic "):
@@ -229,12 +268,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 rec["json"] = json.loads(body)
             except ValueError:
                 rec["json"] = None
+        self.conn_n += 1
+        rec["conn"], rec["conn_n"] = self.conn_id, self.conn_n
+        close = self.conn_n > 1 and st.take_close_reused()
         n, fault, s = st.decide(url.path)
         rec["n"] = n
         rec["time"] = time.time()
+        key = self._idempotency_key(rec) if self.server.args.dedupe else None
+        if key is not None and fault is None:
+            with st.lock:
+                first = st.seen.get(key)
+            if first is not None:
+                rec["repeat"] = True
+                rec["status"] = first[0]
+                self._log(rec)
+                self._reply(first[0], first[1], extra=first[2])
+                return
 
         status, reply, extra = self._answer(rec, url.path, fault, s)
         rec["status"] = status if fault != "hang" else "hang"
+        if key is not None and fault is None and 200 <= status < 300:
+            with st.lock:
+                st.seen.setdefault(key, (status, reply, extra))
+        if close:
+            # Taken (delivered, and remembered by --dedupe), never answered.
+            rec["taken"], rec["status"] = 200 <= status < 300, "closed"
+            self._log(rec)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+            return
         self._log(rec)
         if fault == "hang":
             time.sleep(float(s["hang_seconds"]))
@@ -319,6 +384,9 @@ def main():
     p.add_argument("--twilio-token", help="require basic auth <sid>:TOKEN on Twilio requests")
     p.add_argument("--lm-user", help="require basic auth on Link Mobility requests")
     p.add_argument("--lm-password", default="")
+    p.add_argument("--close-reused", type=int, default=0,
+                   help="close the first N reused-connection requests after reading them, without an answer")
+    p.add_argument("--dedupe", action="store_true", help="drop repeats of an idempotency key already taken")
     p.add_argument("--reply", help="body of generic answers")
     p.add_argument("--calls-schema", default=twilio_calls.SCHEMA_FILE,
                    help="Twilio's OpenAPI description of the Calls create operation")
