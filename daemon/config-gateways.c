@@ -114,7 +114,8 @@ static void load_headers(struct loader *l, struct gateway *gw, const config_sett
                         if (!isalnum((unsigned char) *p) && !strchr("!#$%&'*+-.^_`|~", *p))
                                 ok = false;
                 if (!ok) {
-                        cfg_fail(l, e, "bad header \"%s\" (use \"Name: value\", no CR/LF)", v);
+                        /* Not echoed: a header may carry a secret. */
+                        cfg_fail(l, e, "bad header (use \"Name: value\", no CR/LF)");
                         continue;
                 }
                 for (val = colon + 1; *val == ' ' || *val == '\t'; val++)

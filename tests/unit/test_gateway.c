@@ -402,15 +402,16 @@ static void test_http_json(void **state) {
         struct fixture *f = *state;
         struct server *s = start_server(f, "fake-sms.py", NULL);
         _cleanup_free_ char *url = url_of(s, "/api/send?to={to}&ref={ref}");
-        struct header_kv hdr = { (char *) "X-Api-Key", (char *) "abc123" };
+        struct header_kv hdr[] = { { (char *) "X-Api-Key", (char *) "abc123" },
+                                   { (char *) "Idempotency-Key", (char *) "\"{ref}\"" } };
         struct gateway *gw = add_gw(f, "json", GATEWAY_HTTP, url);
         json_t *a, *r;
 
         gw->body = (char *) "{{\"to\":\"{to}\",\"text\":\"{text}\",\"from\":\"{from}\",\"ttl\":{validity}}";
         gw->content_type = (char *) "application/json";
         gw->from = (char *) "Kriseteam";
-        gw->headers = &hdr;
-        gw->n_headers = 1;
+        gw->headers = hdr;
+        gw->n_headers = 2;
         send_one(f, "a2.k1", "+4791234567", TEXT_NO, 5 * USEC_PER_MIN);
         assert_int_equal(f->res[0].result, GW_SENT);
         assert_string_equal(f->res[0].gateway, "json");
@@ -424,6 +425,14 @@ static void test_http_json(void **state) {
         assert_string_equal(jstr(r, "query.ref"), "a2.k1");
         assert_string_equal(jstr(r, "headers.Content-Type"), "application/json");
         assert_string_equal(jstr(r, "headers.X-Api-Key"), "abc123");
+        /* header values are templates: an idempotency key as the IETF draft writes it */
+        assert_string_equal(jstr(r, "headers.Idempotency-Key"), "\"a2.k1\"");
+        /* one request id per attempt: <16 hex digits of this process>.<n> */
+        const char *rid = jstr(r, "headers.X-Request-Id");
+        assert_non_null(rid);
+        assert_int_equal(strspn(rid, "0123456789abcdef"), 16);
+        assert_int_equal(rid[16], '.');
+        assert_true(rid[17] >= '1' && rid[17] <= '9');
         assert_true(strncmp(jstr(r, "headers.User-Agent"), "beredd/", 7) == 0);
         assert_null(json_object_get(json_object_get(r, "headers"), "Expect"));
         assert_string_equal(jstr(r, "json.text"), TEXT_NO);
