@@ -44,7 +44,9 @@ usage: bench_alertmanager.py [--builddir DIR] [--srcdir DIR] [--quick]
                              [--perf DIR]
 --perf DIR: perf record -g on beredd during the latency part and during the
 fan-out, into DIR/latency.data and DIR/fanout.data (the figures of such a
-run include perf's overhead). Prints human lines and machine lines
+run include perf's overhead). BENCH_PERF_ARGS replaces "-g" (e.g.
+"--call-graph dwarf -F 2000"); "trace -s" runs perf trace -s instead (a
+summary of the system calls and the time spent in them). Prints human lines and machine lines
 "name value unit".
 """
 import argparse
@@ -295,6 +297,37 @@ def alert(label_id):
             "annotations": {"summary": "bench alert %s" % label_id}}
 
 
+# ---- what durability costs on this disk, now ----
+
+def disk_probe(d, n):
+    """p50 in ms of an append + fdatasync to one file, and of a new file
+    written + fsync'd + its folder fsync'd, N each, in folder D (beredd's
+    spool's file system): the floor under beredd's latency that
+    Alertmanager, keeping alerts in memory, does not pay."""
+    os.makedirs(d, exist_ok=True)
+    app, new = [], []
+    dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    fd = os.open(os.path.join(d, "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for i in range(n):
+            t0 = time.monotonic_ns()
+            os.write(fd, b"2026-12-02T18:00:00Z sending 1 sms +4790000000\n")
+            os.fdatasync(fd)
+            app.append((time.monotonic_ns() - t0) / 1e6)
+            t0 = time.monotonic_ns()
+            f = os.open(os.path.join(d, "f%d" % i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(f, b"{\"cmd\":\"trigger\"}\n")
+            os.fsync(f)
+            os.close(f)
+            os.fsync(dfd)
+            new.append((time.monotonic_ns() - t0) / 1e6)
+    finally:
+        os.close(fd)
+        os.close(dfd)
+        shutil.rmtree(d, ignore_errors=True)
+    return pct(app, 50), pct(new, 50)
+
+
 # ---- perf ----
 
 class Perf:
@@ -302,8 +335,12 @@ class Perf:
         self.p = None
         if perfdir:
             os.makedirs(perfdir, exist_ok=True)
-            self.p = subprocess.Popen(["perf", "record", "-g", "-q", "-p", str(pid), "-o",
-                                       os.path.join(perfdir, name + ".data")],
+            args = os.environ.get("BENCH_PERF_ARGS", "-g").split()
+            if args[:1] == ["trace"]:
+                cmd = ["perf"] + args + ["-p", str(pid), "-o", os.path.join(perfdir, name + ".trace")]
+            else:
+                cmd = ["perf", "record"] + args + ["-q", "-p", str(pid), "-o", os.path.join(perfdir, name + ".data")]
+            self.p = subprocess.Popen(cmd,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
 
@@ -336,6 +373,7 @@ def main():
     try:
         ceil1 = sink.ceiling(1, 20000)
         ceil32 = sink.ceiling(32, 100000)
+        disk_app, disk_new = disk_probe(t + "/probe", 50 if a.quick else 200)
 
         # ---- idle memory, then latency, alternating ----
         b = start_beredd(beredd, t, municipality(t, sink.port))
@@ -420,6 +458,8 @@ def main():
     lb, la = lat["beredd"], lat["am"]
     rate_b, rate_am = n_fan / fan_b, n_fan / fan_am
     print("sink (tests/bench/sink.c) ceiling: %.0f requests/s on 1 connection, %.0f/s on 32" % (ceil1, ceil32))
+    print("this disk (beredd's spool), p50: append + fdatasync %.2f ms, new file + fsync + folder fsync %.2f ms"
+          % (disk_app, disk_new))
     print("input -> first request at the sink, %d each, alternating:" % n_lat)
     for p, tgt in ((50, "<= 0.5x"), (95, "-"), (99, "<= 1x")):
         print("  p%d: beredd %.2f ms, Alertmanager %.2f ms, ratio %.2f (target %s)"
@@ -432,7 +472,8 @@ def main():
           % (idle_b, idle_am, idle_b / idle_am, n_fan, idle_b10k))
     print("resident memory after the fan-out: beredd %.1f MB (target <= 32), Alertmanager %.1f MB, ratio %.2f"
           % (rss_b, rss_am, rss_b / rss_am))
-    m = [("am_sink_ceiling_1conn_per_second", ceil1, "/s"), ("am_sink_ceiling_32conn_per_second", ceil32, "/s")]
+    m = [("am_sink_ceiling_1conn_per_second", ceil1, "/s"), ("am_sink_ceiling_32conn_per_second", ceil32, "/s"),
+         ("am_disk_fdatasync_p50_ms", disk_app, "ms"), ("am_disk_newfile_p50_ms", disk_new, "ms")]
     for p in (50, 95, 99):
         m += [("am_beredd_p%d_ms" % p, pct(lb, p), "ms"), ("am_alertmanager_p%d_ms" % p, pct(la, p), "ms"),
               ("am_ratio_p%d" % p, pct(lb, p) / pct(la, p), "x")]

@@ -3,7 +3,8 @@
 # 3), the median of each figure in one table (figure, target, measured,
 # unit) with the machine it ran on, to stdout and to tests/bench/RESULTS.md
 # in the source tree. Not a pass/fail test: it prints what it measures.
-# `make bench` runs it from the build tree; BENCH_QUICK=1 for small sizes.
+# `make bench` runs it from the build tree; BENCH_QUICK=1 for small sizes,
+# BENCH_ONLY="bench_alertmanager ..." for some only (RESULTS.md untouched).
 set -eu
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
@@ -15,7 +16,8 @@ trap 'rm -rf "$out"' EXIT
 # bench_followup last: deleting its million case files keeps the disk busy
 # (discards) for minutes after, which doubled the MQTT latencies measured
 # right after it.
-for b in bench_activation bench_alertmanager bench_voice bench_mqtt bench_followup; do
+all="bench_activation bench_alertmanager bench_voice bench_mqtt bench_followup"
+for b in ${BENCH_ONLY:-$all}; do
         i=1
         while [ "$i" -le "$runs" ]; do
                 echo "=== $b, run $i of $runs" >&2
@@ -26,7 +28,11 @@ for b in bench_activation bench_alertmanager bench_voice bench_mqtt bench_follow
         done
 done
 
-python3 - "$out" "$runs" "$top_srcdir/tests/bench/RESULTS.md" <<'EOF'
+# BENCH_ONLY="bench_alertmanager ...": only those; the table is printed,
+# RESULTS.md is left as it is.
+dest="$top_srcdir/tests/bench/RESULTS.md"
+[ -n "${BENCH_ONLY:-}" ] && dest=/dev/null
+python3 - "$out" "$runs" "$dest" <<'EOF'
 import glob, os, platform, re, statistics, subprocess, sys, time
 out, runs, dest = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 TARGETS = [  # figure, target, what
@@ -58,6 +64,8 @@ TARGETS = [  # figure, target, what
     ("am_ratio_rss_after_fanout", "-", "beredd / Alertmanager, RSS after the fan-out"),
     ("am_sink_ceiling_1conn_per_second", "-", "the sink's own ceiling (its load generator), 1 connection"),
     ("am_sink_ceiling_32conn_per_second", "-", "the sink's own ceiling, 32 connections"),
+    ("am_disk_fdatasync_p50_ms", "-", "this disk in that run: append + fdatasync, p50"),
+    ("am_disk_newfile_p50_ms", "-", "this disk in that run: new file + fsync + folder fsync, p50"),
     ("followup_start_1m_s", "<= 10", "start to READY=1 with 1,000,000 cases (after a clean stop: cases/index)"),
     ("followup_first_start_1m_s", "-", "start to READY=1 with 1,000,000 cases and no cases/index (every file read)"),
     ("followup_stop_1m_s", "-", "clean stop with 1,000,000 cases (journal folded, cases/index written)"),
