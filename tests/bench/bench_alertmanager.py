@@ -74,7 +74,12 @@ def pct(v, p):
 
 
 def find_alertmanager():
-    exe = os.environ.get("ALERTMANAGER") or shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    """ALERTMANAGER when set (None when that is not executable), else
+    Debian's prometheus-alertmanager or an alertmanager on PATH."""
+    if os.environ.get("ALERTMANAGER"):
+        exe = os.environ["ALERTMANAGER"]
+        return exe if os.access(exe, os.X_OK) else None
+    exe = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     if not exe and os.access("/usr/bin/prometheus-alertmanager", os.X_OK):
         exe = "/usr/bin/prometheus-alertmanager"
     return exe
