@@ -41,7 +41,10 @@ Skipped (exit 0, a message) when prometheus-alertmanager is not installed
 (ALERTMANAGER=path to use another binary).
 
 usage: bench_alertmanager.py [--builddir DIR] [--srcdir DIR] [--quick]
-                             [--perf DIR]
+                             [--perf DIR] [--tmpdir DIR]
+--tmpdir DIR (or BENCH_TMPDIR): where the spools go, /var/tmp by default (a
+disk); on a tmpfs (/dev/shm) fsync costs nothing, which shows what beredd
+spends elsewhere than in durability.
 --perf DIR: perf record -g on beredd during the latency part and during the
 fan-out, into DIR/latency.data and DIR/fanout.data (the figures of such a
 run include perf's overhead). BENCH_PERF_ARGS replaces "-g" (e.g.
@@ -361,6 +364,9 @@ def main():
     ap.add_argument("--srcdir", default=os.environ.get("top_srcdir", "."))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--perf", metavar="DIR")
+    ap.add_argument("--tmpdir", default=os.environ.get("BENCH_TMPDIR", "/var/tmp"),
+                    help="where the spools go (default /var/tmp; a tmpfs such as /dev/shm shows beredd"
+                    " without the cost of its fsyncs)")
     a = ap.parse_args()
     am_exe = find_alertmanager()
     if not am_exe:
@@ -372,7 +378,7 @@ def main():
     n_lat = 100 if a.quick else 1000
     n_fan = 1000 if a.quick else 10000
     perfdir = os.path.abspath(a.perf) if a.perf else None
-    t = tempfile.mkdtemp(prefix="beredd-bench-am.", dir="/var/tmp")
+    t = tempfile.mkdtemp(prefix="beredd-bench-am.", dir=a.tmpdir)
     sink = Sink(sink_binary(srcdir, builddir, t), t)
     procs = []
     try:
@@ -463,8 +469,8 @@ def main():
     lb, la = lat["beredd"], lat["am"]
     rate_b, rate_am = n_fan / fan_b, n_fan / fan_am
     print("sink (tests/bench/sink.c) ceiling: %.0f requests/s on 1 connection, %.0f/s on 32" % (ceil1, ceil32))
-    print("this disk (beredd's spool), p50: append + fdatasync %.2f ms, new file + fsync + folder fsync %.2f ms"
-          % (disk_app, disk_new))
+    print("the spool's file system (%s), p50: append + fdatasync %.2f ms, new file + fsync + folder fsync %.2f ms"
+          % (a.tmpdir, disk_app, disk_new))
     print("input -> first request at the sink, %d each, alternating:" % n_lat)
     for p, tgt in ((50, "<= 0.5x"), (95, "-"), (99, "<= 1x")):
         print("  p%d: beredd %.2f ms, Alertmanager %.2f ms, ratio %.2f (target %s)"
