@@ -3,7 +3,8 @@
 # 3), the median of each figure in one table (figure, target, measured,
 # unit) with the machine it ran on, to stdout and to tests/bench/RESULTS.md
 # in the source tree. Not a pass/fail test: it prints what it measures.
-# `make bench` runs it from the build tree; BENCH_QUICK=1 for small sizes.
+# `make bench` runs it from the build tree; BENCH_QUICK=1 for small sizes,
+# BENCH_ONLY="bench_alertmanager ..." for some only (RESULTS.md untouched).
 set -eu
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
@@ -15,7 +16,8 @@ trap 'rm -rf "$out"' EXIT
 # bench_followup last: deleting its million case files keeps the disk busy
 # (discards) for minutes after, which doubled the MQTT latencies measured
 # right after it.
-for b in bench_activation bench_voice bench_mqtt bench_followup; do
+all="bench_activation bench_alertmanager bench_voice bench_mqtt bench_followup"
+for b in ${BENCH_ONLY:-$all}; do
         i=1
         while [ "$i" -le "$runs" ]; do
                 echo "=== $b, run $i of $runs" >&2
@@ -26,7 +28,11 @@ for b in bench_activation bench_voice bench_mqtt bench_followup; do
         done
 done
 
-python3 - "$out" "$runs" "$top_srcdir/tests/bench/RESULTS.md" <<'EOF'
+# BENCH_ONLY="bench_alertmanager ...": only those; the table is printed,
+# RESULTS.md is left as it is.
+dest="$top_srcdir/tests/bench/RESULTS.md"
+[ -n "${BENCH_ONLY:-}" ] && dest=/dev/null
+python3 - "$out" "$runs" "$dest" <<'EOF'
 import glob, os, platform, re, statistics, subprocess, sys, time
 out, runs, dest = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 TARGETS = [  # figure, target, what
@@ -37,6 +43,29 @@ TARGETS = [  # figure, target, what
     ("fanout_per_second", ">= 5000", "one step to 10,000 people, notifications/s"),
     ("rss_idle_mb", "<= 8", "resident memory, idle"),
     ("rss_10k_open_mb", "<= 32", "resident memory, 10,000 open notifications"),
+    ("am_beredd_p50_ms", "-", "beside Alertmanager: beredd trigger (socket) to first request at the sink, p50"),
+    ("am_alertmanager_p50_ms", "-", "Alertmanager POST /api/v2/alerts to first webhook at the sink, p50"),
+    ("am_ratio_p50", "<= 0.5", "beredd / Alertmanager, p50 (same run, alternating)"),
+    ("am_beredd_p95_ms", "-", "beside Alertmanager: beredd, p95"),
+    ("am_alertmanager_p95_ms", "-", "Alertmanager, p95"),
+    ("am_ratio_p95", "-", "beredd / Alertmanager, p95"),
+    ("am_beredd_p99_ms", "-", "beside Alertmanager: beredd, p99"),
+    ("am_alertmanager_p99_ms", "-", "Alertmanager, p99"),
+    ("am_ratio_p99", "<= 1", "beredd / Alertmanager, p99"),
+    ("am_beredd_fanout_per_second", "-", "beredd one step to 10,000 people, requests/s at the sink"),
+    ("am_alertmanager_fanout_per_second", "-", "Alertmanager 10,000 alerts in 10,000 groups, webhooks/s at the sink"),
+    ("am_ratio_fanout", ">= 3", "beredd / Alertmanager, fan-out rate"),
+    ("am_beredd_rss_idle_mb", "<= 8", "beredd idle, municipality configuration (60 people)"),
+    ("am_alertmanager_rss_idle_mb", "-", "Alertmanager idle"),
+    ("am_ratio_rss_idle", "<= 0.25", "beredd / Alertmanager, idle RSS"),
+    ("am_beredd_rss_idle_10k_people_mb", "-", "beredd idle with 10,000 people configured"),
+    ("am_beredd_rss_after_fanout_mb", "<= 32", "beredd after the 10,000 fan-out"),
+    ("am_alertmanager_rss_after_fanout_mb", "-", "Alertmanager after the 10,000 fan-out"),
+    ("am_ratio_rss_after_fanout", "-", "beredd / Alertmanager, RSS after the fan-out"),
+    ("am_sink_ceiling_1conn_per_second", "-", "the sink's own ceiling (its load generator), 1 connection"),
+    ("am_sink_ceiling_32conn_per_second", "-", "the sink's own ceiling, 32 connections"),
+    ("am_disk_fdatasync_p50_ms", "-", "this disk in that run: append + fdatasync, p50"),
+    ("am_disk_newfile_p50_ms", "-", "this disk in that run: new file + fsync + folder fsync, p50"),
     ("followup_start_1m_s", "<= 10", "start to READY=1 with 1,000,000 cases (after a clean stop: cases/index)"),
     ("followup_first_start_1m_s", "-", "start to READY=1 with 1,000,000 cases and no cases/index (every file read)"),
     ("followup_stop_1m_s", "-", "clean stop with 1,000,000 cases (journal folded, cases/index written)"),
@@ -80,5 +109,13 @@ for name, target, what in TARGETS + [(k, "-", "") for k in sorted(vals) if k not
     lines.append("| %s | %s | %s | %s | %s | %d |" % (name, what, target, meas, units.get(name, ""), len(v or [])))
 text = "\n".join(lines) + "\n"
 sys.stdout.write(text)
+# The sections written by hand below the table ("## ...") are kept.
+try:
+    old = open(dest).read()
+    i = old.find("\n## ")
+    if i >= 0:
+        text += old[i:]
+except OSError:
+    pass
 open(dest, "w").write(text)
 EOF
