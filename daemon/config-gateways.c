@@ -52,6 +52,23 @@ bool cfg_url_ok(const char *url, const char *const *schemes) {
         for (const char *p = url; *p; p++)
                 if (isspace((unsigned char) *p) || iscntrl((unsigned char) *p))
                         return false;
+        /* A host, and a port of digits if one is given ("http://h:$PORT"
+         * would pass here and fail at every send). */
+        const char *host = strstr(url, "://") + 3, *end = host + strcspn(host, "/?#"), *at = NULL;
+        for (const char *p = host; p < end; p++)
+                if (*p == '@')
+                        at = p;
+        if (at)
+                host = at + 1;
+        const char *port = host < end && *host == '[' ? memchr(host, ']', (size_t) (end - host)) : host;
+        if (!port || host == end)
+                return false;
+        port = memchr(port, ':', (size_t) (end - port));
+        if (port) {
+                size_t n = (size_t) (end - port - 1);
+                if (n == 0 || n > 5 || strspn(port + 1, "0123456789") < n || atoi(port + 1) < 1 || atoi(port + 1) > 65535)
+                        return false;
+        }
         return true;
 }
 
@@ -62,8 +79,12 @@ static void need_url(struct loader *l, const config_setting_t *e, const config_s
                      const char *const *schemes, const char *type, const char *choices) {
         if (!url)
                 cfg_fail(l, e, "missing required setting \"url\" (%s)", choices);
+        else if (!cfg_url_ok(url, schemes) && strchr(url, '@'))
+                /* Not echoed: it may hold a user name and password. */
+                cfg_fail(l, surl, "bad URL (an %s gateway needs %s, a host and a numeric port if any)", type, choices);
         else if (!cfg_url_ok(url, schemes))
-                cfg_fail(l, surl, "bad URL \"%s\" (an %s gateway needs %s)", url, type, choices);
+                cfg_fail(l, surl, "bad URL \"%s\" (an %s gateway needs %s, a host and a numeric port if any)", url, type,
+                         choices);
 }
 
 static bool smtp_default_starttls(const char *url) {

@@ -669,13 +669,22 @@ static void test_more_rules(_unused_ void **state) {
                "  { id = \"l\"; type = \"linkmobility\"; account = \"1\"; },\n"
                "  { id = \"f\"; type = \"fax\"; }\n"
                ");\n",
-               "3: gateways[0].url: bad URL \"http://x\" (an smtp gateway needs smtp:// or smtps://)",
+               "3: gateways[0].url: bad URL \"http://x\" (an smtp gateway needs smtp:// or smtps://, a host and a numeric port if any)",
                "3: gateways[0].from: bad e-mail address \"nobody\"",
                "4: gateways[1].channel: a http gateway sends SMS only; use channel \"sms\" or \"voice\"",
                "4: gateways[1]: missing required setting \"body\"",
                "5: gateways[2]: missing required setting \"username\"",
                "5: gateways[2]: missing required setting \"password_file\"",
                "6: gateways[3].type: unknown value \"fax\" (use \"file\", \"smtp\", \"http\", \"twilio\" or \"linkmobility\")");
+        /* a port is digits (an unexpanded shell variable is caught at load) */
+        EXPECT("site = \"t\";\n"
+               "gateways = ( { id = \"h\"; type = \"http\"; url = \"http://127.0.0.1:$SMS_PORT/x\"; body = \"b\"; },\n"
+               "  { id = \"i\"; type = \"http\"; url = \"http://u:p@[::1]:99999\"; body = \"b\"; },\n"
+               "  { id = \"j\"; type = \"http\"; url = \"http:///x\"; body = \"b\"; },\n"
+               "  { id = \"k\"; type = \"http\"; url = \"http://[::1]:8080/ok?a=b:c\"; body = \"b\"; } );\n",
+               "2: gateways[0].url: bad URL \"http://127.0.0.1:$SMS_PORT/x\" (an http gateway needs http:// or https://, a host and a numeric port if any)",
+               "3: gateways[1].url: bad URL (an http gateway needs http:// or https://, a host and a numeric port if any)",
+               "4: gateways[2].url: bad URL \"http:///x\" (an http gateway needs http:// or https://, a host and a numeric port if any)");
         /* headers cannot smuggle a second line */
         EXPECT("site = \"t\";\n"
                "gateways = ( { id = \"h\"; type = \"http\"; url = \"https://x\"; body = \"b\";\n"
