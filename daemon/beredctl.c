@@ -53,6 +53,11 @@ static void help(void) {
                "  roster override ROSTER PERSON --from 'YYYY-MM-DD HH:MM' --to 'YYYY-MM-DD HH:MM'\n"
                "               [--by PERSON]\n"
                "                                       put PERSON on duty instead (a swap)\n"
+               "  away PERSON --from 'YYYY-MM-DD[ HH:MM]' --to 'YYYY-MM-DD[ HH:MM]' [--note TEXT]\n"
+               "                                       PERSON is away (not asked); a date alone is the\n"
+               "                                       start of that day (--from) or its end (--to)\n"
+               "  away list [--person P]               absences, with their ids and notes\n"
+               "  away cancel ID                       remove an absence\n"
                "  list                                 activations, newest first\n"
                "  show ID|CODE                         one activation and its people\n"
                "  report ID|CODE [--csv]               the timeline of an activation\n\n"
@@ -392,9 +397,30 @@ static void print_list(json_t *o) {
                 printf("(no activations)\n");
 }
 
+/* Who was skipped as away ("away" in show, report, a check). */
+static void print_away(json_t *o) {
+        json_t *arr = json_object_get(o, "away"), *x;
+        size_t i;
+        json_array_foreach(arr, i, x) {
+                json_int_t step = json_integer_value(json_object_get(x, "step"));
+                if (json_object_get(x, "roster")) {
+                        printf("Away, not asked: %s (on duty for roster %s; ", jstr(x, "person"), jstr(x, "roster"));
+                        if (json_is_string(json_object_get(x, "instead")))
+                                printf("%s asked instead)\n", jstr(x, "instead"));
+                        else
+                                printf("nobody else in the roster was there)\n");
+                } else if (step < 0) {
+                        printf("Away, not asked: %s\n", jstr(x, "person"));
+                } else {
+                        printf("Away, not asked: %s (step %" JSON_INTEGER_FORMAT ")\n", jstr(x, "person"), step + 1);
+                }
+        }
+}
+
 static void print_people(json_t *o) {
         json_t *arr = json_object_get(o, "people"), *p;
         size_t i;
+        print_away(o);
         printf("%-16s %-7s %-12s %-12s %-10s %s\n", "PERSON", "ANSWER", "NOTIFIED(s)", "ANSWERED(s)", "VOICE",
                "NOTIFICATIONS");
         json_array_foreach(arr, i, p) {
@@ -842,6 +868,118 @@ static int cmd_followup(int argc, char **argv) {
         return run(req, print_case);
 }
 
+/* ---- absences ---- */
+
+static void print_absence(json_t *x) {
+        const char *when = json_is_true(json_object_get(x, "current")) ? " (now)"
+                           : json_is_true(json_object_get(x, "over"))  ? " (over)"
+                                                                        : "";
+        printf("%-9s %-16s %s to %s%s  [%s]", jstr(x, "id"), jstr(x, "person"), jstr(x, "from"), jstr(x, "to"), when,
+               jstr(x, "source"));
+        if (json_object_get(x, "note"))
+                printf("  %s", jstr(x, "note"));
+        printf("\n");
+}
+
+static void print_away_added(json_t *o) {
+        json_t *x = json_object_get(o, "absence");
+        printf("Absence %s: %s is away from %s to %s\n", jstr(x, "id"), jstr(x, "person"), jstr(x, "from"),
+               jstr(x, "to"));
+}
+
+static void print_away_list(json_t *o) {
+        json_t *arr = json_object_get(o, "absences"), *x;
+        size_t i;
+        if (json_array_size(arr) == 0) {
+                printf("No absences.\n");
+                return;
+        }
+        printf("%-9s %-16s %s\n", "ID", "PERSON", "PERIOD");
+        json_array_foreach(arr, i, x)
+                print_absence(x);
+}
+
+static void print_away_cancelled(json_t *o) {
+        printf("Absence %s of %s cancelled\n", jstr(o, "absence"), jstr(o, "person"));
+}
+
+/* "YYYY-MM-DD" or "YYYY-MM-DD HH:MM" (or with a 'T'), as the daemon takes it. */
+static bool local_time_ok(const char *s) {
+        size_t n = strlen(s);
+        if (n != 10 && n != 16)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                bool ok = i == 4 || i == 7 ? c == '-' : i == 10 ? (c == ' ' || c == 'T') : i == 13 ? c == ':'
+                                                                                     : (c >= '0' && c <= '9');
+                if (!ok)
+                        return false;
+        }
+        return true;
+}
+
+static int cmd_away(int argc, char **argv) {
+        if (strcmp(argv[0], "away"))
+                return -1;
+        if (argc >= 2 && !strcmp(argv[1], "list")) {
+                json_t *req = json_pack("{s:s}", "cmd", "away.list");
+                for (int i = 2; i < argc; i++) {
+                        if (!strcmp(argv[i], "--person") && i + 1 < argc)
+                                json_object_set_new(req, "person", json_string(argv[++i]));
+                        else {
+                                json_decref(req);
+                                if (!strcmp(argv[i], "--person"))
+                                        return usagef("option %s of away list needs a value", argv[i]);
+                                return usagef(argv[i][0] == '-' ? "unknown option %s for away list (it takes --person)"
+                                                                : "unexpected argument '%s' for away list",
+                                              argv[i]);
+                        }
+                }
+                return run(req, print_away_list);
+        }
+        if (argc >= 2 && !strcmp(argv[1], "cancel")) {
+                if (argc != 3 || argv[2][0] == '-')
+                        return usage("use: away cancel ID (the id from 'beredctl away list')");
+                return run(json_pack("{s:s, s:s}", "cmd", "away.cancel", "absence", argv[2]), print_away_cancelled);
+        }
+        const char *person = NULL, *from = NULL, *to = NULL, *note = NULL;
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i], **dst = NULL;
+                if (!strcmp(a, "--from"))
+                        dst = &from;
+                else if (!strcmp(a, "--to"))
+                        dst = &to;
+                else if (!strcmp(a, "--note"))
+                        dst = &note;
+                else if (a[0] == '-' && a[1])
+                        return usagef("unknown option %s for away (it takes --from, --to and --note)", a);
+                else if (!person)
+                        person = a;
+                else
+                        return usagef("unexpected argument '%s' for away", a);
+                if (dst) {
+                        if (++i >= argc)
+                                return usagef("option %s of away needs a value", a);
+                        *dst = argv[i];
+                }
+        }
+        if (!person)
+                return usage("use: away PERSON --from 'YYYY-MM-DD[ HH:MM]' --to 'YYYY-MM-DD[ HH:MM]' [--note TEXT], "
+                             "away list [--person P] or away cancel ID");
+        if (!from)
+                return usage("away needs --from 'YYYY-MM-DD[ HH:MM]'");
+        if (!to)
+                return usage("away needs --to 'YYYY-MM-DD[ HH:MM]'");
+        if (!local_time_ok(from))
+                return usagef("option --from of away: expected 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM', not '%s'", from);
+        if (!local_time_ok(to))
+                return usagef("option --to of away: expected 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM', not '%s'", to);
+        json_t *req = json_pack("{s:s, s:s, s:s, s:s}", "cmd", "away", "person", person, "from", from, "to", to);
+        if (note)
+                json_object_set_new(req, "note", json_string(note));
+        return run(req, print_away_added);
+}
+
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -899,6 +1037,8 @@ int main(int argc, char *argv[]) {
         if (strcmp(cargv[0], "status") == 0)
                 return cmd_status(cargc, cargv);
         int r = cmd_activation(cargc, cargv);
+        if (r < 0)
+                r = cmd_away(cargc, cargv);
         if (r < 0)
                 r = cmd_followup(cargc, cargv);
         if (r >= 0)
