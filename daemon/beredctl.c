@@ -308,6 +308,7 @@ static const char *jstr(json_t *o, const char *k) {
 }
 
 static void print_messages(json_t *o, bool full_email);
+static void print_away(json_t *o);
 
 static void print_accepted(json_t *o) {
         if (json_is_true(json_object_get(o, "verify"))) {
@@ -320,6 +321,7 @@ static void print_accepted(json_t *o) {
                 json_array_foreach(miss, i, m)
                         printf(" %s", json_string_value(m));
                 printf("\n");
+                print_away(o);
                 return;
         }
         printf("Activation %s of %s: %s%s (reply code %s), %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT

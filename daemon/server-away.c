@@ -93,7 +93,8 @@ int server_away(struct server *s, const struct command *cmd, enum source src, js
                 snprintf(err, errlen, "spool: cannot save the absence (%s)", strerror(-r));
         if (r < 0)
                 return r;
-        log_info("Absence %s of %s registered (from %s)", x->id, x->person, x->source);
+        log_info("Absence %s of %s registered (from %s%s%s)", x->id, x->person, x->source, cmd->by ? ", by " : "",
+                 cmd->by ? cmd->by : "");
         *reply = json_pack("{s:o}", "absence", absence_json(x, fmt_local, s->cal));
         return 0;
 }
@@ -125,7 +126,7 @@ int server_away_cancel(struct server *s, const struct command *cmd, json_t **rep
                 free(person);
                 return r;
         }
-        log_info("Absence %s of %s cancelled", cmd->absence, person);
+        log_info("Absence %s of %s cancelled%s%s", cmd->absence, person, cmd->by ? " by " : "", cmd->by ? cmd->by : "");
         *reply = json_pack("{s:s, s:s}", "absence", cmd->absence, "person", person);
         free(person);
         return 0;
