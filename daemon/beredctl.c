@@ -422,7 +422,8 @@ static void print_away(json_t *o) {
 static void print_people(json_t *o) {
         json_t *arr = json_object_get(o, "people"), *p;
         size_t i;
-        print_away(o);
+        if (!json_is_true(json_object_get(o, "verify"))) /* a check's are listed with its summary */
+                print_away(o);
         printf("%-16s %-7s %-12s %-12s %-10s %s\n", "PERSON", "ANSWER", "NOTIFIED(s)", "ANSWERED(s)", "VOICE",
                "NOTIFICATIONS");
         json_array_foreach(arr, i, p) {
