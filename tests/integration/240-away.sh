@@ -79,6 +79,11 @@ ctl away list > "$T/list.out"
 assert_grep "$T/list.out" "$OLA_ID *ola *2026-12-01 00:00 to 2026-12-10 18:00 (now)"
 assert_grep "$T/list.out" "Ferie på Kreta"
 
+say "the same period again is the same absence (a drop file taken twice after a crash)"
+ctl away ola --from 2026-12-01 --to '2026-12-10 18:00' --json > "$T/ola2.json"
+assert_eq "$(json_get "$T/ola2.json" '["absence"]["id"]')" "$OLA_ID"
+assert_eq "$(json_get "$T/ola2.json" '["existing"]')" true
+
 say "bad input: errors name the option"
 usage_error "away needs --from" away ola --to 2026-12-10
 usage_error "option --to of away: expected" away ola --from 2026-12-01 --to 10.12.2026
@@ -144,6 +149,14 @@ wait_until 5 has_text $SIRI "Svar JA $CODE2" || fail "siri was not asked instead
 ctl show "$ID2" > "$T/show2.out"
 assert_grep "$T/show2.out" "Away, not asked: per (on duty for roster vakt; siri asked instead)"
 ctl resolve "$ID2" --by kari > /dev/null
+
+say "a contact-list check skips and lists the away"
+ctl verify rekke --by kari --json > "$T/v.json"
+VID=$(json_get "$T/v.json" '["activation"]')
+ctl show "$VID" > "$T/vshow.out"
+assert_grep "$T/vshow.out" "Away, not asked: ola$"
+assert_grep "$T/vshow.out" "Away, not asked: per$"
+ctl resolve "$VID" --by kari > /dev/null 2>&1 || true
 
 say "the note is in the spool and beredctl only: not in the journal"
 assert_no_grep "$T/beredd.log" "Kreta"
