@@ -331,6 +331,8 @@ static void print_accepted(json_t *o) {
                json_integer_value(json_object_get(o, "confirmed")), json_integer_value(json_object_get(o, "needed")));
         if (json_object_get(o, "note"))
                 printf("(%s)\n", jstr(o, "note"));
+        if (json_object_get(o, "messages")) /* a trigger's reply (show lists them with the people) */
+                print_away(o);
         print_messages(o, false);
 }
 
@@ -510,7 +512,7 @@ static bool report_csv;
  * entries carry the notification's kind too), then the answer, the state,
  * the kind, the error, the reason. */
 static const char *timeline_detail(json_t *e) {
-        static const char *const fields[] = { "status", "digits", "answer", "state", "kind", "error", "reason" };
+        static const char *const fields[] = { "status", "digits", "answer", "state", "kind", "error", "reason", "why" };
         for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
                 if (json_is_string(json_object_get(e, fields[k])))
                         return jstr(e, fields[k]);
