@@ -380,6 +380,26 @@ static int apply_repeat(struct activation *a, json_t *o, uint64_t ts) {
         return 0;
 }
 
+/* A person away when a step started: not asked (activation-core.c). */
+static int apply_skipped(struct activation *a, json_t *o, uint64_t ts) {
+        const char *who = json_string_value(json_object_get(o, "person"));
+        const char *ro = json_string_value(json_object_get(o, "roster"));
+        const char *in = json_string_value(json_object_get(o, "instead"));
+        if (!who)
+                return -EINVAL;
+        struct act_skip *v = realloc(a->skips, (a->n_skips + 1) * sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        a->skips = v;
+        v[a->n_skips] = (struct act_skip) { .person = strdup(who), .roster = ro ? strdup(ro) : NULL,
+                                            .instead = in ? strdup(in) : NULL, .step = jint(o, "step"),
+                                            .run = jint(o, "run"), .ts = ts };
+        if (!v[a->n_skips].person)
+                return -ENOMEM;
+        a->n_skips++;
+        return 0;
+}
+
 /* An answer from someone not asked: shown, never counted. */
 static int apply_unsolicited(struct activation *a, json_t *o, uint64_t ts) {
         a->n_unsolicited++;
@@ -425,6 +445,7 @@ static const struct {
         { "unmobilised", apply_unmobilised },
         { "resume", apply_resume },
         { "unsolicited", apply_unsolicited },
+        { "skipped", apply_skipped },
         { "state", apply_state },
 };
 

@@ -338,22 +338,57 @@ void act_free_people(struct activation *a) {
         a->n_people = 0;
 }
 
+/* Who a step skips because they are away (at most SKIPS_MAX a step: more
+ * are skipped unrecorded). Ids belong to the configuration. */
+#define SKIPS_MAX 256
+struct skips {
+        struct { const char *person, *roster, *instead; } v[SKIPS_MAX];
+        size_t n;
+};
+
+static void skips_add(struct skips *sk, const char *person, const char *roster, const char *instead) {
+        if (!sk || sk->n >= SKIPS_MAX)
+                return;
+        for (size_t i = 0; i < sk->n; i++)
+                if (streq(sk->v[i].person, person) && !sk->v[i].roster == !roster)
+                        return;
+        sk->v[sk->n].person = person;
+        sk->v[sk->n].roster = roster;
+        sk->v[sk->n].instead = instead;
+        sk->n++;
+}
+
 /* Hand everyone step S names now (rosters: who is on duty), in order, to
- * ADD(SET, id); the ids belong to the configuration or the duty roster. */
+ * ADD(SET, id); the ids belong to the configuration or the duty roster.
+ * Someone away now is left out (into SK when not NULL), and a roster's
+ * away on-duty person is replaced by the roster's next member. */
 static void step_targets(const struct activation *a, const struct step *s, uint64_t now,
-                         void (*add)(void *set, const char *id), void *set) {
+                         void (*add)(void *set, const char *id), void *set, struct skips *sk) {
         const struct config *cfg = a->mgr->cfg;
+        const struct absences *abs = a->mgr->absences;
         for (size_t t = 0; t < s->n_targets; t++) {
                 const struct target *tg = &s->targets[t];
                 if (tg->kind == TARGET_PERSON) {
-                        add(set, tg->ref);
+                        if (absences_away_at(abs, tg->ref, now))
+                                skips_add(sk, tg->ref, NULL, NULL);
+                        else
+                                add(set, tg->ref);
                 } else if (tg->kind == TARGET_ROLE) {
-                        for (size_t i = 0; i < cfg->n_people; i++)
-                                if (person_has_role(&cfg->people[i], tg->ref))
+                        for (size_t i = 0; i < cfg->n_people; i++) {
+                                if (!person_has_role(&cfg->people[i], tg->ref))
+                                        continue;
+                                if (absences_away_at(abs, cfg->people[i].id, now))
+                                        skips_add(sk, cfg->people[i].id, NULL, NULL);
+                                else
                                         add(set, cfg->people[i].id);
+                        }
                 } else {
                         const struct roster *r = config_roster(cfg, tg->ref);
-                        const char *who = r ? duty_on_duty(a->mgr->duty, a->mgr->cal, r, now) : NULL;
+                        const char *away = NULL;
+                        const char *who = r ? duty_on_duty_present(a->mgr->duty, a->mgr->cal, r, now, abs, &away)
+                                            : NULL;
+                        if (away)
+                                skips_add(sk, away, r->id, who);
                         if (who)
                                 add(set, who);
                 }
@@ -365,13 +400,13 @@ static void add_person_cb(void *set, const char *id) {
 }
 
 /* The people a step reaches now, in order, without those who have answered
- * or already got run RUN's call-out. */
+ * or already got run RUN's call-out (and without those away: into SK). */
 static void resolve_targets(const struct activation *a, const struct step *s, int run, uint64_t now, char ***ret,
-                            size_t *ret_n) {
+                            size_t *ret_n, struct skips *sk) {
         struct people_set set = {};
         char **v;
         size_t n;
-        step_targets(a, s, now, add_person_cb, &set);
+        step_targets(a, s, now, add_person_cb, &set, sk);
         act_take_people(&set, &v, &n);
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
@@ -383,6 +418,23 @@ static void resolve_targets(const struct activation *a, const struct step *s, in
         }
         *ret = v;
         *ret_n = k;
+}
+
+/* Log who step STEP (-1: a contact-list check) skipped as away: not those
+ * who have answered already (they are not asked anyway). */
+static void record_skips(struct activation *a, const struct skips *sk, int step, uint64_t now) {
+        for (size_t i = 0; sk && i < sk->n; i++) {
+                const struct member *m = member_of(a, sk->v[i].person);
+                if (m && m->answer != ANSWER_NONE && !sk->v[i].roster)
+                        continue;
+                json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:s}", "t", "skipped", "person", sk->v[i].person, "step",
+                                      step, "run", a->run, "why", "away");
+                if (o && sk->v[i].roster)
+                        json_object_set_new(o, "roster", json_string(sk->v[i].roster));
+                if (o && sk->v[i].instead)
+                        json_object_set_new(o, "instead", json_string(sk->v[i].instead));
+                (void) act_record(a, o, now);
+        }
 }
 
 /* ---- the quorum: can it still be met, and who hears how it goes ----
@@ -454,7 +506,7 @@ static void possible_people(const struct activation *a, const struct chain *c, u
         size_t from = a->run < c->repeat || a->step < 0 ? 0 : (size_t) a->step;
         struct possible_ctx x = { .a = a, .set = set };
         for (size_t k = from; k < nreg; k++)
-                step_targets(a, &c->steps[k], now, possible_add, &x);
+                step_targets(a, &c->steps[k], now, possible_add, &x, NULL);
 }
 
 /* The quorum's requirements now: *RET (need.total first, then each role;
@@ -515,7 +567,7 @@ static void final_people(struct activation *a, const struct chain *c, uint64_t n
         *ret_n = 0;
         if (!c || c->n_steps == 0 || !c->steps[c->n_steps - 1].final)
                 return;
-        resolve_targets(a, &c->steps[c->n_steps - 1], -2, now, ret, ret_n);
+        resolve_targets(a, &c->steps[c->n_steps - 1], -2, now, ret, ret_n, NULL);
 }
 
 /* Tell the final step KIND ("impossible" or "unreachable"), each person once. */
@@ -764,7 +816,9 @@ static void enter_step(struct activation *a, int idx, uint64_t now) {
                 }
                 char **people;
                 size_t n;
-                resolve_targets(a, s, a->run, now, &people, &n);
+                _cleanup_free_ struct skips *sk = calloc(1, sizeof(*sk));
+                resolve_targets(a, s, a->run, now, &people, &n, sk);
+                record_skips(a, sk, idx, now);
                 if (n == 0) {
                         free(people);
                         act_record(a, json_pack("{s:s, s:i, s:i, s:s}", "t", "skip", "step", idx, "run", a->run,
@@ -916,6 +970,7 @@ void act_start_check(struct activation *a, uint64_t now) {
         const struct config *cfg = a->mgr->cfg;
         unsigned via[1024] = {};
         struct people_set set = {};
+        _cleanup_free_ struct skips *sk = calloc(1, sizeof(*sk));
         for (size_t k = 0; k < c->n_steps; k++) {
                 const struct step *st = &c->steps[k];
                 for (size_t t = 0; t < st->n_targets; t++) {
@@ -929,6 +984,10 @@ void act_start_check(struct activation *a, uint64_t now) {
                                                        ? (person_has_role(&cfg->people[i], tg->ref) ? cfg->people[i].id
                                                                                                     : NULL)
                                                        : ro->members[i];
+                                if (who && absences_away_at(a->mgr->absences, who, now)) {
+                                        skips_add(sk, who, NULL, NULL);
+                                        continue;
+                                }
                                 int idx = who ? act_add_person(&set, who) : -1;
                                 if (idx >= 0 && (size_t) idx < ELEMENTSOF(via))
                                         via[idx] |= st->via;
@@ -938,6 +997,7 @@ void act_start_check(struct activation *a, uint64_t now) {
         char **people;
         size_t n;
         act_take_people(&set, &people, &n);
+        record_skips(a, sk, -1, now);
         json_t *pl = json_array();
         for (size_t i = 0; i < n; i++) {
                 json_array_append_new(pl, json_string(people[i]));

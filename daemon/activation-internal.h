@@ -129,6 +129,15 @@ struct member {
         int call_step;
 };
 
+/* A person skipped because they were away when a step started ("skipped"
+ * events): STEP -1 in a contact-list check. A roster's away on-duty person
+ * has ROSTER and the member asked INSTEAD (NULL: nobody was left). */
+struct act_skip {
+        char *person, *roster, *instead;
+        int step, run;
+        uint64_t ts;
+};
+
 struct activation {
         struct activations *mgr;
         char *id, *code, *chain, *message, *by, *origin, *src;
@@ -149,6 +158,8 @@ struct activation {
         uint64_t deadline; /* end of the current wait; 0 = none */
         struct member *members;
         size_t n_members, members_cap;
+        struct act_skip *skips; /* people skipped as away, in order */
+        size_t n_skips;
         struct strmap member_map; /* person -> index into members */
         struct notif *notifs;
         size_t n_notifs, notifs_cap;
@@ -177,6 +188,7 @@ struct activations {
         struct store *store;
         struct gateways *gw;
         struct duty *duty;
+        const struct absences *absences; /* NULL: nobody is away */
         const struct config *cfg;
         const struct calendar *cal;
         act_event_cb cb;

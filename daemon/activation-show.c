@@ -39,6 +39,20 @@ void act_summary(struct activation *a, json_t *o) {
                 json_object_set_new(o, "unmet", act_needs_unmet(v, n, false, what, sizeof(what)));
                 json_object_set_new(o, "impossible", json_boolean(a->impossible_at != 0));
         }
+        if (a->n_skips) {
+                /* Skipped as away when their step started (person ids only). */
+                json_t *away = json_array();
+                for (size_t i = 0; i < a->n_skips; i++) {
+                        const struct act_skip *k = &a->skips[i];
+                        json_t *x = json_pack("{s:s, s:i}", "person", k->person, "step", k->step);
+                        if (k->roster)
+                                json_object_set_new(x, "roster", json_string(k->roster));
+                        if (k->roster)
+                                json_object_set_new(x, "instead", k->instead ? json_string(k->instead) : json_null());
+                        json_array_append_new(away, x);
+                }
+                json_object_set_new(o, "away", away);
+        }
         if (a->verify) {
                 json_t *missing = json_array();
                 for (size_t i = 0; i < a->n_people; i++) {

@@ -171,6 +171,25 @@ void act_narrate(struct activation *a, json_t *o, uint64_t now) {
                 if (n)
                         act_emit(a, "call", n->step, n->person, "voice",
                                  streq(t, "call") ? json_string_value(json_object_get(o, "status")) : "keypress", now);
+        } else if (streq(t, "skipped")) {
+                /* Away: person ids only, never the absence's note. */
+                const char *who = json_string_value(json_object_get(o, "person"));
+                const char *instead = json_string_value(json_object_get(o, "instead"));
+                int step = (int) json_integer_value(json_object_get(o, "step"));
+                act_emit(a, "skipped", step, who, NULL, "away", now);
+                const char *ro = json_string_value(json_object_get(o, "roster"));
+                if (ro && instead)
+                        log_info("Activation %s (%s%s): %s, on duty for roster %s, is away; %s is asked instead",
+                                 a->id, a->chain, drill, who ?: "?", ro, instead);
+                else if (ro)
+                        log_info("Activation %s (%s%s): %s, on duty for roster %s, is away, and so is everyone "
+                                 "else in the roster", a->id, a->chain, drill, who ?: "?", ro);
+                else if (step < 0)
+                        log_info("Activation %s (%s%s): %s is away and is not asked in the check", a->id, a->chain,
+                                 drill, who ?: "?");
+                else
+                        log_info("Activation %s (%s%s): %s is away and is not asked (step %d)", a->id, a->chain,
+                                 drill, who ?: "?", step + 1);
         } else if (streq(t, "call-later")) {
                 act_emit(a, "call-later", (int) json_integer_value(json_object_get(o, "step")),
                          json_string_value(json_object_get(o, "person")), "voice", NULL, now);
@@ -573,6 +592,12 @@ void activation_free(struct activation *a) {
         free(a->members);
         strmap_clear(&a->member_map);
         act_free_people(a);
+        for (size_t i = 0; i < a->n_skips; i++) {
+                free(a->skips[i].person);
+                free(a->skips[i].roster);
+                free(a->skips[i].instead);
+        }
+        free(a->skips);
         free(a->id);
         free(a->code);
         free(a->chain);
@@ -1229,6 +1254,10 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
 void activations_set_config(struct activations *m, const struct config *cfg, const struct calendar *cal) {
         m->cfg = cfg;
         m->cal = cal;
+}
+
+void activations_set_absences(struct activations *m, const struct absences *abs) {
+        m->absences = abs;
 }
 
 void activations_free(struct activations *m) {

@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <systemd/sd-event.h>
 
+#include "absence.h"
 #include "calendar.h"
 #include "command.h"
 #include "config.h"
@@ -53,6 +54,11 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
                     struct activations **ret);
 void activations_free(struct activations *a);
 void activations_set_config(struct activations *a, const struct config *cfg, const struct calendar *cal);
+/* People away (absence.h): a person away when a step starts is skipped (a
+ * "skipped" event, shown and reported; not asked, not a decline), and a
+ * roster's away on-duty person is replaced by the roster's next member who
+ * is not away. A contact-list check skips and lists them too. */
+void activations_set_absences(struct activations *a, const struct absences *abs);
 
 /* Commands. Each returns 0 and sets *REPLY to the reply object's extra
  * fields, or -errno with a message in ERR. ORIGIN identifies a drop file so

@@ -53,6 +53,11 @@ static void help(void) {
                "  roster override ROSTER PERSON --from 'YYYY-MM-DD HH:MM' --to 'YYYY-MM-DD HH:MM'\n"
                "               [--by PERSON]\n"
                "                                       put PERSON on duty instead (a swap)\n"
+               "  away PERSON --from 'YYYY-MM-DD[ HH:MM]' --to 'YYYY-MM-DD[ HH:MM]' [--note TEXT]\n"
+               "                                       PERSON is away (not asked); a date alone is the\n"
+               "                                       start of that day (--from) or its end (--to)\n"
+               "  away list [--person P]               absences, with their ids and notes\n"
+               "  away cancel ID                       remove an absence\n"
                "  list                                 activations, newest first\n"
                "  show ID|CODE                         one activation and its people\n"
                "  report ID|CODE [--csv]               the timeline of an activation\n\n"
@@ -303,6 +308,7 @@ static const char *jstr(json_t *o, const char *k) {
 }
 
 static void print_messages(json_t *o, bool full_email);
+static void print_away(json_t *o);
 
 static void print_accepted(json_t *o) {
         if (json_is_true(json_object_get(o, "verify"))) {
@@ -315,6 +321,7 @@ static void print_accepted(json_t *o) {
                 json_array_foreach(miss, i, m)
                         printf(" %s", json_string_value(m));
                 printf("\n");
+                print_away(o);
                 return;
         }
         printf("Activation %s of %s: %s%s (reply code %s), %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
@@ -324,6 +331,8 @@ static void print_accepted(json_t *o) {
                json_integer_value(json_object_get(o, "confirmed")), json_integer_value(json_object_get(o, "needed")));
         if (json_object_get(o, "note"))
                 printf("(%s)\n", jstr(o, "note"));
+        if (json_object_get(o, "messages")) /* a trigger's reply (show lists them with the people) */
+                print_away(o);
         print_messages(o, false);
 }
 
@@ -392,9 +401,31 @@ static void print_list(json_t *o) {
                 printf("(no activations)\n");
 }
 
+/* Who was skipped as away ("away" in show, report, a check). */
+static void print_away(json_t *o) {
+        json_t *arr = json_object_get(o, "away"), *x;
+        size_t i;
+        json_array_foreach(arr, i, x) {
+                json_int_t step = json_integer_value(json_object_get(x, "step"));
+                if (json_object_get(x, "roster")) {
+                        printf("Away, not asked: %s (on duty for roster %s; ", jstr(x, "person"), jstr(x, "roster"));
+                        if (json_is_string(json_object_get(x, "instead")))
+                                printf("%s asked instead)\n", jstr(x, "instead"));
+                        else
+                                printf("nobody else in the roster was there)\n");
+                } else if (step < 0) {
+                        printf("Away, not asked: %s\n", jstr(x, "person"));
+                } else {
+                        printf("Away, not asked: %s (step %" JSON_INTEGER_FORMAT ")\n", jstr(x, "person"), step + 1);
+                }
+        }
+}
+
 static void print_people(json_t *o) {
         json_t *arr = json_object_get(o, "people"), *p;
         size_t i;
+        if (!json_is_true(json_object_get(o, "verify"))) /* a check's are listed with its summary */
+                print_away(o);
         printf("%-16s %-7s %-12s %-12s %-10s %s\n", "PERSON", "ANSWER", "NOTIFIED(s)", "ANSWERED(s)", "VOICE",
                "NOTIFICATIONS");
         json_array_foreach(arr, i, p) {
@@ -481,7 +512,7 @@ static bool report_csv;
  * entries carry the notification's kind too), then the answer, the state,
  * the kind, the error, the reason. */
 static const char *timeline_detail(json_t *e) {
-        static const char *const fields[] = { "status", "digits", "answer", "state", "kind", "error", "reason" };
+        static const char *const fields[] = { "status", "digits", "answer", "state", "kind", "error", "reason", "why" };
         for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
                 if (json_is_string(json_object_get(e, fields[k])))
                         return jstr(e, fields[k]);
@@ -842,6 +873,118 @@ static int cmd_followup(int argc, char **argv) {
         return run(req, print_case);
 }
 
+/* ---- absences ---- */
+
+static void print_absence(json_t *x) {
+        const char *when = json_is_true(json_object_get(x, "current")) ? " (now)"
+                           : json_is_true(json_object_get(x, "over"))  ? " (over)"
+                                                                        : "";
+        printf("%-9s %-16s %s to %s%s  [%s]", jstr(x, "id"), jstr(x, "person"), jstr(x, "from"), jstr(x, "to"), when,
+               jstr(x, "source"));
+        if (json_object_get(x, "note"))
+                printf("  %s", jstr(x, "note"));
+        printf("\n");
+}
+
+static void print_away_added(json_t *o) {
+        json_t *x = json_object_get(o, "absence");
+        printf("Absence %s: %s is away from %s to %s\n", jstr(x, "id"), jstr(x, "person"), jstr(x, "from"),
+               jstr(x, "to"));
+}
+
+static void print_away_list(json_t *o) {
+        json_t *arr = json_object_get(o, "absences"), *x;
+        size_t i;
+        if (json_array_size(arr) == 0) {
+                printf("No absences.\n");
+                return;
+        }
+        printf("%-9s %-16s %s\n", "ID", "PERSON", "PERIOD");
+        json_array_foreach(arr, i, x)
+                print_absence(x);
+}
+
+static void print_away_cancelled(json_t *o) {
+        printf("Absence %s of %s cancelled\n", jstr(o, "absence"), jstr(o, "person"));
+}
+
+/* "YYYY-MM-DD" or "YYYY-MM-DD HH:MM" (or with a 'T'), as the daemon takes it. */
+static bool local_time_ok(const char *s) {
+        size_t n = strlen(s);
+        if (n != 10 && n != 16)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                bool ok = i == 4 || i == 7 ? c == '-' : i == 10 ? (c == ' ' || c == 'T') : i == 13 ? c == ':'
+                                                                                     : (c >= '0' && c <= '9');
+                if (!ok)
+                        return false;
+        }
+        return true;
+}
+
+static int cmd_away(int argc, char **argv) {
+        if (strcmp(argv[0], "away"))
+                return -1;
+        if (argc >= 2 && !strcmp(argv[1], "list")) {
+                json_t *req = json_pack("{s:s}", "cmd", "away.list");
+                for (int i = 2; i < argc; i++) {
+                        if (!strcmp(argv[i], "--person") && i + 1 < argc)
+                                json_object_set_new(req, "person", json_string(argv[++i]));
+                        else {
+                                json_decref(req);
+                                if (!strcmp(argv[i], "--person"))
+                                        return usagef("option %s of away list needs a value", argv[i]);
+                                return usagef(argv[i][0] == '-' ? "unknown option %s for away list (it takes --person)"
+                                                                : "unexpected argument '%s' for away list",
+                                              argv[i]);
+                        }
+                }
+                return run(req, print_away_list);
+        }
+        if (argc >= 2 && !strcmp(argv[1], "cancel")) {
+                if (argc != 3 || argv[2][0] == '-')
+                        return usage("use: away cancel ID (the id from 'beredctl away list')");
+                return run(json_pack("{s:s, s:s}", "cmd", "away.cancel", "absence", argv[2]), print_away_cancelled);
+        }
+        const char *person = NULL, *from = NULL, *to = NULL, *note = NULL;
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i], **dst = NULL;
+                if (!strcmp(a, "--from"))
+                        dst = &from;
+                else if (!strcmp(a, "--to"))
+                        dst = &to;
+                else if (!strcmp(a, "--note"))
+                        dst = &note;
+                else if (a[0] == '-' && a[1])
+                        return usagef("unknown option %s for away (it takes --from, --to and --note)", a);
+                else if (!person)
+                        person = a;
+                else
+                        return usagef("unexpected argument '%s' for away", a);
+                if (dst) {
+                        if (++i >= argc)
+                                return usagef("option %s of away needs a value", a);
+                        *dst = argv[i];
+                }
+        }
+        if (!person)
+                return usage("use: away PERSON --from 'YYYY-MM-DD[ HH:MM]' --to 'YYYY-MM-DD[ HH:MM]' [--note TEXT], "
+                             "away list [--person P] or away cancel ID");
+        if (!from)
+                return usage("away needs --from 'YYYY-MM-DD[ HH:MM]'");
+        if (!to)
+                return usage("away needs --to 'YYYY-MM-DD[ HH:MM]'");
+        if (!local_time_ok(from))
+                return usagef("option --from of away: expected 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM', not '%s'", from);
+        if (!local_time_ok(to))
+                return usagef("option --to of away: expected 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM', not '%s'", to);
+        json_t *req = json_pack("{s:s, s:s, s:s, s:s}", "cmd", "away", "person", person, "from", from, "to", to);
+        if (note)
+                json_object_set_new(req, "note", json_string(note));
+        return run(req, print_away_added);
+}
+
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -899,6 +1042,8 @@ int main(int argc, char *argv[]) {
         if (strcmp(cargv[0], "status") == 0)
                 return cmd_status(cargc, cargv);
         int r = cmd_activation(cargc, cargv);
+        if (r < 0)
+                r = cmd_away(cargc, cargv);
         if (r < 0)
                 r = cmd_followup(cargc, cargv);
         if (r >= 0)

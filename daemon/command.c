@@ -64,7 +64,9 @@ enum field {
         F_CMD, F_ID, F_CHAIN, F_MESSAGE, F_BY, F_DRILL, F_ACTIVATION, F_CODE, F_PERSON,
         F_PHONE, F_EMAIL, F_ANSWER, F_CASE, F_CONTACTS, F_LEVEL, F_FACTORS, F_DUE,
         F_CHILDREN, F_OUTCOME, F_NEXT, F_IN, F_POSTPONE, F_WINDOW, F_ROSTER, F_FROM, F_TO,
-        F_OVERDUE, F_CONTACT, _F_MAX,
+        F_OVERDUE, F_CONTACT,
+        F_NOTE, F_ABSENCE,
+        _F_MAX,
 };
 
 static const char *const field_names[_F_MAX] = {
@@ -76,6 +78,7 @@ static const char *const field_names[_F_MAX] = {
         [F_IN] = "in", [F_POSTPONE] = "postpone", [F_WINDOW] = "window",
         [F_ROSTER] = "roster", [F_FROM] = "from", [F_TO] = "to",
         [F_OVERDUE] = "overdue", [F_CONTACT] = "contact",
+        [F_NOTE] = "note", [F_ABSENCE] = "absence",
 };
 
 #define B(f) (1u << (f))
@@ -97,6 +100,9 @@ static const unsigned allowed_fields[_CMD_MAX] = {
         [CMD_DUE] = B(F_OVERDUE) | B(F_CONTACT),
         [CMD_FOLLOWUP_SUMMARY] = 0,
         [CMD_PREVIEW] = B(F_CHAIN) | B(F_MESSAGE) | B(F_BY) | B(F_DRILL),
+        [CMD_AWAY] = B(F_PERSON) | B(F_FROM) | B(F_TO) | B(F_NOTE) | B(F_BY),
+        [CMD_AWAY_LIST] = B(F_PERSON),
+        [CMD_AWAY_CANCEL] = B(F_ABSENCE) | B(F_BY),
 };
 static const unsigned required_fields[_CMD_MAX] = {
         [CMD_TRIGGER] = B(F_CHAIN) | B(F_BY),
@@ -111,6 +117,8 @@ static const unsigned required_fields[_CMD_MAX] = {
         [CMD_ROSTER_OVERRIDE] = B(F_ROSTER) | B(F_PERSON) | B(F_FROM) | B(F_TO) | B(F_BY),
         [CMD_ROSTER_SHOW] = B(F_ROSTER),
         [CMD_PREVIEW] = B(F_CHAIN),
+        [CMD_AWAY] = B(F_PERSON) | B(F_FROM) | B(F_TO),
+        [CMD_AWAY_CANCEL] = B(F_ABSENCE),
 };
 
 static int field_from_name(const char *name) {
@@ -313,9 +321,20 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                 r = get_string(v, name, 16, false, f == F_FROM ? &c->from : &c->to, err, errlen);
                 if (r < 0)
                         return r;
+                if (c->kind == CMD_AWAY) {
+                        /* A date alone: from the start of that day, to its end. */
+                        size_t l = strlen(f == F_FROM ? c->from : c->to);
+                        if (l != 10 && l != 16)
+                                return fail(err, errlen, "%s: expected local time \"YYYY-MM-DD[ HH:MM]\"", name);
+                        return 0;
+                }
                 if (strlen(f == F_FROM ? c->from : c->to) != 16)
                         return fail(err, errlen, "%s: expected local time \"YYYY-MM-DD HH:MM\"", name);
                 return 0;
+        case F_NOTE:
+                return get_string(v, name, 200, false, &c->note, err, errlen);
+        case F_ABSENCE:
+                return get_id(v, name, &c->absence, err, errlen);
         case F_WINDOW:
                 if (!json_is_string(v) || parse_duration(json_string_value(v), &c->window) < 0 ||
                     c->window < 5 * USEC_PER_SEC || c->window > 7 * USEC_PER_DAY)
@@ -475,6 +494,8 @@ void command_done(struct command *c) {
         free(c->from);
         free(c->to);
         free(c->contact);
+        free(c->note);
+        free(c->absence);
         for (size_t i = 0; i < ELEMENTSOF(c->contacts); i++)
                 free(c->contacts[i]);
         *c = (struct command) {};

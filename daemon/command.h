@@ -89,9 +89,11 @@ struct command {
         int postpone_days;  /* case.checkin by reply "UTSETT code N" */
         uint64_t window;    /* verify: how long people have to answer (0 = default) */
         char *roster;       /* roster.override, roster.show */
-        char *from, *to;    /* roster.override: "YYYY-MM-DD HH:MM" local time */
+        char *from, *to;    /* roster.override: "YYYY-MM-DD HH:MM" local time; away: or "YYYY-MM-DD" */
         bool overdue;       /* due: only cases reminded twice or escalated */
         char *contact;      /* due: only cases this person is a contact person of */
+        char *note;         /* away: free text (personal: never logged) */
+        char *absence;      /* away.cancel: the absence's id */
 };
 
 /* Parse one JSON object (LEN bytes, not necessarily NUL-terminated) into CMD.

@@ -306,11 +306,13 @@ struct http_conf {
 #define RETENTION_ACTIVATIONS_DEFAULT (90 * USEC_PER_DAY) /* ended activations' logs, for evaluation */
 #define RETENTION_OUTBOX_DEFAULT (7 * USEC_PER_DAY)       /* the file gateway's messages: numbers, texts */
 #define RETENTION_FAILED_DEFAULT (30 * USEC_PER_DAY)      /* rejected input and its .reason */
+#define RETENTION_ABSENCES_DEFAULT (30 * USEC_PER_DAY)    /* absences, after their end */
 #define RETENTION_STALE_AFTER_DEFAULT USEC_PER_DAY        /* an open activation this quiet at start is stale */
 struct retention_conf {
         uint64_t activations; /* resolved or verified activations, after their last event */
         uint64_t outbox;
         uint64_t failed;
+        uint64_t absences;    /* absences, after their end (a note is personal) */
         uint64_t stale_after; /* at start: an open activation whose last event is older is closed, never resumed */
         int line;             /* 0 when the section is absent */
 };

@@ -203,6 +203,25 @@ const char *duty_on_duty(struct duty *d, const struct calendar *cal, const struc
         return duty.person;
 }
 
+const char *duty_on_duty_present(struct duty *d, const struct calendar *cal, const struct roster *r, uint64_t now,
+                                 const struct absences *abs, const char **ret_away) {
+        const char *who = duty_on_duty(d, cal, r, now);
+        *ret_away = NULL;
+        if (!who || !absences_away_at(abs, who, now))
+                return who;
+        *ret_away = who;
+        size_t start = 0;
+        for (size_t i = 0; i < r->n_members; i++)
+                if (streq(r->members[i], who))
+                        start = i;
+        for (size_t k = 1; k <= r->n_members; k++) {
+                const char *m = r->members[(start + k) % r->n_members];
+                if (!streq(m, who) && !absences_away_at(abs, m, now))
+                        return m;
+        }
+        return NULL;
+}
+
 int duty_show(struct duty *d, const struct config *cfg, const struct calendar *cal, const char *roster, uint64_t now,
               json_t **reply, char *err, size_t errlen) {
         const struct roster *r = config_roster(cfg, roster);

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "absence.h"
 #include "calendar.h"
 #include "config.h"
 #include "store.h"
@@ -25,3 +26,9 @@ int duty_show(struct duty *d, const struct config *cfg, const struct calendar *c
               json_t **reply, char *err, size_t errlen);
 /* The person on duty for R at NOW (swaps applied), or NULL. */
 const char *duty_on_duty(struct duty *d, const struct calendar *cal, const struct roster *r, uint64_t now);
+/* The same, but when that person is away at NOW (ABS; NULL: nobody is), the
+ * roster's next member after them (in the roster's order, wrapping) who is
+ * not, and *RET_AWAY the away on-duty person (NULL when nobody was away).
+ * NULL when nobody is on duty or every member is away. */
+const char *duty_on_duty_present(struct duty *d, const struct calendar *cal, const struct roster *r, uint64_t now,
+                                 const struct absences *abs, const char **ret_away);

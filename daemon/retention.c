@@ -21,6 +21,7 @@ struct retention {
         sd_event_source *timer;
         struct store *store;
         struct activations *acts;
+        struct absences *abs;
         const struct config *cfg;
         uint64_t period;
 };
@@ -140,8 +141,8 @@ static unsigned sweep_dir(struct store *s, enum store_dir dir, int64_t before, i
         return n;
 }
 
-void retention_sweep(struct store *store, struct activations *acts, const struct retention_conf *rc, uint64_t now,
-                     struct retention_counts *ret) {
+void retention_sweep(struct store *store, struct activations *acts, struct absences *abs,
+                     const struct retention_conf *rc, uint64_t now, struct retention_counts *ret) {
         struct retention_counts k = { 0 };
         int64_t real = (int64_t) now - time_offset();
 
@@ -149,13 +150,18 @@ void retention_sweep(struct store *store, struct activations *acts, const struct
                 int r = activations_purge(acts, now - rc->activations, &k.activations);
                 k.error = k.error ?: r;
         }
+        if (abs && now > rc->absences) {
+                int r = absences_purge(abs, now - rc->absences, &k.absences);
+                k.error = k.error ?: r;
+        }
         k.outbox = sweep_dir(store, STORE_OUTBOX, real - (int64_t) rc->outbox, &k.error);
         k.failed = sweep_dir(store, STORE_FAILED, real - (int64_t) rc->failed, &k.error);
 
-        if (k.activations || k.outbox || k.failed)
+        if (k.activations || k.outbox || k.failed || k.absences)
                 log_event(LOG_INFO, MSGID_RETENTION, NULL,
-                          "Retention: removed %u ended activation log(s), %u outbox message(s), %u rejected input(s)",
-                          k.activations, k.outbox, k.failed);
+                          "Retention: removed %u ended activation log(s), %u outbox message(s), %u rejected input(s), "
+                          "%u absence(s) that were over",
+                          k.activations, k.outbox, k.failed, k.absences);
         else
                 log_debug("Retention: nothing old enough to remove");
         if (k.error < 0)
@@ -165,7 +171,7 @@ void retention_sweep(struct store *store, struct activations *acts, const struct
 }
 
 static void sweep_now(struct retention *r) {
-        retention_sweep(r->store, r->acts, &r->cfg->retention, beredd_now(), NULL);
+        retention_sweep(r->store, r->acts, r->abs, &r->cfg->retention, beredd_now(), NULL);
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -176,12 +182,12 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int retention_new(sd_event *e, struct store *store, struct activations *acts, const struct config *cfg,
-                  struct retention **ret) {
+int retention_new(sd_event *e, struct store *store, struct activations *acts, struct absences *abs,
+                  const struct config *cfg, struct retention **ret) {
         struct retention *r = calloc(1, sizeof(*r));
         if (!r)
                 return -ENOMEM;
-        *r = (struct retention) { .event = sd_event_ref(e), .store = store, .acts = acts, .cfg = cfg,
+        *r = (struct retention) { .event = sd_event_ref(e), .store = store, .acts = acts, .abs = abs, .cfg = cfg,
                                   .period = RETENTION_SWEEP_USEC };
         if (env_msec("BEREDD_RETENTION_SWEEP_MS", &r->period) < 0 || r->period == 0) {
                 log_warning("BEREDD_RETENTION_SWEEP_MS is not a number of milliseconds (1 to 3600000); ignored");

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "absence.h"
 #include "followup.h"
 #include "gateway.h"
 #include "log.h"
@@ -251,6 +252,11 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                 log_notice("An SMS from a number that is not in the configuration was ignored");
                 return -ENOENT;
         }
+        /* BORTE/TILBAKE: an absence, never an answer to a call-out. */
+        if (server_away_sms(s, p, text, back, sizeof(back))) {
+                r = 0;
+                goto back;
+        }
         text_parse_reply(text, strlen(text), &rp);
         if (rp.code[0] && codes_locked(s, p->id)) {
                 /* Logged once when the lockout began; no text back. */
@@ -272,6 +278,7 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
         if (!want_back)
                 return r;
 
+back:;
         bool last = false;
         if (!back_allowed(s, p->id, &last))
                 return r;

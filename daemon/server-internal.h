@@ -74,6 +74,7 @@ struct server {
         struct gateways *gw;
         struct http *http;
         struct duty *duty;
+        struct absences *absences; /* people away (absence.h) */
         struct activations *acts;
         struct followup *fu;
         struct retention *ret; /* the retention sweep */
@@ -137,6 +138,16 @@ void server_spool_failed(struct server *s, int r, const char *what);
 bool server_healthy(struct server *s);
 /* Readiness (/readyz): see the ready hook in http.h. Logs a change. */
 bool server_ready(struct server *s, char *why, size_t len);
+
+/* ---- server-away.c: absences (away, away.list, away.cancel; SMS BORTE) ---- */
+
+int server_away(struct server *s, const struct command *cmd, enum source src, json_t **reply, char *err,
+                size_t errlen);
+int server_away_list(struct server *s, const struct command *cmd, json_t **reply);
+int server_away_cancel(struct server *s, const struct command *cmd, json_t **reply, char *err, size_t errlen);
+/* An SMS TEXT from P that is an absence text (BORTE ..., TILBAKE): carried
+ * out, and the text back to P in BACK; true. False: not one (an answer). */
+bool server_away_sms(struct server *s, const struct person *p, const char *text, char *back, size_t backlen);
 
 /* ---- server-metrics.c ---- */
 

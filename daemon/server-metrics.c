@@ -15,6 +15,7 @@
 #include "gateway.h"
 #include "macro.h"
 #include "mqtt.h"
+#include "absence.h"
 #include "server-internal.h"
 
 static const double latency_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10 };
@@ -119,6 +120,11 @@ char *server_metrics(struct server *s) {
                    "beredd_spool_ok %d\n", !s->spool_error);
         fprintf(f, "# HELP beredd_mqtt_connected 1 while connected to the MQTT broker.\n"
                    "# TYPE beredd_mqtt_connected gauge\nberedd_mqtt_connected %d\n", mqtt_connected(s->mqtt));
+        fprintf(f, "# HELP beredd_absences_active People's absences going on now (counts only).\n"
+                   "# TYPE beredd_absences_active gauge\nberedd_absences_active %u\n",
+                absences_active(s->absences, beredd_now()));
+        fprintf(f, "# HELP beredd_absences Absences kept in the spool (going on, coming, or over and not yet purged).\n"
+                   "# TYPE beredd_absences gauge\nberedd_absences %zu\n", absences_count(s->absences));
 
         metrics_trouble(s, f);
 

@@ -18,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "absence.h"
 #include "activation.h"
 #include "calendar.h"
 #include "command.h"
@@ -444,6 +445,15 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
                 break;
         case CMD_PREVIEW:
                 r = activations_preview(s->acts, cmd, &fields, err, sizeof(err));
+                break;
+        case CMD_AWAY:
+                r = server_away(s, cmd, src, &fields, err, sizeof(err));
+                break;
+        case CMD_AWAY_LIST:
+                r = server_away_list(s, cmd, &fields);
+                break;
+        case CMD_AWAY_CANCEL:
+                r = server_away_cancel(s, cmd, &fields, err, sizeof(err));
                 break;
         default:
                 snprintf(err, sizeof(err), "cmd: \"%s\" is not supported by this version of beredd", command_name(cmd->kind));
@@ -1088,12 +1098,22 @@ static int server_start_engines(struct server *s) {
                 log_error_errno(r, "Cannot read %s/rosters/overrides.json: %m", store_root(s->store));
                 return r;
         }
+        unsigned broken = 0;
+        r = absences_new(s->store, &s->absences, &broken);
+        if (r < 0) {
+                log_error_errno(r, "Cannot read %s/absences/: %m", store_root(s->store));
+                return r;
+        }
+        if (broken > 0)
+                log_warning("%u file(s) in %s/absences/ could not be read; ignored (and kept)", broken,
+                            store_root(s->store));
         r = activations_new(s->event, s->store, s->gw, s->duty, s->config, s->cal, s->config->http.public_url,
                             on_activation_event, s, &s->acts);
         if (r < 0) {
                 log_error_errno(r, "Cannot load the activations: %m");
                 return r;
         }
+        activations_set_absences(s->acts, s->absences);
 
         r = followup_new(s->event, s->store, s->gw, s->config, s->cal, on_followup_event, s, &s->fu);
         if (r < 0) {
@@ -1102,7 +1122,7 @@ static int server_start_engines(struct server *s) {
         }
         /* After the activations are loaded (an ended one may go), before
          * anything new comes in. */
-        r = retention_new(s->event, s->store, s->acts, s->config, &s->ret);
+        r = retention_new(s->event, s->store, s->acts, s->absences, s->config, &s->ret);
         if (r < 0) {
                 log_error_errno(r, "Cannot set up the retention sweep: %m");
                 return r;
@@ -1223,6 +1243,7 @@ void server_free(struct server *s) {
         activations_free(s->acts);
         server_limits_free(s);
         duty_free(s->duty);
+        absences_free(s->absences);
         gateways_free(s->gw);
         sd_event_source_disable_unref(s->mqtt_flush);
         for (size_t i = 0; i < s->n_mq_events; i++)

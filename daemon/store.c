@@ -66,6 +66,7 @@ static const char *const dir_names[_STORE_DIR_MAX] = {
         [STORE_OUTBOX] = "outbox",
         [STORE_TMP] = "tmp",
         [STORE_ROSTERS] = "rosters",
+        [STORE_ABSENCES] = "absences",
 };
 
 const char *store_dir_name(enum store_dir d) {

@@ -10,12 +10,13 @@
  *   outbox/       messages written by the file gateway
  *   tmp/          temporary files (same file system), never data
  *   rosters/      duty swaps (beredctl roster override): overrides.json
+ *   absences/     people's absences (beredctl away, SMS BORTE): <id>.json each
  *
  * Every whole-file write is: create in tmp/ with O_EXCL, write, fsync, rename
  * into place, fsync the folder. Folders are 0750, files 0640. Nothing is ever
  * deleted except by an explicit rule (processed incoming files, stale tmp/
  * files at open, purge of closed cases after retention, and the retention
- * sweep of ended activations, outbox/ and failed/: retention.h).
+ * sweep of ended activations, outbox/ and failed/, and of ended absences: retention.h).
  *
  * Functions return 0 (or a non-negative value) on success and -errno on
  * failure; they do not log. -ENOSPC and -EDQUOT are temporary: the caller
@@ -36,6 +37,7 @@ enum store_dir {
         STORE_OUTBOX,
         STORE_TMP,
         STORE_ROSTERS,
+        STORE_ABSENCES,
         _STORE_DIR_MAX,
 };
 const char *store_dir_name(enum store_dir d);

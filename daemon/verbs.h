@@ -25,6 +25,9 @@ enum command_kind {
         CMD_DUE,              /* "due": today's follow-up work list (read-only) */
         CMD_FOLLOWUP_SUMMARY, /* "followup.summary": counts without refs (read-only) */
         CMD_PREVIEW,          /* "preview": what a trigger would send, without starting it (read-only) */
+        CMD_AWAY,             /* "away": a person's absence */
+        CMD_AWAY_LIST,        /* "away.list": absences (read-only) */
+        CMD_AWAY_CANCEL,      /* "away.cancel": remove an absence */
         _CMD_MAX,
 };
 

@@ -105,6 +105,34 @@
 /* Appended to the last text back an hour allows (5): what the silence after it means. */
 #define W_BACK_LAST " (Den neste timen får du ikke flere svar på SMS-ene dine; gyldige svar blir likevel registrert.)", \
         " (For the next hour you get no more replies to your texts; valid answers are still recorded.)"
+/* ---- absences by SMS (BORTE / TILBAKE; server-away.c) ----
+ * The receipt repeats the period understood. A day is written "fredag
+ * 24.12" (the year too when it is not this year's: "lørdag 2.1.2027"). */
+/* From day, to day (both included). */
+#define W_AWAY_RECEIPT "Registrert: borte fra %s til og med %s. Send TILBAKE hvis du kommer tilbake før.", \
+        "Recorded: away from %s to %s inclusive. Send BACK if you are back earlier."
+/* One day. */
+#define W_AWAY_RECEIPT_DAY "Registrert: borte %s. Send TILBAKE hvis du kommer tilbake før.", \
+        "Recorded: away on %s. Send BACK if you are back earlier."
+/* "BORTE TIL 2.1": to day (included). */
+#define W_AWAY_RECEIPT_NOW "Registrert: borte fra nå til og med %s. Send TILBAKE hvis du kommer tilbake før.", \
+        "Recorded: away from now to %s inclusive. Send BACK if you are back earlier."
+/* The weekdays of a receipt's days, Sunday first (not W_ pairs: tables). */
+#define AWAY_WEEKDAYS_NB { "søndag", "mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag" }
+#define AWAY_WEEKDAYS_EN { "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday" }
+#define W_AWAY_BACK "Registrert: du er tilbake og kan kalles inn igjen.", \
+        "Recorded: you are back and can be called out again."
+#define W_AWAY_NOT_AWAY "beredd: du er ikke registrert borte nå; ingenting er endret.", \
+        "beredd: you are not recorded as away now; nothing changed."
+#define W_AWAY_BAD_DATE "beredd: datoen ble ikke forstått. Skriv f.eks. BORTE 24.12-27.12, BORTE 24.12 eller BORTE TIL 2.1.", \
+        "beredd: the date was not understood. Write e.g. AWAY 24.12-27.12, AWAY 24.12 or AWAY UNTIL 2.1."
+#define W_AWAY_PAST "beredd: den perioden er allerede over; ingenting er registrert.", \
+        "beredd: that period is over already; nothing was recorded."
+#define W_AWAY_TOO_LONG "beredd: fravær kan registreres for høyst ett år om gangen; ingenting er registrert.", \
+        "beredd: an absence can be recorded for one year at most; nothing was recorded."
+#define W_AWAY_FAILED "beredd: fraværet kunne ikke lagres nå; prøv igjen senere.", \
+        "beredd: the absence could not be saved now; try again later."
+
 /* An OK to a contact-list check ("verify"), by SMS. */
 #define W_RECEIPT_VERIFY "Registrert: OK. Takk, nummeret ditt virker for varsling.", \
         "Recorded: OK. Thank you, your number works for alerts."

@@ -96,13 +96,21 @@ static const char config_text[] =
         /* ann has no phone: an SMS-only step cannot reach her */
         "  { id = \"nophone\"; may_trigger = [ \"kari\" ];\n"
         "    need = { total = 1; };\n"
-        "    steps = ( { notify = [ \"ann\", \"ola\" ]; mode = \"sequential\"; via = [ \"sms\" ]; wait = \"5m\"; } ); }\n"
-        ");\n";
+        "    steps = ( { notify = [ \"ann\", \"ola\" ]; mode = \"sequential\"; via = [ \"sms\" ]; wait = \"5m\"; } ); },\n"
+        /* a roster's on-duty person (per on Monday 2027-01-11), then the final step */
+        "  { id = \"duty\"; may_trigger = [ \"kari\" ];\n"
+        "    need = { total = 1; };\n"
+        "    steps = ( { notify = [ \"roster:vakt\" ]; wait = \"5m\"; },\n"
+        "              { notify = [ \"legevakt\" ]; final = true; } ); }\n"
+        ");\n"
+        "rosters = ( { id = \"vakt\"; rotation = \"daily\"; handoff = \"08:00\"; start = \"2027-01-11\";\n"
+        "              members = [ \"per\", \"siri\", \"ola\" ]; } );\n";
 
 struct world {
         struct config *cfg;
         struct calendar *cal;
         sd_event *event;
+        struct absences *abs; /* in memory: who is away */
         struct activations m;
         uint64_t now;     /* the fake clock */
         uint64_t counter; /* the fake random source */
@@ -153,6 +161,8 @@ static int setup(void **state) {
          * the log stays in each activation's buffer), no gateways. */
         w->m = (struct activations) { .event = w->event, .cfg = w->cfg, .cal = w->cal, .random = fake_random,
                                       .narrate = act_narrate, .cb = record_emit, .userdata = w };
+        assert_int_equal(absences_new(NULL, &w->abs, NULL), 0);
+        w->m.absences = w->abs;
         w->now = MONDAY_10;
         the_world = w;
         *state = w;
@@ -167,6 +177,7 @@ static int teardown(void **state) {
                 activation_free(a);
         }
         sd_event_unref(w->event);
+        absences_free(w->abs);
         calendar_free(w->cal);
         config_free(w->cfg);
         free(w->emitted);
@@ -321,6 +332,14 @@ static json_t *state_json(const struct activation *a) {
                                                           (json_int_t) n->ts_ended, "duration", n->duration));
         }
         json_object_set_new(o, "notifs", notifs);
+        json_t *skips = json_array();
+        for (size_t i = 0; i < a->n_skips; i++) {
+                const struct act_skip *k = &a->skips[i];
+                json_array_append_new(skips, json_pack("{s:s, s:o, s:o, s:i, s:i, s:I}", "person", k->person, "roster",
+                                                       opt_str(k->roster), "instead", opt_str(k->instead), "step",
+                                                       k->step, "run", k->run, "ts", (json_int_t) k->ts));
+        }
+        json_object_set_new(o, "skips", skips);
         return o;
 }
 
@@ -630,6 +649,116 @@ static void test_contact_list_check(void **state) {
         assert_replays(w, a);
         timeout(w, a);
         assert_int_equal(a->state, ACT_VERIFIED);
+        assert_replays(w, a);
+}
+
+/* PERSON is away from now for a week (the fake clock's now). */
+static void away(struct world *w, const char *person) {
+        assert_int_equal(absences_add(w->abs, person, w->now - USEC_PER_HOUR, w->now + 7 * USEC_PER_DAY, "ferie", "test",
+                                      w->now, NULL),
+                         0);
+}
+
+static void test_away_skipped_in_sequential_step(void **state) {
+        struct world *w = *state;
+        away(w, "ola");
+        struct activation *a = trigger(w, "seq", false);
+        /* ola is skipped: not notified, not a decline; per is asked first. */
+        assert_true(logged(a, "skipped", NULL));
+        assert_int_equal(a->n_skips, 1);
+        assert_string_equal(a->skips[0].person, "ola");
+        assert_int_equal(a->skips[0].step, 0);
+        assert_null(a->skips[0].roster);
+        assert_null(notif(a, "ola", "callout"));
+        assert_null(member(a, "ola"));
+        assert_int_equal(a->n_people, 2);
+        assert_non_null(notif(a, "per", "callout"));
+        assert_non_null(strstr(w->emitted, "skipped 0 ola - away\n"));
+        assert_replays(w, a);
+        /* The quorum is reached by the others. */
+        answer(w, a, "per", ANSWER_YES);
+        assert_int_equal(a->state, ACT_MOBILISED);
+        assert_replays(w, a);
+        /* Shown as away, never as a no. */
+        json_t *o = json_object();
+        act_summary(a, o);
+        json_t *aw = json_object_get(o, "away");
+        assert_int_equal(json_array_size(aw), 1);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(aw, 0), "person")), "ola");
+        json_decref(o);
+}
+
+static void test_away_in_a_later_step_and_quorum(void **state) {
+        struct world *w = *state;
+        /* All of step 1 away: it is skipped whole, step 2 asks kari and ann. */
+        away(w, "ola");
+        away(w, "per");
+        away(w, "siri");
+        struct activation *a = trigger(w, "seq", false);
+        assert_int_equal(a->n_skips, 3);
+        assert_int_equal(a->step, 1);
+        assert_non_null(notif(a, "kari", "callout"));
+        assert_null(notif(a, "per", "callout"));
+        assert_replays(w, a);
+        answer(w, a, "ann", ANSWER_YES);
+        assert_int_equal(a->state, ACT_MOBILISED);
+        assert_replays(w, a);
+}
+
+static void test_away_on_duty_replaced(void **state) {
+        struct world *w = *state;
+        struct activation *a = trigger(w, "duty", false);
+        /* Nobody away: per is on duty. */
+        assert_non_null(notif(a, "per", "callout"));
+        assert_int_equal(a->n_skips, 0);
+        w->now += USEC_PER_MIN;
+        away(w, "per");
+        struct activation *b = trigger(w, "duty", false);
+        /* per away: the roster's next member, siri, instead. */
+        assert_null(notif(b, "per", "callout"));
+        assert_non_null(notif(b, "siri", "callout"));
+        assert_int_equal(b->n_skips, 1);
+        assert_string_equal(b->skips[0].person, "per");
+        assert_string_equal(b->skips[0].roster, "vakt");
+        assert_string_equal(b->skips[0].instead, "siri");
+        assert_replays(w, b);
+        /* siri away too: ola. */
+        away(w, "siri");
+        struct activation *c = trigger(w, "duty", false);
+        assert_non_null(notif(c, "ola", "callout"));
+        assert_string_equal(c->skips[0].instead, "ola");
+        assert_replays(w, c);
+        /* Everyone away: the step is skipped, the quorum out of reach. */
+        away(w, "ola");
+        struct activation *d = trigger(w, "duty", false);
+        assert_int_equal(d->n_skips, 1);
+        assert_null(d->skips[0].instead);
+        assert_true(logged(d, "skip", NULL));
+        assert_replays(w, d);
+        json_t *o = json_object();
+        act_summary(b, o);
+        json_t *x = json_array_get(json_object_get(o, "away"), 0);
+        assert_string_equal(json_string_value(json_object_get(x, "roster")), "vakt");
+        assert_string_equal(json_string_value(json_object_get(x, "instead")), "siri");
+        json_decref(o);
+}
+
+static void test_away_in_contact_list_check(void **state) {
+        struct world *w = *state;
+        away(w, "ola");
+        struct activation *a = create(w, "seq", false, true);
+        act_start_check(a, w->now);
+        deliver(w, a);
+        /* Five asked, ola skipped and listed (not "missing"). */
+        assert_int_equal(a->n_people, 5);
+        assert_null(notif(a, "ola", "verify"));
+        assert_int_equal(a->n_skips, 1);
+        assert_int_equal(a->skips[0].step, -1);
+        json_t *o = json_object();
+        act_summary(a, o);
+        assert_int_equal(json_array_size(json_object_get(o, "missing")), 5);
+        assert_int_equal(json_array_size(json_object_get(o, "away")), 1);
+        json_decref(o);
         assert_replays(w, a);
 }
 
@@ -991,6 +1120,10 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_quorum_total_and_roles, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sequential_decline_moves_on, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_away_skipped_in_sequential_step, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_away_in_a_later_step_and_quorum, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_away_on_duty_replaced, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_away_in_contact_list_check, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_parallel_steps, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_when_office, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_when_outside_office, setup, teardown),

@@ -529,7 +529,7 @@ static void test_retention_sweep(void **state) {
         age_file(f, "failed/c.json.reason", 99999);
         put_file(f, "failed/d.json", "no reason, new");
 
-        retention_sweep(s, NULL, &rc, beredd_now(), &k);
+        retention_sweep(s, NULL, NULL, &rc, beredd_now(), &k);
         assert_int_equal(k.error, 0);
         assert_int_equal(k.activations, 0);
         assert_int_equal(k.outbox, 1);
@@ -546,7 +546,7 @@ static void test_retention_sweep(void **state) {
         assert_true(exists(f, "failed/d.json"));
 
         /* Nothing more to do: nothing removed the second time. */
-        retention_sweep(s, NULL, &rc, beredd_now(), &k);
+        retention_sweep(s, NULL, NULL, &rc, beredd_now(), &k);
         assert_int_equal(k.outbox + k.failed, 0);
         assert_int_equal(store_unlink(s, STORE_OUTBOX, "../x"), -EINVAL);
         assert_int_equal(store_unlink(s, STORE_OUTBOX, "gone.json"), -ENOENT);
