@@ -77,10 +77,10 @@ fi
 inited=$(grep -E '^#[0-9]+[[:space:]]+INITED' "$log" | tail -n 1 | sed -E 's/.*(cov: [0-9]+ ft: [0-9]+).*/\1/')
 last=$(grep -E '^#[0-9]+[[:space:]]+(DONE|NEW|REDUCE|pulse|INITED)' "$log" | tail -n 1 |
         sed -E 's/.*(cov: [0-9]+ ft: [0-9]+).*/\1/')
-stat() { sed -n "s/^stat::$1:[[:space:]]*//p" "$log" | tail -n 1; }
-execs=$(stat number_of_executed_units)
-rate=$(stat average_exec_per_sec)
-rss=$(stat peak_rss_mb)
+final_stat() { sed -n "s/^stat::$1:[[:space:]]*//p" "$log" | tail -n 1; }
+execs=$(final_stat number_of_executed_units)
+rate=$(final_stat average_exec_per_sec)
+rss=$(final_stat peak_rss_mb)
 if [ -z "$execs" ]; then # a crash: no final stats, the last status line has the count
         execs=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -E 's/^#([0-9]+).*/\1/')
 fi
