@@ -5,7 +5,7 @@
 BEREDD_BUILD_DEPS="gcc make autoconf automake libtool pkg-config libsystemd-dev libcurl4-openssl-dev libconfig-dev libmosquitto-dev libjansson-dev libssl-dev libmicrohttpd-dev"
 # Node.js and npm (for tests/node) are not listed: the machines this runs on
 # have NodeSource's nodejs package, which conflicts with Debian's npm.
-BEREDD_TEST_DEPS="libcmocka-dev mosquitto mosquitto-clients python3 python3-aiosmtpd systemd clang valgrind util-linux groff-base man-db openssl chromium prometheus stress-ng prometheus-alertmanager"
+BEREDD_TEST_DEPS="libcmocka-dev mosquitto mosquitto-clients python3 python3-aiosmtpd systemd clang llvm valgrind util-linux groff-base man-db openssl chromium prometheus stress-ng prometheus-alertmanager"
 
 beredd_install_deps() {
         missing=""

@@ -54,9 +54,11 @@ elif [ "$(id -u)" -eq 0 ]; then ./contrib/deb-check.sh
 else sudo ./contrib/deb-check.sh
 fi
 
-# Every fuzz target for ${FUZZ_SECONDS:-60} s from its seed corpus; a crash fails the run.
+# Every fuzz target for ${FUZZ_SECONDS:-60} s from its seed corpus; a crash
+# fails the run. Then the line coverage of each target's parser over what the
+# run grew (tests/fuzz/README.md).
 echo "=== fuzz"
-(cd build-gcc && make fuzz-run FUZZ_SECONDS="${FUZZ_SECONDS:-60}")
+(cd build-gcc && make fuzz-run FUZZ_SECONDS="${FUZZ_SECONDS:-60}" && make fuzz-coverage)
 
 # One summary line for CI, over the three runs (automake's "# PASS: N" lines).
 sum() { cat build-gcc/test-suite.log build-clang-asan/test-suite.log build-valgrind/test-suite.log |

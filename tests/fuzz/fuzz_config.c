@@ -11,10 +11,20 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char path[64];
+
+static void remove_input(void) {
+        unlink(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        static char path[64];
         if (!path[0]) {
-                snprintf(path, sizeof(path), "/tmp/beredd-fuzz-config.%d", (int) getpid());
+                /* tmpfs if there is one: rewriting a file on a disk mounted
+                 * with discard waits for the device on every input (54
+                 * exec/s instead of thousands) */
+                const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+                snprintf(path, sizeof(path), "%s/beredd-fuzz-config.%d", dir, (int) getpid());
+                atexit(remove_input);
                 /* secrets named by the input resolve nowhere useful */
                 setenv("CREDENTIALS_DIRECTORY", "/nonexistent", 1);
         }

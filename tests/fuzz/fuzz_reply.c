@@ -91,6 +91,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 /* and the same bytes as a reply prefix and suffix may not fit: never crash */
                 (void) text_sms_compose(z, "x", z, out, sizeof out);
                 (void) text_sms_compose_n(z, z, z, 3, out, sizeof out, NULL);
+                /* the same bytes as a sender's number: E.164 or refused */
+                char e164[TEXT_E164_MAX];
+                if (text_phone_e164(z, e164, sizeof e164) == 0) {
+                        size_t n = strlen(e164);
+                        if (e164[0] != '+' || n < 9 || n > 16 || strspn(e164 + 1, "0123456789") != n - 1)
+                                abort();
+                }
                 free(z);
         }
         return 0;

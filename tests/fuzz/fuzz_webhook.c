@@ -35,10 +35,12 @@ static void check_receipt(const struct http_receipt *r) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        static const char *const names[] = { "from", "text", "msg.from", "payload.message.text", "status" };
+        /* the generic gateway's inbound_* fields: the tests' (msisdn, msg) and nested JSON paths */
+        static const char *const names[] = { "from", "text", "msg.from", "payload.message.text", "status", "msisdn", "msg" };
+        enum { N_NAMES = sizeof(names) / sizeof(names[0]) };
         struct http_form f;
         struct http_receipt rc;
-        char *from = NULL, *text = NULL, *values[5];
+        char *from = NULL, *text = NULL, *values[N_NAMES];
         int r;
 
         if (size < 1)
@@ -91,14 +93,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         check_receipt(&rc);
                 return 0;
         default:
-                r = http_generic_fields(body, len, data[0] % 6 == 5, names, 5, values);
+                r = http_generic_fields(body, len, data[0] % 6 == 5, names, N_NAMES, values);
                 if (r < 0) {
-                        for (size_t i = 0; i < 5; i++)
+                        for (size_t i = 0; i < N_NAMES; i++)
                                 if (values[i])
                                         abort(); /* nothing left behind on failure */
                         return 0;
                 }
-                for (size_t i = 0; i < 5; i++) {
+                for (size_t i = 0; i < N_NAMES; i++) {
                         if (values[i])
                                 check_text(values[i]);
                         free(values[i]);
