@@ -507,6 +507,14 @@ static int on_post(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+/* Nothing else pending: a file ready for the next activation's log. */
+static int on_spare(sd_event_source *s, void *userdata) {
+        struct activations *m = userdata;
+        (void) s;
+        (void) store_prepare_spare(m->store); /* without one the next trigger creates its file itself */
+        return 0;
+}
+
 /* Nothing else pending: commit now. */
 static int on_idle(sd_event_source *s, void *userdata) {
         commit_all(userdata);
@@ -695,6 +703,8 @@ static int activation_start(struct activations *m, struct activation *a, json_t 
         }
         dispatch(a);
         act_arm_timer(a);
+        if (!store_has_spare(m->store))
+                sd_event_source_set_enabled(m->spare, SD_EVENT_ONESHOT);
         log_event(LOG_NOTICE, a->verify ? MSGID_VERIFY_STARTED : MSGID_ACTIVATION_STARTED, ACT_FIELDS(a),
                   "%s %s of chain %s%s started by %s",
                   a->verify ? "Contact-list check" : "Activation", a->id, a->chain, a->drill ? " (drill)" : "", a->by);
@@ -1200,6 +1210,8 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
         if (r >= 0)
                 r = sd_event_add_defer(e, &m->idle, on_idle, m);
         if (r >= 0)
+                r = sd_event_add_defer(e, &m->spare, on_spare, m);
+        if (r >= 0)
                 r = sd_event_add_time_relative(e, &m->retry, CLOCK_MONOTONIC, COMMIT_RETRY_USEC, USEC_PER_SEC, on_retry,
                                                m);
         if (r < 0) {
@@ -1215,6 +1227,8 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
         /* Below every I/O source: runs once the gateways' replies are read. */
         sd_event_source_set_priority(m->idle, SD_EVENT_PRIORITY_IDLE);
         sd_event_source_set_description(m->idle, "activation-commit-idle");
+        sd_event_source_set_priority(m->spare, SD_EVENT_PRIORITY_IDLE);
+        sd_event_source_set_description(m->spare, "activation-spare");
         activations_set_public_url(m, public_url); /* before load_all: resent e-mails get links too */
         sd_event_source_set_description(m->retry, "activation-retry");
         r = act_load_all(m);
@@ -1244,6 +1258,7 @@ void activations_free(struct activations *m) {
         }
         sd_event_source_disable_unref(m->post);
         sd_event_source_disable_unref(m->idle);
+        sd_event_source_disable_unref(m->spare);
         sd_event_source_disable_unref(m->retry);
         sd_event_unref(m->event);
         free(m->public_url);
