@@ -189,7 +189,22 @@ void server_update_status(struct server *s) {
                 snprintf(buf, sizeof(buf), "STATUS=site %s: running; %u open activation(s); drop files %" PRIu64
                          " accepted, %" PRIu64 " rejected", s->config->site, s->acts ? activations_open(s->acts) : 0,
                          incoming_accepted(s->incoming), incoming_rejected(s->incoming));
+        if (s->status_sent && streq(s->status_sent, buf))
+                return;
         sd_notify(0, buf);
+        free(s->status_sent);
+        s->status_sent = strdup(buf);
+}
+
+static int on_status_later(sd_event_source *es, void *userdata) {
+        server_update_status(userdata);
+        return 0;
+}
+
+/* server_update_status, once the loop has nothing else to do. */
+static void server_update_status_later(struct server *s) {
+        if (!s->status_later || sd_event_source_set_enabled(s->status_later, SD_EVENT_ONESHOT) < 0)
+                server_update_status(s);
 }
 
 /* A gateway changed state or the number of waiting messages changed. */
@@ -451,7 +466,7 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
         }
         if (r == -ENOSPC || r == -EDQUOT || r == -EIO)
                 server_spool_failed(s, r, "writing to the spool");
-        server_update_status(s);
+        server_update_status_later(s);
         return engine_reply(cmd, r, fields, err);
 }
 
@@ -871,6 +886,7 @@ bool server_healthy(struct server *s) {
 static int on_terminate(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata) {
         struct server *s = userdata;
         sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+        sd_event_source_set_enabled(s->status_later, SD_EVENT_OFF); /* "Stopping" is the last word */
         log_event(LOG_INFO, MSGID_STOPPED, NULL, "Received %s, stopping", strsignal((int) si->ssi_signo));
         sd_event_exit(s->event, 0);
         return 0;
@@ -1158,6 +1174,14 @@ static int server_start_io(struct server *s) {
                 return r;
         }
         sd_event_source_set_enabled(s->retry, SD_EVENT_OFF);
+        r = sd_event_add_defer(s->event, &s->status_later, on_status_later, s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot add event sources: %m");
+                return r;
+        }
+        sd_event_source_set_enabled(s->status_later, SD_EVENT_OFF);
+        sd_event_source_set_priority(s->status_later, SD_EVENT_PRIORITY_IDLE);
+        sd_event_source_set_description(s->status_later, "status-later");
         return 0;
 }
 
@@ -1225,6 +1249,8 @@ void server_free(struct server *s) {
         duty_free(s->duty);
         gateways_free(s->gw);
         sd_event_source_disable_unref(s->mqtt_flush);
+        sd_event_source_disable_unref(s->status_later);
+        free(s->status_sent);
         for (size_t i = 0; i < s->n_mq_events; i++)
                 free(s->mq_events[i].payload);
         free(s->mq_events);
