@@ -6,6 +6,7 @@
  * durable writes, the spool probe, reload and the life cycle. */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +195,29 @@ void server_update_status(struct server *s) {
         sd_notify(0, buf);
         free(s->status_sent);
         s->status_sent = strdup(buf);
+}
+
+/* Events since the last trim that make the next idle moment trim: a step
+ * to a few thousand people leaves megabytes of freed transfers, texts and
+ * log lines that glibc would otherwise keep. */
+#define TRIM_EVENTS 1000
+
+static void server_trim(struct server *s) {
+        s->trim_seq = activations_logged_seq(s->acts);
+        (void) malloc_trim(0);
+}
+
+static int on_trim(sd_event_source *es, void *userdata) {
+        struct server *s = userdata;
+        /* Only once the burst is over: nothing with a gateway. */
+        if (gateways_in_flight(s->gw) == 0)
+                server_trim(s);
+        return 0;
+}
+
+static void server_trim_soon(struct server *s) {
+        if (s->trim && activations_logged_seq(s->acts) - s->trim_seq >= TRIM_EVENTS)
+                (void) sd_event_source_set_enabled(s->trim, SD_EVENT_ONESHOT);
 }
 
 static int on_status_later(sd_event_source *es, void *userdata) {
@@ -780,6 +804,7 @@ static int on_mqtt_flush(sd_event_source *es, void *userdata) {
 static void on_activation_event(void *userdata, const struct act_event *ev) {
         struct server *s = userdata;
         server_count_event(&s->counts, ev);
+        server_trim_soon(s);
         char f_act[96], f_type[64], f_person[96], f_ch[32], f_step[32];
         const char *fields[6] = {};
         size_t n = 0;
@@ -950,6 +975,7 @@ static void server_reload(struct server *s) {
                 log_event(LOG_INFO, MSGID_RELOADED, NULL, "Reloaded %s", s->config_path);
         }
 done:
+        server_trim(s); /* the old configuration and the parse of the new one */
         sd_notify(0, "READY=1");
         server_trouble_changed(s); /* gateways may have come, gone or changed */
 }
@@ -1182,6 +1208,14 @@ static int server_start_io(struct server *s) {
         sd_event_source_set_enabled(s->status_later, SD_EVENT_OFF);
         sd_event_source_set_priority(s->status_later, SD_EVENT_PRIORITY_IDLE);
         sd_event_source_set_description(s->status_later, "status-later");
+        r = sd_event_add_defer(s->event, &s->trim, on_trim, s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot add event sources: %m");
+                return r;
+        }
+        sd_event_source_set_enabled(s->trim, SD_EVENT_OFF);
+        sd_event_source_set_priority(s->trim, SD_EVENT_PRIORITY_IDLE);
+        sd_event_source_set_description(s->trim, "malloc-trim");
         return 0;
 }
 
@@ -1225,6 +1259,9 @@ int server_run(struct server *s) {
          * READY=1: the inotify watch is already in place, so nothing falls
          * between the scan and the watch. */
         incoming_scan(s->incoming);
+        /* What loading the configuration and the spool freed (libconfig's
+         * tree of a large people list is most of it) back to the system. */
+        server_trim(s);
 
         log_event(LOG_INFO, MSGID_STARTED, NULL, "beredd %s started: site %s, spool %s, control socket %s",
                   PACKAGE_VERSION, s->config->site, store_root(s->store), s->socket_path);
@@ -1250,6 +1287,7 @@ void server_free(struct server *s) {
         gateways_free(s->gw);
         sd_event_source_disable_unref(s->mqtt_flush);
         sd_event_source_disable_unref(s->status_later);
+        sd_event_source_disable_unref(s->trim);
         free(s->status_sent);
         for (size_t i = 0; i < s->n_mq_events; i++)
                 free(s->mq_events[i].payload);
