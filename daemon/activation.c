@@ -1227,7 +1227,9 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
         /* Below every I/O source: runs once the gateways' replies are read. */
         sd_event_source_set_priority(m->idle, SD_EVENT_PRIORITY_IDLE);
         sd_event_source_set_description(m->idle, "activation-commit-idle");
-        sd_event_source_set_priority(m->spare, SD_EVENT_PRIORITY_IDLE);
+        /* After the idle commit: a trigger that arrives while the spare is
+         * being made must not also find an outcome's commit in its way. */
+        sd_event_source_set_priority(m->spare, SD_EVENT_PRIORITY_IDLE + 1);
         sd_event_source_set_description(m->spare, "activation-spare");
         activations_set_public_url(m, public_url); /* before load_all: resent e-mails get links too */
         sd_event_source_set_description(m->retry, "activation-retry");
