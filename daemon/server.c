@@ -897,7 +897,7 @@ static void on_incoming_retry(void *userdata) {
 }
 
 static void on_incoming_changed(void *userdata) {
-        server_update_status(userdata);
+        server_update_status_later(userdata);
 }
 
 /* ---- for the HTTP listener ---- */
