@@ -196,6 +196,7 @@ struct activations {
         struct activation *list;
         sd_event_source *post; /* group commit: bounded delay */
         sd_event_source *idle; /* group commit: when nothing else is pending */
+        sd_event_source *spare; /* idle: a spare log file for the next trigger (store_prepare_spare) */
         uint64_t lazy_since;   /* CLOCK_MONOTONIC of the oldest uncommitted event */
         unsigned lazy_events;
         unsigned n_dirty;      /* activations with uncommitted events */

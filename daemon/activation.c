@@ -526,6 +526,14 @@ static int on_post(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+/* Nothing else pending: a file ready for the next activation's log. */
+static int on_spare(sd_event_source *s, void *userdata) {
+        struct activations *m = userdata;
+        (void) s;
+        (void) store_prepare_spare(m->store); /* without one the next trigger creates its file itself */
+        return 0;
+}
+
 /* Nothing else pending: commit now. */
 static int on_idle(sd_event_source *s, void *userdata) {
         commit_all(userdata);
@@ -720,6 +728,8 @@ static int activation_start(struct activations *m, struct activation *a, json_t 
         }
         dispatch(a);
         act_arm_timer(a);
+        if (!store_has_spare(m->store))
+                sd_event_source_set_enabled(m->spare, SD_EVENT_ONESHOT);
         log_event(LOG_NOTICE, a->verify ? MSGID_VERIFY_STARTED : MSGID_ACTIVATION_STARTED, ACT_FIELDS(a),
                   "%s %s of chain %s%s started by %s",
                   a->verify ? "Contact-list check" : "Activation", a->id, a->chain, a->drill ? " (drill)" : "", a->by);
@@ -1209,7 +1219,23 @@ unsigned activations_total(const struct activations *m) {
 
 /* The daemon's source of nonces and answer-link tokens. */
 static int os_random(void *buf, size_t n) {
-        return getrandom(buf, n, 0) == (ssize_t) n ? 0 : -EIO;
+        /* getrandom's bytes a few hundred at a time: a step to 10,000 people
+         * made 10,000 calls for an 8-byte nonce each. The bytes are the
+         * kernel's CSPRNG output all the same, and each is handed out once
+         * (the only child, the MQTT resolver, resolves a name and exits). */
+        static uint8_t pool[512];
+        static size_t left;
+        if (n > sizeof(pool))
+                return getrandom(buf, n, 0) == (ssize_t) n ? 0 : -EIO;
+        if (left < n) {
+                if (getrandom(pool, sizeof(pool), 0) != (ssize_t) sizeof(pool))
+                        return -EIO;
+                left = sizeof(pool);
+        }
+        memcpy(buf, pool + sizeof(pool) - left, n);
+        explicit_bzero(pool + sizeof(pool) - left, n);
+        left -= n;
+        return 0;
 }
 
 int activations_new(sd_event *e, struct store *store, struct gateways *gw, struct duty *duty, const struct config *cfg,
@@ -1224,6 +1250,8 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
         int r = sd_event_add_post(e, &m->post, on_post, m);
         if (r >= 0)
                 r = sd_event_add_defer(e, &m->idle, on_idle, m);
+        if (r >= 0)
+                r = sd_event_add_defer(e, &m->spare, on_spare, m);
         if (r >= 0)
                 r = sd_event_add_time_relative(e, &m->retry, CLOCK_MONOTONIC, COMMIT_RETRY_USEC, USEC_PER_SEC, on_retry,
                                                m);
@@ -1240,6 +1268,10 @@ int activations_new(sd_event *e, struct store *store, struct gateways *gw, struc
         /* Below every I/O source: runs once the gateways' replies are read. */
         sd_event_source_set_priority(m->idle, SD_EVENT_PRIORITY_IDLE);
         sd_event_source_set_description(m->idle, "activation-commit-idle");
+        /* After the idle commit: a trigger that arrives while the spare is
+         * being made must not also find an outcome's commit in its way. */
+        sd_event_source_set_priority(m->spare, SD_EVENT_PRIORITY_IDLE + 1);
+        sd_event_source_set_description(m->spare, "activation-spare");
         activations_set_public_url(m, public_url); /* before load_all: resent e-mails get links too */
         sd_event_source_set_description(m->retry, "activation-retry");
         r = act_load_all(m);
@@ -1273,6 +1305,7 @@ void activations_free(struct activations *m) {
         }
         sd_event_source_disable_unref(m->post);
         sd_event_source_disable_unref(m->idle);
+        sd_event_source_disable_unref(m->spare);
         sd_event_source_disable_unref(m->retry);
         sd_event_unref(m->event);
         free(m->public_url);

@@ -87,6 +87,15 @@ struct server {
         /* MQTT output waits here until the loop iteration's durable writes
          * are done (write-ahead): libmosquitto writes to its socket at once. */
         sd_event_source *mqtt_flush;
+        /* STATUS= after a command: when the loop is idle, so that sd_notify
+         * (a socket, a message, a close) is not between a trigger and its
+         * first request; the last text sent, not sent again. */
+        sd_event_source *status_later;
+        char *status_sent;
+        /* malloc_trim when the loop is idle after a burst (server_trim_soon):
+         * glibc keeps freed heap at the top of the heap and in free chunks. */
+        sd_event_source *trim;
+        uint64_t trim_seq; /* activations_logged_seq() at the last trim */
         struct mq_event {
                 char *payload;
                 uint64_t seq; /* activations_logged_seq() when it was queued */

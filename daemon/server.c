@@ -6,6 +6,7 @@
  * durable writes, the spool probe, reload and the life cycle. */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,7 +191,45 @@ void server_update_status(struct server *s) {
                 snprintf(buf, sizeof(buf), "STATUS=site %s: running; %u open activation(s); drop files %" PRIu64
                          " accepted, %" PRIu64 " rejected", s->config->site, s->acts ? activations_open(s->acts) : 0,
                          incoming_accepted(s->incoming), incoming_rejected(s->incoming));
+        if (s->status_sent && streq(s->status_sent, buf))
+                return;
         sd_notify(0, buf);
+        free(s->status_sent);
+        s->status_sent = strdup(buf);
+}
+
+/* Events since the last trim that make the next idle moment trim: a step
+ * to a few thousand people leaves megabytes of freed transfers, texts and
+ * log lines that glibc would otherwise keep. */
+#define TRIM_EVENTS 1000
+
+static void server_trim(struct server *s) {
+        s->trim_seq = activations_logged_seq(s->acts);
+        (void) malloc_trim(0);
+}
+
+static int on_trim(sd_event_source *es, void *userdata) {
+        struct server *s = userdata;
+        /* Only once the burst is over: nothing with a gateway. */
+        if (gateways_in_flight(s->gw) == 0)
+                server_trim(s);
+        return 0;
+}
+
+static void server_trim_soon(struct server *s) {
+        if (s->trim && activations_logged_seq(s->acts) - s->trim_seq >= TRIM_EVENTS)
+                (void) sd_event_source_set_enabled(s->trim, SD_EVENT_ONESHOT);
+}
+
+static int on_status_later(sd_event_source *es, void *userdata) {
+        server_update_status(userdata);
+        return 0;
+}
+
+/* server_update_status, once the loop has nothing else to do. */
+static void server_update_status_later(struct server *s) {
+        if (!s->status_later || sd_event_source_set_enabled(s->status_later, SD_EVENT_ONESHOT) < 0)
+                server_update_status(s);
 }
 
 /* A gateway changed state or the number of waiting messages changed. */
@@ -461,7 +500,7 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
         }
         if (r == -ENOSPC || r == -EDQUOT || r == -EIO)
                 server_spool_failed(s, r, "writing to the spool");
-        server_update_status(s);
+        server_update_status_later(s);
         return engine_reply(cmd, r, fields, err);
 }
 
@@ -775,6 +814,7 @@ static int on_mqtt_flush(sd_event_source *es, void *userdata) {
 static void on_activation_event(void *userdata, const struct act_event *ev) {
         struct server *s = userdata;
         server_count_event(&s->counts, ev);
+        server_trim_soon(s);
         char f_act[96], f_type[64], f_person[96], f_ch[32], f_step[32];
         const char *fields[6] = {};
         size_t n = 0;
@@ -867,7 +907,7 @@ static void on_incoming_retry(void *userdata) {
 }
 
 static void on_incoming_changed(void *userdata) {
-        server_update_status(userdata);
+        server_update_status_later(userdata);
 }
 
 /* ---- for the HTTP listener ---- */
@@ -881,6 +921,7 @@ bool server_healthy(struct server *s) {
 static int on_terminate(sd_event_source *es, const struct signalfd_siginfo *si, void *userdata) {
         struct server *s = userdata;
         sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+        sd_event_source_set_enabled(s->status_later, SD_EVENT_OFF); /* "Stopping" is the last word */
         log_event(LOG_INFO, MSGID_STOPPED, NULL, "Received %s, stopping", strsignal((int) si->ssi_signo));
         sd_event_exit(s->event, 0);
         return 0;
@@ -944,6 +985,7 @@ static void server_reload(struct server *s) {
                 log_event(LOG_INFO, MSGID_RELOADED, NULL, "Reloaded %s", s->config_path);
         }
 done:
+        server_trim(s); /* the old configuration and the parse of the new one */
         sd_notify(0, "READY=1");
         server_trouble_changed(s); /* gateways may have come, gone or changed */
 }
@@ -1178,6 +1220,22 @@ static int server_start_io(struct server *s) {
                 return r;
         }
         sd_event_source_set_enabled(s->retry, SD_EVENT_OFF);
+        r = sd_event_add_defer(s->event, &s->status_later, on_status_later, s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot add event sources: %m");
+                return r;
+        }
+        sd_event_source_set_enabled(s->status_later, SD_EVENT_OFF);
+        sd_event_source_set_priority(s->status_later, SD_EVENT_PRIORITY_IDLE);
+        sd_event_source_set_description(s->status_later, "status-later");
+        r = sd_event_add_defer(s->event, &s->trim, on_trim, s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot add event sources: %m");
+                return r;
+        }
+        sd_event_source_set_enabled(s->trim, SD_EVENT_OFF);
+        sd_event_source_set_priority(s->trim, SD_EVENT_PRIORITY_IDLE);
+        sd_event_source_set_description(s->trim, "malloc-trim");
         return 0;
 }
 
@@ -1221,6 +1279,9 @@ int server_run(struct server *s) {
          * READY=1: the inotify watch is already in place, so nothing falls
          * between the scan and the watch. */
         incoming_scan(s->incoming);
+        /* What loading the configuration and the spool freed (libconfig's
+         * tree of a large people list is most of it) back to the system. */
+        server_trim(s);
 
         log_event(LOG_INFO, MSGID_STARTED, NULL, "beredd %s started: site %s, spool %s, control socket %s",
                   PACKAGE_VERSION, s->config->site, store_root(s->store), s->socket_path);
@@ -1246,6 +1307,9 @@ void server_free(struct server *s) {
         absences_free(s->absences);
         gateways_free(s->gw);
         sd_event_source_disable_unref(s->mqtt_flush);
+        sd_event_source_disable_unref(s->status_later);
+        sd_event_source_disable_unref(s->trim);
+        free(s->status_sent);
         for (size_t i = 0; i < s->n_mq_events; i++)
                 free(s->mq_events[i].payload);
         free(s->mq_events);

@@ -56,6 +56,12 @@ struct store {
         int root_fd;
         int fds[_STORE_DIR_MAX];
         uint64_t tmp_counter;
+        /* An empty file in tmp/, created and fsynced ahead of need
+         * (store_prepare_spare): a durable write takes it instead of
+         * creating its file then, so allocating an inode and syncing its
+         * creation is not on the path of a trigger. -1 when none. */
+        int spare_fd;
+        char spare_name[STORE_TMP_NAME_SIZE];
 };
 
 static const char *const dir_names[_STORE_DIR_MAX] = {
@@ -288,7 +294,7 @@ int store_open(const char *root, struct store **ret, unsigned *ret_stale) {
         s = malloc(sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        *s = (struct store) { .root_fd = -1 };
+        *s = (struct store) { .root_fd = -1, .spare_fd = -1 };
         for (size_t i = 0; i < ELEMENTSOF(s->fds); i++)
                 s->fds[i] = -1;
 
@@ -340,6 +346,10 @@ int store_open(const char *root, struct store **ret, unsigned *ret_stale) {
 void store_free(struct store *s) {
         if (!s)
                 return;
+        if (s->spare_fd >= 0) {
+                (void) unlinkat(s->fds[STORE_TMP], s->spare_name, 0);
+                close(s->spare_fd);
+        }
         for (size_t i = ELEMENTSOF(s->fds); i > 0; i--)
                 if (s->fds[i - 1] >= 0)
                         close(s->fds[i - 1]);
@@ -380,10 +390,10 @@ static int tmp_write(struct store *s, const void *data, size_t len, char name[st
         return tmp_write_sync(s, data, len, name, true);
 }
 
-static int tmp_write_sync(struct store *s, const void *data, size_t len, char name[static TMP_NAME_SIZE], bool sync) {
+/* A new empty file in tmp/ with its mode set; its name in NAME. */
+static int tmp_create(struct store *s, char name[static TMP_NAME_SIZE]) {
         const int tfd = s->fds[STORE_TMP];
         _cleanup_close_ int fd = -1;
-        int r;
 
         for (unsigned i = 0; i < TMP_ATTEMPTS && fd < 0; i++) {
                 snprintf(name, TMP_NAME_SIZE, "%ld.%" PRIu64 ".%016" PRIx64, (long) getpid(), ++s->tmp_counter,
@@ -394,12 +404,54 @@ static int tmp_write_sync(struct store *s, const void *data, size_t len, char na
         }
         if (fd < 0)
                 return -EEXIST;
+        if (fchmod(fd, FILE_MODE) < 0) {
+                int r = negative_errno();
+                (void) unlinkat(tfd, name, 0);
+                return r;
+        }
+        return TAKE_FD(fd);
+}
 
-        r = 0;
-        if (fchmod(fd, FILE_MODE) < 0)
-                r = negative_errno();
-        if (r >= 0)
-                r = write_all(fd, data, len);
+int store_prepare_spare(struct store *s) {
+        if (!s)
+                return -EINVAL;
+        if (s->spare_fd >= 0)
+                return 0;
+        int fd = tmp_create(s, s->spare_name);
+        if (fd < 0)
+                return fd;
+        /* Its creation on disk now, so the write that takes it syncs only
+         * its own data. */
+        if (fsync(fd) < 0) {
+                int r = negative_errno();
+                (void) unlinkat(s->fds[STORE_TMP], s->spare_name, 0);
+                close(fd);
+                return r;
+        }
+        s->spare_fd = fd;
+        return 0;
+}
+
+bool store_has_spare(const struct store *s) {
+        return s && s->spare_fd >= 0;
+}
+
+static int tmp_write_sync(struct store *s, const void *data, size_t len, char name[static TMP_NAME_SIZE], bool sync) {
+        const int tfd = s->fds[STORE_TMP];
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (sync && s->spare_fd >= 0) {
+                /* The spare is empty and never handed out twice. */
+                fd = TAKE_FD(s->spare_fd);
+                memcpy(name, s->spare_name, TMP_NAME_SIZE);
+        } else {
+                fd = tmp_create(s, name);
+                if (fd < 0)
+                        return fd;
+        }
+
+        r = write_all(fd, data, len);
         /* fsync is where delayed allocation reports ENOSPC/EDQUOT and where
          * I/O errors surface; the rename must never publish a file whose data
          * is not on disk. */

@@ -55,6 +55,13 @@ const char *store_root(const struct store *s);
 /* An O_DIRECTORY fd for folder D, owned by the store. */
 int store_dirfd(const struct store *s, enum store_dir d);
 
+/* Create and fsync an empty file in tmp/ for the next durable whole-file
+ * write to take (a no-op while one is ready): that write then skips the
+ * inode allocation and the sync of its creation. Call it when the loop is
+ * idle. 0 or -errno. */
+int store_prepare_spare(struct store *s);
+bool store_has_spare(const struct store *s);
+
 /* Atomically and durably replace DIR/NAME with DATA: tmp/ + O_EXCL, write,
  * fsync, renameat, fsync DIR. NAME must be a plain file name (no '/').
  * Returns 0 or -errno. */

@@ -292,6 +292,40 @@ static void test_create_atomic_refuses_existing(void **state) {
         store_free(s);
 }
 
+static void test_spare(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+        unsigned stale = 0;
+
+        assert_false(store_has_spare(s));
+        assert_int_equal(store_prepare_spare(s), 0);
+        assert_int_equal(store_prepare_spare(s), 0); /* one at a time */
+        assert_true(store_has_spare(s));
+        assert_int_equal(count_entries(f, "tmp"), 1);
+        /* the first record of a log takes it: in place, whole, nothing left in tmp/ */
+        assert_int_equal(store_append(s, STORE_ACTIVATIONS, "s.log", "{\"e\":1}\n", 8), 0);
+        assert_false(store_has_spare(s));
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        assert_content(s, STORE_ACTIVATIONS, "s.log", "{\"e\":1}\n");
+        /* a refused create leaves no spare behind */
+        assert_int_equal(store_prepare_spare(s), 0);
+        assert_int_equal(store_create_atomic(s, STORE_ACTIVATIONS, "s.log", "x", 1), -EEXIST);
+        assert_false(store_has_spare(s));
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        assert_content(s, STORE_ACTIVATIONS, "s.log", "{\"e\":1}\n");
+        /* a staged write (synced later) never takes it; store_free removes it */
+        char t1[STORE_TMP_NAME_SIZE];
+        assert_int_equal(store_prepare_spare(s), 0);
+        assert_int_equal(store_stage(s, "st", 2, t1), 0);
+        assert_true(store_has_spare(s));
+        store_unstage(s, t1);
+        store_free(s);
+        s = open_store(f, &stale);
+        assert_int_equal(stale, 0);
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        store_free(s);
+}
+
 static void test_append(void **state) {
         struct fixture *f = *state;
         struct store *s = open_store(f, NULL);
@@ -788,6 +822,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stale_tmp_removed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_atomic_replaces, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_spare, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_create_atomic_refuses_existing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_append, setup, teardown),
