@@ -28,28 +28,6 @@ const char *outcome_name(enum outcome o) {
         return (unsigned) o < ELEMENTSOF(outcome_names) ? outcome_names[o] : NULL;
 }
 
-static const char *const factor_names[_FACTOR_MAX] = {
-        [FACTOR_VIOLENCE] = "violence",
-        [FACTOR_MENTAL_ILLNESS] = "mental-illness",
-        [FACTOR_SUBSTANCE_ABUSE] = "substance-abuse",
-        [FACTOR_LONELINESS] = "loneliness",
-        [FACTOR_REFUGEE] = "refugee",
-        [FACTOR_SEVERE_ILLNESS] = "severe-illness",
-        [FACTOR_HEALTH_PERSONNEL] = "health-personnel",
-        [FACTOR_QUARANTINE] = "quarantine",
-        [FACTOR_ELDERLY] = "elderly",
-        [FACTOR_PHYSICAL_ILLNESS] = "physical-illness",
-        [FACTOR_RELATIVE_BURDEN] = "relative-burden",
-};
-
-const char *factor_name(enum factor f) {
-        return (unsigned) f < _FACTOR_MAX ? factor_names[f] : NULL;
-}
-
-int factor_from_name(const char *name) {
-        return string_table_lookup(factor_names, _FACTOR_MAX, name);
-}
-
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...) {
         va_list ap;
@@ -64,7 +42,9 @@ enum field {
         F_CMD, F_ID, F_CHAIN, F_MESSAGE, F_BY, F_DRILL, F_ACTIVATION, F_CODE, F_PERSON,
         F_PHONE, F_EMAIL, F_ANSWER, F_CASE, F_CONTACTS, F_LEVEL, F_FACTORS, F_DUE,
         F_CHILDREN, F_OUTCOME, F_NEXT, F_IN, F_POSTPONE, F_WINDOW, F_ROSTER, F_FROM, F_TO,
-        F_OVERDUE, F_CONTACT, _F_MAX,
+        F_OVERDUE, F_CONTACT,
+        F_STATE, /* case.list */
+        _F_MAX,
 };
 
 static const char *const field_names[_F_MAX] = {
@@ -76,6 +56,7 @@ static const char *const field_names[_F_MAX] = {
         [F_IN] = "in", [F_POSTPONE] = "postpone", [F_WINDOW] = "window",
         [F_ROSTER] = "roster", [F_FROM] = "from", [F_TO] = "to",
         [F_OVERDUE] = "overdue", [F_CONTACT] = "contact",
+        [F_STATE] = "state",
 };
 
 #define B(f) (1u << (f))
@@ -97,6 +78,7 @@ static const unsigned allowed_fields[_CMD_MAX] = {
         [CMD_DUE] = B(F_OVERDUE) | B(F_CONTACT),
         [CMD_FOLLOWUP_SUMMARY] = 0,
         [CMD_PREVIEW] = B(F_CHAIN) | B(F_MESSAGE) | B(F_BY) | B(F_DRILL),
+        [CMD_CASE_LIST] = B(F_CONTACT) | B(F_STATE),
 };
 static const unsigned required_fields[_CMD_MAX] = {
         [CMD_TRIGGER] = B(F_CHAIN) | B(F_BY),
@@ -202,19 +184,25 @@ static int parse_case_field(struct command *c, enum field f, json_t *v, char *er
                         return fail(err, errlen, "factors: expected a list");
                 for (size_t i = 0; i < json_array_size(v); i++) {
                         const char *s = json_string_value(json_array_get(v, i));
-                        int k = factor_from_name(s);
-                        if (k < 0 && !s)
+                        if (!s)
                                 return fail(err, errlen, "factors: expected a list of strings");
-                        if (k < 0) {
-                                /* Name the valid ones: a case system's export
-                                 * can be fixed from the error alone. */
-                                char valid[256] = "";
-                                for (int n = 0; n < _FACTOR_MAX; n++)
-                                        snprintf(valid + strlen(valid), sizeof(valid) - strlen(valid), "%s%s",
-                                                 n ? ", " : "", factor_names[n]);
-                                return fail(err, errlen, "factors: unknown factor (valid: %s)", valid);
+                        /* Whether it is one of followup.factors is for
+                         * command_validate(), which knows them: here only
+                         * what cannot be an id at all is set aside. */
+                        if (!config_factor_id_ok(s)) {
+                                c->factor_unknown = true;
+                                continue;
                         }
-                        c->factors |= 1u << k;
+                        bool dup = false;
+                        for (size_t k = 0; k < c->n_factors; k++)
+                                dup = dup || streq(c->factors[k], s);
+                        if (dup)
+                                continue;
+                        if (c->n_factors == FACTORS_MAX)
+                                return fail(err, errlen, "factors: at most %d", FACTORS_MAX);
+                        if (!(c->factors[c->n_factors] = strdup(s)))
+                                return -ENOMEM;
+                        c->n_factors++;
                 }
                 return 0;
         case F_DUE:
@@ -325,6 +313,15 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                 return get_bool(v, name, &c->overdue, err, errlen);
         case F_CONTACT:
                 return get_id(v, name, &c->contact, err, errlen);
+        case F_STATE: {
+                static const char *const filters[] = { [CASE_FILTER_OPEN] = "open", [CASE_FILTER_CLOSED] = "closed",
+                                                       [CASE_FILTER_ALL] = "all" };
+                int k = string_table_lookup(filters, ELEMENTSOF(filters), json_string_value(v));
+                if (k < 0)
+                        return fail(err, errlen, "state: must be \"open\", \"closed\" or \"all\"");
+                c->state = (enum case_filter) k;
+                return 0;
+        }
         default:
                 return parse_case_field(c, f, v, err, errlen);
         }
@@ -435,6 +432,25 @@ out:
         return r;
 }
 
+/* "factors: unknown factor (valid: ...)" with the ids of FC's vocabulary, as
+ * many as ERR holds: a case system's export can be fixed from the error. */
+static int unknown_factor(const struct followup_conf *fc, char *err, size_t errlen) {
+        static const char more[] = ", ...)";
+        int n = snprintf(err, errlen, "factors: unknown factor (valid:");
+        size_t len = n < 0 ? 0 : (size_t) n;
+        for (size_t k = 0; len < errlen && k < fc->n_factors; k++) {
+                size_t need = strlen(fc->factors[k].id) + 2 + (k + 1 < fc->n_factors ? sizeof(more) : 2);
+                if (len + need > errlen) {
+                        snprintf(err + len, errlen - len, "%s", more + (k ? 0 : 1));
+                        return -EINVAL;
+                }
+                len += (size_t) snprintf(err + len, errlen - len, "%s%s", k ? ", " : " ", fc->factors[k].id);
+        }
+        if (len < errlen)
+                snprintf(err + len, errlen - len, ")");
+        return -EINVAL;
+}
+
 int command_validate(const struct command *c, const struct config *cfg, char *err, size_t errlen) {
         if (c->chain && !config_chain(cfg, c->chain))
                 return fail(err, errlen, "chain: no such chain in the configuration");
@@ -451,12 +467,19 @@ int command_validate(const struct command *c, const struct config *cfg, char *er
                 return fail(err, errlen, "contact: no such person in the configuration");
         if ((c->kind == CMD_DUE || c->kind == CMD_FOLLOWUP_SUMMARY) && !cfg->followup.enabled)
                 return fail(err, errlen, "cmd: follow-up is not configured (no followup section)");
+        if (c->kind == CMD_CASE_LIST && !cfg->followup.enabled)
+                return fail(err, errlen, "cmd: follow-up is not configured (no followup section)");
         if (c->kind >= CMD_CASE_OPEN && c->kind <= CMD_CASE_CLOSE) {
                 if (!cfg->followup.enabled)
                         return fail(err, errlen, "cmd: follow-up is not configured (no followup section)");
                 if (c->level > (int) cfg->followup.n_levels)
                         return fail(err, errlen, "level: must be between 1 and %zu", cfg->followup.n_levels);
         }
+        bool unknown = c->factor_unknown;
+        for (size_t k = 0; k < c->n_factors; k++)
+                unknown = unknown || config_factor_index(&cfg->followup, c->factors[k]) < 0;
+        if (unknown)
+                return unknown_factor(&cfg->followup, err, errlen);
         return 0;
 }
 
@@ -477,5 +500,7 @@ void command_done(struct command *c) {
         free(c->contact);
         for (size_t i = 0; i < ELEMENTSOF(c->contacts); i++)
                 free(c->contacts[i]);
+        for (size_t i = 0; i < c->n_factors; i++)
+                free(c->factors[i]);
         *c = (struct command) {};
 }

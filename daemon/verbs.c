@@ -24,6 +24,7 @@ static const char *const command_names[_CMD_MAX] = {
         [CMD_DUE] = "due",
         [CMD_FOLLOWUP_SUMMARY] = "followup.summary",
         [CMD_PREVIEW] = "preview",
+        [CMD_CASE_LIST] = "case.list",
 };
 
 const char *command_name(enum command_kind k) {
@@ -36,5 +37,6 @@ int command_from_name(const char *name) {
 
 bool command_is_read_only(enum command_kind k) {
         return k == CMD_STATUS || k == CMD_LIST || k == CMD_SHOW || k == CMD_REPORT || k == CMD_ROSTER_SHOW ||
-               k == CMD_DUE || k == CMD_FOLLOWUP_SUMMARY || k == CMD_PREVIEW;
+               k == CMD_DUE || k == CMD_FOLLOWUP_SUMMARY || k == CMD_PREVIEW ||
+               k == CMD_CASE_LIST;
 }

@@ -25,6 +25,7 @@ enum command_kind {
         CMD_DUE,              /* "due": today's follow-up work list (read-only) */
         CMD_FOLLOWUP_SUMMARY, /* "followup.summary": counts without refs (read-only) */
         CMD_PREVIEW,          /* "preview": what a trigger would send, without starting it (read-only) */
+        CMD_CASE_LIST,        /* "case.list": the cases with their refs and contacts (read-only) */
         _CMD_MAX,
 };
 
