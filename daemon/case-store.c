@@ -806,12 +806,17 @@ static void index_vocab_default(struct index_vocab *v) {
                 memcpy(v->id[k], d[k].id, sizeof(v->id[k]));
 }
 
-/* The bits of V as bits of FC's vocabulary. */
-static uint32_t index_vocab_map(const struct index_vocab *v, const struct followup_conf *fc, unsigned bits) {
+/* MAP[k]: the bit of V's factor k in FC's vocabulary (once per start, not per case). */
+static void index_vocab_map(const struct index_vocab *v, const struct followup_conf *fc, uint32_t map[static FACTORS_MAX]) {
+        for (size_t k = 0; k < FACTORS_MAX; k++)
+                map[k] = k < v->n ? fu_factor_bit(fc, v->id[k]) : FU_UNLISTED;
+}
+
+static uint32_t index_bits(const uint32_t map[static FACTORS_MAX], unsigned bits) {
         uint32_t r = 0;
-        for (size_t k = 0; k < v->n; k++)
-                if (bits & (1u << k))
-                        r |= fu_factor_bit(fc, v->id[k]);
+        for (size_t k = 0; bits && k < FACTORS_MAX; k++, bits >>= 1)
+                if (bits & 1)
+                        r |= map[k];
         return r;
 }
 
@@ -931,6 +936,8 @@ static int index_load(struct load *ld, bool done[static 256]) {
                 return 0;
         }
 
+        uint32_t map[FACTORS_MAX];
+        index_vocab_map(&vocab, &f->cfg->followup, map);
         bool skip[256] = {};
         for (size_t k = 0; k < f->n_dirty; k++) {
                 char b[3];
@@ -970,8 +977,7 @@ static int index_load(struct load *ld, bool done[static 256]) {
                                 uint32_t i;
                                 struct fu_sched sc = { .state = FU_OPEN, .stage = FU_STAGE_NONE,
                                                        .due = calendar_ymd_from_days(due) };
-                                r = load_entry(ld, ref, &sc, index_vocab_map(&vocab, &f->cfg->followup, factors),
-                                               (int) level, false, &i);
+                                r = load_entry(ld, ref, &sc, index_bits(map, factors), (int) level, false, &i);
                                 if (r >= 0)
                                         from_index++;
                         }
