@@ -46,7 +46,9 @@ static void help(void) {
                "               [--next DATE|--in 5d|--postpone DAYS] [--by P]\n"
                "  case level REF N | case close REF [--by P] | case show REF\n"
                "                                       watchful-waiting follow-up cases; factors F:\n"
-               "                                       see beredctl(1) or beredd-commands(7)\n"
+               "                                       followup.factors, see beredd.conf(5)\n"
+               "  case list [--contact P] [--state open|closed|all]\n"
+               "                                       the cases with their contacts (default: open)\n"
                "  due [--overdue] [--contact P]        today's follow-up work list\n"
                "  followup summary                     counts by state, level and factor\n"
                "  roster show ROSTER                   who is on duty now, and swaps\n"
@@ -718,6 +720,18 @@ static void print_case(json_t *o) {
                        jstr(o, "next_action"));
         if (json_is_true(json_object_get(o, "task")))
                 printf("Task: check the care situation of the children\n");
+        /* Factors by name; one no longer in followup.factors by its id. */
+        json_t *fs = json_object_get(o, "factors"), *names = json_object_get(o, "factor_names"), *fv;
+        size_t fi;
+        json_array_foreach(fs, fi, fv) {
+                const char *name = json_string_value(json_object_get(names, json_string_value(fv)));
+                if (name)
+                        printf("%s%s (%s)", fi ? ", " : "Factors: ", name, json_string_value(fv));
+                else
+                        printf("%s%s (not in followup.factors)", fi ? ", " : "Factors: ", json_string_value(fv));
+        }
+        if (json_array_size(fs))
+                printf("\n");
         json_t *h = json_object_get(o, "history"), *e;
         size_t i;
         if (json_array_size(h))
@@ -752,6 +766,29 @@ static void print_due(json_t *o) {
         }
 }
 
+static void print_cases(json_t *o) {
+        json_t *arr = json_object_get(o, "cases"), *c;
+        size_t i;
+        printf("%" JSON_INTEGER_FORMAT " %s case(s)%s\n", json_integer_value(json_object_get(o, "count")),
+               jstr(o, "state"), json_is_true(json_object_get(o, "truncated")) ? " (the first ones only)" : "");
+        if (json_array_size(arr))
+                printf("%-14s %-10s %-5s %-11s %s\n", "CASE", "STATE", "LEVEL", "DUE", "CONTACTS");
+        json_array_foreach(arr, i, c) {
+                char contacts[160] = "";
+                json_t *ct = json_object_get(c, "contacts"), *p;
+                size_t k;
+                json_array_foreach(ct, k, p) {
+                        size_t l = strlen(contacts);
+                        snprintf(contacts + l, sizeof(contacts) - l, "%s%s", l ? "," : "", json_string_value(p));
+                }
+                printf("%-14s %-10s %-5" JSON_INTEGER_FORMAT " %-11s %s", jstr(c, "case"), jstr(c, "state"),
+                       json_integer_value(json_object_get(c, "level")), jstr(c, "due"), contacts);
+                if (json_is_string(json_object_get(c, "closed")))
+                        printf("  closed %s", jstr(c, "closed"));
+                printf("%s\n", json_is_true(json_object_get(c, "overdue")) ? "  OVERDUE" : "");
+        }
+}
+
 static void print_summary(json_t *o) {
         static const char *const keys[] = { "open", "due_today", "overdue", "escalated", "closed" };
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
@@ -765,6 +802,9 @@ static void print_summary(json_t *o) {
         printf("\nby factor:");
         json_object_foreach(json_object_get(o, "by_factor"), k, v)
                 printf(" %s=%" JSON_INTEGER_FORMAT, k, json_integer_value(v));
+        if (json_integer_value(json_object_get(o, "unlisted_factors")))
+                printf(" (and %" JSON_INTEGER_FORMAT " case(s) with a factor not in followup.factors)",
+                       json_integer_value(json_object_get(o, "unlisted_factors")));
         printf("\n");
 }
 
@@ -797,8 +837,26 @@ static int cmd_followup(int argc, char **argv) {
         }
         if (strcmp(c, "case"))
                 return -1;
+        if (argc >= 2 && !strcmp(argv[1], "list")) {
+                json_t *req = json_pack("{s:s}", "cmd", "case.list");
+                for (int i = 2; i < argc; i++) {
+                        if ((!strcmp(argv[i], "--contact") || !strcmp(argv[i], "--state")) && i + 1 < argc) {
+                                json_object_set_new(req, argv[i] + 2, json_string(argv[i + 1]));
+                                i++;
+                        } else {
+                                json_decref(req);
+                                if (!strcmp(argv[i], "--contact") || !strcmp(argv[i], "--state"))
+                                        return usagef("option %s of case list needs a value", argv[i]);
+                                return usagef(argv[i][0] == '-' ? "unknown option %s for case list (it takes "
+                                                                  "--contact PERSON and --state open|closed|all)"
+                                                                : "unexpected argument '%s' for case list",
+                                              argv[i]);
+                        }
+                }
+                return run(req, print_cases);
+        }
         if (argc < 3)
-                return usage("use: case open|checkin|level|close|show REF ...");
+                return usage("use: case open|checkin|level|close|show REF ..., or case list");
         const char *sub = argv[1], *ref = argv[2];
         json_t *req = json_pack("{s:s}", "case", ref);
         const char *by = NULL;

@@ -23,8 +23,24 @@
 void case_done(struct fu_case *c) {
         free(c->origin);
         json_decref(c->history);
+        json_decref(c->factors);
         c->origin = NULL;
         c->history = NULL;
+        c->factors = NULL;
+}
+
+uint32_t fu_factor_bit(const struct followup_conf *fc, const char *id) {
+        int k = config_factor_index(fc, id);
+        return k >= 0 ? 1u << k : FU_UNLISTED;
+}
+
+uint32_t fu_case_factors(const struct followup_conf *fc, const struct fu_case *c) {
+        uint32_t bits = 0;
+        size_t idx;
+        json_t *v;
+        json_array_foreach(c->factors, idx, v)
+                bits |= fu_factor_bit(fc, json_string_value(v));
+        return bits;
 }
 
 bool case_sending(const struct fu_case *c) {
@@ -65,11 +81,12 @@ int case_parse(const char *data, size_t len, struct fu_case *c) {
         c->level = (int) json_integer_value(json_object_get(o, "level"));
         if (c->level < 1 || c->level > 255)
                 goto out;
-        json_array_foreach(json_object_get(o, "factors"), idx, v) {
-                int fct = factor_from_name(json_string_value(v));
-                if (fct >= 0)
-                        c->factors |= 1u << fct;
-        }
+        /* Kept as they are, listed in followup.factors or not: they are
+         * data, and a vocabulary changed since must not lose them. */
+        c->factors = json_array();
+        json_array_foreach(json_object_get(o, "factors"), idx, v)
+                if (json_is_string(v))
+                        json_array_append(c->factors, v);
         c->children = json_is_true(json_object_get(o, "children"));
         c->task = json_is_true(json_object_get(o, "task"));
         k = string_table_lookup(fu_state_names, ELEMENTSOF(fu_state_names), json_string_value(json_object_get(o, "state")));
@@ -132,9 +149,10 @@ json_t *case_json(const struct fu_case *c) {
         json_t *contacts = json_array(), *factors = json_array(), *notify = json_array();
         for (size_t i = 0; i < c->n_contacts; i++)
                 json_array_append_new(contacts, json_string(c->contacts[i]));
-        for (int k = 0; k < _FACTOR_MAX; k++)
-                if (c->factors & (1u << k))
-                        json_array_append_new(factors, json_string(factor_name(k)));
+        size_t idx;
+        json_t *v;
+        json_array_foreach(c->factors, idx, v)
+                json_array_append(factors, v);
         for (size_t i = 0; i < c->n_notify; i++) {
                 const struct fu_notify *n = &c->notify[i];
                 json_array_append_new(notify, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "key", n->key, "person",
@@ -254,7 +272,7 @@ static bool keyis(const char *k, size_t n, const char *want) {
 static const char *const mini_keys[] = { "ref",  "level",    "state",  "stage",  "due",
                                          "code", "factors", "reminded", "second", "closed" };
 
-int case_mini_parse(const char *p, size_t len, struct mini *m) {
+int case_mini_parse(const char *p, size_t len, const struct followup_conf *fc, struct mini *m) {
         const char *end = p + len, *k, *v;
         size_t kn, vn;
         uint64_t num;
@@ -331,14 +349,12 @@ int case_mini_parse(const char *p, size_t len, struct mini *m) {
                                         p++;
                                         break;
                                 }
-                                char buf[32];
+                                char buf[FACTOR_ID_MAX + 1];
                                 if (!(p = mstr(p, end, &v, &vn)) || vn >= sizeof(buf))
                                         return -1;
                                 memcpy(buf, v, vn);
                                 buf[vn] = '\0';
-                                int fct = factor_from_name(buf);
-                                if (fct >= 0)
-                                        m->factors |= 1u << fct;
+                                m->factors |= fu_factor_bit(fc, buf);
                                 p = ws(p, end);
                                 if (p < end && *p == ',')
                                         p++;
@@ -366,13 +382,18 @@ int case_mini_parse(const char *p, size_t len, struct mini *m) {
 }
 
 int followup_case_check(const char *data, size_t len) {
+        static struct followup_conf fc; /* the built-in vocabulary */
         struct mini m;
         struct fu_case *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        bool full = case_parse(data, len, c) >= 0, fast = case_mini_parse(data, len, &m) >= 0;
+        if (!fc.n_factors) {
+                const struct factor *d = config_default_factors(&fc.n_factors);
+                memcpy(fc.factors, d, fc.n_factors * sizeof(*d));
+        }
+        bool full = case_parse(data, len, c) >= 0, fast = case_mini_parse(data, len, &fc, &m) >= 0;
         int r = full && fast ? 1 : full ? 0 : fast ? 2 : -EINVAL;
-        if (r == 1 && (!streq(m.ref, c->ref) || m.level != c->level || m.factors != c->factors ||
+        if (r == 1 && (!streq(m.ref, c->ref) || m.level != c->level || m.factors != fu_case_factors(&fc, c) ||
                        m.state != (int) c->state || m.stage != (int) c->stage || ymd_cmp(m.due, c->due) != 0 ||
                        m.reminded != c->reminded || m.second != c->second || m.closed != c->closed ||
                        m.code != c->code))

@@ -63,9 +63,10 @@ void fu_account(struct followup *f, uint32_t i, int sign) {
         f->n_escalated += (uint32_t) (E_STATE(e) == FU_ESCALATED ? sign : 0);
         f->n_overdue += (uint32_t) (E_STAGE(e) >= FU_STAGE_SECOND ? sign : 0);
         f->by_level[e->level] += (uint32_t) sign;
-        for (int k = 0; k < _FACTOR_MAX; k++)
+        for (int k = 0; k < FACTORS_MAX; k++)
                 if (e->factors & (1u << k))
                         f->by_factor[k] += (uint32_t) sign;
+        f->n_unlisted += (uint32_t) (e->flags & E_UNLISTED ? sign : 0);
         day_add(f, e->due, sign);
 }
 
@@ -197,13 +198,14 @@ void fu_entry_fill_raw(struct followup *f, uint32_t i, struct ymd due, uint32_t 
                            enum fu_state state, enum fu_stage stage, bool sending) {
         struct fu_entry *e = &f->e[i];
         e->due = (int32_t) calendar_days_from_ymd(due);
-        e->factors = (uint16_t) factors;
+        e->factors = (uint16_t) (factors & (FU_UNLISTED - 1));
         e->level = (uint8_t) (level > 0 && level < 256 ? level : 0);
-        e->flags = (uint8_t) (state | stage << 2 | (sending ? E_SENDING : 0));
+        e->flags = (uint8_t) (state | stage << 2 | (sending ? E_SENDING : 0) | (factors & FU_UNLISTED ? E_UNLISTED : 0));
 }
 
 static void entry_fill(struct followup *f, uint32_t i, const struct fu_case *c) {
-        fu_entry_fill_raw(f, i, c->due, c->factors, c->level, c->state, c->stage, case_sending(c));
+        fu_entry_fill_raw(f, i, c->due, fu_case_factors(&f->cfg->followup, c), c->level, c->state, c->stage,
+                          case_sending(c));
 }
 
 void fu_entry_init(struct followup *f, uint32_t i, const struct fu_case *c) {

@@ -510,7 +510,7 @@ static int load_data(struct load *ld, const char *bucket, const char *name, cons
         struct followup *f = ld->f;
         struct mini m;
         bool sending = false;
-        if (case_mini_parse(data, len, &m) < 0) {
+        if (case_mini_parse(data, len, &f->cfg->followup, &m) < 0) {
                 struct fu_case *c = calloc(1, sizeof(*c)); /* the full parser, for the unusual file */
                 if (!c)
                         return -ENOMEM;
@@ -518,7 +518,8 @@ static int load_data(struct load *ld, const char *bucket, const char *name, cons
                         free(c);
                         goto damaged;
                 }
-                m = (struct mini) { .level = c->level, .factors = c->factors, .state = c->state, .stage = c->stage,
+                m = (struct mini) { .level = c->level, .factors = fu_case_factors(&f->cfg->followup, c),
+                                    .state = c->state, .stage = c->stage,
                                     .due = c->due, .reminded = c->reminded, .second = c->second, .closed = c->closed,
                                     .code = c->code };
                 memcpy(m.ref, c->ref, sizeof(m.ref));
@@ -583,7 +584,11 @@ static int load_file(struct load *ld, const struct store_folder *dir, const char
  * bucket whose folder is unchanged is taken from the index; every other one
  * is read file by file. An open case waiting for its due day, with nothing
  * in flight, is a plain line "ref due-day level factors"; any other case is
- * listed by ref and its file read at start. Buckets with damaged files, or
+ * listed by ref and its file read at start. The factors are bits of the
+ * vocabulary on the line "F id id ..." after the first (followup.factors
+ * at the stop; an index without it has the built-in one): a start with
+ * another vocabulary maps them by id, and a case with a factor that was not
+ * in the vocabulary is listed by ref only, so its file says which. Buckets with damaged files, or
  * with cases in the journal, are always read. The index is a cache: remove
  * it and every file is read. A case file edited in place (not replaced by a
  * rename) while beredd is stopped is not noticed; remove cases/index after
@@ -725,14 +730,19 @@ void fu_index_write(struct followup *f) {
                         ok[b] = bucket_matches(f, b, count[b] - (b ? count[b - 1] : 0));
         size_t n = 0;
         out(&o, "%s", INDEX_MAGIC);
+        const struct followup_conf *fc = &f->cfg->followup;
+        out(&o, "F");
+        for (size_t k = 0; k < fc->n_factors; k++)
+                out(&o, " %s", fc->factors[k].id);
+        out(&o, "\n");
         for (int b = 0; b < 256; b++) {
                 if (!ok[b])
                         continue;
                 out(&o, "B %02x %" PRIu64 " %" PRId64 ".%09" PRId64 "\n", (unsigned) b, id[b].ino, id[b].sec, id[b].nsec);
                 for (uint32_t k = b ? count[b - 1] : 0; k < count[b]; k++, n++) {
                         const struct fu_entry *e = &f->e[order[k]];
-                        if (E_STATE(e) == FU_OPEN && E_STAGE(e) == FU_STAGE_NONE && !(e->flags & E_SENDING) &&
-                            !coded[order[k]])
+                        if (E_STATE(e) == FU_OPEN && E_STAGE(e) == FU_STAGE_NONE &&
+                            !(e->flags & (E_SENDING | E_UNLISTED)) && !coded[order[k]])
                                 out(&o, "%s %" PRId32 " %u %u\n", eref(f, order[k]), e->due, e->level, e->factors);
                         else
                                 out(&o, "%s\n", eref(f, order[k]));
@@ -755,8 +765,65 @@ out:
         free(o.p);
 }
 
-/* One index line "ref [due level factors]": its parts, or false. */
-static bool index_line(char *line, char **ref, bool *plain, int32_t *due, unsigned *level, unsigned *factors) {
+/* The vocabulary of an index: the ids of its "F" line, in bit order. */
+struct index_vocab {
+        char id[FACTORS_MAX][FACTOR_ID_MAX + 1];
+        size_t n;
+};
+
+/* The "F id id ..." line LINE (LEN bytes, no newline) into *V, or false. */
+static bool index_vocab_line(const char *line, size_t len, struct index_vocab *v) {
+        *v = (struct index_vocab) {};
+        if (len < 1 || line[0] != 'F')
+                return false;
+        for (size_t p = 1; p < len;) {
+                if (line[p] != ' ' || v->n == FACTORS_MAX)
+                        return false;
+                size_t q = ++p;
+                while (q < len && line[q] != ' ')
+                        q++;
+                if (q - p > FACTOR_ID_MAX)
+                        return false;
+                memcpy(v->id[v->n], line + p, q - p);
+                v->id[v->n][q - p] = '\0';
+                if (!config_factor_id_ok(v->id[v->n]))
+                        return false;
+                for (size_t k = 0; k < v->n; k++)
+                        if (streq(v->id[k], v->id[v->n]))
+                                return false;
+                v->n++;
+                p = q;
+        }
+        return true;
+}
+
+/* An index without an "F" line has the built-in vocabulary. */
+static void index_vocab_default(struct index_vocab *v) {
+        size_t n;
+        const struct factor *d = config_default_factors(&n);
+        *v = (struct index_vocab) { .n = n };
+        for (size_t k = 0; k < n; k++)
+                memcpy(v->id[k], d[k].id, sizeof(v->id[k]));
+}
+
+/* MAP[k]: the bit of V's factor k in FC's vocabulary (once per start, not per case). */
+static void index_vocab_map(const struct index_vocab *v, const struct followup_conf *fc, uint32_t map[static FACTORS_MAX]) {
+        for (size_t k = 0; k < FACTORS_MAX; k++)
+                map[k] = k < v->n ? fu_factor_bit(fc, v->id[k]) : FU_UNLISTED;
+}
+
+static uint32_t index_bits(const uint32_t map[static FACTORS_MAX], unsigned bits) {
+        uint32_t r = 0;
+        for (size_t k = 0; bits && k < FACTORS_MAX; k++, bits >>= 1)
+                if (bits & 1)
+                        r |= map[k];
+        return r;
+}
+
+/* One index line "ref [due level factors]": its parts, or false. Factor
+ * bits are those of a vocabulary of N_FACTORS. */
+static bool index_line(char *line, size_t n_factors, char **ref, bool *plain, int32_t *due, unsigned *level,
+                       unsigned *factors) {
         char *sp = strchr(line, ' ');
         *ref = line;
         *plain = sp != NULL;
@@ -772,7 +839,7 @@ static bool index_line(char *line, char **ref, bool *plain, int32_t *due, unsign
                                 return false;
                         p += k < 2;
                 }
-                if (v[0] > 2932896 /* 9999-12-31 */ || v[1] > 255 || v[2] >= (1u << _FACTOR_MAX))
+                if (v[0] > 2932896 /* 9999-12-31 */ || v[1] > 255 || v[2] >= (1u << n_factors))
                         return false;
                 *due = (int32_t) v[0];
                 *level = (unsigned) v[1];
@@ -782,15 +849,25 @@ static bool index_line(char *line, char **ref, bool *plain, int32_t *due, unsign
 }
 
 /* Why DATA is not a usable index, or NULL: it is used entirely or not at
- * all, so it is checked whole before any of it is used. */
-static const char *index_check(const char *data, size_t len) {
+ * all, so it is checked whole before any of it is used. Its vocabulary in
+ * *V, and where its buckets begin in *BODY. */
+static const char *index_check(const char *data, size_t len, struct index_vocab *v, size_t *body) {
         const char *why = NULL;
         if (len < strlen(INDEX_MAGIC) || memcmp(data, INDEX_MAGIC, strlen(INDEX_MAGIC)) != 0)
-                why = "not an index beredd wrote";
+                return "not an index beredd wrote";
         bool seen[256] = {};
         int cur = -1;
         size_t n = 0, expect = SIZE_MAX;
-        for (const char *p = data + strlen(INDEX_MAGIC), *end = data + len; !why && p < end;) {
+        const char *p = data + strlen(INDEX_MAGIC), *end = data + len;
+        index_vocab_default(v);
+        if (p < end && p[0] == 'F') {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                if (!nl || !index_vocab_line(p, (size_t) (nl - p), v))
+                        return "a bad factor line";
+                p = nl + 1;
+        }
+        *body = (size_t) (p - data);
+        while (!why && p < end) {
                 const char *nl = memchr(p, '\n', (size_t) (end - p));
                 if (!nl) {
                         why = "truncated";
@@ -820,7 +897,7 @@ static const char *index_check(const char *data, size_t len) {
                         }
                         memcpy(tmp, p, l);
                         tmp[l] = '\0';
-                        if (!index_line(tmp, &ref, &plain, &due, &level, &factors)) {
+                        if (!index_line(tmp, v->n, &ref, &plain, &due, &level, &factors)) {
                                 why = "a bad case line";
                         } else {
                                 store_case_bucket(ref, b);
@@ -837,7 +914,9 @@ static const char *index_check(const char *data, size_t len) {
 }
 
 int followup_index_check(const char *data, size_t len) {
-        return index_check(data, len) ? -EINVAL : 0;
+        struct index_vocab v;
+        size_t body;
+        return index_check(data, len, &v, &body) ? -EINVAL : 0;
 }
 
 /* The buckets cases/index may stand for (DONE[b] set), loaded. 0 also when
@@ -849,12 +928,16 @@ static int index_load(struct load *ld, bool done[static 256]) {
         int r = store_read(f->store, STORE_CASES, INDEX_NAME, INDEX_MAX_SIZE, &data, &len);
         if (r == -ENOENT)
                 return 0;
-        const char *why = r < 0 ? strerror(-r) : index_check(data, len);
+        struct index_vocab vocab;
+        size_t body = 0;
+        const char *why = r < 0 ? strerror(-r) : index_check(data, len, &vocab, &body);
         if (why) {
                 log_warning("Follow-up: cases/index is not usable (%s); reading every case file", why);
                 return 0;
         }
 
+        uint32_t map[FACTORS_MAX];
+        index_vocab_map(&vocab, &f->cfg->followup, map);
         bool skip[256] = {};
         for (size_t k = 0; k < f->n_dirty; k++) {
                 char b[3];
@@ -864,7 +947,7 @@ static int index_load(struct load *ld, bool done[static 256]) {
         struct store_folder *dir = NULL;
         int cur = -1;
         bool use = false;
-        for (char *p = data + strlen(INDEX_MAGIC), *end = data + len; r >= 0 && p < end;) {
+        for (char *p = data + body, *end = data + len; r >= 0 && p < end;) {
                 char *nl = memchr(p, '\n', (size_t) (end - p));
                 *nl = '\0';
                 if (p[0] == 'B' && p[1] == ' ') {
@@ -884,7 +967,7 @@ static int index_load(struct load *ld, bool done[static 256]) {
                         bool plain;
                         int32_t due;
                         unsigned level, factors;
-                        (void) index_line(p, &ref, &plain, &due, &level, &factors); /* checked above */
+                        (void) index_line(p, vocab.n, &ref, &plain, &due, &level, &factors); /* checked above */
                         snprintf(b, sizeof(b), "%02x", (unsigned) cur);
                         r = fu_heap_reserve(f, f->queue.n + 1);
                         if (r >= 0 && !plain) {
@@ -894,7 +977,7 @@ static int index_load(struct load *ld, bool done[static 256]) {
                                 uint32_t i;
                                 struct fu_sched sc = { .state = FU_OPEN, .stage = FU_STAGE_NONE,
                                                        .due = calendar_ymd_from_days(due) };
-                                r = load_entry(ld, ref, &sc, factors, (int) level, false, &i);
+                                r = load_entry(ld, ref, &sc, index_bits(map, factors), (int) level, false, &i);
                                 if (r >= 0)
                                         from_index++;
                         }

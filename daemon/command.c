@@ -5,6 +5,7 @@
  * Errors name the field first: "chain: missing", "answer: must be ...". */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -28,28 +29,6 @@ const char *outcome_name(enum outcome o) {
         return (unsigned) o < ELEMENTSOF(outcome_names) ? outcome_names[o] : NULL;
 }
 
-static const char *const factor_names[_FACTOR_MAX] = {
-        [FACTOR_VIOLENCE] = "violence",
-        [FACTOR_MENTAL_ILLNESS] = "mental-illness",
-        [FACTOR_SUBSTANCE_ABUSE] = "substance-abuse",
-        [FACTOR_LONELINESS] = "loneliness",
-        [FACTOR_REFUGEE] = "refugee",
-        [FACTOR_SEVERE_ILLNESS] = "severe-illness",
-        [FACTOR_HEALTH_PERSONNEL] = "health-personnel",
-        [FACTOR_QUARANTINE] = "quarantine",
-        [FACTOR_ELDERLY] = "elderly",
-        [FACTOR_PHYSICAL_ILLNESS] = "physical-illness",
-        [FACTOR_RELATIVE_BURDEN] = "relative-burden",
-};
-
-const char *factor_name(enum factor f) {
-        return (unsigned) f < _FACTOR_MAX ? factor_names[f] : NULL;
-}
-
-int factor_from_name(const char *name) {
-        return string_table_lookup(factor_names, _FACTOR_MAX, name);
-}
-
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...) {
         va_list ap;
@@ -66,6 +45,7 @@ enum field {
         F_CHILDREN, F_OUTCOME, F_NEXT, F_IN, F_POSTPONE, F_WINDOW, F_ROSTER, F_FROM, F_TO,
         F_OVERDUE, F_CONTACT,
         F_NOTE, F_ABSENCE,
+        F_STATE, /* case.list */
         _F_MAX,
 };
 
@@ -79,10 +59,12 @@ static const char *const field_names[_F_MAX] = {
         [F_ROSTER] = "roster", [F_FROM] = "from", [F_TO] = "to",
         [F_OVERDUE] = "overdue", [F_CONTACT] = "contact",
         [F_NOTE] = "note", [F_ABSENCE] = "absence",
+        [F_STATE] = "state",
 };
 
-#define B(f) (1u << (f))
-static const unsigned allowed_fields[_CMD_MAX] = {
+#define B(f) (UINT64_C(1) << (f))
+_Static_assert(_F_MAX <= 64, "the field masks are 64 bits");
+static const uint64_t allowed_fields[_CMD_MAX] = {
         [CMD_TRIGGER] = B(F_CHAIN) | B(F_MESSAGE) | B(F_BY) | B(F_DRILL),
         [CMD_REPLY] = B(F_ACTIVATION) | B(F_CODE) | B(F_PERSON) | B(F_PHONE) | B(F_EMAIL) | B(F_ANSWER) | B(F_POSTPONE),
         [CMD_RESOLVE] = B(F_ACTIVATION) | B(F_BY),
@@ -103,8 +85,9 @@ static const unsigned allowed_fields[_CMD_MAX] = {
         [CMD_AWAY] = B(F_PERSON) | B(F_FROM) | B(F_TO) | B(F_NOTE) | B(F_BY),
         [CMD_AWAY_LIST] = B(F_PERSON),
         [CMD_AWAY_CANCEL] = B(F_ABSENCE) | B(F_BY),
+        [CMD_CASE_LIST] = B(F_CONTACT) | B(F_STATE),
 };
-static const unsigned required_fields[_CMD_MAX] = {
+static const uint64_t required_fields[_CMD_MAX] = {
         [CMD_TRIGGER] = B(F_CHAIN) | B(F_BY),
         [CMD_REPLY] = 0, /* answer, or postpone (follow-up reminders): checked below */
         [CMD_RESOLVE] = B(F_ACTIVATION) | B(F_BY),
@@ -210,19 +193,25 @@ static int parse_case_field(struct command *c, enum field f, json_t *v, char *er
                         return fail(err, errlen, "factors: expected a list");
                 for (size_t i = 0; i < json_array_size(v); i++) {
                         const char *s = json_string_value(json_array_get(v, i));
-                        int k = factor_from_name(s);
-                        if (k < 0 && !s)
+                        if (!s)
                                 return fail(err, errlen, "factors: expected a list of strings");
-                        if (k < 0) {
-                                /* Name the valid ones: a case system's export
-                                 * can be fixed from the error alone. */
-                                char valid[256] = "";
-                                for (int n = 0; n < _FACTOR_MAX; n++)
-                                        snprintf(valid + strlen(valid), sizeof(valid) - strlen(valid), "%s%s",
-                                                 n ? ", " : "", factor_names[n]);
-                                return fail(err, errlen, "factors: unknown factor (valid: %s)", valid);
+                        /* Whether it is one of followup.factors is for
+                         * command_validate(), which knows them: here only
+                         * what cannot be an id at all is set aside. */
+                        if (!config_factor_id_ok(s)) {
+                                c->factor_unknown = true;
+                                continue;
                         }
-                        c->factors |= 1u << k;
+                        bool dup = false;
+                        for (size_t k = 0; k < c->n_factors; k++)
+                                dup = dup || streq(c->factors[k], s);
+                        if (dup)
+                                continue;
+                        if (c->n_factors == FACTORS_MAX)
+                                return fail(err, errlen, "factors: at most %d", FACTORS_MAX);
+                        if (!(c->factors[c->n_factors] = strdup(s)))
+                                return -ENOMEM;
+                        c->n_factors++;
                 }
                 return 0;
         case F_DUE:
@@ -344,13 +333,22 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                 return get_bool(v, name, &c->overdue, err, errlen);
         case F_CONTACT:
                 return get_id(v, name, &c->contact, err, errlen);
+        case F_STATE: {
+                static const char *const filters[] = { [CASE_FILTER_OPEN] = "open", [CASE_FILTER_CLOSED] = "closed",
+                                                       [CASE_FILTER_ALL] = "all" };
+                int k = string_table_lookup(filters, ELEMENTSOF(filters), json_string_value(v));
+                if (k < 0)
+                        return fail(err, errlen, "state: must be \"open\", \"closed\" or \"all\"");
+                c->state = (enum case_filter) k;
+                return 0;
+        }
         default:
                 return parse_case_field(c, f, v, err, errlen);
         }
 }
 
 /* The rules that span fields, for a command of kind K with the fields SEEN. */
-static int check_together(enum command_kind k, unsigned seen, char *err, size_t errlen) {
+static int check_together(enum command_kind k, uint64_t seen, char *err, size_t errlen) {
         if (k == CMD_REPLY) {
                 if (!(seen & (B(F_ACTIVATION) | B(F_CODE))))
                         return fail(err, errlen, "code: missing (give the reply code or the activation)");
@@ -418,7 +416,7 @@ int command_parse(const char *json, size_t len, struct command *c, char *err, si
                         goto out;
         }
 
-        unsigned seen = 0;
+        uint64_t seen = 0;
         const char *key;
         json_t *v;
         json_object_foreach(root, key, v) {
@@ -454,6 +452,25 @@ out:
         return r;
 }
 
+/* "factors: unknown factor (valid: ...)" with the ids of FC's vocabulary, as
+ * many as ERR holds: a case system's export can be fixed from the error. */
+static int unknown_factor(const struct followup_conf *fc, char *err, size_t errlen) {
+        static const char more[] = ", ...)";
+        int n = snprintf(err, errlen, "factors: unknown factor (valid:");
+        size_t len = n < 0 ? 0 : (size_t) n;
+        for (size_t k = 0; len < errlen && k < fc->n_factors; k++) {
+                size_t need = strlen(fc->factors[k].id) + 2 + (k + 1 < fc->n_factors ? sizeof(more) : 2);
+                if (len + need > errlen) {
+                        snprintf(err + len, errlen - len, "%s", more + (k ? 0 : 1));
+                        return -EINVAL;
+                }
+                len += (size_t) snprintf(err + len, errlen - len, "%s%s", k ? ", " : " ", fc->factors[k].id);
+        }
+        if (len < errlen)
+                snprintf(err + len, errlen - len, ")");
+        return -EINVAL;
+}
+
 int command_validate(const struct command *c, const struct config *cfg, char *err, size_t errlen) {
         if (c->chain && !config_chain(cfg, c->chain))
                 return fail(err, errlen, "chain: no such chain in the configuration");
@@ -470,12 +487,19 @@ int command_validate(const struct command *c, const struct config *cfg, char *er
                 return fail(err, errlen, "contact: no such person in the configuration");
         if ((c->kind == CMD_DUE || c->kind == CMD_FOLLOWUP_SUMMARY) && !cfg->followup.enabled)
                 return fail(err, errlen, "cmd: follow-up is not configured (no followup section)");
+        if (c->kind == CMD_CASE_LIST && !cfg->followup.enabled)
+                return fail(err, errlen, "cmd: follow-up is not configured (no followup section)");
         if (c->kind >= CMD_CASE_OPEN && c->kind <= CMD_CASE_CLOSE) {
                 if (!cfg->followup.enabled)
                         return fail(err, errlen, "cmd: follow-up is not configured (no followup section)");
                 if (c->level > (int) cfg->followup.n_levels)
                         return fail(err, errlen, "level: must be between 1 and %zu", cfg->followup.n_levels);
         }
+        bool unknown = c->factor_unknown;
+        for (size_t k = 0; k < c->n_factors; k++)
+                unknown = unknown || config_factor_index(&cfg->followup, c->factors[k]) < 0;
+        if (unknown)
+                return unknown_factor(&cfg->followup, err, errlen);
         return 0;
 }
 
@@ -498,5 +522,7 @@ void command_done(struct command *c) {
         free(c->absence);
         for (size_t i = 0; i < ELEMENTSOF(c->contacts); i++)
                 free(c->contacts[i]);
+        for (size_t i = 0; i < c->n_factors; i++)
+                free(c->factors[i]);
         *c = (struct command) {};
 }

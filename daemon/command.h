@@ -36,23 +36,12 @@ enum outcome {
 };
 const char *outcome_name(enum outcome o);
 
-/* Vulnerability factors (DOMAIN.md, table 1 of the follow-up guidance). */
-enum factor {
-        FACTOR_VIOLENCE,
-        FACTOR_MENTAL_ILLNESS,
-        FACTOR_SUBSTANCE_ABUSE,
-        FACTOR_LONELINESS,
-        FACTOR_REFUGEE,
-        FACTOR_SEVERE_ILLNESS,
-        FACTOR_HEALTH_PERSONNEL,
-        FACTOR_QUARANTINE,
-        FACTOR_ELDERLY,
-        FACTOR_PHYSICAL_ILLNESS,
-        FACTOR_RELATIVE_BURDEN,
-        _FACTOR_MAX,
+/* case.list: which cases. */
+enum case_filter {
+        CASE_FILTER_OPEN = 0, /* open and escalated (the default) */
+        CASE_FILTER_CLOSED,
+        CASE_FILTER_ALL,
 };
-const char *factor_name(enum factor f);
-int factor_from_name(const char *name);
 
 #define COMMAND_MAX_LINE    (64 * 1024) /* longest command accepted on any way in */
 #define COMMAND_MAX_MESSAGE 1000        /* characters of a trigger message */
@@ -78,7 +67,10 @@ struct command {
         char *contacts[2];
         size_t n_contacts;
         int level;          /* case.open (0 = default 1), case.level */
-        uint32_t factors;   /* bit set of enum factor */
+        char *factors[FACTORS_MAX]; /* case.open: factor ids, each once (checked against
+                                     * followup.factors by command_validate) */
+        size_t n_factors;
+        bool factor_unknown;        /* case.open: a factor that cannot be an id at all */
         bool has_due;
         struct ymd due;     /* case.open: first due date */
         bool children;      /* case.open */
@@ -91,9 +83,10 @@ struct command {
         char *roster;       /* roster.override, roster.show */
         char *from, *to;    /* roster.override: "YYYY-MM-DD HH:MM" local time; away: or "YYYY-MM-DD" */
         bool overdue;       /* due: only cases reminded twice or escalated */
-        char *contact;      /* due: only cases this person is a contact person of */
+        char *contact;      /* due, case.list: only cases this person is a contact person of */
         char *note;         /* away: free text (personal: never logged) */
         char *absence;      /* away.cancel: the absence's id */
+        enum case_filter state; /* case.list */
 };
 
 /* Parse one JSON object (LEN bytes, not necessarily NUL-terminated) into CMD.

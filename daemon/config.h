@@ -251,8 +251,25 @@ enum remind_mode {
         REMIND_MORNING,      /* at 08:00 local on the due day, every day */
 };
 
+/* A follow-up vulnerability factor of the municipality's vocabulary
+ * (followup.factors): commands, case files and MQTT carry the id, people
+ * see the name. */
+#define FACTORS_MAX 16 /* a case's factors are 16 bits of its index entry */
+#define FACTOR_ID_MAX 32
+#define FACTOR_NAME_MAX 96 /* bytes */
+struct factor {
+        char id[FACTOR_ID_MAX + 1];        /* lowercase letters, digits, '-', '_'; a letter first */
+        char name[FACTOR_NAME_MAX + 1];    /* Norwegian display name */
+        char name_en[FACTOR_NAME_MAX + 1]; /* English display name, "" when not given */
+};
+
 struct followup_conf {
         bool enabled; /* false when the section is absent */
+        /* The vocabulary, in the configured order; the built-in one (the
+         * source documents' table 1) when followup.factors is absent. */
+        struct factor factors[FACTORS_MAX];
+        size_t n_factors;
+        bool factors_default;
         struct level *levels; /* sorted by level, contiguous from 1 */
         size_t n_levels;
         enum remind_mode remind;
@@ -369,6 +386,13 @@ unsigned config_sms_max_segments(const struct config *c);
  * inner '-', dots) or an address literal "[192.0.2.1]", "[IPv6:...]". */
 bool config_helo_ok(const char *s);
 const struct roster *config_roster(const struct config *c, const char *id);
+/* The position of factor ID in FC's vocabulary, or -1. */
+int config_factor_index(const struct followup_conf *fc, const char *id);
+/* The built-in vocabulary (followup.factors when absent): *N entries. */
+const struct factor *config_default_factors(size_t *n);
+/* ID is a well-formed factor id: 1-FACTOR_ID_MAX lowercase ASCII letters,
+ * digits, '-' or '_', a letter first. */
+bool config_factor_id_ok(const char *id);
 /* Find the configured person whose phone (any Norwegian form) or e-mail matches. */
 const struct person *config_person_by_contact(const struct config *c, const char *phone_or_email);
 bool person_has_role(const struct person *p, const char *role);

@@ -61,6 +61,15 @@ _Static_assert(sizeof(struct fu_entry) == 24, "keep the index compact");
 #define E_STATE(e) ((enum fu_state) ((e)->flags & 3))
 #define E_STAGE(e) ((enum fu_stage) (((e)->flags >> 2) & 3))
 #define E_SENDING 0x10 /* its file has a message "sending": handed to a gateway, outcome not yet recorded */
+#define E_UNLISTED 0x20 /* it has a factor that is not in followup.factors (any more) */
+
+/* A case's factors as the index holds them: bit K for factor K of the
+ * configured vocabulary (followup.factors, in its order), FU_UNLISTED for
+ * any factor not in it. The bits follow the vocabulary: a reload that
+ * changes it maps them (followup_set_config), cases/index names the
+ * vocabulary it was written with. */
+#define FU_UNLISTED (1u << FACTORS_MAX)
+_Static_assert(FACTORS_MAX <= 16, "struct fu_entry holds 16 factor bits");
 
 /* A case's newest state while only the journal has it. */
 struct fu_dirty {
@@ -102,7 +111,8 @@ struct followup {
         /* Summary counts, kept as cases change. */
         uint32_t n_open, n_escalated, n_overdue, n_closed, n_damaged;
         uint32_t by_level[256];
-        uint32_t by_factor[_FACTOR_MAX];
+        uint32_t by_factor[FACTORS_MAX]; /* by position in followup.factors */
+        uint32_t n_unlisted;             /* open cases with a factor not in followup.factors */
         struct daycount *days; /* open cases per due day (open addressing) */
         uint32_t days_cap, days_used;
 
@@ -144,7 +154,7 @@ struct fu_case {
         char contacts[2][COMMAND_MAX_ID + 1];
         size_t n_contacts;
         int level;
-        uint32_t factors;
+        json_t *factors; /* the ids as the file has them (strings only): some may not be in followup.factors */
         bool children, task;
         enum fu_state state;
         enum fu_stage stage;
@@ -164,7 +174,7 @@ struct fu_case {
 struct mini {
         char ref[COMMAND_MAX_ID + 1];
         int level;
-        uint32_t factors;
+        uint32_t factors; /* as the index holds them (FU_UNLISTED ...) */
         int state, stage;
         struct ymd due;
         uint64_t reminded, second, closed;
@@ -182,8 +192,13 @@ json_t *case_json(const struct fu_case *c);
 int case_serialize(const struct fu_case *c, char **ret, size_t *ret_len);
 /* A date as "YYYY-MM-DD". */
 json_t *case_date_json(struct ymd d);
-/* The index fields of a file we wrote, or -1: the full parser must read it. */
-int case_mini_parse(const char *p, size_t len, struct mini *m);
+/* The index fields of a file we wrote, its factors as bits of FC's
+ * vocabulary, or -1: the full parser must read it. */
+int case_mini_parse(const char *p, size_t len, const struct followup_conf *fc, struct mini *m);
+/* The bit of factor ID in FC's vocabulary (FU_UNLISTED when it is not in it). */
+uint32_t fu_factor_bit(const struct followup_conf *fc, const char *id);
+/* The factors of C as bits of FC's vocabulary. */
+uint32_t fu_case_factors(const struct followup_conf *fc, const struct fu_case *c);
 
 /* ---- the rules' helpers (followup-rules.c) ---- */
 

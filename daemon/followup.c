@@ -614,8 +614,17 @@ int followup_open(struct followup *f, const struct command *cmd, const char *ori
                         return -ENOENT;
                 }
 
+        /* In the vocabulary's order, as the summary counts them. */
+        json_t *factors = json_array();
+        for (size_t k = 0; k < fc->n_factors; k++)
+                for (size_t j = 0; j < cmd->n_factors; j++)
+                        if (streq(cmd->factors[j], fc->factors[k].id))
+                                json_array_append_new(factors, json_string(fc->factors[k].id));
+        for (size_t j = 0; j < cmd->n_factors; j++) /* not validated (a caller's bug): kept, and counted as unlisted */
+                if (config_factor_index(fc, cmd->factors[j]) < 0)
+                        json_array_append_new(factors, json_string(cmd->factors[j]));
         struct fu_case c = {
-                .level = level, .factors = cmd->factors, .children = cmd->children, .state = FU_OPEN,
+                .level = level, .factors = factors, .children = cmd->children, .state = FU_OPEN,
                 .stage = FU_STAGE_NONE, .opened = now, .n_contacts = cmd->n_contacts,
                 .due = cmd->has_due ? cmd->due : fu_date_after(f->cal, now, today, followup_interval(fc, f->cal, level, today)),
                 .history = json_array(),
@@ -832,6 +841,22 @@ int followup_show(struct followup *f, const char *ref, json_t **reply, char *err
         const struct followup_conf *fc = &f->cfg->followup;
         if (c.level >= 1 && (size_t) c.level <= fc->n_levels && fc->levels[c.level - 1].name)
                 json_object_set_new(o, "level_name", json_string(fc->levels[c.level - 1].name));
+        /* The display names of its factors; those no longer in
+         * followup.factors are kept and shown by id, flagged. */
+        json_t *names = json_object(), *unlisted = json_array(), *v;
+        size_t idx;
+        json_array_foreach(c.factors, idx, v) {
+                int k = config_factor_index(fc, json_string_value(v));
+                if (k >= 0)
+                        json_object_set_new(names, fc->factors[k].id, json_string(fc->factors[k].name));
+                else
+                        json_array_append(unlisted, v);
+        }
+        json_object_set_new(o, "factor_names", names);
+        if (json_array_size(unlisted))
+                json_object_set_new(o, "unlisted_factors", unlisted);
+        else
+                json_decref(unlisted);
         struct fu_sched s = sched_of(&c, beredd_now());
         enum fu_action a;
         uint64_t t = followup_next_action(fc, f->cal, &s, &a);
@@ -901,6 +926,77 @@ int followup_due(struct followup *f, bool overdue_only, const char *contact, jso
         return *reply ? 0 : -ENOMEM;
 }
 
+/* An entry in the order case.list shows them: by due date, then ref. */
+struct listed {
+        int32_t due;
+        uint32_t i;
+        const char *ref;
+};
+static int cmp_listed(const void *x, const void *y) {
+        const struct listed *a = x, *b = y;
+        if (a->due != b->due)
+                return a->due < b->due ? -1 : 1;
+        return strcmp(a->ref, b->ref);
+}
+
+int followup_list(struct followup *f, enum case_filter state, const char *contact, json_t **reply) {
+        static const char *const filters[] = { [CASE_FILTER_OPEN] = "open", [CASE_FILTER_CLOSED] = "closed",
+                                               [CASE_FILTER_ALL] = "all" };
+        struct listed *v = malloc((f->n_e ? f->n_e : 1) * sizeof(*v));
+        size_t n = 0, shown = 0;
+        bool truncated = false;
+
+        if (!v)
+                return -ENOMEM;
+        for (uint32_t i = 0; i < f->n_e; i++) {
+                const struct fu_entry *e = &f->e[i];
+                bool closed = E_STATE(e) == FU_CLOSED;
+                if (e->ref != NIL && (state == CASE_FILTER_ALL || closed == (state == CASE_FILTER_CLOSED)))
+                        v[n++] = (struct listed) { .due = e->due, .i = i, .ref = eref(f, i) };
+        }
+        qsort(v, n, sizeof(*v), cmp_listed);
+        json_t *arr = json_array();
+        for (size_t k = 0; k < n; k++) {
+                struct fu_case c;
+                if (fu_case_read(f, v[k].ref, &c) < 0)
+                        continue;
+                bool mine = !contact;
+                json_t *contacts = json_array();
+                for (size_t j = 0; j < c.n_contacts; j++) {
+                        json_array_append_new(contacts, json_string(c.contacts[j]));
+                        mine = mine || streq(c.contacts[j], contact);
+                }
+                if (mine && shown == FOLLOWUP_LIST_MAX) {
+                        truncated = true;
+                        mine = false;
+                }
+                if (!mine) {
+                        json_decref(contacts);
+                        case_done(&c);
+                        if (truncated)
+                                break;
+                        continue;
+                }
+                json_t *o = json_pack("{s:s, s:s, s:i, s:o, s:o}", "case", c.ref, "state", fu_state_names[c.state],
+                                      "level", c.level, "due", case_date_json(c.due), "contacts", contacts);
+                if (c.state == FU_CLOSED && c.closed) {
+                        struct calendar_local l;
+                        calendar_local(f->cal, c.closed, &l);
+                        json_object_set_new(o, "closed", case_date_json(l.date));
+                } else {
+                        json_object_set_new(o, "overdue", json_boolean(c.stage >= FU_STAGE_SECOND));
+                }
+                case_done(&c);
+                json_array_append_new(arr, o);
+                shown++;
+        }
+        free(v);
+        *reply = json_pack("{s:s, s:I, s:o}", "state", filters[state], "count", (json_int_t) shown, "cases", arr);
+        if (*reply && truncated)
+                json_object_set_new(*reply, "truncated", json_true());
+        return *reply ? 0 : -ENOMEM;
+}
+
 int followup_summary(struct followup *f, json_t **reply) {
         struct ymd today = today_of(f, beredd_now());
         int32_t tday = (int32_t) calendar_days_from_ymd(today);
@@ -916,12 +1012,14 @@ int followup_summary(struct followup *f, json_t **reply) {
                         snprintf(k, sizeof(k), "%zu", l);
                         json_object_set_new(levels, k, json_integer(f->by_level[l]));
                 }
-        for (int k = 0; k < _FACTOR_MAX; k++)
-                json_object_set_new(factors, factor_name(k), json_integer(f->by_factor[k]));
-        *reply = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "open", (json_int_t) f->n_open, "due_today",
+        const struct followup_conf *fc = &f->cfg->followup;
+        for (size_t k = 0; k < fc->n_factors; k++)
+                json_object_set_new(factors, fc->factors[k].id, json_integer(f->by_factor[k]));
+        *reply = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:I}", "open", (json_int_t) f->n_open, "due_today",
                            (json_int_t) due, "overdue", (json_int_t) f->n_overdue, "escalated",
                            (json_int_t) f->n_escalated, "closed", (json_int_t) f->n_closed, "damaged",
-                           (json_int_t) f->n_damaged, "by_level", levels, "by_factor", factors);
+                           (json_int_t) f->n_damaged, "by_level", levels, "by_factor", factors, "unlisted_factors",
+                           (json_int_t) f->n_unlisted);
         return *reply ? 0 : -ENOMEM;
 }
 
@@ -1023,9 +1121,61 @@ int followup_new(sd_event *e, struct store *store, struct gateways *gw, const st
         return 0;
 }
 
+static bool same_vocabulary(const struct followup_conf *a, const struct followup_conf *b) {
+        if (a->n_factors != b->n_factors)
+                return false;
+        for (size_t k = 0; k < a->n_factors; k++)
+                if (!streq(a->factors[k].id, b->factors[k].id))
+                        return false;
+        return true;
+}
+
+/* The vocabulary changed from OLD to f->cfg's: the factor bits of every
+ * case follow the ids (a factor taken out makes its cases "unlisted"; they
+ * keep it in their files and are shown with it by id). A case that was
+ * unlisted already may hold a factor the new vocabulary has again: its file
+ * says, so those few are read. */
+static void refactor(struct followup *f, const struct followup_conf *old) {
+        const struct followup_conf *fc = &f->cfg->followup;
+        uint32_t map[FACTORS_MAX];
+        size_t reread = 0;
+
+        for (size_t k = 0; k < old->n_factors; k++)
+                map[k] = fu_factor_bit(fc, old->factors[k].id);
+        for (uint32_t i = 0; i < f->n_e; i++) {
+                struct fu_entry *e = &f->e[i];
+                if (e->ref == NIL)
+                        continue;
+                fu_account(f, i, -1);
+                uint32_t bits = 0;
+                for (size_t k = 0; k < old->n_factors; k++)
+                        if (e->factors & (1u << k))
+                                bits |= map[k];
+                if (e->flags & E_UNLISTED) {
+                        struct fu_case c;
+                        if (fu_case_read(f, eref(f, i), &c) >= 0) {
+                                bits = fu_case_factors(fc, &c);
+                                case_done(&c);
+                                reread++;
+                        } else {
+                                bits |= FU_UNLISTED; /* as it was, until the case is next read */
+                        }
+                }
+                e->factors = (uint16_t) (bits & (FU_UNLISTED - 1));
+                e->flags = (uint8_t) ((e->flags & ~E_UNLISTED) | (bits & FU_UNLISTED ? E_UNLISTED : 0));
+                fu_account(f, i, +1);
+        }
+        log_info("Follow-up: followup.factors changed (%zu factor(s)); %" PRIu32
+                 " open case(s) have a factor not in it (kept, shown by id); %zu case file(s) read",
+                 fc->n_factors, f->n_unlisted, reread);
+}
+
 void followup_set_config(struct followup *f, const struct config *cfg, const struct calendar *cal) {
+        const struct followup_conf *old = &f->cfg->followup;
         f->cfg = cfg;
         f->cal = cal;
+        if (!same_vocabulary(old, &cfg->followup))
+                refactor(f, old); /* OLD is still the running configuration's: freed after this */
         /* Cases not yet reminded move with new office hours or holidays now;
          * the others are checked against the new rules when their time comes. */
         struct fr_cache *fr = calloc(1, sizeof(*fr));

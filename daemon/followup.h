@@ -66,7 +66,10 @@ int followup_new(sd_event *e, struct store *store, struct gateways *gw, const st
                  const struct calendar *cal, fu_event_cb cb, void *userdata, struct followup **ret);
 void followup_free(struct followup *f);
 /* After a reload: new rules apply to cases not yet reminded at once, and to
- * the others at their next step. */
+ * the others at their next step. A changed followup.factors: the cases keep
+ * their factors (data); those no longer in the vocabulary are counted as
+ * "unlisted_factors" in the summary and shown by id, flagged, by show.
+ * Call it while the old configuration is still alive. */
 void followup_set_config(struct followup *f, const struct config *cfg, const struct calendar *cal);
 
 /* Commands (validated with command_validate() first). Each returns 0 and sets
@@ -83,9 +86,17 @@ int followup_show(struct followup *f, const char *ref, json_t **reply, char *err
  * {"date":..., "count":N, "cases":[...]}; OVERDUE_ONLY: reminded twice or
  * escalated; CONTACT (or NULL): only that person's cases. */
 int followup_due(struct followup *f, bool overdue_only, const char *contact, json_t **reply);
+/* The cases in STATE (open: open and escalated), by due date then
+ * reference: {"state", "count":N, "cases":[{"case","state","level","due",
+ * "contacts", "overdue" | "closed"}]}; CONTACT (or NULL): only that
+ * person's cases. At most FOLLOWUP_LIST_MAX, then "truncated":true. Reads
+ * every candidate's file. For the control socket only: it lists refs. */
+#define FOLLOWUP_LIST_MAX 10000
+int followup_list(struct followup *f, enum case_filter state, const char *contact, json_t **reply);
 /* Counts, no refs: {"open","due_today","overdue","escalated","closed",
- * "by_level":{"1":n,...},"by_factor":{"loneliness":n,...}}. Kept up to date
- * as cases change; a query does not scan the cases. */
+ * "by_level":{"1":n,...},"by_factor":{"loneliness":n,...} (every id of
+ * followup.factors), "unlisted_factors":n (open cases with a factor not in
+ * it)}. Kept up to date as cases change; a query does not scan the cases. */
 int followup_summary(struct followup *f, json_t **reply);
 
 /* A reply to a reminder ("OK 48213", "HJELP 48213", "UTSETT 48213 3") from

@@ -402,7 +402,7 @@ static const char *named_activation(struct server *s, const struct command *cmd,
 }
 
 char *server_execute(struct server *s, const struct command *cmd, enum source src, const char *origin) {
-        char err[256] = "";
+        char err[640] = ""; /* room for the valid ids of an unknown factor */
         json_t *fields = NULL;
         const char *id;
         int r;
@@ -475,6 +475,9 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
                                                  : followup_summary(s->fu, &fields);
                 if (r == -ENOTSUP)
                         snprintf(err, sizeof(err), "cmd: follow-up is not configured (no followup section)");
+                break;
+        case CMD_CASE_LIST: /* case refs and contacts: read-only, so the control socket's only */
+                r = followup_list(s->fu, cmd->state, cmd->contact, &fields);
                 break;
         case CMD_REPORT:
                 if (!(id = named_activation(s, cmd, err, sizeof(err))))
@@ -561,6 +564,28 @@ static void publish_followup_summary(struct server *s) {
         free(p);
 }
 
+/* The retained <base>/followup/factors: the vocabulary, id -> display
+ * names, so that a dashboard can name the ids of by_factor. Configuration,
+ * no case data. */
+static void publish_followup_factors(struct server *s) {
+        const struct followup_conf *fc = &s->config->followup;
+        if (!s->mqtt || !fc->enabled)
+                return;
+        json_t *arr = json_array();
+        for (size_t k = 0; k < fc->n_factors; k++) {
+                json_t *o = json_pack("{s:s, s:s}", "id", fc->factors[k].id, "name", fc->factors[k].name);
+                if (o && fc->factors[k].name_en[0])
+                        json_object_set_new(o, "name_en", json_string(fc->factors[k].name_en));
+                json_array_append_new(arr, o);
+        }
+        json_t *o = json_pack("{s:o, s:b}", "factors", arr, "default", fc->factors_default);
+        char *p = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (p)
+                mqtt_retain(s->mqtt, "followup/factors", p);
+        free(p);
+}
+
 static void on_mqtt_republish(void *userdata) {
         struct server *s = userdata;
         json_t *list, *a;
@@ -570,6 +595,7 @@ static void on_mqtt_republish(void *userdata) {
         json_array_foreach(json_object_get(list, "activations"), i, a)
                 publish_activation(s, json_string_value(json_object_get(a, "activation")));
         json_decref(list);
+        publish_followup_factors(s);
         publish_followup_summary(s);
 }
 
@@ -982,6 +1008,8 @@ static void server_reload(struct server *s) {
                 config_free(s->config);
                 s->config = c;
                 s->n_reloads++;
+                publish_followup_factors(s); /* the vocabulary may have changed */
+                publish_followup_summary(s);
                 log_event(LOG_INFO, MSGID_RELOADED, NULL, "Reloaded %s", s->config_path);
         }
 done:

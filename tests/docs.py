@@ -6,8 +6,9 @@
   global options.
 - beredd-commands(7) names every command of daemon/verbs.c and every field
   of daemon/command.c, and no command the daemon does not know.
-- The follow-up factors of daemon/command.c are the ones beredctl(1) and
-  beredd-commands(7) list, no more and no fewer.
+- The built-in follow-up factors (daemon/config-followup.c) are the ones
+  beredctl(1) and beredd-commands(7) list, no more and no fewer, with their
+  display names; conf/beredd.conf writes out the same vocabulary.
 - Every man page is groff-clean (groff -man -ww -z), when groff is there.
 """
 import os, re, shutil, subprocess, sys
@@ -146,7 +147,15 @@ def c_table(path, name):
 daemon = os.path.join(top, "daemon")
 verbs = c_table(os.path.join(daemon, "verbs.c"), "command_names")
 fields = c_table(os.path.join(daemon, "command.c"), "field_names")
-factors = c_table(os.path.join(daemon, "command.c"), "factor_names")
+def factor_rows(path, name):
+    """The { "id", "name", "name_en" } rows of the C table NAME."""
+    text = open(path, encoding="utf-8").read()
+    m = re.search(name + r"\[[^\]]*\]\s*=\s*\{(.*?)\n\};", text, re.S)
+    return re.findall(r'\{\s*"([^"]+)",\s*"([^"]+)",\s*"([^"]*)"\s*\}', m.group(1)) if m else []
+
+
+factor_defaults = factor_rows(os.path.join(daemon, "config-followup.c"), "factor_defaults")
+factors = [r[0] for r in factor_defaults]
 if len(verbs) < 15 or len(fields) < 20 or len(factors) < 10:
     bad.append(f"daemon tables not found ({len(verbs)} commands, {len(fields)} fields, {len(factors)} factors)")
 
@@ -175,7 +184,25 @@ def factor_list(sections, title):
 for page, secs in (("beredctl(1)", ctl_sections), ("beredd-commands(7)", cmd_sections)):
     listed = factor_list(secs, "FOLLOW-UP FACTORS")
     if listed != factors:
-        bad.append(f"{page}: FOLLOW-UP FACTORS lists {listed}, daemon/command.c has {factors}")
+        bad.append(f"{page}: FOLLOW-UP FACTORS lists {listed}, daemon/config-followup.c has {factors}")
+    # Each entry's text begins with the display name.
+    lines = secs.get("FOLLOW-UP FACTORS", [])
+    for fid, name, _ in factor_defaults:
+        for i, l in enumerate(lines[:-1]):
+            if l.startswith(".TP") and i + 2 < len(lines) and roff_text(lines[i + 1]).strip() == fid:
+                if not roff_text(lines[i + 2]).startswith(name):
+                    bad.append(f"{page}: FOLLOW-UP FACTORS: {fid} is not described as \"{name}\"")
+
+# ---- the reference configuration writes the built-in vocabulary out ----
+
+conf_text = open(os.path.join(top, "conf", "beredd.conf"), encoding="utf-8").read()
+m = re.search(r"\n  factors = \((.*?)\n  \);", conf_text, re.S)
+conf_text = m.group(1) if m else ""
+conf_factors = re.findall(r'\{\s*id\s*=\s*"([^"]+)";\s*name\s*=\s*"([^"]+)";\s*name_en\s*=\s*"([^"]*)";\s*\}',
+                          conf_text)
+if conf_factors != factor_defaults:
+    bad.append(f"conf/beredd.conf: followup.factors is {conf_factors}, "
+               f"the built-in vocabulary (daemon/config-followup.c) is {factor_defaults}")
 
 # ---- groff ----
 

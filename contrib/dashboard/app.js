@@ -181,6 +181,47 @@
     while (list.children.length > MAX_EVENTS) list.removeChild(list.lastChild);
   }
 
+  /* The municipality's factor vocabulary from <base>/followup/factors:
+   * id -> display name. The summary counts by id; until the vocabulary has
+   * come (or for an id it lacks) the id is shown. */
+  var factorNames = {}, factorOrder = [], followup = null;
+  function setFactors(v) {
+    factorNames = {};
+    factorOrder = [];
+    if (v && Array.isArray(v.factors)) v.factors.forEach(function (f) {
+      if (f && typeof f.id === "string") {
+        factorNames[f.id] = typeof f.name === "string" && f.name ? f.name : f.id;
+        factorOrder.push(f.id);
+      }
+    });
+    renderFactors();
+  }
+  /* Open cases per factor, the most first (the vocabulary's order among
+   * equals); factors without open cases are left out. */
+  function renderFactors() {
+    var box = $("factors");
+    box.textContent = "";
+    var by = followup && followup.by_factor && typeof followup.by_factor === "object" ? followup.by_factor : {};
+    var ids = Object.keys(by).filter(function (id) { return typeof by[id] === "number" && by[id] > 0; });
+    var rank = function (id) { var k = factorOrder.indexOf(id); return k < 0 ? factorOrder.length : k; };
+    ids.sort(function (a, b) { return by[b] - by[a] || rank(a) - rank(b) || (a < b ? -1 : 1); });
+    ids.forEach(function (id) {
+      var li = el("li");
+      li.setAttribute("data-factor", id);
+      li.appendChild(el("span", "name", factorNames[id] || id));
+      li.appendChild(el("b", null, by[id]));
+      box.appendChild(li);
+    });
+    var un = followup && typeof followup.unlisted_factors === "number" ? followup.unlisted_factors : 0;
+    if (un > 0) {
+      var li = el("li", "unlisted");
+      li.appendChild(el("span", "name", "Faktor utenfor listen"));
+      li.appendChild(el("b", null, un));
+      box.appendChild(li);
+    }
+    $("factors-title").hidden = box.children.length === 0;
+  }
+
   function setFollowup(s) {
     var dds = document.querySelectorAll("#followup dd");
     for (var i = 0; i < dds.length; i++) {
@@ -188,6 +229,8 @@
       dds[i].textContent = typeof v === "number" ? v : "–";
     }
     $("followup-note").style.display = s ? "none" : "";
+    followup = s;
+    renderFactors();
   }
 
   /* Gateway trouble from the retained status (beredd-mqtt(7)): a banner
@@ -234,7 +277,8 @@
     /* Retained state arrives again on every subscribe. */
     activations = {};
     renderActivations();
-    client.subscribe([base + "/status", base + "/activation/+", base + "/event", base + "/followup/summary"], { qos: 1 });
+    client.subscribe([base + "/status", base + "/activation/+", base + "/event", base + "/followup/summary",
+                      base + "/followup/factors"], { qos: 1 });
   });
   client.on("reconnect", function () { setPill("broker", false, "Kobler til …"); });
   client.on("offline", function () { setPill("broker", false, "Frakoblet"); });
@@ -261,6 +305,8 @@
       }
     } else if (sub === "followup/summary") {
       setFollowup(v);
+    } else if (sub === "followup/factors") {
+      setFactors(v);
     }
   });
 })();

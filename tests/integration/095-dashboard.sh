@@ -2,7 +2,7 @@
 # contrib/dashboard in headless Chromium against a real broker (with a
 # websockets listener) and daemon: the site shows online, a drill triggered
 # over the socket appears with 0 of 2 confirmed, a yes moves it to 1, the
-# follow-up counts show, and a screenshot is taken ($T/dashboard.png; kept
+# follow-up counts show (per factor by the names of followup/factors), and a screenshot is taken ($T/dashboard.png; kept
 # with KEEP=1). Calls: a call-out's "notify"/"sent"/"failed" and "call" events
 # with channel voice (published to the broker as beredd publishes them, see
 # beredd-mqtt(7)) show on the card as placed / ringing / answered / not
@@ -68,9 +68,15 @@ python3 -m http.server "$HTTPPORT" --bind 127.0.0.1 --directory "$top_srcdir/con
 PIDS="$PIDS $!"
 wait_until 10 port_open "$HTTPPORT" || fail "the static file server did not start"
 
-# What the follow-up engine publishes (retained); counts only.
+# What the follow-up engine publishes (retained); counts only, by factor id,
+# and the municipality's vocabulary (id -> name) on followup/factors (the
+# daemon's own payloads are checked in 245-factors.sh).
 mosquitto_pub -h 127.0.0.1 -p "$PORT" -u beredd -P "$MQ_PW" -q 1 -r -t beredd/test/followup/summary \
-        -m '{"open":12,"due_today":3,"overdue":2,"escalated":1,"closed":40,"by_level":{"1":7,"2":4,"3":1},"by_factor":{}}'
+        -m '{"open":12,"due_today":3,"overdue":2,"escalated":1,"closed":40,"by_level":{"1":7,"2":4,"3":1},
+             "by_factor":{"vold":3,"ensomhet":5,"skolefravaer":0,"nytt-id":1},"unlisted_factors":1}'
+mosquitto_pub -h 127.0.0.1 -p "$PORT" -u beredd -P "$MQ_PW" -q 1 -r -t beredd/test/followup/factors \
+        -m '{"factors":[{"id":"vold","name":"Utsatt for vold"},{"id":"ensomhet","name":"Ensomhet"},
+             {"id":"skolefravaer","name":"Skolefravær","name_en":"school absence"}],"default":false}'
 
 cat > "$T/drive.js" <<'EOF'
 const { chromium } = require(process.env.PLAYWRIGHT);
@@ -96,6 +102,14 @@ const say = (s) => console.log("# " + s);
     say("the heading names the municipality: Kriseteam Testby");
     await page.waitForFunction(() => document.querySelector('#followup dd[data-key="overdue"]').textContent === "2", null, { timeout: 10000 });
     say("follow-up counts shown");
+    // Open cases per factor by display name, the most first; none for a
+    // factor without cases; an id the vocabulary lacks by its id.
+    await page.waitForFunction(() => document.querySelectorAll("#factors li").length === 4, null, { timeout: 10000 });
+    const factors = await page.$$eval("#factors li", (l) => l.map((e) => e.children[0].textContent + "=" + e.children[1].textContent).join(", "));
+    if (factors !== "Ensomhet=5, Utsatt for vold=3, nytt-id=1, Faktor utenfor listen=1")
+      throw new Error("unexpected factor list: " + factors);
+    if (await page.$eval("#factors-title", (e) => e.hidden)) throw new Error("the factor list has no heading");
+    say("open cases per factor, by name: " + factors);
 
     const t = ctl("trigger", "kriseteam", "--by", "kari", "-m", "Øvelse: test av tavla", "--drill");
     if (!t.ok) throw new Error("trigger refused: " + JSON.stringify(t));

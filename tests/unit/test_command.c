@@ -33,8 +33,16 @@ static void test_names(void **state) {
         assert_int_equal(command_from_name(NULL), -1);
         assert_true(command_is_read_only(CMD_STATUS));
         assert_false(command_is_read_only(CMD_TRIGGER));
-        assert_int_equal(factor_from_name("mental-illness"), FACTOR_MENTAL_ILLNESS);
-        assert_int_equal(factor_from_name("unknown"), -1);
+        assert_true(config_factor_id_ok("mental-illness"));
+        assert_true(config_factor_id_ok("vold_2"));
+        assert_false(config_factor_id_ok("Vold"));
+        assert_false(config_factor_id_ok("2-vold"));
+        assert_false(config_factor_id_ok("-vold"));
+        assert_false(config_factor_id_ok(""));
+        assert_false(config_factor_id_ok(NULL));
+        assert_false(config_factor_id_ok("a.b"));
+        assert_false(config_factor_id_ok("abcdefghijklmnopqrstuvwxyz0123456")); /* 33 */
+        assert_true(config_factor_id_ok("abcdefghijklmnopqrstuvwxyz012345"));
 }
 
 static void test_trigger_ok(void **state) {
@@ -160,7 +168,10 @@ static void test_case_commands(void **state) {
         assert_int_equal(c.n_contacts, 2);
         assert_string_equal(c.contacts[1], "ola");
         assert_int_equal(c.level, 2);
-        assert_int_equal(c.factors, (1u << FACTOR_LONELINESS) | (1u << FACTOR_ELDERLY));
+        assert_int_equal(c.n_factors, 2);
+        assert_string_equal(c.factors[0], "loneliness");
+        assert_string_equal(c.factors[1], "elderly");
+        assert_false(c.factor_unknown);
         assert_true(c.has_due);
         assert_int_equal(c.due.y, 2026);
         assert_int_equal(c.due.m, 12);
@@ -173,9 +184,23 @@ static void test_case_commands(void **state) {
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\",\"b\",\"c\"]}",
                      "contacts: expected a list of one or two person ids");
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\",\"a\"]}", "contacts: the same person twice");
-        expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"factors\":[\"diagnosis\"]}",
-                     "factors: unknown factor (valid: violence, mental-illness, substance-abuse, loneliness, refugee, "
-                     "severe-illness, health-personnel, quarantine, elderly, physical-illness, relative-burden)");
+        /* Whether a factor is known is for command_validate() (the
+         * vocabulary is the configuration's); the shape is checked here. */
+        assert_int_equal(parse("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],"
+                               "\"factors\":[\"elderly\",\"Not an id!\",\"elderly\"]}", &c), 0);
+        assert_int_equal(c.n_factors, 1); /* given twice: once */
+        assert_true(c.factor_unknown);
+        command_done(&c);
+        assert_int_equal(c.n_factors, 0);
+        expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"factors\":[\"elderly\",1]}",
+                     "factors: expected a list of strings");
+        expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"factors\":\"elderly\"}",
+                     "factors: expected a list");
+        expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"factors\":[\"f1\",\"f2\",\"f3\","
+                     "\"f4\",\"f5\",\"f6\",\"f7\",\"f8\",\"f9\",\"f10\",\"f11\",\"f12\",\"f13\",\"f14\",\"f15\",\"f16\",\"f17\"]}",
+                     "factors: at most 16");
+        expect_error("{\"cmd\":\"case.checkin\",\"case\":\"K-1\",\"by\":\"kari\",\"outcome\":\"needs\",\"factors\":[]}",
+                     "factors: unknown field for case.checkin");
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"due\":\"2027-02-29\"}",
                      "due: expected a date \"YYYY-MM-DD\"");
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"level\":0}", "level: must be between 1 and 9");
@@ -241,6 +266,121 @@ static void test_validate(void **state) {
         cfg.followup.enabled = false;
         assert_int_equal(parse("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"kari\"]}", &c), 0);
         assert_true(command_validate(&c, &cfg, err, sizeof(err)) < 0);
+        assert_string_equal(err, "cmd: follow-up is not configured (no followup section)");
+        command_done(&c);
+}
+
+/* A configuration with the built-in factor vocabulary (as config_load()
+ * gives when followup.factors is absent). */
+static void default_factors(struct followup_conf *fc) {
+        const struct factor *d = config_default_factors(&fc->n_factors);
+        memcpy(fc->factors, d, fc->n_factors * sizeof(*d));
+        fc->factors_default = true;
+}
+
+static void test_factors(void **state) {
+        struct person people[] = { { .id = "kari", .name = "Kari Nordmann", .phone = "+4791234567" } };
+        struct level levels[] = { { .level = 1 } };
+        struct config cfg = {
+                .site = "test", .people = people, .n_people = 1,
+                .followup = { .enabled = true, .levels = levels, .n_levels = 1 },
+        };
+        struct command c;
+        char small[64];
+
+        default_factors(&cfg.followup);
+        assert_int_equal(cfg.followup.n_factors, 11);
+        assert_int_equal(config_factor_index(&cfg.followup, "violence"), 0);
+        assert_int_equal(config_factor_index(&cfg.followup, "relative-burden"), 10);
+        assert_int_equal(config_factor_index(&cfg.followup, "diagnosis"), -1);
+        assert_int_equal(config_factor_index(&cfg.followup, NULL), -1);
+        assert_string_equal(cfg.followup.factors[5].name, "Alvorlig syke smittede og pårørende");
+
+        assert_int_equal(parse("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"kari\"],"
+                               "\"factors\":[\"loneliness\",\"refugee\"]}", &c), 0);
+        assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), 0);
+        command_done(&c);
+
+        /* An unknown factor: the error lists the valid ids, so that a case
+         * system's export can be fixed from it alone. */
+        assert_int_equal(parse("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"kari\"],"
+                               "\"factors\":[\"loneliness\",\"diagnosis\"]}", &c), 0);
+        assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "factors: unknown factor (valid: violence, mental-illness, substance-abuse, loneliness, "
+                                 "refugee, severe-illness, health-personnel, quarantine, elderly, physical-illness, "
+                                 "relative-burden)");
+        /* ... as many as the buffer holds, never a cut id. */
+        assert_int_equal(command_validate(&c, &cfg, small, sizeof(small)), -EINVAL);
+        assert_string_equal(small, "factors: unknown factor (valid: violence, mental-illness, ...)");
+        assert_int_equal(command_validate(&c, &cfg, small, 40), -EINVAL);
+        assert_string_equal(small, "factors: unknown factor (valid: ...)");
+        command_done(&c);
+        assert_int_equal(parse("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"kari\"],"
+                               "\"factors\":[\"Vold!\"]}", &c), 0);
+        assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), -EINVAL);
+        assert_true(strncmp(err, "factors: unknown factor (valid: violence, ", 42) == 0);
+        command_done(&c);
+
+        /* The municipality's own vocabulary replaces the built-in one. */
+        cfg.followup.n_factors = 2;
+        cfg.followup.factors_default = false;
+        cfg.followup.factors[0] = (struct factor) { "vold", "Utsatt for vold", "" };
+        cfg.followup.factors[1] = (struct factor) { "skole", "Skolefravær", "school absence" };
+        assert_int_equal(parse("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"kari\"],"
+                               "\"factors\":[\"skole\"]}", &c), 0);
+        assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), 0);
+        command_done(&c);
+        assert_int_equal(parse("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"kari\"],"
+                               "\"factors\":[\"loneliness\"]}", &c), 0);
+        assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "factors: unknown factor (valid: vold, skole)");
+        command_done(&c);
+}
+
+static void test_case_list(void **state) {
+        struct person people[] = { { .id = "kari", .name = "Kari Nordmann", .phone = "+4791234567" } };
+        struct level levels[] = { { .level = 1 } };
+        struct config cfg = {
+                .site = "test", .people = people, .n_people = 1,
+                .followup = { .enabled = true, .levels = levels, .n_levels = 1 },
+        };
+        struct command c;
+
+        assert_int_equal(command_from_name("case.list"), CMD_CASE_LIST);
+        /* Case references are personal data: read-only commands are
+         * refused on MQTT and in the drop folder (server_execute). */
+        assert_true(command_is_read_only(CMD_CASE_LIST));
+
+        assert_int_equal(parse("{\"cmd\":\"case.list\"}", &c), 0);
+        assert_int_equal(c.kind, CMD_CASE_LIST);
+        assert_int_equal(c.state, CASE_FILTER_OPEN);
+        assert_null(c.contact);
+        assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), 0);
+        command_done(&c);
+
+        static const char *const states[] = { "open", "closed", "all" };
+        for (int k = 0; k < 3; k++) {
+                char json[96];
+                snprintf(json, sizeof(json), "{\"cmd\":\"case.list\",\"state\":\"%s\",\"contact\":\"kari\"}", states[k]);
+                assert_int_equal(parse(json, &c), 0);
+                assert_int_equal(c.state, (enum case_filter) k);
+                assert_string_equal(c.contact, "kari");
+                assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), 0);
+                command_done(&c);
+        }
+        expect_error("{\"cmd\":\"case.list\",\"state\":\"escalated\"}", "state: must be \"open\", \"closed\" or \"all\"");
+        expect_error("{\"cmd\":\"case.list\",\"state\":1}", "state: must be \"open\", \"closed\" or \"all\"");
+        expect_error("{\"cmd\":\"case.list\",\"case\":\"K-1\"}", "case: unknown field for case.list");
+        expect_error("{\"cmd\":\"due\",\"state\":\"open\"}", "state: unknown field for due");
+
+        assert_int_equal(parse("{\"cmd\":\"case.list\",\"contact\":\"per\"}", &c), 0);
+        assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), -EINVAL);
+        assert_string_equal(err, "contact: no such person in the configuration");
+        command_done(&c);
+
+        cfg.followup.enabled = false;
+        assert_int_equal(parse("{\"cmd\":\"case.list\"}", &c), 0);
+        assert_int_equal(command_validate(&c, &cfg, err, sizeof(err)), -EINVAL);
         assert_string_equal(err, "cmd: follow-up is not configured (no followup section)");
         command_done(&c);
 }
@@ -338,6 +478,8 @@ int main(void) {
                 cmocka_unit_test(test_id_is_safe),
                 cmocka_unit_test(test_followup_reads),
                 cmocka_unit_test(test_preview),
+                cmocka_unit_test(test_factors),
+                cmocka_unit_test(test_case_list),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -449,6 +449,96 @@ static void test_bad_duration(_unused_ void **state) {
                "10: chains[0].steps[1].wait: bad duration \"5 minutes\" (use e.g. \"90s\", \"5m\", \"1h30m\", \"14d\")");
 }
 
+#define FOLLOWUP_LEVELS "  levels = ( { level = 1; name = \"lav\"; every = \"14d\"; } ); coordinator = \"kari\";\n"
+
+/* followup.factors: the municipality's vocabulary, else the built-in one. */
+static void test_followup_factors(_unused_ void **state) {
+        struct config *c = test_config_from_text(tmpdir, "ok.conf", BASE "followup: {\n" FOLLOWUP_LEVELS "};\n");
+        const struct followup_conf *fc = &c->followup;
+        static const char *const ids[] = { "violence", "mental-illness", "substance-abuse", "loneliness", "refugee",
+                                           "severe-illness", "health-personnel", "quarantine", "elderly",
+                                           "physical-illness", "relative-burden" };
+        static const char *const names[] = { "Utsatt for vold", "Psykisk sykdom", "Rusproblemer", "Ensomhet", "Flyktninger",
+                                             "Alvorlig syke smittede og pårørende", "Helsepersonell",
+                                             "Karantene eller isolasjon", "Eldre", "Somatisk sykdom",
+                                             "Pårørende med økt belastning" };
+        assert_true(fc->factors_default);
+        assert_int_equal(fc->n_factors, ELEMENTSOF(ids));
+        for (size_t k = 0; k < ELEMENTSOF(ids); k++) {
+                assert_string_equal(fc->factors[k].id, ids[k]);
+                assert_string_equal(fc->factors[k].name, names[k]);
+                assert_true(fc->factors[k].name_en[0]);
+                assert_int_equal(config_factor_index(fc, ids[k]), (int) k);
+        }
+        config_free(c);
+
+        /* No followup section: the built-in vocabulary all the same. */
+        c = test_config_from_text(tmpdir, "ok.conf", BASE);
+        assert_false(c->followup.enabled);
+        assert_int_equal(c->followup.n_factors, ELEMENTSOF(ids));
+        config_free(c);
+
+        c = test_config_from_text(tmpdir, "ok.conf", BASE "followup: {\n" FOLLOWUP_LEVELS
+                                  "  factors = ( { id = \"vold\"; name = \"Utsatt for vold\"; },\n"
+                                  "              { id = \"skolefravaer\"; name = \"Skolefravær\"; name_en = \"school absence\"; },\n"
+                                  "              { id = \"loneliness\"; name = \"Ensomhet\"; } );\n"
+                                  "};\n");
+        fc = &c->followup;
+        assert_false(fc->factors_default);
+        assert_int_equal(fc->n_factors, 3);
+        assert_string_equal(fc->factors[0].id, "vold");
+        assert_string_equal(fc->factors[0].name, "Utsatt for vold");
+        assert_string_equal(fc->factors[0].name_en, "");
+        assert_string_equal(fc->factors[1].name, "Skolefravær");
+        assert_string_equal(fc->factors[1].name_en, "school absence");
+        assert_int_equal(config_factor_index(fc, "loneliness"), 2);
+        assert_int_equal(config_factor_index(fc, "violence"), -1);
+        config_free(c);
+
+        /* Sixteen is the most a case's index entry holds. */
+        char text[4096];
+        int n = snprintf(text, sizeof(text), "%s", BASE "followup: {\n" FOLLOWUP_LEVELS "  factors = (");
+        for (int k = 0; k < FACTORS_MAX; k++)
+                n += snprintf(text + n, sizeof(text) - (size_t) n, "%s{ id = \"f%d\"; name = \"F %d\"; }", k ? ", " : "", k, k);
+        snprintf(text + n, sizeof(text) - (size_t) n, " );\n};\n");
+        c = test_config_from_text(tmpdir, "ok.conf", text);
+        assert_int_equal(c->followup.n_factors, FACTORS_MAX);
+        config_free(c);
+}
+
+static void test_followup_factor_errors(_unused_ void **state) {
+        EXPECT(BASE "followup: {\n" FOLLOWUP_LEVELS
+               "  factors = ( { id = \"vold\"; name = \"Utsatt for vold\"; },\n"
+               "              { id = \"Rus\"; name = \"Rusproblemer\"; },\n"
+               "              { id = \"ensomhet\"; },\n"
+               "              { id = \"2fa\"; name = \"x\"; },\n"
+               "              { id = \"eldre\"; name = \"\"; navn = \"Eldre\"; },\n"
+               "              { name = \"Flyktninger\"; },\n"
+               "              { id = \"vold\";\n"
+               "                name = \"Vold igjen\"; } );\n"
+               "};\n",
+               "10: followup.factors[1].id: bad id \"Rus\" (use 1-32 lowercase letters, digits, '-' and '_', starting with a letter)",
+               "11: followup.factors[2]: missing required setting \"name\"",
+               "12: followup.factors[3].id: bad id \"2fa\" (use 1-32 lowercase letters, digits, '-' and '_', starting with a letter)",
+               "13: unknown setting \"navn\" in followup.factors[4]",
+               "13: followup.factors[4].name: must not be empty",
+               "14: followup.factors[5]: missing required setting \"id\"",
+               "15: followup.factors[6].id: duplicate id \"vold\" (first defined at line 9)");
+        EXPECT(BASE "followup: {\n" FOLLOWUP_LEVELS "  factors = ();\n};\n",
+               "9: followup.factors: needs at least one factor (leave the setting out for the built-in ones)");
+        EXPECT(BASE "followup: {\n" FOLLOWUP_LEVELS "  factors = [ \"vold\" ];\n};\n",
+               "9: followup.factors: expected a list of groups, e.g. ( { ... }, { ... } )");
+        char text[4096];
+        int n = snprintf(text, sizeof(text), "%s", BASE "followup: {\n" FOLLOWUP_LEVELS "  factors = (");
+        for (int k = 0; k <= FACTORS_MAX; k++)
+                n += snprintf(text + n, sizeof(text) - (size_t) n, "%s{ id = \"f%d\"; name = \"F %d\"; }", k ? ", " : "", k, k);
+        snprintf(text + n, sizeof(text) - (size_t) n, " );\n};\n");
+        EXPECT(text, "9: followup.factors: at most 16 factors (17 given)");
+        /* case.list lists case references: never over MQTT. */
+        EXPECT(BASE "mqtt: { commands = [ \"case.list\" ]; };\n",
+               "7: mqtt.commands: \"case.list\" is read-only and accepted on the control socket only");
+}
+
 static void test_duplicate_id(_unused_ void **state) {
         EXPECT("site = \"t\";\n"
                "people = (\n"
@@ -1342,6 +1432,8 @@ int main(void) {
                 cmocka_unit_test(test_missing_required),
                 cmocka_unit_test(test_bad_duration),
                 cmocka_unit_test(test_duplicate_id),
+                cmocka_unit_test(test_followup_factors),
+                cmocka_unit_test(test_followup_factor_errors),
                 cmocka_unit_test(test_unknown_references),
                 cmocka_unit_test(test_unreachable_quorum),
                 cmocka_unit_test(test_bad_phone_and_email),

@@ -962,6 +962,14 @@ static void test_index(void **state) {
         assert_non_null(strstr(idx, "\nE-2 "));
         assert_non_null(strstr(idx, "\nR-3\n"));    /* in flight: its file is read */
         assert_non_null(strstr(idx, "\nC-4\n"));    /* closed: its file is read */
+        /* The vocabulary the factor bits are of; an index without that line
+         * (beredd before followup.factors) has the built-in one. */
+        char *fl = strstr(idx, "\nF violence mental-illness substance-abuse loneliness refugee severe-illness "
+                               "health-personnel quarantine elderly physical-illness relative-burden\n");
+        assert_non_null(fl);
+        char *rest = strchr(fl + 1, '\n');
+        memmove(fl, rest, strlen(rest) + 1);
+        spit(path, "we", idx, strlen(idx));
         free(idx);
 
         /* A start from the index: the same cases, counts, and the message in
@@ -1022,6 +1030,153 @@ static void test_index(void **state) {
         assert_int_equal(json_integer_value(json_object_get(show, "level")), 2);
         json_decref(show);
         followup_free(f);
+        sd_event_unref(e);
+        store_free(store);
+}
+
+/* The world's configuration with followup.factors = FACTORS (a libconfig
+ * list), on the world's calendar. */
+static struct config *config_with_factors(const char *factors) {
+        _cleanup_free_ char *base = NULL, *text = NULL, *path = NULL;
+        assert_true(asprintf(&base, config_text, tmpdir, "office-hours") > 0);
+        size_t n = strlen(base) - strlen("};\n"); /* the end of the followup section */
+        assert_true(asprintf(&text, "%.*s  factors = %s;\n};\n", (int) n, base, factors) > 0);
+        path = test_write_file(tmpdir, "factors.conf", text, 0644);
+        struct errlist errs = {};
+        struct config *c = config_load(path, &errs);
+        for (size_t i = 0; i < errs.n; i++)
+                print_error("%s\n", errs.v[i]);
+        assert_non_null(c);
+        errlist_free(&errs);
+        return c;
+}
+
+static json_int_t factor_count(struct followup *f, const char *id) {
+        json_t *s = summary(f);
+        json_t *v = json_object_get(json_object_get(s, "by_factor"), id);
+        json_int_t n = v ? json_integer_value(v) : -1;
+        json_decref(s);
+        return n;
+}
+
+/* followup.factors changed by a reload or between two starts: the cases keep
+ * their factors (they are data), those no longer in the vocabulary are
+ * counted as unlisted and shown by id, flagged; the counts follow the ids. */
+static void test_vocabulary(void **state) {
+        struct world *w = *state;
+        char root[300], path[700], err[256];
+        snprintf(root, sizeof(root), "%s/spool-vocabulary", tmpdir);
+        struct store *store = NULL;
+        sd_event *e = NULL;
+        struct followup *f = engine_open(w, root, &store, &e);
+        struct config *mine = config_with_factors("( { id = \"elderly\"; name = \"Eldre\"; },\n"
+                                                  "  { id = \"skole\"; name = \"Skolefravær\"; name_en = \"school absence\"; } )");
+
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"V-1\",\"contacts\":[\"kari\"],"
+                           "\"factors\":[\"elderly\",\"loneliness\"],\"due\":\"2026-04-01\"}", NULL, 0, err, sizeof(err)));
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"V-2\",\"contacts\":[\"ola\"],"
+                           "\"factors\":[\"violence\"],\"due\":\"2026-04-02\"}", NULL, 0, err, sizeof(err)));
+        assert_int_equal(factor_count(f, "loneliness"), 1);
+        assert_int_equal(factor_count(f, "skole"), -1);
+        json_t *show = show_case(f, "V-1", 0);
+        /* In the vocabulary's order, whatever the command's. */
+        assert_string_equal(json_string_value(json_array_get(json_object_get(show, "factors"), 0)), "loneliness");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(show, "factor_names"), "loneliness")),
+                            "Ensomhet");
+        assert_null(json_object_get(show, "unlisted_factors"));
+        json_decref(show);
+
+        /* A reload with the municipality's own vocabulary. */
+        followup_set_config(f, mine, w->cal);
+        json_t *s = summary(f);
+        assert_int_equal(json_object_size(json_object_get(s, "by_factor")), 2); /* its ids only */
+        assert_int_equal(factor_count(f, "elderly"), 1);
+        assert_int_equal(factor_count(f, "skole"), 0);
+        assert_int_equal(sget(s, "unlisted_factors"), 2); /* V-1 (loneliness), V-2 (violence) */
+        assert_int_equal(sget(s, "open"), 2);
+        json_decref(s);
+        show = show_case(f, "V-1", 0);
+        json_t *fs = json_object_get(show, "factors");
+        assert_int_equal(json_array_size(fs), 2); /* kept */
+        assert_string_equal(json_string_value(json_array_get(json_object_get(show, "unlisted_factors"), 0)), "loneliness");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(show, "factor_names"), "elderly")), "Eldre");
+        json_decref(show);
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"V-3\",\"contacts\":[\"ann\"],"
+                           "\"factors\":[\"skole\"],\"due\":\"2026-04-03\"}", NULL, 0, err, sizeof(err)));
+        assert_int_equal(factor_count(f, "skole"), 1);
+        /* A change to a case does not lose a factor no longer listed. */
+        json_decref(run(f, "{\"cmd\":\"case.level\",\"case\":\"V-2\",\"level\":2}", NULL, 0, err, sizeof(err)));
+        show = show_case(f, "V-2", 0);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(show, "factors"), 0)), "violence");
+        json_decref(show);
+
+        /* Back to the built-in one: V-1 and V-2 were unlisted, so their files
+         * are read again and their factors counted; V-3's "skole" is not in it. */
+        followup_set_config(f, w->cfg, w->cal);
+        s = summary(f);
+        assert_int_equal(sget(s, "unlisted_factors"), 1);
+        json_decref(s);
+        assert_int_equal(factor_count(f, "loneliness"), 1);
+        assert_int_equal(factor_count(f, "violence"), 1);
+        assert_int_equal(factor_count(f, "elderly"), 1);
+
+        /* A stop with the municipality's vocabulary: cases/index names it,
+         * and lists the unlisted cases by ref only, so a start reads them. */
+        followup_set_config(f, mine, w->cal);
+        followup_free(f);
+        snprintf(path, sizeof(path), "%s/cases/index", root);
+        size_t len;
+        char *idx = slurp(path, &len);
+        assert_non_null(strstr(idx, "beredd case index 1\nF elderly skole\n"));
+        assert_non_null(strstr(idx, "\nV-1\n"));
+        assert_non_null(strstr(idx, "\nV-3 ")); /* plain: skole is bit 1 */
+        free(idx);
+
+        /* A start with the built-in vocabulary maps the index's bits by id. */
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        s = summary(f);
+        assert_int_equal(sget(s, "open"), 3);
+        assert_int_equal(sget(s, "unlisted_factors"), 1); /* V-3 */
+        json_decref(s);
+        assert_int_equal(factor_count(f, "loneliness"), 1);
+        assert_int_equal(factor_count(f, "violence"), 1);
+        assert_int_equal(factor_count(f, "elderly"), 1);
+        show = show_case(f, "V-3", 0);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(show, "unlisted_factors"), 0)), "skole");
+        json_decref(show);
+
+        /* case.list: by due date, the contacts; filtered by contact, state. */
+        json_decref(run(f, "{\"cmd\":\"case.close\",\"case\":\"V-2\",\"by\":\"kari\"}", NULL, 0, err, sizeof(err)));
+        json_t *l = NULL;
+        assert_int_equal(followup_list(f, CASE_FILTER_OPEN, NULL, &l), 0);
+        assert_int_equal(json_integer_value(json_object_get(l, "count")), 2);
+        assert_string_equal(json_string_value(json_object_get(l, "state")), "open");
+        json_t *c0 = json_array_get(json_object_get(l, "cases"), 0);
+        assert_string_equal(json_string_value(json_object_get(c0, "case")), "V-1");
+        assert_string_equal(json_string_value(json_object_get(c0, "due")), "2026-04-01");
+        assert_string_equal(json_string_value(json_object_get(c0, "state")), "open");
+        assert_int_equal(json_integer_value(json_object_get(c0, "level")), 1);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(c0, "contacts"), 0)), "kari");
+        assert_true(json_is_false(json_object_get(c0, "overdue")));
+        assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(l, "cases"), 1), "case")), "V-3");
+        json_decref(l);
+        assert_int_equal(followup_list(f, CASE_FILTER_OPEN, "ann", &l), 0);
+        assert_int_equal(json_integer_value(json_object_get(l, "count")), 1);
+        json_decref(l);
+        assert_int_equal(followup_list(f, CASE_FILTER_CLOSED, NULL, &l), 0);
+        assert_int_equal(json_integer_value(json_object_get(l, "count")), 1);
+        c0 = json_array_get(json_object_get(l, "cases"), 0);
+        assert_string_equal(json_string_value(json_object_get(c0, "case")), "V-2");
+        assert_string_equal(json_string_value(json_object_get(c0, "closed")), "2026-03-02");
+        json_decref(l);
+        assert_int_equal(followup_list(f, CASE_FILTER_ALL, "ola", &l), 0);
+        assert_int_equal(json_integer_value(json_object_get(l, "count")), 1);
+        json_decref(l);
+        assert_int_equal(followup_list(f, CASE_FILTER_ALL, "kari", &l), 0);
+        assert_int_equal(json_integer_value(json_object_get(l, "count")), 1); /* closed_by is not a contact */
+        json_decref(l);
+        followup_free(f);
+        config_free(mine);
         sd_event_unref(e);
         store_free(store);
 }
@@ -1104,6 +1259,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_many, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_journal, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_index, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_vocabulary, setup_office, teardown),
         };
         return cmocka_run_group_tests(tests, setup_group, teardown_group);
 }
