@@ -455,12 +455,17 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
         case CMD_AWAY_CANCEL:
                 r = server_away_cancel(s, cmd, &fields, err, sizeof(err));
                 break;
+        case CMD_COVERAGE:
+                r = server_coverage(s, cmd, &fields, err, sizeof(err));
+                break;
         default:
                 snprintf(err, sizeof(err), "cmd: \"%s\" is not supported by this version of beredd", command_name(cmd->kind));
                 return cmd_error(cmd, err);
         }
         if (r == -ENOSPC || r == -EDQUOT || r == -EIO)
                 server_spool_failed(s, r, "writing to the spool");
+        if (r >= 0 && (cmd->kind == CMD_AWAY || cmd->kind == CMD_AWAY_CANCEL))
+                server_coverage_publish(s, false);
         server_update_status(s);
         return engine_reply(cmd, r, fields, err);
 }
@@ -532,6 +537,7 @@ static void on_mqtt_republish(void *userdata) {
                 publish_activation(s, json_string_value(json_object_get(a, "activation")));
         json_decref(list);
         publish_followup_summary(s);
+        server_coverage_publish(s, true);
 }
 
 
@@ -941,6 +947,7 @@ static void server_reload(struct server *s) {
                 config_free(s->config);
                 s->config = c;
                 s->n_reloads++;
+                server_coverage_publish(s, false);
                 log_event(LOG_INFO, MSGID_RELOADED, NULL, "Reloaded %s", s->config_path);
         }
 done:
@@ -1178,6 +1185,11 @@ static int server_start_io(struct server *s) {
                 return r;
         }
         sd_event_source_set_enabled(s->retry, SD_EVENT_OFF);
+        r = server_coverage_start(s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot add event sources: %m");
+                return r;
+        }
         return 0;
 }
 
@@ -1256,6 +1268,7 @@ void server_free(struct server *s) {
         mqtt_free(s->mqtt);
         incoming_free(s->incoming);
         sd_event_source_disable_unref(s->retry);
+        server_coverage_stop(s);
         sd_event_source_disable_unref(s->sig_term);
         sd_event_source_disable_unref(s->sig_int);
         sd_event_source_disable_unref(s->sig_hup);

@@ -27,6 +27,7 @@ static const char *const command_names[_CMD_MAX] = {
         [CMD_AWAY] = "away",
         [CMD_AWAY_LIST] = "away.list",
         [CMD_AWAY_CANCEL] = "away.cancel",
+        [CMD_COVERAGE] = "coverage",
 };
 
 const char *command_name(enum command_kind k) {
@@ -40,5 +41,5 @@ int command_from_name(const char *name) {
 bool command_is_read_only(enum command_kind k) {
         return k == CMD_STATUS || k == CMD_LIST || k == CMD_SHOW || k == CMD_REPORT || k == CMD_ROSTER_SHOW ||
                k == CMD_DUE || k == CMD_FOLLOWUP_SUMMARY || k == CMD_PREVIEW ||
-               k == CMD_AWAY_LIST;
+               k == CMD_AWAY_LIST || k == CMD_COVERAGE;
 }

@@ -28,6 +28,7 @@ enum command_kind {
         CMD_AWAY,             /* "away": a person's absence */
         CMD_AWAY_LIST,        /* "away.list": absences (read-only) */
         CMD_AWAY_CANCEL,      /* "away.cancel": remove an absence */
+        CMD_COVERAGE,         /* "coverage": the coverage forecast of a chain (read-only) */
         _CMD_MAX,
 };
 
