@@ -430,7 +430,10 @@ char *coverage_summary(const struct config *cfg, const struct coverage *cv, cons
                         continue;
                 bprintf(&b, "%s%s %d.%d", first ? "" : ", ", lang == LANG_EN ? wday_en[p->wday] : wday_nb[p->wday],
                         p->date.d, p->date.m);
-                if (p->kind != COVERAGE_DAY)
+                /* The part only where the day has two (on a closed day, a holiday or a weekend it is all of it). */
+                bool split = (i > 0 && ymd_cmp(cv->parts[i - 1].date, p->date) == 0) ||
+                             (i + 1 < cv->n_parts && ymd_cmp(cv->parts[i + 1].date, p->date) == 0);
+                if (split)
                         bprintf(&b, " %s", part_name(p->kind, lang));
                 bprintf(&b, " (");
                 missing_text(&b, cfg, p, lang, false);
