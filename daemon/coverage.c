@@ -368,7 +368,8 @@ static char *bdone(struct buf *b) {
         return b->s;
 }
 
-/* "mangler leder (0 av 1), 1 av 3" — what part P lacks. */
+/* "mangler leder (0 av 1) og 1 av 3" — what part P lacks: the role
+ * minimums not met, then the shortfall of need.total. */
 static void missing_text(struct buf *b, const struct config *cfg, const struct coverage_part *p, enum lang lang,
                          bool counts) {
         bool first = true;
@@ -383,7 +384,7 @@ static void missing_text(struct buf *b, const struct config *cfg, const struct c
                 first = false;
         }
         if (p->available < p->need_total)
-                bprintf(b, "%s%d %s %d", first ? (lang == LANG_EN ? "missing " : "mangler ") : ", ",
+                bprintf(b, "%s%d %s %d", first ? (lang == LANG_EN ? "missing " : "mangler ") : lang == LANG_EN ? " and " : " og ",
                         p->need_total - p->available, lang == LANG_EN ? "of" : "av", p->need_total);
 }
 
@@ -424,10 +425,16 @@ char *coverage_summary(const struct config *cfg, const struct coverage *cv, cons
         else
                 bprintf(&b, "%zu dag%s kan ikke dekkes: ", cv->n_unmet_days, cv->n_unmet_days == 1 ? "" : "er");
         bool first = true;
+        size_t shown = 0;
         for (size_t i = 0; i < cv->n_parts; i++) {
                 const struct coverage_part *p = &cv->parts[i];
                 if (p->met)
                         continue;
+                if (shown++ == COVERAGE_SUMMARY_MAX) {
+                        size_t more = cv->n_unmet - COVERAGE_SUMMARY_MAX;
+                        bprintf(&b, lang == LANG_EN ? " and %zu more" : " og %zu til", more);
+                        break;
+                }
                 bprintf(&b, "%s%s %d.%d", first ? "" : ", ", lang == LANG_EN ? wday_en[p->wday] : wday_nb[p->wday],
                         p->date.d, p->date.m);
                 /* The part only where the day has two (on a closed day, a holiday or a weekend it is all of it). */

@@ -35,7 +35,8 @@
 #include "config.h"
 #include "duty.h"
 
-#define COVERAGE_MAX_DAYS 62 /* the longest range asked for */
+#define COVERAGE_MAX_DAYS 62   /* the longest range asked for */
+#define COVERAGE_SUMMARY_MAX 8 /* parts named in coverage_summary(); then "og N til" */
 
 enum coverage_part_kind {
         COVERAGE_DAY,     /* the whole day: the chain's steps do not differ by `when` */
@@ -103,6 +104,8 @@ char *coverage_text(const struct config *cfg, const struct coverage *cv, enum la
 /* A short message for the leader (SMS / e-mail), e.g. "Jul og nyttår
  * 18.12–3.1: 2 dager kan ikke dekkes: to. 24.12 (mangler leder), fr. 25.12
  * utenfor kontortid (mangler 1 av 3)." or "…: alle dager kan dekkes.".
+ * The part is named only where the day has two; at most
+ * COVERAGE_SUMMARY_MAX parts are named, then " og N til" (N more parts).
  * TITLE NULL: the chain's name. malloc'ed, or NULL. */
 char *coverage_summary(const struct config *cfg, const struct coverage *cv, const char *title, enum lang lang);
 

@@ -152,7 +152,7 @@ static void test_roles_once_final(void **state) {
         assert_int_equal(cv->parts[0].roles[0].available, 1);
         assert_int_equal(cv->parts[0].roles[1].available, 1);
         _cleanup_free_ char *s = coverage_summary(w->cfg, cv, NULL, LANG_NB);
-        assert_string_equal(s, "team 7.1\xe2\x80\x93" "7.1: 1 dag kan ikke dekkes: to. 7.1 (mangler medlem (1 av 2), 1 av 3).");
+        assert_string_equal(s, "team 7.1\xe2\x80\x93" "7.1: 1 dag kan ikke dekkes: to. 7.1 (mangler medlem (1 av 2) og 1 av 3).");
 }
 
 static void test_split_office_outside(void **state) {
@@ -179,10 +179,10 @@ static void test_split_office_outside(void **state) {
         assert_int_equal(cv->parts[1].available, 1);
         _cleanup_free_ char *t = coverage_text(w->cfg, cv, LANG_NB);
         _cleanup_free_ char *s = coverage_summary(w->cfg, cv, NULL, LANG_NB);
-        assert_string_equal(s, "split 8.1\xe2\x80\x93" "8.1: 1 dag kan ikke dekkes: fr. 8.1 utenfor kontortid (mangler leder, 1 av 2).");
+        assert_string_equal(s, "split 8.1\xe2\x80\x93" "8.1: 1 dag kan ikke dekkes: fr. 8.1 utenfor kontortid (mangler leder og 1 av 2).");
         assert_non_null(strstr(t, "fr. 08.01  kontortid"));
         assert_non_null(strstr(t, "fr. 08.01  utenfor kontortid     1 av 2 tilgjengelige  KAN IKKE DEKKES: "
-                                  "mangler leder (0 av 1), 1 av 2\n"));
+                                  "mangler leder (0 av 1) og 1 av 2\n"));
 }
 
 static void test_roster_away_replaced(void **state) {
@@ -228,8 +228,8 @@ static void test_holidays_new_year(void **state) {
         assert_int_equal(cv->parts[cv->n_parts - 1].date.y, 2027);
         _cleanup_free_ char *s = coverage_summary(w->cfg, cv, "Jul og nyttår", LANG_NB);
         assert_string_equal(s, "Jul og nyttår 23.12\xe2\x80\x93" "4.1: 3 dager kan ikke dekkes: to. 24.12 "
-                               "(mangler leder, 1 av 2), fr. 25.12 (mangler leder, 1 av 2), "
-                               "lø. 26.12 (mangler leder, 1 av 2).");
+                               "(mangler leder og 1 av 2), fr. 25.12 (mangler leder og 1 av 2), "
+                               "lø. 26.12 (mangler leder og 1 av 2).");
         json_t *j = coverage_json(w->cfg, cv, false);
         _cleanup_free_ char *js = json_dumps(j, JSON_COMPACT);
         json_decref(j);
@@ -252,6 +252,20 @@ static void test_limits(void **state) {
         assert_int_equal(cv->n_parts, 62);
         _cleanup_free_ char *s = coverage_summary(w->cfg, cv, NULL, LANG_NB);
         assert_string_equal(s, "team 1.1\xe2\x80\x93" "3.3: alle dager kan dekkes.");
+        coverage_free(cv);
+
+        /* the only leader of "team" away for ten days: eight named, then how many more */
+        away(w, "kari", D(2027, 1, 4), 0, D(2027, 1, 14), 0);
+        assert_int_equal(coverage_compute(w->cfg, w->cal, NULL, w->abs, c, D(2027, 1, 1), D(2027, 1, 31), &cv), 0);
+        assert_int_equal(cv->n_unmet_days, 10);
+        _cleanup_free_ char *l = coverage_summary(w->cfg, cv, "Januar", LANG_NB);
+        assert_string_equal(l, "Januar 1.1\xe2\x80\x93" "31.1: 10 dager kan ikke dekkes: ma. 4.1 (mangler leder), "
+                               "ti. 5.1 (mangler leder), on. 6.1 (mangler leder), to. 7.1 (mangler leder), "
+                               "fr. 8.1 (mangler leder), lø. 9.1 (mangler leder), sø. 10.1 (mangler leder), "
+                               "ma. 11.1 (mangler leder) og 2 til.");
+        _cleanup_free_ char *e = coverage_summary(w->cfg, cv, NULL, LANG_EN);
+        assert_non_null(strstr(e, "team 1.1\xe2\x80\x93" "31.1: 10 days cannot be covered: Mon 4.1 (missing leader), "));
+        assert_non_null(strstr(e, " and 2 more."));
         coverage_free(cv);
 }
 
