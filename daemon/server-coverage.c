@@ -13,7 +13,8 @@
  * Published when an absence is added, cancelled or ended by SMS, on reload,
  * on every (re)connect, and otherwise checked once a minute, when what would
  * be published has changed (an absence ended or was purged, a new local day
- * began, a swap took effect): unchanged payloads are not sent again. */
+ * began, a swap took effect): unchanged payloads are not sent again.
+ * Tests set the check's interval with $BEREDD_COVERAGE_CHECK_MS. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,10 +152,22 @@ void server_coverage_publish(struct server *s, bool force) {
         }
 }
 
+/* COVERAGE_CHECK_USEC, or $BEREDD_COVERAGE_CHECK_MS (tests). */
+static uint64_t check_interval(void) {
+        uint64_t usec;
+        int r = env_msec("BEREDD_COVERAGE_CHECK_MS", &usec);
+        if (r > 0)
+                return usec;
+        if (r < 0)
+                log_warning("Ignoring BEREDD_COVERAGE_CHECK_MS=%s (expected milliseconds)",
+                            LOG_ESC(getenv("BEREDD_COVERAGE_CHECK_MS")));
+        return COVERAGE_CHECK_USEC;
+}
+
 static int on_coverage_timer(sd_event_source *es, uint64_t usec, void *userdata) {
         struct server *s = userdata;
         server_coverage_publish(s, false);
-        sd_event_source_set_time(es, usec + COVERAGE_CHECK_USEC);
+        sd_event_source_set_time(es, usec + s->coverage_check);
         return 0;
 }
 
@@ -165,7 +178,9 @@ int server_coverage_start(struct server *s) {
         int r = sd_event_now(s->event, CLOCK_MONOTONIC, &now);
         if (r < 0)
                 return r;
-        r = sd_event_add_time(s->event, &s->coverage_timer, CLOCK_MONOTONIC, now + COVERAGE_CHECK_USEC, USEC_PER_SEC,
+        s->coverage_check = check_interval();
+        r = sd_event_add_time(s->event, &s->coverage_timer, CLOCK_MONOTONIC, now + s->coverage_check,
+                              s->coverage_check < 10 * USEC_PER_SEC ? 1000 : USEC_PER_SEC,
                               on_coverage_timer, s);
         if (r < 0)
                 return r;

@@ -112,6 +112,7 @@ struct server {
          * published (chain id -> text), and the timer that checks them */
         json_t *mq_coverage;
         sd_event_source *coverage_timer;
+        uint64_t coverage_check; /* the timer's interval */
         char spool_error_text[128];
 };
 

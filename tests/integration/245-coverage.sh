@@ -7,8 +7,10 @@
 # date, an unknown chain); the retained MQTT topic <base>/coverage/<chain>
 # (a real mosquitto) covers the heightened period that begins within 14
 # days, carries counts and role names only (no person's name or id), and is
-# published again after `away cancel`. The daemon runs on the fake clock
-# (BEREDD_TEST_TIME_OFFSET): Monday 14 December 2026, 10:00 in Oslo.
+# published again after `away cancel`, on a reload, and at local midnight
+# (the window moves on). The daemon runs on the fake clock
+# (BEREDD_TEST_TIME_OFFSET): Monday 14 December 2026, 10:00 in Oslo, then
+# 3 January 2027 just before midnight.
 . "$(dirname "$0")/common.sh"
 command -v mosquitto_sub >/dev/null || skip "mosquitto-clients is not installed"
 
@@ -148,5 +150,19 @@ done
 ctl coverage kriseteam --from 2026-12-24 --to 2026-12-24 > "$T/cov2.out"
 grep -q "KAN IKKE" "$T/cov2.out" && fail "24.12 still not covered after the cancel: $(cat "$T/cov2.out")"
 
+say "reload: a chain that needs four now cannot be covered anywhere; published at once"
+sed -i 's/need = { total = 2; roles = { leader = 1; }; };/need = { total = 4; roles = { leader = 1; }; };/' "$T/beredd.conf"
+kill -HUP "$BEREDD_PID"
+all_unmet() { last_cov | python3 -c 'import json,sys; o=json.load(sys.stdin); sys.exit(0 if all(not d["met"] and d["short"] >= 1 for d in o["days"]) else 1)'; }
+wait_until 10 all_unmet || fail "not republished after the reload: $(last_cov)"
+stop_beredd
+
+say "local midnight: the window moves on by itself (the check's interval shortened)"
+# 3 January 2027 23:59:57: the last day of Jul og nyttår; after midnight,
+# the coming 14 days 4.1-17.1 without a period.
+BEREDD_COVERAGE_CHECK_MS=300 start_at 2027-01-03T23:59:57
+window_is() { last_cov | python3 -c 'import json,sys; o=json.load(sys.stdin); sys.exit(0 if (o["from"], o["to"], o.get("period")) == tuple(sys.argv[1:4]) or (o["from"], o["to"]) == tuple(sys.argv[1:3]) and len(sys.argv) == 3 and "period" not in o else 1)' "$@"; }
+wait_until 10 window_is 2027-01-03 2027-01-03 "Jul og nyttår" || fail "not the period's last day at the start: $(last_cov)"
+wait_until 15 window_is 2027-01-04 2027-01-17 || fail "the window did not move on at midnight: $(last_cov)"
 stop_beredd
 echo "PASS"
