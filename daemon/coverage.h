@@ -12,7 +12,9 @@
  *    do not count toward the quorum. A person named by several steps counts once.
  *  - A person is available in a part when they are not away at any time of
  *    that part (an absence that touches the part at all makes them unavailable).
- *  - A roster counts the person on duty at the part's start (swaps applied);
+ *  - A roster counts the person on duty at the part's start (swaps applied;
+ *    for the outside-office part of a working day: at closing time, the
+ *    evening's and night's shift);
  *    when that person is away in the part, the roster's next member (in the
  *    roster's order, wrapping) who is not away in it, as activations do.
  *  - Parts: a day whose steps do not differ by `when` (or a day without office
