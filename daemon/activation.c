@@ -177,10 +177,16 @@ void act_narrate(struct activation *a, json_t *o, uint64_t now) {
                 const char *instead = json_string_value(json_object_get(o, "instead"));
                 int step = (int) json_integer_value(json_object_get(o, "step"));
                 act_emit(a, "skipped", step, who, NULL, "away", now);
-                if (json_object_get(o, "roster"))
-                        log_info("Activation %s (%s%s): %s, on duty for roster %s, is away; %s%s", a->id, a->chain,
-                                 drill, who ?: "?", json_string_value(json_object_get(o, "roster")) ?: "?",
-                                 instead ? "asking instead " : "nobody else in the roster is there", instead ?: "");
+                const char *ro = json_string_value(json_object_get(o, "roster"));
+                if (ro && instead)
+                        log_info("Activation %s (%s%s): %s, on duty for roster %s, is away; %s is asked instead",
+                                 a->id, a->chain, drill, who ?: "?", ro, instead);
+                else if (ro)
+                        log_info("Activation %s (%s%s): %s, on duty for roster %s, is away, and so is everyone "
+                                 "else in the roster", a->id, a->chain, drill, who ?: "?", ro);
+                else if (step < 0)
+                        log_info("Activation %s (%s%s): %s is away and is not asked in the check", a->id, a->chain,
+                                 drill, who ?: "?");
                 else
                         log_info("Activation %s (%s%s): %s is away and is not asked (step %d)", a->id, a->chain,
                                  drill, who ?: "?", step + 1);

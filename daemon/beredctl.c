@@ -311,6 +311,7 @@ static const char *jstr(json_t *o, const char *k) {
 }
 
 static void print_messages(json_t *o, bool full_email);
+static void print_away(json_t *o);
 
 static void print_accepted(json_t *o) {
         if (json_is_true(json_object_get(o, "verify"))) {
@@ -323,6 +324,7 @@ static void print_accepted(json_t *o) {
                 json_array_foreach(miss, i, m)
                         printf(" %s", json_string_value(m));
                 printf("\n");
+                print_away(o);
                 return;
         }
         printf("Activation %s of %s: %s%s (reply code %s), %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
@@ -332,6 +334,8 @@ static void print_accepted(json_t *o) {
                json_integer_value(json_object_get(o, "confirmed")), json_integer_value(json_object_get(o, "needed")));
         if (json_object_get(o, "note"))
                 printf("(%s)\n", jstr(o, "note"));
+        if (json_object_get(o, "messages")) /* a trigger's reply (show lists them with the people) */
+                print_away(o);
         print_messages(o, false);
 }
 
@@ -423,7 +427,8 @@ static void print_away(json_t *o) {
 static void print_people(json_t *o) {
         json_t *arr = json_object_get(o, "people"), *p;
         size_t i;
-        print_away(o);
+        if (!json_is_true(json_object_get(o, "verify"))) /* a check's are listed with its summary */
+                print_away(o);
         printf("%-16s %-7s %-12s %-12s %-10s %s\n", "PERSON", "ANSWER", "NOTIFIED(s)", "ANSWERED(s)", "VOICE",
                "NOTIFICATIONS");
         json_array_foreach(arr, i, p) {
@@ -510,7 +515,7 @@ static bool report_csv;
  * entries carry the notification's kind too), then the answer, the state,
  * the kind, the error, the reason. */
 static const char *timeline_detail(json_t *e) {
-        static const char *const fields[] = { "status", "digits", "answer", "state", "kind", "error", "reason" };
+        static const char *const fields[] = { "status", "digits", "answer", "state", "kind", "error", "reason", "why" };
         for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
                 if (json_is_string(json_object_get(e, fields[k])))
                         return jstr(e, fields[k]);

@@ -86,6 +86,14 @@ int server_away(struct server *s, const struct command *cmd, enum source src, js
                 snprintf(err, errlen, "to: the absence would be over already");
                 return -EINVAL;
         }
+        /* The same period again (a drop file processed a second time after
+         * a crash, a command repeated) is the absence already kept. */
+        size_t it = 0;
+        while ((x = absences_next(s->absences, cmd->person, from, to, &it)))
+                if (x->from == from && x->to == to) {
+                        *reply = json_pack("{s:o, s:b}", "absence", absence_json(x, fmt_local, s->cal), "existing", 1);
+                        return 0;
+                }
         int r = absences_add(s->absences, cmd->person, from, to, cmd->note, source_word(src), now, &x);
         if (r == -E2BIG)
                 snprintf(err, errlen, "spool: too many absences kept (%d); cancel some first", ABSENCES_MAX);
@@ -93,7 +101,8 @@ int server_away(struct server *s, const struct command *cmd, enum source src, js
                 snprintf(err, errlen, "spool: cannot save the absence (%s)", strerror(-r));
         if (r < 0)
                 return r;
-        log_info("Absence %s of %s registered (from %s)", x->id, x->person, x->source);
+        log_info("Absence %s of %s registered (from %s%s%s)", x->id, x->person, x->source, cmd->by ? ", by " : "",
+                 cmd->by ? cmd->by : "");
         *reply = json_pack("{s:o}", "absence", absence_json(x, fmt_local, s->cal));
         return 0;
 }
@@ -125,7 +134,7 @@ int server_away_cancel(struct server *s, const struct command *cmd, json_t **rep
                 free(person);
                 return r;
         }
-        log_info("Absence %s of %s cancelled", cmd->absence, person);
+        log_info("Absence %s of %s cancelled%s%s", cmd->absence, person, cmd->by ? " by " : "", cmd->by ? cmd->by : "");
         *reply = json_pack("{s:s, s:s}", "absence", cmd->absence, "person", person);
         free(person);
         return 0;

@@ -18,7 +18,10 @@ beredctl = os.path.join(build, "beredctl")
 bad = []
 
 # Words after which the next word is part of the command's name.
-GROUPS = {"case", "roster", "followup"}
+GROUPS = {"case", "roster", "followup", "away"}
+# Groups whose first word may also be followed by an argument ("away PERSON"):
+# only these words make a subcommand.
+SUBCOMMANDS = {"away": {"list", "cancel"}}
 OPT = re.compile(r"(?<![\w-])(--?[a-z][a-z-]*)")
 
 
@@ -28,7 +31,8 @@ def command_and_options(text):
     if not words or not re.fullmatch(r"[a-z]+", words[0]):
         return None, set()
     name = words[0]
-    if name in GROUPS and len(words) > 1 and re.fullmatch(r"[a-z]+", words[1]):
+    if name in GROUPS and len(words) > 1 and re.fullmatch(r"[a-z]+", words[1]) and \
+            (name not in SUBCOMMANDS or words[1] in SUBCOMMANDS[name]):
         name += " " + words[1]
     return name, set(OPT.findall(text))
 

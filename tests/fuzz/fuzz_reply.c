@@ -1,5 +1,6 @@
 /* fuzz_reply.c - libFuzzer target for the text code that sees untrusted
- * bytes: SMS replies from the gateways, and the texts we count and fit.
+ * bytes: SMS replies from the gateways (answers, and the absence texts
+ * BORTE/TILBAKE), and the texts we count and fit.
  *
  *   clang -g -fsanitize=fuzzer,address,undefined -I daemon \
  *         daemon/text.c tests/fuzz/fuzz_reply.c -o fuzz_reply
@@ -10,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "away-parse.h"
+#include "calendar.h"
 #include "text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -32,6 +35,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         if (r.days != 0 && (k != TEXT_REPLY_POSTPONE || r.days > 999))
                 abort();
+
+        /* absence texts: a period is real dates, in order, from today on,
+         * at most 366 days; seen from a December and from a February 28 */
+        static const struct ymd todays[] = { { 2026, 12, 2 }, { 2027, 2, 28 }, { 2028, 2, 29 } };
+        for (size_t i = 0; i < sizeof todays / sizeof todays[0]; i++) {
+                struct away_text at;
+                enum away_text_kind ak = away_text_parse(s, size, todays[i], &at);
+                if (ak != at.kind || (unsigned) ak > AWAY_TEXT_TOO_LONG)
+                        abort();
+                if (ak == AWAY_TEXT_AWAY &&
+                    (!ymd_valid(at.from) || !ymd_valid(at.to) || ymd_cmp(at.from, todays[i]) < 0 ||
+                     ymd_cmp(at.to, at.from) < 0 ||
+                     calendar_days_from_ymd(at.to) - calendar_days_from_ymd(at.from) >= 366))
+                        abort();
+        }
 
         /* segment counting: succeeds exactly on valid UTF-8 */
         c = text_sms_count(s, size, &info);

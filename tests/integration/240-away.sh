@@ -79,6 +79,11 @@ ctl away list > "$T/list.out"
 assert_grep "$T/list.out" "$OLA_ID *ola *2026-12-01 00:00 to 2026-12-10 18:00 (now)"
 assert_grep "$T/list.out" "Ferie på Kreta"
 
+say "the same period again is the same absence (a drop file taken twice after a crash)"
+ctl away ola --from 2026-12-01 --to '2026-12-10 18:00' --json > "$T/ola2.json"
+assert_eq "$(json_get "$T/ola2.json" '["absence"]["id"]')" "$OLA_ID"
+assert_eq "$(json_get "$T/ola2.json" '["existing"]')" true
+
 say "bad input: errors name the option"
 usage_error "away needs --from" away ola --to 2026-12-10
 usage_error "option --to of away: expected" away ola --from 2026-12-01 --to 10.12.2026
@@ -121,15 +126,17 @@ assert_eq "$(n_absences)" 4
 assert_eq "$(absence_of ola note)" "Ferie på Kreta"
 
 say "a call-out skips ola (away): per is asked first and makes the quorum"
-ctl trigger rekke --by kari --json > "$T/t1.json"
-ID=$(json_get "$T/t1.json" '["activation"]'); CODE=$(json_get "$T/t1.json" '["code"]')
+ctl trigger rekke --by kari > "$T/t1.out"
+assert_grep "$T/t1.out" "Away, not asked: ola (step 1)"
+ID=$(ctl list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["activations"][0]["activation"])')
+CODE=$(ctl show "$ID" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
 wait_until 5 has_text $PER "Svar JA $CODE" || fail "per was not asked"
 [ "$(sms_texts $OLA | grep -c "$CODE" || true)" = 0 ] || fail "ola (away) was asked"
 assert_eq "$(answer_of "$ID" ola)" "-"
 ctl show "$ID" > "$T/show.out"
 assert_grep "$T/show.out" "Away, not asked: ola (step 1)"
 ctl report "$ID" > "$T/report.out"
-assert_grep "$T/report.out" "skipped *0 *ola"
+assert_grep "$T/report.out" "skipped *0 *ola *away"
 sms $PER "JA $CODE"
 wait_until 5 sh -c "$BEREDCTL -s $T/control show $ID --json | grep -q '\"state\": *\"mobilised\"'" ||
         fail "not mobilised by per"
@@ -144,6 +151,14 @@ wait_until 5 has_text $SIRI "Svar JA $CODE2" || fail "siri was not asked instead
 ctl show "$ID2" > "$T/show2.out"
 assert_grep "$T/show2.out" "Away, not asked: per (on duty for roster vakt; siri asked instead)"
 ctl resolve "$ID2" --by kari > /dev/null
+
+say "a contact-list check skips and lists the away"
+ctl verify rekke --by kari --json > "$T/v.json"
+VID=$(json_get "$T/v.json" '["activation"]')
+ctl show "$VID" > "$T/vshow.out"
+assert_grep "$T/vshow.out" "Away, not asked: ola$"
+assert_grep "$T/vshow.out" "Away, not asked: per$"
+ctl resolve "$VID" --by kari > /dev/null 2>&1 || true
 
 say "the note is in the spool and beredctl only: not in the journal"
 assert_no_grep "$T/beredd.log" "Kreta"
