@@ -60,6 +60,9 @@ static void help(void) {
                "                                       start of that day (--from) or its end (--to)\n"
                "  away list [--person P]               absences, with their ids and notes\n"
                "  away cancel ID                       remove an absence\n"
+               "  coverage CHAIN --from DATE --to DATE  per day (and office/outside-office part) how many\n"
+               "                                       of CHAIN are available and whether the quorum and\n"
+               "                                       its role minimums can be met (at most 62 days)\n"
                "  list                                 activations, newest first\n"
                "  show ID|CODE                         one activation and its people\n"
                "  report ID|CODE [--csv]               the timeline of an activation\n\n"
@@ -1043,6 +1046,65 @@ static int cmd_away(int argc, char **argv) {
         return run(req, print_away_added);
 }
 
+/* The forecast: the daemon's lines (in the configuration's language), then
+ * for the parts that cannot be covered, who of the chain is away (ids). */
+static void print_coverage(json_t *o) {
+        json_t *days = json_object_get(o, "days"), *d, *a;
+        size_t i, k;
+        fputs(jstr(o, "text"), stdout);
+        if (json_integer_value(json_object_get(o, "unmet")) == 0)
+                return;
+        printf("\n%s\n", jstr(o, "summary"));
+        json_array_foreach(days, i, d) {
+                if (json_is_true(json_object_get(d, "met")) || json_array_size(json_object_get(d, "away")) == 0)
+                        continue;
+                printf("  away %s %s:", jstr(d, "date"), jstr(d, "part"));
+                json_array_foreach(json_object_get(d, "away"), k, a)
+                        printf(" %s", json_string_value(a));
+                printf("\n");
+        }
+}
+
+static bool date_ok(const char *s) {
+        return strlen(s) == 10 && local_time_ok(s);
+}
+
+static int cmd_coverage(int argc, char **argv) {
+        if (strcmp(argv[0], "coverage"))
+                return -1;
+        const char *chain = NULL, *from = NULL, *to = NULL;
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i], **dst = NULL;
+                if (!strcmp(a, "--from"))
+                        dst = &from;
+                else if (!strcmp(a, "--to"))
+                        dst = &to;
+                else if (a[0] == '-' && a[1])
+                        return usagef("unknown option %s for coverage (it takes --from and --to)", a);
+                else if (!chain)
+                        chain = a;
+                else
+                        return usagef("unexpected argument '%s' for coverage", a);
+                if (dst) {
+                        if (++i >= argc)
+                                return usagef("option %s of coverage needs a value", a);
+                        *dst = argv[i];
+                }
+        }
+        if (!chain)
+                return usage("use: coverage CHAIN --from YYYY-MM-DD --to YYYY-MM-DD");
+        if (!from)
+                return usage("coverage needs --from YYYY-MM-DD");
+        if (!to)
+                return usage("coverage needs --to YYYY-MM-DD");
+        if (!date_ok(from))
+                return usagef("option --from of coverage: expected 'YYYY-MM-DD', not '%s'", from);
+        if (!date_ok(to))
+                return usagef("option --to of coverage: expected 'YYYY-MM-DD', not '%s'", to);
+        return run(json_pack("{s:s, s:s, s:s, s:s}", "cmd", "coverage", "chain", chain, "from", from, "to", to),
+                   print_coverage);
+}
+
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -1102,6 +1164,8 @@ int main(int argc, char *argv[]) {
         int r = cmd_activation(cargc, cargv);
         if (r < 0)
                 r = cmd_away(cargc, cargv);
+        if (r < 0)
+                r = cmd_coverage(cargc, cargv);
         if (r < 0)
                 r = cmd_followup(cargc, cargv);
         if (r >= 0)

@@ -86,6 +86,7 @@ static const uint64_t allowed_fields[_CMD_MAX] = {
         [CMD_AWAY_LIST] = B(F_PERSON),
         [CMD_AWAY_CANCEL] = B(F_ABSENCE) | B(F_BY),
         [CMD_CASE_LIST] = B(F_CONTACT) | B(F_STATE),
+        [CMD_COVERAGE] = B(F_CHAIN) | B(F_FROM) | B(F_TO),
 };
 static const uint64_t required_fields[_CMD_MAX] = {
         [CMD_TRIGGER] = B(F_CHAIN) | B(F_BY),
@@ -102,6 +103,7 @@ static const uint64_t required_fields[_CMD_MAX] = {
         [CMD_PREVIEW] = B(F_CHAIN),
         [CMD_AWAY] = B(F_PERSON) | B(F_FROM) | B(F_TO),
         [CMD_AWAY_CANCEL] = B(F_ABSENCE),
+        [CMD_COVERAGE] = B(F_CHAIN) | B(F_FROM) | B(F_TO),
 };
 
 static int field_from_name(const char *name) {
@@ -310,6 +312,12 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                 r = get_string(v, name, 16, false, f == F_FROM ? &c->from : &c->to, err, errlen);
                 if (r < 0)
                         return r;
+                if (c->kind == CMD_COVERAGE) {
+                        struct ymd d;
+                        if (parse_date(f == F_FROM ? c->from : c->to, &d) < 0)
+                                return fail(err, errlen, "%s: expected a date \"YYYY-MM-DD\"", name);
+                        return 0;
+                }
                 if (c->kind == CMD_AWAY) {
                         /* A date alone: from the start of that day, to its end. */
                         size_t l = strlen(f == F_FROM ? c->from : c->to);

@@ -254,6 +254,7 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
         }
         /* BORTE/TILBAKE: an absence, never an answer to a call-out. */
         if (server_away_sms(s, p, text, back, sizeof(back))) {
+                server_coverage_publish(s, false);
                 r = 0;
                 goto back;
         }

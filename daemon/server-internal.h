@@ -117,6 +117,11 @@ struct server {
         size_t n_limits;
         uint64_t n_reloads;
         bool spool_error; /* the spool could not take a write (e.g. full) */
+        /* server-coverage.c: the retained coverage/<chain> payloads last
+         * published (chain id -> text), and the timer that checks them */
+        json_t *mq_coverage;
+        sd_event_source *coverage_timer;
+        uint64_t coverage_check; /* the timer's interval */
         char spool_error_text[128];
 };
 
@@ -154,6 +159,13 @@ int server_away(struct server *s, const struct command *cmd, enum source src, js
                 size_t errlen);
 int server_away_list(struct server *s, const struct command *cmd, json_t **reply);
 int server_away_cancel(struct server *s, const struct command *cmd, json_t **reply, char *err, size_t errlen);
+
+/* ---- server-coverage.c: the coverage forecast ---- */
+int server_coverage(struct server *s, const struct command *cmd, json_t **reply, char *err, size_t errlen);
+/* Publish <base>/coverage/<chain> for every chain whose payload changed (FORCE: all). */
+void server_coverage_publish(struct server *s, bool force);
+int server_coverage_start(struct server *s);
+void server_coverage_stop(struct server *s);
 /* An SMS TEXT from P that is an absence text (BORTE ..., TILBAKE): carried
  * out, and the text back to P in BACK; true. False: not one (an answer). */
 bool server_away_sms(struct server *s, const struct person *p, const char *text, char *back, size_t backlen);

@@ -497,12 +497,17 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
         case CMD_AWAY_CANCEL:
                 r = server_away_cancel(s, cmd, &fields, err, sizeof(err));
                 break;
+        case CMD_COVERAGE:
+                r = server_coverage(s, cmd, &fields, err, sizeof(err));
+                break;
         default:
                 snprintf(err, sizeof(err), "cmd: \"%s\" is not supported by this version of beredd", command_name(cmd->kind));
                 return cmd_error(cmd, err);
         }
         if (r == -ENOSPC || r == -EDQUOT || r == -EIO)
                 server_spool_failed(s, r, "writing to the spool");
+        if (r >= 0 && (cmd->kind == CMD_AWAY || cmd->kind == CMD_AWAY_CANCEL))
+                server_coverage_publish(s, false);
         server_update_status_later(s);
         return engine_reply(cmd, r, fields, err);
 }
@@ -597,6 +602,7 @@ static void on_mqtt_republish(void *userdata) {
         json_decref(list);
         publish_followup_factors(s);
         publish_followup_summary(s);
+        server_coverage_publish(s, true);
 }
 
 
@@ -1010,6 +1016,7 @@ static void server_reload(struct server *s) {
                 s->n_reloads++;
                 publish_followup_factors(s); /* the vocabulary may have changed */
                 publish_followup_summary(s);
+                server_coverage_publish(s, false);
                 log_event(LOG_INFO, MSGID_RELOADED, NULL, "Reloaded %s", s->config_path);
         }
 done:
@@ -1264,6 +1271,11 @@ static int server_start_io(struct server *s) {
         sd_event_source_set_enabled(s->trim, SD_EVENT_OFF);
         sd_event_source_set_priority(s->trim, SD_EVENT_PRIORITY_IDLE);
         sd_event_source_set_description(s->trim, "malloc-trim");
+        r = server_coverage_start(s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot add event sources: %m");
+                return r;
+        }
         return 0;
 }
 
@@ -1348,6 +1360,7 @@ void server_free(struct server *s) {
         mqtt_free(s->mqtt);
         incoming_free(s->incoming);
         sd_event_source_disable_unref(s->retry);
+        server_coverage_stop(s);
         sd_event_source_disable_unref(s->sig_term);
         sd_event_source_disable_unref(s->sig_int);
         sd_event_source_disable_unref(s->sig_hup);

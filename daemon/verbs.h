@@ -29,6 +29,7 @@ enum command_kind {
         CMD_AWAY_LIST,        /* "away.list": absences (read-only) */
         CMD_AWAY_CANCEL,      /* "away.cancel": remove an absence */
         CMD_CASE_LIST,        /* "case.list": the cases with their refs and contacts (read-only) */
+        CMD_COVERAGE,         /* "coverage": the coverage forecast of a chain (read-only) */
         _CMD_MAX,
 };
 

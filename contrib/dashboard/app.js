@@ -222,6 +222,54 @@
     $("factors-title").hidden = box.children.length === 0;
   }
 
+  /* The coverage forecast (<base>/coverage/<chain>, beredd-mqtt(7)): a strip
+   * per chain, a cell per day, red where a part of the day cannot be covered,
+   * with the missing role's display name. Counts and role names only. */
+  var coverage = {};
+  var WDAY = ["sø.", "ma.", "ti.", "on.", "to.", "fr.", "lø."];
+  function renderCoverage() {
+    var root = $("coverage");
+    root.textContent = "";
+    var ids = Object.keys(coverage).sort();
+    if (!ids.length) { root.appendChild(el("p", "empty", "Ingen dekningsprognose mottatt ennå.")); return; }
+    ids.forEach(function (id) {
+      var c = coverage[id], byDate = {}, order = [];
+      (c.days || []).forEach(function (d) {
+        if (!byDate[d.date]) { byDate[d.date] = []; order.push(d.date); }
+        byDate[d.date].push(d);
+      });
+      var box = el("div", "cov");
+      box.setAttribute("data-chain", id);
+      var head = el("div", "cov-head");
+      head.appendChild(el("span", "chain", c.chain_name || id));
+      head.appendChild(el("span", "meta", (c.period ? c.period + ": " : "") +
+        (c.unmet_days ? c.unmet_days + (c.unmet_days === 1 ? " dag" : " dager") + " kan ikke dekkes" : "alle dager kan dekkes")));
+      box.appendChild(head);
+      var strip = el("div", "cov-strip");
+      order.forEach(function (date) {
+        var parts = byDate[date], bad = parts.filter(function (p) { return !p.met; });
+        var dt = date.split("-"), wd = new Date(Date.UTC(+dt[0], +dt[1] - 1, +dt[2])).getUTCDay();
+        var cell = el("div", "cov-day " + (bad.length ? "unmet" : "met"));
+        cell.setAttribute("data-date", date);
+        cell.appendChild(el("span", "cov-date", WDAY[wd] + " " + (+dt[2]) + "." + (+dt[1])));
+        var miss = [];
+        bad.forEach(function (p) {
+          (p.missing || []).forEach(function (m) { if (miss.indexOf(m.name || m.role) < 0) miss.push(m.name || m.role); });
+          if (p.short > 0 && miss.indexOf("mangler " + p.short) < 0) miss.push("mangler " + p.short);
+        });
+        if (bad.length) {
+          var part = bad.length < parts.length ? (bad[0].part === "office" ? "kontortid: " : "utenfor kontortid: ") : "";
+          cell.appendChild(el("span", "cov-missing", part + miss.join(", ")));
+        }
+        var avail = parts.map(function (p) { return p.available + "/" + p.people; }).join(" ");
+        cell.title = avail + " tilgjengelige";
+        strip.appendChild(cell);
+      });
+      box.appendChild(strip);
+      root.appendChild(box);
+    });
+  }
+
   function setFollowup(s) {
     var dds = document.querySelectorAll("#followup dd");
     for (var i = 0; i < dds.length; i++) {
@@ -277,8 +325,10 @@
     /* Retained state arrives again on every subscribe. */
     activations = {};
     renderActivations();
+    coverage = {};
+    renderCoverage();
     client.subscribe([base + "/status", base + "/activation/+", base + "/event", base + "/followup/summary",
-                      base + "/followup/factors"], { qos: 1 });
+                      base + "/followup/factors", base + "/coverage/+"], { qos: 1 });
   });
   client.on("reconnect", function () { setPill("broker", false, "Kobler til …"); });
   client.on("offline", function () { setPill("broker", false, "Frakoblet"); });
@@ -307,6 +357,10 @@
       setFollowup(v);
     } else if (sub === "followup/factors") {
       setFactors(v);
+    } else if (sub.indexOf("coverage/") === 0) {
+      var chain = sub.slice("coverage/".length);
+      if (v && v.days) coverage[chain] = v; else delete coverage[chain];
+      renderCoverage();
     }
   });
 })();

@@ -6,7 +6,10 @@
 # with KEEP=1). Calls: a call-out's "notify"/"sent"/"failed" and "call" events
 # with channel voice (published to the broker as beredd publishes them, see
 # beredd-mqtt(7)) show on the card as placed / ringing / answered / not
-# reached, with no person id ($T/dashboard-calls.png). Then the SMS gateway (tests/integration/fake-sms.py) answers
+# reached, with no person id ($T/dashboard-calls.png). The coverage strip
+# (<base>/coverage/kriseteam) turns a day red with the missing role when the
+# leader is away that day, and green again after away cancel
+# ($T/dashboard-coverage.png). Then the SMS gateway (tests/integration/fake-sms.py) answers
 # 503: a call-out waits and the page shows the trouble banner
 # ($T/dashboard-trouble.png); the gateway answers again and the banner goes. Needs Debian's chromium and node/npm; playwright-core is
 # installed into the test's folder at test time (skips when that fails).
@@ -111,6 +114,30 @@ const say = (s) => console.log("# " + s);
     if (await page.$eval("#factors-title", (e) => e.hidden)) throw new Error("the factor list has no heading");
     say("open cases per factor, by name: " + factors);
 
+    // The coverage strip (<base>/coverage/kriseteam): every day green while
+    // nobody is away; kari (the only leader) away one day makes that day
+    // red with the missing role, never her id; away cancel makes it green.
+    await page.waitForSelector('.cov[data-chain="kriseteam"] .cov-day.met', { timeout: 15000 });
+    const ndays = await page.$$eval('.cov[data-chain="kriseteam"] .cov-day', (l) => l.length);
+    if (ndays < 14) throw new Error("the coverage strip has " + ndays + " days, not 14");
+    if (await page.$('.cov-day.unmet')) throw new Error("a red day with nobody away");
+    const d = new Date(Date.now() + 3 * 86400000).toISOString().slice(0, 10);
+    const aw = ctl("away", "kari", "--from", d, "--to", d);
+    if (!aw.ok) throw new Error("away refused: " + JSON.stringify(aw));
+    const cell = `.cov[data-chain="kriseteam"] .cov-day[data-date="${d}"]`;
+    await page.waitForSelector(cell + ".unmet", { timeout: 15000 });
+    const miss = await page.$eval(cell + " .cov-missing", (e) => e.textContent);
+    if (miss !== "leader, mangler 1") throw new Error("the red day does not name the missing role and the shortfall: " + miss);
+    const covText = await page.$eval("#coverage", (e) => e.textContent);
+    if (/kari|ola|legevakt|Nordmann/i.test(covText)) throw new Error("the coverage strip shows a person:\n" + covText);
+    if ((await page.$$('.cov-day.unmet')).length !== 1) throw new Error("more than one red day");
+    say(`coverage strip: ${d} red, missing ${miss}`);
+    await page.screenshot({ path: process.env.SHOT_COVERAGE });
+    const cancel = ctl("away", "cancel", aw.absence.id);
+    if (!cancel.ok) throw new Error("away cancel refused: " + JSON.stringify(cancel));
+    await page.waitForSelector(cell + ".met", { timeout: 15000 });
+    say("the day is green again after away cancel");
+
     const t = ctl("trigger", "kriseteam", "--by", "kari", "-m", "Øvelse: test av tavla", "--drill");
     if (!t.ok) throw new Error("trigger refused: " + JSON.stringify(t));
     const sel = `.card[data-activation="${t.activation}"]`;
@@ -198,12 +225,13 @@ EOF
 
 PLAYWRIGHT="$T/node/node_modules/playwright-core" BEREDCTL="$BEREDCTL" SOCKET="$T/control" PROFILE="$T/profile" \
         CHROMIUM="$CHROMIUM" SHOT="$T/dashboard.png" SHOT_TROUBLE="$T/dashboard-trouble.png" SMS_CTL="$T/sms.ctl" \
-        SHOT_CALLS="$T/dashboard-calls.png" MQTT_PORT="$PORT" MQ_PW="$MQ_PW" \
+        SHOT_CALLS="$T/dashboard-calls.png" SHOT_COVERAGE="$T/dashboard-coverage.png" MQTT_PORT="$PORT" MQ_PW="$MQ_PW" \
         URL="http://127.0.0.1:$HTTPPORT/index.html?url=ws://127.0.0.1:$WSPORT&base=beredd/test&user=dashboard&password=$DASH_PW" \
         timeout 120 node "$T/drive.js" || fail "the dashboard test failed"
 [ -s "$T/dashboard.png" ] || fail "no screenshot"
 [ -s "$T/dashboard-trouble.png" ] || fail "no screenshot of the trouble banner"
 [ -s "$T/dashboard-calls.png" ] || fail "no screenshot of the calls"
+[ -s "$T/dashboard-coverage.png" ] || fail "no screenshot of the coverage strip"
 # The screenshots stay in the build tree, beside the test's log.
 mkdir -p "$top_builddir/tests/integration" && cp "$T"/dashboard*.png "$top_builddir/tests/integration/" &&
         say "screenshots kept: $top_builddir/tests/integration/dashboard*.png"
