@@ -42,12 +42,14 @@ static void help(void) {
                "  verify CHAIN [--window 1h] [--by PERSON]\n"
                "                                       ask everyone on CHAIN to answer OK; lists who did not\n"
                "  case open REF --contact P [--contact P2] [--level N] [--factor F]... [--due DATE] [--children]\n"
+               "            [--responsible P]\n"
                "  case checkin REF --outcome no-needs|needs|worse|better|unreached\n"
                "               [--next DATE|--in 5d|--postpone DAYS] [--by P]\n"
                "  case level REF N | case close REF [--by P] | case show REF\n"
+               "  case update REF --responsible P|''      the responsible contact person (one of the contacts)\n"
                "                                       watchful-waiting follow-up cases; factors F:\n"
                "                                       see beredctl(1) or beredd-commands(7)\n"
-               "  due [--overdue] [--contact P]        today's follow-up work list\n"
+               "  due [--overdue] [--contact P]        today's follow-up work list, who is away and who covers\n"
                "  followup summary                     counts by state, level and factor\n"
                "  roster show ROSTER                   who is on duty now, and swaps\n"
                "  roster override ROSTER PERSON --from 'YYYY-MM-DD HH:MM' --to 'YYYY-MM-DD HH:MM'\n"
@@ -713,6 +715,10 @@ static void print_case(json_t *o) {
                        jstr(o, "next_action"));
         if (json_is_true(json_object_get(o, "task")))
                 printf("Task: check the care situation of the children\n");
+        if (json_is_string(json_object_get(o, "responsible")))
+                printf("Responsible contact person: %s\n", jstr(o, "responsible"));
+        if (json_is_true(json_object_get(o, "coordinator_told")))
+                printf("The coordinator has been told.\n");
         json_t *h = json_object_get(o, "history"), *e;
         size_t i;
         if (json_array_size(h))
@@ -741,9 +747,19 @@ static void print_due(json_t *o) {
                         size_t l = strlen(contacts);
                         snprintf(contacts + l, sizeof(contacts) - l, "%s%s", l ? "," : "", json_string_value(p));
                 }
-                printf("%-14s %-10s %-5" JSON_INTEGER_FORMAT " %-11s %-10s %s%s\n", jstr(c, "case"), jstr(c, "state"),
-                       json_integer_value(json_object_get(c, "level")), jstr(c, "due"), jstr(c, "stage"), contacts,
+                const char *resp = json_string_value(json_object_get(c, "responsible"));
+                printf("%-14s %-10s %-5" JSON_INTEGER_FORMAT " %-11s %-10s %s%s%s%s%s\n", jstr(c, "case"),
+                       jstr(c, "state"), json_integer_value(json_object_get(c, "level")), jstr(c, "due"),
+                       jstr(c, "stage"), contacts, resp ? " (responsible: " : "", resp ? resp : "", resp ? ")" : "",
                        json_is_true(json_object_get(c, "overdue")) ? "  OVERDUE" : "");
+                /* Who is away when the next reminder goes, and who covers. */
+                json_t *cov = json_object_get(c, "covered"), *x;
+                json_array_foreach(cov, k, x) {
+                        const char *by = json_string_value(json_object_get(x, "covered_by"));
+                        printf("%-14s   %s is away until %s: %s%s\n", "", jstr(x, "contact"), jstr(x, "until"),
+                               by ? "covered by " : "nobody covers (no coordinator), reminded anyway",
+                               by ? by : "");
+                }
         }
 }
 
@@ -793,7 +809,7 @@ static int cmd_followup(int argc, char **argv) {
         if (strcmp(c, "case"))
                 return -1;
         if (argc < 3)
-                return usage("use: case open|checkin|level|close|show REF ...");
+                return usage("use: case open|checkin|level|update|close|show REF ...");
         const char *sub = argv[1], *ref = argv[2];
         json_t *req = json_pack("{s:s}", "case", ref);
         const char *by = NULL;
@@ -822,11 +838,14 @@ static int cmd_followup(int argc, char **argv) {
                         json_object_set_new(req, "postpone", json_integer(atoi(v))), i++;
                 else if (!strcmp(a, "--by") && v)
                         by = v, i++;
+                else if (!strcmp(a, "--responsible") && v)
+                        json_object_set_new(req, "responsible", json_string(v)), i++;
                 else if (!strcmp(sub, "level") && a[0] != '-' && !level_pos)
                         json_object_set_new(req, "level", json_integer(atoi(a))), level_pos = 1;
                 else {
-                        static const char *const with_value[] = { "--contact", "--factor", "--level", "--due", "--outcome",
-                                                                  "--next",    "--in",     "--postpone", "--by" };
+                        static const char *const with_value[] = { "--contact", "--factor",   "--level", "--due",
+                                                                  "--outcome", "--next",     "--in",    "--postpone",
+                                                                  "--by",      "--responsible" };
                         bool known = false;
                         for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
                                 known = known || !strcmp(a, with_value[k]);
@@ -853,14 +872,14 @@ static int cmd_followup(int argc, char **argv) {
         }
         static const char *const subs[][2] = { { "open", "case.open" },   { "checkin", "case.checkin" },
                                                { "level", "case.level" }, { "close", "case.close" },
-                                               { "show", "show" } };
+                                               { "update", "case.update" }, { "show", "show" } };
         const char *cmd = NULL;
         for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
                 if (!strcmp(sub, subs[i][0]))
                         cmd = subs[i][1];
         if (!cmd) {
                 json_decref(req);
-                return usage("use: case open|checkin|level|close|show REF ...");
+                return usage("use: case open|checkin|level|update|close|show REF ...");
         }
         json_object_set_new(req, "cmd", json_string(cmd));
         if (!strcmp(sub, "checkin") || !strcmp(sub, "close"))

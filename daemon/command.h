@@ -94,6 +94,7 @@ struct command {
         char *contact;      /* due: only cases this person is a contact person of */
         char *note;         /* away: free text (personal: never logged) */
         char *absence;      /* away.cancel: the absence's id */
+        char *responsible;  /* case.open, case.update: the responsible contact person ("" in case.update: none) */
 };
 
 /* Parse one JSON object (LEN bytes, not necessarily NUL-terminated) into CMD.
