@@ -206,15 +206,19 @@ static void client_ref(const char *key, char out[static 36]) {
                 snprintf(out + 3 + 2 * i, 3, "%02x", md[i]);
 }
 
-static const char *display_name(const struct followup *f, const char *id) {
+/* How a text names a colleague: the first name ("Ola"), else the id. */
+static void first_name(const struct followup *f, const char *id, char *buf, size_t len) {
         const struct person *p = config_person(f->cfg, id);
-        return p && p->name ? p->name : id;
+        const char *n = p && p->name && p->name[0] && p->name[0] != ' ' ? p->name : id;
+        size_t k = strcspn(n, " ");
+        snprintf(buf, len, "%.*s", (int) k, n);
 }
 
 static struct fu_away away_of(const struct followup *f, const char *person, uint64_t to) {
         struct calendar_local l;
         calendar_local(f->cal, to, &l);
-        struct fu_away x = { .name = display_name(f, person), .last = l.date, .minute = l.day_min };
+        struct fu_away x = { .last = l.date, .minute = l.day_min };
+        first_name(f, person, x.name, sizeof(x.name));
         if (l.day_min == 0 && l.second == 0 && l.usec == 0) { /* to midnight: through the day before */
                 x.last = calendar_add_days(l.date, -1);
                 x.minute = -1;
@@ -245,7 +249,7 @@ static size_t away_args(const struct followup *f, const struct fu_case *c, const
         for (; k < cov->n_covers; k++)
                 away[k] = away_of(f, cov->covers[k], cov->covers_to[k]);
         if (!streq(cov->person, n->person))
-                snprintf(reminded, rlen, "%s", display_name(f, cov->person));
+                first_name(f, cov->person, reminded, rlen);
         return k;
 }
 

@@ -219,11 +219,11 @@ enum fu_text {
         FU_TEXT_RESPONSIBLE, /* to the coordinator: the responsible contact is away on the due date */
 };
 
-/* A contact person away, as a reminder names them: display name and the
+/* A contact person away, as a reminder names them: first name and the
  * end of the absence (LAST the last day when MINUTE < 0, i.e. the absence
  * ends at midnight; else the day and minute of the day it ends). */
 struct fu_away {
-        const char *name;
+        char name[64]; /* the first name: "Ola" */
         struct ymd last;
         int minute;
 };
