@@ -510,6 +510,59 @@ static void test_texts(void **state) {
         assert_string_equal(fu_state_name(FU_ESCALATED), "escalated");
 }
 
+/* The texts of a reminder rerouted around absences, the escalation after
+ * one, the notice about the responsible contact: bokmål and English. */
+static void test_texts_away(void **state) {
+        (void) state;
+        char subject[256], text[1024];
+        const char *contacts[] = { "ola", "ann" };
+        struct fu_away away[2] = { { .name = "Ola", .last = D(2026, 12, 27), .minute = -1 },
+                                   { .name = "Ann", .last = D(2027, 1, 2), .minute = 12 * 60 + 30 } };
+        struct fu_text_args a = { .kind = FU_TEXT_REMIND, .ch = CHANNEL_SMS, .ref = "K-2041", .code = "48213",
+                                  .today = true, .contacts = contacts, .n_contacts = 2, .away = away, .n_away = 1 };
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "Påminnelse: oppfølging av K-2041 forfaller i dag. Ola er borte til og med 27.12, "
+                                  "så oppfølgingen er sendt til deg. Svar OK 48213 (ingen behov) eller HJELP 48213 "
+                                  "(trenger oppfølging).");
+        /* By e-mail the whole reply instruction. */
+        a.ch = CHANNEL_EMAIL;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_non_null(strstr(text, "sendt til deg. Svar OK 48213 (ingen behov), HJELP 48213 (trenger oppfølging) "
+                                     "eller UTSETT 48213 3 (utsett 3 dager)."));
+        a.ch = CHANNEL_SMS;
+        assert_string_equal(subject, "Oppfølging av K-2041 forfaller i dag");
+        a.lang = LANG_EN;
+        a.n_away = 2;
+        a.kind = FU_TEXT_SECOND;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_non_null(strstr(text, "Reminder 2: follow-up of K-2041 has not been recorded. Ola is away through "
+                                     "27.12 and Ann until 2.1 at 12:30, so the follow-up has been sent to you. Reply OK"));
+        /* The escalation: where the reminders went (to Per, or to the reader). */
+        a.lang = LANG_NB;
+        a.kind = FU_TEXT_ESCALATE;
+        a.n = 2;
+        a.n_away = 1;
+        a.reminded = "Ann";
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "K-2041: oppfølging ikke registrert etter 2 dager. Kontaktpersoner: ola, ann. Ola er "
+                                  "borte til og med 27.12; påminnelsene gikk til Ann.");
+        a.reminded = NULL;
+        a.lang = LANG_EN;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_non_null(strstr(text, "Ola is away through 27.12; the reminders went to you."));
+        /* Nobody away: the text of before. */
+        a.n_away = 0;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "K-2041: follow-up not recorded after 2 days. Contact persons: ola, ann.");
+        a.kind = FU_TEXT_RESPONSIBLE;
+        a.n_away = 1;
+        a.due = D(2026, 12, 24);
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "K-2041: Ola is away through 27.12, and is the responsible contact person; the "
+                                  "follow-up is due 24.12. Make sure the other services follow up.");
+        assert_string_equal(subject, "K-2041: the responsible contact person is away");
+}
+
 /* ---- the engine, with a recording gateway ---- */
 
 struct sent {
@@ -1346,6 +1399,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_unreached, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_overrides, setup_office, teardown),
                 cmocka_unit_test(test_texts),
+                cmocka_unit_test(test_texts_away),
                 cmocka_unit_test_setup_teardown(test_engine, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_many, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_journal, setup_office, teardown),
