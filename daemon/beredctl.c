@@ -752,6 +752,8 @@ static void print_due(json_t *o) {
                        jstr(c, "state"), json_integer_value(json_object_get(c, "level")), jstr(c, "due"),
                        jstr(c, "stage"), contacts, resp ? " (responsible: " : "", resp ? resp : "", resp ? ")" : "",
                        json_is_true(json_object_get(c, "overdue")) ? "  OVERDUE" : "");
+                if (json_is_true(json_object_get(c, "covering")))
+                        printf("%-14s   (not a contact person: covering for the ones away)\n", "");
                 /* Who is away when the next reminder goes, and who covers. */
                 json_t *cov = json_object_get(c, "covered"), *x;
                 json_array_foreach(cov, k, x) {

@@ -1140,13 +1140,19 @@ int followup_due(struct followup *f, bool overdue_only, const char *contact, jso
                 struct fu_case c;
                 if (fu_case_read(f, eref(f, i), &c) < 0)
                         continue;
-                bool mine = !contact;
+                /* Who is away when the next reminder goes, and who covers. */
+                struct fu_sched sc = sched_of(&c, now);
+                uint64_t t = followup_next_action(&f->cfg->followup, f->cal, &sc, NULL);
+                struct fu_route rt;
+                route(f, &c, t == UINT64_MAX || t < now ? now : t, &rt);
+                bool mine = !contact, covering = contact && rt.cover && streq(rt.cover, contact) &&
+                                                 !is_contact(&c, contact);
                 json_t *contacts = json_array();
                 for (size_t k = 0; k < c.n_contacts; k++) {
                         json_array_append_new(contacts, json_string(c.contacts[k]));
                         mine = mine || streq(c.contacts[k], contact);
                 }
-                if (!mine) {
+                if (!mine && !covering) {
                         json_decref(contacts);
                         case_done(&c);
                         continue;
@@ -1154,11 +1160,8 @@ int followup_due(struct followup *f, bool overdue_only, const char *contact, jso
                 json_t *o = case_reply(f, &c);
                 json_object_set_new(o, "contacts", contacts);
                 json_object_set_new(o, "overdue", json_boolean(c.stage >= FU_STAGE_SECOND));
-                /* Who is away when the next reminder goes, and who covers. */
-                struct fu_sched sc = sched_of(&c, now);
-                uint64_t t = followup_next_action(&f->cfg->followup, f->cal, &sc, NULL);
-                struct fu_route rt;
-                route(f, &c, t == UINT64_MAX || t < now ? now : t, &rt);
+                if (covering) /* CONTACT is the coordinator covering for the contacts away */
+                        json_object_set_new(o, "covering", json_true());
                 json_t *cov = json_array();
                 for (size_t k = 0; k < rt.n_away; k++)
                         json_array_append_new(cov, json_pack("{s:s, s:o, s:o}", "contact", rt.away[k], "until",

@@ -108,7 +108,9 @@ int followup_show(struct followup *f, const char *ref, json_t **reply, char *err
  * escalated; CONTACT (or NULL): only that person's cases. Each case has
  * "responsible" and "covered": for each contact away when its next
  * reminder goes (now, if that has passed) {"contact", "until", "covered_by"}
- * (covered_by null: nobody covers, the contacts get it). */
+ * (covered_by null: nobody covers, the contacts get it). With CONTACT,
+ * also the cases CONTACT covers without being a contact (the coordinator,
+ * when both are away or the only one is), with "covering": true. */
 int followup_due(struct followup *f, bool overdue_only, const char *contact, json_t **reply);
 /* Counts, no refs: {"open","due_today","overdue","escalated","closed",
  * "by_level":{"1":n,...},"by_factor":{"loneliness":n,...}}. Kept up to date

@@ -79,6 +79,12 @@ printf '%s\n' "$out" | grep -q 'ola is away until 2027-01-16 00:00: covered by a
 printf '%s\n' "$out" | grep -q 'ola is away until 2027-01-16 00:00: covered by kari' || fail "due does not say kari covers K-102"
 R=$(sock '{"cmd":"due","contact":"ola"}')
 printf '%s' "$R" | grep -q '"covered_by": *"ann"' || fail "due's JSON has no covered_by: $R"
+say "beredctl due --contact kari: the case she covers as coordinator, not the one Ann covers"
+out=$(ctl due --contact kari)
+printf '%s\n' "$out"
+printf '%s\n' "$out" | grep -q 'K-102' || fail "K-102 not on the coordinator's list"
+printf '%s\n' "$out" | grep -q 'covering for the ones away' || fail "due does not say kari covers K-102"
+printf '%s\n' "$out" | grep -q 'K-101' && fail "K-101 (covered by ann) on the coordinator's list"
 
 say "Ann is away on Tuesday too; then kill -9"
 ok '{"cmd":"away","person":"ann","from":"2027-01-12","to":"2027-01-12"}'

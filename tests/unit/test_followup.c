@@ -1252,6 +1252,14 @@ static void test_away_reroute(void **state) {
         assert_string_equal(json_string_value(json_object_get(json_array_get(cov, 0), "covered_by")), "kari");
         assert_string_equal(json_string_value(json_object_get(json_array_get(cov, 0), "until")), "2026-03-07 00:00");
         json_decref(due);
+        /* The coordinator's list: the cases she covers, not being a contact. */
+        assert_int_equal(followup_due(f, false, "kari", &due), 0);
+        assert_int_equal(json_integer_value(json_object_get(due, "count")), 3);
+        assert_true(json_is_true(json_object_get(json_array_get(json_object_get(due, "cases"), 1), "covering")));
+        json_decref(due);
+        assert_int_equal(followup_due(f, false, "per", &due), 0);
+        assert_int_equal(json_integer_value(json_object_get(due, "count")), 1); /* A-4 only */
+        json_decref(due);
 
         /* Answers: whoever the reminder went to, the contacts, nobody else. */
         json_t *reply = NULL;
