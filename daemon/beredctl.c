@@ -42,9 +42,11 @@ static void help(void) {
                "  verify CHAIN [--window 1h] [--by PERSON]\n"
                "                                       ask everyone on CHAIN to answer OK; lists who did not\n"
                "  case open REF --contact P [--contact P2] [--level N] [--factor F]... [--due DATE] [--children]\n"
+               "            [--responsible P]\n"
                "  case checkin REF --outcome no-needs|needs|worse|better|unreached\n"
                "               [--next DATE|--in 5d|--postpone DAYS] [--by P]\n"
                "  case level REF N | case close REF [--by P] | case show REF\n"
+               "  case update REF --responsible P|''      the responsible contact person (one of the contacts)\n"
                "                                       watchful-waiting follow-up cases; factors F:\n"
                "                                       followup.factors, see beredd.conf(5)\n"
                "  case list [--contact P] [--state open|closed|all]\n"
@@ -735,6 +737,10 @@ static void print_case(json_t *o) {
         }
         if (json_array_size(fs))
                 printf("\n");
+        if (json_is_string(json_object_get(o, "responsible")))
+                printf("Responsible contact person: %s\n", jstr(o, "responsible"));
+        if (json_is_true(json_object_get(o, "coordinator_told")))
+                printf("The coordinator has been told.\n");
         json_t *h = json_object_get(o, "history"), *e;
         size_t i;
         if (json_array_size(h))
@@ -763,9 +769,21 @@ static void print_due(json_t *o) {
                         size_t l = strlen(contacts);
                         snprintf(contacts + l, sizeof(contacts) - l, "%s%s", l ? "," : "", json_string_value(p));
                 }
-                printf("%-14s %-10s %-5" JSON_INTEGER_FORMAT " %-11s %-10s %s%s\n", jstr(c, "case"), jstr(c, "state"),
-                       json_integer_value(json_object_get(c, "level")), jstr(c, "due"), jstr(c, "stage"), contacts,
+                const char *resp = json_string_value(json_object_get(c, "responsible"));
+                printf("%-14s %-10s %-5" JSON_INTEGER_FORMAT " %-11s %-10s %s%s%s%s%s\n", jstr(c, "case"),
+                       jstr(c, "state"), json_integer_value(json_object_get(c, "level")), jstr(c, "due"),
+                       jstr(c, "stage"), contacts, resp ? " (responsible: " : "", resp ? resp : "", resp ? ")" : "",
                        json_is_true(json_object_get(c, "overdue")) ? "  OVERDUE" : "");
+                if (json_is_true(json_object_get(c, "covering")))
+                        printf("%-14s   (not a contact person: covering for the ones away)\n", "");
+                /* Who is away when the next reminder goes, and who covers. */
+                json_t *cov = json_object_get(c, "covered"), *x;
+                json_array_foreach(cov, k, x) {
+                        const char *by = json_string_value(json_object_get(x, "covered_by"));
+                        printf("%-14s   %s is away until %s: %s%s\n", "", jstr(x, "contact"), jstr(x, "until"),
+                               by ? "covered by " : "nobody covers (no coordinator), reminded anyway",
+                               by ? by : "");
+                }
         }
 }
 
@@ -859,7 +877,7 @@ static int cmd_followup(int argc, char **argv) {
                 return run(req, print_cases);
         }
         if (argc < 3)
-                return usage("use: case open|checkin|level|close|show REF ..., or case list");
+                return usage("use: case open|checkin|level|update|close|show REF ..., or case list");
         const char *sub = argv[1], *ref = argv[2];
         json_t *req = json_pack("{s:s}", "case", ref);
         const char *by = NULL;
@@ -888,11 +906,14 @@ static int cmd_followup(int argc, char **argv) {
                         json_object_set_new(req, "postpone", json_integer(atoi(v))), i++;
                 else if (!strcmp(a, "--by") && v)
                         by = v, i++;
+                else if (!strcmp(a, "--responsible") && v)
+                        json_object_set_new(req, "responsible", json_string(v)), i++;
                 else if (!strcmp(sub, "level") && a[0] != '-' && !level_pos)
                         json_object_set_new(req, "level", json_integer(atoi(a))), level_pos = 1;
                 else {
-                        static const char *const with_value[] = { "--contact", "--factor", "--level", "--due", "--outcome",
-                                                                  "--next",    "--in",     "--postpone", "--by" };
+                        static const char *const with_value[] = { "--contact", "--factor",   "--level", "--due",
+                                                                  "--outcome", "--next",     "--in",    "--postpone",
+                                                                  "--by",      "--responsible" };
                         bool known = false;
                         for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
                                 known = known || !strcmp(a, with_value[k]);
@@ -919,14 +940,14 @@ static int cmd_followup(int argc, char **argv) {
         }
         static const char *const subs[][2] = { { "open", "case.open" },   { "checkin", "case.checkin" },
                                                { "level", "case.level" }, { "close", "case.close" },
-                                               { "show", "show" } };
+                                               { "update", "case.update" }, { "show", "show" } };
         const char *cmd = NULL;
         for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
                 if (!strcmp(sub, subs[i][0]))
                         cmd = subs[i][1];
         if (!cmd) {
                 json_decref(req);
-                return usage("use: case open|checkin|level|close|show REF ...");
+                return usage("use: case open|checkin|level|update|close|show REF ...");
         }
         json_object_set_new(req, "cmd", json_string(cmd));
         if (!strcmp(sub, "checkin") || !strcmp(sub, "close"))

@@ -8,9 +8,13 @@
  *   on the reminders), state (open/escalated/closed), due (YYYY-MM-DD), stage
  *   (none/first/second/escalated), reminded/second/escalated_at (usec; 0 =
  *   not yet), code ("48213" or null), unreached_in_row, opened, closed,
- *   closed_by, origin, seq (messages so far), notify[] (the messages of the
- *   current round: key, person, channel, kind, state sending/sent/failed/
- *   unreachable, ts) and history[] (check-ins {ts, by, outcome, next,
+ *   closed_by, origin, seq (messages so far), responsible (null or one of
+ *   contacts), responsible_told (null or {absence, due}: the coordinator was
+ *   told the responsible contact is away on that due date), notify[] (the
+ *   messages of the current round: key, person, channel, kind, state
+ *   sending/sent/failed/unreachable, ts, and for a rerouted reminder or a
+ *   "responsible" notice covers[]: {person, to}, the contacts it stands in
+ *   for and the end of their absences) and history[] (check-ins {ts, by, outcome, next,
  *   level_before, level_after}, level changes, the close). */
 #include <errno.h>
 #include <stdio.h>
@@ -125,7 +129,21 @@ int case_parse(const char *data, size_t len, struct fu_case *c) {
                 const char *ch = json_string_value(json_object_get(v, "channel"));
                 n->ch = ch && streq(ch, "email") ? CHANNEL_EMAIL : CHANNEL_SMS;
                 n->ts = jts(v, "ts");
+                size_t ci;
+                json_t *cv;
+                json_array_foreach(json_object_get(v, "covers"), ci, cv) {
+                        const char *who = json_string_value(json_object_get(cv, "person"));
+                        if (n->n_covers >= 2 || !who || !id_is_safe(who))
+                                continue;
+                        snprintf(n->covers[n->n_covers], sizeof(n->covers[0]), "%s", who);
+                        n->covers_to[n->n_covers++] = jts(cv, "to");
+                }
         }
+        jcopy(o, "responsible", c->responsible, sizeof(c->responsible));
+        json_t *told = json_object_get(o, "responsible_told");
+        if (json_is_object(told) &&
+            parse_date(json_string_value(json_object_get(told, "due")), &c->told_due) >= 0)
+                jcopy(told, "absence", c->told_absence, sizeof(c->told_absence));
         c->history = json_incref(json_object_get(o, "history"));
         if (!json_is_array(c->history)) {
                 json_decref(c->history);
@@ -155,9 +173,16 @@ json_t *case_json(const struct fu_case *c) {
                 json_array_append(factors, v);
         for (size_t i = 0; i < c->n_notify; i++) {
                 const struct fu_notify *n = &c->notify[i];
-                json_array_append_new(notify, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "key", n->key, "person",
-                                                        n->person, "channel", channel_name(n->ch), "kind", n->kind,
-                                                        "state", n->state, "ts", (json_int_t) n->ts));
+                json_t *no = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "key", n->key, "person", n->person, "channel",
+                                       channel_name(n->ch), "kind", n->kind, "state", n->state, "ts", (json_int_t) n->ts);
+                if (no && n->n_covers) {
+                        json_t *cv = json_array();
+                        for (size_t k = 0; k < n->n_covers; k++)
+                                json_array_append_new(cv, json_pack("{s:s, s:I}", "person", n->covers[k], "to",
+                                                                    (json_int_t) n->covers_to[k]));
+                        json_object_set_new(no, "covers", cv);
+                }
+                json_array_append_new(notify, no);
         }
         char code[8];
         snprintf(code, sizeof(code), "%u", c->code);
@@ -173,6 +198,11 @@ json_t *case_json(const struct fu_case *c) {
         json_object_set_new(o, "closed_by", c->closed_by[0] ? json_string(c->closed_by) : json_null());
         json_object_set_new(o, "origin", c->origin ? json_string(c->origin) : json_null());
         json_object_set_new(o, "seq", json_integer(c->seq));
+        json_object_set_new(o, "responsible", c->responsible[0] ? json_string(c->responsible) : json_null());
+        json_object_set_new(o, "responsible_told",
+                            c->told_absence[0] ? json_pack("{s:s, s:o}", "absence", c->told_absence, "due",
+                                                           case_date_json(c->told_due))
+                                               : json_null());
         json_object_set_new(o, "notify", notify);
         json_object_set(o, "history", c->history ? c->history : json_array());
         return o;

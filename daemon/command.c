@@ -44,7 +44,7 @@ enum field {
         F_PHONE, F_EMAIL, F_ANSWER, F_CASE, F_CONTACTS, F_LEVEL, F_FACTORS, F_DUE,
         F_CHILDREN, F_OUTCOME, F_NEXT, F_IN, F_POSTPONE, F_WINDOW, F_ROSTER, F_FROM, F_TO,
         F_OVERDUE, F_CONTACT,
-        F_NOTE, F_ABSENCE,
+        F_NOTE, F_ABSENCE, F_RESPONSIBLE,
         F_STATE, /* case.list */
         _F_MAX,
 };
@@ -58,7 +58,7 @@ static const char *const field_names[_F_MAX] = {
         [F_IN] = "in", [F_POSTPONE] = "postpone", [F_WINDOW] = "window",
         [F_ROSTER] = "roster", [F_FROM] = "from", [F_TO] = "to",
         [F_OVERDUE] = "overdue", [F_CONTACT] = "contact",
-        [F_NOTE] = "note", [F_ABSENCE] = "absence",
+        [F_NOTE] = "note", [F_ABSENCE] = "absence", [F_RESPONSIBLE] = "responsible",
         [F_STATE] = "state",
 };
 
@@ -68,9 +68,11 @@ static const uint64_t allowed_fields[_CMD_MAX] = {
         [CMD_TRIGGER] = B(F_CHAIN) | B(F_MESSAGE) | B(F_BY) | B(F_DRILL),
         [CMD_REPLY] = B(F_ACTIVATION) | B(F_CODE) | B(F_PERSON) | B(F_PHONE) | B(F_EMAIL) | B(F_ANSWER) | B(F_POSTPONE),
         [CMD_RESOLVE] = B(F_ACTIVATION) | B(F_BY),
-        [CMD_CASE_OPEN] = B(F_CASE) | B(F_CONTACTS) | B(F_LEVEL) | B(F_FACTORS) | B(F_DUE) | B(F_CHILDREN),
+        [CMD_CASE_OPEN] = B(F_CASE) | B(F_CONTACTS) | B(F_LEVEL) | B(F_FACTORS) | B(F_DUE) | B(F_CHILDREN) |
+                          B(F_RESPONSIBLE),
         [CMD_CASE_CHECKIN] = B(F_CASE) | B(F_BY) | B(F_OUTCOME) | B(F_NEXT) | B(F_IN) | B(F_POSTPONE),
         [CMD_CASE_LEVEL] = B(F_CASE) | B(F_LEVEL),
+        [CMD_CASE_UPDATE] = B(F_CASE) | B(F_RESPONSIBLE),
         [CMD_CASE_CLOSE] = B(F_CASE) | B(F_BY),
         [CMD_STATUS] = 0,
         [CMD_LIST] = 0,
@@ -95,6 +97,7 @@ static const uint64_t required_fields[_CMD_MAX] = {
         [CMD_CASE_OPEN] = B(F_CASE) | B(F_CONTACTS),
         [CMD_CASE_CHECKIN] = B(F_CASE) | B(F_BY) | B(F_OUTCOME),
         [CMD_CASE_LEVEL] = B(F_CASE) | B(F_LEVEL),
+        [CMD_CASE_UPDATE] = B(F_CASE) | B(F_RESPONSIBLE),
         [CMD_CASE_CLOSE] = B(F_CASE) | B(F_BY),
         [CMD_REPORT] = 0, /* activation or code: checked below */
         [CMD_VERIFY] = B(F_CHAIN) | B(F_BY),
@@ -240,6 +243,11 @@ static int parse_case_field(struct command *c, enum field f, json_t *v, char *er
                 return 0;
         case F_POSTPONE:
                 return get_int(v, name, 1, 365, &c->postpone_days, err, errlen);
+        case F_RESPONSIBLE:
+                /* "" in case.update: no responsible contact any more. */
+                if (c->kind == CMD_CASE_UPDATE && json_is_string(v) && !json_string_value(v)[0])
+                        return (c->responsible = strdup("")) ? 0 : -ENOMEM;
+                return get_id(v, name, &c->responsible, err, errlen);
         default:
                 return fail(err, errlen, "%s: not allowed here", name);
         }
@@ -491,6 +499,8 @@ int command_validate(const struct command *c, const struct config *cfg, char *er
         for (size_t i = 0; i < c->n_contacts; i++)
                 if (!config_person(cfg, c->contacts[i]))
                         return fail(err, errlen, "contacts: no such person in the configuration");
+        if (c->responsible && c->responsible[0] && !config_person(cfg, c->responsible))
+                return fail(err, errlen, "responsible: no such person in the configuration");
         if (c->contact && !config_person(cfg, c->contact))
                 return fail(err, errlen, "contact: no such person in the configuration");
         if ((c->kind == CMD_DUE || c->kind == CMD_FOLLOWUP_SUMMARY) && !cfg->followup.enabled)
@@ -528,6 +538,7 @@ void command_done(struct command *c) {
         free(c->contact);
         free(c->note);
         free(c->absence);
+        free(c->responsible);
         for (size_t i = 0; i < ELEMENTSOF(c->contacts); i++)
                 free(c->contacts[i]);
         for (size_t i = 0; i < c->n_factors; i++)

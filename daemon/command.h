@@ -86,6 +86,7 @@ struct command {
         char *contact;      /* due, case.list: only cases this person is a contact person of */
         char *note;         /* away: free text (personal: never logged) */
         char *absence;      /* away.cancel: the absence's id */
+        char *responsible;  /* case.open, case.update: the responsible contact person ("" in case.update: none) */
         enum case_filter state; /* case.list */
 };
 

@@ -133,6 +133,8 @@ struct followup {
         uint64_t first_dirty;     /* CLOCK_MONOTONIC of the oldest unfolded record; 0 = none */
         sd_event_source *fold;
 
+        const struct absences *absences; /* NULL: nobody is away (absence.h) */
+
         bool loaded;               /* the index below may be written at the stop */
         bool bucket_damaged[256];  /* has a damaged file: never in cases/index */
 };
@@ -146,6 +148,13 @@ struct fu_notify {
         char kind[16];
         char state[16];
         uint64_t ts;
+        /* A reminder rerouted (a contact person away, followup.h): the
+         * contacts this message stands in for and the end of each one's
+         * absence, recorded with the message so that a resend after a crash
+         * says the same. A "responsible" notice: the responsible contact. */
+        char covers[2][COMMAND_MAX_ID + 1];
+        uint64_t covers_to[2];
+        uint8_t n_covers;
         bool fresh; /* added since the file was read: not yet handed to a gateway (never stored) */
 };
 
@@ -161,6 +170,12 @@ struct fu_case {
         struct ymd due;
         uint64_t reminded, second, escalated_at, opened, closed;
         char closed_by[COMMAND_MAX_ID + 1];
+        char responsible[COMMAND_MAX_ID + 1]; /* "": none; else one of contacts */
+        /* The coordinator was told that the responsible contact is away on
+         * due date TOLD_DUE (absence TOLD_ABSENCE): not told again for the
+         * same due date and absence. */
+        char told_absence[COMMAND_MAX_ID + 1];
+        struct ymd told_due;
         unsigned code;
         int unreached;
         unsigned seq;

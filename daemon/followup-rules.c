@@ -205,12 +205,30 @@ static void join_contacts(const char *const *v, size_t n, char *buf, size_t len)
         }
 }
 
+/* "Ola er borte til og med 27.12 og Kari til og med 2.1". */
+static void away_phrase(bool en, const struct fu_away *v, size_t n, char *buf, size_t len) {
+        size_t o = 0;
+        buf[0] = '\0';
+        for (size_t i = 0; i < n && i < 2 && o < len; i++) {
+                const struct fu_away *x = &v[i];
+                int k = x->minute < 0 ? snprintf(buf + o, len - o, i ? W(en, W_FU_AWAY_DAY2) : W(en, W_FU_AWAY_DAY),
+                                                 x->name, x->last.d, x->last.m)
+                                      : snprintf(buf + o, len - o, i ? W(en, W_FU_AWAY_TIME2) : W(en, W_FU_AWAY_TIME),
+                                                 x->name, x->last.d, x->last.m, x->minute / 60, x->minute % 60);
+                if (k < 0)
+                        break;
+                o += (size_t) k;
+        }
+}
+
 int followup_text(const struct fu_text_args *a, char *subject, size_t slen, char *text, size_t tlen) {
         bool en = a->lang == LANG_EN;
-        char head[256], task[96], reply_long[192], reply_short[128], reply_min[128], who[160];
+        char head[512], task[96], reply_long[192], reply_short[128], reply_min[128], who[160], away[256], why[320];
         int k;
 
         join_contacts(a->contacts, a->n_contacts, who, sizeof(who));
+        away_phrase(en, a->away, a->n_away, away, sizeof(away));
+        why[0] = '\0';
         switch (a->kind) {
         case FU_TEXT_REMIND:
         case FU_TEXT_SECOND:
@@ -221,6 +239,10 @@ int followup_text(const struct fu_text_args *a, char *subject, size_t slen, char
                 } else {
                         snprintf(head, sizeof(head), W(en, W_FU_SECOND), a->ref);
                         snprintf(subject, slen, W(en, W_FU_SECOND_SUBJECT), a->ref);
+                }
+                if (a->n_away) { /* "Ola er borte til og med 27.12, så oppfølgingen er sendt til deg. " */
+                        size_t hl = strlen(head);
+                        snprintf(head + hl, sizeof(head) - hl, "%s%s", away, W(en, W_FU_SENT_TO_YOU));
                 }
                 snprintf(task, sizeof(task), "%s", a->task ? W(en, W_FU_TASK_CHILDREN) : "");
                 if (a->code) {
@@ -243,8 +265,17 @@ int followup_text(const struct fu_text_args *a, char *subject, size_t slen, char
                 break;
         case FU_TEXT_ESCALATE:
                 snprintf(subject, slen, W(en, W_FU_NOT_RECORDED_SUBJECT), a->ref);
+                if (a->n_away)
+                        snprintf(why, sizeof(why), W(en, W_FU_ESC_REMINDED), away,
+                                 a->reminded ? a->reminded : W(en, W_FU_ESC_YOU));
                 k = snprintf(text, tlen, a->n == 1 ? W(en, W_FU_NOT_RECORDED_DAY) : W(en, W_FU_NOT_RECORDED_DAYS), a->ref,
                              a->n, who);
+                if (k >= 0 && (size_t) k < tlen)
+                        k += snprintf(text + k, tlen - (size_t) k, "%s", why);
+                break;
+        case FU_TEXT_RESPONSIBLE:
+                snprintf(subject, slen, W(en, W_FU_RESPONSIBLE_SUBJECT), a->ref);
+                k = snprintf(text, tlen, W(en, W_FU_RESPONSIBLE), a->ref, away, a->due.d, a->due.m);
                 break;
         case FU_TEXT_CHILDREN:
                 snprintf(subject, slen, W(en, W_FU_CHILDREN_SUBJECT), a->ref);

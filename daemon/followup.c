@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "absence.h"
 #include "followup-internal.h"
 #include "log.h"
 #include "macro.h"
@@ -40,6 +41,10 @@ static struct fu_sched sched_of(const struct fu_case *c, uint64_t now) {
 
 static void arm_timer(struct followup *f);
 
+static const char *who_of(const struct followup *f) {
+        return f->cfg->followup.coordinator;
+}
+
 static void reschedule(struct followup *f, uint32_t i, const struct fu_case *c) {
         struct fu_sched s = sched_of(c, beredd_now());
         fu_set_next(f, i, followup_next_action(&f->cfg->followup, f->cal, &s, NULL));
@@ -51,6 +56,7 @@ static void reschedule(struct followup *f, uint32_t i, const struct fu_case *c) 
 struct fu_staged {
         struct fu_case c;
         enum fu_action a;
+        size_t covered; /* contacts away whose reminder went to another */
         struct fu_rec rec;
 };
 
@@ -77,6 +83,78 @@ static int add_notify(struct followup *f, struct fu_case *c, const char *person,
         snprintf(n->state, sizeof(n->state), "sending");
         n->fresh = true;
         return 0;
+}
+
+/* PERSON's absence at T, or NULL. */
+static const struct absence *away_at(const struct followup *f, const char *person, uint64_t t) {
+        return f->absences ? absences_covering(f->absences, person, t) : NULL;
+}
+
+/* Who a reminder of C at T goes to (followup.h, "away"): the contacts not
+ * away; a contact away is covered by the other contact when that one is
+ * not away, else by the coordinator. With nobody to cover (no coordinator,
+ * or the coordinator is the one away) the contacts get it as before. */
+struct fu_route {
+        const char *to[2];     /* recipients */
+        size_t n_to;
+        const char *away[2];   /* contacts away at T */
+        uint64_t away_to[2];   /* ... until */
+        size_t n_away;
+        const char *cover;     /* who covers for the ones away (one of to[]), NULL: nobody */
+};
+
+static void route(const struct followup *f, const struct fu_case *c, uint64_t t, struct fu_route *r) {
+        const char *here[2];
+        size_t n_here = 0;
+        *r = (struct fu_route) {};
+        for (size_t k = 0; k < c->n_contacts; k++) {
+                const struct absence *x = away_at(f, c->contacts[k], t);
+                if (x) {
+                        r->away[r->n_away] = c->contacts[k];
+                        r->away_to[r->n_away++] = x->to;
+                } else
+                        here[n_here++] = c->contacts[k];
+        }
+        const char *coord = who_of(f);
+        bool coord_away = false;
+        for (size_t k = 0; coord && k < r->n_away; k++)
+                coord_away = coord_away || streq(r->away[k], coord);
+        if (r->n_away == 0 || (n_here == 0 && (!coord || coord_away))) {
+                for (size_t k = 0; k < c->n_contacts; k++)
+                        r->to[r->n_to++] = c->contacts[k];
+                return; /* nobody covers */
+        }
+        for (size_t k = 0; k < n_here; k++)
+                r->to[r->n_to++] = here[k];
+        if (n_here == 0)
+                r->to[r->n_to++] = coord;
+        r->cover = r->to[0];
+}
+
+/* The round's messages of KIND (reminder/second) to C's contacts, rerouted
+ * around the ones away at NOW; the one who covers has COVERS on its
+ * message (durable with the rest, for the text and the answer). Returns
+ * how many contacts were away and covered. */
+static size_t add_round(struct followup *f, struct fu_case *c, const char *kind, uint64_t now) {
+        struct fu_route r;
+        route(f, c, now, &r);
+        /* Copies: add_notify may move C's notify entries, never its contacts. */
+        for (size_t k = 0; k < r.n_to; k++) {
+                add_notify(f, c, r.to[k], kind, now);
+                if (r.cover && streq(r.to[k], r.cover)) {
+                        struct fu_notify *n = &c->notify[c->n_notify - 1];
+                        for (size_t j = 0; j < r.n_away; j++) {
+                                snprintf(n->covers[j], sizeof(n->covers[j]), "%s", r.away[j]);
+                                n->covers_to[j] = r.away_to[j];
+                        }
+                        n->n_covers = (uint8_t) r.n_away;
+                }
+        }
+        return r.cover ? r.n_away : 0;
+}
+
+static bool is_round_kind(const char *kind) {
+        return streq(kind, "reminder") || streq(kind, "second");
 }
 
 static void push_result(struct followup *f, const char *key, enum gw_result result) {
@@ -128,6 +206,53 @@ static void client_ref(const char *key, char out[static 36]) {
                 snprintf(out + 3 + 2 * i, 3, "%02x", md[i]);
 }
 
+/* How a text names a colleague: the first name ("Ola"), else the id. */
+static void first_name(const struct followup *f, const char *id, char *buf, size_t len) {
+        const struct person *p = config_person(f->cfg, id);
+        const char *n = p && p->name && p->name[0] && p->name[0] != ' ' ? p->name : id;
+        size_t k = strcspn(n, " ");
+        snprintf(buf, len, "%.*s", (int) k, n);
+}
+
+static struct fu_away away_of(const struct followup *f, const char *person, uint64_t to) {
+        struct calendar_local l;
+        calendar_local(f->cal, to, &l);
+        struct fu_away x = { .last = l.date, .minute = l.day_min };
+        first_name(f, person, x.name, sizeof(x.name));
+        if (l.day_min == 0 && l.second == 0 && l.usec == 0) { /* to midnight: through the day before */
+                x.last = calendar_add_days(l.date, -1);
+                x.minute = -1;
+        }
+        return x;
+}
+
+/* The absences message N of C names: its own covers (a rerouted reminder,
+ * a responsible notice); for an escalation the covers of the round's
+ * reminders, and in REMINDED whom they went to ("" when it was the
+ * coordinator, who reads it). */
+static size_t away_args(const struct followup *f, const struct fu_case *c, const struct fu_notify *n,
+                        struct fu_away away[static 2], char *reminded, size_t rlen) {
+        size_t k = 0;
+        reminded[0] = '\0';
+        if (!streq(n->kind, "escalation")) {
+                for (; k < n->n_covers; k++)
+                        away[k] = away_of(f, n->covers[k], n->covers_to[k]);
+                return k;
+        }
+        /* The last message of the round that covered someone. */
+        const struct fu_notify *cov = NULL;
+        for (size_t i = 0; i < c->n_notify; i++)
+                if (is_round_kind(c->notify[i].kind) && c->notify[i].n_covers)
+                        cov = &c->notify[i];
+        if (!cov)
+                return 0;
+        for (; k < cov->n_covers; k++)
+                away[k] = away_of(f, cov->covers[k], cov->covers_to[k]);
+        if (!streq(cov->person, n->person))
+                first_name(f, cov->person, reminded, rlen);
+        return k;
+}
+
 static void dispatch(struct followup *f, const struct fu_case *c, uint64_t now, bool fresh_only) {
         const char *contacts[2] = { c->contacts[0], c->contacts[1] };
         struct ymd today = today_of(f, now);
@@ -143,13 +268,19 @@ static void dispatch(struct followup *f, const struct fu_case *c, uint64_t now, 
                                                                    : FU_TEXT_UNREACHED;
                 char code[8], subject[256], text[1024];
                 snprintf(code, sizeof(code), "%u", c->code);
+                if (streq(n->kind, "responsible"))
+                        kind = FU_TEXT_RESPONSIBLE;
                 int days = c->reminded && now > c->reminded ?
                                    (int) ((now - c->reminded + USEC_PER_DAY / 2) / USEC_PER_DAY) : 0;
+                struct fu_away away[2];
+                char reminded[160];
+                size_t n_away = away_args(f, c, n, away, reminded, sizeof(reminded));
                 struct fu_text_args a = {
                         .kind = kind, .lang = p ? p->lang : f->cfg->lang, .ch = n->ch, .ref = c->ref,
                         .code = c->code ? code : NULL, .task = c->task, .today = ymd_cmp(c->due, today) == 0,
                         .n = kind == FU_TEXT_UNREACHED ? c->unreached : days > 0 ? days : 1,
-                        .contacts = contacts, .n_contacts = c->n_contacts,
+                        .contacts = contacts, .n_contacts = c->n_contacts, .away = away, .n_away = n_away,
+                        .reminded = reminded[0] ? reminded : NULL, .due = c->due,
                 };
                 int r = followup_text(&a, subject, sizeof(subject), text, sizeof(text));
                 char cref[40];
@@ -212,10 +343,6 @@ static void arm_timer(struct followup *f) {
         int64_t when = (int64_t) f->e[first].next - time_offset();
         sd_event_source_set_time(f->timer, when > 1 ? (uint64_t) when : 1);
         sd_event_source_set_enabled(f->timer, SD_EVENT_ONESHOT);
-}
-
-static const char *who_of(const struct followup *f) {
-        return f->cfg->followup.coordinator;
 }
 
 /* The changes of V[0..N) into the journal, in one commit. */
@@ -282,6 +409,7 @@ static int act_prepare(struct followup *f, uint32_t i, uint64_t now, struct fu_s
                 return 0;
         }
         enum fu_action a;
+        size_t covered = 0;
         struct fu_sched s = sched_of(&c, now);
         uint64_t when = followup_next_action(fc, f->cal, &s, &a);
         if (when > now || a == FU_ACT_NONE || a == FU_ACT_PURGE) { /* the index was behind the file */
@@ -297,14 +425,12 @@ static int act_prepare(struct followup *f, uint32_t i, uint64_t now, struct fu_s
                         c.code = fu_code_take(f, i);
                 c.stage = FU_STAGE_FIRST;
                 c.reminded = now;
-                for (size_t k = 0; k < c.n_contacts; k++)
-                        add_notify(f, &c, c.contacts[k], "reminder", now);
+                covered = add_round(f, &c, "reminder", now);
                 break;
         case FU_ACT_SECOND:
                 c.stage = FU_STAGE_SECOND;
                 c.second = now;
-                for (size_t k = 0; k < c.n_contacts; k++)
-                        add_notify(f, &c, c.contacts[k], "second", now);
+                covered = add_round(f, &c, "second", now);
                 break;
         case FU_ACT_ESCALATE:
                 c.stage = FU_STAGE_ESCALATED;
@@ -321,6 +447,7 @@ static int act_prepare(struct followup *f, uint32_t i, uint64_t now, struct fu_s
          * messages go again with the same keys. Until the commit says so, the
          * entry waits as after a spool error. */
         st->a = a;
+        st->covered = covered;
         st->c = c;
         r = fu_stage_rec(&c, &st->rec);
         fu_set_next(f, i, now + RETRY_USEC);
@@ -368,11 +495,13 @@ static void act_finish(struct followup *f, struct fu_staged *st, uint64_t now) {
                   a == FU_ACT_REMIND   ? MSGID_FOLLOWUP_REMINDER :
                   a == FU_ACT_SECOND   ? MSGID_FOLLOWUP_OVERDUE :
                                          MSGID_FOLLOWUP_ESCALATED,
-                  NULL, "Follow-up case at level %d: %s (%s)", c->level,
+                  NULL, "Follow-up case at level %d: %s (%s)%s", c->level,
                   a == FU_ACT_REMIND   ? "first reminder sent" :
                   a == FU_ACT_SECOND   ? "overdue, second reminder sent" :
                                          "not recorded in time, coordinator told",
-                  fu_stage_names[c->stage]);
+                  fu_stage_names[c->stage],
+                  st->covered == 1 ? "; a contact person is away, sent to the one covering" :
+                  st->covered > 1  ? "; the contact persons are away, sent to the coordinator" : "");
         emit(f, a == FU_ACT_REMIND ? "reminder" : a == FU_ACT_SECOND ? "overdue" : "escalated", c->level,
              fu_stage_names[c->stage]);
         case_done(c);
@@ -437,8 +566,13 @@ static int on_post(sd_event_source *s, void *userdata) {
                                         char person[COMMAND_MAX_ID + 1], kind[16];
                                         snprintf(person, sizeof(person), "%s", nt->person);
                                         snprintf(kind, sizeof(kind), "%s", nt->kind);
+                                        struct fu_notify was = *nt; /* add_notify may move the entries */
                                         add_notify(f, &c, person, kind, now);
-                                        c.notify[c.n_notify - 1].ch = CHANNEL_EMAIL;
+                                        struct fu_notify *nn = &c.notify[c.n_notify - 1];
+                                        nn->ch = CHANNEL_EMAIL;
+                                        memcpy(nn->covers, was.covers, sizeof(nn->covers));
+                                        memcpy(nn->covers_to, was.covers_to, sizeof(nn->covers_to));
+                                        nn->n_covers = was.n_covers;
                                         resend = true;
                                 }
                         }
@@ -555,7 +689,89 @@ static json_t *case_reply(struct followup *f, const struct fu_case *c) {
         json_object_set_new(o, "code", c->code ? json_string(code) : json_null());
         json_object_set_new(o, "unreached_in_row", json_integer(c->unreached));
         json_object_set_new(o, "task", json_boolean(c->task));
+        json_object_set_new(o, "responsible", c->responsible[0] ? json_string(c->responsible) : json_null());
         return o;
+}
+
+/* ---- absences ---- */
+
+void followup_set_absences(struct followup *f, const struct absences *abs) {
+        f->absences = abs;
+}
+
+/* When C's coming first reminder goes, or 0 when none is coming (reminded
+ * already, closed). */
+static uint64_t coming_reminder(const struct followup *f, const struct fu_case *c, uint64_t now) {
+        if (c->state == FU_CLOSED || c->stage != FU_STAGE_NONE)
+                return 0;
+        struct fu_sched s = sched_of(c, now);
+        uint64_t t = followup_next_action(&f->cfg->followup, f->cal, &s, NULL);
+        return t == UINT64_MAX ? 0 : t;
+}
+
+/* When C's responsible contact is away at its coming first reminder and
+ * the coordinator has not been told for this due date and absence: the
+ * notice to the coordinator goes on C (to be written, then dispatched).
+ * Returns whether it did. */
+static bool check_responsible(struct followup *f, struct fu_case *c, uint64_t now) {
+        const char *coord = who_of(f);
+        if (!c->responsible[0] || !coord || streq(coord, c->responsible))
+                return false;
+        uint64_t t = coming_reminder(f, c, now);
+        const struct absence *x = t ? away_at(f, c->responsible, t) : NULL;
+        if (!x || (streq(c->told_absence, x->id) && ymd_cmp(c->told_due, c->due) == 0))
+                return false;
+        char who[COMMAND_MAX_ID + 1];
+        snprintf(who, sizeof(who), "%s", c->responsible);
+        add_notify(f, c, coord, "responsible", now);
+        struct fu_notify *n = &c->notify[c->n_notify - 1];
+        snprintf(n->covers[0], sizeof(n->covers[0]), "%s", who);
+        n->covers_to[0] = x->to;
+        n->n_covers = 1;
+        snprintf(c->told_absence, sizeof(c->told_absence), "%s", x->id);
+        c->told_due = c->due;
+        return true;
+}
+
+void followup_absence_added(struct followup *f, const char *person, uint64_t from, uint64_t to) {
+        if (!f || !f->absences || !who_of(f) || to <= from)
+                return;
+        uint64_t now = beredd_now();
+        struct calendar_local l;
+        calendar_local(f->cal, from, &l);
+        /* A due date before the absence may be reminded in it (a weekend or
+         * Easter moves an office-hours reminder on by up to five days). */
+        int32_t lo = (int32_t) calendar_days_from_ymd(l.date) - 7;
+        calendar_local(f->cal, to, &l);
+        int32_t hi = (int32_t) calendar_days_from_ymd(l.date);
+        unsigned told = 0, failed = 0;
+        for (uint32_t i = 0; i < f->n_e; i++) {
+                const struct fu_entry *e = &f->e[i];
+                if (e->ref == NIL || E_STATE(e) == FU_CLOSED || E_STAGE(e) != FU_STAGE_NONE || e->due < lo ||
+                    e->due > hi)
+                        continue;
+                struct fu_case c;
+                if (fu_case_read(f, eref(f, i), &c) < 0)
+                        continue;
+                if (streq(c.responsible, person) && check_responsible(f, &c, now)) {
+                        if (fu_case_write(f, &c, false) < 0) {
+                                failed++;
+                        } else {
+                                fu_entry_set(f, i, &c);
+                                dispatch(f, &c, now, true);
+                                told++;
+                        }
+                }
+                case_done(&c);
+        }
+        /* Counts only: no case reference, no person. */
+        if (told)
+                log_event(LOG_INFO, MSGID_FOLLOWUP_CASE, NULL,
+                          "Follow-up: coordinator told of %u case(s) whose responsible contact person is away on the due date",
+                          told);
+        if (failed)
+                log_error("Follow-up: %u case(s) could not record a notice to the coordinator (spool error); "
+                          "not told", failed);
 }
 
 /* The case reference stays out of the journal (spool and beredctl only). */
@@ -575,6 +791,13 @@ static int spool_err(int r, const char *what, char *err, size_t errlen) {
 }
 
 /* ---- commands ---- */
+
+static bool is_contact(const struct fu_case *c, const char *person) {
+        for (size_t k = 0; k < c->n_contacts; k++)
+                if (streq(c->contacts[k], person))
+                        return true;
+        return false;
+}
 
 int followup_open(struct followup *f, const struct command *cmd, const char *origin, json_t **reply, char *err,
                   size_t errlen) {
@@ -632,6 +855,15 @@ int followup_open(struct followup *f, const struct command *cmd, const char *ori
         snprintf(c.ref, sizeof(c.ref), "%s", cmd->case_ref);
         for (size_t k = 0; k < cmd->n_contacts; k++)
                 snprintf(c.contacts[k], sizeof(c.contacts[k]), "%s", cmd->contacts[k]);
+        if (cmd->responsible) {
+                if (!is_contact(&c, cmd->responsible)) {
+                        snprintf(err, errlen, "responsible: must be one of the contacts");
+                        case_done(&c);
+                        return -EINVAL;
+                }
+                snprintf(c.responsible, sizeof(c.responsible), "%s", cmd->responsible);
+        }
+        bool notice = check_responsible(f, &c, now);
         if (origin && !(c.origin = strdup(origin))) {
                 case_done(&c);
                 return -ENOMEM;
@@ -656,6 +888,8 @@ int followup_open(struct followup *f, const struct command *cmd, const char *ori
         }
         fu_entry_init(f, i, &c);
         reschedule(f, i, &c);
+        if (notice)
+                dispatch(f, &c, now, true);
         char d[16];
         time_format_date(c.due, d, sizeof(d));
         log_case("opened at level %d, due %s", c.level, d);
@@ -719,6 +953,7 @@ static int do_checkin(struct followup *f, uint32_t i, struct fu_case *c, const c
                 add_notify(f, c, who_of(f), "children", now);
         if (p.tell_unreached && who_of(f))
                 add_notify(f, c, who_of(f), "unreached", now);
+        check_responsible(f, c, now); /* the due date moved */
         r = fu_case_write(f, c, false);
         if (r < 0)
                 return spool_err(r, "check-in", err, errlen);
@@ -773,6 +1008,7 @@ int followup_level(struct followup *f, const struct command *cmd, json_t **reply
                 if (ymd_cmp(sooner, c.due) < 0)
                         c.due = sooner;
         }
+        bool notice = check_responsible(f, &c, now);
         r = fu_case_write(f, &c, false);
         if (r < 0) {
                 case_done(&c);
@@ -780,10 +1016,49 @@ int followup_level(struct followup *f, const struct command *cmd, json_t **reply
         }
         fu_entry_set(f, i, &c);
         reschedule(f, i, &c);
+        if (notice)
+                dispatch(f, &c, now, true);
         log_case("level %d -> %d", before, c.level);
         emit(f, "level", c.level, NULL);
         *reply = case_reply(f, &c);
         json_object_set_new(*reply, "level_before", json_integer(before));
+        case_done(&c);
+        return 0;
+}
+
+int followup_update(struct followup *f, const struct command *cmd, json_t **reply, char *err, size_t errlen) {
+        struct fu_case c;
+        uint32_t i;
+        if (!cmd->responsible) {
+                snprintf(err, errlen, "responsible: missing");
+                return -EINVAL;
+        }
+        int r = open_case(f, cmd->case_ref, false, &i, &c, err, errlen);
+        if (r < 0)
+                return r;
+        if (cmd->responsible[0] && !is_contact(&c, cmd->responsible)) {
+                snprintf(err, errlen, "responsible: must be one of the contacts");
+                case_done(&c);
+                return -EINVAL;
+        }
+        uint64_t now = beredd_now();
+        json_array_append_new(c.history, json_pack("{s:s, s:I, s:o}", "event", "update", "ts", (json_int_t) now,
+                                                   "responsible", cmd->responsible[0] ? json_string(cmd->responsible)
+                                                                                      : json_null()));
+        snprintf(c.responsible, sizeof(c.responsible), "%s", cmd->responsible);
+        bool notice = check_responsible(f, &c, now);
+        r = fu_case_write(f, &c, false);
+        if (r < 0) {
+                case_done(&c);
+                return spool_err(r, "update", err, errlen);
+        }
+        fu_entry_set(f, i, &c);
+        if (notice)
+                dispatch(f, &c, now, true);
+        log_case("responsible contact person %s", c.responsible[0] ? "named" : "removed");
+        *reply = case_reply(f, &c);
+        if (notice)
+                json_object_set_new(*reply, "coordinator_told", json_true());
         case_done(&c);
         return 0;
 }
@@ -890,13 +1165,19 @@ int followup_due(struct followup *f, bool overdue_only, const char *contact, jso
                 struct fu_case c;
                 if (fu_case_read(f, eref(f, i), &c) < 0)
                         continue;
-                bool mine = !contact;
+                /* Who is away when the next reminder goes, and who covers. */
+                struct fu_sched sc = sched_of(&c, now);
+                uint64_t t = followup_next_action(&f->cfg->followup, f->cal, &sc, NULL);
+                struct fu_route rt;
+                route(f, &c, t == UINT64_MAX || t < now ? now : t, &rt);
+                bool mine = !contact, covering = contact && rt.cover && streq(rt.cover, contact) &&
+                                                 !is_contact(&c, contact);
                 json_t *contacts = json_array();
                 for (size_t k = 0; k < c.n_contacts; k++) {
                         json_array_append_new(contacts, json_string(c.contacts[k]));
                         mine = mine || streq(c.contacts[k], contact);
                 }
-                if (!mine) {
+                if (!mine && !covering) {
                         json_decref(contacts);
                         case_done(&c);
                         continue;
@@ -904,6 +1185,14 @@ int followup_due(struct followup *f, bool overdue_only, const char *contact, jso
                 json_t *o = case_reply(f, &c);
                 json_object_set_new(o, "contacts", contacts);
                 json_object_set_new(o, "overdue", json_boolean(c.stage >= FU_STAGE_SECOND));
+                if (covering) /* CONTACT is the coordinator covering for the contacts away */
+                        json_object_set_new(o, "covering", json_true());
+                json_t *cov = json_array();
+                for (size_t k = 0; k < rt.n_away; k++)
+                        json_array_append_new(cov, json_pack("{s:s, s:o, s:o}", "contact", rt.away[k], "until",
+                                                             local_time(f, rt.away_to[k]), "covered_by",
+                                                             rt.cover ? json_string(rt.cover) : json_null()));
+                json_object_set_new(o, "covered", cov);
                 case_done(&c);
                 if (n == cap) {
                         cap = cap ? cap * 2 : 16;
@@ -1044,9 +1333,15 @@ int followup_reply(struct followup *f, const char *code, const char *person, enu
         bool allowed = person && who_of(f) && streq(person, who_of(f));
         for (size_t k = 0; person && k < c.n_contacts; k++)
                 allowed = allowed || streq(c.contacts[k], person);
+        /* ... and whoever this round's reminder went to in their stead (a
+         * contact away: the other one, or the coordinator, also the one of
+         * before a reload). */
+        for (size_t k = 0; person && k < c.n_notify; k++)
+                allowed = allowed || (is_round_kind(c.notify[k].kind) && streq(c.notify[k].person, person));
         if (!allowed) {
-                /* Only the case's contacts may answer; and the same answer as
-                 * for a code no case holds, so that it is no oracle. */
+                /* Only the case's contacts and those its reminders went to
+                 * may answer; and the same answer as for a code no case
+                 * holds, so that it is no oracle. */
                 case_done(&c);
                 return -ENOENT;
         }

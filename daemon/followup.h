@@ -46,6 +46,7 @@
 #include "text.h"
 
 struct followup;
+struct absences;
 
 /* One event for the journal and MQTT: never a case reference or a person.
  * TYPE: "case.opened", "reminder", "overdue", "escalated", "checkin",
@@ -72,6 +73,27 @@ void followup_free(struct followup *f);
  * Call it while the old configuration is still alive. */
 void followup_set_config(struct followup *f, const struct config *cfg, const struct calendar *cal);
 
+/* Absences (absence.h; borrowed, NULL: nobody is away). A reminder due
+ * while a contact person is away goes to the case's other contact; when
+ * both are away, or the case has only one, to the coordinator; the one it
+ * goes to is told why ("Ola er borte til og med 27.12, så oppfølgingen er
+ * sendt til deg"), is recorded with the message before it is sent (the
+ * case file's notify[].covers), and may answer its code. Whether someone
+ * is away is asked when each reminder goes (first and second: someone back
+ * by the second gets it); the escalation says where the reminders went.
+ * Nobody to cover (no coordinator, or the coordinator is the one away):
+ * the contacts get it as without absences. */
+void followup_set_absences(struct followup *f, const struct absences *abs);
+/* A case may name its responsible contact person (one of its contacts).
+ * The coordinator is told, once per case, due date and absence, when the
+ * responsible contact is away at the first reminder of a coming due date:
+ * checked when PERSON's absence ABSENCE_ID [FROM, TO) is added (here; for
+ * the open cases due in it), and when a case's due date is set or moves or
+ * its responsible contact is named (open, check-in, level, update). The
+ * notice is durable like the reminders (write-ahead, notify[] kind
+ * "responsible", responsible_told), so a restart does not repeat it. */
+void followup_absence_added(struct followup *f, const char *person, uint64_t from, uint64_t to);
+
 /* Commands (validated with command_validate() first). Each returns 0 and sets
  * *REPLY to the reply's extra fields, or -errno with "field: reason" in ERR.
  * ORIGIN identifies a drop file: an open whose origin equals the existing
@@ -81,10 +103,17 @@ int followup_open(struct followup *f, const struct command *cmd, const char *ori
 int followup_checkin(struct followup *f, const struct command *cmd, json_t **reply, char *err, size_t errlen);
 int followup_level(struct followup *f, const struct command *cmd, json_t **reply, char *err, size_t errlen);
 int followup_close(struct followup *f, const struct command *cmd, json_t **reply, char *err, size_t errlen);
+/* case.update: RESPONSIBLE, one of the contacts ("": none). */
+int followup_update(struct followup *f, const struct command *cmd, json_t **reply, char *err, size_t errlen);
 int followup_show(struct followup *f, const char *ref, json_t **reply, char *err, size_t errlen);
 /* Today's work list: open cases due today or earlier without a check-in,
  * {"date":..., "count":N, "cases":[...]}; OVERDUE_ONLY: reminded twice or
- * escalated; CONTACT (or NULL): only that person's cases. */
+ * escalated; CONTACT (or NULL): only that person's cases. Each case has
+ * "responsible" and "covered": for each contact away when its next
+ * reminder goes (now, if that has passed) {"contact", "until", "covered_by"}
+ * (covered_by null: nobody covers, the contacts get it). With CONTACT,
+ * also the cases CONTACT covers without being a contact (the coordinator,
+ * when both are away or the only one is), with "covering": true. */
 int followup_due(struct followup *f, bool overdue_only, const char *contact, json_t **reply);
 /* The cases in STATE (open: open and escalated), by due date then
  * reference: {"state", "count":N, "cases":[{"case","state","level","due",
@@ -200,6 +229,16 @@ enum fu_text {
         FU_TEXT_ESCALATE,   /* to the coordinator: not recorded after N days */
         FU_TEXT_CHILDREN,   /* to the coordinator: worse, children in the household */
         FU_TEXT_UNREACHED,  /* to the coordinator: N unreached in a row */
+        FU_TEXT_RESPONSIBLE, /* to the coordinator: the responsible contact is away on the due date */
+};
+
+/* A contact person away, as a reminder names them: first name and the
+ * end of the absence (LAST the last day when MINUTE < 0, i.e. the absence
+ * ends at midnight; else the day and minute of the day it ends). */
+struct fu_away {
+        char name[64]; /* the first name: "Ola" */
+        struct ymd last;
+        int minute;
 };
 
 struct fu_text_args {
@@ -213,6 +252,12 @@ struct fu_text_args {
         int n;                    /* days (escalation) or a count (unreached) */
         const char *const *contacts; /* contact person ids (coordinator's texts) */
         size_t n_contacts;
+        /* Rerouted: the contact persons away (a reminder says why it came
+         * to the reader; an escalation says where the reminders went). */
+        const struct fu_away *away;
+        size_t n_away;
+        const char *reminded;     /* escalation: whom the reminders went to; NULL: the reader */
+        struct ymd due;           /* FU_TEXT_RESPONSIBLE: the due date */
 };
 
 /* For the fuzz target and tests: parse a case file's bytes with both the

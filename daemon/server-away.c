@@ -11,6 +11,7 @@
 #include "absence.h"
 #include "away-parse.h"
 #include "calendar.h"
+#include "followup.h"
 #include "log.h"
 #include "macro.h"
 #include "server-internal.h"
@@ -104,6 +105,7 @@ int server_away(struct server *s, const struct command *cmd, enum source src, js
         log_info("Absence %s of %s registered (from %s%s%s)", x->id, x->person, x->source, cmd->by ? ", by " : "",
                  cmd->by ? cmd->by : "");
         *reply = json_pack("{s:o}", "absence", absence_json(x, fmt_local, s->cal));
+        followup_absence_added(s->fu, x->person, x->from, x->to); /* a responsible contact away on a due date */
         return 0;
 }
 
@@ -195,6 +197,7 @@ bool server_away_sms(struct server *s, const struct person *p, const char *text,
                         break;
                 }
                 log_info("Absence %s of %s registered (from sms)", x->id, p->id);
+                followup_absence_added(s->fu, x->person, x->from, x->to);
                 day_text(en, at.from, l.date, a, sizeof(a));
                 day_text(en, at.to, l.date, b, sizeof(b));
                 if (at.from_now)

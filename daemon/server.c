@@ -465,6 +465,9 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
         case CMD_CASE_LEVEL:
                 r = followup_level(s->fu, cmd, &fields, err, sizeof(err));
                 break;
+        case CMD_CASE_UPDATE:
+                r = followup_update(s->fu, cmd, &fields, err, sizeof(err));
+                break;
         case CMD_CASE_CLOSE:
                 r = followup_close(s->fu, cmd, &fields, err, sizeof(err));
                 break;
@@ -1197,6 +1200,7 @@ static int server_start_engines(struct server *s) {
                 log_error_errno(r, "Cannot load the follow-up cases: %m");
                 return r;
         }
+        followup_set_absences(s->fu, s->absences);
         /* After the activations are loaded (an ended one may go), before
          * anything new comes in. */
         r = retention_new(s->event, s->store, s->acts, s->absences, s->config, &s->ret);

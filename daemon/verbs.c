@@ -13,6 +13,7 @@ static const char *const command_names[_CMD_MAX] = {
         [CMD_CASE_OPEN] = "case.open",
         [CMD_CASE_CHECKIN] = "case.checkin",
         [CMD_CASE_LEVEL] = "case.level",
+        [CMD_CASE_UPDATE] = "case.update",
         [CMD_CASE_CLOSE] = "case.close",
         [CMD_STATUS] = "status",
         [CMD_LIST] = "list",

@@ -14,6 +14,7 @@ enum command_kind {
         CMD_CASE_OPEN,
         CMD_CASE_CHECKIN,
         CMD_CASE_LEVEL,
+        CMD_CASE_UPDATE,      /* "case.update": the responsible contact person */
         CMD_CASE_CLOSE,
         CMD_STATUS,
         CMD_LIST,

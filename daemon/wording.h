@@ -283,6 +283,27 @@
 #define W_FU_UNREACHED "%s: ikke nådd %d ganger på rad. Kontaktpersoner: %s.", \
         "%s: not reached %d times in a row. Contact persons: %s."
 
+/* A reminder rerouted because contact persons are away: why it came to
+ * the reader. NAME and the last day (D.M) of the absence: the first away
+ * contact; "og"/"and" NAME, D.M: the second. */
+#define W_FU_AWAY_DAY "%s er borte til og med %d.%d", "%s is away through %d.%d"
+/* NAME, D.M, HH:MM: an absence ending within a day. */
+#define W_FU_AWAY_TIME "%s er borte til %d.%d kl. %02d:%02d", "%s is away until %d.%d at %02d:%02d"
+#define W_FU_AWAY_DAY2 " og %s til og med %d.%d", " and %s through %d.%d"
+#define W_FU_AWAY_TIME2 " og %s til %d.%d kl. %02d:%02d", " and %s until %d.%d at %02d:%02d"
+/* After the away phrase, on a reminder to the one it was sent to instead. */
+#define W_FU_SENT_TO_YOU ", så oppfølgingen er sendt til deg. ", ", so the follow-up has been sent to you. "
+/* After the away phrase, on an escalation: NAMES the reminders went to. */
+#define W_FU_ESC_REMINDED " %s; påminnelsene gikk til %s.", " %s; the reminders went to %s."
+#define W_FU_ESC_YOU "deg", "you"
+/* To the coordinator: the responsible contact is away on the due date.
+ * REF, the away phrase, the due date D.M. */
+#define W_FU_RESPONSIBLE_SUBJECT "%s: ansvarlig kontaktperson er borte", "%s: the responsible contact person is away"
+#define W_FU_RESPONSIBLE "%s: %s, og er ansvarlig kontaktperson; oppfølgingen forfaller %d.%d. " \
+        "Sørg for at de andre tjenestene følger opp.", \
+        "%s: %s, and is the responsible contact person; the follow-up is due %d.%d. " \
+        "Make sure the other services follow up."
+
 /* ---- HTTP answer pages ----
  * The page behind a one-tap link of a call-out e-mail (/a/TOKEN/yes|no):
  * confirm, then thanks; or why the answer was not taken. Title and lead of

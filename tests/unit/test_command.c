@@ -204,6 +204,19 @@ static void test_case_commands(void **state) {
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"due\":\"2027-02-29\"}",
                      "due: expected a date \"YYYY-MM-DD\"");
         expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"level\":0}", "level: must be between 1 and 9");
+        /* The responsible contact person: an id; "" (none) in case.update only. */
+        assert_int_equal(parse("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\",\"b\"],\"responsible\":\"b\"}", &c), 0);
+        assert_string_equal(c.responsible, "b");
+        command_done(&c);
+        expect_error("{\"cmd\":\"case.open\",\"case\":\"K-1\",\"contacts\":[\"a\"],\"responsible\":\"\"}",
+                     "responsible: must not be empty");
+        assert_int_equal(parse("{\"cmd\":\"case.update\",\"case\":\"K-1\",\"responsible\":\"\"}", &c), 0);
+        assert_int_equal(c.kind, CMD_CASE_UPDATE);
+        assert_string_equal(c.responsible, "");
+        command_done(&c);
+        expect_error("{\"cmd\":\"case.update\",\"case\":\"K-1\"}", "responsible: missing");
+        expect_error("{\"cmd\":\"case.update\",\"case\":\"K-1\",\"responsible\":\"a\",\"level\":2}",
+                     "level: unknown field for case.update");
 
         assert_int_equal(parse("{\"cmd\":\"case.checkin\",\"case\":\"K-1\",\"by\":\"kari\",\"outcome\":\"no-needs\",\"in\":\"5d\"}", &c), 0);
         assert_int_equal(c.outcome, OUTCOME_NO_NEEDS);

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "absence.h"
 #include "activation.h"
 #include "calendar.h"
 #include "config.h"
@@ -66,7 +67,8 @@ static const char config_text[] =
         "people = (\n"
         "  { id = \"kari\"; name = \"Kari Nordmann\"; phone = \"+4791234567\"; email = \"kari@kommune.example\"; roles = [\"leader\"]; },\n"
         "  { id = \"ola\"; name = \"Ola Nordmann\"; phone = \"+4791234568\"; roles = [\"member\"]; },\n"
-        "  { id = \"ann\"; name = \"Ann Smith\"; email = \"ann@kommune.example\"; lang = \"en\"; roles = [\"member\"]; }\n"
+        "  { id = \"ann\"; name = \"Ann Smith\"; email = \"ann@kommune.example\"; lang = \"en\"; roles = [\"member\"]; },\n"
+        "  { id = \"per\"; name = \"Per Hansen\"; phone = \"+4791234569\"; roles = [\"member\"]; }\n"
         ");\n"
         "gateways = ( { id = \"outbox\"; channel = \"any\"; type = \"file\"; } );\n"
         "followup: {\n"
@@ -508,6 +510,59 @@ static void test_texts(void **state) {
         assert_string_equal(fu_state_name(FU_ESCALATED), "escalated");
 }
 
+/* The texts of a reminder rerouted around absences, the escalation after
+ * one, the notice about the responsible contact: bokmål and English. */
+static void test_texts_away(void **state) {
+        (void) state;
+        char subject[256], text[1024];
+        const char *contacts[] = { "ola", "ann" };
+        struct fu_away away[2] = { { .name = "Ola", .last = D(2026, 12, 27), .minute = -1 },
+                                   { .name = "Ann", .last = D(2027, 1, 2), .minute = 12 * 60 + 30 } };
+        struct fu_text_args a = { .kind = FU_TEXT_REMIND, .ch = CHANNEL_SMS, .ref = "K-2041", .code = "48213",
+                                  .today = true, .contacts = contacts, .n_contacts = 2, .away = away, .n_away = 1 };
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "Påminnelse: oppfølging av K-2041 forfaller i dag. Ola er borte til og med 27.12, "
+                                  "så oppfølgingen er sendt til deg. Svar OK 48213 (ingen behov) eller HJELP 48213 "
+                                  "(trenger oppfølging).");
+        /* By e-mail the whole reply instruction. */
+        a.ch = CHANNEL_EMAIL;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_non_null(strstr(text, "sendt til deg. Svar OK 48213 (ingen behov), HJELP 48213 (trenger oppfølging) "
+                                     "eller UTSETT 48213 3 (utsett 3 dager)."));
+        a.ch = CHANNEL_SMS;
+        assert_string_equal(subject, "Oppfølging av K-2041 forfaller i dag");
+        a.lang = LANG_EN;
+        a.n_away = 2;
+        a.kind = FU_TEXT_SECOND;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_non_null(strstr(text, "Reminder 2: follow-up of K-2041 has not been recorded. Ola is away through "
+                                     "27.12 and Ann until 2.1 at 12:30, so the follow-up has been sent to you. Reply OK"));
+        /* The escalation: where the reminders went (to Per, or to the reader). */
+        a.lang = LANG_NB;
+        a.kind = FU_TEXT_ESCALATE;
+        a.n = 2;
+        a.n_away = 1;
+        a.reminded = "Ann";
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "K-2041: oppfølging ikke registrert etter 2 dager. Kontaktpersoner: ola, ann. Ola er "
+                                  "borte til og med 27.12; påminnelsene gikk til Ann.");
+        a.reminded = NULL;
+        a.lang = LANG_EN;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_non_null(strstr(text, "Ola is away through 27.12; the reminders went to you."));
+        /* Nobody away: the text of before. */
+        a.n_away = 0;
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "K-2041: follow-up not recorded after 2 days. Contact persons: ola, ann.");
+        a.kind = FU_TEXT_RESPONSIBLE;
+        a.n_away = 1;
+        a.due = D(2026, 12, 24);
+        assert_int_equal(followup_text(&a, subject, sizeof(subject), text, sizeof(text)), 0);
+        assert_string_equal(text, "K-2041: Ola is away through 27.12, and is the responsible contact person; the "
+                                  "follow-up is due 24.12. Make sure the other services follow up.");
+        assert_string_equal(subject, "K-2041: the responsible contact person is away");
+}
+
 /* ---- the engine, with a recording gateway ---- */
 
 struct sent {
@@ -596,6 +651,9 @@ static json_t *run(struct followup *f, const char *json, const char *origin, int
                 break;
         case CMD_CASE_CLOSE:
                 r = followup_close(f, &c, &reply, err, errlen);
+                break;
+        case CMD_CASE_UPDATE:
+                r = followup_update(f, &c, &reply, err, errlen);
                 break;
         default:
                 fail();
@@ -1224,6 +1282,255 @@ static void test_many(void **state) {
         store_free(store);
 }
 
+
+/* ---- follow-up follows absences ---- */
+
+/* Local midnight of D (Oslo, CET in March) as usec: 23:00 UTC the day before. */
+static uint64_t midnight(int y, int m, int d) {
+        return U(y, m, d, 0, 0) - 3600 * USEC_PER_SEC;
+}
+
+static const char *sent_text(const char *person, const char *pattern) {
+        for (size_t i = 0; i < n_outbox; i++)
+                if (streq(outbox[i].person, person) && (!pattern || strstr(outbox[i].text, pattern)))
+                        return outbox[i].text;
+        return NULL;
+}
+
+static const char *code_of(struct followup *f, const char *ref, char buf[static 8]) {
+        json_t *show = show_case(f, ref, 0);
+        const char *c = json_string_value(json_object_get(show, "code"));
+        snprintf(buf, 8, "%s", c ? c : "");
+        json_decref(show);
+        return buf;
+}
+
+/* Rewrite case REF's file at ROOT (the engine stopped): stage, reminded and
+ * second as given; cases/index removed so the start reads the files. */
+static void set_stage(const char *root, const char *ref, const char *stage, uint64_t reminded, uint64_t second) {
+        char bucket[3], path[700];
+        store_case_bucket(ref, bucket);
+        snprintf(path, sizeof(path), "%s/cases/%s/%s.json", root, bucket, ref);
+        json_error_t jerr;
+        json_t *o = json_load_file(path, 0, &jerr);
+        assert_non_null(o);
+        json_object_set_new(o, "stage", json_string(stage));
+        json_object_set_new(o, "reminded", json_integer((json_int_t) reminded));
+        json_object_set_new(o, "second", json_integer((json_int_t) second));
+        assert_int_equal(json_dump_file(o, path, JSON_INDENT(1)), 0);
+        json_decref(o);
+        snprintf(path, sizeof(path), "%s/cases/index", root);
+        unlink(path);
+}
+
+static void test_away_reroute(void **state) {
+        struct world *w = *state;
+        char root[300], err[256], code[8];
+        snprintf(root, sizeof(root), "%s/spool-away", tmpdir);
+        struct store *store = NULL;
+        sd_event *e = NULL;
+        struct absences *abs = NULL;
+        uint64_t now = beredd_now();
+        assert_int_equal(absences_new(NULL, &abs, NULL), 0);
+        /* Ola away Sunday 1 March through Friday 6 March. */
+        assert_int_equal(absences_add(abs, "ola", midnight(2026, 3, 1), midnight(2026, 3, 7), "ferie", "test", now, NULL), 0);
+        struct followup *f = engine_open(w, root, &store, &e);
+        followup_set_absences(f, abs);
+        n_outbox = 0;
+
+        /* Two contacts, one away: the other one gets it, and why (in English, Ann's language). */
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"A-1\",\"contacts\":[\"ola\",\"ann\"],\"due\":\"2026-03-02\"}",
+                        NULL, 0, err, sizeof(err)));
+        /* One contact, away: the coordinator. */
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"A-2\",\"contacts\":[\"ola\"],\"due\":\"2026-03-02\"}", NULL,
+                        0, err, sizeof(err)));
+        /* Nobody away: as always. */
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"A-4\",\"contacts\":[\"per\"],\"due\":\"2026-03-02\"}", NULL,
+                        0, err, sizeof(err)));
+        spin(e);
+        assert_int_equal(count_sent("ola", NULL), 0);
+        assert_int_equal(count_sent("ann", "Reminder: follow-up of A-1 is due today. Ola is away through 6.3, "
+                                           "so the follow-up has been sent to you. "), 1);
+        assert_int_equal(count_sent("kari", "Påminnelse: oppfølging av A-2 forfaller i dag. Ola er borte til og "
+                                            "med 6.3, så oppfølgingen er sendt til deg. Svar OK "), 1);
+        assert_int_equal(count_sent("per", "A-4"), 1);
+        assert_null(strstr(sent_text("per", "A-4"), "borte"));
+        assert_null(strstr(sent_text("kari", "A-2"), "ferie")); /* the note stays in the spool */
+        assert_int_equal(n_outbox, 3);
+
+        /* The decision is in the case file before it is sent: a crash now
+         * sends the same text to the same person again, with the same key. */
+        char key[160], text[512];
+        snprintf(key, sizeof(key), "%s", outbox[1].key);
+        snprintf(text, sizeof(text), "%s", outbox[1].text);
+        json_t *show = show_case(f, "A-2", 0);
+        json_t *nt = json_array_get(json_object_get(show, "notify"), 0);
+        assert_string_equal(json_string_value(json_object_get(nt, "person")), "kari");
+        assert_string_equal(json_string_value(json_object_get(nt, "state")), "sending");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(nt, "covers"), 0), "person")),
+                            "ola");
+        json_decref(show);
+        followup_free(f);
+        n_outbox = 0;
+        assert_int_equal(absences_cancel(abs, absences_next(abs, "ola", 0, UINT64_MAX, &(size_t) { 0 })->id), 0);
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        followup_set_absences(f, abs);
+        /* Ola's absence was cancelled meanwhile: the resend still says what was decided. */
+        assert_int_equal(n_outbox, 3);
+        assert_int_equal(count_sent("kari", text), 1);
+        assert_true(streq(outbox[0].key, key) || streq(outbox[1].key, key) || streq(outbox[2].key, key));
+        deliver_all();
+        spin(e);
+
+        /* Both away: the coordinator, naming both. */
+        assert_int_equal(absences_add(abs, "ola", midnight(2026, 3, 1), midnight(2026, 3, 7), NULL, "test", now, NULL), 0);
+        assert_int_equal(absences_add(abs, "ann", midnight(2026, 3, 2), U(2026, 3, 9, 11, 0), NULL, "test", now, NULL), 0);
+        n_outbox = 0;
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"A-3\",\"contacts\":[\"ola\",\"ann\"],\"due\":\"2026-03-02\"}",
+                        NULL, 0, err, sizeof(err)));
+        spin(e);
+        assert_int_equal(n_outbox, 1);
+        assert_int_equal(count_sent("kari", "A-3 forfaller i dag. Ola er borte til og med 6.3 og Ann til "
+                                            "9.3 kl. 12:00, så oppfølgingen er sendt til deg."), 1);
+        deliver_all();
+        spin(e);
+
+        /* due --contact: who is away and who covers. */
+        json_t *due = NULL;
+        assert_int_equal(followup_due(f, false, "ola", &due), 0);
+        assert_int_equal(json_integer_value(json_object_get(due, "count")), 3);
+        json_t *c0 = json_array_get(json_object_get(due, "cases"), 0); /* */
+        assert_string_equal(json_string_value(json_object_get(c0, "case")), "A-1");
+        json_t *cov = json_object_get(c0, "covered");
+        assert_int_equal(json_array_size(cov), 2); /* both away when its second reminder goes (Tuesday) */
+        assert_string_equal(json_string_value(json_object_get(json_array_get(cov, 0), "contact")), "ola");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(cov, 0), "covered_by")), "kari");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(cov, 0), "until")), "2026-03-07 00:00");
+        json_decref(due);
+        /* The coordinator's list: the cases she covers, not being a contact. */
+        assert_int_equal(followup_due(f, false, "kari", &due), 0);
+        assert_int_equal(json_integer_value(json_object_get(due, "count")), 3);
+        assert_true(json_is_true(json_object_get(json_array_get(json_object_get(due, "cases"), 1), "covering")));
+        json_decref(due);
+        assert_int_equal(followup_due(f, false, "per", &due), 0);
+        assert_int_equal(json_integer_value(json_object_get(due, "count")), 1); /* A-4 only */
+        json_decref(due);
+
+        /* Answers: whoever the reminder went to, the contacts, nobody else. */
+        json_t *reply = NULL;
+        code_of(f, "A-3", code);
+        assert_int_equal(followup_reply(f, code, "per", TEXT_REPLY_OK, 0, &reply, err, sizeof(err)), -ENOENT);
+        assert_int_equal(followup_reply(f, code, "kari", TEXT_REPLY_OK, 0, &reply, err, sizeof(err)), 0);
+        json_decref(reply);
+        code_of(f, "A-1", code);
+        assert_int_equal(followup_reply(f, code, "per", TEXT_REPLY_OK, 0, &reply, err, sizeof(err)), -ENOENT);
+
+        /* The second reminder and the escalation follow the same rerouting:
+         * A-1 reminded on Friday, A-2 reminded twice by Sunday. */
+        followup_free(f);
+        set_stage(root, "A-1", "first", U(2026, 2, 27, 9, 0), 0);
+        set_stage(root, "A-2", "second", U(2026, 2, 27, 9, 0), U(2026, 3, 1, 8, 0));
+        n_outbox = 0;
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        followup_set_absences(f, abs);
+        spin(e);
+        /* Both of A-1's contacts are away now: the coordinator. */
+        assert_int_equal(count_sent("kari", "Påminnelse 2: oppfølging av A-1 er ikke registrert. Ola er borte "
+                                            "til og med 6.3 og Ann til 9.3 kl. 12:00, så oppfølgingen er sendt til deg."),
+                         1);
+        assert_int_equal(count_sent("ann", NULL), 0);
+        assert_int_equal(count_sent("ola", NULL), 0);
+        /* A-2's escalation says its reminders went to the coordinator. */
+        assert_int_equal(count_sent("kari", "A-2: oppfølging ikke registrert etter 3 dager. Kontaktpersoner: ola. Ola er "
+                                            "borte til og med 6.3; påminnelsene gikk til deg."), 1);
+        code_of(f, "A-1", code);
+        assert_int_equal(followup_reply(f, code, "kari", TEXT_REPLY_HELP, 0, &reply, err, sizeof(err)), 0);
+        json_decref(reply);
+        deliver_all();
+        spin(e);
+
+        followup_free(f);
+        absences_free(abs);
+        sd_event_unref(e);
+        store_free(store);
+}
+
+/* The responsible contact person: one of the contacts; the coordinator is
+ * told once when they are away on a coming due date (at the open, at an
+ * update, when the absence is added), not again after a restart. */
+static void test_away_responsible(void **state) {
+        struct world *w = *state;
+        char root[300], err[256];
+        snprintf(root, sizeof(root), "%s/spool-responsible", tmpdir);
+        struct store *store = NULL;
+        sd_event *e = NULL;
+        struct absences *abs = NULL;
+        uint64_t now = beredd_now();
+        assert_int_equal(absences_new(NULL, &abs, NULL), 0);
+        assert_int_equal(absences_add(abs, "ola", midnight(2026, 3, 3), midnight(2026, 3, 7), NULL, "test", now, NULL), 0);
+        struct followup *f = engine_open(w, root, &store, &e);
+        followup_set_absences(f, abs);
+        n_outbox = 0;
+
+        json_t *r = run(f, "{\"cmd\":\"case.open\",\"case\":\"R-1\",\"contacts\":[\"ann\"],\"responsible\":\"ola\"}", NULL,
+                        -EINVAL, err, sizeof(err));
+        assert_string_equal(err, "responsible: must be one of the contacts");
+        r = run(f, "{\"cmd\":\"case.open\",\"case\":\"R-1\",\"contacts\":[\"ann\",\"ola\"],\"responsible\":\"ola\","
+                   "\"due\":\"2026-03-04\"}", NULL, 0, err, sizeof(err));
+        assert_string_equal(json_string_value(json_object_get(r, "responsible")), "ola");
+        json_decref(r);
+        assert_int_equal(count_sent("kari", "R-1: Ola er borte til og med 6.3, og er ansvarlig kontaktperson; "
+                                            "oppfølgingen forfaller 4.3. Sørg for at de andre tjenestene følger opp."), 1);
+        assert_int_equal(n_outbox, 1);
+        /* Not away then: nothing. */
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"R-2\",\"contacts\":[\"ann\",\"ola\"],\"responsible\":\"ann\","
+                           "\"due\":\"2026-03-11\"}", NULL, 0, err, sizeof(err)));
+        json_decref(run(f, "{\"cmd\":\"case.open\",\"case\":\"R-3\",\"contacts\":[\"per\",\"ola\"],\"due\":\"2026-03-05\"}",
+                        NULL, 0, err, sizeof(err)));
+        assert_int_equal(n_outbox, 1);
+        /* Named by an update: told. */
+        r = run(f, "{\"cmd\":\"case.update\",\"case\":\"R-3\",\"responsible\":\"ola\"}", NULL, 0, err, sizeof(err));
+        assert_true(json_is_true(json_object_get(r, "coordinator_told")));
+        json_decref(r);
+        assert_int_equal(count_sent("kari", "R-3: Ola er borte"), 1);
+        r = run(f, "{\"cmd\":\"case.update\",\"case\":\"R-3\",\"responsible\":\"ann\"}", NULL, -EINVAL, err, sizeof(err));
+        deliver_all();
+        spin(e);
+
+        /* A restart repeats nothing; an update naming the same again neither. */
+        followup_free(f);
+        n_outbox = 0;
+        assert_int_equal(followup_new(e, store, NULL, w->cfg, w->cal, NULL, NULL, &f), 0);
+        followup_set_absences(f, abs);
+        spin(e);
+        json_decref(run(f, "{\"cmd\":\"case.update\",\"case\":\"R-3\",\"responsible\":\"ola\"}", NULL, 0, err, sizeof(err)));
+        assert_int_equal(n_outbox, 0);
+
+        /* An absence added later that covers R-2's due date: told, once. */
+        const struct absence *x = NULL;
+        assert_int_equal(absences_add(abs, "ann", midnight(2026, 3, 10), midnight(2026, 3, 13), NULL, "test", now, &x), 0);
+        followup_absence_added(f, "ann", x->from, x->to);
+        assert_int_equal(n_outbox, 1);
+        assert_int_equal(count_sent("kari", "R-2: Ann er borte til og med 12.3"), 1);
+        followup_absence_added(f, "ann", x->from, x->to);
+        assert_int_equal(n_outbox, 1);
+        json_t *show = show_case(f, "R-2", 0);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(show, "responsible_told"), "due")),
+                            "2026-03-11");
+        json_decref(show);
+        /* No responsible contact any more. */
+        r = run(f, "{\"cmd\":\"case.update\",\"case\":\"R-2\",\"responsible\":\"\"}", NULL, 0, err, sizeof(err));
+        assert_true(json_is_null(json_object_get(r, "responsible")));
+        json_decref(r);
+        deliver_all();
+        spin(e);
+
+        followup_free(f);
+        absences_free(abs);
+        sd_event_unref(e);
+        store_free(store);
+}
+
 static int setup_group(void **state) {
         (void) state;
         assert_non_null(mkdtemp(tmpdir));
@@ -1255,11 +1562,14 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_unreached, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_overrides, setup_office, teardown),
                 cmocka_unit_test(test_texts),
+                cmocka_unit_test(test_texts_away),
                 cmocka_unit_test_setup_teardown(test_engine, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_many, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_journal, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_index, setup_office, teardown),
                 cmocka_unit_test_setup_teardown(test_vocabulary, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_away_reroute, setup_office, teardown),
+                cmocka_unit_test_setup_teardown(test_away_responsible, setup_office, teardown),
         };
         return cmocka_run_group_tests(tests, setup_group, teardown_group);
 }
