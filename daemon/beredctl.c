@@ -830,6 +830,26 @@ static void print_summary(json_t *o) {
 }
 
 /* beredctl case open|checkin|level|close|show REF ..., due, followup summary */
+/* beredctl case list [--contact P] [--state S] */
+static int cmd_case_list(int argc, char **argv) {
+        json_t *req = json_pack("{s:s}", "cmd", "case.list");
+        for (int i = 2; i < argc; i++) {
+                if ((!strcmp(argv[i], "--contact") || !strcmp(argv[i], "--state")) && i + 1 < argc) {
+                        json_object_set_new(req, argv[i] + 2, json_string(argv[i + 1]));
+                        i++;
+                } else {
+                        json_decref(req);
+                        if (!strcmp(argv[i], "--contact") || !strcmp(argv[i], "--state"))
+                                return usagef("option %s of case list needs a value", argv[i]);
+                        return usagef(argv[i][0] == '-' ? "unknown option %s for case list (it takes "
+                                                          "--contact PERSON and --state open|closed|all)"
+                                                        : "unexpected argument '%s' for case list",
+                                      argv[i]);
+                }
+        }
+        return run(req, print_cases);
+}
+
 static int cmd_followup(int argc, char **argv) {
         const char *c = argv[0];
         if (!strcmp(c, "due")) {
@@ -858,24 +878,8 @@ static int cmd_followup(int argc, char **argv) {
         }
         if (strcmp(c, "case"))
                 return -1;
-        if (argc >= 2 && !strcmp(argv[1], "list")) {
-                json_t *req = json_pack("{s:s}", "cmd", "case.list");
-                for (int i = 2; i < argc; i++) {
-                        if ((!strcmp(argv[i], "--contact") || !strcmp(argv[i], "--state")) && i + 1 < argc) {
-                                json_object_set_new(req, argv[i] + 2, json_string(argv[i + 1]));
-                                i++;
-                        } else {
-                                json_decref(req);
-                                if (!strcmp(argv[i], "--contact") || !strcmp(argv[i], "--state"))
-                                        return usagef("option %s of case list needs a value", argv[i]);
-                                return usagef(argv[i][0] == '-' ? "unknown option %s for case list (it takes "
-                                                                  "--contact PERSON and --state open|closed|all)"
-                                                                : "unexpected argument '%s' for case list",
-                                              argv[i]);
-                        }
-                }
-                return run(req, print_cases);
-        }
+        if (argc >= 2 && !strcmp(argv[1], "list"))
+                return cmd_case_list(argc, argv);
         if (argc < 3)
                 return usage("use: case open|checkin|level|update|close|show REF ..., or case list");
         const char *sub = argv[1], *ref = argv[2];
