@@ -157,7 +157,8 @@ int absences_new(struct store *store, struct absences **ret, unsigned *ret_broke
                         absences_free(a);
                         return r;
                 }
-                qsort(a->v, a->n, sizeof(*a->v), cmp_from);
+                if (a->n > 1)
+                        qsort(a->v, a->n, sizeof(*a->v), cmp_from);
         }
         if (ret_broken)
                 *ret_broken = broken;
@@ -199,8 +200,15 @@ int absences_add(struct absences *a, const char *person, uint64_t from, uint64_t
         if (!person || !id_is_safe(person) || to <= from || to - from > ABSENCE_MAX_PERIOD ||
             (note && strlen(note) > ABSENCE_NOTE_MAX))
                 return -EINVAL;
+        if (from > now + ABSENCE_MAX_AHEAD)
+                return -EINVAL;
         if (a->n >= ABSENCES_MAX)
                 return -E2BIG;
+        size_t mine = 0;
+        for (size_t i = 0; i < a->n; i++)
+                mine += streq(a->v[i].person, person);
+        if (mine >= ABSENCES_PER_PERSON_MAX)
+                return -EDQUOT;
         if ((r = new_id(a, x.id)) < 0 || (r = grow(a)) < 0)
                 return r;
         snprintf(x.source, sizeof(x.source), "%s", source ? source : "?");

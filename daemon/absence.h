@@ -27,6 +27,8 @@
 #define ABSENCE_NOTE_MAX    200                /* bytes of a note */
 #define ABSENCE_MAX_PERIOD  (366 * USEC_PER_DAY) /* the longest absence accepted */
 #define ABSENCES_MAX        10000              /* in the spool at once */
+#define ABSENCES_PER_PERSON_MAX 50             /* of one person, at once (one phone cannot fill the spool) */
+#define ABSENCE_MAX_AHEAD   (366 * USEC_PER_DAY) /* the latest start accepted, from now */
 
 struct absence {
         char id[ABSENCE_ID_LEN + 1];
@@ -47,9 +49,10 @@ int absences_new(struct store *store, struct absences **ret, unsigned *ret_broke
 void absences_free(struct absences *a);
 
 /* Add PERSON's absence [FROM, TO) (durable before it returns 0), made at
- * NOW from SOURCE, with NOTE (NULL: none). -EINVAL when TO <= FROM or the
- * period is longer than ABSENCE_MAX_PERIOD, -E2BIG when ABSENCES_MAX are
- * kept already. *RET (may be NULL) points to the new absence, valid until
+ * NOW from SOURCE, with NOTE (NULL: none). -EINVAL when TO <= FROM, the
+ * period is longer than ABSENCE_MAX_PERIOD or begins more than
+ * ABSENCE_MAX_AHEAD after NOW, -E2BIG when ABSENCES_MAX are kept already,
+ * -EDQUOT when ABSENCES_PER_PERSON_MAX of PERSON's are. *RET (may be NULL) points to the new absence, valid until
  * the next change. */
 int absences_add(struct absences *a, const char *person, uint64_t from, uint64_t to, const char *note,
                  const char *source, uint64_t now, const struct absence **ret);

@@ -99,8 +99,9 @@ static bool take_date(const char **p, struct pdate *ret) {
                 return false;
         if (*q == sep && is_digit(q[1])) {
                 q++;
-                if (!take_number(&q, 4, &ret->y, &digits) || (digits != 2 && digits != 4))
-                        return false;
+                if (!take_number(&q, 4, &ret->y, &digits) || (digits != 2 && digits != 4) ||
+                    (digits == 4 && ret->y < 2000))
+                        return false; /* "0000" is not "no year" */
                 if (digits == 2)
                         ret->y += 2000;
         } else if (*q == '.') {
@@ -145,7 +146,7 @@ static bool take_range_sep(const char **p) {
 enum away_text_kind away_text_parse(const char *s, size_t len, struct ymd today, struct away_text *ret) {
         char buf[FOLD_MAX];
         const char *p = buf;
-        struct pdate a, b;
+        struct pdate a = {}, b = {};
         bool until = false, has_b = false;
 
         *ret = (struct away_text) {};
@@ -217,8 +218,15 @@ enum away_text_kind away_text_parse(const char *s, size_t len, struct ymd today,
                 return ret->kind = AWAY_TEXT_PAST;
         if (ymd_cmp(from, today) < 0)
                 from = today;
+        ret->from = from;
+        ret->to = to;
+        if (calendar_days_from_ymd(from) - calendar_days_from_ymd(today) > 366)
+                return ret->kind = AWAY_TEXT_TOO_FAR;
         if (calendar_days_from_ymd(to) - calendar_days_from_ymd(from) + 1 > 366)
                 return ret->kind = AWAY_TEXT_TOO_LONG;
+        if (!a.y && !b.y && to.y > today.y &&
+            calendar_days_from_ymd(to) - calendar_days_from_ymd(today) > AWAY_GUESS_MAX_DAYS)
+                return ret->kind = AWAY_TEXT_NEEDS_YEAR;
         ret->from = from;
         ret->to = to;
         return ret->kind = AWAY_TEXT_AWAY;

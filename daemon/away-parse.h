@@ -25,7 +25,14 @@ enum away_text_kind {
         AWAY_TEXT_BAD_DATE, /* BORTE/AWAY with no date or one that is not understood */
         AWAY_TEXT_PAST,     /* the period is over already */
         AWAY_TEXT_TOO_LONG, /* longer than 366 days */
+        AWAY_TEXT_NEEDS_YEAR, /* no year written, and the dates land more than
+                               * AWAY_GUESS_MAX_DAYS ahead in a later year:
+                               * "BORTE 2.12-1.12" on 2.12 is a typo far more
+                               * often than a year away; ask for the year */
+        AWAY_TEXT_TOO_FAR,  /* begins more than 366 days ahead */
 };
+
+#define AWAY_GUESS_MAX_DAYS 183
 
 struct away_text {
         enum away_text_kind kind;

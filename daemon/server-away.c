@@ -87,6 +87,10 @@ int server_away(struct server *s, const struct command *cmd, enum source src, js
                 snprintf(err, errlen, "to: the absence would be over already");
                 return -EINVAL;
         }
+        if (from > now + ABSENCE_MAX_AHEAD) {
+                snprintf(err, errlen, "from: an absence begins at most 366 days ahead");
+                return -EINVAL;
+        }
         /* The same period again (a drop file processed a second time after
          * a crash, a command repeated) is the absence already kept. */
         size_t it = 0;
@@ -98,6 +102,9 @@ int server_away(struct server *s, const struct command *cmd, enum source src, js
         int r = absences_add(s->absences, cmd->person, from, to, cmd->note, source_word(src), now, &x);
         if (r == -E2BIG)
                 snprintf(err, errlen, "spool: too many absences kept (%d); cancel some first", ABSENCES_MAX);
+        else if (r == -EDQUOT)
+                snprintf(err, errlen, "person: %d absences kept for them already; cancel some first",
+                         ABSENCES_PER_PERSON_MAX);
         else if (r < 0)
                 snprintf(err, errlen, "spool: cannot save the absence (%s)", strerror(-r));
         if (r < 0)
@@ -171,6 +178,21 @@ bool server_away_sms(struct server *s, const struct person *p, const char *text,
         case AWAY_TEXT_TOO_LONG:
                 snprintf(back, backlen, W(en, W_AWAY_TOO_LONG));
                 break;
+        case AWAY_TEXT_TOO_FAR:
+                snprintf(back, backlen, W(en, W_AWAY_TOO_FAR));
+                break;
+        case AWAY_TEXT_NEEDS_YEAR: {
+                char ex[64];
+                day_text(en, at.to, (struct ymd) { 0, 1, 1 }, a, sizeof(a)); /* with its year */
+                if (ymd_cmp(at.from, at.to) == 0 || at.from_now)
+                        snprintf(ex, sizeof(ex), "%s%d.%d.%d", at.from_now ? (en ? "UNTIL " : "TIL ") : "", at.to.d,
+                                 at.to.m, at.to.y);
+                else
+                        snprintf(ex, sizeof(ex), "%d.%d.%d-%d.%d.%d", at.from.d, at.from.m, at.from.y, at.to.d, at.to.m,
+                                 at.to.y);
+                snprintf(back, backlen, W(en, W_AWAY_NEEDS_YEAR), a, ex);
+                break;
+        }
         case AWAY_TEXT_BACK: {
                 int r = absences_end_now(s->absences, p->id, now);
                 if (r < 0) {
@@ -190,14 +212,33 @@ bool server_away_sms(struct server *s, const struct person *p, const char *text,
                 const struct absence *x;
                 if (from < now)
                         from = now;
-                int r = absences_add(s->absences, p->id, from, to, NULL, "sms", now, &x);
+                /* The same text again (or a gateway delivering it twice):
+                 * an absence of theirs that covers the period already is
+                 * the one kept, with the same receipt. */
+                const struct absence *old = NULL;
+                size_t it = 0;
+                while (!old && (x = absences_next(s->absences, p->id, from, to, &it)))
+                        if (x->from <= from && x->to >= to)
+                                old = x;
+                int r = old ? 0 : absences_add(s->absences, p->id, from, to, NULL, "sms", now, &x);
+                if (old)
+                        x = old;
+                if (r == -EDQUOT) {
+                        log_notice("SMS absence from %s refused: too many absences kept for them", p->id);
+                        snprintf(back, backlen, W(en, W_AWAY_TOO_MANY));
+                        break;
+                }
                 if (r < 0) {
                         log_warning_errno(r, "SMS absence from %s could not be saved: %m", p->id);
                         snprintf(back, backlen, W(en, W_AWAY_FAILED));
                         break;
                 }
-                log_info("Absence %s of %s registered (from sms)", x->id, p->id);
-                followup_absence_added(s->fu, x->person, x->from, x->to);
+                if (old)
+                        log_info("Absence %s of %s: the same period again by sms, kept as it was", x->id, p->id);
+                else {
+                        log_info("Absence %s of %s registered (from sms)", x->id, p->id);
+                        followup_absence_added(s->fu, x->person, x->from, x->to);
+                }
                 day_text(en, at.from, l.date, a, sizeof(a));
                 day_text(en, at.to, l.date, b, sizeof(b));
                 if (at.from_now)

@@ -130,6 +130,12 @@
         "beredd: that period is over already; nothing was recorded."
 #define W_AWAY_TOO_LONG "beredd: fravær kan registreres for høyst ett år om gangen; ingenting er registrert.", \
         "beredd: an absence can be recorded for one year at most; nothing was recorded."
+#define W_AWAY_NEEDS_YEAR "beredd: uten år ble det et fravær til %s. Skriv året hvis du mener det, f.eks. BORTE %s; ingenting er registrert.", \
+        "beredd: without a year that is an absence until %s. Write the year if you mean it, e.g. AWAY %s; nothing was recorded."
+#define W_AWAY_TOO_FAR "beredd: fravær kan registreres høyst ett år fram i tid; ingenting er registrert.", \
+        "beredd: an absence can be recorded at most a year ahead; nothing was recorded."
+#define W_AWAY_TOO_MANY "beredd: du har for mange fravær registrert; be koordinatoren rydde i dem. Ingenting er registrert.", \
+        "beredd: you have too many absences recorded; ask the coordinator to tidy them up. Nothing was recorded."
 #define W_AWAY_FAILED "beredd: fraværet kunne ikke lagres nå; prøv igjen senere.", \
         "beredd: the absence could not be saved now; try again later."
 

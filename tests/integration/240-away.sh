@@ -106,6 +106,17 @@ wait_until 5 has_text $SIRI "Registrert: borte fra torsdag 24.12 til og med søn
 assert_eq "$(absence_of siri from)" "2026-12-24 00:00"
 assert_eq "$(absence_of siri to)" "2026-12-28 00:00"
 assert_eq "$(absence_of siri source)" sms
+say "the same text again (or delivered twice) keeps the one absence"
+sms $SIRI "BORTE 24.12-27.12"
+wait_until 5 grep -q "of siri: the same period again by sms, kept as it was" "$T/beredd.log" ||
+        fail "the repeated BORTE was not recognised"
+assert_eq "$(ctl away list --person siri --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["absences"]))')" 1 \
+        "a repeated BORTE made a second absence"
+say "a reversed range without a year is asked about, not taken as a year away"
+sms $SIRI "BORTE 2.12-1.12"
+wait_until 5 has_text $SIRI "beredd: uten år ble det et fravær til onsdag 1.12.2027. Skriv året hvis du mener det, f.eks. BORTE 2.12.2026-1.12.2027; ingenting er registrert." ||
+        fail "no question about the year: $(sms_texts $SIRI)"
+assert_eq "$(ctl away list --person siri --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["absences"]))')" 1
 say "in English for an English speaker; across New Year with UNTIL"
 sms $SJEF "AWAY UNTIL 2.1"
 wait_until 5 has_text $SJEF "Recorded: away from now to Saturday 2.1.2027 inclusive. Send BACK if you are back earlier." ||

@@ -97,8 +97,9 @@ static void test_single_day_and_until(void **state) {
         assert_int_equal(P("BORTE 1.12-3.12", DEC2, &t), AWAY_TEXT_AWAY);
         assert_ymd(t.from, 2026, 12, 2);
         assert_ymd(t.to, 2026, 12, 3);
-        /* 29.2: the next leap year's. */
-        assert_int_equal(P("BORTE 29.2", DEC2, &t), AWAY_TEXT_AWAY);
+        /* 29.2: the next leap year's, 2028: more than a year ahead, refused. */
+        assert_int_equal(P("BORTE 29.2", DEC2, &t), AWAY_TEXT_TOO_FAR);
+        assert_int_equal(P("BORTE 29.2", ((struct ymd) { 2027, 12, 2 }), &t), AWAY_TEXT_AWAY);
         assert_ymd(t.from, 2028, 2, 29);
 }
 
@@ -151,6 +152,19 @@ static void test_garbage(void **state) {
         assert_int_equal(P("BORTE 1.12.2026", DEC2, &t), AWAY_TEXT_PAST);
         assert_int_equal(P("BORTE 1.11.2026-1.12.2026", DEC2, &t), AWAY_TEXT_PAST);
         assert_int_equal(P("BORTE 3.12.2026-3.12.2028", DEC2, &t), AWAY_TEXT_TOO_LONG);
+        /* A year guessed far into the next one is asked for (a reversed
+         * range, yesterday's date): not a silent year away. */
+        assert_int_equal(P("BORTE 2.12-1.12", DEC2, &t), AWAY_TEXT_NEEDS_YEAR);
+        assert_true(t.to.y == 2027 && t.to.m == 12 && t.to.d == 1);
+        assert_int_equal(P("BORTE TIL 1.12", DEC2, &t), AWAY_TEXT_NEEDS_YEAR);
+        assert_int_equal(P("BORTE 1.12", DEC2, &t), AWAY_TEXT_NEEDS_YEAR);
+        assert_int_equal(P("BORTE 2.12-1.12.2027", DEC2, &t), AWAY_TEXT_AWAY); /* a year written: as written */
+        assert_int_equal(P("BORTE 18.12-3.1", DEC2, &t), AWAY_TEXT_AWAY);      /* over New Year: fine */
+        assert_int_equal(P("BORTE 10.2-20.2", DEC2, &t), AWAY_TEXT_AWAY);      /* winter holiday ahead */
+        /* Years: "0000" is no year, a start more than a year ahead is refused. */
+        assert_int_equal(P("BORTE 1.1.0000", DEC2, &t), AWAY_TEXT_BAD_DATE);
+        assert_int_equal(P("BORTE 1.1.9999", DEC2, &t), AWAY_TEXT_TOO_FAR);
+        assert_int_equal(P("BORTE 5.12.2027-6.12.2027", DEC2, &t), AWAY_TEXT_TOO_FAR);
 }
 
 /* ---- the store ---- */
