@@ -959,6 +959,31 @@ static int cmd_followup(int argc, char **argv) {
         return run(req, print_case);
 }
 
+/* ARGV[1..ARGC) of command CMD: one positional argument into *POS and
+ * "--NAME VALUE" options, NAMES[k] into *VALS[k] (N of them); TAKES says
+ * which in the error. Returns 0, or usagef()'s code. */
+static int take_options(int argc, char **argv, const char *cmd, const char *const *names, const char ***vals,
+                        size_t n, const char *takes, const char **pos) {
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i], **dst = NULL;
+                for (size_t k = 0; k < n && !dst; k++)
+                        if (a[0] == '-' && a[1] == '-' && !strcmp(a + 2, names[k]))
+                                dst = vals[k];
+                if (!dst && a[0] == '-' && a[1])
+                        return usagef("unknown option %s for %s (it takes %s)", a, cmd, takes);
+                if (!dst) {
+                        if (*pos)
+                                return usagef("unexpected argument '%s' for %s", a, cmd);
+                        *pos = a;
+                        continue;
+                }
+                if (++i >= argc)
+                        return usagef("option %s of %s needs a value", a, cmd);
+                *dst = argv[i];
+        }
+        return 0;
+}
+
 /* ---- absences ---- */
 
 static void print_absence(json_t *x) {
@@ -1034,26 +1059,11 @@ static int cmd_away(int argc, char **argv) {
                 return run(json_pack("{s:s, s:s}", "cmd", "away.cancel", "absence", argv[2]), print_away_cancelled);
         }
         const char *person = NULL, *from = NULL, *to = NULL, *note = NULL;
-        for (int i = 1; i < argc; i++) {
-                const char *a = argv[i], **dst = NULL;
-                if (!strcmp(a, "--from"))
-                        dst = &from;
-                else if (!strcmp(a, "--to"))
-                        dst = &to;
-                else if (!strcmp(a, "--note"))
-                        dst = &note;
-                else if (a[0] == '-' && a[1])
-                        return usagef("unknown option %s for away (it takes --from, --to and --note)", a);
-                else if (!person)
-                        person = a;
-                else
-                        return usagef("unexpected argument '%s' for away", a);
-                if (dst) {
-                        if (++i >= argc)
-                                return usagef("option %s of away needs a value", a);
-                        *dst = argv[i];
-                }
-        }
+        static const char *const names[] = { "from", "to", "note" };
+        const char **vals[] = { &from, &to, &note };
+        int r = take_options(argc, argv, "away", names, vals, 3, "--from, --to and --note", &person);
+        if (r != 0)
+                return r;
         if (!person)
                 return usage("use: away PERSON --from 'YYYY-MM-DD[ HH:MM]' --to 'YYYY-MM-DD[ HH:MM]' [--note TEXT], "
                              "away list [--person P] or away cancel ID");
@@ -1098,24 +1108,11 @@ static int cmd_coverage(int argc, char **argv) {
         if (strcmp(argv[0], "coverage"))
                 return -1;
         const char *chain = NULL, *from = NULL, *to = NULL;
-        for (int i = 1; i < argc; i++) {
-                const char *a = argv[i], **dst = NULL;
-                if (!strcmp(a, "--from"))
-                        dst = &from;
-                else if (!strcmp(a, "--to"))
-                        dst = &to;
-                else if (a[0] == '-' && a[1])
-                        return usagef("unknown option %s for coverage (it takes --from and --to)", a);
-                else if (!chain)
-                        chain = a;
-                else
-                        return usagef("unexpected argument '%s' for coverage", a);
-                if (dst) {
-                        if (++i >= argc)
-                                return usagef("option %s of coverage needs a value", a);
-                        *dst = argv[i];
-                }
-        }
+        static const char *const names[] = { "from", "to" };
+        const char **vals[] = { &from, &to };
+        int r = take_options(argc, argv, "coverage", names, vals, 2, "--from and --to", &chain);
+        if (r != 0)
+                return r;
         if (!chain)
                 return usage("use: coverage CHAIN --from YYYY-MM-DD --to YYYY-MM-DD");
         if (!from)
