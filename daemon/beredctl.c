@@ -65,6 +65,10 @@ static void help(void) {
                "  coverage CHAIN --from DATE --to DATE  per day (and office/outside-office part) how many\n"
                "                                       of CHAIN are available and whether the quorum and\n"
                "                                       its role minimums can be met (at most 62 days)\n"
+               "  survey CHAIN --period NAME [--by PERSON]\n"
+               "                                       ask CHAIN's people now whether they are away in the\n"
+               "                                       heightened period NAME (SMS and e-mail, once each)\n"
+               "  survey list                          the surveys: who answered, who did not\n"
                "  list                                 activations, newest first\n"
                "  show ID|CODE                         one activation and its people\n"
                "  report ID|CODE [--csv]               the timeline of an activation\n\n"
@@ -1127,6 +1131,72 @@ static int cmd_coverage(int argc, char **argv) {
                    print_coverage);
 }
 
+static void print_survey_started(json_t *o) {
+        json_t *sv = json_object_get(o, "survey");
+        printf("survey %s (%s %s to %s) %s: %lld asked now, %lld asked before",
+               jstr(sv, "survey"), jstr(sv, "period"), jstr(sv, "from"), jstr(sv, "to"),
+               json_is_true(json_object_get(o, "opened")) ? "opened" : "extended",
+               (long long) json_integer_value(json_object_get(o, "asked_now")),
+               (long long) json_integer_value(json_object_get(o, "asked_before")));
+        if (json_integer_value(json_object_get(o, "no_way_to_answer")))
+                printf(", %lld without a phone or e-mail to answer with",
+                       (long long) json_integer_value(json_object_get(o, "no_way_to_answer")));
+        printf("\n");
+}
+
+static void print_local(const char *what, json_t *o, const char *key) {
+        if (json_string_value(json_object_get(o, key)))
+                printf("  %-9s %s\n", what, jstr(o, key));
+}
+
+static void print_survey_list(json_t *o) {
+        json_t *sv, *p;
+        size_t i, k;
+        if (json_array_size(json_object_get(o, "surveys")) == 0)
+                printf("no surveys\n");
+        json_array_foreach(json_object_get(o, "surveys"), i, sv) {
+                printf("%s  %s %s to %s  %s: %lld of %lld answered, %lld away\n", jstr(sv, "survey"), jstr(sv, "period"),
+                       jstr(sv, "from"), jstr(sv, "to"), json_integer_value(json_object_get(sv, "closed_usec")) ? "closed" : "open",
+                       (long long) json_integer_value(json_object_get(sv, "answered")),
+                       (long long) json_integer_value(json_object_get(sv, "asked")),
+                       (long long) json_integer_value(json_object_get(sv, "away")));
+                print_local("opened", sv, "opened");
+                print_local("reminded", sv, "reminded");
+                print_local("closed", sv, "closed");
+                if (!json_integer_value(json_object_get(sv, "closed_usec"))) {
+                        if (!json_integer_value(json_object_get(sv, "reminded_usec")))
+                                print_local("reminds", sv, "remind_at");
+                        print_local("closes", sv, "close_at");
+                }
+                printf("  not answered:");
+                int none = 1;
+                json_array_foreach(json_object_get(sv, "people"), k, p)
+                        if (!strcmp(jstr(p, "answer"), "none")) {
+                                printf(" %s", jstr(p, "person"));
+                                none = 0;
+                        }
+                printf("%s\n", none ? " -" : "");
+        }
+}
+
+static int cmd_survey(int argc, char **argv) {
+        if (strcmp(argv[0], "survey"))
+                return -1;
+        if (argc == 2 && !strcmp(argv[1], "list"))
+                return run(json_pack("{s:s}", "cmd", "survey.list"), print_survey_list);
+        const char *chain = NULL, *period = NULL, *by = NULL;
+        static const char *const names[] = { "period", "by" };
+        const char **vals[] = { &period, &by };
+        int r = take_options(argc, argv, "survey", names, vals, 2, "--period and --by", &chain);
+        if (r != 0)
+                return r;
+        if (!chain || !period)
+                return usage("use: survey CHAIN --period NAME [--by PERSON], or survey list");
+        return run(json_pack("{s:s, s:s, s:s, s:s}", "cmd", "survey", "chain", chain, "period", period, "by",
+                             by ? by : default_person()),
+                   print_survey_started);
+}
+
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' },
@@ -1188,6 +1258,8 @@ int main(int argc, char *argv[]) {
                 r = cmd_away(cargc, cargv);
         if (r < 0)
                 r = cmd_coverage(cargc, cargv);
+        if (r < 0)
+                r = cmd_survey(cargc, cargv);
         if (r < 0)
                 r = cmd_followup(cargc, cargv);
         if (r >= 0)

@@ -46,6 +46,7 @@ enum field {
         F_OVERDUE, F_CONTACT,
         F_NOTE, F_ABSENCE, F_RESPONSIBLE,
         F_STATE, /* case.list */
+        F_PERIOD, /* survey */
         _F_MAX,
 };
 
@@ -59,7 +60,7 @@ static const char *const field_names[_F_MAX] = {
         [F_ROSTER] = "roster", [F_FROM] = "from", [F_TO] = "to",
         [F_OVERDUE] = "overdue", [F_CONTACT] = "contact",
         [F_NOTE] = "note", [F_ABSENCE] = "absence", [F_RESPONSIBLE] = "responsible",
-        [F_STATE] = "state",
+        [F_STATE] = "state", [F_PERIOD] = "period",
 };
 
 #define B(f) (UINT64_C(1) << (f))
@@ -89,6 +90,8 @@ static const uint64_t allowed_fields[_CMD_MAX] = {
         [CMD_AWAY_CANCEL] = B(F_ABSENCE) | B(F_BY),
         [CMD_CASE_LIST] = B(F_CONTACT) | B(F_STATE),
         [CMD_COVERAGE] = B(F_CHAIN) | B(F_FROM) | B(F_TO),
+        [CMD_SURVEY] = B(F_CHAIN) | B(F_PERIOD) | B(F_BY),
+        [CMD_SURVEY_LIST] = 0,
 };
 static const uint64_t required_fields[_CMD_MAX] = {
         [CMD_TRIGGER] = B(F_CHAIN) | B(F_BY),
@@ -107,6 +110,7 @@ static const uint64_t required_fields[_CMD_MAX] = {
         [CMD_AWAY] = B(F_PERSON) | B(F_FROM) | B(F_TO),
         [CMD_AWAY_CANCEL] = B(F_ABSENCE),
         [CMD_COVERAGE] = B(F_CHAIN) | B(F_FROM) | B(F_TO),
+        [CMD_SURVEY] = B(F_CHAIN) | B(F_PERIOD),
 };
 
 static int field_from_name(const char *name) {
@@ -340,6 +344,8 @@ static int parse_field(struct command *c, enum field f, json_t *v, char *err, si
                 return get_string(v, name, 200, false, &c->note, err, errlen);
         case F_ABSENCE:
                 return get_id(v, name, &c->absence, err, errlen);
+        case F_PERIOD:
+                return get_string(v, name, 128, false, &c->period, err, errlen);
         case F_WINDOW:
                 if (!json_is_string(v) || parse_duration(json_string_value(v), &c->window) < 0 ||
                     c->window < 5 * USEC_PER_SEC || c->window > 7 * USEC_PER_DAY)
@@ -538,6 +544,7 @@ void command_done(struct command *c) {
         free(c->contact);
         free(c->note);
         free(c->absence);
+        free(c->period);
         free(c->responsible);
         for (size_t i = 0; i < ELEMENTSOF(c->contacts); i++)
                 free(c->contacts[i]);

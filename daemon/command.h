@@ -88,6 +88,7 @@ struct command {
         char *absence;      /* away.cancel: the absence's id */
         char *responsible;  /* case.open, case.update: the responsible contact person ("" in case.update: none) */
         enum case_filter state; /* case.list */
+        char *period;       /* survey: the heightened period's name */
 };
 
 /* Parse one JSON object (LEN bytes, not necessarily NUL-terminated) into CMD.

@@ -15,7 +15,7 @@
 #include "macro.h"
 
 void cfg_load_retention(struct loader *l, const config_setting_t *root) {
-        static const char *const keys[] = { "activations", "outbox", "failed", "absences", "stale_after", NULL };
+        static const char *const keys[] = { "activations", "outbox", "failed", "absences", "surveys", "stale_after", NULL };
         struct retention_conf *r = &l->c->retention;
         config_setting_t *g, *s = NULL;
         bool enabled = false;
@@ -24,6 +24,7 @@ void cfg_load_retention(struct loader *l, const config_setting_t *root) {
         r->outbox = RETENTION_OUTBOX_DEFAULT;
         r->failed = RETENTION_FAILED_DEFAULT;
         r->absences = RETENTION_ABSENCES_DEFAULT;
+        r->surveys = RETENTION_SURVEYS_DEFAULT;
         r->stale_after = RETENTION_STALE_AFTER_DEFAULT;
 
         g = cfg_section_group(l, root, "retention", keys, &enabled, &r->line);
@@ -33,6 +34,7 @@ void cfg_load_retention(struct loader *l, const config_setting_t *root) {
         r->outbox = cfg_get_duration(l, g, "outbox", false, r->outbox, true, NULL);
         r->failed = cfg_get_duration(l, g, "failed", false, r->failed, true, NULL);
         r->absences = cfg_get_duration(l, g, "absences", false, r->absences, true, NULL);
+        r->surveys = cfg_get_duration(l, g, "surveys", false, r->surveys, true, NULL);
         r->stale_after = cfg_get_duration(l, g, "stale_after", false, r->stale_after, true, &s);
 
         /* A call-out waiting out a long step across a restart must not be

@@ -675,7 +675,7 @@ static void load_top(struct loader *l, const config_setting_t *root) {
 static void load_calendar(struct loader *l, const config_setting_t *root) {
         static const char *const keys[] = { "office_hours", "holidays", "closed", "heightened", NULL };
         static const char *const holidays[] = { "no", "none" };
-        static const char *const hkeys[] = { "from", "to", "name", NULL };
+        static const char *const hkeys[] = { "from", "to", "name", "survey_before", "survey_remind", "survey_chains", NULL };
         struct calendar_conf *cal = &l->c->calendar;
         config_setting_t *g, *s, *list;
         const char *v;
@@ -730,7 +730,52 @@ static void load_calendar(struct loader *l, const config_setting_t *root) {
                                 continue;
                         h->name = cfg_ldup(l, v);
                         h->line = cfg_setting_line(e);
+                        h->survey_before = cfg_get_duration(l, e, "survey_before", false, 0, true, NULL);
+                        h->survey_remind = cfg_get_duration(l, e, "survey_remind", false, SURVEY_REMIND_DEFAULT, true, NULL);
+                        config_setting_t *sc = cfg_get_string_list(l, e, "survey_chains", false);
+                        int k = sc ? config_setting_length(sc) : 0;
+                        h->survey_chains = k > 0 ? cfg_alloc_array(l, (size_t) k, sizeof(char *)) : NULL;
+                        for (int j = 0; j < k && h->survey_chains; j++)
+                                h->survey_chains[h->n_survey_chains++] =
+                                        cfg_ldup(l, config_setting_get_string_elem(sc, (unsigned) j));
                         cal->n_heightened++;
+                }
+        }
+}
+
+/* A heightened period's survey: its chains exist, and each has a leader
+ * to receive the forecast (report_to, else the follow-up coordinator).
+ * After the chains and the follow-up section are loaded. */
+static void check_surveys(struct loader *l, const config_setting_t *root) {
+        const struct calendar_conf *cal = &l->c->calendar;
+        const config_setting_t *g = config_setting_get_member(root, "calendar");
+        config_setting_t *list = g ? config_setting_get_member(g, "heightened") : NULL;
+        int n = list ? config_setting_length(list) : 0;
+        for (int i = 0; i < n; i++) {
+                config_setting_t *e = config_setting_get_elem(list, (unsigned) i);
+                const struct heightened *h = NULL;
+                for (size_t k = 0; k < cal->n_heightened && !h; k++)
+                        if (cal->heightened[k].line == cfg_setting_line(e))
+                                h = &cal->heightened[k];
+                if (!h)
+                        continue;
+                config_setting_t *sc = config_setting_get_member(e, "survey_chains");
+                for (size_t k = 0; k < h->n_survey_chains; k++)
+                        if (h->survey_chains[k] && !config_chain(l->c, h->survey_chains[k]))
+                                cfg_fail_elem(l, sc, config_setting_get_elem(sc, (unsigned) k), "unknown chain \"%s\"",
+                                              h->survey_chains[k]);
+                if (!h->survey_before)
+                        continue;
+                for (size_t k = 0; k < l->c->n_chains; k++) {
+                        const struct chain *ch = &l->c->chains[k];
+                        bool asked = !h->n_survey_chains;
+                        for (size_t j = 0; j < h->n_survey_chains; j++)
+                                asked = asked || (h->survey_chains[j] && streq(h->survey_chains[j], ch->id));
+                        if (asked && !ch->n_report_to && !l->c->followup.coordinator)
+                                cfg_fail(l, config_setting_get_member(e, "survey_before"),
+                                         "chain \"%s\" has no report_to and there is no followup.coordinator: "
+                                         "nobody would get the forecast",
+                                         ch->id);
                 }
         }
 }
@@ -873,6 +918,7 @@ struct config *config_load(const char *path, struct errlist *errs) {
         cfg_load_mqtt(&l, root);
         cfg_load_http(&l, root);
         cfg_load_retention(&l, root);
+        check_surveys(&l, root);
         config_destroy(&cf);
 
         if (l.n_errors > 0 || l.oom) {
@@ -895,8 +941,10 @@ void config_free(struct config *c) {
 
         strmap_clear(&c->people_map);
         free(c->calendar.closed);
-        for (size_t i = 0; i < c->calendar.n_heightened; i++)
+        for (size_t i = 0; i < c->calendar.n_heightened; i++) {
                 free(c->calendar.heightened[i].name);
+                cfg_strv_free(c->calendar.heightened[i].survey_chains, c->calendar.heightened[i].n_survey_chains);
+        }
         free(c->calendar.heightened);
 
         for (size_t i = 0; i < c->n_people; i++)

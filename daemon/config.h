@@ -45,8 +45,16 @@ enum lang {
 struct heightened {
         struct ymd from, to; /* inclusive */
         char *name;
+        /* The absence survey (survey.h): opened survey_before ahead of
+         * `from` (0: only on demand, "beredctl survey"); the second ask
+         * survey_remind after the first (default 3 days); the chains asked
+         * (NULL: every chain). */
+        uint64_t survey_before, survey_remind;
+        char **survey_chains;
+        size_t n_survey_chains;
         int line;
 };
+#define SURVEY_REMIND_DEFAULT (3 * USEC_PER_DAY)
 
 struct calendar_conf {
         /* Office hours per weekday (tm_wday index), minutes since local
@@ -324,12 +332,14 @@ struct http_conf {
 #define RETENTION_OUTBOX_DEFAULT (7 * USEC_PER_DAY)       /* the file gateway's messages: numbers, texts */
 #define RETENTION_FAILED_DEFAULT (30 * USEC_PER_DAY)      /* rejected input and its .reason */
 #define RETENTION_ABSENCES_DEFAULT (30 * USEC_PER_DAY)    /* absences, after their end */
+#define RETENTION_SURVEYS_DEFAULT (30 * USEC_PER_DAY)     /* absence surveys, after their period's end */
 #define RETENTION_STALE_AFTER_DEFAULT USEC_PER_DAY        /* an open activation this quiet at start is stale */
 struct retention_conf {
         uint64_t activations; /* resolved or verified activations, after their last event */
         uint64_t outbox;
         uint64_t failed;
         uint64_t absences;    /* absences, after their end (a note is personal) */
+        uint64_t surveys;     /* absence surveys (who answered what), after their period's end */
         uint64_t stale_after; /* at start: an open activation whose last event is older is closed, never resumed */
         int line;             /* 0 when the section is absent */
 };

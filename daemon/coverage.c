@@ -412,6 +412,36 @@ char *coverage_text(const struct config *cfg, const struct coverage *cv, enum la
         return bdone(&b);
 }
 
+/* The unmet parts (of ONLY, when given: only those with ONLY[i]) as
+ * "to. 24.12 (mangler leder), fr. 25.12 utenfor kontortid (...)", at most
+ * COVERAGE_SUMMARY_MAX, then " og N til". */
+static void unmet_list(struct buf *b, const struct config *cfg, const struct coverage *cv, const bool *only,
+                       enum lang lang) {
+        size_t shown = 0, total = 0;
+        for (size_t i = 0; i < cv->n_parts; i++)
+                total += !cv->parts[i].met && (!only || only[i]);
+        for (size_t i = 0; i < cv->n_parts; i++) {
+                const struct coverage_part *p = &cv->parts[i];
+                if (p->met || (only && !only[i]))
+                        continue;
+                if (shown == COVERAGE_SUMMARY_MAX) {
+                        bprintf(b, lang == LANG_EN ? " and %zu more" : " og %zu til", total - shown);
+                        break;
+                }
+                bprintf(b, "%s%s %d.%d", shown ? ", " : "", lang == LANG_EN ? wday_en[p->wday] : wday_nb[p->wday],
+                        p->date.d, p->date.m);
+                shown++;
+                /* The part only where the day has two (on a closed day, a holiday or a weekend it is all of it). */
+                bool split = (i > 0 && ymd_cmp(cv->parts[i - 1].date, p->date) == 0) ||
+                             (i + 1 < cv->n_parts && ymd_cmp(cv->parts[i + 1].date, p->date) == 0);
+                if (split)
+                        bprintf(b, " %s", part_name(p->kind, lang));
+                bprintf(b, " (");
+                missing_text(b, cfg, p, lang, false);
+                bprintf(b, ")");
+        }
+}
+
 char *coverage_summary(const struct config *cfg, const struct coverage *cv, const char *title, enum lang lang) {
         struct buf b = {};
         bprintf(&b, "%s %d.%d\xe2\x80\x93%d.%d: ", title ? title : cv->chain->name ? cv->chain->name : cv->chain->id,
@@ -424,29 +454,19 @@ char *coverage_summary(const struct config *cfg, const struct coverage *cv, cons
                 bprintf(&b, "%zu day%s cannot be covered: ", cv->n_unmet_days, cv->n_unmet_days == 1 ? "" : "s");
         else
                 bprintf(&b, "%zu dag%s kan ikke dekkes: ", cv->n_unmet_days, cv->n_unmet_days == 1 ? "" : "er");
-        bool first = true;
-        size_t shown = 0;
-        for (size_t i = 0; i < cv->n_parts; i++) {
-                const struct coverage_part *p = &cv->parts[i];
-                if (p->met)
-                        continue;
-                if (shown++ == COVERAGE_SUMMARY_MAX) {
-                        size_t more = cv->n_unmet - COVERAGE_SUMMARY_MAX;
-                        bprintf(&b, lang == LANG_EN ? " and %zu more" : " og %zu til", more);
-                        break;
-                }
-                bprintf(&b, "%s%s %d.%d", first ? "" : ", ", lang == LANG_EN ? wday_en[p->wday] : wday_nb[p->wday],
-                        p->date.d, p->date.m);
-                /* The part only where the day has two (on a closed day, a holiday or a weekend it is all of it). */
-                bool split = (i > 0 && ymd_cmp(cv->parts[i - 1].date, p->date) == 0) ||
-                             (i + 1 < cv->n_parts && ymd_cmp(cv->parts[i + 1].date, p->date) == 0);
-                if (split)
-                        bprintf(&b, " %s", part_name(p->kind, lang));
-                bprintf(&b, " (");
-                missing_text(&b, cfg, p, lang, false);
-                bprintf(&b, ")");
-                first = false;
-        }
+        unmet_list(&b, cfg, cv, NULL, lang);
         bprintf(&b, ".");
         return bdone(&b);
+}
+
+char *coverage_unmet_text(const struct config *cfg, const struct coverage *cv, const bool *only, enum lang lang) {
+        struct buf b = {};
+        unmet_list(&b, cfg, cv, only, lang);
+        return bdone(&b);
+}
+
+void coverage_part_key(const struct coverage_part *p, char *buf, size_t len) {
+        char d[16];
+        date_str(p->date, d, sizeof(d));
+        snprintf(buf, len, "%s/%s", d, coverage_part_id(p->kind));
 }

@@ -111,6 +111,15 @@ char *coverage_text(const struct config *cfg, const struct coverage *cv, enum la
  * TITLE NULL: the chain's name. malloc'ed, or NULL. */
 char *coverage_summary(const struct config *cfg, const struct coverage *cv, const char *title, enum lang lang);
 
+/* Only the parts that cannot be covered, of ONLY (when not NULL: the parts
+ * i with ONLY[i]), in coverage_summary's words: "to. 24.12 (mangler
+ * leder), fr. 25.12 utenfor kontortid (mangler 1 av 3)". malloc'ed, or NULL. */
+char *coverage_unmet_text(const struct config *cfg, const struct coverage *cv, const bool *only, enum lang lang);
+
+/* "YYYY-MM-DD/part" of part P (part: coverage_part_id), for comparing
+ * forecasts. */
+void coverage_part_key(const struct coverage_part *p, char *buf, size_t len);
+
 static inline void coverage_freep(struct coverage **p) {
         coverage_free(*p);
 }

@@ -49,6 +49,10 @@ static inline bool http_storage_error(int r) {
 
 /* http-page.c: /a/TOKEN/yes|no (a call-out's link, ANSWER) and /a/TOKEN/ok
  * (CHECK: a contact-list check's; ANSWER is ANSWER_YES). */
+/* http-survey.c: /s/TOKEN/ok and /s/TOKEN/away (AWAY), the absence
+ * survey's links. */
+enum MHD_Result http_route_survey(struct req *q, struct MHD_Connection *c, const char *method, const char *token,
+                                  bool away);
 enum MHD_Result http_route_answer(struct req *q, struct MHD_Connection *c, const char *method, const char *token,
                                   enum answer answer, bool check);
 /* http-webhook.c: what a webhook's body is, its query, and the checks

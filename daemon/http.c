@@ -300,6 +300,8 @@ static enum MHD_Result route(struct req *q, struct MHD_Connection *c, const char
                 return http_route_answer(q, c, method, seg[1], streq(seg[2], "yes") ? ANSWER_YES : ANSWER_NO, false);
         if (n == 3 && streq(seg[0], "a") && streq(seg[2], "ok"))
                 return http_route_answer(q, c, method, seg[1], ANSWER_YES, true);
+        if (n == 3 && streq(seg[0], "s") && (streq(seg[2], "ok") || streq(seg[2], "away")))
+                return http_route_survey(q, c, method, seg[1], streq(seg[2], "away"));
         return http_respond_text(q, c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

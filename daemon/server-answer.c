@@ -254,7 +254,7 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
         }
         /* BORTE/TILBAKE: an absence, never an answer to a call-out. */
         if (server_away_sms(s, p, text, back, sizeof(back))) {
-                server_coverage_publish(s, false);
+                server_absences_changed(s);
                 r = 0;
                 goto back;
         }
@@ -264,9 +264,15 @@ int server_sms_inbound(struct server *s, const char *gateway_id _unused_, const 
                 log_debug("SMS answer from %s ignored: too many wrong reply codes", p->id);
                 return -EACCES;
         }
+        bool wrong = false;
         if (rp.kind == TEXT_REPLY_UNKNOWN) {
                 snprintf(back, sizeof(back), W(p->lang == LANG_EN, W_BACK_NOT_UNDERSTOOD));
                 r = -EINVAL;
+        } else if ((r = server_survey_sms(s, p, &rp, &wrong, back, sizeof(back))) != 0) {
+                r = r > 0 ? 0 : r;
+                /* A survey's OK (its 6-digit code, or a bare OK when a survey is all it can answer). */
+                if (wrong)
+                        code_wrong(s, p->id);
         } else if (rp.code[0] && followup_is_code(rp.code))
                 r = answer_followup(s, p, &rp, back, sizeof(back), &want_back, err, sizeof(err));
         else

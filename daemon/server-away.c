@@ -239,6 +239,7 @@ bool server_away_sms(struct server *s, const struct person *p, const char *text,
                         log_info("Absence %s of %s registered (from sms)", x->id, p->id);
                         followup_absence_added(s->fu, x->person, x->from, x->to);
                 }
+                server_survey_absence(s, p, x->from, x->to, "sms"); /* an answer to a survey, too */
                 day_text(en, at.from, l.date, a, sizeof(a));
                 day_text(en, at.to, l.date, b, sizeof(b));
                 if (at.from_now)

@@ -10,6 +10,9 @@
  * today, or its start, to its end; at most COVERAGE_MAX_DAYS days): the
  * forecast a crisis team leader wants in December is the whole of Christmas.
  *
+ * With the heightened period, the counts of its absence survey when there
+ * is one: "survey": { state (open/closed), asked, answered, away }.
+ *
  * Published when an absence is added, cancelled or ended by SMS, on reload,
  * on every (re)connect, and otherwise checked once a minute, when what would
  * be published has changed (an absence ended or was purged, a new local day
@@ -76,7 +79,7 @@ int server_coverage(struct server *s, const struct command *cmd, json_t **reply,
 
 /* The window published for MQTT at NOW (see above). */
 static void mqtt_window(struct server *s, uint64_t now, struct ymd *ret_from, struct ymd *ret_to,
-                        const char **ret_period) {
+                        const struct heightened **ret_period) {
         struct calendar_local l;
         calendar_local(s->cal, now, &l);
         int64_t today = calendar_days_from_ymd(l.date), end = today + COVERAGE_MQTT_DAYS - 1;
@@ -94,14 +97,14 @@ static void mqtt_window(struct server *s, uint64_t now, struct ymd *ret_from, st
                 int64_t t = ht - f + 1 > COVERAGE_MAX_DAYS ? f + COVERAGE_MAX_DAYS - 1 : ht;
                 *ret_from = calendar_ymd_from_days(f);
                 *ret_to = calendar_ymd_from_days(t);
-                *ret_period = h->name;
+                *ret_period = h;
         }
 }
 
 /* The retained payload for chain C: counts and flags only. */
 static char *mqtt_payload(struct server *s, const struct chain *c, uint64_t now) {
         struct ymd from, to;
-        const char *period;
+        const struct heightened *period;
         mqtt_window(s, now, &from, &to, &period);
         struct coverage *cv = NULL;
         if (coverage_compute(s->config, s->cal, s->duty, s->absences, c, from, to, &cv) < 0)
@@ -111,8 +114,16 @@ static char *mqtt_payload(struct server *s, const struct chain *c, uint64_t now)
         if (!o)
                 return NULL;
         json_object_set_new(o, "chain_name", json_string(c->name ? c->name : c->id));
-        if (period)
-                json_object_set_new(o, "period", json_string(period));
+        if (period) {
+                char f[16], t[16];
+                json_object_set_new(o, "period", json_string(period->name));
+                time_format_date(period->from, f, sizeof(f));
+                time_format_date(period->to, t, sizeof(t));
+                /* The period's absence survey: counts only. */
+                json_t *sv = server_survey_counts(s, f, t);
+                if (sv)
+                        json_object_set_new(o, "survey", sv);
+        }
         char *p = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
         return p;

@@ -122,6 +122,10 @@ struct server {
         json_t *mq_coverage;
         sd_event_source *coverage_timer;
         uint64_t coverage_check; /* the timer's interval */
+        /* server-survey.c: the absence surveys, the timer of their
+         * schedule, and the deferred save of gateway results */
+        struct surveys *surveys;
+        sd_event_source *survey_timer, *survey_save;
         char spool_error_text[128];
 };
 
@@ -169,6 +173,35 @@ void server_coverage_stop(struct server *s);
 /* An SMS TEXT from P that is an absence text (BORTE ..., TILBAKE): carried
  * out, and the text back to P in BACK; true. False: not one (an answer). */
 bool server_away_sms(struct server *s, const struct person *p, const char *text, char *back, size_t backlen);
+
+/* ---- server-survey.c: the absence survey before a heightened period ---- */
+struct text_reply;
+int server_survey(struct server *s, const struct command *cmd, json_t **reply, char *err, size_t errlen);
+int server_survey_list(struct server *s, json_t **reply);
+/* The schedule: open what survey_before says, remind, close (the timer
+ * calls it; so does every answer). */
+void server_survey_check(struct server *s);
+/* An SMS answer RP from P that may be a survey's: 0 not one (go on); 1
+ * recorded, the receipt in BACK; -errno handled, the text back in BACK
+ * (*WRONG_CODE: a 6-digit code that is no ask of theirs, counted toward the
+ * lockout). */
+int server_survey_sms(struct server *s, const struct person *p, const struct text_reply *rp, bool *wrong_code,
+                      char *back, size_t backlen);
+/* P reported an absence [FROM, TO) themselves (VIA "sms", "email"): an
+ * answer to the surveys whose period it overlaps. */
+void server_survey_absence(struct server *s, const struct person *p, uint64_t from, uint64_t to, const char *via);
+/* Absences changed (any way): the coverage topic, and news to leaders. */
+void server_absences_changed(struct server *s);
+void server_survey_absences_changed(struct server *s);
+/* The answer link's hooks (http.h). */
+int server_survey_token(struct server *s, const char *token, json_t **info);
+int server_survey_token_answer(struct server *s, const char *token, const char *from, const char *to, char *err,
+                               size_t errlen);
+/* { state, asked, answered, away } of the survey of the period FROM..TO
+ * ("YYYY-MM-DD"), or NULL: counts only, for MQTT. */
+json_t *server_survey_counts(struct server *s, const char *period_from, const char *period_to);
+int server_survey_start(struct server *s);
+void server_survey_stop(struct server *s);
 
 /* ---- server-metrics.c ---- */
 

@@ -503,6 +503,12 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
         case CMD_COVERAGE:
                 r = server_coverage(s, cmd, &fields, err, sizeof(err));
                 break;
+        case CMD_SURVEY:
+                r = server_survey(s, cmd, &fields, err, sizeof(err));
+                break;
+        case CMD_SURVEY_LIST:
+                r = server_survey_list(s, &fields);
+                break;
         default:
                 snprintf(err, sizeof(err), "cmd: \"%s\" is not supported by this version of beredd", command_name(cmd->kind));
                 return cmd_error(cmd, err);
@@ -510,7 +516,7 @@ char *server_execute(struct server *s, const struct command *cmd, enum source sr
         if (r == -ENOSPC || r == -EDQUOT || r == -EIO)
                 server_spool_failed(s, r, "writing to the spool");
         if (r >= 0 && (cmd->kind == CMD_AWAY || cmd->kind == CMD_AWAY_CANCEL))
-                server_coverage_publish(s, false);
+                server_absences_changed(s);
         server_update_status_later(s);
         return engine_reply(cmd, r, fields, err);
 }
@@ -1020,6 +1026,7 @@ static void server_reload(struct server *s) {
                 publish_followup_factors(s); /* the vocabulary may have changed */
                 publish_followup_summary(s);
                 server_coverage_publish(s, false);
+                server_survey_check(s); /* a survey_before may be new */
                 log_event(LOG_INFO, MSGID_RELOADED, NULL, "Reloaded %s", s->config_path);
         }
 done:
@@ -1063,6 +1070,14 @@ static int hook_token_lookup(void *userdata, const char *token, json_t **info) {
 static int hook_token_answer(void *userdata, const char *token, bool verify, enum answer answer, json_t **reply,
                              char *err, size_t errlen) {
         return server_token_answer(userdata, token, verify, answer, reply, err, errlen);
+}
+
+static int hook_survey_lookup(void *userdata, const char *token, json_t **info) {
+        return server_survey_token(userdata, token, info);
+}
+static int hook_survey_answer(void *userdata, const char *token, const char *from, const char *to, char *err,
+                              size_t errlen) {
+        return server_survey_token_answer(userdata, token, from, to, err, errlen);
 }
 
 static int hook_voice_answer(void *userdata, const char *gateway_id, const char *call_sid, const char *token,
@@ -1221,7 +1236,8 @@ static int server_start_io(struct server *s) {
                 .sms_inbound = hook_sms_inbound, .message_seen = hook_message_seen,
                 .message_forget = hook_message_forget, .receipt = hook_receipt,
                 .token_lookup = hook_token_lookup, .token_answer = hook_token_answer,
-                .voice_answer = hook_voice_answer, .call_status = hook_call_status, .userdata = s,
+                .voice_answer = hook_voice_answer, .call_status = hook_call_status,
+                .survey_lookup = hook_survey_lookup, .survey_answer = hook_survey_answer, .userdata = s,
         };
         r = http_new(s->event, s->config, &http_hooks, &s->http);
         if (r < 0)
@@ -1278,6 +1294,11 @@ static int server_start_io(struct server *s) {
         r = server_coverage_start(s);
         if (r < 0) {
                 log_error_errno(r, "Cannot add event sources: %m");
+                return r;
+        }
+        r = server_survey_start(s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up the absence surveys: %m");
                 return r;
         }
         return 0;
@@ -1365,6 +1386,7 @@ void server_free(struct server *s) {
         incoming_free(s->incoming);
         sd_event_source_disable_unref(s->retry);
         server_coverage_stop(s);
+        server_survey_stop(s);
         sd_event_source_disable_unref(s->sig_term);
         sd_event_source_disable_unref(s->sig_int);
         sd_event_source_disable_unref(s->sig_hup);

@@ -73,6 +73,7 @@ static const char *const dir_names[_STORE_DIR_MAX] = {
         [STORE_TMP] = "tmp",
         [STORE_ROSTERS] = "rosters",
         [STORE_ABSENCES] = "absences",
+        [STORE_SURVEYS] = "surveys",
 };
 
 const char *store_dir_name(enum store_dir d) {

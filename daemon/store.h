@@ -11,6 +11,7 @@
  *   tmp/          temporary files (same file system), never data
  *   rosters/      duty swaps (beredctl roster override): overrides.json
  *   absences/     people's absences (beredctl away, SMS BORTE): <id>.json each
+ *   surveys/      absence surveys before heightened periods: <id>.json each
  *
  * Every whole-file write is: create in tmp/ with O_EXCL, write, fsync, rename
  * into place, fsync the folder. Folders are 0750, files 0640. Nothing is ever
@@ -38,6 +39,7 @@ enum store_dir {
         STORE_TMP,
         STORE_ROSTERS,
         STORE_ABSENCES,
+        STORE_SURVEYS,
         _STORE_DIR_MAX,
 };
 const char *store_dir_name(enum store_dir d);

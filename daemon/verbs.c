@@ -30,6 +30,8 @@ static const char *const command_names[_CMD_MAX] = {
         [CMD_AWAY_CANCEL] = "away.cancel",
         [CMD_CASE_LIST] = "case.list",
         [CMD_COVERAGE] = "coverage",
+        [CMD_SURVEY] = "survey",
+        [CMD_SURVEY_LIST] = "survey.list",
 };
 
 const char *command_name(enum command_kind k) {
@@ -43,6 +45,6 @@ int command_from_name(const char *name) {
 bool command_is_read_only(enum command_kind k) {
         return k == CMD_STATUS || k == CMD_LIST || k == CMD_SHOW || k == CMD_REPORT || k == CMD_ROSTER_SHOW ||
                k == CMD_DUE || k == CMD_FOLLOWUP_SUMMARY || k == CMD_PREVIEW ||
-               k == CMD_AWAY_LIST || k == CMD_COVERAGE ||
+               k == CMD_AWAY_LIST || k == CMD_COVERAGE || k == CMD_SURVEY_LIST ||
                k == CMD_CASE_LIST;
 }

@@ -31,6 +31,8 @@ enum command_kind {
         CMD_AWAY_CANCEL,      /* "away.cancel": remove an absence */
         CMD_CASE_LIST,        /* "case.list": the cases with their refs and contacts (read-only) */
         CMD_COVERAGE,         /* "coverage": the coverage forecast of a chain (read-only) */
+        CMD_SURVEY,           /* "survey": ask a chain's people about absences in a heightened period */
+        CMD_SURVEY_LIST,      /* "survey.list": the surveys, who answered (read-only) */
         _CMD_MAX,
 };
 
