@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "coverage.h"
+#include "followup.h"
 #include "gateway.h"
 #include "log.h"
 #include "macro.h"
@@ -476,8 +477,10 @@ void server_survey_check(struct server *s) {
                 if (sv->closed)
                         continue;
                 uint64_t day = daytime_from(s, now);
+                /* (A reminder due after the close, or once the close is due
+                 * as well, after a long stop, is no use: the close comes.) */
                 if (!sv->reminded && sv->remind_at && now >= sv->remind_at && sv->remind_at < sv->close_at &&
-                    !all_answered(sv)) {
+                    now < sv->close_at && !all_answered(sv)) {
                         if (day == now)
                                 remind_survey(s, sv, now);
                         else if (day < next)
@@ -489,9 +492,11 @@ void server_survey_check(struct server *s) {
                         else if (day < next)
                                 next = day;
                 }
-                if (!sv->closed && sv->close_at < next)
+                /* What is due later; what is due now but waits for the
+                 * morning set NEXT above (never a time past: no busy loop). */
+                if (!sv->closed && sv->close_at > now && sv->close_at < next)
                         next = sv->close_at;
-                if (!sv->closed && !sv->reminded && sv->remind_at < next)
+                if (!sv->closed && !sv->reminded && sv->remind_at > now && sv->remind_at < next)
                         next = sv->remind_at;
         }
         /* Retention: a survey (who answered what) goes its retention after its period. */
@@ -538,9 +543,13 @@ void server_survey_absences_changed(struct server *s) {
                         if (new && turned && record_forecast(s, sv, c, cv, new, now) >= 0)
                                 log_info("Survey %s: an absence turned a part of %s's period uncoverable; the leaders are told",
                                          sv->id, c->id);
-                        if (keys)
-                                json_object_set_new(sv->told, c->id, keys); /* also when parts became coverable again */
-                        any = true;
+                        /* Also when parts became coverable again (a later
+                         * turn is news again); saved only when it changed. */
+                        if (keys && !json_equal(keys, told)) {
+                                json_object_set_new(sv->told, c->id, keys);
+                                any = true;
+                        } else
+                                json_decref(keys);
                         free(new);
                         coverage_free(cv);
                 }
@@ -608,6 +617,16 @@ static int answer_ok(struct server *s, struct survey *sv, struct survey_person *
         return 0;
 }
 
+/* Follow-up cases due for PERSON today or earlier (a bare OK may be meant for them). */
+static bool followup_due_for(struct server *s, const char *person) {
+        json_t *due = NULL;
+        if (!s->config->followup.enabled || followup_due(s->fu, false, person, &due) < 0)
+                return false;
+        bool any = json_integer_value(json_object_get(due, "count")) > 0;
+        json_decref(due);
+        return any;
+}
+
 int server_survey_sms(struct server *s, const struct person *p, const struct text_reply *rp, bool *wrong_code,
                       char *back, size_t backlen) {
         struct survey_person *sp = NULL;
@@ -622,10 +641,12 @@ int server_survey_sms(struct server *s, const struct person *p, const struct tex
                         return -ENOENT;
                 }
         } else if (!rp->code[0] && rp->kind == TEXT_REPLY_OK) {
-                /* A bare OK: only when a survey is the one open thing it can answer. */
+                /* A bare OK: only when a survey is the one open thing it
+                 * can answer (no call-out, no check, no follow-up reminder
+                 * due to them: those get "reply with the code"). */
                 if (surveys_open_for(s->surveys, p->id, today(s, beredd_now()), &sv) != 1 ||
                     activations_open_for_kind(s->acts, p->id, false, NULL) > 0 ||
-                    activations_open_for_kind(s->acts, p->id, true, NULL) > 0)
+                    activations_open_for_kind(s->acts, p->id, true, NULL) > 0 || followup_due_for(s, p->id))
                         return 0;
                 sp = survey_person(sv, p->id);
         } else

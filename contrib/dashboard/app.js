@@ -244,7 +244,16 @@
       head.appendChild(el("span", "chain", c.chain_name || id));
       head.appendChild(el("span", "meta", (c.period ? c.period + ": " : "") +
         (c.unmet_days ? c.unmet_days + (c.unmet_days === 1 ? " dag" : " dager") + " kan ikke dekkes" : "alle dager kan dekkes")));
+      var sline = null;
+      if (c.survey) {
+        /* The period's absence survey: counts only. */
+        var sv = c.survey;
+        sline = el("div", "cov-survey", "Spørsmål om fravær (" + (sv.state === "closed" ? "avsluttet" : "pågår") + "): " +
+          sv.answered + " av " + sv.asked + " har svart" + (sv.away ? ", " + sv.away + " melder fravær" : ""));
+        sline.setAttribute("data-survey", sv.state);
+      }
       box.appendChild(head);
+      if (sline) box.appendChild(sline);
       var strip = el("div", "cov-strip");
       order.forEach(function (date) {
         var parts = byDate[date], bad = parts.filter(function (p) { return !p.met; });

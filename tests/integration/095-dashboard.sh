@@ -9,7 +9,8 @@
 # reached, with no person id ($T/dashboard-calls.png). The coverage strip
 # (<base>/coverage/kriseteam) turns a day red with the missing role when the
 # leader is away that day, and green again after away cancel
-# ($T/dashboard-coverage.png). Then the SMS gateway (tests/integration/fake-sms.py) answers
+# ($T/dashboard-coverage.png); an absence survey's counts show under a
+# chain's strip. Then the SMS gateway (tests/integration/fake-sms.py) answers
 # 503: a call-out waits and the page shows the trouble banner
 # ($T/dashboard-trouble.png); the gateway answers again and the banner goes. Needs Debian's chromium and node/npm; playwright-core is
 # installed into the test's folder at test time (skips when that fails).
@@ -138,6 +139,7 @@ const say = (s) => console.log("# " + s);
     await page.waitForSelector(cell + ".met", { timeout: 15000 });
     say("the day is green again after away cancel");
 
+
     const t = ctl("trigger", "kriseteam", "--by", "kari", "-m", "Øvelse: test av tavla", "--drill");
     if (!t.ok) throw new Error("trigger refused: " + JSON.stringify(t));
     const sel = `.card[data-activation="${t.activation}"]`;
@@ -200,6 +202,22 @@ const say = (s) => console.log("# " + s);
     pub(["-r", "-n", "-t", `${base}/activation/${va}`]);
     await page.waitForFunction((s) => !document.querySelector(s), vsel, { timeout: 10000 });
     say("the card and its calls are gone when the activation is cleared");
+
+    // An absence survey's counts under its chain's strip: a retained
+    // payload of the shape beredd publishes (beredd-mqtt(7)) for a chain of
+    // its own, cleared after.
+    const dj = new Date(Date.now() + 3 * 86400000).toISOString().slice(0, 10);
+    const jul = { chain: "jul", chain_name: "Juleteamet", from: dj, to: dj, unmet: 0, unmet_days: 0,
+                  days: [{ date: dj, part: "day", available: 5, people: 5, need: 3, met: true, short: 0, missing: [] }],
+                  period: "Jul og nyttår", survey: { state: "open", asked: 5, answered: 4, away: 2 } };
+    pub(["-r", "-t", `${base}/coverage/jul`, "-m", JSON.stringify(jul)]);
+    await page.waitForSelector('.cov[data-chain="jul"] .cov-survey', { timeout: 15000 });
+    const sv = await page.$eval('.cov[data-chain="jul"] .cov-survey', (e) => e.textContent);
+    if (sv !== "Spørsmål om fravær (pågår): 4 av 5 har svart, 2 melder fravær") throw new Error("unexpected survey line: " + sv);
+    if (await page.$('.cov[data-chain="kriseteam"] .cov-survey')) throw new Error("a survey line for a chain without a survey");
+    say("survey counts under the strip: " + sv);
+    pub(["-r", "-n", "-t", `${base}/coverage/jul`]);
+    await page.waitForFunction(() => !document.querySelector('.cov[data-chain="jul"]'), null, { timeout: 10000 });
 
     if (!(await page.$eval("#trouble", (e) => e.hidden))) throw new Error("a trouble banner while all is well");
     const control = (o) => { fs.writeFileSync(process.env.SMS_CTL + ".tmp", JSON.stringify(o));
