@@ -764,8 +764,15 @@ static void check_surveys(struct loader *l, const config_setting_t *root) {
                         if (h->survey_chains[k] && !config_chain(l->c, h->survey_chains[k]))
                                 cfg_fail_elem(l, sc, config_setting_get_elem(sc, (unsigned) k), "unknown chain \"%s\"",
                                               h->survey_chains[k]);
+                for (const struct heightened *o = cal->heightened; o < h; o++)
+                        if (!ymd_cmp(o->from, h->from) && !ymd_cmp(o->to, h->to))
+                                cfg_fail(l, config_setting_get_member(e, "from"),
+                                         "the same dates as the period on line %d (a survey is a period's)", o->line);
                 if (!h->survey_before)
                         continue;
+                if (h->survey_before < USEC_PER_DAY)
+                        cfg_fail(l, config_setting_get_member(e, "survey_before"),
+                                 "must be at least a day (the asks go out between 09:00 and 21:00)");
                 for (size_t k = 0; k < l->c->n_chains; k++) {
                         const struct chain *ch = &l->c->chains[k];
                         bool asked = !h->n_survey_chains;

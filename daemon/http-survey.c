@@ -32,6 +32,10 @@ static char *render(const json_t *info, bool en, bool away, enum spage pg) {
         const char *what = json_string_value(json_object_get(info, "title"));
         const char *from = json_string_value(json_object_get(info, "from"));
         const char *to = json_string_value(json_object_get(info, "to"));
+        const char *lo = json_string_value(json_object_get(info, "min"));
+        const char *hi = json_string_value(json_object_get(info, "max"));
+        const char *lo_t = json_string_value(json_object_get(info, "min_text"));
+        const char *hi_t = json_string_value(json_object_get(info, "max_text"));
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
@@ -59,10 +63,12 @@ static char *render(const json_t *info, bool en, bool away, enum spage pg) {
                 http_markup_escape(f, away ? W(en, W_SPAGE_AWAY_LEAD) : W(en, W_SPAGE_OK_LEAD), true);
                 /* Relative target: the page may sit below a reverse proxy's prefix. */
                 fprintf(f, "</p>\n<form method=\"post\" action=\"%s\">\n", away ? "away" : "ok");
-                if (away && from && to)
-                        fprintf(f, "<label>%s <input type=\"date\" name=\"from\" required value=\"%s\"></label>\n"
-                                   "<label>%s <input type=\"date\" name=\"to\" required value=\"%s\"></label>\n",
-                                W(en, W_SPAGE_FROM), from, W(en, W_SPAGE_TO), from);
+                if (away && from && lo && hi)
+                        fprintf(f, "<label>%s <input type=\"date\" name=\"from\" required value=\"%s\" min=\"%s\" "
+                                   "max=\"%s\"></label>\n"
+                                   "<label>%s <input type=\"date\" name=\"to\" required value=\"%s\" min=\"%s\" "
+                                   "max=\"%s\"></label>\n",
+                                W(en, W_SPAGE_FROM), from, lo, hi, W(en, W_SPAGE_TO), from, lo, hi);
                 fprintf(f, "<button type=\"submit\">%s</button></form>\n",
                         away ? W(en, W_SPAGE_SEND_AWAY) : W(en, W_SPAGE_SEND_OK));
                 break;
@@ -76,7 +82,9 @@ static char *render(const json_t *info, bool en, bool away, enum spage pg) {
                 fprintf(f, "<p>%s</p>\n", W(en, W_SPAGE_ENDED));
                 break;
         case SPAGE_BAD_DATES:
-                fprintf(f, "<p>%s</p>\n", W(en, W_SPAGE_BAD_DATES));
+                fprintf(f, "<p>");
+                fprintf(f, W(en, W_SPAGE_BAD_DATES), lo_t ? lo_t : "?", hi_t ? hi_t : "?");
+                fprintf(f, "</p>\n");
                 break;
         case SPAGE_TRY_LATER:
                 fprintf(f, "<p>%s</p>\n", W(en, W_SPAGE_TRY_LATER));

@@ -120,7 +120,7 @@ static char *mqtt_payload(struct server *s, const struct chain *c, uint64_t now)
                 time_format_date(period->from, f, sizeof(f));
                 time_format_date(period->to, t, sizeof(t));
                 /* The period's absence survey: counts only. */
-                json_t *sv = server_survey_counts(s, f, t);
+                json_t *sv = server_survey_counts(s, c, f, t);
                 if (sv)
                         json_object_set_new(o, "survey", sv);
         }

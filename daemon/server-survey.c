@@ -148,6 +148,7 @@ static void on_msg_done(void *userdata, const char *key, enum gw_result result, 
         struct survey_msg *m = surveys_msg(s->surveys, key, &sv);
         if (!m || m->state != SURVEY_MSG_SENDING)
                 return; /* purged meanwhile, or a repeat */
+        m->handed = false;
         if (result != GW_SENT)
                 log_warning("Survey %s: a message to %s (%s) could not be sent: %s", sv->id, m->person,
                             channel_name(m->ch), error ? error : "?");
@@ -162,6 +163,8 @@ static void msg_send(struct server *s, struct survey *sv, struct survey_msg *m) 
         struct gw_message g = { .key = m->key, .channel = m->ch, .person = m->person, .to = to,
                                 .subject = m->subject, .text = m->text, .keep_trying = GW_KEEP_TRYING_USEC };
         int r = to ? gateway_send(s->gw, &g, on_msg_done, s) : -ENOENT;
+        if (r >= 0)
+                m->handed = true;
         if (r < 0) {
                 log_warning("Survey %s: a message to %s (%s) was not sent: %s", sv->id, m->person, channel_name(m->ch),
                             r == -ENOENT ? "no such person or address any more" : strerror(-r));
@@ -170,11 +173,28 @@ static void msg_send(struct server *s, struct survey *sv, struct survey_msg *m) 
         }
 }
 
-/* Send every message of SV recorded "sending" from index FIRST on. */
-static void send_from(struct server *s, struct survey *sv, size_t first) {
-        for (size_t i = first; i < sv->n_msgs; i++)
-                if (sv->msgs[i].state == SURVEY_MSG_SENDING)
-                        msg_send(s, sv, &sv->msgs[i]);
+/* Hand over every message of SV that is on disk as "sending" and not with
+ * a gateway yet: the new ones, and those a restart or a failed save held
+ * back. A held-back ask, reminder or forecast (recorded over LATE_USEC ago)
+ * waits for the daytime window; news goes at once. */
+#define LATE_USEC (10 * USEC_PER_MIN)
+static void send_pending(struct server *s, struct survey *sv) {
+        uint64_t now = beredd_now();
+        bool day = daytime_from(s, now) == now;
+        unsigned late = 0;
+        for (size_t i = 0; i < sv->n_msgs; i++) {
+                struct survey_msg *m = &sv->msgs[i];
+                if (m->state != SURVEY_MSG_SENDING || m->handed)
+                        continue;
+                bool is_late = m->at + LATE_USEC < now;
+                if (is_late && !day && m->kind != SURVEY_MSG_NEWS)
+                        continue;
+                late += is_late;
+                msg_send(s, sv, m);
+        }
+        if (late)
+                log_info("Survey %s: %u message(s) recorded earlier (before a restart or a failed save) sent now", sv->id,
+                         late);
 }
 
 /* Record the ask (or with REMIND the second ask) to P in SV. */
@@ -210,10 +230,10 @@ static int record_ask(struct server *s, struct survey *sv, struct survey_person 
         return r;
 }
 
-/* Save SV, then send what it recorded from message FIRST on; on a failed
- * save nothing is sent (the next check tries again: the state in memory
- * is kept, and the messages stay "sending"). */
-static int commit(struct server *s, struct survey *sv, size_t first) {
+/* Save SV, then send what it recorded; on a failed save nothing is sent
+ * (the next check saves again and sends then: the state in memory is
+ * kept, and the messages stay "sending"). */
+static int commit(struct server *s, struct survey *sv) {
         int r = survey_save(s->surveys, sv);
         if (r < 0) {
                 log_warning_errno(r, "Survey %s could not be saved; nothing sent: %m", sv->id);
@@ -222,7 +242,7 @@ static int commit(struct server *s, struct survey *sv, size_t first) {
                 return r;
         }
         sv->dirty = false;
-        send_from(s, sv, first);
+        send_pending(s, sv);
         server_coverage_publish(s, false); /* the survey's counts ride with the coverage topic */
         return 0;
 }
@@ -325,13 +345,28 @@ static unsigned news_recent(const struct survey *sv, const char *person, uint64_
 
 /* Record the forecast of chain C (or, with NEW, the news of the parts
  * NEW[i] and the forecast) to C's leaders, by SMS and by e-mail. */
+/* The counts of SV's people on chain C (a survey may cover several). */
+static void chain_counts(const struct config *cfg, const struct survey *sv, const struct chain *c, unsigned *asked,
+                         unsigned *answered, unsigned *away) {
+        *asked = *answered = *away = 0;
+        for (size_t i = 0; i < sv->n_people; i++) {
+                const struct survey_person *p = &sv->people[i];
+                if (!p->asks || !chain_has(cfg, c, p->person))
+                        continue;
+                (*asked)++;
+                *answered += p->answer != SURVEY_UNANSWERED;
+                *away += p->answer == SURVEY_AWAY;
+        }
+}
+
+/* Returns how many leaders a message was recorded for, or -errno. */
 static int record_forecast(struct server *s, struct survey *sv, const struct chain *c, const struct coverage *cv,
                            const bool *new, uint64_t now) {
         const char *leaders[32];
         size_t n = leaders_of(s->config, c, leaders, ELEMENTSOF(leaders));
         unsigned asked, answered, away;
-        int r = 0;
-        survey_counts(sv, &asked, &answered, &away);
+        int r = 0, told = 0;
+        chain_counts(s->config, sv, c, &asked, &answered, &away);
         for (size_t i = 0; i < n && r >= 0; i++) {
                 const struct person *p = config_person(s->config, leaders[i]);
                 if (!p || (new && news_recent(sv, p->id, now) >= NEWS_PER_DAY)) {
@@ -353,6 +388,14 @@ static int record_forecast(struct server *s, struct survey *sv, const struct cha
                 if (new ? asprintf(&text, W(en, W_SURVEY_NEWS), parts, sum) < 0
                         : asprintf(&text, W(en, W_SURVEY_FORECAST), sum, answered, asked, away) < 0)
                         return -ENOMEM;
+                if (!new && answered < asked) {
+                        /* Nobody's silence is taken for a yes without saying so. */
+                        char *t2 = NULL;
+                        if (asprintf(&t2, "%s%s", text, W(en, W_SURVEY_FORECAST_UNANSWERED)) < 0)
+                                return -ENOMEM;
+                        free(text);
+                        text = t2;
+                }
                 if (asprintf(&body, "%s\n\n%s", text, table) < 0)
                         return -ENOMEM;
                 snprintf(subject, sizeof(subject), W(en, W_SURVEY_FORECAST_SUBJECT), title, range);
@@ -367,20 +410,22 @@ static int record_forecast(struct server *s, struct survey *sv, const struct cha
                         r = survey_msg_add(sv, p->id, CHANNEL_SMS, kind, NULL, sms, now, NULL);
                 if (r >= 0 && p->email)
                         r = survey_msg_add(sv, p->id, CHANNEL_EMAIL, kind, subject, body, now, NULL);
+                told += r >= 0 && (p->phone || p->email);
         }
-        return r;
+        return r < 0 ? r : told;
 }
 
-/* Close SV: the forecast to each chain's leaders. */
+/* Close SV: the forecast to the leaders of each chain not told before (a
+ * chain added to a closed survey reopens it for itself only). */
 static int close_survey(struct server *s, struct survey *sv, uint64_t now) {
-        size_t first = sv->n_msgs;
-        int r = 0;
+        int r = 0, leaders = 0;
         for (size_t i = 0; i < sv->n_chains && r >= 0; i++) {
                 const struct chain *c = config_chain(s->config, sv->chains[i]);
                 struct coverage *cv = NULL;
-                if (!c || forecast(s, sv, c, now, &cv) < 0)
+                if (!c || json_object_get(sv->told, c->id) || forecast(s, sv, c, now, &cv) < 0)
                         continue;
                 r = record_forecast(s, sv, c, cv, NULL, now);
+                leaders += r > 0 ? r : 0;
                 json_t *keys = r >= 0 ? unmet_keys(cv) : NULL;
                 if (keys)
                         json_object_set_new(sv->told, c->id, keys);
@@ -391,9 +436,14 @@ static int close_survey(struct server *s, struct survey *sv, uint64_t now) {
         unsigned asked, answered, away;
         survey_counts(sv, &asked, &answered, &away);
         sv->closed = now;
-        log_info("Survey %s (%s) closed: %u of %u answered, %u away; the forecast goes to the leaders", sv->id,
-                 sv->period, answered, asked, away);
-        return commit(s, sv, first);
+        if (leaders)
+                log_info("Survey %s (%s) closed: %u of %u answered, %u away; the forecast goes to %d leader(s)", sv->id,
+                         sv->period, answered, asked, away, leaders);
+        else
+                log_warning("Survey %s (%s) closed: %u of %u answered, %u away; nobody to send the forecast to "
+                            "(its chains are gone from the configuration, or have no leader with a phone or e-mail)",
+                            sv->id, sv->period, answered, asked, away);
+        return commit(s, sv);
 }
 
 /* ---- the schedule ---- */
@@ -405,7 +455,6 @@ static bool all_answered(const struct survey *sv) {
 }
 
 static void remind_survey(struct server *s, struct survey *sv, uint64_t now) {
-        size_t first = sv->n_msgs;
         unsigned n = 0;
         int r = 0;
         for (size_t i = 0; i < sv->n_people && r >= 0; i++) {
@@ -417,7 +466,7 @@ static void remind_survey(struct server *s, struct survey *sv, uint64_t now) {
                 return;
         sv->reminded = now;
         log_info("Survey %s (%s): a second ask to %u who had not answered", sv->id, sv->period, n);
-        commit(s, sv, first);
+        commit(s, sv);
 }
 
 /* Open the surveys that survey_before says are due. */
@@ -449,7 +498,7 @@ static void open_due(struct server *s, uint64_t now) {
                         log_warning_errno(r, "Survey %s: the asks could not all be recorded: %m", sv->id);
                 log_info("Survey %s (%s) opened: %u asked%s", sv->id, h->name, asked,
                          no_way ? ", some people have no phone or e-mail to answer with" : "");
-                commit(s, sv, 0);
+                commit(s, sv);
         }
 }
 
@@ -474,6 +523,8 @@ void server_survey_check(struct server *s) {
                 struct survey *sv = surveys_at(s->surveys, i);
                 if (sv->dirty && survey_save(s->surveys, sv) >= 0)
                         sv->dirty = false;
+                if (!sv->dirty)
+                        send_pending(s, sv);
                 if (sv->closed)
                         continue;
                 uint64_t day = daytime_from(s, now);
@@ -522,16 +573,14 @@ void server_survey_absences_changed(struct server *s) {
         uint64_t now = beredd_now();
         for (size_t i = 0; s->surveys && i < surveys_count(s->surveys); i++) {
                 struct survey *sv = surveys_at(s->surveys, i);
-                size_t first = sv->n_msgs;
                 bool any = false;
-                if (!sv->closed)
-                        continue;
                 for (size_t k = 0; k < sv->n_chains; k++) {
                         const struct chain *c = config_chain(s->config, sv->chains[k]);
+                        json_t *told = c ? json_object_get(sv->told, c->id) : NULL;
                         struct coverage *cv = NULL;
-                        if (!c || forecast(s, sv, c, now, &cv) < 0)
+                        /* Only chains whose leaders had the forecast (closed for them). */
+                        if (!told || forecast(s, sv, c, now, &cv) < 0)
                                 continue;
-                        json_t *told = json_object_get(sv->told, c->id);
                         bool *new = calloc(cv->n_parts + 1, sizeof(bool)), turned = false;
                         char key[40];
                         for (size_t j = 0; new && j < cv->n_parts; j++) {
@@ -554,7 +603,7 @@ void server_survey_absences_changed(struct server *s) {
                         coverage_free(cv);
                 }
                 if (any)
-                        commit(s, sv, first);
+                        commit(s, sv);
         }
 }
 
@@ -574,7 +623,7 @@ void server_survey_absence(struct server *s, const struct person *p, uint64_t fr
                         continue;
                 survey_answer(sp, SURVEY_AWAY, via, now);
                 log_info("Survey %s: %s reported an absence (%s)", sv->id, p->id, via);
-                commit(s, sv, sv->n_msgs);
+                commit(s, sv);
                 any = true;
         }
         if (any)
@@ -617,6 +666,21 @@ static int answer_ok(struct server *s, struct survey *sv, struct survey_person *
         return 0;
 }
 
+/* The first survey whose period is not over that asked PERSON and has no
+ * answer from them, or NULL. */
+static struct survey *unanswered(struct server *s, const char *person, struct survey_person **ret) {
+        struct ymd t = today(s, beredd_now());
+        for (size_t i = 0; i < surveys_count(s->surveys); i++) {
+                struct survey *sv = surveys_at(s->surveys, i);
+                struct survey_person *sp = survey_person(sv, person);
+                if (sp && sp->asks && sp->answer == SURVEY_UNANSWERED && ymd_cmp(sv->to, t) >= 0) {
+                        *ret = sp;
+                        return sv;
+                }
+        }
+        return NULL;
+}
+
 /* Follow-up cases due for PERSON today or earlier (a bare OK may be meant for them). */
 static bool followup_due_for(struct server *s, const char *person) {
         json_t *due = NULL;
@@ -649,10 +713,26 @@ int server_survey_sms(struct server *s, const struct person *p, const struct tex
                     activations_open_for_kind(s->acts, p->id, true, NULL) > 0 || followup_due_for(s, p->id))
                         return 0;
                 sp = survey_person(sv, p->id);
+        } else if (!rp->code[0] && (rp->kind == TEXT_REPLY_YES || rp->kind == TEXT_REPLY_NO) &&
+                   (sv = unanswered(s, p->id, &sp))) {
+                /* "Ja" to a survey they have not answered ("are you away?"):
+                 * with a call-out open, which one is meant is not guessed
+                 * (a false yes is the worst failure); without one, it is
+                 * the survey's, and it says how to answer that. */
+                char ex[32];
+                example_text(sv, ex, sizeof(ex));
+                if (activations_open_for_kind(s->acts, p->id, false, NULL) > 0) {
+                        snprintf(back, backlen, "%s", W(en, W_SURVEY_JA_WHICH));
+                        return -EAGAIN;
+                }
+                snprintf(back, backlen, W(en, W_SURVEY_WHICH), sp->code, ex);
+                return -EINVAL;
         } else
                 return 0;
         if (rp->kind != TEXT_REPLY_OK) {
-                snprintf(back, backlen, W(en, W_SURVEY_WHICH), sp->code);
+                char ex[32];
+                example_text(sv, ex, sizeof(ex));
+                snprintf(back, backlen, W(en, W_SURVEY_WHICH), sp->code, ex);
                 return -EINVAL;
         }
         if (ymd_cmp(sv->to, today(s, beredd_now())) < 0) {
@@ -667,22 +747,37 @@ int server_survey_sms(struct server *s, const struct person *p, const struct tex
         return r < 0 ? r : 1;
 }
 
+/* The days the away form takes: the period and FORM_MARGIN_DAYS around it. */
+#define FORM_MARGIN_DAYS 14
+static void form_bounds(const struct survey *sv, struct ymd *lo, struct ymd *hi) {
+        *lo = calendar_add_days(sv->from, -FORM_MARGIN_DAYS);
+        *hi = calendar_add_days(sv->to, FORM_MARGIN_DAYS);
+}
+
 int server_survey_token(struct server *s, const char *token, json_t **info) {
         struct survey_person *sp;
         struct survey *sv = surveys_by_token(s->surveys, token, &sp);
         if (!sv)
                 return -ENOENT;
         const struct person *p = config_person(s->config, sp->person);
-        char from[16], to[16], title[256];
+        if (!p)
+                return -ENOENT; /* no longer in the configuration: no link of anyone's */
+        char from[16], to[16], lo[16], hi[16], lo_t[16], hi_t[16], title[256];
+        struct ymd a, b;
+        form_bounds(sv, &a, &b);
         time_format_date(sv->from, from, sizeof(from));
         time_format_date(sv->to, to, sizeof(to));
+        time_format_date(a, lo, sizeof(lo));
+        time_format_date(b, hi, sizeof(hi));
+        snprintf(lo_t, sizeof(lo_t), "%d.%d", a.d, a.m);
+        snprintf(hi_t, sizeof(hi_t), "%d.%d", b.d, b.m);
         title_text(chain_of(s->config, sv, sp->person), sv, title, sizeof(title));
-        *info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "title", title, "from", from, "to", to, "answer",
-                          survey_answer_name(sp->answer), "lang", p && p->lang == LANG_EN ? "en" : "nb", "person",
-                          p != NULL);
+        *info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "title", title, "from", from, "to", to,
+                          "min", lo, "max", hi, "min_text", lo_t, "max_text", hi_t, "answer",
+                          survey_answer_name(sp->answer), "lang", p->lang == LANG_EN ? "en" : "nb");
         if (!*info)
                 return -ENOMEM;
-        return p && ymd_cmp(sv->to, today(s, beredd_now())) >= 0 ? 0 : -ESTALE;
+        return ymd_cmp(sv->to, today(s, beredd_now())) >= 0 ? 0 : -ESTALE;
 }
 
 int server_survey_token_answer(struct server *s, const char *token, const char *from, const char *to, char *err,
@@ -694,21 +789,33 @@ int server_survey_token_answer(struct server *s, const char *token, const char *
                 return -ENOENT;
         }
         const struct person *p = config_person(s->config, sp->person);
-        if (!p || ymd_cmp(sv->to, today(s, beredd_now())) < 0) {
+        if (!p) {
+                snprintf(err, errlen, "no such link");
+                return -ENOENT;
+        }
+        if (ymd_cmp(sv->to, today(s, beredd_now())) < 0) {
                 snprintf(err, errlen, "the period is over");
                 return -ESTALE;
         }
         if (!from)
                 return answer_ok(s, sv, sp, "email");
+        /* A mis-tap in a date picker must not take someone out of
+         * call-outs for a year: days around the period, touching it. */
+        struct ymd f, t, lo, hi;
+        form_bounds(sv, &lo, &hi);
+        if (parse_date(from, &f) < 0 || parse_date(to, &t) < 0 || ymd_cmp(f, t) > 0 || ymd_cmp(f, lo) < 0 ||
+            ymd_cmp(t, hi) > 0 || ymd_cmp(t, sv->from) < 0 || ymd_cmp(f, sv->to) > 0) {
+                snprintf(err, errlen, "dates: outside the days around the period, or reversed");
+                return -EINVAL;
+        }
         /* The form's dates are whole days, as "beredctl away" takes them. */
         struct command cmd = { .kind = CMD_AWAY, .person = (char *) p->id, .from = (char *) from, .to = (char *) to };
         json_t *reply = NULL;
         int r = server_away(s, &cmd, SOURCE_EMAIL, &reply, err, errlen);
         if (r >= 0) {
                 json_t *a = json_object_get(reply, "absence");
-                uint64_t f = (uint64_t) json_integer_value(json_object_get(a, "from_usec"));
-                uint64_t t = (uint64_t) json_integer_value(json_object_get(a, "to_usec"));
-                server_survey_absence(s, p, f, t, "email");
+                server_survey_absence(s, p, (uint64_t) json_integer_value(json_object_get(a, "from_usec")),
+                                      (uint64_t) json_integer_value(json_object_get(a, "to_usec")), "email");
                 server_absences_changed(s);
         }
         json_decref(reply);
@@ -752,11 +859,18 @@ int server_survey(struct server *s, const struct command *cmd, json_t **reply, c
                 snprintf(err, errlen, "survey: %s", strerror(-r));
         if (r < 0)
                 return r;
-        size_t first = sv->n_msgs;
         unsigned asked = 0, already = 0, no_way = 0;
+        if (sv->closed && !json_object_get(sv->told, c->id)) {
+                /* A chain added to a closed survey: a round of its own (the
+                 * second ask and the forecast to its leader; the chains
+                 * told before are not told again). */
+                sv->closed = sv->reminded = 0;
+                sv->remind_at = now + h->survey_remind;
+                sv->close_at = close_time(s, sv, h->survey_remind, now);
+        }
         r = ask_chain(s, sv, c, now, &asked, &already, &no_way);
         if (r >= 0)
-                r = commit(s, sv, first);
+                r = commit(s, sv);
         if (r < 0) {
                 snprintf(err, errlen, "spool: cannot save the survey (%s)", strerror(-r));
                 return r;
@@ -792,19 +906,20 @@ int server_survey_list(struct server *s, json_t **reply) {
         return *reply ? 0 : -ENOMEM;
 }
 
-json_t *server_survey_counts(struct server *s, const char *period_from, const char *period_to) {
+json_t *server_survey_counts(struct server *s, const struct chain *c, const char *period_from, const char *period_to) {
         struct ymd f, t;
         char id[SURVEY_ID_LEN + 1];
         if (parse_date(period_from, &f) < 0 || parse_date(period_to, &t) < 0)
                 return NULL;
         survey_id_of(f, t, id);
         struct survey *sv = surveys_get(s->surveys, id);
-        if (!sv)
+        if (!sv || !survey_has_chain(sv, c->id))
                 return NULL;
         unsigned asked, answered, away;
-        survey_counts(sv, &asked, &answered, &away);
-        return json_pack("{s:s, s:i, s:i, s:i}", "state", sv->closed ? "closed" : "open", "asked", (int) asked,
-                         "answered", (int) answered, "away", (int) away);
+        chain_counts(s->config, sv, c, &asked, &answered, &away);
+        /* Closed for this chain once its leaders had the forecast. */
+        return json_pack("{s:s, s:i, s:i, s:i}", "state", json_object_get(sv->told, c->id) ? "closed" : "open", "asked",
+                         (int) asked, "answered", (int) answered, "away", (int) away);
 }
 
 /* ---- start and stop ---- */
@@ -835,8 +950,7 @@ int server_survey_start(struct server *s) {
                 for (size_t k = 0; k < sv->n_msgs; k++)
                         n += sv->msgs[k].state == SURVEY_MSG_SENDING;
                 if (n)
-                        log_info("Survey %s: %u message(s) recorded before a restart are sent (again)", sv->id, n);
-                send_from(s, sv, 0);
+                        log_info("Survey %s: %u message(s) recorded before a restart are to be sent (again)", sv->id, n);
         }
         return sd_event_source_set_enabled(s->survey_timer, SD_EVENT_ONESHOT);
 }

@@ -250,6 +250,8 @@ static int parse_one(const char *data, size_t len, const char *name, struct surv
             parse_date(json_string_value(json_object_get(o, "from")), &sv->from) < 0 ||
             parse_date(json_string_value(json_object_get(o, "to")), &sv->to) < 0)
                 goto out;
+        if (ymd_cmp(sv->from, sv->to) > 0)
+                goto out;
         survey_id_of(sv->from, sv->to, sv->id);
         snprintf(want, sizeof(want), "%s.json", sv->id);
         if (!streq(sv->id, id) || !streq(want, name))
@@ -272,6 +274,15 @@ static int parse_one(const char *data, size_t len, const char *name, struct surv
         if ((r = parse_people(sv, json_object_get(o, "people"))) < 0 ||
             (r = parse_msgs(sv, json_object_get(o, "messages"))) < 0)
                 goto out;
+        /* Keys are never used twice, even if the count was lost. */
+        if (sv->msg_seq < sv->n_msgs)
+                sv->msg_seq = (unsigned) sv->n_msgs;
+        for (size_t k = 0; k < sv->n_msgs; k++) {
+                const char *dot = strrchr(sv->msgs[k].key, '.');
+                unsigned long n = dot ? strtoul(dot + 1, NULL, 10) : 0;
+                if (n < UINT32_MAX && n >= sv->msg_seq)
+                        sv->msg_seq = (unsigned) n + 1;
+        }
         sv->told = json_is_object(json_object_get(o, "told")) ? json_incref(json_object_get(o, "told")) : json_object();
         r = sv->told ? 0 : -ENOMEM;
 out:
@@ -593,4 +604,43 @@ int surveys_purge(struct surveys *s, struct ymd before, unsigned *ret_n) {
         if (ret_n)
                 *ret_n = n;
         return first;
+}
+
+int survey_file_check(const char *data, size_t len) {
+        json_t *o = json_loadb(data, len, 0, NULL);
+        const char *id = json_string_value(json_object_get(o, "survey"));
+        char name[SURVEY_ID_LEN + 8];
+        struct survey *sv = NULL, *again = NULL;
+        if (!id || strlen(id) != SURVEY_ID_LEN) {
+                json_decref(o);
+                return -EBADMSG;
+        }
+        snprintf(name, sizeof(name), "%s.json", id);
+        json_decref(o);
+        int r = parse_one(data, len, name, &sv);
+        if (r < 0)
+                return r;
+        json_t *f = file_json(sv);
+        char *out = f ? json_dumps(f, JSON_COMPACT) : NULL;
+        json_decref(f);
+        if (!out) {
+                survey_free(sv);
+                return -ENOMEM;
+        }
+        r = parse_one(out, strlen(out), name, &again);
+        if (r == -ENOMEM) {
+                free(out);
+                survey_free(sv);
+                return r;
+        }
+        json_t *g = r >= 0 ? file_json(again) : NULL;
+        char *out2 = g ? json_dumps(g, JSON_COMPACT) : NULL;
+        json_decref(g);
+        if (r < 0 || (out2 && strcmp(out, out2) != 0))
+                abort(); /* what we write we must read back the same */
+        free(out);
+        free(out2);
+        survey_free(sv);
+        survey_free(again);
+        return 0;
 }

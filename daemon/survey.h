@@ -65,6 +65,7 @@ struct survey_msg {
         char *subject; /* e-mail only; NULL once out */
         char *text;    /* NULL once out */
         uint64_t at;   /* when it was recorded */
+        bool handed;   /* in memory only: with a gateway now (its answer not in) */
 };
 
 struct survey_person {
@@ -156,6 +157,12 @@ int survey_save(struct surveys *s, const struct survey *sv);
 /* Remove every survey whose period ended before local day BEFORE (after
  * the retention): *RET_N gets the count. */
 int surveys_purge(struct surveys *s, struct ymd before, unsigned *ret_n);
+
+/* Fuzzing: read DATA as a survey file named after the id it holds; when it
+ * is one, write it back and read that again, which must give the same file.
+ * 0 (read and round-tripped), -EBADMSG (not a survey file), -ENOMEM; abort()s
+ * when the round trip differs. */
+int survey_file_check(const char *data, size_t len);
 
 /* SV as JSON: id, period, from, to, chains, opened/remind_at/close_at/
  * reminded/closed (usec), counts; WITH_PEOPLE adds people [ {person,

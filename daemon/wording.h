@@ -406,33 +406,38 @@
  * RANGE "18.12–3.1", EXAMPLE a range inside the period ("24.12-27.12"),
  * CODE the person's survey code. */
 /* TITLE, RANGE, EXAMPLE, CODE. */
-#define W_SURVEY_ASK "%s %s: er du borte noen dager? Svar BORTE %s, eller OK %s hvis du kan nås hele perioden.", \
-        "%s %s: will you be away on any days? Reply AWAY %s, or OK %s if you can be reached the whole period."
+#define W_SURVEY_ASK "%s %s: hvilke dager er du borte? Svar BORTE og datoene, f.eks. BORTE %s, eller OK %s hvis du kan nås hele perioden.", \
+        "%s %s: which days will you be away? Reply AWAY and the dates, e.g. AWAY %s, or OK %s if you can be reached the whole period."
 /* Before W_SURVEY_ASK, to those who had not answered. */
 #define W_SURVEY_REMIND "Påminnelse: ", "Reminder: "
 /* The e-mail: TITLE, RANGE (the subject). */
-#define W_SURVEY_SUBJECT "%s %s: er du borte noen dager?", "%s %s: will you be away on any days?"
+#define W_SURVEY_SUBJECT "%s %s: hvilke dager er du borte?", "%s %s: which days will you be away?"
 /* The e-mail's body: TITLE, RANGE; the OK link; the away link; EXAMPLE, CODE. */
 #define W_SURVEY_MAIL "Vi trenger å vite hvem som kan kalles inn i %s %s.\n\n" \
         "Kan du nås hele perioden:\n  %s\n\nEr du borte noen dager:\n  %s\n\n" \
-        "Du kan også svare på SMS: BORTE %s, eller OK %s.\n", \
+        "Du kan også svare på SMS: BORTE og datoene (f.eks. BORTE %s), eller OK %s.\n", \
         "We need to know who can be called out in %s %s.\n\n" \
         "Can you be reached the whole period:\n  %s\n\nWill you be away on some days:\n  %s\n\n" \
-        "You can also reply by SMS: AWAY %s, or OK %s.\n"
+        "You can also reply by SMS: AWAY and the dates (e.g. AWAY %s), or OK %s.\n"
 /* The e-mail without answer links (no http.public_url): TITLE, RANGE; EXAMPLE, CODE. */
 #define W_SURVEY_MAIL_SMS "Vi trenger å vite hvem som kan kalles inn i %s %s.\n\n" \
-        "Svar på SMS: BORTE %s hvis du er borte noen dager, eller OK %s hvis du kan nås hele perioden.\n", \
+        "Svar på SMS: BORTE og datoene (f.eks. BORTE %s) hvis du er borte noen dager, eller OK %s hvis du kan nås hele perioden.\n", \
         "We need to know who can be called out in %s %s.\n\n" \
-        "Reply by SMS: AWAY %s if you will be away on some days, or OK %s if you can be reached the whole period.\n"
+        "Reply by SMS: AWAY and the dates (e.g. AWAY %s) if you will be away on some days, or OK %s if you can be reached the whole period.\n"
 /* The receipt of an OK: TITLE, RANGE. */
 #define W_SURVEY_OK_RECEIPT "Takk. Registrert for %s %s: du kan nås hele perioden.", \
         "Thank you. Recorded for %s %s: you can be reached the whole period."
 /* The same, when they reported an absence in the period too. */
 #define W_SURVEY_OK_RECEIPT_AWAY "Takk. Registrert for %s %s: du kan nås utenom fraværet du har meldt.", \
         "Thank you. Recorded for %s %s: you can be reached except in the absence you reported."
-/* JA/NEI with a survey code. CODE. */
-#define W_SURVEY_WHICH "beredd: svar OK %s hvis du kan nås hele perioden, eller BORTE og datoene, f.eks. BORTE 24.12-27.12.", \
-        "beredd: reply OK %s if you can be reached the whole period, or AWAY and the dates, e.g. AWAY 24.12-27.12."
+/* JA/NEI with a survey code, or without a code while a survey asks the
+ * sender and no call-out does. CODE, EXAMPLE. */
+#define W_SURVEY_WHICH "beredd: svar OK %s hvis du kan nås hele perioden, eller BORTE og datoene, f.eks. BORTE %s.", \
+        "beredd: reply OK %s if you can be reached the whole period, or AWAY and the dates, e.g. AWAY %s."
+/* JA/NEI without a code while both a call-out and a survey the sender has
+ * not answered ask them: which one is meant is not guessed. */
+#define W_SURVEY_JA_WHICH "beredd: svar med koden: JA eller NEI og koden for utkallingen (f.eks. JA 4821). Fravær svarer du på med BORTE og datoene.", \
+        "beredd: reply with the code: YES or NO and the code of the call-out (e.g. YES 4821). Absences are answered with AWAY and the dates."
 /* A 6-digit code that is no survey's ask to the sender. */
 #define W_SURVEY_NO_CODE "beredd: den koden hører ikke til noe spørsmål om fravær til deg.", \
         "beredd: that code belongs to no question about absences sent to you."
@@ -440,6 +445,9 @@
  * then ANSWERED, ASKED, AWAY. */
 #define W_SURVEY_FORECAST "%s %u av %u har svart på spørsmålet om fravær, %u melder fravær.", \
         "%s %u of %u answered the question about absences, %u reported absences."
+/* After it, when not everyone answered. */
+#define W_SURVEY_FORECAST_UNANSWERED " De som ikke har svart, er regnet som tilgjengelige.", \
+        " Those who did not answer are counted as available."
 /* To the leader later: an absence turned a day uncoverable. NEW (the
  * parts that turned, in coverage_summary's words), then the forecast. */
 #define W_SURVEY_NEWS "Nytt fravær: %s kan ikke lenger dekkes. Oppdatert oversikt: %s", \
@@ -460,7 +468,8 @@
 #define W_SPAGE_THANKS "Takk, svaret er registrert.", "Thank you, your answer is recorded."
 #define W_SPAGE_UNKNOWN "Denne lenken finnes ikke.", "This link does not exist."
 #define W_SPAGE_ENDED "Denne perioden er over; ingenting er endret.", "This period is over; nothing changed."
-#define W_SPAGE_BAD_DATES "Datoene kunne ikke brukes: den siste dagen kan ikke være før den første, perioden kan ikke være over, og den kan være høyst ett år. Ingenting er registrert.", \
-        "The dates could not be used: the last day cannot be before the first, the period cannot be over, and it can be a year at most. Nothing was recorded."
+/* The form's dates: FROM and TO of what it takes ("4.12", "17.1"). */
+#define W_SPAGE_BAD_DATES "Datoene kunne ikke brukes: velg dager mellom %s og %s som berører perioden, og en siste dag som ikke er før den første. Ingenting er registrert.", \
+        "The dates could not be used: choose days between %s and %s that touch the period, and a last day not before the first. Nothing was recorded."
 #define W_SPAGE_TRY_LATER "Svaret kunne ikke lagres nå. Prøv igjen senere.", \
         "Your answer could not be saved now. Please try again later."

@@ -2,7 +2,9 @@
  * fast index parser used when a million cases are loaded at start, and the
  * full parser used for everything else (cases/<hash>/<ref>.json); and, on
  * the same input, the readers of cases/index and of the case journal
- * (cases/journal.<n>, records that are case files back to back).
+ * (cases/journal.<n>, records that are case files back to back), and of
+ * the absence surveys (surveys/<id>.json: what it reads it must write back
+ * and read again the same).
  *
  *   make fuzz && tests/fuzz/fuzz_case tests/fuzz/corpus/case
  *
@@ -18,6 +20,7 @@
 
 #include "followup.h"
 #include "log.h"
+#include "survey.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,5 +35,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void) followup_index_check((const char *) data, size);
         if (followup_journal_check((const char *) data, size) < 0)
                 abort(); /* only out of memory can fail it */
+        (void) survey_file_check((const char *) data, size);
         return 0;
 }

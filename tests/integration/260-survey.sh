@@ -33,7 +33,7 @@ start_mosquitto "$MQ_PORT"
 write_creds gen.token=gen-secret
 export BEREDD_GW_BACKOFF_MS=20
 
-KARI=+4791234567 LISE=+4791234571 OLA=+4791234568 PER=+4791234569 SIRI=+4791234570 KOORD=+4791234580
+TOR=+4791234590 KARI=+4791234567 LISE=+4791234571 OLA=+4791234568 PER=+4791234569 SIRI=+4791234570 KOORD=+4791234580
 conf() { # FILE [EXTRA-HEIGHTENED-KEYS]
         cat > "$1" <<EOC
 site = "test";
@@ -41,7 +41,7 @@ spool = "$T/spool";
 timezone = "Europe/Oslo";
 calendar: {
   heightened = ( { from = "2026-12-18"; to = "2027-01-03"; name = "Jul og nyttår";
-                   survey_before = "14d"; survey_remind = "1d"; ${2:-} } );
+                   survey_before = "14d"; survey_remind = "1d"; survey_chains = [ "kriseteam" ]; ${2:-} } );
 };
 people = (
   { id = "kari"; name = "Kari Nordmann"; phone = "$KARI"; email = "kari@kommune.example"; roles = ["leader"]; },
@@ -50,6 +50,7 @@ people = (
   { id = "per";  name = "Per Hansen";    phone = "$PER"; email = "per@kommune.example"; roles = ["member"]; },
   { id = "siri"; name = "Siri Berg";     phone = "$SIRI"; roles = ["member"]; },
   { id = "koord"; name = "Kari Koordinator"; phone = "$KOORD"; email = "koord@kommune.example"; roles = ["boss"]; },
+  { id = "tor";  name = "Tor Stab";      phone = "$TOR"; roles = ["stab"]; },
   { id = "legevakt"; name = "Legevakten"; phone = "+4773000000"; roles = ["fallback"]; }
 );
 roles = (
@@ -68,6 +69,12 @@ chains = (
     report_to = [ "koord" ];
     steps = ( { notify = [ "role:leader", "role:member" ]; wait = "10m"; },
               { notify = [ "legevakt" ]; final = true; } );
+  },
+  { id = "stab"; name = "Staben";
+    may_trigger = [ "kari" ];
+    need = { total = 1; };
+    report_to = [ "koord" ];
+    steps = ( { notify = [ "lise", "role:stab" ]; wait = "10m"; } );
   }
 );
 http = { listen = "127.0.0.1:$HTTP_PORT"; public_url = "https://beredd.kommune.example"; };
@@ -75,6 +82,9 @@ mqtt: { host = "127.0.0.1"; port = $MQ_PORT; base = "$B"; qos = 1; };
 EOC
 }
 conf "$T/beredd.conf"
+# The survey's file cannot be written at first (a folder in its place):
+# nothing may go out before it is on disk.
+mkdir -p "$T/spool/surveys/s20261218-20270103.json"
 "$BEREDD" --check-config -c "$T/beredd.conf" > "$T/check.out" 2>&1 || { cat "$T/check.out"; fail "config refused"; }
 
 sms() { # FROM TEXT: a text through the generic webhook
@@ -112,22 +122,30 @@ sys.exit(0 if fs and all(m["state"] == "sent" for f in fs for m in json.load(ope
 say "4 December 10:00: the survey opens 14 days ahead and asks everyone on the chain once"
 start_at 2026-12-04T10:00:00
 wait_until 10 port_open "$HTTP_PORT" || fail "the listener did not open port $HTTP_PORT"
+wait_until 10 grep -q "could not be saved; nothing sent" "$T/beredd.log" || fail "the failed save was not logged"
+sleep "$((1 * ${BEREDD_TIME_SCALE:-1}))"
+[ "$(sms_to "$OLA")" = 0 ] || fail "an ask went out before the survey was on disk"
+rmdir "$T/spool/surveys/s20261218-20270103.json"
+kill -HUP "$BEREDD_PID" # a reload runs the survey's check: saved now, then sent
+# (Until the spool probe finds it writable again, new input is refused.)
+wait_until 20 grep -q "is writable again" "$T/beredd.log" || fail "the spool probe did not clear the error"
 for n in "$KARI" "$LISE" "$OLA" "$PER" "$SIRI"; do
-        wait_until 10 has_text "$n" "er du borte noen dager" || fail "no survey SMS to $n: $(cat "$T/sms.log")"
+        wait_until 10 has_text "$n" "hvilke dager er du borte" || fail "no survey SMS to $n: $(cat "$T/sms.log")"
 done
 has_text "$KOORD" "borte" && fail "the leader (not on the chain's steps) was asked"
+has_text "$TOR" "borte" && fail "tor (only on a chain outside survey_chains) was asked"
 has_text "+4773000000" "borte" && fail "the final step's legevakt was asked"
 sms_texts "$OLA" > "$T/ola.txt"
 cat "$T/ola.txt"
-assert_grep "$T/ola.txt" "^Kriseteamet - Jul og nyttår 18\.12-3\.1: er du borte noen dager? Svar BORTE 23\.12-26\.12, eller OK [0-9]\{6\} hvis du kan nås hele perioden\.$"
+assert_grep "$T/ola.txt" "^Kriseteamet - Jul og nyttår 18\.12-3\.1: hvilke dager er du borte? Svar BORTE og datoene, f\.eks\. BORTE 23\.12-26\.12, eller OK [0-9]\{6\} hvis du kan nås hele perioden\.$"
 wait_until 10 sh -c "[ -n \"\$(ls '$T/spool/outbox' 2>/dev/null)\" ]" || fail "no e-mail in the outbox"
 wait_until 10 saved_all_sent || fail "the survey's messages were not all marked sent"
 mail kari > "$T/kari.mail"
 cat "$T/kari.mail"
-assert_grep "$T/kari.mail" "^SUBJECT: Kriseteamet – Jul og nyttår 18\.12–3\.1: er du borte noen dager?$"
+assert_grep "$T/kari.mail" "^SUBJECT: Kriseteamet – Jul og nyttår 18\.12–3\.1: hvilke dager er du borte?$"
 assert_grep "$T/kari.mail" "^  https://beredd.kommune.example/s/[0-9a-f]\{32\}/ok$"
 assert_grep "$T/kari.mail" "^  https://beredd.kommune.example/s/[0-9a-f]\{32\}/away$"
-assert_grep "$T/kari.mail" "Du kan også svare på SMS: BORTE 23\.12-26\.12, eller OK [0-9]\{6\}\.$"
+assert_grep "$T/kari.mail" "Du kan også svare på SMS: BORTE og datoene (f\.eks\. BORTE 23\.12-26\.12), eller OK [0-9]\{6\}\.$"
 [ -z "$(mail ola)" ] || fail "ola (no e-mail address) got an e-mail"
 assert_eq "$(survey_field asked)" 5 "not 5 asked"
 
@@ -136,11 +154,17 @@ KARI_AWAY=$(link_of kari away)
 [ -n "$KARI_AWAY" ] || fail "no away link for kari"
 assert_eq "$(http_code "$H$KARI_AWAY")" 200 "GET of the away link"
 assert_grep "$T/page" 'type="date" name="from"'
+assert_grep "$T/page" 'min="2026-12-04" max="2027-01-17"'
 assert_grep "$T/page" "Kriseteamet – Jul og nyttår"
 assert_eq "$(answer_of_p kari)" "none 1" "a GET changed kari's answer"
 assert_eq "$(http_code -X POST --data 'from=2026-12-26&to=2026-12-24' "$H$KARI_AWAY")" 400 "reversed dates"
 assert_grep "$T/page" "Ingenting er registrert"
 assert_eq "$(http_code -X POST --data 'from=24.12&to=26.12' "$H$KARI_AWAY")" 400 "dates not YYYY-MM-DD"
+assert_eq "$(http_code -X POST --data 'from=2026-12-05&to=2027-12-01' "$H$KARI_AWAY")" 400 "a year away by a mis-tap"
+assert_grep "$T/page" "velg dager mellom 4\.12 og 17\.1 som berører perioden"
+assert_eq "$(http_code -X POST --data 'from=2026-12-05&to=2026-12-06' "$H$KARI_AWAY")" 400 "days that miss the period"
+[ "$(ctl away list --person kari --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["absences"]))')" = 0 ] ||
+        fail "a refused form registered an absence"
 assert_eq "$(http_code -X POST --data 'from=2026-12-24&to=2026-12-26' "$H$KARI_AWAY")" 200 "POST of the away form"
 assert_grep "$T/page" "Takk, svaret er registrert"
 assert_eq "$(answer_of_p kari)" "away 1"
@@ -167,6 +191,20 @@ SIRI_CODE=$(code_of "$SIRI")
 sms "$PER" "OK $SIRI_CODE"
 wait_until 10 has_text "$PER" "den koden hører ikke til" || fail "per answered with siri's code"
 assert_eq "$(answer_of_p siri)" "none 1" "per's text answered for siri"
+
+say "a bare JA to the survey is never a yes to a call-out: with one open it asks which, without it explains"
+sms "$SIRI" "Ja"
+wait_until 10 has_text "$SIRI" "beredd: svar OK $SIRI_CODE hvis du kan nås hele perioden, eller BORTE og datoene, f.eks. BORTE 23.12-26.12." ||
+        fail "a bare JA to the survey was not explained: $(sms_texts "$SIRI")"
+ctl trigger kriseteam --by kari -m "Øvelse" --drill --json > "$T/trig.json"
+ACT=$(json_get "$T/trig.json" '["activation"]')
+wait_until 10 has_text "$SIRI" "kalles inn" || fail "no call-out to siri"
+sms "$SIRI" "JA"
+wait_until 10 has_text "$SIRI" "beredd: svar med koden: JA eller NEI og koden for utkallingen" ||
+        fail "a bare JA with a call-out and an unanswered survey open was not asked about: $(sms_texts "$SIRI")"
+assert_eq "$(answer_of "$ACT" siri)" "none" "siri's bare JA was counted as a yes to the call-out"
+ctl resolve "$ACT" --by kari > /dev/null
+assert_eq "$(answer_of_p siri)" "none 1"
 
 PER_OK=$(link_of per ok)
 assert_eq "$(http_code "$H$PER_OK")" 200 "GET of the ok link"
@@ -198,7 +236,7 @@ stop_beredd
 
 say "6 December 09:05: the second ask, only to siri who did not answer"
 start_at 2026-12-06T09:05:00
-wait_until 10 has_text "$SIRI" "Påminnelse: Kriseteamet - Jul og nyttår 18.12-3.1: er du borte noen dager?" || fail "no reminder to siri"
+wait_until 10 has_text "$SIRI" "Påminnelse: Kriseteamet - Jul og nyttår 18.12-3.1: hvilke dager er du borte?" || fail "no reminder to siri"
 for n in "$KARI" "$LISE" "$OLA" "$PER"; do
         has_text "$n" "Påminnelse" && fail "a reminder to $n, who had answered"
 done
@@ -215,7 +253,7 @@ start_at 2026-12-06T10:30:00
 wait_until 10 has_text "$KOORD" "har svart på spørsmålet om fravær" || fail "no forecast to the leader: $(sms_texts "$KOORD")"
 sms_texts "$KOORD" > "$T/koord.txt"
 cat "$T/koord.txt"
-assert_grep "$T/koord.txt" "^Kriseteamet - Jul og nyttår 18\.12-3\.1: 3 dager kan ikke dekkes: to\. 24\.12 (mangler leder), fr\. 25\.12 (mangler leder), lø\. 26\.12 (mangler leder)\. 4 av 5 har svart på spørsmålet om fravær, 2 melder fravær\.$"
+assert_grep "$T/koord.txt" "^Kriseteamet - Jul og nyttår 18\.12-3\.1: 3 dager kan ikke dekkes: to\. 24\.12 (mangler leder), fr\. 25\.12 (mangler leder), lø\. 26\.12 (mangler leder)\. 4 av 5 har svart på spørsmålet om fravær, 2 melder fravær\. De som ikke har svart, er regnet som tilgjengelige\.$"
 wait_until 10 sh -c "python3 -c 'import os,json,sys; sys.exit(0 if any(json.load(open(os.path.join(sys.argv[1],f))).get(\"person\")==\"koord\" for f in os.listdir(sys.argv[1])) else 1)' '$T/spool/outbox'" || fail "no e-mail forecast to the leader"
 mail koord > "$T/koord.mail"
 cat "$T/koord.mail"
@@ -237,6 +275,24 @@ sms "$SIRI" "OK"
 wait_until 10 has_text "$SIRI" "Takk. Registrert for Kriseteamet" || fail "siri's bare OK was not taken"
 assert_eq "$(answer_of_p siri)" "ok 2"
 
+say "a chain added after the close gets a round of its own; the first chain's leader is not told again"
+ctl survey stab --period "Jul og nyttår" --by kari > "$T/stab.out"
+cat "$T/stab.out"
+assert_grep "$T/stab.out" "extended: 1 asked now, 1 asked before"
+wait_until 10 has_text "$TOR" "Staben – Jul og nyttår" 2>/dev/null || wait_until 10 has_text "$TOR" "Staben - Jul og nyttår" ||
+        fail "tor was not asked: $(sms_texts "$TOR")"
+assert_eq "$(survey_field closed_usec)" 0 "the survey is not open again for stab"
+stop_beredd
+start_at 2026-12-07T11:00:00
+wait_until 10 has_text "$TOR" "Påminnelse: Staben - Jul og nyttår" || fail "no reminder to tor"
+has_text "$OLA" "Påminnelse" && fail "a reminder to ola, who had answered"
+stop_beredd
+start_at 2026-12-08T11:00:00
+wait_until 10 has_text "$KOORD" "Staben - Jul og nyttår 18.12-3.1: alle dager kan dekkes. 1 av 2 har svart" ||
+        fail "no forecast for stab: $(sms_texts "$KOORD")"
+assert_eq "$(n_text "$KOORD" "Kriseteamet - Jul og nyttår 18.12-3.1: 3 dager")" 1 "kriseteam's forecast went again"
+assert_eq "$(n_text "$TOR" "Påminnelse")" 1 "not one reminder to tor"
+
 say "MQTT: the coverage topic carries the survey's counts and no person"
 mosquitto_sub -h 127.0.0.1 -p "$MQ_PORT" -t "$B/coverage/kriseteam" -C 1 -W 5 > "$T/mq.json" 2>/dev/null || true
 python3 - "$T/mq.json" <<'EOP' || fail "the coverage topic's survey is wrong: $(cat "$T/mq.json")"
@@ -256,7 +312,8 @@ done
 stop_beredd
 
 say "config errors name the file and line"
-conf "$T/bad1.conf" 'survey_chains = [ "nosuch" ];'
+conf "$T/bad1.conf"
+sed -i 's/survey_chains = \[ "kriseteam" \];/survey_chains = [ "nosuch" ];/' "$T/bad1.conf"
 "$BEREDD" --check-config -c "$T/bad1.conf" > "$T/bad1.out" 2>&1 && fail "an unknown survey chain was taken"
 cat "$T/bad1.out"
 assert_grep "$T/bad1.out" "bad1.conf:[0-9]*: .*survey_chains.*unknown chain \"nosuch\""
@@ -269,4 +326,12 @@ conf "$T/bad3.conf"
 sed -i 's/survey_remind = "1d";/survey_remind = "soon";/' "$T/bad3.conf"
 "$BEREDD" --check-config -c "$T/bad3.conf" > "$T/bad3.out" 2>&1 && fail "a bad survey_remind was taken"
 assert_grep "$T/bad3.out" "bad3.conf:[0-9]*: .*survey_remind"
+conf "$T/bad4.conf"
+sed -i 's/survey_before = "14d";/survey_before = "2h";/' "$T/bad4.conf"
+"$BEREDD" --check-config -c "$T/bad4.conf" > "$T/bad4.out" 2>&1 && fail "survey_before of 2h was taken"
+assert_grep "$T/bad4.out" "bad4.conf:[0-9]*: .*survey_before: must be at least a day"
+conf "$T/bad5.conf" '}, { from = "2026-12-18"; to = "2027-01-03"; name = "Jul";'
+"$BEREDD" --check-config -c "$T/bad5.conf" > "$T/bad5.out" 2>&1 && fail "two periods with the same dates were taken"
+cat "$T/bad5.out"
+assert_grep "$T/bad5.out" "bad5.conf:[0-9]*: .*from: the same dates as the period on line 5"
 say "ok"
