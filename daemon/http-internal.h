@@ -49,6 +49,9 @@ static inline bool http_storage_error(int r) {
 
 /* http-page.c: /a/TOKEN/yes|no (a call-out's link, ANSWER) and /a/TOKEN/ok
  * (CHECK: a contact-list check's; ANSWER is ANSWER_YES). */
+/* http-page.c: an answer page's head (in the language EN says, TITLE
+ * escaped, the shared style and CSS after it) up to its <h1>. */
+void http_page_begin(FILE *f, bool en, const char *title, const char *css);
 /* http-survey.c: /s/TOKEN/ok and /s/TOKEN/away (AWAY), the absence
  * survey's links. */
 enum MHD_Result http_route_survey(struct req *q, struct MHD_Connection *c, const char *method, const char *token,

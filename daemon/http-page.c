@@ -93,6 +93,20 @@ static void page_check_body(FILE *f, const struct config *cfg, bool en, enum pag
 /* The page for a link. INFO (from the token_lookup hook, may be NULL) gives
  * the chain and the drill flag; ANSWER is what the link records; CHECK: the
  * OK link of a contact-list check. */
+void http_page_begin(FILE *f, bool en, const char *title, const char *css) {
+        fprintf(f, "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">"
+                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                   "<meta name=\"robots\" content=\"noindex, nofollow\"><title>",
+                en ? "en" : "nb");
+        http_markup_escape(f, title, true);
+        fprintf(f, "</title><style>body{font-family:system-ui,sans-serif;max-width:32em;margin:2em auto;padding:0 1em;"
+                   "line-height:1.5}button{font-size:1.3em;padding:.6em 1.4em;border:0;border-radius:.3em;color:#fff;"
+                   "background:#15803d}%s</style></head><body>\n<h1>",
+                css);
+        http_markup_escape(f, title, true);
+        fputs("</h1>\n", f);
+}
+
 static char *page_render(const struct config *cfg, enum lang lang, enum page pg, const json_t *info, enum answer answer,
                          bool check) {
         const struct page_text *t = &(check ? check_page_texts : page_texts)[lang == LANG_EN ? LANG_EN : LANG_NB][pg];
@@ -104,18 +118,8 @@ static char *page_render(const struct config *cfg, enum lang lang, enum page pg,
 
         if (!f)
                 return NULL;
-        fprintf(f, "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">"
-                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                   "<meta name=\"robots\" content=\"noindex, nofollow\"><title>",
-                en ? "en" : "nb");
-        http_markup_escape(f, t->title, true);
-        fputs("</title><style>body{font-family:system-ui,sans-serif;max-width:32em;margin:2em auto;padding:0 1em;"
-              "line-height:1.5}.drill{background:#fde68a;padding:.3em .6em;font-weight:bold}"
-              "button{font-size:1.3em;padding:.6em 1.4em;border:0;border-radius:.3em;color:#fff;background:#15803d}"
-              "button.no{background:#b91c1c}dt{font-weight:bold}</style></head><body>\n<h1>",
-              f);
-        http_markup_escape(f, t->title, true);
-        fputs("</h1>\n", f);
+        http_page_begin(f, en, t->title, ".drill{background:#fde68a;padding:.3em .6em;font-weight:bold}"
+                                         "button.no{background:#b91c1c}dt{font-weight:bold}");
 
         if (check)
                 page_check_body(f, cfg, en, pg, info);

@@ -41,17 +41,7 @@ static char *render(const json_t *info, bool en, bool away, enum spage pg) {
         FILE *f = open_memstream(&buf, &len);
         if (!f)
                 return NULL;
-        fprintf(f, "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">"
-                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                   "<meta name=\"robots\" content=\"noindex, nofollow\"><title>",
-                en ? "en" : "nb");
-        http_markup_escape(f, title, true);
-        fputs("</title><style>body{font-family:system-ui,sans-serif;max-width:32em;margin:2em auto;padding:0 1em;"
-              "line-height:1.5}button{font-size:1.3em;padding:.6em 1.4em;border:0;border-radius:.3em;color:#fff;"
-              "background:#15803d}label{display:block;margin:.6em 0}input{font-size:1.1em}</style></head><body>\n<h1>",
-              f);
-        http_markup_escape(f, title, true);
-        fputs("</h1>\n", f);
+        http_page_begin(f, en, title, "label{display:block;margin:.6em 0}input{font-size:1.1em}");
         if (what && pg != SPAGE_UNKNOWN) {
                 fputs("<p><strong>", f);
                 http_markup_escape(f, what, true);
