@@ -177,20 +177,19 @@ sms "$LISE" "BORTE 24.12-27.12"
 wait_until 10 has_text "$LISE" "Registrert: borte fra torsdag 24.12 til og med søndag 27.12." || fail "no receipt to lise"
 assert_eq "$(answer_of_p lise)" "away 1"
 
+# texted FROM TEXT BACK WHO STATE: FROM texts TEXT, gets BACK, and WHO's
+# answer to the survey is then STATE ("answer asks")
+texted() {
+        sms "$1" "$2"
+        wait_until 10 has_text "$1" "$3" || fail "'$2' got no '$3': $(sms_texts "$1" | tail -n 1)"
+        assert_eq "$(answer_of_p "$4")" "$5" "after '$2' from $4"
+}
 OLA_CODE=$(code_of "$OLA")
-sms "$OLA" "OK 123456"
-wait_until 10 has_text "$OLA" "den koden hører ikke til noe spørsmål om fravær til deg" || fail "a wrong code was not refused"
-assert_eq "$(answer_of_p ola)" "none 1" "a wrong code was taken"
-sms "$OLA" "JA $OLA_CODE"
-wait_until 10 has_text "$OLA" "svar OK $OLA_CODE hvis du kan nås hele perioden" || fail "JA with a survey code was not explained"
-assert_eq "$(answer_of_p ola)" "none 1" "JA was taken as an answer to the survey"
-sms "$OLA" "ok $OLA_CODE"
-wait_until 10 has_text "$OLA" "Takk. Registrert for Kriseteamet - Jul og nyttår 18.12-3.1: du kan nås hele perioden." || fail "no receipt of ola's OK"
-assert_eq "$(answer_of_p ola)" "ok 1"
 SIRI_CODE=$(code_of "$SIRI")
-sms "$PER" "OK $SIRI_CODE"
-wait_until 10 has_text "$PER" "den koden hører ikke til" || fail "per answered with siri's code"
-assert_eq "$(answer_of_p siri)" "none 1" "per's text answered for siri"
+texted "$OLA" "OK 123456" "den koden hører ikke til noe spørsmål om fravær til deg" ola "none 1"
+texted "$OLA" "JA $OLA_CODE" "svar OK $OLA_CODE hvis du kan nås hele perioden" ola "none 1"
+texted "$OLA" "ok $OLA_CODE" "Takk. Registrert for Kriseteamet - Jul og nyttår 18.12-3.1: du kan nås hele perioden." ola "ok 1"
+texted "$PER" "OK $SIRI_CODE" "den koden hører ikke til" siri "none 1" # another's code
 
 say "a bare JA to the survey is never a yes to a call-out: with one open it asks which, without it explains"
 sms "$SIRI" "Ja"
