@@ -70,6 +70,7 @@ struct store {
          * new name, and the removal of its tmp/ name, are not synced yet
          * (store_sync_pending). */
         bool unsynced[_STORE_DIR_MAX];
+        uint64_t spare_pause_usec; /* store_set_spare_pause: tests only */
 };
 
 /* A spare's name in tmp/: "spare.<pid>.<counter>.<random>". store_open()
@@ -613,6 +614,12 @@ static int spare_publish(struct store *s, enum store_dir dir, int dfd, const cha
          * reader needs. The creation was synced with the spare. */
         if (r >= 0 && fdatasync(fd) < 0)
                 r = negative_errno();
+        if (r >= 0 && s->spare_pause_usec > 0) {
+                struct timespec ts = { .tv_sec = (time_t) (s->spare_pause_usec / 1000000),
+                                       .tv_nsec = (long) (s->spare_pause_usec % 1000000) * 1000 };
+                while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+                }
+        }
         if (r >= 0)
                 r = rename_noreplace(tfd, tmp, dfd, base, &leftover);
         if (r >= 0) {
@@ -703,6 +710,11 @@ int store_sync_pending(struct store *s) {
                 return negative_errno();
         memset(s->unsynced, 0, sizeof(s->unsynced));
         return 0;
+}
+
+void store_set_spare_pause(struct store *s, uint64_t usec) {
+        if (s)
+                s->spare_pause_usec = usec;
 }
 
 bool store_has_pending(const struct store *s) {

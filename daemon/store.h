@@ -78,6 +78,9 @@ int store_append_deferred(struct store *s, enum store_dir dir, const char *name,
  * store_free() do it too. 0 or -errno (then still pending). */
 int store_sync_pending(struct store *s);
 bool store_has_pending(const struct store *s);
+/* For the torture only ($BEREDD_TEST_SPARE_PAUSE_MS): sleep USEC between a
+ * spare's fdatasync and its rename, so that kills land in crash point 2. */
+void store_set_spare_pause(struct store *s, uint64_t usec);
 
 /* Gives the name in its folder of the log whose text begins DATA[0..LEN)
  * in NAME (SIZE bytes); -EINVAL when DATA is not the start of such a log
