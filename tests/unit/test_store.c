@@ -915,9 +915,21 @@ static void test_enospc(void **state) {
         assert_int_equal(fstatat(store_dirfd(s, STORE_ACTIVATIONS), "a.log", &st, 0), 0);
         assert_int_equal(st.st_size, 5);
 
+        /* A refused first record of a deferred log: no log, the spare
+         * gone from tmp/, nothing to put back at the next open (crash
+         * point 5 in store.c). */
+        assert_int_equal(store_prepare_spare(s), 0);
+        assert_int_equal(store_append_deferred(s, STORE_ACTIVATIONS, "d.log", data, big), -ENOSPC);
+        assert_false(store_has_spare(s));
+        assert_false(exists(f, "activations/d.log"));
+        assert_int_equal(count_entries(f, "tmp"), 0);
+
         /* And the space is back for small writes. */
         assert_int_equal(store_write_atomic(s, STORE_OUTBOX, "m", "new", 3), 0);
         assert_content(s, STORE_OUTBOX, "m", "new");
+        assert_int_equal(store_prepare_spare(s), 0);
+        assert_int_equal(store_append_deferred(s, STORE_ACTIVATIONS, "d.log", "rec\n", 4), 0);
+        assert_content(s, STORE_ACTIVATIONS, "d.log", "rec\n");
         store_free(s);
 }
 
