@@ -64,6 +64,22 @@ int activation_log_check(const char *data, size_t len, bool *ret_broken) {
         return ok ? n : -EINVAL;
 }
 
+int activation_log_name(const char *data, size_t len, char *name, size_t size) {
+        const char *nl = memchr(data, '\n', len);
+        if (!nl)
+                return -EINVAL; /* torn: never committed */
+        json_t *o = json_loadb(data, (size_t) (nl - data), 0, NULL);
+        const char *t = json_string_value(json_object_get(o, "t"));
+        const char *id = json_string_value(json_object_get(o, "id"));
+        bool ok = t && id && streq(t, "created") && id[0] != '\0' && id[0] != '.' && strlen(id) < 100;
+        for (const char *p = id; ok && *p; p++)
+                ok = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '-' ||
+                     *p == '_' || *p == '.';
+        int r = ok && (size_t) snprintf(name, size, "%s.log", id) < size ? 0 : -EINVAL;
+        json_decref(o);
+        return r;
+}
+
 /* ---- start-up: every log in activations/ ---- */
 
 static int load_one(struct activations *m, const char *name) {

@@ -262,7 +262,8 @@ int act_commit(struct activation *a) {
         if (a->buf_len > 0) {
                 char name[128];
                 snprintf(name, sizeof(name), "%s.log", a->id);
-                int r = store_append(a->mgr->store, STORE_ACTIVATIONS, name, a->buf, a->buf_len);
+                /* A new log: one fdatasync (store_append_deferred). */
+                int r = store_append_deferred(a->mgr->store, STORE_ACTIVATIONS, name, a->buf, a->buf_len);
                 if (r < 0)
                         return r;
                 a->buf_len = 0;
@@ -526,11 +527,17 @@ static int on_post(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-/* Nothing else pending: a file ready for the next activation's log. */
+/* Nothing else pending: the names of new logs made durable (their records
+ * are), and a file ready for the next activation's log. */
 static int on_spare(sd_event_source *s, void *userdata) {
         struct activations *m = userdata;
         (void) s;
-        (void) store_prepare_spare(m->store); /* without one the next trigger creates its file itself */
+        /* Both in one: the spare's sync of tmp/ serves the names too. */
+        if (store_prepare_spare(m->store) >= 0) /* without one the next trigger creates its file itself */
+                return 0;
+        int r = store_sync_pending(m->store);
+        if (r < 0)
+                log_warning_errno(r, "Spool: cannot sync activations/: %m; tried again after the next trigger");
         return 0;
 }
 

@@ -154,6 +154,11 @@ void activations_set_public_url(struct activations *a, const char *url);
  * (*RET_BROKEN: an unreadable event stopped the replay), or -EINVAL when the
  * log has no "created" event. */
 int activation_log_check(const char *data, size_t len, bool *ret_broken);
+/* The name in activations/ of the log whose text begins DATA[0..LEN):
+ * "<id>.log" from its first line, a complete "created" event with a plain
+ * "id". -EINVAL when there is no such line (store_spare_name_fn: start-up
+ * gives a log left in tmp/ by a crash its name back). */
+int activation_log_name(const char *data, size_t len, char *name, size_t size);
 
 /* Counts for status and the MQTT summary. Open: call-outs mobilising,
  * mobilised or short (never contact-list checks); drills: open drills. */

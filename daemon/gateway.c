@@ -504,6 +504,9 @@ static int on_prereq(void *clientp, char *primary_ip, char *local_ip, int primar
 int gw_easy_common(struct msg *x, const char *url) {
         const struct gateway *gw = x->gw;
         long timeout_ms = (long) (gw->timeout / 1000), connect_ms;
+        int r = curl_glue_ready(x->g->curl);
+        if (r < 0)
+                return r;
         CURL *e = curl_easy_init();
 
         if (!e)
@@ -1041,11 +1044,7 @@ int gateways_new(sd_event *e, struct store *store, const struct config *cfg, str
         r = curl_glue_new(e, "gateway", on_transfer_done, g, &g->curl);
         if (r < 0)
                 goto fail;
-        if (curl_multi_setopt(curl_glue_multi(g->curl), CURLMOPT_MAX_HOST_CONNECTIONS, (long) MAX_HOST_CONNS) != CURLM_OK ||
-            curl_multi_setopt(curl_glue_multi(g->curl), CURLMOPT_MAXCONNECTS, (long) MAX_CONNECTS) != CURLM_OK) {
-                r = -EINVAL;
-                goto fail;
-        }
+        curl_glue_set_limits(g->curl, (long) MAX_HOST_CONNS, (long) MAX_CONNECTS);
         r = sd_event_add_defer(e, &g->defer, on_defer, g);
         if (r < 0)
                 goto fail;

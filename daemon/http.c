@@ -768,7 +768,7 @@ static void hb_start(struct http *h) {
         }
         if (h->hb_every / 1000 < (uint64_t) ms)
                 ms = (long) (h->hb_every / 1000) > 0 ? (long) (h->hb_every / 1000) : 1;
-        e = curl_easy_init();
+        e = curl_glue_ready(h->curl) >= 0 ? curl_easy_init() : NULL;
         if (!e)
                 return;
         if (curl_easy_setopt(e, CURLOPT_URL, h->hb_url) != CURLE_OK ||

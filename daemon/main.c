@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "config.h"
 #include "log.h"
 #include "paths.h"
@@ -34,6 +36,16 @@ static int check_config(const char *path) {
                 errlist_free(&errs);
                 return EXIT_FAILURE;
         }
+        /* The daemon initialises libcurl (and OpenSSL with its configuration)
+         * only for its first request; the unit's ExecStartPre finds a broken
+         * one here instead, at start. */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                fprintf(stderr, "%s: libcurl (OpenSSL and its configuration) cannot be initialised: no message "
+                        "could be sent\n", path);
+                config_free(c);
+                return EXIT_FAILURE;
+        }
+        curl_global_cleanup();
         printf("%s: configuration OK (site %s: %zu people, %zu chains, %zu gateways%s%s)\n", path, c->site,
                c->n_people, c->n_chains, c->n_gateways, c->followup.enabled ? ", follow-up" : "",
                c->mqtt.enabled ? ", mqtt" : "");

@@ -1124,6 +1124,19 @@ static int server_load(struct server *s) {
         }
         if (stale > 0)
                 log_notice("Spool: removed %u unfinished temporary file(s) from tmp/", stale);
+        uint64_t pause = 0;
+        if (env_msec("BEREDD_TEST_SPARE_PAUSE_MS", &pause) < 0)
+                log_warning("Ignoring BEREDD_TEST_SPARE_PAUSE_MS=%s (expected milliseconds)",
+                            getenv("BEREDD_TEST_SPARE_PAUSE_MS"));
+        store_set_spare_pause(s->store, pause);
+        /* A log a crash left under its tmp/ name: it may have been sending. */
+        unsigned recovered = 0, dropped = 0;
+        r = store_recover_spares(s->store, STORE_ACTIVATIONS, activation_log_name, &recovered, &dropped);
+        if (r < 0)
+                return log_error_errno(r, "Spool: cannot move activation logs from tmp/ into activations/: %m");
+        if (recovered + dropped > 0)
+                log_notice("Spool: %u activation log(s) moved from tmp/ into activations/ after a crash; %u unfinished "
+                           "one(s) removed or set aside in failed/", recovered, dropped);
 
         r = seen_open(s->store, STORE_ACTIVATIONS, SEEN_FILE, SEEN_RETENTION_USEC, beredd_now(), &s->seen);
         if (r < 0) {

@@ -6,7 +6,11 @@
  * all, fsync it, rename it into place, fsync the folder it landed in. A crash
  * at any point leaves either the old file or the new one, never a mix; what is
  * left behind in tmp/ is at worst an incomplete write (or a second link to a
- * file already in place), and store_open() removes it.
+ * file already in place), and store_open() removes it. The one exception is
+ * a new activation log (store_append_deferred): one fdatasync into a spare
+ * made beforehand, the rename's folders synced later; a written spare left
+ * in tmp/ is data, and store_recover_spares() puts it in place (the crash
+ * points are listed at spare_publish).
  *
  * Nothing here logs and nothing keeps global state: the store is one struct
  * of open folder fds, used from the single event-loop thread.
@@ -62,7 +66,17 @@ struct store {
          * creation is not on the path of a trigger. -1 when none. */
         int spare_fd;
         char spare_name[STORE_TMP_NAME_SIZE];
+        /* Folders a log was renamed into by store_append_deferred() whose
+         * new name, and the removal of its tmp/ name, are not synced yet
+         * (store_sync_pending). */
+        bool unsynced[_STORE_DIR_MAX];
+        uint64_t spare_pause_usec; /* store_set_spare_pause: tests only */
 };
+
+/* A spare's name in tmp/: "spare.<pid>.<counter>.<random>". store_open()
+ * keeps a spare with data (a log written by store_append_deferred() whose
+ * rename was lost in a crash) for store_recover_spares(). */
+#define SPARE_PREFIX "spare."
 
 static const char *const dir_names[_STORE_DIR_MAX] = {
         [STORE_INCOMING] = "incoming",
@@ -237,7 +251,11 @@ static int mkdir_p_open(const char *path, int *ret_fd) {
         return 0;
 }
 
-/* Remove everything but folders from tmp/. Each entry is an interrupted
+static bool is_written_spare(const char *name, const struct stat *st) {
+        return strncmp(name, SPARE_PREFIX, strlen(SPARE_PREFIX)) == 0 && S_ISREG(st->st_mode) && st->st_size > 0;
+}
+
+/* Remove everything but folders and written spares from tmp/. Each entry is an interrupted
  * write, or (after a crash between linkat() and unlinkat() in the
  * RENAME_NOREPLACE fallback) a second link to a file already in place:
  * unlinking is safe either way. The removals are not fsynced: a file that
@@ -271,6 +289,8 @@ static int clean_tmp(struct store *s, unsigned *ret_count) {
                 }
                 if (S_ISDIR(st.st_mode))
                         continue; /* never ours; leave it to whoever made it */
+                if (is_written_spare(de->d_name, &st))
+                        continue; /* a log: store_recover_spares() */
                 if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
                         if (errno == ENOENT)
                                 continue;
@@ -347,6 +367,8 @@ int store_open(const char *root, struct store **ret, unsigned *ret_stale) {
 void store_free(struct store *s) {
         if (!s)
                 return;
+        /* A clean stop leaves every log under its own name. */
+        (void) store_sync_pending(s);
         if (s->spare_fd >= 0) {
                 (void) unlinkat(s->fds[STORE_TMP], s->spare_name, 0);
                 close(s->spare_fd);
@@ -391,14 +413,15 @@ static int tmp_write(struct store *s, const void *data, size_t len, char name[st
         return tmp_write_sync(s, data, len, name, true);
 }
 
-/* A new empty file in tmp/ with its mode set; its name in NAME. */
-static int tmp_create(struct store *s, char name[static TMP_NAME_SIZE]) {
+/* A new empty file in tmp/ with its mode set; its name (PREFIX, then
+ * "<pid>.<counter>.<random>") in NAME. */
+static int tmp_create(struct store *s, const char *prefix, char name[static TMP_NAME_SIZE]) {
         const int tfd = s->fds[STORE_TMP];
         _cleanup_close_ int fd = -1;
 
         for (unsigned i = 0; i < TMP_ATTEMPTS && fd < 0; i++) {
-                snprintf(name, TMP_NAME_SIZE, "%ld.%" PRIu64 ".%016" PRIx64, (long) getpid(), ++s->tmp_counter,
-                         tmp_random());
+                snprintf(name, TMP_NAME_SIZE, "%s%ld.%" PRIu64 ".%016" PRIx64, prefix, (long) getpid(),
+                         ++s->tmp_counter, tmp_random());
                 fd = openat(tfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, FILE_MODE);
                 if (fd < 0 && errno != EEXIST)
                         return negative_errno();
@@ -413,22 +436,39 @@ static int tmp_create(struct store *s, char name[static TMP_NAME_SIZE]) {
         return TAKE_FD(fd);
 }
 
+/* fsync each folder store_append_deferred() renamed a log into, before
+ * tmp/ is synced: tmp/ first, and a crash between the two could leave the
+ * log under neither name. *RET_ANY: there was one. 0 or -1 (errno set). */
+static int sync_targets(struct store *s, bool *ret_any) {
+        for (enum store_dir d = 0; d < _STORE_DIR_MAX; d++)
+                if (s->unsynced[d]) {
+                        if (fsync(s->fds[d]) < 0)
+                                return -1;
+                        *ret_any = true;
+                }
+        return 0;
+}
+
 int store_prepare_spare(struct store *s) {
         if (!s)
                 return -EINVAL;
         if (s->spare_fd >= 0)
-                return 0;
-        int fd = tmp_create(s, s->spare_name);
+                return store_sync_pending(s);
+        int fd = tmp_create(s, SPARE_PREFIX, s->spare_name);
         if (fd < 0)
                 return fd;
-        /* Its creation on disk now, so the write that takes it syncs only
-         * its own data. */
-        if (fsync(fd) < 0) {
+        /* Its creation on disk now, inode and name in tmp/, so the write
+         * that takes it syncs only its own data, and a crash after that
+         * sync finds it in tmp/ (store_append_deferred). The one sync of
+         * tmp/ serves store_sync_pending() too, its targets synced first. */
+        bool any = false;
+        if (fsync(fd) < 0 || sync_targets(s, &any) < 0 || fsync(s->fds[STORE_TMP]) < 0) {
                 int r = negative_errno();
                 (void) unlinkat(s->fds[STORE_TMP], s->spare_name, 0);
                 close(fd);
                 return r;
         }
+        memset(s->unsynced, 0, sizeof(s->unsynced));
         s->spare_fd = fd;
         return 0;
 }
@@ -442,15 +482,11 @@ static int tmp_write_sync(struct store *s, const void *data, size_t len, char na
         _cleanup_close_ int fd = -1;
         int r;
 
-        if (sync && s->spare_fd >= 0) {
-                /* The spare is empty and never handed out twice. */
-                fd = TAKE_FD(s->spare_fd);
-                memcpy(name, s->spare_name, TMP_NAME_SIZE);
-        } else {
-                fd = tmp_create(s, name);
-                if (fd < 0)
-                        return fd;
-        }
+        /* Never the spare: store_open() keeps a spare with data as a log to
+         * recover, so only store_append_deferred() writes one. */
+        fd = tmp_create(s, "", name);
+        if (fd < 0)
+                return fd;
 
         r = write_all(fd, data, len);
         /* fsync is where delayed allocation reports ENOSPC/EDQUOT and where
@@ -536,7 +572,73 @@ int store_create_atomic(struct store *s, enum store_dir dir, const char *name, c
         return write_into(s, dir, name, data, len, false);
 }
 
-int store_append(struct store *s, enum store_dir dir, const char *name, const void *data, size_t len) {
+/* The first record of a log on a trigger's path, with one sync: DATA into
+ * the spare (its inode and its name in tmp/ synced by store_prepare_spare),
+ * fdatasync, then renamed to DFD/BASE without syncing either folder; they
+ * are synced by store_sync_pending() when the loop is idle. The caller acts
+ * on the record (sends) as soon as this returns. Every crash point:
+ *
+ *  1. before or during the write, or during the fdatasync: nothing has been
+ *     acted on. After the crash the spare is empty (removed at open), holds
+ *     a torn first line (the name callback of store_recover_spares refuses
+ *     it: removed), or holds the whole record (the kernel wrote it before
+ *     the crash): then the log is recovered and the activation runs though
+ *     its trigger was never answered, as when a crash fell between a rename
+ *     and its folder's sync before (at least once, never lost).
+ *  2. after the fdatasync, before the rename: the record is on disk in an
+ *     inode whose name in tmp/ is durable (synced when it was made); open
+ *     keeps it, store_recover_spares() renames it into place.
+ *  3. after the rename, before store_sync_pending: a power loss leaves the
+ *     rename done or not (rename is atomic in the journal of ext4, XFS and
+ *     btrfs): the log under its own name, or the spare in tmp/ as in 2.
+ *     A process crash (kill -9) loses nothing of the rename. Records
+ *     appended later go to the same inode, whichever name it has.
+ *  4. during store_sync_pending: the target folder is synced before tmp/,
+ *     so the worst case is both names for one inode (the target durable,
+ *     the tmp/ removal not); store_recover_spares() sees the same inode
+ *     under the target name and removes the tmp/ one.
+ *  5. a failed write, sync or rename: the spare is emptied and removed and
+ *     tmp/ synced, so a refused log does not come back after a crash.
+ *
+ * Returns 0, -EEXIST when DFD/BASE appeared meanwhile (the spare is gone;
+ * append as usual), or -errno. */
+static int spare_publish(struct store *s, enum store_dir dir, int dfd, const char *base, const void *data,
+                         size_t len) {
+        const int tfd = s->fds[STORE_TMP];
+        _cleanup_close_ int fd = TAKE_FD(s->spare_fd);
+        char tmp[TMP_NAME_SIZE];
+        int leftover = 0, r;
+
+        memcpy(tmp, s->spare_name, TMP_NAME_SIZE);
+        r = write_all(fd, data, len);
+        /* fdatasync writes the size and the blocks with the data: all a
+         * reader needs. The creation was synced with the spare. */
+        if (r >= 0 && fdatasync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0 && s->spare_pause_usec > 0) {
+                struct timespec ts = { .tv_sec = (time_t) (s->spare_pause_usec / 1000000),
+                                       .tv_nsec = (long) (s->spare_pause_usec % 1000000) * 1000 };
+                while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+                }
+        }
+        if (r >= 0)
+                r = rename_noreplace(tfd, tmp, dfd, base, &leftover);
+        if (r >= 0) {
+                /* A second name left in tmp/ by the link fallback is the
+                 * same inode: store_recover_spares() removes it. */
+                s->unsynced[dir] = true;
+                return 0;
+        }
+        if (ftruncate(fd, 0) < 0) {
+                /* removed below all the same */
+        }
+        (void) unlinkat(tfd, tmp, 0);
+        (void) fsync(tfd);
+        return r;
+}
+
+static int append_to(struct store *s, enum store_dir dir, const char *name, const void *data, size_t len,
+                     bool deferred) {
         _cleanup_close_ int owned = -1, fd = -1;
         const char *base;
         struct stat st;
@@ -556,7 +658,10 @@ int store_append(struct store *s, enum store_dir dir, const char *name, const vo
                         return negative_errno();
                 /* The first record creates the file whole, so a log never
                  * exists half-created. */
-                r = write_into(s, dir, name, data, len, false);
+                if (deferred && s->spare_fd >= 0)
+                        r = spare_publish(s, dir, dfd, base, data, len);
+                else
+                        r = write_into(s, dir, name, data, len, false);
                 if (r != -EEXIST)
                         return r;
                 fd = openat(dfd, base, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
@@ -584,6 +689,128 @@ int store_append(struct store *s, enum store_dir dir, const char *name, const vo
          * disk; the caller must not treat the record as written. */
         if (fdatasync(fd) < 0)
                 return negative_errno();
+        return 0;
+}
+
+int store_append(struct store *s, enum store_dir dir, const char *name, const void *data, size_t len) {
+        return append_to(s, dir, name, data, len, false);
+}
+
+int store_append_deferred(struct store *s, enum store_dir dir, const char *name, const void *data, size_t len) {
+        return append_to(s, dir, name, data, len, true);
+}
+
+int store_sync_pending(struct store *s) {
+        bool any = false;
+
+        if (!s)
+                return -EINVAL;
+        if (sync_targets(s, &any) < 0)
+                return negative_errno();
+        if (any && fsync(s->fds[STORE_TMP]) < 0)
+                return negative_errno();
+        memset(s->unsynced, 0, sizeof(s->unsynced));
+        return 0;
+}
+
+void store_set_spare_pause(struct store *s, uint64_t usec) {
+        if (s)
+                s->spare_pause_usec = usec;
+}
+
+bool store_has_pending(const struct store *s) {
+        if (!s)
+                return false;
+        for (enum store_dir d = 0; d < _STORE_DIR_MAX; d++)
+                if (s->unsynced[d])
+                        return true;
+        return false;
+}
+
+/* The most a written spare may hold to be recovered: a log far over any
+ * limit of the caller's is not one. */
+#define SPARE_READ_MAX ((size_t) 1 << 30)
+
+/* One written spare TMPNAME: 1 moved into DFD under the name NAME_OF gives
+ * it (or already there: the link fallback's second name), 0 removed (not a
+ * log), 2 moved to failed/ (the name is another file's), or -errno. */
+static int recover_one(struct store *s, int dfd, const char *tmpname, store_spare_name_fn name_of) {
+        const int tfd = s->fds[STORE_TMP];
+        _cleanup_free_ char *data = NULL;
+        char name[NAME_MAX + 1];
+        struct stat a, b;
+        size_t len;
+        int leftover, r;
+
+        r = store_read(s, STORE_TMP, tmpname, SPARE_READ_MAX, &data, &len);
+        if (r < 0)
+                return r;
+        if (name_of(data, len, name, sizeof(name)) < 0 || !name_is_plain(name) || name[0] == '.') {
+                if (unlinkat(tfd, tmpname, 0) < 0 && errno != ENOENT)
+                        return negative_errno();
+                return 0;
+        }
+        r = rename_noreplace(tfd, tmpname, dfd, name, &leftover);
+        if (r >= 0)
+                return 1;
+        if (r != -EEXIST)
+                return r;
+        if (fstatat(tfd, tmpname, &a, AT_SYMLINK_NOFOLLOW) < 0 || fstatat(dfd, name, &b, AT_SYMLINK_NOFOLLOW) < 0)
+                return negative_errno();
+        if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+                if (unlinkat(tfd, tmpname, 0) < 0)
+                        return negative_errno();
+                return 1;
+        }
+        /* Never happens by itself (a new log's name is unique); keep both. */
+        if (renameat2(tfd, tmpname, s->fds[STORE_FAILED], tmpname, RENAME_NOREPLACE) < 0)
+                return negative_errno();
+        return 2;
+}
+
+int store_recover_spares(struct store *s, enum store_dir dir, store_spare_name_fn name_of, unsigned *ret_recovered,
+                         unsigned *ret_dropped) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        unsigned moved = 0, dropped = 0, failed = 0;
+        int r;
+
+        if (!s || (unsigned) dir >= _STORE_DIR_MAX || dir == STORE_TMP || !name_of)
+                return -EINVAL;
+        r = opendir_at(s->fds[STORE_TMP], ".", 0, &d);
+        if (r < 0)
+                return r;
+        for (;;) {
+                struct dirent *de;
+                struct stat st;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                return negative_errno();
+                        break;
+                }
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !is_written_spare(de->d_name, &st))
+                        continue;
+                /* Our own spare is empty until a log takes it. */
+                r = recover_one(s, s->fds[dir], de->d_name, name_of);
+                if (r < 0)
+                        return r;
+                moved += r == 1;
+                dropped += r != 1;
+                failed += r == 2;
+        }
+        /* As in store_sync_pending: the targets before tmp/. */
+        if (moved > 0 && fsync(s->fds[dir]) < 0)
+                return negative_errno();
+        if (failed > 0 && fsync(s->fds[STORE_FAILED]) < 0)
+                return negative_errno();
+        if (moved + dropped > 0 && fsync(s->fds[STORE_TMP]) < 0)
+                return negative_errno();
+        if (ret_recovered)
+                *ret_recovered = moved;
+        if (ret_dropped)
+                *ret_dropped = dropped;
         return 0;
 }
 
@@ -831,6 +1058,8 @@ int store_unlink(struct store *s, enum store_dir dir, const char *name) {
 }
 
 int store_sync_dir(struct store *s, enum store_dir dir) {
+        if (s && (unsigned) dir < _STORE_DIR_MAX && s->unsynced[dir])
+                return store_sync_pending(s);
         if (fsync(store_dirfd(s, dir)) < 0)
                 return negative_errno();
         return 0;

@@ -14,7 +14,7 @@
  *   surveys/      absence surveys before heightened periods: <id>.json each
  *
  * Every whole-file write is: create in tmp/ with O_EXCL, write, fsync, rename
- * into place, fsync the folder. Folders are 0750, files 0640. Nothing is ever
+ * into place, fsync the folder (a new activation log: store_append_deferred). Folders are 0750, files 0640. Nothing is ever
  * deleted except by an explicit rule (processed incoming files, stale tmp/
  * files at open, purge of closed cases after retention, and the retention
  * sweep of ended activations, outbox/ and failed/, and of ended absences: retention.h).
@@ -48,8 +48,10 @@ struct store;
 
 /* Open the spool at ROOT: create ROOT and every folder (0750) if missing,
  * and remove stale files from tmp/ (they are incomplete writes, never data;
- * the count removed is returned in *RET_STALE when not NULL). Takes an
- * exclusive lock on ROOT: -EBUSY when another process has the spool open. */
+ * the count removed is returned in *RET_STALE when not NULL). A spare that
+ * holds data is kept: a log of store_append_deferred() whose rename a crash
+ * lost, for store_recover_spares(). Takes an exclusive lock on ROOT:
+ * -EBUSY when another process has the spool open. */
 int store_open(const char *root, struct store **ret, unsigned *ret_stale);
 void store_free(struct store *s);
 
@@ -57,12 +59,43 @@ const char *store_root(const struct store *s);
 /* An O_DIRECTORY fd for folder D, owned by the store. */
 int store_dirfd(const struct store *s, enum store_dir d);
 
-/* Create and fsync an empty file in tmp/ for the next durable whole-file
- * write to take (a no-op while one is ready): that write then skips the
- * inode allocation and the sync of its creation. Call it when the loop is
- * idle. 0 or -errno. */
+/* Create an empty file in tmp/ and fsync it and tmp/, for the next log that
+ * store_append_deferred() creates (a no-op while one is ready): that log
+ * then costs one fdatasync, no inode allocation and no folder sync. Does
+ * store_sync_pending()'s work too, with the same sync of tmp/. Call it
+ * when the loop is idle. 0 or -errno. */
 int store_prepare_spare(struct store *s);
 bool store_has_spare(const struct store *s);
+
+/* store_append for a log created on a trigger's path. When DIR/NAME does
+ * not exist and a spare is ready, DATA goes into the spare, one fdatasync,
+ * and the spare is renamed to DIR/NAME without a folder sync: the record is
+ * durable when this returns (a crash leaves the log under its name or under
+ * the spare's in tmp/, which store_recover_spares() puts in place), the
+ * name is made durable by store_sync_pending(). Otherwise as store_append.
+ * Returns 0 or -errno. */
+int store_append_deferred(struct store *s, enum store_dir dir, const char *name, const void *data, size_t len);
+/* fsync every folder store_append_deferred() renamed a log into, then tmp/.
+ * Call it when the loop is idle; store_sync_dir() of such a folder and
+ * store_free() do it too. 0 or -errno (then still pending). */
+int store_sync_pending(struct store *s);
+bool store_has_pending(const struct store *s);
+/* For the torture only ($BEREDD_TEST_SPARE_PAUSE_MS): sleep USEC between a
+ * spare's fdatasync and its rename, so that kills land in crash point 2. */
+void store_set_spare_pause(struct store *s, uint64_t usec);
+
+/* Gives the name in its folder of the log whose text begins DATA[0..LEN)
+ * in NAME (SIZE bytes); -EINVAL when DATA is not the start of such a log
+ * (e.g. a torn first line). */
+typedef int (*store_spare_name_fn)(const char *data, size_t len, char *name, size_t size);
+/* After store_open(), before DIR is read: every spare in tmp/ with data is
+ * renamed to DIR/<the name NAME_OF gives it>, or removed when NAME_OF
+ * refuses it; a spare whose name another file holds already goes to failed/
+ * (a spare that is a second link to that file is removed). DIR and tmp/
+ * are synced after. The counts moved into DIR and removed or moved to
+ * failed/ in *RET_RECOVERED and *RET_DROPPED (may be NULL). 0 or -errno. */
+int store_recover_spares(struct store *s, enum store_dir dir, store_spare_name_fn name_of, unsigned *ret_recovered,
+                         unsigned *ret_dropped);
 
 /* Atomically and durably replace DIR/NAME with DATA: tmp/ + O_EXCL, write,
  * fsync, renameat, fsync DIR. NAME must be a plain file name (no '/').
@@ -123,7 +156,8 @@ int store_append(struct store *s, enum store_dir dir, const char *name, const vo
 int store_remove(struct store *s, enum store_dir dir, const char *name);
 /* Many removals at once (the retention sweep): store_unlink() removes
  * DIR/NAME (a plain name) without a sync, one store_sync_dir() makes all
- * of them durable. Returns 0 or -errno. */
+ * of them durable (and store_sync_pending()'s work first, if DIR has a
+ * log renamed in and not yet synced). Returns 0 or -errno. */
 int store_unlink(struct store *s, enum store_dir dir, const char *name);
 int store_sync_dir(struct store *s, enum store_dir dir);
 

@@ -142,6 +142,17 @@ after=$(ls "$T/spool/outbox" | wc -l)
 [ "$after" -gt "$before" ] || fail "nothing happened after the restart"
 assert_eq "$(act_field "$ID3" '["state"]')" mobilising
 
+say "kill -9 before a new log's rename was durable: the log under its spare's name in tmp/ is put back"
+kill_beredd
+mv "$T/spool/activations/$ID3.log" "$T/spool/tmp/spare.1.2.0123456789abcdef"
+printf '{"t":"created","id":"torn' > "$T/spool/tmp/spare.1.3.0123456789abcdef"
+start_beredd "$T/beredd.conf"
+assert_grep "$T/beredd.log" "1 activation log(s) moved from tmp/ into activations/ after a crash; 1 unfinished one(s) removed"
+[ -e "$T/spool/activations/$ID3.log" ] || fail "the log was not put back"
+assert_eq "$(ls "$T/spool/tmp" | grep -c -v '^spare\.[0-9]*\.[0-9]*\.[0-9a-f]*$')" 0 "tmp/ holds something else"
+assert_eq "$(act_field "$ID3" '["state"]')" mobilising
+assert_eq "$(outbox ola)" 1 "ola was asked twice"
+
 say "a trigger through the drop folder is accepted once"
 drop trig.json '{"cmd":"trigger","chain":"kriseteam","by":"kari","message":"Fra fagsystemet"}'
 wait_until 5 sh -c "! test -e '$T/spool/incoming/trig.json'" || fail "drop file not consumed"

@@ -288,6 +288,9 @@ def main():
     ap.add_argument("--stress", type=int, default=0, metavar="SECONDS",
                     help="run stress-ng (CPU, I/O and disk writes in the spool's file system) beside the kills, "
                          "for at most SECONDS")
+    ap.add_argument("--spare-pause", type=int, default=0, metavar="MS",
+                    help="BEREDD_TEST_SPARE_PAUSE_MS: the daemon sleeps MS between a new activation log's "
+                         "fdatasync and its rename, so that kills land there (the log is then put back from tmp/)")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
@@ -314,7 +317,8 @@ def main():
         fake_p.kill()
         return 2
     d = daemon.Daemon(beredd, t, valgrind=args.valgrind,
-                      env={"CREDENTIALS_DIRECTORY": t + "/creds", "BEREDD_GW_BACKOFF_MS": "20"})
+                      env={"CREDENTIALS_DIRECTORY": t + "/creds", "BEREDD_GW_BACKOFF_MS": "20",
+                           "BEREDD_TEST_SPARE_PAUSE_MS": str(args.spare_pause)})
     load = Load(t, rng)
     days = clock.working_days(12)
     kill_times = []
@@ -545,6 +549,15 @@ def main():
                 violations.append("%s:%d: unparsable committed line" % (os.path.basename(path), i + 1))
         torn += lines[-1] != b""
     reminders = sum(1 for k in by_key if k and k.startswith("fu."))
+    # Logs a kill left under a spare's name in tmp/, put back at the next start.
+    put_back = 0
+    try:
+        with open(t + "/beredd.log", errors="replace") as f:
+            for line in f:
+                m = re.search(r"Spool: (\d+) activation log\(s\) moved from tmp/", line)
+                put_back += int(m.group(1)) if m else 0
+    except OSError:
+        pass
 
     pct = 100.0 * in_flight / notifications if notifications else 0.0
     print("torture: seed %d, %d kills in %.0f s, %d daemon starts" % (args.seed, args.kills, time.time() - started,
@@ -563,6 +576,8 @@ def main():
           "would call sent twice without a kill): %d" % misdated)
     print("torture: duplicates at the recipient (idempotent gateway): %d" % at_recipient)
     print("torture: torn last lines in activation logs: %d" % torn)
+    print("torture: activation logs put back from tmp/ at a start (killed before their rename): %d%s"
+          % (put_back, " (spare pause %d ms)" % args.spare_pause if args.spare_pause else ""))
     print("torture: lost: %d" % (len(lost) + len(unaccounted) + len(missing) + len(unreminded) + len(unsent)))
     for v in violations:
         print("torture: VIOLATION: %s" % v)

@@ -292,6 +292,23 @@ static void test_create_atomic_refuses_existing(void **state) {
         store_free(s);
 }
 
+/* The name of the only file in tmp/ (the spare) into BUF. */
+static void only_tmp_name(const struct fixture *f, char *buf, size_t len) {
+        _cleanup_free_ char *p = path_of(f, "tmp");
+        DIR *d = opendir(p);
+        struct dirent *de;
+        unsigned n = 0;
+
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
+                        snprintf(buf, len, "%s", de->d_name);
+                        n++;
+                }
+        closedir(d);
+        assert_int_equal(n, 1);
+}
+
 static void test_spare(void **state) {
         struct fixture *f = *state;
         struct store *s = open_store(f, NULL);
@@ -302,17 +319,44 @@ static void test_spare(void **state) {
         assert_int_equal(store_prepare_spare(s), 0); /* one at a time */
         assert_true(store_has_spare(s));
         assert_int_equal(count_entries(f, "tmp"), 1);
-        /* the first record of a log takes it: in place, whole, nothing left in tmp/ */
-        assert_int_equal(store_append(s, STORE_ACTIVATIONS, "s.log", "{\"e\":1}\n", 8), 0);
+        /* a plain append or whole-file write never takes it */
+        assert_int_equal(store_append(s, STORE_ACTIVATIONS, "p.log", "{\"e\":0}\n", 8), 0);
+        assert_int_equal(store_create_atomic(s, STORE_OUTBOX, "o", "x", 1), 0);
+        assert_true(store_has_spare(s));
+        assert_false(store_has_pending(s));
+        /* the first record of a deferred log takes it: in place, whole,
+         * nothing left in tmp/, the folders' sync pending */
+        assert_int_equal(store_append_deferred(s, STORE_ACTIVATIONS, "s.log", "{\"e\":1}\n", 8), 0);
         assert_false(store_has_spare(s));
+        assert_true(store_has_pending(s));
         assert_int_equal(count_entries(f, "tmp"), 0);
         assert_content(s, STORE_ACTIVATIONS, "s.log", "{\"e\":1}\n");
-        /* a refused create leaves no spare behind */
+        /* the next spare syncs the folders too; the next record appends,
+         * spare or not */
         assert_int_equal(store_prepare_spare(s), 0);
-        assert_int_equal(store_create_atomic(s, STORE_ACTIVATIONS, "s.log", "x", 1), -EEXIST);
-        assert_false(store_has_spare(s));
-        assert_int_equal(count_entries(f, "tmp"), 0);
-        assert_content(s, STORE_ACTIVATIONS, "s.log", "{\"e\":1}\n");
+        assert_false(store_has_pending(s));
+        assert_int_equal(store_append_deferred(s, STORE_ACTIVATIONS, "s.log", "{\"e\":2}\n", 8), 0);
+        assert_false(store_has_pending(s));
+        assert_true(store_has_spare(s));
+        assert_content(s, STORE_ACTIVATIONS, "s.log", "{\"e\":1}\n{\"e\":2}\n");
+        assert_int_equal(store_sync_pending(s), 0);
+        assert_false(store_has_pending(s));
+        assert_int_equal(store_sync_pending(s), 0);
+        /* without a spare: created whole as store_append does */
+        store_free(s);
+        s = open_store(f, &stale);
+        assert_int_equal(stale, 0);
+        assert_int_equal(store_append_deferred(s, STORE_ACTIVATIONS, "n.log", "{\"e\":3}\n", 8), 0);
+        assert_false(store_has_pending(s));
+        assert_content(s, STORE_ACTIVATIONS, "n.log", "{\"e\":3}\n");
+        /* store_sync_dir() does the pending work too */
+        assert_int_equal(store_prepare_spare(s), 0);
+        assert_int_equal(store_append_deferred(s, STORE_ACTIVATIONS, "t.log", "{\"e\":4}\n", 8), 0);
+        assert_true(store_has_pending(s));
+        assert_int_equal(store_sync_dir(s, STORE_OUTBOX), 0);
+        assert_true(store_has_pending(s));
+        assert_int_equal(store_sync_dir(s, STORE_ACTIVATIONS), 0);
+        assert_false(store_has_pending(s));
         /* a staged write (synced later) never takes it; store_free removes it */
         char t1[STORE_TMP_NAME_SIZE];
         assert_int_equal(store_prepare_spare(s), 0);
@@ -323,6 +367,83 @@ static void test_spare(void **state) {
         s = open_store(f, &stale);
         assert_int_equal(stale, 0);
         assert_int_equal(count_entries(f, "tmp"), 0);
+        store_free(s);
+}
+
+/* The test's store_spare_name_fn: a first line "name NAME". */
+static int name_of_line(const char *data, size_t len, char *name, size_t size) {
+        const char *nl = memchr(data, '\n', len);
+        if (!nl || nl - data < 6 || strncmp(data, "name ", 5) != 0 || (size_t) (nl - data - 5) + 4 >= size)
+                return -EINVAL;
+        snprintf(name, size, "%.*s.log", (int) (nl - data - 5), data + 5);
+        return 0;
+}
+
+/* Every state a crash can leave around store_append_deferred(), made by
+ * hand in tmp/ (the store's own calls cannot be stopped half-way), and what
+ * the next start makes of it (the crash points in store.c). */
+static void test_spare_recovery(void **state) {
+        struct fixture *f = *state;
+        struct store *s = open_store(f, NULL);
+        unsigned stale = 0, recovered = 9, dropped = 9;
+        char spare[NAME_MAX + 1], rel[NAME_MAX + 8];
+
+        /* 2: written and synced, the rename not done: the daemon's own
+         * spare, written through its name in tmp/ */
+        assert_int_equal(store_prepare_spare(s), 0);
+        only_tmp_name(f, spare, sizeof(spare));
+        assert_true(strncmp(spare, "spare.", 6) == 0);
+        snprintf(rel, sizeof(rel), "tmp/%s", spare);
+        put_file(f, rel, "name a1\n{\"sending\":1}\n");
+        store_free(s); /* removes its spare: so made again below, as a crash would leave it */
+        put_file(f, rel, "name a1\n{\"sending\":1}\n");
+        /* 1: a torn first line, an empty spare, and a stranger */
+        put_file(f, "tmp/spare.1.2.torn", "name a2");
+        put_file(f, "tmp/spare.1.3.empty", "");
+        put_file(f, "tmp/spare.1.4.other", "{\"not\": \"a log\"}\n");
+        put_file(f, "tmp/1.5.whole-file", "name a3\n");
+        /* 4: the rename durable, the tmp/ name not removed (one inode) */
+        put_file(f, "activations/a6.log", "name a6\n");
+        {
+                _cleanup_free_ char *from = path_of(f, "activations/a6.log");
+                _cleanup_free_ char *to = path_of(f, "tmp/spare.1.6.link");
+                assert_int_equal(link(from, to), 0);
+        }
+        /* another file under the name: kept aside in failed/ */
+        put_file(f, "activations/a7.log", "name a7\nmine\n");
+        put_file(f, "tmp/spare.1.7.conflict", "name a7\ntheirs\n");
+
+        s = open_store(f, &stale);
+        assert_int_equal(stale, 2); /* the empty spare and the whole-file write */
+        assert_int_equal(store_recover_spares(s, STORE_ACTIVATIONS, name_of_line, &recovered, &dropped), 0);
+        assert_int_equal(recovered, 2); /* a1, a6 */
+        assert_int_equal(dropped, 3);   /* torn, other, conflict */
+        assert_content(s, STORE_ACTIVATIONS, "a1.log", "name a1\n{\"sending\":1}\n");
+        assert_content(s, STORE_ACTIVATIONS, "a6.log", "name a6\n");
+        assert_content(s, STORE_ACTIVATIONS, "a7.log", "name a7\nmine\n");
+        assert_content(s, STORE_FAILED, "spare.1.7.conflict", "name a7\ntheirs\n");
+        assert_false(exists(f, "activations/a2.log"));
+        assert_false(exists(f, "activations/a3.log"));
+        assert_int_equal(count_entries(f, "tmp"), 0);
+        assert_int_equal(count_entries(f, "activations"), 3);
+        /* nothing to do the second time; NULL counts are fine */
+        assert_int_equal(store_recover_spares(s, STORE_ACTIVATIONS, name_of_line, &recovered, &dropped), 0);
+        assert_int_equal(recovered + dropped, 0);
+        assert_int_equal(store_recover_spares(s, STORE_ACTIVATIONS, name_of_line, NULL, NULL), 0);
+        assert_int_equal(store_recover_spares(s, STORE_TMP, name_of_line, NULL, NULL), -EINVAL);
+        assert_int_equal(store_recover_spares(s, STORE_ACTIVATIONS, NULL, NULL, NULL), -EINVAL);
+        /* an empty own spare is never taken for a crash's */
+        assert_int_equal(store_prepare_spare(s), 0);
+        assert_int_equal(store_recover_spares(s, STORE_ACTIVATIONS, name_of_line, &recovered, &dropped), 0);
+        assert_int_equal(recovered + dropped, 0);
+        assert_true(store_has_spare(s));
+        /* 3: after the deferred rename, killed before the sync: in place */
+        assert_int_equal(store_append_deferred(s, STORE_ACTIVATIONS, "a8.log", "name a8\n", 8), 0);
+        store_free(s);
+        s = open_store(f, &stale);
+        assert_int_equal(store_recover_spares(s, STORE_ACTIVATIONS, name_of_line, &recovered, &dropped), 0);
+        assert_int_equal(recovered + dropped, 0);
+        assert_content(s, STORE_ACTIVATIONS, "a8.log", "name a8\n");
         store_free(s);
 }
 
@@ -794,9 +915,21 @@ static void test_enospc(void **state) {
         assert_int_equal(fstatat(store_dirfd(s, STORE_ACTIVATIONS), "a.log", &st, 0), 0);
         assert_int_equal(st.st_size, 5);
 
+        /* A refused first record of a deferred log: no log, the spare
+         * gone from tmp/, nothing to put back at the next open (crash
+         * point 5 in store.c). */
+        assert_int_equal(store_prepare_spare(s), 0);
+        assert_int_equal(store_append_deferred(s, STORE_ACTIVATIONS, "d.log", data, big), -ENOSPC);
+        assert_false(store_has_spare(s));
+        assert_false(exists(f, "activations/d.log"));
+        assert_int_equal(count_entries(f, "tmp"), 0);
+
         /* And the space is back for small writes. */
         assert_int_equal(store_write_atomic(s, STORE_OUTBOX, "m", "new", 3), 0);
         assert_content(s, STORE_OUTBOX, "m", "new");
+        assert_int_equal(store_prepare_spare(s), 0);
+        assert_int_equal(store_append_deferred(s, STORE_ACTIVATIONS, "d.log", "rec\n", 4), 0);
+        assert_content(s, STORE_ACTIVATIONS, "d.log", "rec\n");
         store_free(s);
 }
 
@@ -823,6 +956,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_atomic_replaces, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_spare, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_spare_recovery, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_create_atomic_refuses_existing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_append, setup, teardown),
