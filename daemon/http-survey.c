@@ -31,7 +31,6 @@ static char *render(const json_t *info, bool en, bool away, enum spage pg) {
         const char *title = away ? W(en, W_SPAGE_AWAY_TITLE) : W(en, W_SPAGE_OK_TITLE);
         const char *what = json_string_value(json_object_get(info, "title"));
         const char *from = json_string_value(json_object_get(info, "from"));
-        const char *to = json_string_value(json_object_get(info, "to"));
         const char *lo = json_string_value(json_object_get(info, "min"));
         const char *hi = json_string_value(json_object_get(info, "max"));
         const char *lo_t = json_string_value(json_object_get(info, "min_text"));
@@ -45,7 +44,9 @@ static char *render(const json_t *info, bool en, bool away, enum spage pg) {
         if (what && pg != SPAGE_UNKNOWN) {
                 fputs("<p><strong>", f);
                 http_markup_escape(f, what, true);
-                fprintf(f, "</strong> %s\xe2\x80\x93%s</p>\n", from ? from : "", to ? to : "");
+                fputs("</strong> ", f);
+                http_markup_escape(f, json_string_value(json_object_get(info, "range")) ?: "", true);
+                fputs("</p>\n", f);
         }
         switch (pg) {
         case SPAGE_FORM:

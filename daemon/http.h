@@ -91,8 +91,8 @@ struct http_hooks {
         int (*call_status)(void *userdata, const char *gateway_id, const char *call_sid, const char *ref,
                            const char *status, const char *answered_by, int duration);
         /* The absence survey's links /s/TOKEN/ok and /s/TOKEN/away.
-         * survey_lookup fills *INFO with {"title","from","to","answer",
-         * "lang"} (0; -ESTALE: the period is over; -ENOENT: no such link);
+         * survey_lookup fills *INFO with {"title","range","from","to",
+         * "min","max","min_text","max_text","answer","lang"} (0; -ESTALE: the period is over; -ENOENT: no such link);
          * survey_answer records an OK (FROM NULL) or an absence of the
          * whole days FROM..TO ("YYYY-MM-DD"): 0, -ENOENT, -ESTALE,
          * -EINVAL (the dates; ERR says why, in English), or a spool error. */

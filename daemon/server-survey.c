@@ -772,8 +772,10 @@ int server_survey_token(struct server *s, const char *token, json_t **info) {
         snprintf(lo_t, sizeof(lo_t), "%d.%d", a.d, a.m);
         snprintf(hi_t, sizeof(hi_t), "%d.%d", b.d, b.m);
         title_text(chain_of(s->config, sv, sp->person), sv, title, sizeof(title));
-        *info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "title", title, "from", from, "to", to,
-                          "min", lo, "max", hi, "min_text", lo_t, "max_text", hi_t, "answer",
+        char range[32];
+        range_text(sv, range, sizeof(range));
+        *info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "title", title, "range", range, "from",
+                          from, "to", to, "min", lo, "max", hi, "min_text", lo_t, "max_text", hi_t, "answer",
                           survey_answer_name(sp->answer), "lang", p->lang == LANG_EN ? "en" : "nb");
         if (!*info)
                 return -ENOMEM;

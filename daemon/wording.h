@@ -413,16 +413,16 @@
 /* The e-mail: TITLE, RANGE (the subject). */
 #define W_SURVEY_SUBJECT "%s %s: hvilke dager er du borte?", "%s %s: which days will you be away?"
 /* The e-mail's body: TITLE, RANGE; the OK link; the away link; EXAMPLE, CODE. */
-#define W_SURVEY_MAIL "Vi trenger å vite hvem som kan kalles inn i %s %s.\n\n" \
+#define W_SURVEY_MAIL "%s %s: vi trenger å vite hvem som kan kalles inn i denne perioden.\n\n" \
         "Kan du nås hele perioden:\n  %s\n\nEr du borte noen dager:\n  %s\n\n" \
         "Du kan også svare på SMS: BORTE og datoene (f.eks. BORTE %s), eller OK %s.\n", \
-        "We need to know who can be called out in %s %s.\n\n" \
+        "%s %s: we need to know who can be called out in this period.\n\n" \
         "Can you be reached the whole period:\n  %s\n\nWill you be away on some days:\n  %s\n\n" \
         "You can also reply by SMS: AWAY and the dates (e.g. AWAY %s), or OK %s.\n"
 /* The e-mail without answer links (no http.public_url): TITLE, RANGE; EXAMPLE, CODE. */
-#define W_SURVEY_MAIL_SMS "Vi trenger å vite hvem som kan kalles inn i %s %s.\n\n" \
+#define W_SURVEY_MAIL_SMS "%s %s: vi trenger å vite hvem som kan kalles inn i denne perioden.\n\n" \
         "Svar på SMS: BORTE og datoene (f.eks. BORTE %s) hvis du er borte noen dager, eller OK %s hvis du kan nås hele perioden.\n", \
-        "We need to know who can be called out in %s %s.\n\n" \
+        "%s %s: we need to know who can be called out in this period.\n\n" \
         "Reply by SMS: AWAY and the dates (e.g. AWAY %s) if you will be away on some days, or OK %s if you can be reached the whole period.\n"
 /* The receipt of an OK: TITLE, RANGE. */
 #define W_SURVEY_OK_RECEIPT "Takk. Registrert for %s %s: du kan nås hele perioden.", \
