@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -743,6 +744,13 @@ static void load_calendar(struct loader *l, const config_setting_t *root) {
         }
 }
 
+/* The days of period H, both included (timegm: civil dates, no zone). */
+static long period_days(const struct heightened *h) {
+        struct tm f = { .tm_year = h->from.y - 1900, .tm_mon = h->from.m - 1, .tm_mday = h->from.d, .tm_hour = 12 };
+        struct tm t = { .tm_year = h->to.y - 1900, .tm_mon = h->to.m - 1, .tm_mday = h->to.d, .tm_hour = 12 };
+        return (long) ((timegm(&t) - timegm(&f)) / 86400) + 1;
+}
+
 /* A heightened period's survey: its chains exist, and each has a leader
  * to receive the forecast (report_to, else the follow-up coordinator).
  * After the chains and the follow-up section are loaded. */
@@ -770,6 +778,9 @@ static void check_surveys(struct loader *l, const config_setting_t *root) {
                                          "the same dates as the period on line %d (a survey is a period's)", o->line);
                 if (!h->survey_before)
                         continue;
+                if (period_days(h) > 62)
+                        cfg_fail(l, config_setting_get_member(e, "survey_before"),
+                                 "a surveyed period is at most 62 days (the forecast's length)");
                 if (h->survey_before < USEC_PER_DAY)
                         cfg_fail(l, config_setting_get_member(e, "survey_before"),
                                  "must be at least a day (the asks go out between 09:00 and 21:00)");

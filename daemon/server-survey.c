@@ -187,6 +187,14 @@ static void send_pending(struct server *s, struct survey *sv) {
                 if (m->state != SURVEY_MSG_SENDING || m->handed)
                         continue;
                 bool is_late = m->at + LATE_USEC < now;
+                if (ymd_cmp(sv->to, today(s, now)) < 0) {
+                        /* Held back past the period's end: of no use now. */
+                        log_notice("Survey %s: a message to %s held back until after the period was not sent", sv->id,
+                                   m->person);
+                        survey_msg_done(m, false);
+                        save_later(s, sv);
+                        continue;
+                }
                 if (is_late && !day && m->kind != SURVEY_MSG_NEWS)
                         continue;
                 late += is_late;
@@ -343,30 +351,48 @@ static unsigned news_recent(const struct survey *sv, const char *person, uint64_
         return n;
 }
 
-/* Record the forecast of chain C (or, with NEW, the news of the parts
- * NEW[i] and the forecast) to C's leaders, by SMS and by e-mail. */
-/* The counts of SV's people on chain C (a survey may cover several). */
+/* The counts of SV's people on chain C (a survey may cover several), and
+ * of C's people it never asked (no phone and no e-mail to answer with). */
 static void chain_counts(const struct config *cfg, const struct survey *sv, const struct chain *c, unsigned *asked,
-                         unsigned *answered, unsigned *away) {
+                         unsigned *answered, unsigned *away, unsigned *not_asked) {
         *asked = *answered = *away = 0;
-        for (size_t i = 0; i < sv->n_people; i++) {
-                const struct survey_person *p = &sv->people[i];
-                if (!p->asks || !chain_has(cfg, c, p->person))
+        if (not_asked)
+                *not_asked = 0;
+        for (size_t i = 0; i < cfg->n_people; i++) {
+                const struct person *q = &cfg->people[i];
+                if (!chain_has(cfg, c, q->id))
                         continue;
+                const struct survey_person *p = survey_person((struct survey *) sv, q->id);
+                if (!p || !p->asks) {
+                        if (not_asked)
+                                (*not_asked)++;
+                        continue;
+                }
                 (*asked)++;
                 *answered += p->answer != SURVEY_UNANSWERED;
                 *away += p->answer == SURVEY_AWAY;
         }
 }
 
-/* Returns how many leaders a message was recorded for, or -errno. */
+/* The forecast's SMS: PREFIX and SUFFIX never cut, the day list (SUM) ends
+ * in "..." when the whole does not fit the gateways' max_segments (the
+ * e-mail has it all, with the table). */
+static void sms_fit(const struct config *cfg, const char *prefix, const char *sum, const char *suffix, char *out,
+                    size_t len) {
+        if (text_sms_compose_n(prefix, sum, suffix, config_sms_max_segments(cfg), out, len, NULL) < 0)
+                snprintf(out, len, "%s%s%s", prefix, sum, suffix);
+}
+
+/* Record the forecast of chain C (or, with NEW, the news of the parts
+ * NEW[i] and the forecast) to C's leaders, by SMS and by e-mail. Returns
+ * how many leaders a message was recorded for, or -errno. */
 static int record_forecast(struct server *s, struct survey *sv, const struct chain *c, const struct coverage *cv,
                            const bool *new, uint64_t now) {
         const char *leaders[32];
         size_t n = leaders_of(s->config, c, leaders, ELEMENTSOF(leaders));
-        unsigned asked, answered, away;
+        unsigned asked, answered, away, not_asked;
         int r = 0, told = 0;
-        chain_counts(s->config, sv, c, &asked, &answered, &away);
+        chain_counts(s->config, sv, c, &asked, &answered, &away, &not_asked);
         for (size_t i = 0; i < n && r >= 0; i++) {
                 const struct person *p = config_person(s->config, leaders[i]);
                 if (!p || (new && news_recent(sv, p->id, now) >= NEWS_PER_DAY)) {
@@ -382,30 +408,29 @@ static int record_forecast(struct server *s, struct survey *sv, const struct cha
                 _cleanup_free_ char *sum = coverage_summary(s->config, cv, title, p->lang);
                 _cleanup_free_ char *parts = new ? coverage_unmet_text(s->config, cv, new, p->lang) : NULL;
                 _cleanup_free_ char *table = coverage_text(s->config, cv, p->lang);
-                _cleanup_free_ char *text = NULL, *body = NULL;
+                _cleanup_free_ char *body = NULL;
+                char prefix[1024] = "", suffix[512] = "";
                 if (!sum || (new && !parts) || !table)
                         return -ENOMEM;
-                if (new ? asprintf(&text, W(en, W_SURVEY_NEWS), parts, sum) < 0
-                        : asprintf(&text, W(en, W_SURVEY_FORECAST), sum, answered, asked, away) < 0)
-                        return -ENOMEM;
-                if (!new && answered < asked) {
-                        /* Nobody's silence is taken for a yes without saying so. */
-                        char *t2 = NULL;
-                        if (asprintf(&t2, "%s%s", text, W(en, W_SURVEY_FORECAST_UNANSWERED)) < 0)
-                                return -ENOMEM;
-                        free(text);
-                        text = t2;
+                if (new)
+                        snprintf(prefix, sizeof(prefix), W(en, W_SURVEY_NEWS), parts);
+                else {
+                        int k = snprintf(suffix, sizeof(suffix), W(en, W_SURVEY_FORECAST), answered, asked, away);
+                        /* Nobody's silence is taken for "available" without saying so. */
+                        if (answered < asked && k >= 0 && (size_t) k < sizeof(suffix))
+                                k += snprintf(suffix + k, sizeof(suffix) - (size_t) k, "%s",
+                                              W(en, W_SURVEY_FORECAST_UNANSWERED));
+                        if (not_asked && k >= 0 && (size_t) k < sizeof(suffix))
+                                snprintf(suffix + k, sizeof(suffix) - (size_t) k, W(en, W_SURVEY_FORECAST_NOT_ASKED),
+                                         not_asked);
                 }
-                if (asprintf(&body, "%s\n\n%s", text, table) < 0)
+                if (asprintf(&body, "%s%s%s\n\n%s", prefix, sum, suffix, table) < 0)
                         return -ENOMEM;
                 snprintf(subject, sizeof(subject), W(en, W_SURVEY_FORECAST_SUBJECT), title, range);
                 enum survey_msg_kind kind = new ? SURVEY_MSG_NEWS : SURVEY_MSG_FORECAST;
-                /* The SMS within the gateways' max_segments: a long list
-                 * ends in "..." (the e-mail has it all, with the table). */
                 char sms[2048];
-                if (p->phone && text_sms_compose_n(NULL, text, NULL, config_sms_max_segments(s->config), sms,
-                                                   sizeof(sms), NULL) < 0)
-                        snprintf(sms, sizeof(sms), "%s", text);
+                if (p->phone)
+                        sms_fit(s->config, prefix, sum, suffix, sms, sizeof(sms));
                 if (p->phone)
                         r = survey_msg_add(sv, p->id, CHANNEL_SMS, kind, NULL, sms, now, NULL);
                 if (r >= 0 && p->email)
@@ -589,9 +614,16 @@ void server_survey_absences_changed(struct server *s) {
                                 turned = turned || new[j];
                         }
                         json_t *keys = unmet_keys(cv);
-                        if (new && turned && record_forecast(s, sv, c, cv, new, now) >= 0)
+                        int rr = new && turned ? record_forecast(s, sv, c, cv, new, now) : 0;
+                        if (rr > 0)
                                 log_info("Survey %s: an absence turned a part of %s's period uncoverable; the leaders are told",
                                          sv->id, c->id);
+                        if (rr < 0) { /* tried again at the next change */
+                                log_warning_errno(rr, "Survey %s: the news to %s's leaders could not be recorded: %m",
+                                                  sv->id, c->id);
+                                json_decref(keys);
+                                keys = NULL;
+                        }
                         /* Also when parts became coverable again (a later
                          * turn is news again); saved only when it changed. */
                         if (keys && !json_equal(keys, told)) {
@@ -666,14 +698,24 @@ static int answer_ok(struct server *s, struct survey *sv, struct survey_person *
         return 0;
 }
 
-/* The first survey whose period is not over that asked PERSON and has no
- * answer from them, or NULL. */
+/* When SV last asked PERSON (the ask or the reminder), 0 never. */
+static uint64_t last_ask_to(const struct survey *sv, const char *person) {
+        uint64_t t = 0;
+        for (size_t i = 0; i < sv->n_msgs; i++)
+                if ((sv->msgs[i].kind == SURVEY_MSG_ASK || sv->msgs[i].kind == SURVEY_MSG_REMIND) &&
+                    streq(sv->msgs[i].person, person) && sv->msgs[i].at > t)
+                        t = sv->msgs[i].at;
+        return t;
+}
+
+/* The first open survey (not closed, period not over) that asked PERSON
+ * and has no answer from them, or NULL. */
 static struct survey *unanswered(struct server *s, const char *person, struct survey_person **ret) {
         struct ymd t = today(s, beredd_now());
         for (size_t i = 0; i < surveys_count(s->surveys); i++) {
                 struct survey *sv = surveys_at(s->surveys, i);
                 struct survey_person *sp = survey_person(sv, person);
-                if (sp && sp->asks && sp->answer == SURVEY_UNANSWERED && ymd_cmp(sv->to, t) >= 0) {
+                if (sp && sp->asks && sp->answer == SURVEY_UNANSWERED && !sv->closed && ymd_cmp(sv->to, t) >= 0) {
                         *ret = sp;
                         return sv;
                 }
@@ -715,16 +757,33 @@ int server_survey_sms(struct server *s, const struct person *p, const struct tex
                 sp = survey_person(sv, p->id);
         } else if (!rp->code[0] && (rp->kind == TEXT_REPLY_YES || rp->kind == TEXT_REPLY_NO) &&
                    (sv = unanswered(s, p->id, &sp))) {
-                /* "Ja" to a survey they have not answered ("are you away?"):
-                 * with a call-out open, which one is meant is not guessed
-                 * (a false yes is the worst failure); without one, it is
-                 * the survey's, and it says how to answer that. */
-                char ex[32];
-                example_text(sv, ex, sizeof(ex));
-                if (activations_open_for_kind(s->acts, p->id, false, NULL) > 0) {
-                        snprintf(back, backlen, "%s", W(en, W_SURVEY_JA_WHICH));
+                /* A bare "Ja" from someone the open survey asked and who has
+                 * not answered it. Without a call-out it is the survey's:
+                 * say how to answer that. With one call-out that began
+                 * before the survey's last ask to them, which one is meant
+                 * is not guessed (a false yes is the worst failure); with
+                 * one that began after it, it is the call-out's, as always. */
+                const char *id = NULL;
+                json_t *sum = NULL;
+                unsigned n = activations_open_for_kind(s->acts, p->id, false, &id);
+                if (n > 1)
+                        return 0; /* "several open: reply with the code" */
+                if (n == 1) {
+                        uint64_t created = activations_summary(s->acts, id, &sum) >= 0 ?
+                                (uint64_t) json_integer_value(json_object_get(sum, "created")) * USEC_PER_SEC : 0;
+                        const char *code = json_string_value(json_object_get(sum, "code"));
+                        bool ambiguous = code && last_ask_to(sv, p->id) >= created;
+                        if (ambiguous)
+                                snprintf(back, backlen, W(en, W_SURVEY_JA_WHICH), code, code);
+                        json_decref(sum);
+                        if (!ambiguous)
+                                return 0;
+                        log_info("SMS answer from %s: not recorded, asked which (a call-out and the survey %s)", p->id,
+                                 sv->id);
                         return -EAGAIN;
                 }
+                char ex[32];
+                example_text(sv, ex, sizeof(ex));
                 snprintf(back, backlen, W(en, W_SURVEY_WHICH), sp->code, ex);
                 return -EINVAL;
         } else
@@ -845,6 +904,11 @@ int server_survey(struct server *s, const struct command *cmd, json_t **reply, c
                 snprintf(err, errlen, "period: it is over");
                 return -ESTALE;
         }
+        if (calendar_days_from_ymd(h->to) - calendar_days_from_ymd(h->from) >= COVERAGE_MAX_DAYS) {
+                snprintf(err, errlen, "period: a surveyed period is at most %d days (the forecast's length)",
+                         COVERAGE_MAX_DAYS);
+                return -EINVAL;
+        }
         const char *leaders[1];
         if (!leaders_of(s->config, c, leaders, 1)) {
                 snprintf(err, errlen, "chain: it has no report_to and there is no followup.coordinator to get the forecast");
@@ -862,19 +926,22 @@ int server_survey(struct server *s, const struct command *cmd, json_t **reply, c
         if (r < 0)
                 return r;
         unsigned asked = 0, already = 0, no_way = 0;
-        if (sv->closed && !json_object_get(sv->told, c->id)) {
-                /* A chain added to a closed survey: a round of its own (the
-                 * second ask and the forecast to its leader; the chains
-                 * told before are not told again). */
+        if ((sv->closed || sv->reminded) && !survey_has_chain(sv, c->id)) {
+                /* A chain added after the reminder or the close: a round of
+                 * its own (its second ask and its leader's forecast; those
+                 * reminded or told before are not again). */
+                uint64_t close = close_time(s, sv, h->survey_remind, now);
+                if (sv->closed || close > sv->close_at)
+                        sv->close_at = close;
                 sv->closed = sv->reminded = 0;
                 sv->remind_at = now + h->survey_remind;
-                sv->close_at = close_time(s, sv, h->survey_remind, now);
         }
         r = ask_chain(s, sv, c, now, &asked, &already, &no_way);
         if (r >= 0)
                 r = commit(s, sv);
         if (r < 0) {
-                snprintf(err, errlen, "spool: cannot save the survey (%s)", strerror(-r));
+                snprintf(err, errlen, "spool: cannot save the survey (%s); the asks go out once it can be saved",
+                         strerror(-r));
                 return r;
         }
         log_info("Survey %s (%s) %s for chain %s by %s: %u asked, %u asked before", sv->id, sv->period,
@@ -918,7 +985,7 @@ json_t *server_survey_counts(struct server *s, const struct chain *c, const char
         if (!sv || !survey_has_chain(sv, c->id))
                 return NULL;
         unsigned asked, answered, away;
-        chain_counts(s->config, sv, c, &asked, &answered, &away);
+        chain_counts(s->config, sv, c, &asked, &answered, &away, NULL);
         /* Closed for this chain once its leaders had the forecast. */
         return json_pack("{s:s, s:i, s:i, s:i}", "state", json_object_get(sv->told, c->id) ? "closed" : "open", "asked",
                          (int) asked, "answered", (int) answered, "away", (int) away);

@@ -486,6 +486,7 @@ int survey_msg_add(struct survey *sv, const char *person, enum channel ch, enum 
         }
         sv->msg_seq++;
         sv->n_msgs++;
+        sv->dirty = true; /* nothing recorded goes out before it is saved */
         if (ret)
                 *ret = m;
         return 0;

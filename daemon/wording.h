@@ -434,24 +434,29 @@
  * sender and no call-out does. CODE, EXAMPLE. */
 #define W_SURVEY_WHICH "beredd: svar OK %s hvis du kan nås hele perioden, eller BORTE og datoene, f.eks. BORTE %s.", \
         "beredd: reply OK %s if you can be reached the whole period, or AWAY and the dates, e.g. AWAY %s."
-/* JA/NEI without a code while both a call-out and a survey the sender has
- * not answered ask them: which one is meant is not guessed. */
-#define W_SURVEY_JA_WHICH "beredd: svar med koden: JA eller NEI og koden for utkallingen (f.eks. JA 4821). Fravær svarer du på med BORTE og datoene.", \
-        "beredd: reply with the code: YES or NO and the code of the call-out (e.g. YES 4821). Absences are answered with AWAY and the dates."
+/* JA/NEI without a code from someone asked by the survey after the one
+ * open call-out began: which one is meant is not guessed. CODE (the
+ * call-out's), CODE. */
+#define W_SURVEY_JA_WHICH "beredd: svar med koden: JA %s eller NEI %s for utkallingen. Fravær svarer du på med BORTE og datoene.", \
+        "beredd: reply with the code: YES %s or NO %s for the call-out. Absences are answered with AWAY and the dates."
 /* A 6-digit code that is no survey's ask to the sender. */
 #define W_SURVEY_NO_CODE "beredd: den koden hører ikke til noe spørsmål om fravær til deg.", \
         "beredd: that code belongs to no question about absences sent to you."
-/* To the leader when the survey closes: the forecast (coverage_summary),
- * then ANSWERED, ASKED, AWAY. */
-#define W_SURVEY_FORECAST "%s %u av %u har svart på spørsmålet om fravær, %u melder fravær.", \
-        "%s %u of %u answered the question about absences, %u reported absences."
+/* To the leader when the survey closes: after the forecast
+ * (coverage_summary), ANSWERED, ASKED, AWAY (never cut from an SMS). */
+#define W_SURVEY_FORECAST " %u av %u har svart på spørsmålet om fravær, %u melder fravær.", \
+        " %u of %u answered the question about absences, %u reported absences."
 /* After it, when not everyone answered. */
 #define W_SURVEY_FORECAST_UNANSWERED " De som ikke har svart, er regnet som tilgjengelige.", \
         " Those who did not answer are counted as available."
+/* After it: N of the chain were not asked (no way to answer, or added to
+ * the configuration after the asks). */
+#define W_SURVEY_FORECAST_NOT_ASKED " %u er ikke spurt (uten telefon og e-post, eller lagt til senere) og er regnet som tilgjengelige.", \
+        " %u were not asked (no phone or e-mail, or added later) and are counted as available."
 /* To the leader later: an absence turned a day uncoverable. NEW (the
  * parts that turned, in coverage_summary's words), then the forecast. */
-#define W_SURVEY_NEWS "Nytt fravær: %s kan ikke lenger dekkes. Oppdatert oversikt: %s", \
-        "New absence: %s can no longer be covered. Updated forecast: %s"
+#define W_SURVEY_NEWS "Nytt fravær: %s kan ikke lenger dekkes. Oppdatert oversikt: ", \
+        "New absence: %s can no longer be covered. Updated forecast: "
 /* The leader's e-mail subject: TITLE, RANGE. */
 #define W_SURVEY_FORECAST_SUBJECT "Dekning %s %s", "Coverage %s %s"
 /* The answer pages (/s/TOKEN/ok, /s/TOKEN/away). */
