@@ -3,7 +3,7 @@
 # dictionary and a work corpus kept in the build tree, and the figures to
 # paste into a note: executions, exec/s, libFuzzer's final cov/ft, the
 # llvm-cov line/region/function coverage of the target's parser sources over
-# the work corpus, the corpus size and the findings.
+# the work corpus and over the seeds alone, the corpus size and the findings.
 #
 #   cd build && nice -n 10 ../contrib/fuzz-campaign.sh [-t SECONDS] [-n] [-f] TARGET
 #
@@ -87,7 +87,14 @@ fi
 files=$(find "$work" -type f | wc -l)
 bytes=$(find "$work" -type f -exec cat {} + | wc -c)
 
-covline=$(make -s fuzz-coverage FUZZ_COV_TARGETS="$t" FUZZ_COV_DIRS="$work" 2>&1 | sed -n "s/^$c  *lines/lines/p") || true
+# The seeds alone and the work corpus, each named explicitly: without
+# FUZZ_COV_DIRS, fuzz-coverage also takes in tests/fuzz/campaign-TARGET, so a
+# "seeds" figure taken that way after a campaign equals the campaign's.
+cov() { # DIR...: the llvm-cov line of the target over DIR...
+        make -s fuzz-coverage FUZZ_COV_TARGETS="$t" FUZZ_COV_DIRS="$*" 2>&1 | sed -n "s/^$c  *lines/lines/p"
+}
+seedline=$(cov "$src/tests/fuzz/corpus/$c") || true
+covline=$(cov "$work") || true
 
 echo
 echo "fuzz campaign: $c, $seconds s from $started, $(nproc) cores, $(uname -m), $("${FUZZ_CC:-clang}" --version | head -n 1)"
@@ -96,6 +103,7 @@ echo "  dictionary   $dictname"
 echo "  executions   ${execs:-?} (${rate:-?} exec/s, peak RSS ${rss:-?} MB)$leaks"
 echo "  libFuzzer    ${last:-?} (at start: ${inited:-?})"
 echo "  llvm-cov     ${covline:-? (make fuzz-coverage failed)}"
+echo "  seeds alone  ${seedline:-? (make fuzz-coverage failed)}"
 echo "  corpus       $files files, $bytes bytes ($seeds seeds)"
 n=$(find "$findings" -type f | wc -l)
 if [ "$n" -eq 0 ]; then

@@ -5,7 +5,11 @@
 # prints one line:
 #
 #   command   lines 91.3% (431/472)  regions 86.0% (...)  functions 100.0% (24/24)  inputs 41  [command.c]
+#             over ../tests/fuzz/corpus/command (44)
 #
+# The second line names the directories that were replayed, with their
+# number of files: a figure "over the seeds" that also took in a grown
+# corpus lying in the build tree says so there.
 #   coverage.sh -b BINARY -s "SOURCES" [-H HTML-DIR] [-P PROFDATA] NAME DIR...
 #
 # SOURCES are the files the figure is taken over (the parser the target is
@@ -80,6 +84,12 @@ awk -v name="$name" -v inputs="$inputs" -v files="$files" -v want="$want" '
                 printf "%-9s lines %6s (%d/%d)  regions %6s (%d/%d)  functions %6s (%d/%d)  inputs %d  [%s]\n",
                         name, pc(l, lm), l - lm, l, pc(r, rm), r - rm, r, pc(fn, fm), fn - fm, fn, inputs, files
         }' "$bin.cov.txt"
+over="" sep=""
+for d in "$@"; do
+        over="$over$sep$d ($(find "$d" -type f | wc -l))"
+        sep=", "
+done
+echo "          over $over"
 
 if [ -n "$html" ]; then
         rm -rf "$html"
