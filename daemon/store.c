@@ -260,44 +260,54 @@ static bool is_written_spare(const char *name, const struct stat *st) {
  * RENAME_NOREPLACE fallback) a second link to a file already in place:
  * unlinking is safe either way. The removals are not fsynced: a file that
  * comes back after another crash is simply removed again. */
+/* The next entry of tmp/ (D) but "." and "..", with its lstat in *ST and
+ * its name in *NAME: 1, or 0 at the end, or -errno. An entry gone
+ * meanwhile is skipped. */
+static int tmp_next(DIR *d, struct stat *st, const char **name) {
+        for (;;) {
+                struct dirent *de;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de)
+                        return errno != 0 ? negative_errno() : 0;
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (fstatat(dirfd(d), de->d_name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        return negative_errno();
+                }
+                *name = de->d_name;
+                return 1;
+        }
+}
+
 static int clean_tmp(struct store *s, unsigned *ret_count) {
         _cleanup_(closedirp) DIR *d = NULL;
         unsigned count = 0;
+        struct stat st;
+        const char *name;
         int r;
 
         r = opendir_at(s->fds[STORE_TMP], ".", 0, &d);
         if (r < 0)
                 return r;
 
-        for (;;) {
-                struct dirent *de;
-                struct stat st;
-
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return negative_errno();
-                        break;
-                }
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT)
-                                continue;
-                        return negative_errno();
-                }
+        while ((r = tmp_next(d, &st, &name)) > 0) {
                 if (S_ISDIR(st.st_mode))
                         continue; /* never ours; leave it to whoever made it */
-                if (is_written_spare(de->d_name, &st))
+                if (is_written_spare(name, &st))
                         continue; /* a log: store_recover_spares() */
-                if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
+                if (unlinkat(dirfd(d), name, 0) < 0) {
                         if (errno == ENOENT)
                                 continue;
                         return negative_errno();
                 }
                 count++;
         }
+        if (r < 0)
+                return r;
 
         *ret_count = count;
         return 0;
@@ -779,27 +789,20 @@ int store_recover_spares(struct store *s, enum store_dir dir, store_spare_name_f
         r = opendir_at(s->fds[STORE_TMP], ".", 0, &d);
         if (r < 0)
                 return r;
-        for (;;) {
-                struct dirent *de;
-                struct stat st;
-
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return negative_errno();
-                        break;
-                }
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !is_written_spare(de->d_name, &st))
-                        continue;
-                /* Our own spare is empty until a log takes it. */
-                r = recover_one(s, s->fds[dir], de->d_name, name_of);
+        struct stat st;
+        const char *name;
+        while ((r = tmp_next(d, &st, &name)) > 0) {
+                if (!is_written_spare(name, &st))
+                        continue; /* our own spare is empty until a log takes it */
+                r = recover_one(s, s->fds[dir], name, name_of);
                 if (r < 0)
                         return r;
                 moved += r == 1;
                 dropped += r != 1;
                 failed += r == 2;
         }
+        if (r < 0)
+                return r;
         /* As in store_sync_pending: the targets before tmp/. */
         if (moved > 0 && fsync(s->fds[dir]) < 0)
                 return negative_errno();
