@@ -115,12 +115,9 @@ static char *mqtt_payload(struct server *s, const struct chain *c, uint64_t now)
                 return NULL;
         json_object_set_new(o, "chain_name", json_string(c->name ? c->name : c->id));
         if (period) {
-                char f[16], t[16];
                 json_object_set_new(o, "period", json_string(period->name));
-                time_format_date(period->from, f, sizeof(f));
-                time_format_date(period->to, t, sizeof(t));
                 /* The period's absence survey: counts only. */
-                json_t *sv = server_survey_counts(s, c, f, t);
+                json_t *sv = server_survey_counts(s, c, period->from, period->to);
                 if (sv)
                         json_object_set_new(o, "survey", sv);
         }

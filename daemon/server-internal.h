@@ -198,8 +198,8 @@ int server_survey_token(struct server *s, const char *token, json_t **info);
 int server_survey_token_answer(struct server *s, const char *token, const char *from, const char *to, char *err,
                                size_t errlen);
 /* { state, asked, answered, away } of chain C's people in the survey of the
- * period FROM..TO ("YYYY-MM-DD"), or NULL: counts only, for MQTT. */
-json_t *server_survey_counts(struct server *s, const struct chain *c, const char *period_from, const char *period_to);
+ * period FROM..TO, or NULL: counts only, for MQTT. */
+json_t *server_survey_counts(struct server *s, const struct chain *c, struct ymd from, struct ymd to);
 int server_survey_start(struct server *s);
 void server_survey_stop(struct server *s);
 

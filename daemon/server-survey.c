@@ -975,12 +975,9 @@ int server_survey_list(struct server *s, json_t **reply) {
         return *reply ? 0 : -ENOMEM;
 }
 
-json_t *server_survey_counts(struct server *s, const struct chain *c, const char *period_from, const char *period_to) {
-        struct ymd f, t;
+json_t *server_survey_counts(struct server *s, const struct chain *c, struct ymd from, struct ymd to) {
         char id[SURVEY_ID_LEN + 1];
-        if (parse_date(period_from, &f) < 0 || parse_date(period_to, &t) < 0)
-                return NULL;
-        survey_id_of(f, t, id);
+        survey_id_of(from, to, id);
         struct survey *sv = surveys_get(s->surveys, id);
         if (!sv || !survey_has_chain(sv, c->id))
                 return NULL;
