@@ -26,7 +26,9 @@ printed: a figure near it measures the sink, not the sender.
    `id` labels and group_by [id], so each alert is its own aggregation group
    and its own webhook request (one receiver, 10,000 groups). Time from the
    input to the 10,000th request at the sink; per second; the ratio.
-3. Resident memory (VmRSS): beredd idle with a municipality-sized
+3. Resident memory (VmRSS; and, idle, Pss and private pages from
+   /proc/PID/smaps_rollup, since most of an idle beredd's VmRSS is shared
+   library pages that other processes map too): beredd idle with a municipality-sized
    configuration (60 people in 6 roles, two chains, an SMS gateway (http)
    and an e-mail gateway (smtp), follow-up on, MQTT and the HTTP listener
    off), Alertmanager idle (after start, no alerts); both after the fan-out
@@ -393,6 +395,7 @@ def main():
         procs.append(am)
         time.sleep(1.0)
         idle_b, idle_am = rss_mb(b.pid), rss_mb(am.pid)
+        sm_b, sm_am = daemon.smaps_mb(b.pid), daemon.smaps_mb(am.pid)
         am.connect()
         lat = {"beredd": [], "am": []}
         perf = Perf(perfdir, b.pid, "latency")
@@ -481,6 +484,10 @@ def main():
     print("resident memory idle: beredd %.1f MB (municipality: 60 people; target <= 8), Alertmanager %.1f MB,"
           " ratio %.2f (target <= 0.25); beredd with %d people %.1f MB"
           % (idle_b, idle_am, idle_b / idle_am, n_fan, idle_b10k))
+    if sm_b and sm_am:
+        print("idle, shared library pages divided by their sharers (Pss): beredd %.1f MB, Alertmanager %.1f MB,"
+              " ratio %.2f; pages no other process maps: beredd %.1f MB, Alertmanager %.1f MB"
+              % (sm_b["pss"], sm_am["pss"], sm_b["pss"] / sm_am["pss"], sm_b["private"], sm_am["private"]))
     print("resident memory after the fan-out: beredd %.1f MB (target <= 32), Alertmanager %.1f MB, ratio %.2f"
           % (rss_b, rss_am, rss_b / rss_am))
     m = [("am_sink_ceiling_1conn_per_second", ceil1, "/s"), ("am_sink_ceiling_32conn_per_second", ceil32, "/s"),
@@ -494,6 +501,11 @@ def main():
           ("am_ratio_rss_idle", idle_b / idle_am, "x"), ("am_beredd_rss_idle_10k_people_mb", idle_b10k, "MB"),
           ("am_beredd_rss_after_fanout_mb", rss_b, "MB"), ("am_alertmanager_rss_after_fanout_mb", rss_am, "MB"),
           ("am_ratio_rss_after_fanout", rss_b / rss_am, "x")]
+    if sm_b and sm_am:
+        m += [("am_beredd_pss_idle_mb", sm_b["pss"], "MB"), ("am_alertmanager_pss_idle_mb", sm_am["pss"], "MB"),
+              ("am_ratio_pss_idle", sm_b["pss"] / sm_am["pss"], "x"),
+              ("am_beredd_private_idle_mb", sm_b["private"], "MB"),
+              ("am_alertmanager_private_idle_mb", sm_am["private"], "MB")]
     for name, v, unit in m:
         print("%s %.3f %s" % (name, v, unit))
     return 0

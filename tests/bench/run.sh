@@ -23,7 +23,7 @@ for b in ${BENCH_ONLY:-$all}; do
                 echo "=== $b, run $i of $runs" >&2
                 python3 "$top_srcdir/tests/bench/$b.py" --builddir "$top_builddir" --srcdir "$top_srcdir" $quick \
                         > "$out/$b.$i" 2>&1 || { echo "$b failed:" >&2; tail -n 20 "$out/$b.$i" >&2; }
-                grep -v '^[a-z0-9_]* [-0-9.]* ' "$out/$b.$i" >&2 || true
+                grep -v '^[a-z0-9_][a-z0-9_]* -\{0,1\}[0-9][0-9.]* ' "$out/$b.$i" >&2 || true
                 i=$((i + 1))
         done
 done
@@ -58,6 +58,11 @@ TARGETS = [  # figure, target, what
     ("am_beredd_rss_idle_mb", "<= 8", "beredd idle, municipality configuration (60 people)"),
     ("am_alertmanager_rss_idle_mb", "-", "Alertmanager idle"),
     ("am_ratio_rss_idle", "<= 0.25", "beredd / Alertmanager, idle RSS"),
+    ("am_beredd_pss_idle_mb", "-", "beredd idle, Pss (shared pages divided by their sharers)"),
+    ("am_alertmanager_pss_idle_mb", "-", "Alertmanager idle, Pss"),
+    ("am_ratio_pss_idle", "-", "beredd / Alertmanager, idle Pss"),
+    ("am_beredd_private_idle_mb", "-", "beredd idle, pages no other process maps"),
+    ("am_alertmanager_private_idle_mb", "-", "Alertmanager idle, pages no other process maps"),
     ("am_beredd_rss_idle_10k_people_mb", "-", "beredd idle with 10,000 people configured"),
     ("am_beredd_rss_after_fanout_mb", "<= 32", "beredd after the 10,000 fan-out"),
     ("am_alertmanager_rss_after_fanout_mb", "-", "Alertmanager after the 10,000 fan-out"),

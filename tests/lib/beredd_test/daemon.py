@@ -174,3 +174,22 @@ def rss_mb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def smaps_mb(pid):
+    """{"pss": MB, "private": MB} of PID from /proc/PID/smaps_rollup: the
+    proportional set size (each shared page divided by the processes that
+    map it) and the pages no other process maps (anonymous memory, written
+    relocations, the heap). Empty when the kernel has no smaps_rollup."""
+    out = {}
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k == "Pss":
+                    out["pss"] = int(v.split()[0]) / 1024.0
+                elif k in ("Private_Clean", "Private_Dirty"):
+                    out["private"] = out.get("private", 0.0) + int(v.split()[0]) / 1024.0
+    except OSError:
+        pass
+    return out
