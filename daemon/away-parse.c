@@ -193,7 +193,9 @@ enum away_text_kind away_text_parse(const char *s, size_t len, struct ymd today,
                  * before the end, whose year is its own or (none) the next
                  * such date from today: "24.12-2.1" in December is this
                  * Christmas to next January, and a range that began and
-                 * goes on ("1.12-3.12" on the 2nd) is not moved a year on. */
+                 * goes on ("1.12-3.12" on the 2nd) is not moved a year on.
+                 * With a year on the end, the start's day and month are
+                 * before it: "1.12-1.12.2027" is a year, not one day. */
                 struct ymd end;
                 if (a.y) {
                         if (!resolve(&a, today, &from))
@@ -202,7 +204,7 @@ enum away_text_kind away_text_parse(const char *s, size_t len, struct ymd today,
                         if (!resolve(&b, today, &end))
                                 return ret->kind;
                         from = (struct ymd) { end.y, a.m, a.d };
-                        if (!ymd_valid(from) || ymd_cmp(from, end) > 0)
+                        if (!ymd_valid(from) || ymd_cmp(from, end) > 0 || (b.y && ymd_cmp(from, end) == 0))
                                 from.y--;
                         if (!ymd_valid(from))
                                 return ret->kind;

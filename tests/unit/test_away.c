@@ -71,6 +71,18 @@ static void test_across_new_year(void **state) {
         assert_int_equal(P("BORTE 24.12-2.1.2027", DEC2, &t), AWAY_TEXT_AWAY);
         assert_ymd(t.from, 2026, 12, 24);
         assert_ymd(t.to, 2027, 1, 2);
+        /* The same day and month with a year on the end: a year from the
+         * start that has passed (yesterday), so from today. */
+        assert_int_equal(P("BORTE fra 1.12 til 1.12.2027", DEC2, &t), AWAY_TEXT_AWAY);
+        assert_ymd(t.from, 2026, 12, 2);
+        assert_ymd(t.to, 2027, 12, 1);
+        assert_int_equal(P("BORTE 2.12-2.12.2027", DEC2, &t), AWAY_TEXT_AWAY);
+        assert_ymd(t.from, 2026, 12, 2);
+        assert_ymd(t.to, 2027, 12, 2);
+        /* Without a year on either, the same day twice is that one day. */
+        assert_int_equal(P("BORTE 24.12-24.12", DEC2, &t), AWAY_TEXT_AWAY);
+        assert_ymd(t.from, 2026, 12, 24);
+        assert_ymd(t.to, 2026, 12, 24);
         /* Two-digit years. */
         assert_int_equal(P("BORTE 24.12.26-2.1.27", DEC2, &t), AWAY_TEXT_AWAY);
         assert_ymd(t.to, 2027, 1, 2);
