@@ -200,6 +200,7 @@ int server_survey_token_answer(struct server *s, const char *token, const char *
 /* { state, asked, answered, away } of chain C's people in the survey of the
  * period FROM..TO, or NULL: counts only, for MQTT. */
 json_t *server_survey_counts(struct server *s, const struct chain *c, struct ymd from, struct ymd to);
+/* 0, or -errno after logging what failed. */
 int server_survey_start(struct server *s);
 void server_survey_stop(struct server *s);
 

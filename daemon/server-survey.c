@@ -362,7 +362,7 @@ static void chain_counts(const struct config *cfg, const struct survey *sv, cons
                 const struct person *q = &cfg->people[i];
                 if (!chain_has(cfg, c, q->id))
                         continue;
-                const struct survey_person *p = survey_person((struct survey *) sv, q->id);
+                const struct survey_person *p = survey_person_const(sv, q->id);
                 if (!p || !p->asks) {
                         if (not_asked)
                                 (*not_asked)++;
@@ -994,20 +994,21 @@ int server_survey_start(struct server *s) {
         unsigned broken = 0;
         int r = surveys_new(s->store, &s->surveys, &broken);
         if (r < 0)
-                return log_error_errno(r, "Cannot read %s/surveys/: %m", store_root(s->store));
+                return log_error_errno(r, "Cannot set up the absence surveys: cannot read %s/surveys/: %m",
+                                       store_root(s->store));
         if (broken)
                 log_warning("%u file(s) in %s/surveys/ could not be read; ignored (and kept)", broken,
                             store_root(s->store));
         r = sd_event_add_defer(s->event, &s->survey_save, on_save_later, s);
         if (r < 0)
-                return r;
+                return log_error_errno(r, "Cannot set up the absence surveys: %m");
         sd_event_source_set_enabled(s->survey_save, SD_EVENT_OFF);
         sd_event_source_set_priority(s->survey_save, SD_EVENT_PRIORITY_IDLE);
         sd_event_source_set_description(s->survey_save, "survey-save");
         r = sd_event_add_time(s->event, &s->survey_timer, CLOCK_MONOTONIC, server_now_monotonic() + 100 * 1000,
                               10 * 1000, on_survey_timer, s);
         if (r < 0)
-                return r;
+                return log_error_errno(r, "Cannot set up the absence surveys: %m");
         sd_event_source_set_description(s->survey_timer, "survey");
         /* Messages the last run recorded but may not have handed over. */
         for (size_t i = 0; i < surveys_count(s->surveys); i++) {

@@ -1309,11 +1309,9 @@ static int server_start_io(struct server *s) {
                 log_error_errno(r, "Cannot add event sources: %m");
                 return r;
         }
-        r = server_survey_start(s);
-        if (r < 0) {
-                log_error_errno(r, "Cannot set up the absence surveys: %m");
+        r = server_survey_start(s); /* logs its own error */
+        if (r < 0)
                 return r;
-        }
         return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/types.h>
 
 #include "macro.h"
 #include "survey.h"
@@ -416,11 +417,21 @@ int survey_add_chain(struct survey *sv, const char *chain) {
         return 0;
 }
 
-struct survey_person *survey_person(struct survey *sv, const char *person) {
+static ssize_t person_index(const struct survey *sv, const char *person) {
         for (size_t i = 0; person && i < sv->n_people; i++)
                 if (streq(sv->people[i].person, person))
-                        return &sv->people[i];
-        return NULL;
+                        return (ssize_t) i;
+        return -1;
+}
+
+struct survey_person *survey_person(struct survey *sv, const char *person) {
+        ssize_t i = person_index(sv, person);
+        return i < 0 ? NULL : &sv->people[i];
+}
+
+const struct survey_person *survey_person_const(const struct survey *sv, const char *person) {
+        ssize_t i = person_index(sv, person);
+        return i < 0 ? NULL : &sv->people[i];
 }
 
 static bool code_used(struct surveys *s, const char *code) {

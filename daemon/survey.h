@@ -126,6 +126,7 @@ int survey_add_chain(struct survey *sv, const char *chain);
 bool survey_has_chain(const struct survey *sv, const char *chain);
 /* PERSON's entry, or NULL. */
 struct survey_person *survey_person(struct survey *sv, const char *person);
+const struct survey_person *survey_person_const(const struct survey *sv, const char *person);
 /* Add PERSON with a fresh code (unique among every survey kept) and token.
  * -EEXIST when there. */
 int survey_add_person(struct surveys *s, struct survey *sv, const char *person, struct survey_person **ret);
