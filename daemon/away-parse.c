@@ -154,7 +154,7 @@ enum away_text_kind away_text_parse(const char *s, size_t len, struct ymd today,
                 return AWAY_TEXT_NONE;
         if (take_word(&p, "tilbake") || take_word(&p, "back")) {
                 ret->en = buf[0] == 'b';
-                return ret->kind = *p ? AWAY_TEXT_BAD_DATE : AWAY_TEXT_BACK;
+                return ret->kind = *p ? AWAY_TEXT_BACK_EXTRA : AWAY_TEXT_BACK;
         }
         if (take_word(&p, "borte") || take_word(&p, "bortreist"))
                 ret->en = false;

@@ -30,6 +30,9 @@ enum away_text_kind {
                                * "BORTE 2.12-1.12" on 2.12 is a typo far more
                                * often than a year away; ask for the year */
         AWAY_TEXT_TOO_FAR,  /* begins more than 366 days ahead */
+        AWAY_TEXT_BACK_EXTRA, /* TILBAKE / BACK with more words after it
+                               * ("TILBAKE JA 1748", "tilbake i morgen"):
+                               * neither registered nor taken as an answer */
 };
 
 #define AWAY_GUESS_MAX_DAYS 183

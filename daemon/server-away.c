@@ -172,6 +172,9 @@ bool server_away_sms(struct server *s, const struct person *p, const char *text,
         case AWAY_TEXT_BAD_DATE:
                 snprintf(back, backlen, W(en, W_AWAY_BAD_DATE));
                 break;
+        case AWAY_TEXT_BACK_EXTRA:
+                snprintf(back, backlen, W(en, W_AWAY_BACK_EXTRA));
+                break;
         case AWAY_TEXT_PAST:
                 snprintf(back, backlen, W(en, W_AWAY_PAST));
                 break;

@@ -126,6 +126,8 @@
         "beredd: you are not recorded as away now; nothing changed."
 #define W_AWAY_BAD_DATE "beredd: datoen ble ikke forstått. Skriv f.eks. BORTE 24.12-27.12, BORTE 24.12 eller BORTE TIL 2.1.", \
         "beredd: the date was not understood. Write e.g. AWAY 24.12-27.12, AWAY 24.12 or AWAY UNTIL 2.1."
+#define W_AWAY_BACK_EXTRA "beredd: send TILBAKE alene, uten noe mer i meldingen, når du er tilbake; ingenting er registrert. Svar på en utkalling i en egen melding.", \
+        "beredd: send BACK on its own, with nothing else in the message, when you are back; nothing was recorded. Answer a call-out in a message of its own."
 #define W_AWAY_PAST "beredd: den perioden er allerede over; ingenting er registrert.", \
         "beredd: that period is over already; nothing was recorded."
 #define W_AWAY_TOO_LONG "beredd: fravær kan registreres for høyst ett år om gangen; ingenting er registrert.", \

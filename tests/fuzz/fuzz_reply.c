@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (size_t i = 0; i < sizeof todays / sizeof todays[0]; i++) {
                 struct away_text at;
                 enum away_text_kind ak = away_text_parse(s, size, todays[i], &at);
-                if (ak != at.kind || (unsigned) ak > AWAY_TEXT_TOO_FAR)
+                if (ak != at.kind || (unsigned) ak > AWAY_TEXT_BACK_EXTRA)
                         abort();
                 if (ak == AWAY_TEXT_AWAY &&
                     (!ymd_valid(at.from) || !ymd_valid(at.to) || ymd_cmp(at.from, todays[i]) < 0 ||

@@ -185,6 +185,9 @@ ctl away list --person ola > "$T/ola.out"
 assert_grep "$T/ola.out" "(over)"
 sms $OLA "tilbake"
 wait_until 5 has_text $OLA "du er ikke registrert borte nå" || fail "a second TILBAKE was not told apart"
+sms $OLA "TILBAKE JA 1748"
+wait_until 5 has_text $OLA "beredd: send TILBAKE alene, uten noe mer i meldingen, når du er tilbake; ingenting er registrert." ||
+        fail "TILBAKE with more after it: $(sms_texts $OLA)"
 
 say "away cancel removes one"
 PER_ID=$(ctl away list --person per --json | python3 -c 'import json,sys; print([a["id"] for a in json.load(sys.stdin)["absences"] if a["source"]=="incoming"][0])')

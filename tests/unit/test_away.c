@@ -135,7 +135,11 @@ static void test_back(void **state) {
         assert_int_equal(P("TILBAKE", DEC2, &t), AWAY_TEXT_BACK);
         assert_false(t.en);
         assert_int_equal(P(" tilbake. ", DEC2, &t), AWAY_TEXT_BACK);
-        assert_int_equal(P("tilbake i morgen", DEC2, &t), AWAY_TEXT_BAD_DATE);
+        assert_int_equal(P("tilbake i morgen", DEC2, &t), AWAY_TEXT_BACK_EXTRA);
+        assert_int_equal(P("TILBAKE JA 1748", DEC2, &t), AWAY_TEXT_BACK_EXTRA);
+        assert_false(t.en);
+        assert_int_equal(P("back yes 1748", DEC2, &t), AWAY_TEXT_BACK_EXTRA);
+        assert_true(t.en);
 }
 
 static void test_garbage(void **state) {
