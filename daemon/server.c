@@ -668,6 +668,15 @@ static char *mqtt_policy(struct server *s, const struct command *cmd) {
         if (k == CMD_VERIFY && mc->drill_only)
                 return reply_error(NULL, "cmd: a contact-list check messages everyone; not over MQTT while "
                                          "mqtt.drill_only is on");
+        /* Who real call-outs reach (absences, a roster's duty) and a
+         * message to everyone on a chain are not drills. */
+        if ((k == CMD_AWAY || k == CMD_AWAY_CANCEL || k == CMD_ROSTER_OVERRIDE || k == CMD_SURVEY) && mc->drill_only) {
+                snprintf(err, sizeof(err),
+                         "cmd: \"%s\" changes who real call-outs reach or messages a whole chain; not over MQTT "
+                         "while mqtt.drill_only is on",
+                         command_name(k));
+                return reply_error(NULL, err);
+        }
         if (k == CMD_RESOLVE && mc->drill_only) {
                 json_t *sum = NULL;
                 if (cmd->activation && activations_summary(s->acts, cmd->activation, &sum) >= 0) {

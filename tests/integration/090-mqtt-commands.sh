@@ -42,7 +42,7 @@ mqtt_conf() { # HOST PORT [MORE]
         sed -i 's/wait = "5s"/wait = "1s"/' "$T/beredd.conf"
         cat >> "$T/beredd.conf" <<EOC
 mqtt: { host = "$1"; port = $2; base = "$B"; qos = 1; queue_size = 5; trigger_identity = "kari";
-        commands = [ "trigger", "reply", "resolve" ]; homeassistant = true; ${3:-} };
+        commands = [ "trigger", "reply", "resolve", "away", "roster.override" ]; homeassistant = true; ${3:-} };
 EOC
 }
 mqtt_conf 127.0.0.1 "$PORT"
@@ -133,6 +133,16 @@ last "$B/reply/n1" | grep -q 'not allowed over MQTT' || fail "case.close was not
 pub -t "$B/cmd/status" -m '{"id":"n2"}'
 wait_until 5 seen "$B/reply/n2" || fail "no reply on reply/n2"
 last "$B/reply/n2" | grep -q 'not allowed over MQTT' || fail "status was not refused: $(last "$B/reply/n2")"
+# Opened in commands, but with drill_only (the default) MQTT must not change
+# who a real call-out reaches: a whole team "away" would empty it.
+pub -t "$B/cmd/away" -m '{"id":"n3","person":"ola","from":"2026-12-24 00:00","to":"2026-12-27 23:59","by":"kari"}'
+wait_until 5 seen "$B/reply/n3" || fail "no reply on reply/n3"
+last "$B/reply/n3" | grep -q '"cmd: \\"away\\" changes who real call-outs reach' || fail "away was not refused: $(last "$B/reply/n3")"
+pub -t "$B/cmd/roster.override" -m '{"id":"n4","roster":"vakt","person":"ola","from":"2026-12-24 00:00","to":"2026-12-27 23:59","by":"kari"}'
+wait_until 5 seen "$B/reply/n4" || fail "no reply on reply/n4"
+last "$B/reply/n4" | grep -q 'changes who real call-outs reach' || fail "roster.override was not refused: $(last "$B/reply/n4")"
+ctl away list > "$T/away.out"
+grep -q "ola" "$T/away.out" && fail "an absence came in over MQTT: $(cat "$T/away.out")"
 
 say "MQTT v5: the reply goes to the response topic with the correlation data"
 pub -V mqttv5 -t "$B/cmd/frobnicate" -m '{}' -D publish response-topic test/resp/1 -D publish correlation-data corr-42
