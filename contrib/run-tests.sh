@@ -24,6 +24,12 @@ fi
 jobs=$(nproc 2>/dev/null || echo 2)
 [ -x configure ] && [ configure -nt configure.ac ] && [ Makefile.in -nt Makefile.am ] || ./autogen.sh >/dev/null
 
+failed_logs() { # DIR: the end of each failed test's log under DIR
+        for f in $(find "$1" -name '*.log' ! -name config.log ! -name test-suite.log); do
+                grep -q '^:test-result: \(FAIL\|ERROR\)' "${f%.log}.trs" 2>/dev/null && { echo "--- $f"; tail -n 60 "$f"; }
+        done
+}
+
 run_suite() { # NAME CONFIGURE-ARGS... (env CHECK_ENV passed to make check)
         name=$1; shift
         echo "=== $name"
@@ -31,9 +37,7 @@ run_suite() { # NAME CONFIGURE-ARGS... (env CHECK_ENV passed to make check)
         (cd "build-$name" && "$top/configure" --enable-werror "$@" >/dev/null &&
                 make -j"$jobs" >/dev/null &&
                 if ! env ${CHECK_ENV:-} make -j"$jobs" check; then
-                        for f in $(find . -name '*.log' ! -name config.log ! -name test-suite.log); do
-                                grep -q '^:test-result: FAIL' "${f%.log}.trs" 2>/dev/null && { echo "--- $f"; tail -n 60 "$f"; }
-                        done
+                        failed_logs .
                         exit 1
                 fi)
 }
@@ -43,7 +47,16 @@ CHECK_ENV="BEREDD_SKIP_BROWSER=1 BEREDD_TIME_SCALE=2" run_suite clang-asan CC=cl
 CHECK_ENV="BEREDD_VALGRIND=1 BEREDD_SKIP_BROWSER=1 READY_TIMEOUT=60" run_suite valgrind CC=gcc
 
 echo "=== distcheck"
-(cd build-gcc && make -j"$jobs" distcheck >/dev/null)
+# Quiet when it passes; when a test fails inside the unpacked tarball, its
+# summary and log are shown (distcheck leaves that tree behind on failure).
+if ! (cd build-gcc && make -j"$jobs" distcheck >/dev/null); then
+        for d in build-gcc/beredd-*/_build; do
+                [ -d "$d" ] || continue
+                grep -h '^# \(TOTAL\|PASS\|SKIP\|FAIL\|ERROR\)' $(find "$d" -name test-suite.log) 2>/dev/null || true
+                failed_logs "$d" || true
+        done
+        exit 1
+fi
 
 # The Debian package: build, lintian, install, upgrade, remove, purge on this
 # machine (root; it refuses where beredd is installed, and cleans up after).
