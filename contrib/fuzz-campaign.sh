@@ -57,6 +57,14 @@ if [ "$dict" = yes ] && [ -f "$src/tests/fuzz/$c.dict" ]; then
 fi
 
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
+# The commit the target was built from, taken now: the tree may move on
+# during an hour (the coverage build at the end uses the tree as it is then).
+commit() { # the short HEAD, "+changes" when the daemon or the targets differ from it
+        h=$(git -C "$src" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+        git -C "$src" diff --quiet HEAD -- daemon tests/fuzz 2>/dev/null || h="$h+changes"
+        echo "$h"
+}
+built=$(commit)
 echo "fuzz-campaign: $t for $seconds s (log $log)" >&2
 # fuzz_config without leak detection (libconfig's leak would have the heap
 # scanned after most inputs: Makefile.am), then a leak check over its corpus
@@ -98,7 +106,8 @@ covline=$(cov "$work") || true
 
 echo
 echo "fuzz campaign: $c, $seconds s from $started, $(nproc) cores, $(uname -m), $("${FUZZ_CC:-clang}" --version | head -n 1)"
-echo "  commit       $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+now=$(commit)
+echo "  commit       $built$([ "$now" = "$built" ] || echo " (coverage measured at $now)")"
 echo "  dictionary   $dictname"
 echo "  executions   ${execs:-?} (${rate:-?} exec/s, peak RSS ${rss:-?} MB)$leaks"
 echo "  libFuzzer    ${last:-?} (at start: ${inited:-?})"
@@ -110,7 +119,16 @@ if [ "$n" -eq 0 ]; then
         echo "  findings     none"
 else
         echo "  findings     $((n - before)) new, $n in $findings/:"
-        find "$findings" -type f | sort | sed 's/^/                 /'
+        # A slow unit is run again alone: one found while the machine
+        # stalled runs in milliseconds.
+        find "$findings" -type f | sort | while read -r f; do
+                case $f in
+                */slow-unit-*)
+                        ms=$("tests/fuzz/$t" $opts "$f" 2>&1 | sed -n 's/^Executed .* in \([0-9]*\) ms$/\1/p')
+                        echo "                 $f (alone: ${ms:-?} ms)" ;;
+                *) echo "                 $f" ;;
+                esac
+        done
         grep -E '^(==[0-9]+==ERROR|SUMMARY:|.*runtime error:)' "$log" | head -n 5 | sed 's/^/                 /'
 fi
 exit $rc
