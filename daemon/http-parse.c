@@ -275,7 +275,8 @@ void http_copy_ref(char *dst, size_t n, const char *src) {
  *    "resultCode":1001, "operatorResultCode":"...", "segments":1, ...}
  * resultCode (their status table): 1000 Sent and 1005 Queued are
  * intermediate; 1001 Delivered; 1002 Expired, 1003 Deleted, 1004 Mobile
- * full, 1006 Not delivered and every 2xxx-4xxx error are final failures.
+ * full, 1006 Not delivered and every error from 2000 to 4999 are final
+ * failures.
  * Anything else is acknowledged and ignored rather than guessed at: a wrong
  * "undeliverable" would move the chain past someone who got the message. */
 int http_linkmobility_dlr(const char *body, size_t len, struct http_receipt *ret) {

@@ -668,9 +668,11 @@ static char *mqtt_policy(struct server *s, const struct command *cmd) {
         if (k == CMD_VERIFY && mc->drill_only)
                 return reply_error(NULL, "cmd: a contact-list check messages everyone; not over MQTT while "
                                          "mqtt.drill_only is on");
-        /* Who real call-outs reach (absences, a roster's duty) and a
-         * message to everyone on a chain are not drills. */
-        if ((k == CMD_AWAY || k == CMD_AWAY_CANCEL || k == CMD_ROSTER_OVERRIDE || k == CMD_SURVEY) && mc->drill_only) {
+        /* With drill_only on, MQTT carries only what can be scoped to a
+         * drill: trigger, reply and resolve, each checked here. Anything
+         * else (absences, a roster's duty, a survey to a whole chain, and
+         * any command added later) is refused by default. */
+        if (mc->drill_only && k != CMD_TRIGGER && k != CMD_REPLY && k != CMD_RESOLVE) {
                 snprintf(err, sizeof(err),
                          "cmd: \"%s\" changes who real call-outs reach or messages a whole chain; not over MQTT "
                          "while mqtt.drill_only is on",

@@ -42,7 +42,7 @@ mqtt_conf() { # HOST PORT [MORE]
         sed -i 's/wait = "5s"/wait = "1s"/' "$T/beredd.conf"
         cat >> "$T/beredd.conf" <<EOC
 mqtt: { host = "$1"; port = $2; base = "$B"; qos = 1; queue_size = 5; trigger_identity = "kari";
-        commands = [ "trigger", "reply", "resolve", "away", "roster.override" ]; homeassistant = true; ${3:-} };
+        commands = [ "trigger", "reply", "resolve", "away", "away.cancel", "roster.override", "survey" ]; homeassistant = true; ${3:-} };
 EOC
 }
 mqtt_conf 127.0.0.1 "$PORT"
@@ -61,6 +61,13 @@ last() { grep "^$1|" "$ALL" | tail -n 1 | cut -d'|' -f4-; }
 seen() { grep -q "^$1|" "$ALL"; }
 retained() { mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "$1" -C 1 -W "${2:-3}" 2>/dev/null || true; }
 retained_has() { retained "$1" | grep -q -- "$2"; }
+# ask ID COMMAND PAYLOAD PATTERN WHAT: publish PAYLOAD (carrying "id":ID) on
+# cmd/COMMAND and check that the reply on reply/ID matches PATTERN.
+ask() {
+        pub -t "$B/cmd/$2" -m "$3"
+        wait_until "${ASK_WAIT:-5}" seen "$B/reply/$1" || fail "no reply on reply/$1"
+        last "$B/reply/$1" | grep -q -- "$4" || fail "$5: $(last "$B/reply/$1")"
+}
 
 say "online; Home Assistant discovery; the summary"
 start_beredd "$T/beredd.conf"
@@ -113,34 +120,20 @@ assert_eq "$(last "$B/reply/t1")" "$R" "a redelivered command got a different re
 say "bad payloads get a reply naming the problem"
 pub -t "$B/cmd/trigger" -m 'this is not JSON'
 wait_until 5 sh -c "grep '^$B/reply/beredd-' '$ALL' | grep -q 'not valid JSON'" || fail "no reply to a payload that is not JSON"
-pub -t "$B/cmd/trigger" -m '{"id":"b2","chain":"nosuch","message":"x","drill":true}'
-wait_until 5 seen "$B/reply/b2" || fail "no reply on reply/b2"
-last "$B/reply/b2" | grep -q '"ok":false,"error":"chain: ' || fail "bad chain: $(last "$B/reply/b2")"
-pub -t "$B/cmd/reply" -m '{"id":"b3","answer":"maybe"}'
-wait_until 5 seen "$B/reply/b3" || fail "no reply on reply/b3"
-last "$B/reply/b3" | grep -q '"ok":false' || fail "a bad reply was accepted: $(last "$B/reply/b3")"
-pub -t "$B/cmd/frobnicate" -m '{"id":"b4"}'
-wait_until 5 seen "$B/reply/b4" || fail "no reply on reply/b4"
-last "$B/reply/b4" | grep -q 'unknown command' || fail "unknown command: $(last "$B/reply/b4")"
-pub -t "$B/cmd/trigger" -m '{"id":"b5","chain":"kriseteam","message":"x","by":"ola"}'
-wait_until 5 seen "$B/reply/b5" || fail "no reply on reply/b5"
-last "$B/reply/b5" | grep -q '"error":"by: MQTT commands act as mqtt.trigger_identity' || fail "by was not checked: $(last "$B/reply/b5")"
+ask b2 trigger '{"id":"b2","chain":"nosuch","message":"x","drill":true}' '"ok":false,"error":"chain: ' "bad chain"
+ask b3 reply '{"id":"b3","answer":"maybe"}' '"ok":false' "a bad reply was accepted"
+ask b4 frobnicate '{"id":"b4"}' 'unknown command' "unknown command"
+ask b5 trigger '{"id":"b5","chain":"kriseteam","message":"x","by":"ola"}' '"error":"by: MQTT commands act as mqtt.trigger_identity' "by was not checked"
 
 say "a command the configuration does not allow is refused"
-pub -t "$B/cmd/case.close" -m '{"id":"n1","case":"k1","by":"kari"}'
-wait_until 5 seen "$B/reply/n1" || fail "no reply on reply/n1"
-last "$B/reply/n1" | grep -q 'not allowed over MQTT' || fail "case.close was not refused: $(last "$B/reply/n1")"
-pub -t "$B/cmd/status" -m '{"id":"n2"}'
-wait_until 5 seen "$B/reply/n2" || fail "no reply on reply/n2"
-last "$B/reply/n2" | grep -q 'not allowed over MQTT' || fail "status was not refused: $(last "$B/reply/n2")"
+ask n1 case.close '{"id":"n1","case":"k1","by":"kari"}' 'not allowed over MQTT' "case.close was not refused"
+ask n2 status '{"id":"n2"}' 'not allowed over MQTT' "status was not refused"
 # Opened in commands, but with drill_only (the default) MQTT must not change
 # who a real call-out reaches: a whole team "away" would empty it.
-pub -t "$B/cmd/away" -m '{"id":"n3","person":"ola","from":"2026-12-24 00:00","to":"2026-12-27 23:59","by":"kari"}'
-wait_until 5 seen "$B/reply/n3" || fail "no reply on reply/n3"
-last "$B/reply/n3" | grep -q '"cmd: \\"away\\" changes who real call-outs reach' || fail "away was not refused: $(last "$B/reply/n3")"
-pub -t "$B/cmd/roster.override" -m '{"id":"n4","roster":"vakt","person":"ola","from":"2026-12-24 00:00","to":"2026-12-27 23:59","by":"kari"}'
-wait_until 5 seen "$B/reply/n4" || fail "no reply on reply/n4"
-last "$B/reply/n4" | grep -q 'changes who real call-outs reach' || fail "roster.override was not refused: $(last "$B/reply/n4")"
+ask n3 away '{"id":"n3","person":"ola","from":"2026-12-24 00:00","to":"2026-12-27 23:59","by":"kari"}' '"cmd: \\"away\\" changes who real call-outs reach' "away was not refused"
+ask n4 roster.override '{"id":"n4","roster":"vakt","person":"ola","from":"2026-12-24 00:00","to":"2026-12-27 23:59","by":"kari"}' 'changes who real call-outs reach' "roster.override was not refused"
+ask n5 away.cancel '{"id":"n5","absence":"a1","by":"kari"}' '"cmd: \\"away.cancel\\" changes who real call-outs reach' "away.cancel was not refused"
+ask n6 survey '{"id":"n6","chain":"kriseteam","period":"jul","by":"kari"}' '"cmd: \\"survey\\" changes who real call-outs reach' "survey was not refused"
 ctl away list > "$T/away.out"
 grep -q "ola" "$T/away.out" && fail "an absence came in over MQTT: $(cat "$T/away.out")"
 
@@ -156,9 +149,7 @@ wait "$RP" || true
 grep -q '^corr-43 {"ok":false' "$T/resp2" || fail "correlation data not returned: $(cat "$T/resp2")"
 
 say "resolve over MQTT clears the retained activation"
-pub -t "$B/cmd/resolve" -m "{\"id\":\"r1\",\"activation\":\"$A\"}"
-wait_until 5 seen "$B/reply/r1" || fail "no reply on reply/r1"
-last "$B/reply/r1" | grep -q '"ok":true' || fail "resolve refused: $(last "$B/reply/r1")"
+ask r1 resolve "{\"id\":\"r1\",\"activation\":\"$A\"}" '"ok":true' "resolve refused"
 wait_until 5 sh -c "grep -q '^$B/activation/$A|||\$' '$ALL'" || fail "no empty retained message for activation/$A"
 [ -z "$(retained "$B/activation/$A" 1)" ] || fail "activation/$A is still retained"
 wait_until 5 retained_has "$B/summary" '"open_activations":0' || fail "summary still counts a resolved activation"
@@ -219,9 +210,7 @@ retained_has "homeassistant/sensor/beredd_test_latest_state/config" beredd_test 
 say "and commands work again (subscribed anew)"
 # ola may answer once the members' step has asked him (issue 13)
 wait_until 20 grep -q "Activation $A3: notify person=ola" "$T/beredd.log" || fail "ola was never asked in $A3"
-pub -t "$B/cmd/reply" -m "{\"id\":\"p1\",\"code\":\"$CODE3\",\"person\":\"ola\",\"answer\":\"yes\"}"
-wait_until 10 seen "$B/reply/p1" || fail "no reply after the broker lost the session"
-last "$B/reply/p1" | grep -q '"ok":true' || fail "reply refused: $(last "$B/reply/p1")"
+ASK_WAIT=10 ask p1 reply "{\"id\":\"p1\",\"code\":\"$CODE3\",\"person\":\"ola\",\"answer\":\"yes\"}" '"ok":true' "reply refused"
 wait_until 5 retained_has "$B/activation/$A3" '"state":"mobilised"' || fail "activation/$A3 not mobilised"
 
 say "TLS with the test CA, to the host name localhost"
