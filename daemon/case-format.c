@@ -59,9 +59,27 @@ static uint64_t jts(json_t *o, const char *k) {
         return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t) json_integer_value(v) : 0;
 }
 
-static void jcopy(json_t *o, const char *k, char *buf, size_t len) {
+/* O's string K into BUF ("" when it is not a string). Every such field of a
+ * file beredd wrote is an id, a key or a word (id_is_safe's letters, shorter
+ * than BUF): anything else, cut to fit or not, could not be written back the
+ * same (cut inside a UTF-8 character it could not be written at all), so the
+ * file is damaged: false. */
+static bool jword(json_t *o, const char *k, char *buf, size_t len) {
         const char *s = json_string_value(json_object_get(o, k));
-        snprintf(buf, len, "%s", s ? s : "");
+        size_t n = s ? strlen(s) : 0;
+        buf[0] = '\0';
+        if (n == 0)
+                return true;
+        if (n >= len)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char ch = s[i];
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                      ch == '_' || ch == '-'))
+                        return false;
+        }
+        memcpy(buf, s, n + 1);
+        return true;
 }
 
 int case_parse(const char *data, size_t len, struct fu_case *c) {
@@ -73,12 +91,13 @@ int case_parse(const char *data, size_t len, struct fu_case *c) {
         *c = (struct fu_case) {};
         if (!json_is_object(o))
                 goto out;
-        jcopy(o, "ref", c->ref, sizeof(c->ref));
-        if (!id_is_safe(c->ref))
+        if (!jword(o, "ref", c->ref, sizeof(c->ref)) || !id_is_safe(c->ref))
                 goto out;
         json_t *v, *arr = json_object_get(o, "contacts");
         size_t idx;
         json_array_foreach(arr, idx, v) {
+                if (json_is_string(v) && !id_is_safe(json_string_value(v)))
+                        goto out;
                 if (c->n_contacts < 2 && json_is_string(v))
                         snprintf(c->contacts[c->n_contacts++], sizeof(c->contacts[0]), "%s", json_string_value(v));
         }
@@ -108,7 +127,8 @@ int case_parse(const char *data, size_t len, struct fu_case *c) {
         c->escalated_at = jts(o, "escalated_at");
         c->opened = jts(o, "opened");
         c->closed = jts(o, "closed");
-        jcopy(o, "closed_by", c->closed_by, sizeof(c->closed_by));
+        if (!jword(o, "closed_by", c->closed_by, sizeof(c->closed_by)))
+                goto out;
         const char *code = json_string_value(json_object_get(o, "code"));
         c->code = followup_is_code(code) ? (unsigned) atoi(code) : 0;
         c->unreached = (int) json_integer_value(json_object_get(o, "unreached_in_row"));
@@ -122,10 +142,9 @@ int case_parse(const char *data, size_t len, struct fu_case *c) {
                 if (c->n_notify >= MAX_NOTIFY)
                         break;
                 struct fu_notify *n = &c->notify[c->n_notify++];
-                jcopy(v, "key", n->key, sizeof(n->key));
-                jcopy(v, "person", n->person, sizeof(n->person));
-                jcopy(v, "kind", n->kind, sizeof(n->kind));
-                jcopy(v, "state", n->state, sizeof(n->state));
+                if (!jword(v, "key", n->key, sizeof(n->key)) || !jword(v, "person", n->person, sizeof(n->person)) ||
+                    !jword(v, "kind", n->kind, sizeof(n->kind)) || !jword(v, "state", n->state, sizeof(n->state)))
+                        goto out;
                 const char *ch = json_string_value(json_object_get(v, "channel"));
                 n->ch = ch && streq(ch, "email") ? CHANNEL_EMAIL : CHANNEL_SMS;
                 n->ts = jts(v, "ts");
@@ -139,11 +158,13 @@ int case_parse(const char *data, size_t len, struct fu_case *c) {
                         n->covers_to[n->n_covers++] = jts(cv, "to");
                 }
         }
-        jcopy(o, "responsible", c->responsible, sizeof(c->responsible));
+        if (!jword(o, "responsible", c->responsible, sizeof(c->responsible)))
+                goto out;
         json_t *told = json_object_get(o, "responsible_told");
         if (json_is_object(told) &&
             parse_date(json_string_value(json_object_get(told, "due")), &c->told_due) >= 0)
-                jcopy(told, "absence", c->told_absence, sizeof(c->told_absence));
+                if (!jword(told, "absence", c->told_absence, sizeof(c->told_absence)))
+                        goto out;
         c->history = json_incref(json_object_get(o, "history"));
         if (!json_is_array(c->history)) {
                 json_decref(c->history);
@@ -411,6 +432,29 @@ int case_mini_parse(const char *p, size_t len, const struct followup_conf *fc, s
         return (m->seen & M_NEEDED) == M_NEEDED && id_is_safe(m->ref) ? 0 : -1;
 }
 
+/* What the full parser read of a file must survive being written back: the
+ * bytes written for C, read again and written again, are the same bytes (a
+ * save that drops or changes a field the next read relies on, or that cannot
+ * be written at all, would lose it). -EBADMSG when not. */
+static int case_roundtrip(const struct fu_case *c) {
+        char *s1 = NULL, *s2 = NULL;
+        size_t n1, n2;
+        struct fu_case *c2 = calloc(1, sizeof(*c2));
+        int r = -EBADMSG;
+        if (!c2)
+                return -ENOMEM;
+        if (case_serialize(c, &s1, &n1) < 0 || case_parse(s1, n1, c2) < 0)
+                goto out;
+        if (case_serialize(c2, &s2, &n2) >= 0 && n1 == n2 && memcmp(s1, s2, n1) == 0)
+                r = 0;
+        case_done(c2);
+out:
+        free(s1);
+        free(s2);
+        free(c2);
+        return r;
+}
+
 int followup_case_check(const char *data, size_t len) {
         static struct followup_conf fc; /* the built-in vocabulary */
         struct mini m;
@@ -427,6 +471,8 @@ int followup_case_check(const char *data, size_t len) {
                        m.state != (int) c->state || m.stage != (int) c->stage || ymd_cmp(m.due, c->due) != 0 ||
                        m.reminded != c->reminded || m.second != c->second || m.closed != c->closed ||
                        m.code != c->code))
+                r = -EBADMSG;
+        if (full && r >= 0 && case_roundtrip(c) < 0)
                 r = -EBADMSG;
         if (full)
                 case_done(c);

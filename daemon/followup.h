@@ -268,7 +268,8 @@ struct fu_text_args {
  * reported when the case is next read in full), -EINVAL when neither does (a
  * damaged file, reported at start), -EBADMSG when both accept it but read the
  * scheduling fields differently (a bug: a case would be scheduled from values
- * its file does not hold). */
+ * its file does not hold), or when what the full parser read does not come
+ * back the same from being written and read again (a save would lose it). */
 int followup_case_check(const char *data, size_t len);
 /* For the fuzzer: whether DATA is a usable cases/index (0 or -EINVAL), and
  * how many whole records the case journal DATA holds. */

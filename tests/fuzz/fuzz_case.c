@@ -11,7 +11,9 @@
  * Besides memory safety it checks that the two agree: the fast scanner may
  * give up (the start then uses the full parser), and it does not check every
  * value, but whatever both accept they must read the same way, or a case
- * would be scheduled from values its file does not hold. */
+ * would be scheduled from values its file does not hold; and that what the
+ * full parser reads comes back the same from being written and read again,
+ * or a save would lose it. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
