@@ -60,25 +60,18 @@ static uint64_t jts(json_t *o, const char *k) {
 }
 
 /* O's string K into BUF ("" when it is not a string). Every such field of a
- * file beredd wrote is an id, a key or a word (id_is_safe's letters, shorter
- * than BUF): anything else, cut to fit or not, could not be written back the
- * same (cut inside a UTF-8 character it could not be written at all), so the
- * file is damaged: false. */
+ * file beredd wrote is an id, a key or a word (word_is_safe, shorter than
+ * BUF): anything else, cut to fit or not, could not be written back the same
+ * (cut inside a UTF-8 character it could not be written at all), so the file
+ * is damaged: false. */
 static bool jword(json_t *o, const char *k, char *buf, size_t len) {
         const char *s = json_string_value(json_object_get(o, k));
-        size_t n = s ? strlen(s) : 0;
         buf[0] = '\0';
-        if (n == 0)
+        if (!s || !*s)
                 return true;
-        if (n >= len)
+        if (!word_is_safe(s, len - 1))
                 return false;
-        for (size_t i = 0; i < n; i++) {
-                char ch = s[i];
-                if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-                      ch == '_' || ch == '-'))
-                        return false;
-        }
-        memcpy(buf, s, n + 1);
+        memcpy(buf, s, strlen(s) + 1);
         return true;
 }
 
@@ -161,10 +154,9 @@ int case_parse(const char *data, size_t len, struct fu_case *c) {
         if (!jword(o, "responsible", c->responsible, sizeof(c->responsible)))
                 goto out;
         json_t *told = json_object_get(o, "responsible_told");
-        if (json_is_object(told) &&
-            parse_date(json_string_value(json_object_get(told, "due")), &c->told_due) >= 0)
-                if (!jword(told, "absence", c->told_absence, sizeof(c->told_absence)))
-                        goto out;
+        if (json_is_object(told) && parse_date(json_string_value(json_object_get(told, "due")), &c->told_due) >= 0 &&
+            !jword(told, "absence", c->told_absence, sizeof(c->told_absence)))
+                goto out;
         c->history = json_incref(json_object_get(o, "history"));
         if (!json_is_array(c->history)) {
                 json_decref(c->history);

@@ -119,8 +119,12 @@ void time_format_date_time(struct ymd d, int hour, int minute, char *buf, size_t
 /* ---- identifiers ---- */
 
 bool id_is_safe(const char *s) {
+        return word_is_safe(s, ID_SAFE_MAX);
+}
+
+bool word_is_safe(const char *s, size_t max) {
         size_t n = s ? strlen(s) : 0;
-        if (n == 0 || n > ID_SAFE_MAX || s[0] == '.' || s[0] == '-')
+        if (n == 0 || n > max || s[0] == '.' || s[0] == '-')
                 return false;
         for (size_t i = 0; i < n; i++) {
                 char c = s[i];

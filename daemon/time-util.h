@@ -51,6 +51,9 @@ void time_format_date_time(struct ymd d, int hour, int minute, char *buf, size_t
 /* True when S is a safe identifier: 1..ID_SAFE_MAX of [A-Za-z0-9._-],
  * not starting with '.' or '-' (never a path). */
 bool id_is_safe(const char *s);
+/* The same letters and first character, 1..MAX long: a key or word made of
+ * ids (a notification key can be longer than one id). */
+bool word_is_safe(const char *s, size_t max);
 
 /* Index of S in the table V of N names (NULL entries: holes), or -1 (also for S NULL):
  * for enums spelled as words in the configuration and in spool files. */
