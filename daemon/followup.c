@@ -908,6 +908,13 @@ static int open_case(struct followup *f, const char *ref, bool allow_closed, uin
                 return -ENOENT;
         }
         int r = fu_case_read(f, ref, c);
+        if (r == -EBADMSG) { /* the folder, not the file: its name is the case reference */
+                char bucket[3];
+                store_case_bucket(ref, bucket);
+                snprintf(err, errlen, "case: its file in cases/%s/ is damaged and not followed up; fix or remove it (beredd(8), FILES)",
+                         bucket);
+                return r;
+        }
         if (r < 0) {
                 snprintf(err, errlen, "case: cannot read the case (%s)", strerror(-r));
                 return r;

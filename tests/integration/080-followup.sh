@@ -8,7 +8,9 @@
 #   - a case due while the daemon was stopped is reminded once at start, and
 #     not again after another restart; then the second reminder and the
 #     escalation to the coordinator, each once;
-#   - check-ins, level, close, the work list and the summary.
+#   - check-ins, level, close, the work list and the summary;
+#   - a case file edited by hand with a name where an id belongs is refused
+#     as damaged, not rewritten, and the name is not logged.
 . "$(dirname "$0")/common.sh"
 
 [ -r /usr/share/zoneinfo/Europe/Oslo ] || skip "no tzdata for Europe/Oslo"
@@ -191,5 +193,23 @@ R=$(sock '{"cmd":"followup.summary"}')
 assert_eq "$(json_str "$R" '["open"]')" 2
 assert_eq "$(json_str "$R" '["closed"]')" 1
 stop_beredd
+
+say "a case file edited by hand into something beredd cannot write back is damaged, not cut or rewritten"
+f=$(case_file K-2041)
+python3 - "$f" <<'EOP'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["contacts"][-1] = "Ola Nordmann"  # a name where an id belongs
+json.dump(d, open(sys.argv[1], "w"), ensure_ascii=False, indent=1)
+EOP
+cp "$f" "$T/K-2041.edited"
+rm -f "$T/spool/cases/index"
+BEREDD_TEST_TIME_OFFSET=$OFFSET start_beredd "$T/beredd.conf"
+bucket=$(basename "$(dirname "$f")")
+R=$(sock '{"cmd":"show","case":"K-2041"}')
+assert_eq "$(json_str "$R" '["error"]')" \
+        "case: its file in cases/$bucket/ is damaged and not followed up; fix or remove it (beredd(8), FILES)"
+stop_beredd
+cmp -s "$f" "$T/K-2041.edited" || fail "the damaged case file was rewritten"
 assert_no_grep "$T/beredd.log" "Nordmann"
 say "ok"
